@@ -1,0 +1,247 @@
+/**
+ * Nunjucks configured to behave like Salt's Jinja (DESIGN.md "Traps already found"):
+ * - dicts/lists print as Python repr (YAML flow), booleans as True/False, null as None;
+ * - undefined values are an error when printed (Salt's StrictUndefined);
+ * - a template's final newline is kept;
+ * - Python methods on dicts/lists (`.items()`, `.get()`, `.append()`) via Jinja compat, plus the
+ *   string methods trees use (`.format`, `.split`, `.strip`, `.startswith`, ...);
+ * - no way out: member lookups of constructor/__proto__/prototype are closed, so templates
+ *   cannot reach `process`, `require` or the filesystem;
+ * - `{% include %}`/`{% import %}`/`{% from %}` read from the state tree only.
+ */
+import nunjucks from 'nunjucks';
+import { pyOutput } from './pyrepr.js';
+import { installFilters } from './filters.js';
+import type { TreeSource } from '../tree/source.js';
+import { normaliseTreePath } from '../tree/source.js';
+
+const BLOCKED_MEMBERS = new Set([
+  'constructor',
+  '__proto__',
+  'prototype',
+  'caller',
+  'callee',
+  'arguments',
+  '__defineGetter__',
+  '__defineSetter__',
+  '__lookupGetter__',
+  '__lookupSetter__',
+  'call',
+  'apply',
+  'bind',
+]);
+
+function pyFormat(this: string, ...args: unknown[]): string {
+  let kw: Record<string, unknown> = {};
+  const last = args[args.length - 1] as Record<string, unknown> | undefined;
+  if (last && typeof last === 'object' && (last as { __keywords?: boolean }).__keywords) {
+    kw = last;
+    args = args.slice(0, -1);
+  }
+  let auto = 0;
+  return this.replace(/\{\{|\}\}|\{([^{}]*)\}/g, (m, field: string | undefined) => {
+    if (m === '{{') return '{';
+    if (m === '}}') return '}';
+    const key = (field ?? '').split(':')[0]!;
+    const v = key === '' ? args[auto++] : /^\d+$/.test(key) ? args[Number(key)] : kw[key];
+    return pyOutput(v);
+  });
+}
+
+const STRING_MEMBERS: Record<string, (this: string, ...a: any[]) => unknown> = {
+  format: pyFormat,
+  strip(chars?: string) {
+    return chars ? this.replace(new RegExp(`^[${escapeClass(chars)}]+|[${escapeClass(chars)}]+$`, 'g'), '') : this.trim();
+  },
+  lstrip(chars?: string) {
+    return chars ? this.replace(new RegExp(`^[${escapeClass(chars)}]+`), '') : this.trimStart();
+  },
+  rstrip(chars?: string) {
+    return chars ? this.replace(new RegExp(`[${escapeClass(chars)}]+$`), '') : this.trimEnd();
+  },
+  startswith(p: string | string[]) {
+    return (Array.isArray(p) ? p : [p]).some((x) => this.startsWith(x));
+  },
+  endswith(p: string | string[]) {
+    return (Array.isArray(p) ? p : [p]).some((x) => this.endsWith(x));
+  },
+  split(sep?: string, max?: number) {
+    const parts = sep === undefined || sep === null ? this.trim().split(/\s+/).filter(Boolean) : this.split(sep);
+    if (max === undefined || max < 0 || parts.length <= max + 1) return parts;
+    return [...parts.slice(0, max), parts.slice(max).join(sep ?? ' ')];
+  },
+  upper() {
+    return this.toUpperCase();
+  },
+  lower() {
+    return this.toLowerCase();
+  },
+  title() {
+    return this.replace(/\b\w/g, (c) => c.toUpperCase());
+  },
+  capitalize() {
+    return this.charAt(0).toUpperCase() + this.slice(1).toLowerCase();
+  },
+  join(items: unknown[]) {
+    return items.map((x) => pyOutput(x)).join(this);
+  },
+  isdigit() {
+    return /^\d+$/.test(this);
+  },
+  replace(a: string, b: string) {
+    return this.split(a).join(b);
+  },
+  find(s: string) {
+    return this.indexOf(s);
+  },
+  count(s: string) {
+    return s ? this.split(s).length - 1 : this.length + 1;
+  },
+  splitlines() {
+    return this.split(/\r?\n/).filter((_, i, a) => i < a.length - 1 || a[i] !== '');
+  },
+  zfill(n: number) {
+    return this.padStart(n, '0');
+  },
+};
+
+function escapeClass(s: string): string {
+  return s.replace(/[\]\\^-]/g, '\\$&');
+}
+
+let patched = false;
+/** Patch Nunjucks' runtime once per process: compat methods, closed lookups, Salt-style output. */
+function patchRuntime(): void {
+  if (patched) return;
+  patched = true;
+  nunjucks.installJinjaCompat();
+  const rt = (nunjucks as unknown as { runtime: Record<string, any> }).runtime;
+  const compatLookup = rt.memberLookup as (obj: unknown, val: unknown, ...rest: unknown[]) => unknown;
+  rt.memberLookup = function memberLookup(obj: unknown, val: unknown, ...rest: unknown[]) {
+    if (typeof val === 'string' && BLOCKED_MEMBERS.has(val)) return undefined;
+    if (typeof obj === 'string' && typeof val === 'string' && Object.prototype.hasOwnProperty.call(STRING_MEMBERS, val)) {
+      return STRING_MEMBERS[val]!.bind(obj);
+    }
+    // only own properties of plain data, plus the Python methods compat provides
+    if (obj !== null && typeof obj === 'object' && typeof val === 'string' && !Array.isArray(obj)) {
+      if (!(val in obj) || Object.prototype.hasOwnProperty.call(obj, val)) return compatLookup.call(this, obj, val, ...rest);
+      // inherited member (Object.prototype.*): only the compat methods, which compat handles first
+      const r = compatLookup.call(this, obj, val, ...rest);
+      return typeof r === 'function' && (r as { name?: string }).name?.startsWith('bound ') ? r : undefined;
+    }
+    return compatLookup.call(this, obj, val, ...rest);
+  };
+  const origCtxLookup = rt.contextOrFrameLookup as (c: unknown, f: unknown, n: string) => unknown;
+  rt.contextOrFrameLookup = function (context: unknown, frame: unknown, name: string) {
+    if (BLOCKED_MEMBERS.has(name) || name in Object.prototype) return undefined;
+    return origCtxLookup(context, frame, name);
+  };
+  rt.suppressValue = function suppressValue(val: unknown) {
+    if (val === undefined) return '';
+    if (val instanceof (nunjucks.runtime as any).SafeString) return val;
+    return pyOutput(val);
+  };
+  // StrictUndefined: printing an undefined value is an error; None (null) prints as 'None'
+  rt.ensureDefined = function ensureDefined(val: unknown, lineno: number, colno: number) {
+    if (val === undefined) {
+      throw new (nunjucks.lib as any).TemplateError('undefined value printed (missing pillar/grain key or variable?)', lineno + 1, colno + 1);
+    }
+    return val;
+  };
+}
+
+/** Loads `{% include/import/from %}` targets from the state tree, with `./x` relative to the caller. */
+class TreeLoader extends (nunjucks.Loader as unknown as new () => object) {
+  constructor(private readonly tree: TreeSource) {
+    super();
+  }
+  getSource(name: string): { src: string; path: string; noCache: boolean } {
+    const rel = normaliseTreePath(name);
+    return { src: this.tree.readSync(rel).toString('utf8'), path: rel, noCache: false };
+  }
+  isRelative(name: string): boolean {
+    return name.startsWith('./') || name.startsWith('../');
+  }
+  resolve(from: string, to: string): string {
+    const dir = from.includes('/') ? from.slice(0, from.lastIndexOf('/')) : '';
+    const parts = dir ? dir.split('/') : [];
+    for (const seg of to.split('/')) {
+      if (seg === '.' || seg === '') continue;
+      if (seg === '..') parts.pop();
+      else parts.push(seg);
+    }
+    return parts.join('/');
+  }
+}
+
+export interface TemplateError {
+  message: string;
+  line?: number;
+  column?: number;
+  /** tree-relative path of the file the error is in (may be an included file) */
+  file?: string;
+}
+
+export class RenderError extends Error {
+  constructor(
+    message: string,
+    readonly file: string,
+    readonly line?: number,
+    readonly column?: number,
+  ) {
+    super(message);
+    this.name = 'RenderError';
+  }
+}
+
+export class JinjaRenderer {
+  private readonly env: nunjucks.Environment;
+
+  constructor(tree: TreeSource) {
+    patchRuntime();
+    this.env = new nunjucks.Environment(new TreeLoader(tree) as unknown as nunjucks.ILoader, {
+      autoescape: false,
+      throwOnUndefined: true,
+      trimBlocks: false,
+      lstripBlocks: false,
+    });
+    installFilters(this.env);
+  }
+
+  /** Render `text` (from tree file `name`, for messages and relative imports). */
+  render(text: string, vars: Record<string, unknown>, name: string): string {
+    try {
+      const tmpl = new nunjucks.Template(text, this.env, name);
+      return tmpl.render(vars);
+    } catch (e) {
+      throw toRenderError(e, name);
+    }
+  }
+}
+
+/** Nunjucks puts "(path) [Line L, Column C]\n  msg" in the message; pull it apart. */
+function toRenderError(e: unknown, name: string): RenderError {
+  if (e instanceof RenderError) return e;
+  const err = e as { message?: string; lineno?: number; colno?: number };
+  let msg = String(err.message ?? e);
+  let file = name;
+  let line = err.lineno;
+  let column = err.colno;
+  const m = /^\(([^)]*)\)(?: \[Line (\d+), Column (\d+)\])?\s*\n?\s*([\s\S]*)$/.exec(msg);
+  if (m) {
+    if (m[1] && m[1] !== 'unknown path') file = m[1];
+    if (m[2]) line = Number(m[2]);
+    if (m[3]) column = Number(m[3]);
+    msg = m[4]!.trim();
+  }
+  msg = msg.replace(/^Error: /, '').replace(/^Template render error: /, '');
+  // nested "(file) [Line..]" from includes: keep the innermost position
+  const inner = /\(([^)]*)\) \[Line (\d+), Column (\d+)\]\s*\n?\s*([\s\S]*)$/.exec(msg);
+  if (inner) {
+    if (inner[1] && inner[1] !== 'unknown path') file = inner[1];
+    line = Number(inner[2]);
+    column = Number(inner[3]);
+    msg = inner[4]!.trim();
+  }
+  return new RenderError(msg, file, line, column);
+}

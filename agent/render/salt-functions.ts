@@ -1,0 +1,109 @@
+/**
+ * The `salt[...]` / `__salt__` functions a template may call. Only data lookups: templates get
+ * no execution modules that touch the machine (no cmd.run, no file.*), by design.
+ */
+export type Data = Record<string, unknown>;
+
+const MISSING = Symbol('missing');
+
+/** Salt's traverse_dict_and_list: `a:b:0:c` through dicts and lists. */
+export function traverse(data: unknown, key: string, delimiter = ':'): unknown {
+  let cur: unknown = data;
+  for (const part of key.split(delimiter)) {
+    if (Array.isArray(cur)) {
+      const i = Number(part);
+      if (!Number.isInteger(i) || i < 0 || i >= cur.length) return MISSING;
+      cur = cur[i];
+    } else if (cur !== null && typeof cur === 'object' && Object.prototype.hasOwnProperty.call(cur, part)) {
+      cur = (cur as Data)[part];
+    } else {
+      return MISSING;
+    }
+  }
+  return cur;
+}
+
+function kwOf(args: unknown[]): [unknown[], Data] {
+  const last = args[args.length - 1] as (Data & { __keywords?: boolean }) | undefined;
+  if (last && typeof last === 'object' && last.__keywords) {
+    const { __keywords, ...kw } = last;
+    return [args.slice(0, -1), kw];
+  }
+  return [args, {}];
+}
+
+function getter(source: () => Data) {
+  return (...raw: unknown[]) => {
+    const [args, kw] = kwOf(raw);
+    const key = String(args[0] ?? kw.key ?? '');
+    const def = args.length > 1 ? args[1] : 'default' in kw ? kw.default : '';
+    const delim = String(args[2] ?? kw.delimiter ?? ':');
+    const v = traverse(source(), key, delim);
+    return v === MISSING ? def : v;
+  };
+}
+
+/** Salt's grains.filter_by: pick a dict entry by a grain's value (default os_family). */
+function filterBy(grains: Data) {
+  return (...raw: unknown[]) => {
+    const [args, kw] = kwOf(raw);
+    const lookup = (args[0] ?? kw.lookup_dict) as Data;
+    const grain = String(args[1] ?? kw.grain ?? 'os_family');
+    const merge = (args[2] ?? kw.merge) as Data | undefined;
+    const dflt = String(args[3] ?? kw.default ?? 'default');
+    const base = (args[4] ?? kw.base) as string | undefined;
+    const val = traverse(grains, grain);
+    const keys = Array.isArray(val) ? val.map(String) : [String(val)];
+    let found: unknown = undefined;
+    for (const k of keys) if (lookup && Object.prototype.hasOwnProperty.call(lookup, k)) found = lookup[k];
+    if (found === undefined && lookup && Object.prototype.hasOwnProperty.call(lookup, dflt)) found = lookup[dflt];
+    let out: Data | undefined = found as Data | undefined;
+    if (base && lookup?.[base]) out = deepMerge(structuredClone(lookup[base] as Data), (out ?? {}) as Data);
+    if (merge && out) out = deepMerge(structuredClone(out), merge);
+    return out ?? null;
+  };
+}
+
+export function deepMerge(target: Data, src: Data): Data {
+  for (const [k, v] of Object.entries(src)) {
+    const t = target[k];
+    if (v && typeof v === 'object' && !Array.isArray(v) && t && typeof t === 'object' && !Array.isArray(t)) {
+      deepMerge(t as Data, v as Data);
+    } else {
+      target[k] = v;
+    }
+  }
+  return target;
+}
+
+export function saltFunctions(grains: Data, pillar: Data, opts: Data): Record<string, (...a: unknown[]) => unknown> {
+  const pget = getter(() => pillar);
+  const gget = getter(() => grains);
+  return {
+    'pillar.get': pget,
+    'pillar.item': (...keys: unknown[]) => Object.fromEntries(kwOf(keys)[0].map((k) => [String(k), pget(k)])),
+    'pillar.items': () => pillar,
+    'pillar.raw': () => pillar,
+    'grains.get': gget,
+    'grains.item': (...keys: unknown[]) => Object.fromEntries(kwOf(keys)[0].map((k) => [String(k), gget(k)])),
+    'grains.items': () => grains,
+    'grains.filter_by': filterBy(grains),
+    'config.get': (...raw: unknown[]) => {
+      const [args] = kwOf(raw);
+      const key = String(args[0]);
+      for (const src of [opts, grains, pillar]) {
+        const v = traverse(src, key);
+        if (v !== MISSING) return v;
+      }
+      return args.length > 1 ? args[1] : '';
+    },
+    'config.option': (...raw: unknown[]) => {
+      const [args] = kwOf(raw);
+      const v = traverse(opts, String(args[0]));
+      return v === MISSING ? (args[1] ?? '') : v;
+    },
+    'test.ping': () => true,
+    'test.true': () => true,
+    'test.false': () => false,
+  };
+}

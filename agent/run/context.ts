@@ -1,0 +1,81 @@
+/** Builds the RunContext each state receives. */
+import path from 'node:path';
+import type { RunContext } from '../states/context.js';
+import type { TreeSource } from '../tree/source.js';
+import { FactCache } from './facts.js';
+import { JinjaRenderer } from '../render/jinja.js';
+import { saltFunctions, type Data } from '../render/salt-functions.js';
+
+/** What is the same for every state of one run. */
+export interface RunBase {
+  test: boolean;
+  root: string | undefined;
+  tree: TreeSource;
+  grains: Data;
+  pillar: Data;
+  opts: Data;
+  facts: FactCache;
+  renderer: JinjaRenderer;
+  salt: Record<string, (...a: unknown[]) => unknown>;
+}
+
+export function makeRunBase(o: {
+  test: boolean;
+  root?: string;
+  tree: TreeSource;
+  grains: Data;
+  pillar: Data;
+  opts?: Data;
+}): RunBase {
+  const opts = o.opts ?? {};
+  return {
+    test: o.test,
+    root: o.root ? path.resolve(o.root) : undefined,
+    tree: o.tree,
+    grains: o.grains,
+    pillar: o.pillar,
+    opts,
+    facts: new FactCache(),
+    renderer: new JinjaRenderer(o.tree),
+    salt: saltFunctions(o.grains, o.pillar, opts),
+  };
+}
+
+/** The variables every template sees: Salt's names. */
+export function templateGlobals(base: RunBase): Data {
+  return {
+    grains: base.grains,
+    pillar: base.pillar,
+    opts: base.opts,
+    salt: base.salt,
+    __salt__: base.salt,
+    __grains__: base.grains,
+    __pillar__: base.pillar,
+    __opts__: base.opts,
+    saltenv: 'base',
+    env: 'base',
+  };
+}
+
+export function rootedPath(root: string | undefined, p: string): string {
+  if (!root) return p;
+  return path.join(root, path.resolve('/', p));
+}
+
+export function makeRunContext(base: RunBase, id: string, sls: string): RunContext {
+  return {
+    test: base.test,
+    root: base.root,
+    path: (p) => rootedPath(base.root, p),
+    tree: base.tree,
+    grains: base.grains,
+    pillar: base.pillar,
+    opts: base.opts,
+    facts: base.facts,
+    id,
+    sls,
+    renderTemplate(text, vars, name) {
+      return base.renderer.render(text, { ...templateGlobals(base), ...vars }, name);
+    },
+  };
+}

@@ -1,0 +1,24 @@
+/** What a state function can reach while it runs. One context per state; facts shared per run. */
+import type { TreeSource } from '../tree/source.js';
+import type { FactCache } from '../run/facts.js';
+
+export interface RunContext {
+  /** `--test` / `test=True`: check only, change nothing. */
+  readonly test: boolean;
+  /** `--root DIR`: file states manage `path(name)`; everything else stays the machine's. */
+  readonly root: string | undefined;
+  /** Map a path as the tree writes it to the path on disk (applies `root`). */
+  path(p: string): string;
+  /** The state tree at the revision being applied (`salt://` lookups, confined to the tree). */
+  readonly tree: TreeSource;
+  readonly grains: Readonly<Record<string, unknown>>;
+  readonly pillar: Readonly<Record<string, unknown>>;
+  readonly opts: Readonly<Record<string, unknown>>;
+  /** Run-wide cache for system queries: one `dpkg-query`/`rpm -qa` per run, not one per state. */
+  readonly facts: FactCache;
+  /** Render a Jinja (Nunjucks) template with grains/pillar/salt/opts plus `vars`. */
+  renderTemplate(text: string, vars: Record<string, unknown>, name: string): string;
+  /** Identity of the running state, for messages. */
+  readonly id: string;
+  readonly sls: string;
+}

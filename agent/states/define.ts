@@ -1,0 +1,90 @@
+/**
+ * The contract every state function follows (DESIGN.md: "a state module checks, then applies").
+ *
+ * - `check` is read-only. It returns the changes the state would make, or no changes when the
+ *   system already matches. Test mode (`--test`) stops there, so a test run and the real run
+ *   that follows share one code path and cannot disagree.
+ * - `apply` is only called when `check` reported changes. Idempotence by construction.
+ * - A problem with the system or the arguments is a thrown `StateFailure` (result: false, the
+ *   message becomes the comment); anything else thrown is a bug and is reported the same way.
+ */
+import { z } from 'zod';
+import type { RunContext } from './context.js';
+
+export type Changes = Record<string, unknown>;
+
+export interface CheckOutcome<P = unknown> {
+  /** Empty or absent: converged, `apply` is not called. */
+  changes?: Changes;
+  comment: string;
+  /** Whatever `check` learnt that `apply` needs (saves querying twice). */
+  plan?: P;
+}
+
+export interface ApplyOutcome {
+  changes: Changes;
+  comment: string;
+  /** Defaults to true. `cmd.run` returns false on a non-zero exit but still reports changes. */
+  result?: boolean;
+}
+
+export class StateFailure extends Error {
+  constructor(
+    message: string,
+    readonly changes: Changes = {},
+  ) {
+    super(message);
+    this.name = 'StateFailure';
+  }
+}
+
+export interface StateDefinition<S extends z.ZodType = z.ZodType, P = unknown> {
+  /** Arguments, without requisites/order/name handling which the compiler strips first. */
+  args: S;
+  /**
+   * Salt quirk kept on purpose: keyword arguments `file.managed` does not know become template
+   * variables. Modules that set this receive unknown keys in `extra` instead of a warning.
+   */
+  passUnknownArgs?: boolean;
+  check(ctx: RunContext, args: z.output<S>, extra: Record<string, unknown>): Promise<CheckOutcome<P>>;
+  apply(ctx: RunContext, args: z.output<S>, plan: P | undefined, extra: Record<string, unknown>): Promise<ApplyOutcome>;
+  /**
+   * Called (instead of nothing) when a `watch`ed state changed and this state itself changed
+   * nothing, as Salt's mod_watch. Must honour `ctx.test` (report, don't act).
+   */
+  modWatch?(ctx: RunContext, args: z.output<S>, extra: Record<string, unknown>): Promise<ApplyOutcome>;
+}
+
+export function defineState<S extends z.ZodType, P = unknown>(def: StateDefinition<S, P>): StateDefinition<S, P> {
+  return def;
+}
+
+/** A module file (`file.ts`, `pkg.ts`, ...) default-exports its functions by Salt name. */
+export type StateModule = Record<string, StateDefinition<z.ZodType, any>>;
+
+// ---- argument helpers shared by modules: Salt trees write the same thing many ways ----
+
+/** `mode: 644`, `mode: '0644'`, `mode: 0o644` -> '0644'. YAML hands us numbers for unquoted modes. */
+export const modeArg = z
+  .union([z.string(), z.number()])
+  .transform((v, ctx) => {
+    const s = typeof v === 'number' ? String(v) : v.trim();
+    if (!/^0?[0-7]{3,4}$/.test(s)) {
+      ctx.addIssue({ code: 'custom', message: `mode must be octal digits like '0644', got ${JSON.stringify(v)}` });
+      return z.NEVER;
+    }
+    return s.padStart(4, '0').slice(-4);
+  });
+
+/** A value Salt accepts either as one item or a list of items. */
+export function listArg<T extends z.ZodType>(item: T) {
+  return z.union([item, z.array(item)]).transform((v) => (Array.isArray(v) ? v : [v]) as z.output<T>[]);
+}
+
+/** Salt's truthy strings ('True', 'yes') appear in trees from older YAML habits. */
+export const boolArg = z.union([z.boolean(), z.enum(['True', 'False', 'true', 'false', 'yes', 'no'])]).transform(
+  (v) => v === true || v === 'True' || v === 'true' || v === 'yes',
+);
+
+/** user/group given by name or numeric id */
+export const principalArg = z.union([z.string(), z.number().int()]).transform((v) => String(v));

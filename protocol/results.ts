@@ -1,0 +1,50 @@
+import { z } from 'zod';
+
+/** One state's outcome, as Salt's `ret` dict plus where and when it ran. Sent agent -> master. */
+export const StateResultSchema = z.object({
+  /** the state id from the SLS (`nginx_conf` in `nginx_conf: {file.managed: ...}`) */
+  id: z.string(),
+  sls: z.string(),
+  /** `module.function`, e.g. `file.managed` */
+  fun: z.string(),
+  name: z.string(),
+  /** true: converged/succeeded, false: failed, null: test mode with pending changes */
+  result: z.boolean().nullable(),
+  changes: z.record(z.string(), z.unknown()),
+  comment: z.string(),
+  /** ISO time the state started */
+  start: z.string(),
+  duration_ms: z.number(),
+  /** position in execution order, from 0 */
+  run_num: z.number().int(),
+  warnings: z.array(z.string()).optional(),
+});
+export type StateResult = z.infer<typeof StateResultSchema>;
+
+export const RunCountsSchema = z.object({
+  total: z.number().int(),
+  succeeded: z.number().int(),
+  changed: z.number().int(),
+  failed: z.number().int(),
+});
+export type RunCounts = z.infer<typeof RunCountsSchema>;
+
+/** A whole run (highstate or named SLS) on one host. */
+export const RunReportSchema = z.object({
+  id: z.string(),
+  test: z.boolean(),
+  results: z.array(StateResultSchema),
+  counts: RunCountsSchema,
+  duration_ms: z.number(),
+});
+export type RunReport = z.infer<typeof RunReportSchema>;
+
+export function countResults(results: readonly StateResult[]): RunCounts {
+  let failed = 0;
+  let changed = 0;
+  for (const r of results) {
+    if (r.result === false) failed++;
+    if (Object.keys(r.changes).length > 0) changed++;
+  }
+  return { total: results.length, succeeded: results.length - failed, changed, failed };
+}

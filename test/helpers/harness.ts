@@ -1,0 +1,61 @@
+/**
+ * Run one state function through the real engine path (registry -> validate -> check/apply),
+ * for module tests. Whole-tree tests use the engine (agent/engine.ts) instead.
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { lookupState } from '../../agent/states/registry.js';
+import { validateArgs, invokeState, invokeModWatch, type InvokeOutcome } from '../../agent/run/invoke.js';
+import { makeRunBase, makeRunContext, type RunBase } from '../../agent/run/context.js';
+import { LocalTree } from '../../agent/tree/local.js';
+
+export interface HarnessOptions {
+  test?: boolean;
+  root?: string;
+  /** state tree directory for salt:// sources; an empty temp dir when absent */
+  treeDir?: string;
+  grains?: Record<string, unknown>;
+  pillar?: Record<string, unknown>;
+  /** share facts between calls, like states of one run */
+  base?: RunBase;
+}
+
+export function tempDir(prefix = 'tsalt-test-'): string {
+  return fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+}
+
+export function harnessBase(o: HarnessOptions = {}): RunBase {
+  return makeRunBase({
+    test: o.test ?? false,
+    root: o.root,
+    tree: new LocalTree(o.treeDir ?? tempDir('tsalt-tree-')),
+    grains: o.grains ?? { os_family: 'Debian', init: 'systemd', id: 'testhost' },
+    pillar: o.pillar ?? {},
+  });
+}
+
+/** `runState('file.managed', {name: '/tmp/x', contents: 'hi'})` -> { result, changes, comment, warnings } */
+export async function runState(
+  fun: string,
+  args: Record<string, unknown>,
+  o: HarnessOptions = {},
+): Promise<InvokeOutcome & { warnings: string[] }> {
+  const [mod, f] = fun.split('.') as [string, string];
+  const found = await lookupState(mod, f);
+  if ('error' in found) throw new Error(found.error);
+  const v = validateArgs(found.def, args);
+  const base = o.base ? { ...o.base, test: o.test ?? o.base.test } : harnessBase(o);
+  const ctx = makeRunContext(base, String(args.name ?? 'test-state'), 'test');
+  const out = await invokeState(ctx, found.def, v.args, v.extra);
+  return { ...out, warnings: v.warnings };
+}
+
+export async function runModWatch(fun: string, args: Record<string, unknown>, o: HarnessOptions = {}) {
+  const [mod, f] = fun.split('.') as [string, string];
+  const found = await lookupState(mod, f);
+  if ('error' in found) throw new Error(found.error);
+  const v = validateArgs(found.def, args);
+  const base = o.base ?? harnessBase(o);
+  return invokeModWatch(makeRunContext(base, String(args.name), 'test'), found.def, v.args, v.extra);
+}

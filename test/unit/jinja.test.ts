@@ -1,0 +1,89 @@
+import { describe, expect, it } from 'vitest';
+import fs from 'node:fs';
+import path from 'node:path';
+import { parse } from 'yaml';
+import { JinjaRenderer } from '../../agent/render/jinja.js';
+import { LocalTree } from '../../agent/tree/local.js';
+import { saltFunctions } from '../../agent/render/salt-functions.js';
+import { tempDir } from '../helpers/harness.js';
+
+function renderer(files: Record<string, string> = {}) {
+  const dir = tempDir();
+  for (const [p, c] of Object.entries(files)) {
+    fs.mkdirSync(path.dirname(path.join(dir, p)), { recursive: true });
+    fs.writeFileSync(path.join(dir, p), c);
+  }
+  return new JinjaRenderer(new LocalTree(dir));
+}
+
+describe('Salt-compatible Jinja', () => {
+  const r = renderer({ 'map.jinja': "{% set web = {'port': 8080} %}", 'sub/a.jinja': "{% from './b.jinja' import x %}{{ x }}", 'sub/b.jinja': '{% set x = 42 %}' });
+
+  it('prints lists and dicts as YAML flow collections that YAML reads back', () => {
+    const out = r.render('backends: {{ b }}\nopts: {{ o }}\n', { b: [{ hostname: 'web1', ip: '10.0.0.1' }, "it's"], o: { a: true, b: null } }, 't.sls');
+    expect(out).toBe(`backends: [{'hostname': 'web1', 'ip': '10.0.0.1'}, "it's"]\nopts: {'a': True, 'b': None}\n`);
+    expect(parse(out)).toEqual({ backends: [{ hostname: 'web1', ip: '10.0.0.1' }, "it's"], opts: { a: true, b: 'None' } }); // Salt's quirk: YAML reads None back as a string
+  });
+
+  it('keeps the final newline and supports whitespace control', () => {
+    expect(r.render('a\n{%- if true %}\nb\n{%- endif %}\n', {}, 't')).toBe('a\nb\n');
+  });
+
+  it('offers Python dict/list/string methods', () => {
+    const out = r.render("{% for k, v in d.items() %}{{ k }}={{ v }};{% endfor %}{{ d.get('zz', 'dflt') }} {{ 'a,b'.split(',') }} {{ '{0}-{1}'.format('x', 2) }} {{ ' y '.strip() }}", { d: { a: 1 } }, 't');
+    expect(out).toBe("a=1;dflt ['a', 'b'] x-2 y");
+  });
+
+  it('has salt pillar.get / grains.get with a:b paths and defaults', () => {
+    const pillar = { mysql: { server: { port: 3306 } } };
+    const grains = { os_family: 'RedHat' };
+    const salt = saltFunctions(grains, pillar, {});
+    const out = r.render("{{ salt['pillar.get']('mysql:server:port') }} {{ salt['pillar.get']('mysql:nope', 'd') }} {{ salt['grains.get']('os_family') }}", { salt, pillar, grains }, 't');
+    expect(out).toBe('3306 d RedHat');
+  });
+
+  it('filters: yaml, json, default, join, selectattr, map', () => {
+    const out = r.render("{{ l | selectattr('on') | map(attribute='n') | join(',') }} {{ x | default('z') }} {{ {'a': 1} | json }} {{ [1,2] | yaml }}", { l: [{ n: 'a', on: true }, { n: 'b', on: false }] }, 't');
+    expect(out).toBe('a z {"a":1} [1, 2]');
+    expect(r.render("{{ l | selectattr('n', 'equalto', 'b') | map(attribute='n') | list }}", { l: [{ n: 'a' }, { n: 'b' }] }, 't')).toBe("['b']");
+  });
+
+  it('imports from the tree, relative paths included', () => {
+    expect(r.render("{% from 'map.jinja' import web %}{{ web.port }}", {}, 'x.sls')).toBe('8080');
+    expect(r.render("{% include 'sub/a.jinja' %}", {}, 'x.sls')).toBe('42');
+  });
+
+  it('cannot reach process, require or constructors', () => {
+    for (const t of [
+      "{{ range.constructor('return process')().pid }}",
+      "{{ ''.constructor.constructor('return process')() }}",
+      "{{ cycler.__proto__ }}",
+      "{{ constructor('x') }}",
+      "{{ joiner['constructor']['constructor']('return 1')() }}",
+    ]) {
+      let out: string | undefined;
+      try {
+        out = r.render(t, {}, 't');
+      } catch {
+        out = undefined;
+      }
+      expect(out ?? '').not.toMatch(/\d{2,}|function|process/);
+    }
+  });
+
+  it('treats data as data: template syntax inside a value stays literal', () => {
+    expect(r.render('{{ v }}', { v: '{{7*7}}' }, 't')).toBe('{{7*7}}');
+  });
+
+  it('undefined values are errors with file, line and column', () => {
+    try {
+      r.render('a\nb {{ pillar.nope }}\n', { pillar: {} }, 'web/init.sls');
+      expect.unreachable();
+    } catch (e: any) {
+      expect(e.name).toBe('RenderError');
+      expect(e.file).toBe('web/init.sls');
+      expect(e.line).toBe(2);
+      expect(e.message).toMatch(/undefined/);
+    }
+  });
+});
