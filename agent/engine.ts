@@ -1,0 +1,49 @@
+/**
+ * The engine's public face: render + compile a tree for one host, then converge it.
+ * Masterless (`tsalt local apply`) and the agent (`tsalt apply` from a master) both call this.
+ */
+import type { TreeSource } from './tree/source.js';
+import type { Data } from './render/salt-functions.js';
+import type { RunReport, StateResult } from '../protocol/results.js';
+import type { LowState } from './compile/low.js';
+import { compileRun } from './compile/compile.js';
+import { converge } from './run/runner.js';
+import { makeRunBase } from './run/context.js';
+
+export interface EngineRequest {
+  tree: TreeSource;
+  /** the host's id (minion id) */
+  id: string;
+  grains: Data;
+  pillar: Data;
+  /** SLS names to apply; empty/absent: highstate (what top.sls gives this id) */
+  sls?: string[];
+  test: boolean;
+  /** `--root DIR`: file states are rebased under DIR (demos, tests) */
+  root?: string;
+  opts?: Data;
+  /** called once per state as it finishes, in execution order */
+  onResult?: (r: StateResult) => void;
+}
+
+/** Compile only (`tsalt local show`). Throws CompileError; touches nothing. */
+export async function compile(req: EngineRequest): Promise<LowState[]> {
+  const base = makeRunBase(req);
+  return compileRun(base, { id: req.id, sls: req.sls ?? [] });
+}
+
+/** Compile everything, then converge. A CompileError is thrown before any state runs. */
+export async function apply(req: EngineRequest): Promise<RunReport> {
+  const base = makeRunBase(req);
+  const started = performance.now();
+  const low = await compileRun(base, { id: req.id, sls: req.sls ?? [] });
+  const results = await converge(base, low, req.onResult);
+  const { countResults } = await import('../protocol/results.js');
+  return {
+    id: req.id,
+    test: req.test,
+    results,
+    counts: countResults(results),
+    duration_ms: Math.round((performance.now() - started) * 1000) / 1000,
+  };
+}
