@@ -5,8 +5,7 @@
 import type { TreeSource } from './tree/source.js';
 import type { Data } from './render/salt-functions.js';
 import type { RunReport, StateResult } from '../protocol/results.js';
-import type { LowState } from './compile/low.js';
-import { compileRun } from './compile/compile.js';
+import { compileRun, type CompiledState } from './compile/compile.js';
 import { converge } from './run/runner.js';
 import { makeRunBase } from './run/context.js';
 
@@ -27,7 +26,7 @@ export interface EngineRequest {
 }
 
 /** Compile only (`tsalt local show`). Throws CompileError; touches nothing. */
-export async function compile(req: EngineRequest): Promise<LowState[]> {
+export async function compile(req: EngineRequest): Promise<CompiledState[]> {
   const base = makeRunBase(req);
   return compileRun(base, { id: req.id, sls: req.sls ?? [] });
 }

@@ -1,0 +1,265 @@
+/**
+ * High data: every SLS of the run loaded (includes followed depth-first, included files first,
+ * as Salt orders them), `extend` applied, `exclude` applied. Still one entry per state id.
+ */
+import type { RunBase } from '../run/context.js';
+import type { CompileErrorDetail } from './errors.js';
+import { loadSls, SlsLoadError, type SlsFile } from './sls-file.js';
+
+export interface StateDecl {
+  module: string;
+  fun: string;
+  /** arguments in the order written (list of single-key dicts in the SLS) */
+  args: Array<[string, unknown]>;
+  /** auto order: position of this declaration in the whole run */
+  declIndex: number;
+}
+
+export interface HighEntry {
+  id: string;
+  sls: string;
+  file: string;
+  line?: number;
+  column?: number;
+  includeChain: string[];
+  decls: StateDecl[];
+}
+
+export interface HighData {
+  entries: Map<string, HighEntry>;
+  /** SLS names loaded, in load order */
+  slsLoaded: string[];
+  errors: CompileErrorDetail[];
+}
+
+const RESERVED = new Set(['include', 'extend', 'exclude']);
+
+/** Requisite keys that `extend` appends to instead of replacing. */
+export const REQUISITE_KINDS = [
+  'require',
+  'watch',
+  'onchanges',
+  'onfail',
+  'prereq',
+  'listen',
+  'use',
+  'require_any',
+  'watch_any',
+  'onchanges_any',
+  'onfail_any',
+  'onfail_all',
+] as const;
+export type RequisiteKind = (typeof REQUISITE_KINDS)[number];
+const APPENDABLE = new Set<string>([...REQUISITE_KINDS, ...REQUISITE_KINDS.map((k) => `${k}_in`)]);
+
+/** Resolve `.sub`, `..sub` relative to the including SLS, as Salt does. */
+export function resolveInclude(from: SlsFile, inc: string): string {
+  if (!inc.startsWith('.')) return inc;
+  const dots = /^\.+/.exec(inc)![0].length;
+  const rest = inc.slice(dots);
+  const parts = from.slspath ? from.slspath.split('/') : [];
+  for (let i = 1; i < dots; i++) parts.pop();
+  return [...parts, ...(rest ? [rest] : [])].join('.');
+}
+
+function asArgList(v: unknown, where: () => Omit<CompileErrorDetail, "message">, errors: CompileErrorDetail[]): Array<[string, unknown]> | undefined {
+  if (v === null || v === undefined) return [];
+  if (Array.isArray(v)) {
+    const out: Array<[string, unknown]> = [];
+    for (const item of v) {
+      if (item && typeof item === 'object' && !Array.isArray(item)) {
+        for (const [k, x] of Object.entries(item)) out.push([k, x]);
+      } else {
+        errors.push({ ...where(), message: `argument ${JSON.stringify(item)} must be a 'key: value' item` });
+        return undefined;
+      }
+    }
+    return out;
+  }
+  if (typeof v === 'object') return Object.entries(v as Record<string, unknown>);
+  errors.push({ ...where(), message: `arguments must be a list of 'key: value' items, got ${JSON.stringify(v)}` });
+  return undefined;
+}
+
+/** Parse one id's body into its state declarations (both Salt forms). */
+export function parseDecls(
+  id: string,
+  body: unknown,
+  where: () => Omit<CompileErrorDetail, "message">,
+  errors: CompileErrorDetail[],
+  nextIndex: () => number,
+): StateDecl[] {
+  if (typeof body === 'string' && body.includes('.')) body = { [body]: [] }; // `vim: pkg.installed`
+  if (!body || typeof body !== 'object' || Array.isArray(body)) {
+    errors.push({ ...where(), message: `state '${id}' must be a mapping of module.function to arguments, got ${JSON.stringify(body)}` });
+    return [];
+  }
+  const decls: StateDecl[] = [];
+  const seenModules = new Set<string>();
+  for (const [key, v] of Object.entries(body as Record<string, unknown>)) {
+    if (key.startsWith('__')) continue;
+    let module: string;
+    let fun: string | undefined;
+    let argsRaw: unknown = v;
+    if (key.includes('.')) {
+      const dot = key.indexOf('.');
+      module = key.slice(0, dot);
+      fun = key.slice(dot + 1);
+    } else {
+      module = key;
+      if (typeof v === 'string') {
+        fun = v;
+        argsRaw = [];
+      } else if (Array.isArray(v)) {
+        const funs = v.filter((x) => typeof x === 'string') as string[];
+        if (funs.length !== 1) {
+          errors.push({
+            ...where(),
+            message: funs.length
+              ? `too many functions declared for '${module}' in state '${id}': ${funs.join(', ')}`
+              : `no function given for '${module}' in state '${id}' (write '${module}.<function>' or '- <function>')`,
+          });
+          continue;
+        }
+        fun = funs[0];
+        argsRaw = v.filter((x) => typeof x !== 'string');
+      } else {
+        errors.push({ ...where(), message: `'${module}' in state '${id}' needs a function: '${module}.<function>:'` });
+        continue;
+      }
+    }
+    if (seenModules.has(module)) {
+      errors.push({ ...where(), message: `state '${id}' declares module '${module}' twice; use another id for the second` });
+      continue;
+    }
+    seenModules.add(module);
+    const args = asArgList(argsRaw, where, errors);
+    if (!args) continue;
+    decls.push({ module, fun: fun!, args, declIndex: nextIndex() });
+  }
+  return decls;
+}
+
+export function loadHigh(base: RunBase, slsList: string[], chain0: string[] = []): HighData {
+  const entries = new Map<string, HighEntry>();
+  const errors: CompileErrorDetail[] = [];
+  const loaded: string[] = [];
+  const visiting = new Set<string>();
+  const files: SlsFile[] = [];
+  const extends_: Array<{ from: SlsFile; body: unknown }> = [];
+  const excludes: Array<{ from: SlsFile; body: unknown }> = [];
+  let declCounter = 0;
+
+  const visit = (sls: string, chain: string[], includedFrom?: SlsFile) => {
+    if (loaded.includes(sls) || visiting.has(sls)) return; // Salt includes each SLS once; include loops are harmless
+    visiting.add(sls);
+    let f: SlsFile | undefined;
+    try {
+      f = loadSls(base, sls);
+    } catch (e) {
+      if (e instanceof SlsLoadError) {
+        errors.push({ sls, includeChain: [...chain, sls], ...e.detail });
+        return;
+      }
+      throw e;
+    }
+    if (!f) {
+      errors.push({
+        sls,
+        file: includedFrom?.file,
+        includeChain: [...chain, sls],
+        message: `SLS '${sls}' not found in ${base.tree.label} (looked for ${sls.replace(/\./g, '/')}.sls and ${sls.replace(/\./g, '/')}/init.sls)`,
+      });
+      return;
+    }
+    const here = [...chain, sls];
+    const inc = f.data.include;
+    if (inc !== undefined) {
+      const list = Array.isArray(inc) ? inc : [inc];
+      for (const item of list) {
+        const name = typeof item === 'string' ? item : item && typeof item === 'object' ? Object.keys(item)[0] : undefined;
+        if (!name) {
+          errors.push({ file: f.file, sls, includeChain: here, line: f.positions.get('include')?.line, message: `bad include entry ${JSON.stringify(item)}` });
+          continue;
+        }
+        visit(resolveInclude(f, name), here, f);
+      }
+    }
+    loaded.push(sls);
+    files.push(f);
+    for (const [id, body] of Object.entries(f.data)) {
+      if (RESERVED.has(id)) continue;
+      const pos = f.positions.get(id);
+      const where = (): Omit<CompileErrorDetail, "message"> => ({ file: f!.file, sls, id, line: pos?.line, column: pos?.column, includeChain: here });
+      const prev = entries.get(id);
+      if (prev) {
+        errors.push({ ...where(), message: `conflicting ID '${id}': also declared in SLS '${prev.sls}' (${prev.file}:${prev.line ?? '?'}); state ids must be unique across the run` });
+        continue;
+      }
+      const decls = parseDecls(id, body, where, errors, () => declCounter++);
+      entries.set(id, { id, sls, file: f.file, line: pos?.line, column: pos?.column, includeChain: here, decls });
+    }
+    if (f.data.extend !== undefined) extends_.push({ from: f, body: f.data.extend });
+    if (f.data.exclude !== undefined) excludes.push({ from: f, body: f.data.exclude });
+    visiting.delete(sls);
+  };
+
+  for (const sls of slsList) visit(sls, chain0);
+
+  for (const { from, body } of extends_) applyExtend(entries, from, body, errors, () => declCounter++);
+  for (const { from, body } of excludes) applyExclude(entries, from, body, errors);
+  return { entries, slsLoaded: loaded, errors };
+}
+
+function applyExtend(
+  entries: Map<string, HighEntry>,
+  from: SlsFile,
+  body: unknown,
+  errors: CompileErrorDetail[],
+  nextIndex: () => number,
+): void {
+  const line = from.positions.get('extend')?.line;
+  if (!body || typeof body !== 'object' || Array.isArray(body)) {
+    errors.push({ file: from.file, sls: from.sls, line, message: 'extend must be a mapping of state ids' });
+    return;
+  }
+  for (const [id, ext] of Object.entries(body as Record<string, unknown>)) {
+    const where = (): Omit<CompileErrorDetail, "message"> => ({ file: from.file, sls: from.sls, id, line });
+    const target = entries.get(id);
+    if (!target) {
+      errors.push({ ...where(), message: `cannot extend ID '${id}': it is not part of the high state (include the SLS that declares it)` });
+      continue;
+    }
+    for (const d of parseDecls(id, ext, where, errors, nextIndex)) {
+      const existing = target.decls.find((x) => x.module === d.module);
+      if (!existing) {
+        target.decls.push(d);
+        continue;
+      }
+      for (const [k, v] of d.args) {
+        const i = existing.args.findIndex(([ek]) => ek === k);
+        if (i >= 0 && APPENDABLE.has(k)) {
+          const old = existing.args[i]![1];
+          existing.args[i] = [k, [...(Array.isArray(old) ? old : [old]), ...(Array.isArray(v) ? v : [v])]];
+        } else if (i >= 0) existing.args[i] = [k, v];
+        else existing.args.push([k, v]);
+      }
+    }
+  }
+}
+
+function applyExclude(entries: Map<string, HighEntry>, from: SlsFile, body: unknown, errors: CompileErrorDetail[]): void {
+  const list = Array.isArray(body) ? body : [body];
+  for (const item of list) {
+    if (typeof item === 'string') {
+      for (const [id, e] of entries) if (e.sls === item) entries.delete(id);
+    } else if (item && typeof item === 'object' && 'sls' in item) {
+      const sls = String((item as { sls: unknown }).sls);
+      for (const [id, e] of entries) if (e.sls === sls) entries.delete(id);
+    } else if (item && typeof item === 'object' && 'id' in item) {
+      entries.delete(String((item as { id: unknown }).id));
+    } else {
+      errors.push({ file: from.file, sls: from.sls, line: from.positions.get('exclude')?.line, message: `bad exclude entry ${JSON.stringify(item)}: use '- sls: name' or '- id: name'` });
+    }
+  }
+}

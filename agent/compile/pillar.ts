@@ -1,0 +1,42 @@
+/**
+ * Pillar for one host: pillar/top.sls matched against its id and grains, each pillar SLS
+ * rendered (Jinja + YAML) and merged recursively in top-file order. The master does this per
+ * agent, so an agent only ever receives its own pillar.
+ */
+import type { TreeSource } from '../tree/source.js';
+import { makeRunBase } from '../run/context.js';
+import { deepMerge, type Data } from '../render/salt-functions.js';
+import { topMatches } from './top.js';
+import { loadSls, SlsLoadError } from './sls-file.js';
+import { resolveInclude } from './high.js';
+import { CompileError, type CompileErrorDetail } from './errors.js';
+
+export async function renderPillar(tree: TreeSource, id: string, grains: Data, opts: Data = {}): Promise<Data> {
+  if (!tree.existsSync('top.sls')) return {};
+  const pillar: Data = {};
+  const base = makeRunBase({ test: true, tree, grains, pillar, opts });
+  const errors: CompileErrorDetail[] = [];
+  const done = new Set<string>();
+  const visit = (sls: string, chain: string[]) => {
+    if (done.has(sls)) return;
+    done.add(sls);
+    try {
+      const f = loadSls(base, sls);
+      if (!f) {
+        errors.push({ sls, includeChain: [...chain, sls], message: `pillar SLS '${sls}' not found in ${tree.label}` });
+        return;
+      }
+      const { include, ...data } = f.data;
+      for (const inc of Array.isArray(include) ? include : include ? [include] : []) {
+        visit(resolveInclude(f, typeof inc === 'string' ? inc : Object.keys(inc as object)[0]!), [...chain, sls]);
+      }
+      deepMerge(pillar, structuredClone(data));
+    } catch (e) {
+      if (e instanceof SlsLoadError) errors.push({ ...e.detail, includeChain: [...chain, sls] });
+      else throw e;
+    }
+  };
+  for (const sls of topMatches(base, { id, grains })) visit(sls, ['pillar top.sls']);
+  if (errors.length) throw new CompileError(errors);
+  return pillar;
+}

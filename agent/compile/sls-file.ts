@@ -1,0 +1,139 @@
+/**
+ * One SLS file: find it in the tree (`a.b` -> a/b.sls or a/b/init.sls), render it (Jinja, then
+ * YAML, or what its `#!` line asks for) and remember where each top-level id was declared.
+ */
+import { isMap, LineCounter, parseDocument, YAMLParseError } from 'yaml';
+import type { RunBase } from '../run/context.js';
+import { templateGlobals } from '../run/context.js';
+import { RenderError } from '../render/jinja.js';
+import { TreeError } from '../tree/source.js';
+import type { CompileErrorDetail } from './errors.js';
+
+export interface SlsFile {
+  sls: string;
+  /** tree-relative path */
+  file: string;
+  /** directory of the sls, '/'-separated ('' at the tree root): Salt's slspath */
+  slspath: string;
+  data: Record<string, unknown>;
+  /** line (1-based) and column of each top-level key */
+  positions: Map<string, { line: number; column: number }>;
+}
+
+export class SlsLoadError extends Error {
+  constructor(readonly detail: CompileErrorDetail) {
+    super(detail.message);
+  }
+}
+
+/** `a.b` -> candidate files, as Salt looks them up. */
+export function slsCandidates(sls: string): string[] {
+  const p = sls.replace(/\./g, '/');
+  return [`${p}.sls`, `${p}/init.sls`];
+}
+
+export function findSls(base: RunBase, sls: string): string | undefined {
+  return slsCandidates(sls).find((f) => {
+    try {
+      return base.tree.existsSync(f);
+    } catch {
+      return false;
+    }
+  });
+}
+
+/** Salt's template variables for an SLS file. */
+export function slsVars(sls: string, file: string): Record<string, unknown> {
+  const dir = file.includes('/') ? file.slice(0, file.lastIndexOf('/')) : '';
+  return {
+    sls,
+    slspath: dir,
+    sls_path: dir.replace(/\//g, '_'),
+    slsdotpath: dir.replace(/\//g, '.'),
+    slscolonpath: dir.replace(/\//g, ':'),
+    tplpath: file,
+    tplfile: file,
+    tpldir: dir || '.',
+    tpldot: dir.replace(/\//g, '.'),
+  };
+}
+
+export function renderText(
+  base: RunBase,
+  text: string,
+  file: string,
+  vars: Record<string, unknown>,
+): string {
+  const first = text.startsWith('#!') ? text.slice(0, text.indexOf('\n') >>> 0) : '';
+  const pipeline = first ? first.slice(2).trim().split('|').map((s) => s.trim()) : ['jinja', 'yaml'];
+  for (const r of pipeline) {
+    if (!['jinja', 'yaml', 'yamlex'].includes(r)) {
+      throw new SlsLoadError({ file, line: 1, message: `renderer '${r}' is not supported (tsalt renders jinja and yaml)` });
+    }
+  }
+  const body = first ? text.slice(first.length + 1) : text;
+  if (!pipeline.includes('jinja')) return first ? '\n' + body : body;
+  try {
+    const out = base.renderer.render(body, { ...templateGlobals(base), ...vars }, file);
+    return first ? '\n' + out : out; // keep line numbers aligned with the file
+  } catch (e) {
+    if (e instanceof RenderError) {
+      const line = e.line !== undefined && first && e.file === file ? e.line + 1 : e.line;
+      throw new SlsLoadError({ file: e.file, line, column: e.column, message: `Jinja error: ${e.message}` });
+    }
+    if (e instanceof TreeError) throw new SlsLoadError({ file, message: e.message });
+    throw e;
+  }
+}
+
+/** Parse rendered YAML; errors carry the line in the rendered text (= the file line for most trees). */
+export function parseYaml(
+  text: string,
+  file: string,
+): { data: unknown; positions: Map<string, { line: number; column: number }> } {
+  const lineCounter = new LineCounter();
+  const doc = parseDocument(text, { lineCounter, uniqueKeys: true, prettyErrors: false, version: '1.2' });
+  if (doc.errors.length) {
+    const err = doc.errors[0] as YAMLParseError;
+    const pos = lineCounter.linePos(err.pos[0]);
+    throw new SlsLoadError({
+      file,
+      line: pos.line,
+      column: pos.col,
+      message: `YAML error: ${err.message.split('\n')[0]} (after rendering; '${lineAt(text, pos.line)}')`,
+    });
+  }
+  const positions = new Map<string, { line: number; column: number }>();
+  if (isMap(doc.contents)) {
+    for (const item of doc.contents.items) {
+      const key = item.key as { value?: unknown; range?: [number, number, number] } | null;
+      if (key?.range) {
+        const p = lineCounter.linePos(key.range[0]);
+        positions.set(String(key.value), { line: p.line, column: p.col });
+      }
+    }
+  }
+  return { data: doc.toJS({ maxAliasCount: 1000 }), positions };
+}
+
+function lineAt(text: string, line: number): string {
+  return (text.split('\n')[line - 1] ?? '').trim().slice(0, 80);
+}
+
+export function loadSls(base: RunBase, sls: string): SlsFile | undefined {
+  const file = findSls(base, sls);
+  if (!file) return undefined;
+  let text: string;
+  try {
+    text = base.tree.readSync(file).toString('utf8');
+  } catch (e) {
+    throw new SlsLoadError({ file, sls, message: (e as Error).message });
+  }
+  const rendered = renderText(base, text, file, slsVars(sls, file));
+  const { data, positions } = parseYaml(rendered, file);
+  if (data === null || data === undefined) return { sls, file, slspath: slsVars(sls, file).slspath as string, data: {}, positions };
+  if (typeof data !== 'object' || Array.isArray(data)) {
+    throw new SlsLoadError({ file, sls, line: 1, message: 'SLS must be a mapping of ids to states' });
+  }
+  return { sls, file, slspath: slsVars(sls, file).slspath as string, data: data as Record<string, unknown>, positions };
+}

@@ -1,0 +1,55 @@
+/** top.sls: which SLS (or pillar SLS) a host gets, matched as Salt matches it. */
+import type { RunBase } from '../run/context.js';
+import { MatchError, matchTarget, MATCH_KINDS, type MatchKind, type Minion } from './match.js';
+import { parseYaml, renderText, SlsLoadError, slsVars } from './sls-file.js';
+import { CompileError } from './errors.js';
+
+/** SLS names top.sls gives this minion, in top-file order, each once. */
+export function topMatches(base: RunBase, minion: Minion, nodegroups: Record<string, string | string[]> = {}): string[] {
+  const file = 'top.sls';
+  if (!base.tree.existsSync(file)) {
+    throw new CompileError([{ file, message: `no top.sls in ${base.tree.label}: name the SLS to apply, or add a top file` }]);
+  }
+  let data: unknown;
+  let positions: Map<string, { line: number; column: number }>;
+  try {
+    const text = base.tree.readSync(file).toString('utf8');
+    ({ data, positions } = parseYaml(renderText(base, text, file, slsVars('top', file)), file));
+  } catch (e) {
+    if (e instanceof SlsLoadError) throw new CompileError([e.detail]);
+    throw e;
+  }
+  if (!data || typeof data !== 'object' || Array.isArray(data)) {
+    throw new CompileError([{ file, line: 1, message: 'top.sls must map environments (base:) to targets' }]);
+  }
+  const out: string[] = [];
+  for (const [env, targets] of Object.entries(data as Record<string, unknown>)) {
+    if (!targets || typeof targets !== 'object' || Array.isArray(targets)) {
+      throw new CompileError([{ file, line: positions.get(env)?.line, message: `environment '${env}' must map targets to lists of SLS` }]);
+    }
+    for (const [target, list] of Object.entries(targets as Record<string, unknown>)) {
+      const items = Array.isArray(list) ? list : [list];
+      let kind: MatchKind = 'glob';
+      const sls: string[] = [];
+      for (const item of items) {
+        if (typeof item === 'string') sls.push(item);
+        else if (item && typeof item === 'object' && 'match' in item) {
+          const m = String((item as { match: unknown }).match);
+          if (!(MATCH_KINDS as readonly string[]).includes(m)) {
+            throw new CompileError([{ file, message: `target '${target}': unknown match type '${m}' (known: ${MATCH_KINDS.join(', ')})` }]);
+          }
+          kind = m as MatchKind;
+        }
+      }
+      let hit: boolean;
+      try {
+        hit = matchTarget(target, kind, minion, nodegroups);
+      } catch (e) {
+        if (e instanceof MatchError) throw new CompileError([{ file, message: `target '${target}': ${e.message}` }]);
+        throw e;
+      }
+      if (hit) for (const s of sls) if (!out.includes(s)) out.push(s);
+    }
+  }
+  return out;
+}

@@ -1,0 +1,117 @@
+/**
+ * `tsalt local apply|show [SLS ...]`: the engine on this machine, no master (Salt's salt-call --local).
+ */
+import { parseArgs } from 'node:util';
+import path from 'node:path';
+import fs from 'node:fs';
+
+const HELP = `usage: tsalt local apply [SLS ...] [options]    converge this machine
+       tsalt local show  [SLS ...] [options]    print the compiled low states, touch nothing
+
+options:
+  --states DIR        state tree (default /srv/salt)
+  --pillar DIR        pillar tree (default /srv/pillar; optional)
+  --id ID             this host's id (default: hostname)
+  --grains-file FILE  static grains (default /etc/tsalt/grains)
+  --test              change nothing; report what would change (result None)
+  --json              one JSON object instead of the highstate text
+  --root DIR          manage file paths under DIR (demos, tests)
+  --terse             hide states that succeeded without changes
+  --no-color          never colour the output
+
+Without SLS names, applies the highstate: what top.sls gives this id.
+Exit: 0 all succeeded, 2 a state failed, 1 the tree did not compile.`;
+
+export async function run(argv: string[]): Promise<number> {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: argv,
+      allowPositionals: true,
+      options: {
+        states: { type: 'string', default: '/srv/salt' },
+        pillar: { type: 'string', default: '/srv/pillar' },
+        id: { type: 'string' },
+        'grains-file': { type: 'string', default: '/etc/tsalt/grains' },
+        test: { type: 'boolean', default: false },
+        json: { type: 'boolean', default: false },
+        root: { type: 'string' },
+        terse: { type: 'boolean', default: false },
+        'no-color': { type: 'boolean', default: false },
+        help: { type: 'boolean', short: 'h', default: false },
+      },
+    });
+  } catch (e) {
+    process.stderr.write(`tsalt local: ${(e as Error).message}\n\n${HELP}\n`);
+    return 1;
+  }
+  const { values: o, positionals } = parsed;
+  const [action, ...sls] = positionals;
+  if (o.help || (action !== 'apply' && action !== 'show')) {
+    process.stdout.write(HELP + '\n');
+    return o.help ? 0 : 1;
+  }
+  const { LocalTree } = await import('../../agent/tree/local.js');
+  const { coreGrains, loadGrainsFile } = await import('../../agent/grains/core.js');
+  const { CompileError } = await import('../../agent/compile/errors.js');
+  const engine = await import('../../agent/engine.js');
+
+  if (!fs.existsSync(o.states)) {
+    process.stderr.write(`tsalt local: state tree ${o.states} does not exist (--states DIR)\n`);
+    return 1;
+  }
+  try {
+    const grains = { ...coreGrains(), ...loadGrainsFile(o['grains-file']) };
+    const id = o.id ?? String(grains.id);
+    grains.id = id;
+    let pillar: Record<string, unknown> = {};
+    if (fs.existsSync(o.pillar)) {
+      const { renderPillar } = await import('../../agent/compile/pillar.js');
+      pillar = await renderPillar(new LocalTree(path.resolve(o.pillar)), id, grains);
+    }
+    const req = {
+      tree: new LocalTree(path.resolve(o.states)),
+      id,
+      grains,
+      pillar,
+      sls,
+      test: o.test,
+      root: o.root,
+    };
+    if (action === 'show') {
+      const states = await engine.compile(req);
+      const rows = states.map((s) => ({
+        id: s.id,
+        function: `${s.state}.${s.fun}`,
+        name: s.name,
+        sls: s.sls,
+        args: s.args,
+        requisites: s.deps.map((d) => ({ kind: d.kind, target: states.find((x) => x.key === d.target)?.id ?? d.target })),
+        ...(s.order !== undefined ? { order: s.order } : {}),
+      }));
+      if (o.json) process.stdout.write(JSON.stringify(rows, null, 2) + '\n');
+      else {
+        const { stringify } = await import('yaml');
+        process.stdout.write(stringify(rows));
+      }
+      return 0;
+    }
+    const color = !o['no-color'] && !o.json && process.stdout.isTTY === true;
+    const report = await engine.apply(req);
+    if (o.json) process.stdout.write(JSON.stringify(report, null, 2) + '\n');
+    else {
+      const { formatHighstate } = await import('../../agent/run/output.js');
+      process.stdout.write(formatHighstate(report, { color, terse: o.terse }) + '\n');
+    }
+    return report.counts.failed ? 2 : 0;
+  } catch (e) {
+    if (e instanceof CompileError) {
+      const n = e.errors.length;
+      process.stderr.write(`tsalt: the state tree did not compile (${n} error${n > 1 ? 's' : ''}); nothing was applied:\n`);
+      process.stderr.write(e.message.split('\n').map((l) => `  - ${l}`).join('\n') + '\n');
+      return 1;
+    }
+    process.stderr.write(`tsalt local: ${(e as Error).message}\n`);
+    return 1;
+  }
+}
