@@ -136,6 +136,21 @@ function patchRuntime(): void {
     if (BLOCKED_MEMBERS.has(name) || name in Object.prototype) return undefined;
     return origCtxLookup(context, frame, name);
   };
+  // Errors inside an imported template must name that template, not the importer.
+  const T = (nunjucks.Template as any).prototype;
+  const origGetExported = T.getExported as (...a: unknown[]) => unknown;
+  T.getExported = function (this: { path?: string }, ...args: unknown[]) {
+    // getExported(cb) | getExported(ctx, cb) | getExported(ctx, frame, cb)
+    const cb = args.pop() as (e: unknown, v?: unknown) => void;
+    const [ctx = {}, parentFrame = null] = args;
+    const path = this.path;
+    const wrap = (e: unknown) => (e && path ? (nunjucks.lib as any)._prettifyError(path, true, e) : e);
+    try {
+      return origGetExported.call(this, ctx, parentFrame, (e: unknown, v?: unknown) => cb(wrap(e), v));
+    } catch (e) {
+      throw wrap(e);
+    }
+  };
   rt.suppressValue = function suppressValue(val: unknown) {
     if (val === undefined) return '';
     if (val instanceof (nunjucks.runtime as any).SafeString) return val;

@@ -4,6 +4,11 @@ import { defineState, StateFailure, type StateModule } from './define.js';
 
 const anyArgs = z.object({ name: z.string() }).passthrough();
 
+/** Salt's test.mod_watch: every test state reacts to watch with a visible change. */
+async function modWatch(ctx: { test: boolean }) {
+  return { changes: ctx.test ? {} : { watch: true }, comment: 'Watch statement fired.' };
+}
+
 const nop = defineState({
   args: anyArgs,
   async check() {
@@ -12,6 +17,7 @@ const nop = defineState({
   async apply() {
     return { changes: {}, comment: 'Success!' };
   },
+  modWatch,
 });
 
 const succeed_without_changes = nop;
@@ -24,9 +30,7 @@ const succeed_with_changes = defineState({
   async apply(ctx, args) {
     return { changes: { testing: { old: 'Unchanged', new: 'Something pretended to change' } }, comment: 'Success!' };
   },
-  async modWatch(ctx) {
-    return { changes: ctx.test ? {} : { watch: 'triggered' }, comment: 'Watch statement fired.' };
-  },
+  modWatch,
 });
 
 const fail_without_changes = defineState({

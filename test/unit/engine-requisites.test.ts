@@ -1,0 +1,231 @@
+import { describe, expect, it } from 'vitest';
+import { applyTree, byId, compileTree } from '../helpers/tree.js';
+import { CompileError } from '../../agent/compile/errors.js';
+
+const ok = 'test.succeed_without_changes';
+const changed = 'test.succeed_with_changes';
+const fail = 'test.fail_without_changes';
+
+async function run(sls: string, o: { test?: boolean } = {}) {
+  const r = await applyTree({ 'a.sls': sls }, { sls: ['a'], ...o });
+  return { report: r, by: byId(r.results), order: r.results.map((x) => x.id) };
+}
+
+describe('requisites at run time (Salt semantics)', () => {
+  it('require: runs after its target; a failed target fails the dependent without running it', async () => {
+    const { by, order } = await run(`
+dep:
+  ${ok}:
+    - require:
+      - base
+base:
+  ${ok}: []
+broken:
+  ${fail}: []
+needs_broken:
+  ${changed}:
+    - require:
+      - test: broken
+`);
+    expect(order).toEqual(['base', 'dep', 'broken', 'needs_broken']);
+    expect(by.needs_broken).toMatchObject({ result: false, changes: {}, comment: 'One or more requisite failed: a.broken' });
+  });
+
+  it('require_in and watch_in add the requisite to the target', async () => {
+    const { order, by } = await run(`
+late:
+  ${ok}: []
+early:
+  ${changed}:
+    - require_in:
+      - late
+    - watch_in:
+      - test: watcher
+watcher:
+  ${ok}: []
+`);
+    expect(order.indexOf('early')).toBeLessThan(order.indexOf('late'));
+    expect(by.watcher).toMatchObject({ result: true, comment: 'Watch statement fired.', changes: { watch: true } });
+  });
+
+  it('onchanges: skips when nothing changed, runs when a target changed (any of them)', async () => {
+    const { by } = await run(`
+quiet:
+  ${ok}: []
+noisy:
+  ${changed}: []
+skip_me:
+  ${changed}:
+    - onchanges:
+      - quiet
+run_me:
+  ${changed}:
+    - onchanges:
+      - quiet
+      - noisy
+`);
+    expect(by.skip_me).toMatchObject({ result: true, changes: {}, comment: 'State was not run because none of the onchanges reqs changed' });
+    expect(Object.keys(by.run_me!.changes)).toEqual(['testing']);
+  });
+
+  it('onfail: runs only when a target failed; onfail_all needs all', async () => {
+    const { by, report } = await run(`
+bad:
+  ${fail}: []
+good:
+  ${ok}: []
+rescue:
+  ${changed}:
+    - onfail:
+      - bad
+not_needed:
+  ${changed}:
+    - onfail:
+      - good
+all_needed:
+  ${changed}:
+    - onfail_all:
+      - bad
+      - good
+`);
+    expect(by.rescue!.result).toBe(true);
+    expect(Object.keys(by.rescue!.changes)).toEqual(['testing']);
+    expect(by.not_needed).toMatchObject({ result: true, changes: {}, comment: 'State was not run because onfail req did not change' });
+    expect(by.all_needed!.changes).toEqual({});
+    expect(report.counts).toMatchObject({ total: 5, failed: 1 });
+  });
+
+  it('watch: mod_watch fires only when the watched state changed and the watcher itself did not', async () => {
+    const { by } = await run(`
+conf:
+  ${changed}: []
+same:
+  ${ok}: []
+svc:
+  ${ok}:
+    - watch:
+      - conf
+svc2:
+  ${ok}:
+    - watch:
+      - same
+`);
+    expect(by.svc).toMatchObject({ comment: 'Watch statement fired.', changes: { watch: true } });
+    expect(by.svc2).toMatchObject({ comment: 'Success!', changes: {} });
+  });
+
+  it('prereq: runs before its target only when the target is about to change', async () => {
+    const { order, by } = await run(`
+target_changes:
+  ${changed}: []
+target_quiet:
+  ${ok}: []
+before_change:
+  ${changed}:
+    - prereq:
+      - target_changes
+before_quiet:
+  ${changed}:
+    - prereq:
+      - target_quiet
+`);
+    expect(order.indexOf('before_change')).toBeLessThan(order.indexOf('target_changes'));
+    expect(Object.keys(by.before_change!.changes)).toEqual(['testing']);
+    expect(by.before_quiet).toMatchObject({ result: true, changes: {}, comment: 'No changes detected' });
+  });
+
+  it('prereq failing blocks its target', async () => {
+    const { by } = await run(`
+target:
+  ${changed}: []
+guard:
+  ${fail}:
+    - prereq:
+      - target
+`);
+    expect(by.guard!.result).toBe(false);
+    expect(by.target).toMatchObject({ result: false, comment: 'One or more requisite failed: a.guard' });
+  });
+
+  it('listen: mod_watch runs at the end of the run', async () => {
+    const { report } = await run(`
+svc:
+  ${ok}:
+    - listen:
+      - conf
+conf:
+  ${changed}: []
+other:
+  ${ok}: []
+`);
+    const ids = report.results.map((r) => r.id);
+    expect(ids).toEqual(['svc', 'conf', 'other', 'listener_svc']);
+    expect(report.results[3]).toMatchObject({ fun: 'test.mod_watch', comment: 'Watch statement fired.' });
+  });
+
+  it('order: first/number/last, and failhard stops the run', async () => {
+    const { order } = await run(`
+c:
+  ${ok}:
+    - order: last
+a:
+  ${ok}: []
+b:
+  ${ok}:
+    - order: 1
+z:
+  ${ok}:
+    - order: first
+`);
+    expect(order).toEqual(['z', 'b', 'a', 'c']);
+    const hard = await run(`
+one:
+  ${fail}:
+    - failhard: True
+two:
+  ${ok}: []
+`);
+    expect(hard.order).toEqual(['one']);
+  });
+
+  it('requisite on a missing state and cycles are compile errors; nothing runs', async () => {
+    const ran: string[] = [];
+    await expect(
+      applyTree({ 'a.sls': `x:\n  ${ok}:\n    - require:\n      - pkg: nginx\n` }, { sls: ['a'], onResult: (r) => ran.push(r.id) }),
+    ).rejects.toThrow(/a.sls:1, state 'x': requisite not found: require: \{pkg: nginx\}/);
+    const e = await compileTree({ 'a.sls': `x:\n  ${ok}:\n    - require:\n      - y\ny:\n  ${ok}:\n    - watch:\n      - z\nz:\n  ${ok}:\n    - onchanges:\n      - x\n` }, { sls: ['a'] }).catch((err) => err);
+    expect(e).toBeInstanceOf(CompileError);
+    expect(e.message).toMatch(/requisite cycle: x \(test.succeed_without_changes\) -> y .* -> z .* -> x/);
+    expect(ran).toEqual([]);
+  });
+
+  it('requisites match by name as well as id, and sls requisites cover a whole file', async () => {
+    const r = await applyTree(
+      {
+        'a.sls': `include:\n  - b\nuse_name:\n  ${ok}:\n    - require:\n      - test: the-name\n    - require:\n      - sls: b\n`,
+        'b.sls': `some_id:\n  ${fail}:\n    - name: the-name\n`,
+      },
+      { sls: ['a'] },
+    );
+    expect(byId(r.results).use_name).toMatchObject({ result: false, comment: 'One or more requisite failed: b.some_id' });
+  });
+
+  it('test mode: result None for pending changes, requisites still evaluated', async () => {
+    const { by, report } = await run(`
+conf:
+  ${changed}: []
+svc:
+  ${ok}:
+    - watch:
+      - conf
+after:
+  ${changed}:
+    - onchanges:
+      - conf
+`, { test: true });
+    expect(by.conf!.result).toBeNull();
+    expect(by.after!.result).toBeNull();
+    expect(by.svc).toMatchObject({ result: null, comment: 'Watch statement fired.', changes: {} });
+    expect(report.counts.failed).toBe(0);
+  });
+});
