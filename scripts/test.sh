@@ -7,4 +7,4 @@ if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.j
   npm ci --no-audit --no-fund
 fi
 npm run build
-npx vitest run "$@"
+TSALT_SKIP_BUILD=1 npx vitest run "$@"

@@ -14,6 +14,7 @@ import { CompileError, type CompileErrorDetail } from './errors.js';
 export async function renderPillar(tree: TreeSource, id: string, grains: Data, opts: Data = {}): Promise<Data> {
   if (!tree.existsSync('top.sls')) return {};
   const pillar: Data = {};
+  grains = { ...grains, id: grains.id ?? id };
   const base = makeRunBase({ test: true, tree, grains, pillar, opts });
   const errors: CompileErrorDetail[] = [];
   const done = new Set<string>();
