@@ -81,3 +81,11 @@ export function formatHighstate(report: RunReport, o: OutputOptions): string {
     .map((r) => formatState(r, o));
   return [`${report.id}:`, ...blocks, formatSummary(report, o)].join('\n');
 }
+
+/** `--json`: the report with each state's `function` spelled out (the wire format calls it `fun`). */
+export function reportToJson(report: RunReport): unknown {
+  return {
+    ...report,
+    results: report.results.map(({ fun, ...r }) => ({ id: r.id, function: fun, ...r })),
+  };
+}

@@ -98,9 +98,9 @@ export async function run(argv: string[]): Promise<number> {
     }
     const color = !o['no-color'] && !o.json && process.stdout.isTTY === true;
     const report = await engine.apply(req);
-    if (o.json) process.stdout.write(JSON.stringify(report, null, 2) + '\n');
+    const { formatHighstate, reportToJson } = await import('../../agent/run/output.js');
+    if (o.json) process.stdout.write(JSON.stringify(reportToJson(report), null, 2) + '\n');
     else {
-      const { formatHighstate } = await import('../../agent/run/output.js');
       process.stdout.write(formatHighstate(report, { color, terse: o.terse }) + '\n');
     }
     return report.counts.failed ? 2 : 0;
