@@ -1,0 +1,135 @@
+/**
+ * user/group/mode of managed paths: name resolution from /etc/passwd and /etc/group (read once
+ * per run through the fact cache), Salt's `check_perms` comparison, and applying the result.
+ * Names are the machine's even under --root: --root maps paths, not accounts.
+ */
+import fs from 'node:fs';
+import type { RunContext } from '../context.js';
+import type { Changes } from '../define.js';
+import { StateFailure } from '../define.js';
+
+export const PASSWD_FACT = 'file:passwd';
+export const GROUP_FACT = 'file:group';
+
+export interface Accounts {
+  byName: Map<string, number>;
+  byId: Map<number, string>;
+}
+
+/** `name:x:id:...` lines; other engineers' user/group states may `invalidate` these keys. */
+function parseDb(text: string): Accounts {
+  const byName = new Map<string, number>();
+  const byId = new Map<number, string>();
+  for (const line of text.split('\n')) {
+    const f = line.split(':');
+    if (f.length < 3 || !f[0] || line.startsWith('#')) continue;
+    const id = Number(f[2]);
+    if (!Number.isInteger(id)) continue;
+    byName.set(f[0], id);
+    if (!byId.has(id)) byId.set(id, f[0]);
+  }
+  return { byName, byId };
+}
+
+async function loadDb(ctx: RunContext, key: string, file: string): Promise<Accounts> {
+  return ctx.facts.get(key, async () => parseDb(await fs.promises.readFile(file, 'utf8')));
+}
+
+/**
+ * id for a user/group name (or numeric id); undefined when unknown. A miss re-reads the file
+ * once: an earlier state of this run (user.present) may have created the account.
+ */
+async function lookup(ctx: RunContext, key: string, file: string, name: string): Promise<number | undefined> {
+  if (/^\d+$/.test(name)) return Number(name);
+  let db = await loadDb(ctx, key, file);
+  if (!db.byName.has(name)) {
+    ctx.facts.invalidate(key);
+    db = await loadDb(ctx, key, file);
+  }
+  return db.byName.get(name);
+}
+
+export interface Owner {
+  user?: string;
+  group?: string;
+  uid?: number;
+  gid?: number;
+  /** Salt's "User x is not available" wording; empty when both resolved. */
+  missing: string[];
+}
+
+/**
+ * Resolve user/group. A missing account fails the state, except in test mode where Salt only
+ * warns (the comment says so and the change is still reported).
+ */
+export async function resolveOwner(ctx: RunContext, user?: string, group?: string): Promise<Owner> {
+  const o: Owner = { user, group, missing: [] };
+  if (user !== undefined) {
+    o.uid = await lookup(ctx, PASSWD_FACT, '/etc/passwd', user);
+    if (o.uid === undefined) o.missing.push(`User ${user} is not available`);
+  }
+  if (group !== undefined) {
+    o.gid = await lookup(ctx, GROUP_FACT, '/etc/group', group);
+    if (o.gid === undefined) o.missing.push(`Group ${group} is not available`);
+  }
+  if (o.missing.length && !ctx.test) throw new StateFailure(o.missing.join('; '));
+  return o;
+}
+
+/** What a path looks like now, or what a freshly created one would look like. */
+export interface PermState {
+  uid: number;
+  gid: number;
+  mode: number;
+}
+
+export function statPerms(st: fs.Stats): PermState {
+  return { uid: st.uid, gid: st.gid, mode: st.mode & 0o7777 };
+}
+
+/** The process umask, without the deprecated `process.umask()` read. */
+export function umask(): number {
+  try {
+    const m = /^Umask:\s*([0-7]+)/m.exec(fs.readFileSync('/proc/self/status', 'utf8'));
+    if (m) return parseInt(m[1]!, 8);
+  } catch {
+    /* not Linux: fall through */
+  }
+  return 0o022;
+}
+
+/** Owner and mode a new file/directory gets when the state sets nothing. */
+export function defaultPerms(kind: 'file' | 'dir'): PermState {
+  const base = kind === 'file' ? 0o666 : 0o777;
+  return { uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0, mode: base & ~umask() };
+}
+
+export function fmtMode(m: number): string {
+  return m.toString(8).padStart(4, '0');
+}
+
+/** Salt's check_perms: `{user, group, mode}` for what differs; unresolvable names count as differing. */
+export function permChanges(cur: PermState, owner: Owner, mode: string | undefined): Changes {
+  const ch: Changes = {};
+  if (owner.user !== undefined && owner.uid !== cur.uid) ch.user = owner.user;
+  if (owner.group !== undefined && owner.gid !== cur.gid) ch.group = owner.group;
+  if (mode !== undefined && parseInt(mode, 8) !== cur.mode) ch.mode = mode;
+  return ch;
+}
+
+/** The perms a path should end with: desired where given, otherwise what it has (or would get). */
+export function targetPerms(cur: PermState, owner: Owner, mode: string | undefined): PermState {
+  return {
+    uid: owner.uid ?? cur.uid,
+    gid: owner.gid ?? cur.gid,
+    mode: mode !== undefined ? parseInt(mode, 8) : cur.mode,
+  };
+}
+
+/** chown before chmod: chown clears setuid/setgid bits. lchown for links (never follow). */
+export async function setPerms(p: string, cur: PermState, want: PermState, link = false): Promise<void> {
+  if (want.uid !== cur.uid || want.gid !== cur.gid) {
+    await (link ? fs.promises.lchown(p, want.uid, want.gid) : fs.promises.chown(p, want.uid, want.gid));
+  }
+  if (!link) await fs.promises.chmod(p, want.mode);
+}
