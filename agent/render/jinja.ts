@@ -136,6 +136,41 @@ function patchRuntime(): void {
     if (BLOCKED_MEMBERS.has(name) || name in Object.prototype) return undefined;
     return origCtxLookup(context, frame, name);
   };
+  // Jinja accepts a trailing comma in dict/list literals; map.jinja files are full of them.
+  const P = (nunjucks as any).parser.Parser.prototype;
+  const lexer = (nunjucks as any).lexer;
+  const N = (nunjucks as any).nodes;
+  P.parseAggregate = function parseAggregate(this: any) {
+    const tok = this.nextToken();
+    let node: any;
+    if (tok.type === lexer.TOKEN_LEFT_PAREN) node = new N.Group(tok.lineno, tok.colno);
+    else if (tok.type === lexer.TOKEN_LEFT_BRACKET) node = new N.Array(tok.lineno, tok.colno);
+    else if (tok.type === lexer.TOKEN_LEFT_CURLY) node = new N.Dict(tok.lineno, tok.colno);
+    else return null;
+    const closing = (t: string) => t === lexer.TOKEN_RIGHT_PAREN || t === lexer.TOKEN_RIGHT_BRACKET || t === lexer.TOKEN_RIGHT_CURLY;
+    for (;;) {
+      if (closing(this.peekToken().type)) {
+        this.nextToken();
+        break;
+      }
+      if (node.children.length > 0) {
+        if (!this.skip(lexer.TOKEN_COMMA)) this.fail('parseAggregate: expected comma after expression', tok.lineno, tok.colno);
+        if (closing(this.peekToken().type)) {
+          this.nextToken();
+          break;
+        }
+      }
+      if (node instanceof N.Dict) {
+        const key = this.parsePrimary();
+        if (!this.skip(lexer.TOKEN_COLON)) this.fail('parseAggregate: expected colon after dict key', tok.lineno, tok.colno);
+        const value = this.parseExpression();
+        node.addChild(new N.Pair(key.lineno, key.colno, key, value));
+      } else {
+        node.addChild(this.parseExpression());
+      }
+    }
+    return node;
+  };
   // Errors inside an imported template must name that template, not the importer.
   const T = (nunjucks.Template as any).prototype;
   const origGetExported = T.getExported as (...a: unknown[]) => unknown;

@@ -86,6 +86,6 @@ export function formatHighstate(report: RunReport, o: OutputOptions): string {
 export function reportToJson(report: RunReport): unknown {
   return {
     ...report,
-    results: report.results.map(({ fun, ...r }) => ({ id: r.id, function: fun, ...r })),
+    results: report.results.map(({ fun, id, ...r }) => ({ id, function: fun, ...r })),
   };
 }

@@ -87,3 +87,10 @@ describe('Salt-compatible Jinja', () => {
     }
   });
 });
+
+describe('Jinja syntax Salt trees use', () => {
+  it('accepts trailing commas in dict and list literals (map.jinja style)', () => {
+    const r = renderer();
+    expect(r.render("{% set m = {\n  'a': {'x': 1,},\n  'b': [1, 2,],\n} %}{{ m.a.x }} {{ m.b }}", {}, 'map.jinja')).toBe('1 [1, 2]');
+  });
+});

@@ -4,6 +4,7 @@
     - contents: |
         {{ grains['id'] }} is managed by tsalt. Local changes will be overwritten.
     - mode: '0644'
+    - makedirs: True
 
 /etc/tsalt-example:
   file.directory:
