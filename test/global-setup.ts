@@ -15,4 +15,5 @@ export default function setup(): void {
     const out = String((e as { stdout?: Buffer }).stdout ?? '');
     if (!/error TS/.test(out)) throw e;
   }
+  execFileSync(process.execPath, [path.join(root, 'scripts/bundle.mjs')], { cwd: root, stdio: 'pipe' });
 }

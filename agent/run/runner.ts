@@ -108,10 +108,9 @@ export async function converge(
 
     const ctx = makeRunContext(base, s.id, s.sls);
     if (guardsOf(s)) {
-      const { evaluateGuards } = await import('./guards.js');
-      const a = s.args as { cwd?: string; runas?: string; env?: unknown };
-      const g = await evaluateGuards(s.guards, { cwd: a.cwd, runas: a.runas, env: a.env });
-      if (!g.run) return { result: true, changes: {}, comment: g.comment };
+      const { evaluateGuards, guardOptions } = await import('./guards.js');
+      const g = await evaluateGuards(s.guards, guardOptions(s.args));
+      if (!g.run) return { result: g.error ? false : true, changes: {}, comment: g.comment };
     }
     let out = await invokeState(ctx, s.def, s.runArgs, s.extra);
     const watched = targets(['watch', 'watch_any']);
