@@ -25,11 +25,15 @@ export function tempDir(prefix = 'tsalt-test-'): string {
   return fs.mkdtempSync(path.join(os.tmpdir(), prefix));
 }
 
+let emptyTree: string | undefined;
+
 export function harnessBase(o: HarnessOptions = {}): RunBase {
+  // one shared empty tree per test process: a new temp dir per call litters /tmp
+  emptyTree ??= tempDir('tsalt-tree-');
   return makeRunBase({
     test: o.test ?? false,
     root: o.root,
-    tree: new LocalTree(o.treeDir ?? tempDir('tsalt-tree-')),
+    tree: new LocalTree(o.treeDir ?? emptyTree),
     grains: o.grains ?? { os_family: 'Debian', init: 'systemd', id: 'testhost' },
     pillar: o.pillar ?? {},
   });

@@ -228,4 +228,27 @@ after:
     expect(by.svc).toMatchObject({ result: null, comment: 'Watch statement fired.', changes: {} });
     expect(report.counts.failed).toBe(0);
   });
+
+  it('unless / onlyif / creates apply to any state, with Salt comments', async () => {
+    const { by } = await run(`
+skipped_unless:
+  ${changed}:
+    - unless: 'true'
+runs_unless:
+  ${changed}:
+    - unless:
+      - 'true'
+      - 'false'
+skipped_onlyif:
+  ${changed}:
+    - onlyif: 'false'
+skipped_creates:
+  ${changed}:
+    - creates: /
+`);
+    expect(by.skipped_unless).toMatchObject({ result: true, changes: {}, comment: 'unless condition is true' });
+    expect(Object.keys(by.runs_unless!.changes)).toEqual(['testing']);
+    expect(by.skipped_onlyif).toMatchObject({ result: true, changes: {}, comment: 'onlyif condition is false' });
+    expect(by.skipped_creates).toMatchObject({ result: true, changes: {} });
+  });
 });
