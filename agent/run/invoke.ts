@@ -47,7 +47,7 @@ export function validateArgs(def: StateDefinition, raw: Record<string, unknown>)
   return { args: parsed.data, extra, warnings };
 }
 
-function knownKeys(schema: z.ZodType): Set<string> | undefined {
+export function knownKeys(schema: z.ZodType): Set<string> | undefined {
   // z.object(...) (possibly wrapped in effects/pipe) exposes its shape; passthrough objects accept all keys
   let s: any = schema;
   for (let i = 0; i < 5 && s; i++) {
