@@ -15,21 +15,18 @@ import { installFilters } from './filters.js';
 import type { TreeSource } from '../tree/source.js';
 import { normaliseTreePath } from '../tree/source.js';
 
+/** Never reachable: the ways from a value to its constructor (and so to `process`). */
 const BLOCKED_MEMBERS = new Set([
   'constructor',
   '__proto__',
   'prototype',
-  'caller',
-  'callee',
-  'arguments',
   '__defineGetter__',
   '__defineSetter__',
   '__lookupGetter__',
   '__lookupSetter__',
-  'call',
-  'apply',
-  'bind',
 ]);
+/** Not reachable on functions; plain data may use these names as keys (`bind:` in haproxy pillar). */
+const BLOCKED_ON_FUNCTIONS = new Set(['call', 'apply', 'bind', 'caller', 'callee', 'arguments']);
 
 function pyFormat(this: string, ...args: unknown[]): string {
   let kw: Record<string, unknown> = {};
@@ -119,6 +116,7 @@ function patchRuntime(): void {
   const compatLookup = rt.memberLookup as (obj: unknown, val: unknown, ...rest: unknown[]) => unknown;
   rt.memberLookup = function memberLookup(obj: unknown, val: unknown, ...rest: unknown[]) {
     if (typeof val === 'string' && BLOCKED_MEMBERS.has(val)) return undefined;
+    if (typeof obj === 'function' && typeof val === 'string' && BLOCKED_ON_FUNCTIONS.has(val)) return undefined;
     if (typeof obj === 'string' && typeof val === 'string' && Object.prototype.hasOwnProperty.call(STRING_MEMBERS, val)) {
       return STRING_MEMBERS[val]!.bind(obj);
     }
@@ -224,6 +222,20 @@ class TreeLoader extends (nunjucks.Loader as unknown as new () => object) {
   }
 }
 
+/** Jinja's `{% do expr %}`: evaluate for the side effect (`{% do list.append(x) %}`), print nothing. */
+class DoExtension {
+  tags = ['do'];
+  parse(parser: any, nodes: any): unknown {
+    const tok = parser.nextToken();
+    const expr = parser.parseExpression();
+    parser.advanceAfterBlockEnd(tok.value);
+    return new nodes.CallExtension(this, 'run', new nodes.NodeList(tok.lineno, tok.colno, [expr]));
+  }
+  run(): string {
+    return '';
+  }
+}
+
 export interface TemplateError {
   message: string;
   line?: number;
@@ -256,6 +268,7 @@ export class JinjaRenderer {
       lstripBlocks: false,
     });
     installFilters(this.env);
+    this.env.addExtension('do', new DoExtension());
   }
 
   /** Render `text` (from tree file `name`, for messages and relative imports). */

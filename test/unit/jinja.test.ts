@@ -94,3 +94,15 @@ describe('Jinja syntax Salt trees use', () => {
     expect(r.render("{% set m = {\n  'a': {'x': 1,},\n  'b': [1, 2,],\n} %}{{ m.a.x }} {{ m.b }}", {}, 'map.jinja')).toBe('1 [1, 2]');
   });
 });
+
+describe('more Jinja Salt trees use', () => {
+  it('{% do %} evaluates for side effects', () => {
+    const r = renderer();
+    expect(r.render("{% set l = [] %}{% do l.append(1) %}{% do l.append(2) %}{{ l }}", {}, 't')).toBe('[1, 2]');
+  });
+  it('data keys named bind/call/apply are plain data; functions keep them closed', () => {
+    const r = renderer();
+    expect(r.render('{{ p.frontend.bind }} {{ p.call }}', { p: { frontend: { bind: '*:80' }, call: 'x' } }, 't')).toBe('*:80 x');
+    expect(r.render("{{ range.bind is defined }}|{{ range.call is defined }}|{{ range is defined }}", {}, "t")).toBe("False|False|True");
+  });
+});
