@@ -1,0 +1,102 @@
+/**
+ * What the service states need from an init system. One implementation per init system
+ * (systemd, sysv), chosen in select.ts from grains; the state module never branches on the OS.
+ */
+import { z } from 'zod';
+import type { RunContext } from '../../states/context.js';
+
+export interface ServiceStatus {
+  /** The init system knows the service (unit file / init script exists). */
+  available: boolean;
+  running: boolean;
+  /** Starts at boot. */
+  enabled: boolean;
+  /**
+   * Whether enable/disable can change anything. False for systemd `static`/`generated`
+   * units: `systemctl disable` is a no-op for them, so wanting them disabled must not report a
+   * change on every run.
+   */
+  togglable: boolean;
+}
+
+export interface ActionOptions {
+  /** Give up waiting for the init system after this long (the job may still complete). */
+  timeoutMs?: number;
+  /** systemd `--no-block`: queue the job without waiting for it. */
+  noBlock?: boolean;
+}
+
+export interface ServiceProvider {
+  readonly name: string;
+  /** Current state; cached for the run (ctx.facts) until this provider changes the service. */
+  status(name: string, o?: { sig?: string }): Promise<ServiceStatus>;
+  /** Each action throws an Error whose message says what the init system answered. */
+  start(name: string, o?: ActionOptions): Promise<void>;
+  stop(name: string, o?: ActionOptions): Promise<void>;
+  restart(name: string, o?: ActionOptions): Promise<void>;
+  reload(name: string, o?: ActionOptions): Promise<void>;
+  enable(name: string, o?: ActionOptions): Promise<void>;
+  disable(name: string, o?: ActionOptions): Promise<void>;
+}
+
+export type ServiceProviderFactory = (ctx: RunContext) => ServiceProvider;
+
+/**
+ * Agent options the service providers read (from opts, falling back to grains). They let the
+ * agent drive an init system that is not the host's own, e.g. a container's.
+ */
+export const serviceOptsSchema = z.object({
+  /** Salt's provider override: `providers: {service: systemd}`. */
+  providers: z.object({ service: z.string().optional() }).passthrough().optional(),
+  /** `systemctl -M <machine>`: a machine registered with systemd-machined. */
+  service_machine: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/).optional(),
+  /** argv prepended to every init-system command, e.g. `[nsenter, -t, PID, -a]`. */
+  service_command_prefix: z.array(z.string().min(1)).optional(),
+});
+export type ServiceOpts = z.infer<typeof serviceOptsSchema>;
+
+/** Read the service options; opts win over grains (opts are per agent, grains per host). */
+export function serviceOpts(ctx: RunContext): ServiceOpts {
+  const pick = (src: Readonly<Record<string, unknown>>) => ({
+    providers: src.providers,
+    service_machine: src.service_machine,
+    service_command_prefix: src.service_command_prefix,
+  });
+  const g = serviceOptsSchema.safeParse(pick(ctx.grains));
+  const o = serviceOptsSchema.safeParse(pick(ctx.opts));
+  if (!o.success) {
+    throw new Error(`invalid service options in agent opts: ${o.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
+  }
+  const fromGrains = g.success ? g.data : {};
+  return {
+    providers: o.data.providers ?? fromGrains.providers,
+    service_machine: o.data.service_machine ?? fromGrains.service_machine,
+    service_command_prefix: o.data.service_command_prefix ?? fromGrains.service_command_prefix,
+  };
+}
+
+/**
+ * Service names go into argv and (sysv) into a path under /etc/init.d: no option-looking
+ * names, no path separators.
+ */
+export const serviceNameSchema = z
+  .string()
+  .regex(/^[A-Za-z0-9_@:.\\][A-Za-z0-9_@:.\\-]*$/, 'service names are letters, digits and _ @ : . \\ - (not starting with -)')
+  .refine((s) => s !== '.' && s !== '..', 'not a service name');
+
+/**
+ * Wrap a command in coreutils `timeout`, placed after any command prefix: killing the client
+ * from outside would only kill `nsenter`, and its child would keep the pipes open.
+ * `timeout` exits 124 when it fired.
+ */
+export function withTimeout(argv: string[], timeoutMs: number | undefined): string[] {
+  if (timeoutMs === undefined) return argv;
+  return ['timeout', '--kill-after=5', `${timeoutMs / 1000}s`, ...argv];
+}
+export const TIMED_OUT = 124;
+
+/** Error text of a failed command, trimmed to what a person reads in a state comment. */
+export function commandError(stdout: string, stderr: string, code: number): string {
+  const text = (stderr.trim() || stdout.trim()).split('\n').slice(-8).join('\n');
+  return text || `exited ${code}`;
+}

@@ -1,0 +1,242 @@
+/**
+ * Salt's `service` states: running, dead, enabled, disabled and their mod_watch. Comments and
+ * the `{<name>: true}` change shape follow salt/states/service.py so Salt users read familiar
+ * output. The init system is behind a provider (agent/providers/service), chosen from grains.
+ */
+import { z } from 'zod';
+import { boolArg, defineState, StateFailure, type ApplyOutcome, type StateModule } from './define.js';
+import type { RunContext } from './context.js';
+import { serviceProvider } from '../providers/service/select.js';
+import { serviceNameSchema, type ActionOptions, type ServiceProvider, type ServiceStatus } from '../providers/service/types.js';
+
+/** Seconds as Salt trees write them: 5, 2.5 or '5'. */
+const seconds = z
+  .union([z.number(), z.string().regex(/^\d+(\.\d+)?$/, 'a number of seconds').transform(Number)])
+  .pipe(z.number().nonnegative());
+
+const common = {
+  name: serviceNameSchema,
+  /** Salt: decide "running" by looking for this string in the process table (sysv). */
+  sig: z.string().min(1).optional(),
+  init_delay: seconds.optional(),
+  /** Stop waiting for the init system after this many seconds. */
+  timeout: seconds.optional(),
+  /** systemd only: queue the job, do not wait for it. */
+  no_block: boolArg.default(false),
+  /** Not an option: caught so the typo gets Salt's explanation instead of being ignored. */
+  enabled: z.unknown().optional(),
+};
+
+const runningArgs = z.object({ ...common, enable: boolArg.optional(), reload: boolArg.default(false) });
+const deadArgs = z.object({ ...common, enable: boolArg.optional() });
+const bootArgs = z.object({ name: serviceNameSchema });
+
+type RunningArgs = z.output<typeof runningArgs>;
+type DeadArgs = z.output<typeof deadArgs>;
+
+/** What apply must do: start/stop the process, and enable (true) / disable (false) at boot. */
+interface Plan {
+  start?: boolean;
+  stop?: boolean;
+  boot?: boolean;
+}
+
+const sleep = (s: number) => new Promise<void>((r) => setTimeout(r, s * 1000));
+const msg = (e: unknown) => (e instanceof Error ? e.message : String(e));
+
+function actionOpts(a: { timeout?: number; no_block: boolean }): ActionOptions {
+  return { timeoutMs: a.timeout !== undefined ? a.timeout * 1000 : undefined, noBlock: a.no_block };
+}
+
+function typoGuard(a: { name: string; enabled?: unknown }): void {
+  if (a.enabled !== undefined) {
+    throw new StateFailure(`Service ${a.name} uses non-existent option "enabled".  Perhaps "enable" option was intended?`);
+  }
+}
+
+/** The boot-time change `enable: True/False` asks for, or undefined when none is needed. */
+function bootChange(st: ServiceStatus, enable: boolean | undefined): boolean | undefined {
+  if (enable === true && !st.enabled) return true;
+  if (enable === false && st.enabled && st.togglable) return false;
+  return undefined;
+}
+
+/** Salt's _enable/_disable comments; `started` true: just started, false: dead, null: untouched. */
+function bootComment(name: string, boot: boolean, done: 'has been' | 'is already', started: boolean | null): string {
+  const how = started === true ? 'is running' : started === false ? 'is dead' : 'is in the desired state';
+  return `Service ${name} ${done} ${boot ? 'enabled' : 'disabled'}, and ${how}`;
+}
+
+async function setBoot(p: ServiceProvider, name: string, boot: boolean, started: boolean | null, changes: Record<string, unknown>, o: ActionOptions) {
+  try {
+    await (boot ? p.enable(name, o) : p.disable(name, o));
+  } catch (e) {
+    const state = started === true ? 'but the service is running' : started === false ? 'and the service is dead' : 'but the service was already running';
+    const what = boot ? 'to start at boot' : 'to not start at boot';
+    throw new StateFailure(`Failed when setting service ${name} ${what}, ${state}. Additional information follows:\n\n${msg(e)}`, changes);
+  }
+}
+
+const running = defineState<typeof runningArgs, Plan>({
+  args: runningArgs,
+  async check(ctx, a) {
+    typoGuard(a);
+    const st = await serviceProvider(ctx).status(a.name, { sig: a.sig });
+    if (!st.available) {
+      // Salt: in test mode a service missing now may be installed by an earlier state of the run
+      if (ctx.test) {
+        return {
+          changes: { [a.name]: true },
+          comment: `Service ${a.name} not present; if created in this state run, it would have been started`,
+        };
+      }
+      throw new StateFailure(`The named service ${a.name} is not available`);
+    }
+    const plan: Plan = { start: !st.running, boot: bootChange(st, a.enable) };
+    if (!plan.start && plan.boot === undefined) return { comment: `The service ${a.name} is already running` };
+    const comment = plan.start
+      ? `Service ${a.name} is set to start`
+      : `Service ${a.name} set to be ${plan.boot ? 'enabled' : 'disabled'}`;
+    return { changes: { [a.name]: true }, comment, plan };
+  },
+  async apply(ctx, a, plan) {
+    if (!plan) throw new StateFailure(`The named service ${a.name} is not available`);
+    const p = serviceProvider(ctx);
+    const o = actionOpts(a);
+    let comment = `The service ${a.name} is already running`;
+    if (plan.start) {
+      try {
+        await p.start(a.name, o);
+      } catch (e) {
+        throw new StateFailure(`Service ${a.name} failed to start: ${msg(e)}`);
+      }
+      if (a.init_delay) await sleep(a.init_delay);
+      // init scripts report success and die a moment later: believe the status, as Salt does
+      if (!a.no_block && !(await p.status(a.name, { sig: a.sig })).running) {
+        throw new StateFailure(`Service ${a.name} failed to start`);
+      }
+      comment = `Started Service ${a.name}`;
+    }
+    const started = plan.start ? true : null;
+    const changes = { [a.name]: true };
+    if (plan.boot !== undefined) {
+      await setBoot(p, a.name, plan.boot, started, plan.start ? changes : {}, o);
+      comment = bootComment(a.name, plan.boot, 'has been', started);
+    } else if (a.enable !== undefined) {
+      comment = bootComment(a.name, a.enable, 'is already', started);
+    }
+    if (plan.start && a.init_delay) comment += `\nDelayed return for ${a.init_delay} seconds`;
+    return { changes, comment };
+  },
+  modWatch: (ctx, a) => watchRunning(ctx, a),
+});
+
+async function watchRunning(ctx: RunContext, a: RunningArgs): Promise<ApplyOutcome> {
+  const p = serviceProvider(ctx);
+  const st = await p.status(a.name, { sig: a.sig });
+  // Salt's mod_watch starts a stopped service instead of restarting it
+  const verb = st.running ? (a.reload ? 'reload' : 'restart') : 'start';
+  const done = `${verb}ed`;
+  if (ctx.test) return { changes: {}, comment: `Service is set to be ${done}` };
+  const o = actionOpts(a);
+  if (verb === 'start') await p.stop(a.name, o).catch(() => {}); // Salt stops before starting (clears a failed state)
+  try {
+    await p[verb](a.name, o);
+  } catch (e) {
+    throw new StateFailure(`Failed to ${verb} the service: ${msg(e)}`);
+  }
+  if (a.init_delay) await sleep(a.init_delay);
+  return { changes: { [a.name]: true }, comment: `Service ${done}` };
+}
+
+const dead = defineState<typeof deadArgs, Plan>({
+  args: deadArgs,
+  async check(ctx, a) {
+    typoGuard(a);
+    const st = await serviceProvider(ctx).status(a.name, { sig: a.sig });
+    // Salt: a service that does not exist is as dead as it gets
+    if (!st.available) return { comment: `The named service ${a.name} is not available` };
+    const plan: Plan = { stop: st.running, boot: bootChange(st, a.enable) };
+    if (!plan.stop && plan.boot === undefined) return { comment: `The service ${a.name} is already dead` };
+    const comment = plan.stop
+      ? `Service ${a.name} is set to be killed`
+      : `Service ${a.name} set to be ${plan.boot ? 'enabled' : 'disabled'}`;
+    return { changes: { [a.name]: true }, comment, plan };
+  },
+  async apply(ctx, a, plan) {
+    if (!plan) return { changes: {}, comment: `The named service ${a.name} is not available` };
+    const p = serviceProvider(ctx);
+    const o = actionOpts(a);
+    let comment = `The service ${a.name} is already dead`;
+    if (plan.stop) {
+      try {
+        await p.stop(a.name, o);
+      } catch (e) {
+        throw new StateFailure(`Service ${a.name} failed to die: ${msg(e)}`);
+      }
+      if (a.init_delay) await sleep(a.init_delay);
+      if (!a.no_block && (await p.status(a.name, { sig: a.sig })).running) {
+        throw new StateFailure(`Service ${a.name} failed to die`);
+      }
+      comment = `Service ${a.name} was killed`;
+    }
+    const started = plan.stop ? false : null;
+    const changes = { [a.name]: true };
+    if (plan.boot !== undefined) {
+      await setBoot(p, a.name, plan.boot, started, plan.stop ? changes : {}, o);
+      comment = bootComment(a.name, plan.boot, 'has been', started);
+    } else if (a.enable !== undefined && plan.stop) {
+      comment = bootComment(a.name, a.enable, 'is already', started);
+    }
+    return { changes, comment };
+  },
+  modWatch: (ctx, a) => watchDead(ctx, a),
+});
+
+async function watchDead(ctx: RunContext, a: DeadArgs): Promise<ApplyOutcome> {
+  const p = serviceProvider(ctx);
+  if (!(await p.status(a.name, { sig: a.sig })).running) return { changes: {}, comment: 'Service is already stopped' };
+  if (ctx.test) return { changes: {}, comment: 'Service is set to be stopped' };
+  try {
+    await p.stop(a.name, actionOpts(a));
+  } catch (e) {
+    throw new StateFailure(`Failed to stop the service: ${msg(e)}`);
+  }
+  return { changes: { [a.name]: true }, comment: 'Service stopped' };
+}
+
+/** service.enabled / service.disabled: boot links only, the process is left alone. */
+function bootState(want: boolean) {
+  const word = want ? 'enabled' : 'disabled';
+  return defineState<typeof bootArgs, undefined>({
+    args: bootArgs,
+    async check(ctx, a) {
+      const st = await serviceProvider(ctx).status(a.name);
+      if (!st.available) {
+        // Salt: enabling a missing service fails; disabling one is already done
+        if (want) throw new StateFailure(`The named service ${a.name} is not available`);
+        return { comment: `The named service ${a.name} is not available` };
+      }
+      if (st.enabled === want) return { comment: bootComment(a.name, want, 'is already', null) };
+      if (!st.togglable) {
+        return { comment: `Service ${a.name} cannot be ${word} (a static or generated unit), and is in the desired state` };
+      }
+      return { changes: { [a.name]: true }, comment: `Service ${a.name} set to be ${word}` };
+    },
+    async apply(ctx, a) {
+      await setBoot(serviceProvider(ctx), a.name, want, null, {}, {});
+      return { changes: { [a.name]: true }, comment: bootComment(a.name, want, 'has been', null) };
+    },
+    // Salt's mod_watch only knows running and dead
+    async modWatch() {
+      throw new StateFailure(`Unable to trigger watch for service.${word}`);
+    },
+  });
+}
+
+export default {
+  running,
+  dead,
+  enabled: bootState(true),
+  disabled: bootState(false),
+} satisfies StateModule;

@@ -1,0 +1,58 @@
+{%- from "keepalived/map.jinja" import keepalived with context %}
+{%- set check = pillar['keepalived']['check_script'] %}
+include:
+  - haproxy
+
+keepalived-pkg:
+  pkg.installed:
+    - name: {{ keepalived.pkg }}
+
+# The VRRP health check: keepalived lowers this node's priority while it fails.
+keepalived-check-script:
+  file.managed:
+    - name: {{ check.path }}
+    - source: salt://keepalived/files/check_haproxy.sh.jinja
+    - template: jinja
+    - user: root
+    - group: root
+    # enable_script_security refuses scripts that a non-root user could modify
+    - mode: '0755'
+    - makedirs: True
+    - dir_mode: '0755'
+
+{%- if keepalived.selinux %}
+# The EL policy labels /usr/libexec/keepalived/* keepalived_unconfined_script_exec_t (so the
+# check may run curl); a file written by rename keeps its temp file's label until restorecon.
+keepalived-check-script-label:
+  cmd.run:
+    - name: restorecon {{ check.path }}
+    - onlyif: selinuxenabled
+    - onchanges:
+      - file: keepalived-check-script
+    - require_in:
+      - service: keepalived-service
+{%- endif %}
+
+keepalived-config:
+  file.managed:
+    - name: {{ keepalived.config }}
+    - source: salt://keepalived/files/keepalived.conf.jinja
+    - template: jinja
+    - user: root
+    - group: root
+    # holds the VRRP password
+    - mode: '0600'
+    - check_cmd: {{ keepalived.bin }} --config-test -f
+    - require:
+      - pkg: keepalived-pkg
+      - file: keepalived-check-script
+
+keepalived-service:
+  service.running:
+    - name: {{ keepalived.service }}
+    - enable: True
+    - require:
+      - service: haproxy-service
+    - watch:
+      - file: keepalived-config
+      - file: keepalived-check-script

@@ -1,0 +1,165 @@
+/**
+ * The MariaDB part of the stack for real: two throwaway mariadbd servers on loopback, each
+ * started with the server.cnf the states render for db1/db2, then the SQL the states feed
+ * them (primary.sql, replica.sql) — twice, as every apply does. GTID replication must carry
+ * the database, the users and the app's writes to the replica, and the replica must refuse
+ * the app's writes (read_only).
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import fs from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { exec } from '../../agent/run/exec.js';
+import { tempDir } from '../helpers/harness.js';
+import { grainsFor, pillarFor, renderTreeTemplate } from './stack-helpers.js';
+import type { Data } from '../../agent/render/salt-functions.js';
+
+const MARIADBD = '/usr/sbin/mariadbd';
+const work = tempDir('tsalt-stack-mysql-');
+
+interface Server {
+  id: 'db1' | 'db2';
+  port: number;
+  socket: string;
+  proc: ChildProcess;
+}
+const servers: Server[] = [];
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address() as net.AddressInfo;
+      s.close(() => resolve(port));
+    });
+    s.on('error', reject);
+  });
+}
+
+async function must(argv: string[], input?: string) {
+  const r = await exec(argv, { input, timeoutMs: 60_000 });
+  if (r.code !== 0) throw new Error(`${argv.join(' ')} exited ${r.code}: ${r.stderr || r.stdout}`);
+  return r.stdout;
+}
+
+/** The test pillar: the shipped one, pointed at loopback ports instead of the VMs' network. */
+let ports: { db1: number; db2: number };
+function overrides(): Data {
+  return {
+    mysql: {
+      bind_address: '127.0.0.1',
+      replication: { primary_host: '127.0.0.1', primary_port: ports.db1 },
+      users: { app: { host: '127.0.0.1' }, repl: { host: '127.0.0.1' } },
+    },
+  };
+}
+
+async function renderFor(id: 'db1' | 'db2', rel: string, port: number) {
+  const grains = grainsFor(id, 'Debian');
+  const pillar = await pillarFor(id, grains, { ...overrides(), mysql: { ...(overrides().mysql as Data), port } });
+  return renderTreeTemplate(rel, grains, pillar);
+}
+
+async function startServer(id: 'db1' | 'db2', port: number): Promise<Server> {
+  const dir = path.join(work, id);
+  const data = path.join(dir, 'data');
+  fs.mkdirSync(data, { recursive: true });
+  const socket = path.join(dir, 'mysqld.sock');
+  // the rendered server.cnf as the states write it, then what only a throwaway server needs
+  const cnf = path.join(dir, 'my.cnf');
+  fs.writeFileSync(
+    cnf,
+    (await renderFor(id, 'mysql/files/server.cnf.jinja', port)) +
+      `\n# test-only\n[mariadb]\ndatadir = ${data}\nsocket = ${socket}\npid-file = ${dir}/mysqld.pid\n` +
+      `log-error = ${dir}/error.log\nskip-name-resolve\ninnodb_buffer_pool_size = 32M\n`,
+  );
+  await must(['chown', '-R', 'mysql:mysql', dir]);
+  await must(['mariadb-install-db', `--defaults-file=${cnf}`, '--user=mysql', '--auth-root-authentication-method=socket', '--skip-test-db']);
+  const proc = spawn(MARIADBD, [`--defaults-file=${cnf}`, '--user=mysql'], { stdio: 'ignore' });
+  const server = { id, port, socket, proc };
+  servers.push(server);
+  for (let i = 0; i < 100; i++) {
+    if ((await exec(['mariadb', `--socket=${socket}`, '-e', 'SELECT 1'])).code === 0) return server;
+    if (proc.exitCode !== null) break;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  throw new Error(`${id} did not start: ${fs.readFileSync(`${dir}/error.log`, 'utf8').slice(-2000)}`);
+}
+
+function sql(s: Server, query: string, input?: string) {
+  return must(['mariadb', `--socket=${s.socket}`, '--batch', '--skip-column-names', ...(query ? ['-e', query] : [])], input);
+}
+
+/** What the app does: TCP with its own user and password. */
+function appSql(s: Server, query: string) {
+  return exec(['mariadb', '-h', '127.0.0.1', '-P', String(s.port), '-u', 'app', '-pCHANGEME-app', 'appdb', '--batch', '--skip-column-names', '-e', query], { timeoutMs: 30_000 });
+}
+
+let primary: Server;
+let replica: Server;
+
+beforeAll(async () => {
+  fs.chmodSync(work, 0o755); // mariadbd runs as mysql
+  ports = { db1: await freePort(), db2: await freePort() };
+  primary = await startServer('db1', ports.db1);
+  replica = await startServer('db2', ports.db2);
+}, 120_000);
+
+afterAll(async () => {
+  await Promise.all(
+    servers.map(
+      (s) =>
+        new Promise<void>((resolve) => {
+          if (s.proc.exitCode !== null) return resolve();
+          s.proc.once('exit', () => resolve());
+          s.proc.kill('SIGTERM');
+        }),
+    ),
+  );
+  fs.rmSync(work, { recursive: true, force: true });
+}, 60_000);
+
+describe('MariaDB primary/replica from the shipped states', () => {
+  it('server.cnf gives each server its id, binlog and GTID settings; the replica is read_only', async () => {
+    expect(await sql(primary, 'SELECT @@server_id, @@log_bin, @@gtid_strict_mode, @@read_only')).toBe('1\t1\t1\t0\n');
+    expect(await sql(replica, 'SELECT @@server_id, @@log_bin, @@gtid_strict_mode, @@read_only')).toBe('2\t1\t1\t1\n');
+  });
+
+  it('primary.sql creates the database and users, and is safe to run again', async () => {
+    const text = await renderFor('db1', 'mysql/files/primary.sql.jinja', ports.db1);
+    await sql(primary, '', text);
+    await sql(primary, '', text);
+    expect(await sql(primary, "SELECT user, host FROM mysql.user WHERE user IN ('app', 'repl') ORDER BY user")).toBe('app\t127.0.0.1\nrepl\t127.0.0.1\n');
+    expect(await sql(primary, "SHOW GRANTS FOR 'repl'@'127.0.0.1'")).toMatch(/GRANT REPLICATION SLAVE ON \*\.\*/);
+    expect((await appSql(primary, 'CREATE TABLE IF NOT EXISTS items (id INT AUTO_INCREMENT PRIMARY KEY, text VARCHAR(200) NOT NULL)')).code).toBe(0);
+  });
+
+  it('replica.sql starts GTID replication, is safe to run again, and the replica catches up', async () => {
+    const text = await renderFor('db2', 'mysql/files/replica.sql.jinja', ports.db2);
+    await sql(replica, '', text);
+    await sql(replica, '', text);
+    const ins = await appSql(primary, "INSERT INTO items (text) VALUES ('hello from the primary')");
+    expect(ins.code, ins.stderr).toBe(0);
+    let rows = '';
+    for (let i = 0; i < 100 && !rows; i++) {
+      const r = await appSql(replica, 'SELECT text FROM items');
+      rows = r.code === 0 ? r.stdout : '';
+      if (!rows) await new Promise((r) => setTimeout(r, 200));
+    }
+    expect(rows, await sql(replica, 'SHOW SLAVE STATUS\\G')).toBe('hello from the primary\n');
+    // vertical output keeps the field names (--skip-column-names would drop them)
+    const status = await must(['mariadb', `--socket=${replica.socket}`, '-e', 'SHOW SLAVE STATUS\\G']);
+    expect(status).toMatch(/Slave_IO_Running: Yes/);
+    expect(status).toMatch(/Slave_SQL_Running: Yes/);
+    expect(status).toMatch(/Using_Gtid: Slave_Pos/);
+    // the users came over by replication, not by running primary.sql there
+    expect(await sql(replica, "SELECT count(*) FROM mysql.user WHERE user = 'app'")).toBe('1\n');
+  });
+
+  it('the replica refuses the app\'s writes', async () => {
+    const r = await appSql(replica, "INSERT INTO items (text) VALUES ('must fail')");
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toMatch(/read-only|read_only/);
+  });
+});
