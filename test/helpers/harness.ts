@@ -17,6 +17,8 @@ export interface HarnessOptions {
   treeDir?: string;
   grains?: Record<string, unknown>;
   pillar?: Record<string, unknown>;
+  /** minion options (provider overrides such as `service_command_prefix`) */
+  opts?: Record<string, unknown>;
   /** share facts between calls, like states of one run */
   base?: RunBase;
 }
@@ -36,6 +38,7 @@ export function harnessBase(o: HarnessOptions = {}): RunBase {
     tree: new LocalTree(o.treeDir ?? emptyTree),
     grains: o.grains ?? { os_family: 'Debian', init: 'systemd', id: 'testhost' },
     pillar: o.pillar ?? {},
+    opts: o.opts,
   });
 }
 
