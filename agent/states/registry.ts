@@ -7,6 +7,18 @@ import type { StateDefinition, StateModule } from './define.js';
 
 const loaders: Record<string, () => Promise<{ default: StateModule }>> = {
   test: () => import('./test.js'),
+  pkg: () => import('./pkg.js'),
+  pkgrepo: () => import('./pkgrepo.js'),
+  cmd: () => import('./cmd.js'),
+  user: () => import('./user.js'),
+  group: () => import('./group.js'),
+  file: () => import('./file.js'),
+  service: () => import('./service.js'),
+  sysctl: () => import('./sysctl.js'),
+  archive: () => import('./archive.js'),
+  cron: () => import('./cron.js'),
+  git: () => import('./git.js'),
+  npm: () => import('./npm.js'),
 };
 
 const loaded = new Map<string, Promise<StateModule>>();

@@ -1,0 +1,206 @@
+/**
+ * apt/dpkg provider: the real machine's package database (no install root: apt has no
+ * equivalent of dnf's --installroot that would keep the host untouched).
+ */
+import { exec, type ExecResult } from '../../run/exec.js';
+import type { FactCache } from '../../run/facts.js';
+import { AptSources } from './apt-sources.js';
+import { PkgError, type ChangeMap, type PkgDb, type PkgProvider, type PkgTarget, type TxOptions } from './types.js';
+import { compareDeb } from './version.js';
+
+// C locale: we parse apt's output; noninteractive: no debconf prompts on a headless agent.
+const ENV = { ...process.env, DEBIAN_FRONTEND: 'noninteractive', APT_LISTCHANGES_FRONTEND: 'none', LC_ALL: 'C' };
+// Wait for another apt/dpkg instead of failing at once (unattended-upgrades, other states).
+const LOCK = ['-o', 'DPkg::Lock::Timeout=600'];
+// Keep locally changed config files without asking, as Salt does.
+const DPKG_OPTS = ['-o', 'DPkg::Options::=--force-confold', '-o', 'DPkg::Options::=--force-confdef'];
+const TX_TIMEOUT = 30 * 60_000;
+
+const KEY_DB = 'pkg:apt:installed';
+const KEY_HOLDS = 'pkg:apt:holds';
+
+function txFlags(o: TxOptions): string[] {
+  const f: string[] = [];
+  if (o.fromrepo) f.push('-o', `APT::Default-Release=${o.fromrepo}`);
+  if (o.skipVerify) f.push('--allow-unauthenticated');
+  return f;
+}
+
+/** apt's own error lines (`E: ...`), else the tail of its output. */
+function aptMessage(r: ExecResult): string {
+  const text = `${r.stderr}\n${r.stdout}`;
+  const errors = text.split('\n').filter((l) => /^E: /.test(l));
+  return (errors.length ? errors : text.trim().split('\n').slice(-3)).join('\n').trim();
+}
+
+function missingFrom(msg: string): string[] {
+  return [...msg.matchAll(/^E: Unable to locate package (\S+)/gm)].map((m) => m[1]!);
+}
+
+const stripArch = (n: string) => n.replace(/:[a-z0-9-]+$/, '');
+
+export class AptProvider implements PkgProvider {
+  readonly name = 'apt';
+  readonly repos = new AptSources('/etc/apt');
+
+  constructor(private readonly facts: FactCache) {}
+
+  installed(): Promise<PkgDb> {
+    return this.facts.get(KEY_DB, async () => {
+      const r = await exec(['dpkg-query', '-W', '-f=${db:Status-Abbrev}\t${Package}\t${Version}\t${Architecture}\n'], { env: ENV });
+      if (r.code !== 0) throw new PkgError(`dpkg-query failed: ${r.stderr.trim()}`);
+      const db: PkgDb = { installed: new Map(), configOnly: new Map() };
+      for (const line of r.stdout.split('\n')) {
+        const [status, name, version, arch] = line.split('\t');
+        if (!status || !name || version === undefined) continue;
+        // second letter of the abbreviated status: i = installed, c = only config files left
+        if (status[1] === 'i') db.installed.set(name, { version, arch: arch ?? '' });
+        else if (status[1] === 'c') db.configOnly.set(name, version);
+      }
+      return db;
+    });
+  }
+
+  refresh(force = false): Promise<void> {
+    if (force) this.facts.invalidate('pkg:apt:refresh');
+    return this.facts.get('pkg:apt:refresh', async () => {
+      const r = await exec(['apt-get', '-q', ...LOCK, 'update'], { env: ENV, timeoutMs: TX_TIMEOUT });
+      if (r.code !== 0) throw new PkgError(`apt-get update failed: ${aptMessage(r)}`);
+    });
+  }
+
+  async available(names: string[]): Promise<Map<string, string[]>> {
+    const key = `pkg:apt:madison:${[...names].sort().join(',')}`;
+    return this.facts.get(key, async () => {
+      const out = new Map<string, string[]>();
+      if (!names.length) return out;
+      const r = await exec(['apt-cache', 'madison', ...names], { env: ENV });
+      for (const line of r.stdout.split('\n')) {
+        const parts = line.split('|').map((s) => s.trim());
+        if (parts.length < 3 || !/ Packages$/.test(parts[2]!)) continue;
+        const list = out.get(parts[0]!) ?? [];
+        if (!list.includes(parts[1]!)) list.push(parts[1]!);
+        out.set(parts[0]!, list);
+      }
+      for (const l of out.values()) l.sort((a, b) => compareDeb(b, a));
+      return out;
+    });
+  }
+
+  async candidates(names: string[], o: TxOptions): Promise<Map<string, string>> {
+    const key = `pkg:apt:policy:${o.fromrepo ?? ''}:${[...names].sort().join(',')}`;
+    return this.facts.get(key, async () => {
+      const out = new Map<string, string>();
+      if (!names.length) return out;
+      const r = await exec(['apt-cache', ...txFlags({ fromrepo: o.fromrepo }), 'policy', ...names], { env: ENV });
+      let current: string | undefined;
+      for (const line of r.stdout.split('\n')) {
+        const head = /^(\S+):$/.exec(line);
+        if (head) current = stripArch(head[1]!);
+        const cand = /^\s+Candidate: (\S+)/.exec(line);
+        if (cand && current && cand[1] !== '(none)') out.set(current, cand[1]!);
+      }
+      return out;
+    });
+  }
+
+  private installArgv(targets: PkgTarget[], o: TxOptions, simulate: boolean): string[] {
+    const specs = targets.map((t) => (t.version ? `${t.name}=${t.version}` : t.name));
+    return [
+      'apt-get',
+      '-q',
+      '-y',
+      ...(simulate ? ['-s', '-o', 'Debug::NoLocking=1'] : LOCK),
+      ...DPKG_OPTS,
+      ...txFlags(o),
+      // an explicit older version is a downgrade the user asked for
+      ...(targets.some((t) => t.version) ? ['--allow-downgrades'] : []),
+      'install',
+      ...specs,
+    ];
+  }
+
+  private fail(r: ExecResult): never {
+    const msg = aptMessage(r);
+    throw new PkgError(msg, missingFrom(msg));
+  }
+
+  async planInstall(targets: PkgTarget[], o: TxOptions): Promise<ChangeMap> {
+    // apt's simulation resolves dependencies exactly as the real run will, read-only
+    const r = await exec(this.installArgv(targets, o, true), { env: ENV });
+    if (r.code !== 0) this.fail(r);
+    const db = await this.installed();
+    const changes: ChangeMap = {};
+    for (const line of r.stdout.split('\n')) {
+      const inst = /^Inst (\S+)(?: \[([^\]]*)\])? \((\S+)/.exec(line);
+      if (inst) {
+        const n = stripArch(inst[1]!);
+        changes[n] = { old: db.installed.get(n)?.version ?? inst[2] ?? '', new: inst[3]! };
+      }
+      const rm = /^(?:Remv|Purg) (\S+)/.exec(line);
+      if (rm) {
+        const n = stripArch(rm[1]!);
+        const old = db.installed.get(n)?.version;
+        if (old) changes[n] = { old, new: '' };
+      }
+    }
+    return changes;
+  }
+
+  async install(targets: PkgTarget[], o: TxOptions): Promise<void> {
+    try {
+      const r = await exec(this.installArgv(targets, o, false), { env: ENV, timeoutMs: TX_TIMEOUT });
+      if (r.code !== 0) this.fail(r);
+    } finally {
+      this.facts.invalidate(KEY_DB);
+    }
+  }
+
+  async planRemove(names: string[], purge: boolean): Promise<ChangeMap> {
+    const r = await exec(['apt-get', '-q', '-y', '-s', '-o', 'Debug::NoLocking=1', purge ? 'purge' : 'remove', ...names], { env: ENV });
+    if (r.code !== 0) this.fail(r);
+    const db = await this.installed();
+    const changes: ChangeMap = {};
+    for (const line of r.stdout.split('\n')) {
+      const m = /^(?:Remv|Purg) (\S+)/.exec(line);
+      if (!m) continue;
+      const n = stripArch(m[1]!);
+      const old = db.installed.get(n)?.version ?? db.configOnly.get(n);
+      if (old !== undefined) changes[n] = { old, new: '' };
+    }
+    return changes;
+  }
+
+  async remove(names: string[], purge: boolean): Promise<void> {
+    try {
+      const r = await exec(['apt-get', '-q', '-y', ...LOCK, ...DPKG_OPTS, purge ? 'purge' : 'remove', ...names], {
+        env: ENV,
+        timeoutMs: TX_TIMEOUT,
+      });
+      if (r.code !== 0) this.fail(r);
+    } finally {
+      this.facts.invalidate(KEY_DB);
+    }
+  }
+
+  compareVersions(a: string, b: string): number {
+    return compareDeb(a, b);
+  }
+
+  holds(): Promise<Set<string>> {
+    return this.facts.get(KEY_HOLDS, async () => {
+      const r = await exec(['apt-mark', 'showhold'], { env: ENV });
+      if (r.code !== 0) throw new PkgError(`apt-mark showhold failed: ${aptMessage(r)}`);
+      return new Set(r.stdout.split('\n').map((s) => stripArch(s.trim())).filter(Boolean));
+    });
+  }
+
+  async setHold(names: string[], hold: boolean): Promise<void> {
+    try {
+      const r = await exec(['apt-mark', hold ? 'hold' : 'unhold', ...names], { env: ENV });
+      if (r.code !== 0) throw new PkgError(`apt-mark ${hold ? 'hold' : 'unhold'} failed: ${aptMessage(r)}`);
+    } finally {
+      this.facts.invalidate(KEY_HOLDS);
+    }
+  }
+}
