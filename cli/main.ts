@@ -6,6 +6,14 @@ type CommandModule = { run(argv: string[]): Promise<number> };
 
 const commands: Record<string, { summary: string; load: () => Promise<CommandModule> }> = {
   local: { summary: 'apply or show states on this machine, no master (local apply|show)', load: () => import('./commands/local.js') },
+  master: { summary: 'run the master (agents over mutual TLS, jobs in SQLite, CLI socket)', load: () => import('./commands/master.js') },
+  agent: { summary: 'run the agent: connect to the master, run the jobs it sends', load: () => import('./commands/agent.js') },
+  apply: { summary: 'apply states on targeted agents (apply <target> [SLS...] [-G|-L|-I|-C|-N] [--test])', load: () => import('./commands/apply.js') },
+  run: { summary: 'run a shell command on targeted agents (run <target> <command>)', load: () => import('./commands/run.js') },
+  keys: { summary: 'agent keys: list | accept ID...|--all | reject ID | delete ID', load: () => import('./commands/keys.js') },
+  agents: { summary: 'accepted agents: connected/offline, last seen, os, roles, revision', load: () => import('./commands/agents.js') },
+  jobs: { summary: 'job history, or one job with every result (jobs [JID])', load: () => import('./commands/jobs.js') },
+  demo: { summary: 'master + one local agent on a temp dir, apply the example tree', load: () => import('./commands/demo.js') },
 };
 
 export function usage(): string {

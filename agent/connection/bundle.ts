@@ -1,0 +1,87 @@
+/**
+ * Content-addressed state tree bundles. The master packs the files of one tree revision; the
+ * hash covers every path, mode bit and byte, so an agent that verified it can cache the
+ * unpacked tree on disk under that hash and reuse it for every later job at that revision.
+ */
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import type { Bundle, BundleFile } from '../../protocol/messages.js';
+import { LocalTree } from '../tree/local.js';
+import { normaliseTreePath, TreeError } from '../tree/source.js';
+
+export interface BundleEntry {
+  path: string;
+  data: Buffer;
+  executable: boolean;
+}
+
+export function bundleHash(entries: readonly BundleEntry[]): string {
+  const h = crypto.createHash('sha256');
+  for (const e of [...entries].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0))) {
+    h.update(`${e.path}\0${e.executable ? 'x' : '-'}\0${e.data.length}\0`);
+    h.update(e.data);
+  }
+  return h.digest('hex');
+}
+
+export function toWire(entries: readonly BundleEntry[]): BundleFile[] {
+  return entries.map((e) => ({ path: e.path, data: e.data.toString('base64'), ...(e.executable ? { executable: true } : {}) }));
+}
+
+/** A bundle unpacked on disk: a LocalTree labelled with its revision. */
+export class BundleTree extends LocalTree {
+  override readonly label: string;
+  constructor(dir: string, revision: string) {
+    super(dir);
+    this.label = `revision ${revision}`;
+  }
+}
+
+/** The agent's bundle cache: `<cache>/bundles/<hash>/`. */
+export class BundleCache {
+  private readonly dir: string;
+  constructor(cacheDir: string) {
+    this.dir = path.join(cacheDir, 'bundles');
+    fs.mkdirSync(this.dir, { recursive: true, mode: 0o700 });
+  }
+
+  has(hash: string): boolean {
+    return /^[0-9a-f]{64}$/.test(hash) && fs.existsSync(path.join(this.dir, hash));
+  }
+
+  open(hash: string, revision: string): BundleTree {
+    return new BundleTree(path.join(this.dir, hash), revision);
+  }
+
+  /**
+   * Verify a received bundle against the hash the job named and unpack it atomically
+   * (temp dir + rename). Paths that would leave the tree are refused, whatever the hash says.
+   */
+  store(b: Bundle, expected: string): BundleTree {
+    if (b.hash !== expected) throw new TreeError(`bundle ${b.hash.slice(0, 12)} is not the one the job named (${expected.slice(0, 12)})`);
+    const entries: BundleEntry[] = b.files.map((f) => {
+      const rel = normaliseTreePath(f.path);
+      if (!rel || rel !== f.path) throw new TreeError(`bundle path ${JSON.stringify(f.path)} is not a plain tree path`);
+      return { path: rel, data: Buffer.from(f.data, 'base64'), executable: f.executable === true };
+    });
+    const actual = bundleHash(entries);
+    if (actual !== expected) throw new TreeError(`bundle content hash ${actual.slice(0, 12)} does not match ${expected.slice(0, 12)}`);
+    const final = path.join(this.dir, expected);
+    if (!fs.existsSync(final)) {
+      const tmp = fs.mkdtempSync(path.join(this.dir, '.tmp-'));
+      for (const e of entries) {
+        const abs = path.join(tmp, e.path);
+        fs.mkdirSync(path.dirname(abs), { recursive: true });
+        fs.writeFileSync(abs, e.data, { mode: e.executable ? 0o755 : 0o644 });
+      }
+      try {
+        fs.renameSync(tmp, final);
+      } catch (err) {
+        fs.rmSync(tmp, { recursive: true, force: true });
+        if (!fs.existsSync(final)) throw err; // lost a race with ourselves: fine
+      }
+    }
+    return this.open(expected, b.revision);
+  }
+}

@@ -1,0 +1,44 @@
+/** YAML config files validated with zod; an error names the file, the key and what is wrong. */
+import fs from 'node:fs';
+import YAML from 'yaml';
+import { z } from 'zod';
+
+export class ConfigError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ConfigError';
+  }
+}
+
+export function formatIssues(file: string, issues: readonly z.core.$ZodIssue[]): string {
+  return issues
+    .map((i) => {
+      const at = i.path.length ? i.path.join('.') : '';
+      if (i.code === 'unrecognized_keys') {
+        const keys = i.keys.map((k) => (at ? `${at}.${k}` : k));
+        return `${file}: unknown key${keys.length > 1 ? 's' : ''} ${keys.map((k) => `'${k}'`).join(', ')}`;
+      }
+      return `${file}: ${at ? `'${at}'` : 'config'}: ${i.message}`;
+    })
+    .join('\n');
+}
+
+/**
+ * Parse `file` with `schema`. A missing file is an empty config (defaults) unless `required`
+ * (the operator named it with --config).
+ */
+export function loadConfigFile<S extends z.ZodType>(file: string, schema: S, required: boolean): z.infer<S> {
+  let raw: unknown = {};
+  if (fs.existsSync(file)) {
+    try {
+      raw = YAML.parse(fs.readFileSync(file, 'utf8')) ?? {};
+    } catch (e) {
+      throw new ConfigError(`${file}: not valid YAML: ${(e as Error).message}`);
+    }
+  } else if (required) {
+    throw new ConfigError(`${file}: no such file`);
+  }
+  const r = schema.safeParse(raw);
+  if (!r.success) throw new ConfigError(formatIssues(file, r.error.issues));
+  return r.data;
+}

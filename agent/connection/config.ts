@@ -1,0 +1,52 @@
+/** /etc/tsalt/agent.yaml. Names follow Salt's minion config where one exists. */
+import os from 'node:os';
+import path from 'node:path';
+import { z } from 'zod';
+import { loadConfigFile } from './config-file.js';
+import { LogLevelSchema } from './log.js';
+import { AgentIdSchema } from '../../protocol/messages.js';
+
+export const DEFAULT_AGENT_CONFIG = '/etc/tsalt/agent.yaml';
+
+export const AgentConfigSchema = z.strictObject({
+  /** the agent id (Salt: id); default the host name. It goes into the agent's certificate. */
+  id: AgentIdSchema.optional(),
+  master: z.string().default('salt'),
+  master_port: z.number().int().min(1).max(65535).default(4506),
+  /** sha256 fingerprint of the master's public key (Salt: master_finger) */
+  master_finger: z.string().regex(/^[0-9a-fA-F:\s]{64,}$/).optional(),
+  /** without master_finger: trust the first master seen and pin it (trust on first use) */
+  tofu: z.boolean().default(false),
+  pki_dir: z.string().default('/etc/tsalt/pki/agent'),
+  /** bundles by hash, spooled returns */
+  cache_dir: z.string().default('/var/cache/tsalt'),
+  /** YAML grains merged over the detected ones (`roles:` lives here) */
+  grains_file: z.string().default('/etc/tsalt/grains'),
+  /** static grains from this config (over grains_file) */
+  grains: z.record(z.string(), z.unknown()).default({}),
+  /** rebase file states under this directory (demos, tests) */
+  root: z.string().optional(),
+  /** reconnect delays: exponential from min to max, with jitter */
+  backoff_min_s: z.number().positive().default(1),
+  backoff_max_s: z.number().positive().default(60),
+  heartbeat_s: z.number().positive().default(15),
+  max_frame_bytes: z.number().int().positive().default(512 * 1024 * 1024),
+  log_level: LogLevelSchema.default('info'),
+});
+export type AgentConfig = z.infer<typeof AgentConfigSchema> & { id: string; configFile: string };
+
+export function loadAgentConfig(file: string | undefined): AgentConfig {
+  const f = file ?? DEFAULT_AGENT_CONFIG;
+  const cfg = loadConfigFile(f, AgentConfigSchema, file !== undefined);
+  const base = path.dirname(path.resolve(f));
+  const abs = (p: string) => path.resolve(base, p);
+  return {
+    ...cfg,
+    id: cfg.id ?? AgentIdSchema.catch('localhost').parse(os.hostname()),
+    pki_dir: abs(cfg.pki_dir),
+    cache_dir: abs(cfg.cache_dir),
+    grains_file: abs(cfg.grains_file),
+    root: cfg.root === undefined ? undefined : abs(cfg.root),
+    configFile: f,
+  };
+}

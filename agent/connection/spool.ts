@@ -1,0 +1,51 @@
+/**
+ * Job returns waiting for the master's acknowledgement, one file per jid. Written before the
+ * first send, removed on `return_ack`: an agent that lost the master, or was restarted, sends
+ * them again on its next connection, so no result is lost.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { JobReturnSchema, type JobReturn } from '../../protocol/messages.js';
+import type { Logger } from './log.js';
+
+export class Spool {
+  private readonly dir: string;
+  constructor(cacheDir: string, private readonly log: Logger) {
+    this.dir = path.join(cacheDir, 'spool');
+    fs.mkdirSync(this.dir, { recursive: true, mode: 0o700 });
+  }
+
+  put(msg: JobReturn): void {
+    const file = path.join(this.dir, `${msg.jid}.json`);
+    const tmp = `${file}.tmp`;
+    fs.writeFileSync(tmp, JSON.stringify(msg), { mode: 0o600 });
+    fs.renameSync(tmp, file);
+  }
+
+  remove(jid: string): void {
+    fs.rmSync(path.join(this.dir, `${jid}.json`), { force: true });
+  }
+
+  jids(): string[] {
+    return fs
+      .readdirSync(this.dir)
+      .filter((f) => /^\d{20}\.json$/.test(f))
+      .map((f) => f.slice(0, 20))
+      .sort();
+  }
+
+  all(): JobReturn[] {
+    const out: JobReturn[] = [];
+    for (const jid of this.jids()) {
+      const file = path.join(this.dir, `${jid}.json`);
+      try {
+        out.push(JobReturnSchema.parse(JSON.parse(fs.readFileSync(file, 'utf8'))));
+      } catch (e) {
+        // a damaged file would be re-sent forever: set it aside, keep the rest flowing
+        this.log.error(`spool ${file} is unreadable (${(e as Error).message}); moved aside`);
+        fs.renameSync(file, `${file}.bad`);
+      }
+    }
+    return out;
+  }
+}

@@ -1,0 +1,234 @@
+/**
+ * The agent process: keeps a connection to the master, runs the jobs it is sent (one state
+ * run at a time), fetches the state tree bundle a job names (cached by hash), streams each
+ * state's result and returns the report. Returns are spooled on disk until the master
+ * acknowledges them.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { PROTOCOL_VERSION, type Job, type JobReturn, type MasterMessage, type ReturnBody } from '../protocol/messages.js';
+import type { AgentConfig } from './connection/config.js';
+import { loadOrCreateIdentity, normaliseFingerprint } from './connection/identity.js';
+import { MasterConnection } from './connection/client.js';
+import { BundleCache } from './connection/bundle.js';
+import { Spool } from './connection/spool.js';
+import type { Logger } from './connection/log.js';
+import { collectGrains } from './grains.js';
+import { exec } from './run/exec.js';
+import type { TreeSource } from './tree/source.js';
+import type { Data } from './render/salt-functions.js';
+
+interface PendingBundle {
+  hash: string;
+  resolve(): void;
+  reject(e: Error): void;
+}
+
+export class AgentDaemon {
+  private conn: MasterConnection | undefined;
+  private grains: Data = {};
+  private spool!: Spool;
+  private bundles!: BundleCache;
+  /** jids being worked on (state runs and commands) */
+  private readonly running = new Set<string>();
+  /** the one state run allowed at a time */
+  private stateRun: string | undefined;
+  private readonly pendingBundles = new Map<string, PendingBundle>();
+  private keyState: string | undefined;
+  private readonly idle = new Set<() => void>();
+
+  constructor(
+    readonly cfg: AgentConfig,
+    private readonly log: Logger,
+  ) {}
+
+  async start(): Promise<void> {
+    const cfg = this.cfg;
+    const identity = await loadOrCreateIdentity(cfg.pki_dir, 'agent', cfg.id);
+    if (identity.created) this.log.info(`created the agent key in ${cfg.pki_dir}`);
+    this.log.info(`agent ${cfg.id}, key fingerprint ${identity.fingerprint}`);
+    fs.mkdirSync(cfg.cache_dir, { recursive: true, mode: 0o700 });
+    this.spool = new Spool(cfg.cache_dir, this.log);
+    this.bundles = new BundleCache(cfg.cache_dir);
+    this.grains = await collectGrains(cfg);
+    const tofuFile = path.join(cfg.pki_dir, 'master.fp');
+    let pin = cfg.master_finger ? normaliseFingerprint(cfg.master_finger) : undefined;
+    if (!pin && fs.existsSync(tofuFile)) pin = normaliseFingerprint(fs.readFileSync(tofuFile, 'utf8'));
+    if (!pin && !cfg.tofu) {
+      throw new Error(`${cfg.configFile}: set master_finger (printed by tsalt master at start-up) or tofu: true`);
+    }
+    const host = cfg.master.includes(':') && !cfg.master.startsWith('[') ? `[${cfg.master}]` : cfg.master;
+    this.conn = new MasterConnection({
+      url: `wss://${host}:${cfg.master_port}/`,
+      keyPem: identity.keyPem,
+      certPem: identity.certPem,
+      pin,
+      tofuFile: cfg.tofu ? tofuFile : undefined,
+      backoffMinS: cfg.backoff_min_s,
+      backoffMaxS: cfg.backoff_max_s,
+      heartbeatS: cfg.heartbeat_s,
+      maxFrameBytes: cfg.max_frame_bytes,
+      log: this.log,
+      onOpen: () => this.onOpen(),
+      onMessage: (m) => this.onMessage(m),
+      onClose: () => this.onClose(),
+    });
+    this.conn.start();
+  }
+
+  /** Stop taking jobs; wait (up to graceMs) for the ones running, their returns stay spooled. */
+  async stop(graceMs = 0): Promise<void> {
+    if (this.running.size && graceMs > 0) {
+      await new Promise<void>((r) => {
+        const t = setTimeout(r, graceMs);
+        this.idle.add(() => {
+          clearTimeout(t);
+          r();
+        });
+      });
+    }
+    this.conn?.stop();
+  }
+
+  private send(m: Parameters<MasterConnection['send']>[0]): boolean {
+    return this.conn?.send(m) ?? false;
+  }
+
+  private onOpen(): void {
+    this.send({
+      type: 'hello',
+      version: PROTOCOL_VERSION,
+      grains: this.grains,
+      running: [...this.running],
+      spooled: this.spool.jids(),
+    });
+  }
+
+  private onClose(): void {
+    for (const p of this.pendingBundles.values()) p.reject(new Error('connection to the master lost while fetching the state tree'));
+    this.pendingBundles.clear();
+  }
+
+  /** The agent's dispatch table: every message type the master may send. */
+  private readonly table: { [T in MasterMessage['type']]: (m: Extract<MasterMessage, { type: T }>) => void } = {
+    key_status: (m) => {
+      if (m.state !== this.keyState) {
+        if (m.state === 'pending') this.log.warn(`key pending on the master: run 'tsalt keys accept ${this.cfg.id}' there`);
+        else if (m.state === 'rejected') this.log.error('the master rejected this agent\'s key');
+        else this.log.info('key accepted by the master');
+      }
+      this.keyState = m.state;
+      if (m.state === 'accepted') this.flushSpool();
+    },
+    job: (m) => void this.runJob(m),
+    bundle: (m) => {
+      const p = this.pendingBundles.get(m.hash);
+      if (!p) return;
+      this.pendingBundles.delete(m.hash);
+      try {
+        this.bundles.store(m, p.hash);
+        p.resolve();
+      } catch (e) {
+        p.reject(e as Error);
+      }
+    },
+    return_ack: (m) => this.spool.remove(m.jid),
+    denied: (m) => {
+      this.log.warn(`master denied a request: ${m.message}`);
+      for (const p of this.pendingBundles.values()) p.reject(new Error(`master: ${m.message}`));
+      this.pendingBundles.clear();
+    },
+  };
+
+  private onMessage(m: MasterMessage): void {
+    (this.table[m.type] as (x: MasterMessage) => void)(m);
+  }
+
+  private flushSpool(): void {
+    for (const ret of this.spool.all()) {
+      if (this.running.has(ret.jid)) continue;
+      this.log.info(`delivering spooled return of job ${ret.jid}`);
+      this.send(ret);
+    }
+  }
+
+  private fetchBundle(jid: string, hash: string): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const t = setTimeout(() => {
+        this.pendingBundles.delete(hash);
+        reject(new Error('timed out fetching the state tree from the master'));
+      }, 120_000);
+      this.pendingBundles.set(hash, {
+        hash,
+        resolve: () => {
+          clearTimeout(t);
+          resolve();
+        },
+        reject: (e) => {
+          clearTimeout(t);
+          reject(e);
+        },
+      });
+      if (!this.send({ type: 'bundle_get', jid, hash })) {
+        this.pendingBundles.delete(hash);
+        clearTimeout(t);
+        reject(new Error('not connected to the master'));
+      }
+    });
+  }
+
+  private async runJob(job: Extract<MasterMessage, { type: 'job' }>): Promise<void> {
+    const { jid, spec } = job;
+    if (this.running.has(jid) || this.spool.jids().includes(jid)) return; // seen it already
+    if (spec.kind === 'apply') {
+      if (this.stateRun) {
+        this.send({ type: 'job_refused', jid, message: `a state run is already in progress on ${this.cfg.id} (job ${this.stateRun}); one at a time` });
+        return;
+      }
+      this.stateRun = jid;
+    }
+    this.running.add(jid);
+    this.send({ type: 'job_ack', jid });
+    this.log.info(`job ${jid}: ${spec.kind === 'apply' ? `apply ${spec.sls.length ? spec.sls.join(',') : 'highstate'}${spec.test ? ' (test)' : ''} at ${spec.revision.slice(0, 12)}` : 'run command'}`);
+    let body: ReturnBody;
+    try {
+      body = spec.kind === 'apply' ? await this.applyJob(jid, spec) : await this.runCommand(spec);
+    } catch (e) {
+      body = { kind: 'error', error: (e as Error).message };
+    } finally {
+      this.running.delete(jid);
+      if (this.stateRun === jid) this.stateRun = undefined;
+    }
+    const ret: JobReturn = { type: 'job_return', jid, ...(spec.kind === 'apply' ? { revision: spec.revision } : {}), body };
+    this.spool.put(ret); // on disk first: a lost connection or a restart does not lose it
+    this.log.info(`job ${jid}: finished${body.kind === 'error' ? ' with an error' : ''}${this.send(ret) ? '' : ' (master unreachable; spooled)'}`);
+    if (this.running.size === 0) for (const f of this.idle) f();
+  }
+
+  private async applyJob(jid: string, spec: Extract<Job['spec'], { kind: 'apply' }>): Promise<ReturnBody> {
+    if (!this.bundles.has(spec.bundle)) await this.fetchBundle(jid, spec.bundle);
+    const tree: TreeSource = this.bundles.open(spec.bundle, spec.revision);
+    const { apply } = await import('./engine.js');
+    try {
+      const report = await apply({
+        tree,
+        id: this.cfg.id,
+        grains: this.grains,
+        pillar: spec.pillar,
+        sls: spec.sls,
+        test: spec.test,
+        ...(this.cfg.root ? { root: this.cfg.root } : {}),
+        onResult: (r) => void this.send({ type: 'state_result', jid, result: r }),
+      });
+      return { kind: 'apply', report };
+    } catch (e) {
+      return { kind: 'error', error: (e as Error).message };
+    }
+  }
+
+  private async runCommand(spec: Extract<Job['spec'], { kind: 'run' }>): Promise<ReturnBody> {
+    // like Salt's cmd.run: the operator's command line goes to the shell as one argument
+    const r = await exec(['/bin/sh', '-c', spec.command], { timeoutMs: spec.timeout_s ? spec.timeout_s * 1000 : undefined });
+    return { kind: 'run', retcode: r.signal ? 128 + 15 : r.code, stdout: r.stdout, stderr: r.stderr };
+  }
+}

@@ -1,0 +1,47 @@
+/**
+ * `tsalt agent [--config FILE]... [--log-level L]`: run the agent until SIGTERM/SIGINT.
+ * Several --config flags run several agents in one process (load tests on one machine).
+ */
+import { parseArgs } from 'node:util';
+import { loadAgentConfig, type AgentConfig } from '../../agent/connection/config.js';
+import { makeLogger, LogLevelSchema } from '../../agent/connection/log.js';
+
+export async function run(argv: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      config: { type: 'string', short: 'c', multiple: true },
+      'log-level': { type: 'string', short: 'l' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
+  if (values.help) {
+    process.stdout.write('usage: tsalt agent [--config /etc/tsalt/agent.yaml]... [--log-level error|warn|info|debug]\n');
+    return 0;
+  }
+  let cfgs: AgentConfig[];
+  try {
+    cfgs = (values.config?.length ? values.config : [undefined]).map((f) => loadAgentConfig(f));
+  } catch (e) {
+    process.stderr.write(`tsalt agent: ${(e as Error).message}\n`);
+    return 1;
+  }
+  const { AgentDaemon } = await import('../../agent/daemon.js');
+  const daemons = cfgs.map((c) => {
+    const level = LogLevelSchema.parse(values['log-level'] ?? c.log_level);
+    return new AgentDaemon(c, makeLogger(level, `agent ${c.id}`));
+  });
+  try {
+    for (const d of daemons) await d.start();
+  } catch (e) {
+    process.stderr.write(`tsalt agent: ${(e as Error).message}\n`);
+    return 1;
+  }
+  await new Promise<void>((resolve) => {
+    process.once('SIGTERM', () => resolve());
+    process.once('SIGINT', () => resolve());
+  });
+  // a run in progress gets a moment to finish; its return stays spooled either way
+  await Promise.all(daemons.map((d) => d.stop(10_000)));
+  return 0;
+}

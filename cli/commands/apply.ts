@@ -1,0 +1,182 @@
+/**
+ * `tsalt apply <target> [SLS ...] [-G|-L|-I|-C|-N|-E|-P|-J|-S] [--test] [--batch N|N%] [--timeout S] [--json]`
+ * Salt's `salt <target> state.apply [SLS] [test=True]`. Streams each state's result as it
+ * arrives (stderr), prints the highstate per agent and a summary; exits 1 when a state failed,
+ * 2 when a targeted agent did not return (offline agents are listed), 0 otherwise.
+ */
+import os from 'node:os';
+import { parseArgs } from 'node:util';
+import { request, socketPath } from '../../master/cli-client.js';
+import { formatHighstate } from '../../agent/run/output.js';
+import type { CliEvent, CliRequest, ReturnBody, TargetType } from '../../protocol/messages.js';
+
+/** Salt's target flags. */
+const TARGET_FLAGS: Record<string, TargetType> = {
+  L: 'list',
+  G: 'grain',
+  P: 'grain_pcre',
+  I: 'pillar',
+  J: 'pillar_pcre',
+  E: 'pcre',
+  S: 'ipcidr',
+  C: 'compound',
+  N: 'nodegroup',
+};
+
+export const targetOptions = {
+  ...Object.fromEntries(Object.keys(TARGET_FLAGS).map((k) => [k, { type: 'boolean' as const, short: k }])),
+  batch: { type: 'string' as const, short: 'b' },
+  timeout: { type: 'string' as const, short: 't' },
+  json: { type: 'boolean' as const },
+  socket: { type: 'string' as const },
+  config: { type: 'string' as const, short: 'c' },
+  help: { type: 'boolean' as const, short: 'h' },
+};
+
+export function targetType(values: Record<string, unknown>): TargetType | string {
+  const set = Object.keys(TARGET_FLAGS).filter((k) => values[k] === true);
+  if (set.length > 1) return `only one target type flag at a time (got ${set.map((k) => '-' + k).join(' ')})`;
+  return set.length ? TARGET_FLAGS[set[0]!]! : 'glob';
+}
+
+export function startedBy(): string {
+  const sudo = process.env.SUDO_USER;
+  let user = 'unknown';
+  try {
+    user = os.userInfo().username;
+  } catch {
+    // no passwd entry: keep 'unknown'
+  }
+  return `${sudo ? `${sudo} (sudo ${user})` : user}@cli`;
+}
+
+interface AgentOutcome {
+  status: string;
+  body?: ReturnBody;
+  error?: string;
+}
+
+/** Send a job request and print its progress; shared by apply and run. */
+export async function followJob(req: Extract<CliRequest, { type: 'apply' | 'run' }>, o: { socket: string; json: boolean; name: string }): Promise<number> {
+  const color = process.stdout.isTTY === true && !process.env.NO_COLOR;
+  const outcomes = new Map<string, AgentOutcome>();
+  let started: Extract<CliEvent, { type: 'job_started' }> | undefined;
+  const errors: string[] = [];
+  let code: number;
+  try {
+    code = await request(o.socket, req, (ev) => {
+      switch (ev.type) {
+        case 'job_started':
+          started = ev;
+          if (!o.json) process.stderr.write(`job ${ev.jid}${ev.revision ? ` at revision ${ev.revision.slice(0, 12)}` : ''}: ${ev.targets.length} agent(s)\n`);
+          break;
+        case 'state_result':
+          if (!o.json) {
+            const r = ev.result;
+            const mark = r.result === false ? 'FAILED' : r.result === null ? 'pending' : Object.keys(r.changes).length ? 'changed' : 'ok';
+            process.stderr.write(`  ${ev.agent}: ${r.fun} ${r.id}: ${mark}\n`);
+          }
+          break;
+        case 'agent_done':
+          outcomes.set(ev.agent, { status: ev.status, ...(ev.body ? { body: ev.body } : {}), ...(ev.error ? { error: ev.error } : {}) });
+          if (!o.json) process.stdout.write(formatOutcome(ev.agent, outcomes.get(ev.agent)!, color) + '\n');
+          break;
+        case 'error':
+          errors.push(ev.message);
+          if (!o.json) process.stderr.write(`${o.name}: ${ev.message}\n`);
+          break;
+        case 'data':
+        case 'end':
+          break;
+      }
+    });
+  } catch (e) {
+    const msg = (e as Error).message;
+    process.stderr.write(`${o.name}: ${msg}\n`);
+    if (started) process.stderr.write(`the job goes on without this CLI; see 'tsalt jobs ${started.jid}'\n`);
+    return 1;
+  }
+  if (o.json) {
+    process.stdout.write(
+      JSON.stringify(
+        { jid: started?.jid ?? null, revision: started?.revision ?? null, code, errors, offline: started?.offline ?? [], agents: Object.fromEntries(outcomes) },
+        null,
+        2,
+      ) + '\n',
+    );
+    return code;
+  }
+  if (started) process.stdout.write(formatJobSummary(started, outcomes) + '\n');
+  return code;
+}
+
+export function formatOutcome(agent: string, out: AgentOutcome, color: boolean): string {
+  const b = out.body;
+  if (b?.kind === 'apply') return formatHighstate(b.report, { color }) + '\n';
+  if (b?.kind === 'run') {
+    const text = [b.stdout.replace(/\n$/, ''), b.stderr.replace(/\n$/, '')].filter(Boolean).join('\n');
+    return `${agent}:\n${text.split('\n').map((l) => '    ' + l).join('\n')}${b.retcode ? `\n    [retcode ${b.retcode}]` : ''}\n`;
+  }
+  if (b?.kind === 'error') return `${agent}:\n    ERROR: ${b.error.split('\n').join('\n    ')}\n`;
+  return `${agent}:\n    ${out.status.toUpperCase()}: ${out.error ?? 'no return'}\n`;
+}
+
+function formatJobSummary(started: Extract<CliEvent, { type: 'job_started' }>, outcomes: Map<string, AgentOutcome>): string {
+  const by = (s: string) => [...outcomes.entries()].filter(([, o]) => o.status === s).map(([id]) => id);
+  const offline = new Set(started.offline.map((a) => a.id));
+  const lost = by('lost').filter((id) => !offline.has(id));
+  const lines = [
+    '-------------------------------------------',
+    `Job ${started.jid}: ${started.targets.length} targeted, ${by('done').length} succeeded, ${by('failed').length} failed, ${by('timeout').length + lost.length + offline.size} did not return`,
+  ];
+  if (by('failed').length) lines.push(`  failed:   ${by('failed').join(', ')}`);
+  if (by('timeout').length) lines.push(`  timed out: ${by('timeout').join(', ')}`);
+  if (lost.length) lines.push(`  lost:     ${lost.join(', ')}`);
+  for (const a of started.offline) lines.push(`  offline:  ${a.id} (last seen ${a.last_seen ?? 'never'})`);
+  return lines.join('\n');
+}
+
+const USAGE =
+  'usage: tsalt apply <target> [SLS ...] [-L|-G|-P|-I|-J|-E|-S|-C|-N] [--test] [--batch N|N%] [--timeout S] [--json] [--socket PATH | --config FILE]\n';
+
+export async function run(argv: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: { ...targetOptions, test: { type: 'boolean' } },
+  });
+  if (values.help) {
+    process.stdout.write(USAGE);
+    return 0;
+  }
+  const [target, ...rest] = positionals;
+  const tt = targetType(values);
+  const timeout = values.timeout === undefined ? 600 : Number(values.timeout);
+  if (!target || !(timeout > 0) || (values.batch !== undefined && !/^\d+%?$/.test(values.batch)) || !TARGET_TYPES.has(tt)) {
+    process.stderr.write((TARGET_TYPES.has(tt) ? '' : `tsalt apply: ${tt}\n`) + USAGE);
+    return 1;
+  }
+  // Salt habits: `test=True` as an argument, and `sls1,sls2` as one
+  let test = values.test === true;
+  const sls: string[] = [];
+  for (const a of rest) {
+    const m = /^test=(.*)$/i.exec(a);
+    if (m) test = /^(true|1|yes)$/i.test(m[1]!);
+    else sls.push(...a.split(',').filter(Boolean));
+  }
+  return followJob(
+    {
+      type: 'apply',
+      target,
+      tgt_type: tt as TargetType,
+      sls,
+      test,
+      timeout_s: timeout,
+      user: startedBy(),
+      ...(values.batch ? { batch: values.batch } : {}),
+    },
+    { socket: socketPath(values), json: values.json === true, name: 'tsalt apply' },
+  );
+}
+
+export const TARGET_TYPES: ReadonlySet<string> = new Set(['glob', ...Object.values(TARGET_FLAGS)]);

@@ -1,0 +1,42 @@
+/** `tsalt master [--config FILE] [--log-level L]`: run the master until SIGTERM/SIGINT. */
+import { parseArgs } from 'node:util';
+import { loadMasterConfig } from '../../master/config.js';
+import { makeLogger, LogLevelSchema } from '../../agent/connection/log.js';
+
+export async function run(argv: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args: argv,
+    options: { config: { type: 'string', short: 'c' }, 'log-level': { type: 'string', short: 'l' }, help: { type: 'boolean', short: 'h' } },
+  });
+  if (values.help) {
+    process.stdout.write('usage: tsalt master [--config /etc/tsalt/master.yaml] [--log-level error|warn|info|debug]\n');
+    return 0;
+  }
+  let cfg;
+  try {
+    cfg = loadMasterConfig(values.config);
+  } catch (e) {
+    process.stderr.write(`tsalt master: ${(e as Error).message}\n`);
+    return 1;
+  }
+  const level = LogLevelSchema.parse(values['log-level'] ?? cfg.log_level);
+  const log = makeLogger(level, 'master');
+  const { startMaster } = await import('../../master/master.js');
+  let m;
+  try {
+    m = await startMaster(cfg, log);
+  } catch (e) {
+    log.error(`cannot start: ${(e as Error).message}`);
+    return 1;
+  }
+  await new Promise<void>((resolve) => {
+    const stop = (sig: string) => {
+      log.info(`${sig}: shutting down`);
+      resolve();
+    };
+    process.once('SIGTERM', () => stop('SIGTERM'));
+    process.once('SIGINT', () => stop('SIGINT'));
+  });
+  await m.close();
+  return 0;
+}

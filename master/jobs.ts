@@ -1,0 +1,338 @@
+/**
+ * Jobs: created in SQLite before anything is sent, dispatched (in batches) to the targeted
+ * agents, followed until every agent returned, timed out or was lost. Returns are accepted
+ * only from the agent the job was sent to, and late returns (after a timeout, or after a
+ * master restart) are still stored. The CLI that started a job only listens: the job goes on
+ * if it disconnects.
+ */
+import type { CliEvent, CliRequest, Job, MinionStatus, ReturnBody, AgentMessage } from '../protocol/messages.js';
+import { toWire } from '../agent/connection/bundle.js';
+import type { Logger } from '../agent/connection/log.js';
+import { newJid, TERMINAL, type AgentRow, type Store } from './store.js';
+import type { AgentConn, AgentServer, DispatchTable } from './server.js';
+import type { StateTree, BuiltBundle } from './tree.js';
+import type { PillarSource } from './pillar.js';
+import { resolveTarget, TargetError } from './target.js';
+import type { MasterConfig } from './config.js';
+
+export type Sink = (ev: CliEvent) => void;
+type Msg<T extends AgentMessage['type']> = Extract<AgentMessage, { type: T }>;
+
+interface ActiveJob {
+  jid: string;
+  kind: 'apply' | 'run';
+  req: Extract<CliRequest, { type: 'apply' | 'run' }>;
+  bundle?: BuiltBundle;
+  /** waiting for a batch slot */
+  queue: string[];
+  /** dispatched, not finished */
+  inflight: Set<string>;
+  timers: Map<string, NodeJS.Timeout>;
+  sinks: Set<Sink>;
+  batch: number;
+  failed: boolean;
+  missing: boolean;
+  done: Promise<number>;
+  resolve: (code: number) => void;
+}
+
+export class JobManager {
+  private readonly active = new Map<string, ActiveJob>();
+  /** jid -> agent -> timer that marks the agent lost unless it comes back with the job */
+  private readonly lostTimers = new Map<string, NodeJS.Timeout>();
+  /** bundles offered per agent: only these may be fetched by that agent */
+  private readonly offered = new Map<string, Map<string, BuiltBundle>>();
+  server!: AgentServer;
+
+  constructor(
+    private readonly store: Store,
+    private readonly tree: StateTree,
+    private readonly pillar: PillarSource,
+    private readonly cfg: Pick<MasterConfig, 'nodegroups' | 'lost_after_s' | 'timeout_s'>,
+    private readonly log: Logger,
+  ) {}
+
+  /** Handlers for messages from accepted agents (the server's dispatch table). */
+  handlers(): DispatchTable {
+    return {
+      hello: (c, m) => this.onHello(c, m),
+      job_ack: (c, m) => this.onAck(c, m),
+      job_refused: (c, m) => this.onRefused(c, m),
+      bundle_get: (c, m) => this.onBundleGet(c, m),
+      state_result: (c, m) => this.onStateResult(c, m),
+      job_return: (c, m) => this.onReturn(c, m),
+    };
+  }
+
+  /** At start-up: jobs a previous master left open wait lost_after_s for their agents. */
+  recover(): void {
+    const open = this.store.openMinions();
+    if (open.length) this.log.info(`recovering ${open.length} unfinished agent run(s) from before the restart`);
+    for (const m of open) this.armLost(m.jid, m.agent_id, 'agent did not come back with the job after the master restarted');
+  }
+
+  stop(): void {
+    for (const t of this.lostTimers.values()) clearTimeout(t);
+    for (const j of this.active.values()) for (const t of j.timers.values()) clearTimeout(t);
+  }
+
+  // ---------------------------------------------------------------- starting jobs
+
+  async start(req: Extract<CliRequest, { type: 'apply' | 'run' }>, sink: Sink): Promise<number> {
+    const agents = this.store.listAgents();
+    const pillarCache = new Map<string, Promise<Record<string, unknown>>>();
+    const pillarOf = (a: AgentRow) => {
+      let p = pillarCache.get(a.id);
+      if (!p) {
+        p = this.pillar.forAgent(a.id, { ...a.grains, id: a.id });
+        pillarCache.set(a.id, p);
+      }
+      return p;
+    };
+    let targets: AgentRow[];
+    try {
+      targets = await resolveTarget(req.target, req.tgt_type, agents, this.cfg.nodegroups, pillarOf);
+    } catch (e) {
+      if (e instanceof TargetError) {
+        sink({ type: 'error', message: e.message });
+        return 1;
+      }
+      throw e;
+    }
+    let bundle: BuiltBundle | undefined;
+    if (req.type === 'apply') {
+      try {
+        bundle = await this.tree.current();
+      } catch (e) {
+        sink({ type: 'error', message: `state tree: ${(e as Error).message}` });
+        return 1;
+      }
+    }
+    const online = targets.filter((a) => this.server.ready(a.id));
+    const offline = targets.filter((a) => !this.server.ready(a.id));
+    const jid = newJid();
+    this.store.createJob(
+      {
+        jid,
+        kind: req.type,
+        target: req.target,
+        tgt_type: req.tgt_type,
+        args: req.type === 'apply' ? { sls: req.sls, test: req.test, batch: req.batch ?? null, timeout_s: req.timeout_s } : { command: req.command, timeout_s: req.timeout_s },
+        revision: bundle?.revision ?? null,
+        started_by: req.user,
+      },
+      [
+        ...online.map((a) => ({ id: a.id, status: 'queued' as MinionStatus })),
+        ...offline.map((a) => ({ id: a.id, status: 'lost' as MinionStatus, error: 'agent offline when the job started' })),
+      ],
+    );
+    this.log.info(
+      `job ${jid}: ${req.type} ${req.tgt_type} ${JSON.stringify(req.target)} by ${req.user}: ${online.length} agent(s)` +
+        (offline.length ? `, ${offline.length} offline` : '') +
+        (bundle ? `, revision ${bundle.revision.slice(0, 12)}` : ''),
+    );
+    sink({
+      type: 'job_started',
+      jid,
+      revision: bundle?.revision ?? null,
+      targets: targets.map((a) => a.id),
+      offline: offline.map((a) => ({ id: a.id, last_seen: a.last_seen })),
+    });
+    let resolve!: (c: number) => void;
+    const done = new Promise<number>((r) => (resolve = r));
+    const batch = batchSize(req.batch, online.length);
+    const job: ActiveJob = {
+      jid,
+      kind: req.type,
+      req,
+      bundle,
+      queue: online.map((a) => a.id),
+      inflight: new Set(),
+      timers: new Map(),
+      sinks: new Set([sink]),
+      batch,
+      failed: false,
+      missing: offline.length > 0,
+      done,
+      resolve,
+    };
+    this.active.set(jid, job);
+    this.pump(job, pillarOf);
+    return done;
+  }
+
+  /** Fill the batch window. */
+  private pump(job: ActiveJob, pillarOf?: (a: AgentRow) => Promise<Record<string, unknown>>): void {
+    while (job.inflight.size < job.batch && job.queue.length) {
+      const id = job.queue.shift()!;
+      job.inflight.add(id);
+      void this.dispatch(job, id, pillarOf).catch((e: Error) => this.finish(job.jid, id, 'failed', undefined, `master: ${e.message}`));
+    }
+    if (job.inflight.size === 0 && job.queue.length === 0) this.complete(job);
+  }
+
+  private async dispatch(job: ActiveJob, id: string, pillarOf?: (a: AgentRow) => Promise<Record<string, unknown>>): Promise<void> {
+    const conn = this.server.ready(id);
+    if (!conn) return this.finish(job.jid, id, 'lost', undefined, 'agent went offline before its turn');
+    let spec: Job['spec'];
+    if (job.req.type === 'apply') {
+      const b = job.bundle!;
+      let pillar: Record<string, unknown>;
+      try {
+        const row = this.store.getAgent(id);
+        // grains from this connection's hello are the freshest
+        const grains = { ...(row?.grains ?? {}), ...conn.grains, id };
+        pillar = pillarOf && row ? await pillarOf({ ...row, grains }) : await this.pillar.forAgent(id, grains);
+      } catch (e) {
+        return this.finish(job.jid, id, 'failed', { kind: 'error', error: `pillar: ${(e as Error).message}` });
+      }
+      let offers = this.offered.get(id);
+      if (!offers) this.offered.set(id, (offers = new Map()));
+      offers.set(b.hash, b);
+      spec = { kind: 'apply', revision: b.revision, bundle: b.hash, sls: job.req.sls, test: job.req.test, pillar };
+    } else {
+      spec = { kind: 'run', command: job.req.command, timeout_s: job.req.timeout_s };
+    }
+    if (!conn.send({ type: 'job', jid: job.jid, spec })) return this.finish(job.jid, id, 'lost', undefined, 'agent went offline before its turn');
+    this.log.debug(`job ${job.jid}: sent to ${id}`);
+    const t = setTimeout(() => this.finish(job.jid, id, 'timeout', undefined, `no return within ${job.req.timeout_s}s`), job.req.timeout_s * 1000);
+    job.timers.set(id, t);
+  }
+
+  /** An agent's run ended one way or another (once; later calls are no-ops for the CLI). */
+  private finish(jid: string, id: string, status: MinionStatus, body?: ReturnBody, error?: string): void {
+    this.disarmLost(jid, id);
+    const job = this.active.get(jid);
+    if (!body) {
+      const row = this.store.getMinion(jid, id);
+      if (row && !TERMINAL.has(row.status)) this.store.setMinionStatus(jid, id, status, error);
+      if (row && TERMINAL.has(row.status) && !job) return;
+      this.log.info(`job ${jid}: ${id} ${status}${error ? `: ${error}` : ''}`);
+    }
+    if (!job || !job.inflight.has(id)) return;
+    job.inflight.delete(id);
+    clearTimeout(job.timers.get(id));
+    job.timers.delete(id);
+    if (status === 'failed') job.failed = true;
+    if (status === 'timeout' || status === 'lost') job.missing = true;
+    this.emit(job, { type: 'agent_done', agent: id, status: status as 'done', ...(body ? { body } : {}), ...(error ? { error } : {}) });
+    this.pump(job);
+  }
+
+  private complete(job: ActiveJob): void {
+    this.active.delete(job.jid);
+    const code = job.failed ? 1 : job.missing ? 2 : 0;
+    this.log.info(`job ${job.jid}: complete (exit ${code})`);
+    job.resolve(code);
+  }
+
+  private emit(job: ActiveJob, ev: CliEvent): void {
+    for (const s of job.sinks) {
+      try {
+        s(ev);
+      } catch {
+        job.sinks.delete(s); // a CLI that went away does not stop the job
+      }
+    }
+  }
+
+  // ---------------------------------------------------------------- agent messages
+
+  private isOpenFor(jid: string, id: string): boolean {
+    const row = this.store.getMinion(jid, id);
+    return !!row && !TERMINAL.has(row.status);
+  }
+
+  private onHello(conn: AgentConn, m: Msg<'hello'>): void {
+    const known = new Set([...m.running, ...m.spooled]);
+    for (const row of this.store.openMinions(conn.id)) {
+      const job = this.active.get(row.jid);
+      if (job?.queue.includes(conn.id)) continue; // not sent yet: its batch turn will come
+      if (known.has(row.jid)) {
+        this.disarmLost(row.jid, conn.id);
+        continue;
+      }
+      this.finish(row.jid, conn.id, 'lost', undefined, 'agent came back without the job (restarted or killed mid-run)');
+    }
+  }
+
+  private onAck(conn: AgentConn, m: Msg<'job_ack'>): void {
+    if (!this.isOpenFor(m.jid, conn.id)) return;
+    this.store.setMinionStatus(m.jid, conn.id, 'running');
+  }
+
+  private onRefused(conn: AgentConn, m: Msg<'job_refused'>): void {
+    if (!this.isOpenFor(m.jid, conn.id)) return;
+    this.store.finishMinion(m.jid, conn.id, 'failed', { kind: 'error', error: m.message });
+    this.log.info(`job ${m.jid}: ${conn.id} refused: ${m.message}`);
+    this.finish(m.jid, conn.id, 'failed', { kind: 'error', error: m.message });
+  }
+
+  private onBundleGet(conn: AgentConn, m: Msg<'bundle_get'>): void {
+    const b = this.offered.get(conn.id)?.get(m.hash);
+    if (!b || !this.isOpenFor(m.jid, conn.id)) {
+      this.log.warn(`agent ${conn.id}: asked for bundle ${m.hash.slice(0, 12)} it was not offered; denied`);
+      conn.send({ type: 'denied', message: `bundle ${m.hash.slice(0, 12)} was not offered to you` });
+      return;
+    }
+    conn.send({ type: 'bundle', hash: b.hash, revision: b.revision, files: toWire(b.entries) });
+  }
+
+  private onStateResult(conn: AgentConn, m: Msg<'state_result'>): void {
+    if (!this.isOpenFor(m.jid, conn.id)) return;
+    this.store.putStateResult(m.jid, conn.id, m.result);
+    const job = this.active.get(m.jid);
+    if (job) this.emit(job, { type: 'state_result', agent: conn.id, result: m.result });
+  }
+
+  private onReturn(conn: AgentConn, m: Msg<'job_return'>): void {
+    const row = this.store.getMinion(m.jid, conn.id);
+    // acknowledged in every case, so the agent drops it from its spool
+    conn.send({ type: 'return_ack', jid: m.jid });
+    if (!row) {
+      this.log.warn(`agent ${conn.id}: return for job ${m.jid} that was never sent to it; ignored`);
+      return;
+    }
+    if (row.status === 'done' || row.status === 'failed') return; // a duplicate (re-sent spool)
+    const b = m.body;
+    const ok = b.kind === 'apply' ? b.report.counts.failed === 0 : b.kind === 'run' ? b.retcode === 0 : false;
+    const status = ok ? 'done' : 'failed';
+    const job = this.store.getJob(m.jid);
+    this.store.finishMinion(m.jid, conn.id, status, b, job?.revision ?? undefined);
+    this.log.info(`job ${m.jid}: ${conn.id} returned (${status})${TERMINAL.has(row.status) ? ` late, after ${row.status}` : ''}`);
+    this.finish(m.jid, conn.id, status, b);
+  }
+
+  /** Called by the server when an agent's connection ends. */
+  onDisconnect(conn: AgentConn): void {
+    for (const row of this.store.openMinions(conn.id)) {
+      const job = this.active.get(row.jid);
+      if (job?.queue.includes(conn.id)) continue;
+      this.armLost(row.jid, conn.id, 'agent disconnected mid-job and did not come back with it');
+    }
+  }
+
+  private armLost(jid: string, id: string, why: string): void {
+    const key = `${jid}/${id}`;
+    if (this.lostTimers.has(key)) return;
+    const t = setTimeout(() => {
+      this.lostTimers.delete(key);
+      if (this.isOpenFor(jid, id)) this.finish(jid, id, 'lost', undefined, why);
+    }, this.cfg.lost_after_s * 1000);
+    t.unref();
+    this.lostTimers.set(key, t);
+  }
+
+  private disarmLost(jid: string, id: string): void {
+    const key = `${jid}/${id}`;
+    clearTimeout(this.lostTimers.get(key));
+    this.lostTimers.delete(key);
+  }
+}
+
+/** `--batch 10` or `--batch 25%` of n targets (at least 1); absent: all at once. */
+export function batchSize(batch: string | undefined, n: number): number {
+  if (!batch) return Math.max(1, n);
+  if (batch.endsWith('%')) return Math.max(1, Math.floor((n * Number(batch.slice(0, -1))) / 100));
+  return Math.max(1, Number(batch));
+}

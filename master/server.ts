@@ -1,0 +1,295 @@
+/**
+ * The agents' side of the master: websockets over mutual TLS. An agent's id is the CN of the
+ * client certificate it proved during the TLS handshake, bound to its public key fingerprint
+ * in the key store; nothing it sends can change who it is. Each connection has an
+ * authentication level (pending, accepted) and a dispatch table per level: a message type
+ * absent from the table, a frame that does not parse or one over max_frame_bytes closes the
+ * connection. Handler errors are logged and close that one connection, never the master.
+ */
+import https from 'node:https';
+import crypto from 'node:crypto';
+import type { TLSSocket } from 'node:tls';
+import type { IncomingMessage } from 'node:http';
+import { WebSocketServer, WebSocket } from 'ws';
+import {
+  AgentIdSchema,
+  AgentMessageSchema,
+  CloseCode,
+  decodeFrame,
+  PROTOCOL_VERSION,
+  type AgentMessage,
+  type AgentMessageType,
+  type MasterMessage,
+} from '../protocol/messages.js';
+import { commonName, fingerprintOf, type Identity } from '../agent/connection/identity.js';
+import type { Logger } from '../agent/connection/log.js';
+import type { Store } from './store.js';
+
+export type AuthLevel = 'pending' | 'accepted';
+
+export class AgentConn {
+  /** hello received: grains known, the agent can take jobs (when accepted) */
+  hello = false;
+  grains: Record<string, unknown> = {};
+  alive = true;
+  constructor(
+    readonly id: string,
+    readonly fingerprint: string,
+    public level: AuthLevel,
+    private readonly ws: WebSocket,
+    readonly remote: string,
+  ) {}
+
+  get open(): boolean {
+    return this.ws.readyState === WebSocket.OPEN;
+  }
+
+  send(msg: MasterMessage): boolean {
+    if (!this.open) return false;
+    this.ws.send(JSON.stringify(msg));
+    return true;
+  }
+
+  close(code: number, reason: string): void {
+    if (this.ws.readyState === WebSocket.OPEN || this.ws.readyState === WebSocket.CONNECTING) this.ws.close(code, reason.slice(0, 120));
+    // a peer that does not finish the close handshake is cut off
+    setTimeout(() => this.ws.terminate(), 2000).unref();
+  }
+
+  ping(): void {
+    if (this.open) this.ws.ping();
+  }
+
+  terminate(): void {
+    this.ws.terminate();
+  }
+}
+
+export type Handler<T extends AgentMessageType> = (conn: AgentConn, msg: Extract<AgentMessage, { type: T }>) => void | Promise<void>;
+export type DispatchTable = { [T in AgentMessageType]?: Handler<T> };
+
+export interface ServerEvents {
+  /** the agent became (or connected as) accepted and said hello: it can take jobs */
+  ready(conn: AgentConn): void;
+  disconnected(conn: AgentConn): void;
+  /** handlers for accepted agents (hello is handled here and then forwarded) */
+  accepted: DispatchTable;
+}
+
+export interface ServerOptions {
+  identity: Identity;
+  store: Store;
+  log: Logger;
+  maxFrameBytes: number;
+  heartbeatS: number;
+  autoAccept: boolean;
+  events: ServerEvents;
+}
+
+export class AgentServer {
+  private readonly conns = new Map<string, AgentConn>();
+  private readonly https: https.Server;
+  private readonly wss: WebSocketServer;
+  private readonly tables: Record<AuthLevel, DispatchTable>;
+  private heartbeat: NodeJS.Timeout | undefined;
+
+  constructor(private readonly o: ServerOptions) {
+    this.https = https.createServer({
+      key: o.identity.keyPem,
+      cert: o.identity.certPem,
+      // agents' certificates are self-signed: TLS proves key possession, we check the key
+      requestCert: true,
+      rejectUnauthorized: false,
+      minVersion: 'TLSv1.3',
+    });
+    this.https.on('tlsClientError', (err) => o.log.debug(`tls handshake failed: ${err.message}`));
+    this.wss = new WebSocketServer({ server: this.https, maxPayload: o.maxFrameBytes, perMessageDeflate: false });
+    this.wss.on('connection', (ws, req) => {
+      try {
+        this.onConnection(ws, req);
+      } catch (e) {
+        o.log.error(`connection setup failed: ${(e as Error).message}`);
+        ws.terminate();
+      }
+    });
+    this.wss.on('error', (e) => o.log.error(`websocket server: ${e.message}`));
+    const onHello: Handler<'hello'> = (conn, msg) => this.onHello(conn, msg);
+    // pending agents may only introduce themselves; everything else closes the connection
+    this.tables = {
+      pending: { hello: onHello },
+      accepted: { ...o.events.accepted, hello: onHello },
+    };
+  }
+
+  listen(host: string, port: number): Promise<number> {
+    return new Promise((resolve, reject) => {
+      this.https.once('error', reject);
+      this.https.listen(port, host, () => {
+        this.https.off('error', reject);
+        const a = this.https.address();
+        resolve(typeof a === 'object' && a ? a.port : port);
+      });
+      this.heartbeat = setInterval(() => this.beat(), this.o.heartbeatS * 1000);
+      this.heartbeat.unref();
+    });
+  }
+
+  async close(): Promise<void> {
+    clearInterval(this.heartbeat);
+    for (const c of this.conns.values()) c.close(CloseCode.shutdown, 'master shutting down');
+    await new Promise<void>((r) => this.wss.close(() => r()));
+    for (const c of this.conns.values()) c.terminate();
+    await new Promise<void>((r) => this.https.close(() => r()));
+    this.https.closeAllConnections?.();
+  }
+
+  get(id: string): AgentConn | undefined {
+    return this.conns.get(id);
+  }
+
+  /** Accepted, connected and introduced: can be sent a job. */
+  ready(id: string): AgentConn | undefined {
+    const c = this.conns.get(id);
+    return c && c.open && c.level === 'accepted' && c.hello ? c : undefined;
+  }
+
+  connectedIds(): Set<string> {
+    return new Set([...this.conns.values()].filter((c) => c.open).map((c) => c.id));
+  }
+
+  /** After `tsalt keys accept`: a waiting connection becomes accepted on the spot. */
+  promote(id: string): void {
+    const c = this.conns.get(id);
+    if (!c || c.level === 'accepted') return;
+    c.level = 'accepted';
+    c.send({ type: 'key_status', state: 'accepted' });
+    this.o.log.info(`agent ${id} accepted`);
+    if (c.hello) {
+      this.o.store.touchAgent(id, c.grains);
+      this.o.events.ready(c);
+    }
+  }
+
+  /** After reject/delete: the agent loses its connection (and gets nothing more). */
+  drop(id: string, why: 'rejected' | 'deleted'): void {
+    const c = this.conns.get(id);
+    if (!c) return;
+    if (why === 'rejected') c.send({ type: 'key_status', state: 'rejected' });
+    c.close(CloseCode.rejected, `key ${why}`);
+  }
+
+  private beat(): void {
+    for (const c of this.conns.values()) {
+      if (!c.alive) {
+        this.o.log.warn(`agent ${c.id}: no heartbeat answer, dropping the connection`);
+        c.terminate();
+        continue;
+      }
+      c.alive = false;
+      c.ping();
+    }
+  }
+
+  private onConnection(ws: WebSocket, req: IncomingMessage): void {
+    const sock = req.socket as TLSSocket;
+    const remote = `${sock.remoteAddress}:${sock.remotePort}`;
+    const log = this.o.log;
+    ws.on('error', (e) => log.debug(`${remote}: socket error: ${e.message}`));
+    const peer = sock.getPeerCertificate();
+    if (!peer || !peer.raw) {
+      log.warn(`${remote}: no client certificate; closed`);
+      ws.close(CloseCode.unauthenticated, 'client certificate required');
+      return;
+    }
+    const cert = new crypto.X509Certificate(peer.raw);
+    const idParse = AgentIdSchema.safeParse(commonName(cert));
+    if (!idParse.success) {
+      log.warn(`${remote}: certificate names no valid agent id; closed`);
+      ws.close(CloseCode.unauthenticated, 'certificate CN is not a valid agent id');
+      return;
+    }
+    const id = idParse.data;
+    const fp = fingerprintOf(cert);
+    let row = this.o.store.getAgent(id);
+    if (!row) {
+      row = this.o.store.addAgent(id, fp, this.o.autoAccept ? 'accepted' : 'pending');
+      log.info(`agent ${id}: new key ${fp.slice(0, 16)}… ${row.key_state}${row.key_state === 'pending' ? ' (tsalt keys accept ' + id + ')' : ''}`);
+    } else if (row.fingerprint !== fp) {
+      log.warn(`agent ${id} from ${remote}: key ${fp.slice(0, 16)}… does not match the stored key ${row.fingerprint.slice(0, 16)}…; refused (tsalt keys delete ${id} if the agent was re-installed)`);
+      ws.close(CloseCode.keyMismatch, 'key does not match the key stored for this id');
+      return;
+    }
+    if (row.key_state === 'rejected') {
+      log.info(`agent ${id}: key rejected; closed`);
+      ws.send(JSON.stringify({ type: 'key_status', state: 'rejected' } satisfies MasterMessage));
+      ws.close(CloseCode.rejected, 'key rejected');
+      return;
+    }
+    const old = this.conns.get(id);
+    const conn = new AgentConn(id, fp, row.key_state, ws, remote);
+    this.conns.set(id, conn);
+    if (old) {
+      log.info(`agent ${id}: new connection replaces the old one`);
+      old.close(CloseCode.replaced, 'replaced by a newer connection');
+    }
+    log.info(`agent ${id} connected from ${remote} (${conn.level})`);
+    conn.send({ type: 'key_status', state: conn.level });
+
+    ws.on('pong', () => (conn.alive = true));
+    ws.on('message', (data, isBinary) => {
+      conn.alive = true;
+      void this.dispatch(conn, data, isBinary);
+    });
+    ws.on('close', (code) => {
+      log.info(`agent ${id} disconnected (${code})`);
+      // a connection replaced by a newer one is not the agent going away
+      if (this.conns.get(id) !== conn) return;
+      this.conns.delete(id);
+      if (this.o.store.getAgent(id)) this.o.store.touchAgent(id);
+      try {
+        this.o.events.disconnected(conn);
+      } catch (e) {
+        log.error(`disconnect handler for ${id}: ${(e as Error).message}`);
+      }
+    });
+  }
+
+  private async dispatch(conn: AgentConn, data: unknown, isBinary: boolean): Promise<void> {
+    const log = this.o.log;
+    const d = decodeFrame(AgentMessageSchema, data, isBinary);
+    if (!d.ok) {
+      log.warn(`agent ${conn.id}: ${d.reason}; connection closed`);
+      conn.close(CloseCode.protocolError, d.reason);
+      return;
+    }
+    const msg = d.msg;
+    const handler = this.tables[conn.level][msg.type] as Handler<typeof msg.type> | undefined;
+    if (!handler) {
+      log.warn(`agent ${conn.id}: message '${msg.type}' not allowed for a ${conn.level} agent; connection closed`);
+      conn.close(CloseCode.protocolError, `'${msg.type}' not allowed (${conn.level})`);
+      return;
+    }
+    try {
+      await handler(conn, msg as never);
+    } catch (e) {
+      log.error(`agent ${conn.id}: handling '${msg.type}' failed: ${(e as Error).message}; connection closed`);
+      conn.close(CloseCode.protocolError, 'message could not be handled');
+    }
+  }
+
+  private onHello(conn: AgentConn, msg: Extract<AgentMessage, { type: 'hello' }>): void {
+    if (msg.version !== PROTOCOL_VERSION) {
+      this.o.log.warn(`agent ${conn.id}: protocol version ${msg.version}, master speaks ${PROTOCOL_VERSION}; closed`);
+      conn.close(CloseCode.protocolError, `protocol version ${PROTOCOL_VERSION} required`);
+      return;
+    }
+    const first = !conn.hello;
+    conn.grains = msg.grains;
+    conn.hello = true;
+    if (conn.level !== 'accepted') return; // pending: remembered in memory only, never targeted
+    this.o.store.touchAgent(conn.id, msg.grains);
+    const h = this.o.events.accepted.hello;
+    if (h) void h(conn, msg);
+    if (first) this.o.events.ready(conn);
+  }
+}

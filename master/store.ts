@@ -1,0 +1,311 @@
+/**
+ * The master's SQLite database (WAL): agents and their keys, jobs, per-agent job status and
+ * every state result. Synchronous (better-sqlite3): each call is one short transaction, so a
+ * master killed at any point leaves a consistent file behind.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import Database from 'better-sqlite3';
+import type { StateResult } from '../protocol/results.js';
+import type { MinionStatus, ReturnBody } from '../protocol/messages.js';
+
+export type KeyState = 'pending' | 'accepted' | 'rejected';
+
+export interface AgentRow {
+  id: string;
+  fingerprint: string;
+  key_state: KeyState;
+  grains: Record<string, unknown>;
+  first_seen: string;
+  last_seen: string | null;
+  revision_applied: string | null;
+}
+
+export interface JobRow {
+  jid: string;
+  kind: 'apply' | 'run';
+  target: string;
+  tgt_type: string;
+  /** sls list (apply) or command (run), test flag, batch, timeout */
+  args: Record<string, unknown>;
+  revision: string | null;
+  started_by: string;
+  created: string;
+}
+
+export interface JobMinionRow {
+  jid: string;
+  agent_id: string;
+  status: MinionStatus;
+  started: string | null;
+  finished: string | null;
+  error: string | null;
+  body: ReturnBody | null;
+}
+
+export const TERMINAL: ReadonlySet<MinionStatus> = new Set(['done', 'failed', 'timeout', 'lost']);
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS agents (
+  id TEXT PRIMARY KEY,
+  fingerprint TEXT NOT NULL,
+  key_state TEXT NOT NULL CHECK (key_state IN ('pending','accepted','rejected')),
+  grains TEXT NOT NULL DEFAULT '{}',
+  first_seen TEXT NOT NULL,
+  last_seen TEXT,
+  revision_applied TEXT
+);
+CREATE TABLE IF NOT EXISTS jobs (
+  jid TEXT PRIMARY KEY,
+  kind TEXT NOT NULL,
+  target TEXT NOT NULL,
+  tgt_type TEXT NOT NULL,
+  args TEXT NOT NULL,
+  revision TEXT,
+  started_by TEXT NOT NULL,
+  created TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS job_minions (
+  jid TEXT NOT NULL REFERENCES jobs(jid) ON DELETE CASCADE,
+  agent_id TEXT NOT NULL,
+  status TEXT NOT NULL CHECK (status IN ('queued','running','done','failed','timeout','lost')),
+  started TEXT,
+  finished TEXT,
+  error TEXT,
+  body TEXT,
+  PRIMARY KEY (jid, agent_id)
+);
+CREATE INDEX IF NOT EXISTS job_minions_open ON job_minions(status) WHERE status IN ('queued','running');
+CREATE TABLE IF NOT EXISTS state_results (
+  jid TEXT NOT NULL,
+  agent_id TEXT NOT NULL,
+  run_num INTEGER NOT NULL,
+  state_id TEXT NOT NULL,
+  sls TEXT NOT NULL,
+  fun TEXT NOT NULL,
+  name TEXT NOT NULL,
+  result INTEGER,
+  changes TEXT NOT NULL,
+  comment TEXT NOT NULL,
+  start TEXT NOT NULL,
+  duration_ms REAL NOT NULL,
+  warnings TEXT,
+  PRIMARY KEY (jid, agent_id, run_num),
+  FOREIGN KEY (jid, agent_id) REFERENCES job_minions(jid, agent_id) ON DELETE CASCADE
+);
+`;
+
+const now = () => new Date().toISOString();
+
+export class Store {
+  readonly db: Database.Database;
+
+  constructor(file: string) {
+    fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
+    this.db = new Database(file);
+    fs.chmodSync(file, 0o600); // results hold changes and comments: root only
+    this.db.pragma('journal_mode = WAL');
+    this.db.pragma('synchronous = NORMAL');
+    this.db.pragma('foreign_keys = ON');
+    this.db.pragma('busy_timeout = 5000');
+    this.db.exec(SCHEMA);
+  }
+
+  close(): void {
+    this.db.close();
+  }
+
+  // ------------------------------------------------------------ agents / keys
+
+  getAgent(id: string): AgentRow | undefined {
+    const r = this.db.prepare('SELECT * FROM agents WHERE id = ?').get(id) as Record<string, unknown> | undefined;
+    return r ? agentRow(r) : undefined;
+  }
+
+  listAgents(): AgentRow[] {
+    return (this.db.prepare('SELECT * FROM agents ORDER BY id').all() as Record<string, unknown>[]).map(agentRow);
+  }
+
+  /** First contact of a key: recorded as pending (or accepted with auto_accept). */
+  addAgent(id: string, fingerprint: string, state: KeyState): AgentRow {
+    this.db
+      .prepare('INSERT INTO agents (id, fingerprint, key_state, first_seen, last_seen) VALUES (?, ?, ?, ?, ?)')
+      .run(id, fingerprint, state, now(), now());
+    return this.getAgent(id)!;
+  }
+
+  setKeyState(id: string, state: KeyState): boolean {
+    return this.db.prepare('UPDATE agents SET key_state = ? WHERE id = ?').run(state, id).changes > 0;
+  }
+
+  deleteAgent(id: string): boolean {
+    return this.db.prepare('DELETE FROM agents WHERE id = ?').run(id).changes > 0;
+  }
+
+  touchAgent(id: string, grains?: Record<string, unknown>): void {
+    if (grains) this.db.prepare('UPDATE agents SET last_seen = ?, grains = ? WHERE id = ?').run(now(), JSON.stringify(grains), id);
+    else this.db.prepare('UPDATE agents SET last_seen = ? WHERE id = ?').run(now(), id);
+  }
+
+  // ------------------------------------------------------------ jobs
+
+  createJob(job: Omit<JobRow, 'created'>, minions: { id: string; status: MinionStatus; error?: string }[]): void {
+    const tx = this.db.transaction(() => {
+      this.db
+        .prepare('INSERT INTO jobs (jid, kind, target, tgt_type, args, revision, started_by, created) VALUES (?, ?, ?, ?, ?, ?, ?, ?)')
+        .run(job.jid, job.kind, job.target, job.tgt_type, JSON.stringify(job.args), job.revision, job.started_by, now());
+      const ins = this.db.prepare('INSERT INTO job_minions (jid, agent_id, status, error, finished) VALUES (?, ?, ?, ?, ?)');
+      for (const m of minions) ins.run(job.jid, m.id, m.status, m.error ?? null, TERMINAL.has(m.status) ? now() : null);
+    });
+    tx();
+  }
+
+  getJob(jid: string): JobRow | undefined {
+    const r = this.db.prepare('SELECT * FROM jobs WHERE jid = ?').get(jid) as Record<string, unknown> | undefined;
+    return r ? jobRow(r) : undefined;
+  }
+
+  listJobs(limit: number): (JobRow & { counts: Record<MinionStatus, number> })[] {
+    const rows = (this.db.prepare('SELECT * FROM jobs ORDER BY jid DESC LIMIT ?').all(limit) as Record<string, unknown>[]).map(jobRow);
+    const cnt = this.db.prepare('SELECT status, count(*) AS n FROM job_minions WHERE jid = ? GROUP BY status');
+    return rows.map((j) => {
+      const counts = { queued: 0, running: 0, done: 0, failed: 0, timeout: 0, lost: 0 };
+      for (const c of cnt.all(j.jid) as { status: MinionStatus; n: number }[]) counts[c.status] = c.n;
+      return { ...j, counts };
+    });
+  }
+
+  getMinion(jid: string, agentId: string): JobMinionRow | undefined {
+    const r = this.db.prepare('SELECT * FROM job_minions WHERE jid = ? AND agent_id = ?').get(jid, agentId) as
+      | Record<string, unknown>
+      | undefined;
+    return r ? minionRow(r) : undefined;
+  }
+
+  jobMinions(jid: string): JobMinionRow[] {
+    return (this.db.prepare('SELECT * FROM job_minions WHERE jid = ? ORDER BY agent_id').all(jid) as Record<string, unknown>[]).map(minionRow);
+  }
+
+  /** Job/agent pairs not finished: what a restarted master must account for. */
+  openMinions(agentId?: string): JobMinionRow[] {
+    const sql = `SELECT * FROM job_minions WHERE status IN ('queued','running')${agentId ? ' AND agent_id = ?' : ''} ORDER BY jid`;
+    const st = this.db.prepare(sql);
+    return ((agentId ? st.all(agentId) : st.all()) as Record<string, unknown>[]).map(minionRow);
+  }
+
+  setMinionStatus(jid: string, agentId: string, status: MinionStatus, error?: string): void {
+    if (status === 'running') {
+      this.db.prepare("UPDATE job_minions SET status = ?, started = coalesce(started, ?) WHERE jid = ? AND agent_id = ?").run(status, now(), jid, agentId);
+    } else {
+      this.db
+        .prepare('UPDATE job_minions SET status = ?, error = ?, finished = ? WHERE jid = ? AND agent_id = ?')
+        .run(status, error ?? null, TERMINAL.has(status) ? now() : null, jid, agentId);
+    }
+  }
+
+  /** Upsert one streamed state result (a later full report overwrites the same run_num). */
+  putStateResult(jid: string, agentId: string, r: StateResult): void {
+    this.db
+      .prepare(
+        `INSERT OR REPLACE INTO state_results (jid, agent_id, run_num, state_id, sls, fun, name, result, changes, comment, start, duration_ms, warnings)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      )
+      .run(
+        jid,
+        agentId,
+        r.run_num,
+        r.id,
+        r.sls,
+        r.fun,
+        r.name,
+        r.result === null ? null : r.result ? 1 : 0,
+        JSON.stringify(r.changes),
+        r.comment,
+        r.start,
+        r.duration_ms,
+        r.warnings ? JSON.stringify(r.warnings) : null,
+      );
+  }
+
+  /** The agent's final return: every result, the status, in one transaction. */
+  finishMinion(jid: string, agentId: string, status: 'done' | 'failed', body: ReturnBody, revision?: string): void {
+    const tx = this.db.transaction(() => {
+      if (body.kind === 'apply') for (const r of body.report.results) this.putStateResult(jid, agentId, r);
+      const error = body.kind === 'error' ? body.error : null;
+      this.db
+        .prepare('UPDATE job_minions SET status = ?, body = ?, error = ?, finished = ? WHERE jid = ? AND agent_id = ?')
+        .run(status, JSON.stringify(body), error, now(), jid, agentId);
+      if (body.kind === 'apply' && revision && !body.report.test) {
+        this.db.prepare('UPDATE agents SET revision_applied = ? WHERE id = ?').run(revision, agentId);
+      }
+    });
+    tx();
+  }
+
+  stateResults(jid: string, agentId: string): StateResult[] {
+    const rows = this.db
+      .prepare('SELECT * FROM state_results WHERE jid = ? AND agent_id = ? ORDER BY run_num')
+      .all(jid, agentId) as Record<string, unknown>[];
+    return rows.map((r) => ({
+      id: String(r.state_id),
+      sls: String(r.sls),
+      fun: String(r.fun),
+      name: String(r.name),
+      result: r.result === null ? null : r.result === 1,
+      changes: JSON.parse(String(r.changes)) as Record<string, unknown>,
+      comment: String(r.comment),
+      start: String(r.start),
+      duration_ms: Number(r.duration_ms),
+      run_num: Number(r.run_num),
+      ...(r.warnings ? { warnings: JSON.parse(String(r.warnings)) as string[] } : {}),
+    }));
+  }
+}
+
+function agentRow(r: Record<string, unknown>): AgentRow {
+  return {
+    id: String(r.id),
+    fingerprint: String(r.fingerprint),
+    key_state: r.key_state as KeyState,
+    grains: JSON.parse(String(r.grains ?? '{}')) as Record<string, unknown>,
+    first_seen: String(r.first_seen),
+    last_seen: (r.last_seen as string | null) ?? null,
+    revision_applied: (r.revision_applied as string | null) ?? null,
+  };
+}
+
+function jobRow(r: Record<string, unknown>): JobRow {
+  return {
+    jid: String(r.jid),
+    kind: r.kind as JobRow['kind'],
+    target: String(r.target),
+    tgt_type: String(r.tgt_type),
+    args: JSON.parse(String(r.args)) as Record<string, unknown>,
+    revision: (r.revision as string | null) ?? null,
+    started_by: String(r.started_by),
+    created: String(r.created),
+  };
+}
+
+function minionRow(r: Record<string, unknown>): JobMinionRow {
+  return {
+    jid: String(r.jid),
+    agent_id: String(r.agent_id),
+    status: r.status as MinionStatus,
+    started: (r.started as string | null) ?? null,
+    finished: (r.finished as string | null) ?? null,
+    error: (r.error as string | null) ?? null,
+    body: r.body ? (JSON.parse(String(r.body)) as ReturnBody) : null,
+  };
+}
+
+let lastJid = '';
+/** Salt's jid format (UTC, microseconds), strictly increasing within this process. */
+export function newJid(d = new Date()): string {
+  const p = (n: number, w = 2) => String(n).padStart(w, '0');
+  const us = d.getUTCMilliseconds() * 1000 + Math.floor(Math.random() * 1000);
+  let jid = `${d.getUTCFullYear()}${p(d.getUTCMonth() + 1)}${p(d.getUTCDate())}${p(d.getUTCHours())}${p(d.getUTCMinutes())}${p(d.getUTCSeconds())}${p(us, 6)}`;
+  if (jid <= lastJid) jid = (BigInt(lastJid) + 1n).toString();
+  lastJid = jid;
+  return jid;
+}

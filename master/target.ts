@@ -1,0 +1,53 @@
+/**
+ * Which accepted agents a target names, with the matcher top.sls uses. A target that matches
+ * nothing is an error (never "everyone"); matched agents that are offline are returned apart
+ * so the CLI can list them.
+ */
+import { matchTarget, MatchError } from '../agent/compile/match.js';
+import type { TargetType } from '../protocol/messages.js';
+import type { AgentRow } from './store.js';
+import type { Data } from '../agent/render/salt-functions.js';
+
+export class TargetError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'TargetError';
+  }
+}
+
+/** Does evaluating this target need each agent's pillar (costly: rendered per agent)? */
+export function targetNeedsPillar(expr: string, kind: TargetType, nodegroups: Record<string, string | string[]>): boolean {
+  if (kind === 'pillar' || kind === 'pillar_pcre') return true;
+  if (kind === 'compound' || kind === 'nodegroup') {
+    const texts = [expr, ...Object.values(nodegroups).flat()];
+    return texts.some((t) => /(^|[\s(])[IJ]@/.test(t));
+  }
+  return false;
+}
+
+export async function resolveTarget(
+  expr: string,
+  kind: TargetType,
+  agents: readonly AgentRow[],
+  nodegroups: Record<string, string | string[]>,
+  pillarOf: (a: AgentRow) => Promise<Data>,
+): Promise<AgentRow[]> {
+  if (kind === 'nodegroup' && !Object.prototype.hasOwnProperty.call(nodegroups, expr)) {
+    throw new TargetError(`no nodegroup '${expr}' in the master config (known: ${Object.keys(nodegroups).join(', ') || 'none'})`);
+  }
+  const needPillar = targetNeedsPillar(expr, kind, nodegroups);
+  const out: AgentRow[] = [];
+  for (const a of agents) {
+    if (a.key_state !== 'accepted') continue;
+    const grains = { ...a.grains, id: a.id };
+    const pillar = needPillar ? await pillarOf(a) : undefined;
+    try {
+      if (matchTarget(expr, kind, { id: a.id, grains, ...(pillar ? { pillar } : {}) }, nodegroups)) out.push(a);
+    } catch (e) {
+      if (e instanceof MatchError) throw new TargetError(`target ${JSON.stringify(expr)}: ${e.message}`);
+      throw e;
+    }
+  }
+  if (out.length === 0) throw new TargetError(`target ${JSON.stringify(expr)} (${kind}) matched no accepted agent`);
+  return out;
+}

@@ -1,0 +1,235 @@
+/**
+ * Every message the master and an agent exchange over the websocket, and every request/event
+ * on the master's CLI socket. One JSON object per text frame (websocket) or per line (CLI
+ * socket), discriminated by `type`. Both sides parse with these schemas before acting; a frame
+ * that does not parse closes the connection (see decodeFrame).
+ *
+ * Note what is absent: an agent never names itself (its id comes from its TLS certificate),
+ * and there is no message by which an agent asks for pillar: pillar only travels inside the
+ * `job` sent to the agent it was rendered for.
+ */
+import { z } from 'zod';
+import { RunReportSchema, StateResultSchema } from './results.js';
+
+export const PROTOCOL_VERSION = 1;
+
+/** Salt-style job id: UTC timestamp with microseconds, e.g. 20240131120000123456. */
+export const JidSchema = z.string().regex(/^\d{20}$/, 'a jid is 20 digits');
+/** Minion ids as Salt accepts them, minus anything that could be a path or an option. */
+export const AgentIdSchema = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,252}$/, 'invalid agent id');
+/** sha256 of the content-addressed bundle, hex */
+export const HashSchema = z.string().regex(/^[0-9a-f]{64}$/);
+const Data = z.record(z.string(), z.unknown());
+
+// ---------------------------------------------------------------- agent -> master
+
+export const HelloSchema = z.strictObject({
+  type: z.literal('hello'),
+  version: z.number().int(),
+  grains: Data,
+  /** the jid of the state run in progress, so a restarted master does not mark it lost */
+  running: z.array(JidSchema).max(1000),
+  /** jids whose return is spooled on disk and about to be re-sent */
+  spooled: z.array(JidSchema).max(10000),
+});
+
+export const JobAckSchema = z.strictObject({ type: z.literal('job_ack'), jid: JidSchema });
+
+/** The agent will not run this job (busy with another state run, or unknown kind). */
+export const JobRefusedSchema = z.strictObject({
+  type: z.literal('job_refused'),
+  jid: JidSchema,
+  message: z.string().max(4096),
+});
+
+export const BundleGetSchema = z.strictObject({ type: z.literal('bundle_get'), jid: JidSchema, hash: HashSchema });
+
+export const StateEventSchema = z.strictObject({
+  type: z.literal('state_result'),
+  jid: JidSchema,
+  result: StateResultSchema,
+});
+
+export const ReturnBodySchema = z.discriminatedUnion('kind', [
+  z.strictObject({ kind: z.literal('apply'), report: RunReportSchema }),
+  /** the tree did not compile, the bundle could not be fetched, ...: nothing ran */
+  z.strictObject({ kind: z.literal('error'), error: z.string() }),
+  z.strictObject({
+    kind: z.literal('run'),
+    retcode: z.number().int(),
+    stdout: z.string(),
+    stderr: z.string(),
+  }),
+]);
+export type ReturnBody = z.infer<typeof ReturnBodySchema>;
+
+export const JobReturnSchema = z.strictObject({
+  type: z.literal('job_return'),
+  jid: JidSchema,
+  /** revision the agent actually ran (apply) */
+  revision: z.string().max(200).optional(),
+  body: ReturnBodySchema,
+});
+export type JobReturn = z.infer<typeof JobReturnSchema>;
+
+export const AgentMessageSchema = z.discriminatedUnion('type', [
+  HelloSchema,
+  JobAckSchema,
+  JobRefusedSchema,
+  BundleGetSchema,
+  StateEventSchema,
+  JobReturnSchema,
+]);
+export type AgentMessage = z.infer<typeof AgentMessageSchema>;
+export type AgentMessageType = AgentMessage['type'];
+
+// ---------------------------------------------------------------- master -> agent
+
+/** Key state, so the agent can tell its operator why nothing happens. Carries nothing else. */
+export const KeyStatusSchema = z.strictObject({
+  type: z.literal('key_status'),
+  state: z.enum(['pending', 'accepted', 'rejected']),
+});
+
+export const JobSchema = z.strictObject({
+  type: z.literal('job'),
+  jid: JidSchema,
+  spec: z.discriminatedUnion('kind', [
+    z.strictObject({
+      kind: z.literal('apply'),
+      revision: z.string().max(200),
+      bundle: HashSchema,
+      sls: z.array(z.string().max(1000)).max(1000),
+      test: z.boolean(),
+      /** this agent's pillar, rendered on the master for this agent only */
+      pillar: Data,
+    }),
+    z.strictObject({
+      kind: z.literal('run'),
+      command: z.string().max(100_000),
+      timeout_s: z.number().positive().optional(),
+    }),
+  ]),
+});
+export type Job = z.infer<typeof JobSchema>;
+
+export const BundleFileSchema = z.strictObject({
+  path: z.string().max(4096),
+  /** base64 */
+  data: z.string(),
+  executable: z.boolean().optional(),
+});
+export type BundleFile = z.infer<typeof BundleFileSchema>;
+
+export const BundleSchema = z.strictObject({
+  type: z.literal('bundle'),
+  hash: HashSchema,
+  revision: z.string().max(200),
+  files: z.array(BundleFileSchema),
+});
+export type Bundle = z.infer<typeof BundleSchema>;
+
+export const ReturnAckSchema = z.strictObject({ type: z.literal('return_ack'), jid: JidSchema });
+
+/** The master refuses something the agent asked for (bundle it was not offered, ...). */
+export const DeniedSchema = z.strictObject({ type: z.literal('denied'), message: z.string() });
+
+export const MasterMessageSchema = z.discriminatedUnion('type', [
+  KeyStatusSchema,
+  JobSchema,
+  BundleSchema,
+  ReturnAckSchema,
+  DeniedSchema,
+]);
+export type MasterMessage = z.infer<typeof MasterMessageSchema>;
+
+// ---------------------------------------------------------------- framing
+
+export type Decoded<T> = { ok: true; msg: T } | { ok: false; reason: string };
+
+/**
+ * Parse one websocket frame. Binary frames, non-JSON, unknown types and bad shapes are all
+ * refusals with a reason for the log (never the frame's content: it may hold secrets).
+ */
+export function decodeFrame<S extends z.ZodType>(schema: S, data: unknown, isBinary: boolean): Decoded<z.infer<S>> {
+  if (isBinary) return { ok: false, reason: 'binary frame' };
+  const text = Buffer.isBuffer(data) ? data.toString('utf8') : typeof data === 'string' ? data : null;
+  if (text === null) return { ok: false, reason: 'unreadable frame' };
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch {
+    return { ok: false, reason: 'frame is not JSON' };
+  }
+  const r = schema.safeParse(raw);
+  if (!r.success) {
+    const t = raw && typeof raw === 'object' && 'type' in raw ? String((raw as { type: unknown }).type).slice(0, 40) : '?';
+    const issue = r.error.issues[0];
+    return { ok: false, reason: `bad message (type ${JSON.stringify(t)}): ${issue ? `${issue.path.join('.') || '(root)'}: ${issue.message}` : 'invalid'}` };
+  }
+  return { ok: true, msg: r.data };
+}
+
+/** Websocket close codes used by both sides (4000-4999 are application-defined). */
+export const CloseCode = {
+  protocolError: 4400,
+  unauthenticated: 4401,
+  rejected: 4403,
+  keyMismatch: 4409,
+  replaced: 4410,
+  shutdown: 1001,
+} as const;
+
+// ---------------------------------------------------------------- CLI socket (root only)
+
+export const TargetTypeSchema = z.enum(['glob', 'pcre', 'list', 'grain', 'grain_pcre', 'pillar', 'pillar_pcre', 'ipcidr', 'compound', 'nodegroup']);
+export type TargetType = z.infer<typeof TargetTypeSchema>;
+
+const TargetFields = {
+  target: z.string().min(1).max(10_000),
+  tgt_type: TargetTypeSchema,
+  /** `N` agents at a time, or `N%` of the targets */
+  batch: z.string().regex(/^\d+%?$/).optional(),
+  timeout_s: z.number().positive(),
+  /** who started it, for the job history */
+  user: z.string().max(200),
+};
+
+export const CliRequestSchema = z.discriminatedUnion('type', [
+  z.strictObject({ type: z.literal('keys.list') }),
+  z.strictObject({ type: z.literal('keys.accept'), ids: z.array(z.string()), all: z.boolean() }),
+  z.strictObject({ type: z.literal('keys.reject'), ids: z.array(z.string()) }),
+  z.strictObject({ type: z.literal('keys.delete'), ids: z.array(z.string()) }),
+  z.strictObject({ type: z.literal('agents.list') }),
+  z.strictObject({ type: z.literal('jobs.list'), limit: z.number().int().positive().max(10_000) }),
+  z.strictObject({ type: z.literal('jobs.get'), jid: JidSchema }),
+  z.strictObject({ type: z.literal('apply'), ...TargetFields, sls: z.array(z.string()), test: z.boolean() }),
+  z.strictObject({ type: z.literal('run'), ...TargetFields, command: z.string().min(1) }),
+]);
+export type CliRequest = z.infer<typeof CliRequestSchema>;
+
+/** Events the master streams back on the CLI socket; the last one is always `end`. */
+export const CliEventSchema = z.discriminatedUnion('type', [
+  z.strictObject({ type: z.literal('data'), data: z.unknown() }),
+  z.strictObject({
+    type: z.literal('job_started'),
+    jid: JidSchema,
+    revision: z.string().nullable(),
+    targets: z.array(z.string()),
+    offline: z.array(z.strictObject({ id: z.string(), last_seen: z.string().nullable() })),
+  }),
+  z.strictObject({ type: z.literal('state_result'), agent: z.string(), result: StateResultSchema }),
+  z.strictObject({
+    type: z.literal('agent_done'),
+    agent: z.string(),
+    status: z.enum(['done', 'failed', 'timeout', 'lost']),
+    body: ReturnBodySchema.optional(),
+    error: z.string().optional(),
+  }),
+  z.strictObject({ type: z.literal('error'), message: z.string() }),
+  z.strictObject({ type: z.literal('end'), code: z.number().int() }),
+]);
+export type CliEvent = z.infer<typeof CliEventSchema>;
+
+export const MinionStatusSchema = z.enum(['queued', 'running', 'done', 'failed', 'timeout', 'lost']);
+export type MinionStatus = z.infer<typeof MinionStatusSchema>;

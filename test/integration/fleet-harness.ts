@@ -1,0 +1,276 @@
+/**
+ * A real fleet on loopback for integration tests: `node bin/tsalt.js master` and agent
+ * processes (several agents per process where asked), temp dirs, a fixed random port (so a
+ * restarted master is found again), CLI calls over the master's socket.
+ */
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import YAML from 'yaml';
+
+export const REPO = path.resolve(import.meta.dirname, '../..');
+const BIN = path.join(REPO, 'bin/tsalt.js');
+
+/** Compile once per test file (others may build concurrently: serialised with flock). */
+function newestSource(): number {
+  let newest = 0;
+  const walk = (d: string) => {
+    for (const e of fs.readdirSync(d, { withFileTypes: true })) {
+      const p = path.join(d, e.name);
+      if (e.isDirectory()) walk(p);
+      else if (e.name.endsWith('.ts')) newest = Math.max(newest, fs.statSync(p).mtimeMs);
+    }
+  };
+  for (const d of ['protocol', 'agent', 'master', 'cli']) if (fs.existsSync(path.join(REPO, d))) walk(path.join(REPO, d));
+  return newest;
+}
+
+export function buildOnce(): void {
+  if (process.env.TSALT_NO_BUILD === '1') return;
+  const main = path.join(REPO, 'dist/cli/main.js');
+  if (fs.existsSync(main) && fs.statSync(main).mtimeMs > newestSource()) return; // dist is current
+  // tsc emits even when another engineer's file has a type error; ours are checked separately
+  spawnSync('flock', ['/tmp/tsalt-build.lock', 'npx', 'tsc', '-p', 'tsconfig.json'], { cwd: REPO, stdio: 'ignore' });
+  if (!fs.existsSync(path.join(REPO, 'dist/cli/main.js'))) throw new Error('build produced no dist/cli/main.js');
+}
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const a = s.address();
+      const port = typeof a === 'object' && a ? a.port : 0;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+export async function waitFor<T>(what: string, fn: () => T | undefined | Promise<T | undefined>, ms = 20_000): Promise<T> {
+  const end = Date.now() + ms;
+  for (;;) {
+    const v = await fn();
+    if (v !== undefined && v !== false) return v;
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+export class Proc {
+  out = '';
+  exited: Promise<number | null>;
+  constructor(readonly child: ChildProcess) {
+    child.stdout?.on('data', (b: Buffer) => (this.out += b.toString()));
+    child.stderr?.on('data', (b: Buffer) => (this.out += b.toString()));
+    this.exited = new Promise((r) => child.on('exit', (code) => r(code)));
+  }
+  get running(): boolean {
+    return this.child.exitCode === null && this.child.signalCode === null;
+  }
+  /** First match of `re` in the output from offset `from` on (default: all of it). */
+  waitOutput(re: RegExp, ms = 20_000, from = 0): Promise<RegExpMatchArray> {
+    return waitFor(`${re} in output`, () => this.out.slice(from).match(re) ?? undefined, ms);
+  }
+  async kill(sig: NodeJS.Signals = 'SIGTERM'): Promise<void> {
+    if (!this.running) return;
+    this.child.kill(sig);
+    await this.exited;
+  }
+}
+
+export interface CliResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+export class Fleet {
+  readonly dir: string;
+  readonly sock: string;
+  port = 0;
+  fingerprint = '';
+  master: Proc | undefined;
+  readonly agents: Proc[] = [];
+
+  constructor(o: { states: Record<string, string>; pillar?: Record<string, string>; master?: Record<string, unknown>; git?: boolean }) {
+    this.dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tsalt-fleet-'));
+    this.sock = path.join(this.dir, 'master.sock');
+    this.writeTree('states', o.states);
+    this.writeTree('pillar', o.pillar ?? {});
+    if (o.git !== false) this.commit('initial');
+    this.masterCfg = {
+      interface: '127.0.0.1',
+      pki_dir: 'pki/master',
+      db: 'master.db',
+      socket: 'master.sock',
+      state_tree: 'states',
+      pillar_tree: 'pillar',
+      heartbeat_s: 2,
+      lost_after_s: 4,
+      ...o.master,
+    };
+  }
+
+  masterCfg: Record<string, unknown>;
+
+  writeTree(which: 'states' | 'pillar', files: Record<string, string>): void {
+    for (const [rel, text] of Object.entries(files)) {
+      const f = path.join(this.dir, which, rel);
+      fs.mkdirSync(path.dirname(f), { recursive: true });
+      fs.writeFileSync(f, text);
+    }
+    fs.mkdirSync(path.join(this.dir, which), { recursive: true });
+  }
+
+  commit(msg: string): string {
+    const git = (...a: string[]) =>
+      spawnSync('git', ['-C', path.join(this.dir, 'states'), '-c', 'user.name=t', '-c', 'user.email=t@t.invalid', '-c', 'init.defaultBranch=main', ...a], {
+        encoding: 'utf8',
+      });
+    if (!fs.existsSync(path.join(this.dir, 'states/.git'))) git('init', '-q');
+    git('add', '-A');
+    git('commit', '-q', '--allow-empty', '-m', msg);
+    return git('rev-parse', 'HEAD').stdout.trim();
+  }
+
+  async startMaster(): Promise<Proc> {
+    if (!this.port) this.port = await freePort();
+    fs.writeFileSync(path.join(this.dir, 'master.yaml'), YAML.stringify({ ...this.masterCfg, port: this.port }));
+    const p = new Proc(spawn(process.execPath, [BIN, 'master', '--config', path.join(this.dir, 'master.yaml'), '--log-level', 'debug'], { stdio: ['ignore', 'pipe', 'pipe'] }));
+    this.master = p;
+    const m = await p.waitOutput(/master fingerprint ([0-9a-f]{64})/);
+    this.fingerprint = m[1]!;
+    await p.waitOutput(/cli socket/);
+    return p;
+  }
+
+  /** Write an agent config; returns its path. */
+  agentConfig(id: string, o: { grains?: Record<string, unknown>; cfg?: Record<string, unknown> } = {}): string {
+    const d = path.join(this.dir, 'agents', id);
+    fs.mkdirSync(d, { recursive: true });
+    const file = path.join(d, 'agent.yaml');
+    fs.writeFileSync(
+      file,
+      YAML.stringify({
+        id,
+        master: '127.0.0.1',
+        master_port: this.port,
+        master_finger: this.fingerprint,
+        pki_dir: 'pki',
+        cache_dir: 'cache',
+        grains_file: 'grains',
+        root: 'root',
+        grains: o.grains ?? {},
+        backoff_min_s: 0.2,
+        backoff_max_s: 1,
+        heartbeat_s: 2,
+        ...o.cfg,
+      }),
+    );
+    return file;
+  }
+
+  /** One agent process running the given configs. */
+  startAgents(configs: string[]): Proc {
+    const args = [BIN, 'agent', '--log-level', 'debug', ...configs.flatMap((c) => ['--config', c])];
+    const p = new Proc(spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] }));
+    this.agents.push(p);
+    return p;
+  }
+
+  startAgent(id: string, o: { grains?: Record<string, unknown>; cfg?: Record<string, unknown> } = {}): Proc {
+    return this.startAgents([this.agentConfig(id, o)]);
+  }
+
+  cli(args: string[], timeoutMs = 60_000): Promise<CliResult> {
+    return new Promise((resolve) => {
+      const child = spawn(process.execPath, [BIN, ...args, '--socket', this.sock], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NO_COLOR: '1' } });
+      let stdout = '';
+      let stderr = '';
+      child.stdout.on('data', (b: Buffer) => (stdout += b.toString()));
+      child.stderr.on('data', (b: Buffer) => (stderr += b.toString()));
+      const t = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+      child.on('exit', (code) => {
+        clearTimeout(t);
+        resolve({ code: code ?? -1, stdout, stderr });
+      });
+    });
+  }
+
+  async json<T>(args: string[]): Promise<T> {
+    const r = await this.cli([...args, '--json']);
+    try {
+      return JSON.parse(r.stdout) as T;
+    } catch {
+      throw new Error(`tsalt ${args.join(' ')} --json: exit ${r.code}, stdout ${r.stdout}, stderr ${r.stderr}`);
+    }
+  }
+
+  async keys(): Promise<{ master_fingerprint: string; keys: { id: string; state: string; fingerprint: string; connected: boolean }[] }> {
+    return this.json(['keys', 'list']);
+  }
+
+  /** Wait until these ids are pending, accept them, wait until they are connected. */
+  async acceptAll(ids: string[]): Promise<void> {
+    await waitFor(`keys of ${ids.join(',')}`, async () => {
+      const k = await this.keys();
+      return ids.every((id) => k.keys.some((x) => x.id === id)) || undefined;
+    }, 60_000);
+    const r = await this.cli(['keys', 'accept', ...ids]);
+    if (r.code !== 0) throw new Error(r.stderr);
+    await this.waitConnected(ids);
+  }
+
+  async waitConnected(ids: string[], ms = 60_000): Promise<void> {
+    await waitFor(`${ids.length} agents connected`, async () => {
+      const a = await this.json<{ id: string; connected: boolean }[]>(['agents']);
+      return ids.every((id) => a.some((x) => x.id === id && x.connected)) || undefined;
+    }, ms);
+  }
+
+  async stop(): Promise<void> {
+    await Promise.all(this.agents.map((a) => a.kill('SIGKILL')));
+    await this.master?.kill('SIGTERM');
+    if (!process.env.TSALT_KEEP) fs.rmSync(this.dir, { recursive: true, force: true });
+  }
+}
+
+/** A hand-driven agent connection (the test plays a misbehaving or curious agent). */
+export class RawAgent {
+  readonly messages: Record<string, unknown>[] = [];
+  closed: Promise<{ code: number; reason: string }>;
+  constructor(readonly ws: import('ws').WebSocket) {
+    ws.on('message', (d) => {
+      try {
+        this.messages.push(JSON.parse(d.toString()) as Record<string, unknown>);
+      } catch {
+        this.messages.push({ unparsable: d.toString() });
+      }
+    });
+    this.closed = new Promise((r) => ws.on('close', (code, reason) => r({ code, reason: reason.toString() })));
+    ws.on('error', () => {});
+  }
+  static async connect(fleet: Fleet, id: string): Promise<RawAgent> {
+    const { WebSocket } = await import('ws');
+    const { loadOrCreateIdentity } = await import('../../agent/connection/identity.js');
+    const ident = await loadOrCreateIdentity(path.join(fleet.dir, 'raw', id), 'agent', id);
+    const ws = new WebSocket(`wss://127.0.0.1:${fleet.port}/`, { key: ident.keyPem, cert: ident.certPem, rejectUnauthorized: false });
+    const raw = new RawAgent(ws);
+    await new Promise<void>((resolve, reject) => {
+      ws.once('open', () => resolve());
+      ws.once('error', reject);
+    });
+    return raw;
+  }
+  send(m: unknown): void {
+    this.ws.send(typeof m === 'string' || Buffer.isBuffer(m) ? m : JSON.stringify(m));
+  }
+  hello(grains: Record<string, unknown> = {}): void {
+    this.send({ type: 'hello', version: 1, grains, running: [], spooled: [] });
+  }
+  waitMsg(type: string, ms = 20_000): Promise<Record<string, unknown>> {
+    return waitFor(`message ${type}`, () => this.messages.find((m) => m.type === type), ms);
+  }
+}

@@ -1,0 +1,133 @@
+/**
+ * Things going wrong mid-job: an agent killed (job lost, master fine), an agent frozen
+ * (heartbeats notice), the master restarted (agents reconnect, results delivered), the master
+ * and the agent both restarted (the spooled return is delivered).
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildOnce, Fleet, waitFor } from './fleet-harness.js';
+
+const states = {
+  'top.sls': "base:\n  '*':\n    - quick\n",
+  'quick.sls': 'quick:\n  test.succeed_with_changes: []\n',
+  'slow.sls': 'before:\n  test.succeed_with_changes: []\nsleepy:\n  cmd.run:\n    - name: sleep 4\nafter:\n  test.succeed_with_changes: []\n',
+};
+
+interface JobDetail {
+  minions: { agent_id: string; status: string; error: string | null; body: { kind: string; stdout?: string } | null; results: { id: string; result: boolean }[] }[];
+}
+
+describe('fleet: resilience', () => {
+  let fleet: Fleet;
+  beforeAll(async () => {
+    buildOnce();
+    fleet = new Fleet({ states });
+    await fleet.startMaster();
+    fleet.startAgent('r1');
+    fleet.startAgent('r2');
+    await fleet.acceptAll(['r1', 'r2']);
+  });
+  afterAll(async () => {
+    await fleet?.stop();
+  });
+
+  const job = (jid: string) => fleet.json<JobDetail>(['jobs', jid]);
+
+  it('an agent killed mid-job: its part is marked lost, the others finish, the master is fine', async () => {
+    const r1 = fleet.agents[0]!;
+    const pending = fleet.cli(['run', 'r*', 'sleep 2; echo finished']);
+    await r1.waitOutput(/job \d{20}: run command/);
+    await r1.kill('SIGKILL');
+    const r = await pending;
+    expect(r.code).toBe(2);
+    expect(r.stdout).toMatch(/r1:\n\s+LOST: agent disconnected mid-job/);
+    expect(r.stdout).toMatch(/r2:\n\s+finished/);
+    expect(r.stdout).toMatch(/lost:\s+r1/);
+    const jid = /Job (\d{20})/.exec(r.stdout)![1]!;
+    const d = await job(jid);
+    expect(d.minions.map((m) => [m.agent_id, m.status])).toEqual([
+      ['r1', 'lost'],
+      ['r2', 'done'],
+    ]);
+    expect(fleet.master!.running).toBe(true);
+    // a known agent that is offline is listed, not silently skipped
+    const off = await fleet.cli(['run', '*', 'true']);
+    expect(off.code).toBe(2);
+    expect(off.stdout).toMatch(/offline:\s+r1 \(last seen \d{4}-/);
+    fleet.agents[0] = fleet.startAgents([fleet.agentConfig('r1')]);
+    await fleet.waitConnected(['r1']);
+  });
+
+  it('a frozen agent misses heartbeats and its job is marked lost', async () => {
+    const r2 = fleet.agents[1]!;
+    const from = r2.out.length;
+    const pending = fleet.cli(['run', 'r2', 'sleep 1; echo hi']);
+    await r2.waitOutput(/job \d{20}: run command/, 20_000, from);
+    r2.child.kill('SIGSTOP');
+    try {
+      const r = await pending;
+      expect(r.code).toBe(2);
+      expect(r.stdout).toMatch(/r2:\n\s+LOST/);
+      await fleet.master!.waitOutput(/agent r2: no heartbeat answer/);
+    } finally {
+      r2.child.kill('SIGCONT');
+    }
+    await fleet.waitConnected(['r2'], 30_000);
+  });
+
+  it('the master restarted mid-job: agents reconnect and every result arrives', async () => {
+    const r1 = fleet.agents[0]!;
+    const from = r1.out.length;
+    const pending = fleet.cli(['apply', 'r*', 'slow']);
+    const jid = (await r1.waitOutput(/job (\d{20}): apply slow/, 20_000, from))[1]!;
+    await fleet.master!.kill('SIGKILL');
+    const cli = await pending;
+    expect(cli.code).not.toBe(0);
+    expect(cli.stderr).toMatch(/master closed the connection/);
+    await fleet.startMaster();
+    await waitFor(
+      'both returns stored',
+      async () => {
+        const d = await job(jid);
+        return d.minions.every((m) => m.status === 'done') ? d : undefined;
+      },
+      40_000,
+    ).then((d) => {
+      for (const m of d.minions) expect(m.results.map((x) => [x.id, x.result])).toEqual([
+        ['before', true],
+        ['sleepy', true],
+        ['after', true],
+      ]);
+    });
+  });
+
+  it('master and agent both restarted: the return spooled on the agent is delivered', async () => {
+    const r2 = fleet.agents[1]!;
+    const from = r2.out.length;
+    const pending = fleet.cli(['run', 'r2', 'sleep 2; echo survived']);
+    const jid = (await r2.waitOutput(/job (\d{20}): run command/, 20_000, from))[1]!;
+    await fleet.master!.kill('SIGKILL');
+    await pending;
+    await r2.waitOutput(new RegExp(`job ${jid}: finished \\(master unreachable; spooled\\)`));
+    await r2.kill('SIGKILL');
+    await fleet.startMaster();
+    fleet.agents[1] = fleet.startAgents([fleet.agentConfig('r2')]);
+    await fleet.agents[1].waitOutput(new RegExp(`delivering spooled return of job ${jid}`));
+    const d = await waitFor('return stored', async () => {
+      const x = await job(jid);
+      return x.minions[0]!.status === 'done' ? x : undefined;
+    });
+    expect(d.minions[0]!.body!.stdout).toBe('survived\n');
+  });
+
+  it('an agent restarted while its job ran (no spool, not running) is marked lost at once', async () => {
+    const r1 = fleet.agents[0]!;
+    const from = r1.out.length;
+    const pending = fleet.cli(['run', 'r1', 'sleep 3']);
+    await r1.waitOutput(/job \d{20}: run command/, 20_000, from);
+    await r1.kill('SIGKILL');
+    fleet.agents[0] = fleet.startAgents([fleet.agentConfig('r1')]);
+    const r = await pending;
+    expect(r.code).toBe(2);
+    expect(r.stdout).toMatch(/LOST: agent came back without the job/);
+  });
+});

@@ -1,0 +1,90 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { newJid, Store } from '../../master/store.js';
+import type { StateResult } from '../../protocol/results.js';
+import { tempDir } from '../helpers/harness.js';
+
+const result = (n: number, ok: boolean | null): StateResult => ({
+  id: `s${n}`,
+  sls: 'web',
+  fun: 'test.nop',
+  name: `s${n}`,
+  result: ok,
+  changes: n ? { x: { old: 1, new: 2 } } : {},
+  comment: 'c',
+  start: new Date().toISOString(),
+  duration_ms: 1.5,
+  run_num: n,
+});
+
+describe('store', () => {
+  it('is a WAL database only root can read', () => {
+    const file = path.join(tempDir(), 'sub', 'm.db');
+    const s = new Store(file);
+    expect(s.db.pragma('journal_mode', { simple: true })).toBe('wal');
+    expect(fs.statSync(file).mode & 0o777).toBe(0o600);
+    s.close();
+  });
+
+  it('keeps agents and key states', () => {
+    const s = new Store(path.join(tempDir(), 'm.db'));
+    s.addAgent('web1', 'ab'.repeat(32), 'pending');
+    expect(s.getAgent('web1')!.key_state).toBe('pending');
+    expect(() => s.addAgent('web1', 'cd'.repeat(32), 'pending')).toThrow();
+    s.setKeyState('web1', 'accepted');
+    s.touchAgent('web1', { roles: ['web'] });
+    expect(s.getAgent('web1')).toMatchObject({ key_state: 'accepted', grains: { roles: ['web'] } });
+    expect(s.deleteAgent('web1')).toBe(true);
+    expect(s.getAgent('web1')).toBeUndefined();
+    s.close();
+  });
+
+  it('records a job from creation to every state result, and survives a reopen', () => {
+    const file = path.join(tempDir(), 'm.db');
+    let s = new Store(file);
+    s.addAgent('a', 'ab'.repeat(32), 'accepted');
+    const jid = newJid();
+    s.createJob({ jid, kind: 'apply', target: '*', tgt_type: 'glob', args: { sls: [] }, revision: 'r1', started_by: 'root@cli' }, [
+      { id: 'a', status: 'queued' },
+      { id: 'b', status: 'lost', error: 'offline' },
+    ]);
+    expect(s.openMinions().map((m) => m.agent_id)).toEqual(['a']);
+    s.setMinionStatus(jid, 'a', 'running');
+    s.putStateResult(jid, 'a', result(0, true)); // streamed
+    s.close();
+    s = new Store(file); // a master restart in between
+    expect(s.getMinion(jid, 'a')!.status).toBe('running');
+    expect(s.stateResults(jid, 'a')).toHaveLength(1);
+    const report = { id: 'a', test: false, results: [result(0, true), result(1, false)], counts: { total: 2, succeeded: 1, changed: 1, failed: 1 }, duration_ms: 3 };
+    s.finishMinion(jid, 'a', 'failed', { kind: 'apply', report }, 'r1');
+    expect(s.stateResults(jid, 'a').map((r) => [r.id, r.result, r.changes])).toEqual([
+      ['s0', true, {}],
+      ['s1', false, { x: { old: 1, new: 2 } }],
+    ]);
+    expect(s.getAgent('a')!.revision_applied).toBe('r1');
+    expect(s.openMinions()).toEqual([]);
+    const [j] = s.listJobs(10);
+    expect(j).toMatchObject({ jid, started_by: 'root@cli', revision: 'r1', counts: { failed: 1, lost: 1, done: 0 } });
+    expect(s.getMinion(jid, 'b')).toMatchObject({ status: 'lost', error: 'offline' });
+    s.close();
+  });
+
+  it('a test run does not count as the revision applied', () => {
+    const s = new Store(path.join(tempDir(), 'm.db'));
+    s.addAgent('a', 'ab'.repeat(32), 'accepted');
+    const jid = newJid();
+    s.createJob({ jid, kind: 'apply', target: 'a', tgt_type: 'glob', args: {}, revision: 'r2', started_by: 'x' }, [{ id: 'a', status: 'queued' }]);
+    s.finishMinion(jid, 'a', 'done', { kind: 'apply', report: { id: 'a', test: true, results: [], counts: { total: 0, succeeded: 0, changed: 0, failed: 0 }, duration_ms: 0 } }, 'r2');
+    expect(s.getAgent('a')!.revision_applied).toBeNull();
+    s.close();
+  });
+
+  it('jids are Salt-shaped and strictly increasing', () => {
+    const d = new Date('2099-01-31T12:00:00.123Z');
+    const a = newJid(d);
+    const b = newJid(d);
+    expect(a).toMatch(/^20990131120000123\d{3}$/);
+    expect(b > a).toBe(true);
+  });
+});
