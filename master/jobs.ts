@@ -221,7 +221,8 @@ export class JobManager {
 
   private complete(job: ActiveJob): void {
     this.active.delete(job.jid);
-    const code = job.failed ? 1 : job.missing ? 2 : 0;
+    // same meaning as `tsalt local apply` (2: a state failed), plus 3: a targeted agent did not return
+    const code = job.missing ? 3 : job.failed ? 2 : 0;
     this.log.info(`job ${job.jid}: complete (exit ${code})`);
     job.resolve(code);
   }

@@ -110,7 +110,7 @@ describe('fleet: jobs', () => {
 
   it('a failing state makes the exit code non-zero and is stored', async () => {
     const r = await fleet.cli(['apply', 'b1', 'broken']);
-    expect(r.code).toBe(1);
+    expect(r.code).toBe(2);
     expect(r.stdout).toMatch(/Result: False/);
     expect(r.stdout).toMatch(/failed:\s+b1/);
     const jid = /job (\d{20})/.exec(r.stderr)![1]!;
@@ -126,7 +126,7 @@ describe('fleet: jobs', () => {
 
   it('a tree that does not compile is reported per agent as an error, nothing runs', async () => {
     const r = await fleet.json<ApplyJson>(['apply', 'a1', 'does.not.exist']);
-    expect(r.code).toBe(1);
+    expect(r.code).toBe(2);
     expect(r.agents.a1!.status).toBe('failed');
     expect(r.agents.a1!.body!.kind).toBe('error');
   });
@@ -167,7 +167,7 @@ describe('fleet: jobs', () => {
     const first = fleet.cli(['apply', 'c1', 'slow', '--json']);
     await waitFor('slow run started', () => /job \d{20}: apply slow/.test(fleet.agents[1]!.out) || undefined);
     const second = await fleet.json<ApplyJson & { agents: Record<string, { body?: { error?: string } }> }>(['apply', 'c1', 'v']);
-    expect(second.code).toBe(1);
+    expect(second.code).toBe(2);
     expect(second.agents.c1!.body!.error).toMatch(/a state run is already in progress on c1/);
     const r = JSON.parse((await first).stdout) as ApplyJson;
     expect(r.code).toBe(0);
@@ -205,7 +205,7 @@ describe('fleet: jobs', () => {
     expect(b1.minions.map((m) => m.agent_id)).toEqual(['b1']);
     const r = JSON.parse((await run).stdout) as ApplyJson;
     expect(r.agents.evil!.status).toBe('timeout');
-    expect(r.code).toBe(2);
+    expect(r.code).toBe(3);
     evil.send({ type: 'pillar', id: 'a1' });
     expect((await evil.closed).code).toBe(4400);
     await fleet.cli(['keys', 'delete', 'evil']);

@@ -38,7 +38,7 @@ describe('fleet: resilience', () => {
     await r1.waitOutput(/job \d{20}: run command/);
     await r1.kill('SIGKILL');
     const r = await pending;
-    expect(r.code).toBe(2);
+    expect(r.code).toBe(3);
     expect(r.stdout).toMatch(/r1:\n\s+LOST: agent disconnected mid-job/);
     expect(r.stdout).toMatch(/r2:\n\s+finished/);
     expect(r.stdout).toMatch(/lost:\s+r1/);
@@ -51,7 +51,7 @@ describe('fleet: resilience', () => {
     expect(fleet.master!.running).toBe(true);
     // a known agent that is offline is listed, not silently skipped
     const off = await fleet.cli(['run', '*', 'true']);
-    expect(off.code).toBe(2);
+    expect(off.code).toBe(3);
     expect(off.stdout).toMatch(/offline:\s+r1 \(last seen \d{4}-/);
     fleet.agents[0] = fleet.startAgents([fleet.agentConfig('r1')]);
     await fleet.waitConnected(['r1']);
@@ -65,7 +65,7 @@ describe('fleet: resilience', () => {
     r2.child.kill('SIGSTOP');
     try {
       const r = await pending;
-      expect(r.code).toBe(2);
+      expect(r.code).toBe(3);
       expect(r.stdout).toMatch(/r2:\n\s+LOST/);
       await fleet.master!.waitOutput(/agent r2: no heartbeat answer/);
     } finally {
@@ -127,7 +127,7 @@ describe('fleet: resilience', () => {
     await r1.kill('SIGKILL');
     fleet.agents[0] = fleet.startAgents([fleet.agentConfig('r1')]);
     const r = await pending;
-    expect(r.code).toBe(2);
+    expect(r.code).toBe(3);
     expect(r.stdout).toMatch(/LOST: agent came back without the job/);
   });
 });
