@@ -7,46 +7,20 @@ import fs from 'node:fs';
 import type { RunContext } from '../context.js';
 import type { Changes } from '../define.js';
 import { StateFailure } from '../define.js';
-
-export const PASSWD_FACT = 'file:passwd';
-export const GROUP_FACT = 'file:group';
-
-export interface Accounts {
-  byName: Map<string, number>;
-  byId: Map<number, string>;
-}
-
-/** `name:x:id:...` lines; other engineers' user/group states may `invalidate` these keys. */
-function parseDb(text: string): Accounts {
-  const byName = new Map<string, number>();
-  const byId = new Map<number, string>();
-  for (const line of text.split('\n')) {
-    const f = line.split(':');
-    if (f.length < 3 || !f[0] || line.startsWith('#')) continue;
-    const id = Number(f[2]);
-    if (!Number.isInteger(id)) continue;
-    byName.set(f[0], id);
-    if (!byId.has(id)) byId.set(id, f[0]);
-  }
-  return { byName, byId };
-}
-
-async function loadDb(ctx: RunContext, key: string, file: string): Promise<Accounts> {
-  return ctx.facts.get(key, async () => parseDb(await fs.promises.readFile(file, 'utf8')));
-}
+import { invalidateAccounts, loadAccounts, type AccountsDb } from '../../providers/accounts/db.js';
 
 /**
- * id for a user/group name (or numeric id); undefined when unknown. A miss re-reads the file
- * once: an earlier state of this run (user.present) may have created the account.
+ * uid/gid for a user/group name (or numeric id); undefined when unknown. Uses the run's account
+ * database (shared with user/group states, which invalidate it when they change accounts); a miss
+ * re-reads it once, since an earlier state of this run may have created the account.
  */
-async function lookup(ctx: RunContext, key: string, file: string, name: string): Promise<number | undefined> {
+async function lookup(ctx: RunContext, kind: 'user' | 'group', name: string): Promise<number | undefined> {
   if (/^\d+$/.test(name)) return Number(name);
-  let db = await loadDb(ctx, key, file);
-  if (!db.byName.has(name)) {
-    ctx.facts.invalidate(key);
-    db = await loadDb(ctx, key, file);
-  }
-  return db.byName.get(name);
+  const find = (db: AccountsDb) => (kind === 'user' ? db.users.get(name)?.uid : db.groups.get(name)?.gid);
+  const hit = find(await loadAccounts(ctx.facts));
+  if (hit !== undefined) return hit;
+  invalidateAccounts(ctx.facts);
+  return find(await loadAccounts(ctx.facts));
 }
 
 export interface Owner {
@@ -65,11 +39,11 @@ export interface Owner {
 export async function resolveOwner(ctx: RunContext, user?: string, group?: string): Promise<Owner> {
   const o: Owner = { user, group, missing: [] };
   if (user !== undefined) {
-    o.uid = await lookup(ctx, PASSWD_FACT, '/etc/passwd', user);
+    o.uid = await lookup(ctx, 'user', user);
     if (o.uid === undefined) o.missing.push(`User ${user} is not available`);
   }
   if (group !== undefined) {
-    o.gid = await lookup(ctx, GROUP_FACT, '/etc/group', group);
+    o.gid = await lookup(ctx, 'group', group);
     if (o.gid === undefined) o.missing.push(`Group ${group} is not available`);
   }
   if (o.missing.length && !ctx.test) throw new StateFailure(o.missing.join('; '));
