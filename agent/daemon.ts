@@ -13,7 +13,7 @@ import { MasterConnection } from './connection/client.js';
 import { BundleCache } from './connection/bundle.js';
 import { Spool } from './connection/spool.js';
 import type { Logger } from './connection/log.js';
-import { collectGrains } from './grains.js';
+import { collectGrains } from './grains/detect.js';
 import { exec } from './run/exec.js';
 import type { TreeSource } from './tree/source.js';
 import type { Data } from './render/salt-functions.js';

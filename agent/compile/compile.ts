@@ -10,7 +10,7 @@ import type { StateDefinition } from '../states/define.js';
 import { CompileError, type CompileErrorDetail } from './errors.js';
 import { loadHigh } from './high.js';
 import { buildLow } from './low.js';
-import { executionOrder, linkRequisites as linkRequisites_, type Linked } from './requisites.js';
+import { applyUse, executionOrder, linkRequisites as linkRequisites_, type Linked } from './requisites.js';
 import { topMatches } from './top.js';
 
 export type CompiledState = Linked & {
@@ -36,6 +36,7 @@ export async function compileRun(base: RunBase, o: { id: string; sls: string[] }
   errors.push(...lowErrors);
   const { states, errors: linkErrors } = linkRequisites_(low);
   errors.push(...linkErrors);
+  applyUse(states);
 
   const compiled: CompiledState[] = [];
   for (const s of states) {

@@ -26,7 +26,6 @@ const ORDERING: ReadonlySet<RequisiteKind> = new Set([
   'onchanges_any',
   'onfail_any',
   'onfail_all',
-  'use',
 ]);
 
 function describeRef(kind: string, r: RequisiteRef): string {
@@ -102,6 +101,21 @@ export function linkRequisites(low: LowState[]): { states: Linked[]; errors: Com
     }
   }
   return { states, errors };
+}
+
+/**
+ * `use`: copy the target's arguments that this state does not set itself (never `name`;
+ * requisites were taken out of args by the compiler, so they are not inherited, as in Salt).
+ */
+export function applyUse(states: Linked[]): void {
+  const byKey = new Map(states.map((s) => [s.key, s]));
+  for (const s of states) {
+    for (const e of s.deps) {
+      if (e.kind !== 'use') continue;
+      const t = byKey.get(e.target)!;
+      for (const [k, v] of Object.entries(t.args)) if (k !== 'name' && !(k in s.args)) s.args[k] = structuredClone(v);
+    }
+  }
 }
 
 /** Edges meaning "a runs after b" (prereq reversed). */

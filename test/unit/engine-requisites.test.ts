@@ -251,4 +251,21 @@ skipped_creates:
     expect(by.skipped_onlyif).toMatchObject({ result: true, changes: {}, comment: 'onlyif condition is false' });
     expect(by.skipped_creates).toMatchObject({ result: true, changes: {} });
   });
+
+  it('use copies the arguments a state does not set itself', async () => {
+    const states = await compileTree({
+      'a.sls': `base_conf:
+  test.configurable_test_state:
+    - changes: False
+    - comment: from base
+mine:
+  test.configurable_test_state:
+    - comment: my own
+    - use:
+      - base_conf
+`,
+    }, { sls: ['a'] });
+    const mine = states.find((s) => s.id === 'mine')!;
+    expect(mine.args).toEqual({ name: 'mine', comment: 'my own', changes: false });
+  });
 });
