@@ -84,7 +84,8 @@ function initSystem(): string {
     const comm = fs.readFileSync('/proc/1/comm', 'utf8').trim();
     if (comm === 'systemd') return 'systemd';
     if (comm === 'init') return 'sysvinit';
-    return comm;
+    // containers and sandboxes run other things as pid 1; Salt says 'unknown' then
+    return 'unknown';
   } catch {
     return 'unknown';
   }
