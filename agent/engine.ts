@@ -4,7 +4,7 @@
  */
 import type { TreeSource } from './tree/source.js';
 import type { Data } from './render/salt-functions.js';
-import type { RunReport, StateResult } from '../protocol/results.js';
+import { countResults, type RunReport, type StateResult } from '../protocol/results.js';
 import { compileRun, type CompiledState } from './compile/compile.js';
 import { converge } from './run/runner.js';
 import { makeRunBase } from './run/context.js';
@@ -37,7 +37,6 @@ export async function apply(req: EngineRequest): Promise<RunReport> {
   const started = performance.now();
   const low = await compileRun(base, { id: req.id, sls: req.sls ?? [] });
   const results = await converge(base, low, req.onResult);
-  const { countResults } = await import('../protocol/results.js');
   return {
     id: req.id,
     test: req.test,

@@ -271,10 +271,18 @@ export class JinjaRenderer {
     this.env.addExtension('do', new DoExtension());
   }
 
+  /** Compiled templates of this run: the same source file rendered for 40 states compiles once. */
+  private readonly compiled = new Map<string, nunjucks.Template>();
+
   /** Render `text` (from tree file `name`, for messages and relative imports). */
   render(text: string, vars: Record<string, unknown>, name: string): string {
     try {
-      const tmpl = new nunjucks.Template(text, this.env, name);
+      const key = `${name}\0${text}`;
+      let tmpl = this.compiled.get(key);
+      if (!tmpl) {
+        tmpl = new nunjucks.Template(text, this.env, name, true);
+        this.compiled.set(key, tmpl);
+      }
       return tmpl.render(vars);
     } catch (e) {
       throw toRenderError(e, name);
