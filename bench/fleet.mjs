@@ -1,0 +1,348 @@
+/**
+ * Fleet (issue 5, W3/W4): one master process and N real agents (each its own id, key and
+ * directories; up to PER_PROCESS agents per process via repeated `tsalt agent --config`) on
+ * loopback. Measures:
+ *  - `tsalt apply '*'` of a small no-op tree: whole CLI process wall, and the job alone
+ *    (socket request -> every return) from this process;
+ *  - master CPU per apply and its peak RSS (/proc, the master is our child);
+ *  - the reconnect storm: master killed and started again, time until all N are back;
+ *  - with N = 1 and the W54 tree: the W54 no-op through a warm agent, and the agent's idle
+ *    RSS and CPU.
+ *
+ * usage (standalone): node bench/fleet.mjs [--agents 1,100,1000] [--runs 5]
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import net from 'node:net';
+import path from 'node:path';
+import { spawn } from 'node:child_process';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { parseArgs } from 'node:util';
+import { REPO, TSALT, prepare } from './w54.mjs';
+import { timeMany, stats, tail, loadAvg } from './lib/measure.mjs';
+import { ms, mib, spread, table } from './lib/table.mjs';
+
+const PER_PROCESS = 100;
+const IDLE_S = 30;
+const CLK_TCK = 100; // Linux USER_HZ; /proc/<pid>/stat counts CPU in these ticks
+
+const sleep = (t) => new Promise((r) => setTimeout(r, t));
+
+/** CPU (user+sys ms), current and peak RSS (KiB) of a live process, from /proc. */
+export function procUsage(pid) {
+  const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+  // fields after the ")" of comm: utime and stime are the 14th and 15th fields overall
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  const cpuMs = ((Number(f[11]) + Number(f[12])) * 1000) / CLK_TCK;
+  const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
+  const kib = (k) => Number(new RegExp(`^${k}:\\s+(\\d+)`, 'm').exec(status)?.[1] ?? NaN);
+  return { cpuMs, rssKiB: kib('VmRSS'), hwmKiB: kib('VmHWM') };
+}
+
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address();
+      s.close(() => resolve(port));
+    });
+    s.on('error', reject);
+  });
+}
+
+/** The master's CLI client from the build, so the bench speaks the real protocol. */
+async function client() {
+  return import(pathToFileURL(path.join(REPO, 'dist', 'master', 'cli-client.js')).href);
+}
+
+async function ask(sock, req) {
+  const { request } = await client();
+  let out;
+  await request(sock, req, (ev) => {
+    if (ev.type === 'data') out = ev.data;
+  });
+  return out;
+}
+
+/** A child we started, with its output in a log file (the bench's stdout stays the report). */
+function start(argv, logFile, env) {
+  const fd = fs.openSync(logFile, 'a');
+  const child = spawn(argv[0], argv.slice(1), { stdio: ['ignore', fd, fd], env: { ...process.env, ...env } });
+  fs.closeSync(fd);
+  child.exitPromise = new Promise((r) => child.on('exit', (code, sig) => r({ code, sig })));
+  return child;
+}
+
+async function stop(child, graceMs = 15000) {
+  if (!child || child.exitCode !== null || child.signalCode !== null) return;
+  child.kill('SIGTERM');
+  const done = await Promise.race([child.exitPromise, sleep(graceMs).then(() => null)]);
+  if (!done) {
+    child.kill('SIGKILL');
+    await child.exitPromise;
+  }
+}
+
+/** Polls agents.list until `n` agents are connected; returns ms waited or throws. */
+async function waitConnected(sock, n, timeoutMs, from = Date.now()) {
+  for (;;) {
+    let up = -1;
+    try {
+      const list = await ask(sock, { type: 'agents.list' });
+      up = Array.isArray(list) ? list.filter((a) => a.connected).length : 0;
+    } catch {
+      // the master is not answering yet (starting)
+    }
+    if (up >= n) return Date.now() - from;
+    if (Date.now() - from > timeoutMs) throw new Error(`only ${up} of ${n} agents connected after ${timeoutMs / 1000} s`);
+    await sleep(100);
+  }
+}
+
+/** A tiny no-op tree for the fleet: a directory under each agent's own root, and a test.nop. */
+function smallTree(dir) {
+  const st = path.join(dir, 'states');
+  const pi = path.join(dir, 'pillar');
+  fs.mkdirSync(st, { recursive: true });
+  fs.mkdirSync(pi, { recursive: true });
+  fs.writeFileSync(path.join(st, 'top.sls'), "base:\n  '*':\n    - fleet\n");
+  fs.writeFileSync(path.join(st, 'fleet.sls'), "fleet_dir:\n  file.directory:\n    - name: /srv/fleet\n    - makedirs: True\nping:\n  test.nop: []\n");
+  fs.writeFileSync(path.join(pi, 'top.sls'), "base:\n  '*':\n    - fleet\n");
+  fs.writeFileSync(path.join(pi, 'fleet.sls'), 'fleet: true\n');
+  return { states: st, pillar: pi, count: 2 };
+}
+
+class Fleet {
+  /** profile: 'agent' or 'master' runs that process under --cpu-prof into profileDir. */
+  constructor(dir, n, tree, { rooted, profile, profileDir }) {
+    Object.assign(this, { dir, n, tree, rooted, profile, profileDir, agents: [], procs: [] });
+    this.sock = path.join(dir, 'master.sock');
+    this.masterYaml = path.join(dir, 'master.yaml');
+    this.log = path.join(dir, 'log');
+  }
+
+  profFlags(who) {
+    return this.profile === who ? ['--cpu-prof', '--cpu-prof-interval', '100', '--cpu-prof-dir', this.profileDir] : [];
+  }
+
+  async startMaster() {
+    this.master = start([process.execPath, ...this.profFlags('master'), TSALT, 'master', '--config', this.masterYaml], path.join(this.log, 'master.log'));
+    await waitConnected(this.sock, 0, 30000); // the socket answers: the master is up
+  }
+
+  async up() {
+    fs.rmSync(this.dir, { recursive: true, force: true });
+    fs.mkdirSync(this.log, { recursive: true });
+    this.port = await freePort();
+    const y = (o) => Object.entries(o).map(([k, v]) => `${k}: ${JSON.stringify(v)}`).join('\n') + '\n';
+    fs.writeFileSync(
+      this.masterYaml,
+      y({
+        interface: '127.0.0.1', port: this.port, pki_dir: 'pki', db: 'master.db', socket: 'master.sock',
+        state_tree: this.tree.states, pillar_tree: this.tree.pillar, auto_accept: true, log_level: 'warn',
+      }),
+    );
+    await this.startMaster();
+    const cfgs = [];
+    for (let i = 1; i <= this.n; i++) {
+      const id = `bench-${String(i).padStart(5, '0')}`;
+      const d = path.join(this.dir, 'agents', id);
+      fs.mkdirSync(d, { recursive: true });
+      const cfg = {
+        id, master: '127.0.0.1', master_port: this.port, tofu: true, pki_dir: 'pki', cache_dir: 'cache',
+        grains_file: 'grains', log_level: 'error',
+        ...(this.rooted ? { root: 'root' } : {}),
+      };
+      fs.writeFileSync(path.join(d, 'agent.yaml'), y(cfg));
+      cfgs.push(path.join(d, 'agent.yaml'));
+    }
+    for (let p = 0; p * PER_PROCESS < cfgs.length; p++) {
+      const mine = cfgs.slice(p * PER_PROCESS, (p + 1) * PER_PROCESS);
+      this.procs.push(start([process.execPath, ...this.profFlags('agent'), TSALT, 'agent', ...mine.flatMap((c) => ['--config', c])], path.join(this.log, `agents-${p}.log`)));
+    }
+    // key generation + first contact of every agent; generous for 1,000+ on 2 cores
+    this.connectMs = await waitConnected(this.sock, this.n, 60000 + this.n * 200);
+  }
+
+  /** The job alone, from this process: request -> every agent's return. */
+  async job() {
+    const { request } = await client();
+    const t0 = process.hrtime.bigint();
+    const done = new Map();
+    const code = await request(this.sock, { type: 'apply', target: '*', tgt_type: 'glob', sls: [], test: false, timeout_s: 600, user: 'bench@cli' }, (ev) => {
+      if (ev.type === 'agent_done') done.set(ev.agent, ev);
+    });
+    const wallMs = Number(process.hrtime.bigint() - t0) / 1e6;
+    const bad = [...done.values()].filter((e) => e.status !== 'done');
+    if (code !== 0 || done.size !== this.n || bad.length) {
+      throw new Error(`apply '*': exit ${code}, ${done.size}/${this.n} returned, ${bad.length} not done: ${JSON.stringify(bad[0] ?? {}).slice(0, 600)}`);
+    }
+    const changed = [...done.values()].reduce((a, e) => a + (e.body?.kind === 'apply' ? e.body.report.counts.changed : 0), 0);
+    return { wallMs, changed };
+  }
+
+  async restartStorm() {
+    await stop(this.master);
+    const t0 = Date.now();
+    await this.startMaster();
+    const masterUpMs = Date.now() - t0;
+    const allBackMs = await waitConnected(this.sock, this.n, 120000 + this.n * 100, t0);
+    return { masterUpMs, allBackMs };
+  }
+
+  async down() {
+    await Promise.all(this.procs.map((p) => stop(p)));
+    await stop(this.master);
+  }
+}
+
+/**
+ * Where a process's time goes: the agent(s) or the master run under --cpu-prof for `runs`
+ * no-op jobs (not timed: the profiler slows them); the profile, written when the process
+ * exits, covers its start too, which the table of tsalt functions (inclusive) separates
+ * from the jobs' own work.
+ */
+async function profilePass({ dir, n, tree, rooted, runs, who, log }) {
+  const profileDir = path.join(dir, 'profile');
+  fs.rmSync(dir, { recursive: true, force: true });
+  fs.mkdirSync(profileDir, { recursive: true });
+  const f = new Fleet(dir, n, tree, { rooted, profile: who, profileDir });
+  try {
+    await f.up();
+    await f.job();
+    log(`fleet ${n}: profiling the ${who} over ${runs} no-op jobs`);
+    for (let i = 0; i < runs; i++) await f.job();
+  } finally {
+    await f.down();
+  }
+  // several agent processes: the first one's profile stands for all
+  const file = fs.readdirSync(profileDir).filter((x) => x.endsWith('.cpuprofile')).sort()[0];
+  if (!file) return null;
+  const { summarise } = await import('./profile.mjs');
+  return { who, n, jobs: runs, summary: summarise(JSON.parse(fs.readFileSync(path.join(profileDir, file), 'utf8')), 15) };
+}
+
+/** One fleet size: converge once, then time the no-op applies. */
+async function measure({ dir, n, tree, rooted, runs, expectStates, log, idle }) {
+  const f = new Fleet(dir, n, tree, { rooted });
+  try {
+    log(`fleet ${n}: starting master and ${n} agent(s) in ${Math.ceil(n / PER_PROCESS)} process(es)`);
+    await f.up();
+    const fresh = procUsage(f.procs[0].pid); // agent connected, before its first job
+    log(`fleet ${n}: all connected in ${ms(f.connectMs)}; first (converging) apply`);
+    await f.job();
+    const m0 = procUsage(f.master.pid);
+    log(`fleet ${n}: no-op job x${runs}`);
+    const jobs = [];
+    for (let i = 0; i < runs; i++) {
+      const j = await f.job();
+      if (j.changed) throw new Error(`fleet ${n}: no-op apply changed ${j.changed} state(s)`);
+      jobs.push(j.wallMs);
+    }
+    const m1 = procUsage(f.master.pid);
+    log(`fleet ${n}: tsalt apply '*' (whole CLI process) x${runs}`);
+    const cli = await timeMany(`tsalt apply '*' (${n})`, [process.execPath, TSALT, 'apply', '*', '--socket', f.sock], {
+      runs,
+      check: (r) => {
+        const s = /Job \S+: (\d+) targeted, (\d+) succeeded/.exec(r.stdout);
+        if (!s || Number(s[1]) !== n || Number(s[2]) !== n) throw new Error(`tsalt apply: ${tail(r.stdout, 5)}\n${tail(r.stderr, 5)}`);
+        const changed = [...r.stdout.matchAll(/changed=(\d+)/g)].reduce((a, x) => a + Number(x[1]), 0);
+        if (changed) throw new Error(`tsalt apply: no-op run changed ${changed} state(s)`);
+      },
+    });
+    const out = {
+      n,
+      states: expectStates,
+      connectMs: f.connectMs,
+      job: stats(jobs),
+      cli: { wall: cli.wall, rssKiB: cli.rssKiB },
+      masterCpuPerJobMs: (m1.cpuMs - m0.cpuMs) / runs,
+      masterPeakKiB: procUsage(f.master.pid).hwmKiB,
+      agentProcs: f.procs.length,
+      agentRssKiB: f.procs.map((p) => procUsage(p.pid).rssKiB),
+    };
+    if (idle) {
+      log(`fleet ${n}: agent idle for ${idle / 1000} s`);
+      const a0 = procUsage(f.procs[0].pid);
+      await sleep(idle);
+      const a1 = procUsage(f.procs[0].pid);
+      out.agentIdle = { freshRssKiB: fresh.rssKiB, rssKiB: a1.rssKiB, cpuMsPerMin: ((a1.cpuMs - a0.cpuMs) * 60000) / idle };
+    }
+    log(`fleet ${n}: reconnect storm (master restart)`);
+    out.storm = await f.restartStorm();
+    out.masterPeakAfterStormKiB = procUsage(f.master.pid).hwmKiB;
+    out.loadAvg = loadAvg();
+    return out;
+  } finally {
+    await f.down();
+  }
+}
+
+export async function runFleet({ scratch, sizes, runs, log }) {
+  if (!fs.existsSync(path.join(REPO, 'dist', 'cli', 'commands', 'master.js'))) {
+    return { skipped: 'the master/agent commands are not built (dist/cli/commands/master.js missing)' };
+  }
+  const rows = [];
+  const profiles = [];
+  for (const n of sizes) {
+    if (n === 1) {
+      // W54 through one warm agent: the agent manages the real W54 paths (no root).
+      const tree = prepare(scratch, 54);
+      rows.push({ kind: 'W54, 1 warm agent', ...(await measure({ dir: path.join(scratch, 'fleet-w54'), n: 1, tree, rooted: false, runs, expectStates: 54, log, idle: IDLE_S * 1000 })) });
+      profiles.push(await profilePass({ dir: path.join(scratch, 'fleet-w54-prof'), n: 1, tree, rooted: false, runs: 20, who: 'agent', log }));
+    } else {
+      const tree = smallTree(path.join(scratch, 'fleet-tree'));
+      rows.push({ kind: 'small no-op tree', ...(await measure({ dir: path.join(scratch, `fleet-${n}`), n, tree, rooted: true, runs, expectStates: tree.count, log })) });
+      // the master's cost per agent shows at 100 already, without 1,000 agents' start-up
+      if (n === 100) profiles.push(await profilePass({ dir: path.join(scratch, 'fleet-100-prof'), n, tree, rooted: true, runs: 10, who: 'master', log }));
+    }
+  }
+  return { rows, profiles: profiles.filter(Boolean) };
+}
+
+export async function formatFleet(fleet) {
+  if (fleet.skipped) return `## Fleet\n\nnot measured: ${fleet.skipped}`;
+  const lines = ['## Fleet: master + N agents on loopback (agents ' + PER_PROCESS + ' per process)', ''];
+  lines.push(
+    table(
+      ['agents', 'tree', 'job: apply \'*\' → all returns', 'tsalt apply \'*\' whole CLI', 'master CPU per job', 'master peak RSS', 'all connected (cold)', 'reconnect after master restart'],
+      fleet.rows.map((r) => [
+        r.n,
+        `${r.kind} (${r.states} states)`,
+        spread(r.job),
+        spread(r.cli.wall),
+        ms(r.masterCpuPerJobMs),
+        mib(r.masterPeakKiB),
+        ms(r.connectMs),
+        `${ms(r.storm.allBackMs)} (master up in ${ms(r.storm.masterUpMs)}; its peak RSS ${mib(r.masterPeakAfterStormKiB)})`,
+      ]),
+    ),
+  );
+  for (const r of fleet.rows) {
+    if (r.agentIdle) {
+      const a = r.agentIdle;
+      lines.push('', `agent idle (1 agent in its process): RSS ${mib(a.freshRssKiB)} connected before any job, ${mib(a.rssKiB)} after the jobs; CPU ${a.cpuMsPerMin.toFixed(0)} ms per minute (/proc ticks of 10 ms over ${IDLE_S} s)`);
+    }
+    if (r.n > 1) lines.push(`agent processes at ${r.n}: ${r.agentProcs} x ~${mib(stats(r.agentRssKiB).median)} RSS; load average ${r.loadAvg}`);
+  }
+  const { formatProfile } = await import('./profile.mjs');
+  for (const p of fleet.profiles ?? []) {
+    const what = p.who === 'agent' ? `a warm agent's (W54, ${p.n} agent)` : `the master's (${p.n} agents, small tree)`;
+    lines.push('', `### Where ${what} time goes (node --cpu-prof on the ${p.who}: its start, 1 converging and ${p.jobs} no-op jobs)`, '', formatProfile(p.summary));
+  }
+  lines.push('', "goals: warm agent W54 no-op ≤ 100 ms (the job line); 1,000 agents: ≤ 3 s wall, master RSS ≤ 400 MB; agent idle RSS ≤ 50 MB, CPU ≈ 0");
+  return lines.join('\n');
+}
+
+if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  const { values: o } = parseArgs({
+    options: {
+      agents: { type: 'string', default: '1,100,1000' },
+      runs: { type: 'string', default: '5' },
+      scratch: { type: 'string', default: path.join(os.tmpdir(), 'tsalt-bench') },
+    },
+  });
+  const log = (m) => process.stderr.write(`[fleet ${new Date().toISOString().slice(11, 19)} load ${loadAvg()}] ${m}\n`);
+  const r = await runFleet({ scratch: o.scratch, sizes: o.agents.split(',').map(Number), runs: Number(o.runs), log });
+  process.stdout.write((await formatFleet(r)) + '\n');
+}
