@@ -152,3 +152,25 @@ describe('top.sls', () => {
     expect(e.message).toMatch(/no top file match for 'db1'/);
   });
 });
+
+describe('YAML as Salt trees write it', () => {
+  it('merge keys, anchors, unquoted modes and dates that stay strings', async () => {
+    const states = await compileTree({
+      'a.sls': `base: &base
+  test.configurable_test_state:
+    - changes: False
+    - comment: '2024-01-01'
+"quoted id":
+  test.nop:
+    - m: 0644
+    - when: 2024-01-01
+`,
+    }, { sls: ['a'] });
+    expect(states.map((s) => [s.id, s.line])).toEqual([['base', 1], ['quoted id', 5]]);
+    expect(states[1]!.args).toMatchObject({ m: 644, when: '2024-01-01' });
+  });
+
+  it('duplicate keys are an error with a line', async () => {
+    await expect(compileTree({ 'a.sls': 'x:\n  test.nop: []\nx:\n  test.nop: []\n' }, { sls: ['a'] })).rejects.toThrow(/a.sls:3:\d+: YAML error: duplicated mapping key/);
+  });
+});
