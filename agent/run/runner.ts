@@ -140,6 +140,17 @@ export async function converge(
     if (out.result === false && s.failhard) stopped = true;
   };
 
+  const prefetched = new Set<unknown>();
+  for (const s of states) {
+    if (!s.def.prefetch || prefetched.has(s.def)) continue;
+    prefetched.add(s.def);
+    try {
+      s.def.prefetch(makeRunContext(base, s.id, s.sls));
+    } catch {
+      /* a prefetch is only a head start: the state itself reports any problem */
+    }
+  }
+
   for (const s of states) {
     await run(s);
     if (stopped) break;

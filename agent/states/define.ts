@@ -53,6 +53,12 @@ export interface StateDefinition<S extends z.ZodType = z.ZodType, P = unknown> {
    * nothing, as Salt's mod_watch. Must honour `ctx.test` (report, don't act).
    */
   modWatch?(ctx: RunContext, args: z.output<S>, extra: Record<string, unknown>): Promise<ApplyOutcome>;
+  /**
+   * Start this module's run-wide read-only query early (through `ctx.facts`), so one
+   * `dpkg-query` runs while the file states are checked. Called once per module function
+   * before the run; must not throw and must not change anything.
+   */
+  prefetch?(ctx: RunContext): void;
 }
 
 export function defineState<S extends z.ZodType, P = unknown>(def: StateDefinition<S, P>): StateDefinition<S, P> {

@@ -70,6 +70,13 @@ function failure(e: unknown, doing: string, changes: ChangeMap = {}): never {
   throw new StateFailure(`An error was encountered while ${doing}: ${msg}`, changes);
 }
 
+/** The installed-package query every pkg state needs, started before the run reaches them. */
+function prefetch(ctx: RunContext): void {
+  pkgProvider(ctx)
+    .then((p) => p.installed())
+    .catch(() => {});
+}
+
 async function prepare(ctx: RunContext, refresh: boolean | undefined): Promise<{ p: PkgProvider; db: PkgDb }> {
   try {
     const p = await pkgProvider(ctx);
@@ -123,6 +130,7 @@ interface InstallPlan {
 }
 
 const installed = defineState({
+  prefetch,
   args: z.object({ ...common, hold: boolArg.optional() }),
   async check(ctx, a) {
     const desired = desiredOf(a);
@@ -213,6 +221,7 @@ interface LatestPlan {
 }
 
 const latest = defineState({
+  prefetch,
   args: z.object(common),
   async check(ctx, a) {
     const names = desiredOf({ name: a.name, pkgs: a.pkgs }).map((d) => d.name);
@@ -277,6 +286,7 @@ interface RemovePlan {
 function uninstall(action: 'remove' | 'purge') {
   const purge = action === 'purge';
   return defineState({
+    prefetch,
     args: z.object({ name: common.name, pkgs: common.pkgs, version: common.version }),
     async check(ctx, a) {
       const desired = desiredOf(a);
