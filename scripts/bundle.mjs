@@ -37,7 +37,9 @@ await build({
   platform: 'node',
   target: 'node20',
   sourcemap: true,
-  minify: true,
+  // identifiers stay readable: stack traces in bug reports and profiles name real functions
+  minifyWhitespace: true,
+  minifySyntax: true,
   // the native addon stays outside; chokidar/fsevents are nunjucks' optional file watchers
   external: ['better-sqlite3', 'chokidar', 'fsevents'],
   // import.meta does not exist in CommonJS; the bundle sits two levels below the repo root,

@@ -10,6 +10,7 @@
  * - `{% include %}`/`{% import %}`/`{% from %}` read from the state tree only.
  */
 import nunjucks from 'nunjucks';
+import yaml from 'js-yaml';
 import { pyOutput } from './pyrepr.js';
 import { installFilters } from './filters.js';
 import type { TreeSource } from '../tree/source.js';
@@ -211,6 +212,10 @@ class TreeLoader extends (nunjucks.Loader as unknown as new () => object) {
     return name.startsWith('./') || name.startsWith('../');
   }
   resolve(from: string, to: string): string {
+    return TreeLoader.join(from, to);
+  }
+  /** `to` relative to the directory of tree file `from`. */
+  static join(from: string, to: string): string {
     const dir = from.includes('/') ? from.slice(0, from.lastIndexOf('/')) : '';
     const parts = dir ? dir.split('/') : [];
     for (const seg of to.split('/')) {
@@ -232,6 +237,59 @@ class DoExtension {
     return new nodes.CallExtension(this, 'run', new nodes.NodeList(tok.lineno, tok.colno, [expr]));
   }
   run(): string {
+    return '';
+  }
+}
+
+/**
+ * Salt's data-loading tags: `{% import_yaml 'x.yaml' as v %}`, `{% import_json 'x.json' as v %}`
+ * (read from the state tree, `./x` relative to the current template), and
+ * `{% load_yaml as v %}...{% endload %}` / `{% load_json as v %}...{% endload %}` for inline data.
+ */
+class ImportDataExtension {
+  tags = ['import_yaml', 'import_json', 'load_yaml', 'load_json'];
+  constructor(private readonly tree: TreeSource) {}
+
+  parse(parser: any, nodes: any, lexer: any): unknown {
+    const tok = parser.nextToken();
+    const kind = tok.value as string;
+    const args: unknown[] = [new nodes.Literal(tok.lineno, tok.colno, kind)];
+    if (kind.startsWith('import_')) args.push(parser.parseExpression());
+    if (!parser.skipSymbol('as')) parser.fail(`${kind}: expected 'as <name>'`, tok.lineno, tok.colno);
+    const name = parser.nextToken();
+    if (name.type !== lexer.TOKEN_SYMBOL) parser.fail(`${kind}: expected a variable name after 'as'`, tok.lineno, tok.colno);
+    args.push(new nodes.Literal(name.lineno, name.colno, name.value));
+    parser.advanceAfterBlockEnd(tok.value);
+    if (kind.startsWith('import_')) return new nodes.CallExtension(this, 'run', new nodes.NodeList(tok.lineno, tok.colno, args));
+    const body = parser.parseUntilBlocks('endload');
+    parser.advanceAfterBlockEnd();
+    return new nodes.CallExtension(this, 'run', new nodes.NodeList(tok.lineno, tok.colno, args), [body]);
+  }
+
+  run(context: any, kind: string, ...rest: unknown[]): string {
+    let text: string;
+    let name: string;
+    let source: string;
+    if (kind.startsWith('import_')) {
+      const [file, varName] = rest as [string, string];
+      const from = String(context.lookup('tplpath') ?? '');
+      const rel = (file.startsWith('./') || file.startsWith('../')) && from ? TreeLoader.join(from, file) : normaliseTreePath(file);
+      text = this.tree.readSync(rel).toString('utf8');
+      name = varName;
+      source = rel;
+    } else {
+      const [varName, body] = rest as [string, () => string];
+      text = body();
+      name = varName;
+      source = `${kind} block`;
+    }
+    let value: unknown;
+    try {
+      value = kind.endsWith('_json') ? JSON.parse(text) : yaml.load(text, { schema: yaml.CORE_SCHEMA, filename: source });
+    } catch (e) {
+      throw new Error(`${kind} ${source}: ${(e as Error).message.split('\n')[0]}`);
+    }
+    context.setVariable(name, value);
     return '';
   }
 }
@@ -269,6 +327,7 @@ export class JinjaRenderer {
     });
     installFilters(this.env);
     this.env.addExtension('do', new DoExtension());
+    this.env.addExtension('importData', new ImportDataExtension(tree));
   }
 
   /** Compiled templates of this run: the same source file rendered for 40 states compiles once. */

@@ -106,3 +106,24 @@ describe('more Jinja Salt trees use', () => {
     expect(r.render("{{ range.bind is defined }}|{{ range.call is defined }}|{{ range is defined }}", {}, "t")).toBe("False|False|True");
   });
 });
+
+describe('Salt data tags', () => {
+  const r = renderer({
+    'web/defaults.yaml': 'web:\n  port: 80\n  names: [a, b]\n',
+    'web/extra.json': '{"x": 1}',
+    'web/map.jinja': "{% import_yaml './defaults.yaml' as defaults %}{% set port = defaults.web.port %}",
+  });
+  it('import_yaml / import_json read data from the tree', () => {
+    expect(r.render("{% import_yaml 'web/defaults.yaml' as d %}{{ d.web.port }} {{ d.web.names }}", {}, 't.sls')).toBe("80 ['a', 'b']");
+    expect(r.render("{% import_json 'web/extra.json' as j %}{{ j.x }}", {}, 't.sls')).toBe('1');
+    expect(r.render("{% import_yaml './defaults.yaml' as d %}{{ d.web.port }}", { tplpath: 'web/init.sls' }, 'web/init.sls')).toBe('80');
+  });
+  it('load_yaml / load_json parse an inline block', () => {
+    expect(r.render("{% load_yaml as m %}\na: {{ 1 + 1 }}\nb: [x]\n{% endload %}{{ m.a }} {{ m.b }}", {}, 't')).toBe("2 ['x']");
+    expect(r.render('{% load_json as j %}{"k": "v"}{% endload %}{{ j.k }}', {}, 't')).toBe('v');
+  });
+  it('cannot read outside the tree, and a bad file is an error naming it', () => {
+    expect(() => r.render("{% import_yaml '../../etc/passwd' as p %}", {}, 't')).toThrow(/leaves the state tree/);
+    expect(() => r.render("{% load_yaml as m %}a: [1,{% endload %}", {}, 'x.sls')).toThrow(/load_yaml/);
+  });
+});
