@@ -26,8 +26,11 @@ function loadBundle() {
   script.runInThisContext().call(module.exports, module.exports, createRequire(bundle), module, bundle, path.dirname(bundle));
   // After the run, so the cache holds the functions this kind of run compiled. V8 rejects a
   // cache that does not match the source or the Node version; then it is written anew.
+  // (The buffer itself is not kept: a long-running agent should not hold it.)
+  const cacheUsable = cachedData !== undefined && !script.cachedDataRejected;
+  cachedData = undefined;
   const saveCache = () => {
-    if (cachedData && !script.cachedDataRejected) return;
+    if (cacheUsable) return;
     try {
       const tmp = `${cacheFile}.${process.pid}`;
       fs.writeFileSync(tmp, script.createCachedData());

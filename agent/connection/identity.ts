@@ -4,13 +4,20 @@
  * @peculiar/x509: no home-made crypto. The fingerprint is over the public key (SPKI), not the
  * certificate, so a re-issued certificate for the same key keeps its identity.
  */
-import 'reflect-metadata'; // @peculiar/x509's dependency injection needs the Reflect polyfill
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import * as x509 from '@peculiar/x509';
 
-x509.cryptoProvider.set(crypto.webcrypto as unknown as Crypto);
+/**
+ * The certificate library, loaded only when a certificate is made (first start): a running
+ * agent verifies with node:crypto alone and does not keep x509/asn1 code in memory.
+ */
+async function x509Lib(): Promise<typeof import('@peculiar/x509')> {
+  await import('reflect-metadata'); // @peculiar/x509's dependency injection needs the Reflect polyfill
+  const x509 = await import('@peculiar/x509');
+  x509.cryptoProvider.set(crypto.webcrypto as unknown as Crypto);
+  return x509;
+}
 
 const ALG = { name: 'ECDSA', namedCurve: 'P-256', hash: 'SHA-256' } as const;
 
@@ -56,6 +63,7 @@ async function generate(name: string, keyPemExisting?: string): Promise<{ keyPem
   } else {
     keys = (await crypto.webcrypto.subtle.generateKey(ALG, true, ['sign', 'verify'])) as unknown as CryptoKeyPair;
   }
+  const x509 = await x509Lib();
   const cert = await x509.X509CertificateGenerator.createSelfSigned({
     serialNumber: crypto.randomBytes(8).toString('hex').replace(/^[89a-f]/, '1'),
     name: `CN=${name}`,

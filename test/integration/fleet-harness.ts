@@ -13,27 +13,11 @@ import YAML from 'yaml';
 export const REPO = path.resolve(import.meta.dirname, '../..');
 const BIN = path.join(REPO, 'bin/tsalt.js');
 
-/** Compile once per test file (others may build concurrently: serialised with flock). */
-function newestSource(): number {
-  let newest = 0;
-  const walk = (d: string) => {
-    for (const e of fs.readdirSync(d, { withFileTypes: true })) {
-      const p = path.join(d, e.name);
-      if (e.isDirectory()) walk(p);
-      else if (e.name.endsWith('.ts')) newest = Math.max(newest, fs.statSync(p).mtimeMs);
-    }
-  };
-  for (const d of ['protocol', 'agent', 'master', 'cli']) if (fs.existsSync(path.join(REPO, d))) walk(path.join(REPO, d));
-  return newest;
-}
-
+/** test/global-setup.ts builds dist/ (tsc + bundle) once per vitest run; make sure it did. */
 export function buildOnce(): void {
-  if (process.env.TSALT_NO_BUILD === '1') return;
-  const main = path.join(REPO, 'dist/cli/main.js');
-  if (fs.existsSync(main) && fs.statSync(main).mtimeMs > newestSource()) return; // dist is current
-  // tsc emits even when another engineer's file has a type error; ours are checked separately
-  spawnSync('flock', ['/tmp/tsalt-build.lock', 'npx', 'tsc', '-p', 'tsconfig.json'], { cwd: REPO, stdio: 'ignore' });
-  if (!fs.existsSync(path.join(REPO, 'dist/cli/main.js'))) throw new Error('build produced no dist/cli/main.js');
+  if (!fs.existsSync(path.join(REPO, 'dist/bundle/tsalt.cjs')) && !fs.existsSync(path.join(REPO, 'dist/cli/main.js'))) {
+    throw new Error('dist/ is missing: run `npm run build` (vitest\'s global setup does it)');
+  }
 }
 
 export async function freePort(): Promise<number> {
