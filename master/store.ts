@@ -115,59 +115,68 @@ export class Store {
     this.db.close();
   }
 
+  /** Statements are prepared once per master: preparing is most of a small query's cost. */
+  private readonly statements = new Map<string, Database.Statement>();
+  private q(sql: string): Database.Statement {
+    let st = this.statements.get(sql);
+    if (!st) {
+      st = this.db.prepare(sql);
+      this.statements.set(sql, st);
+    }
+    return st;
+  }
+
   // ------------------------------------------------------------ agents / keys
 
   getAgent(id: string): AgentRow | undefined {
-    const r = this.db.prepare('SELECT * FROM agents WHERE id = ?').get(id) as Record<string, unknown> | undefined;
+    const r = this.q('SELECT * FROM agents WHERE id = ?').get(id) as Record<string, unknown> | undefined;
     return r ? agentRow(r) : undefined;
   }
 
   listAgents(): AgentRow[] {
-    return (this.db.prepare('SELECT * FROM agents ORDER BY id').all() as Record<string, unknown>[]).map(agentRow);
+    return (this.q('SELECT * FROM agents ORDER BY id').all() as Record<string, unknown>[]).map(agentRow);
   }
 
   /** First contact of a key: recorded as pending (or accepted with auto_accept). */
   addAgent(id: string, fingerprint: string, state: KeyState): AgentRow {
-    this.db
-      .prepare('INSERT INTO agents (id, fingerprint, key_state, first_seen, last_seen) VALUES (?, ?, ?, ?, ?)')
+    this.q('INSERT INTO agents (id, fingerprint, key_state, first_seen, last_seen) VALUES (?, ?, ?, ?, ?)')
       .run(id, fingerprint, state, now(), now());
     return this.getAgent(id)!;
   }
 
   setKeyState(id: string, state: KeyState): boolean {
-    return this.db.prepare('UPDATE agents SET key_state = ? WHERE id = ?').run(state, id).changes > 0;
+    return this.q('UPDATE agents SET key_state = ? WHERE id = ?').run(state, id).changes > 0;
   }
 
   deleteAgent(id: string): boolean {
-    return this.db.prepare('DELETE FROM agents WHERE id = ?').run(id).changes > 0;
+    return this.q('DELETE FROM agents WHERE id = ?').run(id).changes > 0;
   }
 
   touchAgent(id: string, grains?: Record<string, unknown>): void {
-    if (grains) this.db.prepare('UPDATE agents SET last_seen = ?, grains = ? WHERE id = ?').run(now(), JSON.stringify(grains), id);
-    else this.db.prepare('UPDATE agents SET last_seen = ? WHERE id = ?').run(now(), id);
+    if (grains) this.q('UPDATE agents SET last_seen = ?, grains = ? WHERE id = ?').run(now(), JSON.stringify(grains), id);
+    else this.q('UPDATE agents SET last_seen = ? WHERE id = ?').run(now(), id);
   }
 
   // ------------------------------------------------------------ jobs
 
   createJob(job: Omit<JobRow, 'created'>, minions: { id: string; status: MinionStatus; error?: string }[]): void {
     const tx = this.db.transaction(() => {
-      this.db
-        .prepare('INSERT INTO jobs (jid, kind, target, tgt_type, args, revision, started_by, created) VALUES (?, ?, ?, ?, ?, ?, ?, ?)')
+      this.q('INSERT INTO jobs (jid, kind, target, tgt_type, args, revision, started_by, created) VALUES (?, ?, ?, ?, ?, ?, ?, ?)')
         .run(job.jid, job.kind, job.target, job.tgt_type, JSON.stringify(job.args), job.revision, job.started_by, now());
-      const ins = this.db.prepare('INSERT INTO job_minions (jid, agent_id, status, error, finished) VALUES (?, ?, ?, ?, ?)');
+      const ins = this.q('INSERT INTO job_minions (jid, agent_id, status, error, finished) VALUES (?, ?, ?, ?, ?)');
       for (const m of minions) ins.run(job.jid, m.id, m.status, m.error ?? null, TERMINAL.has(m.status) ? now() : null);
     });
     tx();
   }
 
   getJob(jid: string): JobRow | undefined {
-    const r = this.db.prepare('SELECT * FROM jobs WHERE jid = ?').get(jid) as Record<string, unknown> | undefined;
+    const r = this.q('SELECT * FROM jobs WHERE jid = ?').get(jid) as Record<string, unknown> | undefined;
     return r ? jobRow(r) : undefined;
   }
 
   listJobs(limit: number): (JobRow & { counts: Record<MinionStatus, number> })[] {
-    const rows = (this.db.prepare('SELECT * FROM jobs ORDER BY jid DESC LIMIT ?').all(limit) as Record<string, unknown>[]).map(jobRow);
-    const cnt = this.db.prepare('SELECT status, count(*) AS n FROM job_minions WHERE jid = ? GROUP BY status');
+    const rows = (this.q('SELECT * FROM jobs ORDER BY jid DESC LIMIT ?').all(limit) as Record<string, unknown>[]).map(jobRow);
+    const cnt = this.q('SELECT status, count(*) AS n FROM job_minions WHERE jid = ? GROUP BY status');
     return rows.map((j) => {
       const counts = { queued: 0, running: 0, done: 0, failed: 0, timeout: 0, lost: 0 };
       for (const c of cnt.all(j.jid) as { status: MinionStatus; n: number }[]) counts[c.status] = c.n;
@@ -176,37 +185,35 @@ export class Store {
   }
 
   getMinion(jid: string, agentId: string): JobMinionRow | undefined {
-    const r = this.db.prepare('SELECT * FROM job_minions WHERE jid = ? AND agent_id = ?').get(jid, agentId) as
+    const r = this.q('SELECT * FROM job_minions WHERE jid = ? AND agent_id = ?').get(jid, agentId) as
       | Record<string, unknown>
       | undefined;
     return r ? minionRow(r) : undefined;
   }
 
   jobMinions(jid: string): JobMinionRow[] {
-    return (this.db.prepare('SELECT * FROM job_minions WHERE jid = ? ORDER BY agent_id').all(jid) as Record<string, unknown>[]).map(minionRow);
+    return (this.q('SELECT * FROM job_minions WHERE jid = ? ORDER BY agent_id').all(jid) as Record<string, unknown>[]).map(minionRow);
   }
 
   /** Job/agent pairs not finished: what a restarted master must account for. */
   openMinions(agentId?: string): JobMinionRow[] {
     const sql = `SELECT * FROM job_minions WHERE status IN ('queued','running')${agentId ? ' AND agent_id = ?' : ''} ORDER BY jid`;
-    const st = this.db.prepare(sql);
+    const st = this.q(sql);
     return ((agentId ? st.all(agentId) : st.all()) as Record<string, unknown>[]).map(minionRow);
   }
 
   setMinionStatus(jid: string, agentId: string, status: MinionStatus, error?: string): void {
     if (status === 'running') {
-      this.db.prepare("UPDATE job_minions SET status = ?, started = coalesce(started, ?) WHERE jid = ? AND agent_id = ?").run(status, now(), jid, agentId);
+      this.q("UPDATE job_minions SET status = ?, started = coalesce(started, ?) WHERE jid = ? AND agent_id = ?").run(status, now(), jid, agentId);
     } else {
-      this.db
-        .prepare('UPDATE job_minions SET status = ?, error = ?, finished = ? WHERE jid = ? AND agent_id = ?')
+      this.q('UPDATE job_minions SET status = ?, error = ?, finished = ? WHERE jid = ? AND agent_id = ?')
         .run(status, error ?? null, TERMINAL.has(status) ? now() : null, jid, agentId);
     }
   }
 
   /** Upsert one streamed state result (a later full report overwrites the same run_num). */
   putStateResult(jid: string, agentId: string, r: StateResult): void {
-    this.db
-      .prepare(
+    this.q(
         `INSERT OR REPLACE INTO state_results (jid, agent_id, run_num, state_id, sls, fun, name, result, changes, comment, start, duration_ms, warnings)
          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       )
@@ -232,19 +239,17 @@ export class Store {
     const tx = this.db.transaction(() => {
       if (body.kind === 'apply') for (const r of body.report.results) this.putStateResult(jid, agentId, r);
       const error = body.kind === 'error' ? body.error : null;
-      this.db
-        .prepare('UPDATE job_minions SET status = ?, body = ?, error = ?, finished = ? WHERE jid = ? AND agent_id = ?')
+      this.q('UPDATE job_minions SET status = ?, body = ?, error = ?, finished = ? WHERE jid = ? AND agent_id = ?')
         .run(status, JSON.stringify(body), error, now(), jid, agentId);
       if (body.kind === 'apply' && revision && !body.report.test) {
-        this.db.prepare('UPDATE agents SET revision_applied = ? WHERE id = ?').run(revision, agentId);
+        this.q('UPDATE agents SET revision_applied = ? WHERE id = ?').run(revision, agentId);
       }
     });
     tx();
   }
 
   stateResults(jid: string, agentId: string): StateResult[] {
-    const rows = this.db
-      .prepare('SELECT * FROM state_results WHERE jid = ? AND agent_id = ? ORDER BY run_num')
+    const rows = this.q('SELECT * FROM state_results WHERE jid = ? AND agent_id = ? ORDER BY run_num')
       .all(jid, agentId) as Record<string, unknown>[];
     return rows.map((r) => ({
       id: String(r.state_id),
