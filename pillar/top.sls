@@ -1,27 +1,22 @@
-# Pillar is matched the way states are: by the `roles` grain each VM carries in
-# /etc/tsalt/grains (written by vagrant/bootstrap.sh). A host only receives the keys for
-# its own roles, so e.g. MySQL passwords never reach the load balancers.
+{#- Pillar is matched by agent id, from the inventory in stack.jinja: an agent's id is proven by
+    its TLS key, while grains (roles) are what the agent says about itself. Matching secrets on
+    grains would let any VM that claims `roles: [mysql]` read the MySQL passwords (Salt's docs
+    give the same advice). States may still match on roles: they hold no secrets. -#}
+{%- from 'stack.jinja' import hosts %}
+{#- role pillar files grouped by the exact list of hosts that carry the role -#}
+{%- set targets = {} %}
+{%- for role in ['haproxy', 'keepalived', 'nginx', 'app', 'mysql', 'prometheus', 'grafana'] %}
+{%- set ids = [] %}
+{%- for id, h in hosts | dictsort %}{% if role in h.roles %}{% do ids.append(id) %}{% endif %}{% endfor %}
+{%- do targets.setdefault(ids | join(','), []).append(role) %}
+{%- endfor %}
 base:
   '*':
     - common
-  'roles:haproxy':
-    - match: grain
-    - haproxy
-  'roles:keepalived':
-    - match: grain
-    - keepalived
-  'roles:nginx':
-    - match: grain
-    - nginx
-  'roles:app':
-    - match: grain
-    - app
-  'roles:mysql':
-    - match: grain
-    - mysql
-  'roles:prometheus':
-    - match: grain
-    - prometheus
-  'roles:grafana':
-    - match: grain
-    - grafana
+{%- for ids, roles in targets.items() %}
+  '{{ ids }}':
+    - match: list
+{%- for role in roles %}
+    - {{ role }}
+{%- endfor %}
+{%- endfor %}

@@ -17,7 +17,7 @@ import { LocalTree } from '../../agent/tree/local.js';
 import { exec } from '../../agent/run/exec.js';
 import type { RunReport } from '../../protocol/results.js';
 import type { Data } from '../../agent/render/salt-functions.js';
-import { pillarFor, STATES_DIR } from './stack-helpers.js';
+import { pillarOfHosts, STATES_DIR } from './stack-helpers.js';
 
 const tag = `t${process.pid % 100000}`;
 const WEBS = [
@@ -75,8 +75,9 @@ beforeAll(async () => {
     await must(['ip', '-n', w.name, 'link', 'set', 'eth0', 'up']);
     await must(['ip', '-n', w.name, 'link', 'set', 'lo', 'up']);
   }
-  // the shipped pillar for a host with both roles, moved onto loopback and the namespaces
-  pillar = await pillarFor('lbweb', grains, {
+  // the shipped pillar of a load balancer and a web server (pillar is matched by id), moved
+  // onto loopback and the namespaces
+  pillar = await pillarOfHosts(['lb1', 'web1'], grains, {
     haproxy: {
       frontend: { listen: `127.0.0.1:${ports.front}` },
       stats: { listen: `127.0.0.1:${ports.stats}` },

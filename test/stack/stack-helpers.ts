@@ -42,6 +42,16 @@ export async function pillarFor(id: string, grains: Data, overrides: Data = {}):
   return deepMerge(pillar, structuredClone(overrides));
 }
 
+/**
+ * Pillar for a made-up host that carries the roles of several inventory hosts: pillar is
+ * matched by id, so it is the merge of what each of those hosts receives.
+ */
+export async function pillarOfHosts(ids: string[], grains: Data, overrides: Data = {}): Promise<Data> {
+  const merged: Data = {};
+  for (const id of ids) deepMerge(merged, await renderPillar(new LocalTree(PILLAR_DIR), id, { ...grains, id }));
+  return deepMerge(merged, structuredClone(overrides));
+}
+
 /** Renders a tree template the way file.managed with `template: jinja` does on that host. */
 export function renderTreeTemplate(rel: string, grains: Data, pillar: Data): string {
   const tree = new LocalTree(STATES_DIR);
