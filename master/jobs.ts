@@ -102,7 +102,7 @@ export class JobManager {
     let bundle: BuiltBundle | undefined;
     if (req.type === 'apply') {
       try {
-        bundle = await this.tree.current();
+        bundle = await this.tree.at(req.revision);
       } catch (e) {
         sink({ type: 'error', message: `state tree: ${(e as Error).message}` });
         return 1;

@@ -81,6 +81,20 @@ export class StateTree {
     return this.atCommit(r.stdout.trim(), g);
   }
 
+  /**
+   * The bundle of a given revision (commit, tag, `HEAD~1`, ...) for rollbacks and roll-forwards;
+   * without one, HEAD. Only committed files of the tree directory are in it.
+   */
+  async at(revision?: string): Promise<BuiltBundle> {
+    if (revision === undefined) return this.current();
+    const g = await this.isGit();
+    if (!g) throw new Error(`--revision needs the state tree in git; ${this.dir} is a plain directory`);
+    // the schema already refused a leading '-'; --end-of-options keeps git from reading one anyway
+    const r = await exec(['git', '-C', this.dir, 'rev-parse', '--verify', '--quiet', '--end-of-options', `${revision}^{commit}`]);
+    if (r.code !== 0) throw new Error(`unknown revision '${revision}' in ${this.dir}`);
+    return this.atCommit(r.stdout.trim(), g);
+  }
+
   private atCommit(commit: string, g: { prefix: string; top: string }): Promise<BuiltBundle> {
     let p = this.cache.get(commit);
     if (!p) {

@@ -203,7 +203,14 @@ export const CliRequestSchema = z.discriminatedUnion('type', [
   z.strictObject({ type: z.literal('agents.list') }),
   z.strictObject({ type: z.literal('jobs.list'), limit: z.number().int().positive().max(10_000) }),
   z.strictObject({ type: z.literal('jobs.get'), jid: JidSchema }),
-  z.strictObject({ type: z.literal('apply'), ...TargetFields, sls: z.array(z.string()), test: z.boolean() }),
+  z.strictObject({
+    type: z.literal('apply'),
+    ...TargetFields,
+    sls: z.array(z.string()),
+    test: z.boolean(),
+    /** a git revision of the state tree (commit, tag, `HEAD~2`): roll back or forward to it; default HEAD */
+    revision: z.string().regex(/^[\w./^~@{}-]+$/).refine((r) => !r.startsWith('-'), 'a revision cannot start with -').max(200).optional(),
+  }),
   z.strictObject({ type: z.literal('run'), ...TargetFields, command: z.string().min(1) }),
 ]);
 export type CliRequest = z.infer<typeof CliRequestSchema>;

@@ -138,13 +138,14 @@ function formatJobSummary(started: Extract<CliEvent, { type: 'job_started' }>, o
 }
 
 const USAGE =
-  'usage: tsalt apply <target> [SLS ...] [-L|-G|-P|-I|-J|-E|-S|-C|-N] [--test] [--batch N|N%] [--timeout S] [--json] [--socket PATH | --config FILE]\n';
+  'usage: tsalt apply <target> [SLS ...] [-L|-G|-P|-I|-J|-E|-S|-C|-N] [--test] [--batch N|N%] [--timeout S] [--revision REV] [--json] [--socket PATH | --config FILE]\n' +
+  '  --revision REV   apply the state tree as it was at git revision REV (a commit, tag, HEAD~1): rollback\n';
 
 export async function run(argv: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
     args: argv,
     allowPositionals: true,
-    options: { ...targetOptions, test: { type: 'boolean' } },
+    options: { ...targetOptions, test: { type: 'boolean' }, revision: { type: 'string', short: 'r' } },
   });
   if (values.help) {
     process.stdout.write(USAGE);
@@ -175,6 +176,7 @@ export async function run(argv: string[]): Promise<number> {
       timeout_s: timeout,
       user: startedBy(),
       ...(values.batch ? { batch: values.batch } : {}),
+      ...(values.revision ? { revision: values.revision } : {}),
     },
     { socket: socketPath(values), json: values.json === true, name: 'tsalt apply' },
   );

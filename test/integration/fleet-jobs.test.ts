@@ -153,6 +153,25 @@ describe('fleet: jobs', () => {
     expect(agents.find((a) => a.id === 'c1')!.roles).toEqual(['web', 'cache']);
   });
 
+  it('--revision rolls back to an earlier revision (and forward again); a bad one is refused', async () => {
+    const before = fleet.commit('rollback base'); // v.sls has version_two here
+    fleet.writeTree('states', { 'v.sls': 'version_three:\n  test.succeed_without_changes: []\n' });
+    const three = fleet.commit('v3');
+    let r = await fleet.json<ApplyJson & { revision: string }>(['apply', 'a1', 'v']);
+    expect([r.revision, r.agents.a1!.body!.report!.results.map((s) => s.id)]).toEqual([three, ['version_three']]);
+    r = await fleet.json<ApplyJson & { revision: string }>(['apply', 'a1', 'v', '--revision', 'HEAD~1']);
+    expect([r.revision, r.agents.a1!.body!.report!.results.map((s) => s.id)]).toEqual([before, ['version_two']]);
+    const agents = await fleet.json<{ id: string; revision_applied: string }[]>(['agents']);
+    expect(agents.find((a) => a.id === 'a1')!.revision_applied).toBe(before);
+    r = await fleet.json<ApplyJson & { revision: string }>(['apply', 'a1', 'v', '--revision', three.slice(0, 10)]);
+    expect(r.revision).toBe(three);
+    const bad = await fleet.cli(['apply', 'a1', 'v', '--revision', 'no-such-rev']);
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toMatch(/unknown revision 'no-such-rev'/);
+    const injected = await fleet.cli(['apply', 'a1', 'v', '--revision=--output=/tmp/x']);
+    expect(injected.code).toBe(1);
+  });
+
   it('batches: --batch 1 runs one agent at a time', async () => {
     const r = await fleet.json<ApplyJson>(['run', '*', 'date +%s%N; sleep 0.5; date +%s%N', '--batch', '1']);
     expect(r.code).toBe(0);
