@@ -7,4 +7,5 @@ if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.j
   npm ci --no-audit --no-fund
 fi
 npm run build
+npx tsc -p tsconfig.test.json   # the tests are type-checked too
 TSALT_SKIP_BUILD=1 npx vitest run "$@"

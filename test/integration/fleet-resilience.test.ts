@@ -121,6 +121,8 @@ describe('fleet: resilience', () => {
 
   it('an agent restarted while its job ran (no spool, not running) is marked lost at once', async () => {
     const r1 = fleet.agents[0]!;
+    // the master was restarted by the test before: r1 must be back before it can get a job
+    await fleet.waitConnected(['r1'], 30_000);
     const from = r1.out.length;
     const pending = fleet.cli(['run', 'r1', 'sleep 3']);
     await r1.waitOutput(/job \d{20}: run command/, 20_000, from);
