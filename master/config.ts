@@ -3,6 +3,7 @@ import path from 'node:path';
 import { z } from 'zod';
 import { loadConfigFile } from '../agent/connection/config-file.js';
 import { LogLevelSchema } from '../agent/connection/log.js';
+import { RolloutConfigSchema } from './rollout.js';
 
 export const DEFAULT_MASTER_CONFIG = '/etc/tsalt/master.yaml';
 
@@ -33,6 +34,8 @@ export const MasterConfigSchema = z.strictObject({
   /** `tsalt apply` waits this long for returns unless --timeout is given (Salt: timeout) */
   timeout_s: z.number().positive().default(600),
   log_level: LogLevelSchema.default('info'),
+  /** apply each new git revision of state_tree automatically, batch by batch (absent: off) */
+  rollout: RolloutConfigSchema.optional(),
 });
 export type MasterConfig = z.infer<typeof MasterConfigSchema>;
 

@@ -216,7 +216,20 @@ export class JobManager {
     if (status === 'failed') job.failed = true;
     if (status === 'timeout' || status === 'lost') job.missing = true;
     this.emit(job, { type: 'agent_done', agent: id, status: status as 'done', ...(body ? { body } : {}), ...(error ? { error } : {}) });
+    if (status !== 'done' && job.req.stop_on_failure) this.cancelQueued(job, id);
     this.pump(job);
+  }
+
+  /** Batches that stop on failure: the agents not started yet are not started at all. */
+  private cancelQueued(job: ActiveJob, culprit: string): void {
+    if (!job.queue.length) return;
+    const why = `not started: ${culprit} did not succeed and the job stops on failure`;
+    for (const id of job.queue.splice(0)) {
+      this.store.setMinionStatus(job.jid, id, 'cancelled', why);
+      this.emit(job, { type: 'agent_done', agent: id, status: 'cancelled', error: why });
+    }
+    job.failed = true;
+    this.log.warn(`job ${job.jid}: stopped after ${culprit}; queued agents cancelled`);
   }
 
   private complete(job: ActiveJob): void {

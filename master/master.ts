@@ -11,6 +11,7 @@ import { JobManager } from './jobs.js';
 import { StateTree } from './tree.js';
 import { PillarSource } from './pillar.js';
 import { listenCli } from './cli-socket.js';
+import { Rollout } from './rollout.js';
 
 export interface RunningMaster {
   port: number;
@@ -124,12 +125,15 @@ export async function startMaster(cfg: MasterConfig, log: Logger): Promise<Runni
   };
   const cli: net.Server = await listenCli(cfg.socket, handle, log.child('cli'));
   log.info(`cli socket ${cfg.socket}`);
+  const rollout = cfg.rollout ? new Rollout(cfg.rollout, tree, jobs, store, log.child('rollout')) : undefined;
+  rollout?.start();
 
   return {
     port,
     fingerprint: identity.fingerprint,
     store,
     async close() {
+      rollout?.stop();
       jobs.stop();
       await new Promise<void>((r) => cli.close(() => r()));
       await server.close();

@@ -43,9 +43,10 @@ export interface JobMinionRow {
   body: ReturnBody | null;
 }
 
-export const TERMINAL: ReadonlySet<MinionStatus> = new Set(['done', 'failed', 'timeout', 'lost']);
+export const TERMINAL: ReadonlySet<MinionStatus> = new Set(['done', 'failed', 'timeout', 'lost', 'cancelled']);
 
 const SCHEMA = `
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS agents (
   id TEXT PRIMARY KEY,
   fingerprint TEXT NOT NULL,
@@ -68,7 +69,7 @@ CREATE TABLE IF NOT EXISTS jobs (
 CREATE TABLE IF NOT EXISTS job_minions (
   jid TEXT NOT NULL REFERENCES jobs(jid) ON DELETE CASCADE,
   agent_id TEXT NOT NULL,
-  status TEXT NOT NULL CHECK (status IN ('queued','running','done','failed','timeout','lost')),
+  status TEXT NOT NULL CHECK (status IN ('queued','running','done','failed','timeout','lost','cancelled')),
   started TEXT,
   finished TEXT,
   error TEXT,
@@ -113,6 +114,15 @@ export class Store {
 
   close(): void {
     this.db.close();
+  }
+
+  /** Small master state that must survive restarts (the last revision rolled out). */
+  getMeta(key: string): string | undefined {
+    return (this.q('SELECT value FROM meta WHERE key = ?').get(key) as { value: string } | undefined)?.value;
+  }
+
+  setMeta(key: string, value: string): void {
+    this.q('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value').run(key, value);
   }
 
   /** Statements are prepared once per master: preparing is most of a small query's cost. */
@@ -178,7 +188,7 @@ export class Store {
     const rows = (this.q('SELECT * FROM jobs ORDER BY jid DESC LIMIT ?').all(limit) as Record<string, unknown>[]).map(jobRow);
     const cnt = this.q('SELECT status, count(*) AS n FROM job_minions WHERE jid = ? GROUP BY status');
     return rows.map((j) => {
-      const counts = { queued: 0, running: 0, done: 0, failed: 0, timeout: 0, lost: 0 };
+      const counts: Record<MinionStatus, number> = { queued: 0, running: 0, done: 0, failed: 0, timeout: 0, lost: 0, cancelled: 0 };
       for (const c of cnt.all(j.jid) as { status: MinionStatus; n: number }[]) counts[c.status] = c.n;
       return { ...j, counts };
     });

@@ -81,6 +81,13 @@ export class StateTree {
     return this.atCommit(r.stdout.trim(), g);
   }
 
+  /** HEAD's commit, or undefined for a plain directory (nothing to roll out automatically). */
+  async head(): Promise<string | undefined> {
+    if (!(await this.isGit())) return undefined;
+    const r = await exec(['git', '-C', this.dir, 'rev-parse', '--verify', '--quiet', 'HEAD^{commit}']);
+    return r.code === 0 ? r.stdout.trim() : undefined;
+  }
+
   /**
    * The bundle of a given revision (commit, tag, `HEAD~1`, ...) for rollbacks and roll-forwards;
    * without one, HEAD. Only committed files of the tree directory are in it.

@@ -190,6 +190,8 @@ const TargetFields = {
   tgt_type: TargetTypeSchema,
   /** `N` agents at a time, or `N%` of the targets */
   batch: z.string().regex(/^\d+%?$/).optional(),
+  /** with batches: an agent that fails or does not return cancels the agents not yet started */
+  stop_on_failure: z.boolean().optional(),
   timeout_s: z.number().positive(),
   /** who started it, for the job history */
   user: z.string().max(200),
@@ -229,7 +231,7 @@ export const CliEventSchema = z.discriminatedUnion('type', [
   z.strictObject({
     type: z.literal('agent_done'),
     agent: z.string(),
-    status: z.enum(['done', 'failed', 'timeout', 'lost']),
+    status: z.enum(['done', 'failed', 'timeout', 'lost', 'cancelled']),
     body: ReturnBodySchema.optional(),
     error: z.string().optional(),
   }),
@@ -238,5 +240,6 @@ export const CliEventSchema = z.discriminatedUnion('type', [
 ]);
 export type CliEvent = z.infer<typeof CliEventSchema>;
 
-export const MinionStatusSchema = z.enum(['queued', 'running', 'done', 'failed', 'timeout', 'lost']);
+/** `cancelled`: never sent, because an earlier batch failed and the job stops on failure. */
+export const MinionStatusSchema = z.enum(['queued', 'running', 'done', 'failed', 'timeout', 'lost', 'cancelled']);
 export type MinionStatus = z.infer<typeof MinionStatusSchema>;

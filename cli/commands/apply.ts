@@ -132,6 +132,7 @@ function formatJobSummary(started: Extract<CliEvent, { type: 'job_started' }>, o
   ];
   if (by('failed').length) lines.push(`  failed:   ${by('failed').join(', ')}`);
   if (by('timeout').length) lines.push(`  timed out: ${by('timeout').join(', ')}`);
+  if (by('cancelled').length) lines.push(`  cancelled: ${by('cancelled').join(', ')} (not started: the job stopped on failure)`);
   if (lost.length) lines.push(`  lost:     ${lost.join(', ')}`);
   for (const a of started.offline) lines.push(`  offline:  ${a.id} (last seen ${a.last_seen ?? 'never'})`);
   return lines.join('\n');
@@ -139,13 +140,14 @@ function formatJobSummary(started: Extract<CliEvent, { type: 'job_started' }>, o
 
 const USAGE =
   'usage: tsalt apply <target> [SLS ...] [-L|-G|-P|-I|-J|-E|-S|-C|-N] [--test] [--batch N|N%] [--timeout S] [--revision REV] [--json] [--socket PATH | --config FILE]\n' +
-  '  --revision REV   apply the state tree as it was at git revision REV (a commit, tag, HEAD~1): rollback\n';
+  '  --revision REV   apply the state tree as it was at git revision REV (a commit, tag, HEAD~1): rollback\n' +
+  '  --stop-on-failure  with --batch: an agent that fails or does not return cancels the agents not started yet\n';
 
 export async function run(argv: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
     args: argv,
     allowPositionals: true,
-    options: { ...targetOptions, test: { type: 'boolean' }, revision: { type: 'string', short: 'r' } },
+    options: { ...targetOptions, test: { type: 'boolean' }, revision: { type: 'string', short: 'r' }, 'stop-on-failure': { type: 'boolean' } },
   });
   if (values.help) {
     process.stdout.write(USAGE);
@@ -177,6 +179,7 @@ export async function run(argv: string[]): Promise<number> {
       user: startedBy(),
       ...(values.batch ? { batch: values.batch } : {}),
       ...(values.revision ? { revision: values.revision } : {}),
+      ...(values['stop-on-failure'] ? { stop_on_failure: true } : {}),
     },
     { socket: socketPath(values), json: values.json === true, name: 'tsalt apply' },
   );
