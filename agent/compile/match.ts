@@ -81,7 +81,8 @@ function dataMatch(data: Record<string, unknown> | undefined, expr: string, rege
       if (x === null || x === undefined) return false;
       if (typeof x === 'object' && !Array.isArray(x)) return Object.prototype.hasOwnProperty.call(x, want);
       const s = typeof x === 'boolean' ? (x ? 'True' : 'False') : String(x);
-      return regex ? pcre(want).test(s) : globMatch(want, s) || (!want.includes('*') && s.toLowerCase() === want.toLowerCase());
+      // Salt's subdict_match lowercases both sides of a glob: `G@os:rocky` matches `Rocky`
+      return regex ? pcre(want).test(s) : globMatch(want.toLowerCase(), s.toLowerCase());
     };
     if (Array.isArray(v) ? v.some(test) : test(v)) return true;
   }
