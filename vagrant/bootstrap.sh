@@ -24,15 +24,17 @@ fi
 dnf -y -q install gcc-c++ make python3 tar
 
 # --- tsalt itself, rebuilt when the synced sources changed ------------------------------
-stamp=$(cd "$SRC" && find package.json package-lock.json tsconfig.json bin protocol agent master cli -type f -newer "$PREFIX/.built" 2>/dev/null | head -1 || true)
+stamp=$(cd "$SRC" && find package.json package-lock.json tsconfig.json bin protocol agent master cli scripts -type f -newer "$PREFIX/.built" 2>/dev/null | head -1 || true)
 if [ ! -f "$PREFIX/.built" ] || [ -n "$stamp" ]; then
   log "building tsalt in $PREFIX"
   mkdir -p "$PREFIX"
   tar -C "$SRC" --exclude=./node_modules --exclude=./dist --exclude=./.git --exclude=./vagrant/.vagrant -cf - \
-    package.json package-lock.json tsconfig.json bin protocol agent master cli | tar -C "$PREFIX" -xf -
+    package.json package-lock.json tsconfig.json bin protocol agent master cli scripts examples | tar -C "$PREFIX" -xf -
   (cd "$PREFIX" && npm ci --no-audit --no-fund --loglevel=error && npm run -s build && npm prune --omit=dev --no-audit --no-fund --loglevel=error)
   touch "$PREFIX/.built"
 fi
+# the shipped units (packaging/*.service) run /usr/bin/tsalt
+ln -sf "$PREFIX/bin/tsalt.js" /usr/bin/tsalt
 ln -sf "$PREFIX/bin/tsalt.js" /usr/local/bin/tsalt
 chmod 0755 "$PREFIX/bin/tsalt.js"
 
