@@ -77,6 +77,20 @@ function prefetch(ctx: RunContext): void {
     .catch(() => {});
 }
 
+/** Install in one transaction; the changes are what the package database says moved. */
+async function installAndDiff(p: PkgProvider, before: PkgDb, targets: PkgTarget[], o: TxOptions): Promise<{ after: PkgDb; changes: ChangeMap }> {
+  if (targets.length) {
+    try {
+      await p.install(targets, o);
+    } catch (e) {
+      const after = await p.installed().catch(() => before);
+      failure(e, 'installing package(s)', diffDb(before, after));
+    }
+  }
+  const after = await p.installed();
+  return { after, changes: diffDb(before, after) };
+}
+
 async function prepare(ctx: RunContext, refresh: boolean | undefined): Promise<{ p: PkgProvider; db: PkgDb }> {
   try {
     const p = await pkgProvider(ctx);
@@ -167,16 +181,7 @@ const installed = defineState({
     const { desired, targets, holdChange } = plan!;
     const { p, db: before } = await prepare(ctx, false);
     const comments: string[] = [];
-    if (targets.length) {
-      try {
-        await p.install(targets, tx(a));
-      } catch (e) {
-        const after = await p.installed().catch(() => before);
-        failure(e, 'installing package(s)', diffDb(before, after));
-      }
-    }
-    const after = await p.installed();
-    const changes = diffDb(before, after);
+    const { after, changes } = await installAndDiff(p, before, targets, tx(a));
     if (a.hold !== undefined && holdChange.length) {
       await p.setHold(holdChange, a.hold).catch((e) => failure(e, a.hold ? 'holding package(s)' : 'unholding package(s)', changes));
       mergeHold(changes, holdChange, a.hold);
@@ -258,14 +263,7 @@ const latest = defineState({
   async apply(ctx, a, plan) {
     const { targets, upToDate } = plan!;
     const { p, db: before } = await prepare(ctx, false);
-    try {
-      await p.install(targets, tx(a));
-    } catch (e) {
-      const after = await p.installed().catch(() => before);
-      failure(e, 'installing package(s)', diffDb(before, after));
-    }
-    const after = await p.installed();
-    const changes = diffDb(before, after);
+    const { after, changes } = await installAndDiff(p, before, targets, tx(a));
     const failed = targets.filter((t) => after.installed.get(t.name)?.version !== t.version).map((t) => t.name);
     const ok = targets.filter((t) => !failed.includes(t.name)).map((t) => t.name);
     const comments: string[] = [];
