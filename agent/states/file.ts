@@ -11,6 +11,7 @@ import { symlink } from './file/symlink.js';
 import { copy } from './file/copy.js';
 import { recurse } from './file/recurse.js';
 import { append, line, replace } from './file/edit.js';
+import { serialize_ } from './file/serialize.js';
 
 export default {
   managed,
@@ -25,4 +26,5 @@ export default {
   line,
   replace,
   append,
+  serialize: serialize_,
 } satisfies StateModule;
