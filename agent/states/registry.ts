@@ -19,6 +19,7 @@ const loaders: Record<string, () => Promise<{ default: StateModule }>> = {
   cron: () => import('./cron.js'),
   git: () => import('./git.js'),
   npm: () => import('./npm.js'),
+  host: () => import('./host.js'),
 };
 
 const loaded = new Map<string, Promise<StateModule>>();
