@@ -43,7 +43,8 @@ function verrevcmp(a: string, b: string): number {
   return 0;
 }
 
-function splitDeb(v: string): [number, string, string] {
+/** `[epoch:]version[-release]`, the shape dpkg and rpm versions share. */
+function splitEvr(v: string): [number, string, string | undefined] {
   let rest = v.trim();
   let epoch = 0;
   const colon = rest.indexOf(':');
@@ -52,7 +53,13 @@ function splitDeb(v: string): [number, string, string] {
     rest = rest.slice(colon + 1);
   }
   const dash = rest.lastIndexOf('-');
-  return dash >= 0 ? [epoch, rest.slice(0, dash), rest.slice(dash + 1)] : [epoch, rest, ''];
+  return dash >= 0 ? [epoch, rest.slice(0, dash), rest.slice(dash + 1)] : [epoch, rest, undefined];
+}
+
+/** dpkg: a missing Debian revision compares as the empty string. */
+function splitDeb(v: string): [number, string, string] {
+  const [e, u, r] = splitEvr(v);
+  return [e, u, r ?? ''];
 }
 
 export function compareDeb(a: string, b: string): number {
@@ -112,22 +119,11 @@ function rpmvercmp(a: string, b: string): number {
   return i >= a.length ? -1 : 1;
 }
 
-function splitRpm(v: string): [number, string, string | undefined] {
-  let rest = v.trim();
-  let epoch = 0;
-  const colon = rest.indexOf(':');
-  if (colon > 0 && /^\d+$/.test(rest.slice(0, colon))) {
-    epoch = Number(rest.slice(0, colon));
-    rest = rest.slice(colon + 1);
-  }
-  const dash = rest.lastIndexOf('-');
-  return dash >= 0 ? [epoch, rest.slice(0, dash), rest.slice(dash + 1)] : [epoch, rest, undefined];
-}
 
 /** rpm's labelCompare; a side without a release matches any release (`1.0` == `1.0-3`), as yum does. */
 export function compareRpm(a: string, b: string): number {
-  const [ea, va, ra] = splitRpm(a);
-  const [eb, vb, rb] = splitRpm(b);
+  const [ea, va, ra] = splitEvr(a);
+  const [eb, vb, rb] = splitEvr(b);
   if (ea !== eb) return sign(ea - eb);
   const c = rpmvercmp(va, vb);
   if (c || ra === undefined || rb === undefined) return c;
