@@ -11,13 +11,13 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import fs from 'node:fs';
 import http from 'node:http';
-import net from 'node:net';
 import { apply } from '../../agent/engine.js';
 import { LocalTree } from '../../agent/tree/local.js';
 import { exec } from '../../agent/run/exec.js';
 import type { RunReport } from '../../protocol/results.js';
 import type { Data } from '../../agent/render/salt-functions.js';
 import { pillarOfHosts, STATES_DIR } from './stack-helpers.js';
+import { freePort } from '../helpers/net.js';
 
 const tag = `t${process.pid % 100000}`;
 const WEBS = [
@@ -30,16 +30,6 @@ const grains: Data = { id: 'lbweb', os_family: 'Debian', os: 'Debian', osmajorre
 let pillar: Data;
 let ports: { front: number; stats: number; monitor: number; web: number };
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as net.AddressInfo;
-      s.close(() => resolve(port));
-    });
-    s.on('error', reject);
-  });
-}
 
 async function must(argv: string[]) {
   const r = await exec(argv, { timeoutMs: 30_000 });

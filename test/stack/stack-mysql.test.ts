@@ -7,13 +7,13 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import fs from 'node:fs';
-import net from 'node:net';
 import path from 'node:path';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { exec } from '../../agent/run/exec.js';
 import { tempDir } from '../helpers/harness.js';
 import { grainsFor, pillarFor, renderTreeTemplate } from './stack-helpers.js';
 import type { Data } from '../../agent/render/salt-functions.js';
+import { freePort } from '../helpers/net.js';
 
 const MARIADBD = '/usr/sbin/mariadbd';
 const work = tempDir('tsalt-stack-mysql-');
@@ -26,16 +26,6 @@ interface Server {
 }
 const servers: Server[] = [];
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as net.AddressInfo;
-      s.close(() => resolve(port));
-    });
-    s.on('error', reject);
-  });
-}
 
 async function must(argv: string[], input?: string) {
   const r = await exec(argv, { input, timeoutMs: 60_000 });

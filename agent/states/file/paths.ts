@@ -1,4 +1,5 @@
 /** Path rules shared by the file states. */
+import { globToRegExp } from '../../compile/match.js';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { RunContext } from '../context.js';
@@ -40,22 +41,6 @@ export function patternMatcher(pat: string | undefined): ((rel: string) => boole
     const re = new RegExp(pat.slice(2));
     return (rel) => re.test(rel);
   }
-  let src = '';
-  for (let i = 0; i < pat.length; i++) {
-    const c = pat[i]!;
-    if (c === '*') src += '.*';
-    else if (c === '?') src += '.';
-    else if (c === '[') {
-      const close = pat.indexOf(']', i + 2);
-      if (close < 0) src += '\\[';
-      else {
-        let cls = pat.slice(i + 1, close);
-        if (cls.startsWith('!')) cls = '^' + cls.slice(1);
-        src += `[${cls.replace(/\\/g, '\\\\')}]`;
-        i = close;
-      }
-    } else src += c.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
-  }
-  const re = new RegExp(`^${src}$`);
+  const re = globToRegExp(pat);
   return (rel) => re.test(rel);
 }
