@@ -3,6 +3,7 @@
  * YAML, or what its `#!` line asks for) and remember where each top-level id was declared.
  */
 import yaml from 'js-yaml';
+import { SALT_YAML_SCHEMA } from '../render/salt-yaml.js';
 import type { RunBase } from '../run/context.js';
 import { templateGlobals } from '../run/context.js';
 import { RenderError } from '../render/jinja.js';
@@ -86,10 +87,6 @@ export function renderText(
   }
 }
 
-/** YAML 1.2 core types plus `<<` merge keys (no timestamps: a date stays the string it was). */
-// `types` exists at run time; @types/js-yaml does not declare it
-const SLS_SCHEMA = yaml.CORE_SCHEMA.extend([(yaml as unknown as { types: { merge: yaml.Type } }).types.merge]);
-
 /**
  * Parse rendered YAML; errors carry the line in the rendered text (= the file line for most
  * trees). js-yaml because the SLS parse is on every run's hot path (5x faster than `yaml`).
@@ -100,7 +97,7 @@ export function parseYaml(
 ): { data: unknown; positions: Map<string, { line: number; column: number }> } {
   let data: unknown;
   try {
-    data = yaml.load(text, { schema: SLS_SCHEMA, filename: file, json: false });
+    data = yaml.load(text, { schema: SALT_YAML_SCHEMA, filename: file, json: false });
   } catch (e) {
     if (e instanceof yaml.YAMLException) {
       const line = (e.mark?.line ?? 0) + 1;

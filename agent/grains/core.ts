@@ -5,7 +5,7 @@
  */
 import fs from 'node:fs';
 import os from 'node:os';
-import yaml from 'js-yaml';
+import { loadSaltYaml } from '../render/salt-yaml.js';
 import { z } from 'zod';
 
 export type Grains = Record<string, unknown>;
@@ -155,7 +155,7 @@ export function loadGrainsFile(file: string): Grains {
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') return {};
     throw e;
   }
-  const data = yaml.load(text, { schema: yaml.CORE_SCHEMA, filename: file }) ?? {};
+  const data = loadSaltYaml(text, file) ?? {};
   const r = GrainsFileSchema.safeParse(data);
   if (!r.success) throw new Error(`${file}: grains file must be a YAML mapping of grain names to values`);
   return r.data;

@@ -1,7 +1,7 @@
 /** The Jinja filters and tests Salt trees use that Nunjucks lacks or spells differently. */
 import type nunjucks from 'nunjucks';
 import crypto from 'node:crypto';
-import jsyaml from 'js-yaml';
+import { dumpSaltYaml } from './salt-yaml.js';
 import { pyRepr } from './pyrepr.js';
 
 type Kw = { __keywords?: true } & Record<string, unknown>;
@@ -81,7 +81,7 @@ export function installFilters(env: nunjucks.Environment): void {
 
   const f = (name: string, fn: (...a: any[]) => unknown) => env.addFilter(name, fn);
   f('yaml', (v: unknown, flow = true) => {
-    if (flow === false) return jsyaml.dump(v, { schema: jsyaml.CORE_SCHEMA }).trimEnd();
+    if (flow === false) return dumpSaltYaml(v).trimEnd();
     return pyRepr(v);
   });
   f('yaml_encode', (v: unknown) => (typeof v === 'string' ? JSON.stringify(v) : pyRepr(v)));

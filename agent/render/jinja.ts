@@ -10,7 +10,7 @@
  * - `{% include %}`/`{% import %}`/`{% from %}` read from the state tree only.
  */
 import nunjucks from 'nunjucks';
-import yaml from 'js-yaml';
+import { loadSaltYaml } from './salt-yaml.js';
 import { pyOutput } from './pyrepr.js';
 import { installFilters } from './filters.js';
 import type { TreeSource } from '../tree/source.js';
@@ -285,7 +285,7 @@ class ImportDataExtension {
     }
     let value: unknown;
     try {
-      value = kind.endsWith('_json') ? JSON.parse(text) : yaml.load(text, { schema: yaml.CORE_SCHEMA, filename: source });
+      value = kind.endsWith('_json') ? JSON.parse(text) : loadSaltYaml(text, source);
     } catch (e) {
       throw new Error(`${kind} ${source}: ${(e as Error).message.split('\n')[0]}`);
     }

@@ -5,7 +5,7 @@
  * dataset over what the file already holds.
  */
 import fs from 'node:fs';
-import yaml from 'js-yaml';
+import { dumpSaltYaml, loadSaltYaml } from '../../render/salt-yaml.js';
 import { z } from 'zod';
 import { traverse, deepMerge } from '../../render/salt-functions.js';
 import { boolArg, defineState, modeArg, principalArg, StateFailure } from '../define.js';
@@ -44,12 +44,12 @@ function serialize(data: unknown, formatter: 'json' | 'yaml', opts: Record<strin
     const indent = typeof opts.indent === 'number' ? opts.indent : 2;
     return JSON.stringify(opts.sort_keys === false ? data : sortKeys(data), null, indent) + '\n';
   }
-  return yaml.dump(data, { sortKeys: opts.sort_keys !== false, flowLevel: opts.default_flow_style === true ? 0 : -1, lineWidth: -1 });
+  return dumpSaltYaml(data, { sortKeys: opts.sort_keys !== false, flowLevel: opts.default_flow_style === true ? 0 : -1, lineWidth: -1 });
 }
 
 function parseExisting(text: string, formatter: 'json' | 'yaml', name: string): unknown {
   try {
-    return formatter === 'json' ? JSON.parse(text) : yaml.load(text, { schema: yaml.CORE_SCHEMA });
+    return formatter === 'json' ? JSON.parse(text) : loadSaltYaml(text);
   } catch (e) {
     throw new StateFailure(`merge_if_exists: ${name} is not valid ${formatter}: ${(e as Error).message.split('\n')[0]}`);
   }
