@@ -218,6 +218,8 @@ export class AgentDaemon {
         sls: spec.sls,
         test: spec.test,
         ...(this.cfg.root ? { root: this.cfg.root } : {}),
+        // downloads (file.managed/archive.extracted http sources) are kept with the agent's cache
+        opts: { cachedir: this.cfg.cache_dir },
         onResult: (r) => void this.send({ type: 'state_result', jid, result: r }),
       });
       return { kind: 'apply', report };

@@ -85,7 +85,11 @@ async function desiredContent(ctx: RunContext, a: ManagedArgs, extra: Record<str
     }
     data = Buffer.from(text, 'utf8');
   } else if (a.source != null && a.source.length) {
-    const src = await readFirstSource(ctx, a.source, a.source_hash ?? undefined, a.skip_verify);
+    const src = await readFirstSource(ctx, a.source, a.source_hash ?? undefined, a.skip_verify, {
+      sourceHashName: a.source_hash_name ?? undefined,
+      // a remote file the target already matches (by source_hash) is not fetched again
+      current: a.template ? undefined : ctx.path(a.name),
+    });
     data = src.data;
     if (a.template) {
       const text = renderContent(ctx, {
