@@ -36,6 +36,8 @@ export class AgentDaemon {
   private readonly pendingBundles = new Map<string, PendingBundle>();
   private keyState: string | undefined;
   private readonly idle = new Set<() => void>();
+  private grainsWatch: fs.FSWatcher | undefined;
+  private grainsTimer: NodeJS.Timeout | undefined;
 
   constructor(
     readonly cfg: AgentConfig,
@@ -51,6 +53,7 @@ export class AgentDaemon {
     this.spool = new Spool(cfg.cache_dir, this.log);
     this.bundles = new BundleCache(cfg.cache_dir);
     this.grains = await collectGrains(cfg);
+    this.watchGrainsFile();
     const tofuFile = path.join(cfg.pki_dir, 'master.fp');
     let pin = cfg.master_finger ? normaliseFingerprint(cfg.master_finger) : undefined;
     if (!pin && fs.existsSync(tofuFile)) pin = normaliseFingerprint(fs.readFileSync(tofuFile, 'utf8'));
@@ -87,7 +90,43 @@ export class AgentDaemon {
         });
       });
     }
+    this.grainsWatch?.close();
+    clearTimeout(this.grainsTimer);
     this.conn?.stop();
+  }
+
+  /**
+   * Edits of the grains file (roles: ...) reach the master without a restart: an inotify
+   * watch on its directory re-reads it, and every state run re-reads it first. A file that no
+   * longer parses keeps the grains the agent had, with an error in the log.
+   */
+  private watchGrainsFile(): void {
+    const file = this.cfg.grains_file;
+    try {
+      this.grainsWatch = fs.watch(path.dirname(file), { persistent: false }, (_event, name) => {
+        if (name !== null && name !== path.basename(file)) return;
+        clearTimeout(this.grainsTimer);
+        this.grainsTimer = setTimeout(() => void this.refreshGrains(), 200); // editors write in steps
+      });
+      this.grainsWatch.on('error', (e) => this.log.debug(`watching ${file} stopped: ${e.message}`));
+    } catch (e) {
+      this.log.debug(`not watching ${file} (${(e as Error).message}); grains are re-read before each state run`);
+    }
+  }
+
+  /** Re-read the grains; tell the master when they changed. */
+  async refreshGrains(): Promise<void> {
+    let next: Data;
+    try {
+      next = await collectGrains(this.cfg);
+    } catch (e) {
+      this.log.error(`grains file ${this.cfg.grains_file}: ${(e as Error).message}; keeping the previous grains`);
+      return;
+    }
+    if (JSON.stringify(next) === JSON.stringify(this.grains)) return;
+    this.grains = next;
+    this.log.info(`grains changed (${this.cfg.grains_file}); sent to the master`);
+    this.send({ type: 'grains', grains: next });
   }
 
   private send(m: Parameters<MasterConnection['send']>[0]): boolean {
@@ -206,6 +245,7 @@ export class AgentDaemon {
   }
 
   private async applyJob(jid: string, spec: Extract<Job['spec'], { kind: 'apply' }>): Promise<ReturnBody> {
+    await this.refreshGrains();
     if (!this.bundles.has(spec.bundle)) await this.fetchBundle(jid, spec.bundle);
     const tree: TreeSource = this.bundles.open(spec.bundle, spec.revision);
     const { apply } = await import('./engine.js');

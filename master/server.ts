@@ -114,10 +114,11 @@ export class AgentServer {
     });
     this.wss.on('error', (e) => o.log.error(`websocket server: ${e.message}`));
     const onHello: Handler<'hello'> = (conn, msg) => this.onHello(conn, msg);
+    const onGrains: Handler<'grains'> = (conn, msg) => this.onGrains(conn, msg);
     // pending agents may only introduce themselves; everything else closes the connection
     this.tables = {
-      pending: { hello: onHello },
-      accepted: { ...o.events.accepted, hello: onHello },
+      pending: { hello: onHello, grains: onGrains },
+      accepted: { ...o.events.accepted, hello: onHello, grains: onGrains },
     };
   }
 
@@ -275,6 +276,14 @@ export class AgentServer {
       log.error(`agent ${conn.id}: handling '${msg.type}' failed: ${(e as Error).message}; connection closed`);
       conn.close(CloseCode.protocolError, 'message could not be handled');
     }
+  }
+
+  private onGrains(conn: AgentConn, msg: Extract<AgentMessage, { type: 'grains' }>): void {
+    if (!conn.hello) return; // grains before hello mean nothing; hello carries them
+    conn.grains = msg.grains;
+    if (conn.level !== 'accepted') return;
+    this.o.store.touchAgent(conn.id, msg.grains);
+    this.o.log.info(`agent ${conn.id}: grains updated`);
   }
 
   private onHello(conn: AgentConn, msg: Extract<AgentMessage, { type: 'hello' }>): void {

@@ -33,6 +33,9 @@ export const HelloSchema = z.strictObject({
   spooled: z.array(JidSchema).max(10000),
 });
 
+/** The agent's grains changed (its grains file was edited): the master re-targets with them. */
+export const GrainsUpdateSchema = z.strictObject({ type: z.literal('grains'), grains: Data });
+
 export const JobAckSchema = z.strictObject({ type: z.literal('job_ack'), jid: JidSchema });
 
 /** The agent will not run this job (busy with another state run, or unknown kind). */
@@ -74,6 +77,7 @@ export type JobReturn = z.infer<typeof JobReturnSchema>;
 
 export const AgentMessageSchema = z.discriminatedUnion('type', [
   HelloSchema,
+  GrainsUpdateSchema,
   JobAckSchema,
   JobRefusedSchema,
   BundleGetSchema,
