@@ -15,6 +15,7 @@ import { Spool } from './connection/spool.js';
 import type { Logger } from './connection/log.js';
 import { collectGrains } from './grains/detect.js';
 import { exec } from './run/exec.js';
+import { withJobSignal } from './run/abort.js';
 import type { TreeSource } from './tree/source.js';
 import type { Data } from './render/salt-functions.js';
 
@@ -36,6 +37,8 @@ export class AgentDaemon {
   private readonly pendingBundles = new Map<string, PendingBundle>();
   private keyState: string | undefined;
   private readonly idle = new Set<() => void>();
+  /** kill switches of the jobs running here */
+  private readonly kills = new Map<string, AbortController>();
   private grainsWatch: fs.FSWatcher | undefined;
   private grainsTimer: NodeJS.Timeout | undefined;
 
@@ -160,6 +163,12 @@ export class AgentDaemon {
       if (m.state === 'accepted') this.flushSpool();
     },
     job: (m) => void this.runJob(m),
+    job_kill: (m) => {
+      const k = this.kills.get(m.jid);
+      if (!k || k.signal.aborted) return;
+      this.log.warn(`job ${m.jid}: killed by the master's operator`);
+      k.abort();
+    },
     bundle: (m) => {
       const p = this.pendingBundles.get(m.hash);
       if (!p) return;
@@ -227,14 +236,17 @@ export class AgentDaemon {
       this.stateRun = jid;
     }
     this.running.add(jid);
+    const kill = new AbortController();
+    this.kills.set(jid, kill);
     this.send({ type: 'job_ack', jid });
     this.log.info(`job ${jid}: ${spec.kind === 'apply' ? `apply ${spec.sls.length ? spec.sls.join(',') : 'highstate'}${spec.test ? ' (test)' : ''} at ${spec.revision.slice(0, 12)}` : 'run command'}`);
     let body: ReturnBody;
     try {
-      body = spec.kind === 'apply' ? await this.applyJob(jid, spec) : await this.runCommand(spec);
+      body = spec.kind === 'apply' ? await this.applyJob(jid, spec, kill.signal) : await withJobSignal(kill.signal, () => this.runCommand(spec));
     } catch (e) {
       body = { kind: 'error', error: (e as Error).message };
     } finally {
+      this.kills.delete(jid);
       this.running.delete(jid);
       if (this.stateRun === jid) this.stateRun = undefined;
     }
@@ -244,7 +256,7 @@ export class AgentDaemon {
     if (this.running.size === 0) for (const f of this.idle) f();
   }
 
-  private async applyJob(jid: string, spec: Extract<Job['spec'], { kind: 'apply' }>): Promise<ReturnBody> {
+  private async applyJob(jid: string, spec: Extract<Job['spec'], { kind: 'apply' }>, signal: AbortSignal): Promise<ReturnBody> {
     await this.refreshGrains();
     if (!this.bundles.has(spec.bundle)) await this.fetchBundle(jid, spec.bundle);
     const tree: TreeSource = this.bundles.open(spec.bundle, spec.revision);
@@ -260,6 +272,7 @@ export class AgentDaemon {
         ...(this.cfg.root ? { root: this.cfg.root } : {}),
         // downloads (file.managed/archive.extracted http sources) are kept with the agent's cache
         opts: { cachedir: this.cfg.cache_dir },
+        signal,
         onResult: (r) => void this.send({ type: 'state_result', jid, result: r }),
       });
       return { kind: 'apply', report };

@@ -8,6 +8,7 @@ import { countResults, type RunReport, type StateResult } from '../protocol/resu
 import { compileRun, type CompiledState } from './compile/compile.js';
 import { converge } from './run/runner.js';
 import { makeRunBase } from './run/context.js';
+import { withJobSignal } from './run/abort.js';
 
 export interface EngineRequest {
   tree: TreeSource;
@@ -23,6 +24,8 @@ export interface EngineRequest {
   opts?: Data;
   /** called once per state as it finishes, in execution order */
   onResult?: (r: StateResult) => void;
+  /** aborting it kills the run: programs started for it are terminated, states not run yet report so */
+  signal?: AbortSignal;
 }
 
 /** Compile only (`tsalt local show`). Throws CompileError; touches nothing. */
@@ -32,7 +35,11 @@ export async function compile(req: EngineRequest): Promise<CompiledState[]> {
 }
 
 /** Compile everything, then converge. A CompileError is thrown before any state runs. */
-export async function apply(req: EngineRequest): Promise<RunReport> {
+export function apply(req: EngineRequest): Promise<RunReport> {
+  return withJobSignal(req.signal, () => applyNow(req));
+}
+
+async function applyNow(req: EngineRequest): Promise<RunReport> {
   const base = makeRunBase(req);
   const started = performance.now();
   const low = await compileRun(base, { id: req.id, sls: req.sls ?? [] });

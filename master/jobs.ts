@@ -220,6 +220,35 @@ export class JobManager {
     this.pump(job);
   }
 
+  /**
+   * `tsalt jobs kill JID`: agents not started yet are cancelled, agents running it are told to
+   * stop (their programs are terminated and their return, with the states not run marked as
+   * such, comes back as usual).
+   */
+  kill(jid: string, user: string, sink: Sink): number {
+    const job = this.active.get(jid);
+    if (!job) {
+      const known = this.store.getJob(jid);
+      sink({ type: 'error', message: known ? `job ${jid} is not running (it has finished)` : `no job ${jid}` });
+      return 1;
+    }
+    const why = `not started: the job was killed by ${user}`;
+    const cancelled = job.queue.splice(0);
+    for (const id of cancelled) {
+      this.store.setMinionStatus(jid, id, 'cancelled', why);
+      this.emit(job, { type: 'agent_done', agent: id, status: 'cancelled', error: why });
+    }
+    if (cancelled.length) job.failed = true;
+    const signalled: string[] = [];
+    for (const id of job.inflight) {
+      if (this.server.ready(id)?.send({ type: 'job_kill', jid })) signalled.push(id);
+    }
+    this.log.warn(`job ${jid}: killed by ${user}: ${signalled.length} running agent(s) told to stop, ${cancelled.length} queued cancelled`);
+    sink({ type: 'data', data: { jid, signalled, cancelled } });
+    this.pump(job);
+    return 0;
+  }
+
   /** Batches that stop on failure: the agents not started yet are not started at all. */
   private cancelQueued(job: ActiveJob, culprit: string): void {
     if (!job.queue.length) return;

@@ -118,6 +118,8 @@ export async function startMaster(cfg: MasterConfig, log: Logger): Promise<Runni
         send({ type: 'data', data: { job, minions } });
         return 0;
       }
+      case 'jobs.kill':
+        return jobs.kill(req.jid, req.user, send);
       case 'apply':
       case 'run':
         return jobs.start(req, send);

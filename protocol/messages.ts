@@ -138,9 +138,13 @@ export const ReturnAckSchema = z.strictObject({ type: z.literal('return_ack'), j
 /** The master refuses something the agent asked for (bundle it was not offered, ...). */
 export const DeniedSchema = z.strictObject({ type: z.literal('denied'), message: z.string() });
 
+/** Stop this job now (`tsalt jobs kill`): its programs are terminated, states not run yet say so. */
+export const JobKillSchema = z.strictObject({ type: z.literal('job_kill'), jid: JidSchema });
+
 export const MasterMessageSchema = z.discriminatedUnion('type', [
   KeyStatusSchema,
   JobSchema,
+  JobKillSchema,
   BundleSchema,
   ReturnAckSchema,
   DeniedSchema,
@@ -209,6 +213,7 @@ export const CliRequestSchema = z.discriminatedUnion('type', [
   z.strictObject({ type: z.literal('agents.list') }),
   z.strictObject({ type: z.literal('jobs.list'), limit: z.number().int().positive().max(10_000) }),
   z.strictObject({ type: z.literal('jobs.get'), jid: JidSchema }),
+  z.strictObject({ type: z.literal('jobs.kill'), jid: JidSchema, user: z.string().max(200) }),
   z.strictObject({
     type: z.literal('apply'),
     ...TargetFields,

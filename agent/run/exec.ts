@@ -3,6 +3,7 @@
  * (cmd.run passes the user's command to `/bin/sh -c` as one argv element, as Salt does.)
  */
 import { spawn } from 'node:child_process';
+import { jobSignal } from './abort.js';
 
 export interface ExecOptions {
   cwd?: string;
@@ -23,6 +24,8 @@ export interface ExecResult {
 export function exec(argv: readonly string[], opts: ExecOptions = {}): Promise<ExecResult> {
   const [cmd, ...args] = argv;
   if (!cmd) return Promise.reject(new Error('exec: empty argv'));
+  const signal = jobSignal();
+  if (signal?.aborted) return Promise.resolve({ code: 143, signal: 'SIGTERM', stdout: '', stderr: 'not started: the job was killed' });
   return new Promise((resolve, reject) => {
     const child = spawn(cmd, args, {
       cwd: opts.cwd,
@@ -31,6 +34,26 @@ export function exec(argv: readonly string[], opts: ExecOptions = {}): Promise<E
       gid: opts.gid,
       stdio: ['pipe', 'pipe', 'pipe'],
       timeout: opts.timeoutMs,
+      // a killable job's programs get their own process group, so a kill reaches their children
+      detached: signal !== undefined,
+    });
+    let killTimer: NodeJS.Timeout | undefined;
+    const onAbort = () => {
+      const group = (sig: NodeJS.Signals) => {
+        try {
+          if (child.pid) process.kill(-child.pid, sig);
+        } catch {
+          /* already gone */
+        }
+      };
+      group('SIGTERM');
+      killTimer = setTimeout(() => group('SIGKILL'), 5000);
+      killTimer.unref();
+    };
+    signal?.addEventListener('abort', onAbort, { once: true });
+    child.on('close', () => {
+      signal?.removeEventListener('abort', onAbort);
+      clearTimeout(killTimer);
     });
     const out: Buffer[] = [];
     const err: Buffer[] = [];

@@ -14,6 +14,7 @@ import type { RequisiteKind } from '../compile/high.js';
 import { orderingEdges } from '../compile/requisites.js';
 import { makeRunContext, type RunBase } from './context.js';
 import { invokeModWatch, invokeState, type InvokeOutcome } from './invoke.js';
+import { jobSignal, KILLED_COMMENT } from './abort.js';
 
 const FAIL_BLOCKS: ReadonlySet<RequisiteKind> = new Set(['require', 'watch', 'onchanges', 'prereq', 'onchanges_any', 'listen']);
 
@@ -42,6 +43,7 @@ export async function converge(
     }
   }
   let stopped = false;
+  const killed = jobSignal();
   const testBase: RunBase = { ...base, test: true };
 
   const record = (s: CompiledState, out: InvokeOutcome, start: Date, t0: number, idOverride?: string, funOverride?: string) => {
@@ -106,7 +108,7 @@ export async function converge(
       if (!preds.some((x) => hasChanges(x.p))) return { result: true, changes: {}, comment: 'No changes detected' };
     }
 
-    const ctx = makeRunContext(base, s.id, s.sls);
+    const ctx = makeRunContext(base, s.id, s.sls, s.requisitesIn);
     if (guardsOf(s)) {
       const { evaluateGuards, guardOptions } = await import('./guards.js');
       const g = await evaluateGuards(s.guards, guardOptions(s.args));
@@ -122,6 +124,7 @@ export async function converge(
   };
 
   const run = async (s: CompiledState): Promise<void> => {
+    if (killed?.aborted) stopped = true;
     if (results.has(s.key) || stopped) return;
     for (const k of after.get(s.key) ?? []) await run(byKey.get(k)!);
     if (results.has(s.key) || stopped) return;
@@ -131,7 +134,7 @@ export async function converge(
       const t = byKey.get(e.target)!;
       for (const k of after.get(t.key) ?? []) if (k !== s.key) await run(byKey.get(k)!);
       if (stopped) return;
-      predicted.set(t.key, await invokeState(makeRunContext(testBase, t.id, t.sls), t.def, t.runArgs, t.extra));
+      predicted.set(t.key, await invokeState(makeRunContext(testBase, t.id, t.sls, t.requisitesIn), t.def, t.runArgs, t.extra));
     }
     const start = new Date();
     const t0 = performance.now();
@@ -154,6 +157,12 @@ export async function converge(
   for (const s of states) {
     await run(s);
     if (stopped) break;
+  }
+  // a killed run says which states it never got to, so the report is complete
+  if (killed?.aborted) {
+    for (const s of states) {
+      if (!results.has(s.key)) record(s, { result: false, changes: {}, comment: KILLED_COMMENT }, new Date(), performance.now());
+    }
   }
 
   // listen: mod_watch once at the end for states whose listened-to targets changed

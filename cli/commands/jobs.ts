@@ -1,7 +1,7 @@
-/** `tsalt jobs [JID]`: recent jobs, or one job with every agent's status and state results. */
+/** `tsalt jobs [JID]`: recent jobs, or one job with every agent's status and state results; `tsalt jobs kill JID`. */
 import { parseArgs } from 'node:util';
 import { request, socketPath } from '../../master/cli-client.js';
-import { formatOutcome } from './apply.js';
+import { formatOutcome, startedBy } from './apply.js';
 import { countResults, type StateResult } from '../../protocol/results.js';
 import type { CliRequest, ReturnBody } from '../../protocol/messages.js';
 
@@ -33,9 +33,13 @@ export async function run(argv: string[]): Promise<number> {
     },
   });
   if (values.help) {
-    process.stdout.write('usage: tsalt jobs [JID] [-n LIMIT] [--json] [--socket PATH | --config FILE]\n');
+    process.stdout.write(
+      'usage: tsalt jobs [JID] [-n LIMIT] [--json] [--socket PATH | --config FILE]\n' +
+        '       tsalt jobs kill JID    stop a running job: queued agents are cancelled, running ones terminate its programs\n',
+    );
     return 0;
   }
+  if (positionals[0] === 'kill') return kill(positionals[1], values);
   const jid = positionals[0];
   if (jid !== undefined && !/^\d{20}$/.test(jid)) {
     process.stderr.write(`tsalt jobs: '${jid}' is not a job id (20 digits)\n`);
@@ -79,6 +83,31 @@ export async function run(argv: string[]): Promise<number> {
     });
   } catch (e) {
     process.stderr.write(`tsalt jobs: ${(e as Error).message}\n`);
+    return 1;
+  }
+}
+
+async function kill(jid: string | undefined, values: { json?: boolean; socket?: string; config?: string }): Promise<number> {
+  if (jid === undefined || !/^\d{20}$/.test(jid)) {
+    process.stderr.write(`tsalt jobs kill: give the id of a running job (20 digits)${jid ? `, not '${jid}'` : ''}\n`);
+    return 1;
+  }
+  try {
+    return await request(socketPath(values), { type: 'jobs.kill', jid, user: startedBy() }, (ev) => {
+      if (ev.type === 'error') process.stderr.write(`tsalt jobs kill: ${ev.message}\n`);
+      if (ev.type !== 'data') return;
+      if (values.json) {
+        process.stdout.write(JSON.stringify(ev.data, null, 2) + '\n');
+        return;
+      }
+      const d = ev.data as { signalled: string[]; cancelled: string[] };
+      process.stdout.write(
+        `Job ${jid}: told ${d.signalled.length} running agent(s) to stop${d.signalled.length ? ` (${d.signalled.join(', ')})` : ''}` +
+          `; ${d.cancelled.length} queued agent(s) cancelled${d.cancelled.length ? ` (${d.cancelled.join(', ')})` : ''}\n`,
+      );
+    });
+  } catch (e) {
+    process.stderr.write(`tsalt jobs kill: ${(e as Error).message}\n`);
     return 1;
   }
 }
