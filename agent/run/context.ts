@@ -1,6 +1,8 @@
 /** Builds the RunContext each state receives. */
 import path from 'node:path';
 import type { RunContext } from '../states/context.js';
+import type { RequisiteKind } from '../compile/high.js';
+import type { RequisiteRef } from '../compile/low.js';
 import type { TreeSource } from '../tree/source.js';
 import { FactCache } from './facts.js';
 import { JinjaRenderer } from '../render/jinja.js';
@@ -15,6 +17,8 @@ export interface RunBase {
   pillar: Data;
   opts: Data;
   facts: FactCache;
+  /** see RunContext.runData: one map per run, shared by the test copy of the base too */
+  runData: Map<string, unknown>;
   renderer: JinjaRenderer;
   salt: Record<string, (...a: unknown[]) => unknown>;
 }
@@ -36,6 +40,7 @@ export function makeRunBase(o: {
     pillar: o.pillar,
     opts,
     facts: new FactCache(),
+    runData: new Map(),
     renderer: new JinjaRenderer(o.tree),
     salt: saltFunctions(o.grains, o.pillar, opts),
   };
@@ -62,7 +67,12 @@ export function rootedPath(root: string | undefined, p: string): string {
   return path.join(root, path.resolve('/', p));
 }
 
-export function makeRunContext(base: RunBase, id: string, sls: string): RunContext {
+export function makeRunContext(
+  base: RunBase,
+  id: string,
+  sls: string,
+  requisitesIn: Partial<Record<RequisiteKind, RequisiteRef[]>> = {},
+): RunContext {
   return {
     test: base.test,
     root: base.root,
@@ -72,6 +82,8 @@ export function makeRunContext(base: RunBase, id: string, sls: string): RunConte
     pillar: base.pillar,
     opts: base.opts,
     facts: base.facts,
+    runData: base.runData,
+    requisitesIn,
     id,
     sls,
     renderTemplate(text, vars, name) {

@@ -1,6 +1,8 @@
 /** What a state function can reach while it runs. One context per state; facts shared per run. */
 import type { TreeSource } from '../tree/source.js';
 import type { FactCache } from '../run/facts.js';
+import type { RequisiteKind } from '../compile/high.js';
+import type { RequisiteRef } from '../compile/low.js';
 
 export interface RunContext {
   /** `--test` / `test=True`: check only, change nothing. */
@@ -16,6 +18,13 @@ export interface RunContext {
   readonly opts: Readonly<Record<string, unknown>>;
   /** Run-wide cache for system queries: one `dpkg-query`/`rpm -qa` per run, not one per state. */
   readonly facts: FactCache;
+  /**
+   * Data one state hands to later states of the same run (test runs too), keyed by the module
+   * that owns it: file.accumulated text read by file.managed and file.blockreplace.
+   */
+  readonly runData: Map<string, unknown>;
+  /** This state's `*_in` requisites as written (file.accumulated must know what it feeds). */
+  readonly requisitesIn: Readonly<Partial<Record<RequisiteKind, readonly RequisiteRef[]>>>;
   /** Render a Jinja (Nunjucks) template with grains/pillar/salt/opts plus `vars`. */
   renderTemplate(text: string, vars: Record<string, unknown>, name: string): string;
   /** Identity of the running state, for messages. */

@@ -12,6 +12,10 @@ import { copy } from './file/copy.js';
 import { recurse } from './file/recurse.js';
 import { append, line, replace } from './file/edit.js';
 import { serialize_ } from './file/serialize.js';
+import { accumulated, blockreplace } from './file/block.js';
+import { comment, uncomment } from './file/comment.js';
+import { prepend } from './file/prepend.js';
+import { keyvalue } from './file/keyvalue.js';
 
 export default {
   managed,
@@ -27,4 +31,10 @@ export default {
   replace,
   append,
   serialize: serialize_,
+  blockreplace,
+  accumulated,
+  comment,
+  uncomment,
+  prepend,
+  keyvalue,
 } satisfies StateModule;

@@ -7,6 +7,7 @@ import { resolveOwner } from './ownership.js';
 import { requireAbsolute } from './paths.js';
 import { readFirstSource } from './source.js';
 import { renderContent } from './template.js';
+import { withAccumulator } from './accumulator.js';
 
 const scalar = z.union([z.string(), z.number(), z.boolean()]);
 
@@ -68,6 +69,8 @@ async function desiredContent(ctx: RunContext, a: ManagedArgs, extra: Record<str
     throw new StateFailure("'source' cannot be used in combination with 'contents', 'contents_pillar', or 'contents_grains'");
   }
   const stateVars = { name: a.name, user: a.user, group: a.group, mode: a.mode };
+  // file.accumulated text for this file reaches the template as `accumulator` (Salt)
+  const context = withAccumulator(ctx, a.name, a.context ?? undefined);
   let data: Buffer | undefined;
   if (inline) {
     let text: string;
@@ -81,7 +84,7 @@ async function desiredContent(ctx: RunContext, a: ManagedArgs, extra: Record<str
     }
     if (a.contents_newline && !text.endsWith('\n')) text += '\n';
     if (a.template) {
-      text = renderContent(ctx, { template: a.template, text, label: a.name, defaults: a.defaults ?? undefined, context: a.context ?? undefined, stateVars: { ...stateVars, source: null }, extra });
+      text = renderContent(ctx, { template: a.template, text, label: a.name, defaults: a.defaults ?? undefined, context, stateVars: { ...stateVars, source: null }, extra });
     }
     data = Buffer.from(text, 'utf8');
   } else if (a.source != null && a.source.length) {
@@ -98,7 +101,7 @@ async function desiredContent(ctx: RunContext, a: ManagedArgs, extra: Record<str
         label: src.source,
         treePath: src.treePath,
         defaults: a.defaults ?? undefined,
-        context: a.context ?? undefined,
+        context,
         stateVars: { ...stateVars, source: src.source },
         extra,
       });
