@@ -3,57 +3,12 @@
  * (lines that are missing). Each computes the new text in `check` and writes it atomically
  * through the shared file core, keeping the file's owner and mode.
  */
-import fs from 'node:fs';
 import { z } from 'zod';
-import type { RunContext } from '../context.js';
 import { boolArg, defineState, listArg, modeArg, principalArg, StateFailure } from '../define.js';
-import { applyFile, planFile, type FilePlan } from './core.js';
-import { isBinary } from './diff.js';
-import { resolveOwner, type Owner } from './ownership.js';
-import { followLinks, lstatOrNull, requireAbsolute } from './paths.js';
+import { resolveOwner } from './ownership.js';
+import { requireAbsolute } from './paths.js';
 import { pyEscape, pyFlags, pyRegex, pySubn } from './regex.js';
-
-/** Current text of an existing regular file, or undefined when absent. */
-function readText(ctx: RunContext, name: string): string | undefined {
-  const p = followLinks(ctx, ctx.path(name));
-  const st = lstatOrNull(p);
-  if (!st) return undefined;
-  if (!st.isFile()) throw new StateFailure(`${name} is not a regular file`);
-  const b = fs.readFileSync(p);
-  if (isBinary(b)) throw new StateFailure(`Cannot perform string replacements on a binary file: ${name}`);
-  return b.toString('utf8');
-}
-
-async function planText(
-  ctx: RunContext,
-  name: string,
-  text: string,
-  o: { owner?: Owner; mode?: string; showChanges: boolean; backup?: string; makedirs?: boolean },
-): Promise<FilePlan> {
-  return planFile(ctx, {
-    name,
-    content: Buffer.from(text, 'utf8'),
-    owner: o.owner ?? { missing: [] },
-    mode: o.mode,
-    replace: true,
-    create: true,
-    makedirs: o.makedirs ?? false,
-    followSymlinks: true,
-    showChanges: o.showChanges,
-    backup: o.backup,
-  });
-}
-
-function outcome(plan: FilePlan, would: string, none: string) {
-  if (Object.keys(plan.changes).length === 0) return { comment: none };
-  return { changes: plan.changes, plan, comment: would };
-}
-
-async function applyPlan(ctx: RunContext, plan: FilePlan | undefined, done: string) {
-  if (!plan) throw new StateFailure('internal: applied without a plan');
-  await applyFile(ctx, plan);
-  return { changes: plan.changes, comment: done };
-}
+import { applyPlan, outcome, planText, readText } from './text.js';
 
 // ---------------------------------------------------------------- file.replace
 

@@ -1,5 +1,5 @@
 /**
- * Shared by the text editors written after edit.ts (blockreplace, comment/uncomment, prepend,
+ * Shared by the in-place text editors (edit.ts, blockreplace, comment/uncomment, prepend,
  * keyvalue): read the current text, plan the new text through the file core (atomic write,
  * owner and mode kept, `diff` change), and gather `source`/`sources` text rendered as Salt's
  * `_get_template_texts` does.
@@ -10,6 +10,7 @@ import type { RunContext } from '../context.js';
 import { listArg, StateFailure } from '../define.js';
 import { applyFile, planFile, type FilePlan } from './core.js';
 import { isBinary } from './diff.js';
+import type { Owner } from './ownership.js';
 import { followLinks, lstatOrNull } from './paths.js';
 import { pyEscape, pyRegex } from './regex.js';
 import { readFirstSource } from './source.js';
@@ -31,12 +32,13 @@ export function planText(
   ctx: RunContext,
   name: string,
   text: string,
-  o: { showChanges: boolean; backup?: string; makedirs?: boolean },
+  o: { owner?: Owner; mode?: string; showChanges: boolean; backup?: string; makedirs?: boolean },
 ): Promise<FilePlan> {
   return planFile(ctx, {
     name,
     content: Buffer.from(text, 'utf8'),
-    owner: { missing: [] },
+    owner: o.owner ?? { missing: [] },
+    mode: o.mode,
     replace: true,
     create: true,
     makedirs: o.makedirs ?? false,
