@@ -20,6 +20,7 @@ const loaders: Record<string, () => Promise<{ default: StateModule }>> = {
   git: () => import('./git.js'),
   npm: () => import('./npm.js'),
   host: () => import('./host.js'),
+  mount: () => import('./mount.js'),
   ssh_auth: () => import('./ssh_auth.js'),
 };
 

@@ -1,5 +1,5 @@
 /**
- * Salt's `service` states: running, dead, enabled, disabled and their mod_watch. Comments and
+ * Salt's `service` states: running, dead, enabled, disabled, masked, unmasked and mod_watch. Comments and
  * the `{<name>: true}` change shape follow salt/states/service.py so Salt users read familiar
  * output. The init system is behind a provider (agent/providers/service), chosen from grains.
  */
@@ -234,9 +234,69 @@ function bootState(want: boolean) {
   });
 }
 
+const maskArgs = z.object({
+  name: serviceNameSchema,
+  /** manage the runtime mask (/run, gone at reboot) instead of the indefinite one (/etc) */
+  runtime: boolArg.default(false),
+});
+
+/** The provider's mask functions, or Salt's refusal on init systems without masks (sysv). */
+function maskingProvider(ctx: RunContext): Required<Pick<ServiceProvider, 'masked' | 'mask' | 'unmask'>> {
+  const p = serviceProvider(ctx);
+  if (!p.masked || !p.mask || !p.unmask) {
+    throw new StateFailure(`Service masking not available on this minion (the ${p.name} service provider has no masks; they are a systemd feature)`);
+  }
+  return { masked: p.masked.bind(p), mask: p.mask.bind(p), unmask: p.unmask.bind(p) };
+}
+
+/**
+ * service.masked / service.unmasked. Salt's change shape: `{masked: {old, new}}`, keyed
+ * `runtime masked` for runtime masks. The two kinds are managed independently, as in Salt.
+ */
+function maskState(want: boolean) {
+  return defineState<typeof maskArgs, undefined>({
+    args: maskArgs,
+    async check(ctx, a) {
+      const kind = a.runtime ? 'runtime masked' : 'masked';
+      const done = want ? kind : a.runtime ? 'runtime unmasked' : 'unmasked';
+      let now: boolean;
+      try {
+        now = await maskingProvider(ctx).masked(a.name, a.runtime);
+      } catch (e) {
+        if (e instanceof StateFailure) throw e;
+        throw new StateFailure(`Failed to read the mask state of service ${a.name}: ${msg(e)}`);
+      }
+      if (now === want) return { comment: want ? `Service ${a.name} is already ${done}` : `Service ${a.name} was already ${done}` };
+      return { changes: { [kind]: { old: !want, new: want } }, comment: `Service ${a.name} would be ${done}` };
+    },
+    async apply(ctx, a) {
+      const kind = a.runtime ? 'runtime masked' : 'masked';
+      const done = want ? kind : a.runtime ? 'runtime unmasked' : 'unmasked';
+      const p = maskingProvider(ctx);
+      const verb = want ? 'mask' : 'unmask';
+      try {
+        await p[verb](a.name, a.runtime);
+      } catch (e) {
+        throw new StateFailure(`Failed to ${verb} service ${a.name}: ${msg(e)}`);
+      }
+      // systemctl succeeds without effect when another link wins (a vendor mask, a unit file in
+      // /etc shadowing a runtime mask): believe the state, not the exit code
+      if ((await p.masked(a.name, a.runtime)) !== want) {
+        throw new StateFailure(`Failed to ${verb} service ${a.name}: systemctl succeeded but the service is still ${want ? 'not ' : ''}${kind}`);
+      }
+      return { changes: { [kind]: { old: !want, new: want } }, comment: `Service ${a.name} was ${done}` };
+    },
+    async modWatch() {
+      throw new StateFailure(`Unable to trigger watch for service.${want ? 'masked' : 'unmasked'}`);
+    },
+  });
+}
+
 export default {
   running,
   dead,
   enabled: bootState(true),
   disabled: bootState(false),
+  masked: maskState(true),
+  unmasked: maskState(false),
 } satisfies StateModule;

@@ -42,6 +42,11 @@ export function parseShow(text: string): UnitInfo[] {
   return out;
 }
 
+/** Verbs that only edit unit file links: a failure is explained by systemctl itself, not the journal. */
+const UNIT_FILE_VERBS = new Set(['enable', 'disable', 'mask', 'unmask']);
+/** Where `systemctl mask --runtime` puts its /dev/null link. */
+const RUNTIME_UNIT_DIR = '/run/systemd/system';
+
 /** `systemctl is-enabled` exits 0 for these: Salt counts them as enabled. */
 const ENABLED_STATES = new Set(['enabled', 'enabled-runtime', 'static', 'alias', 'indirect', 'generated', 'linked', 'linked-runtime']);
 /** enable/disable cannot change these (no [Install] section, or not a file we own). */
@@ -63,11 +68,13 @@ export class SystemdProvider implements ServiceProvider {
   readonly name = 'systemd';
   private readonly prefix: string[];
   private readonly systemctl: string[];
+  private readonly machine: string | undefined;
   private readonly key: string;
 
   constructor(private readonly ctx: RunContext) {
     const o = serviceOpts(ctx);
     this.prefix = o.service_command_prefix ?? [];
+    this.machine = o.service_machine;
     this.systemctl = ['systemctl', ...(o.service_machine ? ['-M', o.service_machine] : [])];
     // facts are per run; the key still names the target so two targets never share answers
     this.key = `service:systemd:${[...this.prefix, ...this.systemctl].join('\u0000')}`;
@@ -128,15 +135,15 @@ export class SystemdProvider implements ServiceProvider {
     if (r.code !== 0) throw new Error(`systemctl daemon-reload failed: ${commandError(r.stdout, r.stderr, r.code)}`);
   }
 
-  private async act(verb: string, name: string, o: ActionOptions = {}): Promise<void> {
+  private async act(verb: string, name: string, o: ActionOptions = {}, flags: string[] = []): Promise<void> {
     const id = unitName(name);
     try {
       await this.daemonReloadIfNeeded(id);
-      const r = await this.run([...(o.noBlock ? ['--no-block'] : []), verb, '--', id], o.timeoutMs);
+      const r = await this.run([...(o.noBlock ? ['--no-block'] : []), verb, ...flags, '--', id], o.timeoutMs);
       if (r.code === TIMED_OUT && o.timeoutMs) throw new Error(`systemctl ${verb} ${id} did not finish within ${o.timeoutMs / 1000}s`);
       if (r.code !== 0) {
         let msg = commandError(r.stdout, r.stderr, r.code);
-        if (verb !== 'enable' && verb !== 'disable') msg += await this.recentStatus(id);
+        if (!UNIT_FILE_VERBS.has(verb)) msg += await this.recentStatus(id);
         throw new Error(msg);
       }
     } finally {
@@ -168,5 +175,32 @@ export class SystemdProvider implements ServiceProvider {
   }
   disable(name: string, o?: ActionOptions) {
     return this.act('disable', name, o);
+  }
+
+  /**
+   * From the snapshot's UnitFileState. /etc is searched before /run, so a unit masked both
+   * ways shows `masked`; only then is the runtime link itself read (Salt reads it every time).
+   */
+  async masked(name: string, runtime: boolean): Promise<boolean> {
+    const ufs = (await this.unit(name)).UnitFileState ?? '';
+    if (!runtime) return ufs === 'masked';
+    if (ufs === 'masked-runtime') return true;
+    return ufs === 'masked' && (await this.runtimeMaskLink(unitName(name)));
+  }
+
+  private async runtimeMaskLink(id: string): Promise<boolean> {
+    if (this.machine) {
+      // `-M` reaches the machine's systemd, not its files
+      throw new Error(`${id} has an indefinite mask; whether it also has a runtime mask cannot be read through systemctl -M`);
+    }
+    const r = await exec([...this.prefix, 'readlink', '--', `${RUNTIME_UNIT_DIR}/${id}`], { env: { ...process.env, LC_ALL: 'C' } });
+    return r.code === 0 && r.stdout.trim() === '/dev/null';
+  }
+
+  mask(name: string, runtime: boolean, o?: ActionOptions) {
+    return this.act('mask', name, o, runtime ? ['--runtime'] : []);
+  }
+  unmask(name: string, runtime: boolean, o?: ActionOptions) {
+    return this.act('unmask', name, o, runtime ? ['--runtime'] : []);
   }
 }

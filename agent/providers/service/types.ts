@@ -37,6 +37,13 @@ export interface ServiceProvider {
   reload(name: string, o?: ActionOptions): Promise<void>;
   enable(name: string, o?: ActionOptions): Promise<void>;
   disable(name: string, o?: ActionOptions): Promise<void>;
+  /**
+   * Masks (systemd only; absent on init systems without them). A runtime mask (/run) and an
+   * indefinite one (/etc) are separate things: each call is about one kind, as in Salt.
+   */
+  masked?(name: string, runtime: boolean): Promise<boolean>;
+  mask?(name: string, runtime: boolean, o?: ActionOptions): Promise<void>;
+  unmask?(name: string, runtime: boolean, o?: ActionOptions): Promise<void>;
 }
 
 export type ServiceProviderFactory = (ctx: RunContext) => ServiceProvider;
