@@ -16,6 +16,7 @@ import type { Logger } from './connection/log.js';
 import { collectGrains } from './grains/detect.js';
 import { exec } from './run/exec.js';
 import { withJobSignal } from './run/abort.js';
+import { fitReturn, fitStateResult } from './connection/fit.js';
 import type { TreeSource } from './tree/source.js';
 import type { Data } from './render/salt-functions.js';
 
@@ -196,7 +197,7 @@ export class AgentDaemon {
     for (const ret of this.spool.all()) {
       if (this.running.has(ret.jid)) continue;
       this.log.info(`delivering spooled return of job ${ret.jid}`);
-      this.send(ret);
+      this.send(fitReturn(ret, this.cfg.max_return_bytes)); // spooled by an agent with a larger limit
     }
   }
 
@@ -250,7 +251,9 @@ export class AgentDaemon {
       this.running.delete(jid);
       if (this.stateRun === jid) this.stateRun = undefined;
     }
-    const ret: JobReturn = { type: 'job_return', jid, ...(spec.kind === 'apply' ? { revision: spec.revision } : {}), body };
+    const whole: JobReturn = { type: 'job_return', jid, ...(spec.kind === 'apply' ? { revision: spec.revision } : {}), body };
+    const ret = fitReturn(whole, this.cfg.max_return_bytes);
+    if (ret !== whole) this.log.warn(`job ${jid}: the return was over max_return_bytes (${this.cfg.max_return_bytes}); long output was shortened`);
     this.spool.put(ret); // on disk first: a lost connection or a restart does not lose it
     this.log.info(`job ${jid}: finished${body.kind === 'error' ? ' with an error' : ''}${this.send(ret) ? '' : ' (master unreachable; spooled)'}`);
     if (this.running.size === 0) for (const f of this.idle) f();
@@ -271,9 +274,9 @@ export class AgentDaemon {
         test: spec.test,
         ...(this.cfg.root ? { root: this.cfg.root } : {}),
         // downloads (file.managed/archive.extracted http sources) are kept with the agent's cache
-        opts: { cachedir: this.cfg.cache_dir },
+        opts: { cachedir: this.cfg.cache_dir, grains_file: this.cfg.grains_file },
         signal,
-        onResult: (r) => void this.send({ type: 'state_result', jid, result: r }),
+        onResult: (r) => void this.send({ type: 'state_result', jid, result: fitStateResult(r, this.cfg.max_return_bytes) }),
       });
       return { kind: 'apply', report };
     } catch (e) {

@@ -31,6 +31,11 @@ export const AgentConfigSchema = z.strictObject({
   backoff_max_s: z.number().positive().default(60),
   heartbeat_s: z.number().positive().default(15),
   max_frame_bytes: z.number().int().positive().default(512 * 1024 * 1024),
+  /**
+   * Largest return (and streamed state result) sent to the master; longer output is cut in the
+   * middle. Keep it below the master's max_frame_bytes (16 MiB by default).
+   */
+  max_return_bytes: z.number().int().min(4096).default(8 * 1024 * 1024),
   log_level: LogLevelSchema.default('info'),
 });
 export type AgentConfig = z.infer<typeof AgentConfigSchema> & { id: string; configFile: string };
