@@ -16,4 +16,4 @@ export function jobSignal(): AbortSignal | undefined {
   return store.getStore();
 }
 
-export const KILLED_COMMENT = 'Not run: the job was killed (tsalt jobs kill)';
+export const KILLED_COMMENT = 'Not run: the run was stopped before this state (tsalt jobs kill, or an interrupt)';

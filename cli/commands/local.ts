@@ -97,7 +97,23 @@ export async function run(argv: string[]): Promise<number> {
       return 0;
     }
     const color = !o['no-color'] && !o.json && process.stdout.isTTY === true;
-    const report = await engine.apply(req);
+    // Ctrl-C (or SIGTERM) stops the run between states and terminates the running program,
+    // then prints what ran and what did not; a second Ctrl-C leaves at once
+    const stop = new AbortController();
+    const onSignal = (sig: NodeJS.Signals) => {
+      if (stop.signal.aborted) process.exit(130);
+      process.stderr.write(`tsalt: ${sig}: stopping the run (again to leave at once)\n`);
+      stop.abort();
+    };
+    process.on('SIGINT', onSignal);
+    process.on('SIGTERM', onSignal);
+    let report;
+    try {
+      report = await engine.apply({ ...req, signal: stop.signal });
+    } finally {
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
+    }
     const { formatHighstate, reportToJson } = await import('../../agent/run/output.js');
     if (o.json) process.stdout.write(JSON.stringify(reportToJson(report), null, 2) + '\n');
     else {

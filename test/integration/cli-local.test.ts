@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { writeTree } from '../helpers/tree.js';
 
@@ -16,6 +16,7 @@ describe('tsalt local', () => {
     'ok.sls': 'hello:\n  test.succeed_with_changes: []\nquiet:\n  test.nop:\n    - require:\n      - hello\n',
     'bad.sls': 'boom:\n  test.fail_without_changes: []\nafter:\n  test.nop:\n    - require:\n      - boom\n',
     'broken.sls': 'x:\n  test.nop:\n    - require:\n      - nothere\n',
+    'slow.sls': 'first:\n  test.succeed_with_changes: []\nsleepy:\n  cmd.run:\n    - name: "sleep 46.75; echo done"\nlater:\n  test.nop: []\n',
   });
   const common = ['--states', tree, '--pillar', '/nonexistent', '--id', 'h1', '--grains-file', '/nonexistent'];
 
@@ -57,5 +58,25 @@ describe('tsalt local', () => {
     const rows = JSON.parse(r.out);
     expect(rows.map((x: { id: string }) => x.id)).toEqual(['hello', 'quiet']);
     expect(rows[1]).toMatchObject({ function: 'test.nop', sls: 'ok', requisites: [{ kind: 'require', target: 'hello' }] });
+  });
+  it('Ctrl-C stops the run: the running program and its children end, later states say they did not run', async () => {
+    const child = spawn(process.execPath, [BIN, 'local', 'apply', 'slow', ...common, '--json'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (b: Buffer) => (out += b));
+    child.stderr.on('data', (b: Buffer) => (err += b));
+    const sleeping = () => spawnSync('pgrep', ['-f', 'sleep 46.75']).status === 0;
+    for (let i = 0; i < 200 && !sleeping(); i++) await new Promise((r) => setTimeout(r, 50));
+    expect(sleeping()).toBe(true);
+    child.kill('SIGINT');
+    const code = await new Promise<number | null>((r) => child.on('close', r));
+    expect(code).toBe(2);
+    expect(err).toMatch(/SIGINT: stopping the run/);
+    const j = JSON.parse(out);
+    const by = Object.fromEntries(j.results.map((x: { id: string }) => [x.id, x]));
+    expect(by.first.result).toBe(true);
+    expect(by.sleepy.result).toBe(false);
+    expect(by.later).toMatchObject({ result: false, comment: 'Not run: the run was stopped before this state (tsalt jobs kill, or an interrupt)' });
+    expect(sleeping()).toBe(false);
   });
 });

@@ -65,7 +65,7 @@ describe('fleet: killing a job', () => {
     const results = Object.fromEntries(out.agents.k1!.body!.report!.results.map((x) => [x.id, x]));
     expect(results.first!.result).toBe(true);
     expect(results.sleepy!.result).toBe(false);
-    expect(results.later).toMatchObject({ result: false, comment: 'Not run: the job was killed (tsalt jobs kill)' });
+    expect(results.later).toMatchObject({ result: false, comment: 'Not run: the run was stopped before this state (tsalt jobs kill, or an interrupt)' });
     await waitFor('the sleep to be gone', () => (sleeping() ? undefined : true), 10_000);
   });
 
