@@ -22,6 +22,8 @@ const loaders: Record<string, () => Promise<{ default: StateModule }>> = {
   host: () => import('./host.js'),
   mount: () => import('./mount.js'),
   ssh_auth: () => import('./ssh_auth.js'),
+  grains: () => import('./grains.js'),
+  alternatives: () => import('./alternatives.js'),
 };
 
 const loaded = new Map<string, Promise<StateModule>>();
