@@ -1,5 +1,6 @@
 // Writes docs/states.md from the state registry: every module, function and argument the
 // zod schemas accept. Run after `npm run build`: node scripts/gen-state-docs.mjs
+// With --check it writes nothing and exits 1 when docs/states.md is out of date (a test runs it).
 import fs from 'node:fs';
 import path from 'node:path';
 
@@ -29,5 +30,15 @@ for (const mod of knownModules()) {
   }
   lines.push('');
 }
-fs.writeFileSync(path.join(root, 'docs/states.md'), lines.join('\n'));
-console.log(`wrote docs/states.md (${knownModules().length} modules)`);
+const file = path.join(root, 'docs/states.md');
+const text = lines.join('\n');
+if (process.argv.includes('--check')) {
+  if (fs.readFileSync(file, 'utf8') !== text) {
+    console.error('docs/states.md is out of date: run `npm run build && node scripts/gen-state-docs.mjs`');
+    process.exit(1);
+  }
+  console.log(`docs/states.md is up to date (${knownModules().length} modules)`);
+} else {
+  fs.writeFileSync(file, text);
+  console.log(`wrote docs/states.md (${knownModules().length} modules)`);
+}
