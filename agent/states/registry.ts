@@ -22,6 +22,9 @@ const loaders: Record<string, () => Promise<{ default: StateModule }>> = {
   host: () => import('./host.js'),
   mount: () => import('./mount.js'),
   ssh_auth: () => import('./ssh_auth.js'),
+  mysql_database: () => import('./mysql_database.js'),
+  mysql_user: () => import('./mysql_user.js'),
+  mysql_grants: () => import('./mysql_grants.js'),
   grains: () => import('./grains.js'),
   alternatives: () => import('./alternatives.js'),
 };
