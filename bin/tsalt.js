@@ -13,7 +13,8 @@ const bundle = path.join(here, '../dist/bundle/tsalt.cjs');
 const cacheFile = `${bundle}.v8cache`;
 
 function loadBundle() {
-  const source = fs.readFileSync(bundle, 'utf8');
+  // the bundle is ASCII (scripts/bundle.mjs checks): latin1 skips UTF-8 decoding
+  const source = fs.readFileSync(bundle, 'latin1');
   let cachedData;
   try {
     cachedData = fs.readFileSync(cacheFile);
