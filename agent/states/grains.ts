@@ -100,6 +100,12 @@ function isDict(v: unknown): v is Data {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
+/** The grain a state is about (path and display name) and the grains file as it is now. */
+function target(ctx: RunContext, a: { name: string; delimiter: string }): { segs: string[]; name: string; g: Grains } {
+  const segs = splitName(a.name, a.delimiter);
+  return { segs, name: segs.join(':'), g: readGrains(ctx) };
+}
+
 function splitName(name: string, delimiter: string): string[] {
   return name.split(delimiter);
 }
@@ -297,9 +303,7 @@ function missing(cur: unknown[], want: unknown[]): unknown[] {
 const present = defineState<typeof presentArgs, Plan>({
   args: presentArgs,
   async check(ctx, a) {
-    const segs = splitName(a.name, a.delimiter);
-    const name = segs.join(':');
-    const g = readGrains(ctx);
+    const { segs, name, g } = target(ctx, a);
     const cur = traverse(g.view, segs);
     if (cur.found && isDeepStrictEqual(cur.value, a.value)) return { comment: 'Grain is already set' };
     guardComplex(name, cur, a.value, a.force);
@@ -319,9 +323,7 @@ const present = defineState<typeof presentArgs, Plan>({
 const absent = defineState<typeof absentArgs, Plan>({
   args: absentArgs,
   async check(ctx, a) {
-    const segs = splitName(a.name, a.delimiter);
-    const name = segs.join(':');
-    const g = readGrains(ctx);
+    const { segs, name, g } = target(ctx, a);
     const cur = traverse(g.view, segs);
     if (!cur.found) return { comment: `Grain ${name} does not exist` };
     if (cur.value === null && !a.destructive) return { comment: 'Grain is already set' };
@@ -351,9 +353,7 @@ const absent = defineState<typeof absentArgs, Plan>({
 const list_present = defineState<typeof listArgs, Plan>({
   args: listArgs,
   async check(ctx, a) {
-    const segs = splitName(a.name, a.delimiter);
-    const name = segs.join(':');
-    const g = readGrains(ctx);
+    const { segs, name, g } = target(ctx, a);
     const grain = get(g.view, segs);
     if (truthy(grain) && !Array.isArray(grain)) throw new StateFailure(`Grain ${name} is not a valid list`);
     // an empty, None or missing grain becomes a new list (Salt's `if grain:`)
@@ -377,9 +377,7 @@ const list_present = defineState<typeof listArgs, Plan>({
 const list_absent = defineState<typeof listArgs, Plan>({
   args: listArgs,
   async check(ctx, a) {
-    const segs = splitName(a.name, a.delimiter);
-    const name = segs.join(':');
-    const g = readGrains(ctx);
+    const { segs, name, g } = target(ctx, a);
     const grain = get(g.view, segs);
     if (!truthy(grain)) return { comment: `Grain ${name} does not exist` };
     if (!Array.isArray(grain)) throw new StateFailure(`Grain ${name} is not a valid list`);
@@ -409,9 +407,7 @@ const list_absent = defineState<typeof listArgs, Plan>({
 const append = defineState<typeof appendArgs, Plan>({
   args: appendArgs,
   async check(ctx, a) {
-    const segs = splitName(a.name, a.delimiter);
-    const name = segs.join(':');
-    const g = readGrains(ctx);
+    const { segs, name, g } = target(ctx, a);
     const cur = traverse(g.view, segs);
     // the grain must exist; a None value counts (a grain declared without a value)
     if (!cur.found) throw new StateFailure(`Grain ${name} does not exist`);
