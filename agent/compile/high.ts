@@ -81,6 +81,18 @@ function asArgList(v: unknown, where: () => Omit<CompileErrorDetail, "message">,
   return undefined;
 }
 
+function argDecl(
+  module: string,
+  fun: string,
+  argsRaw: unknown,
+  where: () => Omit<CompileErrorDetail, 'message'>,
+  errors: CompileErrorDetail[],
+  nextIndex: () => number,
+): StateDecl[] {
+  const args = asArgList(argsRaw, where, errors);
+  return args ? [{ module, fun, args, declIndex: nextIndex() }] : [];
+}
+
 /** Parse one id's body into its state declarations (both Salt forms). */
 export function parseDecls(
   id: string,
@@ -88,6 +100,8 @@ export function parseDecls(
   where: () => Omit<CompileErrorDetail, "message">,
   errors: CompileErrorDetail[],
   nextIndex: () => number,
+  /** in `extend:`, `service: [- watch: ...]` adds to the id's service state: no function needed */
+  o: { extend?: boolean } = {},
 ): StateDecl[] {
   if (typeof body === 'string' && body.includes('.')) body = { [body]: [] }; // `vim: pkg.installed`
   if (!body || typeof body !== 'object' || Array.isArray(body)) {
@@ -112,6 +126,10 @@ export function parseDecls(
         argsRaw = [];
       } else if (Array.isArray(v)) {
         const funs = v.filter((x) => typeof x === 'string') as string[];
+        if (funs.length === 0 && o.extend) {
+          decls.push(...argDecl(module, '', v, where, errors, nextIndex));
+          continue;
+        }
         if (funs.length !== 1) {
           errors.push({
             ...where(),
@@ -230,9 +248,13 @@ function applyExtend(
       errors.push({ ...where(), message: `cannot extend ID '${id}': it is not part of the high state (include the SLS that declares it)` });
       continue;
     }
-    for (const d of parseDecls(id, ext, where, errors, nextIndex)) {
+    for (const d of parseDecls(id, ext, where, errors, nextIndex, { extend: true })) {
       const existing = target.decls.find((x) => x.module === d.module);
       if (!existing) {
+        if (!d.fun) {
+          errors.push({ ...where(), message: `cannot extend '${d.module}' of ID '${id}': the ID has no '${d.module}' state and the extend names no function` });
+          continue;
+        }
         target.decls.push(d);
         continue;
       }

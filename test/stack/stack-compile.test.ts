@@ -87,12 +87,24 @@ describe('stack wiring', () => {
   });
 
   it('db1 is the primary (databases, users), db2 the replica', async () => {
-    const primary = idsOf((await compileHost('db1', 'RedHat')).low);
+    const ACCOUNTS = ['mysql-database-appdb', 'mysql-user-app', 'mysql-grants-app-appdb', 'mysql-user-repl', 'mysql-grants-repl-*'];
+    const { low } = await compileHost('db1', 'RedHat');
+    const primary = idsOf(low);
     const replica = idsOf((await compileHost('db2', 'RedHat')).low);
-    expect(primary).toContain('mariadb-primary-apply');
+    for (const id of ACCOUNTS) expect(primary).toContain(id);
     expect(primary).not.toContain('mariadb-replica-apply');
     expect(replica).toContain('mariadb-replica-apply');
-    expect(replica).not.toContain('mariadb-primary-apply');
+    for (const id of ACCOUNTS) expect(replica).not.toContain(id);
+    // extend + require_in: every state of mysql.accounts waits for the server, and only those
+    const service = low.find((s) => s.id === 'mariadb-service')!;
+    for (const s of low) {
+      const waits = s.deps.some((d) => d.kind === 'require' && d.target === service.key);
+      expect(waits, s.id).toBe(s.sls === 'mysql.accounts');
+    }
+    // the default connection (root over the server's own socket): no socket unless pillar names one
+    for (const s of low) if (s.sls === 'mysql.accounts') expect(s.args).not.toHaveProperty('connection_unix_socket');
+    const grant = low.find((s) => s.id === 'mysql-grants-repl-*')!;
+    expect(grant.args).toMatchObject({ grant: 'REPLICATION SLAVE', database: '*.*', user: 'repl', host: '192.168.56.%' });
   });
 
   it('grain-matched pillar: each host receives only its roles\' secrets', async () => {

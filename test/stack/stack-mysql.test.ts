@@ -1,9 +1,10 @@
 /**
  * The MariaDB part of the stack for real: two throwaway mariadbd servers on loopback, each
- * started with the server.cnf the states render for db1/db2, then the SQL the states feed
- * them (primary.sql, replica.sql) — twice, as every apply does. GTID replication must carry
- * the database, the users and the app's writes to the replica, and the replica must refuse
- * the app's writes (read_only).
+ * started with the server.cnf the states render for db1/db2. The primary gets its databases,
+ * users and grants from the shipped `mysql.accounts` SLS through the real engine (test run,
+ * real run, second run); the replica gets the replica.sql the states feed it, twice, as every
+ * apply does. GTID replication must carry the database, the users and the app's writes to the
+ * replica, and the replica must refuse the app's writes (read_only).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import fs from 'node:fs';
@@ -11,7 +12,10 @@ import path from 'node:path';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { exec } from '../../agent/run/exec.js';
 import { tempDir } from '../helpers/harness.js';
-import { grainsFor, pillarFor, renderTreeTemplate } from './stack-helpers.js';
+import { grainsFor, pillarFor, renderTreeTemplate, STATES_DIR } from './stack-helpers.js';
+import { apply } from '../../agent/engine.js';
+import { LocalTree } from '../../agent/tree/local.js';
+import type { RunReport } from '../../protocol/results.js';
 import type { Data } from '../../agent/render/salt-functions.js';
 import { freePort } from '../helpers/net.js';
 
@@ -45,11 +49,24 @@ function overrides(): Data {
   };
 }
 
-async function renderFor(id: 'db1' | 'db2', rel: string, port: number) {
+/** `extra` goes into the pillar's mysql dict (port, socket). */
+async function pillarOf(id: 'db1' | 'db2', extra: Data) {
   const grains = grainsFor(id, 'Debian');
-  const pillar = await pillarFor(id, grains, { ...overrides(), mysql: { ...(overrides().mysql as Data), port } });
+  return { grains, pillar: await pillarFor(id, grains, { ...overrides(), mysql: { ...(overrides().mysql as Data), ...extra } }) };
+}
+
+async function renderFor(id: 'db1' | 'db2', rel: string, port: number) {
+  const { grains, pillar } = await pillarOf(id, { port });
   return renderTreeTemplate(rel, grains, pillar);
 }
+
+/** The shipped mysql.accounts SLS applied to `s` by the engine, as root over its socket. */
+async function applyAccounts(s: Server, test: boolean): Promise<RunReport> {
+  const { grains, pillar } = await pillarOf(s.id, { port: s.port, socket: s.socket });
+  return apply({ tree: new LocalTree(STATES_DIR), id: s.id, grains, pillar, sls: ['mysql.accounts'], test });
+}
+
+const changedIds = (rep: RunReport) => rep.results.filter((r) => Object.keys(r.changes).length).map((r) => r.id);
 
 async function startServer(id: 'db1' | 'db2', port: number): Promise<Server> {
   const dir = path.join(work, id);
@@ -116,14 +133,38 @@ describe('MariaDB primary/replica from the shipped states', () => {
     expect(await sql(replica, 'SELECT @@server_id, @@log_bin, @@gtid_strict_mode, @@read_only')).toBe('2\t1\t1\t1\n');
   });
 
-  it('primary.sql creates the database and users, and is safe to run again', async () => {
-    const text = await renderFor('db1', 'mysql/files/primary.sql.jinja', ports.db1);
-    await sql(primary, '', text);
-    await sql(primary, '', text);
+  it('mysql.accounts creates the database, users and grants: test run predicts, second run changes nothing', async () => {
+    const ACCOUNTS = ['mysql-database-appdb', 'mysql-user-app', 'mysql-grants-app-appdb', 'mysql-user-repl', 'mysql-grants-repl-*'];
+    const predicted = await applyAccounts(primary, true);
+    expect(predicted.counts.failed, JSON.stringify(predicted.results, null, 1)).toBe(0);
+    expect(changedIds(predicted).sort()).toEqual([...ACCOUNTS].sort());
+    for (const r of predicted.results) expect(r.result, r.id).toBeNull();
+    // the test run touched nothing
+    expect(await sql(primary, "SELECT count(*) FROM mysql.user WHERE user IN ('app', 'repl')")).toBe('0\n');
+
+    const real = await applyAccounts(primary, false);
+    const failed = real.results.filter((r) => r.result !== true);
+    expect(failed, JSON.stringify(failed, null, 1)).toEqual([]);
+    const changes = (rep: RunReport) => Object.fromEntries(rep.results.map((r) => [r.id, r.changes]));
+    expect(changes(real)).toEqual(changes(predicted));
+    // users before their grants (require), and no password in any result
+    const order = real.results.map((r) => r.id);
+    expect(order.indexOf('mysql-user-repl')).toBeLessThan(order.indexOf('mysql-grants-repl-*'));
+    expect(order.indexOf('mysql-database-appdb')).toBeLessThan(order.indexOf('mysql-grants-app-appdb'));
+    expect(JSON.stringify(real)).not.toMatch(/CHANGEME/);
+
+    for (const test of [false, true]) {
+      const again = await applyAccounts(primary, test);
+      expect(again.counts.failed, JSON.stringify(again.results, null, 1)).toBe(0);
+      expect(changedIds(again), `changes on the second ${test ? 'test ' : ''}run`).toEqual([]);
+      for (const r of again.results) expect(r.result, r.id).toBe(true);
+    }
+
     expect(await sql(primary, "SELECT user, host FROM mysql.user WHERE user IN ('app', 'repl') ORDER BY user")).toBe('app\t127.0.0.1\nrepl\t127.0.0.1\n');
     expect(await sql(primary, "SHOW GRANTS FOR 'repl'@'127.0.0.1'")).toMatch(/GRANT REPLICATION SLAVE ON \*\.\*/);
+    expect(await sql(primary, "SHOW GRANTS FOR 'app'@'127.0.0.1'")).toMatch(/GRANT ALL PRIVILEGES ON `appdb`\.\*/);
     expect((await appSql(primary, 'CREATE TABLE IF NOT EXISTS items (id INT AUTO_INCREMENT PRIMARY KEY, text VARCHAR(200) NOT NULL)')).code).toBe(0);
-  });
+  }, 120_000);
 
   it('replica.sql starts GTID replication, is safe to run again, and the replica catches up', async () => {
     const text = await renderFor('db2', 'mysql/files/replica.sql.jinja', ports.db2);
@@ -143,7 +184,7 @@ describe('MariaDB primary/replica from the shipped states', () => {
     expect(status).toMatch(/Slave_IO_Running: Yes/);
     expect(status).toMatch(/Slave_SQL_Running: Yes/);
     expect(status).toMatch(/Using_Gtid: Slave_Pos/);
-    // the users came over by replication, not by running primary.sql there
+    // the users came over by replication, not by applying mysql.accounts there
     expect(await sql(replica, "SELECT count(*) FROM mysql.user WHERE user = 'app'")).toBe('1\n');
   });
 

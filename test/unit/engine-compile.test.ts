@@ -74,6 +74,20 @@ exclude:
     expect(conf.deps).toEqual([{ kind: 'require', target: states.find((s) => s.id === 'keep_me')!.key }]);
   });
 
+  it("extend may name the module alone, as Salt allows ('service:' without '.running')", async () => {
+    const tree = {
+      'base.sls': 'svc:\n  test.nop:\n    - a: 1\nother:\n  test.nop: []\n',
+      'site.sls': 'include:\n  - base\nextend:\n  svc:\n    test:\n      - a: 3\n      - require:\n        - other\n',
+      'bad.sls': 'include:\n  - base\nextend:\n  svc:\n    cmd:\n      - cwd: /tmp\n',
+    };
+    const states = await compileTree(tree, { sls: ['site'] });
+    const svc = states.find((s) => s.id === 'svc')!;
+    expect([svc.state, svc.fun, svc.args.a]).toEqual(['test', 'nop', 3]);
+    expect(svc.deps).toEqual([{ kind: 'require', target: states.find((s) => s.id === 'other')!.key }]);
+    const e = await compileError(tree, { sls: ['bad'] });
+    expect(e.message).toMatch(/cannot extend 'cmd' of ID 'svc': the ID has no 'cmd' state and the extend names no function/);
+  });
+
   it('missing include names the including file and the chain', async () => {
     const e = await compileError({ 'a.sls': 'include:\n  - b\nx:\n  test.nop: []\n', 'b.sls': 'include:\n  - nope\n' }, { sls: ['a'] });
     expect(e.message).toMatch(/SLS 'nope' not found/);
