@@ -13,7 +13,7 @@ import { MasterConnection } from './connection/client.js';
 import { BundleCache } from './connection/bundle.js';
 import { Spool } from './connection/spool.js';
 import type { Logger } from './connection/log.js';
-import { collectGrains } from './grains/detect.js';
+import { collectGrains, grainsWithoutFile } from './grains/detect.js';
 import { exec } from './run/exec.js';
 import { withJobSignal } from './run/abort.js';
 import { fitReturn, fitStateResult } from './connection/fit.js';
@@ -56,7 +56,13 @@ export class AgentDaemon {
     fs.mkdirSync(cfg.cache_dir, { recursive: true, mode: 0o700 });
     this.spool = new Spool(cfg.cache_dir, this.log);
     this.bundles = new BundleCache(cfg.cache_dir);
-    this.grains = await collectGrains(cfg);
+    try {
+      this.grains = await collectGrains(cfg);
+    } catch (e) {
+      // as a Salt minion does: run without the file's grains, say why, pick them up once fixed
+      this.log.error(`grains file ${cfg.grains_file}: ${(e as Error).message}; starting without its grains`);
+      this.grains = await grainsWithoutFile(cfg);
+    }
     this.watchGrainsFile();
     const tofuFile = path.join(cfg.pki_dir, 'master.fp');
     let pin = cfg.master_finger ? normaliseFingerprint(cfg.master_finger) : undefined;

@@ -53,3 +53,8 @@ export function detectGrains(): Promise<Data> {
 export async function collectGrains(o: { id: string; grains_file: string; grains: Data }): Promise<Data> {
   return { ...(await detectGrains()), ...loadGrainsFile(o.grains_file), ...o.grains, id: o.id };
 }
+
+/** The grains without the grains file (when it does not parse). */
+export async function grainsWithoutFile(o: { id: string; grains: Data }): Promise<Data> {
+  return { ...(await detectGrains()), ...o.grains, id: o.id };
+}

@@ -61,4 +61,20 @@ describe('fleet: grains file edits', () => {
     expect(r.code).toBe(0);
     expect(agent.child.exitCode).toBeNull();
   });
+  it('an agent that starts with a broken grains file runs without it and picks it up once fixed', async () => {
+    const file = path.join(fleet.dir, 'agents', 'g2', 'grains');
+    fs.mkdirSync(path.dirname(file), { recursive: true });
+    fs.writeFileSync(file, 'roles: [db\n');
+    const agent = fleet.startAgent('g2');
+    await agent.waitOutput(/grains file .*grains.*starting without its grains/);
+    await fleet.acceptAll(['g2']);
+    const none = await fleet.cli(['apply', '-G', 'roles:db']);
+    expect(none.code).toBe(1);
+    fs.writeFileSync(file, 'roles: [db]\n');
+    await waitFor('the master to see g2 with roles db', async () => {
+      const r = (await fleet.json<AgentRow[]>(['agents', '--json'])).find((a) => a.id === 'g2')?.roles;
+      return Array.isArray(r) && r.join(',') === 'db' ? true : undefined;
+    });
+    expect(agent.child.exitCode).toBeNull();
+  });
 });
