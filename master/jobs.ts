@@ -13,6 +13,7 @@ import type { AgentConn, AgentServer, DispatchTable } from './server.js';
 import type { StateTree, BuiltBundle } from './tree.js';
 import type { PillarSource } from './pillar.js';
 import { resolveTarget, TargetError } from './target.js';
+import { deepMerge } from '../agent/render/salt-functions.js';
 import type { MasterConfig } from './config.js';
 
 export type Sink = (ev: CliEvent) => void;
@@ -117,7 +118,7 @@ export class JobManager {
         kind: req.type,
         target: req.target,
         tgt_type: req.tgt_type,
-        args: req.type === 'apply' ? { sls: req.sls, test: req.test, batch: req.batch ?? null, timeout_s: req.timeout_s } : { command: req.command, timeout_s: req.timeout_s },
+        args: req.type === 'apply' ? { sls: req.sls, test: req.test, batch: req.batch ?? null, timeout_s: req.timeout_s, ...(req.pillar ? { pillar_keys: Object.keys(req.pillar) } : {}) } : { command: req.command, timeout_s: req.timeout_s },
         revision: bundle?.revision ?? null,
         started_by: req.user,
       },
@@ -183,6 +184,7 @@ export class JobManager {
         // grains from this connection's hello are the freshest
         const grains = { ...(row?.grains ?? {}), ...conn.grains, id };
         pillar = pillarOf && row ? await pillarOf({ ...row, grains }) : await this.pillar.forAgent(id, grains);
+        if (job.req.pillar) pillar = deepMerge(structuredClone(pillar), structuredClone(job.req.pillar));
       } catch (e) {
         return this.finish(job.jid, id, 'failed', { kind: 'error', error: `pillar: ${(e as Error).message}` });
       }

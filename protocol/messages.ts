@@ -219,6 +219,8 @@ export const CliRequestSchema = z.discriminatedUnion('type', [
     ...TargetFields,
     sls: z.array(z.string()),
     test: z.boolean(),
+    /** Salt's `pillar='{...}'`: merged over each agent's rendered pillar for this job only */
+    pillar: Data.optional(),
     /** a git revision of the state tree (commit, tag, `HEAD~2`): roll back or forward to it; default HEAD */
     revision: z.string().regex(/^[\w./^~@{}-]+$/).refine((r) => !r.startsWith('-'), 'a revision cannot start with -').max(200).optional(),
   }),

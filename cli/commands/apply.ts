@@ -9,6 +9,7 @@ import os from 'node:os';
 import { parseArgs } from 'node:util';
 import { request, socketPath } from '../../master/cli-client.js';
 import { formatHighstate } from '../../agent/run/output.js';
+import { parseSaltArgs, type SaltArgs } from '../salt-args.js';
 import type { CliEvent, CliRequest, ReturnBody, TargetType } from '../../protocol/messages.js';
 
 /** Salt's target flags. */
@@ -139,7 +140,8 @@ function formatJobSummary(started: Extract<CliEvent, { type: 'job_started' }>, o
 }
 
 const USAGE =
-  'usage: tsalt apply <target> [SLS ...] [-L|-G|-P|-I|-J|-E|-S|-C|-N] [--test] [--batch N|N%] [--timeout S] [--revision REV] [--json] [--socket PATH | --config FILE]\n' +
+  'usage: tsalt apply <target> [SLS ...] [test=True] [pillar=\'{"k": "v"}\'] [-L|-G|-P|-I|-J|-E|-S|-C|-N] [--test] [--batch N|N%] [--timeout S] [--revision REV] [--json] [--socket PATH | --config FILE]\n' +
+  '  pillar=\'{...}\'   merged over each agent\'s pillar for this job only (as Salt\'s state.apply pillar=)\n' +
   '  --revision REV   apply the state tree as it was at git revision REV (a commit, tag, HEAD~1): rollback\n' +
   '  --stop-on-failure  with --batch: an agent that fails or does not return cancels the agents not started yet\n';
 
@@ -160,14 +162,16 @@ export async function run(argv: string[]): Promise<number> {
     process.stderr.write((TARGET_TYPES.has(tt) ? '' : `tsalt apply: ${tt}\n`) + USAGE);
     return 1;
   }
-  // Salt habits: `test=True` as an argument, and `sls1,sls2` as one
-  let test = values.test === true;
-  const sls: string[] = [];
-  for (const a of rest) {
-    const m = /^test=(.*)$/i.exec(a);
-    if (m) test = /^(true|1|yes)$/i.test(m[1]!);
-    else sls.push(...a.split(',').filter(Boolean));
+  // Salt habits: `test=True` and `pillar='{...}'` as arguments, and `sls1,sls2` as one
+  let salt: SaltArgs;
+  try {
+    salt = parseSaltArgs(rest);
+  } catch (e) {
+    process.stderr.write(`tsalt apply: ${(e as Error).message}\n`);
+    return 1;
   }
+  const test = salt.test ?? values.test === true;
+  const sls = salt.sls;
   return followJob(
     {
       type: 'apply',
@@ -175,6 +179,7 @@ export async function run(argv: string[]): Promise<number> {
       tgt_type: tt as TargetType,
       sls,
       test,
+      ...(salt.pillar ? { pillar: salt.pillar } : {}),
       timeout_s: timeout,
       user: startedBy(),
       ...(values.batch ? { batch: values.batch } : {}),

@@ -2,11 +2,14 @@
  * `tsalt local apply|show [SLS ...]`: the engine on this machine, no master (Salt's salt-call --local).
  */
 import { parseArgs } from 'node:util';
+import { parseSaltArgs, type SaltArgs } from '../salt-args.js';
 import path from 'node:path';
 import fs from 'node:fs';
 
-const HELP = `usage: tsalt local apply [SLS ...] [options]    converge this machine
+const HELP = `usage: tsalt local apply [SLS ...] [test=True] [pillar='{...}'] [options]    converge this machine
        tsalt local show  [SLS ...] [options]    print the compiled low states, touch nothing
+
+  pillar='{"app": {"version": "1.2"}}'   merged over the rendered pillar for this run (Salt's pillar=)
 
 options:
   --states DIR        state tree (default /srv/salt)
@@ -46,7 +49,15 @@ export async function run(argv: string[]): Promise<number> {
     return 1;
   }
   const { values: o, positionals } = parsed;
-  const [action, ...sls] = positionals;
+  const [action, ...words] = positionals;
+  let salt: SaltArgs;
+  try {
+    salt = parseSaltArgs(words); // `test=True`, `pillar='{...}'`, `a,b` as Salt takes them
+  } catch (e) {
+    process.stderr.write(`tsalt local: ${(e as Error).message}\n`);
+    return 1;
+  }
+  const sls = salt.sls;
   if (o.help || (action !== 'apply' && action !== 'show')) {
     process.stdout.write(HELP + '\n');
     return o.help ? 0 : 1;
@@ -69,13 +80,17 @@ export async function run(argv: string[]): Promise<number> {
       const { renderPillar } = await import('../../agent/compile/pillar.js');
       pillar = await renderPillar(new LocalTree(path.resolve(o.pillar)), id, grains);
     }
+    if (salt.pillar) {
+      const { deepMerge } = await import('../../agent/render/salt-functions.js');
+      pillar = deepMerge(pillar, salt.pillar);
+    }
     const req = {
       tree: new LocalTree(path.resolve(o.states)),
       id,
       grains,
       pillar,
       sls,
-      test: o.test,
+      test: o.test || salt.test === true,
       root: o.root,
     };
     if (action === 'show') {

@@ -16,6 +16,7 @@ describe('tsalt local', () => {
     'ok.sls': 'hello:\n  test.succeed_with_changes: []\nquiet:\n  test.nop:\n    - require:\n      - hello\n',
     'bad.sls': 'boom:\n  test.fail_without_changes: []\nafter:\n  test.nop:\n    - require:\n      - boom\n',
     'broken.sls': 'x:\n  test.nop:\n    - require:\n      - nothere\n',
+    'pil.sls': "shown_{{ pillar['app']['version'] }}_{{ pillar['app']['port'] }}:\n  test.nop: []\n",
     'slow.sls': 'first:\n  test.succeed_with_changes: []\nsleepy:\n  cmd.run:\n    - name: "sleep 46.75; echo done"\nlater:\n  test.nop: []\n',
   });
   const common = ['--states', tree, '--pillar', '/nonexistent', '--id', 'h1', '--grains-file', '/nonexistent'];
@@ -78,5 +79,13 @@ describe('tsalt local', () => {
     expect(by.sleepy.result).toBe(false);
     expect(by.later).toMatchObject({ result: false, comment: 'Not run: the run was stopped before this state (tsalt jobs kill, or an interrupt)' });
     expect(sleeping()).toBe(false);
+  });
+  it("pillar='{...}' is merged over the rendered pillar for this run; a bad one is a usage error", () => {
+    const r = tsalt(['local', 'apply', 'pil', ...common, '--json', 'pillar={"app": {"version": "1.2", "port": 8080}}']);
+    expect(r.code, r.err).toBe(0);
+    expect(JSON.parse(r.out).results.map((x: { id: string }) => x.id)).toEqual(['shown_1.2_8080']);
+    const bad = tsalt(['local', 'apply', 'pil', ...common, 'pillar=[1]']);
+    expect(bad.code).toBe(1);
+    expect(bad.err).toMatch(/pillar=\.\.\. must be a mapping/);
   });
 });

@@ -70,6 +70,19 @@ describe('fleet: jobs', () => {
     expect(stateIds('c1')).toEqual(['rev_m1_c1', 'secret_none', 'web_thing']);
   });
 
+  it("pillar='{...}' overrides each agent's pillar for that job only, and is not stored", async () => {
+    const r = await fleet.json<ApplyJson>(['apply', 'a1,b1', '-L', 'common', 'pillar={"marker": "m9", "secret": "given"}']);
+    expect(r.code).toBe(0);
+    const stateIds = (id: string) => r.agents[id]!.body!.report!.results.map((s) => s.id).sort();
+    expect(stateIds('a1')).toEqual(['rev_m9_a1', 'secret_given']);
+    expect(stateIds('b1')).toEqual(['rev_m9_b1', 'secret_given']);
+    const job = await fleet.json<{ job: { args: Record<string, unknown> } }>(['jobs', r.jid]);
+    expect(job.job.args.pillar_keys).toEqual(['marker', 'secret']);
+    expect(JSON.stringify(job.job.args)).not.toContain('given');
+    const after = await fleet.json<ApplyJson>(['apply', 'a1', 'common']);
+    expect(after.agents.a1!.body!.report!.results.map((s) => s.id).sort()).toEqual(['rev_m1_a1', 'secret_alpha']);
+  });
+
   it('prints the highstate per agent and a summary', async () => {
     const r = await fleet.cli(['apply', 'a1']);
     expect(r.code).toBe(0);
