@@ -2,13 +2,23 @@
  * Salt's `pkg` states: installed, latest, removed, purged. What to change follows
  * salt.states.pkg; how to change it is the provider's business (agent/providers/pkg).
  * `names` is expanded by the compiler into one state per name; `pkgs` is ONE state and ONE
- * package-manager transaction for all its packages.
+ * package-manager transaction for all its packages, and so is `sources` (package files).
  */
 import { z } from 'zod';
 import { boolArg, defineState, StateFailure, type StateModule } from './define.js';
 import type { RunContext } from './context.js';
 import { pkgProvider } from '../providers/pkg/select.js';
-import { diffDb, PkgError, type ChangeMap, type PkgDb, type PkgProvider, type PkgTarget, type TxOptions } from '../providers/pkg/types.js';
+import { readSources } from '../providers/pkg/package-files.js';
+import {
+  diffDb,
+  PkgError,
+  type ChangeMap,
+  type PackageFile,
+  type PkgDb,
+  type PkgProvider,
+  type PkgTarget,
+  type TxOptions,
+} from '../providers/pkg/types.js';
 import { satisfies, validSpec } from '../providers/pkg/version.js';
 
 // YAML turns `version: 1.2` into a number; Salt reads it back as text
@@ -18,6 +28,15 @@ const versionArg = z.union([z.string(), z.number()]).transform((v) => String(v).
 const pkgsArg = z
   .array(z.union([z.string(), z.number(), z.record(z.string(), z.union([z.string(), z.number(), z.null()]))]))
   .min(1, 'pkgs must list at least one package');
+
+/** `sources: [{foo: salt://foo.deb}, {bar: https://x/bar.rpm}]`, each item one name -> one file */
+const sourcesArg = z
+  .array(
+    z.record(z.string().min(1), z.string().min(1)).refine((o) => Object.keys(o).length === 1, {
+      message: 'each sources item maps one package name to its file, like `- foo: salt://pkgs/foo.deb`',
+    }),
+  )
+  .min(1, 'sources must list at least one package file');
 
 const common = {
   name: z.string().min(1),
@@ -32,6 +51,8 @@ interface Desired {
   name: string;
   /** Salt version spec: exact, `1.2*`, or with `<`, `>`, `<=`, `>=`, `=` */
   spec?: string;
+  /** `sources`: the package file, whose exact version is the one wanted */
+  file?: PackageFile;
 }
 
 /** name/version or pkgs -> packages with their version specs (Salt's _repack_pkgs). */
@@ -78,10 +99,10 @@ function prefetch(ctx: RunContext): void {
 }
 
 /** Install in one transaction; the changes are what the package database says moved. */
-async function installAndDiff(p: PkgProvider, before: PkgDb, targets: PkgTarget[], o: TxOptions): Promise<{ after: PkgDb; changes: ChangeMap }> {
-  if (targets.length) {
+async function installAndDiff(p: PkgProvider, before: PkgDb, install: (() => Promise<void>) | undefined): Promise<{ after: PkgDb; changes: ChangeMap }> {
+  if (install) {
     try {
-      await p.install(targets, o);
+      await install();
     } catch (e) {
       const after = await p.installed().catch(() => before);
       failure(e, 'installing package(s)', diffDb(before, after));
@@ -125,6 +146,17 @@ async function resolve(p: PkgProvider, targets: Desired[], o: TxOptions): Promis
   });
 }
 
+/**
+ * Is `d` installed as wanted? A package file wants exactly its own version (epoch included: the
+ * file names a whole version, unlike a version spec written without one).
+ */
+function met(p: PkgProvider, db: PkgDb, d: Desired): boolean {
+  const cur = db.installed.get(d.name)?.version;
+  if (cur === undefined) return false;
+  if (d.file) return p.compareVersions(cur, d.file.version) === 0;
+  return d.spec === undefined || satisfies(cur, d.spec, (a, b) => p.compareVersions(a, b));
+}
+
 /** Hold changes merged into package changes the way salt.states.pkg.installed does. */
 function mergeHold(changes: ChangeMap, names: string[], hold: boolean): void {
   for (const n of names) {
@@ -140,27 +172,40 @@ function mergeHold(changes: ChangeMap, names: string[], hold: boolean): void {
 interface InstallPlan {
   desired: Desired[];
   targets: PkgTarget[];
+  /** `sources`: the files to install (targets is then empty) */
+  files: PackageFile[];
   holdChange: string[];
+}
+
+/** Arguments `sources` cannot be combined with, refused before anything is read or fetched. */
+function checkSourcesArgs(a: { pkgs?: unknown }): void {
+  if (a.pkgs) throw new StateFailure('Only one of "pkgs" and "sources" is permitted.');
+  // `version` is ignored with sources, as Salt documents: each file installs its own version
+}
+
+/** `sources` instead of name/version/pkgs: the package files, fetched and read in check. */
+async function desiredFiles(ctx: RunContext, p: PkgProvider, sources: Array<Record<string, string>>): Promise<Desired[]> {
+  const files = await readSources(ctx, p, sources);
+  return files.map((f) => ({ name: f.name, file: f }));
 }
 
 const installed = defineState({
   prefetch,
-  args: z.object({ ...common, hold: boolArg.optional() }),
+  args: z.object({ ...common, sources: sourcesArg.optional(), hold: boolArg.optional() }),
   async check(ctx, a) {
-    const desired = desiredOf(a);
+    const fromFiles = a.sources !== undefined;
+    if (fromFiles) checkSourcesArgs(a);
+    let desired = fromFiles ? [] : desiredOf(a);
     const { p, db } = await prepare(ctx, a.refresh);
-    const cmp = (x: string, y: string) => p.compareVersions(x, y);
-    const wanted = desired.filter((d) => {
-      const cur = db.installed.get(d.name);
-      return !cur || (d.spec !== undefined && !satisfies(cur.version, d.spec, cmp));
-    });
+    if (a.sources) desired = await desiredFiles(ctx, p, a.sources);
+    const wanted = desired.filter((d) => !met(p, db, d));
     let holdChange: string[] = [];
     if (a.hold !== undefined) {
       const held = await p.holds().catch((e) => failure(e, 'reading package holds'));
       holdChange = desired.filter((d) => held.has(d.name) !== a.hold).map((d) => d.name);
     }
     if (!wanted.length && !holdChange.length) {
-      const one = desired.length === 1 && !a.pkgs ? desired[0]! : undefined;
+      const one = desired.length === 1 && !a.pkgs && !fromFiles ? desired[0]! : undefined;
       const comment = one
         ? one.spec
           ? `Version ${one.spec} of package '${one.name}' is already installed`
@@ -169,30 +214,31 @@ const installed = defineState({
       return { comment };
     }
     const o = tx(a);
-    const targets = await resolve(p, wanted, o);
-    const changes = targets.length ? await p.planInstall(targets, o).catch((e) => failure(e, 'checking package(s) to install')) : {};
+    const files = wanted.flatMap((d) => (d.file ? [d.file] : []));
+    const targets = fromFiles ? [] : await resolve(p, wanted, o);
+    let changes: ChangeMap = {};
+    if (files.length) changes = await p.planInstallFiles(files, o).catch((e) => failure(e, 'checking package file(s) to install'));
+    else if (targets.length) changes = await p.planInstall(targets, o).catch((e) => failure(e, 'checking package(s) to install'));
     if (a.hold !== undefined) mergeHold(changes, holdChange, a.hold);
     const parts: string[] = [];
     if (wanted.length) parts.push(`The following packages would be installed/updated: ${wanted.map(label).join(', ')}`);
     for (const n of holdChange) parts.push(`Package ${n} is set to be ${a.hold ? 'held' : 'unheld'}.`);
-    return { changes, comment: parts.join(' '), plan: { desired, targets, holdChange } satisfies InstallPlan };
+    return { changes, comment: parts.join(' '), plan: { desired, targets, files, holdChange } satisfies InstallPlan };
   },
   async apply(ctx, a, plan) {
-    const { desired, targets, holdChange } = plan!;
+    const { desired, targets, files, holdChange } = plan!;
     const { p, db: before } = await prepare(ctx, false);
     const comments: string[] = [];
-    const { after, changes } = await installAndDiff(p, before, targets, tx(a));
+    const o = tx(a);
+    const install = files.length ? () => p.installFiles(files, o) : targets.length ? () => p.install(targets, o) : undefined;
+    const { after, changes } = await installAndDiff(p, before, install);
     if (a.hold !== undefined && holdChange.length) {
       await p.setHold(holdChange, a.hold).catch((e) => failure(e, a.hold ? 'holding package(s)' : 'unholding package(s)', changes));
       mergeHold(changes, holdChange, a.hold);
       for (const n of holdChange) comments.push(`Package ${n} is ${a.hold ? 'now being held' : 'no longer held'}.`);
     }
     // what the package manager said it did is not enough: the installed set must now match
-    const cmp = (x: string, y: string) => p.compareVersions(x, y);
-    const failed = desired.filter((d) => {
-      const cur = after.installed.get(d.name);
-      return !cur || (d.spec !== undefined && !satisfies(cur.version, d.spec, cmp));
-    });
+    const failed = desired.filter((d) => !met(p, after, d));
     if (failed.length) {
       return {
         changes,
@@ -200,7 +246,7 @@ const installed = defineState({
         comment: `The following packages failed to install/update: ${failed.map(label).join(', ')}.`,
       };
     }
-    const targeted = new Set(targets.map((t) => t.name));
+    const targeted = new Set([...targets, ...files].map((t) => t.name));
     const modified = desired.filter((d) => targeted.has(d.name));
     const already = desired.filter((d) => !targeted.has(d.name));
     if (modified.length) {
@@ -263,7 +309,8 @@ const latest = defineState({
   async apply(ctx, a, plan) {
     const { targets, upToDate } = plan!;
     const { p, db: before } = await prepare(ctx, false);
-    const { after, changes } = await installAndDiff(p, before, targets, tx(a));
+    const o = tx(a);
+    const { after, changes } = await installAndDiff(p, before, targets.length ? () => p.install(targets, o) : undefined);
     const failed = targets.filter((t) => after.installed.get(t.name)?.version !== t.version).map((t) => t.name);
     const ok = targets.filter((t) => !failed.includes(t.name)).map((t) => t.name);
     const comments: string[] = [];

@@ -3,10 +3,12 @@
  * archive (`hello`, `sl`: no dependencies beyond what a base system has). Needs the archive.
  */
 import fs from 'node:fs';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { exec, execOk } from '../../agent/run/exec.js';
-import { runState, tempDir } from '../helpers/harness.js';
+import { runState, tempDir, type HarnessOptions } from '../helpers/harness.js';
 
 const grains = { os_family: 'Debian', id: 'testhost' };
 // bash-completion: no dependencies, an epoch in its version, conffiles that remove leaves behind
@@ -29,10 +31,10 @@ async function candidate(name: string): Promise<string> {
   return /Candidate: (\S+)/.exec(r.stdout)![1]!;
 }
 
-async function converge(fun: string, args: Record<string, unknown>) {
-  const predicted = await runState(fun, args, { grains, test: true });
-  const real = await runState(fun, args, { grains });
-  const again = await runState(fun, args, { grains });
+async function converge(fun: string, args: Record<string, unknown>, o: HarnessOptions = {}) {
+  const predicted = await runState(fun, args, { grains, ...o, test: true });
+  const real = await runState(fun, args, { grains, ...o });
+  const again = await runState(fun, args, { grains, ...o });
   expect(predicted.result, predicted.comment).toBe(null);
   expect(real.result, real.comment).toBe(true);
   expect(predicted.changes).toEqual(real.changes);
@@ -178,5 +180,159 @@ describe('pkgrepo with apt sources (file in a temp dir: the machine keeps its ow
     expect(r.result).toBe(false);
     expect(r.comment).toContain("Failed to fetch key_url 'salt://missing.asc'");
     expect(fs.existsSync(f2)).toBe(false);
+  });
+});
+
+describe('pkg.installed sources: package files with apt', () => {
+  // names unique to this test; the dep package pulls `sl` from the archive (apt resolves it)
+  const SRC = 'tsalt-test-src';
+  const DEP = 'tsalt-test-dep';
+  const work = tempDir('tsalt-debsrc-');
+  const tree = path.join(work, 'tree');
+  const www = path.join(work, 'www');
+  const opts: HarnessOptions = { treeDir: tree, opts: { cachedir: path.join(work, 'cache') } };
+  let server: http.Server;
+  let base: string;
+  const hits = new Map<string, number>();
+
+  /** A tiny .deb built with the real dpkg-deb: one file under /usr/share/doc/<name>/. */
+  async function buildDeb(name: string, version: string, depends?: string): Promise<string> {
+    const root = path.join(work, 'build', `${name}-${version}`);
+    fs.mkdirSync(path.join(root, 'DEBIAN'), { recursive: true });
+    fs.mkdirSync(path.join(root, 'usr/share/doc', name), { recursive: true });
+    fs.writeFileSync(
+      path.join(root, 'DEBIAN/control'),
+      [
+        `Package: ${name}`,
+        `Version: ${version}`,
+        'Architecture: all',
+        'Maintainer: tsalt tests <root@localhost>',
+        ...(depends ? [`Depends: ${depends}`] : []),
+        'Description: tsalt test package',
+        ' Installed from a package file by the tsalt test suite.',
+        '',
+      ].join('\n'),
+    );
+    fs.writeFileSync(path.join(root, 'usr/share/doc', name, 'VERSION'), `${version}\n`);
+    const out = path.join(work, `${name}_${version}_all.deb`);
+    await execOk(['dpkg-deb', '--build', '--root-owner-group', root, out]);
+    return out;
+  }
+
+  const purgeTest = () => execOk(['dpkg', '--purge', SRC, DEP], { env });
+
+  beforeAll(async () => {
+    await purgeTest();
+    fs.mkdirSync(path.join(tree, 'pkgs'), { recursive: true });
+    fs.mkdirSync(www);
+    for (const [name, version, dep] of [
+      [SRC, '1.0-1'],
+      [SRC, '2.0-1'],
+      [DEP, '1:0.5-1', 'sl'],
+    ] as const) {
+      const deb = await buildDeb(name, version, dep);
+      fs.copyFileSync(deb, path.join(tree, 'pkgs', path.basename(deb)));
+      fs.copyFileSync(deb, path.join(www, path.basename(deb)));
+    }
+    fs.writeFileSync(path.join(tree, 'pkgs/README.txt'), 'not a package\n');
+    server = http.createServer((req, res) => {
+      const url = req.url ?? '';
+      hits.set(url, (hits.get(url) ?? 0) + 1);
+      // `/get?id=dep`: a download URL whose last segment does not end in .deb
+      const file = url === '/get?id=dep' ? `${DEP}_1:0.5-1_all.deb` : path.basename(url);
+      const f = path.join(www, file);
+      if (fs.existsSync(f)) res.writeHead(200).end(fs.readFileSync(f));
+      else res.writeHead(404).end('not found');
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  });
+
+  afterAll(async () => {
+    await purgeTest();
+    await new Promise((r) => server.close(r));
+    fs.rmSync(work, { recursive: true, force: true });
+  });
+
+  it('a file holding another package than its name fails, and nothing is installed', async () => {
+    const sources = [{ [SRC]: `salt://pkgs/${SRC}_1.0-1_all.deb` }, { 'tsalt-test-wrong': `salt://pkgs/${SRC}_2.0-1_all.deb` }];
+    for (const test of [true, false]) {
+      const r = await runState('pkg.installed', { name: 'files', sources }, { grains, ...opts, test });
+      expect(r.result).toBe(false);
+      expect(r.comment).toContain(`salt://pkgs/${SRC}_2.0-1_all.deb holds package '${SRC}', not 'tsalt-test-wrong'`);
+      expect(r.changes).toEqual({});
+    }
+    expect(await dpkgVersion(SRC)).toBeUndefined();
+  });
+
+  it('installs from a salt:// file; test mode predicts the version inside the file', async () => {
+    const args = { name: 'files', sources: [{ [SRC]: `salt://pkgs/${SRC}_1.0-1_all.deb` }] };
+    const { predicted, real, again } = await converge('pkg.installed', args, opts);
+    expect(predicted.changes).toEqual({ [SRC]: { old: '', new: '1.0-1' } });
+    expect(predicted.comment).toBe(`The following packages would be installed/updated: ${SRC}`);
+    expect(real.comment).toBe(`The following packages were installed/updated: ${SRC}.`);
+    expect(again.comment).toBe('All specified packages are already installed');
+    expect(await dpkgVersion(SRC)).toBe('1.0-1');
+    expect(fs.readFileSync(`/usr/share/doc/${SRC}/VERSION`, 'utf8')).toBe('1.0-1\n');
+  });
+
+  it('upgrades from http and installs a second file with its dependency, in one transaction, fetching once per run', async () => {
+    const sl = await candidate('sl');
+    expect(await dpkgVersion('sl')).toBeUndefined();
+    hits.clear();
+    const args = {
+      name: 'files',
+      sources: [{ [SRC]: `${base}/${SRC}_2.0-1_all.deb` }, { [DEP]: `${base}/get?id=dep` }],
+    };
+    const { real, again } = await converge('pkg.installed', args, opts);
+    expect(real.changes).toEqual({
+      [SRC]: { old: '1.0-1', new: '2.0-1' },
+      [DEP]: { old: '', new: '1:0.5-1' },
+      sl: { old: '', new: sl },
+    });
+    expect(real.comment).toBe('2 targeted packages were installed/updated.');
+    expect(again.comment).toBe('All specified packages are already installed');
+    expect(await dpkgVersion(SRC)).toBe('2.0-1');
+    expect(await dpkgVersion(DEP)).toBe('1:0.5-1');
+    // three runs (test, real, again), one download each: apply installs the file check fetched
+    expect(Object.fromEntries(hits)).toEqual({ [`/${SRC}_2.0-1_all.deb`]: 3, '/get?id=dep': 3 });
+  });
+
+  it('an older file (local path) downgrades; a file already installed (file://, epoch in its version) is left alone', async () => {
+    const local = path.join(www, `${SRC}_1.0-1_all.deb`);
+    const args = { name: 'files', sources: [{ [SRC]: local }, { [DEP]: `file://${www}/${DEP}_1:0.5-1_all.deb` }] };
+    const { real } = await converge('pkg.installed', args, opts);
+    expect(real.changes).toEqual({ [SRC]: { old: '2.0-1', new: '1.0-1' } });
+    expect(real.comment).toBe(`The following packages were installed/updated: ${SRC}. The following packages were already installed: ${DEP}.`);
+    // `version` is ignored with sources, as Salt documents: the file's own version counts
+    const again = await runState('pkg.installed', { ...args, version: '9.9' }, { grains, ...opts });
+    expect([again.result, again.changes]).toEqual([true, {}]);
+  });
+
+  it('refuses bad arguments and unreadable files before installing anything', async () => {
+    const file = `salt://pkgs/${SRC}_2.0-1_all.deb`;
+    const cases: Array<[Record<string, unknown>, string | RegExp]> = [
+      [{ sources: [{ [SRC]: file }], pkgs: ['sl'] }, 'Only one of "pkgs" and "sources" is permitted.'],
+      [{ sources: [{ [SRC]: 'pkgs/x.deb' }] }, /Path pkgs\/x\.deb is either not absolute or an invalid protocol/],
+      [{ sources: [{ [SRC]: 'ftp://example.invalid/x.deb' }] }, /Unsupported source ftp:/],
+      [{ sources: [{ [SRC]: 'salt://pkgs/missing.deb' }] }, /Unable to cache salt:\/\/pkgs\/missing\.deb/],
+      [{ sources: [{ [SRC]: `${base}/missing.deb` }] }, /Failed to fetch .*HTTP 404/],
+      [{ sources: [{ [SRC]: 'salt://pkgs/README.txt' }] }, /Failed to parse metadata for salt:\/\/pkgs\/README\.txt: .*not a Debian format archive/],
+      [{ sources: [{ [SRC]: file }, { [SRC]: file }] }, `Package '${SRC}' is listed more than once in sources`],
+    ];
+    for (const [extra, message] of cases) {
+      for (const test of [true, false]) {
+        const r = await runState('pkg.installed', { name: 'files', ...extra }, { grains, ...opts, test });
+        expect(r.result, JSON.stringify(extra)).toBe(false);
+        expect(r.comment).toMatch(message);
+        expect(r.changes).toEqual({});
+      }
+    }
+    // a malformed list is an argument error, caught before the state runs
+    await expect(runState('pkg.installed', { name: 'files', sources: [{ a: file, b: file }] }, { grains, ...opts })).rejects.toThrow(
+      /maps one package name to its file/,
+    );
+    expect(await dpkgVersion(SRC)).toBe('1.0-1');
+    expect(await dpkgVersion('sl')).toBeDefined();
   });
 });

@@ -12,7 +12,9 @@ import { buildRpm, makeRepo } from '../fixtures/rpm/build.js';
 let root: string;
 let repo: string;
 let grains: Record<string, unknown>;
+let v1: string;
 let v2: string;
+let extraRpm: string;
 
 async function rpmVersion(name: string): Promise<string | undefined> {
   const r = await exec(['rpm', '--root', root, '-q', '--qf', '%{VERSION}-%{RELEASE}', name]);
@@ -36,10 +38,10 @@ beforeAll(async () => {
   root = tempDir('tsalt-dnfroot-');
   repo = tempDir('tsalt-rpmrepo-');
   grains = { os_family: 'RedHat', pkg_installroot: root, pkg_releasever: '9', id: 'testhost' };
-  const hello1 = await buildRpm({ name: 'tsalt-hello', version: '1.0' });
-  const extra = await buildRpm({ name: 'tsalt-extra', version: '0.5', release: '3' });
+  v1 = await buildRpm({ name: 'tsalt-hello', version: '1.0' });
+  extraRpm = await buildRpm({ name: 'tsalt-extra', version: '0.5', release: '3' });
   v2 = await buildRpm({ name: 'tsalt-hello', version: '2.0' });
-  await makeRepo(repo, [hello1, extra]);
+  await makeRepo(repo, [v1, extraRpm]);
 });
 
 afterAll(() => {
@@ -138,6 +140,36 @@ describe('pkg with dnf --installroot', () => {
     const pg = await converge('pkg.purged', { name: 'x', pkgs: ['tsalt-extra', 'tsalt-hello'] });
     expect(pg.real.changes).toEqual({ 'tsalt-extra': { old: '0.5-3', new: '' } });
     expect(await rpmVersion('tsalt-extra')).toBeUndefined();
+  });
+
+  it('installs package files (sources) in one transaction, predicting from their headers', async () => {
+    const args = { name: 'files', sources: [{ 'tsalt-extra': extraRpm }, { 'tsalt-hello': `file://${v2}` }] };
+    const { predicted, real, again } = await converge('pkg.installed', args);
+    const want = { 'tsalt-extra': { old: '', new: '0.5-3' }, 'tsalt-hello': { old: '', new: '2.0-1' } };
+    expect(predicted.changes).toEqual(want);
+    expect(real.changes).toEqual(want);
+    expect(again.comment).toBe('All specified packages are already installed');
+    expect(await rpmVersion('tsalt-hello')).toBe('2.0-1');
+  });
+
+  it('an older package file downgrades', async () => {
+    const { real } = await converge('pkg.installed', { name: 'files', sources: [{ 'tsalt-hello': v1 }] });
+    expect(real.changes).toEqual({ 'tsalt-hello': { old: '2.0-1', new: '1.0-1' } });
+    expect(await rpmVersion('tsalt-hello')).toBe('1.0-1');
+  });
+
+  it('a package file holding another package than its name fails and installs nothing', async () => {
+    const sources = [{ 'tsalt-hello': v2 }, { 'tsalt-other': extraRpm }];
+    for (const test of [true, false]) {
+      const r = await runState('pkg.installed', { name: 'files', sources }, { grains, test });
+      expect(r.result).toBe(false);
+      expect(r.comment).toContain(`${extraRpm} holds package 'tsalt-extra', not 'tsalt-other'`);
+      expect(r.changes).toEqual({});
+    }
+    expect(await rpmVersion('tsalt-hello')).toBe('1.0-1');
+    const notRpm = await runState('pkg.installed', { name: 'files', sources: [{ 'tsalt-hello': '/etc/hostname' }] }, { grains });
+    expect(notRpm.result).toBe(false);
+    expect(notRpm.comment).toMatch(/^Failed to parse metadata for \/etc\/hostname/);
   });
 
   it('pkgrepo.absent removes the repo file', async () => {

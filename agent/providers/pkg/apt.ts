@@ -5,7 +5,7 @@
 import { exec, type ExecResult } from '../../run/exec.js';
 import type { FactCache } from '../../run/facts.js';
 import { AptSources } from './apt-sources.js';
-import { PkgError, type ChangeMap, type PkgDb, type PkgProvider, type PkgTarget, type TxOptions } from './types.js';
+import { PkgError, type ChangeMap, type PackageFile, type PkgDb, type PkgProvider, type PkgTarget, type TxOptions } from './types.js';
 import { compareDeb } from './version.js';
 
 // C locale: we parse apt's output; noninteractive: no debconf prompts on a headless agent.
@@ -41,6 +41,7 @@ const stripArch = (n: string) => n.replace(/:[a-z0-9-]+$/, '');
 
 export class AptProvider implements PkgProvider {
   readonly name = 'apt';
+  readonly fileExt = '.deb';
   readonly repos = new AptSources('/etc/apt');
 
   constructor(private readonly facts: FactCache) {}
@@ -104,8 +105,7 @@ export class AptProvider implements PkgProvider {
     });
   }
 
-  private installArgv(targets: PkgTarget[], o: TxOptions, simulate: boolean): string[] {
-    const specs = targets.map((t) => (t.version ? `${t.name}=${t.version}` : t.name));
+  private installArgv(specs: string[], o: TxOptions, simulate: boolean, downgrade: boolean): string[] {
     return [
       'apt-get',
       '-q',
@@ -113,11 +113,21 @@ export class AptProvider implements PkgProvider {
       ...(simulate ? ['-s', '-o', 'Debug::NoLocking=1'] : LOCK),
       ...DPKG_OPTS,
       ...txFlags(o),
-      // an explicit older version is a downgrade the user asked for
-      ...(targets.some((t) => t.version) ? ['--allow-downgrades'] : []),
+      // an explicit older version (or package file) is a downgrade the user asked for
+      ...(downgrade ? ['--allow-downgrades'] : []),
       'install',
       ...specs,
     ];
+  }
+
+  private targetArgv(targets: PkgTarget[], o: TxOptions, simulate: boolean): string[] {
+    const specs = targets.map((t) => (t.version ? `${t.name}=${t.version}` : t.name));
+    return this.installArgv(specs, o, simulate, targets.some((t) => t.version));
+  }
+
+  /** apt reads an argument as a file when it has a slash and ends in .deb (our paths are absolute and do). */
+  private fileArgv(files: PackageFile[], o: TxOptions, simulate: boolean): string[] {
+    return this.installArgv(files.map((f) => f.path), o, simulate, true);
   }
 
   private fail(r: ExecResult): never {
@@ -126,8 +136,12 @@ export class AptProvider implements PkgProvider {
   }
 
   async planInstall(targets: PkgTarget[], o: TxOptions): Promise<ChangeMap> {
-    // apt's simulation resolves dependencies exactly as the real run will, read-only
-    const r = await exec(this.installArgv(targets, o, true), { env: ENV });
+    return this.simulate(this.targetArgv(targets, o, true));
+  }
+
+  /** apt's simulation resolves dependencies exactly as the real run will, read-only. */
+  private async simulate(argv: string[]): Promise<ChangeMap> {
+    const r = await exec(argv, { env: ENV });
     if (r.code !== 0) this.fail(r);
     const db = await this.installed();
     const changes: ChangeMap = {};
@@ -148,12 +162,36 @@ export class AptProvider implements PkgProvider {
   }
 
   async install(targets: PkgTarget[], o: TxOptions): Promise<void> {
+    await this.run(this.targetArgv(targets, o, false));
+  }
+
+  private async run(argv: string[]): Promise<void> {
     try {
-      const r = await exec(this.installArgv(targets, o, false), { env: ENV, timeoutMs: TX_TIMEOUT });
+      const r = await exec(argv, { env: ENV, timeoutMs: TX_TIMEOUT });
       if (r.code !== 0) this.fail(r);
     } finally {
       this.facts.invalidate(KEY_DB);
     }
+  }
+
+  async readPackageFile(file: string): Promise<PackageFile> {
+    const r = await exec(['dpkg-deb', '-f', file, 'Package', 'Version', 'Architecture'], { env: ENV });
+    if (r.code !== 0) throw new PkgError((r.stderr || r.stdout).trim() || `dpkg-deb -f ${file} failed`);
+    const field = (k: string) => new RegExp(`^${k}: *(\\S+)`, 'm').exec(r.stdout)?.[1];
+    const name = field('Package');
+    const version = field('Version');
+    if (!name || !version) throw new PkgError(`${file} has no Package/Version in its control file`);
+    // the Version field carries the epoch (`1:2.0-1`) exactly as dpkg-query reports it
+    return { path: file, name, version, arch: field('Architecture') ?? '' };
+  }
+
+  planInstallFiles(files: PackageFile[], o: TxOptions): Promise<ChangeMap> {
+    return this.simulate(this.fileArgv(files, o, true));
+  }
+
+  /** `apt-get install /x/a.deb /x/b.deb`: one transaction, dependencies resolved (dpkg -i would not). */
+  installFiles(files: PackageFile[], o: TxOptions): Promise<void> {
+    return this.run(this.fileArgv(files, o, false));
   }
 
   async planRemove(names: string[], purge: boolean): Promise<ChangeMap> {

@@ -6,7 +6,7 @@ import path from 'node:path';
 import { exec, type ExecResult } from '../../run/exec.js';
 import type { FactCache } from '../../run/facts.js';
 import { YumRepoFiles } from './yum-repos.js';
-import { PkgError, type ChangeMap, type PkgDb, type PkgProvider, type PkgTarget, type TxOptions } from './types.js';
+import { PkgError, type ChangeMap, type PackageFile, type PkgDb, type PkgProvider, type PkgTarget, type TxOptions } from './types.js';
 import { compareRpm } from './version.js';
 
 export interface DnfOptions {
@@ -45,6 +45,7 @@ function dnfMessage(r: ExecResult): string {
 
 export class DnfProvider implements PkgProvider {
   readonly repos: YumRepoFiles;
+  readonly fileExt = '.rpm';
   private readonly keyPrefix: string;
 
   constructor(
@@ -156,14 +157,38 @@ export class DnfProvider implements PkgProvider {
   }
 
   async install(targets: PkgTarget[], o: TxOptions): Promise<void> {
-    const specs = targets.map((t) => (t.version ? `${t.name}-${t.version}` : t.name));
+    // `install` of an explicit older version downgrades in dnf, so one transaction serves all
+    await this.run(targets.map((t) => (t.version ? `${t.name}-${t.version}` : t.name)), o);
+  }
+
+  private async run(specs: string[], o: TxOptions): Promise<void> {
     try {
-      // `install` of an explicit older version downgrades in dnf, so one transaction serves all
       const r = await exec([...this.base(), ...this.tx(o), 'install', ...specs], { env: ENV, timeoutMs: TX_TIMEOUT });
       if (r.code !== 0) throw new PkgError(dnfMessage(r), this.missingFrom(r));
     } finally {
       this.facts.invalidate(`${this.keyPrefix}:installed`);
     }
+  }
+
+  async readPackageFile(file: string): Promise<PackageFile> {
+    // --nomanifest: rpm would otherwise read a non-package file as a list of package paths
+    const r = await exec(['rpm', '-qp', '--nomanifest', '--nosignature', '--qf', QF, '--', file], { env: ENV });
+    const row = r.code === 0 ? parseQf(r.stdout)[0] : undefined;
+    if (!row) throw new PkgError(r.stderr.trim() || `${file} is not an RPM package`);
+    return { path: file, ...row };
+  }
+
+  /** From the files' own headers: like planInstall, dependencies are not predicted. */
+  async planInstallFiles(files: PackageFile[]): Promise<ChangeMap> {
+    const db = await this.installed();
+    const changes: ChangeMap = {};
+    for (const f of files) changes[f.name] = { old: db.installed.get(f.name)?.version ?? '', new: f.version };
+    return changes;
+  }
+
+  /** dnf takes arguments ending in .rpm as local files and resolves their dependencies from the repos. */
+  installFiles(files: PackageFile[], o: TxOptions): Promise<void> {
+    return this.run(files.map((f) => f.path), o);
   }
 
   private missingFrom(r: ExecResult): string[] {

@@ -10,6 +10,15 @@ export interface InstalledPkg {
   arch: string;
 }
 
+/** A package file on local disk (pkg.installed `sources`) and the package it holds. */
+export interface PackageFile {
+  path: string;
+  name: string;
+  /** Salt's version string, as `installed()` reports it for the same package */
+  version: string;
+  arch: string;
+}
+
 /** What one installed-set query returns (one dpkg-query / rpm -qa per run). */
 export interface PkgDb {
   installed: Map<string, InstalledPkg>;
@@ -100,6 +109,14 @@ export interface PkgProvider {
   planInstall(targets: PkgTarget[], o: TxOptions): Promise<ChangeMap>;
   /** One transaction; invalidates the installed set. Throws PkgError with the tool's message. */
   install(targets: PkgTarget[], o: TxOptions): Promise<void>;
+  /** File name ending the package manager installs from (`.deb`, `.rpm`). */
+  readonly fileExt: string;
+  /** Name and version inside a package file (read-only). Throws PkgError when it is not one. */
+  readPackageFile(file: string): Promise<PackageFile>;
+  /** Read-only prediction of the changes installing these package files makes. Throws PkgError. */
+  planInstallFiles(files: PackageFile[], o: TxOptions): Promise<ChangeMap>;
+  /** Package files in one transaction (dependencies from the repositories); invalidates the installed set. */
+  installFiles(files: PackageFile[], o: TxOptions): Promise<void>;
   planRemove(names: string[], purge: boolean): Promise<ChangeMap>;
   remove(names: string[], purge: boolean): Promise<void>;
   /** <0, 0, >0 like the package manager's own comparison. */
