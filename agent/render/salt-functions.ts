@@ -64,8 +64,12 @@ function filterBy(grains: Data) {
   };
 }
 
+/** Keys that would reach an object's prototype through `target[k]`: never merged. */
+const UNSAFE_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
+
 export function deepMerge(target: Data, src: Data): Data {
   for (const [k, v] of Object.entries(src)) {
+    if (UNSAFE_KEYS.has(k)) continue;
     const t = target[k];
     if (v && typeof v === 'object' && !Array.isArray(v) && t && typeof t === 'object' && !Array.isArray(t)) {
       deepMerge(t as Data, v as Data);

@@ -18,3 +18,14 @@ describe("Salt's key=value command-line arguments", () => {
     expect(() => parseSaltArgs(['pillar={"a": '])).toThrow(/not valid YAML\/JSON/);
   });
 });
+
+describe('pillar overrides cannot reach prototypes', () => {
+  it('a __proto__ key in pillar= is dropped by the merge, Object.prototype stays clean', async () => {
+    const { deepMerge } = await import('../../agent/render/salt-functions.js');
+    const { pillar } = parseSaltArgs(['pillar={"__proto__": {"polluted": 1}, "constructor": {"prototype": {"x": 1}}, "ok": 1}']);
+    const merged = deepMerge({ a: 1 }, pillar!);
+    expect(merged).toEqual({ a: 1, ok: 1 });
+    expect(({} as Record<string, unknown>).polluted).toBeUndefined();
+    expect(({} as Record<string, unknown>).x).toBeUndefined();
+  });
+});
