@@ -27,6 +27,8 @@ const loaders: Record<string, () => Promise<{ default: StateModule }>> = {
   mysql_grants: () => import('./mysql_grants.js'),
   grains: () => import('./grains.js'),
   alternatives: () => import('./alternatives.js'),
+  timezone: () => import('./timezone.js'),
+  locale: () => import('./locale.js'),
 };
 
 const loaded = new Map<string, Promise<StateModule>>();
