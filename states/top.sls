@@ -1,9 +1,11 @@
-# Highstate: every VM gets the common base and node_exporter; the rest follows the `roles`
-# grain (a list) that vagrant/bootstrap.sh writes to /etc/tsalt/grains. `match: grain` on a
-# list grain matches when any element matches, as in Salt.
+# Highstate: every VM gets the common base, the firewall (the ports of its roles, opened only
+# where firewalld runs; listed before the roles so services start with their ports open) and
+# node_exporter; the rest follows the `roles` grain (a list) that vagrant/bootstrap.sh writes to
+# /etc/tsalt/grains. `match: grain` on a list grain matches when any element matches, as in Salt.
 base:
   '*':
     - common
+    - firewall
     - node_exporter
   'roles:haproxy':
     - match: grain

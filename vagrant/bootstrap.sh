@@ -75,6 +75,11 @@ YAML
   systemctl daemon-reload
   systemctl enable --now tsalt-master
   systemctl restart tsalt-master
+  # agents must reach 4506; the agents' own ports are opened by the firewall states
+  if command -v firewall-cmd >/dev/null && firewall-cmd --state >/dev/null 2>&1; then
+    firewall-cmd --query-port=4506/tcp >/dev/null || firewall-cmd --add-port=4506/tcp
+    firewall-cmd --permanent --query-port=4506/tcp >/dev/null || firewall-cmd --permanent --add-port=4506/tcp
+  fi
   log "master up on $TSALT_MASTER:4506; accept the agents with: tsalt keys accept --all"
 else
   : "${TSALT_ROLES:?}"

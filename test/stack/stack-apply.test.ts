@@ -4,6 +4,10 @@
  * network namespaces of their own (veth pairs, 10.231.x.0/30) with the config the nginx role
  * wrote; HAProxy, configured by the haproxy role, must balance requests between them.
  *
+ * The firewall SLS is applied with them: it must skip itself on a machine where firewalld does
+ * not run (this one has no firewall-cmd), changing nothing. Where firewalld does run, the test
+ * leaves it out rather than open ports on the test machine.
+ *
  * Touches the machine: /etc/haproxy/haproxy.cfg, /etc/nginx/nginx.conf and /var/www/stack
  * (restored/removed afterwards), starts and stops haproxy and nginx through /etc/init.d.
  * Listens only on loopback and on the addresses it creates.
@@ -29,6 +33,8 @@ const saved = new Map<string, Buffer>();
 const grains: Data = { id: 'lbweb', os_family: 'Debian', os: 'Debian', osmajorrelease: 12, init: 'sysvinit', kernel: 'Linux', roles: ['haproxy', 'nginx'] };
 let pillar: Data;
 let ports: { front: number; stats: number; monitor: number; web: number };
+/** firewalld runs here: then the firewall SLS is not applied (it would open ports for real) */
+let firewalld = false;
 
 
 async function must(argv: string[]) {
@@ -38,7 +44,8 @@ async function must(argv: string[]) {
 }
 
 function run(test: boolean): Promise<RunReport> {
-  return apply({ tree: new LocalTree(STATES_DIR), id: 'lbweb', grains, pillar, sls: ['haproxy', 'nginx'], test });
+  const sls = firewalld ? ['haproxy', 'nginx'] : ['haproxy', 'nginx', 'firewall'];
+  return apply({ tree: new LocalTree(STATES_DIR), id: 'lbweb', grains, pillar, sls, test });
 }
 
 function get(port: number, path = '/'): Promise<{ status: number; servedBy: string }> {
@@ -54,6 +61,7 @@ function get(port: number, path = '/'): Promise<{ status: number; servedBy: stri
 
 beforeAll(async () => {
   for (const f of MANAGED) if (fs.existsSync(f)) saved.set(f, fs.readFileSync(f));
+  firewalld = (await exec(['sh', '-c', 'firewall-cmd --state'])).code === 0;
   ports = { front: await freePort(), stats: await freePort(), monitor: await freePort(), web: await freePort() };
   for (const w of WEBS) {
     const host = `veth${w.name}`;
@@ -108,6 +116,22 @@ describe('haproxy + nginx roles applied on this machine', () => {
     const changed = real.results.filter((r) => Object.keys(r.changes).length).map((r) => r.id);
     expect(changed).toEqual(expect.arrayContaining(['haproxy-config', 'nginx-config', 'nginx-docroot']));
   }, 120_000);
+
+  it('without firewalld the firewall states skip themselves (onlyif), in the test and the real run', async (t) => {
+    if (firewalld) t.skip();
+    // the nginx port (haproxy's are on loopback here) and node_exporter's (what Prometheus scrapes)
+    const mon = await pillarOfHosts(['mon1'], grains);
+    const node = (mon.prometheus as { jobs: { node: { port: number } } }).jobs.node.port;
+    for (const rep of [predicted, real]) {
+      const fw = rep.results.filter((r) => r.id.startsWith('firewall-'));
+      expect(fw.map((r) => r.id).sort()).toEqual([`firewall-tcp-${ports.web}`, `firewall-tcp-${node}`].sort());
+      for (const r of fw) {
+        expect(r.result, r.id).toBe(true);
+        expect(r.changes, r.id).toEqual({});
+        expect(r.comment, r.id).toContain('onlyif condition is false');
+      }
+    }
+  });
 
   it('the second run changes nothing', async () => {
     const again = await run(false);

@@ -8,6 +8,7 @@ import { compile } from '../../agent/engine.js';
 import { LocalTree } from '../../agent/tree/local.js';
 import { grainsFor, pillarFor, HOSTS, STATES_DIR, PILLAR_DIR, type Family } from './stack-helpers.js';
 import { renderPillar } from '../../agent/compile/pillar.js';
+import type { Data } from '../../agent/render/salt-functions.js';
 
 const COMMON = ['common-packages', '/etc/motd', 'node-exporter-pkg', 'node-exporter-service'];
 const ROLE_STATES: Record<string, string[]> = {
@@ -39,6 +40,73 @@ function idsOf(low: { id: string }[]) {
   return new Set(low.map((s) => s.id));
 }
 
+/** `pillar['a']['b']...`, failing the test with the path when a key is missing. */
+function dig(data: Data, ...keys: string[]): unknown {
+  let cur: unknown = data;
+  for (const k of keys) {
+    if (!cur || typeof cur !== 'object' || !(k in cur)) throw new Error(`pillar has no ${keys.join(':')}`);
+    cur = (cur as Data)[k];
+  }
+  return cur;
+}
+
+/** The port of a pillar listen value (`'*:80'`, `'127.0.0.1:8406'`, `3306`); null for loopback. */
+function exposedPort(listen: unknown): string | null {
+  const s = String(listen);
+  if (/^(127\.|localhost:|\[::1\]:)/.test(s)) return null;
+  return s.split(':').pop()!;
+}
+
+/**
+ * What firewalld must let in on a host, from the pillar: the ports its roles' daemons listen
+ * on (its own pillar), plus the two the states leave at the daemon's default, taken from the
+ * pillar of whoever connects to them: node_exporter (every host; Prometheus' node job) and
+ * Prometheus (Grafana's data source URL).
+ */
+async function firewallWanted(id: string, family: Family): Promise<{ tcp: string[]; protocols: string[] }> {
+  const roles = HOSTS[id]!;
+  const pillar = await pillarFor(id, grainsFor(id, family));
+  const mon = await pillarFor('mon1', grainsFor('mon1', family));
+  const listens: unknown[] = [dig(mon, 'prometheus', 'jobs', 'node', 'port')];
+  if (roles.includes('haproxy') || roles.includes('keepalived')) {
+    for (const f of ['frontend', 'stats', 'monitor']) listens.push(dig(pillar, 'haproxy', f, 'listen'));
+  }
+  if (roles.includes('nginx')) listens.push(dig(pillar, 'nginx', 'listen'));
+  if (roles.includes('app')) listens.push(dig(pillar, 'app', 'port'));
+  if (roles.includes('mysql')) listens.push(dig(pillar, 'mysql', 'port'));
+  if (roles.includes('grafana')) listens.push(dig(pillar, 'grafana', 'http_port'));
+  if (roles.includes('prometheus')) {
+    const ds = (dig(mon, 'grafana', 'datasources') as Data[]).find((d) => d.type === 'prometheus')!;
+    listens.push(new URL(String(ds.url)).port);
+  }
+  const tcp = [...new Set(listens.map(exposedPort).filter((p): p is string => p !== null))].sort();
+  return { tcp, protocols: roles.includes('keepalived') ? ['vrrp'] : [] };
+}
+
+/** The firewall states of a compiled host, checked for their form; returns ports and protocols. */
+function firewallOf(low: Awaited<ReturnType<typeof compileHost>>['low'], id: string) {
+  const tcp: string[] = [];
+  const protocols: string[] = [];
+  for (const s of low.filter((x) => x.sls === 'firewall')) {
+    expect(`${s.state}.${s.fun}`, s.id).toBe('cmd.run');
+    // only where firewalld runs: elsewhere (Debian, firewalld stopped) the state is skipped
+    expect(s.guards.onlyif, `${id}: ${s.id}`).toBe('firewall-cmd --state');
+    const port = /^firewall-tcp-(\d+)$/.exec(s.id)?.[1];
+    const proto = /^firewall-protocol-([a-z0-9-]+)$/.exec(s.id)?.[1];
+    const item = port ? `port=${port}/tcp` : proto ? `protocol=${proto}` : undefined;
+    expect(item, `${id}: unexpected firewall state ${s.id}`).toBeDefined();
+    // runtime and permanent both, and idempotent: skipped once both already have it
+    expect(s.name, `${id}: ${s.id}`).toBe(`firewall-cmd --add-${item} && firewall-cmd --permanent --add-${item}`);
+    expect(s.guards.unless, `${id}: ${s.id}`).toBe(`firewall-cmd --query-${item} && firewall-cmd --permanent --query-${item}`);
+    // no source restriction, default zone, nothing else
+    expect(s.name).not.toMatch(/--zone|source|rich-rule/);
+    expect(Object.keys(s.args).sort(), `${id}: ${s.id}`).toEqual(['name']);
+    if (port) tcp.push(port);
+    else protocols.push(proto!);
+  }
+  return { tcp: tcp.sort(), protocols: protocols.sort() };
+}
+
 describe.each(['RedHat', 'Debian'] as const)('highstate on %s', (family) => {
   it.each(Object.keys(HOSTS))('%s compiles with the states of its roles and nothing else', async (id) => {
     const { low, tree } = await compileHost(id, family);
@@ -53,6 +121,13 @@ describe.each(['RedHat', 'Debian'] as const)('highstate on %s', (family) => {
       for (const s of states) expect(ids, `${id}: ${s} belongs to role ${role}`).not.toContain(s);
     }
     if (family === 'Debian') for (const s of Object.values(REDHAT_ONLY).flat()) expect(ids).not.toContain(s);
+    // firewalld: exactly the ports of this host's roles, from the pillar
+    expect(firewallOf(low, id), `${id}: firewall`).toEqual(await firewallWanted(id, family));
+    // opened before any service starts
+    const lastFirewall = Math.max(...low.map((s, i) => (s.sls === 'firewall' ? i : -1)));
+    const firstService = low.findIndex((s) => s.state === 'service');
+    expect(lastFirewall, `${id}: firewall states`).toBeGreaterThanOrEqual(0);
+    expect(lastFirewall, `${id}: firewall before services`).toBeLessThan(firstService);
     // every salt:// source a state names is in the tree
     for (const s of low) {
       const src = s.args.source;
@@ -105,6 +180,38 @@ describe('stack wiring', () => {
     for (const s of low) if (s.sls === 'mysql.accounts') expect(s.args).not.toHaveProperty('connection_unix_socket');
     const grant = low.find((s) => s.id === 'mysql-grants-repl-*')!;
     expect(grant.args).toMatchObject({ grant: 'REPLICATION SLAVE', database: '*.*', user: 'repl', host: '192.168.56.%' });
+  });
+
+  it('firewalld lets every connection between the hosts through', async () => {
+    const fw: Record<string, { tcp: string[]; protocols: string[] }> = {};
+    const pillar: Record<string, Data> = {};
+    for (const id of Object.keys(HOSTS)) {
+      fw[id] = firewallOf((await compileHost(id, 'RedHat')).low, id);
+      pillar[id] = await pillarFor(id, grainsFor(id));
+    }
+    const byIp = new Map(Object.entries(dig(pillar.lb1!, 'stack', 'hosts') as Record<string, { ip: string }>).map(([h, v]) => [v.ip, h]));
+    const opens = (ip: string, port: unknown, who: string) => {
+      const host = byIp.get(ip);
+      expect(host, `${who}: ${ip} is not in the inventory`).toBeDefined();
+      expect(fw[host!]!.tcp, `${who} -> ${host}:${port}`).toContain(String(port));
+    };
+    // clients -> HAProxy on both load balancers (the VIP moves between them)
+    for (const [h, r] of Object.entries(HOSTS)) if (r.includes('haproxy')) opens(dig(pillar.lb1!, 'stack', 'hosts', h, 'ip') as string, exposedPort(dig(pillar[h]!, 'haproxy', 'frontend', 'listen')), 'clients');
+    // HAProxy -> nginx, nginx -> app, app -> MariaDB (writes and reads), replica -> primary
+    for (const b of dig(pillar.lb1!, 'haproxy', 'backends') as Data[]) opens(String(b.ip), b.port, 'haproxy backend');
+    for (const b of dig(pillar.web1!, 'nginx', 'api_upstream') as Data[]) opens(String(b.ip), b.port, 'nginx api_upstream');
+    const db = dig(pillar.app1!, 'app', 'db') as Data;
+    for (const ip of [db.write_host, db.read_host]) opens(String(ip), db.port, 'app');
+    const repl = dig(pillar.db2!, 'mysql', 'replication') as Data;
+    opens(String(repl.primary_host), repl.primary_port ?? dig(pillar.db2!, 'mysql', 'port'), 'replica');
+    // Prometheus -> every exporter
+    for (const job of Object.values(dig(pillar.mon1!, 'prometheus', 'jobs') as Record<string, Data>)) {
+      for (const t of job.targets as Data[]) opens(String(t.ip), job.port, `prometheus ${t.hostname}`);
+    }
+    // keepalived peers exchange VRRP
+    for (const peer of Object.keys(dig(pillar.lb1!, 'keepalived', 'vrrp_instances', 'VI_WEB', 'peers') as Data)) {
+      expect(fw[peer]!.protocols, `VRRP on ${peer}`).toContain('vrrp');
+    }
   });
 
   it('grain-matched pillar: each host receives only its roles\' secrets', async () => {
