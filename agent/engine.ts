@@ -26,6 +26,8 @@ export interface EngineRequest {
   onResult?: (r: StateResult) => void;
   /** aborting it kills the run: programs started for it are terminated, states not run yet report so */
   signal?: AbortSignal;
+  /** this is the only run in the process (masterless): its signal can be process-wide */
+  onlyRunInProcess?: boolean;
 }
 
 /** Compile only (`tsalt local show`). Throws CompileError; touches nothing. */
@@ -36,7 +38,7 @@ export async function compile(req: EngineRequest): Promise<CompiledState[]> {
 
 /** Compile everything, then converge. A CompileError is thrown before any state runs. */
 export function apply(req: EngineRequest): Promise<RunReport> {
-  return withJobSignal(req.signal, () => applyNow(req));
+  return withJobSignal(req.signal, () => applyNow(req), { wholeProcess: req.onlyRunInProcess === true });
 }
 
 async function applyNow(req: EngineRequest): Promise<RunReport> {

@@ -7,8 +7,6 @@
  */
 import crypto from 'node:crypto';
 import fs from 'node:fs';
-import http from 'node:http';
-import https from 'node:https';
 import os from 'node:os';
 import path from 'node:path';
 import { StateFailure } from './define.js';
@@ -63,9 +61,10 @@ export function cacheDir(ctx: RunContext, sub: string): string {
   return dir;
 }
 
-function download(url: string, dest: string, redirects = 5): Promise<void> {
+async function download(url: string, dest: string, redirects = 5): Promise<void> {
+  // loaded on first download: node's http/https/tls are not free to load, and most runs never fetch
+  const mod = url.toLowerCase().startsWith('https:') ? await import('node:https') : await import('node:http');
   return new Promise((resolve, reject) => {
-    const mod = url.toLowerCase().startsWith('https:') ? https : http;
     const req = mod.get(url, { timeout: 60_000 }, (res) => {
       const code = res.statusCode ?? 0;
       if (code >= 300 && code < 400 && res.headers.location) {

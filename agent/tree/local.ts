@@ -18,7 +18,7 @@ export class LocalTree implements TreeSource {
     const abs = path.join(this.rootReal, rel);
     let real: string;
     try {
-      real = fs.realpathSync(abs);
+      real = fs.realpathSync.native(abs); // realpath(3): the JS version walks path components
     } catch {
       return abs; // missing: callers report it as missing, not as an escape
     }

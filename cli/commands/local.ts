@@ -124,7 +124,7 @@ export async function run(argv: string[]): Promise<number> {
     process.on('SIGTERM', onSignal);
     let report;
     try {
-      report = await engine.apply({ ...req, signal: stop.signal });
+      report = await engine.apply({ ...req, signal: stop.signal, onlyRunInProcess: true });
     } finally {
       process.off('SIGINT', onSignal);
       process.off('SIGTERM', onSignal);
