@@ -18,9 +18,7 @@ import path from 'node:path';
 import { z } from 'zod';
 import { defineState, StateFailure, type StateModule } from './define.js';
 import type { RunContext } from './context.js';
-import { atomicWrite } from './file/atomic-write.js';
-import { defaultPerms, statPerms } from './file/ownership.js';
-import { lstatOrNull } from './file/paths.js';
+import { readIfPresent, writeKeepingPerms } from './system-file.js';
 import { exec } from '../run/exec.js';
 
 const I18N = '/usr/share/i18n';
@@ -107,22 +105,7 @@ async function isAvailable(ctx: RunContext, name: string): Promise<boolean> {
 
 // ---- files ----
 
-function readOrUndefined(file: string, label: string): string | undefined {
-  try {
-    return fs.readFileSync(file, 'utf8');
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT' || code === 'ENOTDIR') return undefined;
-    throw new StateFailure(`Problem reading ${label}: ${(e as Error).message}`);
-  }
-}
 
-async function writeText(file: string, text: string): Promise<void> {
-  fs.mkdirSync(path.dirname(file), { recursive: true }); // only ever missing under --root
-  const st = lstatOrNull(file);
-  const perms = st?.isFile() ? statPerms(st) : { ...defaultPerms('file'), mode: 0o644 };
-  await atomicWrite(file, Buffer.from(text), perms);
-}
 
 /** Where the system locale lives for an os_family, as localectl (or update-locale) writes it. */
 function localeFile(ctx: RunContext): string {
@@ -180,7 +163,7 @@ const system = defineState<typeof systemArgs, SystemPlan>({
   args: systemArgs,
   async check(ctx, a) {
     const file = localeFile(ctx);
-    const text = readOrUndefined(ctx.path(file), file);
+    const text = readIfPresent(ctx.path(file), file);
     if (currentLang(text) === a.name) return { comment: `System locale ${a.name} already set` };
     let note = '';
     if (ctx.root) note = ` (not checked against locale -a under --root)`;
@@ -200,7 +183,7 @@ const system = defineState<typeof systemArgs, SystemPlan>({
   async apply(ctx, a, plan) {
     if (!plan) throw new Error('locale.system: apply without a plan');
     try {
-      await writeText(ctx.path(plan.file), plan.text);
+      await writeKeepingPerms(ctx.path(plan.file), plan.text);
     } catch (e) {
       throw new StateFailure(`Failed to set system locale to ${a.name}: ${(e as Error).message}`);
     }
@@ -252,7 +235,7 @@ async function planPresent(ctx: RunContext, name: string): Promise<PresentPlan> 
   let charmap = p.charmap || p.codeset;
   if (ctx.grains.os_family === 'Debian') {
     // Debian's list of valid locale/charmap pairs (the lines /etc/locale.gen may enable)
-    const supported = readOrUndefined(SUPPORTED, SUPPORTED);
+    const supported = readIfPresent(SUPPORTED, SUPPORTED);
     if (supported === undefined) throw fail(`${SUPPORTED} is missing (is the locales package installed?)`);
     const entries = supported.split('\n').map((l) => l.trim().split(/\s+/));
     const hit = entries.find(([l, c]) => l === locale && (p.charmap ? c === p.charmap : true));
@@ -273,7 +256,7 @@ async function planPresent(ctx: RunContext, name: string): Promise<PresentPlan> 
   const genFile = ctx.path(LOCALE_GEN);
   // Debian always keeps the list (locale-gen rebuilds from it); elsewhere only if there is one
   const manageGen = ctx.grains.os_family === 'Debian' || fs.existsSync(genFile);
-  const localeGen = manageGen ? withLocaleGenLine(readOrUndefined(genFile, LOCALE_GEN), `${locale} ${charmap}`) : undefined;
+  const localeGen = manageGen ? withLocaleGenLine(readIfPresent(genFile, LOCALE_GEN), `${locale} ${charmap}`) : undefined;
   return { locale, input: inputFor(p, locale), charmap, localeGen };
 }
 
@@ -303,7 +286,7 @@ const present = defineState<typeof presentArgs, PresentPlan>({
     }
     if (plan.localeGen !== undefined) {
       try {
-        await writeText(ctx.path(LOCALE_GEN), plan.localeGen);
+        await writeKeepingPerms(ctx.path(LOCALE_GEN), plan.localeGen);
       } catch (e) {
         throw new StateFailure(`Generated locale ${a.name}, but could not enable it in ${LOCALE_GEN}: ${(e as Error).message}`, { locale: a.name });
       }

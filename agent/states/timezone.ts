@@ -15,8 +15,8 @@ import path from 'node:path';
 import { z } from 'zod';
 import { boolArg, defineState, StateFailure, type Changes, type StateModule } from './define.js';
 import type { RunContext } from './context.js';
-import { atomicWrite, syncDir, tempName } from './file/atomic-write.js';
-import { defaultPerms, statPerms } from './file/ownership.js';
+import { readIfPresent, writeKeepingPerms } from './system-file.js';
+import { syncDir, tempName } from './file/atomic-write.js';
 import { followLinks, lstatOrNull } from './file/paths.js';
 
 const ZONEINFO = '/usr/share/zoneinfo';
@@ -68,15 +68,6 @@ function checkZone(ctx: RunContext, name: string): void {
   if (head.toString('latin1') !== 'TZif') throw invalid(name, `${path.posix.join(ZONEINFO, name)} is not a zone file`);
 }
 
-function readOrUndefined(file: string, label: string): string | undefined {
-  try {
-    return fs.readFileSync(file, 'utf8');
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT' || code === 'ENOTDIR') return undefined;
-    throw new StateFailure(`Problem reading ${label}: ${(e as Error).message}`);
-  }
-}
 
 interface LocaltimeNow {
   /** the zone the link names, undefined when it is missing, a file or points elsewhere */
@@ -115,12 +106,6 @@ interface Plan {
   changes: Changes;
 }
 
-async function writeText(file: string, text: string): Promise<void> {
-  fs.mkdirSync(path.dirname(file), { recursive: true }); // only ever missing under --root
-  const st = lstatOrNull(file);
-  const perms = st?.isFile() ? statPerms(st) : { ...defaultPerms('file'), mode: 0o644 };
-  await atomicWrite(file, Buffer.from(text), perms);
-}
 
 /** Replace /etc/localtime by the link in one rename (a regular file there included). */
 async function relink(file: string, target: string): Promise<void> {
@@ -144,8 +129,8 @@ const system = defineState<typeof args, Plan>({
     const now = currentLocaltime(ctx);
     if (now.kind === 'dir') throw new StateFailure(`Failed to set timezone: ${LOCALTIME} is a directory`);
     const link = now.zone !== a.name;
-    const timezoneFile = debian && readOrUndefined(ctx.path(TIMEZONE), TIMEZONE)?.trim() !== a.name;
-    const adjText = readOrUndefined(ctx.path(ADJTIME), ADJTIME);
+    const timezoneFile = debian && readIfPresent(ctx.path(TIMEZONE), TIMEZONE)?.trim() !== a.name;
+    const adjText = readIfPresent(ctx.path(ADJTIME), ADJTIME);
     const utcNow = adjtimeIsUtc(adjText);
 
     const changes: Changes = {};
@@ -179,13 +164,13 @@ const system = defineState<typeof args, Plan>({
         done.timezone = a.name;
       }
       if (plan.timezoneFile) {
-        await writeText(ctx.path(TIMEZONE), `${a.name}\n`);
+        await writeKeepingPerms(ctx.path(TIMEZONE), `${a.name}\n`);
         done.timezone = a.name;
       }
       if (done.timezone !== undefined) msgs.push(`Set timezone ${a.name}`);
       step = 'utc';
       if (plan.adjtime !== undefined) {
-        await writeText(ctx.path(ADJTIME), plan.adjtime);
+        await writeKeepingPerms(ctx.path(ADJTIME), plan.adjtime);
         done.utc = a.utc;
         msgs.push(`Set UTC to ${py(a.utc)}`);
       }
