@@ -4,6 +4,8 @@ import { z } from 'zod';
 import { loadConfigFile } from '../agent/connection/config-file.js';
 import { LogLevelSchema } from '../agent/connection/log.js';
 import { RolloutConfigSchema } from './rollout.js';
+import { MetricsConfigSchema } from './metrics.js';
+import { ScheduleConfigSchema } from './schedule.js';
 
 export const DEFAULT_MASTER_CONFIG = '/etc/tsalt/master.yaml';
 
@@ -36,6 +38,10 @@ export const MasterConfigSchema = z.strictObject({
   log_level: LogLevelSchema.default('info'),
   /** apply each new git revision of state_tree automatically, batch by batch (absent: off) */
   rollout: RolloutConfigSchema.optional(),
+  /** Prometheus endpoint, GET /metrics (absent: none); an empty `metrics:` takes the defaults */
+  metrics: z.preprocess((v) => (v === null ? {} : v), MetricsConfigSchema).optional(),
+  /** scheduled jobs (Salt's schedule): name -> function, target, interval; see master/schedule.ts */
+  schedule: ScheduleConfigSchema.default({}),
 });
 export type MasterConfig = z.infer<typeof MasterConfigSchema>;
 

@@ -15,8 +15,19 @@ import type { PillarSource } from './pillar.js';
 import { resolveTarget, TargetError } from './target.js';
 import { deepMerge } from '../agent/render/salt-functions.js';
 import type { MasterConfig } from './config.js';
+import type { StateResult } from '../protocol/results.js';
 
 export type Sink = (ev: CliEvent) => void;
+export type AgentDoneStatus = Extract<CliEvent, { type: 'agent_done' }>['status'];
+
+/** What happens to jobs, for observers (the metrics endpoint). Must not throw. */
+export interface JobEvents {
+  jobStarted(jid: string, kind: 'apply' | 'run'): void;
+  /** once per targeted agent and job: its run ended (offline at the start counts as lost) */
+  agentDone(jid: string, status: AgentDoneStatus): void;
+  stateResult(jid: string, result: StateResult): void;
+  jobCompleted(jid: string): void;
+}
 type Msg<T extends AgentMessage['type']> = Extract<AgentMessage, { type: T }>;
 
 interface ActiveJob {
@@ -51,6 +62,7 @@ export class JobManager {
     private readonly pillar: PillarSource,
     private readonly cfg: Pick<MasterConfig, 'nodegroups' | 'lost_after_s' | 'timeout_s'>,
     private readonly log: Logger,
+    private readonly events?: JobEvents,
   ) {}
 
   /** Handlers for messages from accepted agents (the server's dispatch table). */
@@ -127,6 +139,8 @@ export class JobManager {
         ...offline.map((a) => ({ id: a.id, status: 'lost' as MinionStatus, error: 'agent offline when the job started' })),
       ],
     );
+    this.events?.jobStarted(jid, req.type);
+    for (const _ of offline) this.events?.agentDone(jid, 'lost');
     this.log.info(
       `job ${jid}: ${req.type} ${req.tgt_type} ${JSON.stringify(req.target)} by ${req.user}: ${online.length} agent(s)` +
         (offline.length ? `, ${offline.length} offline` : '') +
@@ -186,7 +200,9 @@ export class JobManager {
         pillar = pillarOf && row ? await pillarOf({ ...row, grains }) : await this.pillar.forAgent(id, grains);
         if (job.req.pillar) pillar = deepMerge(structuredClone(pillar), structuredClone(job.req.pillar));
       } catch (e) {
-        return this.finish(job.jid, id, 'failed', { kind: 'error', error: `pillar: ${(e as Error).message}` });
+        const body: ReturnBody = { kind: 'error', error: `pillar: ${(e as Error).message}` };
+        this.store.finishMinion(job.jid, id, 'failed', body); // stored like a return: the agent never got the job
+        return this.finish(job.jid, id, 'failed', body);
       }
       let offers = this.offered.get(id);
       if (!offers) this.offered.set(id, (offers = new Map()));
@@ -268,10 +284,13 @@ export class JobManager {
     // same meaning as `tsalt local apply` (2: a state failed), plus 3: a targeted agent did not return
     const code = job.missing ? 3 : job.failed ? 2 : 0;
     this.log.info(`job ${job.jid}: complete (exit ${code})`);
+    this.events?.jobCompleted(job.jid);
     job.resolve(code);
   }
 
   private emit(job: ActiveJob, ev: CliEvent): void {
+    // every agent's end (finished, cancelled) is emitted exactly once, here
+    if (ev.type === 'agent_done') this.events?.agentDone(job.jid, ev.status);
     for (const s of job.sinks) {
       try {
         s(ev);
@@ -326,6 +345,7 @@ export class JobManager {
   private onStateResult(conn: AgentConn, m: Msg<'state_result'>): void {
     if (!this.isOpenFor(m.jid, conn.id)) return;
     this.store.putStateResult(m.jid, conn.id, m.result);
+    this.events?.stateResult(m.jid, m.result);
     const job = this.active.get(m.jid);
     if (job) this.emit(job, { type: 'state_result', agent: conn.id, result: m.result });
   }

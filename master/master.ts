@@ -11,7 +11,9 @@ import { JobManager } from './jobs.js';
 import { StateTree } from './tree.js';
 import { PillarSource } from './pillar.js';
 import { listenCli } from './cli-socket.js';
+import { MasterMetrics, serveMetrics } from './metrics.js';
 import { Rollout } from './rollout.js';
+import { Scheduler } from './schedule.js';
 
 export interface RunningMaster {
   port: number;
@@ -35,7 +37,8 @@ export async function startMaster(cfg: MasterConfig, log: Logger): Promise<Runni
   log.info(`master fingerprint ${identity.fingerprint} (agents pin it as master_finger)`);
   const store = new Store(cfg.db);
   const tree = new StateTree(cfg.state_tree, log.child('tree'));
-  const jobs = new JobManager(store, tree, new PillarSource(cfg.pillar_tree), cfg, log.child('jobs'));
+  const metrics = cfg.metrics ? new MasterMetrics() : undefined;
+  const jobs = new JobManager(store, tree, new PillarSource(cfg.pillar_tree), cfg, log.child('jobs'), metrics);
   const server = new AgentServer({
     identity,
     store,
@@ -51,6 +54,33 @@ export async function startMaster(cfg: MasterConfig, log: Logger): Promise<Runni
   });
   jobs.server = server;
   jobs.recover();
+  const scheduler = new Scheduler(
+    cfg.schedule,
+    jobs,
+    store,
+    {
+      timeout_s: cfg.timeout_s,
+      // runs due at start-up wait (at most lost_after_s) for the agents to reconnect
+      settle: { agentsBack: () => store.listAgents().every((a) => a.key_state !== 'accepted' || server.ready(a.id) !== undefined), max_s: cfg.lost_after_s },
+    },
+    log.child('schedule'),
+  );
+  // bound before the agent port: a metrics port in use fails the start with nothing listening yet
+  const metricsHttp =
+    cfg.metrics && metrics
+      ? await serveMetrics(
+          cfg.metrics,
+          metrics,
+          {
+            agents: () => {
+              const connected = server.connectedIds();
+              return store.listAgents().map((a) => ({ key_state: a.key_state, connected: connected.has(a.id) }));
+            },
+            revision: () => tree.head(),
+          },
+          log.child('metrics'),
+        )
+      : undefined;
   const port = await server.listen(cfg.interface, cfg.port);
   log.info(`listening for agents on ${cfg.interface}:${port}`);
 
@@ -120,6 +150,9 @@ export async function startMaster(cfg: MasterConfig, log: Logger): Promise<Runni
       }
       case 'jobs.kill':
         return jobs.kill(req.jid, req.user, send);
+      case 'schedule.list':
+        send({ type: 'data', data: scheduler.list() });
+        return 0;
       case 'apply':
       case 'run':
         return jobs.start(req, send);
@@ -129,6 +162,7 @@ export async function startMaster(cfg: MasterConfig, log: Logger): Promise<Runni
   log.info(`cli socket ${cfg.socket}`);
   const rollout = cfg.rollout ? new Rollout(cfg.rollout, tree, jobs, store, log.child('rollout')) : undefined;
   rollout?.start();
+  scheduler.start();
 
   return {
     port,
@@ -136,7 +170,9 @@ export async function startMaster(cfg: MasterConfig, log: Logger): Promise<Runni
     store,
     async close() {
       rollout?.stop();
+      scheduler.stop();
       jobs.stop();
+      await metricsHttp?.close();
       await new Promise<void>((r) => cli.close(() => r()));
       await server.close();
       store.close();

@@ -1,4 +1,4 @@
-{%- from "stack.jinja" import hosts with context %}
+{%- from "stack.jinja" import hosts, master with context %}
 prometheus:
   scrape_interval: 15s
   # one job per exporter; targets come from the inventory
@@ -19,3 +19,9 @@ prometheus:
           ip: {{ h.ip }}
 {%- endif %}
 {%- endfor %}
+  # the tsalt master's own /metrics. Not one of `jobs`: the master is no managed host, so its
+  # endpoint and firewall port are set up by vagrant/bootstrap.sh, not by the firewall states.
+  tsalt_master:
+    hostname: {{ master.name }}
+    ip: {{ master.ip }}
+    port: 9506

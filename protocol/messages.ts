@@ -214,6 +214,8 @@ export const CliRequestSchema = z.discriminatedUnion('type', [
   z.strictObject({ type: z.literal('jobs.list'), limit: z.number().int().positive().max(10_000) }),
   z.strictObject({ type: z.literal('jobs.get'), jid: JidSchema }),
   z.strictObject({ type: z.literal('jobs.kill'), jid: JidSchema, user: z.string().max(200) }),
+  /** `tsalt schedule`: the master's scheduled jobs, their last and next run */
+  z.strictObject({ type: z.literal('schedule.list') }),
   z.strictObject({
     type: z.literal('apply'),
     ...TargetFields,

@@ -70,15 +70,20 @@ interface: 0.0.0.0
 port: 4506
 state_tree: $SRC/states
 pillar_tree: $SRC/pillar
+# Prometheus on mon1 scrapes http://<master>:9506/metrics (pillar prometheus:tsalt_master)
+metrics: {interface: 0.0.0.0, port: 9506}
 YAML
   write_unit tsalt-master 'tsalt master' 'master --config /etc/tsalt/master.yaml'
   systemctl daemon-reload
   systemctl enable --now tsalt-master
   systemctl restart tsalt-master
-  # agents must reach 4506; the agents' own ports are opened by the firewall states
+  # agents must reach 4506 and Prometheus 9506; the agents' own ports are opened by the
+  # firewall states
   if command -v firewall-cmd >/dev/null && firewall-cmd --state >/dev/null 2>&1; then
-    firewall-cmd --query-port=4506/tcp >/dev/null || firewall-cmd --add-port=4506/tcp
-    firewall-cmd --permanent --query-port=4506/tcp >/dev/null || firewall-cmd --permanent --add-port=4506/tcp
+    for port in 4506/tcp 9506/tcp; do
+      firewall-cmd --query-port=$port >/dev/null || firewall-cmd --add-port=$port
+      firewall-cmd --permanent --query-port=$port >/dev/null || firewall-cmd --permanent --add-port=$port
+    done
   fi
   log "master up on $TSALT_MASTER:4506; accept the agents with: tsalt keys accept --all"
 else

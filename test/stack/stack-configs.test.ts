@@ -199,6 +199,9 @@ describe('prometheus.yml and rules (promtool)', () => {
     expect(node.static_configs.flatMap((s) => s.targets)).toHaveLength(9);
     const haproxy = cfg.scrape_configs.find((j) => j.job_name === 'haproxy')!;
     expect(haproxy.static_configs.flatMap((s) => s.targets)).toEqual(['192.168.56.11:8405', '192.168.56.12:8405']);
+    // and the tsalt master's own /metrics (docs/fleet.md "Metrics"; bootstrap.sh turns it on)
+    const tsalt = cfg.scrape_configs.find((j) => j.job_name === 'tsalt')!;
+    expect(tsalt.static_configs.flatMap((s) => s.targets)).toEqual(['192.168.56.5:9506']);
     const r = await check(['promtool', 'check', 'config'], writeTmp('prometheus.yml', text));
     expect(r.ok, r.out).toBe(true);
     expect(r.out).toContain(`${rulesDir}/stack.yml`);

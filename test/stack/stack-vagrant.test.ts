@@ -24,6 +24,10 @@ describe('vagrant inventory', () => {
     expect(Object.fromEntries(Object.entries(inv.hosts).map(([n, h]) => [n, { ip: h.ip, roles: h.roles }]))).toEqual(stack.hosts);
     // and the tests' own host list
     expect(Object.fromEntries(Object.entries(inv.hosts).map(([n, h]) => [n, h.roles]))).toEqual(HOSTS);
+    // the master as the pillar knows it (Prometheus scrapes its /metrics) is the VM Vagrant makes
+    const mon = await pillarFor('mon1', grainsFor('mon1'));
+    const tsaltMaster = (mon.prometheus as { tsalt_master: { hostname: string; ip: string } }).tsalt_master;
+    expect({ name: tsaltMaster.hostname, ip: tsaltMaster.ip }).toEqual({ name: inv.master.name, ip: inv.master.ip });
     const ips = [inv.master.ip, stack.network.vip, ...Object.values(inv.hosts).map((h) => h.ip)];
     expect(new Set(ips).size, 'addresses (master, VIP, hosts) are unique').toBe(ips.length);
   });

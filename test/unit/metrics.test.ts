@@ -1,0 +1,305 @@
+/**
+ * The master's metrics: the exposition text (escaping, histogram buckets, HELP/TYPE), the
+ * counters the job events move, the scrape-time gauges, the HTTP endpoint, and the config key.
+ * Rendered text is checked by `promtool check metrics`, Prometheus' own parser and linter.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { exec } from '../../agent/run/exec.js';
+import { silentLogger } from '../../agent/connection/log.js';
+import { loadMasterConfig } from '../../master/config.js';
+import {
+  Counter,
+  escapeHelp,
+  escapeLabelValue,
+  formatValue,
+  Gauge,
+  Histogram,
+  MasterMetrics,
+  Registry,
+  serveMetrics,
+  type MetricsSource,
+} from '../../master/metrics.js';
+import type { StateResult } from '../../protocol/results.js';
+import { tempDir } from '../helpers/harness.js';
+
+async function promtool(text: string): Promise<{ code: number; out: string }> {
+  const r = await exec(['promtool', 'check', 'metrics'], { input: text });
+  return { code: r.code, out: r.stdout + r.stderr };
+}
+
+const result = (r: boolean | null, changes: Record<string, unknown> = {}): StateResult => ({
+  id: 's',
+  sls: 'x',
+  fun: 'test.nop',
+  name: 's',
+  result: r,
+  changes,
+  comment: '',
+  start: new Date().toISOString(),
+  duration_ms: 1,
+  run_num: 0,
+});
+
+describe('exposition text', () => {
+  it('escapes backslash, double quote and line feed in label values, and only those', () => {
+    expect(escapeLabelValue('a\\b"c\nd')).toBe('a\\\\b\\"c\\nd');
+    expect(escapeLabelValue("tab\tand 'single' and ünï")).toBe("tab\tand 'single' and ünï");
+    // HELP: quotes stay as they are
+    expect(escapeHelp('say "hi"\\\nbye')).toBe('say "hi"\\\\\\nbye');
+  });
+
+  it('renders a counter with awkward label values that Prometheus parses back', async () => {
+    const reg = new Registry();
+    const c = reg.counter({ name: 'demo_events_total', help: 'Events, "quoted"\nover two lines \\ with a backslash.', labelNames: ['path', 'kind'] });
+    c.inc({ path: 'C:\\dir\\"x"\nnext', kind: 'a' });
+    c.inc({ kind: 'a', path: 'C:\\dir\\"x"\nnext' }, 2); // label order given does not matter
+    c.init({ path: 'plain', kind: 'b' });
+    const text = reg.render();
+    expect(text).toBe(
+      [
+        '# HELP demo_events_total Events, "quoted"\\nover two lines \\\\ with a backslash.',
+        '# TYPE demo_events_total counter',
+        'demo_events_total{path="C:\\\\dir\\\\\\"x\\"\\nnext",kind="a"} 3',
+        'demo_events_total{path="plain",kind="b"} 0',
+        '',
+      ].join('\n'),
+    );
+    const r = await promtool(text);
+    expect(r.code, r.out).toBe(0);
+  });
+
+  it('histogram buckets are cumulative, upper bounds inclusive, with +Inf, _sum and _count', async () => {
+    const reg = new Registry();
+    const h = reg.histogram({ name: 'demo_duration_seconds', help: 'How long.', labelNames: ['kind'], buckets: [0.5, 1, 5] });
+    for (const v of [0.1, 0.5, 0.7, 1, 3, 7]) h.observe(v, { kind: 'x' });
+    h.init({ kind: 'empty' });
+    const text = reg.render();
+    expect(text.split('\n')).toEqual([
+      '# HELP demo_duration_seconds How long.',
+      '# TYPE demo_duration_seconds histogram',
+      'demo_duration_seconds_bucket{kind="x",le="0.5"} 2',
+      'demo_duration_seconds_bucket{kind="x",le="1"} 4',
+      'demo_duration_seconds_bucket{kind="x",le="5"} 5',
+      'demo_duration_seconds_bucket{kind="x",le="+Inf"} 6',
+      'demo_duration_seconds_sum{kind="x"} 12.3',
+      'demo_duration_seconds_count{kind="x"} 6',
+      'demo_duration_seconds_bucket{kind="empty",le="0.5"} 0',
+      'demo_duration_seconds_bucket{kind="empty",le="1"} 0',
+      'demo_duration_seconds_bucket{kind="empty",le="5"} 0',
+      'demo_duration_seconds_bucket{kind="empty",le="+Inf"} 0',
+      'demo_duration_seconds_sum{kind="empty"} 0',
+      'demo_duration_seconds_count{kind="empty"} 0',
+      '',
+    ]);
+    const r = await promtool(text);
+    expect(r.code, r.out).toBe(0);
+  });
+
+  it('a histogram without labels has only le', () => {
+    const h = new Histogram({ name: 'h_seconds', help: 'h', buckets: [1] });
+    h.observe(2);
+    expect(h.render()).toContain('h_seconds_bucket{le="1"} 0\nh_seconds_bucket{le="+Inf"} 1\nh_seconds_sum 2\nh_seconds_count 1\n');
+  });
+
+  it('special values are spelled the Go way', () => {
+    expect([Infinity, -Infinity, NaN, 0, 1.5, 1e21].map(formatValue)).toEqual(['+Inf', '-Inf', 'NaN', '0', '1.5', '1e+21']);
+    const g = new Gauge({ name: 'g', help: 'g' });
+    g.set({}, -Infinity);
+    expect(g.render()).toBe('# HELP g g\n# TYPE g gauge\ng -Inf\n');
+  });
+
+  it('refuses what would render an invalid exposition', () => {
+    expect(() => new Counter({ name: 'bad-name', help: '' })).toThrow(/invalid metric name/);
+    expect(() => new Counter({ name: 'x_total', help: '', labelNames: ['bad label'] })).toThrow(/invalid label name/);
+    expect(() => new Counter({ name: 'x_total', help: '', labelNames: ['__reserved'] })).toThrow(/invalid label name/);
+    expect(() => new Histogram({ name: 'h', help: '', labelNames: ['le'], buckets: [1] })).toThrow(/'le'/);
+    expect(() => new Histogram({ name: 'h', help: '', buckets: [1, 1] })).toThrow(/strictly increasing/);
+    expect(() => new Histogram({ name: 'h', help: '', buckets: [1, Infinity] })).toThrow(/finite/);
+    const c = new Counter({ name: 'x_total', help: '', labelNames: ['a'] });
+    expect(() => c.inc({})).toThrow(/labels must be exactly \{a\}/);
+    expect(() => c.inc({ a: '1', b: '2' })).toThrow(/labels must be exactly/);
+    expect(() => c.inc({ a: '1' }, -1)).toThrow(/only goes up/);
+    const reg = new Registry();
+    reg.gauge({ name: 'dup', help: '' });
+    expect(() => reg.counter({ name: 'dup', help: '' })).toThrow(/registered twice/);
+  });
+});
+
+const src = (over: Partial<MetricsSource> = {}): MetricsSource => ({
+  agents: () => [
+    { key_state: 'accepted', connected: true },
+    { key_state: 'accepted', connected: true },
+    { key_state: 'accepted', connected: false },
+    { key_state: 'pending', connected: true },
+    { key_state: 'rejected', connected: false },
+  ],
+  revision: async () => 'a'.repeat(40),
+  ...over,
+});
+
+/** sample lines of a rendered text as name{labels} -> value */
+function samples(text: string): Map<string, number> {
+  const m = new Map<string, number>();
+  for (const l of text.split('\n')) {
+    if (!l || l.startsWith('#')) continue;
+    const i = l.lastIndexOf(' ');
+    m.set(l.slice(0, i), Number(l.slice(i + 1)));
+  }
+  return m;
+}
+
+describe('MasterMetrics', () => {
+  it('starts with every series at zero, and reads agents and revision when scraped', async () => {
+    const m = new MasterMetrics(1_700_000_000_500);
+    const text = await m.render(src());
+    const s = samples(text);
+    expect(s.get('tsalt_agents{state="connected"}')).toBe(2);
+    expect(s.get('tsalt_agents{state="offline"}')).toBe(1);
+    expect(s.get('tsalt_agents{state="pending"}')).toBe(1);
+    expect(s.get('tsalt_agents{state="rejected"}')).toBe(1);
+    for (const k of ['apply', 'run']) expect(s.get(`tsalt_jobs_started_total{kind="${k}"}`)).toBe(0);
+    for (const st of ['done', 'failed', 'timeout', 'lost', 'cancelled']) expect(s.get(`tsalt_agent_returns_total{status="${st}"}`)).toBe(0);
+    for (const r of ['true', 'false', 'none']) expect(s.get(`tsalt_state_results_total{result="${r}"}`)).toBe(0);
+    expect(s.get('tsalt_state_changes_total')).toBe(0);
+    expect(s.get('tsalt_job_duration_seconds_count')).toBe(0);
+    expect(s.get('tsalt_jobs_running')).toBe(0);
+    expect(s.get(`tsalt_state_tree_info{revision="${'a'.repeat(40)}"}`)).toBe(1);
+    expect(s.get('tsalt_master_start_time_seconds')).toBe(1_700_000_000.5);
+    for (const name of ['tsalt_agents', 'tsalt_jobs_started_total', 'tsalt_job_duration_seconds', 'tsalt_state_tree_info']) {
+      expect(text).toMatch(new RegExp(`^# HELP ${name} \\S`, 'm'));
+      expect(text).toMatch(new RegExp(`^# TYPE ${name} (counter|gauge|histogram)$`, 'm'));
+    }
+    const r = await promtool(text);
+    expect(r.code, r.out).toBe(0);
+  });
+
+  it('job events move the counters, the running gauge and the duration histogram', async () => {
+    const m = new MasterMetrics();
+    m.jobStarted('1', 'apply');
+    m.jobStarted('2', 'run');
+    let s = samples(await m.render(src()));
+    expect(s.get('tsalt_jobs_running')).toBe(2);
+    m.stateResult('1', result(true, { diff: 'x' }));
+    m.stateResult('1', result(true));
+    m.stateResult('1', result(false, { partly: true }));
+    m.stateResult('1', result(null, { would: 'change' })); // test mode: predicted, not changed
+    m.agentDone('1', 'done');
+    m.agentDone('1', 'failed');
+    m.agentDone('2', 'timeout');
+    m.agentDone('2', 'lost');
+    m.agentDone('2', 'cancelled');
+    m.jobCompleted('1');
+    m.jobCompleted('1'); // twice: counted once
+    m.jobCompleted('nosuch');
+    s = samples(await m.render(src()));
+    expect(s.get('tsalt_jobs_started_total{kind="apply"}')).toBe(1);
+    expect(s.get('tsalt_jobs_started_total{kind="run"}')).toBe(1);
+    expect(s.get('tsalt_state_results_total{result="true"}')).toBe(2);
+    expect(s.get('tsalt_state_results_total{result="false"}')).toBe(1);
+    expect(s.get('tsalt_state_results_total{result="none"}')).toBe(1);
+    expect(s.get('tsalt_state_changes_total')).toBe(2);
+    for (const st of ['done', 'failed', 'timeout', 'lost', 'cancelled']) expect(s.get(`tsalt_agent_returns_total{status="${st}"}`)).toBe(1);
+    expect(s.get('tsalt_jobs_running')).toBe(1);
+    expect(s.get('tsalt_job_duration_seconds_count')).toBe(1);
+    expect(s.get('tsalt_job_duration_seconds_bucket{le="0.25"}')).toBe(1);
+    expect(s.get('tsalt_job_duration_seconds_bucket{le="+Inf"}')).toBe(1);
+    m.jobCompleted('2');
+    s = samples(await m.render(src()));
+    expect(s.get('tsalt_jobs_running')).toBe(0);
+    expect(s.get('tsalt_job_duration_seconds_count')).toBe(2);
+  });
+
+  it('a plain-directory tree (or a failing git) leaves the revision out; a new HEAD replaces the old series', async () => {
+    const m = new MasterMetrics();
+    let text = await m.render(src({ revision: async () => undefined }));
+    expect(text).toContain('# TYPE tsalt_state_tree_info gauge\n# HELP tsalt_master_start_time_seconds');
+    text = await m.render(src({ revision: () => Promise.reject(new Error('no tree')) }));
+    expect(text).not.toMatch(/^tsalt_state_tree_info\{/m);
+    await m.render(src({ revision: async () => 'b'.repeat(40) }));
+    text = await m.render(src({ revision: async () => 'c'.repeat(40) }));
+    expect(text.match(/^tsalt_state_tree_info.*$/gm)).toEqual([`tsalt_state_tree_info{revision="${'c'.repeat(40)}"} 1`]);
+  });
+});
+
+describe('the HTTP endpoint', () => {
+  it('serves GET /metrics in format 0.0.4, HEAD without a body, 404 for anything else', async () => {
+    const m = new MasterMetrics();
+    const srv = await serveMetrics({ interface: '127.0.0.1', port: 0 }, m, src(), silentLogger);
+    try {
+      const base = `http://127.0.0.1:${srv.port}`;
+      const r = await fetch(`${base}/metrics`);
+      expect(r.status).toBe(200);
+      expect(r.headers.get('content-type')).toBe('text/plain; version=0.0.4; charset=utf-8');
+      const body = await r.text();
+      expect(body).toMatch(/^tsalt_agents\{state="connected"\} 2$/m);
+      expect((await fetch(`${base}/metrics?x=1`)).status).toBe(200);
+      const head = await fetch(`${base}/metrics`, { method: 'HEAD' });
+      expect(head.status).toBe(200);
+      expect(await head.text()).toBe('');
+      for (const p of ['/', '/metrics/', '/metricsx', '/favicon.ico', '/../metrics/x']) {
+        const n = await fetch(`${base}${p}`);
+        expect(n.status, p).toBe(404);
+        await n.text();
+      }
+      const post = await fetch(`${base}/metrics`, { method: 'POST', body: 'x' });
+      expect(post.status).toBe(404);
+      await post.text();
+    } finally {
+      await srv.close();
+    }
+  });
+
+  it('a failing collection is a 500, and the next scrape works again', async () => {
+    let fail = true;
+    const srv = await serveMetrics(
+      { interface: '127.0.0.1', port: 0 },
+      new MasterMetrics(),
+      src({
+        agents: () => {
+          if (fail) throw new Error('database is locked');
+          return [];
+        },
+      }),
+      silentLogger,
+    );
+    try {
+      const r = await fetch(`http://127.0.0.1:${srv.port}/metrics`);
+      expect(r.status).toBe(500);
+      expect(await r.text()).not.toContain('database is locked'); // details go to the log
+      fail = false;
+      expect((await fetch(`http://127.0.0.1:${srv.port}/metrics`)).status).toBe(200);
+    } finally {
+      await srv.close();
+    }
+  });
+
+  it('a port in use is an error naming the endpoint', async () => {
+    const a = await serveMetrics({ interface: '127.0.0.1', port: 0 }, new MasterMetrics(), src(), silentLogger);
+    try {
+      await expect(serveMetrics({ interface: '127.0.0.1', port: a.port }, new MasterMetrics(), src(), silentLogger)).rejects.toThrow(
+        new RegExp(`metrics endpoint 127\\.0\\.0\\.1:${a.port}: .*EADDRINUSE`),
+      );
+    } finally {
+      await a.close();
+    }
+  });
+});
+
+describe('master.yaml metrics:', () => {
+  const write = (text: string) => {
+    const f = path.join(tempDir(), 'master.yaml');
+    fs.writeFileSync(f, text);
+    return f;
+  };
+  it('absent: no endpoint; empty or {}: 127.0.0.1:9506; keys checked', () => {
+    expect(loadMasterConfig(write('port: 4506\n')).metrics).toBeUndefined();
+    expect(loadMasterConfig(write('metrics:\n')).metrics).toEqual({ interface: '127.0.0.1', port: 9506 });
+    expect(loadMasterConfig(write('metrics: {}\n')).metrics).toEqual({ interface: '127.0.0.1', port: 9506 });
+    expect(loadMasterConfig(write('metrics: {interface: 0.0.0.0, port: 9999}\n')).metrics).toEqual({ interface: '0.0.0.0', port: 9999 });
+    expect(() => loadMasterConfig(write('metrics: {prot: 1}\n'))).toThrow(/unknown key 'metrics.prot'/);
+    expect(() => loadMasterConfig(write('metrics: {port: 70000}\n'))).toThrow(/'metrics.port'/);
+    expect(() => loadMasterConfig(write('metrics: true\n'))).toThrow(/'metrics'/);
+  });
+});
