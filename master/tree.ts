@@ -57,6 +57,10 @@ export class StateTree {
     private readonly log?: Logger,
   ) {}
 
+  /**
+   * Whether the tree is in git (and where). Only a positive answer is kept: a tree that is
+   * missing or not in git yet is asked again next time (created or `git init`ed later).
+   */
   private isGit(): Promise<{ prefix: string; top: string } | null> {
     this.git ??= (async () => {
       if (!fs.existsSync(this.dir)) throw new Error(`state tree ${this.dir} does not exist`);
@@ -65,7 +69,16 @@ export class StateTree {
       const [top = this.dir, prefix = ''] = r.stdout.split('\n');
       return { top, prefix: prefix.trim() };
     })();
-    return this.git;
+    const pending = this.git;
+    pending.then(
+      (g) => {
+        if (!g && this.git === pending) this.git = undefined;
+      },
+      () => {
+        if (this.git === pending) this.git = undefined;
+      },
+    );
+    return pending;
   }
 
   /** The revision a new job pins: HEAD's commit, or `dir-<hash>` for a plain directory. */

@@ -29,6 +29,19 @@ describe('state tree revisions', () => {
     expect((await new StateTree(dir).current()).hash).not.toBe(b.hash);
   });
 
+  it('a tree that appears, or is put in git, after the master started is seen as it is now', async () => {
+    const parent = tempDir();
+    const dir = path.join(parent, 'states');
+    const t = new StateTree(dir);
+    await expect(t.head()).rejects.toThrow(/does not exist/);
+    write(dir, { 'top.sls': 'base: {}\n' });
+    expect(await t.head()).toBeUndefined(); // a plain directory for now
+    git(dir, 'init', '-q');
+    git(dir, 'add', '-A');
+    git(dir, 'commit', '-q', '-m', 'one');
+    expect(await t.head()).toBe(git(dir, 'rev-parse', 'HEAD'));
+  });
+
   it('a git tree pins HEAD: uncommitted files are not in the bundle', async () => {
     const dir = tempDir();
     write(dir, { 'top.sls': 'base: {}\n', 'run.sh': '#!/bin/sh\n' });
