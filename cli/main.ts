@@ -12,7 +12,7 @@ const commands: Record<string, { summary: string; load: () => Promise<CommandMod
   run: { summary: 'run a shell command on targeted agents (run <target> <command>)', load: () => import('./commands/run.js') },
   keys: { summary: 'agent keys: list | accept ID...|--all | reject ID | delete ID', load: () => import('./commands/keys.js') },
   agents: { summary: 'accepted agents: connected/offline, last seen, os, roles, revision', load: () => import('./commands/agents.js') },
-  jobs: { summary: 'job history, or one job with every result (jobs [JID])', load: () => import('./commands/jobs.js') },
+  jobs: { summary: 'job history, one job with every result (jobs [JID]), or stop one (jobs kill JID)', load: () => import('./commands/jobs.js') },
   schedule: { summary: "the master's scheduled jobs: function, target, interval, last and next run", load: () => import('./commands/schedule.js') },
   demo: { summary: 'master + one local agent on a temp dir, apply the example tree', load: () => import('./commands/demo.js') },
 };
