@@ -1,8 +1,21 @@
 /**
- * The `salt[...]` / `__salt__` functions a template may call. Only data lookups: templates get
- * no execution modules that touch the machine (no cmd.run, no file.*), by design.
+ * The `salt[...]` / `__salt__` functions a template may call: the data lookups here, plus the
+ * execution functions Salt trees use in templates (cmd.*, file.*, network.*, pkg.version,
+ * user.info, defaults/slsutil merges, hashutil, cp.get_file_str), one file per Salt module in
+ * ./salt-exec/. Templates run as the agent (root), as in Salt; pillar values stay data and are
+ * never rendered or executed.
  */
-export type Data = Record<string, unknown>;
+import type { TreeSource } from '../tree/source.js';
+import { kwOf, type Data } from './salt-exec/args.js';
+import { cmdFunctions } from './salt-exec/cmd.js';
+import { cpFunctions } from './salt-exec/cp.js';
+import { fileFunctions } from './salt-exec/file.js';
+import { networkFunctions } from './salt-exec/network.js';
+import { pkgFunctions } from './salt-exec/pkg.js';
+import { userFunctions } from './salt-exec/user.js';
+import { utilFunctions } from './salt-exec/util.js';
+
+export type { Data };
 
 const MISSING = Symbol('missing');
 
@@ -21,15 +34,6 @@ export function traverse(data: unknown, key: string, delimiter = ':'): unknown {
     }
   }
   return cur;
-}
-
-function kwOf(args: unknown[]): [unknown[], Data] {
-  const last = args[args.length - 1] as (Data & { __keywords?: boolean }) | undefined;
-  if (last && typeof last === 'object' && last.__keywords) {
-    const { __keywords, ...kw } = last;
-    return [args.slice(0, -1), kw];
-  }
-  return [args, {}];
 }
 
 function getter(source: () => Data) {
@@ -80,7 +84,8 @@ export function deepMerge(target: Data, src: Data): Data {
   return target;
 }
 
-export function saltFunctions(grains: Data, pillar: Data, opts: Data): Record<string, (...a: unknown[]) => unknown> {
+/** `tree`: the run's state tree, for cp.get_file_str (absent: that function refuses). */
+export function saltFunctions(grains: Data, pillar: Data, opts: Data, tree?: TreeSource): Record<string, (...a: unknown[]) => unknown> {
   const pget = getter(() => pillar);
   const gget = getter(() => grains);
   return {
@@ -109,5 +114,12 @@ export function saltFunctions(grains: Data, pillar: Data, opts: Data): Record<st
     'test.ping': () => true,
     'test.true': () => true,
     'test.false': () => false,
+    ...cmdFunctions(),
+    ...fileFunctions(),
+    ...networkFunctions(),
+    ...pkgFunctions(grains),
+    ...userFunctions(),
+    ...utilFunctions(),
+    ...cpFunctions(tree),
   };
 }

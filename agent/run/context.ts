@@ -42,7 +42,7 @@ export function makeRunBase(o: {
     facts: new FactCache(),
     runData: new Map(),
     renderer: new JinjaRenderer(o.tree),
-    salt: saltFunctions(o.grains, o.pillar, opts),
+    salt: saltFunctions(o.grains, o.pillar, opts, o.tree),
   };
 }
 
