@@ -146,17 +146,17 @@ const TEST_NOTE =
   'This may cause pkg states to behave differently than stated if this action is repeated without test=True, ' +
   'due to the differences in the configured repositories.';
 
+/** A repo plan as a check outcome: nothing to write is converged; test mode adds Salt's note. */
+function checked(ctx: { test: boolean }, r: RepoPlan, wouldDo: string) {
+  if (!r.writes.length) return { comment: r.comment };
+  return { changes: r.changes, comment: ctx.test ? `${wouldDo} ${TEST_NOTE}` : r.comment, plan: r };
+}
+
 const managed = defineState({
   args,
   async check(ctx, a) {
     const ra = await repoArgs(ctx, a, true);
-    const r = await plan(ctx, (p) => p.repos.planManaged(ra));
-    if (!r.writes.length) return { comment: r.comment };
-    return {
-      changes: r.changes,
-      comment: ctx.test ? `Package repo '${ra.name}' would be configured. ${TEST_NOTE}` : r.comment,
-      plan: r,
-    };
+    return checked(ctx, await plan(ctx, (p) => p.repos.planManaged(ra)), `Package repo '${ra.name}' would be configured.`);
   },
   async apply(ctx, a, r) {
     const p = await provider(ctx);
@@ -170,13 +170,7 @@ const absent = defineState({
   args: z.object({ name: z.string().min(1), file: z.string().optional() }),
   async check(ctx, a) {
     const ra: RepoArgs = { name: a.name.trim(), file: a.file, clean_file: false, extra: {} };
-    const r = await plan(ctx, (p) => p.repos.planAbsent(ra));
-    if (!r.writes.length) return { comment: r.comment };
-    return {
-      changes: r.changes,
-      comment: ctx.test ? `Package repo '${ra.name}' will be removed. ${TEST_NOTE}` : r.comment,
-      plan: r,
-    };
+    return checked(ctx, await plan(ctx, (p) => p.repos.planAbsent(ra)), `Package repo '${ra.name}' will be removed.`);
   },
   async apply(ctx, _a, r) {
     const p = await provider(ctx);

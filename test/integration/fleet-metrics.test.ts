@@ -9,6 +9,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { exec } from '../../agent/run/exec.js';
 import { buildOnce, Fleet, freePort, waitFor } from './fleet-harness.js';
+import { samples } from '../helpers/prometheus.js';
 
 const states = {
   'top.sls': "base:\n  '*':\n    - ok\n",
@@ -18,16 +19,6 @@ const states = {
   'slow.sls': 'sleepy:\n  cmd.run:\n    - name: sleep 2\n',
 };
 
-/** sample lines as `name{labels}` -> value */
-function samples(text: string): Map<string, number> {
-  const m = new Map<string, number>();
-  for (const l of text.split('\n')) {
-    if (!l || l.startsWith('#')) continue;
-    const i = l.lastIndexOf(' ');
-    m.set(l.slice(0, i), Number(l.slice(i + 1)));
-  }
-  return m;
-}
 
 describe('fleet: metrics endpoint', () => {
   let fleet: Fleet;

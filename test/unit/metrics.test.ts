@@ -23,6 +23,7 @@ import {
 } from '../../master/metrics.js';
 import type { StateResult } from '../../protocol/results.js';
 import { tempDir } from '../helpers/harness.js';
+import { samples } from '../helpers/prometheus.js';
 
 async function promtool(text: string): Promise<{ code: number; out: string }> {
   const r = await exec(['promtool', 'check', 'metrics'], { input: text });
@@ -139,16 +140,6 @@ const src = (over: Partial<MetricsSource> = {}): MetricsSource => ({
   ...over,
 });
 
-/** sample lines of a rendered text as name{labels} -> value */
-function samples(text: string): Map<string, number> {
-  const m = new Map<string, number>();
-  for (const l of text.split('\n')) {
-    if (!l || l.startsWith('#')) continue;
-    const i = l.lastIndexOf(' ');
-    m.set(l.slice(0, i), Number(l.slice(i + 1)));
-  }
-  return m;
-}
 
 describe('MasterMetrics', () => {
   it('starts with every series at zero, and reads agents and revision when scraped', async () => {
