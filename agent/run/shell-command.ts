@@ -64,24 +64,17 @@ export function normaliseEnv(env: unknown): Record<string, string> {
   return out;
 }
 
-export interface PasswdInfo {
-  name: string;
-  uid: number;
-  gid: number;
-  home: string;
-  shell: string;
-}
-
-/** Through NSS (getent), as Salt's pwd.getpwnam: LDAP/sssd users can be `runas` too. */
-export async function getpwnam(user: string): Promise<PasswdInfo | undefined> {
-  const r = await exec(['getent', 'passwd', user]);
-  const f = r.code === 0 ? r.stdout.split('\n')[0]?.split(':') : undefined;
-  if (!f || f.length < 7) return undefined;
-  return { name: f[0]!, uid: Number(f[2]), gid: Number(f[3]), home: f[5]!, shell: f[6]! };
-}
+import { getpwnam, type PasswdInfo } from './nss.js';
+export { getpwnam };
 
 const WRAP = 'printf "tsalt-pid:%s\\n" "$$" >&2; if [ -n "$1" ]; then umask "$1" || exit 127; fi; shift; exec "$@"';
 const PID_LINE = /^tsalt-pid:(\d+)\n/;
+
+/** The `tsalt-pid:N` line a wrapper script writes first on stderr, taken off again. */
+export function takePid(stderr: string): { pid: number; stderr: string } {
+  const m = PID_LINE.exec(stderr);
+  return m ? { pid: Number(m[1]), stderr: stderr.slice(m[0].length) } : { pid: 0, stderr };
+}
 
 let setprivPath: string | null | undefined;
 function findSetpriv(): string | null {
@@ -91,7 +84,17 @@ function findSetpriv(): string | null {
   return setprivPath;
 }
 
-function isDir(p: string): boolean {
+/**
+ * `setpriv ... --` that runs the rest as `pw`: --init-groups gives the user its supplementary
+ * groups, as Salt's su-based runas does (spawn's uid/gid alone would drop them). Undefined
+ * without setpriv (then spawn's uid/gid is the fallback).
+ */
+export function asUserArgv(pw: Pick<PasswdInfo, 'uid' | 'gid'>): string[] | undefined {
+  const setpriv = findSetpriv();
+  return setpriv ? [setpriv, `--reuid=${pw.uid}`, `--regid=${pw.gid}`, '--init-groups', '--'] : undefined;
+}
+
+export function isDir(p: string): boolean {
   try {
     return fs.statSync(p).isDirectory();
   } catch {
@@ -129,10 +132,8 @@ export async function runShellCommand(o: ShellCommandOptions): Promise<ShellComm
   let uid: number | undefined;
   let gid: number | undefined;
   if (pw && pw.uid !== process.getuid?.()) {
-    const setpriv = findSetpriv();
-    // setpriv --init-groups gives the user its supplementary groups, as Salt's su-based runas
-    // does; spawn's uid/gid alone would drop them.
-    if (setpriv) argv.push(setpriv, `--reuid=${pw.uid}`, `--regid=${pw.gid}`, '--init-groups', '--');
+    const as = asUserArgv(pw);
+    if (as) argv.push(...as);
     else {
       uid = pw.uid;
       gid = pw.gid;
@@ -149,13 +150,7 @@ export async function runShellCommand(o: ShellCommandOptions): Promise<ShellComm
     // backstop only: `timeout` kills the whole process group, spawn's timeout only the child
     timeoutMs: o.timeoutSec ? (o.timeoutSec + 15) * 1000 : undefined,
   });
-  let stderr = r.stderr;
-  let pid = 0;
-  const m = PID_LINE.exec(stderr);
-  if (m) {
-    pid = Number(m[1]);
-    stderr = stderr.slice(m[0].length);
-  }
+  const { pid, stderr } = takePid(r.stderr);
   const timedOut =
     o.timeoutSec !== undefined && (r.code === 124 || r.code === 137 || r.signal !== null) && Date.now() - started >= o.timeoutSec * 1000 - 50;
   if (timedOut) {

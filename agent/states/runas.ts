@@ -3,7 +3,8 @@
  * as that user (git, npm). Looked up through NSS (`getent`) so LDAP/sssd users work as well
  * as /etc/passwd ones.
  */
-import { exec, type ExecOptions } from '../run/exec.js';
+import type { ExecOptions } from '../run/exec.js';
+import { getgrnam, getpwnam } from '../run/nss.js';
 import { StateFailure } from './define.js';
 
 export interface PasswdEntry {
@@ -14,16 +15,14 @@ export interface PasswdEntry {
 }
 
 export async function lookupUser(user: string): Promise<PasswdEntry> {
-  const r = await exec(['getent', 'passwd', user]);
-  const f = r.stdout.trim().split('\n')[0]?.split(':');
-  if (r.code !== 0 || !f || f.length < 7) throw new StateFailure(`User ${user} does not exist`);
-  return { name: f[0]!, uid: Number(f[2]), gid: Number(f[3]), home: f[5]! };
+  const pw = await getpwnam(user);
+  if (!pw) throw new StateFailure(`User ${user} does not exist`);
+  return { name: pw.name, uid: pw.uid, gid: pw.gid, home: pw.home };
 }
 
 export async function lookupGroup(group: string): Promise<number> {
-  const r = await exec(['getent', 'group', group]);
-  const f = r.stdout.trim().split('\n')[0]?.split(':');
-  if (r.code !== 0 || !f || f.length < 3) throw new StateFailure(`Group ${group} does not exist`);
+  const f = await getgrnam(group);
+  if (!f) throw new StateFailure(`Group ${group} does not exist`);
   return Number(f[2]);
 }
 

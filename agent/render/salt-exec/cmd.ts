@@ -6,7 +6,8 @@
  */
 import fs from 'node:fs';
 import { spawnSync } from 'node:child_process';
-import { normaliseEnv } from '../../run/shell-command.js';
+import { asUserArgv, isDir, normaliseEnv, takePid } from '../../run/shell-command.js';
+import { getpwnamSync, type PasswdInfo } from '../../run/nss.js';
 import { bind, flag, type Data, type SaltFns } from './args.js';
 
 const DEFAULT_TIMEOUT_S = 60;
@@ -19,34 +20,10 @@ export interface CmdResult {
   stderr: string;
 }
 
-interface Passwd {
-  name: string;
-  uid: number;
-  gid: number;
-  home: string;
-  shell: string;
-}
-
-/** NSS lookup (getent), as Python's pwd.getpwnam: LDAP/sssd users count too. */
-export function getpwnamSync(name: string): Passwd | undefined {
-  const r = spawnSync('getent', ['passwd', '--', name], { encoding: 'utf8' });
-  const f = r.status === 0 ? r.stdout.split('\n')[0]?.split(':') : undefined;
-  if (!f || f.length < 7 || f[0] !== name) return undefined;
-  return { name: f[0], uid: Number(f[2]), gid: Number(f[3]), home: f[5]!, shell: f[6]! };
-}
-
-function isDir(p: string): boolean {
-  try {
-    return fs.statSync(p).isDirectory();
-  } catch {
-    return false;
-  }
-}
 
 // Reports the pid that runs the command (Salt returns it) and, for cmd.run, folds stderr into
 // stdout as Salt's stderr=subprocess.STDOUT does; then execs the real argv unchanged.
 const WRAP = 'printf "tsalt-pid:%s\\n" "$$" >&2; if [ "$1" = 1 ]; then exec 2>&1; fi; shift; exec "$@"';
-const PID_LINE = /^tsalt-pid:(\d+)\n/;
 
 function run(fn: string, raw: unknown[], mergeStderr: boolean): CmdResult {
   const { a } = bind(fn, raw, PARAMS, { loose: true });
@@ -69,7 +46,7 @@ function run(fn: string, raw: unknown[], mergeStderr: boolean): CmdResult {
     throw new Error(`${fn}: ${(e as Error).message}`);
   }
   const env: NodeJS.ProcessEnv = flag(a.clean_env, false) ? {} : { ...process.env };
-  let pw: Passwd | undefined;
+  let pw: PasswdInfo | undefined;
   if (a.runas !== undefined && a.runas !== null && a.runas !== '') {
     pw = getpwnamSync(String(a.runas));
     if (!pw) throw new Error(`${fn}: user '${String(a.runas)}' is not available`);
@@ -92,8 +69,9 @@ function run(fn: string, raw: unknown[], mergeStderr: boolean): CmdResult {
 
   const full: string[] = ['timeout', '-k', '5', String(timeout)];
   if (pw && pw.uid !== process.getuid?.()) {
-    // setpriv --init-groups keeps the user's supplementary groups (Salt's su-based runas does)
-    full.push('setpriv', `--reuid=${pw.uid}`, `--regid=${pw.gid}`, '--init-groups', '--');
+    const as = asUserArgv(pw);
+    if (!as) throw new Error(`${fn}: runas needs setpriv (util-linux)`);
+    full.push(...as);
   }
   full.push('/bin/sh', '-c', WRAP, 'tsalt', mergeStderr ? '1' : '0', ...argv);
 
@@ -110,13 +88,7 @@ function run(fn: string, raw: unknown[], mergeStderr: boolean): CmdResult {
   if ((r.status === 124 || r.status === 137 || r.signal) && Date.now() - started >= timeout * 1000 - 50) {
     throw new Error(`${fn}: command timed out after ${timeout} seconds`);
   }
-  let stderr = r.stderr ?? '';
-  let pid = 0;
-  const m = PID_LINE.exec(stderr);
-  if (m) {
-    pid = Number(m[1]);
-    stderr = stderr.slice(m[0].length);
-  }
+  let { pid, stderr } = takePid(r.stderr ?? '');
   let stdout = r.stdout ?? '';
   if (flag(a.rstrip, true)) {
     stdout = stdout.trimEnd();

@@ -2,7 +2,7 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { getpwnamSync } from './cmd.js';
+import { getpwnamSync } from '../../run/nss.js';
 import { bind, str, type SaltFns } from './args.js';
 
 /** Python's os.path.expanduser: `~` and `~user` (Salt's file functions all apply it). */
