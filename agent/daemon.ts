@@ -31,15 +31,13 @@ export class AgentDaemon {
   private grains: Data = {};
   private spool!: Spool;
   private bundles!: BundleCache;
-  /** jids being worked on (state runs and commands) */
-  private readonly running = new Set<string>();
+  /** jids being worked on (state runs and commands), each with its kill switch */
+  private readonly running = new Map<string, AbortController>();
   /** the one state run allowed at a time */
   private stateRun: string | undefined;
   private readonly pendingBundles = new Map<string, PendingBundle>();
   private keyState: string | undefined;
   private readonly idle = new Set<() => void>();
-  /** kill switches of the jobs running here */
-  private readonly kills = new Map<string, AbortController>();
   private grainsWatch: fs.FSWatcher | undefined;
   private grainsTimer: NodeJS.Timeout | undefined;
 
@@ -148,7 +146,7 @@ export class AgentDaemon {
       type: 'hello',
       version: PROTOCOL_VERSION,
       grains: this.grains,
-      running: [...this.running],
+      running: [...this.running.keys()],
       spooled: this.spool.jids(),
     });
   }
@@ -171,7 +169,7 @@ export class AgentDaemon {
     },
     job: (m) => void this.runJob(m),
     job_kill: (m) => {
-      const k = this.kills.get(m.jid);
+      const k = this.running.get(m.jid);
       if (!k || k.signal.aborted) return;
       this.log.warn(`job ${m.jid}: killed by the master's operator`);
       k.abort();
@@ -242,9 +240,8 @@ export class AgentDaemon {
       }
       this.stateRun = jid;
     }
-    this.running.add(jid);
     const kill = new AbortController();
-    this.kills.set(jid, kill);
+    this.running.set(jid, kill);
     this.send({ type: 'job_ack', jid });
     this.log.info(`job ${jid}: ${spec.kind === 'apply' ? `apply ${spec.sls.length ? spec.sls.join(',') : 'highstate'}${spec.test ? ' (test)' : ''} at ${spec.revision.slice(0, 12)}` : 'run command'}`);
     let body: ReturnBody;
@@ -253,7 +250,6 @@ export class AgentDaemon {
     } catch (e) {
       body = { kind: 'error', error: (e as Error).message };
     } finally {
-      this.kills.delete(jid);
       this.running.delete(jid);
       if (this.stateRun === jid) this.stateRun = undefined;
     }
