@@ -8,17 +8,17 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { PROTOCOL_VERSION, type Job, type JobReturn, type MasterMessage, type ReturnBody } from '../protocol/messages.js';
 import type { AgentConfig } from './connection/config.js';
-import { loadOrCreateIdentity, normaliseFingerprint } from './connection/identity.js';
+import { loadOrCreateIdentity, normaliseFingerprint } from '../core/identity.js';
 import { MasterConnection } from './connection/client.js';
-import { BundleCache } from './connection/bundle.js';
+import { BundleCache } from '../core/bundle.js';
 import { Spool } from './connection/spool.js';
-import type { Logger } from './connection/log.js';
-import { collectGrains, grainsWithoutFile } from './grains/detect.js';
-import { exec } from './run/exec.js';
-import { withJobSignal } from './run/abort.js';
+import type { Logger } from '../core/log.js';
+import { collectGrains, grainsWithoutFile } from '../engine/grains/detect.js';
+import { exec } from '../engine/run/exec.js';
+import { withJobSignal } from '../engine/run/abort.js';
 import { fitReturn, fitStateResult } from './connection/fit.js';
-import type { TreeSource } from './tree/source.js';
-import type { Data } from './render/salt-functions.js';
+import type { TreeSource } from '../engine/tree/source.js';
+import type { Data } from '../engine/render/salt-functions.js';
 
 interface PendingBundle {
   hash: string;
@@ -265,7 +265,7 @@ export class AgentDaemon {
     await this.refreshGrains();
     if (!this.bundles.has(spec.bundle)) await this.fetchBundle(jid, spec.bundle);
     const tree: TreeSource = this.bundles.open(spec.bundle, spec.revision);
-    const { apply } = await import('./engine.js');
+    const { apply } = await import('../engine/engine.js');
     try {
       const report = await apply({
         tree,

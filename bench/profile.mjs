@@ -37,7 +37,7 @@ const maps = new Map();
 
 /**
  * A bundled frame (dist/bundle/chunk-X.js) says nothing; its source map names the original
- * file (agent/compile/high.ts, node_modules/yaml/...), so areas stay meaningful.
+ * file (engine/compile/high.ts, node_modules/yaml/...), so areas stay meaningful.
  */
 function original(frame) {
   const url = frame.url ?? '';
@@ -80,7 +80,7 @@ function area(frame) {
   }
   if (p.startsWith(REPO)) {
     const rel = path.relative(REPO, p).split(path.sep);
-    // dist/agent/render/jinja.js -> tsalt: agent/render
+    // dist/engine/render/jinja.js -> tsalt: engine/render
     if (rel[0] === 'dist' && rel[1] === 'bundle') return 'esbuild glue (bundle code without a mapping)';
     const parts = rel[0] === 'dist' ? rel.slice(1) : rel;
     return 'tsalt: ' + (parts.length > 2 ? parts.slice(0, 2).join('/') : parts.join('/'));

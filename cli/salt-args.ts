@@ -2,7 +2,7 @@
  * Salt's `key=value` arguments on the command line, as `salt '*' state.apply web test=True
  * pillar='{"version": "1.2"}'` takes them. Values are read as Salt reads them (YAML).
  */
-import { loadSaltYaml } from '../agent/render/salt-yaml.js';
+import { loadSaltYaml } from '../engine/render/salt-yaml.js';
 
 export interface SaltArgs {
   sls: string[];

@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { CliRequestSchema, type CliEvent, type CliRequest } from '../protocol/messages.js';
-import type { Logger } from '../agent/connection/log.js';
+import type { Logger } from '../core/log.js';
 
 const MAX_REQUEST = 1024 * 1024;
 

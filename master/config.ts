@@ -1,8 +1,8 @@
 /** /etc/tsalt/master.yaml. Every key is optional; an unknown key is an error that names it. */
 import path from 'node:path';
 import { z } from 'zod';
-import { loadConfigFile } from '../agent/connection/config-file.js';
-import { LogLevelSchema } from '../agent/connection/log.js';
+import { loadConfigFile } from '../core/config-file.js';
+import { LogLevelSchema } from '../core/log.js';
 import { RolloutConfigSchema } from './rollout.js';
 import { MetricsConfigSchema } from './metrics.js';
 import { ScheduleConfigSchema } from './schedule.js';

@@ -6,14 +6,14 @@
  * if it disconnects.
  */
 import type { CliEvent, CliRequest, Job, MinionStatus, ReturnBody, AgentMessage } from '../protocol/messages.js';
-import { toWire } from '../agent/connection/bundle.js';
-import type { Logger } from '../agent/connection/log.js';
+import { toWire } from '../core/bundle.js';
+import type { Logger } from '../core/log.js';
 import { newJid, TERMINAL, type AgentRow, type Store } from './store.js';
 import type { AgentConn, AgentServer, DispatchTable } from './server.js';
 import type { StateTree, BuiltBundle } from './tree.js';
 import type { PillarSource } from './pillar.js';
 import { resolveTarget, TargetError } from './target.js';
-import { deepMerge } from '../agent/render/salt-functions.js';
+import { deepMerge } from '../engine/render/salt-functions.js';
 import type { MasterConfig } from './config.js';
 import type { StateResult } from '../protocol/results.js';
 

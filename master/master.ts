@@ -1,8 +1,8 @@
 /** The master process: key store, agent server, jobs and the CLI socket wired together. */
 import path from 'node:path';
 import type net from 'node:net';
-import { loadOrCreateIdentity } from '../agent/connection/identity.js';
-import type { Logger } from '../agent/connection/log.js';
+import { loadOrCreateIdentity } from '../core/identity.js';
+import type { Logger } from '../core/log.js';
 import type { CliEvent, CliRequest } from '../protocol/messages.js';
 import type { MasterConfig } from './config.js';
 import { Store, type AgentRow } from './store.js';

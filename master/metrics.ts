@@ -9,7 +9,7 @@
  */
 import http from 'node:http';
 import { z } from 'zod';
-import type { Logger } from '../agent/connection/log.js';
+import type { Logger } from '../core/log.js';
 import type { StateResult } from '../protocol/results.js';
 import type { AgentDoneStatus, JobEvents } from './jobs.js';
 import type { KeyState } from './store.js';

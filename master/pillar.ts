@@ -4,9 +4,9 @@
  * never bundled or served.
  */
 import fs from 'node:fs';
-import { LocalTree } from '../agent/tree/local.js';
-import { renderPillar } from '../agent/compile/pillar.js';
-import type { Data } from '../agent/render/salt-functions.js';
+import { LocalTree } from '../engine/tree/local.js';
+import { renderPillar } from '../engine/compile/pillar.js';
+import type { Data } from '../engine/render/salt-functions.js';
 
 export class PillarSource {
   constructor(readonly dir: string) {}

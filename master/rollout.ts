@@ -8,7 +8,7 @@
  * rolled out when it starts; a brand-new master only records the current HEAD.
  */
 import { z } from 'zod';
-import type { Logger } from '../agent/connection/log.js';
+import type { Logger } from '../core/log.js';
 import { TargetTypeSchema } from '../protocol/messages.js';
 import type { JobManager } from './jobs.js';
 import type { Store } from './store.js';

@@ -10,7 +10,7 @@
  * next run is the last one plus the interval, at once if that passed while the master was down.
  */
 import { z } from 'zod';
-import type { Logger } from '../agent/connection/log.js';
+import type { Logger } from '../core/log.js';
 import { TargetTypeSchema, type CliRequest } from '../protocol/messages.js';
 import type { JobManager } from './jobs.js';
 import type { Store } from './store.js';

@@ -21,8 +21,8 @@ import {
   type AgentMessageType,
   type MasterMessage,
 } from '../protocol/messages.js';
-import { commonName, fingerprintOf, type Identity } from '../agent/connection/identity.js';
-import type { Logger } from '../agent/connection/log.js';
+import { commonName, fingerprintOf, type Identity } from '../core/identity.js';
+import type { Logger } from '../core/log.js';
 import type { Store } from './store.js';
 
 export type AuthLevel = 'pending' | 'accepted';

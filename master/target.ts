@@ -3,10 +3,10 @@
  * nothing is an error (never "everyone"); matched agents that are offline are returned apart
  * so the CLI can list them.
  */
-import { matchTarget, MatchError } from '../agent/compile/match.js';
+import { matchTarget, MatchError } from '../engine/compile/match.js';
 import type { TargetType } from '../protocol/messages.js';
 import type { AgentRow } from './store.js';
-import type { Data } from '../agent/render/salt-functions.js';
+import type { Data } from '../engine/render/salt-functions.js';
 
 export class TargetError extends Error {
   constructor(message: string) {

@@ -6,9 +6,9 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { exec, execOk } from '../agent/run/exec.js';
-import { bundleHash, type BundleEntry } from '../agent/connection/bundle.js';
-import type { Logger } from '../agent/connection/log.js';
+import { exec, execOk } from '../engine/run/exec.js';
+import { bundleHash, type BundleEntry } from '../core/bundle.js';
+import type { Logger } from '../core/log.js';
 
 export interface BuiltBundle {
   revision: string;

@@ -5,8 +5,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 
 const root = path.resolve(import.meta.dirname, '..');
-const { knownModules, lookupState } = await import(path.join(root, 'dist/agent/states/registry.js'));
-const { knownKeys } = await import(path.join(root, 'dist/agent/run/invoke.js'));
+const { knownModules, lookupState } = await import(path.join(root, 'dist/engine/states/registry.js'));
+const { knownKeys } = await import(path.join(root, 'dist/engine/run/invoke.js'));
 
 const lines = [
   '# State modules',
@@ -18,7 +18,7 @@ const lines = [
   '',
 ];
 for (const mod of knownModules()) {
-  const m = (await import(path.join(root, `dist/agent/states/${mod}.js`))).default;
+  const m = (await import(path.join(root, `dist/engine/states/${mod}.js`))).default;
   lines.push(`## ${mod}`, '');
   for (const fun of Object.keys(m).sort()) {
     const found = await lookupState(mod, fun);

@@ -14,8 +14,8 @@ import {
   type AgentMessage,
   type MasterMessage,
 } from '../../protocol/messages.js';
-import { fingerprintOf, normaliseFingerprint } from './identity.js';
-import type { Logger } from './log.js';
+import { fingerprintOf, normaliseFingerprint } from '../../core/identity.js';
+import type { Logger } from '../../core/log.js';
 
 export interface ConnectionOptions {
   url: string;

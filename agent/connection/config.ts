@@ -2,8 +2,8 @@
 import os from 'node:os';
 import path from 'node:path';
 import { z } from 'zod';
-import { loadConfigFile } from './config-file.js';
-import { LogLevelSchema } from './log.js';
+import { loadConfigFile } from '../../core/config-file.js';
+import { LogLevelSchema } from '../../core/log.js';
 import { AgentIdSchema } from '../../protocol/messages.js';
 
 export const DEFAULT_AGENT_CONFIG = '/etc/tsalt/agent.yaml';

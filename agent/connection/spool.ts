@@ -6,7 +6,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { JobReturnSchema, type JobReturn } from '../../protocol/messages.js';
-import type { Logger } from './log.js';
+import type { Logger } from '../../core/log.js';
 
 export class Spool {
   private readonly dir: string;

@@ -4,7 +4,7 @@
  */
 import { parseArgs } from 'node:util';
 import { loadAgentConfig, type AgentConfig } from '../../agent/connection/config.js';
-import { makeLogger, LogLevelSchema } from '../../agent/connection/log.js';
+import { makeLogger, LogLevelSchema } from '../../core/log.js';
 
 export async function run(argv: string[]): Promise<number> {
   const { values } = parseArgs({

@@ -8,7 +8,7 @@
 import os from 'node:os';
 import { parseArgs } from 'node:util';
 import { request, socketPath } from '../../master/cli-client.js';
-import { formatHighstate } from '../../agent/run/output.js';
+import { formatHighstate } from '../../engine/run/output.js';
 import { parseSaltArgs, type SaltArgs } from '../salt-args.js';
 import type { CliEvent, CliRequest, ReturnBody, TargetType } from '../../protocol/messages.js';
 

@@ -10,8 +10,8 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import YAML from 'yaml';
-import { execOk } from '../../agent/run/exec.js';
-import { makeLogger, LogLevelSchema } from '../../agent/connection/log.js';
+import { execOk } from '../../engine/run/exec.js';
+import { makeLogger, LogLevelSchema } from '../../core/log.js';
 import { request } from '../../master/cli-client.js';
 import { followJob, startedBy } from './apply.js';
 

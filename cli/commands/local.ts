@@ -62,10 +62,10 @@ export async function run(argv: string[]): Promise<number> {
     process.stdout.write(HELP + '\n');
     return o.help ? 0 : 1;
   }
-  const { LocalTree } = await import('../../agent/tree/local.js');
-  const { coreGrains, loadGrainsFile } = await import('../../agent/grains/core.js');
-  const { CompileError } = await import('../../agent/compile/errors.js');
-  const engine = await import('../../agent/engine.js');
+  const { LocalTree } = await import('../../engine/tree/local.js');
+  const { coreGrains, loadGrainsFile } = await import('../../engine/grains/core.js');
+  const { CompileError } = await import('../../engine/compile/errors.js');
+  const engine = await import('../../engine/engine.js');
 
   if (!fs.existsSync(o.states)) {
     process.stderr.write(`tsalt local: state tree ${o.states} does not exist (--states DIR)\n`);
@@ -77,11 +77,11 @@ export async function run(argv: string[]): Promise<number> {
     grains.id = id;
     let pillar: Record<string, unknown> = {};
     if (fs.existsSync(o.pillar)) {
-      const { renderPillar } = await import('../../agent/compile/pillar.js');
+      const { renderPillar } = await import('../../engine/compile/pillar.js');
       pillar = await renderPillar(new LocalTree(path.resolve(o.pillar)), id, grains);
     }
     if (salt.pillar) {
-      const { deepMerge } = await import('../../agent/render/salt-functions.js');
+      const { deepMerge } = await import('../../engine/render/salt-functions.js');
       pillar = deepMerge(pillar, salt.pillar);
     }
     const req = {
@@ -129,7 +129,7 @@ export async function run(argv: string[]): Promise<number> {
       process.off('SIGINT', onSignal);
       process.off('SIGTERM', onSignal);
     }
-    const { formatHighstate, reportToJson } = await import('../../agent/run/output.js');
+    const { formatHighstate, reportToJson } = await import('../../engine/run/output.js');
     if (o.json) process.stdout.write(JSON.stringify(reportToJson(report), null, 2) + '\n');
     else {
       process.stdout.write(formatHighstate(report, { color, terse: o.terse }) + '\n');

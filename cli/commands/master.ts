@@ -1,7 +1,7 @@
 /** `tsalt master [--config FILE] [--log-level L]`: run the master until SIGTERM/SIGINT. */
 import { parseArgs } from 'node:util';
 import { loadMasterConfig } from '../../master/config.js';
-import { makeLogger, LogLevelSchema } from '../../agent/connection/log.js';
+import { makeLogger, LogLevelSchema } from '../../core/log.js';
 
 export async function run(argv: string[]): Promise<number> {
   const { values } = parseArgs({

@@ -1,14 +1,14 @@
 /**
  * Run one state function through the real engine path (registry -> validate -> check/apply),
- * for module tests. Whole-tree tests use the engine (agent/engine.ts) instead.
+ * for module tests. Whole-tree tests use the engine (engine/engine.ts) instead.
  */
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { lookupState } from '../../agent/states/registry.js';
-import { validateArgs, invokeState, invokeModWatch, type InvokeOutcome } from '../../agent/run/invoke.js';
-import { makeRunBase, makeRunContext, type RunBase } from '../../agent/run/context.js';
-import { LocalTree } from '../../agent/tree/local.js';
+import { lookupState } from '../../engine/states/registry.js';
+import { validateArgs, invokeState, invokeModWatch, type InvokeOutcome } from '../../engine/run/invoke.js';
+import { makeRunBase, makeRunContext, type RunBase } from '../../engine/run/context.js';
+import { LocalTree } from '../../engine/tree/local.js';
 
 export interface HarnessOptions {
   test?: boolean;

@@ -10,7 +10,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { exec, execOk, type ExecResult } from '../../agent/run/exec.js';
+import { exec, execOk, type ExecResult } from '../../engine/run/exec.js';
 import { tempDir } from './harness.js';
 
 export const ROOTFS = process.env.TSALT_ROOTFS ?? '/var/cache/tsalt-test/bookworm-rootfs';

@@ -1,8 +1,8 @@
 /** Write a state tree from a {path: content} object and run the real engine on it. */
 import fs from 'node:fs';
 import path from 'node:path';
-import { apply, compile, type EngineRequest } from '../../agent/engine.js';
-import { LocalTree } from '../../agent/tree/local.js';
+import { apply, compile, type EngineRequest } from '../../engine/engine.js';
+import { LocalTree } from '../../engine/tree/local.js';
 import { tempDir } from './harness.js';
 
 export function writeTree(files: Record<string, string>, dir = tempDir('tsalt-tree-')): string {

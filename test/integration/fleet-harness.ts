@@ -228,7 +228,7 @@ export class RawAgent {
   }
   static async connect(fleet: Fleet, id: string): Promise<RawAgent> {
     const { WebSocket } = await import('ws');
-    const { loadOrCreateIdentity } = await import('../../agent/connection/identity.js');
+    const { loadOrCreateIdentity } = await import('../../core/identity.js');
     const ident = await loadOrCreateIdentity(path.join(fleet.dir, 'raw', id), 'agent', id);
     const ws = new WebSocket(`wss://127.0.0.1:${fleet.port}/`, { key: ident.keyPem, cert: ident.certPem, rejectUnauthorized: false });
     const raw = new RawAgent(ws);

@@ -7,7 +7,7 @@
 import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { exec } from '../../agent/run/exec.js';
+import { exec } from '../../engine/run/exec.js';
 import { buildOnce, Fleet, freePort, waitFor } from './fleet-harness.js';
 import { samples } from '../helpers/prometheus.js';
 

@@ -9,7 +9,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { exec } from '../../agent/run/exec.js';
+import { exec } from '../../engine/run/exec.js';
 import net from 'node:net';
 import { harnessBase, runState, tempDir, type HarnessOptions } from '../helpers/harness.js';
 import { freePort } from '../helpers/net.js';

@@ -7,7 +7,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { exec, execOk } from '../../agent/run/exec.js';
+import { exec, execOk } from '../../engine/run/exec.js';
 import { runState, tempDir, type HarnessOptions } from '../helpers/harness.js';
 
 const grains = { os_family: 'Debian', id: 'testhost' };

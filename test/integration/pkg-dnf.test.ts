@@ -5,7 +5,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { exec } from '../../agent/run/exec.js';
+import { exec } from '../../engine/run/exec.js';
 import { runState, tempDir } from '../helpers/harness.js';
 import { buildRpm, makeRepo } from '../fixtures/rpm/build.js';
 

@@ -6,8 +6,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runState, tempDir } from '../helpers/harness.js';
-import { exec, execOk } from '../../agent/run/exec.js';
-import { DEFAULT_CONFIG } from '../../agent/states/sysctl.js';
+import { exec, execOk } from '../../engine/run/exec.js';
+import { DEFAULT_CONFIG } from '../../engine/states/sysctl.js';
 
 const live = async (k: string) => (await execOk(['sysctl', '-n', k])).stdout.trim();
 const original: Record<string, string> = {};

@@ -7,8 +7,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bootContainer, type Container } from '../helpers/nspawn.js';
 import { runModWatch, runState, tempDir } from '../helpers/harness.js';
-import { makeRunBase, type RunBase } from '../../agent/run/context.js';
-import { LocalTree } from '../../agent/tree/local.js';
+import { makeRunBase, type RunBase } from '../../engine/run/context.js';
+import { LocalTree } from '../../engine/tree/local.js';
 
 const VENDOR = 'tsalt-maskme';
 const LOCAL = 'tsalt-localunit';

@@ -6,7 +6,7 @@
 import fs from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runModWatch, runState } from '../helpers/harness.js';
-import { exec } from '../../agent/run/exec.js';
+import { exec } from '../../engine/run/exec.js';
 
 const NAME = 'tsalt-sysv-sleeper';
 const SCRIPT = `/etc/init.d/${NAME}`;

@@ -15,11 +15,11 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import fs from 'node:fs';
 import http from 'node:http';
-import { apply } from '../../agent/engine.js';
-import { LocalTree } from '../../agent/tree/local.js';
-import { exec } from '../../agent/run/exec.js';
+import { apply } from '../../engine/engine.js';
+import { LocalTree } from '../../engine/tree/local.js';
+import { exec } from '../../engine/run/exec.js';
 import type { RunReport } from '../../protocol/results.js';
-import type { Data } from '../../agent/render/salt-functions.js';
+import type { Data } from '../../engine/render/salt-functions.js';
 import { pillarOfHosts, STATES_DIR } from './stack-helpers.js';
 import { freePort } from '../helpers/net.js';
 

@@ -4,11 +4,11 @@
  * requisites, and every salt:// source present in the tree.
  */
 import { describe, expect, it } from 'vitest';
-import { compile } from '../../agent/engine.js';
-import { LocalTree } from '../../agent/tree/local.js';
+import { compile } from '../../engine/engine.js';
+import { LocalTree } from '../../engine/tree/local.js';
 import { grainsFor, pillarFor, HOSTS, STATES_DIR, PILLAR_DIR, type Family } from './stack-helpers.js';
-import { renderPillar } from '../../agent/compile/pillar.js';
-import type { Data } from '../../agent/render/salt-functions.js';
+import { renderPillar } from '../../engine/compile/pillar.js';
+import type { Data } from '../../engine/render/salt-functions.js';
 
 const COMMON = ['common-packages', '/etc/motd', 'node-exporter-pkg', 'node-exporter-service'];
 const ROLE_STATES: Record<string, string[]> = {

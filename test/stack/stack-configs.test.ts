@@ -8,10 +8,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import fs from 'node:fs';
 import path from 'node:path';
 import { parse as parseYaml } from 'yaml';
-import { exec } from '../../agent/run/exec.js';
+import { exec } from '../../engine/run/exec.js';
 import { tempDir } from '../helpers/harness.js';
 import { grainsFor, pillarFor, renderTreeTemplate, STATES_DIR, type Family } from './stack-helpers.js';
-import type { Data } from '../../agent/render/salt-functions.js';
+import type { Data } from '../../engine/render/salt-functions.js';
 
 const work = tempDir('tsalt-stack-cfg-');
 afterAll(() => fs.rmSync(work, { recursive: true, force: true }));

@@ -5,10 +5,10 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { LocalTree } from '../../agent/tree/local.js';
-import { renderPillar } from '../../agent/compile/pillar.js';
-import { makeRunBase, makeRunContext } from '../../agent/run/context.js';
-import { deepMerge, type Data } from '../../agent/render/salt-functions.js';
+import { LocalTree } from '../../engine/tree/local.js';
+import { renderPillar } from '../../engine/compile/pillar.js';
+import { makeRunBase, makeRunContext } from '../../engine/run/context.js';
+import { deepMerge, type Data } from '../../engine/render/salt-functions.js';
 
 export const REPO_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 export const STATES_DIR = path.join(REPO_DIR, 'states');

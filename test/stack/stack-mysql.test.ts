@@ -10,13 +10,13 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import fs from 'node:fs';
 import path from 'node:path';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { exec } from '../../agent/run/exec.js';
+import { exec } from '../../engine/run/exec.js';
 import { tempDir } from '../helpers/harness.js';
 import { grainsFor, pillarFor, renderTreeTemplate, STATES_DIR } from './stack-helpers.js';
-import { apply } from '../../agent/engine.js';
-import { LocalTree } from '../../agent/tree/local.js';
+import { apply } from '../../engine/engine.js';
+import { LocalTree } from '../../engine/tree/local.js';
 import type { RunReport } from '../../protocol/results.js';
-import type { Data } from '../../agent/render/salt-functions.js';
+import type { Data } from '../../engine/render/salt-functions.js';
 import { freePort } from '../helpers/net.js';
 
 const MARIADBD = '/usr/sbin/mariadbd';

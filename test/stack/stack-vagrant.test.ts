@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest';
 import fs from 'node:fs';
 import path from 'node:path';
 import { parse as parseYaml } from 'yaml';
-import { exec } from '../../agent/run/exec.js';
+import { exec } from '../../engine/run/exec.js';
 import { grainsFor, pillarFor, HOSTS, REPO_DIR } from './stack-helpers.js';
 
 const vagrantDir = path.join(REPO_DIR, 'vagrant');

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { applyTree, byId, compileTree } from '../helpers/tree.js';
-import { CompileError } from '../../agent/compile/errors.js';
+import { CompileError } from '../../engine/compile/errors.js';
 
 async function compileError(files: Record<string, string>, o = {}): Promise<CompileError> {
   const ran: string[] = [];

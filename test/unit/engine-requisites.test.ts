@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { applyTree, byId, compileTree } from '../helpers/tree.js';
-import { CompileError } from '../../agent/compile/errors.js';
+import { CompileError } from '../../engine/compile/errors.js';
 
 const ok = 'test.succeed_without_changes';
 const changed = 'test.succeed_with_changes';

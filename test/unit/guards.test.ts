@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { evaluateGuards, guardKeys, guardOptions } from '../../agent/run/guards.js';
+import { evaluateGuards, guardKeys, guardOptions } from '../../engine/run/guards.js';
 import { tempDir } from '../helpers/harness.js';
 
 const USER = 'tsalt_t_guard';

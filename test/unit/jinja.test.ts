@@ -2,9 +2,9 @@ import { describe, expect, it } from 'vitest';
 import fs from 'node:fs';
 import path from 'node:path';
 import { parse } from 'yaml';
-import { JinjaRenderer } from '../../agent/render/jinja.js';
-import { LocalTree } from '../../agent/tree/local.js';
-import { saltFunctions } from '../../agent/render/salt-functions.js';
+import { JinjaRenderer } from '../../engine/render/jinja.js';
+import { LocalTree } from '../../engine/tree/local.js';
+import { saltFunctions } from '../../engine/render/salt-functions.js';
 import { tempDir } from '../helpers/harness.js';
 
 function renderer(files: Record<string, string> = {}) {

@@ -2,7 +2,7 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { commonName, fingerprintOf, loadOrCreateIdentity, normaliseFingerprint } from '../../agent/connection/identity.js';
+import { commonName, fingerprintOf, loadOrCreateIdentity, normaliseFingerprint } from '../../core/identity.js';
 import { tempDir } from '../helpers/harness.js';
 
 describe('identities', () => {

@@ -6,8 +6,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { exec } from '../../agent/run/exec.js';
-import { silentLogger } from '../../agent/connection/log.js';
+import { exec } from '../../engine/run/exec.js';
+import { silentLogger } from '../../core/log.js';
 import { loadMasterConfig } from '../../master/config.js';
 import {
   Counter,

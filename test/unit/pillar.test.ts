@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { renderPillar } from '../../agent/compile/pillar.js';
-import { LocalTree } from '../../agent/tree/local.js';
-import { CompileError } from '../../agent/compile/errors.js';
+import { renderPillar } from '../../engine/compile/pillar.js';
+import { LocalTree } from '../../engine/tree/local.js';
+import { CompileError } from '../../engine/compile/errors.js';
 import { writeTree } from '../helpers/tree.js';
 
 describe('pillar', () => {

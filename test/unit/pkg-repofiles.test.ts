@@ -2,8 +2,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { YumRepoFiles } from '../../agent/providers/pkg/yum-repos.js';
-import { AptSources, parseSource } from '../../agent/providers/pkg/apt-sources.js';
+import { YumRepoFiles } from '../../engine/providers/pkg/yum-repos.js';
+import { AptSources, parseSource } from '../../engine/providers/pkg/apt-sources.js';
 import { tempDir } from '../helpers/harness.js';
 
 const base = { clean_file: false, extra: {} };

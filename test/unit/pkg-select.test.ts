@@ -2,8 +2,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { pkgProviderName } from '../../agent/providers/pkg/select.js';
-import { makeRunContext } from '../../agent/run/context.js';
+import { pkgProviderName } from '../../engine/providers/pkg/select.js';
+import { makeRunContext } from '../../engine/run/context.js';
 import { harnessBase, runState, tempDir } from '../helpers/harness.js';
 
 const ctxFor = (grains: Record<string, unknown>) => makeRunContext(harnessBase({ grains }), 'x', 'test');

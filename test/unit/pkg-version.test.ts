@@ -1,7 +1,7 @@
 /** Our in-process dpkg/rpm version comparison must agree with the real tools on this machine. */
 import { describe, expect, it } from 'vitest';
-import { exec } from '../../agent/run/exec.js';
-import { compareDeb, compareRpm, satisfies, validSpec } from '../../agent/providers/pkg/version.js';
+import { exec } from '../../engine/run/exec.js';
+import { compareDeb, compareRpm, satisfies, validSpec } from '../../engine/providers/pkg/version.js';
 
 const PAIRS: Array<[string, string]> = [
   ['1.0', '1.0'],

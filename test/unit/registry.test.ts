@@ -1,7 +1,7 @@
 /** The registry finds every state function; file's functions load one by one, the same objects file.ts exports. */
 import { describe, expect, it } from 'vitest';
-import { knownModules, lookupState } from '../../agent/states/registry.js';
-import fileModule from '../../agent/states/file.js';
+import { knownModules, lookupState } from '../../engine/states/registry.js';
+import fileModule from '../../engine/states/file.js';
 
 describe('state registry', () => {
   it("loads each file function on its own, and they are exactly file.ts's functions", async () => {

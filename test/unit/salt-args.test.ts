@@ -21,7 +21,7 @@ describe("Salt's key=value command-line arguments", () => {
 
 describe('pillar overrides cannot reach prototypes', () => {
   it('a __proto__ key in pillar= is dropped by the merge, Object.prototype stays clean', async () => {
-    const { deepMerge } = await import('../../agent/render/salt-functions.js');
+    const { deepMerge } = await import('../../engine/render/salt-functions.js');
     const { pillar } = parseSaltArgs(['pillar={"__proto__": {"polluted": 1}, "constructor": {"prototype": {"x": 1}}, "ok": 1}']);
     const merged = deepMerge({ a: 1 }, pillar!);
     expect(merged).toEqual({ a: 1, ok: 1 });

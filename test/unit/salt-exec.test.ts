@@ -8,9 +8,9 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parse } from 'yaml';
-import { JinjaRenderer } from '../../agent/render/jinja.js';
-import { LocalTree } from '../../agent/tree/local.js';
-import { saltFunctions } from '../../agent/render/salt-functions.js';
+import { JinjaRenderer } from '../../engine/render/jinja.js';
+import { LocalTree } from '../../engine/tree/local.js';
+import { saltFunctions } from '../../engine/render/salt-functions.js';
 import { tempDir } from '../helpers/harness.js';
 import { applyTree, byId, writeTree } from '../helpers/tree.js';
 

@@ -5,10 +5,10 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { dumpSaltYaml, loadSaltYaml } from '../../agent/render/salt-yaml.js';
+import { dumpSaltYaml, loadSaltYaml } from '../../engine/render/salt-yaml.js';
 import { applyTree, byId, compileTree } from '../helpers/tree.js';
 import { tempDir } from '../helpers/harness.js';
-import { CompileError } from '../../agent/compile/errors.js';
+import { CompileError } from '../../engine/compile/errors.js';
 
 describe('Salt YAML scalars', () => {
   it('reads YAML 1.1 booleans and nulls', () => {

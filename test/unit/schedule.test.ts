@@ -11,7 +11,7 @@ import { firstTick, formatInterval, intervalSeconds, nextTick, Scheduler, Schedu
 import { loadMasterConfig } from '../../master/config.js';
 import { Store } from '../../master/store.js';
 import type { CliEvent, CliRequest } from '../../protocol/messages.js';
-import type { Logger } from '../../agent/connection/log.js';
+import type { Logger } from '../../core/log.js';
 import { tempDir } from '../helpers/harness.js';
 
 function writeConfig(text: string): string {

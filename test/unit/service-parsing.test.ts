@@ -1,12 +1,12 @@
 /** Pure parts of the service providers and sysctl: parsing and choosing, no system touched. */
 import { describe, expect, it } from 'vitest';
-import { parseShow, statusFromUnit, unitName } from '../../agent/providers/service/systemd.js';
-import { hasStartLink, parseRunlevel } from '../../agent/providers/service/sysv.js';
-import { providerKey } from '../../agent/providers/service/select.js';
-import { serviceNameSchema, serviceOpts } from '../../agent/providers/service/types.js';
-import { configuredValue, normalise, withSetting } from '../../agent/states/sysctl.js';
-import { makeRunBase, makeRunContext } from '../../agent/run/context.js';
-import { LocalTree } from '../../agent/tree/local.js';
+import { parseShow, statusFromUnit, unitName } from '../../engine/providers/service/systemd.js';
+import { hasStartLink, parseRunlevel } from '../../engine/providers/service/sysv.js';
+import { providerKey } from '../../engine/providers/service/select.js';
+import { serviceNameSchema, serviceOpts } from '../../engine/providers/service/types.js';
+import { configuredValue, normalise, withSetting } from '../../engine/states/sysctl.js';
+import { makeRunBase, makeRunContext } from '../../engine/run/context.js';
+import { LocalTree } from '../../engine/tree/local.js';
 import { runState, tempDir } from '../helpers/harness.js';
 
 describe('systemd provider parsing', () => {

@@ -9,7 +9,7 @@ import path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { runState, tempDir } from '../helpers/harness.js';
 import { convergeTwice } from './states-file-helpers.js';
-import { parseDisplay, parseQuery, queryGroup } from '../../agent/states/alternatives.js';
+import { parseDisplay, parseQuery, queryGroup } from '../../engine/states/alternatives.js';
 
 const NAME = `tsalt-test-alt-${process.pid}`;
 let dir: string;

@@ -5,7 +5,7 @@ import fs from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
-import { exec, execOk } from '../../agent/run/exec.js';
+import { exec, execOk } from '../../engine/run/exec.js';
 import { runState, tempDir } from '../helpers/harness.js';
 
 const work = tempDir('tsalt-archive-');

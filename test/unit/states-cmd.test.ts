@@ -3,7 +3,7 @@ import path from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runModWatch, runState, tempDir } from '../helpers/harness.js';
-import { reinterpret, shlexSplit } from '../../agent/states/cmd/stateful.js';
+import { reinterpret, shlexSplit } from '../../engine/states/cmd/stateful.js';
 
 const USER = 'tsalt_t_cmd';
 const GROUP = 'tsalt_t_cmdgrp';

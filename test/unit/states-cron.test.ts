@@ -1,7 +1,7 @@
 // cron.present / cron.absent against the real crontab of a throwaway user.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { randomBytes } from 'node:crypto';
-import { exec, execOk } from '../../agent/run/exec.js';
+import { exec, execOk } from '../../engine/run/exec.js';
 import { runState } from '../helpers/harness.js';
 
 const user = `tsc${randomBytes(3).toString('hex')}`;

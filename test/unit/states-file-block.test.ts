@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { runState, tempDir } from '../helpers/harness.js';
 import { applyTree, byId, writeTree } from '../helpers/tree.js';
-import { replaceBlock } from '../../agent/states/file/block.js';
+import { replaceBlock } from '../../engine/states/file/block.js';
 import { convergeTwice } from './states-file-helpers.js';
 
 const START = '#-- start managed zone --';

@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { runState, tempDir } from '../helpers/harness.js';
 import { writeTree } from '../helpers/tree.js';
-import { setKeyValues } from '../../agent/states/file/keyvalue.js';
+import { setKeyValues } from '../../engine/states/file/keyvalue.js';
 import { convergeTwice } from './states-file-helpers.js';
 
 function file(text: string, mode = 0o640): string {

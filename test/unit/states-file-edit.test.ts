@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import fs from 'node:fs';
 import path from 'node:path';
 import { runState, tempDir } from '../helpers/harness.js';
-import { pyRegex, pySubn, pyFlags } from '../../agent/states/file/regex.js';
+import { pyRegex, pySubn, pyFlags } from '../../engine/states/file/regex.js';
 import { convergeTwice } from './states-file-helpers.js';
 
 function file(text: string, mode = 0o640): string {

@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { harnessBase, runState, tempDir } from '../helpers/harness.js';
 import { convergeTwice } from './states-file-helpers.js';
-import { atomicWrite } from '../../agent/states/file/atomic-write.js';
+import { atomicWrite } from '../../engine/states/file/atomic-write.js';
 
 function tree(files: Record<string, string>): string {
   const dir = tempDir('tsalt-tree-');

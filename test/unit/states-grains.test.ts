@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { harnessBase, runState, tempDir, type HarnessOptions } from '../helpers/harness.js';
 import { convergeTwice } from './states-file-helpers.js';
-import { loadSaltYaml } from '../../agent/render/salt-yaml.js';
+import { loadSaltYaml } from '../../engine/render/salt-yaml.js';
 
 /** A grains file in a temp dir (absent unless `content` is given) and harness options for it. */
 function setup(content?: string, grains: Record<string, unknown> = { os_family: 'Debian', id: 'testhost' }) {

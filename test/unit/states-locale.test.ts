@@ -10,7 +10,7 @@ import path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { runState, tempDir } from '../helpers/harness.js';
 import { convergeTwice } from './states-file-helpers.js';
-import { currentLang, normaliseLocale, withLang, withLocaleGenLine } from '../../agent/states/locale.js';
+import { currentLang, normaliseLocale, withLang, withLocaleGenLine } from '../../engine/states/locale.js';
 
 const DEBIAN = { os_family: 'Debian', init: 'systemd', id: 'testhost' };
 const REDHAT = { os_family: 'RedHat', init: 'systemd', id: 'testhost' };

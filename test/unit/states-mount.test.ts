@@ -9,9 +9,9 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runModWatch, runState, tempDir } from '../helpers/harness.js';
 import { convergeTwice } from './states-file-helpers.js';
-import { exec } from '../../agent/run/exec.js';
-import { formatEntry, matchKeys, removeFromFstab, setFstab, type FstabEntry } from '../../agent/states/mount/fstab.js';
-import { optionDrift, parseMountinfo, type MountInfo } from '../../agent/states/mount/live.js';
+import { exec } from '../../engine/run/exec.js';
+import { formatEntry, matchKeys, removeFromFstab, setFstab, type FstabEntry } from '../../engine/states/mount/fstab.js';
+import { optionDrift, parseMountinfo, type MountInfo } from '../../engine/states/mount/live.js';
 
 // ---- pure helpers ----
 

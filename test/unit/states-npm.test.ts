@@ -3,9 +3,9 @@ import { afterAll, describe, expect, it } from 'vitest';
 import fs from 'node:fs';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { exec, execOk } from '../../agent/run/exec.js';
+import { exec, execOk } from '../../engine/run/exec.js';
 import { harnessBase, runState, tempDir } from '../helpers/harness.js';
-import { splitSpec } from '../../agent/states/npm.js';
+import { splitSpec } from '../../engine/states/npm.js';
 
 const cleanup: (() => Promise<unknown>)[] = [];
 afterAll(async () => {

@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import fs from 'node:fs';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { exec, execOk } from '../../agent/run/exec.js';
+import { exec, execOk } from '../../engine/run/exec.js';
 import { runState, tempDir } from '../helpers/harness.js';
 import { writeTree } from '../helpers/tree.js';
 import { convergeTwice } from './states-file-helpers.js';

@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { runState, tempDir } from '../helpers/harness.js';
 import { convergeTwice } from './states-file-helpers.js';
-import { adjtimeIsUtc, withAdjtimeClock } from '../../agent/states/timezone.js';
+import { adjtimeIsUtc, withAdjtimeClock } from '../../engine/states/timezone.js';
 
 const DEBIAN = { os_family: 'Debian', init: 'systemd', id: 'testhost' };
 const REDHAT = { os_family: 'RedHat', init: 'systemd', id: 'testhost' };

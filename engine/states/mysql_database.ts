@@ -1,7 +1,7 @@
 /**
  * mysql_database.present / mysql_database.absent, as salt.states.mysql_database: a database
  * (schema) with an optional default character set and collation, changed with ALTER DATABASE
- * when they differ. Connection settings: agent/states/mysql/client.ts.
+ * when they differ. Connection settings: engine/states/mysql/client.ts.
  */
 import { z } from 'zod';
 import type { RunContext } from './context.js';

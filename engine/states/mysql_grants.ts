@@ -2,7 +2,7 @@
  * mysql_grants.present / mysql_grants.absent, as salt.states.mysql_grants: privileges of one
  * account (user@host) at one level (`database`: db.*, db.table, *.*). The state's `name` is
  * only a label. What the account holds comes from SHOW GRANTS FOR, read once per run and
- * normalised (agent/states/mysql/grants.ts) so a second run finds nothing to do.
+ * normalised (engine/states/mysql/grants.ts) so a second run finds nothing to do.
  *
  * present: the level must give at least the listed privileges (ALL PRIVILEGES gives them
  * all). With revoke_first the level must hold exactly them: anything else there is revoked

@@ -1,5 +1,5 @@
 /**
- * Grains for an agent: the core grains (agent/grains/core.ts: os, os_family, osrelease, init,
+ * Grains for an agent: the core grains (engine/grains/core.ts: os, os_family, osrelease, init,
  * addresses, ... from the kernel and /etc) completed with what systeminformation and
  * systemd-detect-virt know better (cpu model, physical cores, fqdn, virtualisation), then the
  * YAML grains file (`roles:` lives there) and the config's static grains on top.

@@ -1,7 +1,7 @@
 /**
  * Salt's `service` states: running, dead, enabled, disabled, masked, unmasked and mod_watch. Comments and
  * the `{<name>: true}` change shape follow salt/states/service.py so Salt users read familiar
- * output. The init system is behind a provider (agent/providers/service), chosen from grains.
+ * output. The init system is behind a provider (engine/providers/service), chosen from grains.
  */
 import { z } from 'zod';
 import { boolArg, defineState, StateFailure, type ApplyOutcome, type StateModule } from './define.js';

@@ -1,5 +1,5 @@
 /**
- * Salt's `file` state module. Each function lives in agent/states/file/<topic>.ts; the shared
+ * Salt's `file` state module. Each function lives in engine/states/file/<topic>.ts; the shared
  * core (atomic writes, ownership, diffs) keeps them reporting changes the same way.
  * Every managed path goes through `ctx.path()` (--root); messages show names as the tree wrote them.
  */

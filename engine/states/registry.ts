@@ -1,7 +1,7 @@
 /**
  * Maps Salt module names to their implementation files. Modules load lazily, so a run pays
  * only for the modules its states use (start-up is part of the speed budget).
- * Add a module: create agent/states/<name>.ts default-exporting a StateModule, add a line here.
+ * Add a module: create engine/states/<name>.ts default-exporting a StateModule, add a line here.
  */
 import type { StateDefinition, StateModule } from './define.js';
 

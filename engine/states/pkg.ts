@@ -1,6 +1,6 @@
 /**
  * Salt's `pkg` states: installed, latest, removed, purged. What to change follows
- * salt.states.pkg; how to change it is the provider's business (agent/providers/pkg).
+ * salt.states.pkg; how to change it is the provider's business (engine/providers/pkg).
  * `names` is expanded by the compiler into one state per name; `pkgs` is ONE state and ONE
  * package-manager transaction for all its packages, and so is `sources` (package files).
  */
