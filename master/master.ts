@@ -4,12 +4,11 @@ import type net from 'node:net';
 import { loadOrCreateIdentity } from '../core/identity.js';
 import type { Logger } from '../core/log.js';
 import type { CliEvent, CliRequest } from '../protocol/messages.js';
-import type { MasterConfig } from './config.js';
+import { DEFAULT_PILLAR_TREE, DEFAULT_STATE_TREE, type MasterConfig } from './config.js';
 import { Store, type AgentRow } from './store.js';
 import { AgentServer } from './server.js';
 import { JobManager, type AgentLinks } from './jobs.js';
-import { StateTree } from './tree.js';
-import { PillarSource } from './pillar.js';
+import { GitSource, StateTree, type ConfigSource } from './tree.js';
 import { listenCli } from './cli-socket.js';
 import { MasterMetrics, serveMetrics } from './metrics.js';
 import { Rollout } from './rollout.js';
@@ -27,20 +26,29 @@ function inside(child: string, parent: string): boolean {
   return rel === '' || (!rel.startsWith('..') && !path.isAbsolute(rel));
 }
 
-export async function startMaster(cfg: MasterConfig, log: Logger): Promise<RunningMaster> {
-  if (inside(cfg.pillar_tree, cfg.state_tree)) {
+/** git: one repository for states and pillar; otherwise the state_tree and pillar_tree directories. */
+function configSource(cfg: MasterConfig, log: Logger): ConfigSource {
+  if (cfg.git) return new GitSource(cfg.git, log);
+  const states = cfg.state_tree ?? DEFAULT_STATE_TREE;
+  const pillar = cfg.pillar_tree ?? DEFAULT_PILLAR_TREE;
+  if (inside(pillar, states)) {
     // everything in the state tree is bundled for every agent: pillar there would leak
-    throw new Error(`pillar_tree ${cfg.pillar_tree} is inside state_tree ${cfg.state_tree}; pillar would reach every agent`);
+    throw new Error(`pillar_tree ${pillar} is inside state_tree ${states}; pillar would reach every agent`);
   }
+  return new StateTree(states, log, pillar);
+}
+
+export async function startMaster(cfg: MasterConfig, log: Logger): Promise<RunningMaster> {
+  const source = configSource(cfg, log.child('tree'));
+  await source.check();
   const identity = await loadOrCreateIdentity(cfg.pki_dir, 'master', 'tsalt-master');
   if (identity.created) log.info(`created the master key in ${cfg.pki_dir}`);
   log.info(`master fingerprint ${identity.fingerprint} (agents pin it as master_finger)`);
   const store = new Store(cfg.db);
-  const tree = new StateTree(cfg.state_tree, log.child('tree'));
   const metrics = cfg.metrics ? new MasterMetrics() : undefined;
   // the server dispatches agents' messages to the jobs, the jobs send through the server
   const agents: AgentLinks = { ready: (id) => server.ready(id) };
-  const jobs = new JobManager({ store, tree, pillar: new PillarSource(cfg.pillar_tree), agents, cfg, log: log.child('jobs'), ...(metrics ? { events: metrics } : {}) });
+  const jobs = new JobManager({ store, source, agents, cfg, log: log.child('jobs'), ...(metrics ? { events: metrics } : {}) });
   const server: AgentServer = new AgentServer({
     identity,
     store,
@@ -77,7 +85,7 @@ export async function startMaster(cfg: MasterConfig, log: Logger): Promise<Runni
               const connected = server.connectedIds();
               return store.listAgents().map((a) => ({ key_state: a.key_state, connected: connected.has(a.id) }));
             },
-            revision: () => tree.head(),
+            revision: () => source.head(),
           },
           log.child('metrics'),
         )
@@ -161,7 +169,7 @@ export async function startMaster(cfg: MasterConfig, log: Logger): Promise<Runni
   };
   const cli: net.Server = await listenCli(cfg.socket, handle, log.child('cli'));
   log.info(`cli socket ${cfg.socket}`);
-  const rollout = cfg.rollout ? new Rollout(cfg.rollout, tree, jobs, store, log.child('rollout')) : undefined;
+  const rollout = cfg.rollout ? new Rollout(cfg.rollout, source, jobs, store, log.child('rollout')) : undefined;
   rollout?.start();
   scheduler.start();
 
