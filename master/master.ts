@@ -11,7 +11,7 @@ import { GitSource, StateTree, type ConfigSource } from './tree.js';
 import { listenCli } from './cli-socket.js';
 import { handleCli, type CliContext } from './cli-handlers.js';
 import { MasterMetrics, serveMetrics } from './metrics.js';
-import { Rollout } from './rollout.js';
+import { Releaser } from './rollout.js';
 import { Scheduler } from './schedule.js';
 
 export interface RunningMaster {
