@@ -12,6 +12,7 @@ import { listenCli } from './cli-socket.js';
 import { handleCli, type CliContext } from './cli-handlers.js';
 import { MasterMetrics, serveMetrics } from './metrics.js';
 import { Releaser } from './rollout.js';
+import { fanOut, ReleaseMetrics } from './release-metrics.js';
 import { Scheduler } from './schedule.js';
 
 export interface RunningMaster {
@@ -52,7 +53,8 @@ export async function startMaster(cfg: MasterConfig, log: Logger): Promise<Runni
   // a lab's state_tree without rollout: applies its HEAD
   const tracked = cfg.git !== undefined || cfg.rollout !== undefined;
   const revisions = { desired: () => store.desired(), forAgent: (id: string) => store.getAgent(id)?.revision_assigned ?? store.desired() };
-  const jobs = new JobManager({ store, source, agents, cfg, log: log.child('jobs'), ...(tracked ? { revisions } : {}), ...(metrics ? { events: metrics } : {}) });
+  const releaseMetrics = metrics && tracked ? new ReleaseMetrics(metrics.registry, store, () => server.connectedIds()) : undefined;
+  const jobs = new JobManager({ store, source, agents, cfg, log: log.child('jobs'), ...(tracked ? { revisions } : {}), ...(metrics ? { events: fanOut(metrics, releaseMetrics) } : {}) });
   let releaser: Releaser | undefined;
   const server: AgentServer = new AgentServer({
     identity,
@@ -103,7 +105,7 @@ export async function startMaster(cfg: MasterConfig, log: Logger): Promise<Runni
   const cli: net.Server = await listenCli(cfg.socket, (req, send) => handleCli(cliCtx, req, send), cliLog);
   log.info(`cli socket ${cfg.socket}`);
   releaser = tracked
-    ? new Releaser({ cfg: cfg.rollout, source, jobs, store, agents, log: log.child('rollout'), settle_s: cfg.lost_after_s, timeout_s: cfg.timeout_s })
+    ? new Releaser({ cfg: cfg.rollout, source, jobs, store, agents, log: log.child('rollout'), settle_s: cfg.lost_after_s, timeout_s: cfg.timeout_s, ...(releaseMetrics ? { events: releaseMetrics } : {}) })
     : undefined;
   if (releaser) cliCtx.releaser = releaser;
   releaser?.start();
