@@ -47,11 +47,15 @@ describe('fleet: convergence to the desired revision', () => {
 
   beforeAll(async () => {
     buildOnce();
-    fleet = new ReleaseFleet({ files: tree('a'), master: { rollout: { target: 'c*', batch: 1 }, lost_after_s: 8 } });
+    // as docs/fleet.md: `git init --bare`, the master started on the empty repository, then the first push
+    fleet = new ReleaseFleet({ files: {}, master: { rollout: { target: 'c*', batch: 1 }, lost_after_s: 8 } });
     await fleet.startMaster();
+    await fleet.master!.waitOutput(/config\.git has no commits yet: push branch main to it/);
     fleet.startAgents([fleet.agentConfig('c1'), fleet.agentConfig('c2')]);
     await fleet.acceptAll(['c1', 'c2']);
-    await allOn(fleet.git(fleet.work, 'rev-parse', 'HEAD'));
+    const empty = await fleet.cli(['apply', '*']);
+    expect(empty.stderr).toMatch(/branch main does not exist in .*config\.git: push it first/);
+    await allOn(fleet.push('a', tree('a')));
   });
   afterAll(async () => {
     if (process.env.TSALT_DEBUG) console.log(fleet?.master?.out);
