@@ -20,6 +20,7 @@ interface JobDetail {
 }
 interface Status {
   desired: string;
+  last_rollout?: { revision: string; reason: string; agents: string[] };
   agents: { id: string; connected: boolean; revision_applied: string | null; sync: string }[];
 }
 
@@ -102,6 +103,9 @@ describe('fleet: convergence to the desired revision', () => {
     // the agents were waited for: nobody was skipped as offline
     for (const j of rollout) for (const a of (await detail(j.jid)).agents) expect(a.status).toBe('done');
     expect(fleet.master!.out).not.toMatch(/offline when the job started/);
+    // the push's own rollout waited for the agents and reached both (not a later catch-up)
+    const last = (await fleet.json<{ last_rollout: { revision: string; reason: string; agents: string[] } }>(['status'])).last_rollout;
+    expect([last.revision, last.reason, [...last.agents].sort()]).toEqual([e, 'push', ['c1', 'c2']]);
     expect(fleet.agentFileText('c1')).toBe('e e');
   });
 
