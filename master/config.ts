@@ -6,6 +6,7 @@ import { LogLevelSchema } from '../core/log.js';
 import { RolloutConfigSchema } from './rollout.js';
 import { MetricsConfigSchema } from './metrics.js';
 import { ScheduleConfigSchema } from './schedule.js';
+import { ConsoleConfigSchema } from './console/config.js';
 
 export const DEFAULT_MASTER_CONFIG = '/etc/tsalt/master.yaml';
 
@@ -42,6 +43,8 @@ export const MasterConfigSchema = z.strictObject({
   metrics: z.preprocess((v) => (v === null ? {} : v), MetricsConfigSchema).optional(),
   /** scheduled jobs (Salt's schedule): name -> function, target, interval; see master/schedule.ts */
   schedule: ScheduleConfigSchema.default({}),
+  /** the read-only web console (absent: none); see docs/console.md */
+  console: ConsoleConfigSchema.optional(),
 });
 export type MasterConfig = z.infer<typeof MasterConfigSchema>;
 

@@ -14,6 +14,8 @@ import { listenCli } from './cli-socket.js';
 import { MasterMetrics, serveMetrics } from './metrics.js';
 import { Rollout } from './rollout.js';
 import { Scheduler } from './schedule.js';
+import { ConsoleLive, joinJobEvents } from './console/live.js';
+import { serveConsole } from './console/server.js';
 
 export interface RunningMaster {
   port: number;
@@ -38,7 +40,8 @@ export async function startMaster(cfg: MasterConfig, log: Logger): Promise<Runni
   const store = new Store(cfg.db);
   const tree = new StateTree(cfg.state_tree, log.child('tree'));
   const metrics = cfg.metrics ? new MasterMetrics() : undefined;
-  const jobs = new JobManager(store, tree, new PillarSource(cfg.pillar_tree), cfg, log.child('jobs'), metrics);
+  const consoleLive = cfg.console ? new ConsoleLive() : undefined;
+  const jobs = new JobManager(store, tree, new PillarSource(cfg.pillar_tree), cfg, log.child('jobs'), joinJobEvents(metrics, consoleLive));
   const server = new AgentServer({
     identity,
     store,
@@ -79,6 +82,16 @@ export async function startMaster(cfg: MasterConfig, log: Logger): Promise<Runni
             revision: () => tree.head(),
           },
           log.child('metrics'),
+        )
+      : undefined;
+  // the console reads the store, the connections and the schedule; it is given nothing that acts
+  const consoleHttp =
+    cfg.console && consoleLive
+      ? await serveConsole(
+          cfg.console,
+          { store, connectedIds: () => server.connectedIds(), head: () => tree.head(), schedules: () => scheduler.list(), nodegroups: cfg.nodegroups },
+          consoleLive,
+          log.child('console'),
         )
       : undefined;
   const port = await server.listen(cfg.interface, cfg.port);
@@ -173,6 +186,7 @@ export async function startMaster(cfg: MasterConfig, log: Logger): Promise<Runni
       scheduler.stop();
       jobs.stop();
       await metricsHttp?.close();
+      await consoleHttp?.close();
       await new Promise<void>((r) => cli.close(() => r()));
       await server.close();
       store.close();
