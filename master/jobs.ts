@@ -5,11 +5,11 @@
  * master restart) are still stored. The CLI that started a job only listens: the job goes on
  * if it disconnects.
  */
-import type { CliEvent, CliRequest, Job, MinionStatus, ReturnBody, AgentMessage } from '../protocol/messages.js';
+import type { CliEvent, CliRequest, Job, AgentJobStatus, ReturnBody, AgentMessage } from '../protocol/messages.js';
 import { toWire } from '../core/bundle.js';
 import type { Logger } from '../core/log.js';
-import { newJid, TERMINAL, type AgentRow, type Store } from './store.js';
-import type { AgentConn, AgentServer, DispatchTable } from './server.js';
+import { newJid, TERMINAL, type AgentRow, type JobIntent, type Store } from './store.js';
+import type { AgentConn, DispatchTable } from './server.js';
 import type { StateTree, BuiltBundle } from './tree.js';
 import type { PillarSource } from './pillar.js';
 import { resolveTarget, TargetError } from './target.js';
@@ -30,6 +30,22 @@ export interface JobEvents {
 }
 type Msg<T extends AgentMessage['type']> = Extract<AgentMessage, { type: T }>;
 
+/** The agents' connections as jobs see them (the agent server): who can be sent a job now. */
+export interface AgentLinks {
+  ready(id: string): AgentConn | undefined;
+}
+
+/** Everything a JobManager works with, given when it is made. */
+export interface JobManagerDeps {
+  store: Store;
+  tree: StateTree;
+  pillar: PillarSource;
+  agents: AgentLinks;
+  cfg: Pick<MasterConfig, 'nodegroups' | 'lost_after_s' | 'timeout_s'>;
+  log: Logger;
+  events?: JobEvents;
+}
+
 interface ActiveJob {
   jid: string;
   kind: 'apply' | 'run';
@@ -48,22 +64,28 @@ interface ActiveJob {
   resolve: (code: number) => void;
 }
 
+export interface StartOptions {
+  /** a schedule's runs are corrective (drift put back); default: intentional */
+  intent?: JobIntent;
+}
+
 export class JobManager {
   private readonly active = new Map<string, ActiveJob>();
   /** jid -> agent -> timer that marks the agent lost unless it comes back with the job */
   private readonly lostTimers = new Map<string, NodeJS.Timeout>();
   /** bundles offered per agent: only these may be fetched by that agent */
   private readonly offered = new Map<string, Map<string, BuiltBundle>>();
-  server!: AgentServer;
+  private readonly store: Store;
+  private readonly tree: StateTree;
+  private readonly pillar: PillarSource;
+  private readonly agents: AgentLinks;
+  private readonly cfg: JobManagerDeps['cfg'];
+  private readonly log: Logger;
+  private readonly events: JobEvents | undefined;
 
-  constructor(
-    private readonly store: Store,
-    private readonly tree: StateTree,
-    private readonly pillar: PillarSource,
-    private readonly cfg: Pick<MasterConfig, 'nodegroups' | 'lost_after_s' | 'timeout_s'>,
-    private readonly log: Logger,
-    private readonly events?: JobEvents,
-  ) {}
+  constructor(deps: JobManagerDeps) {
+    ({ store: this.store, tree: this.tree, pillar: this.pillar, agents: this.agents, cfg: this.cfg, log: this.log, events: this.events } = deps);
+  }
 
   /** Handlers for messages from accepted agents (the server's dispatch table). */
   handlers(): DispatchTable {
@@ -79,7 +101,7 @@ export class JobManager {
 
   /** At start-up: jobs a previous master left open wait lost_after_s for their agents. */
   recover(): void {
-    const open = this.store.openMinions();
+    const open = this.store.openJobAgents();
     if (open.length) this.log.info(`recovering ${open.length} unfinished agent run(s) from before the restart`);
     for (const m of open) this.armLost(m.jid, m.agent_id, 'agent did not come back with the job after the master restarted');
   }
@@ -91,7 +113,7 @@ export class JobManager {
 
   // ---------------------------------------------------------------- starting jobs
 
-  async start(req: Extract<CliRequest, { type: 'apply' | 'run' }>, sink: Sink): Promise<number> {
+  async start(req: Extract<CliRequest, { type: 'apply' | 'run' }>, sink: Sink, opts: StartOptions = {}): Promise<number> {
     const agents = this.store.listAgents();
     const pillarCache = new Map<string, Promise<Record<string, unknown>>>();
     const pillarOf = (a: AgentRow) => {
@@ -121,8 +143,8 @@ export class JobManager {
         return 1;
       }
     }
-    const online = targets.filter((a) => this.server.ready(a.id));
-    const offline = targets.filter((a) => !this.server.ready(a.id));
+    const online = targets.filter((a) => this.agents.ready(a.id));
+    const offline = targets.filter((a) => !this.agents.ready(a.id));
     const jid = newJid();
     this.store.createJob(
       {
@@ -133,10 +155,11 @@ export class JobManager {
         args: req.type === 'apply' ? { sls: req.sls, test: req.test, batch: req.batch ?? null, timeout_s: req.timeout_s, ...(req.pillar ? { pillar_keys: Object.keys(req.pillar) } : {}) } : { command: req.command, timeout_s: req.timeout_s },
         revision: bundle?.revision ?? null,
         started_by: req.user,
+        intent: opts.intent ?? 'intentional',
       },
       [
-        ...online.map((a) => ({ id: a.id, status: 'queued' as MinionStatus })),
-        ...offline.map((a) => ({ id: a.id, status: 'lost' as MinionStatus, error: 'agent offline when the job started' })),
+        ...online.map((a) => ({ id: a.id, status: 'queued' as AgentJobStatus })),
+        ...offline.map((a) => ({ id: a.id, status: 'lost' as AgentJobStatus, error: 'agent offline when the job started' })),
       ],
     );
     this.events?.jobStarted(jid, req.type);
@@ -187,7 +210,7 @@ export class JobManager {
   }
 
   private async dispatch(job: ActiveJob, id: string, pillarOf?: (a: AgentRow) => Promise<Record<string, unknown>>): Promise<void> {
-    const conn = this.server.ready(id);
+    const conn = this.agents.ready(id);
     if (!conn) return this.finish(job.jid, id, 'lost', undefined, 'agent went offline before its turn');
     let spec: Job['spec'];
     if (job.req.type === 'apply') {
@@ -201,7 +224,7 @@ export class JobManager {
         if (job.req.pillar) pillar = deepMerge(structuredClone(pillar), structuredClone(job.req.pillar));
       } catch (e) {
         const body: ReturnBody = { kind: 'error', error: `pillar: ${(e as Error).message}` };
-        this.store.finishMinion(job.jid, id, 'failed', body); // stored like a return: the agent never got the job
+        this.store.finishJobAgent(job.jid, id, 'failed', body); // stored like a return: the agent never got the job
         return this.finish(job.jid, id, 'failed', body);
       }
       let offers = this.offered.get(id);
@@ -218,16 +241,18 @@ export class JobManager {
   }
 
   /** An agent's run ended one way or another (once; later calls are no-ops for the CLI). */
-  private finish(jid: string, id: string, status: MinionStatus, body?: ReturnBody, error?: string): void {
+  private finish(jid: string, id: string, status: AgentJobStatus, body?: ReturnBody, error?: string): void {
     this.disarmLost(jid, id);
     const job = this.active.get(jid);
     if (!body) {
-      const row = this.store.getMinion(jid, id);
-      if (row && !TERMINAL.has(row.status)) this.store.setMinionStatus(jid, id, status, error);
+      const row = this.store.getJobAgent(jid, id);
+      if (row && !TERMINAL.has(row.status)) this.store.setJobAgentStatus(jid, id, status, error);
       if (row && TERMINAL.has(row.status) && !job) return;
       this.log.info(`job ${jid}: ${id} ${status}${error ? `: ${error}` : ''}`);
     }
     if (!job || !job.inflight.has(id)) return;
+    // an apply that ended without a report (timeout, lost, pillar error) was still an attempt
+    if (job.bundle && job.req.type === 'apply' && !job.req.test && body?.kind !== 'apply') this.store.recordAttempt(id, jid, job.bundle.revision, status);
     job.inflight.delete(id);
     clearTimeout(job.timers.get(id));
     job.timers.delete(id);
@@ -253,13 +278,13 @@ export class JobManager {
     const why = `not started: the job was killed by ${user}`;
     const cancelled = job.queue.splice(0);
     for (const id of cancelled) {
-      this.store.setMinionStatus(jid, id, 'cancelled', why);
+      this.store.setJobAgentStatus(jid, id, 'cancelled', why);
       this.emit(job, { type: 'agent_done', agent: id, status: 'cancelled', error: why });
     }
     if (cancelled.length) job.failed = true;
     const signalled: string[] = [];
     for (const id of job.inflight) {
-      if (this.server.ready(id)?.send({ type: 'job_kill', jid })) signalled.push(id);
+      if (this.agents.ready(id)?.send({ type: 'job_kill', jid })) signalled.push(id);
     }
     this.log.warn(`job ${jid}: killed by ${user}: ${signalled.length} running agent(s) told to stop, ${cancelled.length} queued cancelled`);
     sink({ type: 'data', data: { jid, signalled, cancelled } });
@@ -272,7 +297,7 @@ export class JobManager {
     if (!job.queue.length) return;
     const why = `not started: ${culprit} did not succeed and the job stops on failure`;
     for (const id of job.queue.splice(0)) {
-      this.store.setMinionStatus(job.jid, id, 'cancelled', why);
+      this.store.setJobAgentStatus(job.jid, id, 'cancelled', why);
       this.emit(job, { type: 'agent_done', agent: id, status: 'cancelled', error: why });
     }
     job.failed = true;
@@ -303,13 +328,13 @@ export class JobManager {
   // ---------------------------------------------------------------- agent messages
 
   private isOpenFor(jid: string, id: string): boolean {
-    const row = this.store.getMinion(jid, id);
+    const row = this.store.getJobAgent(jid, id);
     return !!row && !TERMINAL.has(row.status);
   }
 
   private onHello(conn: AgentConn, m: Msg<'hello'>): void {
     const known = new Set([...m.running, ...m.spooled]);
-    for (const row of this.store.openMinions(conn.id)) {
+    for (const row of this.store.openJobAgents(conn.id)) {
       const job = this.active.get(row.jid);
       if (job?.queue.includes(conn.id)) continue; // not sent yet: its batch turn will come
       if (known.has(row.jid)) {
@@ -322,12 +347,12 @@ export class JobManager {
 
   private onAck(conn: AgentConn, m: Msg<'job_ack'>): void {
     if (!this.isOpenFor(m.jid, conn.id)) return;
-    this.store.setMinionStatus(m.jid, conn.id, 'running');
+    this.store.setJobAgentStatus(m.jid, conn.id, 'running');
   }
 
   private onRefused(conn: AgentConn, m: Msg<'job_refused'>): void {
     if (!this.isOpenFor(m.jid, conn.id)) return;
-    this.store.finishMinion(m.jid, conn.id, 'failed', { kind: 'error', error: m.message });
+    this.store.finishJobAgent(m.jid, conn.id, 'failed', { kind: 'error', error: m.message });
     this.log.info(`job ${m.jid}: ${conn.id} refused: ${m.message}`);
     this.finish(m.jid, conn.id, 'failed', { kind: 'error', error: m.message });
   }
@@ -351,7 +376,7 @@ export class JobManager {
   }
 
   private onReturn(conn: AgentConn, m: Msg<'job_return'>): void {
-    const row = this.store.getMinion(m.jid, conn.id);
+    const row = this.store.getJobAgent(m.jid, conn.id);
     // acknowledged in every case, so the agent drops it from its spool
     conn.send({ type: 'return_ack', jid: m.jid });
     if (!row) {
@@ -363,14 +388,14 @@ export class JobManager {
     const ok = b.kind === 'apply' ? b.report.counts.failed === 0 : b.kind === 'run' ? b.retcode === 0 : false;
     const status = ok ? 'done' : 'failed';
     const job = this.store.getJob(m.jid);
-    this.store.finishMinion(m.jid, conn.id, status, b, job?.revision ?? undefined);
+    this.store.finishJobAgent(m.jid, conn.id, status, b, job?.revision ?? undefined);
     this.log.info(`job ${m.jid}: ${conn.id} returned (${status})${TERMINAL.has(row.status) ? ` late, after ${row.status}` : ''}`);
     this.finish(m.jid, conn.id, status, b);
   }
 
   /** Called by the server when an agent's connection ends. */
   onDisconnect(conn: AgentConn): void {
-    for (const row of this.store.openMinions(conn.id)) {
+    for (const row of this.store.openJobAgents(conn.id)) {
       const job = this.active.get(row.jid);
       if (job?.queue.includes(conn.id)) continue;
       this.armLost(row.jid, conn.id, 'agent disconnected mid-job and did not come back with it');

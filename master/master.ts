@@ -7,7 +7,7 @@ import type { CliEvent, CliRequest } from '../protocol/messages.js';
 import type { MasterConfig } from './config.js';
 import { Store, type AgentRow } from './store.js';
 import { AgentServer } from './server.js';
-import { JobManager } from './jobs.js';
+import { JobManager, type AgentLinks } from './jobs.js';
 import { StateTree } from './tree.js';
 import { PillarSource } from './pillar.js';
 import { listenCli } from './cli-socket.js';
@@ -41,8 +41,11 @@ export async function startMaster(cfg: MasterConfig, log: Logger): Promise<Runni
   const tree = new StateTree(cfg.state_tree, log.child('tree'));
   const metrics = cfg.metrics ? new MasterMetrics() : undefined;
   const consoleLive = cfg.console ? new ConsoleLive() : undefined;
-  const jobs = new JobManager(store, tree, new PillarSource(cfg.pillar_tree), cfg, log.child('jobs'), joinJobEvents(metrics, consoleLive));
-  const server = new AgentServer({
+  const events = joinJobEvents(metrics, consoleLive);
+  // the server dispatches agents' messages to the jobs, the jobs send through the server
+  const agents: AgentLinks = { ready: (id) => server.ready(id) };
+  const jobs = new JobManager({ store, tree, pillar: new PillarSource(cfg.pillar_tree), agents, cfg, log: log.child('jobs'), ...(events ? { events } : {}) });
+  const server: AgentServer = new AgentServer({
     identity,
     store,
     log: log.child('agents'),
@@ -55,7 +58,6 @@ export async function startMaster(cfg: MasterConfig, log: Logger): Promise<Runni
       accepted: jobs.handlers(),
     },
   });
-  jobs.server = server;
   jobs.recover();
   const scheduler = new Scheduler(
     cfg.schedule,
@@ -157,7 +159,7 @@ export async function startMaster(cfg: MasterConfig, log: Logger): Promise<Runni
           send({ type: 'error', message: `no job ${req.jid}` });
           return 1;
         }
-        const minions = store.jobMinions(req.jid).map((m) => ({ ...m, results: store.stateResults(req.jid, m.agent_id) }));
+        const minions = store.jobAgents(req.jid).map((m) => ({ ...m, results: store.stateResults(req.jid, m.agent_id) }));
         send({ type: 'data', data: { job, minions } });
         return 0;
       }

@@ -1,13 +1,15 @@
 /**
  * The master's SQLite database (WAL): agents and their keys, jobs, per-agent job status and
  * every state result. Synchronous (better-sqlite3): each call is one short transaction, so a
- * master killed at any point leaves a consistent file behind.
+ * master killed at any point leaves a consistent file behind. The schema is versioned
+ * (store-schema.ts): opening an older database migrates it.
  */
 import fs from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import type { StateResult } from '../protocol/results.js';
-import type { MinionStatus, ReturnBody } from '../protocol/messages.js';
+import type { AgentJobStatus, ReturnBody } from '../protocol/messages.js';
+import { migrate } from './store-schema.js';
 
 export type KeyState = 'pending' | 'accepted' | 'rejected';
 
@@ -18,8 +20,16 @@ export interface AgentRow {
   grains: Record<string, unknown>;
   first_seen: string;
   last_seen: string | null;
+  /** the last revision this agent applied without a failure */
   revision_applied: string | null;
+  /** the last revision it was given to apply (not a test run), and how that went */
+  revision_attempted: string | null;
+  attempt_status: AgentJobStatus | null;
+  attempt_jid: string | null;
 }
+
+/** A rollout's or an operator's apply is intended; a schedule's run puts drift back. */
+export type JobIntent = 'intentional' | 'corrective';
 
 export interface JobRow {
   jid: string;
@@ -30,78 +40,32 @@ export interface JobRow {
   args: Record<string, unknown>;
   revision: string | null;
   started_by: string;
+  intent: JobIntent;
   created: string;
 }
 
-export interface JobMinionRow {
+/** One agent's part in a job. */
+export interface JobAgentRow {
   jid: string;
   agent_id: string;
-  status: MinionStatus;
+  status: AgentJobStatus;
   started: string | null;
   finished: string | null;
   error: string | null;
   body: ReturnBody | null;
 }
 
-export const TERMINAL: ReadonlySet<MinionStatus> = new Set(['done', 'failed', 'timeout', 'lost', 'cancelled']);
-
-const SCHEMA = `
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS agents (
-  id TEXT PRIMARY KEY,
-  fingerprint TEXT NOT NULL,
-  key_state TEXT NOT NULL CHECK (key_state IN ('pending','accepted','rejected')),
-  grains TEXT NOT NULL DEFAULT '{}',
-  first_seen TEXT NOT NULL,
-  last_seen TEXT,
-  revision_applied TEXT
-);
-CREATE TABLE IF NOT EXISTS jobs (
-  jid TEXT PRIMARY KEY,
-  kind TEXT NOT NULL,
-  target TEXT NOT NULL,
-  tgt_type TEXT NOT NULL,
-  args TEXT NOT NULL,
-  revision TEXT,
-  started_by TEXT NOT NULL,
-  created TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS job_minions (
-  jid TEXT NOT NULL REFERENCES jobs(jid) ON DELETE CASCADE,
-  agent_id TEXT NOT NULL,
-  status TEXT NOT NULL CHECK (status IN ('queued','running','done','failed','timeout','lost','cancelled')),
-  started TEXT,
-  finished TEXT,
-  error TEXT,
-  body TEXT,
-  PRIMARY KEY (jid, agent_id)
-);
-CREATE INDEX IF NOT EXISTS job_minions_open ON job_minions(status) WHERE status IN ('queued','running');
-CREATE TABLE IF NOT EXISTS state_results (
-  jid TEXT NOT NULL,
-  agent_id TEXT NOT NULL,
-  run_num INTEGER NOT NULL,
-  state_id TEXT NOT NULL,
-  sls TEXT NOT NULL,
-  fun TEXT NOT NULL,
-  name TEXT NOT NULL,
-  result INTEGER,
-  changes TEXT NOT NULL,
-  comment TEXT NOT NULL,
-  start TEXT NOT NULL,
-  duration_ms REAL NOT NULL,
-  warnings TEXT,
-  PRIMARY KEY (jid, agent_id, run_num),
-  FOREIGN KEY (jid, agent_id) REFERENCES job_minions(jid, agent_id) ON DELETE CASCADE
-);
-`;
+export const TERMINAL: ReadonlySet<AgentJobStatus> = new Set(['done', 'failed', 'timeout', 'lost', 'cancelled']);
 
 const now = () => new Date().toISOString();
 
 export class Store {
   readonly db: Database.Database;
 
-  constructor(file: string) {
+  /** schema versions at open: `from` < `to` when this open migrated the file */
+  readonly schema: { from: number; to: number };
+
+  constructor(file: string, log?: (msg: string) => void) {
     fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
     this.db = new Database(file);
     fs.chmodSync(file, 0o600); // results hold changes and comments: root only
@@ -109,7 +73,7 @@ export class Store {
     this.db.pragma('synchronous = NORMAL');
     this.db.pragma('foreign_keys = ON');
     this.db.pragma('busy_timeout = 5000');
-    this.db.exec(SCHEMA);
+    this.schema = migrate(this.db, file, log);
   }
 
   close(): void {
@@ -169,12 +133,12 @@ export class Store {
 
   // ------------------------------------------------------------ jobs
 
-  createJob(job: Omit<JobRow, 'created'>, minions: { id: string; status: MinionStatus; error?: string }[]): void {
+  createJob(job: Omit<JobRow, 'created' | 'intent'> & { intent?: JobIntent }, agents: { id: string; status: AgentJobStatus; error?: string }[]): void {
     const tx = this.db.transaction(() => {
-      this.q('INSERT INTO jobs (jid, kind, target, tgt_type, args, revision, started_by, created) VALUES (?, ?, ?, ?, ?, ?, ?, ?)')
-        .run(job.jid, job.kind, job.target, job.tgt_type, JSON.stringify(job.args), job.revision, job.started_by, now());
-      const ins = this.q('INSERT INTO job_minions (jid, agent_id, status, error, finished) VALUES (?, ?, ?, ?, ?)');
-      for (const m of minions) ins.run(job.jid, m.id, m.status, m.error ?? null, TERMINAL.has(m.status) ? now() : null);
+      this.q('INSERT INTO jobs (jid, kind, target, tgt_type, args, revision, started_by, intent, created) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)')
+        .run(job.jid, job.kind, job.target, job.tgt_type, JSON.stringify(job.args), job.revision, job.started_by, job.intent ?? 'intentional', now());
+      const ins = this.q('INSERT INTO job_agents (jid, agent_id, status, error, finished) VALUES (?, ?, ?, ?, ?)');
+      for (const m of agents) ins.run(job.jid, m.id, m.status, m.error ?? null, TERMINAL.has(m.status) ? now() : null);
     });
     tx();
   }
@@ -184,39 +148,39 @@ export class Store {
     return r ? jobRow(r) : undefined;
   }
 
-  listJobs(limit: number): (JobRow & { counts: Record<MinionStatus, number> })[] {
+  listJobs(limit: number): (JobRow & { counts: Record<AgentJobStatus, number> })[] {
     const rows = (this.q('SELECT * FROM jobs ORDER BY jid DESC LIMIT ?').all(limit) as Record<string, unknown>[]).map(jobRow);
-    const cnt = this.q('SELECT status, count(*) AS n FROM job_minions WHERE jid = ? GROUP BY status');
+    const cnt = this.q('SELECT status, count(*) AS n FROM job_agents WHERE jid = ? GROUP BY status');
     return rows.map((j) => {
-      const counts: Record<MinionStatus, number> = { queued: 0, running: 0, done: 0, failed: 0, timeout: 0, lost: 0, cancelled: 0 };
-      for (const c of cnt.all(j.jid) as { status: MinionStatus; n: number }[]) counts[c.status] = c.n;
+      const counts: Record<AgentJobStatus, number> = { queued: 0, running: 0, done: 0, failed: 0, timeout: 0, lost: 0, cancelled: 0 };
+      for (const c of cnt.all(j.jid) as { status: AgentJobStatus; n: number }[]) counts[c.status] = c.n;
       return { ...j, counts };
     });
   }
 
-  getMinion(jid: string, agentId: string): JobMinionRow | undefined {
-    const r = this.q('SELECT * FROM job_minions WHERE jid = ? AND agent_id = ?').get(jid, agentId) as
+  getJobAgent(jid: string, agentId: string): JobAgentRow | undefined {
+    const r = this.q('SELECT * FROM job_agents WHERE jid = ? AND agent_id = ?').get(jid, agentId) as
       | Record<string, unknown>
       | undefined;
-    return r ? minionRow(r) : undefined;
+    return r ? jobAgentRow(r) : undefined;
   }
 
-  jobMinions(jid: string): JobMinionRow[] {
-    return (this.q('SELECT * FROM job_minions WHERE jid = ? ORDER BY agent_id').all(jid) as Record<string, unknown>[]).map(minionRow);
+  jobAgents(jid: string): JobAgentRow[] {
+    return (this.q('SELECT * FROM job_agents WHERE jid = ? ORDER BY agent_id').all(jid) as Record<string, unknown>[]).map(jobAgentRow);
   }
 
   /** Job/agent pairs not finished: what a restarted master must account for. */
-  openMinions(agentId?: string): JobMinionRow[] {
-    const sql = `SELECT * FROM job_minions WHERE status IN ('queued','running')${agentId ? ' AND agent_id = ?' : ''} ORDER BY jid`;
+  openJobAgents(agentId?: string): JobAgentRow[] {
+    const sql = `SELECT * FROM job_agents WHERE status IN ('queued','running')${agentId ? ' AND agent_id = ?' : ''} ORDER BY jid`;
     const st = this.q(sql);
-    return ((agentId ? st.all(agentId) : st.all()) as Record<string, unknown>[]).map(minionRow);
+    return ((agentId ? st.all(agentId) : st.all()) as Record<string, unknown>[]).map(jobAgentRow);
   }
 
-  setMinionStatus(jid: string, agentId: string, status: MinionStatus, error?: string): void {
+  setJobAgentStatus(jid: string, agentId: string, status: AgentJobStatus, error?: string): void {
     if (status === 'running') {
-      this.q("UPDATE job_minions SET status = ?, started = coalesce(started, ?) WHERE jid = ? AND agent_id = ?").run(status, now(), jid, agentId);
+      this.q("UPDATE job_agents SET status = ?, started = coalesce(started, ?) WHERE jid = ? AND agent_id = ?").run(status, now(), jid, agentId);
     } else {
-      this.q('UPDATE job_minions SET status = ?, error = ?, finished = ? WHERE jid = ? AND agent_id = ?')
+      this.q('UPDATE job_agents SET status = ?, error = ?, finished = ? WHERE jid = ? AND agent_id = ?')
         .run(status, error ?? null, TERMINAL.has(status) ? now() : null, jid, agentId);
     }
   }
@@ -245,17 +209,24 @@ export class Store {
   }
 
   /** The agent's final return: every result, the status, in one transaction. */
-  finishMinion(jid: string, agentId: string, status: 'done' | 'failed', body: ReturnBody, revision?: string): void {
+  finishJobAgent(jid: string, agentId: string, status: 'done' | 'failed', body: ReturnBody, revision?: string): void {
     const tx = this.db.transaction(() => {
       if (body.kind === 'apply') for (const r of body.report.results) this.putStateResult(jid, agentId, r);
       const error = body.kind === 'error' ? body.error : null;
-      this.q('UPDATE job_minions SET status = ?, body = ?, error = ?, finished = ? WHERE jid = ? AND agent_id = ?')
+      this.q('UPDATE job_agents SET status = ?, body = ?, error = ?, finished = ? WHERE jid = ? AND agent_id = ?')
         .run(status, JSON.stringify(body), error, now(), jid, agentId);
       if (body.kind === 'apply' && revision && !body.report.test) {
-        this.q('UPDATE agents SET revision_applied = ? WHERE id = ?').run(revision, agentId);
+        this.recordAttempt(agentId, jid, revision, status);
+        // a failed run is an attempt, not the agent's revision
+        if (status === 'done') this.q('UPDATE agents SET revision_applied = ? WHERE id = ?').run(revision, agentId);
       }
     });
     tx();
+  }
+
+  /** The revision an agent was last given (a real run) and how it ended. */
+  recordAttempt(agentId: string, jid: string, revision: string, status: AgentJobStatus): void {
+    this.q('UPDATE agents SET revision_attempted = ?, attempt_status = ?, attempt_jid = ? WHERE id = ?').run(revision, status, jid, agentId);
   }
 
   stateResults(jid: string, agentId: string): StateResult[] {
@@ -286,6 +257,9 @@ function agentRow(r: Record<string, unknown>): AgentRow {
     first_seen: String(r.first_seen),
     last_seen: (r.last_seen as string | null) ?? null,
     revision_applied: (r.revision_applied as string | null) ?? null,
+    revision_attempted: (r.revision_attempted as string | null) ?? null,
+    attempt_status: (r.attempt_status as AgentJobStatus | null) ?? null,
+    attempt_jid: (r.attempt_jid as string | null) ?? null,
   };
 }
 
@@ -298,15 +272,16 @@ function jobRow(r: Record<string, unknown>): JobRow {
     args: JSON.parse(String(r.args)) as Record<string, unknown>,
     revision: (r.revision as string | null) ?? null,
     started_by: String(r.started_by),
+    intent: r.intent === 'corrective' ? 'corrective' : 'intentional',
     created: String(r.created),
   };
 }
 
-function minionRow(r: Record<string, unknown>): JobMinionRow {
+function jobAgentRow(r: Record<string, unknown>): JobAgentRow {
   return {
     jid: String(r.jid),
     agent_id: String(r.agent_id),
-    status: r.status as MinionStatus,
+    status: r.status as AgentJobStatus,
     started: (r.started as string | null) ?? null,
     finished: (r.finished as string | null) ?? null,
     error: (r.error as string | null) ?? null,

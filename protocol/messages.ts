@@ -254,5 +254,5 @@ export const CliEventSchema = z.discriminatedUnion('type', [
 export type CliEvent = z.infer<typeof CliEventSchema>;
 
 /** `cancelled`: never sent, because an earlier batch failed and the job stops on failure. */
-export const MinionStatusSchema = z.enum(['queued', 'running', 'done', 'failed', 'timeout', 'lost', 'cancelled']);
-export type MinionStatus = z.infer<typeof MinionStatusSchema>;
+export const AgentJobStatusSchema = z.enum(['queued', 'running', 'done', 'failed', 'timeout', 'lost', 'cancelled']);
+export type AgentJobStatus = z.infer<typeof AgentJobStatusSchema>;

@@ -154,8 +154,8 @@ describe('console over HTTP', () => {
     expect(body).toContain('diff not shown (show_changes: False)');
     for (const secret of ['pillar-secret-v1', 'pillar-secret-v2', 'override-value-xyz']) expect(body).not.toContain(secret);
     expect(body).toMatch(/Pillar given<\/th><td>keys extra/);
-    // changes at a revision the agents already had: drift undone, marked corrective
-    expect(body).toContain('i-corrective');
+    // an operator's apply: its changes are intended (a schedule's would be corrective)
+    expect(body).toContain('i-intentional');
   });
 
   it('lists jobs with who started them, their target, test flag and outcome counts', async () => {

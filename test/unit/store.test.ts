@@ -49,24 +49,25 @@ describe('store', () => {
       { id: 'a', status: 'queued' },
       { id: 'b', status: 'lost', error: 'offline' },
     ]);
-    expect(s.openMinions().map((m) => m.agent_id)).toEqual(['a']);
-    s.setMinionStatus(jid, 'a', 'running');
+    expect(s.openJobAgents().map((m) => m.agent_id)).toEqual(['a']);
+    s.setJobAgentStatus(jid, 'a', 'running');
     s.putStateResult(jid, 'a', result(0, true)); // streamed
     s.close();
     s = new Store(file); // a master restart in between
-    expect(s.getMinion(jid, 'a')!.status).toBe('running');
+    expect(s.getJobAgent(jid, 'a')!.status).toBe('running');
     expect(s.stateResults(jid, 'a')).toHaveLength(1);
     const report = { id: 'a', test: false, results: [result(0, true), result(1, false)], counts: { total: 2, succeeded: 1, changed: 1, failed: 1 }, duration_ms: 3 };
-    s.finishMinion(jid, 'a', 'failed', { kind: 'apply', report }, 'r1');
+    s.finishJobAgent(jid, 'a', 'failed', { kind: 'apply', report }, 'r1');
     expect(s.stateResults(jid, 'a').map((r) => [r.id, r.result, r.changes])).toEqual([
       ['s0', true, {}],
       ['s1', false, { x: { old: 1, new: 2 } }],
     ]);
-    expect(s.getAgent('a')!.revision_applied).toBe('r1');
-    expect(s.openMinions()).toEqual([]);
+    // a failed run is the agent's last attempt, not its revision (issue 8, item 7)
+    expect(s.getAgent('a')).toMatchObject({ revision_applied: null, revision_attempted: 'r1', attempt_status: 'failed', attempt_jid: jid });
+    expect(s.openJobAgents()).toEqual([]);
     const [j] = s.listJobs(10);
     expect(j).toMatchObject({ jid, started_by: 'root@cli', revision: 'r1', counts: { failed: 1, lost: 1, done: 0 } });
-    expect(s.getMinion(jid, 'b')).toMatchObject({ status: 'lost', error: 'offline' });
+    expect(s.getJobAgent(jid, 'b')).toMatchObject({ status: 'lost', error: 'offline' });
     s.close();
   });
 
@@ -75,7 +76,7 @@ describe('store', () => {
     s.addAgent('a', 'ab'.repeat(32), 'accepted');
     const jid = newJid();
     s.createJob({ jid, kind: 'apply', target: 'a', tgt_type: 'glob', args: {}, revision: 'r2', started_by: 'x' }, [{ id: 'a', status: 'queued' }]);
-    s.finishMinion(jid, 'a', 'done', { kind: 'apply', report: { id: 'a', test: true, results: [], counts: { total: 0, succeeded: 0, changed: 0, failed: 0 }, duration_ms: 0 } }, 'r2');
+    s.finishJobAgent(jid, 'a', 'done', { kind: 'apply', report: { id: 'a', test: true, results: [], counts: { total: 0, succeeded: 0, changed: 0, failed: 0 }, duration_ms: 0 } }, 'r2');
     expect(s.getAgent('a')!.revision_applied).toBeNull();
     s.close();
   });

@@ -12,6 +12,9 @@ const row = (id: string, grains: Record<string, unknown>, key_state: AgentRow['k
   first_seen: '',
   last_seen: null,
   revision_applied: null,
+  revision_attempted: null,
+  attempt_status: null,
+  attempt_jid: null,
 });
 const agents = [
   row('web1', { roles: ['web'], os_family: 'RedHat', ipv4: ['10.0.0.1'] }),

@@ -3,7 +3,7 @@ import { TargetTypeSchema, type TargetType } from '../../../protocol/messages.js
 import { resolveTarget, targetNeedsPillar, TargetError } from '../../target.js';
 import type { AgentRow } from '../../store.js';
 import { href, html, type Html } from '../html.js';
-import type { AttemptRow, ConsoleQueries } from '../queries.js';
+import type { ConsoleQueries } from '../queries.js';
 import type { ConsoleSource } from '../source.js';
 import { between, rev, statusBadge, startedBy, target, time, what } from './format.js';
 
@@ -12,11 +12,19 @@ export const FILTER_TYPES: readonly TargetType[] = TargetTypeSchema.options.filt
 
 export type Sync = 'in sync' | 'behind' | 'failed' | 'never applied' | 'unknown';
 
-export function syncOf(a: AgentRow, attempt: AttemptRow | undefined, head: string | undefined): Sync {
-  if (attempt && (attempt.status === 'failed' || attempt.status === 'timeout' || attempt.status === 'lost')) return 'failed';
+export function syncOf(a: AgentRow, head: string | undefined): Sync {
+  const st = a.attempt_status;
+  if (st === 'failed' || st === 'timeout' || st === 'lost') return 'failed';
   if (!a.revision_applied) return 'never applied';
   if (!head) return 'unknown';
   return a.revision_applied === head ? 'in sync' : 'behind';
+}
+
+/** The revision last given to the agent (a real run) and how it went. */
+function attempt(a: AgentRow): Html {
+  if (!a.revision_attempted) return html`<span class="muted">none</span>`;
+  const st = a.attempt_status ? statusBadge(a.attempt_status) : html``;
+  return html`${rev(a.revision_attempted)} ${a.attempt_jid ? html`<a href="${href(['jobs', a.attempt_jid])}">${st}</a>` : st}`;
 }
 
 function osOf(g: Record<string, unknown>): string {
@@ -51,11 +59,9 @@ export async function agentsPage(src: ConsoleSource, qs: ConsoleQueries, tgt: st
     }
   }
   const connected = src.connectedIds();
-  const attempts = qs.lastAttempts();
   const head = await src.head().catch(() => undefined);
   const rows = shown.map((a) => {
-    const at = attempts.get(a.id);
-    const sync = syncOf(a, at, head);
+    const sync = syncOf(a, head);
     return html`<tr data-agent="${a.id}">
 <td><a href="${href(['agents', a.id])}">${a.id}</a></td>
 <td>${connected.has(a.id) ? html`<span class="badge up">connected</span>` : html`<span class="badge down">offline</span>`}</td>
@@ -63,7 +69,7 @@ export async function agentsPage(src: ConsoleSource, qs: ConsoleQueries, tgt: st
 <td>${osOf(a.grains)}</td>
 <td>${rolesOf(a.grains)}</td>
 <td>${rev(a.revision_applied)}</td>
-<td>${at ? html`${rev(at.revision)} <a href="${href(['jobs', at.jid])}">${statusBadge(at.status)}</a>` : html`<span class="muted">none</span>`}</td>
+<td>${attempt(a)}</td>
 <td><span class="badge sync-${sync.replace(/ /g, '-')}">${sync}</span></td>
 </tr>`;
   });
@@ -98,7 +104,6 @@ export async function agentPage(src: ConsoleSource, qs: ConsoleQueries, id: stri
   const a = src.store.getAgent(id);
   if (!a) return undefined;
   const head = await src.head().catch(() => undefined);
-  const at = qs.lastAttempts().get(id);
   const jobs = qs.agentJobs(id, 50);
   return html`<h1>Agent <code>${a.id}</code></h1>
 <table class="facts">
@@ -107,8 +112,8 @@ export async function agentPage(src: ConsoleSource, qs: ConsoleQueries, id: stri
 <tr><th>First seen</th><td>${time(a.first_seen)}</td></tr>
 <tr><th>Last seen</th><td>${time(a.last_seen)}</td></tr>
 <tr><th>Applied revision</th><td>${rev(a.revision_applied)}</td></tr>
-<tr><th>Last attempt</th><td>${at ? html`${rev(at.revision)} <a href="${href(['jobs', at.jid])}">${statusBadge(at.status)}</a>` : html`<span class="muted">none</span>`}</td></tr>
-<tr><th>Sync</th><td>${syncOf(a, at, head)}</td></tr>
+<tr><th>Last attempt</th><td>${attempt(a)}</td></tr>
+<tr><th>Sync</th><td>${syncOf(a, head)}</td></tr>
 </table>
 <h2>Recent jobs</h2>
 <table class="list" id="agent-jobs">

@@ -4,7 +4,7 @@
  * swaps in the sections the server says changed (see ../server.ts, /live/jobs/<jid>).
  */
 import type { StateResult } from '../../../protocol/results.js';
-import type { JobMinionRow } from '../../store.js';
+import type { JobAgentRow } from '../../store.js';
 import { href, html, type Html } from '../html.js';
 import type { ConsoleQueries, JobSummary } from '../queries.js';
 import { renderChanges } from './changes.js';
@@ -14,7 +14,7 @@ export function jobSummary(j: JobSummary): Html {
   const a = j.args;
   return html`<div id="job-summary" data-running="${j.running ? 'yes' : 'no'}">
 <table class="facts">
-<tr><th>Kind</th><td>${j.kind}${a.test === true ? html` <span class="badge test">test run</span>` : ''}</td></tr>
+<tr><th>Kind</th><td>${j.kind}${a.test === true ? html` <span class="badge test">test run</span>` : j.kind === 'apply' ? html` <span class="badge i-${j.intent}" title="${INTENT_WHY[j.intent]}">${j.intent}</span>` : ''}</td></tr>
 <tr><th>Started by</th><td>${startedBy(j.started_by)}</td></tr>
 <tr><th>Target</th><td>${target(j.target, j.tgt_type)}</td></tr>
 <tr><th>${j.kind === 'run' ? 'Command' : 'SLS'}</th><td>${what(j.kind, a)}</td></tr>
@@ -35,40 +35,41 @@ function resultBadge(r: StateResult, test: boolean): Html {
   return html`<span class="badge r-true">ok</span>`;
 }
 
-type Intent = { kind: 'corrective' | 'intentional'; why: string } | undefined;
+type Intent = JobSummary['intent'] | undefined;
 
-/** Changes at a revision the agent already had are corrective (drift undone); after a new revision, intentional. */
-function intentOf(qs: ConsoleQueries, j: JobSummary, agent: string): Intent {
-  if (j.kind !== 'apply' || j.args.test === true || !j.revision) return undefined;
-  const prev = qs.previousRevision(agent, j.jid);
-  if (prev === undefined) return { kind: 'intentional', why: 'first apply on this agent' };
-  if (prev === j.revision) return { kind: 'corrective', why: 'the agent already had this revision: changes undo drift' };
-  return { kind: 'intentional', why: `revision ${prev ? prev.slice(0, 12) : 'none'} → ${j.revision.slice(0, 12)}` };
+/** A schedule's run puts drift back (corrective); a rollout's or an operator's apply is intended. */
+function intentOf(j: JobSummary): Intent {
+  return j.kind === 'apply' && j.args.test !== true ? j.intent : undefined;
 }
+
+const INTENT_WHY: Record<JobSummary['intent'], string> = {
+  corrective: 'a scheduled run: its changes put drift back',
+  intentional: 'started by an operator or a rollout: its changes are the ones asked for',
+};
 
 function stateRow(r: StateResult, test: boolean, intent: Intent): Html {
   const changed = Object.keys(r.changes).length > 0;
   return html`<tr class="state" data-state="${r.id}">
-<td>${resultBadge(r, test)}${changed && intent && r.result !== null && !test ? html` <span class="badge i-${intent.kind}" title="${intent.why}">${intent.kind}</span>` : ''}</td>
+<td>${resultBadge(r, test)}${changed && intent && r.result !== null && !test ? html` <span class="badge i-${intent}" title="${INTENT_WHY[intent]}">${intent}</span>` : ''}</td>
 <td><code>${r.fun}</code><br><span class="sid">${r.id}</span>${r.name !== r.id ? html`<br><span class="muted">${r.name}</span>` : ''}<br><span class="muted">sls ${r.sls}</span></td>
 <td><pre class="comment">${r.comment}</pre>${r.warnings?.length ? html`<pre class="warning">${r.warnings.join('\n')}</pre>` : ''}${changed ? renderChanges(r.changes) : ''}</td>
 <td class="num">${duration(r.duration_ms)}</td>
 </tr>`;
 }
 
-export function agentSection(qs: ConsoleQueries, j: JobSummary, m: JobMinionRow, sig: string): Html {
+export function agentSection(qs: ConsoleQueries, j: JobSummary, m: JobAgentRow, sig: string): Html {
   const test = j.args.test === true;
   const results = qs.minionResults(j.jid, m.agent_id);
   const notable = results.filter((r) => r.result !== true || Object.keys(r.changes).length > 0);
   const quiet = results.filter((r) => r.result === true && Object.keys(r.changes).length === 0);
   const failed = results.filter((r) => r.result === false).length;
   const changed = results.filter((r) => Object.keys(r.changes).length > 0).length;
-  const intent = intentOf(qs, j, m.agent_id);
+  const intent = intentOf(j);
   const body = m.body;
   const head = html`<thead><tr><th>Result</th><th>State</th><th>Comment / changes</th><th>Duration</th></tr></thead>`;
   return html`<section class="agent" id="agent-${m.agent_id}" data-agent="${m.agent_id}" data-sig="${sig}">
 <h2><a href="${href(['agents', m.agent_id])}">${m.agent_id}</a> ${statusBadge(m.status)} <span class="muted">${between(m.started ?? j.created, m.finished)}</span></h2>
-<p class="muted">${results.length} state(s)${changed ? `, ${changed} ${test ? 'would change' : 'changed'}` : ''}${failed ? `, ${failed} failed` : ''}${intent && changed && !test ? html` · <span class="badge i-${intent.kind}">${intent.kind}</span> ${intent.why}` : ''}</p>
+<p class="muted">${results.length} state(s)${changed ? `, ${changed} ${test ? 'would change' : 'changed'}` : ''}${failed ? `, ${failed} failed` : ''}${intent && changed && !test ? html` · <span class="badge i-${intent}">${intent}</span> ${INTENT_WHY[intent]}` : ''}</p>
 ${m.error ? html`<pre class="error">${m.error}</pre>` : ''}
 ${body?.kind === 'error' && body.error !== m.error ? html`<pre class="error">${body.error}</pre>` : ''}
 ${body?.kind === 'run' ? html`<p>exit code <code>${body.retcode}</code></p><h3>stdout</h3><pre class="output">${body.stdout}</pre>${body.stderr ? html`<h3>stderr</h3><pre class="output">${body.stderr}</pre>` : ''}` : ''}

@@ -1,0 +1,118 @@
+/**
+ * The master database's schema, as ordered migrations. `PRAGMA user_version` holds how many
+ * have been applied; opening a database applies the missing ones, each in its own transaction
+ * with its version bump, so a master killed mid-upgrade leaves the last complete version behind.
+ * Migrations are only ever appended: a released one is never edited.
+ */
+import type Database from 'better-sqlite3';
+
+export interface Migration {
+  /** what it changes, for the log */
+  what: string;
+  sql: string;
+}
+
+export const MIGRATIONS: readonly Migration[] = [
+  {
+    // version 1: the schema of the releases before versioning (user_version 0, tables made with
+    // IF NOT EXISTS), so an old master.db and an empty file both come out at version 1
+    what: 'agents, jobs, job_minions, state_results',
+    sql: `
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS agents (
+  id TEXT PRIMARY KEY,
+  fingerprint TEXT NOT NULL,
+  key_state TEXT NOT NULL CHECK (key_state IN ('pending','accepted','rejected')),
+  grains TEXT NOT NULL DEFAULT '{}',
+  first_seen TEXT NOT NULL,
+  last_seen TEXT,
+  revision_applied TEXT
+);
+CREATE TABLE IF NOT EXISTS jobs (
+  jid TEXT PRIMARY KEY,
+  kind TEXT NOT NULL,
+  target TEXT NOT NULL,
+  tgt_type TEXT NOT NULL,
+  args TEXT NOT NULL,
+  revision TEXT,
+  started_by TEXT NOT NULL,
+  created TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS job_minions (
+  jid TEXT NOT NULL REFERENCES jobs(jid) ON DELETE CASCADE,
+  agent_id TEXT NOT NULL,
+  status TEXT NOT NULL CHECK (status IN ('queued','running','done','failed','timeout','lost','cancelled')),
+  started TEXT,
+  finished TEXT,
+  error TEXT,
+  body TEXT,
+  PRIMARY KEY (jid, agent_id)
+);
+CREATE INDEX IF NOT EXISTS job_minions_open ON job_minions(status) WHERE status IN ('queued','running');
+CREATE TABLE IF NOT EXISTS state_results (
+  jid TEXT NOT NULL,
+  agent_id TEXT NOT NULL,
+  run_num INTEGER NOT NULL,
+  state_id TEXT NOT NULL,
+  sls TEXT NOT NULL,
+  fun TEXT NOT NULL,
+  name TEXT NOT NULL,
+  result INTEGER,
+  changes TEXT NOT NULL,
+  comment TEXT NOT NULL,
+  start TEXT NOT NULL,
+  duration_ms REAL NOT NULL,
+  warnings TEXT,
+  PRIMARY KEY (jid, agent_id, run_num),
+  FOREIGN KEY (jid, agent_id) REFERENCES job_minions(jid, agent_id) ON DELETE CASCADE
+);`,
+  },
+  {
+    // version 2: one word for the hosts (agent); what an agent last attempted next to what it
+    // last applied successfully; whether a job's changes were intended (a rollout, an apply) or
+    // corrective (a schedule putting drift back)
+    what: 'job_minions -> job_agents; agents.revision_attempted; jobs.intent',
+    sql: `
+ALTER TABLE job_minions RENAME TO job_agents;
+DROP INDEX IF EXISTS job_minions_open;
+CREATE INDEX job_agents_open ON job_agents(status) WHERE status IN ('queued','running');
+ALTER TABLE agents ADD COLUMN revision_attempted TEXT;
+ALTER TABLE agents ADD COLUMN attempt_status TEXT;
+ALTER TABLE agents ADD COLUMN attempt_jid TEXT;
+ALTER TABLE jobs ADD COLUMN intent TEXT NOT NULL DEFAULT 'intentional' CHECK (intent IN ('intentional','corrective'));
+UPDATE jobs SET intent = 'corrective' WHERE started_by LIKE 'schedule:%';
+-- the last attempt of a released database is its last finished apply job, whatever its result
+UPDATE agents SET
+  attempt_jid = (SELECT ja.jid FROM job_agents ja JOIN jobs j ON j.jid = ja.jid
+                 WHERE ja.agent_id = agents.id AND j.kind = 'apply' AND j.revision IS NOT NULL AND ja.status IN ('done','failed','timeout')
+                 ORDER BY ja.jid DESC LIMIT 1);
+UPDATE agents SET
+  revision_attempted = (SELECT revision FROM jobs WHERE jid = agents.attempt_jid),
+  attempt_status = (SELECT status FROM job_agents WHERE jid = agents.attempt_jid AND agent_id = agents.id)
+  WHERE attempt_jid IS NOT NULL;`,
+  },
+];
+
+export const SCHEMA_VERSION = MIGRATIONS.length;
+
+export class SchemaError extends Error {}
+
+/** Brings the database to SCHEMA_VERSION; returns the versions it went from and to. */
+export function migrate(db: Database.Database, file: string, log?: (msg: string) => void): { from: number; to: number } {
+  const from = db.pragma('user_version', { simple: true }) as number;
+  if (from > SCHEMA_VERSION) {
+    throw new SchemaError(`${file}: database schema version ${from} is newer than this tsalt knows (${SCHEMA_VERSION}); run the tsalt that wrote it`);
+  }
+  for (let v = from; v < SCHEMA_VERSION; v++) {
+    const m = MIGRATIONS[v]!;
+    db.transaction(() => {
+      db.exec(m.sql);
+      // user_version lives in the file header and is part of the transaction
+      db.pragma(`user_version = ${v + 1}`);
+    })();
+    log?.(`${file}: schema ${v} -> ${v + 1} (${m.what})`);
+  }
+  const fk = db.pragma('foreign_key_check') as unknown[];
+  if (fk.length) throw new SchemaError(`${file}: ${fk.length} foreign key violation(s) after migrating`);
+  return { from, to: SCHEMA_VERSION };
+}

@@ -1,0 +1,104 @@
+/**
+ * master.db made by the release before schema versioning (test/fixtures/store/schema-v0.sql is
+ * the CREATE statements of that release's master/store.ts, verbatim) opens in today's Store:
+ * migrated step by step, every row kept, the renamed table still cascading.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import Database from 'better-sqlite3';
+import { describe, expect, it } from 'vitest';
+import { Store } from '../../master/store.js';
+import { MIGRATIONS, SCHEMA_VERSION } from '../../master/store-schema.js';
+import { tempDir } from '../helpers/harness.js';
+
+const V0 = fs.readFileSync(path.join(import.meta.dirname, '../fixtures/store/schema-v0.sql'), 'utf8');
+
+/** A database as the previous release left it: its schema, user_version 0, and some history. */
+function previousReleaseDb(file: string): void {
+  const db = new Database(file);
+  db.pragma('journal_mode = WAL');
+  db.pragma('foreign_keys = ON');
+  db.exec(V0);
+  const ins = (sql: string, ...a: unknown[]) => db.prepare(sql).run(...a);
+  ins("INSERT INTO meta VALUES ('rollout.revision', 'c0ffee')");
+  ins("INSERT INTO agents VALUES ('web1', 'ab', 'accepted', '{\"roles\":[\"web\"]}', '2026-01-01T00:00:00Z', '2026-01-02T00:00:00Z', 'r1')");
+  ins("INSERT INTO agents VALUES ('web2', 'cd', 'pending', '{}', '2026-01-01T00:00:00Z', NULL, NULL)");
+  ins("INSERT INTO jobs VALUES ('20260101000000000001', 'apply', '*', 'glob', '{\"sls\":[]}', 'r1', 'root@cli', '2026-01-01T00:00:00Z')");
+  ins("INSERT INTO jobs VALUES ('20260101000000000002', 'apply', '*', 'glob', '{\"sls\":[]}', 'r2', 'schedule:highstate', '2026-01-01T01:00:00Z')");
+  ins("INSERT INTO job_minions VALUES ('20260101000000000001', 'web1', 'done', 't1', 't2', NULL, '{\"kind\":\"apply\"}')");
+  ins("INSERT INTO job_minions VALUES ('20260101000000000002', 'web1', 'failed', 't3', 't4', NULL, NULL)");
+  ins("INSERT INTO job_minions VALUES ('20260101000000000002', 'web2', 'running', 't3', NULL, NULL, NULL)");
+  ins(
+    "INSERT INTO state_results VALUES ('20260101000000000001', 'web1', 0, 'nginx', 'web', 'pkg.installed', 'nginx', 1, '{}', 'ok', 't1', 1.5, NULL)",
+  );
+  expect(db.pragma('user_version', { simple: true })).toBe(0);
+  db.close();
+}
+
+describe('store schema versions', () => {
+  it('a new database is created at the latest version', () => {
+    const s = new Store(path.join(tempDir(), 'm.db'));
+    expect(s.db.pragma('user_version', { simple: true })).toBe(SCHEMA_VERSION);
+    expect(s.schema).toEqual({ from: 0, to: SCHEMA_VERSION });
+    s.close();
+  });
+
+  it('migrates the previous release\'s database with its data', () => {
+    const file = path.join(tempDir(), 'm.db');
+    previousReleaseDb(file);
+    const steps: string[] = [];
+    let s = new Store(file, (m) => steps.push(m));
+    expect(s.schema).toEqual({ from: 0, to: SCHEMA_VERSION });
+    expect(steps).toHaveLength(MIGRATIONS.length);
+    expect(s.db.pragma('user_version', { simple: true })).toBe(SCHEMA_VERSION);
+    // the old table is gone under its old name, its rows are there under the new one
+    const tables = (s.db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name").all() as { name: string }[]).map((t) => t.name);
+    expect(tables).not.toContain('job_minions');
+    expect(tables).toContain('job_agents');
+    expect(s.getMeta('rollout.revision')).toBe('c0ffee');
+    expect(s.getAgent('web1')).toMatchObject({ key_state: 'accepted', grains: { roles: ['web'] }, revision_applied: 'r1' });
+    // the last attempt is derived from the history: web1 failed r2 (still running jobs do not count)
+    expect(s.getAgent('web1')).toMatchObject({ revision_attempted: 'r2', attempt_status: 'failed', attempt_jid: '20260101000000000002' });
+    expect(s.getAgent('web2')).toMatchObject({ key_state: 'pending', revision_attempted: null });
+    expect(s.listJobs(10).map((j) => [j.jid, j.started_by, j.intent, j.counts.done, j.counts.failed, j.counts.running])).toEqual([
+      ['20260101000000000002', 'schedule:highstate', 'corrective', 0, 1, 1],
+      ['20260101000000000001', 'root@cli', 'intentional', 1, 0, 0],
+    ]);
+    expect(s.openJobAgents().map((m) => [m.jid, m.agent_id])).toEqual([['20260101000000000002', 'web2']]);
+    expect(s.stateResults('20260101000000000001', 'web1').map((r) => [r.id, r.result])).toEqual([['nginx', true]]);
+    // state_results' foreign key follows the rename: deleting a job still cascades
+    s.db.prepare("DELETE FROM jobs WHERE jid = '20260101000000000001'").run();
+    expect(s.stateResults('20260101000000000001', 'web1')).toEqual([]);
+    expect(s.jobAgents('20260101000000000001')).toEqual([]);
+    s.close();
+    // opening again does nothing more
+    s = new Store(file);
+    expect(s.schema).toEqual({ from: SCHEMA_VERSION, to: SCHEMA_VERSION });
+    s.close();
+  });
+
+  it('a database from a newer tsalt is refused with a clear error, untouched', () => {
+    const file = path.join(tempDir(), 'm.db');
+    const db = new Database(file);
+    db.pragma(`user_version = ${SCHEMA_VERSION + 1}`);
+    db.close();
+    expect(() => new Store(file)).toThrow(new RegExp(`schema version ${SCHEMA_VERSION + 1} is newer than this tsalt knows \\(${SCHEMA_VERSION}\\)`));
+    const again = new Database(file);
+    expect(again.pragma('user_version', { simple: true })).toBe(SCHEMA_VERSION + 1);
+    again.close();
+  });
+
+  it('a migration that fails leaves the database at the last complete version', () => {
+    const file = path.join(tempDir(), 'm.db');
+    previousReleaseDb(file);
+    // a stray object with the name migration 2 creates makes that step fail half-way
+    const db = new Database(file);
+    db.exec('CREATE TABLE job_agents (x)');
+    db.close();
+    expect(() => new Store(file)).toThrow();
+    const after = new Database(file);
+    expect(after.pragma('user_version', { simple: true })).toBe(1);
+    expect((after.prepare('SELECT count(*) AS n FROM job_minions').get() as { n: number }).n).toBe(3);
+    after.close();
+  });
+});
