@@ -15,7 +15,7 @@ export function diffBlock(text: string): Html {
   const lines = text.replace(/\n$/, '').split('\n');
   return html`<pre class="diff">${lines.map((l) => {
     const cls = l.startsWith('+++') || l.startsWith('---') ? 'file' : l.startsWith('@@') ? 'hunk' : l.startsWith('+') ? 'add' : l.startsWith('-') ? 'del' : 'ctx';
-    return html`<span class="${cls}">${l}</span>\n`;
+    return html`<span class="${cls}">${l}</span>`;
   })}</pre>`;
 }
 
@@ -35,7 +35,7 @@ export function renderChanges(changes: Record<string, unknown>, depth = 0): Html
     } else if (v && typeof v === 'object' && !Array.isArray(v) && depth < 3) {
       body = renderChanges(v as Record<string, unknown>, depth + 1);
     } else {
-      body = html`<pre class="value">${typeof v === 'string' ? v : JSON.stringify(v, null, 2)}</pre>`;
+      body = v === '' ? html`<span class="muted">(empty)</span>` : html`<pre class="value">${typeof v === 'string' ? v : JSON.stringify(v, null, 2)}</pre>`;
     }
     return html`<dt>${k}</dt><dd>${body}</dd>`;
   })}</dl>`;

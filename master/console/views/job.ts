@@ -69,7 +69,7 @@ export function agentSection(qs: ConsoleQueries, j: JobSummary, m: JobAgentRow, 
   const head = html`<thead><tr><th>Result</th><th>State</th><th>Comment / changes</th><th>Duration</th></tr></thead>`;
   return html`<section class="agent" id="agent-${m.agent_id}" data-agent="${m.agent_id}" data-sig="${sig}">
 <h2><a href="${href(['agents', m.agent_id])}">${m.agent_id}</a> ${statusBadge(m.status)} <span class="muted">${between(m.started ?? j.created, m.finished)}</span></h2>
-<p class="muted">${results.length} state(s)${changed ? `, ${changed} ${test ? 'would change' : 'changed'}` : ''}${failed ? `, ${failed} failed` : ''}${intent && changed && !test ? html` · <span class="badge i-${intent}">${intent}</span> ${INTENT_WHY[intent]}` : ''}</p>
+<p class="muted">${results.length} state(s)${changed ? `, ${changed} ${test ? 'would change' : 'changed'}` : ''}${failed ? `, ${failed} failed` : ''}${intent && changed && !test ? html` · <span class="badge i-${intent}" title="${INTENT_WHY[intent]}">${intent}</span>` : ''}</p>
 ${m.error ? html`<pre class="error">${m.error}</pre>` : ''}
 ${body?.kind === 'error' && body.error !== m.error ? html`<pre class="error">${body.error}</pre>` : ''}
 ${body?.kind === 'run' ? html`<p>exit code <code>${body.retcode}</code></p><h3>stdout</h3><pre class="output">${body.stdout}</pre>${body.stderr ? html`<h3>stderr</h3><pre class="output">${body.stderr}</pre>` : ''}` : ''}
