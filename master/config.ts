@@ -10,6 +10,29 @@ import { ConsoleConfigSchema } from './console/config.js';
 
 export const DEFAULT_MASTER_CONFIG = '/etc/tsalt/master.yaml';
 
+/** A directory inside the repository: relative, no `..`, no leading `-`. */
+const RepoDir = z
+  .string()
+  .min(1)
+  .transform((d) => d.replace(/^\.\/+/, '').replace(/\/+$/, ''))
+  .refine((d) => d !== '' && !d.startsWith('/') && !d.startsWith('-') && !d.split('/').includes('..'), 'a directory inside the repository (relative, no ..)');
+
+export const GitConfigSchema = z.strictObject({
+  /** the repository, bare or a clone; `git push` goes here. Read from git objects only */
+  repo: z.string().min(1),
+  /** the branch that is released */
+  branch: z
+    .string()
+    .min(1)
+    .refine((b) => !b.startsWith('-') && !b.includes('..') && !/[\s~^:?*[\\]/.test(b), 'a git branch name')
+    .default('main'),
+  /** the state tree inside the repository */
+  states_dir: RepoDir.default('states'),
+  /** the pillar tree inside the repository */
+  pillar_dir: RepoDir.default('pillar'),
+});
+export type GitConfig = z.infer<typeof GitConfigSchema>;
+
 export const MasterConfigSchema = z.strictObject({
   /** address to listen on for agents (Salt: interface) */
   interface: z.string().default('0.0.0.0'),
@@ -20,10 +43,12 @@ export const MasterConfigSchema = z.strictObject({
   db: z.string().default('/var/lib/tsalt/master.db'),
   /** the CLI's Unix socket, mode 0600 */
   socket: z.string().default('/run/tsalt/master.sock'),
-  /** the state tree: a git work tree (jobs pin its HEAD commit) or a plain directory */
-  state_tree: z.string().default('/srv/tsalt/states'),
-  /** the pillar tree with top.sls; never sent to agents as files */
-  pillar_tree: z.string().default('/srv/tsalt/pillar'),
+  /** the config repository operators push to: states and pillar, one revision (see GitConfigSchema) */
+  git: GitConfigSchema.optional(),
+  /** without git: the state tree, a git work tree (jobs pin its HEAD commit) or a plain directory */
+  state_tree: z.string().optional(),
+  /** without git: the pillar tree with top.sls, read as it is at job time; never sent to agents as files */
+  pillar_tree: z.string().optional(),
   /** Salt nodegroups: name -> compound target (or list of ids) */
   nodegroups: z.record(z.string(), z.union([z.string(), z.array(z.string())])).default({}),
   /** accept every new key (test labs only; Salt: auto_accept) */
@@ -45,8 +70,17 @@ export const MasterConfigSchema = z.strictObject({
   schedule: ScheduleConfigSchema.default({}),
   /** the read-only web console (absent: none); see docs/console.md */
   console: ConsoleConfigSchema.optional(),
+}).superRefine((c, ctx) => {
+  for (const k of ['state_tree', 'pillar_tree'] as const) {
+    if (c.git && c[k] !== undefined) {
+      ctx.addIssue({ code: 'custom', path: [k], message: `give either git: (states and pillar from one repository) or ${k}, not both` });
+    }
+  }
 });
 export type MasterConfig = z.infer<typeof MasterConfigSchema>;
+
+export const DEFAULT_STATE_TREE = '/srv/tsalt/states';
+export const DEFAULT_PILLAR_TREE = '/srv/tsalt/pillar';
 
 export function loadMasterConfig(file: string | undefined): MasterConfig & { configFile: string } {
   const f = file ?? DEFAULT_MASTER_CONFIG;
@@ -59,8 +93,9 @@ export function loadMasterConfig(file: string | undefined): MasterConfig & { con
     pki_dir: abs(cfg.pki_dir),
     db: abs(cfg.db),
     socket: abs(cfg.socket),
-    state_tree: abs(cfg.state_tree),
-    pillar_tree: abs(cfg.pillar_tree),
+    ...(cfg.git
+      ? { git: { ...cfg.git, repo: abs(cfg.git.repo) } }
+      : { state_tree: abs(cfg.state_tree ?? DEFAULT_STATE_TREE), pillar_tree: abs(cfg.pillar_tree ?? DEFAULT_PILLAR_TREE) }),
     configFile: f,
   };
 }

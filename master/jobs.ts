@@ -10,8 +10,8 @@ import { toWire } from '../core/bundle.js';
 import type { Logger } from '../core/log.js';
 import { newJid, TERMINAL, type AgentRow, type JobIntent, type Store } from './store.js';
 import type { AgentConn, DispatchTable } from './server.js';
-import type { StateTree, BuiltBundle } from './tree.js';
-import type { PillarSource } from './pillar.js';
+import type { ConfigSource, BuiltBundle, Snapshot } from './tree.js';
+import { pillarFor } from './pillar.js';
 import { resolveTarget, TargetError } from './target.js';
 import { deepMerge } from '../engine/render/salt-functions.js';
 import type { MasterConfig } from './config.js';
@@ -38,9 +38,11 @@ export interface AgentLinks {
 /** Everything a JobManager works with, given when it is made. */
 export interface JobManagerDeps {
   store: Store;
-  tree: StateTree;
-  pillar: PillarSource;
+  /** states and pillar by revision */
+  source: ConfigSource;
   agents: AgentLinks;
+  /** the revision a job without --revision applies (the desired one); undefined: the head */
+  revisionFor?: (opts: StartOptions) => string | undefined;
   cfg: Pick<MasterConfig, 'nodegroups' | 'lost_after_s' | 'timeout_s'>;
   log: Logger;
   events?: JobEvents;
@@ -51,6 +53,8 @@ interface ActiveJob {
   kind: 'apply' | 'run';
   req: Extract<CliRequest, { type: 'apply' | 'run' }>;
   bundle?: BuiltBundle;
+  /** each agent's pillar at the job's revision (rendered once per agent and job) */
+  pillarOf: (a: AgentRow) => Promise<Record<string, unknown>>;
   /** waiting for a batch slot */
   queue: string[];
   /** dispatched, not finished */
@@ -76,15 +80,15 @@ export class JobManager {
   /** bundles offered per agent: only these may be fetched by that agent */
   private readonly offered = new Map<string, Map<string, BuiltBundle>>();
   private readonly store: Store;
-  private readonly tree: StateTree;
-  private readonly pillar: PillarSource;
+  private readonly source: ConfigSource;
+  private readonly revisionFor: JobManagerDeps['revisionFor'];
   private readonly agents: AgentLinks;
   private readonly cfg: JobManagerDeps['cfg'];
   private readonly log: Logger;
   private readonly events: JobEvents | undefined;
 
   constructor(deps: JobManagerDeps) {
-    ({ store: this.store, tree: this.tree, pillar: this.pillar, agents: this.agents, cfg: this.cfg, log: this.log, events: this.events } = deps);
+    ({ store: this.store, source: this.source, revisionFor: this.revisionFor, agents: this.agents, cfg: this.cfg, log: this.log, events: this.events } = deps);
   }
 
   /** Handlers for messages from accepted agents (the server's dispatch table). */
@@ -115,11 +119,23 @@ export class JobManager {
 
   async start(req: Extract<CliRequest, { type: 'apply' | 'run' }>, sink: Sink, opts: StartOptions = {}): Promise<number> {
     const agents = this.store.listAgents();
+    // one revision for the whole job: its states and the pillar every agent gets
+    let snapshot: Snapshot | undefined;
+    if (req.type === 'apply') {
+      try {
+        snapshot = await this.source.snapshot(req.revision ?? this.revisionFor?.(opts));
+      } catch (e) {
+        sink({ type: 'error', message: `${this.source.label}: ${(e as Error).message}` });
+        return 1;
+      }
+    }
+    let targetSnapshot: Promise<Snapshot> | undefined;
+    const pillarTree = async () => (snapshot ?? (await (targetSnapshot ??= this.source.snapshot(this.revisionFor?.(opts))))).pillar();
     const pillarCache = new Map<string, Promise<Record<string, unknown>>>();
     const pillarOf = (a: AgentRow) => {
       let p = pillarCache.get(a.id);
       if (!p) {
-        p = this.pillar.forAgent(a.id, { ...a.grains, id: a.id });
+        p = pillarTree().then((t) => pillarFor(t, a.id, { ...a.grains, id: a.id }));
         pillarCache.set(a.id, p);
       }
       return p;
@@ -134,15 +150,7 @@ export class JobManager {
       }
       throw e;
     }
-    let bundle: BuiltBundle | undefined;
-    if (req.type === 'apply') {
-      try {
-        bundle = await this.tree.at(req.revision);
-      } catch (e) {
-        sink({ type: 'error', message: `state tree: ${(e as Error).message}` });
-        return 1;
-      }
-    }
+    const bundle = snapshot?.bundle;
     const online = targets.filter((a) => this.agents.ready(a.id));
     const offline = targets.filter((a) => !this.agents.ready(a.id));
     const jid = newJid();
@@ -184,6 +192,7 @@ export class JobManager {
       kind: req.type,
       req,
       bundle,
+      pillarOf,
       queue: online.map((a) => a.id),
       inflight: new Set(),
       timers: new Map(),
@@ -195,21 +204,21 @@ export class JobManager {
       resolve,
     };
     this.active.set(jid, job);
-    this.pump(job, pillarOf);
+    this.pump(job);
     return done;
   }
 
   /** Fill the batch window. */
-  private pump(job: ActiveJob, pillarOf?: (a: AgentRow) => Promise<Record<string, unknown>>): void {
+  private pump(job: ActiveJob): void {
     while (job.inflight.size < job.batch && job.queue.length) {
       const id = job.queue.shift()!;
       job.inflight.add(id);
-      void this.dispatch(job, id, pillarOf).catch((e: Error) => this.finish(job.jid, id, 'failed', undefined, `master: ${e.message}`));
+      void this.dispatch(job, id).catch((e: Error) => this.finish(job.jid, id, 'failed', undefined, `master: ${e.message}`));
     }
     if (job.inflight.size === 0 && job.queue.length === 0) this.complete(job);
   }
 
-  private async dispatch(job: ActiveJob, id: string, pillarOf?: (a: AgentRow) => Promise<Record<string, unknown>>): Promise<void> {
+  private async dispatch(job: ActiveJob, id: string): Promise<void> {
     const conn = this.agents.ready(id);
     if (!conn) return this.finish(job.jid, id, 'lost', undefined, 'agent went offline before its turn');
     let spec: Job['spec'];
@@ -220,7 +229,7 @@ export class JobManager {
         const row = this.store.getAgent(id);
         // grains from this connection's hello are the freshest
         const grains = { ...(row?.grains ?? {}), ...conn.grains, id };
-        pillar = pillarOf && row ? await pillarOf({ ...row, grains }) : await this.pillar.forAgent(id, grains);
+        pillar = row ? await job.pillarOf({ ...row, grains }) : {};
         if (job.req.pillar) pillar = deepMerge(structuredClone(pillar), structuredClone(job.req.pillar));
       } catch (e) {
         const body: ReturnBody = { kind: 'error', error: `pillar: ${(e as Error).message}` };

@@ -3,14 +3,13 @@ import path from 'node:path';
 import type net from 'node:net';
 import { loadOrCreateIdentity } from '../core/identity.js';
 import type { Logger } from '../core/log.js';
-import type { CliEvent, CliRequest } from '../protocol/messages.js';
-import type { MasterConfig } from './config.js';
-import { Store, type AgentRow } from './store.js';
+import { DEFAULT_PILLAR_TREE, DEFAULT_STATE_TREE, type MasterConfig } from './config.js';
+import { Store } from './store.js';
 import { AgentServer } from './server.js';
 import { JobManager, type AgentLinks } from './jobs.js';
-import { StateTree } from './tree.js';
-import { PillarSource } from './pillar.js';
+import { GitSource, StateTree, type ConfigSource } from './tree.js';
 import { listenCli } from './cli-socket.js';
+import { handleCli, type CliContext } from './cli-handlers.js';
 import { MasterMetrics, serveMetrics } from './metrics.js';
 import { Rollout } from './rollout.js';
 import { Scheduler } from './schedule.js';
@@ -29,22 +28,31 @@ function inside(child: string, parent: string): boolean {
   return rel === '' || (!rel.startsWith('..') && !path.isAbsolute(rel));
 }
 
-export async function startMaster(cfg: MasterConfig, log: Logger): Promise<RunningMaster> {
-  if (inside(cfg.pillar_tree, cfg.state_tree)) {
+/** git: one repository for states and pillar; otherwise the state_tree and pillar_tree directories. */
+function configSource(cfg: MasterConfig, log: Logger): ConfigSource {
+  if (cfg.git) return new GitSource(cfg.git, log);
+  const states = cfg.state_tree ?? DEFAULT_STATE_TREE;
+  const pillar = cfg.pillar_tree ?? DEFAULT_PILLAR_TREE;
+  if (inside(pillar, states)) {
     // everything in the state tree is bundled for every agent: pillar there would leak
-    throw new Error(`pillar_tree ${cfg.pillar_tree} is inside state_tree ${cfg.state_tree}; pillar would reach every agent`);
+    throw new Error(`pillar_tree ${pillar} is inside state_tree ${states}; pillar would reach every agent`);
   }
+  return new StateTree(states, log, pillar);
+}
+
+export async function startMaster(cfg: MasterConfig, log: Logger): Promise<RunningMaster> {
+  const source = configSource(cfg, log.child('tree'));
+  await source.check();
   const identity = await loadOrCreateIdentity(cfg.pki_dir, 'master', 'tsalt-master');
   if (identity.created) log.info(`created the master key in ${cfg.pki_dir}`);
   log.info(`master fingerprint ${identity.fingerprint} (agents pin it as master_finger)`);
   const store = new Store(cfg.db);
-  const tree = new StateTree(cfg.state_tree, log.child('tree'));
   const metrics = cfg.metrics ? new MasterMetrics() : undefined;
   const consoleLive = cfg.console ? new ConsoleLive() : undefined;
   const events = joinJobEvents(metrics, consoleLive);
   // the server dispatches agents' messages to the jobs, the jobs send through the server
   const agents: AgentLinks = { ready: (id) => server.ready(id) };
-  const jobs = new JobManager({ store, tree, pillar: new PillarSource(cfg.pillar_tree), agents, cfg, log: log.child('jobs'), ...(events ? { events } : {}) });
+  const jobs = new JobManager({ store, source, agents, cfg, log: log.child('jobs'), ...(events ? { events } : {}) });
   const server: AgentServer = new AgentServer({
     identity,
     store,
@@ -81,7 +89,7 @@ export async function startMaster(cfg: MasterConfig, log: Logger): Promise<Runni
               const connected = server.connectedIds();
               return store.listAgents().map((a) => ({ key_state: a.key_state, connected: connected.has(a.id) }));
             },
-            revision: () => tree.head(),
+            revision: () => source.head(),
           },
           log.child('metrics'),
         )
@@ -91,7 +99,7 @@ export async function startMaster(cfg: MasterConfig, log: Logger): Promise<Runni
     cfg.console && consoleLive
       ? await serveConsole(
           cfg.console,
-          { store, connectedIds: () => server.connectedIds(), head: () => tree.head(), schedules: () => scheduler.list(), nodegroups: cfg.nodegroups },
+          { store, connectedIds: () => server.connectedIds(), head: () => source.head(), schedules: () => scheduler.list(), nodegroups: cfg.nodegroups },
           consoleLive,
           log.child('console'),
         )
@@ -99,83 +107,11 @@ export async function startMaster(cfg: MasterConfig, log: Logger): Promise<Runni
   const port = await server.listen(cfg.interface, cfg.port);
   log.info(`listening for agents on ${cfg.interface}:${port}`);
 
-  const handle = async (req: CliRequest, send: (ev: CliEvent) => void): Promise<number> => {
-    switch (req.type) {
-      case 'keys.list': {
-        const connected = server.connectedIds();
-        send({
-          type: 'data',
-          data: {
-            master_fingerprint: identity.fingerprint,
-            keys: store.listAgents().map((a) => ({ id: a.id, state: a.key_state, fingerprint: a.fingerprint, connected: connected.has(a.id) })),
-          },
-        });
-        return 0;
-      }
-      case 'keys.accept': {
-        const rows = store.listAgents();
-        const ids = req.all ? rows.filter((a) => a.key_state === 'pending').map((a) => a.id) : req.ids;
-        return keyOp(ids, rows, send, (a) => {
-          store.setKeyState(a.id, 'accepted');
-          server.promote(a.id);
-        });
-      }
-      case 'keys.reject':
-        return keyOp(req.ids, store.listAgents(), send, (a) => {
-          store.setKeyState(a.id, 'rejected');
-          server.drop(a.id, 'rejected');
-          log.info(`agent ${a.id} rejected`);
-        });
-      case 'keys.delete':
-        return keyOp(req.ids, store.listAgents(), send, (a) => {
-          store.deleteAgent(a.id);
-          server.drop(a.id, 'deleted');
-          log.info(`agent ${a.id} key deleted`);
-        });
-      case 'agents.list': {
-        const connected = server.connectedIds();
-        send({
-          type: 'data',
-          data: store
-            .listAgents()
-            .filter((a) => a.key_state === 'accepted')
-            .map((a) => ({
-              id: a.id,
-              connected: connected.has(a.id),
-              last_seen: a.last_seen,
-              os: [a.grains.os, a.grains.osrelease].filter((x) => x !== undefined).join(' ') || null,
-              roles: a.grains.roles ?? null,
-              revision_applied: a.revision_applied,
-            })),
-        });
-        return 0;
-      }
-      case 'jobs.list':
-        send({ type: 'data', data: store.listJobs(req.limit) });
-        return 0;
-      case 'jobs.get': {
-        const job = store.getJob(req.jid);
-        if (!job) {
-          send({ type: 'error', message: `no job ${req.jid}` });
-          return 1;
-        }
-        const minions = store.jobAgents(req.jid).map((m) => ({ ...m, results: store.stateResults(req.jid, m.agent_id) }));
-        send({ type: 'data', data: { job, minions } });
-        return 0;
-      }
-      case 'jobs.kill':
-        return jobs.kill(req.jid, req.user, send);
-      case 'schedule.list':
-        send({ type: 'data', data: scheduler.list() });
-        return 0;
-      case 'apply':
-      case 'run':
-        return jobs.start(req, send);
-    }
-  };
-  const cli: net.Server = await listenCli(cfg.socket, handle, log.child('cli'));
+  const cliLog = log.child('cli');
+  const cliCtx: CliContext = { cfg, identity, store, server, jobs, scheduler, source, log };
+  const cli: net.Server = await listenCli(cfg.socket, (req, send) => handleCli(cliCtx, req, send), cliLog);
   log.info(`cli socket ${cfg.socket}`);
-  const rollout = cfg.rollout ? new Rollout(cfg.rollout, tree, jobs, store, log.child('rollout')) : undefined;
+  const rollout = cfg.rollout ? new Rollout(cfg.rollout, source, jobs, store, log.child('rollout')) : undefined;
   rollout?.start();
   scheduler.start();
 
@@ -196,20 +132,3 @@ export async function startMaster(cfg: MasterConfig, log: Logger): Promise<Runni
   };
 }
 
-function keyOp(ids: string[], rows: AgentRow[], send: (ev: CliEvent) => void, op: (a: AgentRow) => void): number {
-  const byId = new Map(rows.map((a) => [a.id, a]));
-  const done: string[] = [];
-  let code = 0;
-  for (const id of ids) {
-    const a = byId.get(id);
-    if (!a) {
-      send({ type: 'error', message: `no key for '${id}'` });
-      code = 1;
-      continue;
-    }
-    op(a);
-    done.push(id);
-  }
-  send({ type: 'data', data: { ids: done } });
-  return code;
-}

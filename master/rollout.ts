@@ -12,14 +12,20 @@ import type { Logger } from '../core/log.js';
 import { TargetTypeSchema } from '../protocol/messages.js';
 import type { JobManager } from './jobs.js';
 import type { Store } from './store.js';
-import type { StateTree } from './tree.js';
+import type { ConfigSource } from './tree.js';
+
+/** Agents at a time: `N` or `N%`; a YAML number (`batch: 1`) as Salt users write it. */
+export const BatchSchema = z
+  .union([z.number().int().positive(), z.string().regex(/^\d+%?$/, 'batch is N or N%')])
+  .transform((b) => String(b))
+  .refine((b) => !/^0+%?$/.test(b), 'batch is at least 1 (or 1%)');
 
 export const RolloutConfigSchema = z.strictObject({
   /** who receives new revisions (Salt target syntax, as `tsalt apply`) */
   target: z.string().min(1).default('*'),
   tgt_type: TargetTypeSchema.default('glob'),
   /** agents at a time: `N` or `N%` */
-  batch: z.string().regex(/^\d+%?$/).default('25%'),
+  batch: BatchSchema.default('25%'),
   /** stop (cancel the agents not started yet) when an agent fails or does not return */
   stop_on_failure: z.boolean().default(true),
   /** how often HEAD is looked at */
@@ -37,7 +43,7 @@ export class Rollout {
 
   constructor(
     private readonly cfg: RolloutConfig,
-    private readonly tree: StateTree,
+    private readonly tree: ConfigSource,
     private readonly jobs: JobManager,
     private readonly store: Store,
     private readonly log: Logger,

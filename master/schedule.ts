@@ -14,6 +14,7 @@ import type { Logger } from '../core/log.js';
 import { TargetTypeSchema, type CliRequest } from '../protocol/messages.js';
 import type { JobManager } from './jobs.js';
 import type { Store } from './store.js';
+import { BatchSchema } from './rollout.js';
 
 const Interval = z.number().nonnegative().finite();
 const Names = z.union([z.string().min(1), z.array(z.string().min(1)).min(1)]);
@@ -32,7 +33,7 @@ export const ScheduleEntrySchema = z
     /** state functions: a dry run */
     test: z.boolean().optional(),
     /** agents at a time: `N` or `N%` (absent: all at once) */
-    batch: z.string().regex(/^\d+%?$/, 'batch is N or N%').optional(),
+    batch: BatchSchema.optional(),
     // the interval is the sum of these (Salt), at least 1 second
     seconds: Interval.optional(),
     minutes: Interval.optional(),

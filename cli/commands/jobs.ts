@@ -17,7 +17,7 @@ interface JobListRow {
 }
 interface JobDetail {
   job: JobListRow & { args: Record<string, unknown> };
-  minions: { agent_id: string; status: string; error: string | null; body: ReturnBody | null; started: string | null; finished: string | null; results: StateResult[] }[];
+  agents: { agent_id: string; status: string; error: string | null; body: ReturnBody | null; started: string | null; finished: string | null; results: StateResult[] }[];
 }
 
 export async function run(argv: string[]): Promise<number> {
@@ -71,7 +71,7 @@ export async function run(argv: string[]): Promise<number> {
       process.stdout.write(
         `Job ${j.jid}: ${j.kind} ${j.tgt_type} ${JSON.stringify(j.target)} by ${j.started_by} at ${j.created}${j.revision ? `, revision ${j.revision}` : ''}\n\n`,
       );
-      for (const m of d.minions) {
+      for (const m of d.agents) {
         process.stdout.write(`[${m.status}] `);
         let body = m.body;
         // a run still going (or lost) shows what was streamed so far

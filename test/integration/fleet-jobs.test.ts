@@ -127,9 +127,9 @@ describe('fleet: jobs', () => {
     expect(r.stdout).toMatch(/Result: False/);
     expect(r.stdout).toMatch(/failed:\s+b1/);
     const jid = /job (\d{20})/.exec(r.stderr)![1]!;
-    const job = await fleet.json<{ minions: { agent_id: string; status: string; results: { id: string; result: boolean }[] }[] }>(['jobs', jid]);
-    expect(job.minions[0]!.status).toBe('failed');
-    expect(job.minions[0]!.results.map((x) => [x.id, x.result])).toEqual([
+    const job = await fleet.json<{ agents: { agent_id: string; status: string; results: { id: string; result: boolean }[] }[] }>(['jobs', jid]);
+    expect(job.agents[0]!.status).toBe('failed');
+    expect(job.agents[0]!.results.map((x) => [x.id, x.result])).toEqual([
       ['will_fail', false],
       ['fine', true],
     ]);
@@ -232,9 +232,9 @@ describe('fleet: jobs', () => {
     const b1job = jobs.find((j) => j.target === 'b1')!.jid;
     evil.send({ type: 'job_return', jid: b1job, body: { kind: 'run', retcode: 0, stdout: 'forged', stderr: '' } });
     await waitFor('return_ack', () => evil.messages.find((m) => m.type === 'return_ack' && m.jid === b1job));
-    const b1 = await fleet.json<{ minions: { agent_id: string }[] }>(['jobs', b1job]);
+    const b1 = await fleet.json<{ agents: { agent_id: string }[] }>(['jobs', b1job]);
     expect(JSON.stringify(b1)).not.toMatch(/forged/);
-    expect(b1.minions.map((m) => m.agent_id)).toEqual(['b1']);
+    expect(b1.agents.map((m) => m.agent_id)).toEqual(['b1']);
     const r = JSON.parse((await run).stdout) as ApplyJson;
     expect(r.agents.evil!.status).toBe('timeout');
     expect(r.code).toBe(3);

@@ -29,7 +29,7 @@ describe('fleet: a pillar error for one agent', () => {
     expect(out.agents.p1!.status).toBe('done');
     expect(out.agents.p2!.status).toBe('failed');
     expect(out.agents.p2!.body?.error).toMatch(/^pillar: .*bad\.sls/s);
-    const job = await fleet.json<{ minions: { agent_id: string; status: string }[] }>(['jobs', out.jid]);
-    expect(Object.fromEntries(job.minions.map((m) => [m.agent_id, m.status]))).toEqual({ p1: 'done', p2: 'failed' });
+    const job = await fleet.json<{ agents: { agent_id: string; status: string }[] }>(['jobs', out.jid]);
+    expect(Object.fromEntries(job.agents.map((m) => [m.agent_id, m.status]))).toEqual({ p1: 'done', p2: 'failed' });
   });
 });

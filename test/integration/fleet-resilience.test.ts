@@ -13,7 +13,7 @@ const states = {
 };
 
 interface JobDetail {
-  minions: { agent_id: string; status: string; error: string | null; body: { kind: string; stdout?: string } | null; results: { id: string; result: boolean }[] }[];
+  agents: { agent_id: string; status: string; error: string | null; body: { kind: string; stdout?: string } | null; results: { id: string; result: boolean }[] }[];
 }
 
 describe('fleet: resilience', () => {
@@ -44,7 +44,7 @@ describe('fleet: resilience', () => {
     expect(r.stdout).toMatch(/lost:\s+r1/);
     const jid = /Job (\d{20})/.exec(r.stdout)![1]!;
     const d = await job(jid);
-    expect(d.minions.map((m) => [m.agent_id, m.status])).toEqual([
+    expect(d.agents.map((m) => [m.agent_id, m.status])).toEqual([
       ['r1', 'lost'],
       ['r2', 'done'],
     ]);
@@ -88,11 +88,11 @@ describe('fleet: resilience', () => {
       'both returns stored',
       async () => {
         const d = await job(jid);
-        return d.minions.every((m) => m.status === 'done') ? d : undefined;
+        return d.agents.every((m) => m.status === 'done') ? d : undefined;
       },
       40_000,
     ).then((d) => {
-      for (const m of d.minions) expect(m.results.map((x) => [x.id, x.result])).toEqual([
+      for (const m of d.agents) expect(m.results.map((x) => [x.id, x.result])).toEqual([
         ['before', true],
         ['sleepy', true],
         ['after', true],
@@ -114,9 +114,9 @@ describe('fleet: resilience', () => {
     await fleet.agents[1].waitOutput(new RegExp(`delivering spooled return of job ${jid}`));
     const d = await waitFor('return stored', async () => {
       const x = await job(jid);
-      return x.minions[0]!.status === 'done' ? x : undefined;
+      return x.agents[0]!.status === 'done' ? x : undefined;
     });
-    expect(d.minions[0]!.body!.stdout).toBe('survived\n');
+    expect(d.agents[0]!.body!.stdout).toBe('survived\n');
   });
 
   it('an agent restarted while its job ran (no spool, not running) is marked lost at once', async () => {

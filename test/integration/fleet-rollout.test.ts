@@ -13,7 +13,7 @@ interface JobSummary {
 }
 interface JobDetail {
   revision: string;
-  minions: { agent_id: string; status: string; error: string | null; results: { id: string; result: boolean | null }[] }[];
+  agents: { agent_id: string; status: string; error: string | null; results: { id: string; result: boolean | null }[] }[];
 }
 
 const site = (id: string, fun = 'test.succeed_without_changes') => ({ 'site.sls': `${id}:\n  ${fun}: []\n` });
@@ -24,7 +24,7 @@ describe('fleet: automatic rollout of new revisions', () => {
   const finished = (jid: string) =>
     waitFor(`job ${jid} finished`, async () => {
       const d = await fleet.json<JobDetail>(['jobs', jid]);
-      return d.minions.every((m) => !['queued', 'running'].includes(m.status)) ? d : undefined;
+      return d.agents.every((m) => !['queued', 'running'].includes(m.status)) ? d : undefined;
     }, 40_000);
 
   beforeAll(async () => {
@@ -52,7 +52,7 @@ describe('fleet: automatic rollout of new revisions', () => {
     const rev = fleet.commit('v2');
     const job = await waitFor('rollout job', async () => (await rolloutJobs()).find((j) => j.revision === rev));
     const d = await finished(job.jid);
-    expect(d.minions.map((m) => [m.agent_id, m.status, m.results.map((x) => x.id)])).toEqual([
+    expect(d.agents.map((m) => [m.agent_id, m.status, m.results.map((x) => x.id)])).toEqual([
       ['o1', 'done', ['v2']],
       ['o2', 'done', ['v2']],
     ]);
@@ -63,10 +63,10 @@ describe('fleet: automatic rollout of new revisions', () => {
     const rev = fleet.commit('broken');
     const job = await waitFor('rollout job', async () => (await rolloutJobs()).find((j) => j.revision === rev));
     const d = await finished(job.jid);
-    const statuses = d.minions.map((m) => m.status).sort();
+    const statuses = d.agents.map((m) => m.status).sort();
     expect(statuses).toEqual(['cancelled', 'failed']);
-    expect(d.minions.find((m) => m.status === 'cancelled')!.error).toMatch(/stops on failure/);
-    expect(d.minions.find((m) => m.status === 'cancelled')!.results).toEqual([]);
+    expect(d.agents.find((m) => m.status === 'cancelled')!.error).toMatch(/stops on failure/);
+    expect(d.agents.find((m) => m.status === 'cancelled')!.results).toEqual([]);
   });
 
   it('rolling back: apply an earlier revision to everyone', async () => {

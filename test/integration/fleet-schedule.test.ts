@@ -22,7 +22,7 @@ interface JobSummary {
 }
 interface JobDetail {
   job: JobSummary;
-  minions: {
+  agents: {
     agent_id: string;
     status: string;
     started: string | null;
@@ -67,7 +67,7 @@ describe('fleet: scheduled jobs', () => {
   const finished = (jid: string) =>
     waitFor(`job ${jid} finished`, async () => {
       const d = await detail(jid);
-      return d.minions.every((m) => !['queued', 'running'].includes(m.status)) ? d : undefined;
+      return d.agents.every((m) => !['queued', 'running'].includes(m.status)) ? d : undefined;
     }, 30_000);
 
   beforeAll(async () => {
@@ -91,7 +91,7 @@ describe('fleet: scheduled jobs', () => {
       const d = await finished(j.jid);
       expect(d.job.kind).toBe('apply');
       expect(d.job.args).toMatchObject({ sls: [], test: false });
-      expect(d.minions.map((m) => [m.agent_id, m.status, m.results.map((r) => [r.id, r.result])])).toEqual([
+      expect(d.agents.map((m) => [m.agent_id, m.status, m.results.map((r) => [r.id, r.result])])).toEqual([
         ['d1', 'done', [['site', true]]],
         ['d2', 'done', [['site', true]]],
       ]);
@@ -106,8 +106,8 @@ describe('fleet: scheduled jobs', () => {
     const spans: { start: number; end: number }[] = [];
     for (const j of jobs) {
       const d = await finished(j.jid);
-      expect(d.minions.map((m) => [m.agent_id, m.status, m.results.map((r) => r.id)])).toEqual([['s1', 'done', ['sleepy']]]);
-      spans.push({ start: Date.parse(d.job.created), end: Math.max(...d.minions.map((m) => Date.parse(m.finished!))) });
+      expect(d.agents.map((m) => [m.agent_id, m.status, m.results.map((r) => r.id)])).toEqual([['s1', 'done', ['sleepy']]]);
+      spans.push({ start: Date.parse(d.job.created), end: Math.max(...d.agents.map((m) => Date.parse(m.finished!))) });
     }
     for (let i = 1; i < spans.length; i++) {
       // the next job was created only after the previous one had finished (and about 3 s later)
@@ -180,7 +180,7 @@ describe('fleet: scheduled jobs', () => {
     const d = await finished(job!.jid);
     expect(d.job.kind).toBe('run');
     // not started while the agent was still reconnecting (it would have been "lost")
-    expect(d.minions.map((m) => [m.agent_id, m.status, m.body?.stdout])).toEqual([['b1', 'done', 'booted\n']]);
+    expect(d.agents.map((m) => [m.agent_id, m.status, m.body?.stdout])).toEqual([['b1', 'done', 'booted\n']]);
     await new Promise((r) => setTimeout(r, 2500));
     expect(await jobsBy('boot')).toHaveLength(1);
   });
