@@ -70,6 +70,9 @@ const HTML_TYPE = 'text/html; charset=utf-8';
 
 class NotFound extends Error {}
 
+/** how often a live job page is told what changed, at most */
+const PUSH_EVERY_MS = 200;
+
 export function serveConsole(cfg: ConsoleConfig, src: ConsoleSource, live: ConsoleLive, log: Logger): Promise<ConsoleServer> {
   const auth = new ConsoleAuth(cfg.token);
   const qs = new ConsoleQueries(src.store);
@@ -150,11 +153,20 @@ export function serveConsole(cfg: ConsoleConfig, src: ConsoleSource, live: Conso
         res.end();
       }
     };
-    // subscribed before the first look: nothing can happen in between unseen
+    // a big job streams thousands of results: one look per PUSH_EVERY_MS at most, not one per result
+    let pending: NodeJS.Timeout | undefined;
     const off = live.subscribe((c: JobChange) => {
-      if (c.jid === jid && !res.writableEnded) push();
+      if (c.jid !== jid || res.writableEnded || pending) return;
+      pending = setTimeout(() => {
+        pending = undefined;
+        if (!res.writableEnded) push();
+      }, PUSH_EVERY_MS);
     });
-    res.on('close', off);
+    res.on('close', () => {
+      off();
+      clearTimeout(pending);
+    });
+    // subscribed before the first look: nothing can happen in between unseen
     push();
   }
 

@@ -1,11 +1,20 @@
 /** The console's pieces that need no master: escaping templates, the token gate, its config, diff rendering. */
+import fs from 'node:fs';
 import type http from 'node:http';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { html, href } from '../../master/console/html.js';
 import { ConsoleAuth } from '../../master/console/auth.js';
 import { ConsoleConfigSchema } from '../../master/console/config.js';
 import { MasterConfigSchema } from '../../master/config.js';
 import { renderChanges } from '../../master/console/views/changes.js';
+import { serveConsole } from '../../master/console/server.js';
+import { ConsoleLive } from '../../master/console/live.js';
+import { Store } from '../../master/store.js';
+import { silentLogger } from '../../core/log.js';
+import { freePort } from '../helpers/net.js';
 
 const req = (headers: Record<string, string> = {}) => ({ headers: Object.fromEntries(Object.entries(headers).map(([k, v]) => [k.toLowerCase(), v])) }) as unknown as http.IncomingMessage;
 const u = (p: string) => new URL(p, 'http://console.invalid');
@@ -69,5 +78,25 @@ describe('console: changes', () => {
     const hidden = renderChanges({ diff: '<show_changes=False>' }).text;
     expect(hidden).toContain('diff not shown (show_changes: False)');
     expect(hidden).not.toContain('show_changes=False&gt;');
+  });
+});
+
+describe('console: start', () => {
+  it('fails the start with a clear error when its port is taken', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tsalt-console-'));
+    const store = new Store(path.join(dir, 'master.db'));
+    const port = await freePort();
+    const blocker = net.createServer();
+    await new Promise<void>((r) => blocker.listen(port, '127.0.0.1', () => r()));
+    try {
+      const src = { store, connectedIds: () => new Set<string>(), head: async () => undefined, schedules: () => [], nodegroups: {} };
+      await expect(serveConsole({ interface: '127.0.0.1', port, token: 'x'.repeat(16) }, src, new ConsoleLive(), silentLogger)).rejects.toThrow(
+        `console 127.0.0.1:${port}: listen EADDRINUSE`,
+      );
+    } finally {
+      blocker.close();
+      store.close();
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
