@@ -100,3 +100,21 @@ describe('console: start', () => {
     }
   });
 });
+
+describe('console: state tree changes between revisions', () => {
+  it('lists added, removed and changed files with diffs', async () => {
+    const { treeChanges } = await import('../../master/console/tree-diff.js');
+    const e = (p: string, s: string, executable = false) => ({ path: p, data: Buffer.from(s), executable });
+    const c = treeChanges([e('a.sls', 'x: 1\n'), e('gone.sls', 'g\n'), e('run.sh', 'echo\n')], [e('a.sls', 'x: 2\n'), e('new.sls', 'n\n'), e('run.sh', 'echo\n', true)]);
+    expect(c.map((x) => [x.path, x.change])).toEqual([
+      ['a.sls', 'changed'],
+      ['gone.sls', 'removed'],
+      ['new.sls', 'added'],
+      ['run.sh', 'changed'],
+    ]);
+    expect(c[0]!.diff).toContain('-x: 1\n+x: 2');
+    expect(c[1]!.diff).toContain('-g');
+    expect(c[2]!.diff).toContain('+n');
+    expect(c[3]).toMatchObject({ diff: '', executable: { from: false, to: true } });
+  });
+});
