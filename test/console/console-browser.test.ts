@@ -172,6 +172,25 @@ describe('console in Chromium', () => {
     for (const p of [list, job, again]) await p.close();
   });
 
+  it('works without JavaScript: login, the filter form, the job list, a job with its diff', async () => {
+    const nojs = await launchBrowser({ javaScriptEnabled: false });
+    try {
+      const page = await nojs.context.newPage();
+      expect((await page.goto(fleet.url(`/agents?token=${TOKEN}`)))?.status()).toBe(200);
+      await page.fill('input[name=tgt]', 'roles:db');
+      await page.selectOption('select[name=tgt_type]', 'grain');
+      await Promise.all([page.waitForURL(/tgt_type=grain/), page.click('button[type=submit]')]);
+      expect(await page.$$eval('tr[data-agent]', (rows) => rows.map((r) => r.getAttribute('data-agent')))).toEqual(['db1']);
+      await page.goto(fleet.url('/jobs'));
+      // the live test's job: the one with diffs
+      const jid = (await page.locator('tr[data-jid]', { hasText: 'gate, motd' }).first().getAttribute('data-jid'))!;
+      await Promise.all([page.waitForURL(`**/jobs/${jid}`), page.click(`tr[data-jid="${jid}"] a`)]);
+      expect(await page.$$eval('pre.diff', (d) => d.length)).toBeGreaterThan(0);
+    } finally {
+      await nojs.close();
+    }
+  });
+
   it('shows each schedule with its last run, its result and its next run', async () => {
     await waitFor('the schedule to run once', async () => ((await fleet.text('/schedules')).match(/data-schedule="db_drift"[^]*?href="\/jobs\/\d{20}"[^]*?badge s-done/) ? true : undefined), 60_000);
     const page = await open('/schedules');

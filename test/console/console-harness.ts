@@ -47,13 +47,14 @@ export class ConsoleFleet extends Fleet {
 }
 
 /** Chromium, headless, fresh profile, nothing talking to the network but the console. */
-export async function launchBrowser(): Promise<{ context: import('playwright-core').BrowserContext; close(): Promise<void> }> {
+export async function launchBrowser(o: { javaScriptEnabled?: boolean } = {}): Promise<{ context: import('playwright-core').BrowserContext; close(): Promise<void> }> {
   const { chromium } = await import('playwright-core');
   const profile = fs.mkdtempSync(path.join(os.tmpdir(), 'tsalt-chromium-'));
   const context = await chromium.launchPersistentContext(profile, {
     executablePath: CHROMIUM,
     headless: true,
     viewport: { width: 1280, height: 800 },
+    javaScriptEnabled: o.javaScriptEnabled ?? true,
     args: [
       '--headless',
       '--no-sandbox',
