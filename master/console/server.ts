@@ -229,6 +229,11 @@ export function serveConsole(cfg: ConsoleConfig, src: ConsoleSource, live: Conso
       return;
     }
     if (parts[0] === 'live' && parts[1] === 'jobs' && parts.length <= 3) {
+      if (req.method === 'HEAD') {
+        res.writeHead(200, { ...SECURITY_HEADERS, 'Content-Type': 'text/event-stream; charset=utf-8' });
+        res.end();
+        return;
+      }
       if (parts[2] === undefined) liveJobs(res);
       else liveJob(res, parts[2]);
       return;

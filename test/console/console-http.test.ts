@@ -111,6 +111,8 @@ describe('console over HTTP', () => {
       }
     }
     expect((await fleet.json<unknown[]>(['jobs'])).length).toBe(before);
+    // HEAD answers (an event stream too, without holding the connection)
+    for (const p of ['/agents', `/jobs/${jid}`, `/live/jobs/${jid}`]) expect((await fleet.get(p, { method: 'HEAD' })).status, p).toBe(200);
   });
 
   it('renders agent-supplied strings as text, never markup', async () => {
