@@ -14,6 +14,10 @@ const commands: Record<string, { summary: string; load: () => Promise<CommandMod
   agents: { summary: 'accepted agents: connected/offline, last seen, os, roles, revision', load: () => import('./commands/agents.js') },
   jobs: { summary: 'job history, one job with every result (jobs [JID]), or stop one (jobs kill JID)', load: () => import('./commands/jobs.js') },
   schedule: { summary: "the master's scheduled jobs: function, target, interval, last and next run", load: () => import('./commands/schedule.js') },
+  revisions: { summary: 'commits of the config repository seen by the master, with their outcome', load: () => import('./commands/revisions.js') },
+  status: { summary: 'desired revision, branch head, running rollout, each agent in sync / behind / failed', load: () => import('./commands/status.js') },
+  rollout: { summary: 'make a revision desired and roll it out (rollout [REV] [--force])', load: () => import('./commands/rollout.js') },
+  rollback: { summary: 'go back to a revision and hold it (rollback REV [target])', load: async () => ({ run: (await import('./commands/rollout.js')).rollback }) },
   demo: { summary: 'master + one local agent on a temp dir, apply the example tree', load: () => import('./commands/demo.js') },
 };
 

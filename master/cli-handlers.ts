@@ -11,6 +11,8 @@ import type { AgentServer } from './server.js';
 import type { JobManager } from './jobs.js';
 import type { Scheduler } from './schedule.js';
 import type { ConfigSource } from './tree.js';
+import type { Releaser } from './rollout.js';
+import { releaseHandlers } from './release-handlers.js';
 import type { MasterConfig } from './config.js';
 
 export type Send = (ev: CliEvent) => void;
@@ -25,6 +27,8 @@ export interface CliContext {
   scheduler: Scheduler;
   /** states and pillar by revision */
   source: ConfigSource;
+  /** the desired revision and rollouts (with git: or rollout:) */
+  releaser?: Releaser;
   log: Logger;
 }
 
@@ -103,6 +107,7 @@ export const cliHandlers: CliHandlerTable = {
   },
   apply: (req, send, { jobs }) => jobs.start(req, send),
   run: (req, send, { jobs }) => jobs.start(req, send),
+  ...releaseHandlers,
 };
 
 /** Route one request to its handler. */

@@ -5,7 +5,7 @@
  * master restart) are still stored. The CLI that started a job only listens: the job goes on
  * if it disconnects.
  */
-import type { CliEvent, CliRequest, Job, AgentJobStatus, ReturnBody, AgentMessage } from '../protocol/messages.js';
+import type { CliEvent, CliRequest, Job, AgentJobStatus, ReturnBody, AgentMessage, TargetType } from '../protocol/messages.js';
 import { toWire } from '../core/bundle.js';
 import type { Logger } from '../core/log.js';
 import { newJid, TERMINAL, type AgentRow, type JobIntent, type Store } from './store.js';
@@ -41,8 +41,8 @@ export interface JobManagerDeps {
   /** states and pillar by revision */
   source: ConfigSource;
   agents: AgentLinks;
-  /** the revision a job without --revision applies (the desired one); undefined: the head */
-  revisionFor?: (opts: StartOptions) => string | undefined;
+  /** the revisions jobs without --revision apply; absent: the head */
+  revisions?: FleetRevisions;
   cfg: Pick<MasterConfig, 'nodegroups' | 'lost_after_s' | 'timeout_s'>;
   log: Logger;
   events?: JobEvents;
@@ -52,7 +52,12 @@ interface ActiveJob {
   jid: string;
   kind: 'apply' | 'run';
   req: Extract<CliRequest, { type: 'apply' | 'run' }>;
-  bundle?: BuiltBundle;
+  /** apply: each agent's bundle (the job's revision, or the one the fleet gives that agent) */
+  bundles: Map<string, BuiltBundle>;
+  /** wait for an agent's other state run to end instead of having it refused */
+  waitIdle: boolean;
+  /** agents sent the job again after a refusal because they were busy */
+  retried: Map<string, number>;
   /** each agent's pillar at the job's revision (rendered once per agent and job) */
   pillarOf: (a: AgentRow) => Promise<Record<string, unknown>>;
   /** waiting for a batch slot */
@@ -71,6 +76,14 @@ interface ActiveJob {
 export interface StartOptions {
   /** a schedule's runs are corrective (drift put back); default: intentional */
   intent?: JobIntent;
+  /** rollouts and schedules: an agent busy with another state run gets this one after it, not a refusal */
+  waitIdle?: boolean;
+}
+
+/** Which revision jobs without --revision apply (the releaser): the fleet's and each agent's. */
+export interface FleetRevisions {
+  desired(): string | undefined;
+  forAgent(id: string): string | undefined;
 }
 
 export class JobManager {
@@ -81,14 +94,14 @@ export class JobManager {
   private readonly offered = new Map<string, Map<string, BuiltBundle>>();
   private readonly store: Store;
   private readonly source: ConfigSource;
-  private readonly revisionFor: JobManagerDeps['revisionFor'];
+  private revisions: FleetRevisions | undefined;
   private readonly agents: AgentLinks;
   private readonly cfg: JobManagerDeps['cfg'];
   private readonly log: Logger;
   private readonly events: JobEvents | undefined;
 
   constructor(deps: JobManagerDeps) {
-    ({ store: this.store, source: this.source, revisionFor: this.revisionFor, agents: this.agents, cfg: this.cfg, log: this.log, events: this.events } = deps);
+    ({ store: this.store, source: this.source, revisions: this.revisions, agents: this.agents, cfg: this.cfg, log: this.log, events: this.events } = deps);
   }
 
   /** Handlers for messages from accepted agents (the server's dispatch table). */
@@ -119,23 +132,28 @@ export class JobManager {
 
   async start(req: Extract<CliRequest, { type: 'apply' | 'run' }>, sink: Sink, opts: StartOptions = {}): Promise<number> {
     const agents = this.store.listAgents();
-    // one revision for the whole job: its states and the pillar every agent gets
-    let snapshot: Snapshot | undefined;
-    if (req.type === 'apply') {
-      try {
-        snapshot = await this.source.snapshot(req.revision ?? this.revisionFor?.(opts));
-      } catch (e) {
-        sink({ type: 'error', message: `${this.source.label}: ${(e as Error).message}` });
-        return 1;
+    // snapshots by revision ('' = the head): each pins states and pillar together
+    const snapshots = new Map<string, Promise<Snapshot>>();
+    const snapshotAt = (rev: string | undefined) => {
+      let p = snapshots.get(rev ?? '');
+      if (!p) {
+        p = this.source.snapshot(rev);
+        p.catch(() => {});
+        snapshots.set(rev ?? '', p);
       }
-    }
-    let targetSnapshot: Promise<Snapshot> | undefined;
-    const pillarTree = async () => (snapshot ?? (await (targetSnapshot ??= this.source.snapshot(this.revisionFor?.(opts))))).pillar();
+      return p;
+    };
+    // --revision is a one-off for everyone; otherwise each agent gets the revision the fleet
+    // gives it (the desired one, or what a halted rollout left it on)
+    const oneOff = req.type === 'apply' ? req.revision : undefined;
+    const fleetRevision = oneOff ?? this.revisions?.desired();
+    const revisionOf = (id: string) => oneOff ?? this.revisions?.forAgent(id) ?? fleetRevision;
     const pillarCache = new Map<string, Promise<Record<string, unknown>>>();
     const pillarOf = (a: AgentRow) => {
+      // targeting (I@) and each agent's job use that agent's revision's pillar
       let p = pillarCache.get(a.id);
       if (!p) {
-        p = pillarTree().then((t) => pillarFor(t, a.id, { ...a.grains, id: a.id }));
+        p = snapshotAt(req.type === 'apply' ? revisionOf(a.id) : fleetRevision).then((snap) => pillarFor(snap.pillar(), a.id, { ...a.grains, id: a.id }));
         pillarCache.set(a.id, p);
       }
       return p;
@@ -148,9 +166,21 @@ export class JobManager {
         sink({ type: 'error', message: e.message });
         return 1;
       }
-      throw e;
+      sink({ type: 'error', message: `${this.source.label}: ${(e as Error).message}` });
+      return 1;
     }
-    const bundle = snapshot?.bundle;
+    // every revision the job needs resolves before anything is created or sent
+    const bundles = new Map<string, BuiltBundle>();
+    let bundle: BuiltBundle | undefined;
+    if (req.type === 'apply') {
+      try {
+        bundle = (await snapshotAt(fleetRevision)).bundle;
+        for (const a of targets) bundles.set(a.id, (await snapshotAt(revisionOf(a.id))).bundle);
+      } catch (e) {
+        sink({ type: 'error', message: `${this.source.label}: ${(e as Error).message}` });
+        return 1;
+      }
+    }
     const online = targets.filter((a) => this.agents.ready(a.id));
     const offline = targets.filter((a) => !this.agents.ready(a.id));
     const jid = newJid();
@@ -166,8 +196,8 @@ export class JobManager {
         intent: opts.intent ?? 'intentional',
       },
       [
-        ...online.map((a) => ({ id: a.id, status: 'queued' as AgentJobStatus })),
-        ...offline.map((a) => ({ id: a.id, status: 'lost' as AgentJobStatus, error: 'agent offline when the job started' })),
+        ...online.map((a) => ({ id: a.id, status: 'queued' as AgentJobStatus, revision: bundles.get(a.id)?.revision ?? null })),
+        ...offline.map((a) => ({ id: a.id, status: 'lost' as AgentJobStatus, error: 'agent offline when the job started', revision: bundles.get(a.id)?.revision ?? null })),
       ],
     );
     this.events?.jobStarted(jid, req.type);
@@ -191,8 +221,10 @@ export class JobManager {
       jid,
       kind: req.type,
       req,
-      bundle,
+      bundles,
       pillarOf,
+      waitIdle: opts.waitIdle ?? false,
+      retried: new Map(),
       queue: online.map((a) => a.id),
       inflight: new Set(),
       timers: new Map(),
@@ -208,6 +240,19 @@ export class JobManager {
     return done;
   }
 
+  /** The accepted agents a target matches (pillar targets read the desired revision's pillar). */
+  async resolveTargets(target: string, tgt_type: TargetType): Promise<AgentRow[]> {
+    const rev = this.revisions?.desired();
+    let snap: Promise<Snapshot> | undefined;
+    const cache = new Map<string, Promise<Record<string, unknown>>>();
+    const pillarOf = (a: AgentRow) => {
+      let p = cache.get(a.id);
+      if (!p) cache.set(a.id, (p = (snap ??= this.source.snapshot(rev)).then((s) => pillarFor(s.pillar(), a.id, { ...a.grains, id: a.id }))));
+      return p;
+    };
+    return resolveTarget(target, tgt_type, this.store.listAgents(), this.cfg.nodegroups, pillarOf);
+  }
+
   /** Fill the batch window. */
   private pump(job: ActiveJob): void {
     while (job.inflight.size < job.batch && job.queue.length) {
@@ -218,12 +263,30 @@ export class JobManager {
     if (job.inflight.size === 0 && job.queue.length === 0) this.complete(job);
   }
 
+  /** Whether another job is running a state run on this agent (this master's or a previous one's). */
+  private busy(jid: string, id: string): boolean {
+    for (const j of this.active.values()) if (j.jid !== jid && j.kind === 'apply' && j.inflight.has(id)) return true;
+    return this.store.openJobAgents(id).some((r) => r.jid !== jid && r.status === 'running');
+  }
+
+  /** Waits (at most the job's timeout) until the agent has no other state run. */
+  private async waitIdle(job: ActiveJob, id: string): Promise<void> {
+    const end = Date.now() + job.req.timeout_s * 1000;
+    let said = false;
+    while (this.busy(job.jid, id) && Date.now() < end && this.active.has(job.jid)) {
+      if (!said) this.log.info(`job ${job.jid}: ${id} is busy with another state run; waiting for it`);
+      said = true;
+      await new Promise((r) => setTimeout(r, 250));
+    }
+  }
+
   private async dispatch(job: ActiveJob, id: string): Promise<void> {
+    if (job.waitIdle && job.kind === 'apply') await this.waitIdle(job, id);
     const conn = this.agents.ready(id);
     if (!conn) return this.finish(job.jid, id, 'lost', undefined, 'agent went offline before its turn');
     let spec: Job['spec'];
     if (job.req.type === 'apply') {
-      const b = job.bundle!;
+      const b = job.bundles.get(id)!;
       let pillar: Record<string, unknown>;
       try {
         const row = this.store.getAgent(id);
@@ -261,7 +324,8 @@ export class JobManager {
     }
     if (!job || !job.inflight.has(id)) return;
     // an apply that ended without a report (timeout, lost, pillar error) was still an attempt
-    if (job.bundle && job.req.type === 'apply' && !job.req.test && body?.kind !== 'apply') this.store.recordAttempt(id, jid, job.bundle.revision, status);
+    const b = job.bundles.get(id);
+    if (b && job.req.type === 'apply' && !job.req.test && body?.kind !== 'apply' && status !== 'cancelled') this.store.recordAttempt(id, jid, b.revision, status);
     job.inflight.delete(id);
     clearTimeout(job.timers.get(id));
     job.timers.delete(id);
@@ -361,6 +425,16 @@ export class JobManager {
 
   private onRefused(conn: AgentConn, m: Msg<'job_refused'>): void {
     if (!this.isOpenFor(m.jid, conn.id)) return;
+    const job = this.active.get(m.jid);
+    if (job?.waitIdle && job.inflight.has(conn.id) && /already in progress/.test(m.message) && (job.retried.get(conn.id) ?? 0) < job.req.timeout_s) {
+      // a run this master did not start (or a race): this job waits its turn (about one try a second)
+      job.retried.set(conn.id, (job.retried.get(conn.id) ?? 0) + 1);
+      clearTimeout(job.timers.get(conn.id));
+      this.log.info(`job ${m.jid}: ${conn.id} is busy (${m.message}); sent again when it is free`);
+      const t = setTimeout(() => void this.dispatch(job, conn.id).catch((e: Error) => this.finish(job.jid, conn.id, 'failed', undefined, `master: ${e.message}`)), 1000);
+      job.timers.set(conn.id, t);
+      return;
+    }
     this.store.finishJobAgent(m.jid, conn.id, 'failed', { kind: 'error', error: m.message });
     this.log.info(`job ${m.jid}: ${conn.id} refused: ${m.message}`);
     this.finish(m.jid, conn.id, 'failed', { kind: 'error', error: m.message });
@@ -396,8 +470,7 @@ export class JobManager {
     const b = m.body;
     const ok = b.kind === 'apply' ? b.report.counts.failed === 0 : b.kind === 'run' ? b.retcode === 0 : false;
     const status = ok ? 'done' : 'failed';
-    const job = this.store.getJob(m.jid);
-    this.store.finishJobAgent(m.jid, conn.id, status, b, job?.revision ?? undefined);
+    this.store.finishJobAgent(m.jid, conn.id, status, b);
     this.log.info(`job ${m.jid}: ${conn.id} returned (${status})${TERMINAL.has(row.status) ? ` late, after ${row.status}` : ''}`);
     this.finish(m.jid, conn.id, status, b);
   }

@@ -11,7 +11,7 @@ import { GitSource, StateTree, type ConfigSource } from './tree.js';
 import { listenCli } from './cli-socket.js';
 import { handleCli, type CliContext } from './cli-handlers.js';
 import { MasterMetrics, serveMetrics } from './metrics.js';
-import { Rollout } from './rollout.js';
+import { Releaser } from './rollout.js';
 import { Scheduler } from './schedule.js';
 import { ConsoleLive, joinJobEvents } from './console/live.js';
 import { serveConsole } from './console/server.js';
@@ -52,7 +52,12 @@ export async function startMaster(cfg: MasterConfig, log: Logger): Promise<Runni
   const events = joinJobEvents(metrics, consoleLive);
   // the server dispatches agents' messages to the jobs, the jobs send through the server
   const agents: AgentLinks = { ready: (id) => server.ready(id) };
-  const jobs = new JobManager({ store, source, agents, cfg, log: log.child('jobs'), ...(events ? { events } : {}) });
+  // with git: or rollout:, jobs without --revision apply the desired revision (kept in the store);
+  // a lab's state_tree without rollout: applies its HEAD
+  const tracked = cfg.git !== undefined || cfg.rollout !== undefined;
+  const revisions = { desired: () => store.desired(), forAgent: (id: string) => store.getAgent(id)?.revision_assigned ?? store.desired() };
+  const jobs = new JobManager({ store, source, agents, cfg, log: log.child('jobs'), ...(tracked ? { revisions } : {}), ...(events ? { events } : {}) });
+  let releaser: Releaser | undefined;
   const server: AgentServer = new AgentServer({
     identity,
     store,
@@ -61,7 +66,7 @@ export async function startMaster(cfg: MasterConfig, log: Logger): Promise<Runni
     heartbeatS: cfg.heartbeat_s,
     autoAccept: cfg.auto_accept,
     events: {
-      ready: () => {},
+      ready: (c) => releaser?.onAgentReady(c.id),
       disconnected: (c) => jobs.onDisconnect(c),
       accepted: jobs.handlers(),
     },
@@ -111,8 +116,11 @@ export async function startMaster(cfg: MasterConfig, log: Logger): Promise<Runni
   const cliCtx: CliContext = { cfg, identity, store, server, jobs, scheduler, source, log };
   const cli: net.Server = await listenCli(cfg.socket, (req, send) => handleCli(cliCtx, req, send), cliLog);
   log.info(`cli socket ${cfg.socket}`);
-  const rollout = cfg.rollout ? new Rollout(cfg.rollout, source, jobs, store, log.child('rollout')) : undefined;
-  rollout?.start();
+  releaser = tracked
+    ? new Releaser({ cfg: cfg.rollout, source, jobs, store, agents, log: log.child('rollout'), settle_s: cfg.lost_after_s, timeout_s: cfg.timeout_s })
+    : undefined;
+  if (releaser) cliCtx.releaser = releaser;
+  releaser?.start();
   scheduler.start();
 
   return {
@@ -120,7 +128,7 @@ export async function startMaster(cfg: MasterConfig, log: Logger): Promise<Runni
     fingerprint: identity.fingerprint,
     store,
     async close() {
-      rollout?.stop();
+      releaser?.stop();
       scheduler.stop();
       jobs.stop();
       await metricsHttp?.close();

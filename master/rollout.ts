@@ -1,18 +1,31 @@
 /**
- * Automatic rollout: when the state tree's git HEAD moves (a `git push` to the repository the
- * master serves), apply the new revision to the configured target, batch by batch, stopping at
- * the first agent that fails so one bad commit does not reach the whole fleet. Rolling back is
- * pushing a revert, or `tsalt apply <target> --revision <earlier commit>`.
+ * Releases: the desired revision and the rollouts that bring the fleet to it.
  *
- * The last revision rolled out is kept in SQLite: a push made while the master was down is
- * rolled out when it starts; a brand-new master only records the current HEAD.
+ * - The master keeps, in SQLite, the revision the fleet should run (the desired revision). A
+ *   push to the branch is noticed by watching the ref (fs.watch on the ref's directory and on
+ *   packed-refs); a commit that descends from the desired one becomes desired and is rolled out.
+ *   A commit that does not (a force-push of another history) is recorded as refused.
+ * - A rollout goes group by group (rollout.groups, or serial_by a grain), batch by batch; hosts
+ *   sharing a role are never all in one batch. After each batch, rollout.verify must pass.
+ *   A batch whose failures pass max_fail_percent (or any failure, with stop_on_failure) stops
+ *   it: on_failure `halt` leaves the agents it did not reach on their revision, `rollback`
+ *   re-applies the previous desired revision to every agent it touched and makes it desired again.
+ * - Each agent has an assigned revision (agents.revision_assigned): what a rollout gave it, or
+ *   what it keeps while a rollout has not reached it. Scheduled highstates and plain applies give
+ *   each agent its assigned revision (else the desired one), so a halted rollout or a rollback
+ *   holds through them. `--revision` stays a one-off.
+ * - An agent behind its revision (offline during a rollout, a new VM, a master restarted after a
+ *   push) gets it when it connects, through the same batch rules.
  */
+import fs from 'node:fs';
 import { z } from 'zod';
 import type { Logger } from '../core/log.js';
-import { TargetTypeSchema } from '../protocol/messages.js';
+import { TargetTypeSchema, type AgentJobStatus } from '../protocol/messages.js';
 import type { JobManager } from './jobs.js';
-import type { Store } from './store.js';
+import type { AgentRow, RolloutRow, Store } from './store.js';
 import type { ConfigSource } from './tree.js';
+import { groupByGrain, planBatches, rolesOf } from './batches.js';
+import { runVerify, VerifyCheckSchema } from './verify.js';
 
 /** Agents at a time: `N` or `N%`; a YAML number (`batch: 1`) as Salt users write it. */
 export const BatchSchema = z
@@ -20,83 +33,430 @@ export const BatchSchema = z
   .transform((b) => String(b))
   .refine((b) => !/^0+%?$/.test(b), 'batch is at least 1 (or 1%)');
 
-export const RolloutConfigSchema = z.strictObject({
-  /** who receives new revisions (Salt target syntax, as `tsalt apply`) */
-  target: z.string().min(1).default('*'),
-  tgt_type: TargetTypeSchema.default('glob'),
-  /** agents at a time: `N` or `N%` */
-  batch: BatchSchema.default('25%'),
-  /** stop (cancel the agents not started yet) when an agent fails or does not return */
-  stop_on_failure: z.boolean().default(true),
-  /** how often HEAD is looked at */
-  poll_s: z.number().positive().default(5),
-  /** per-agent timeout of a rollout job */
-  timeout_s: z.number().positive().default(600),
-});
+export const RolloutConfigSchema = z
+  .strictObject({
+    /** who receives new revisions (Salt target syntax, as `tsalt apply`) */
+    target: z.string().min(1).default('*'),
+    tgt_type: TargetTypeSchema.default('glob'),
+    /** ordered groups (compound targets, e.g. `G@roles:haproxy`): one group after the other */
+    groups: z.array(z.string().min(1)).min(1).optional(),
+    /** or: one group per value of this grain (e.g. roles), in the values' order */
+    serial_by: z.string().min(1).optional(),
+    /** agents at a time within a group: `N` or `N%` */
+    batch: BatchSchema.default('25%'),
+    /** stop when a batch fails (an agent fails, does not return, or verify fails) */
+    stop_on_failure: z.boolean().default(true),
+    /** as Ansible's max_fail_percentage: stop only when more than this % of a batch failed */
+    max_fail_percent: z.number().min(0).max(100).optional(),
+    /** what a stopped rollout does: halt where it is, or roll back every agent it touched */
+    on_failure: z.enum(['halt', 'rollback']).default('halt'),
+    /** checks after each batch; a failing one fails the batch */
+    verify: z.array(VerifyCheckSchema).default([]),
+    /** the ref is watched; this is only a safety re-check of the branch head */
+    poll_s: z.number().positive().default(60),
+    /** per-agent timeout of a rollout job */
+    timeout_s: z.number().positive().default(600),
+  })
+  .superRefine((c, ctx) => {
+    if (c.groups && c.serial_by) ctx.addIssue({ code: 'custom', path: ['serial_by'], message: 'give groups or serial_by, not both' });
+  });
 export type RolloutConfig = z.infer<typeof RolloutConfigSchema>;
 
-const META_KEY = 'rollout.revision';
+type Say = (msg: string, level?: 'info' | 'warn') => void;
 
-export class Rollout {
+/** What rollouts do, for observers (metrics). Must not throw. */
+export interface ReleaseEvents {
+  rolloutFinished(status: RolloutRow['status']): void;
+}
+
+export interface ReleaserDeps {
+  /** absent: pushes move the desired revision, nothing is rolled out automatically */
+  cfg: RolloutConfig | undefined;
+  source: ConfigSource;
+  jobs: Pick<JobManager, 'start' | 'resolveTargets'>;
+  store: Store;
+  agents: { ready(id: string): unknown };
+  log: Logger;
+  /** right after a start, wait (at most) this long for the agents to reconnect before a rollout */
+  settle_s: number;
+  /** per-agent timeout of convergence and rollback jobs without rollout: */
+  timeout_s: number;
+  events?: ReleaseEvents;
+}
+
+export class ReleaseError extends Error {}
+
+const short = (sha: string | null | undefined) => (sha ? sha.slice(0, 12) : '-');
+
+export class Releaser {
+  private queue: Promise<unknown> = Promise.resolve();
+  private watchers: fs.FSWatcher[] = [];
   private timer: NodeJS.Timeout | undefined;
-  private busy = false;
+  private debounce: NodeJS.Timeout | undefined;
+  private checking: Promise<void> | undefined;
+  private again = false;
+  private stopped = false;
+  private readonly startedAt = Date.now();
+  private converging = new Set<string>();
+  private convergeTimer: NodeJS.Timeout | undefined;
+  /** the rollout running now, for `tsalt status` */
+  current: number | undefined;
 
-  constructor(
-    private readonly cfg: RolloutConfig,
-    private readonly tree: ConfigSource,
-    private readonly jobs: JobManager,
-    private readonly store: Store,
-    private readonly log: Logger,
-  ) {}
+  constructor(private readonly d: ReleaserDeps) {}
+
+  private get cfg(): RolloutConfig | undefined {
+    return this.d.cfg;
+  }
 
   start(): void {
+    this.d.store.closeRunningRollouts('the master stopped during this rollout; agents still behind get the revision when they connect');
     void this.check();
-    this.timer = setInterval(() => void this.check(), this.cfg.poll_s * 1000);
+    void this.watch();
+    this.timer = setInterval(() => void this.check(), (this.cfg?.poll_s ?? 60) * 1000);
     this.timer.unref();
   }
 
   stop(): void {
+    this.stopped = true;
     clearInterval(this.timer);
+    clearTimeout(this.debounce);
+    clearTimeout(this.convergeTimer);
+    for (const w of this.watchers) w.close();
   }
 
-  /** One look at HEAD; starts a rollout job when it moved. Never throws. */
-  async check(): Promise<void> {
-    if (this.busy) return; // a rollout is running; the next look after it sees any newer push
-    this.busy = true;
+  /** The fleet's revision for jobs without --revision (JobManager's FleetRevisions). */
+  desired(): string | undefined {
+    return this.d.store.desired();
+  }
+
+  forAgent(id: string): string | undefined {
+    return this.d.store.getAgent(id)?.revision_assigned ?? this.desired();
+  }
+
+  /** fs.watch on the ref's directory and the git dir (packed-refs): a push is seen at once. */
+  private async watch(): Promise<void> {
+    for (const w of this.watchers) w.close();
+    this.watchers = [];
+    let paths: string[];
     try {
-      const head = await this.tree.head();
-      if (!head) return;
-      const last = this.store.getMeta(META_KEY);
-      if (last === head) return;
-      this.store.setMeta(META_KEY, head); // recorded first: a master restart never rolls it out twice
-      if (last === undefined) {
-        this.log.info(`rollout: first start, revision ${head.slice(0, 12)} recorded (not applied)`);
-        return;
-      }
-      this.log.info(`rollout: revision ${last.slice(0, 12)} -> ${head.slice(0, 12)}: applying to ${this.cfg.tgt_type} ${JSON.stringify(this.cfg.target)}, batch ${this.cfg.batch}`);
-      const code = await this.jobs.start(
-        {
-          type: 'apply',
-          target: this.cfg.target,
-          tgt_type: this.cfg.tgt_type,
-          sls: [],
-          test: false,
-          batch: this.cfg.batch,
-          stop_on_failure: this.cfg.stop_on_failure,
-          timeout_s: this.cfg.timeout_s,
-          user: 'rollout',
-          revision: head,
-        },
-        (ev) => {
-          if (ev.type === 'job_started') this.log.info(`rollout: job ${ev.jid} for ${ev.targets.length} agent(s)`);
-          if (ev.type === 'error') this.log.warn(`rollout: ${ev.message}`);
-        },
-      );
-      this.log.info(`rollout of ${head.slice(0, 12)} finished (exit ${code})`);
-    } catch (e) {
-      this.log.warn(`rollout: ${(e as Error).message}`);
-    } finally {
-      this.busy = false;
+      paths = await this.d.source.watchPaths();
+    } catch {
+      paths = [];
     }
+    for (const p of paths) {
+      try {
+        const w = fs.watch(p, () => this.poke());
+        w.on('error', () => {});
+        w.unref();
+        this.watchers.push(w);
+      } catch (e) {
+        this.d.log.debug(`rollout: cannot watch ${p}: ${(e as Error).message}`);
+      }
+    }
+    if (paths.length) this.d.log.debug(`rollout: watching ${paths.join(', ')}`);
+  }
+
+  /** Something under the ref moved: look at the branch head shortly (a push writes several files). */
+  private poke(): void {
+    clearTimeout(this.debounce);
+    this.debounce = setTimeout(() => void this.check(), 100);
+    this.debounce.unref();
+  }
+
+  /** One look at the branch head; never throws. Calls during a look make one more look after it. */
+  check(): Promise<void> {
+    if (this.checking) {
+      this.again = true;
+      return this.checking;
+    }
+    this.checking = (async () => {
+      do {
+        this.again = false;
+        try {
+          await this.checkOnce();
+        } catch (e) {
+          this.d.log.warn(`rollout: ${(e as Error).message}`);
+        }
+      } while (this.again && !this.stopped);
+    })().finally(() => (this.checking = undefined));
+    return this.checking;
+  }
+
+  private async checkOnce(): Promise<void> {
+    const head = await this.d.source.head();
+    if (!head || this.stopped) return;
+    const { store, log } = this.d;
+    if (store.getRevision(head)) return; // seen (and dealt with) before
+    await this.record(head);
+    const desired = store.desired();
+    if (desired === head) return;
+    if (desired === undefined) {
+      store.setDesired(head);
+      store.setRevisionOutcome(head, this.cfg ? 'rolling_out' : 'seen');
+      log.info(`rollout: first revision ${short(head)} is the desired revision`);
+      if (this.cfg) this.convergeAll();
+      void this.watch(); // the ref's directory may exist only now (first push)
+      return;
+    }
+    if (!(await this.d.source.isAncestor(desired, head))) {
+      const why = `does not descend from the desired revision ${short(desired)} (a force-push?); not rolled out: \`tsalt rollout ${short(head)} --force\` does it`;
+      store.setRevisionOutcome(head, 'refused', why);
+      log.warn(`rollout: pushed revision ${short(head)} ${why}`);
+      return;
+    }
+    store.setDesired(head);
+    if (!this.cfg) {
+      log.info(`rollout: revision ${short(head)} is desired (no rollout: configured: it goes out with the next apply or schedule)`);
+      return;
+    }
+    store.setRevisionOutcome(head, 'rolling_out');
+    log.info(`rollout: revision ${short(desired)} -> ${short(head)} pushed`);
+    void this.enqueue(() => this.run({ revision: head, previous: desired, reason: 'push', user: 'push' }));
+  }
+
+  private async record(sha: string): Promise<void> {
+    const info = await this.d.source.commitInfo(sha).catch(() => undefined);
+    this.d.store.addRevision({ sha, date: info?.date ?? null, author: info?.author ?? null, subject: info?.subject ?? null });
+  }
+
+  /** Rollouts run one at a time, in order. */
+  private enqueue<T>(fn: () => Promise<T>): Promise<T> {
+    const p = this.queue.then(fn, fn);
+    this.queue = p.catch(() => {});
+    return p;
+  }
+
+  // ---------------------------------------------------------------- operators' commands
+
+  /** `tsalt rollout [REV] [--force]`: make REV (default: the branch head) desired and roll it out. */
+  async rollout(rev: string | undefined, o: { force: boolean; user: string; say: Say }): Promise<number> {
+    if (!this.cfg) throw new ReleaseError('no rollout: in master.yaml: nothing to roll out with (set rollout: target, batch, ...)');
+    const snap = await this.d.source.snapshot(rev); // resolves and checks (top.sls) before anything changes
+    const sha = snap.revision;
+    const desired = this.d.store.desired();
+    if (!o.force && desired && desired !== sha && !(await this.d.source.isAncestor(desired, sha))) {
+      throw new ReleaseError(`revision ${short(sha)} does not descend from the desired revision ${short(desired)}; \`tsalt rollback ${short(sha)}\` goes back, --force rolls it out anyway`);
+    }
+    await this.record(sha);
+    this.d.store.setDesired(sha);
+    this.d.store.setRevisionOutcome(sha, 'rolling_out');
+    return this.enqueue(() => this.run({ revision: sha, previous: desired ?? null, reason: 'rollout', user: o.user, say: o.say }));
+  }
+
+  /** `tsalt rollback REV [target]`: REV becomes desired (or, with a target, those agents' revision) and is applied. */
+  async rollback(rev: string, target: { target: string; tgt_type: z.infer<typeof TargetTypeSchema> } | undefined, o: { user: string; say: Say }): Promise<number> {
+    const snap = await this.d.source.snapshot(rev);
+    const sha = snap.revision;
+    const desired = this.d.store.desired();
+    await this.record(sha);
+    let ids: string[] | undefined;
+    if (target) {
+      ids = (await this.d.jobs.resolveTargets(target.target, target.tgt_type)).map((a) => a.id);
+    } else {
+      this.d.store.setDesired(sha);
+      if (desired && desired !== sha) this.d.store.setRevisionOutcome(desired, 'rolled_back', `rolled back to ${short(sha)} by ${o.user}`);
+    }
+    return this.enqueue(() => this.run({ revision: sha, previous: desired ?? null, reason: 'rollback', user: o.user, say: o.say, ...(ids ? { only: ids } : {}) }));
+  }
+
+  // ---------------------------------------------------------------- convergence
+
+  /** An agent connected (server's ready event): if it is behind its revision, it gets it. */
+  onAgentReady(id: string): void {
+    if (!this.cfg || this.stopped) return;
+    this.converging.add(id);
+    // agents reconnecting together converge together, through the batch rules
+    clearTimeout(this.convergeTimer);
+    this.convergeTimer = setTimeout(() => this.flushConverge(), 500);
+    this.convergeTimer.unref();
+  }
+
+  private convergeAll(): void {
+    for (const a of this.d.store.listAgents()) if (a.key_state === 'accepted' && this.d.agents.ready(a.id)) this.onAgentReady(a.id);
+  }
+
+  private flushConverge(): void {
+    const ids = [...this.converging];
+    this.converging.clear();
+    const desired = this.desired();
+    if (!desired || !ids.some((id) => this.behind(id, desired))) return;
+    void this.enqueue(() => this.run({ revision: desired, previous: null, reason: 'converge', user: 'converge', only: ids }));
+  }
+
+  /** Behind: its revision (assigned, else desired) is not what it last applied, and was not tried and failed. */
+  private behind(id: string, desired: string): boolean {
+    const a = this.d.store.getAgent(id);
+    if (!a || a.key_state !== 'accepted') return false;
+    const want = a.revision_assigned ?? desired;
+    if (want !== desired) return false; // held on another revision by a halted rollout or a targeted rollback
+    if (a.revision_applied === want) return false;
+    if (a.revision_attempted === want && a.attempt_status === 'failed') return false; // a failing state: not retried in a loop
+    // the revision's rollout halted: agents it did not reach stay where they are
+    const last = this.d.store.listRollouts(20).find((r) => r.revision === desired && r.reason !== 'converge');
+    return !(last && (last.status === 'halted' || last.status === 'rolled_back'));
+  }
+
+  // ---------------------------------------------------------------- one rollout
+
+  private async settle(): Promise<void> {
+    const end = this.startedAt + this.d.settle_s * 1000;
+    const back = () => this.d.store.listAgents().every((a) => a.key_state !== 'accepted' || this.d.agents.ready(a.id));
+    while (!this.stopped && Date.now() < end && !back()) await new Promise((r) => setTimeout(r, 200));
+  }
+
+  private async run(r: { revision: string; previous: string | null; reason: 'push' | 'rollout' | 'rollback' | 'converge'; user: string; say?: Say; only?: string[] }): Promise<number> {
+    const { store, log } = this.d;
+    const cfg = this.cfg;
+    const say: Say = (msg, level = 'info') => {
+      log[level](`rollout ${short(r.revision)}: ${msg}`);
+      try {
+        r.say?.(msg, level);
+      } catch {
+        // a CLI that went away does not stop the rollout
+      }
+    };
+    // a master that just started waits for its agents (a push made while it was down)
+    await this.settle();
+    if (this.stopped) return 3;
+    let targets: AgentRow[];
+    try {
+      targets = cfg ? await this.d.jobs.resolveTargets(cfg.target, cfg.tgt_type) : store.listAgents().filter((a) => a.key_state === 'accepted');
+    } catch (e) {
+      say(`no agents to roll out to: ${(e as Error).message}`, 'warn');
+      return 1;
+    }
+    if (r.only) {
+      const only = new Set(r.only);
+      // a targeted rollback reaches the agents named, in the rollout's target or not
+      const pool = r.reason === 'rollback' ? store.listAgents().filter((a) => a.key_state === 'accepted') : targets;
+      targets = pool.filter((a) => only.has(a.id));
+    }
+    if (r.reason === 'converge') targets = targets.filter((a) => this.behind(a.id, r.revision));
+    if (!targets.length) {
+      if (r.reason !== 'converge') say('no agent targeted');
+      if (r.reason === 'push' || r.reason === 'rollout') store.setRevisionOutcome(r.revision, 'rolled_out', 'no agent targeted');
+      return 0;
+    }
+    const id = store.createRollout({ revision: r.revision, previous: r.previous, reason: r.reason, started_by: r.user });
+    this.current = id;
+    try {
+      return await this.batches(id, r, targets, say);
+    } finally {
+      this.current = undefined;
+    }
+  }
+
+  private async groups(targets: AgentRow[]): Promise<AgentRow[][]> {
+    const cfg = this.cfg;
+    if (cfg?.serial_by) {
+      const byId = new Map(targets.map((a) => [a.id, a]));
+      return groupByGrain(targets, cfg.serial_by).map((ids) => ids.map((i) => byId.get(i)!));
+    }
+    if (cfg?.groups) {
+      const inTargets = new Set(targets.map((a) => a.id));
+      const out: AgentRow[][] = [];
+      for (const g of cfg.groups) {
+        const m = await this.d.jobs.resolveTargets(g, 'compound').catch(() => [] as AgentRow[]);
+        out.push(m.filter((a) => inTargets.has(a.id)));
+      }
+      out.push(targets); // agents in no group go last (planBatches places each agent once)
+      return out;
+    }
+    return [targets];
+  }
+
+  private async batches(id: number, r: Parameters<Releaser['run']>[0], targets: AgentRow[], say: Say): Promise<number> {
+    const { store } = this.d;
+    const cfg = this.cfg;
+    const batches = planBatches(
+      (await this.groups(targets)).map((g) => g.map((a) => ({ id: a.id, roles: rolesOf(a.grains) }))),
+      cfg?.batch ?? '100%',
+    );
+    store.updateRollout(id, { batches: batches.length });
+    if (r.reason === 'push' || r.reason === 'rollout') {
+      // agents the rollout has not reached keep what they run (scheduled runs included)
+      for (const a of targets) if (a.revision_assigned === null && r.previous) store.assign([a.id], a.revision_applied ?? r.previous);
+    } else if (r.reason === 'rollback' && !r.only) {
+      // the whole fleet follows the desired revision again; the offline agents converge to it
+      store.assign(targets.map((a) => a.id), null);
+    }
+    say(`${r.reason} by ${r.user}: ${targets.length} agent(s) in ${batches.length} batch(es): ${batches.map((b) => b.join(',')).join(' | ')}`);
+    const touched: string[] = [];
+    const jids: string[] = [];
+    let failedAny = false;
+    for (let k = 0; k < batches.length; k++) {
+      if (this.stopped) return 3;
+      const online = batches[k]!.filter((a) => this.d.agents.ready(a));
+      const offline = batches[k]!.filter((a) => !this.d.agents.ready(a));
+      store.updateRollout(id, { batch: k + 1 });
+      if (offline.length) say(`batch ${k + 1}/${batches.length}: ${offline.join(', ')} offline: they get it when they connect`);
+      if (!online.length) continue;
+      store.assign(online, r.revision);
+      touched.push(...online);
+      store.updateRollout(id, { agents: touched });
+      const { statuses, jid } = await this.applyTo(online, r.revision, r.user, cfg?.timeout_s ?? this.d.timeout_s);
+      if (jid) jids.push(jid);
+      store.updateRollout(id, { jids });
+      const failed = online.filter((a) => statuses.get(a) !== 'done');
+      let why = failed.length ? `${failed.map((a) => `${a} ${statuses.get(a) ?? 'not run'}`).join(', ')}` : undefined;
+      if (!why && cfg?.verify.length) why = await runVerify(cfg.verify, online, this.d.jobs, (m, l) => say(`batch ${k + 1}/${batches.length}: ${m}`, l));
+      if (!why) {
+        say(`batch ${k + 1}/${batches.length} (${online.join(', ')}) done`);
+        continue;
+      }
+      failedAny = true;
+      const pct = ((failed.length || online.length) / online.length) * 100;
+      say(`batch ${k + 1}/${batches.length} (${online.join(', ')}) failed: ${why}`, 'warn');
+      const stop = (cfg?.stop_on_failure ?? true) && (cfg?.max_fail_percent === undefined || pct > cfg.max_fail_percent || !failed.length);
+      if (stop) return this.onStop(id, r, targets, touched, `batch ${k + 1}/${batches.length}: ${why}`, say);
+    }
+    // done: every target follows the desired revision, the offline ones get it when they connect
+    if (r.reason === 'push' || r.reason === 'rollout') store.assign(targets.map((a) => a.id), null);
+    const status = failedAny ? 'failed' : 'succeeded';
+    store.updateRollout(id, { status, message: failedAny ? 'some agents failed (within max_fail_percent)' : null });
+    if (r.reason === 'push' || r.reason === 'rollout') store.setRevisionOutcome(r.revision, failedAny ? 'failed' : 'rolled_out');
+    say(`${r.reason} of ${short(r.revision)} ${status}: ${touched.length} agent(s)`, failedAny ? 'warn' : 'info');
+    this.d.events?.rolloutFinished(status);
+    return failedAny ? 2 : 0;
+  }
+
+  /** A batch failed past the threshold. */
+  private async onStop(id: number, r: Parameters<Releaser['run']>[0], targets: AgentRow[], touched: string[], why: string, say: Say): Promise<number> {
+    const { store } = this.d;
+    const cfg = this.cfg;
+    const untouched = targets.map((a) => a.id).filter((a) => !touched.includes(a));
+    if (cfg?.on_failure === 'rollback' && r.previous && (r.reason === 'push' || r.reason === 'rollout')) {
+      say(`stopping: ${why}; rolling back ${touched.join(', ')} to ${short(r.previous)}`, 'warn');
+      store.setDesired(r.previous);
+      store.assign(targets.map((a) => a.id), null);
+      const { statuses } = await this.applyTo(touched, r.previous, `rollback:${r.user}`, cfg.timeout_s);
+      const bad = touched.filter((a) => statuses.get(a) !== 'done');
+      store.setRevisionOutcome(r.revision, 'rolled_back', why);
+      store.updateRollout(id, { status: 'rolled_back', message: `${why}; rolled back to ${short(r.previous)}${bad.length ? ` (failed on ${bad.join(', ')})` : ''}` });
+      say(`rolled back to ${short(r.previous)}${bad.length ? `; the rollback failed on ${bad.join(', ')}` : ''}`, 'warn');
+      this.d.events?.rolloutFinished('rolled_back');
+      return 2;
+    }
+    say(`halted: ${why}; ${untouched.length ? `${untouched.join(', ')} not started (they stay on their revision)` : 'no agent left'}`, 'warn');
+    if (r.reason === 'push' || r.reason === 'rollout') store.setRevisionOutcome(r.revision, 'failed', why);
+    store.updateRollout(id, { status: 'halted', message: why });
+    this.d.events?.rolloutFinished('halted');
+    return 2;
+  }
+
+  /** One job for a batch: the revision to these agents, waiting for any run they are busy with. */
+  private async applyTo(ids: string[], revision: string, user: string, timeout_s: number): Promise<{ statuses: Map<string, AgentJobStatus>; jid?: string }> {
+    const statuses = new Map<string, AgentJobStatus>();
+    let jid: string | undefined;
+    await this.d.jobs.start(
+      { type: 'apply', target: ids.join(','), tgt_type: 'list', sls: [], test: false, timeout_s, user: user === 'push' || user === 'converge' ? 'rollout' : user, revision },
+      (ev) => {
+        if (ev.type === 'job_started') jid = ev.jid;
+        if (ev.type === 'agent_done') statuses.set(ev.agent, ev.status);
+        if (ev.type === 'error') this.d.log.warn(`rollout ${short(revision)}: ${ev.message}`);
+      },
+      { intent: 'intentional', waitIdle: true },
+    );
+    return { statuses, ...(jid ? { jid } : {}) };
   }
 }

@@ -306,7 +306,7 @@ export class Scheduler {
           this.log.info(`schedule ${it.name}: job ${ev.jid} started for ${ev.targets.length} agent(s)`);
         }
         if (ev.type === 'error') errors.push(ev.message);
-      }, { intent: 'corrective' });
+      }, { intent: 'corrective', waitIdle: true });
       if (jid) this.log.info(`schedule ${it.name}: job ${jid} finished (exit ${code})`);
       // a target that matches nothing (yet) is not fatal: the next tick tries again
       else this.log.warn(`schedule ${it.name}: no job started: ${errors.join('; ') || `exit ${code}`}; the schedule goes on`);

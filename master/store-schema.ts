@@ -91,6 +91,42 @@ UPDATE agents SET
   attempt_status = (SELECT status FROM job_agents WHERE jid = agents.attempt_jid AND agent_id = agents.id)
   WHERE attempt_jid IS NOT NULL;`,
   },
+  {
+    // version 3: releases. The desired revision (meta 'desired.revision', taken over from the
+    // old 'rollout.revision'), each agent's assigned revision, the revision each agent of a job
+    // was sent, the commits seen and the rollouts run
+    what: 'revisions, rollouts; agents.revision_assigned; job_agents.revision',
+    sql: `
+CREATE TABLE revisions (
+  sha TEXT PRIMARY KEY,
+  seen TEXT NOT NULL,
+  date TEXT,
+  author TEXT,
+  subject TEXT,
+  outcome TEXT NOT NULL DEFAULT 'seen' CHECK (outcome IN ('seen','rolling_out','rolled_out','failed','rolled_back','refused')),
+  detail TEXT
+);
+CREATE TABLE rollouts (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  revision TEXT NOT NULL,
+  previous TEXT,
+  reason TEXT NOT NULL,
+  started_by TEXT NOT NULL,
+  started TEXT NOT NULL,
+  finished TEXT,
+  status TEXT NOT NULL CHECK (status IN ('running','succeeded','halted','rolled_back','failed')),
+  batch INTEGER NOT NULL DEFAULT 0,
+  batches INTEGER NOT NULL DEFAULT 0,
+  agents TEXT NOT NULL DEFAULT '[]',
+  jids TEXT NOT NULL DEFAULT '[]',
+  message TEXT
+);
+ALTER TABLE agents ADD COLUMN revision_assigned TEXT;
+ALTER TABLE job_agents ADD COLUMN revision TEXT;
+UPDATE job_agents SET revision = (SELECT revision FROM jobs WHERE jobs.jid = job_agents.jid);
+INSERT OR IGNORE INTO meta (key, value) SELECT 'desired.revision', value FROM meta WHERE key = 'rollout.revision';
+DELETE FROM meta WHERE key = 'rollout.revision';`,
+  },
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

@@ -26,6 +26,8 @@ export interface AgentRow {
   revision_attempted: string | null;
   attempt_status: AgentJobStatus | null;
   attempt_jid: string | null;
+  /** the revision the fleet gives this agent (a rollout's batch, a rollback); null: the desired one */
+  revision_assigned: string | null;
 }
 
 /** A rollout's or an operator's apply is intended; a schedule's run puts drift back. */
@@ -48,6 +50,8 @@ export interface JobRow {
 export interface JobAgentRow {
   jid: string;
   agent_id: string;
+  /** the revision sent to this agent (apply jobs) */
+  revision: string | null;
   status: AgentJobStatus;
   started: string | null;
   finished: string | null;
@@ -133,12 +137,12 @@ export class Store {
 
   // ------------------------------------------------------------ jobs
 
-  createJob(job: Omit<JobRow, 'created' | 'intent'> & { intent?: JobIntent }, agents: { id: string; status: AgentJobStatus; error?: string }[]): void {
+  createJob(job: Omit<JobRow, 'created' | 'intent'> & { intent?: JobIntent }, agents: { id: string; status: AgentJobStatus; error?: string; revision?: string | null }[]): void {
     const tx = this.db.transaction(() => {
       this.q('INSERT INTO jobs (jid, kind, target, tgt_type, args, revision, started_by, intent, created) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)')
         .run(job.jid, job.kind, job.target, job.tgt_type, JSON.stringify(job.args), job.revision, job.started_by, job.intent ?? 'intentional', now());
-      const ins = this.q('INSERT INTO job_agents (jid, agent_id, status, error, finished) VALUES (?, ?, ?, ?, ?)');
-      for (const m of agents) ins.run(job.jid, m.id, m.status, m.error ?? null, TERMINAL.has(m.status) ? now() : null);
+      const ins = this.q('INSERT INTO job_agents (jid, agent_id, status, error, finished, revision) VALUES (?, ?, ?, ?, ?, ?)');
+      for (const m of agents) ins.run(job.jid, m.id, m.status, m.error ?? null, TERMINAL.has(m.status) ? now() : null, m.revision ?? job.revision);
     });
     tx();
   }
@@ -209,8 +213,9 @@ export class Store {
   }
 
   /** The agent's final return: every result, the status, in one transaction. */
-  finishJobAgent(jid: string, agentId: string, status: 'done' | 'failed', body: ReturnBody, revision?: string): void {
+  finishJobAgent(jid: string, agentId: string, status: 'done' | 'failed', body: ReturnBody): void {
     const tx = this.db.transaction(() => {
+      const revision = (this.q('SELECT revision FROM job_agents WHERE jid = ? AND agent_id = ?').get(jid, agentId) as { revision: string | null } | undefined)?.revision;
       if (body.kind === 'apply') for (const r of body.report.results) this.putStateResult(jid, agentId, r);
       const error = body.kind === 'error' ? body.error : null;
       this.q('UPDATE job_agents SET status = ?, body = ?, error = ?, finished = ? WHERE jid = ? AND agent_id = ?')
@@ -227,6 +232,72 @@ export class Store {
   /** The revision an agent was last given (a real run) and how it ended. */
   recordAttempt(agentId: string, jid: string, revision: string, status: AgentJobStatus): void {
     this.q('UPDATE agents SET revision_attempted = ?, attempt_status = ?, attempt_jid = ? WHERE id = ?').run(revision, status, jid, agentId);
+  }
+
+  // ------------------------------------------------------------ releases
+
+  desired(): string | undefined {
+    return this.getMeta('desired.revision');
+  }
+
+  setDesired(sha: string): void {
+    this.setMeta('desired.revision', sha);
+  }
+
+  /** The fleet gives these agents `sha` (null: the desired revision) from now on. */
+  assign(ids: readonly string[], sha: string | null): void {
+    const st = this.q('UPDATE agents SET revision_assigned = ? WHERE id = ?');
+    this.db.transaction(() => {
+      for (const id of ids) st.run(sha, id);
+    })();
+  }
+
+  getRevision(sha: string): RevisionRow | undefined {
+    return this.q('SELECT * FROM revisions WHERE sha = ?').get(sha) as RevisionRow | undefined;
+  }
+
+  /** A commit seen on the branch (or named by an operator), first time only. */
+  addRevision(r: Omit<RevisionRow, 'seen' | 'outcome' | 'detail'> & { outcome?: RevisionOutcome; detail?: string | null }): void {
+    this.q('INSERT OR IGNORE INTO revisions (sha, seen, date, author, subject, outcome, detail) VALUES (?, ?, ?, ?, ?, ?, ?)')
+      .run(r.sha, now(), r.date, r.author, r.subject, r.outcome ?? 'seen', r.detail ?? null);
+  }
+
+  setRevisionOutcome(sha: string, outcome: RevisionOutcome, detail?: string): void {
+    this.q('UPDATE revisions SET outcome = ?, detail = ? WHERE sha = ?').run(outcome, detail ?? null, sha);
+  }
+
+  listRevisions(limit: number): RevisionRow[] {
+    return this.q('SELECT * FROM revisions ORDER BY seen DESC, rowid DESC LIMIT ?').all(limit) as RevisionRow[];
+  }
+
+  createRollout(r: { revision: string; previous: string | null; reason: string; started_by: string }): number {
+    return Number(
+      this.q("INSERT INTO rollouts (revision, previous, reason, started_by, started, status) VALUES (?, ?, ?, ?, ?, 'running')")
+        .run(r.revision, r.previous, r.reason, r.started_by, now()).lastInsertRowid,
+    );
+  }
+
+  updateRollout(id: number, u: Partial<Pick<RolloutRow, 'status' | 'batch' | 'batches' | 'agents' | 'jids' | 'message'>>): void {
+    const cur = this.getRollout(id);
+    if (!cur) return;
+    const n = { ...cur, ...u };
+    const finished = n.status !== 'running' ? (cur.finished ?? now()) : null;
+    this.q('UPDATE rollouts SET status = ?, batch = ?, batches = ?, agents = ?, jids = ?, message = ?, finished = ? WHERE id = ?')
+      .run(n.status, n.batch, n.batches, JSON.stringify(n.agents), JSON.stringify(n.jids), n.message, finished, id);
+  }
+
+  getRollout(id: number): RolloutRow | undefined {
+    const r = this.q('SELECT * FROM rollouts WHERE id = ?').get(id) as Record<string, unknown> | undefined;
+    return r ? rolloutRow(r) : undefined;
+  }
+
+  listRollouts(limit: number): RolloutRow[] {
+    return (this.q('SELECT * FROM rollouts ORDER BY id DESC LIMIT ?').all(limit) as Record<string, unknown>[]).map(rolloutRow);
+  }
+
+  /** Rollouts a master stopped in the middle of (killed, restarted). */
+  closeRunningRollouts(message: string): void {
+    this.q("UPDATE rollouts SET status = 'failed', message = ?, finished = ? WHERE status = 'running'").run(message, now());
   }
 
   stateResults(jid: string, agentId: string): StateResult[] {
@@ -260,6 +331,59 @@ function agentRow(r: Record<string, unknown>): AgentRow {
     revision_attempted: (r.revision_attempted as string | null) ?? null,
     attempt_status: (r.attempt_status as AgentJobStatus | null) ?? null,
     attempt_jid: (r.attempt_jid as string | null) ?? null,
+    revision_assigned: (r.revision_assigned as string | null) ?? null,
+  };
+}
+
+export type RevisionOutcome = 'seen' | 'rolling_out' | 'rolled_out' | 'failed' | 'rolled_back' | 'refused';
+
+export interface RevisionRow {
+  sha: string;
+  /** when this master first saw it */
+  seen: string;
+  date: string | null;
+  author: string | null;
+  subject: string | null;
+  outcome: RevisionOutcome;
+  detail: string | null;
+}
+
+export type RolloutStatus = 'running' | 'succeeded' | 'halted' | 'rolled_back' | 'failed';
+
+export interface RolloutRow {
+  id: number;
+  revision: string;
+  previous: string | null;
+  /** push, rollout (tsalt rollout), rollback, converge (agents that were behind) */
+  reason: string;
+  started_by: string;
+  started: string;
+  finished: string | null;
+  status: RolloutStatus;
+  /** the batch running (1-based) of `batches` */
+  batch: number;
+  batches: number;
+  /** agents the rollout sent the revision to so far */
+  agents: string[];
+  jids: string[];
+  message: string | null;
+}
+
+function rolloutRow(r: Record<string, unknown>): RolloutRow {
+  return {
+    id: Number(r.id),
+    revision: String(r.revision),
+    previous: (r.previous as string | null) ?? null,
+    reason: String(r.reason),
+    started_by: String(r.started_by),
+    started: String(r.started),
+    finished: (r.finished as string | null) ?? null,
+    status: r.status as RolloutStatus,
+    batch: Number(r.batch),
+    batches: Number(r.batches),
+    agents: JSON.parse(String(r.agents)) as string[],
+    jids: JSON.parse(String(r.jids)) as string[],
+    message: (r.message as string | null) ?? null,
   };
 }
 
@@ -281,6 +405,7 @@ function jobAgentRow(r: Record<string, unknown>): JobAgentRow {
   return {
     jid: String(r.jid),
     agent_id: String(r.agent_id),
+    revision: (r.revision as string | null) ?? null,
     status: r.status as AgentJobStatus,
     started: (r.started as string | null) ?? null,
     finished: (r.finished as string | null) ?? null,

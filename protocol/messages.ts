@@ -205,6 +205,9 @@ const TargetFields = {
   user: z.string().max(200),
 };
 
+/** A git revision (commit, tag, `HEAD~2`); never starting with '-' (an option to git). */
+const RevisionSchema = z.string().regex(/^[\w./^~@{}-]+$/).refine((r) => !r.startsWith('-'), 'a revision cannot start with -').max(200);
+
 export const CliRequestSchema = z.discriminatedUnion('type', [
   z.strictObject({ type: z.literal('keys.list') }),
   z.strictObject({ type: z.literal('keys.accept'), ids: z.array(z.string()), all: z.boolean() }),
@@ -227,6 +230,20 @@ export const CliRequestSchema = z.discriminatedUnion('type', [
     revision: z.string().regex(/^[\w./^~@{}-]+$/).refine((r) => !r.startsWith('-'), 'a revision cannot start with -').max(200).optional(),
   }),
   z.strictObject({ type: z.literal('run'), ...TargetFields, command: z.string().min(1) }),
+  /** `tsalt revisions`: the commits the master has seen, newest first, with their outcome */
+  z.strictObject({ type: z.literal('revisions.list'), limit: z.number().int().positive().max(10_000) }),
+  /** `tsalt status`: desired revision, branch head, the running rollout, each agent in sync or not */
+  z.strictObject({ type: z.literal('status') }),
+  /** `tsalt rollout [REV] [--force]`: make REV (default: the branch head) desired and roll it out */
+  z.strictObject({ type: z.literal('rollout'), revision: RevisionSchema.optional(), force: z.boolean(), user: z.string().max(200) }),
+  /** `tsalt rollback REV [target]`: REV becomes desired (or those agents' revision) and is applied */
+  z.strictObject({
+    type: z.literal('rollback'),
+    revision: RevisionSchema,
+    target: z.string().min(1).max(10_000).optional(),
+    tgt_type: TargetTypeSchema.optional(),
+    user: z.string().max(200),
+  }),
 ]);
 export type CliRequest = z.infer<typeof CliRequestSchema>;
 

@@ -109,6 +109,17 @@ export class Fleet {
     return git('rev-parse', 'HEAD').stdout.trim();
   }
 
+  /** A revision of the states work tree (`HEAD`, `HEAD~1`) as a commit id. */
+  gitRev(expr: string): string {
+    return spawnSync('git', ['-C', path.join(this.dir, 'states'), 'rev-parse', expr], { encoding: 'utf8' }).stdout.trim();
+  }
+
+  /** /etc/site-like files an agent's states wrote under its scratch root (trimmed), or undefined. */
+  agentFileText(id: string, p = 'etc/site'): string | undefined {
+    const f = path.join(this.dir, 'agents', id, 'root', p);
+    return fs.existsSync(f) ? fs.readFileSync(f, 'utf8').trim() : undefined;
+  }
+
   async startMaster(): Promise<Proc> {
     if (!this.port) this.port = await freePort();
     fs.writeFileSync(path.join(this.dir, 'master.yaml'), YAML.stringify({ ...this.masterCfg, port: this.port }));

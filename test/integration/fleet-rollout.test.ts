@@ -1,6 +1,8 @@
 /**
- * `git push` rolls out: a master with `rollout:` applies each new commit of its state tree,
- * batch by batch, and stops at the first failing agent; `--revision` rolls back.
+ * Rollouts of a lab's state tree (a git work tree as state_tree, `rollout:` and a schedule):
+ * a new commit becomes the desired revision and goes out one batch (one job) at a time; a
+ * broken one halts, and the agent it did not reach stays on its revision through the scheduled
+ * highstates (issue 8, failure 1); `tsalt rollback` holds through them too.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildOnce, Fleet, waitFor } from './fleet-harness.js';
@@ -9,29 +11,42 @@ interface JobSummary {
   jid: string;
   started_by: string;
   revision: string;
-  counts: Record<string, number>;
+  intent: string;
 }
 interface JobDetail {
-  revision: string;
-  agents: { agent_id: string; status: string; error: string | null; results: { id: string; result: boolean | null }[] }[];
+  agents: { agent_id: string; status: string; revision: string | null; error: string | null; results: { id: string; result: boolean | null }[] }[];
+}
+interface Status {
+  desired: string;
+  last_rollout: { revision: string; status: string; message: string | null } | null;
+  agents: { id: string; revision: string; revision_applied: string | null; revision_attempted: string | null; attempt_status: string | null; sync: string }[];
 }
 
-const site = (id: string, fun = 'test.succeed_without_changes') => ({ 'site.sls': `${id}:\n  ${fun}: []\n` });
+const site = (tag: string, fail = false) => ({
+  'site.sls':
+    `/etc/site:\n  file.managed:\n    - makedirs: True\n    - contents: "${tag}"\n` + (fail ? `broken:\n  test.fail_without_changes:\n    - require:\n      - file: /etc/site\n` : ''),
+});
 
-describe('fleet: automatic rollout of new revisions', () => {
+describe('fleet: rollouts hold, through scheduled highstates', () => {
   let fleet: Fleet;
-  const rolloutJobs = async () => (await fleet.json<JobSummary[]>(['jobs'])).filter((j) => j.started_by === 'rollout');
-  const finished = (jid: string) =>
-    waitFor(`job ${jid} finished`, async () => {
-      const d = await fleet.json<JobDetail>(['jobs', jid]);
-      return d.agents.every((m) => !['queued', 'running'].includes(m.status)) ? d : undefined;
+  const jobs = async () => fleet.json<JobSummary[]>(['jobs', '--limit', '200']);
+  const status = () => fleet.json<Status>(['status']);
+  const file = (id: string) => fleet.agentFileText(id);
+  /** scheduled jobs started after `since` (jid order), finished */
+  const scheduledAfter = async (since: string, n: number) =>
+    waitFor(`${n} scheduled runs`, async () => {
+      const js = (await jobs()).filter((j) => j.started_by === 'schedule:hs' && j.jid > since);
+      if (js.length < n) return undefined;
+      const details = await Promise.all(js.slice(-n).map((j) => fleet.json<JobDetail>(['jobs', j.jid])));
+      return details.every((d) => d.agents.every((a) => !['queued', 'running'].includes(a.status))) ? details : undefined;
     }, 40_000);
+  const lastJid = async () => (await jobs())[0]?.jid ?? '';
 
   beforeAll(async () => {
     buildOnce();
     fleet = new Fleet({
       states: { 'top.sls': "base:\n  '*':\n    - site\n", ...site('v1') },
-      master: { rollout: { target: 'o*', batch: '1', poll_s: 0.3, stop_on_failure: true } },
+      master: { rollout: { target: 'o*', batch: 1, stop_on_failure: true }, schedule: { hs: { function: 'state.highstate', target: 'o*', seconds: 1 } } },
     });
     await fleet.startMaster();
     fleet.startAgents([fleet.agentConfig('o1'), fleet.agentConfig('o2')]);
@@ -41,45 +56,61 @@ describe('fleet: automatic rollout of new revisions', () => {
     await fleet?.stop();
   });
 
-  it('a new master records HEAD without applying it', async () => {
-    await new Promise((r) => setTimeout(r, 1000));
-    expect(await rolloutJobs()).toEqual([]);
-    await fleet.master!.waitOutput(/rollout: first start, revision [0-9a-f]{12} recorded/);
+  it('the work tree\'s HEAD is the first desired revision', async () => {
+    const head = fleet.gitRev('HEAD');
+    await waitFor('o1 and o2 on v1', async () => ((await status()).agents.every((a) => a.sync === 'in_sync') && file('o1') === 'v1' && file('o2') === 'v1') || undefined, 40_000);
+    expect((await status()).desired).toBe(head);
   });
 
-  it('a new commit is applied to every targeted agent, one batch at a time', async () => {
+  it('a new commit goes out one batch, one job, at a time', async () => {
     fleet.writeTree('states', site('v2'));
-    const rev = fleet.commit('v2');
-    const job = await waitFor('rollout job', async () => (await rolloutJobs()).find((j) => j.revision === rev));
-    const d = await finished(job.jid);
-    expect(d.agents.map((m) => [m.agent_id, m.status, m.results.map((x) => x.id)])).toEqual([
-      ['o1', 'done', ['v2']],
-      ['o2', 'done', ['v2']],
-    ]);
+    const v2 = fleet.commit('v2');
+    await waitFor('both on v2', async () => {
+      const s = await status();
+      return s.desired === v2 && s.agents.every((a) => a.revision_applied === v2) ? s : undefined;
+    }, 40_000);
+    const rollouts = (await jobs()).filter((j) => j.started_by === 'rollout' && j.revision === v2);
+    expect(rollouts.length).toBe(2);
+    for (const j of rollouts) expect((await fleet.json<JobDetail>(['jobs', j.jid])).agents).toHaveLength(1);
+    expect(file('o1')).toBe('v2');
+    expect(file('o2')).toBe('v2');
   });
 
-  it('a broken commit stops at the first failing batch; the rest is cancelled, not applied', async () => {
-    fleet.writeTree('states', site('broken', 'test.fail_without_changes'));
-    const rev = fleet.commit('broken');
-    const job = await waitFor('rollout job', async () => (await rolloutJobs()).find((j) => j.revision === rev));
-    const d = await finished(job.jid);
-    const statuses = d.agents.map((m) => m.status).sort();
-    expect(statuses).toEqual(['cancelled', 'failed']);
-    expect(d.agents.find((m) => m.status === 'cancelled')!.error).toMatch(/stops on failure/);
-    expect(d.agents.find((m) => m.status === 'cancelled')!.results).toEqual([]);
+  it('a broken commit halts after the first batch; the agent not reached stays on v2 through scheduled highstates', async () => {
+    const v2 = (await status()).desired;
+    fleet.writeTree('states', site('v3', true));
+    const v3 = fleet.commit('v3 broken');
+    const s = await waitFor('the rollout halted', async () => {
+      const x = await status();
+      return x.last_rollout?.revision === v3 && x.last_rollout.status === 'halted' ? x : undefined;
+    }, 40_000);
+    expect(s.desired).toBe(v3);
+    const [reached, held] = s.agents.find((a) => a.revision_attempted === v3)!.id === 'o1' ? ['o1', 'o2'] : ['o2', 'o1'];
+    const since = await lastJid();
+    const runs = await scheduledAfter(since, 2);
+    for (const d of runs) {
+      const byId = Object.fromEntries(d.agents.map((a) => [a.agent_id, a.revision]));
+      expect(byId[held]).toBe(v2);
+      expect(byId[reached]).toBe(v3);
+    }
+    expect(file(held)).toBe('v2');
+    const after = await status();
+    expect(after.agents.find((a) => a.id === held)).toMatchObject({ revision: v2, revision_applied: v2, sync: 'held' });
+    expect(after.agents.find((a) => a.id === reached)).toMatchObject({ revision: v3, attempt_status: 'failed', sync: 'failed' });
+    // scheduled runs correct drift: corrective, not intentional
+    expect((await jobs()).filter((j) => j.started_by === 'schedule:hs').every((j) => j.intent === 'corrective')).toBe(true);
   });
 
-  it('rolling back: apply an earlier revision to everyone', async () => {
-    const r = await fleet.json<{ code: number; revision: string; agents: Record<string, { status: string; body?: { report?: { results: { id: string }[] } } }> }>([
-      'apply',
-      'o*',
-      '--revision',
-      'HEAD~1',
-    ]);
-    expect(r.code).toBe(0);
-    expect(Object.values(r.agents).map((a) => a.body!.report!.results.map((x) => x.id))).toEqual([['v2'], ['v2']]);
-    // the rollout does not fight the rollback: HEAD did not move, so no new rollout job
-    await new Promise((res) => setTimeout(res, 1000));
-    expect((await rolloutJobs()).length).toBe(2);
+  it('tsalt rollback to v2 puts both back and holds through scheduled highstates', async () => {
+    const v2 = fleet.gitRev('HEAD~1');
+    const r = await fleet.cli(['rollback', v2]);
+    expect(r.code, r.stdout + r.stderr).toBe(0);
+    expect((await status()).desired).toBe(v2);
+    const since = await lastJid();
+    const runs = await scheduledAfter(since, 2);
+    for (const d of runs) for (const a of d.agents) expect([a.agent_id, a.revision, a.status]).toEqual([a.agent_id, v2, 'done']);
+    expect(file('o1')).toBe('v2');
+    expect(file('o2')).toBe('v2');
+    expect((await status()).agents.map((a) => a.sync)).toEqual(['in_sync', 'in_sync']);
   });
 });

@@ -55,7 +55,12 @@ describe('store schema versions', () => {
     const tables = (s.db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name").all() as { name: string }[]).map((t) => t.name);
     expect(tables).not.toContain('job_minions');
     expect(tables).toContain('job_agents');
-    expect(s.getMeta('rollout.revision')).toBe('c0ffee');
+    // the last revision the old rollout recorded becomes the desired revision
+    expect(s.desired()).toBe('c0ffee');
+    expect(s.getMeta('rollout.revision')).toBeUndefined();
+    expect(s.jobAgents('20260101000000000002').map((m) => [m.agent_id, m.revision])).toEqual([['web1', 'r2'], ['web2', 'r2']]);
+    expect(s.listRevisions(10)).toEqual([]);
+    expect(s.getAgent('web1')!.revision_assigned).toBeNull();
     expect(s.getAgent('web1')).toMatchObject({ key_state: 'accepted', grains: { roles: ['web'] }, revision_applied: 'r1' });
     // the last attempt is derived from the history: web1 failed r2 (still running jobs do not count)
     expect(s.getAgent('web1')).toMatchObject({ revision_attempted: 'r2', attempt_status: 'failed', attempt_jid: '20260101000000000002' });

@@ -57,7 +57,7 @@ describe('store', () => {
     expect(s.getJobAgent(jid, 'a')!.status).toBe('running');
     expect(s.stateResults(jid, 'a')).toHaveLength(1);
     const report = { id: 'a', test: false, results: [result(0, true), result(1, false)], counts: { total: 2, succeeded: 1, changed: 1, failed: 1 }, duration_ms: 3 };
-    s.finishJobAgent(jid, 'a', 'failed', { kind: 'apply', report }, 'r1');
+    s.finishJobAgent(jid, 'a', 'failed', { kind: 'apply', report });
     expect(s.stateResults(jid, 'a').map((r) => [r.id, r.result, r.changes])).toEqual([
       ['s0', true, {}],
       ['s1', false, { x: { old: 1, new: 2 } }],
@@ -76,7 +76,7 @@ describe('store', () => {
     s.addAgent('a', 'ab'.repeat(32), 'accepted');
     const jid = newJid();
     s.createJob({ jid, kind: 'apply', target: 'a', tgt_type: 'glob', args: {}, revision: 'r2', started_by: 'x' }, [{ id: 'a', status: 'queued' }]);
-    s.finishJobAgent(jid, 'a', 'done', { kind: 'apply', report: { id: 'a', test: true, results: [], counts: { total: 0, succeeded: 0, changed: 0, failed: 0 }, duration_ms: 0 } }, 'r2');
+    s.finishJobAgent(jid, 'a', 'done', { kind: 'apply', report: { id: 'a', test: true, results: [], counts: { total: 0, succeeded: 0, changed: 0, failed: 0 }, duration_ms: 0 } });
     expect(s.getAgent('a')!.revision_applied).toBeNull();
     s.close();
   });

@@ -15,6 +15,7 @@ const row = (id: string, grains: Record<string, unknown>, key_state: AgentRow['k
   revision_attempted: null,
   attempt_status: null,
   attempt_jid: null,
+  revision_assigned: null,
 });
 const agents = [
   row('web1', { roles: ['web'], os_family: 'RedHat', ipv4: ['10.0.0.1'] }),

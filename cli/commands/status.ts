@@ -1,0 +1,32 @@
+/** `tsalt status`: desired revision, branch head, the running rollout, and each agent in sync or not. */
+import { parseArgs } from 'node:util';
+import type { StatusData } from '../../master/release-handlers.js';
+import { ask, short, socketOptions, table } from './release-common.js';
+
+export async function run(argv: string[]): Promise<number> {
+  const { values } = parseArgs({ args: argv, options: socketOptions });
+  if (values.help) {
+    process.stdout.write(
+      'usage: tsalt status [--json] [--socket PATH | --config FILE]\n' +
+        '  the desired revision, the branch head, the rollout running (batch k of n) or the last one, and per agent:\n' +
+        '  its revision, the last one applied, the last attempted and its result: in sync, behind, failed or held\n',
+    );
+    return 0;
+  }
+  return ask('status', values, { type: 'status' }, (d) => {
+    const s = d as StatusData;
+    if (values.json) return void process.stdout.write(JSON.stringify(s, null, 2) + '\n');
+    const out = [`serving:  ${s.source}`, `desired:  ${short(s.desired)}`, `head:     ${short(s.head)}${s.head && s.head !== s.desired ? ' (not desired)' : ''}`];
+    const r = s.rollout ?? s.last_rollout;
+    if (r) {
+      const what = `${r.reason} of ${short(r.revision)} by ${r.started_by}`;
+      out.push(s.rollout ? `rollout:  ${what}: running, batch ${r.batch} of ${r.batches}` : `last rollout: ${what}: ${r.status}${r.message ? ` (${r.message})` : ''}`);
+    }
+    process.stdout.write(out.join('\n') + '\n\n');
+    const t = [['AGENT', 'CONNECTED', 'REVISION', 'APPLIED', 'ATTEMPTED', 'RESULT', 'SYNC']];
+    for (const a of s.agents) {
+      t.push([a.id, a.connected ? 'yes' : 'no', short(a.revision), short(a.revision_applied), short(a.revision_attempted), a.attempt_status ?? '-', a.sync.replace('_', ' ')]);
+    }
+    process.stdout.write(table(t));
+  });
+}

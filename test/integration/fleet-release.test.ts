@@ -1,0 +1,139 @@
+/**
+ * Releases through a real bare repository and real `git push`: the master serves `git:`, a push
+ * becomes the desired revision and is rolled out; pillar comes from the pushed commit; a
+ * force-push of another history is refused; `tsalt rollback` holds through scheduled runs;
+ * `tsalt revisions` and `tsalt status` show it all (issue 8, failures 1, 2, 5, 7).
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildOnce, waitFor } from './fleet-harness.js';
+import { ReleaseFleet } from './release-harness.js';
+
+interface RevisionLine {
+  sha: string;
+  subject: string;
+  author: string;
+  outcome: string;
+  desired: boolean;
+  detail: string | null;
+  agents_applied: number;
+  agents_failed: number;
+}
+interface Status {
+  desired: string;
+  head: string;
+  last_rollout: { revision: string; status: string; reason: string } | null;
+  agents: { id: string; revision: string; revision_applied: string | null; revision_attempted: string | null; attempt_status: string | null; sync: string }[];
+}
+interface JobSummary {
+  jid: string;
+  started_by: string;
+  revision: string;
+  intent: string;
+}
+
+const files = (tag: string, port: number) => ({
+  'states/top.sls': "base:\n  '*':\n    - app\n",
+  'states/app.sls': `/etc/app.conf:\n  file.managed:\n    - makedirs: True\n    - contents: "release=${tag} port={{ pillar['app']['port'] }}"\n`,
+  'pillar/top.sls': "base:\n  '*':\n    - app\n",
+  'pillar/app.sls': `app:\n  port: ${port}\n`,
+});
+
+describe('fleet: releases from a bare repository', () => {
+  let fleet: ReleaseFleet;
+  let v1: string;
+  const revisions = () => fleet.json<RevisionLine[]>(['revisions']);
+  const status = () => fleet.json<Status>(['status']);
+  const inSync = (rev: string) =>
+    waitFor(`every agent in sync on ${rev.slice(0, 12)}`, async () => {
+      const s = await status();
+      return s.desired === rev && s.agents.length === 2 && s.agents.every((a) => a.sync === 'in_sync' && a.revision_applied === rev) ? s : undefined;
+    }, 40_000);
+
+  beforeAll(async () => {
+    buildOnce();
+    fleet = new ReleaseFleet({
+      files: files('v1', 8001),
+      master: { rollout: { target: 'r*', batch: 1 } },
+    });
+    v1 = fleet.git(fleet.work, 'rev-parse', 'HEAD');
+    await fleet.startMaster();
+    fleet.startAgents([fleet.agentConfig('r1'), fleet.agentConfig('r2')]);
+    await fleet.acceptAll(['r1', 'r2']);
+  });
+  afterAll(async () => {
+    if (process.env.TSALT_DEBUG) console.log(fleet?.master?.out, fleet?.agents.map((a) => a.out).join('\n'));
+    await fleet?.stop();
+  });
+
+  it('the first revision pushed is desired; agents that connect get it, states and pillar of that commit', async () => {
+    await inSync(v1);
+    expect(fleet.agentFile('r1', 'etc/app.conf')?.trim()).toBe('release=v1 port=8001');
+    expect(fleet.agentFile('r2', 'etc/app.conf')?.trim()).toBe('release=v1 port=8001');
+  });
+
+  it('a git push is rolled out; pillar comes from the pushed commit, not from a work tree', async () => {
+    const v2 = fleet.push('v2: port 8002', files('v2', 8002));
+    // an uncommitted edit in the operator's clone is never read
+    fleet.edit({ 'pillar/app.sls': 'app:\n  port: 9999\n' });
+    await inSync(v2);
+    expect(fleet.agentFile('r1', 'etc/app.conf')?.trim()).toBe('release=v2 port=8002');
+    const jobs = (await fleet.json<JobSummary[]>(['jobs'])).filter((j) => j.revision === v2);
+    expect(jobs.length).toBeGreaterThan(0);
+    expect(jobs.every((j) => j.intent === 'intentional')).toBe(true);
+    fleet.edit({ 'pillar/app.sls': 'app:\n  port: 8002\n' });
+  });
+
+  it('--revision of an older commit uses that commit\'s pillar, once; a plain apply stays on the desired one', async () => {
+    const r = await fleet.cli(['apply', 'r1', '--revision', v1]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(fleet.agentFile('r1', 'etc/app.conf')?.trim()).toBe('release=v1 port=8001');
+    const s = await status();
+    expect(s.agents.find((a) => a.id === 'r1')).toMatchObject({ revision_applied: v1, sync: 'behind' });
+    const r2 = await fleet.cli(['apply', 'r1']);
+    expect(r2.code, r2.stderr).toBe(0);
+    expect(fleet.agentFile('r1', 'etc/app.conf')?.trim()).toBe('release=v2 port=8002');
+  });
+
+  it('a force-push of another history is recorded, refused, and rolled out only with --force', async () => {
+    const before = (await status()).desired;
+    // another history: a new root commit pushed over the branch
+    fleet.git(fleet.work, 'checkout', '-q', '--orphan', 'other');
+    const other = fleet.push('another history', files('other', 7000), { force: true });
+    const refused = await waitFor('the push refused', async () => (await revisions()).find((r) => r.sha === other && r.outcome === 'refused'));
+    expect(refused.detail).toMatch(/does not descend from the desired revision/);
+    expect((await status()).desired).toBe(before);
+    expect(fleet.agentFile('r1', 'etc/app.conf')?.trim()).toBe('release=v2 port=8002');
+    const no = await fleet.cli(['rollout', other]);
+    expect(no.code).toBe(1);
+    expect(no.stderr).toMatch(/does not descend from the desired revision .*--force/);
+    const yes = await fleet.cli(['rollout', other, '--force']);
+    expect(yes.code, yes.stderr).toBe(0);
+    expect(yes.stdout).toMatch(/batch 2\/2/);
+    await inSync(other);
+    expect(fleet.agentFile('r2', 'etc/app.conf')?.trim()).toBe('release=other port=7000');
+  });
+
+  it('tsalt rollback puts the exact files and pillar of an older commit back and makes it desired', async () => {
+    const v2 = fleet.git(fleet.work, 'rev-parse', 'main');
+    const r = await fleet.cli(['rollback', v2]);
+    expect(r.code, r.stderr).toBe(0);
+    await inSync(v2);
+    expect(fleet.agentFile('r1', 'etc/app.conf')?.trim()).toBe('release=v2 port=8002');
+    expect(fleet.agentFile('r2', 'etc/app.conf')?.trim()).toBe('release=v2 port=8002');
+    const revs = await revisions();
+    expect(revs.find((x) => x.sha === v2)).toMatchObject({ desired: true, agents_applied: 2 });
+    expect(revs.find((x) => x.subject === 'another history')).toMatchObject({ desired: false, outcome: 'rolled_back' });
+  });
+
+  it('tsalt revisions and tsalt status print tables', async () => {
+    const r = await fleet.cli(['revisions']);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/^REVISION\s+DATE\s+AUTHOR\s+OUTCOME\s+AGENTS\s+SUBJECT/);
+    expect(r.stdout).toMatch(/Op <op@example.invalid>\s+desired.*2 ok\s+v2: port 8002/);
+    expect(r.stdout).toMatch(/refused.*another history|rolled back.*another history/);
+    const s = await fleet.cli(['status']);
+    expect(s.code).toBe(0);
+    expect(s.stdout).toMatch(/^AGENT\s+CONNECTED\s+REVISION\s+APPLIED\s+ATTEMPTED\s+RESULT\s+SYNC$/m);
+    expect(s.stdout).toMatch(/^r1\s+yes\s+[0-9a-f]{12}\s+[0-9a-f]{12}\s+[0-9a-f]{12}\s+done\s+in sync$/m);
+  });
+});
