@@ -15,6 +15,7 @@ import { Releaser } from './rollout.js';
 import { Scheduler } from './schedule.js';
 import { ConsoleLive, joinJobEvents } from './console/live.js';
 import { serveConsole } from './console/server.js';
+import { consoleReleases } from './console/source.js';
 
 export interface RunningMaster {
   port: number;
@@ -104,7 +105,14 @@ export async function startMaster(cfg: MasterConfig, log: Logger): Promise<Runni
     cfg.console && consoleLive
       ? await serveConsole(
           cfg.console,
-          { store, connectedIds: () => server.connectedIds(), head: () => source.head(), schedules: () => scheduler.list(), nodegroups: cfg.nodegroups },
+          {
+            store,
+            connectedIds: () => server.connectedIds(),
+            head: () => source.head(),
+            schedules: () => scheduler.list(),
+            nodegroups: cfg.nodegroups,
+            ...(tracked ? { releases: consoleReleases(source, cfg.rollout, () => releaser?.current) } : {}),
+          },
           consoleLive,
           log.child('console'),
         )

@@ -93,6 +93,20 @@ export class ConsoleQueries {
     return new Map(rows.map((r) => [r.id, `${r.status}:${r.n}`]));
   }
 
+  /** Test runs (`--test`) of a revision, newest first: a rollback's predicted changes. */
+  testRunsOf(revision: string, limit: number): JobSummary[] {
+    const rows = this.q(
+      `SELECT jid FROM jobs WHERE revision = ? AND kind = 'apply' AND coalesce(json_extract(args, '$.test'), 0) = 1 ORDER BY jid DESC LIMIT ?`,
+    ).all(revision, limit) as { jid: string }[];
+    return rows.map((r) => this.jobSummary(r.jid)!);
+  }
+
+  /** Jobs a rollout's automatic rollback started (`rollback:<user>`, the previous revision, after the rollout began). */
+  rollbackJobs(revision: string, since: string): JobSummary[] {
+    const rows = this.q(`SELECT jid FROM jobs WHERE revision = ? AND started_by LIKE 'rollback:%' AND created >= ? ORDER BY jid`).all(revision, since) as { jid: string }[];
+    return rows.map((r) => this.jobSummary(r.jid)!);
+  }
+
   agentJobs(agentId: string, limit: number): AgentJobRow[] {
     const rows = this.q(
       `SELECT j.jid, j.kind, j.target, j.tgt_type, j.args, j.started_by, j.created, m.status, m.finished

@@ -20,6 +20,7 @@ import { agentPage, agentsPage } from './views/agents.js';
 import { jobRows, jobsPage } from './views/jobs.js';
 import { agentFragment, jobPage, jobSummary } from './views/job.js';
 import { schedulesPage } from './views/schedules.js';
+import { releasesPage, rollbackPage, rolloutSection } from './views/releases.js';
 
 export const CSP = [
   "default-src 'none'",
@@ -78,7 +79,7 @@ export function serveConsole(cfg: ConsoleConfig, src: ConsoleSource, live: Conso
   const qs = new ConsoleQueries(src.store);
   const js = clientScript();
   if (js === undefined) log.warn('console: client script not built (npm run build); pages work, running jobs are not live');
-  const sections: ReadonlySet<Section> = new Set<Section>(['agents', 'jobs', 'schedules']);
+  const sections: ReadonlySet<Section> = new Set<Section>(['agents', 'jobs', 'releases', 'schedules']);
 
   const full = (title: string, section: Section, body: Html, refresh = false): Reply => ({
     status: 200,
@@ -119,6 +120,18 @@ export function serveConsole(cfg: ConsoleConfig, src: ConsoleSource, live: Conso
         const body = jobPage(qs, id);
         if (!body) throw new NotFound();
         return full(`Job ${id}`, 'jobs', body, qs.jobSummary(id)?.running === true);
+      }
+      case 'releases': {
+        if (id !== undefined) {
+          const body = await rollbackPage(src, qs, id);
+          if (!body) throw new NotFound();
+          return full(`Rollback to ${id.slice(0, 12)}`, 'releases', body);
+        }
+        if (p.get('part') === 'rollout') {
+          if (!src.releases) throw new NotFound();
+          return fragment(rolloutSection(src, qs, src.releases));
+        }
+        return full('Releases', 'releases', await releasesPage(src, qs), src.releases?.running() !== undefined);
       }
       case 'schedules':
         if (id !== undefined) throw new NotFound();

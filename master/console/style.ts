@@ -31,7 +31,7 @@ pre.error{background:#ffebe9;padding:.4em .6em;border-radius:4px}
 .down,.s-lost,.s-timeout,.s-cancelled,.sync-never-applied,.sync-unknown{background:#f6f8fa;color:var(--muted)}
 .s-failed,.r-false,.sync-failed{background:#ffebe9;border-color:#ffcecb;color:#a40e26}
 .s-running,.s-queued{background:#ddf4ff;border-color:#b6e3ff;color:#0550ae}
-.r-changed,.r-none,.sync-behind{background:#fff8c5;border-color:#f5e0a0;color:#7d4e00}
+.r-changed,.r-none,.sync-behind,.sync-held{background:#fff8c5;border-color:#f5e0a0;color:#7d4e00}
 .test{background:#fbefff;border-color:#ecd8f8;color:#8250df}
 .i-corrective{background:#fff1e5;border-color:#ffd8b5;color:#953800}
 .i-intentional{background:#ddf4ff;border-color:#b6e3ff;color:#0550ae}

@@ -6,27 +6,23 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { Fleet } from '../integration/fleet-harness.js';
+import { Fleet, type Proc } from '../integration/fleet-harness.js';
+import { ReleaseFleet } from '../integration/release-harness.js';
 
 export const TOKEN = 'console-test-token-0123456789abcdef';
 export const CHROMIUM = '/usr/bin/chromium';
 
-export class ConsoleFleet extends Fleet {
-  consolePort = 0;
+/** The console of a fleet's master: its port is read from the master's log. */
+export class ConsoleClient {
+  port = 0;
 
-  constructor(o: { states: Record<string, string>; pillar?: Record<string, string>; master?: Record<string, unknown> }) {
-    super({ ...o, master: { console: { interface: '127.0.0.1', port: 0, token: TOKEN }, ...o.master } });
-  }
-
-  override async startMaster() {
-    const p = await super.startMaster();
-    const m = await p.waitOutput(/console on http:\/\/127\.0\.0\.1:(\d+)\//);
-    this.consolePort = Number(m[1]);
-    return p;
+  async attach(master: Proc): Promise<void> {
+    const m = await master.waitOutput(/console on http:\/\/127\.0\.0\.1:(\d+)\//);
+    this.port = Number(m[1]);
   }
 
   url(p: string): string {
-    return `http://127.0.0.1:${this.consolePort}${p}`;
+    return `http://127.0.0.1:${this.port}${p}`;
   }
 
   /** A request with the token as a Bearer header (or none: `token: null`). */
@@ -43,6 +39,47 @@ export class ConsoleFleet extends Fleet {
     const r = await this.get(p);
     if (r.status !== 200) throw new Error(`GET ${p}: ${r.status} ${await r.text()}`);
     return r.text();
+  }
+}
+
+const CONSOLE_CFG = { console: { interface: '127.0.0.1', port: 0, token: TOKEN } };
+
+export class ConsoleFleet extends Fleet {
+  readonly console = new ConsoleClient();
+
+  constructor(o: { states: Record<string, string>; pillar?: Record<string, string>; master?: Record<string, unknown> }) {
+    super({ ...o, master: { ...CONSOLE_CFG, ...o.master } });
+  }
+
+  override async startMaster() {
+    const p = await super.startMaster();
+    await this.console.attach(p);
+    return p;
+  }
+
+  url(p: string): string {
+    return this.console.url(p);
+  }
+  get(p: string, o: Parameters<ConsoleClient['get']>[1] = {}): Promise<Response> {
+    return this.console.get(p, o);
+  }
+  text(p: string): Promise<string> {
+    return this.console.text(p);
+  }
+}
+
+/** A fleet serving a bare config repository (releases), with the console on. */
+export class ConsoleReleaseFleet extends ReleaseFleet {
+  readonly console = new ConsoleClient();
+
+  constructor(o: { files: Record<string, string>; master?: Record<string, unknown> }) {
+    super({ ...o, master: { ...CONSOLE_CFG, ...o.master } });
+  }
+
+  override async startMaster() {
+    const p = await super.startMaster();
+    await this.console.attach(p);
+    return p;
   }
 }
 

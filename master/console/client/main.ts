@@ -72,22 +72,29 @@ function liveJob(root: HTMLElement): void {
   });
 }
 
-function liveList(body: HTMLElement): void {
-  const es = new EventSource(body.dataset.live!);
+/** An element whose content the server re-renders whenever a job moves (the job list, a rollout). */
+function liveContent(el: HTMLElement): void {
+  const es = new EventSource(el.dataset.live!);
   const update = serial(async () => {
-    const text = await fetchText(body.dataset.src!);
+    const text = await fetchText(el.dataset.src!);
     if (text === undefined) return;
-    const doc = new DOMParser().parseFromString(`<!doctype html><table><tbody>${text}</tbody></table>`, 'text/html');
-    body.replaceChildren(...Array.from(doc.querySelectorAll('tbody > tr')).map((tr) => document.importNode(tr, true)));
+    // table rows only parse inside a table
+    const nodes =
+      el.tagName === 'TBODY'
+        ? Array.from(new DOMParser().parseFromString(`<!doctype html><table><tbody>${text}</tbody></table>`, 'text/html').querySelectorAll('tbody > tr'))
+        : parseFragment(text);
+    el.replaceChildren(...nodes.map((n) => document.importNode(n, true)));
   });
-  es.addEventListener('jobs', () => update('rows'));
+  es.addEventListener('jobs', () => update('content'));
 }
 
 function start(): void {
   const job = document.getElementById('job');
   if (job?.dataset.live) liveJob(job);
-  const rows = document.getElementById('job-rows');
-  if (rows?.dataset.live) liveList(rows);
+  for (const id of ['job-rows', 'rollout-live']) {
+    const el = document.getElementById(id);
+    if (el?.dataset.live) liveContent(el);
+  }
 }
 
 if (document.readyState === 'loading') document.addEventListener('DOMContentLoaded', start);

@@ -5,12 +5,29 @@ import type { AgentRow } from '../../store.js';
 import { href, html, type Html } from '../html.js';
 import type { ConsoleQueries } from '../queries.js';
 import type { ConsoleSource } from '../source.js';
+import { agentSync } from '../../release-handlers.js';
+import { SYNC_WORDS } from './releases.js';
 import { between, rev, statusBadge, startedBy, target, time, what } from './format.js';
 
 /** Target types the filter offers: the CLI's, minus pillar matching (the console never reads pillar). */
 export const FILTER_TYPES: readonly TargetType[] = TargetTypeSchema.options.filter((t) => t !== 'pillar' && t !== 'pillar_pcre');
 
-export type Sync = 'in sync' | 'behind' | 'failed' | 'never applied' | 'unknown';
+export type Sync = 'in sync' | 'behind' | 'failed' | 'held' | 'never applied' | 'unknown';
+
+/**
+ * With releases, as `tsalt status` says it (against the revision each agent should run: the
+ * desired one, or the one a halted rollout or a targeted rollback holds it on); without, against
+ * the state tree's HEAD.
+ */
+function syncTable(src: ConsoleSource, head: string | undefined): (a: AgentRow) => Sync {
+  if (!src.releases) return (a) => syncOf(a, head);
+  const byId = new Map(agentSync(src.store, new Set(src.connectedIds())).map((l) => [l.id, l]));
+  return (a) => {
+    const l = byId.get(a.id);
+    if (!l) return 'unknown';
+    return !a.revision_applied && l.sync === 'behind' ? 'never applied' : SYNC_WORDS[l.sync];
+  };
+}
 
 export function syncOf(a: AgentRow, head: string | undefined): Sync {
   const st = a.attempt_status;
@@ -60,8 +77,9 @@ export async function agentsPage(src: ConsoleSource, qs: ConsoleQueries, tgt: st
   }
   const connected = src.connectedIds();
   const head = await src.head().catch(() => undefined);
+  const sync = syncTable(src, head);
   const rows = shown.map((a) => {
-    const sync = syncOf(a, head);
+    const s = sync(a);
     return html`<tr data-agent="${a.id}">
 <td><a href="${href(['agents', a.id])}">${a.id}</a></td>
 <td>${connected.has(a.id) ? html`<span class="badge up">connected</span>` : html`<span class="badge down">offline</span>`}</td>
@@ -70,7 +88,7 @@ export async function agentsPage(src: ConsoleSource, qs: ConsoleQueries, tgt: st
 <td>${rolesOf(a.grains)}</td>
 <td>${rev(a.revision_applied)}</td>
 <td>${attempt(a)}</td>
-<td><span class="badge sync-${sync.replace(/ /g, '-')}">${sync}</span></td>
+<td><span class="badge sync-${s.replace(/ /g, '-')}">${s}</span></td>
 </tr>`;
   });
   return html`<h1>Agents</h1>
@@ -113,7 +131,7 @@ export async function agentPage(src: ConsoleSource, qs: ConsoleQueries, id: stri
 <tr><th>Last seen</th><td>${time(a.last_seen)}</td></tr>
 <tr><th>Applied revision</th><td>${rev(a.revision_applied)}</td></tr>
 <tr><th>Last attempt</th><td>${attempt(a)}</td></tr>
-<tr><th>Sync</th><td>${syncOf(a, head)}</td></tr>
+<tr><th>Sync</th><td>${syncTable(src, head)(a)}</td></tr>
 </table>
 <h2>Recent jobs</h2>
 <table class="list" id="agent-jobs">
