@@ -12,8 +12,9 @@ import { listenCli } from './cli-socket.js';
 import { handleCli, type CliContext } from './cli-handlers.js';
 import { MasterMetrics, serveMetrics } from './metrics.js';
 import { Releaser } from './rollout.js';
+import { fanOut, ReleaseMetrics } from './release-metrics.js';
 import { Scheduler } from './schedule.js';
-import { ConsoleLive, joinJobEvents } from './console/live.js';
+import { ConsoleLive } from './console/live.js';
 import { serveConsole } from './console/server.js';
 import { consoleReleases } from './console/source.js';
 
@@ -50,14 +51,14 @@ export async function startMaster(cfg: MasterConfig, log: Logger): Promise<Runni
   const store = new Store(cfg.db);
   const metrics = cfg.metrics ? new MasterMetrics() : undefined;
   const consoleLive = cfg.console ? new ConsoleLive() : undefined;
-  const events = joinJobEvents(metrics, consoleLive);
   // the server dispatches agents' messages to the jobs, the jobs send through the server
   const agents: AgentLinks = { ready: (id) => server.ready(id) };
   // with git: or rollout:, jobs without --revision apply the desired revision (kept in the store);
   // a lab's state_tree without rollout: applies its HEAD
   const tracked = cfg.git !== undefined || cfg.rollout !== undefined;
   const revisions = { desired: () => store.desired(), forAgent: (id: string) => store.getAgent(id)?.revision_assigned ?? store.desired() };
-  const jobs = new JobManager({ store, source, agents, cfg, log: log.child('jobs'), ...(tracked ? { revisions } : {}), ...(events ? { events } : {}) });
+  const releaseMetrics = metrics && tracked ? new ReleaseMetrics(metrics.registry, store, () => server.connectedIds()) : undefined;
+  const jobs = new JobManager({ store, source, agents, cfg, log: log.child('jobs'), ...(tracked ? { revisions } : {}), ...(metrics || consoleLive ? { events: fanOut(metrics, releaseMetrics, consoleLive) } : {}) });
   let releaser: Releaser | undefined;
   const server: AgentServer = new AgentServer({
     identity,
@@ -125,7 +126,7 @@ export async function startMaster(cfg: MasterConfig, log: Logger): Promise<Runni
   const cli: net.Server = await listenCli(cfg.socket, (req, send) => handleCli(cliCtx, req, send), cliLog);
   log.info(`cli socket ${cfg.socket}`);
   releaser = tracked
-    ? new Releaser({ cfg: cfg.rollout, source, jobs, store, agents, log: log.child('rollout'), settle_s: cfg.lost_after_s, timeout_s: cfg.timeout_s })
+    ? new Releaser({ cfg: cfg.rollout, source, jobs, store, agents, log: log.child('rollout'), settle_s: cfg.lost_after_s, timeout_s: cfg.timeout_s, ...(releaseMetrics ? { events: releaseMetrics } : {}) })
     : undefined;
   if (releaser) cliCtx.releaser = releaser;
   releaser?.start();

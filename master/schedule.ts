@@ -10,6 +10,7 @@
  * next run is the last one plus the interval, at once if that passed while the master was down.
  */
 import { z } from 'zod';
+import { createTask, validate, type ScheduledTask } from 'node-cron';
 import type { Logger } from '../core/log.js';
 import { TargetTypeSchema, type CliRequest } from '../protocol/messages.js';
 import type { JobManager } from './jobs.js';
@@ -39,6 +40,12 @@ export const ScheduleEntrySchema = z
     minutes: Interval.optional(),
     hours: Interval.optional(),
     days: Interval.optional(),
+    /** or a cron expression (`0 3 * * *`, every 30 minutes `0,30 * * * *`; a sixth field first is seconds), run by node-cron */
+    cron: z
+      .string()
+      .min(1)
+      .refine((c) => validate(c), 'not a cron expression (minute hour day-of-month month day-of-week)')
+      .optional(),
     /** a random delay of 0..splay seconds added to each run */
     splay: Interval.default(0),
     enabled: z.boolean().default(true),
@@ -48,8 +55,10 @@ export const ScheduleEntrySchema = z
     timeout_s: z.number().positive().optional(),
   })
   .superRefine((e, ctx) => {
-    if (intervalSeconds(e) < 1) {
-      ctx.addIssue({ code: 'custom', message: 'no interval: give seconds, minutes, hours and/or days (at least 1 second in all)' });
+    if (e.cron !== undefined && intervalSeconds(e) > 0) {
+      ctx.addIssue({ code: 'custom', path: ['cron'], message: 'give cron or an interval (seconds, minutes, hours, days), not both' });
+    } else if (e.cron === undefined && intervalSeconds(e) < 1) {
+      ctx.addIssue({ code: 'custom', message: 'no interval: give seconds, minutes, hours and/or days (at least 1 second in all), or cron' });
     }
     const state = e.function !== 'cmd.run';
     if (e.sls !== undefined && e.function !== 'state.apply' && e.function !== 'state.sls') {
@@ -119,7 +128,10 @@ export interface ScheduleStatus {
   command: string | null;
   test: boolean;
   batch: string | null;
+  /** the interval; 0 for a cron schedule */
   interval_s: number;
+  /** the cron expression, or null for an interval */
+  cron: string | null;
   splay_s: number;
   enabled: boolean;
   run_on_start: boolean;
@@ -139,6 +151,8 @@ interface Item {
   /** when the current tick's run starts (tick + splay) */
   fireAt: number;
   timer?: NodeJS.Timeout;
+  /** a cron schedule's node-cron task */
+  task?: ScheduledTask;
   /** set from the moment a run begins until its job completes ('' before the jid is known) */
   running?: string;
 }
@@ -189,6 +203,10 @@ export class Scheduler {
         this.log.info(`schedule ${it.name}: disabled`);
         continue;
       }
+      if (it.entry.cron !== undefined) {
+        this.startCron(it);
+        continue;
+      }
       const last = this.lastRun(it.name);
       it.tick = firstTick(now, it.intervalMs, last ? Date.parse(last.time) : undefined, it.entry.run_on_start);
       // run_on_start means right away; every other run gets its splay
@@ -201,7 +219,36 @@ export class Scheduler {
   stop(): void {
     this.stopped = true;
     clearTimeout(this.settleTimer);
-    for (const it of this.items) clearTimeout(it.timer);
+    for (const it of this.items) {
+      clearTimeout(it.timer);
+      void it.task?.destroy();
+      it.task = undefined;
+    }
+  }
+
+  /** node-cron fires the ticks; overlap and splay are handled here as for intervals. */
+  private startCron(it: Item): void {
+    const cron = it.entry.cron!;
+    const quiet = { info: () => {}, debug: () => {}, warn: (m: string) => this.log.debug(`schedule ${it.name}: ${m}`), error: (m: string | Error) => this.log.warn(`schedule ${it.name}: ${String(m)}`) };
+    it.task = createTask(cron, () => this.fireCron(it), { name: `schedule:${it.name}`, unref: true, logger: quiet, suppressMissedWarning: true });
+    void it.task.start();
+    if (it.entry.run_on_start) this.fireCron(it, true);
+    this.log.info(`schedule ${it.name}: ${it.entry.function} at cron '${cron}', next run ${it.task.getNextRun()?.toISOString() ?? '-'}`);
+  }
+
+  private fireCron(it: Item, now = false): void {
+    if (this.stopped) return;
+    if (it.running !== undefined) {
+      this.log.info(`schedule ${it.name}: skipping this run: job ${it.running || '(starting)'} of the previous run is still running`);
+      return;
+    }
+    const delay = now ? 0 : splayMs(it.entry.splay, this.random());
+    it.running = '';
+    it.timer = setTimeout(() => {
+      it.running = undefined;
+      if (!this.stopped) void this.run(it);
+    }, delay);
+    it.timer.unref();
   }
 
   /** Resolves when every accepted agent is connected again, or after max_s. */
@@ -234,11 +281,12 @@ export class Scheduler {
         test: e.test ?? false,
         batch: e.batch ?? null,
         interval_s: it.intervalMs / 1000,
+        cron: e.cron ?? null,
         splay_s: e.splay,
         enabled: e.enabled,
         run_on_start: e.run_on_start,
         last_run: this.lastRun(it.name) ?? null,
-        next_run: e.enabled && !this.stopped ? new Date(it.fireAt).toISOString() : null,
+        next_run: !e.enabled || this.stopped ? null : it.task ? (it.task.getNextRun()?.toISOString() ?? null) : new Date(it.fireAt).toISOString(),
         running: it.running || null,
       };
     });

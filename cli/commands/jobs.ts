@@ -12,6 +12,8 @@ interface JobListRow {
   tgt_type: string;
   revision: string | null;
   started_by: string;
+  /** intentional (rollouts, applies) or corrective (a schedule putting drift back) */
+  intent?: string;
   created: string;
   counts: Record<string, number>;
 }
@@ -57,10 +59,10 @@ export async function run(argv: string[]): Promise<number> {
       }
       if (!jid) {
         const rows = ev.data as JobListRow[];
-        const table = [['JID', 'KIND', 'TARGET', 'BY', 'REVISION', 'RESULT']];
+        const table = [['JID', 'KIND', 'TARGET', 'BY', 'INTENT', 'REVISION', 'RESULT']];
         for (const r of rows) {
           const res = Object.entries(r.counts).filter(([, n]) => n > 0).map(([s, n]) => `${s}=${n}`).join(' ');
-          table.push([r.jid, r.kind, `${r.tgt_type === 'glob' ? '' : r.tgt_type + ':'}${r.target}`, r.started_by, r.revision?.slice(0, 12) ?? '-', res]);
+          table.push([r.jid, r.kind, `${r.tgt_type === 'glob' ? '' : r.tgt_type + ':'}${r.target}`, r.started_by, r.intent ?? '-', r.revision?.slice(0, 12) ?? '-', res]);
         }
         const w = table[0]!.map((_, i) => Math.max(...table.map((t) => t[i]!.length)));
         process.stdout.write(table.map((t) => t.map((c, i) => c.padEnd(w[i]!)).join('  ').trimEnd()).join('\n') + '\n');

@@ -36,7 +36,7 @@ export async function run(argv: string[]): Promise<number> {
           r.name,
           fn + (r.test ? ' test=True' : ''),
           `${r.tgt_type === 'glob' ? '' : r.tgt_type + ':'}${r.target}`,
-          formatInterval(r.interval_s) + (r.splay_s ? ` +0..${r.splay_s}s` : ''),
+          (r.cron !== null && r.cron !== undefined ? `cron '${r.cron}'` : formatInterval(r.interval_s)) + (r.splay_s ? ` +0..${r.splay_s}s` : ''),
           r.enabled ? 'yes' : 'no',
           r.last_run?.time ?? '-',
           (r.last_run?.jid ?? '-') + (r.running && r.running === r.last_run?.jid ? ' (running)' : ''),

@@ -1,7 +1,7 @@
 /**
- * Job events for the console's live pages. The JobManager reports to one `JobEvents` sink;
- * `joinJobEvents` lets the metrics and the console both listen. Listeners here are told only
- * *that* a job moved: the pages read what changed from the store, the one source of truth.
+ * Job events for the console's live pages (one of the JobManager's sinks, next to the metrics).
+ * Listeners are told only *that* a job moved: the pages read what changed from the store, the
+ * one source of truth.
  */
 import type { AgentDoneStatus, JobEvents } from '../jobs.js';
 import type { StateResult } from '../../protocol/results.js';
@@ -39,16 +39,4 @@ export class ConsoleLive implements JobEvents {
   jobCompleted(jid: string): void {
     this.tell({ jid, kind: 'completed' });
   }
-}
-
-/** One sink that forwards to each present one (undefined ones are skipped). */
-export function joinJobEvents(...sinks: (JobEvents | undefined)[]): JobEvents | undefined {
-  const s = sinks.filter((x): x is JobEvents => x !== undefined);
-  if (s.length <= 1) return s[0];
-  return {
-    jobStarted: (jid, kind) => s.forEach((x) => x.jobStarted(jid, kind)),
-    agentDone: (jid, status) => s.forEach((x) => x.agentDone(jid, status)),
-    stateResult: (jid, r) => s.forEach((x) => x.stateResult(jid, r)),
-    jobCompleted: (jid) => s.forEach((x) => x.jobCompleted(jid)),
-  };
 }

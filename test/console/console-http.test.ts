@@ -41,7 +41,11 @@ describe('console over HTTP', () => {
   let jid = '';
   beforeAll(async () => {
     buildOnce();
-    fleet = new ConsoleFleet({ states, pillar: pillar('hello v1', 'pillar-secret-v1') });
+    fleet = new ConsoleFleet({
+      states,
+      pillar: pillar('hello v1', 'pillar-secret-v1'),
+      master: { schedule: { nightly: { function: 'state.apply', target: 'db1', cron: '0 3 * * *' }, hourly_run: { function: 'cmd.run', arg: 'uptime', target: 'web*', hours: 1 } } },
+    });
     await fleet.startMaster();
     fleet.startAgent('web1', { grains: HOSTILE });
     fleet.startAgent('db1', { grains: { roles: ['db'] } });
@@ -166,6 +170,13 @@ describe('console over HTTP', () => {
     const row = body.slice(body.indexOf(`data-jid="${t.jid}"`));
     expect(row).toMatch(/^[^]*?@cli[^]*?<code>db1<\/code>[^]*?<code>motd<\/code>[^]*?badge test[^]*?1 done/);
     expect(body).toContain(`data-jid="${jid}"`);
+  });
+
+  it('lists the schedules, cron or interval, with their next run', async () => {
+    const body = await fleet.text('/schedules');
+    const row = (name: string) => body.slice(body.indexOf(`data-schedule="${name}"`)).split('</tr>')[0]!;
+    expect(row('nightly')).toMatch(/state\.apply[^]*<code>db1<\/code>[^]*cron <code>0 3 \* \* \*<\/code>[^]*never[^]*<time datetime="\d{4}-\d\d-\d\dT\d\d:\d0:00/);
+    expect(row('hourly_run')).toMatch(/cmd\.run[^]*<code>uptime<\/code>[^]*1 h[^]*never[^]*<time datetime=/);
   });
 
   it('streams a job with server-sent events: a sig per agent, then done', async () => {

@@ -5,7 +5,10 @@
  * highstates (issue 8, failure 1); `tsalt rollback` holds through them too.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildOnce, Fleet, waitFor } from './fleet-harness.js';
+import fs from 'node:fs';
+import path from 'node:path';
+import { buildOnce, Fleet, freePort, waitFor } from './fleet-harness.js';
+import { samples } from '../helpers/prometheus.js';
 
 interface JobSummary {
   jid: string;
@@ -41,12 +44,15 @@ describe('fleet: rollouts hold, through scheduled highstates', () => {
       return details.every((d) => d.agents.every((a) => !['queued', 'running'].includes(a.status))) ? details : undefined;
     }, 40_000);
   const lastJid = async () => (await jobs())[0]?.jid ?? '';
+  let metricsPort = 0;
+  const scrape = async () => samples(await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text());
 
   beforeAll(async () => {
     buildOnce();
+    metricsPort = await freePort();
     fleet = new Fleet({
       states: { 'top.sls': "base:\n  '*':\n    - site\n", ...site('v1') },
-      master: { rollout: { target: 'o*', batch: 1, stop_on_failure: true }, schedule: { hs: { function: 'state.highstate', target: 'o*', seconds: 1 } } },
+      master: { rollout: { target: 'o*', batch: 1, stop_on_failure: true }, schedule: { hs: { function: 'state.highstate', target: 'o*', seconds: 1 } }, metrics: { interface: '127.0.0.1', port: metricsPort } },
     });
     await fleet.startMaster();
     fleet.startAgents([fleet.agentConfig('o1'), fleet.agentConfig('o2')]);
@@ -99,6 +105,11 @@ describe('fleet: rollouts hold, through scheduled highstates', () => {
     expect(after.agents.find((a) => a.id === reached)).toMatchObject({ revision: v3, attempt_status: 'failed', sync: 'failed' });
     // scheduled runs correct drift: corrective, not intentional
     expect((await jobs()).filter((j) => j.started_by === 'schedule:hs').every((j) => j.intent === 'corrective')).toBe(true);
+    const m = await scrape();
+    expect(m.get(`tsalt_desired_revision_info{revision="${v3}"}`)).toBe(1);
+    expect(m.get('tsalt_rollouts_total{outcome="halted"}')).toBe(1);
+    expect(m.get('tsalt_agents_behind')).toBe(1); // the reached agent failed on v3; the held one is in sync with v2
+    expect(fleet.master!.out).toMatch(/warn .*rollout [0-9a-f]{12}: halted: batch 1\/2/);
   });
 
   it('tsalt rollback to v2 puts both back and holds through scheduled highstates', async () => {
@@ -112,5 +123,16 @@ describe('fleet: rollouts hold, through scheduled highstates', () => {
     expect(file('o1')).toBe('v2');
     expect(file('o2')).toBe('v2');
     expect((await status()).agents.map((a) => a.sync)).toEqual(['in_sync', 'in_sync']);
+  });
+
+  it('a hand edit on an agent is put back by the next scheduled run and counted as a corrective change', async () => {
+    const before = (await scrape()).get('tsalt_state_changes_by_intent_total{intent="corrective"}') ?? 0;
+    const f = path.join(fleet.dir, 'agents', 'o1', 'root', 'etc', 'site');
+    fs.writeFileSync(f, 'edited by hand\n');
+    await waitFor('the drift put back', () => (file('o1') === 'v2' ? true : undefined), 30_000);
+    await waitFor('the corrective change counted', async () => ((await scrape()).get('tsalt_state_changes_by_intent_total{intent="corrective"}')! > before ? true : undefined));
+    const r = await fleet.cli(['jobs']);
+    expect(r.stdout).toMatch(/^JID\s+KIND\s+TARGET\s+BY\s+INTENT\s+REVISION\s+RESULT$/m);
+    expect(r.stdout).toMatch(/schedule:hs\s+corrective/);
   });
 });

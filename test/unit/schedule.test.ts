@@ -265,4 +265,16 @@ describe('schedule: the scheduler', () => {
     await vi.advanceTimersByTimeAsync(86_400_000);
     expect(startedAt()).toEqual([30 * 86_400]);
   });
+  it('cron: node-cron fires at the expression\'s times; list shows it and its next run', async () => {
+    make({ half: { function: 'state.highstate', cron: '*/2 * * * *' } }).start();
+    await vi.advanceTimersByTimeAsync(5 * 60_000 + 500);
+    expect(startedAt().map((s) => Math.round(s))).toEqual([120, 240]);
+    const [row] = sched!.list();
+    expect(row).toMatchObject({ name: 'half', cron: '*/2 * * * *', interval_s: 0, next_run: new Date(T0 + 360_000).toISOString() });
+  });
+
+  it('cron: a bad expression, or cron with an interval, is named', () => {
+    expect(ScheduleConfigSchema.safeParse({ x: { function: 'state.highstate', cron: '61 * * * *' } }).error?.issues[0]).toMatchObject({ path: ['x', 'cron'], message: expect.stringMatching(/not a cron expression/) });
+    expect(ScheduleConfigSchema.safeParse({ x: { function: 'state.highstate', cron: '* * * * *', minutes: 5 } }).error?.issues[0]?.message).toMatch(/cron or an interval/);
+  });
 });

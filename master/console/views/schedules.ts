@@ -16,7 +16,7 @@ export function schedulesPage(src: ConsoleSource, qs: ConsoleQueries): Html {
   return html`<h1>Schedules</h1>
 ${items.length ? '' : html`<p class="muted">No schedule in master.yaml.</p>`}
 <table class="list" id="schedules">
-<thead><tr><th>Name</th><th>Function</th><th>Target</th><th>SLS / command</th><th>Every</th><th>Last run</th><th>Last result</th><th>Next run</th></tr></thead>
+<thead><tr><th>Name</th><th>Function</th><th>Target</th><th>SLS / command</th><th>When</th><th>Last run</th><th>Last result</th><th>Next run</th></tr></thead>
 <tbody>${items.map((s) => {
     const last = s.last_run ? qs.jobSummary(s.last_run.jid) : undefined;
     return html`<tr data-schedule="${s.name}">
@@ -24,7 +24,7 @@ ${items.length ? '' : html`<p class="muted">No schedule in master.yaml.</p>`}
 <td><code>${s.function}</code>${s.test ? html` <span class="badge test">test</span>` : ''}</td>
 <td>${target(s.target, s.tgt_type)}</td>
 <td>${s.command !== null ? html`<code>${s.command}</code>` : s.sls?.length ? html`<code>${s.sls.join(', ')}</code>` : html`<span class="muted">highstate</span>`}</td>
-<td>${every(s.interval_s)}${s.splay_s ? html` <span class="muted">+ up to ${s.splay_s} s</span>` : ''}</td>
+<td>${s.cron !== null ? html`cron <code>${s.cron}</code>` : every(s.interval_s)}${s.splay_s ? html` <span class="muted">+ up to ${s.splay_s} s</span>` : ''}</td>
 <td>${s.last_run ? html`${time(s.last_run.time)} <a href="${href(['jobs', s.last_run.jid])}">${s.last_run.jid}</a>` : html`<span class="muted">never</span>`}</td>
 <td>${s.running ? html`<a href="${href(['jobs', s.running])}"><span class="badge s-running">running</span></a>` : last ? counts(last.counts) : ''}</td>
 <td>${time(s.next_run)}</td>
