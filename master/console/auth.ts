@@ -7,7 +7,8 @@
 import crypto from 'node:crypto';
 import type http from 'node:http';
 
-export const SESSION_COOKIE = 'tsalt_console';
+/** the cookie's name, with the console's port: cookies ignore ports, so two masters on one host keep apart */
+export const sessionCookie = (port: number) => `tsalt_console_${port}`;
 /** a session is forgotten this long after its last use */
 const SESSION_IDLE_MS = 12 * 3600_000;
 const MAX_SESSIONS = 1000;
@@ -25,7 +26,11 @@ export class ConsoleAuth {
   /** session id -> last use (ms) */
   private readonly sessions = new Map<string, number>();
 
-  constructor(token: string, private readonly now: () => number = Date.now) {
+  constructor(
+    token: string,
+    private readonly cookie: string,
+    private readonly now: () => number = Date.now,
+  ) {
     this.tokenDigest = digest(token);
   }
 
@@ -60,7 +65,7 @@ export class ConsoleAuth {
       if (!this.tokenOk(queryToken)) return { kind: 'refused', why: 'wrong token' };
       const clean = new URL(url.href);
       clean.searchParams.delete('token');
-      const cookie = `${SESSION_COOKIE}=${this.newSession()}; HttpOnly; SameSite=Strict; Path=/`;
+      const cookie = `${this.cookie}=${this.newSession()}; HttpOnly; SameSite=Strict; Path=/`;
       // one leading slash: `//host` would send the browser to another site
       return { kind: 'login', cookie, location: (clean.pathname + clean.search).replace(/^\/+/, '/') };
     }
@@ -69,7 +74,7 @@ export class ConsoleAuth {
       const m = /^Bearer\s+(\S+)\s*$/i.exec(auth);
       return m && this.tokenOk(m[1]!) ? { kind: 'ok' } : { kind: 'refused', why: 'wrong token' };
     }
-    const sid = cookieValue(req.headers.cookie, SESSION_COOKIE);
+    const sid = cookieValue(req.headers.cookie, this.cookie);
     if (sid !== undefined) return this.sessionOk(sid) ? { kind: 'ok' } : { kind: 'refused', why: 'session expired or unknown' };
     return { kind: 'refused', why: 'no token' };
   }

@@ -8,7 +8,7 @@
 import fs from 'node:fs';
 import http from 'node:http';
 import type { Logger } from '../../core/log.js';
-import { ConsoleAuth } from './auth.js';
+import { ConsoleAuth, sessionCookie } from './auth.js';
 import type { ConsoleConfig } from './config.js';
 import { html, type Html } from './html.js';
 import type { ConsoleLive, JobChange } from './live.js';
@@ -75,7 +75,8 @@ class NotFound extends Error {}
 const PUSH_EVERY_MS = 200;
 
 export function serveConsole(cfg: ConsoleConfig, src: ConsoleSource, live: ConsoleLive, log: Logger): Promise<ConsoleServer> {
-  const auth = new ConsoleAuth(cfg.token);
+  // the cookie is named after the port, known once listening (port 0 picks one)
+  let auth: ConsoleAuth | undefined;
   const qs = new ConsoleQueries(src.store);
   const js = clientScript();
   if (js === undefined) log.warn('console: client script not built (npm run build); pages work, running jobs are not live');
@@ -220,6 +221,10 @@ export function serveConsole(cfg: ConsoleConfig, src: ConsoleSource, live: Conso
       reply(res, { status: 400, type: 'text/plain; charset=utf-8', body: 'bad request\n' });
       return;
     }
+    if (!auth) {
+      reply(res, { status: 503, type: 'text/plain; charset=utf-8', body: 'starting\n' });
+      return;
+    }
     const a = auth.check(req, url);
     if (a.kind === 'refused') {
       reply(res, { status: 401, type: HTML_TYPE, body: refusedPage(a.why), headers: { 'WWW-Authenticate': 'Bearer realm="tsalt console"' } });
@@ -273,6 +278,7 @@ export function serveConsole(cfg: ConsoleConfig, src: ConsoleSource, live: Conso
       server.unref();
       const addr = server.address();
       const port = typeof addr === 'object' && addr ? addr.port : cfg.port;
+      auth = new ConsoleAuth(cfg.token, sessionCookie(port));
       log.info(`console on http://${cfg.interface.includes(':') ? `[${cfg.interface}]` : cfg.interface}:${port}/ (token in master.yaml console.token)`);
       resolve({
         port,

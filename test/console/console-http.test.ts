@@ -71,7 +71,7 @@ describe('console over HTTP', () => {
       expect((await fleet.get(`${p}${p.includes('?') ? '&' : '?'}token=wrong`, { token: null })).status, p).toBe(401);
     }
     // a made-up session cookie is no session
-    expect((await fleet.get('/agents', { token: null, headers: { Cookie: 'tsalt_console=forged' } })).status).toBe(401);
+    expect((await fleet.get('/agents', { token: null, headers: { Cookie: `tsalt_console_${fleet.console.port}=forged` } })).status).toBe(401);
   });
 
   it('takes ?token= once: an HttpOnly session cookie and a redirect to the same URL without it', async () => {
@@ -79,7 +79,7 @@ describe('console over HTTP', () => {
     expect(r.status).toBe(303);
     expect(r.headers.get('location')).toBe('/agents?tgt=web*&tgt_type=glob');
     const cookie = r.headers.get('set-cookie')!;
-    expect(cookie).toMatch(/^tsalt_console=[A-Za-z0-9_-]{43};/);
+    expect(cookie).toMatch(new RegExp(`^tsalt_console_${fleet.console.port}=[A-Za-z0-9_-]{43};`));
     expect(cookie).toMatch(/HttpOnly/);
     expect(cookie).toMatch(/SameSite=Strict/);
     expect(cookie).not.toContain(TOKEN);

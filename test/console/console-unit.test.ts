@@ -35,7 +35,7 @@ describe('console: html templates', () => {
 describe('console: token gate', () => {
   const T = 'x'.repeat(24);
   it('accepts the Bearer token, refuses others and nothing', () => {
-    const a = new ConsoleAuth(T);
+    const a = new ConsoleAuth(T, 'c');
     expect(a.check(req({ Authorization: `Bearer ${T}` }), u('/agents')).kind).toBe('ok');
     expect(a.check(req({ Authorization: `Bearer ${T}x` }), u('/agents')).kind).toBe('refused');
     expect(a.check(req({ Authorization: `Basic ${T}` }), u('/agents')).kind).toBe('refused');
@@ -43,7 +43,7 @@ describe('console: token gate', () => {
   });
   it('turns ?token= into a session that ends after 12 idle hours', () => {
     let now = 0;
-    const a = new ConsoleAuth(T, () => now);
+    const a = new ConsoleAuth(T, 'c', () => now);
     const login = a.check(req(), u(`/jobs/1?token=${T}&x=1`));
     expect(login.kind).toBe('login');
     if (login.kind !== 'login') return;
