@@ -193,6 +193,37 @@ export function serveConsole(cfg: ConsoleConfig, src: ConsoleSource, live: Conso
     res.on('close', off);
   }
 
+  /**
+   * Server-sent events for the releases page: `jobs` when a job moves or the rollout's record
+   * changes. A rollout also moves without jobs (verify checks run between batches, its end is
+   * written after the last one), so its row in the store is looked at twice a second.
+   */
+  function liveRollout(res: http.ServerResponse, rel: NonNullable<ConsoleSource['releases']>): void {
+    openStream(res);
+    const sig = () => {
+      const id = rel.running();
+      const r = id !== undefined ? src.store.getRollout(id) : src.store.listRollouts(1)[0];
+      return r ? `${r.id}:${r.status}:${r.batch}:${r.jids.length}:${r.message ?? ''}:${id ?? ''}` : '';
+    };
+    let last = sig();
+    const tell = () => res.writableEnded || res.write('event: jobs\ndata: {}\n\n');
+    const off = live.subscribe((c: JobChange) => {
+      if (c.kind !== 'state') tell();
+    });
+    const poll = setInterval(() => {
+      const now = sig();
+      if (now !== last) {
+        last = now;
+        tell();
+      }
+    }, 500);
+    poll.unref();
+    res.on('close', () => {
+      off();
+      clearInterval(poll);
+    });
+  }
+
   function openStream(res: http.ServerResponse): void {
     res.writeHead(200, { ...SECURITY_HEADERS, 'Content-Type': 'text/event-stream; charset=utf-8', Connection: 'keep-alive' });
     res.write('retry: 2000\n\n');
@@ -244,6 +275,10 @@ export function serveConsole(cfg: ConsoleConfig, src: ConsoleSource, live: Conso
       parts = url.pathname.split('/').filter(Boolean).map(decodeURIComponent);
     } catch {
       reply(res, { status: 400, type: 'text/plain; charset=utf-8', body: 'bad path\n' });
+      return;
+    }
+    if (parts[0] === 'live' && parts[1] === 'rollout' && parts.length === 2 && src.releases && req.method === 'GET') {
+      liveRollout(res, src.releases);
       return;
     }
     if (parts[0] === 'live' && parts[1] === 'jobs' && parts.length <= 3) {

@@ -62,7 +62,7 @@ describe('console over HTTP', () => {
   });
 
   it('refuses every path without the token, and with a wrong one', async () => {
-    for (const p of ['/', '/agents', '/agents/web1', '/jobs', `/jobs/${jid}`, '/schedules', '/static/console.js', '/static/console.css', '/live/jobs', `/live/jobs/${jid}`]) {
+    for (const p of ['/', '/agents', '/agents/web1', '/jobs', `/jobs/${jid}`, '/schedules', '/static/console.js', '/static/console.css', '/live/jobs', `/live/jobs/${jid}`, '/live/rollout', '/releases']) {
       const none = await fleet.get(p, { token: null });
       expect(none.status, p).toBe(401);
       expect(none.headers.get('www-authenticate')).toMatch(/^Bearer/);

@@ -31,6 +31,7 @@ describe('console: releases in Chromium', () => {
   let browser: Awaited<ReturnType<typeof launchBrowser>>;
   let ctx: BrowserContext;
   let gate: string;
+  let open_: string;
   let v1 = '';
   let v2 = '';
 
@@ -51,12 +52,14 @@ describe('console: releases in Chromium', () => {
     fs.mkdirSync(SHOTS, { recursive: true });
     fleet = new ConsoleReleaseFleet({ files: files('v1') });
     gate = path.join(fleet.dir, 'verify-gate');
-    fs.writeFileSync(gate, '');
-    // the verify check passes while the gate file exists; the test removes it to hold a batch
+    open_ = path.join(fleet.dir, 'verify-open');
+    fs.writeFileSync(open_, '');
+    // the verify check passes while `open_` exists; without it, each check waits for a `gate`
+    // file and takes it: the test lets the batches pass one at a time
     fleet.masterCfg.rollout = {
       target: 'r*',
       batch: 1,
-      verify: [{ name: 'app answers', command: `while [ ! -e ${gate} ]; do sleep 0.1; done`, timeout_s: 120, retries: 0 }],
+      verify: [{ name: 'app answers', command: `while [ ! -e ${gate} ] && [ ! -e ${open_} ]; do sleep 0.1; done; rm -f ${gate}`, timeout_s: 120, retries: 0 }],
     };
     v1 = fleet.git(fleet.work, 'rev-parse', 'HEAD');
     await fleet.startMaster();
@@ -88,21 +91,33 @@ describe('console: releases in Chromium', () => {
     await page.close();
   });
 
-  it('follows a rollout live: batch 1 done and held by its verify check, then the rest', async () => {
+  it('follows a rollout live: each batch done, then held by its verify check; then its end', async () => {
     const page = await open('/releases');
     await page.evaluate(() => ((window as unknown as { __stay: number }).__stay = 1));
-    fs.rmSync(gate);
+    fs.rmSync(open_);
     const v3 = fleet.push('app: release v3', files('v3'));
-    await page.waitForFunction(() => document.querySelector('#rollout h2')?.textContent?.includes('Rollout running'), undefined, { timeout: 60_000 });
-    await page.waitForSelector('#batches tbody tr .badge.s-running:text("checking")', { timeout: 60_000 });
-    expect(await page.$$eval('#batches tbody tr', (r) => r.length)).toBe(1);
-    expect(await page.textContent('#rollout h2')).toContain(v3.slice(0, 12));
+    const checking = (n: number) =>
+      page.waitForFunction(
+        (k) => {
+          const rows = document.querySelectorAll('#batches tbody tr');
+          return rows.length === k && rows[k - 1]!.textContent!.includes('checking');
+        },
+        n,
+        { timeout: 60_000 },
+      );
+    await checking(1);
+    expect(await page.textContent('#rollout h2')).toMatch(new RegExp(`Rollout running: ${v3.slice(0, 12)}`));
     await shot(page, 'releases-rollout');
     fs.writeFileSync(gate, '');
+    await checking(2);
+    expect(await page.textContent('#batches tbody tr:first-child')).toContain('passed');
+    // the last verify passing ends the rollout with no job moving: the page still learns it
+    fs.writeFileSync(gate, '');
     await page.waitForFunction(() => document.querySelector('#rollout h2')?.textContent?.includes('succeeded'), undefined, { timeout: 60_000 });
-    expect(await page.$$eval('#batches tbody tr', (r) => r.length)).toBe(2);
+    expect(await page.$$eval('#batches tbody tr', (r) => r.map((x) => x.textContent ?? ''))).toEqual([expect.stringContaining('passed'), expect.stringContaining('passed')]);
     expect(await page.evaluate(() => (window as unknown as { __stay?: number }).__stay)).toBe(1);
     await settled(v3);
+    fs.writeFileSync(open_, '');
     await page.reload();
     await shot(page, 'releases');
     await page.close();

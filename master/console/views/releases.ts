@@ -99,7 +99,7 @@ export async function releasesPage(src: ConsoleSource, qs: ConsoleQueries): Prom
 <tr><th>Branch head</th><td>${rev(head)}</td></tr>
 <tr><th>Verify after each batch</th><td>${rel.verifyChecks.length ? rel.verifyChecks.join('; ') : html`<span class="muted">nothing configured (rollout.verify)</span>`}</td></tr>
 </table>
-<div id="rollout-live" data-live="/live/jobs" data-src="/releases?part=rollout">${rolloutSection(src, qs, rel)}</div>
+<div id="rollout-live" data-live="/live/rollout" data-src="/releases?part=rollout">${rolloutSection(src, qs, rel)}</div>
 <h2>Revisions</h2>
 <table class="list" id="revisions">
 <thead><tr><th>Commit</th><th>Date</th><th>Author</th><th>Subject</th><th>Outcome</th><th>Agents on it</th><th></th></tr></thead>
