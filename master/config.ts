@@ -30,6 +30,13 @@ export const GitConfigSchema = z.strictObject({
   states_dir: RepoDir.default('states'),
   /** the pillar tree inside the repository */
   pillar_dir: RepoDir.default('pillar'),
+}).superRefine((g, ctx) => {
+  // everything under states_dir is bundled for every agent: pillar there would leak
+  const norm = (d: string) => (d === '.' ? '' : d);
+  const [sd, pd] = [norm(g.states_dir), norm(g.pillar_dir)];
+  if (sd === '' || pd === sd || pd.startsWith(`${sd}/`)) {
+    ctx.addIssue({ code: 'custom', path: ['pillar_dir'], message: `pillar_dir '${g.pillar_dir}' is inside states_dir '${g.states_dir}'; pillar would reach every agent` });
+  }
 });
 export type GitConfig = z.infer<typeof GitConfigSchema>;
 

@@ -414,7 +414,9 @@ export class Releaser {
     if (r.reason === 'push' || r.reason === 'rollout') store.assign(targets.map((a) => a.id), null);
     const status = failedAny ? 'failed' : 'succeeded';
     store.updateRollout(id, { status, message: failedAny ? 'some agents failed (within max_fail_percent)' : null });
-    if (r.reason === 'push' || r.reason === 'rollout') store.setRevisionOutcome(r.revision, failedAny ? 'failed' : 'rolled_out');
+    const outcome = store.getRevision(r.revision)?.outcome;
+    // a converge finishes what a first start or a restarted master left rolling out
+    if (r.reason === 'push' || r.reason === 'rollout' || (r.reason === 'converge' && outcome === 'rolling_out')) store.setRevisionOutcome(r.revision, failedAny ? 'failed' : 'rolled_out');
     say(`${r.reason} of ${short(r.revision)} ${status}: ${touched.length} agent(s)`, failedAny ? 'warn' : 'info');
     this.d.events?.rolloutFinished(status);
     return failedAny ? 2 : 0;

@@ -38,7 +38,8 @@ export function checkName(c: VerifyCheck): string {
 async function once(c: VerifyCheck, agents: string[], jobs: Pick<JobManager, 'start'>): Promise<string | undefined> {
   if (c.command !== undefined) {
     const r = await exec(['/bin/sh', '-c', c.command], { timeoutMs: c.timeout_s * 1000 });
-    return r.code === 0 ? undefined : `exit ${r.code}${r.signal ? ` (${r.signal}, timeout ${c.timeout_s}s)` : ''}: ${(r.stderr || r.stdout).trim().slice(0, 300)}`;
+    const out = (r.stderr || r.stdout).trim().slice(0, 300);
+    return r.code === 0 ? undefined : `exit ${r.code}${r.signal ? ` (${r.signal}, timeout ${c.timeout_s}s)` : ''}${out ? `: ${out}` : ''}`;
   }
   if (c.http !== undefined) {
     try {

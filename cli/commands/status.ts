@@ -20,7 +20,7 @@ export async function run(argv: string[]): Promise<number> {
     const r = s.rollout ?? s.last_rollout;
     if (r) {
       const what = `${r.reason} of ${short(r.revision)} by ${r.started_by}`;
-      out.push(s.rollout ? `rollout:  ${what}: running, batch ${r.batch} of ${r.batches}` : `last rollout: ${what}: ${r.status}${r.message ? ` (${r.message})` : ''}`);
+      out.push(s.rollout ? `rollout:  ${what}: running, batch ${r.batch} of ${r.batches}` : `last rollout: ${what}: ${r.status.replace('_', ' ')}${r.message ? ` (${r.message})` : ''}`);
     }
     process.stdout.write(out.join('\n') + '\n\n');
     const t = [['AGENT', 'CONNECTED', 'REVISION', 'APPLIED', 'ATTEMPTED', 'RESULT', 'SYNC']];

@@ -20,6 +20,7 @@ interface JobDetail {
 }
 interface Status {
   desired: string;
+  last_rollout?: { revision: string; reason: string; agents: string[] };
   agents: { id: string; connected: boolean; revision_applied: string | null; sync: string }[];
 }
 
@@ -47,11 +48,15 @@ describe('fleet: convergence to the desired revision', () => {
 
   beforeAll(async () => {
     buildOnce();
-    fleet = new ReleaseFleet({ files: tree('a'), master: { rollout: { target: 'c*', batch: 1 }, lost_after_s: 8 } });
+    // as docs/fleet.md: `git init --bare`, the master started on the empty repository, then the first push
+    fleet = new ReleaseFleet({ files: {}, master: { rollout: { target: 'c*', batch: 1 }, lost_after_s: 8 } });
     await fleet.startMaster();
+    await fleet.master!.waitOutput(/config\.git has no commits yet: push branch main to it/);
     fleet.startAgents([fleet.agentConfig('c1'), fleet.agentConfig('c2')]);
     await fleet.acceptAll(['c1', 'c2']);
-    await allOn(fleet.git(fleet.work, 'rev-parse', 'HEAD'));
+    const empty = await fleet.cli(['apply', '*']);
+    expect(empty.stderr).toMatch(/branch main does not exist in .*config\.git: push it first/);
+    await allOn(fleet.push('a', tree('a')));
   });
   afterAll(async () => {
     if (process.env.TSALT_DEBUG) console.log(fleet?.master?.out);
@@ -98,6 +103,9 @@ describe('fleet: convergence to the desired revision', () => {
     // the agents were waited for: nobody was skipped as offline
     for (const j of rollout) for (const a of (await detail(j.jid)).agents) expect(a.status).toBe('done');
     expect(fleet.master!.out).not.toMatch(/offline when the job started/);
+    // the push's own rollout waited for the agents and reached both (not a later catch-up)
+    const last = (await fleet.json<{ last_rollout: { revision: string; reason: string; agents: string[] } }>(['status'])).last_rollout;
+    expect([last.revision, last.reason, [...last.agents].sort()]).toEqual([e, 'push', ['c1', 'c2']]);
     expect(fleet.agentFileText('c1')).toBe('e e');
   });
 

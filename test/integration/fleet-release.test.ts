@@ -125,6 +125,26 @@ describe('fleet: releases from a bare repository', () => {
     expect(revs.find((x) => x.subject === 'another history')).toMatchObject({ desired: false, outcome: 'rolled_back' });
   });
 
+  it('tsalt rollback REV TARGET holds those agents on REV; the desired revision stays; a bad revision is a clear error', async () => {
+    const desired = (await status()).desired;
+    const r = await fleet.cli(['rollback', v1, 'r1']);
+    expect(r.code, r.stdout + r.stderr).toBe(0);
+    const s = await status();
+    expect(s.desired).toBe(desired);
+    expect(s.agents.find((a) => a.id === 'r1')).toMatchObject({ revision: v1, revision_applied: v1, sync: 'held' });
+    expect(fleet.agentFile('r1', 'etc/app.conf')?.trim()).toBe('release=v1 port=8001');
+    // a plain apply keeps it there
+    expect((await fleet.cli(['apply', '*'])).code).toBe(0);
+    expect(fleet.agentFile('r1', 'etc/app.conf')?.trim()).toBe('release=v1 port=8001');
+    expect(fleet.agentFile('r2', 'etc/app.conf')?.trim()).toBe('release=v2 port=8002');
+    const bad = await fleet.cli(['rollback', 'nosuchrev']);
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toMatch(/unknown revision 'nosuchrev' in .*config\.git/);
+    // back to the desired revision for everyone
+    expect((await fleet.cli(['rollback', desired])).code).toBe(0);
+    await inSync(desired);
+  });
+
   it('tsalt revisions and tsalt status print tables', async () => {
     const r = await fleet.cli(['revisions']);
     expect(r.code).toBe(0);

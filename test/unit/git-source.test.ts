@@ -127,6 +127,10 @@ describe('git: the config repository', () => {
     expect(() => loadMasterConfig(f)).toThrow(`${f}: 'state_tree': give either git: (states and pillar from one repository) or state_tree, not both`);
     fs.writeFileSync(f, 'git:\n  repo: config.git\n  states_dir: ../etc\n');
     expect(() => loadMasterConfig(f)).toThrow(`'git.states_dir': a directory inside the repository`);
+    fs.writeFileSync(f, 'git:\n  repo: config.git\n  states_dir: salt\n  pillar_dir: salt/pillar\n');
+    expect(() => loadMasterConfig(f)).toThrow(`'git.pillar_dir': pillar_dir 'salt/pillar' is inside states_dir 'salt'; pillar would reach every agent`);
+    fs.writeFileSync(f, 'git:\n  repo: config.git\n  states_dir: .\n');
+    expect(() => loadMasterConfig(f)).toThrow(/pillar would reach every agent/);
     fs.writeFileSync(f, 'state_tree: s\n');
     expect(loadMasterConfig(f)).toMatchObject({ state_tree: path.join(d, 's'), pillar_tree: '/srv/tsalt/pillar' });
   });
