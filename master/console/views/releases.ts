@@ -55,7 +55,7 @@ export function rolloutSection(src: ConsoleSource, qs: ConsoleQueries, rel: Cons
   return html`<div id="rollout">
 <h2>${running !== undefined ? 'Rollout running' : 'Last rollout'}: ${rev(r.revision)} ${rolloutStatus(r.status)}</h2>
 <table class="facts">
-<tr><th>Why</th><td>${r.reason} by ${startedBy(r.started_by)}</td></tr>
+<tr><th>Why</th><td>${r.reason}${r.started_by !== r.reason ? html` by ${startedBy(r.started_by)}` : ''}</td></tr>
 <tr><th>From</th><td>${rev(r.previous)} → ${rev(r.revision)}</td></tr>
 <tr><th>Started</th><td>${time(r.started)}${r.finished ? html`, finished ${time(r.finished)} (${between(r.started, r.finished)})` : ''}</td></tr>
 <tr><th>Batch</th><td>${r.batch} of ${r.batches}${rel.batch ? html` <span class="muted">(batch: ${rel.batch}${rel.target ? `, target ${rel.target}` : ''})</span>` : ''}</td></tr>
