@@ -6,6 +6,7 @@ import { LogLevelSchema } from '../core/log.js';
 import { RolloutConfigSchema } from './rollout.js';
 import { MetricsConfigSchema } from './metrics.js';
 import { ScheduleConfigSchema } from './schedule.js';
+import { ConsoleConfigSchema } from './console/config.js';
 
 export const DEFAULT_MASTER_CONFIG = '/etc/tsalt/master.yaml';
 
@@ -74,6 +75,8 @@ export const MasterConfigSchema = z.strictObject({
   metrics: z.preprocess((v) => (v === null ? {} : v), MetricsConfigSchema).optional(),
   /** scheduled jobs (Salt's schedule): name -> function, target, interval; see master/schedule.ts */
   schedule: ScheduleConfigSchema.default({}),
+  /** the read-only web console (absent: none); see docs/console.md */
+  console: ConsoleConfigSchema.optional(),
 }).superRefine((c, ctx) => {
   for (const k of ['state_tree', 'pillar_tree'] as const) {
     if (c.git && c[k] !== undefined) {

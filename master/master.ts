@@ -14,6 +14,9 @@ import { MasterMetrics, serveMetrics } from './metrics.js';
 import { Releaser } from './rollout.js';
 import { fanOut, ReleaseMetrics } from './release-metrics.js';
 import { Scheduler } from './schedule.js';
+import { ConsoleLive } from './console/live.js';
+import { serveConsole } from './console/server.js';
+import { consoleReleases } from './console/source.js';
 
 export interface RunningMaster {
   port: number;
@@ -47,6 +50,7 @@ export async function startMaster(cfg: MasterConfig, log: Logger): Promise<Runni
   log.info(`master fingerprint ${identity.fingerprint} (agents pin it as master_finger)`);
   const store = new Store(cfg.db);
   const metrics = cfg.metrics ? new MasterMetrics() : undefined;
+  const consoleLive = cfg.console ? new ConsoleLive() : undefined;
   // the server dispatches agents' messages to the jobs, the jobs send through the server
   const agents: AgentLinks = { ready: (id) => server.ready(id) };
   // with git: or rollout:, jobs without --revision apply the desired revision (kept in the store);
@@ -54,7 +58,7 @@ export async function startMaster(cfg: MasterConfig, log: Logger): Promise<Runni
   const tracked = cfg.git !== undefined || cfg.rollout !== undefined;
   const revisions = { desired: () => store.desired(), forAgent: (id: string) => store.getAgent(id)?.revision_assigned ?? store.desired() };
   const releaseMetrics = metrics && tracked ? new ReleaseMetrics(metrics.registry, store, () => server.connectedIds()) : undefined;
-  const jobs = new JobManager({ store, source, agents, cfg, log: log.child('jobs'), ...(tracked ? { revisions } : {}), ...(metrics ? { events: fanOut(metrics, releaseMetrics) } : {}) });
+  const jobs = new JobManager({ store, source, agents, cfg, log: log.child('jobs'), ...(tracked ? { revisions } : {}), ...(metrics || consoleLive ? { events: fanOut(metrics, releaseMetrics, consoleLive) } : {}) });
   let releaser: Releaser | undefined;
   const server: AgentServer = new AgentServer({
     identity,
@@ -97,6 +101,23 @@ export async function startMaster(cfg: MasterConfig, log: Logger): Promise<Runni
           log.child('metrics'),
         )
       : undefined;
+  // the console reads the store, the connections and the schedule; it is given nothing that acts
+  const consoleHttp =
+    cfg.console && consoleLive
+      ? await serveConsole(
+          cfg.console,
+          {
+            store,
+            connectedIds: () => server.connectedIds(),
+            head: () => source.head(),
+            schedules: () => scheduler.list(),
+            nodegroups: cfg.nodegroups,
+            ...(tracked ? { releases: consoleReleases(source, cfg.rollout, () => releaser?.current) } : {}),
+          },
+          consoleLive,
+          log.child('console'),
+        )
+      : undefined;
   const port = await server.listen(cfg.interface, cfg.port);
   log.info(`listening for agents on ${cfg.interface}:${port}`);
 
@@ -120,6 +141,7 @@ export async function startMaster(cfg: MasterConfig, log: Logger): Promise<Runni
       scheduler.stop();
       jobs.stop();
       await metricsHttp?.close();
+      await consoleHttp?.close();
       await new Promise<void>((r) => cli.close(() => r()));
       await server.close();
       store.close();

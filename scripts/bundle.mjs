@@ -29,6 +29,22 @@ const zodEnglishOnly = {
 
 // stale files from earlier builds (and an old code cache) must not survive a rebuild
 fs.rmSync(outdir, { recursive: true, force: true });
+// the web console's browser script: built first, then carried inside the CLI bundle as a string
+// (master/console/server.ts serves it); also written out for an unbundled master
+const consoleClient = await build({
+  entryPoints: [path.join(root, 'master/console/client/main.ts')],
+  bundle: true,
+  write: false,
+  format: 'iife',
+  platform: 'browser',
+  target: 'es2020',
+  minify: true,
+  charset: 'ascii',
+  logLevel: 'warning',
+});
+const consoleJs = consoleClient.outputFiles[0].text;
+fs.mkdirSync(outdir, { recursive: true });
+fs.writeFileSync(path.join(outdir, 'console.js'), consoleJs);
 await build({
   entryPoints: [path.join(root, 'cli/main.ts')],
   outfile: path.join(outdir, 'tsalt.cjs'),
@@ -44,7 +60,7 @@ await build({
   external: ['better-sqlite3', 'chokidar', 'fsevents'],
   // import.meta does not exist in CommonJS; the bundle sits two levels below the repo root,
   // like cli/commands/*.ts, so paths computed from it still work
-  define: { 'import.meta.url': '__tsaltBundleUrl' },
+  define: { 'import.meta.url': '__tsaltBundleUrl', __TSALT_CONSOLE_JS__: JSON.stringify(consoleJs) },
   banner: { js: "const __tsaltBundleUrl = require('node:url').pathToFileURL(__filename).href;" },
   plugins: [zodEnglishOnly],
   // pure ASCII: bin/tsalt.js reads it as latin1 and V8 keeps it as a one-byte string (half the
