@@ -2,8 +2,8 @@
 keepalived:
   vrrp_instances:
     VI_WEB:
-      # eth0 is Vagrant's NAT interface; eth1 is the private network the VIP lives on
-      interface: eth1
+      # no `interface:`: the states use the interface holding the host's inventory address
+      # (keepalived/map.jinja, from the ip_interfaces grain); set one here to override it
       virtual_router_id: 51
       advert_int: 1
       # highest priority is MASTER at start; the other starts as BACKUP
