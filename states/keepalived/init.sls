@@ -5,6 +5,9 @@ include:
 
 keepalived-pkg:
   pkg.installed:
+    # what the service needs, no Recommends (prometheus-node-exporter alone would pull ~50
+    # packages, among them openipmi and nvme-cli, whose units fail at boot in VMs)
+    - install_recommends: False
     - name: {{ keepalived.pkg }}
 
 # The VRRP health check: keepalived lowers this node's priority while it fails.

@@ -161,6 +161,14 @@ describe('stack wiring', () => {
     expect(cfg.args.check_cmd).toBe('/usr/sbin/haproxy -c -f');
   });
 
+  it.each(['RedHat', 'Debian'] as const)('on %s every package is installed without its Recommends / weak dependencies', async (family) => {
+    for (const id of Object.keys(HOSTS)) {
+      const pkgs = (await compileHost(id, family)).low.filter((s) => s.state === 'pkg' && s.fun === 'installed');
+      expect(pkgs.length, id).toBeGreaterThan(0);
+      for (const s of pkgs) expect(s.args.install_recommends, `${id} ${s.id}`).toBe(false);
+    }
+  });
+
   it('db1 is the primary (databases, users), db2 the replica', async () => {
     const ACCOUNTS = ['mysql-database-appdb', 'mysql-user-app', 'mysql-grants-app-appdb', 'mysql-grants-app-*', 'mysql-user-repl', 'mysql-grants-repl-*'];
     const { low, pillar } = await compileHost('db1', 'RedHat');
