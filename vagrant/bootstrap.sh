@@ -44,6 +44,8 @@ else
   pkg=$(newest 'tsalt_*_amd64.deb')
   [ -n "$pkg" ] || die "no tsalt_*.deb in $PKG_DIR: run \`npm run package\` on the host first"
   log "installing $(basename "$pkg")"
+  # a fresh Debian host has no package lists yet (apt resolves the nodejs dependency from them)
+  ls /var/lib/apt/lists/*_Packages >/dev/null 2>&1 || apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "$pkg" >/dev/null
 fi
 install -d -m 0755 /etc/tsalt

@@ -102,6 +102,8 @@ describe('keepalived.conf (keepalived --config-test -f)', () => {
     expect(text).toContain(`priority ${prio}`);
     expect(text).toMatch(new RegExp(`unicast_peer \\{\\s+${peer.replace(/\./g, '\\.')}\\s+\\}`));
     expect(text).toContain('192.168.56.10/24 dev eth1');
+    // a failed check is a FAULT (weight 0): the peer takes over on the priority-0 advert
+    expect(text).toMatch(/vrrp_script chk_haproxy \{[^}]*interval 1\s+fall 1\s+rise 2\s+weight 0\s+\}/);
     const r = await check(kaCheck(), writeTmp('keepalived.conf', text));
     expect(r.ok, r.out).toBe(true);
   });
