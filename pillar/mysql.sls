@@ -14,16 +14,20 @@ mysql:
       db2: 2
   databases:
     - appdb
-  # created on the primary; they reach the replica through replication
+  # created on the primary; they reach the replica through replication. Their host is the
+  # inventory's network (stack.jinja), so the app servers and the replica may log in.
   users:
     app:
-      host: '192.168.56.%'
+      host: '{{ network.sql_host }}'
       password: CHANGEME-app   # placeholder: must match app:db:password
       grants:
         - database: appdb
           privileges: ALL PRIVILEGES
+        # SHOW SLAVE STATUS on the replica: the app reports replication lag on /api/health
+        - database: '*'
+          privileges: SLAVE MONITOR
     repl:
-      host: '192.168.56.%'
+      host: '{{ network.sql_host }}'
       password: CHANGEME-repl   # placeholder: must match mysql:replication:password
       grants:
         - database: '*'

@@ -1,66 +1,54 @@
 #!/usr/bin/env bash
-# Bakes tsalt into a stack VM (Rocky/Alma 9): Node.js 20, tsalt built from the synced
-# repository (/vagrant), its config, and the master or agent service. Safe to run again
-# (`vagrant provision`). Environment, from the Vagrantfile:
-#   TSALT_ROLE   master | agent
-#   TSALT_ID     the agent id (= VM name)
-#   TSALT_MASTER the master's address
-#   TSALT_ROLES  comma-separated roles for /etc/tsalt/grains (agents)
+# Bakes tsalt into a stack host: Node.js 20 and the tsalt package built on the host by
+# `npm run package` (the .rpm on Rocky/Alma/CentOS Stream 9, the .deb on Debian), its config,
+# and the master or agent service. The VMs run it (Vagrantfile), and so do the containers of
+# `npm run test:stack`: one path. Safe to run again (`vagrant provision`): a newer package
+# upgrades in place. Environment:
+#   TSALT_ROLE     master | agent
+#   TSALT_ID       the agent id (= VM name)
+#   TSALT_MASTER   the master's address
+#   TSALT_ROLES    comma-separated roles for /etc/tsalt/grains (agents)
+#   TSALT_SRC      the repository (default /vagrant, the synced folder)
+#   TSALT_PKG_DIR  where the packages are (default $TSALT_SRC/dist/packages)
 set -euo pipefail
 : "${TSALT_ROLE:?}" "${TSALT_ID:?}" "${TSALT_MASTER:?}"
-PREFIX=/opt/tsalt
-SRC=/vagrant
+SRC="${TSALT_SRC:-/vagrant}"
+PKG_DIR="${TSALT_PKG_DIR:-$SRC/dist/packages}"
 
 log() { printf '[bootstrap %s] %s\n' "$TSALT_ID" "$*"; }
+die() { log "$*" >&2; exit 1; }
+# the newest package of one kind in PKG_DIR (version sort: release 10 after release 9)
+newest() { find "$PKG_DIR" -maxdepth 1 -name "$1" 2>/dev/null | sort -V | tail -1; }
 
-# --- Node.js 20: the AppStream module stream (no third-party repository) ----------------
-if ! node --version 2>/dev/null | grep -q '^v20\.'; then
-  log "installing Node.js 20"
-  dnf -y -q module reset nodejs
-  dnf -y -q module enable nodejs:20
-  dnf -y -q install nodejs npm
+# --- Node.js 20 ----------------------------------------------------------------------------
+node_major=$(node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0)
+if [ "$node_major" -lt 20 ]; then
+  if command -v dnf >/dev/null; then
+    # EL9: the AppStream module stream, no third-party repository
+    log "installing Node.js 20"
+    dnf -y -q module reset nodejs
+    dnf -y -q module enable nodejs:20
+    dnf -y -q install nodejs
+  else
+    die "Node.js >= 20 is needed (Debian 12's nodejs is 18): install it first"
+  fi
 fi
-# better-sqlite3 builds from source when no prebuilt binary matches
-dnf -y -q install gcc-c++ make python3 tar
 
-# --- tsalt itself, rebuilt when the synced sources changed ------------------------------
-stamp=$(cd "$SRC" && find package.json package-lock.json tsconfig.json bin protocol agent master cli scripts -type f -newer "$PREFIX/.built" 2>/dev/null | head -1 || true)
-if [ ! -f "$PREFIX/.built" ] || [ -n "$stamp" ]; then
-  log "building tsalt in $PREFIX"
-  mkdir -p "$PREFIX"
-  tar -C "$SRC" --exclude=./node_modules --exclude=./dist --exclude=./.git --exclude=./vagrant/.vagrant -cf - \
-    package.json package-lock.json tsconfig.json bin protocol agent master cli scripts examples | tar -C "$PREFIX" -xf -
-  (cd "$PREFIX" && npm ci --no-audit --no-fund --loglevel=error && npm run -s build && npm prune --omit=dev --no-audit --no-fund --loglevel=error)
-  touch "$PREFIX/.built"
+# --- tsalt, from its package ---------------------------------------------------------------
+if command -v dnf >/dev/null; then
+  pkg=$(newest 'tsalt-*.x86_64.rpm')
+  [ -n "$pkg" ] || die "no tsalt-*.rpm in $PKG_DIR: run \`npm run package\` on the host first"
+  log "installing $(basename "$pkg")"
+  dnf -y -q install "$pkg"
+else
+  pkg=$(newest 'tsalt_*_amd64.deb')
+  [ -n "$pkg" ] || die "no tsalt_*.deb in $PKG_DIR: run \`npm run package\` on the host first"
+  log "installing $(basename "$pkg")"
+  # a fresh Debian host has no package lists yet (apt resolves the nodejs dependency from them)
+  ls /var/lib/apt/lists/*_Packages >/dev/null 2>&1 || apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "$pkg" >/dev/null
 fi
-# the shipped units (packaging/*.service) run /usr/bin/tsalt
-ln -sf "$PREFIX/bin/tsalt.js" /usr/bin/tsalt
-ln -sf "$PREFIX/bin/tsalt.js" /usr/local/bin/tsalt
-chmod 0755 "$PREFIX/bin/tsalt.js"
-
 install -d -m 0755 /etc/tsalt
-
-# A unit file shipped in the repository wins; otherwise a minimal one.
-write_unit() { # name, description, exec args
-  local name=$1 desc=$2 args=$3 shipped
-  for shipped in "$SRC/packaging/$name.service" "$SRC/dist-files/$name.service"; do
-    if [ -f "$shipped" ]; then install -m 0644 "$shipped" "/etc/systemd/system/$name.service"; return; fi
-  done
-  cat > "/etc/systemd/system/$name.service" <<UNIT
-[Unit]
-Description=$desc
-After=network-online.target
-Wants=network-online.target
-
-[Service]
-ExecStart=/usr/bin/node $PREFIX/bin/tsalt.js $args
-Restart=always
-RestartSec=3
-
-[Install]
-WantedBy=multi-user.target
-UNIT
-}
 
 if [ "$TSALT_ROLE" = master ]; then
   # the master serves states and pillar straight from the synced repository
@@ -73,8 +61,6 @@ pillar_tree: $SRC/pillar
 # Prometheus on mon1 scrapes http://<master>:9506/metrics (pillar prometheus:tsalt_master)
 metrics: {interface: 0.0.0.0, port: 9506}
 YAML
-  write_unit tsalt-master 'tsalt master' 'master --config /etc/tsalt/master.yaml'
-  systemctl daemon-reload
   systemctl enable --now tsalt-master
   systemctl restart tsalt-master
   # agents must reach 4506 and Prometheus 9506; the agents' own ports are opened by the
@@ -102,8 +88,6 @@ YAML
     IFS=, read -ra roles <<< "$TSALT_ROLES"
     for r in "${roles[@]}"; do echo "  - $r"; done
   } > /etc/tsalt/grains
-  write_unit tsalt-agent 'tsalt agent' 'agent --config /etc/tsalt/agent.yaml'
-  systemctl daemon-reload
   systemctl enable --now tsalt-agent
   systemctl restart tsalt-agent
   log "agent $TSALT_ID (roles: $TSALT_ROLES) connecting to $TSALT_MASTER"

@@ -9,6 +9,7 @@ import { boolArg, defineState, StateFailure, type StateModule } from './define.j
 import type { RunContext } from './context.js';
 import { pkgProvider } from '../providers/pkg/select.js';
 import { readSources } from '../providers/pkg/package-files.js';
+import { refreshOnce } from '../providers/pkg/refresh-once.js';
 import {
   diffDb,
   PkgError,
@@ -45,6 +46,8 @@ const common = {
   refresh: boolArg.optional(),
   fromrepo: z.string().optional(),
   skip_verify: boolArg.default(false),
+  /** Salt's install_recommends: false = apt --no-install-recommends, dnf install_weak_deps=False */
+  install_recommends: boolArg.optional(),
 };
 
 interface Desired {
@@ -73,7 +76,11 @@ function desiredOf(a: { name: string; pkgs?: z.output<typeof pkgsArg>; version?:
   return out;
 }
 
-const tx = (a: { fromrepo?: string; skip_verify: boolean }): TxOptions => ({ fromrepo: a.fromrepo, skipVerify: a.skip_verify });
+const tx = (a: { fromrepo?: string; skip_verify: boolean; install_recommends?: boolean }): TxOptions => ({
+  fromrepo: a.fromrepo,
+  skipVerify: a.skip_verify,
+  installRecommends: a.install_recommends,
+});
 const label = (d: Desired) => (d.spec ? `${d.name}=${d.spec}` : d.name);
 const exactSpec = (s: string) => !s.endsWith('*') && !/^[<>=]/.test(s);
 
@@ -122,6 +129,15 @@ async function prepare(ctx: RunContext, refresh: boolean | undefined): Promise<{
   } catch (e) {
     failure(e, 'reading the package database');
   }
+}
+
+/**
+ * The state is about to ask the repositories: without `refresh`, Salt's refresh-once applies
+ * (refresh-once.ts); `refresh: true` already refreshed in prepare, `refresh: false` never does.
+ */
+async function needRepositories(p: PkgProvider, refresh: boolean | undefined): Promise<void> {
+  if (refresh !== undefined) return;
+  await refreshOnce(p).catch((e) => failure(e, 'refreshing the package database'));
 }
 
 /**
@@ -214,6 +230,7 @@ const installed = defineState({
       return { comment };
     }
     const o = tx(a);
+    if (wanted.length) await needRepositories(p, a.refresh);
     const files = wanted.flatMap((d) => (d.file ? [d.file] : []));
     const targets = fromFiles ? [] : await resolve(p, wanted, o);
     let changes: ChangeMap = {};
@@ -278,6 +295,7 @@ const latest = defineState({
     const names = desiredOf({ name: a.name, pkgs: a.pkgs }).map((d) => d.name);
     const { p, db } = await prepare(ctx, a.refresh);
     const o = tx(a);
+    await needRepositories(p, a.refresh);
     const avail = await p.candidates(names, o).catch((e) => failure(e, 'checking the newest available version of package(s)'));
     const targets: PkgTarget[] = [];
     const problems: string[] = [];

@@ -22,6 +22,14 @@ app-deps:
   npm.installed:
     - name: mysql2@{{ app.mysql2_version }}
     - dir: {{ app.dir }}
+{#- pillar app:npm_registry (a mirror) and app:npm_env (e.g. npm_config_cache +
+    npm_config_offline for a host without a registry) #}
+{%- if app.get('npm_registry') %}
+    - registry: {{ app.npm_registry | yaml_encode }}
+{%- endif %}
+{%- if app.get('npm_env') %}
+    - env: {{ app.npm_env | json }}
+{%- endif %}
     - require:
       - file: app-dir
 

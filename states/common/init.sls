@@ -2,6 +2,9 @@
 # The base every VM gets. curl is also what keepalived's check script uses.
 common-packages:
   pkg.installed:
+    # what the service needs, no Recommends (prometheus-node-exporter alone would pull ~50
+    # packages, among them openipmi and nvme-cli, whose units fail at boot in VMs)
+    - install_recommends: False
     - pkgs: {{ common.packages }}
 
 /etc/motd:

@@ -7,6 +7,9 @@ grafana-repo:
 
 grafana-pkg:
   pkg.installed:
+    # what the service needs, no Recommends (prometheus-node-exporter alone would pull ~50
+    # packages, among them openipmi and nvme-cli, whose units fail at boot in VMs)
+    - install_recommends: False
     - name: {{ grafana.pkg }}
     - require:
       - pkgrepo: grafana-repo

@@ -1,6 +1,9 @@
 {%- from "haproxy/map.jinja" import haproxy with context %}
 haproxy-pkg:
   pkg.installed:
+    # what the service needs, no Recommends (prometheus-node-exporter alone would pull ~50
+    # packages, among them openipmi and nvme-cli, whose units fail at boot in VMs)
+    - install_recommends: False
     - name: {{ haproxy.pkg }}
 
 {%- if haproxy.selinux_boolean %}

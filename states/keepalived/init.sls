@@ -5,6 +5,9 @@ include:
 
 keepalived-pkg:
   pkg.installed:
+    # what the service needs, no Recommends (prometheus-node-exporter alone would pull ~50
+    # packages, among them openipmi and nvme-cli, whose units fail at boot in VMs)
+    - install_recommends: False
     - name: {{ keepalived.pkg }}
 
 # The VRRP health check: keepalived lowers this node's priority while it fails.
@@ -31,6 +34,23 @@ keepalived-check-script-label:
       - file: keepalived-check-script
     - require_in:
       - service: keepalived-service
+{%- endif %}
+
+{%- set unplaced = [] %}
+{%- for name, vi in pillar['keepalived']['vrrp_instances'] | dictsort %}
+{%- if not (vi.get('interface') or keepalived.interface) %}{% do unplaced.append(name) %}{% endif %}
+{%- endfor %}
+{%- if unplaced | length %}
+# No interface holds this host's inventory address: a config naming none would not load.
+keepalived-interface:
+  test.fail_without_changes:
+    - comment: >-
+        keepalived: no network interface holds this host's inventory address
+        '{{ keepalived.inventory_ip }}' (pillar stack:hosts:{{ grains['id'] }}:ip; grain
+        ip_interfaces: {{ salt['grains.get']('ip_interfaces', {}) | json }}); VRRP instances
+        {{ unplaced | join(', ') }} need it, or pillar keepalived:vrrp_instances:<name>:interface
+    - require_in:
+      - file: keepalived-config
 {%- endif %}
 
 keepalived-config:

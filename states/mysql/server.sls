@@ -1,6 +1,9 @@
 {%- from "mysql/map.jinja" import mysql with context %}
 mariadb-pkgs:
   pkg.installed:
+    # what the service needs, no Recommends (prometheus-node-exporter alone would pull ~50
+    # packages, among them openipmi and nvme-cli, whose units fail at boot in VMs)
+    - install_recommends: False
     - pkgs:
       - {{ mysql.server_pkg }}
       - {{ mysql.client_pkg }}

@@ -1,6 +1,9 @@
 {%- from "nginx/map.jinja" import nginx with context %}
 nginx-pkg:
   pkg.installed:
+    # what the service needs, no Recommends (prometheus-node-exporter alone would pull ~50
+    # packages, among them openipmi and nvme-cli, whose units fail at boot in VMs)
+    - install_recommends: False
     - name: {{ nginx.pkg }}
 
 {%- if nginx.selinux_boolean %}

@@ -7,6 +7,9 @@ include:
 
 node-exporter-pkg:
   pkg.installed:
+    # what the service needs, no Recommends (prometheus-node-exporter alone would pull ~50
+    # packages, among them openipmi and nvme-cli, whose units fail at boot in VMs)
+    - install_recommends: False
     - name: {{ node_exporter.pkg }}
 {%- if node_exporter.repo %}
     - require:

@@ -6,6 +6,9 @@ include:
 
 prometheus-pkg:
   pkg.installed:
+    # what the service needs, no Recommends (prometheus-node-exporter alone would pull ~50
+    # packages, among them openipmi and nvme-cli, whose units fail at boot in VMs)
+    - install_recommends: False
     - name: {{ prometheus.pkg }}
 {%- if prometheus.repo %}
     - require:

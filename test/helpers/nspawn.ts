@@ -48,7 +48,12 @@ function childPid(pid: number): number | undefined {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-export async function bootContainer(name = `tsalt-${process.pid}-${Date.now() % 100000}`): Promise<Container> {
+export interface BootOptions {
+  /** extra systemd-nspawn arguments (e.g. `--bind-ro=/usr/bin/node`) */
+  nspawnArgs?: string[];
+}
+
+export async function bootContainer(name = `tsalt-${process.pid}-${Date.now() % 100000}`, opts: BootOptions = {}): Promise<Container> {
   await ensureRootfs();
   const dir = tempDir('tsalt-nspawn-');
   const [upper, work, root] = ['upper', 'work', 'root'].map((d) => path.join(dir, d)) as [string, string, string];
@@ -58,7 +63,7 @@ export async function bootContainer(name = `tsalt-${process.pid}-${Date.now() % 
   const log = fs.openSync(path.join(dir, 'console.log'), 'w');
   const proc: ChildProcess = spawn(
     'systemd-nspawn',
-    ['--boot', '--quiet', '--register=no', '--keep-unit', `--machine=${name}`, `--directory=${root}`],
+    ['--boot', '--quiet', '--register=no', '--keep-unit', `--machine=${name}`, `--directory=${root}`, ...(opts.nspawnArgs ?? [])],
     { stdio: ['ignore', log, log] },
   );
   const exited = new Promise<void>((r) => proc.once('exit', () => r()));

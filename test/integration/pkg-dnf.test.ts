@@ -15,6 +15,7 @@ let grains: Record<string, unknown>;
 let v1: string;
 let v2: string;
 let extraRpm: string;
+let weakRpm: string;
 
 async function rpmVersion(name: string): Promise<string | undefined> {
   const r = await exec(['rpm', '--root', root, '-q', '--qf', '%{VERSION}-%{RELEASE}', name]);
@@ -41,7 +42,8 @@ beforeAll(async () => {
   v1 = await buildRpm({ name: 'tsalt-hello', version: '1.0' });
   extraRpm = await buildRpm({ name: 'tsalt-extra', version: '0.5', release: '3' });
   v2 = await buildRpm({ name: 'tsalt-hello', version: '2.0' });
-  await makeRepo(repo, [v1, extraRpm]);
+  weakRpm = await buildRpm({ name: 'tsalt-weak', version: '1.0', recommends: 'tsalt-extra' });
+  await makeRepo(repo, [v1, extraRpm, weakRpm]);
 });
 
 afterAll(() => {
@@ -140,6 +142,17 @@ describe('pkg with dnf --installroot', () => {
     const pg = await converge('pkg.purged', { name: 'x', pkgs: ['tsalt-extra', 'tsalt-hello'] });
     expect(pg.real.changes).toEqual({ 'tsalt-extra': { old: '0.5-3', new: '' } });
     expect(await rpmVersion('tsalt-extra')).toBeUndefined();
+  });
+
+  it('install_recommends: False leaves weak dependencies out (install_weak_deps=False); by default dnf installs them', async () => {
+    const { real } = await converge('pkg.installed', { name: 'tsalt-weak', install_recommends: false });
+    expect(real.changes).toEqual({ 'tsalt-weak': { old: '', new: '1.0-1' } });
+    expect(await rpmVersion('tsalt-extra')).toBeUndefined();
+    await converge('pkg.removed', { name: 'tsalt-weak' });
+    const dflt = await runState('pkg.installed', { name: 'tsalt-weak' }, { grains });
+    expect(dflt.result, dflt.comment).toBe(true);
+    expect(dflt.changes).toEqual({ 'tsalt-weak': { old: '', new: '1.0-1' }, 'tsalt-extra': { old: '', new: '0.5-3' } });
+    await converge('pkg.removed', { name: 'x', pkgs: ['tsalt-weak', 'tsalt-extra'] });
   });
 
   it('installs package files (sources) in one transaction, predicting from their headers', async () => {

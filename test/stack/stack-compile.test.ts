@@ -161,9 +161,17 @@ describe('stack wiring', () => {
     expect(cfg.args.check_cmd).toBe('/usr/sbin/haproxy -c -f');
   });
 
+  it.each(['RedHat', 'Debian'] as const)('on %s every package is installed without its Recommends / weak dependencies', async (family) => {
+    for (const id of Object.keys(HOSTS)) {
+      const pkgs = (await compileHost(id, family)).low.filter((s) => s.state === 'pkg' && s.fun === 'installed');
+      expect(pkgs.length, id).toBeGreaterThan(0);
+      for (const s of pkgs) expect(s.args.install_recommends, `${id} ${s.id}`).toBe(false);
+    }
+  });
+
   it('db1 is the primary (databases, users), db2 the replica', async () => {
-    const ACCOUNTS = ['mysql-database-appdb', 'mysql-user-app', 'mysql-grants-app-appdb', 'mysql-user-repl', 'mysql-grants-repl-*'];
-    const { low } = await compileHost('db1', 'RedHat');
+    const ACCOUNTS = ['mysql-database-appdb', 'mysql-user-app', 'mysql-grants-app-appdb', 'mysql-grants-app-*', 'mysql-user-repl', 'mysql-grants-repl-*'];
+    const { low, pillar } = await compileHost('db1', 'RedHat');
     const primary = idsOf(low);
     const replica = idsOf((await compileHost('db2', 'RedHat')).low);
     for (const id of ACCOUNTS) expect(primary).toContain(id);
@@ -178,8 +186,11 @@ describe('stack wiring', () => {
     }
     // the default connection (root over the server's own socket): no socket unless pillar names one
     for (const s of low) if (s.sls === 'mysql.accounts') expect(s.args).not.toHaveProperty('connection_unix_socket');
+    // the accounts' host is the inventory's network (pillar/stack.jinja), in MariaDB's base/netmask form
+    expect(dig(pillar, 'stack', 'network', 'cidr')).toBe('192.168.56.0/24');
     const grant = low.find((s) => s.id === 'mysql-grants-repl-*')!;
-    expect(grant.args).toMatchObject({ grant: 'REPLICATION SLAVE', database: '*.*', user: 'repl', host: '192.168.56.%' });
+    expect(grant.args).toMatchObject({ grant: 'REPLICATION SLAVE', database: '*.*', user: 'repl', host: '192.168.56.0/255.255.255.0' });
+    for (const s of low) if (s.sls === 'mysql.accounts' && s.id !== 'mysql-database-appdb') expect(s.args.host, s.id).toBe('192.168.56.0/255.255.255.0');
   });
 
   it('firewalld lets every connection between the hosts through', async () => {

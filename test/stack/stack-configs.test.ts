@@ -12,6 +12,8 @@ import { exec } from '../../engine/run/exec.js';
 import { tempDir } from '../helpers/harness.js';
 import { grainsFor, pillarFor, renderTreeTemplate, STATES_DIR, type Family } from './stack-helpers.js';
 import type { Data } from '../../engine/render/salt-functions.js';
+import { compile } from '../../engine/engine.js';
+import { LocalTree } from '../../engine/tree/local.js';
 
 const work = tempDir('tsalt-stack-cfg-');
 afterAll(() => fs.rmSync(work, { recursive: true, force: true }));
@@ -25,8 +27,8 @@ function writeTmp(name: string, text: string, mode = 0o644): string {
   return p;
 }
 
-async function render(rel: string, id: string, family: Family, overrides: Data = {}) {
-  const grains = grainsFor(id, family);
+async function render(rel: string, id: string, family: Family, overrides: Data = {}, interfaces?: Record<string, string[]>) {
+  const grains = grainsFor(id, family, interfaces);
   return renderTreeTemplate(rel, grains, await pillarFor(id, grains, overrides));
 }
 
@@ -100,8 +102,33 @@ describe('keepalived.conf (keepalived --config-test -f)', () => {
     expect(text).toContain(`priority ${prio}`);
     expect(text).toMatch(new RegExp(`unicast_peer \\{\\s+${peer.replace(/\./g, '\\.')}\\s+\\}`));
     expect(text).toContain('192.168.56.10/24 dev eth1');
+    // a failed check is a FAULT (weight 0): the peer takes over on the priority-0 advert
+    expect(text).toMatch(/vrrp_script chk_haproxy \{[^}]*interval 1\s+fall 1\s+rise 2\s+weight 0\s+\}/);
     const r = await check(kaCheck(), writeTmp('keepalived.conf', text));
     expect(r.ok, r.out).toBe(true);
+  });
+
+  it('VRRP runs on whichever interface holds the host\'s inventory address (grain ip_interfaces), with no pillar edit', async () => {
+    const grains = { lo: ['127.0.0.1'], ens3: ['10.0.2.15'], host0: ['192.168.56.12', '192.168.56.10'] };
+    const text = await render('keepalived/files/keepalived.conf.jinja', 'lb2', 'Debian', {}, grains);
+    expect(text).toMatch(/^\s+interface host0$/m);
+    expect(text).toContain('192.168.56.10/24 dev host0');
+    // a pillar `interface:` still wins
+    const pinned = await render('keepalived/files/keepalived.conf.jinja', 'lb2', 'Debian', { keepalived: { vrrp_instances: { VI_WEB: { interface: 'bond0' } } } }, grains);
+    expect(pinned).toMatch(/^\s+interface bond0$/m);
+  });
+
+  it('no interface holding the address: keepalived.conf is not written, the run fails saying why', async () => {
+    const grains = grainsFor('lb1', 'Debian', { lo: ['127.0.0.1'], eth0: ['10.0.2.15'] });
+    const low = await compile({ tree: new LocalTree(STATES_DIR), id: 'lb1', grains, pillar: await pillarFor('lb1', grains), test: true });
+    const fail = low.find((s) => s.id === 'keepalived-interface');
+    expect(`${fail?.state}.${fail?.fun}`).toBe('test.fail_without_changes');
+    expect(String(fail?.args.comment)).toMatch(/no network interface holds this host's inventory address '192\.168\.56\.11'/);
+    const config = low.find((s) => s.id === 'keepalived-config')!;
+    expect(config.deps.some((d) => d.kind === 'require' && d.target === fail!.key)).toBe(true);
+    // with the address on an interface there is no such state
+    const ok = await compile({ tree: new LocalTree(STATES_DIR), id: 'lb1', grains: grainsFor('lb1', 'Debian'), pillar: await pillarFor('lb1', grainsFor('lb1', 'Debian')), test: true });
+    expect(ok.map((s) => s.id), JSON.stringify(ok.find((s) => s.id === 'keepalived-interface')?.args)).not.toContain('keepalived-interface');
   });
 
   it('an unknown keyword fails the check', async () => {

@@ -3,7 +3,8 @@
  * addresses and roles the pillar inventory (pillar/stack.jinja) knows, and the bootstrap is
  * valid bash that writes the grains file top.sls matches on.
  */
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
+import { tempDir } from '../helpers/harness.js';
 import fs from 'node:fs';
 import path from 'node:path';
 import { parse as parseYaml } from 'yaml';
@@ -43,5 +44,53 @@ describe('vagrant inventory', () => {
     const r = await exec(['bash', '-c', `set -euo pipefail\n${block![1]}`], { env: { ...process.env, TSALT_ROLES: 'haproxy,keepalived' } });
     expect(r.code, r.stderr).toBe(0);
     expect(parseYaml(r.stdout)).toEqual({ roles: ['haproxy', 'keepalived'] });
+  });
+});
+
+describe('vagrant validate', () => {
+  const work = tempDir('tsalt-vagrant-');
+  afterAll(() => fs.rmSync(work, { recursive: true, force: true }));
+  // vagrant's state and home in scratch directories; no version check against HashiCorp's servers
+  const env = { ...process.env, VAGRANT_HOME: path.join(work, 'home'), VAGRANT_DOTFILE_PATH: path.join(work, 'dot'), VAGRANT_CHECKPOINT_DISABLE: '1' };
+  // no VirtualBox or libvirt here: the provider blocks are skipped, everything else is checked
+  const validate = (dir: string, extra: Record<string, string> = {}) => exec(['vagrant', 'validate', '--ignore-provider'], { cwd: dir, env: { ...env, ...extra }, timeoutMs: 120_000 });
+
+  it('accepts vagrant/Vagrantfile (the master and the nine hosts)', async () => {
+    const r = await validate(vagrantDir);
+    expect(r.code, r.stdout + r.stderr).toBe(0);
+    expect(r.stdout).toContain('Vagrantfile validated successfully');
+    for (const name of ['salt', ...Object.keys(inv.hosts)]) expect(r.stdout).toContain(`==> ${name}:`);
+    expect(fs.existsSync(path.join(vagrantDir, '.vagrant'))).toBe(false);
+  });
+
+  it('fails on a broken Vagrantfile (so passing means something)', async () => {
+    const dir = path.join(work, 'broken');
+    fs.cpSync(vagrantDir, dir, { recursive: true });
+    const file = path.join(dir, 'Vagrantfile');
+    fs.writeFileSync(file, fs.readFileSync(file, 'utf8').replace("config.vm.box = box", 'config.vm.boxx = box'));
+    const r = await validate(dir);
+    expect(r.code).not.toBe(0);
+    expect(r.stdout + r.stderr).toMatch(/boxx/);
+  });
+
+  it('the box is Rocky Linux 9 unless TSALT_BOX names another', () => {
+    const text = fs.readFileSync(path.join(vagrantDir, 'Vagrantfile'), 'utf8');
+    expect(text).toMatch(/ENV\.fetch\('TSALT_BOX', 'bento\/rockylinux-9'\)/);
+  });
+
+  it('rsync carries the built packages to the VMs and nothing else of dist/', async () => {
+    const text = fs.readFileSync(path.join(vagrantDir, 'Vagrantfile'), 'utf8');
+    const list = /rsync__args: \[([\s\S]*?)\]/.exec(text);
+    expect(list).not.toBeNull();
+    const args = [...list![1]!.matchAll(/'([^']*)'/g)].map((m) => m[1]!).filter((a) => a.startsWith('--include') || a.startsWith('--exclude'));
+    const src = path.join(work, 'repo');
+    for (const f of ['dist/packages/tsalt_0.1.0-1_amd64.deb', 'dist/bundle/tsalt.cjs', 'dist/cli/main.js', 'states/top.sls']) {
+      fs.mkdirSync(path.dirname(path.join(src, f)), { recursive: true });
+      fs.writeFileSync(path.join(src, f), '');
+    }
+    const r = await exec(['rsync', '-a', '--dry-run', '--out-format=%n', ...args, `${src}/`, path.join(work, 'dest')]);
+    expect(r.code, r.stderr).toBe(0);
+    const files = r.stdout.split('\n').filter((l) => l && !l.endsWith('/'));
+    expect(files.sort()).toEqual(['dist/packages/tsalt_0.1.0-1_amd64.deb', 'states/top.sls']);
   });
 });

@@ -2,14 +2,17 @@
  * apt/dpkg provider: the real machine's package database (no install root: apt has no
  * equivalent of dnf's --installroot that would keep the host untouched).
  */
+import fs from 'node:fs/promises';
 import { exec, type ExecResult } from '../../run/exec.js';
 import type { FactCache } from '../../run/facts.js';
 import { AptSources } from './apt-sources.js';
+import { markRefreshed } from './refresh-once.js';
 import { PkgError, type ChangeMap, type PackageFile, type PkgDb, type PkgProvider, type PkgTarget, type TxOptions } from './types.js';
 import { compareDeb } from './version.js';
 
 // C locale: we parse apt's output; noninteractive: no debconf prompts on a headless agent.
-const ENV = { ...process.env, DEBIAN_FRONTEND: 'noninteractive', APT_LISTCHANGES_FRONTEND: 'none', LC_ALL: 'C' };
+// Read per call: APT_CONFIG (another apt configuration) may be set after this module loads.
+const env = () => ({ ...process.env, DEBIAN_FRONTEND: 'noninteractive', APT_LISTCHANGES_FRONTEND: 'none', LC_ALL: 'C' });
 // Wait for another apt/dpkg instead of failing at once (unattended-upgrades, other states).
 const LOCK = ['-o', 'DPkg::Lock::Timeout=600'];
 // Keep locally changed config files without asking, as Salt does.
@@ -23,7 +26,25 @@ function txFlags(o: TxOptions): string[] {
   const f: string[] = [];
   if (o.fromrepo) f.push('-o', `APT::Default-Release=${o.fromrepo}`);
   if (o.skipVerify) f.push('--allow-unauthenticated');
+  // Salt's aptpkg.install: both spellings, so a state can also turn them on against apt.conf
+  if (o.installRecommends === false) f.push('--no-install-recommends');
+  if (o.installRecommends === true) f.push('--install-recommends');
   return f;
+}
+
+/** The lists directory of the apt configuration in force (APT_CONFIG may point elsewhere), per process. */
+const listsDirs = new Map<string, Promise<string>>();
+function listsDir(): Promise<string> {
+  const key = process.env.APT_CONFIG ?? '';
+  let p = listsDirs.get(key);
+  if (!p) {
+    p = exec(['apt-config', 'shell', 'D', 'Dir::State::lists/d'], { env: env() }).then((r) => {
+      const m = /^D='(.*)'$/m.exec(r.stdout);
+      return m ? m[1]! : '/var/lib/apt/lists/';
+    });
+    listsDirs.set(key, p);
+  }
+  return p;
 }
 
 /** apt's own error lines (`E: ...`), else the tail of its output. */
@@ -48,7 +69,7 @@ export class AptProvider implements PkgProvider {
 
   installed(): Promise<PkgDb> {
     return this.facts.get(KEY_DB, async () => {
-      const r = await exec(['dpkg-query', '-W', '-f=${db:Status-Abbrev}\t${Package}\t${Version}\t${Architecture}\n'], { env: ENV });
+      const r = await exec(['dpkg-query', '-W', '-f=${db:Status-Abbrev}\t${Package}\t${Version}\t${Architecture}\n'], { env: env() });
       if (r.code !== 0) throw new PkgError(`dpkg-query failed: ${r.stderr.trim()}`);
       const db: PkgDb = { installed: new Map(), configOnly: new Map() };
       for (const line of r.stdout.split('\n')) {
@@ -65,9 +86,20 @@ export class AptProvider implements PkgProvider {
   refresh(force = false): Promise<void> {
     if (force) this.facts.invalidate('pkg:apt:refresh');
     return this.facts.get('pkg:apt:refresh', async () => {
-      const r = await exec(['apt-get', '-q', ...LOCK, 'update'], { env: ENV, timeoutMs: TX_TIMEOUT });
+      const r = await exec(['apt-get', '-q', ...LOCK, 'update'], { env: env(), timeoutMs: TX_TIMEOUT });
       if (r.code !== 0) throw new PkgError(`apt-get update failed: ${aptMessage(r)}`);
+      markRefreshed(this.metadataKey);
     });
+  }
+
+  get metadataKey(): string {
+    return `apt:${process.env.APT_CONFIG ?? ''}`;
+  }
+
+  /** A fresh host (or `rm -r /var/lib/apt/lists/*`) has no Packages index: apt knows no package. */
+  async hasMetadata(): Promise<boolean> {
+    const entries = await fs.readdir(await listsDir()).catch(() => [] as string[]);
+    return entries.some((e) => /_Packages(\.\w+)?$/.test(e));
   }
 
   async available(names: string[]): Promise<Map<string, string[]>> {
@@ -75,7 +107,7 @@ export class AptProvider implements PkgProvider {
     return this.facts.get(key, async () => {
       const out = new Map<string, string[]>();
       if (!names.length) return out;
-      const r = await exec(['apt-cache', 'madison', ...names], { env: ENV });
+      const r = await exec(['apt-cache', 'madison', ...names], { env: env() });
       for (const line of r.stdout.split('\n')) {
         const parts = line.split('|').map((s) => s.trim());
         if (parts.length < 3 || !/ Packages$/.test(parts[2]!)) continue;
@@ -93,7 +125,7 @@ export class AptProvider implements PkgProvider {
     return this.facts.get(key, async () => {
       const out = new Map<string, string>();
       if (!names.length) return out;
-      const r = await exec(['apt-cache', ...txFlags({ fromrepo: o.fromrepo }), 'policy', ...names], { env: ENV });
+      const r = await exec(['apt-cache', ...txFlags({ fromrepo: o.fromrepo }), 'policy', ...names], { env: env() });
       let current: string | undefined;
       for (const line of r.stdout.split('\n')) {
         const head = /^(\S+):$/.exec(line);
@@ -141,7 +173,7 @@ export class AptProvider implements PkgProvider {
 
   /** apt's simulation resolves dependencies exactly as the real run will, read-only. */
   private async simulate(argv: string[]): Promise<ChangeMap> {
-    const r = await exec(argv, { env: ENV });
+    const r = await exec(argv, { env: env() });
     if (r.code !== 0) this.fail(r);
     const db = await this.installed();
     const changes: ChangeMap = {};
@@ -167,7 +199,7 @@ export class AptProvider implements PkgProvider {
 
   private async run(argv: string[]): Promise<void> {
     try {
-      const r = await exec(argv, { env: ENV, timeoutMs: TX_TIMEOUT });
+      const r = await exec(argv, { env: env(), timeoutMs: TX_TIMEOUT });
       if (r.code !== 0) this.fail(r);
     } finally {
       this.facts.invalidate(KEY_DB);
@@ -175,7 +207,7 @@ export class AptProvider implements PkgProvider {
   }
 
   async readPackageFile(file: string): Promise<PackageFile> {
-    const r = await exec(['dpkg-deb', '-f', file, 'Package', 'Version', 'Architecture'], { env: ENV });
+    const r = await exec(['dpkg-deb', '-f', file, 'Package', 'Version', 'Architecture'], { env: env() });
     if (r.code !== 0) throw new PkgError((r.stderr || r.stdout).trim() || `dpkg-deb -f ${file} failed`);
     const field = (k: string) => new RegExp(`^${k}: *(\\S+)`, 'm').exec(r.stdout)?.[1];
     const name = field('Package');
@@ -195,7 +227,7 @@ export class AptProvider implements PkgProvider {
   }
 
   async planRemove(names: string[], purge: boolean): Promise<ChangeMap> {
-    const r = await exec(['apt-get', '-q', '-y', '-s', '-o', 'Debug::NoLocking=1', purge ? 'purge' : 'remove', ...names], { env: ENV });
+    const r = await exec(['apt-get', '-q', '-y', '-s', '-o', 'Debug::NoLocking=1', purge ? 'purge' : 'remove', ...names], { env: env() });
     if (r.code !== 0) this.fail(r);
     const db = await this.installed();
     const changes: ChangeMap = {};
@@ -212,7 +244,7 @@ export class AptProvider implements PkgProvider {
   async remove(names: string[], purge: boolean): Promise<void> {
     try {
       const r = await exec(['apt-get', '-q', '-y', ...LOCK, ...DPKG_OPTS, purge ? 'purge' : 'remove', ...names], {
-        env: ENV,
+        env: env(),
         timeoutMs: TX_TIMEOUT,
       });
       if (r.code !== 0) this.fail(r);
@@ -227,7 +259,7 @@ export class AptProvider implements PkgProvider {
 
   holds(): Promise<Set<string>> {
     return this.facts.get(KEY_HOLDS, async () => {
-      const r = await exec(['apt-mark', 'showhold'], { env: ENV });
+      const r = await exec(['apt-mark', 'showhold'], { env: env() });
       if (r.code !== 0) throw new PkgError(`apt-mark showhold failed: ${aptMessage(r)}`);
       return new Set(r.stdout.split('\n').map((s) => stripArch(s.trim())).filter(Boolean));
     });
@@ -235,7 +267,7 @@ export class AptProvider implements PkgProvider {
 
   async setHold(names: string[], hold: boolean): Promise<void> {
     try {
-      const r = await exec(['apt-mark', hold ? 'hold' : 'unhold', ...names], { env: ENV });
+      const r = await exec(['apt-mark', hold ? 'hold' : 'unhold', ...names], { env: env() });
       if (r.code !== 0) throw new PkgError(`apt-mark ${hold ? 'hold' : 'unhold'} failed: ${aptMessage(r)}`);
     } finally {
       this.facts.invalidate(KEY_HOLDS);

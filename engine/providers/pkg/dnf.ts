@@ -6,6 +6,7 @@ import path from 'node:path';
 import { exec, type ExecResult } from '../../run/exec.js';
 import type { FactCache } from '../../run/facts.js';
 import { YumRepoFiles } from './yum-repos.js';
+import { markRefreshed } from './refresh-once.js';
 import { PkgError, type ChangeMap, type PackageFile, type PkgDb, type PkgProvider, type PkgTarget, type TxOptions } from './types.js';
 import { compareRpm } from './version.js';
 
@@ -74,6 +75,7 @@ export class DnfProvider implements PkgProvider {
     const f: string[] = [];
     if (o.fromrepo) f.push('--disablerepo=*', `--enablerepo=${o.fromrepo}`);
     if (o.skipVerify) f.push('--nogpgcheck');
+    if (o.installRecommends !== undefined) f.push(`--setopt=install_weak_deps=${o.installRecommends ? 'True' : 'False'}`);
     return f;
   }
 
@@ -101,7 +103,17 @@ export class DnfProvider implements PkgProvider {
       if (r.code !== 0) throw new PkgError(`${this.name} makecache failed: ${dnfMessage(r)}`);
       // later queries of this run must not trust metadata fetched before the refresh either
       this.refreshed = true;
+      markRefreshed(this.metadataKey);
     });
+  }
+
+  get metadataKey(): string {
+    return this.keyPrefix;
+  }
+
+  /** dnf fetches missing or expired metadata by itself before any query. */
+  async hasMetadata(): Promise<boolean> {
+    return true;
   }
 
   /** One repository query per state for its packages (all versions). */

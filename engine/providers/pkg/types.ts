@@ -37,6 +37,11 @@ export interface TxOptions {
   fromrepo?: string;
   /** Salt's `skip_verify`: install unsigned/unauthenticated packages. */
   skipVerify?: boolean;
+  /**
+   * Salt's `install_recommends`: false leaves out Recommends (apt) / weak dependencies (dnf),
+   * true asks for them; absent, the package manager's own setting decides.
+   */
+  installRecommends?: boolean;
 }
 
 export interface Change {
@@ -101,6 +106,10 @@ export interface PkgProvider {
   installed(): Promise<PkgDb>;
   /** Refresh the package metadata once per run (`apt-get update`, `dnf makecache`); `force`: again. */
   refresh(force?: boolean): Promise<void>;
+  /** Which package database this is (apt lists dir, dnf install root): refresh-once is per key. */
+  readonly metadataKey: string;
+  /** Is there repository metadata to install from (false on a fresh host: no apt lists)? */
+  hasMetadata(): Promise<boolean>;
   /** Every version the repositories offer for `names`, newest first; unknown names absent. */
   available(names: string[], o: TxOptions): Promise<Map<string, string[]>>;
   /** The version an install without a version would choose (apt pinning / dnf newest). */

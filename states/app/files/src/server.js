@@ -7,26 +7,65 @@ const mysql = require('mysql2/promise');
 
 const env = process.env;
 const common = {
-  port: Number(env.DB_PORT || 3306),
   user: env.DB_USER,
   password: env.DB_PASSWORD,
   database: env.DB_NAME,
   connectionLimit: 5,
   connectTimeout: 5000,
 };
-const primary = mysql.createPool({ ...common, host: env.DB_WRITE_HOST });
-const replica = mysql.createPool({ ...common, host: env.DB_READ_HOST });
+// DB_WRITE_PORT / DB_READ_PORT: when the two servers listen on different ports (tests)
+const primary = mysql.createPool({ ...common, host: env.DB_WRITE_HOST, port: Number(env.DB_WRITE_PORT || env.DB_PORT || 3306) });
+const replica = mysql.createPool({ ...common, host: env.DB_READ_HOST, port: Number(env.DB_READ_PORT || env.DB_PORT || 3306) });
 
-let schemaReady = null;
-// created on the primary; replication brings the table to the replica
-function ensureSchema() {
-  schemaReady ??= primary
-    .query('CREATE TABLE IF NOT EXISTS items (id INT AUTO_INCREMENT PRIMARY KEY, text VARCHAR(200) NOT NULL, created_at TIMESTAMP DEFAULT CURRENT_TIMESTAMP)')
-    .catch((e) => {
-      schemaReady = null; // retry on the next request
-      throw e;
-    });
-  return schemaReady;
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+const SCHEMA = 'CREATE TABLE IF NOT EXISTS items (id INT AUTO_INCREMENT PRIMARY KEY, text VARCHAR(200) NOT NULL, created_at TIMESTAMP DEFAULT CURRENT_TIMESTAMP)';
+
+// Whether the app can serve: the schema exists on the primary and has reached the replica.
+// Set by prepare() at start; until then reads and writes answer 503 and /api/health says why.
+const readiness = { ready: false, since: null, reason: 'connecting to the database' };
+
+/**
+ * At start: the databases may come up after the app (a fresh deploy, a reboot), so connect
+ * again and again with a growing pause (capped at 2 s), create the table on the primary, and
+ * wait for it to replicate, before declaring the app ready.
+ */
+async function prepare() {
+  for (let attempt = 1; ; attempt++) {
+    let step = 'primary';
+    try {
+      await primary.query(SCHEMA);
+      step = 'replica';
+      await replica.query('SELECT 1 FROM items LIMIT 0');
+      Object.assign(readiness, { ready: true, since: new Date().toISOString(), reason: null });
+      console.log(`database ready after ${attempt} attempt(s)`);
+      return;
+    } catch (e) {
+      readiness.reason = `${step}: ${e.message}`;
+      if (attempt === 1 || attempt % 20 === 0) console.error(`database not ready (attempt ${attempt}): ${readiness.reason}; retrying`);
+      await sleep(Math.min(2000, 200 * attempt));
+    }
+  }
+}
+
+/** The replica's replication state (SHOW SLAVE STATUS needs the SLAVE MONITOR privilege). */
+async function replication() {
+  try {
+    const [rows] = await replica.query('SHOW SLAVE STATUS');
+    const s = rows[0];
+    if (!s) return { replicating: false, lag_seconds: null, error: 'not a replica' };
+    const running = s.Slave_IO_Running === 'Yes' && s.Slave_SQL_Running === 'Yes';
+    return {
+      replicating: running,
+      io_running: s.Slave_IO_Running,
+      sql_running: s.Slave_SQL_Running,
+      // NULL while a thread is stopped: the lag is then unknown, not zero
+      lag_seconds: s.Seconds_Behind_Master === null ? null : Number(s.Seconds_Behind_Master),
+      gtid: s.Gtid_IO_Pos || null,
+      error: s.Last_IO_Error || s.Last_SQL_Error || null,
+    };
+  } catch (e) {
+    return { replicating: false, lag_seconds: null, error: e.message };
+  }
 }
 
 function send(res, status, body) {
@@ -52,7 +91,13 @@ function readBody(req, limit = 16 * 1024) {
 async function handle(req, res) {
   const url = new URL(req.url, 'http://localhost');
   if (url.pathname === '/api/health') {
-    return send(res, 200, { ok: true, host: os.hostname() });
+    // 200 when ready to serve, 503 before; replication is reported either way (a stopped
+    // replica still serves reads, stale ones: lag_seconds null, replicating false)
+    const body = { ready: readiness.ready, host: os.hostname(), since: readiness.since, reason: readiness.reason, replica: await replication() };
+    return send(res, readiness.ready ? 200 : 503, body);
+  }
+  if (url.pathname.startsWith('/api/items') && !readiness.ready) {
+    return send(res, 503, { error: 'not ready', reason: readiness.reason });
   }
   if (url.pathname === '/api/items' && req.method === 'GET') {
     const [rows] = await replica.query('SELECT id, text, created_at FROM items ORDER BY id DESC LIMIT 50');
@@ -68,7 +113,6 @@ async function handle(req, res) {
     if (typeof text !== 'string' || text.length === 0 || text.length > 200) {
       return send(res, 400, { error: 'text must be a string of 1..200 characters' });
     }
-    await ensureSchema();
     const [r] = await primary.execute('INSERT INTO items (text) VALUES (?)', [text]);
     return send(res, 201, { host: os.hostname(), source: 'primary', id: r.insertId });
   }
@@ -84,7 +128,7 @@ const server = http.createServer((req, res) => {
 
 server.listen(Number(env.PORT || 3000), () => {
   console.log(`app listening on ${server.address().port}`);
-  ensureSchema().catch((e) => console.error(`schema: ${e.message} (retried on first write)`));
+  prepare();
 });
 
 for (const sig of ['SIGTERM', 'SIGINT']) {
