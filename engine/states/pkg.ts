@@ -5,7 +5,7 @@
  * package-manager transaction for all its packages, and so is `sources` (package files).
  */
 import { z } from 'zod';
-import { boolArg, defineState, StateFailure, type StateModule } from './define.js';
+import { boolArg, defineState, nameUnless, packageNameArg, StateFailure, type StateModule } from './define.js';
 import type { RunContext } from './context.js';
 import { pkgProvider } from '../providers/pkg/select.js';
 import { readSources } from '../providers/pkg/package-files.js';
@@ -25,19 +25,34 @@ import { satisfies, validSpec } from '../providers/pkg/version.js';
 // YAML turns `version: 1.2` into a number; Salt reads it back as text
 const versionArg = z.union([z.string(), z.number()]).transform((v) => String(v).trim());
 
+/**
+ * Every package name in a `pkgs`/`sources` list, checked after the list's union matched so the
+ * message says what is wrong with the name (a union failure only says "Invalid input").
+ */
+function packageNames(items: Array<string | number | Record<string, unknown>>, ctx: z.core.$RefinementCtx): void {
+  items.forEach((item, i) => {
+    for (const n of typeof item === 'object' ? Object.keys(item) : [String(item)]) {
+      const r = packageNameArg.safeParse(n);
+      if (!r.success) ctx.addIssue({ code: 'custom', path: [i], message: r.error.issues[0]!.message });
+    }
+  });
+}
+
 /** `pkgs: [foo, {bar: '1.2'}, {baz: null}]` */
 const pkgsArg = z
-  .array(z.union([z.string(), z.number(), z.record(z.string(), z.union([z.string(), z.number(), z.null()]))]))
-  .min(1, 'pkgs must list at least one package');
+  .array(z.union([z.string(), z.number().nonnegative(), z.record(z.string(), z.union([z.string(), z.number(), z.null()]))]))
+  .min(1, 'pkgs must list at least one package')
+  .superRefine(packageNames);
 
 /** `sources: [{foo: salt://foo.deb}, {bar: https://x/bar.rpm}]`, each item one name -> one file */
 const sourcesArg = z
   .array(
-    z.record(z.string().min(1), z.string().min(1)).refine((o) => Object.keys(o).length === 1, {
+    z.record(z.string(), z.string().min(1)).refine((o) => Object.keys(o).length === 1, {
       message: 'each sources item maps one package name to its file, like `- foo: salt://pkgs/foo.deb`',
     }),
   )
-  .min(1, 'sources must list at least one package file');
+  .min(1, 'sources must list at least one package file')
+  .superRefine(packageNames);
 
 const common = {
   name: z.string().min(1),
@@ -207,7 +222,7 @@ async function desiredFiles(ctx: RunContext, p: PkgProvider, sources: Array<Reco
 
 const installed = defineState({
   prefetch,
-  args: z.object({ ...common, sources: sourcesArg.optional(), hold: boolArg.optional() }),
+  args: nameUnless(z.object({ ...common, sources: sourcesArg.optional(), hold: boolArg.optional() }), packageNameArg, ['pkgs', 'sources']),
   async check(ctx, a) {
     const fromFiles = a.sources !== undefined;
     if (fromFiles) checkSourcesArgs(a);
@@ -290,7 +305,7 @@ interface LatestPlan {
 
 const latest = defineState({
   prefetch,
-  args: z.object(common),
+  args: nameUnless(z.object(common), packageNameArg, ['pkgs']),
   async check(ctx, a) {
     const names = desiredOf({ name: a.name, pkgs: a.pkgs }).map((d) => d.name);
     const { p, db } = await prepare(ctx, a.refresh);
@@ -350,7 +365,7 @@ function uninstall(action: 'remove' | 'purge') {
   const purge = action === 'purge';
   return defineState({
     prefetch,
-    args: z.object({ name: common.name, pkgs: common.pkgs, version: common.version }),
+    args: nameUnless(z.object({ name: common.name, pkgs: common.pkgs, version: common.version }), packageNameArg, ['pkgs']),
     async check(ctx, a) {
       const desired = desiredOf(a);
       const { p, db } = await prepare(ctx, false);

@@ -3,7 +3,7 @@
  * equivalent of dnf's --installroot that would keep the host untouched).
  */
 import fs from 'node:fs/promises';
-import { exec, type ExecResult } from '../../run/exec.js';
+import { exec, operands, type ExecResult } from '../../run/exec.js';
 import type { FactCache } from '../../run/facts.js';
 import { AptSources } from './apt-sources.js';
 import { markRefreshed } from './refresh-once.js';
@@ -107,7 +107,7 @@ export class AptProvider implements PkgProvider {
     return this.facts.get(key, async () => {
       const out = new Map<string, string[]>();
       if (!names.length) return out;
-      const r = await exec(['apt-cache', 'madison', ...names], { env: env() });
+      const r = await exec(['apt-cache', 'madison', '--', ...operands('package', names)], { env: env() });
       for (const line of r.stdout.split('\n')) {
         const parts = line.split('|').map((s) => s.trim());
         if (parts.length < 3 || !/ Packages$/.test(parts[2]!)) continue;
@@ -125,7 +125,7 @@ export class AptProvider implements PkgProvider {
     return this.facts.get(key, async () => {
       const out = new Map<string, string>();
       if (!names.length) return out;
-      const r = await exec(['apt-cache', ...txFlags({ fromrepo: o.fromrepo }), 'policy', ...names], { env: env() });
+      const r = await exec(['apt-cache', ...txFlags({ fromrepo: o.fromrepo }), 'policy', '--', ...operands('package', names)], { env: env() });
       let current: string | undefined;
       for (const line of r.stdout.split('\n')) {
         const head = /^(\S+):$/.exec(line);
@@ -148,7 +148,8 @@ export class AptProvider implements PkgProvider {
       // an explicit older version (or package file) is a downgrade the user asked for
       ...(downgrade ? ['--allow-downgrades'] : []),
       'install',
-      ...specs,
+      '--',
+      ...operands('package', specs),
     ];
   }
 
@@ -207,7 +208,7 @@ export class AptProvider implements PkgProvider {
   }
 
   async readPackageFile(file: string): Promise<PackageFile> {
-    const r = await exec(['dpkg-deb', '-f', file, 'Package', 'Version', 'Architecture'], { env: env() });
+    const r = await exec(['dpkg-deb', '-f', '--', file, 'Package', 'Version', 'Architecture'], { env: env() });
     if (r.code !== 0) throw new PkgError((r.stderr || r.stdout).trim() || `dpkg-deb -f ${file} failed`);
     const field = (k: string) => new RegExp(`^${k}: *(\\S+)`, 'm').exec(r.stdout)?.[1];
     const name = field('Package');
@@ -227,7 +228,7 @@ export class AptProvider implements PkgProvider {
   }
 
   async planRemove(names: string[], purge: boolean): Promise<ChangeMap> {
-    const r = await exec(['apt-get', '-q', '-y', '-s', '-o', 'Debug::NoLocking=1', purge ? 'purge' : 'remove', ...names], { env: env() });
+    const r = await exec(['apt-get', '-q', '-y', '-s', '-o', 'Debug::NoLocking=1', purge ? 'purge' : 'remove', '--', ...operands('package', names)], { env: env() });
     if (r.code !== 0) this.fail(r);
     const db = await this.installed();
     const changes: ChangeMap = {};
@@ -243,7 +244,7 @@ export class AptProvider implements PkgProvider {
 
   async remove(names: string[], purge: boolean): Promise<void> {
     try {
-      const r = await exec(['apt-get', '-q', '-y', ...LOCK, ...DPKG_OPTS, purge ? 'purge' : 'remove', ...names], {
+      const r = await exec(['apt-get', '-q', '-y', ...LOCK, ...DPKG_OPTS, purge ? 'purge' : 'remove', '--', ...operands('package', names)], {
         env: env(),
         timeoutMs: TX_TIMEOUT,
       });
@@ -267,7 +268,7 @@ export class AptProvider implements PkgProvider {
 
   async setHold(names: string[], hold: boolean): Promise<void> {
     try {
-      const r = await exec(['apt-mark', hold ? 'hold' : 'unhold', ...names], { env: env() });
+      const r = await exec(['apt-mark', hold ? 'hold' : 'unhold', '--', ...operands('package', names)], { env: env() });
       if (r.code !== 0) throw new PkgError(`apt-mark ${hold ? 'hold' : 'unhold'} failed: ${aptMessage(r)}`);
     } finally {
       this.facts.invalidate(KEY_HOLDS);

@@ -3,7 +3,7 @@
  * RPM system can be managed inside a directory: that is how the tests run it on a Debian host.
  */
 import path from 'node:path';
-import { exec, type ExecResult } from '../../run/exec.js';
+import { exec, operands, type ExecResult } from '../../run/exec.js';
 import type { FactCache } from '../../run/facts.js';
 import { YumRepoFiles } from './yum-repos.js';
 import { markRefreshed } from './refresh-once.js';
@@ -122,7 +122,7 @@ export class DnfProvider implements PkgProvider {
     return this.facts.get(key, async () => {
       const out = new Map<string, string[]>();
       if (!names.length) return out;
-      const r = await exec([...this.base(), '-q', ...this.tx(o), ...this.queryCmd(), ...names], { env: ENV, timeoutMs: TX_TIMEOUT });
+      const r = await exec([...this.base(), '-q', ...this.tx(o), ...this.queryCmd(), ...operands('package', names)], { env: ENV, timeoutMs: TX_TIMEOUT });
       if (r.code !== 0) throw new PkgError(`${this.name} query failed: ${dnfMessage(r)}`);
       for (const p of this.parseAvailable(r.stdout)) {
         const list = out.get(p.name) ?? [];
@@ -175,7 +175,8 @@ export class DnfProvider implements PkgProvider {
 
   private async run(specs: string[], o: TxOptions): Promise<void> {
     try {
-      const r = await exec([...this.base(), ...this.tx(o), 'install', ...specs], { env: ENV, timeoutMs: TX_TIMEOUT });
+      // dnf's argparse does not take `--` before a subcommand's operands: operands() is the guard
+      const r = await exec([...this.base(), ...this.tx(o), 'install', ...operands('package', specs)], { env: ENV, timeoutMs: TX_TIMEOUT });
       if (r.code !== 0) throw new PkgError(dnfMessage(r), this.missingFrom(r));
     } finally {
       this.facts.invalidate(`${this.keyPrefix}:installed`);
@@ -220,7 +221,7 @@ export class DnfProvider implements PkgProvider {
   /** rpm has no config-only state: purge is remove (Salt's yumpkg.purge does the same). */
   async remove(names: string[]): Promise<void> {
     try {
-      const r = await exec([...this.base(), 'remove', ...names], { env: ENV, timeoutMs: TX_TIMEOUT });
+      const r = await exec([...this.base(), 'remove', ...operands('package', names)], { env: ENV, timeoutMs: TX_TIMEOUT });
       if (r.code !== 0) throw new PkgError(dnfMessage(r));
     } finally {
       this.facts.invalidate(`${this.keyPrefix}:installed`);
@@ -249,7 +250,7 @@ export class DnfProvider implements PkgProvider {
 
   async setHold(names: string[], hold: boolean): Promise<void> {
     try {
-      const r = await exec([...this.base(), 'versionlock', hold ? 'add' : 'delete', ...names], { env: ENV });
+      const r = await exec([...this.base(), 'versionlock', hold ? 'add' : 'delete', ...operands('package', names)], { env: ENV });
       if (r.code !== 0) throw new PkgError(`${this.name} versionlock ${hold ? 'add' : 'delete'} failed: ${dnfMessage(r)}`);
     } finally {
       this.facts.invalidate(`${this.keyPrefix}:holds`);
