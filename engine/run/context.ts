@@ -5,6 +5,8 @@ import type { RequisiteKind } from '../compile/high.js';
 import type { RequisiteRef } from '../compile/low.js';
 import type { TreeSource } from '../tree/source.js';
 import { FactCache } from './facts.js';
+import { makeHostEnv, type Exec, type HostEnv } from '../providers/host.js';
+import { defaultProviders, type Providers } from '../providers/table.js';
 import { JinjaRenderer } from '../render/jinja.js';
 import { saltFunctions, type Data } from '../render/salt-functions.js';
 
@@ -17,6 +19,9 @@ export interface RunBase {
   pillar: Data;
   opts: Data;
   facts: FactCache;
+  /** the providers' view of the run (same facts, opts, grains, root) */
+  host: HostEnv;
+  providers: Providers;
   /** see RunContext.runData: one map per run, shared by the test copy of the base too */
   runData: Map<string, unknown>;
   renderer: JinjaRenderer;
@@ -30,8 +35,15 @@ export function makeRunBase(o: {
   grains: Data;
   pillar: Data;
   opts?: Data;
+  /** default: the provider tables */
+  providers?: Providers;
+  /** default: the real exec; fixture tests replay recorded output */
+  exec?: Exec;
+  /** default: the process's memory (refresh-once) */
+  memory?: Set<string>;
 }): RunBase {
   const opts = o.opts ?? {};
+  const facts = new FactCache();
   return {
     test: o.test,
     root: o.root ? path.resolve(o.root) : undefined,
@@ -39,7 +51,9 @@ export function makeRunBase(o: {
     grains: o.grains,
     pillar: o.pillar,
     opts,
-    facts: new FactCache(),
+    facts,
+    host: makeHostEnv({ facts, opts, grains: o.grains, root: o.root, exec: o.exec, memory: o.memory }),
+    providers: o.providers ?? defaultProviders,
     runData: new Map(),
     renderer: new JinjaRenderer(o.tree),
     salt: saltFunctions(o.grains, o.pillar, opts, o.tree),
@@ -82,6 +96,8 @@ export function makeRunContext(
     pillar: base.pillar,
     opts: base.opts,
     facts: base.facts,
+    host: base.host,
+    providers: base.providers,
     runData: base.runData,
     requisitesIn,
     id,

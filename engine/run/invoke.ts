@@ -6,6 +6,7 @@ import type { z } from 'zod';
 import type { ApplyOutcome, Changes, StateDefinition } from '../states/define.js';
 import { StateFailure } from '../states/define.js';
 import type { RunContext } from '../states/context.js';
+import { ProviderError } from '../providers/host.js';
 
 export interface InvokeOutcome {
   result: boolean | null;
@@ -62,7 +63,8 @@ export function knownKeys(schema: z.ZodType): Set<string> | undefined {
 }
 
 function errorMessage(e: unknown): string {
-  if (e instanceof StateFailure) return e.message;
+  // a provider's own failure already says what the package manager / init system answered
+  if (e instanceof StateFailure || e instanceof ProviderError) return e.message;
   if (e instanceof Error) return `${e.name === 'Error' ? '' : e.name + ': '}${e.message}`;
   return String(e);
 }

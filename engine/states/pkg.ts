@@ -7,7 +7,6 @@
 import { z } from 'zod';
 import { boolArg, defineState, nameUnless, packageNameArg, StateFailure, type StateModule } from './define.js';
 import type { RunContext } from './context.js';
-import { pkgProvider } from '../providers/pkg/select.js';
 import { readSources } from '../providers/pkg/package-files.js';
 import { refreshOnce } from '../providers/pkg/refresh-once.js';
 import {
@@ -115,7 +114,7 @@ function failure(e: unknown, doing: string, changes: ChangeMap = {}): never {
 
 /** The installed-package query every pkg state needs, started before the run reaches them. */
 function prefetch(ctx: RunContext): void {
-  pkgProvider(ctx)
+  ctx.providers.pkg(ctx.host)
     .then((p) => p.installed())
     .catch(() => {});
 }
@@ -136,7 +135,7 @@ async function installAndDiff(p: PkgProvider, before: PkgDb, install: (() => Pro
 
 async function prepare(ctx: RunContext, refresh: boolean | undefined): Promise<{ p: PkgProvider; db: PkgDb }> {
   try {
-    const p = await pkgProvider(ctx);
+    const p = await ctx.providers.pkg(ctx.host);
     // refreshing metadata changes no installed package; test mode refreshes too, as Salt does,
     // so that it predicts against the same metadata as the real run
     if (refresh) await p.refresh();
@@ -150,9 +149,9 @@ async function prepare(ctx: RunContext, refresh: boolean | undefined): Promise<{
  * The state is about to ask the repositories: without `refresh`, Salt's refresh-once applies
  * (refresh-once.ts); `refresh: true` already refreshed in prepare, `refresh: false` never does.
  */
-async function needRepositories(p: PkgProvider, refresh: boolean | undefined): Promise<void> {
+async function needRepositories(ctx: RunContext, p: PkgProvider, refresh: boolean | undefined): Promise<void> {
   if (refresh !== undefined) return;
-  await refreshOnce(p).catch((e) => failure(e, 'refreshing the package database'));
+  await refreshOnce(ctx.host, p).catch((e) => failure(e, 'refreshing the package database'));
 }
 
 /**
@@ -245,7 +244,7 @@ const installed = defineState({
       return { comment };
     }
     const o = tx(a);
-    if (wanted.length) await needRepositories(p, a.refresh);
+    if (wanted.length) await needRepositories(ctx, p, a.refresh);
     const files = wanted.flatMap((d) => (d.file ? [d.file] : []));
     const targets = fromFiles ? [] : await resolve(p, wanted, o);
     let changes: ChangeMap = {};
@@ -310,7 +309,7 @@ const latest = defineState({
     const names = desiredOf({ name: a.name, pkgs: a.pkgs }).map((d) => d.name);
     const { p, db } = await prepare(ctx, a.refresh);
     const o = tx(a);
-    await needRepositories(p, a.refresh);
+    await needRepositories(ctx, p, a.refresh);
     const avail = await p.candidates(names, o).catch((e) => failure(e, 'checking the newest available version of package(s)'));
     const targets: PkgTarget[] = [];
     const problems: string[] = [];

@@ -9,7 +9,6 @@ import path from 'node:path';
 import { z } from 'zod';
 import { boolArg, defineState, StateFailure, type StateModule } from './define.js';
 import type { RunContext } from './context.js';
-import { pkgProvider } from '../providers/pkg/select.js';
 import { PkgError, type FileWrite, type PkgProvider, type RepoArgs, type RepoPlan } from '../providers/pkg/types.js';
 import { tempName } from './file/atomic-write.js';
 
@@ -87,7 +86,7 @@ async function repoArgs(ctx: RunContext, a: Args, withKey: boolean): Promise<Rep
 
 async function provider(ctx: RunContext): Promise<PkgProvider> {
   try {
-    return await pkgProvider(ctx);
+    return await ctx.providers.pkg(ctx.host);
   } catch (e) {
     throw new StateFailure(e instanceof Error ? e.message : String(e));
   }

@@ -12,7 +12,7 @@ import { describe, expect, it } from 'vitest';
 import { CompileError } from '../../engine/compile/errors.js';
 import { AptProvider } from '../../engine/providers/pkg/apt.js';
 import { DnfProvider } from '../../engine/providers/pkg/dnf.js';
-import { FactCache } from '../../engine/run/facts.js';
+import { makeHostEnv } from '../../engine/providers/host.js';
 import { operands } from '../../engine/run/exec.js';
 import { compileTree, writeTree } from '../helpers/tree.js';
 import { tempDir } from '../helpers/harness.js';
@@ -114,10 +114,10 @@ describe('the providers refuse such names themselves (any path that skips the co
   });
 
   it('apt and dnf providers reject before starting apt-get or dnf', async () => {
-    const apt = new AptProvider(new FactCache());
+    const apt = new AptProvider(makeHostEnv());
     await expect(apt.planInstall([{ name: '-oDPkg::Pre-Invoke::=touch /tmp/x' }], {})).rejects.toThrow(/refusing package/);
     await expect(apt.planRemove(['-x'], false)).rejects.toThrow(/refusing package/);
-    const dnf = new DnfProvider(new FactCache(), { installroot: tempDir('tsalt-inj-') });
+    const dnf = new DnfProvider(makeHostEnv(), { installroot: tempDir('tsalt-inj-') });
     await expect(dnf.install([{ name: '--setopt=x' }], {})).rejects.toThrow(/refusing package/);
   });
 });
