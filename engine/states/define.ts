@@ -1,5 +1,5 @@
 /**
- * The contract every state function follows (DESIGN.md: "a state module checks, then applies").
+ * The contract every state function follows (docs/design.md, step 5: a state checks, then applies).
  *
  * - `check` is read-only. It returns the changes the state would make, or no changes when the
  *   system already matches. Test mode (`--test`) stops there, so a test run and the real run
