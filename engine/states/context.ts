@@ -3,8 +3,7 @@ import type { TreeSource } from '../tree/source.js';
 import type { FactCache } from '../run/facts.js';
 import type { HostEnv } from '../providers/host.js';
 import type { Providers } from '../providers/table.js';
-import type { RequisiteKind } from '../compile/high.js';
-import type { RequisiteRef } from '../compile/low.js';
+import type { RequisiteKind, RequisiteRef } from '../requisite-kinds.js';
 
 export interface RunContext {
   /** `--test` / `test=True`: check only, change nothing. */

@@ -136,3 +136,53 @@ export function nameUnless<T extends z.ZodObject>(schema: T, rule: z.ZodType, un
     if (!r.success) for (const i of r.error.issues) ctx.addIssue({ code: 'custom', message: i.message, path: ['name'] });
   }) as T;
 }
+
+// ---- argument validation: the compiler runs it for every state before anything converges ----
+
+export interface ValidatedArgs {
+  args: unknown;
+  extra: Record<string, unknown>;
+  warnings: string[];
+}
+
+export class ArgError extends Error {
+  constructor(readonly issues: string[]) {
+    super(issues.join('; '));
+    this.name = 'ArgError';
+  }
+}
+
+/** Validate raw arguments; unknown keys are warnings (Salt ignores them) or template vars. */
+export function validateArgs(def: StateDefinition, raw: Record<string, unknown>): ValidatedArgs {
+  const parsed = def.args.safeParse(raw);
+  if (!parsed.success) {
+    throw new ArgError(
+      parsed.error.issues.map((i) => (i.path.length ? `argument '${i.path.join('.')}': ${i.message}` : i.message)),
+    );
+  }
+  const known = knownKeys(def.args);
+  const extra: Record<string, unknown> = {};
+  const warnings: string[] = [];
+  if (known) {
+    const unknown = Object.keys(raw).filter((k) => !known.has(k));
+    for (const k of unknown) extra[k] = raw[k];
+    if (unknown.length && !def.passUnknownArgs) {
+      warnings.push(`The following arguments are not used by the state and are ignored: ${unknown.join(', ')}`);
+    }
+  }
+  return { args: parsed.data, extra, warnings };
+}
+
+/**
+ * The argument names a state's schema declares, through zod's public API: the object's `shape`,
+ * reached through `.transform()` pipes; undefined when the object takes any key (a catchall:
+ * `.passthrough()`, `.loose()`, `.catchall(x)`).
+ */
+export function knownKeys(schema: z.ZodType): Set<string> | undefined {
+  let s: z.ZodType = schema;
+  while (s instanceof z.ZodPipe) s = s.in as z.ZodType;
+  if (!(s instanceof z.ZodObject)) return undefined;
+  const catchall = s.def.catchall;
+  if (catchall && !(catchall instanceof z.ZodNever)) return undefined;
+  return new Set(Object.keys(s.shape));
+}
