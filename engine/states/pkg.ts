@@ -7,7 +7,7 @@
 import { z } from 'zod';
 import { boolArg, defineState, nameUnless, packageNameArg, StateFailure, type StateModule } from './define.js';
 import type { RunContext } from './context.js';
-import { readSources } from '../providers/pkg/package-files.js';
+import { readSources } from './pkg-sources.js';
 import { refreshOnce } from '../providers/pkg/refresh-once.js';
 import {
   diffDb,
