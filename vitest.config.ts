@@ -1,14 +1,79 @@
 import { defineConfig } from 'vitest/config';
 
+/**
+ * Four projects; every test file belongs to exactly one (test/unit/vitest-projects.test.ts):
+ * - fast:  no root, no external programs, files in parallel (`npm run test:fast`)
+ * - host:  root and real programs (apt, dnf, useradd, systemd, git...), one file at a time
+ *          because files share the machine (users, packages, units)
+ * - fleet: master and agents over TLS websockets on loopback, one file at a time (ports, CPU)
+ * - stack: the 3-tier stack's states, configs and hosts
+ * `npm test` (scripts/test.sh) runs them all, in that order (sequence.groupOrder).
+ */
+
+/** Unit tests that need root or run real programs (useradd, git, tar, localedef, promtool...). */
+export const HOST_UNIT = [
+  // reads dist/ (the generator runs on the build): fast has no build step
+  'docs-states',
+  // unless/onlyif/creates run /bin/sh
+  'engine-requisites',
+  'guards',
+  'metrics',
+  'pkg-select',
+  'pkg-version',
+  'salt-exec',
+  'schedule',
+  'store-tree',
+  'states-alternatives',
+  'states-archive',
+  'states-cmd',
+  'states-cron',
+  'states-file-block',
+  'states-file-comment',
+  'states-file-edit',
+  'states-file-managed',
+  'states-file-paths',
+  'states-file-remote',
+  'states-file-serialize',
+  'states-git',
+  'states-grains',
+  'states-group',
+  'states-host',
+  'states-locale',
+  'states-mount',
+  'states-npm',
+  'states-ssh-auth',
+  'states-timezone',
+  'states-user',
+].map((n) => `test/unit/${n}.test.ts`);
+
+const FLEET = ['test/integration/fleet-*.test.ts', 'test/security/**/*.test.ts', 'test/console/**/*.test.ts'];
+
+export const PROJECTS = {
+  fast: { include: ['test/unit/**/*.test.ts'], exclude: HOST_UNIT },
+  host: { include: ['test/integration/**/*.test.ts', 'test/faults/**/*.test.ts', ...HOST_UNIT], exclude: FLEET },
+  fleet: { include: FLEET, exclude: [] as string[] },
+  stack: { include: ['test/stack/**/*.test.ts'], exclude: [] as string[] },
+};
+
+const order = ['fast', 'host', 'fleet', 'stack'] as const;
+
 export default defineConfig({
   test: {
-    include: ['test/**/*.test.ts'],
-    globalSetup: ['test/global-setup.ts'],
     testTimeout: 120_000,
     hookTimeout: 600_000,
-    // Tests touch the real machine (users, packages, services): files run one at a time
-    // so two of them never fight over the same system resource.
-    fileParallelism: false,
     pool: 'forks',
+    projects: order.map((name, i) => ({
+      extends: true,
+      test: {
+        name,
+        include: PROJECTS[name].include,
+        exclude: [...PROJECTS[name].exclude, '**/node_modules/**'],
+        // only `fast` touches nothing shared: the others run one file at a time
+        fileParallelism: name === 'fast',
+        // the others spawn `bin/tsalt` or read dist/: build it first (fast needs no build)
+        globalSetup: name === 'fast' ? [] : ['test/global-setup.ts'],
+        sequence: { groupOrder: i },
+      },
+    })),
   },
 });

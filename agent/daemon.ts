@@ -10,7 +10,7 @@ import { PROTOCOL_VERSION, type Job, type JobReturn, type MasterMessage, type Re
 import type { AgentConfig } from './connection/config.js';
 import { loadOrCreateIdentity, normaliseFingerprint } from '../core/identity.js';
 import { MasterConnection } from './connection/client.js';
-import { BundleCache } from '../core/bundle.js';
+import { BundleCache } from '../engine/tree/bundle.js';
 import { Spool } from './connection/spool.js';
 import type { Logger } from '../core/log.js';
 import { collectGrains, grainsWithoutFile } from '../engine/grains/detect.js';

@@ -1,7 +1,11 @@
-/** YAML config files validated with zod; an error names the file, the key and what is wrong. */
+/**
+ * YAML config files validated with zod; an error names the file, the key and what is wrong.
+ * Read as Salt reads its own config (YAML 1.1, the same reader as SLS files), so what a Salt
+ * user writes in master/minion configs means the same here: `auto_accept: yes` is true.
+ */
 import fs from 'node:fs';
-import YAML from 'yaml';
 import { z } from 'zod';
+import { loadSaltYaml } from './salt-yaml.js';
 
 export class ConfigError extends Error {
   constructor(message: string) {
@@ -31,7 +35,7 @@ export function loadConfigFile<S extends z.ZodType>(file: string, schema: S, req
   let raw: unknown = {};
   if (fs.existsSync(file)) {
     try {
-      raw = YAML.parse(fs.readFileSync(file, 'utf8')) ?? {};
+      raw = loadSaltYaml(fs.readFileSync(file, 'utf8'), file) ?? {};
     } catch (e) {
       throw new ConfigError(`${file}: not valid YAML: ${(e as Error).message}`);
     }

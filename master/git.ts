@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { exec, execOk } from '../engine/run/exec.js';
-import type { BundleEntry } from '../core/bundle.js';
+import type { BundleEntry } from '../engine/tree/bundle.js';
 import type { Logger } from '../core/log.js';
 
 export class GitError extends Error {}

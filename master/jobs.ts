@@ -6,7 +6,7 @@
  * if it disconnects.
  */
 import type { CliEvent, CliRequest, Job, AgentJobStatus, ReturnBody, AgentMessage, TargetType } from '../protocol/messages.js';
-import { toWire } from '../core/bundle.js';
+import { toWire } from '../engine/tree/bundle.js';
 import type { Logger } from '../core/log.js';
 import { newJid, TERMINAL, type AgentRow, type JobIntent, type Store } from './store.js';
 import type { AgentConn, DispatchTable } from './server.js';

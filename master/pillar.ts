@@ -6,7 +6,7 @@
 import { renderPillar } from '../engine/compile/pillar.js';
 import { normaliseTreePath, TreeError, type TreeSource } from '../engine/tree/source.js';
 import type { Data } from '../engine/render/salt-functions.js';
-import type { BundleEntry } from '../core/bundle.js';
+import type { BundleEntry } from '../engine/tree/bundle.js';
 
 /** Pillar for one agent from a revision's pillar tree (none: empty pillar). */
 export async function pillarFor(tree: TreeSource | undefined, id: string, grains: Data): Promise<Data> {

@@ -11,7 +11,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { exec } from '../engine/run/exec.js';
-import { bundleHash, type BundleEntry } from '../core/bundle.js';
+import { bundleHash, type BundleEntry } from '../engine/tree/bundle.js';
 import { LocalTree } from '../engine/tree/local.js';
 import type { TreeSource } from '../engine/tree/source.js';
 import type { Logger } from '../core/log.js';

@@ -6,7 +6,7 @@ import path from 'node:path';
 
 const root = path.resolve(import.meta.dirname, '..');
 const { knownModules, lookupState } = await import(path.join(root, 'dist/engine/states/registry.js'));
-const { knownKeys } = await import(path.join(root, 'dist/engine/run/invoke.js'));
+const { knownKeys } = await import(path.join(root, 'dist/engine/states/define.js'));
 
 const lines = [
   '# State modules',

@@ -9,7 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import YAML from 'yaml';
+import { dumpSaltYaml } from '../../core/salt-yaml.js';
 import { execOk } from '../../engine/run/exec.js';
 import { makeLogger, LogLevelSchema } from '../../core/log.js';
 import { request } from '../../master/cli-client.js';
@@ -76,7 +76,7 @@ export async function run(argv: string[]): Promise<number> {
   const sock = path.join(dir, 'master.sock');
   fs.writeFileSync(
     masterYaml,
-    YAML.stringify({
+    dumpSaltYaml({
       interface: '127.0.0.1',
       port: 0,
       pki_dir: 'pki/master',
@@ -95,7 +95,7 @@ export async function run(argv: string[]): Promise<number> {
   const agentYaml = path.join(dir, 'agent.yaml');
   fs.writeFileSync(
     agentYaml,
-    YAML.stringify({
+    dumpSaltYaml({
       id: 'demo-agent',
       master: '127.0.0.1',
       master_port: master.port,

@@ -3,9 +3,9 @@
  * order, every state's module, function and arguments checked. All errors are collected and
  * thrown together; nothing runs when there is one.
  */
-import type { RunBase } from '../run/context.js';
+import type { RenderBase } from '../render/render-base.js';
 import { lookupState } from '../states/registry.js';
-import { ArgError, validateArgs } from '../run/invoke.js';
+import { ArgError, validateArgs } from '../states/define.js';
 import type { StateDefinition } from '../states/define.js';
 import { CompileError, type CompileErrorDetail } from './errors.js';
 import { loadHigh } from './high.js';
@@ -22,7 +22,7 @@ export type CompiledState = Linked & {
   warnings: string[];
 };
 
-export async function compileRun(base: RunBase, o: { id: string; sls: string[] }): Promise<CompiledState[]> {
+export async function compileRun(base: RenderBase, o: { id: string; sls: string[] }): Promise<CompiledState[]> {
   let slsList = o.sls;
   let chain: string[] = [];
   if (!slsList.length) {

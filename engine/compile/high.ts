@@ -2,9 +2,12 @@
  * High data: every SLS of the run loaded (includes followed depth-first, included files first,
  * as Salt orders them), `extend` applied, `exclude` applied. Still one entry per state id.
  */
-import type { RunBase } from '../run/context.js';
+import type { RenderBase } from '../render/render-base.js';
 import type { CompileErrorDetail } from './errors.js';
 import { loadSls, SlsLoadError, type SlsFile } from './sls-file.js';
+import { REQUISITE_KINDS } from '../requisite-kinds.js';
+// kept here too: modules that read them from high data import them from here
+export { REQUISITE_KINDS, type RequisiteKind } from '../requisite-kinds.js';
 
 export interface StateDecl {
   module: string;
@@ -34,22 +37,6 @@ export interface HighData {
 
 const RESERVED = new Set(['include', 'extend', 'exclude']);
 
-/** Requisite keys that `extend` appends to instead of replacing. */
-export const REQUISITE_KINDS = [
-  'require',
-  'watch',
-  'onchanges',
-  'onfail',
-  'prereq',
-  'listen',
-  'use',
-  'require_any',
-  'watch_any',
-  'onchanges_any',
-  'onfail_any',
-  'onfail_all',
-] as const;
-export type RequisiteKind = (typeof REQUISITE_KINDS)[number];
 const APPENDABLE = new Set<string>([...REQUISITE_KINDS, ...REQUISITE_KINDS.map((k) => `${k}_in`)]);
 
 /** Resolve `.sub`, `..sub` relative to the including SLS, as Salt does. */
@@ -158,7 +145,7 @@ export function parseDecls(
   return decls;
 }
 
-export function loadHigh(base: RunBase, slsList: string[], chain0: string[] = []): HighData {
+export function loadHigh(base: RenderBase, slsList: string[], chain0: string[] = []): HighData {
   const entries = new Map<string, HighEntry>();
   const errors: CompileErrorDetail[] = [];
   const loaded: string[] = [];

@@ -5,11 +5,8 @@
 import type { CompileErrorDetail } from './errors.js';
 import { REQUISITE_KINDS, type HighData, type RequisiteKind } from './high.js';
 
-export interface RequisiteRef {
-  /** module the target must be (`pkg`), 'sls' for a whole SLS, or null for any module */
-  state: string | null;
-  ref: string;
-}
+import type { RequisiteRef } from '../requisite-kinds.js';
+export type { RequisiteRef } from '../requisite-kinds.js';
 
 export interface Guards {
   unless?: unknown;

@@ -4,7 +4,7 @@
  * agent, so an agent only ever receives its own pillar.
  */
 import type { TreeSource } from '../tree/source.js';
-import { makeRunBase } from '../run/context.js';
+import { makeRenderBase } from '../render/render-base.js';
 import { deepMerge, type Data } from '../render/salt-functions.js';
 import { topMatches } from './top.js';
 import { loadSls, SlsLoadError } from './sls-file.js';
@@ -15,7 +15,7 @@ export async function renderPillar(tree: TreeSource, id: string, grains: Data, o
   if (!tree.existsSync('top.sls')) return {};
   const pillar: Data = {};
   grains = { ...grains, id: grains.id ?? id };
-  const base = makeRunBase({ test: true, tree, grains, pillar, opts });
+  const base = makeRenderBase({ tree, grains, pillar, opts });
   const errors: CompileErrorDetail[] = [];
   const done = new Set<string>();
   const visit = (sls: string, chain: string[]) => {

@@ -4,8 +4,7 @@
  */
 import yaml from 'js-yaml';
 import { SALT_YAML_SCHEMA } from '../render/salt-yaml.js';
-import type { RunBase } from '../run/context.js';
-import { templateGlobals } from '../run/context.js';
+import { templateGlobals, type RenderBase as RunBase } from '../render/render-base.js';
 import { RenderError } from '../render/jinja.js';
 import { TreeError } from '../tree/source.js';
 import type { CompileErrorDetail } from './errors.js';

@@ -1,5 +1,5 @@
 /**
- * Nunjucks configured to behave like Salt's Jinja (DESIGN.md "Traps already found"):
+ * Nunjucks configured to behave like Salt's Jinja (docs/design.md, "Render"; the traps: docs/sls.md):
  * - dicts/lists print as Python repr (YAML flow), booleans as True/False, null as None;
  * - undefined values are an error when printed (Salt's StrictUndefined);
  * - a template's final newline is kept;

@@ -1,26 +1,26 @@
 /** Builds the RunContext each state receives. */
 import path from 'node:path';
 import type { RunContext } from '../states/context.js';
-import type { RequisiteKind } from '../compile/high.js';
-import type { RequisiteRef } from '../compile/low.js';
+import type { RequisiteKind, RequisiteRef } from '../requisite-kinds.js';
 import type { TreeSource } from '../tree/source.js';
 import { FactCache } from './facts.js';
-import { JinjaRenderer } from '../render/jinja.js';
-import { saltFunctions, type Data } from '../render/salt-functions.js';
+import { makeHostEnv, type Exec, type HostEnv } from '../providers/host.js';
+import { defaultProviders, type Providers } from '../providers/table.js';
+import type { Data } from '../render/salt-functions.js';
+import { makeRenderBase, templateGlobals, type RenderBase } from '../render/render-base.js';
 
-/** What is the same for every state of one run. */
-export interface RunBase {
+export { templateGlobals };
+
+/** What is the same for every state of one run: the rendering half, and what converging needs. */
+export interface RunBase extends RenderBase {
   test: boolean;
   root: string | undefined;
-  tree: TreeSource;
-  grains: Data;
-  pillar: Data;
-  opts: Data;
   facts: FactCache;
+  /** the providers' view of the run (same facts, opts, grains, root) */
+  host: HostEnv;
+  providers: Providers;
   /** see RunContext.runData: one map per run, shared by the test copy of the base too */
   runData: Map<string, unknown>;
-  renderer: JinjaRenderer;
-  salt: Record<string, (...a: unknown[]) => unknown>;
 }
 
 export function makeRunBase(o: {
@@ -30,35 +30,23 @@ export function makeRunBase(o: {
   grains: Data;
   pillar: Data;
   opts?: Data;
+  /** default: the provider tables */
+  providers?: Providers;
+  /** default: the real exec; fixture tests replay recorded output */
+  exec?: Exec;
+  /** default: the process's memory (refresh-once) */
+  memory?: Set<string>;
 }): RunBase {
-  const opts = o.opts ?? {};
+  const r = makeRenderBase(o);
+  const facts = new FactCache();
   return {
+    ...r,
     test: o.test,
     root: o.root ? path.resolve(o.root) : undefined,
-    tree: o.tree,
-    grains: o.grains,
-    pillar: o.pillar,
-    opts,
-    facts: new FactCache(),
+    facts,
+    host: makeHostEnv({ facts, opts: r.opts, grains: o.grains, root: o.root, exec: o.exec, memory: o.memory }),
+    providers: o.providers ?? defaultProviders,
     runData: new Map(),
-    renderer: new JinjaRenderer(o.tree),
-    salt: saltFunctions(o.grains, o.pillar, opts, o.tree),
-  };
-}
-
-/** The variables every template sees: Salt's names. */
-export function templateGlobals(base: RunBase): Data {
-  return {
-    grains: base.grains,
-    pillar: base.pillar,
-    opts: base.opts,
-    salt: base.salt,
-    __salt__: base.salt,
-    __grains__: base.grains,
-    __pillar__: base.pillar,
-    __opts__: base.opts,
-    saltenv: 'base',
-    env: 'base',
   };
 }
 
@@ -82,6 +70,8 @@ export function makeRunContext(
     pillar: base.pillar,
     opts: base.opts,
     facts: base.facts,
+    host: base.host,
+    providers: base.providers,
     runData: base.runData,
     requisitesIn,
     id,

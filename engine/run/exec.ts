@@ -82,3 +82,15 @@ export async function execOk(argv: readonly string[], opts: ExecOptions = {}): P
   }
   return r;
 }
+
+/**
+ * A name about to reach a program as an operand (package, user, group, npm package...). One
+ * starting with '-' would be read as an option (`-oDPkg::Pre-Invoke::=...`); the states refuse
+ * such names at compile time, and this last check keeps any other path from passing one.
+ * Where the program supports it the caller also puts `--` before the operands.
+ */
+export function operands<T extends string>(what: string, names: readonly T[]): T[] {
+  const bad = names.filter((n) => n.startsWith('-'));
+  if (bad.length) throw new Error(`refusing ${what} ${bad.map((n) => `'${n}'`).join(', ')}: a name starting with '-' would reach the program as an option`);
+  return [...names];
+}

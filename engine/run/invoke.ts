@@ -2,10 +2,10 @@
  * Run one state function through the check/apply contract. The runner calls this for every
  * state, tests call it for single modules: one code path for test and real runs.
  */
-import type { z } from 'zod';
 import type { ApplyOutcome, Changes, StateDefinition } from '../states/define.js';
 import { StateFailure } from '../states/define.js';
 import type { RunContext } from '../states/context.js';
+import { ProviderError } from '../providers/host.js';
 
 export interface InvokeOutcome {
   result: boolean | null;
@@ -13,56 +13,12 @@ export interface InvokeOutcome {
   comment: string;
 }
 
-export interface ValidatedArgs {
-  args: unknown;
-  extra: Record<string, unknown>;
-  warnings: string[];
-}
-
-export class ArgError extends Error {
-  constructor(readonly issues: string[]) {
-    super(issues.join('; '));
-    this.name = 'ArgError';
-  }
-}
-
-/** Validate raw arguments; unknown keys are warnings (Salt ignores them) or template vars. */
-export function validateArgs(def: StateDefinition, raw: Record<string, unknown>): ValidatedArgs {
-  const parsed = def.args.safeParse(raw);
-  if (!parsed.success) {
-    throw new ArgError(
-      parsed.error.issues.map((i) => (i.path.length ? `argument '${i.path.join('.')}': ${i.message}` : i.message)),
-    );
-  }
-  const known = knownKeys(def.args);
-  const extra: Record<string, unknown> = {};
-  const warnings: string[] = [];
-  if (known) {
-    const unknown = Object.keys(raw).filter((k) => !known.has(k));
-    for (const k of unknown) extra[k] = raw[k];
-    if (unknown.length && !def.passUnknownArgs) {
-      warnings.push(`The following arguments are not used by the state and are ignored: ${unknown.join(', ')}`);
-    }
-  }
-  return { args: parsed.data, extra, warnings };
-}
-
-export function knownKeys(schema: z.ZodType): Set<string> | undefined {
-  // z.object(...) (possibly wrapped in effects/pipe) exposes its shape; passthrough objects accept all keys
-  let s: any = schema;
-  for (let i = 0; i < 5 && s; i++) {
-    const def = s._zod?.def ?? s._def;
-    if (def?.type === 'object') {
-      if (def.catchall && def.catchall._zod?.def?.type !== 'never') return undefined;
-      return new Set(Object.keys(def.shape));
-    }
-    s = def?.in ?? def?.innerType ?? def?.schema;
-  }
-  return undefined;
-}
+// argument validation lives with the state contract (states/define.ts); re-exported for callers here
+export { ArgError, knownKeys, validateArgs, type ValidatedArgs } from '../states/define.js';
 
 function errorMessage(e: unknown): string {
-  if (e instanceof StateFailure) return e.message;
+  // a provider's own failure already says what the package manager / init system answered
+  if (e instanceof StateFailure || e instanceof ProviderError) return e.message;
   if (e instanceof Error) return `${e.name === 'Error' ? '' : e.name + ': '}${e.message}`;
   return String(e);
 }

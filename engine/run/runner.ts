@@ -10,7 +10,7 @@
  */
 import type { StateResult } from '../../protocol/results.js';
 import type { CompiledState } from '../compile/compile.js';
-import type { RequisiteKind } from '../compile/high.js';
+import type { RequisiteKind } from '../requisite-kinds.js';
 import { orderingEdges } from '../compile/requisites.js';
 import { makeRunContext, type RunBase } from './context.js';
 import { invokeModWatch, invokeState, type InvokeOutcome } from './invoke.js';

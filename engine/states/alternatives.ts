@@ -147,7 +147,7 @@ function bestOf(choices: Choice[], current: string | null): string | null {
 // ---- arguments ----
 
 /** the master name of the link group (e.g. pager); the tool refuses slashes and spaces */
-const nameArg = z.string().regex(/^[^/\s]+$/, 'must be an alternatives group name without slashes or spaces');
+const nameArg = z.string().regex(/^[^/\s-][^/\s]*$/, "must be an alternatives group name without slashes or spaces, not starting with '-'");
 const absPath = z.string().refine((p) => path.isAbsolute(p), 'must be an absolute path');
 
 const installArgs = z.object({

@@ -13,7 +13,7 @@ import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { z } from 'zod';
-import { boolArg, defineState, listArg, StateFailure, type ApplyOutcome, type StateModule } from './define.js';
+import { accountNameArg, boolArg, defineState, listArg, StateFailure, type ApplyOutcome, type StateModule } from './define.js';
 import type { RunContext } from './context.js';
 import { CommandExecutionError, envArg, getpwnam, normaliseEnv, runShellCommand } from '../run/shell-command.js';
 import { reinterpret } from './cmd/stateful.js';
@@ -32,7 +32,7 @@ const umaskArg = z.union([z.string(), z.number().int()]).transform((v, ctx) => {
 const common = {
   name: z.string().min(1),
   cwd: z.string().optional(),
-  runas: z.string().optional(),
+  runas: z.union([z.literal(''), accountNameArg('runas user')]).optional(),
   shell: z.string().optional(),
   env: envArg.optional(),
   prepend_path: z.string().optional(),

@@ -1,8 +1,9 @@
 /** What a state function can reach while it runs. One context per state; facts shared per run. */
 import type { TreeSource } from '../tree/source.js';
 import type { FactCache } from '../run/facts.js';
-import type { RequisiteKind } from '../compile/high.js';
-import type { RequisiteRef } from '../compile/low.js';
+import type { HostEnv } from '../providers/host.js';
+import type { Providers } from '../providers/table.js';
+import type { RequisiteKind, RequisiteRef } from '../requisite-kinds.js';
 
 export interface RunContext {
   /** `--test` / `test=True`: check only, change nothing. */
@@ -18,6 +19,10 @@ export interface RunContext {
   readonly opts: Readonly<Record<string, unknown>>;
   /** Run-wide cache for system queries: one `dpkg-query`/`rpm -qa` per run, not one per state. */
   readonly facts: FactCache;
+  /** What providers get of the run: facts, opts, grains, path mapping, how programs start. */
+  readonly host: HostEnv;
+  /** The run's providers (the default tables, or a test's own). */
+  readonly providers: Providers;
   /**
    * Data one state hands to later states of the same run (test runs too), keyed by the module
    * that owns it: file.accumulated text read by file.managed and file.blockreplace.

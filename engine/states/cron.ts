@@ -4,9 +4,9 @@
  */
 import { z } from 'zod';
 import { randomInt } from 'node:crypto';
-import { boolArg, defineState, StateFailure, type StateModule } from './define.js';
+import { accountNameArg, boolArg, defineState, StateFailure, type StateModule } from './define.js';
 import type { RunContext } from './context.js';
-import { exec } from '../run/exec.js';
+import { exec, operands } from '../run/exec.js';
 import { jobMatches, parseTab, renderTab, type CronJob, type CronTab, type SpecialJob } from './cron/tab.js';
 
 /** YAML hands us `minute: 5` as a number; cron wants text. */
@@ -14,7 +14,7 @@ const timeArg = z.union([z.string(), z.number().int()]).transform((v) => String(
 
 async function readTab(ctx: RunContext, user: string): Promise<string> {
   return ctx.facts.get(`cron:tab:${user}`, async () => {
-    const r = await exec(['crontab', '-u', user, '-l']);
+    const r = await exec(['crontab', '-u', ...operands('cron user', [user]), '-l']);
     if (r.code === 0) return r.stdout;
     // "no crontab for USER" is an empty crontab, not an error
     if (/no crontab for/i.test(r.stderr)) return '';
@@ -23,7 +23,7 @@ async function readTab(ctx: RunContext, user: string): Promise<string> {
 }
 
 async function writeTab(ctx: RunContext, user: string, tab: CronTab): Promise<void> {
-  const r = await exec(['crontab', '-u', user, '-'], { input: renderTab(tab) });
+  const r = await exec(['crontab', '-u', ...operands('cron user', [user]), '-'], { input: renderTab(tab) });
   ctx.facts.invalidate(`cron:tab:${user}`);
   if (r.code !== 0) {
     throw new StateFailure(`Cron for user ${user} failed to commit with error \n${(r.stderr || r.stdout).trim()}`);
@@ -43,7 +43,7 @@ const TIME_FIELDS = Object.keys(RANGES) as TimeField[];
 
 const presentArgs = z.object({
   name: z.string().transform((s) => s.trim()),
-  user: z.string().default('root'),
+  user: accountNameArg('cron user').default('root'),
   minute: timeArg.default('*'),
   hour: timeArg.default('*'),
   daymonth: timeArg.default('*'),
@@ -170,7 +170,7 @@ const present = defineState({
 
 const absentArgs = z.object({
   name: z.string().transform((s) => s.trim()),
-  user: z.string().default('root'),
+  user: accountNameArg('cron user').default('root'),
   identifier: z.union([z.string(), z.number(), z.literal(false)]).optional(),
   special: z.string().optional(),
   // accepted and ignored, as Salt's **kwargs: trees often copy present's arguments

@@ -1,5 +1,5 @@
 /**
- * The contract every state function follows (DESIGN.md: "a state module checks, then applies").
+ * The contract every state function follows (docs/design.md, step 5: a state checks, then applies).
  *
  * - `check` is read-only. It returns the changes the state would make, or no changes when the
  *   system already matches. Test mode (`--test`) stops there, so a test run and the real run
@@ -92,5 +92,97 @@ export const boolArg = z.union([z.boolean(), z.enum(['True', 'False', 'true', 'f
   (v) => v === true || v === 'True' || v === 'true' || v === 'yes',
 );
 
-/** user/group given by name or numeric id */
-export const principalArg = z.union([z.string(), z.number().int()]).transform((v) => String(v));
+/**
+ * A name a program receives as an operand (package, user, group, npm package, cron user...).
+ * One starting with '-' cannot be valid and would reach the program as an option, so it is
+ * refused here, at compile time, naming the state; blanks and control characters never make a
+ * valid name either. `extra` adds the rule of one kind of name.
+ */
+export function programName(what: string, extra?: { re: RegExp; says: string }) {
+  return z.string().superRefine((s, ctx) => {
+    const why = !s
+      ? 'is empty'
+      : s.startsWith('-')
+        ? "starts with '-': a program would read it as an option"
+        : /[\s\x00-\x1f\x7f]/.test(s)
+          ? 'contains blanks or control characters'
+          : extra && !extra.re.test(s)
+            ? extra.says
+            : undefined;
+    if (why) ctx.addIssue({ code: 'custom', message: `${what} name ${JSON.stringify(s)} cannot be valid: it ${why}` });
+  });
+}
+
+/** Package names as apt/dnf take them (`name`, `name:arch`; versions go in `version`). */
+export const packageNameArg = programName('package');
+
+/** User and group names: what passwd/group files can hold (no `:` or `,`, no `/`). */
+export function accountNameArg(what: string) {
+  return programName(what, { re: /^[^:,/]+$/, says: "contains ':', ',' or '/'" });
+}
+
+/** user/group given by name or numeric id ('' as before: left to the state to read as unset) */
+export const principalArg = z.union([z.literal(''), accountNameArg('user/group'), z.number().int()]).transform((v) => String(v));
+
+/**
+ * `name` reaches a program only when none of `unless` (`pkgs`, `sources`) is given; otherwise it
+ * is the state's label. Checks it then with `rule` (a programName schema), at compile time.
+ */
+export function nameUnless<T extends z.ZodObject>(schema: T, rule: z.ZodType, unless: string[]): T {
+  return schema.superRefine((a, ctx) => {
+    const o = a as Record<string, unknown>;
+    if (unless.some((k) => o[k] !== undefined)) return;
+    const r = rule.safeParse(o.name);
+    if (!r.success) for (const i of r.error.issues) ctx.addIssue({ code: 'custom', message: i.message, path: ['name'] });
+  }) as T;
+}
+
+// ---- argument validation: the compiler runs it for every state before anything converges ----
+
+export interface ValidatedArgs {
+  args: unknown;
+  extra: Record<string, unknown>;
+  warnings: string[];
+}
+
+export class ArgError extends Error {
+  constructor(readonly issues: string[]) {
+    super(issues.join('; '));
+    this.name = 'ArgError';
+  }
+}
+
+/** Validate raw arguments; unknown keys are warnings (Salt ignores them) or template vars. */
+export function validateArgs(def: StateDefinition, raw: Record<string, unknown>): ValidatedArgs {
+  const parsed = def.args.safeParse(raw);
+  if (!parsed.success) {
+    throw new ArgError(
+      parsed.error.issues.map((i) => (i.path.length ? `argument '${i.path.join('.')}': ${i.message}` : i.message)),
+    );
+  }
+  const known = knownKeys(def.args);
+  const extra: Record<string, unknown> = {};
+  const warnings: string[] = [];
+  if (known) {
+    const unknown = Object.keys(raw).filter((k) => !known.has(k));
+    for (const k of unknown) extra[k] = raw[k];
+    if (unknown.length && !def.passUnknownArgs) {
+      warnings.push(`The following arguments are not used by the state and are ignored: ${unknown.join(', ')}`);
+    }
+  }
+  return { args: parsed.data, extra, warnings };
+}
+
+/**
+ * The argument names a state's schema declares, through zod's public API: the object's `shape`,
+ * reached through `.transform()` pipes; undefined when the object takes any key (a catchall:
+ * `.passthrough()`, `.loose()`, `.catchall(x)`).
+ */
+export function knownKeys(schema: z.ZodType): Set<string> | undefined {
+  let s: z.ZodType = schema;
+  while (s instanceof z.ZodPipe) s = s.in as z.ZodType;
+  if (!(s instanceof z.ZodObject)) return undefined;
+  const catchall = s.def.catchall;
+  if (catchall && !(catchall instanceof z.ZodNever)) return undefined;
+  return new Set(Object.keys(s.shape));
+}

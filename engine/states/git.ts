@@ -9,18 +9,20 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
-import { boolArg, defineState, StateFailure, type StateModule } from './define.js';
+import { accountNameArg, boolArg, defineState, programName, StateFailure, type StateModule } from './define.js';
 import type { RunContext } from './context.js';
 import { exec, type ExecOptions, type ExecResult } from '../run/exec.js';
 import { runAsOptions, lookupUser } from './runas.js';
 
+// a URL or rev starting with '-' would be a git option (`--upload-pack=...` runs a command)
+const gitWord = (what: string) => z.union([programName(what), z.number().transform(String)]);
 const args = z.object({
-  name: z.string(),
+  name: programName('git repository URL'),
   target: z.string().optional(),
-  rev: z.union([z.string(), z.number()]).transform(String).default('HEAD'),
-  branch: z.union([z.string(), z.number()]).transform(String).optional(),
-  user: z.string().optional(),
-  remote: z.string().default('origin'),
+  rev: gitWord('git rev').default('HEAD'),
+  branch: gitWord('git branch').optional(),
+  user: accountNameArg('user').optional(),
+  remote: programName('git remote').default('origin'),
   // Salt also accepts 'remote-changes' (reset only for remote changes): treated as True here
   force_reset: z.union([boolArg, z.literal('remote-changes')]).transform((v) => v !== false).default(false),
   force_clone: boolArg.default(false),
@@ -85,7 +87,7 @@ async function gitFor(user: string | undefined, cwd: string): Promise<Git> {
 
 async function remoteRefs(ctx: RunContext, g: Git, name: string, user: string | undefined): Promise<Map<string, string>> {
   return ctx.facts.get(`git:ls-remote:${user ?? ''}:${name}`, async () => {
-    const r = await g.run(['ls-remote', name], '/');
+    const r = await g.run(['ls-remote', '--', name], '/');
     if (r.code !== 0) throw new StateFailure(`Failed to check remote refs: ${(r.stderr || r.stdout).trim()}`);
     const refs = new Map<string, string>();
     for (const line of r.stdout.split('\n')) {
@@ -233,7 +235,7 @@ async function clone(a: Args, target: string, plan: Extract<Plan, { kind: 'clone
     const g = await gitFor(a.user, tmp);
     const opts = ['--origin', a.remote];
     if (a.depth !== undefined) opts.push('--depth', String(a.depth), '--branch', a.rev);
-    const r = await g.run(['clone', ...opts, a.name, work]);
+    const r = await g.run(['clone', ...opts, '--', a.name, work]);
     if (r.code !== 0) throw new StateFailure(`Clone failed: ${(r.stderr || r.stdout).trim()}`);
     const w = await gitFor(a.user, work);
     if (a.branch !== undefined) {

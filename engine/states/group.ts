@@ -7,15 +7,15 @@
  * test mode predict exactly the keys of the real run.) `members: []` empties the group.
  */
 import { z } from 'zod';
-import { boolArg, defineState, StateFailure, type Changes, type StateModule } from './define.js';
+import { accountNameArg, boolArg, defineState, StateFailure, type Changes, type StateModule } from './define.js';
 import type { RunContext } from './context.js';
-import { exec, execOk } from '../run/exec.js';
+import { exec, execOk, operands } from '../run/exec.js';
 import { getpwnam } from '../run/shell-command.js';
 import { invalidateAccounts, loadAccounts, type AccountsDb, type GroupEntry } from '../providers/accounts/db.js';
-import { idArg, namesArg, unset } from '../providers/accounts/args.js';
+import { idArg, namesArg, unset } from './account-args.js';
 
 const presentArgs = z.object({
-  name: z.string().min(1),
+  name: accountNameArg('group'),
   gid: unset(idArg),
   system: boolArg.default(false),
   members: unset(namesArg),
@@ -97,17 +97,17 @@ const present = defineState({
       const argv = ['groupadd'];
       if (a.gid !== undefined) argv.push('-g', String(a.gid));
       if (a.system) argv.push('-r');
-      argv.push(a.name);
+      argv.push('--', ...operands('group', [a.name]));
       let created = false;
       try {
         await execOk(argv);
         created = true;
         const members = sorted(a.members ?? a.addusers ?? []);
-        if (members.length) await execOk(['gpasswd', '-M', members.join(','), a.name]);
+        if (members.length) await execOk(['gpasswd', '-M', operands('user', members).join(','), '--', a.name]);
       } catch (e) {
         invalidateAccounts(ctx.facts);
         // nothing half-done: a group whose members could not be set is removed again
-        if (created) await exec(['groupdel', a.name]);
+        if (created) await exec(['groupdel', '--', a.name]);
         throw new StateFailure(`Failed to create new group ${a.name}: ${(e as Error).message}`);
       }
       invalidateAccounts(ctx.facts);
@@ -124,10 +124,10 @@ const present = defineState({
 
     const c = plan.changes;
     try {
-      if (c.gid !== undefined) await execOk(['groupmod', '-g', String(c.gid), a.name]);
-      if (c.members !== undefined) await execOk(['gpasswd', '-M', (c.members as string[]).join(','), a.name]);
-      for (const u of (c.addusers as string[] | undefined) ?? []) await execOk(['gpasswd', '-a', u, a.name]);
-      for (const u of (c.delusers as string[] | undefined) ?? []) await execOk(['gpasswd', '-d', u, a.name]);
+      if (c.gid !== undefined) await execOk(['groupmod', '-g', String(c.gid), '--', ...operands('group', [a.name])]);
+      if (c.members !== undefined) await execOk(['gpasswd', '-M', operands('user', c.members as string[]).join(','), '--', a.name]);
+      for (const u of operands('user', (c.addusers as string[] | undefined) ?? [])) await execOk(['gpasswd', '-a', u, '--', a.name]);
+      for (const u of operands('user', (c.delusers as string[] | undefined) ?? [])) await execOk(['gpasswd', '-d', u, '--', a.name]);
     } catch (e) {
       invalidateAccounts(ctx.facts);
       throw new StateFailure(`${describe(c)}Some changes could not be applied: ${(e as Error).message}`);
@@ -144,14 +144,14 @@ const present = defineState({
 });
 
 const absent = defineState({
-  args: z.object({ name: z.string().min(1) }),
+  args: z.object({ name: accountNameArg('group') }),
   async check(ctx, a) {
     const db = await loadAccounts(ctx.facts);
     if (!db.groups.has(a.name)) return { comment: 'Group not present' };
     return { changes: { [a.name]: '' }, comment: `Group ${a.name} is set for removal` };
   },
   async apply(ctx, a) {
-    const r = await exec(['groupdel', a.name]);
+    const r = await exec(['groupdel', '--', ...operands('group', [a.name])]);
     invalidateAccounts(ctx.facts);
     if (r.code !== 0) throw new StateFailure(`Failed to remove group ${a.name}: ${(r.stderr || r.stdout).trim()}`);
     return { changes: { [a.name]: '' }, comment: `Removed group ${a.name}` };

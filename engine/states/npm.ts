@@ -4,9 +4,9 @@
  */
 import fs from 'node:fs';
 import { z } from 'zod';
-import { boolArg, defineState, listArg, StateFailure, type StateModule } from './define.js';
+import { accountNameArg, boolArg, defineState, listArg, nameUnless, programName, StateFailure, type StateModule } from './define.js';
 import type { RunContext } from './context.js';
-import { exec, type ExecOptions } from '../run/exec.js';
+import { exec, operands, type ExecOptions } from '../run/exec.js';
 import { runAsOptions } from './runas.js';
 
 /** Salt's `env` is a dict, or a list of one-key dicts (cmd.run style). */
@@ -20,7 +20,7 @@ const envArg = z
 
 const common = {
   dir: z.string().optional(),
-  user: z.string().optional(),
+  user: accountNameArg('user').optional(),
   env: envArg.optional(),
 };
 
@@ -78,13 +78,19 @@ async function installed(ctx: RunContext, dir: string | undefined, user: string 
   });
 }
 
-const installedArgs = z.object({
-  name: z.string(),
-  pkgs: listArg(z.string()).optional(),
-  ...common,
-  registry: z.string().optional(),
-  force_reinstall: boolArg.default(false),
-});
+const npmName = programName('npm package');
+
+const installedArgs = nameUnless(
+  z.object({
+    name: z.string(),
+    pkgs: listArg(npmName).optional(),
+    ...common,
+    registry: z.string().optional(),
+    force_reinstall: boolArg.default(false),
+  }),
+  npmName,
+  ['pkgs'],
+);
 
 const installedState = defineState({
   args: installedArgs,
@@ -113,14 +119,14 @@ const installedState = defineState({
     const argv = ['npm', 'install', '--no-audit', '--no-fund', '--loglevel=error', ...scope(a.dir)];
     if (a.registry) argv.push('--registry', a.registry);
     // one npm run for all packages, as Salt does
-    const r = await exec([...argv, ...pkgs], await npmOptions(a.user, a.env));
+    const r = await exec([...argv, '--', ...operands('npm package', pkgs)], await npmOptions(a.user, a.env));
     ctx.facts.invalidate(`npm:ls:${where(a.dir)}:${a.user ?? ''}`);
     if (r.code !== 0) throw new StateFailure(`Error installing '${pkgs.join(', ')}': ${npmError(r.stderr, r.stdout)}`);
     return { changes: { old: [], new: pkgs }, comment: `Package(s) '${pkgs.join(', ')}' successfully installed` };
   },
 });
 
-const removedArgs = z.object({ name: z.string(), ...common });
+const removedArgs = z.object({ name: npmName, ...common });
 
 const removed = defineState({
   args: removedArgs,
@@ -133,7 +139,7 @@ const removed = defineState({
   async apply(ctx, a) {
     const [n] = splitSpec(a.name);
     const r = await exec(
-      ['npm', 'uninstall', '--no-audit', '--no-fund', '--loglevel=error', ...scope(a.dir), n],
+      ['npm', 'uninstall', '--no-audit', '--no-fund', '--loglevel=error', ...scope(a.dir), '--', ...operands('npm package', [n])],
       await npmOptions(a.user, a.env),
     );
     ctx.facts.invalidate(`npm:ls:${where(a.dir)}:${a.user ?? ''}`);

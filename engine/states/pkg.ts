@@ -5,10 +5,9 @@
  * package-manager transaction for all its packages, and so is `sources` (package files).
  */
 import { z } from 'zod';
-import { boolArg, defineState, StateFailure, type StateModule } from './define.js';
+import { boolArg, defineState, nameUnless, packageNameArg, StateFailure, type StateModule } from './define.js';
 import type { RunContext } from './context.js';
-import { pkgProvider } from '../providers/pkg/select.js';
-import { readSources } from '../providers/pkg/package-files.js';
+import { readSources } from './pkg-sources.js';
 import { refreshOnce } from '../providers/pkg/refresh-once.js';
 import {
   diffDb,
@@ -25,19 +24,34 @@ import { satisfies, validSpec } from '../providers/pkg/version.js';
 // YAML turns `version: 1.2` into a number; Salt reads it back as text
 const versionArg = z.union([z.string(), z.number()]).transform((v) => String(v).trim());
 
+/**
+ * Every package name in a `pkgs`/`sources` list, checked after the list's union matched so the
+ * message says what is wrong with the name (a union failure only says "Invalid input").
+ */
+function packageNames(items: Array<string | number | Record<string, unknown>>, ctx: z.core.$RefinementCtx): void {
+  items.forEach((item, i) => {
+    for (const n of typeof item === 'object' ? Object.keys(item) : [String(item)]) {
+      const r = packageNameArg.safeParse(n);
+      if (!r.success) ctx.addIssue({ code: 'custom', path: [i], message: r.error.issues[0]!.message });
+    }
+  });
+}
+
 /** `pkgs: [foo, {bar: '1.2'}, {baz: null}]` */
 const pkgsArg = z
-  .array(z.union([z.string(), z.number(), z.record(z.string(), z.union([z.string(), z.number(), z.null()]))]))
-  .min(1, 'pkgs must list at least one package');
+  .array(z.union([z.string(), z.number().nonnegative(), z.record(z.string(), z.union([z.string(), z.number(), z.null()]))]))
+  .min(1, 'pkgs must list at least one package')
+  .superRefine(packageNames);
 
 /** `sources: [{foo: salt://foo.deb}, {bar: https://x/bar.rpm}]`, each item one name -> one file */
 const sourcesArg = z
   .array(
-    z.record(z.string().min(1), z.string().min(1)).refine((o) => Object.keys(o).length === 1, {
+    z.record(z.string(), z.string().min(1)).refine((o) => Object.keys(o).length === 1, {
       message: 'each sources item maps one package name to its file, like `- foo: salt://pkgs/foo.deb`',
     }),
   )
-  .min(1, 'sources must list at least one package file');
+  .min(1, 'sources must list at least one package file')
+  .superRefine(packageNames);
 
 const common = {
   name: z.string().min(1),
@@ -100,7 +114,7 @@ function failure(e: unknown, doing: string, changes: ChangeMap = {}): never {
 
 /** The installed-package query every pkg state needs, started before the run reaches them. */
 function prefetch(ctx: RunContext): void {
-  pkgProvider(ctx)
+  ctx.providers.pkg(ctx.host)
     .then((p) => p.installed())
     .catch(() => {});
 }
@@ -121,7 +135,7 @@ async function installAndDiff(p: PkgProvider, before: PkgDb, install: (() => Pro
 
 async function prepare(ctx: RunContext, refresh: boolean | undefined): Promise<{ p: PkgProvider; db: PkgDb }> {
   try {
-    const p = await pkgProvider(ctx);
+    const p = await ctx.providers.pkg(ctx.host);
     // refreshing metadata changes no installed package; test mode refreshes too, as Salt does,
     // so that it predicts against the same metadata as the real run
     if (refresh) await p.refresh();
@@ -135,9 +149,9 @@ async function prepare(ctx: RunContext, refresh: boolean | undefined): Promise<{
  * The state is about to ask the repositories: without `refresh`, Salt's refresh-once applies
  * (refresh-once.ts); `refresh: true` already refreshed in prepare, `refresh: false` never does.
  */
-async function needRepositories(p: PkgProvider, refresh: boolean | undefined): Promise<void> {
+async function needRepositories(ctx: RunContext, p: PkgProvider, refresh: boolean | undefined): Promise<void> {
   if (refresh !== undefined) return;
-  await refreshOnce(p).catch((e) => failure(e, 'refreshing the package database'));
+  await refreshOnce(ctx.host, p).catch((e) => failure(e, 'refreshing the package database'));
 }
 
 /**
@@ -207,7 +221,7 @@ async function desiredFiles(ctx: RunContext, p: PkgProvider, sources: Array<Reco
 
 const installed = defineState({
   prefetch,
-  args: z.object({ ...common, sources: sourcesArg.optional(), hold: boolArg.optional() }),
+  args: nameUnless(z.object({ ...common, sources: sourcesArg.optional(), hold: boolArg.optional() }), packageNameArg, ['pkgs', 'sources']),
   async check(ctx, a) {
     const fromFiles = a.sources !== undefined;
     if (fromFiles) checkSourcesArgs(a);
@@ -230,7 +244,7 @@ const installed = defineState({
       return { comment };
     }
     const o = tx(a);
-    if (wanted.length) await needRepositories(p, a.refresh);
+    if (wanted.length) await needRepositories(ctx, p, a.refresh);
     const files = wanted.flatMap((d) => (d.file ? [d.file] : []));
     const targets = fromFiles ? [] : await resolve(p, wanted, o);
     let changes: ChangeMap = {};
@@ -290,12 +304,12 @@ interface LatestPlan {
 
 const latest = defineState({
   prefetch,
-  args: z.object(common),
+  args: nameUnless(z.object(common), packageNameArg, ['pkgs']),
   async check(ctx, a) {
     const names = desiredOf({ name: a.name, pkgs: a.pkgs }).map((d) => d.name);
     const { p, db } = await prepare(ctx, a.refresh);
     const o = tx(a);
-    await needRepositories(p, a.refresh);
+    await needRepositories(ctx, p, a.refresh);
     const avail = await p.candidates(names, o).catch((e) => failure(e, 'checking the newest available version of package(s)'));
     const targets: PkgTarget[] = [];
     const problems: string[] = [];
@@ -350,7 +364,7 @@ function uninstall(action: 'remove' | 'purge') {
   const purge = action === 'purge';
   return defineState({
     prefetch,
-    args: z.object({ name: common.name, pkgs: common.pkgs, version: common.version }),
+    args: nameUnless(z.object({ name: common.name, pkgs: common.pkgs, version: common.version }), packageNameArg, ['pkgs']),
     async check(ctx, a) {
       const desired = desiredOf(a);
       const { p, db } = await prepare(ctx, false);

@@ -9,8 +9,8 @@ import path from 'node:path';
 import { z } from 'zod';
 import { boolArg, defineState, StateFailure, type StateModule } from './define.js';
 import type { RunContext } from './context.js';
-import { pkgProvider } from '../providers/pkg/select.js';
 import { PkgError, type FileWrite, type PkgProvider, type RepoArgs, type RepoPlan } from '../providers/pkg/types.js';
+import { tempName } from './file/atomic-write.js';
 
 // yum writes flags as 1/0; trees write them as booleans, numbers or strings
 const flagArg = z.union([boolArg, z.literal(0), z.literal(1), z.literal('0'), z.literal('1')]).transform((v) => v === true || v === 1 || v === '1');
@@ -86,7 +86,7 @@ async function repoArgs(ctx: RunContext, a: Args, withKey: boolean): Promise<Rep
 
 async function provider(ctx: RunContext): Promise<PkgProvider> {
   try {
-    return await pkgProvider(ctx);
+    return await ctx.providers.pkg(ctx.host);
   } catch (e) {
     throw new StateFailure(e instanceof Error ? e.message : String(e));
   }
@@ -117,7 +117,7 @@ async function writeAtomic(w: FileWrite): Promise<void> {
   }
   const dir = path.dirname(w.path);
   await fs.mkdir(dir, { recursive: true });
-  const tmp = path.join(dir, `.${path.basename(w.path)}.tsalt-${process.pid}-${Date.now()}`);
+  const tmp = tempName(w.path);
   try {
     await fs.writeFile(tmp, w.content, { mode: w.mode ?? 0o644 });
     await fs.rename(tmp, w.path);

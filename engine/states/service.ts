@@ -6,7 +6,6 @@
 import { z } from 'zod';
 import { boolArg, defineState, StateFailure, type ApplyOutcome, type StateModule } from './define.js';
 import type { RunContext } from './context.js';
-import { serviceProvider } from '../providers/service/select.js';
 import { serviceNameSchema, type ActionOptions, type ServiceProvider, type ServiceStatus } from '../providers/service/types.js';
 
 /** Seconds as Salt trees write them: 5, 2.5 or '5'. */
@@ -81,7 +80,7 @@ const running = defineState<typeof runningArgs, Plan>({
   args: runningArgs,
   async check(ctx, a) {
     typoGuard(a);
-    const st = await serviceProvider(ctx).status(a.name, { sig: a.sig });
+    const st = await ctx.providers.service(ctx.host).status(a.name, { sig: a.sig });
     if (!st.available) {
       // Salt: in test mode a service missing now may be installed by an earlier state of the run
       if (ctx.test) {
@@ -101,7 +100,7 @@ const running = defineState<typeof runningArgs, Plan>({
   },
   async apply(ctx, a, plan) {
     if (!plan) throw new StateFailure(`The named service ${a.name} is not available`);
-    const p = serviceProvider(ctx);
+    const p = ctx.providers.service(ctx.host);
     const o = actionOpts(a);
     let comment = `The service ${a.name} is already running`;
     if (plan.start) {
@@ -132,7 +131,7 @@ const running = defineState<typeof runningArgs, Plan>({
 });
 
 async function watchRunning(ctx: RunContext, a: RunningArgs): Promise<ApplyOutcome> {
-  const p = serviceProvider(ctx);
+  const p = ctx.providers.service(ctx.host);
   const st = await p.status(a.name, { sig: a.sig });
   // Salt's mod_watch starts a stopped service instead of restarting it
   const verb = st.running ? (a.reload ? 'reload' : 'restart') : 'start';
@@ -153,7 +152,7 @@ const dead = defineState<typeof deadArgs, Plan>({
   args: deadArgs,
   async check(ctx, a) {
     typoGuard(a);
-    const st = await serviceProvider(ctx).status(a.name, { sig: a.sig });
+    const st = await ctx.providers.service(ctx.host).status(a.name, { sig: a.sig });
     // Salt: a service that does not exist is as dead as it gets
     if (!st.available) return { comment: `The named service ${a.name} is not available` };
     const plan: Plan = { stop: st.running, boot: bootChange(st, a.enable) };
@@ -165,7 +164,7 @@ const dead = defineState<typeof deadArgs, Plan>({
   },
   async apply(ctx, a, plan) {
     if (!plan) return { changes: {}, comment: `The named service ${a.name} is not available` };
-    const p = serviceProvider(ctx);
+    const p = ctx.providers.service(ctx.host);
     const o = actionOpts(a);
     let comment = `The service ${a.name} is already dead`;
     if (plan.stop) {
@@ -194,7 +193,7 @@ const dead = defineState<typeof deadArgs, Plan>({
 });
 
 async function watchDead(ctx: RunContext, a: DeadArgs): Promise<ApplyOutcome> {
-  const p = serviceProvider(ctx);
+  const p = ctx.providers.service(ctx.host);
   if (!(await p.status(a.name, { sig: a.sig })).running) return { changes: {}, comment: 'Service is already stopped' };
   if (ctx.test) return { changes: {}, comment: 'Service is set to be stopped' };
   try {
@@ -211,7 +210,7 @@ function bootState(want: boolean) {
   return defineState<typeof bootArgs, undefined>({
     args: bootArgs,
     async check(ctx, a) {
-      const st = await serviceProvider(ctx).status(a.name);
+      const st = await ctx.providers.service(ctx.host).status(a.name);
       if (!st.available) {
         // Salt: enabling a missing service fails; disabling one is already done
         if (want) throw new StateFailure(`The named service ${a.name} is not available`);
@@ -224,7 +223,7 @@ function bootState(want: boolean) {
       return { changes: { [a.name]: true }, comment: `Service ${a.name} set to be ${word}` };
     },
     async apply(ctx, a) {
-      await setBoot(serviceProvider(ctx), a.name, want, null, {}, {});
+      await setBoot(ctx.providers.service(ctx.host), a.name, want, null, {}, {});
       return { changes: { [a.name]: true }, comment: bootComment(a.name, want, 'has been', null) };
     },
     // Salt's mod_watch only knows running and dead
@@ -242,7 +241,7 @@ const maskArgs = z.object({
 
 /** The provider's mask functions, or Salt's refusal on init systems without masks (sysv). */
 function maskingProvider(ctx: RunContext): Required<Pick<ServiceProvider, 'masked' | 'mask' | 'unmask'>> {
-  const p = serviceProvider(ctx);
+  const p = ctx.providers.service(ctx.host);
   if (!p.masked || !p.mask || !p.unmask) {
     throw new StateFailure(`Service masking not available on this minion (the ${p.name} service provider has no masks; they are a systemd feature)`);
   }

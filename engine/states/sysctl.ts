@@ -9,6 +9,7 @@ import path from 'node:path';
 import { z } from 'zod';
 import { defineState, StateFailure, type StateModule } from './define.js';
 import { exec } from '../run/exec.js';
+import { tempName } from './file/atomic-write.js';
 
 export const DEFAULT_CONFIG = '/etc/sysctl.d/99-salt.conf';
 
@@ -83,7 +84,7 @@ function readConfig(file: string): string | undefined {
 
 function writeAtomic(file: string, text: string): void {
   fs.mkdirSync(path.dirname(file), { recursive: true });
-  const tmp = path.join(path.dirname(file), `.${path.basename(file)}.tsalt-${process.pid}`);
+  const tmp = tempName(file);
   try {
     fs.writeFileSync(tmp, text, { mode: 0o644 });
     fs.renameSync(tmp, file);

@@ -11,7 +11,7 @@ import fs from 'node:fs/promises';
 import { z } from 'zod';
 import { boolArg, defineState, StateFailure, type Changes, type StateModule } from './define.js';
 import type { RunContext } from './context.js';
-import { exec, execOk } from '../run/exec.js';
+import { exec, execOk, operands } from '../run/exec.js';
 import {
   allGroups,
   buildGecos,
@@ -22,7 +22,8 @@ import {
   type AccountsDb,
   type UserEntry,
 } from '../providers/accounts/db.js';
-import { idArg, nameArg, namesArg, textArg, unset } from '../providers/accounts/args.js';
+import { idArg, nameArg, namesArg, textArg, unset } from './account-args.js';
+import { accountNameArg } from './define.js';
 
 const REDACTED = 'XXX-REDACTED-XXX';
 /** what useradd leaves in /etc/shadow for a user without password (Debian '!', EL '!!') */
@@ -30,7 +31,7 @@ const DEFAULT_HASHES = new Set(['!', '!!', '*', '!*']);
 const GECOS = ['fullname', 'roomnumber', 'workphone', 'homephone', 'other'] as const;
 
 const presentArgs = z.object({
-  name: z.string().min(1),
+  name: accountNameArg('user'),
   uid: unset(idArg),
   gid: unset(nameArg),
   gid_from_name: boolArg.default(false),
@@ -303,7 +304,7 @@ async function planCreate(ctx: RunContext, db: AccountsDb, a: PresentArgs, r: Re
     other: a.other ?? '',
   };
   if (GECOS.some((k) => a[k] !== undefined)) argv.push('-c', buildGecos(gecos));
-  argv.push(a.name);
+  argv.push('--', ...operands('user', [a.name]));
 
   const predicted: Info = {
     name: a.name,
@@ -376,7 +377,7 @@ const present = defineState({
       const changes = newUserChanges(infoOf(db, u), plan);
       try {
         if (plan.password !== undefined) await setPassword(a.name, plan.password);
-        if (plan.emptyPassword) await execOk(['passwd', '-d', a.name]);
+        if (plan.emptyPassword) await execOk(['passwd', '-d', '--', ...operands('user', [a.name])]);
       } catch (e) {
         throw new StateFailure(`User ${a.name} created but failed to set password: ${(e as Error).message}`, changes);
       } finally {
@@ -393,7 +394,7 @@ const present = defineState({
     try {
       if (plan.usermod.length) {
         steps.push('usermod');
-        await execOk(['usermod', ...plan.usermod, a.name]);
+        await execOk(['usermod', ...plan.usermod, '--', ...operands('user', [a.name])]);
       }
       if (plan.password !== undefined) {
         steps.push('password');
@@ -401,7 +402,7 @@ const present = defineState({
       }
       if (plan.emptyPassword) {
         steps.push('empty_password');
-        await execOk(['passwd', '-d', a.name]);
+        await execOk(['passwd', '-d', '--', ...operands('user', [a.name])]);
       }
     } catch (e) {
       invalidateAccounts(ctx.facts);
@@ -430,7 +431,7 @@ const present = defineState({
 });
 
 const absentArgs = z.object({
-  name: z.string().min(1),
+  name: accountNameArg('user'),
   purge: boolArg.default(false),
   force: boolArg.default(false),
 });
@@ -461,7 +462,7 @@ const absent = defineState({
     const argv = ['userdel'];
     if (a.purge) argv.push('-r');
     if (a.force) argv.push('-f');
-    argv.push(a.name);
+    argv.push('--', ...operands('user', [a.name]));
     const r = await exec(argv);
     invalidateAccounts(ctx.facts);
     const db = await loadAccounts(ctx.facts);

@@ -3,7 +3,7 @@
  * manager, key operation or agent connection here: the console cannot start, stop or change
  * anything, whatever request it is sent.
  */
-import type { BundleEntry } from '../../core/bundle.js';
+import type { BundleEntry } from '../../engine/tree/bundle.js';
 import type { Store } from '../store.js';
 import type { ScheduleStatus } from '../schedule.js';
 import type { ConfigSource } from '../tree.js';

@@ -3,7 +3,7 @@
  * removed or changed, each with a unified diff. Only the states bundle is compared, never the
  * pillar (its values are not shown in the console).
  */
-import type { BundleEntry } from '../../core/bundle.js';
+import type { BundleEntry } from '../../engine/tree/bundle.js';
 import { contentDiff } from '../../engine/states/file/diff.js';
 
 export interface FileChange {

@@ -3,7 +3,7 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { AgentMessageSchema, CliRequestSchema, decodeFrame, MasterMessageSchema } from '../../protocol/messages.js';
 import { backoffDelay } from '../../agent/connection/client.js';
-import { BundleCache, bundleHash, toWire, type BundleEntry } from '../../core/bundle.js';
+import { BundleCache, bundleHash, toWire, type BundleEntry } from '../../engine/tree/bundle.js';
 import { tempDir } from '../helpers/harness.js';
 
 const hello = { type: 'hello', version: 1, grains: { os: 'Debian' }, running: [], spooled: ['20240101120000123456'] };

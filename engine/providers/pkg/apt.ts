@@ -3,8 +3,9 @@
  * equivalent of dnf's --installroot that would keep the host untouched).
  */
 import fs from 'node:fs/promises';
-import { exec, type ExecResult } from '../../run/exec.js';
+import { exec, operands, type ExecResult } from '../../run/exec.js';
 import type { FactCache } from '../../run/facts.js';
+import type { HostEnv } from '../host.js';
 import { AptSources } from './apt-sources.js';
 import { markRefreshed } from './refresh-once.js';
 import { PkgError, type ChangeMap, type PackageFile, type PkgDb, type PkgProvider, type PkgTarget, type TxOptions } from './types.js';
@@ -65,11 +66,15 @@ export class AptProvider implements PkgProvider {
   readonly fileExt = '.deb';
   readonly repos = new AptSources('/etc/apt');
 
-  constructor(private readonly facts: FactCache) {}
+  private readonly facts: FactCache;
+
+  constructor(private readonly host: HostEnv) {
+    this.facts = host.facts;
+  }
 
   installed(): Promise<PkgDb> {
     return this.facts.get(KEY_DB, async () => {
-      const r = await exec(['dpkg-query', '-W', '-f=${db:Status-Abbrev}\t${Package}\t${Version}\t${Architecture}\n'], { env: env() });
+      const r = await this.host.exec(['dpkg-query', '-W', '-f=${db:Status-Abbrev}\t${Package}\t${Version}\t${Architecture}\n'], { env: env() });
       if (r.code !== 0) throw new PkgError(`dpkg-query failed: ${r.stderr.trim()}`);
       const db: PkgDb = { installed: new Map(), configOnly: new Map() };
       for (const line of r.stdout.split('\n')) {
@@ -86,9 +91,9 @@ export class AptProvider implements PkgProvider {
   refresh(force = false): Promise<void> {
     if (force) this.facts.invalidate('pkg:apt:refresh');
     return this.facts.get('pkg:apt:refresh', async () => {
-      const r = await exec(['apt-get', '-q', ...LOCK, 'update'], { env: env(), timeoutMs: TX_TIMEOUT });
+      const r = await this.host.exec(['apt-get', '-q', ...LOCK, 'update'], { env: env(), timeoutMs: TX_TIMEOUT });
       if (r.code !== 0) throw new PkgError(`apt-get update failed: ${aptMessage(r)}`);
-      markRefreshed(this.metadataKey);
+      markRefreshed(this.host, this.metadataKey);
     });
   }
 
@@ -107,7 +112,7 @@ export class AptProvider implements PkgProvider {
     return this.facts.get(key, async () => {
       const out = new Map<string, string[]>();
       if (!names.length) return out;
-      const r = await exec(['apt-cache', 'madison', ...names], { env: env() });
+      const r = await this.host.exec(['apt-cache', 'madison', '--', ...operands('package', names)], { env: env() });
       for (const line of r.stdout.split('\n')) {
         const parts = line.split('|').map((s) => s.trim());
         if (parts.length < 3 || !/ Packages$/.test(parts[2]!)) continue;
@@ -125,7 +130,7 @@ export class AptProvider implements PkgProvider {
     return this.facts.get(key, async () => {
       const out = new Map<string, string>();
       if (!names.length) return out;
-      const r = await exec(['apt-cache', ...txFlags({ fromrepo: o.fromrepo }), 'policy', ...names], { env: env() });
+      const r = await this.host.exec(['apt-cache', ...txFlags({ fromrepo: o.fromrepo }), 'policy', '--', ...operands('package', names)], { env: env() });
       let current: string | undefined;
       for (const line of r.stdout.split('\n')) {
         const head = /^(\S+):$/.exec(line);
@@ -148,7 +153,8 @@ export class AptProvider implements PkgProvider {
       // an explicit older version (or package file) is a downgrade the user asked for
       ...(downgrade ? ['--allow-downgrades'] : []),
       'install',
-      ...specs,
+      '--',
+      ...operands('package', specs),
     ];
   }
 
@@ -173,7 +179,7 @@ export class AptProvider implements PkgProvider {
 
   /** apt's simulation resolves dependencies exactly as the real run will, read-only. */
   private async simulate(argv: string[]): Promise<ChangeMap> {
-    const r = await exec(argv, { env: env() });
+    const r = await this.host.exec(argv, { env: env() });
     if (r.code !== 0) this.fail(r);
     const db = await this.installed();
     const changes: ChangeMap = {};
@@ -199,7 +205,7 @@ export class AptProvider implements PkgProvider {
 
   private async run(argv: string[]): Promise<void> {
     try {
-      const r = await exec(argv, { env: env(), timeoutMs: TX_TIMEOUT });
+      const r = await this.host.exec(argv, { env: env(), timeoutMs: TX_TIMEOUT });
       if (r.code !== 0) this.fail(r);
     } finally {
       this.facts.invalidate(KEY_DB);
@@ -207,7 +213,7 @@ export class AptProvider implements PkgProvider {
   }
 
   async readPackageFile(file: string): Promise<PackageFile> {
-    const r = await exec(['dpkg-deb', '-f', file, 'Package', 'Version', 'Architecture'], { env: env() });
+    const r = await this.host.exec(['dpkg-deb', '-f', '--', file, 'Package', 'Version', 'Architecture'], { env: env() });
     if (r.code !== 0) throw new PkgError((r.stderr || r.stdout).trim() || `dpkg-deb -f ${file} failed`);
     const field = (k: string) => new RegExp(`^${k}: *(\\S+)`, 'm').exec(r.stdout)?.[1];
     const name = field('Package');
@@ -227,7 +233,7 @@ export class AptProvider implements PkgProvider {
   }
 
   async planRemove(names: string[], purge: boolean): Promise<ChangeMap> {
-    const r = await exec(['apt-get', '-q', '-y', '-s', '-o', 'Debug::NoLocking=1', purge ? 'purge' : 'remove', ...names], { env: env() });
+    const r = await this.host.exec(['apt-get', '-q', '-y', '-s', '-o', 'Debug::NoLocking=1', purge ? 'purge' : 'remove', '--', ...operands('package', names)], { env: env() });
     if (r.code !== 0) this.fail(r);
     const db = await this.installed();
     const changes: ChangeMap = {};
@@ -243,7 +249,7 @@ export class AptProvider implements PkgProvider {
 
   async remove(names: string[], purge: boolean): Promise<void> {
     try {
-      const r = await exec(['apt-get', '-q', '-y', ...LOCK, ...DPKG_OPTS, purge ? 'purge' : 'remove', ...names], {
+      const r = await this.host.exec(['apt-get', '-q', '-y', ...LOCK, ...DPKG_OPTS, purge ? 'purge' : 'remove', '--', ...operands('package', names)], {
         env: env(),
         timeoutMs: TX_TIMEOUT,
       });
@@ -259,7 +265,7 @@ export class AptProvider implements PkgProvider {
 
   holds(): Promise<Set<string>> {
     return this.facts.get(KEY_HOLDS, async () => {
-      const r = await exec(['apt-mark', 'showhold'], { env: env() });
+      const r = await this.host.exec(['apt-mark', 'showhold'], { env: env() });
       if (r.code !== 0) throw new PkgError(`apt-mark showhold failed: ${aptMessage(r)}`);
       return new Set(r.stdout.split('\n').map((s) => stripArch(s.trim())).filter(Boolean));
     });
@@ -267,7 +273,7 @@ export class AptProvider implements PkgProvider {
 
   async setHold(names: string[], hold: boolean): Promise<void> {
     try {
-      const r = await exec(['apt-mark', hold ? 'hold' : 'unhold', ...names], { env: env() });
+      const r = await this.host.exec(['apt-mark', hold ? 'hold' : 'unhold', '--', ...operands('package', names)], { env: env() });
       if (r.code !== 0) throw new PkgError(`apt-mark ${hold ? 'hold' : 'unhold'} failed: ${aptMessage(r)}`);
     } finally {
       this.facts.invalidate(KEY_HOLDS);

@@ -3,8 +3,9 @@
  * RPM system can be managed inside a directory: that is how the tests run it on a Debian host.
  */
 import path from 'node:path';
-import { exec, type ExecResult } from '../../run/exec.js';
+import { exec, operands, type ExecResult } from '../../run/exec.js';
 import type { FactCache } from '../../run/facts.js';
+import type { HostEnv } from '../host.js';
 import { YumRepoFiles } from './yum-repos.js';
 import { markRefreshed } from './refresh-once.js';
 import { PkgError, type ChangeMap, type PackageFile, type PkgDb, type PkgProvider, type PkgTarget, type TxOptions } from './types.js';
@@ -49,11 +50,14 @@ export class DnfProvider implements PkgProvider {
   readonly fileExt = '.rpm';
   private readonly keyPrefix: string;
 
+  protected readonly facts: FactCache;
+
   constructor(
-    protected readonly facts: FactCache,
+    protected readonly host: HostEnv,
     protected readonly o: DnfOptions = {},
     readonly name: string = 'dnf',
   ) {
+    this.facts = host.facts;
     this.repos = new YumRepoFiles(path.join(o.installroot ?? '/', 'etc/yum.repos.d'));
     this.keyPrefix = `pkg:${name}:${o.installroot ?? '/'}`;
   }
@@ -82,7 +86,7 @@ export class DnfProvider implements PkgProvider {
   installed(): Promise<PkgDb> {
     return this.facts.get(`${this.keyPrefix}:installed`, async () => {
       const root = this.o.installroot ? ['--root', this.o.installroot] : [];
-      const r = await exec(['rpm', ...root, '-qa', '--qf', QF], { env: ENV });
+      const r = await this.host.exec(['rpm', ...root, '-qa', '--qf', QF], { env: ENV });
       if (r.code !== 0) throw new PkgError(`rpm -qa failed: ${r.stderr.trim()}`);
       const db: PkgDb = { installed: new Map(), configOnly: new Map() };
       for (const p of parseQf(r.stdout)) {
@@ -99,11 +103,11 @@ export class DnfProvider implements PkgProvider {
     const key = `${this.keyPrefix}:refresh`;
     if (force) this.facts.invalidate(key);
     return this.facts.get(key, async () => {
-      const r = await exec([...this.base(), 'makecache', '--refresh'], { env: ENV, timeoutMs: TX_TIMEOUT });
+      const r = await this.host.exec([...this.base(), 'makecache', '--refresh'], { env: ENV, timeoutMs: TX_TIMEOUT });
       if (r.code !== 0) throw new PkgError(`${this.name} makecache failed: ${dnfMessage(r)}`);
       // later queries of this run must not trust metadata fetched before the refresh either
       this.refreshed = true;
-      markRefreshed(this.metadataKey);
+      markRefreshed(this.host, this.metadataKey);
     });
   }
 
@@ -122,7 +126,7 @@ export class DnfProvider implements PkgProvider {
     return this.facts.get(key, async () => {
       const out = new Map<string, string[]>();
       if (!names.length) return out;
-      const r = await exec([...this.base(), '-q', ...this.tx(o), ...this.queryCmd(), ...names], { env: ENV, timeoutMs: TX_TIMEOUT });
+      const r = await this.host.exec([...this.base(), '-q', ...this.tx(o), ...this.queryCmd(), ...operands('package', names)], { env: ENV, timeoutMs: TX_TIMEOUT });
       if (r.code !== 0) throw new PkgError(`${this.name} query failed: ${dnfMessage(r)}`);
       for (const p of this.parseAvailable(r.stdout)) {
         const list = out.get(p.name) ?? [];
@@ -175,7 +179,8 @@ export class DnfProvider implements PkgProvider {
 
   private async run(specs: string[], o: TxOptions): Promise<void> {
     try {
-      const r = await exec([...this.base(), ...this.tx(o), 'install', ...specs], { env: ENV, timeoutMs: TX_TIMEOUT });
+      // dnf's argparse does not take `--` before a subcommand's operands: operands() is the guard
+      const r = await this.host.exec([...this.base(), ...this.tx(o), 'install', ...operands('package', specs)], { env: ENV, timeoutMs: TX_TIMEOUT });
       if (r.code !== 0) throw new PkgError(dnfMessage(r), this.missingFrom(r));
     } finally {
       this.facts.invalidate(`${this.keyPrefix}:installed`);
@@ -184,7 +189,7 @@ export class DnfProvider implements PkgProvider {
 
   async readPackageFile(file: string): Promise<PackageFile> {
     // --nomanifest: rpm would otherwise read a non-package file as a list of package paths
-    const r = await exec(['rpm', '-qp', '--nomanifest', '--nosignature', '--qf', QF, '--', file], { env: ENV });
+    const r = await this.host.exec(['rpm', '-qp', '--nomanifest', '--nosignature', '--qf', QF, '--', file], { env: ENV });
     const row = r.code === 0 ? parseQf(r.stdout)[0] : undefined;
     if (!row) throw new PkgError(r.stderr.trim() || `${file} is not an RPM package`);
     return { path: file, ...row };
@@ -220,7 +225,7 @@ export class DnfProvider implements PkgProvider {
   /** rpm has no config-only state: purge is remove (Salt's yumpkg.purge does the same). */
   async remove(names: string[]): Promise<void> {
     try {
-      const r = await exec([...this.base(), 'remove', ...names], { env: ENV, timeoutMs: TX_TIMEOUT });
+      const r = await this.host.exec([...this.base(), 'remove', ...operands('package', names)], { env: ENV, timeoutMs: TX_TIMEOUT });
       if (r.code !== 0) throw new PkgError(dnfMessage(r));
     } finally {
       this.facts.invalidate(`${this.keyPrefix}:installed`);
@@ -233,7 +238,7 @@ export class DnfProvider implements PkgProvider {
 
   holds(): Promise<Set<string>> {
     return this.facts.get(`${this.keyPrefix}:holds`, async () => {
-      const r = await exec([...this.base(), '-q', 'versionlock', 'list'], { env: ENV });
+      const r = await this.host.exec([...this.base(), '-q', 'versionlock', 'list'], { env: ENV });
       if (r.code !== 0) {
         throw new PkgError(`holding packages needs the ${this.name} versionlock plugin: ${dnfMessage(r)}`);
       }
@@ -249,7 +254,7 @@ export class DnfProvider implements PkgProvider {
 
   async setHold(names: string[], hold: boolean): Promise<void> {
     try {
-      const r = await exec([...this.base(), 'versionlock', hold ? 'add' : 'delete', ...names], { env: ENV });
+      const r = await this.host.exec([...this.base(), 'versionlock', hold ? 'add' : 'delete', ...operands('package', names)], { env: ENV });
       if (r.code !== 0) throw new PkgError(`${this.name} versionlock ${hold ? 'add' : 'delete'} failed: ${dnfMessage(r)}`);
     } finally {
       this.facts.invalidate(`${this.keyPrefix}:holds`);

@@ -6,18 +6,18 @@
  * install, a `pkg.latest` check): a converged host's run reads only the installed set and
  * stays offline and fast.
  */
+import type { HostEnv } from '../host.js';
 import type { PkgProvider } from './types.js';
 
-/** Package databases (PkgProvider.metadataKey) refreshed by this process. */
-const refreshed = new Set<string>();
+const key = (metadataKey: string) => `pkg:refreshed:${metadataKey}`;
 
-/** Called by providers after every successful refresh, forced or not. */
-export function markRefreshed(metadataKey: string): void {
-  refreshed.add(metadataKey);
+/** Called by providers after every successful refresh, forced or not: the process remembers. */
+export function markRefreshed(host: HostEnv, metadataKey: string): void {
+  host.memory.add(key(metadataKey));
 }
 
 /** Refresh unless this process already did and the metadata is still there. */
-export async function refreshOnce(p: PkgProvider): Promise<void> {
-  if (refreshed.has(p.metadataKey) && (await p.hasMetadata())) return;
+export async function refreshOnce(host: HostEnv, p: PkgProvider): Promise<void> {
+  if (host.memory.has(key(p.metadataKey)) && (await p.hasMetadata())) return;
   await p.refresh();
 }

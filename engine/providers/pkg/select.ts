@@ -4,8 +4,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import type { RunContext } from '../../states/context.js';
-import type { FactCache } from '../../run/facts.js';
+import type { HostEnv } from '../host.js';
 import { AptProvider } from './apt.js';
 import { DnfProvider, type DnfOptions } from './dnf.js';
 import { YumProvider } from './yum.js';
@@ -13,13 +12,13 @@ import { PkgError, type PkgProvider } from './types.js';
 
 interface Candidate {
   bins: string[];
-  make(facts: FactCache, o: DnfOptions): PkgProvider;
+  make(host: HostEnv, o: DnfOptions): PkgProvider;
 }
 
 const PROVIDERS: Record<string, Candidate> = {
-  apt: { bins: ['apt-get', 'dpkg-query'], make: (facts) => new AptProvider(facts) },
-  dnf: { bins: ['dnf', 'rpm'], make: (facts, o) => new DnfProvider(facts, o) },
-  yum: { bins: ['yum', 'rpm'], make: (facts, o) => new YumProvider(facts, o) },
+  apt: { bins: ['apt-get', 'dpkg-query'], make: (host) => new AptProvider(host) },
+  dnf: { bins: ['dnf', 'rpm'], make: (host, o) => new DnfProvider(host, o) },
+  yum: { bins: ['yum', 'rpm'], make: (host, o) => new YumProvider(host, o) },
 };
 
 /** Preference per os_family: dnf where present, yum where dnf is missing. */
@@ -42,7 +41,7 @@ function onPath(bin: string): boolean {
 }
 
 /** opts first (agent config), then grains (tests, per-host overrides). */
-function setting(ctx: RunContext, key: string): unknown {
+function setting(ctx: Pick<HostEnv, 'opts' | 'grains'>, key: string): unknown {
   return ctx.opts[key] ?? ctx.grains[key];
 }
 
@@ -50,7 +49,7 @@ function str(v: unknown): string | undefined {
   return typeof v === 'string' || typeof v === 'number' ? String(v) : undefined;
 }
 
-export function pkgProviderName(ctx: RunContext): string {
+export function pkgProviderName(ctx: Pick<HostEnv, 'opts' | 'grains'>): string {
   const forced = setting(ctx, 'providers');
   const f = forced && typeof forced === 'object' ? str((forced as Record<string, unknown>).pkg) : undefined;
   if (f) {
@@ -70,12 +69,12 @@ export function pkgProviderName(ctx: RunContext): string {
  * The run's package provider (one per run, so its memoised queries are shared by all states).
  * `pkg_installroot` / `pkg_releasever` (opts or grains) point dnf/yum at an install root.
  */
-export function pkgProvider(ctx: RunContext): Promise<PkgProvider> {
+export function pkgProvider(ctx: HostEnv): Promise<PkgProvider> {
   return ctx.facts.get('pkg:provider', async () => {
     const name = pkgProviderName(ctx);
     const root = str(setting(ctx, 'pkg_installroot'));
     if (root && !path.isAbsolute(root)) throw new PkgError(`pkg_installroot must be an absolute path, got '${root}'`);
     const releasever = str(setting(ctx, 'pkg_releasever')) ?? (root ? str(ctx.grains.osmajorrelease) : undefined);
-    return PROVIDERS[name]!.make(ctx.facts, { installroot: root, releasever });
+    return PROVIDERS[name]!.make(ctx, { installroot: root, releasever });
   });
 }

@@ -50,8 +50,10 @@ export interface Change {
 }
 export type ChangeMap = Record<string, Change>;
 
+import { ProviderError } from '../host.js';
+
 /** A failure the package manager reported, message fit for a state comment. */
-export class PkgError extends Error {
+export class PkgError extends ProviderError {
   constructor(
     message: string,
     /** packages the package manager does not know, for Salt's "not found" comment */

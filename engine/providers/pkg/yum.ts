@@ -3,12 +3,12 @@
  * yum has no built-in `repoquery`, so available versions come from `yum list`.
  * Not exercised by the test suite: Debian 12 ships dnf but not yum.
  */
-import type { FactCache } from '../../run/facts.js';
+import type { HostEnv } from '../host.js';
 import { DnfProvider, type DnfOptions } from './dnf.js';
 
 export class YumProvider extends DnfProvider {
-  constructor(facts: FactCache, o: DnfOptions = {}) {
-    super(facts, o, 'yum');
+  constructor(host: HostEnv, o: DnfOptions = {}) {
+    super(host, o, 'yum');
   }
 
   protected override queryCmd(): string[] {

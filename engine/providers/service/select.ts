@@ -2,11 +2,10 @@
  * Which service provider a host uses: Salt's `providers: {service: ...}` override first, then
  * grains `init`. A table, not branches, so adding an init system is one line.
  */
-import type { RunContext } from '../../states/context.js';
-import { StateFailure } from '../../states/define.js';
+import type { HostEnv } from '../host.js';
 import { SystemdProvider } from './systemd.js';
 import { SysvProvider } from './sysv.js';
-import { serviceOpts, type ServiceProvider, type ServiceProviderFactory } from './types.js';
+import { ServiceError, serviceOpts, type ServiceProvider, type ServiceProviderFactory } from './types.js';
 
 const factories: Record<string, ServiceProviderFactory> = {
   // grains `init` values
@@ -26,18 +25,18 @@ export function providerKey(init: unknown, override: string | undefined): string
   return key !== undefined && Object.prototype.hasOwnProperty.call(factories, key) ? key : undefined;
 }
 
-export function serviceProvider(ctx: RunContext): ServiceProvider {
+export function serviceProvider(ctx: HostEnv): ServiceProvider {
   const override = serviceOpts(ctx).providers?.service;
   const key = providerKey(ctx.grains.init, override);
   if (!key) {
     const what = override ? `providers.service '${override}'` : `grains init '${String(ctx.grains.init ?? '')}'`;
-    throw new StateFailure(
+    throw new ServiceError(
       `no service provider for ${what}; known: ${Object.keys(factories).sort().join(', ')} (set grains 'init' or opts providers.service)`,
     );
   }
   try {
     return factories[key]!(ctx);
   } catch (e) {
-    throw new StateFailure(e instanceof Error ? e.message : String(e));
+    throw e instanceof ServiceError ? e : new ServiceError(e instanceof Error ? e.message : String(e));
   }
 }

@@ -8,7 +8,7 @@
  * (NeedDaemonReload=yes) we run `daemon-reload`, as Salt's systemd_service module does.
  */
 import { exec, type ExecResult } from '../../run/exec.js';
-import type { RunContext } from '../../states/context.js';
+import type { HostEnv } from '../host.js';
 import { commandError, serviceOpts, TIMED_OUT, withTimeout, type ActionOptions, type ServiceProvider, type ServiceStatus } from './types.js';
 
 const PROPS = ['Id', 'LoadState', 'ActiveState', 'SubState', 'UnitFileState', 'NeedDaemonReload'] as const;
@@ -71,7 +71,7 @@ export class SystemdProvider implements ServiceProvider {
   private readonly machine: string | undefined;
   private readonly key: string;
 
-  constructor(private readonly ctx: RunContext) {
+  constructor(private readonly ctx: HostEnv) {
     const o = serviceOpts(ctx);
     this.prefix = o.service_command_prefix ?? [];
     this.machine = o.service_machine;
@@ -82,7 +82,7 @@ export class SystemdProvider implements ServiceProvider {
 
   private run(args: string[], timeoutMs?: number): Promise<ExecResult> {
     const [pre, cmd] = [this.prefix, [...this.systemctl, ...args]];
-    return exec([...pre, ...withTimeout(cmd, timeoutMs)], { env: { ...process.env, SYSTEMD_PAGER: '', LC_ALL: 'C' } });
+    return this.ctx.exec([...pre, ...withTimeout(cmd, timeoutMs)], { env: { ...process.env, SYSTEMD_PAGER: '', LC_ALL: 'C' } });
   }
 
   private async show(units: string[]): Promise<UnitInfo[]> {
@@ -193,7 +193,7 @@ export class SystemdProvider implements ServiceProvider {
       // `-M` reaches the machine's systemd, not its files
       throw new Error(`${id} has an indefinite mask; whether it also has a runtime mask cannot be read through systemctl -M`);
     }
-    const r = await exec([...this.prefix, 'readlink', '--', `${RUNTIME_UNIT_DIR}/${id}`], { env: { ...process.env, LC_ALL: 'C' } });
+    const r = await this.ctx.exec([...this.prefix, 'readlink', '--', `${RUNTIME_UNIT_DIR}/${id}`], { env: { ...process.env, LC_ALL: 'C' } });
     return r.code === 0 && r.stdout.trim() === '/dev/null';
   }
 

@@ -5,8 +5,8 @@
  */
 import path from 'node:path';
 import { exec, type ExecResult } from '../../run/exec.js';
-import type { RunContext } from '../../states/context.js';
-import { commandError, serviceOpts, TIMED_OUT, withTimeout, type ActionOptions, type ServiceProvider, type ServiceStatus } from './types.js';
+import type { HostEnv } from '../host.js';
+import { commandError, ServiceError, serviceOpts, TIMED_OUT, withTimeout, type ActionOptions, type ServiceProvider, type ServiceStatus } from './types.js';
 
 export const INIT_DIR = '/etc/init.d';
 
@@ -77,11 +77,11 @@ export class SysvProvider implements ServiceProvider {
   private readonly links: BootLinks;
   private readonly prefix: string[];
 
-  constructor(private readonly ctx: RunContext) {
+  constructor(private readonly ctx: HostEnv) {
     const family = String(ctx.grains.os_family ?? '');
     const links = bootLinksByFamily[family];
     if (!links) {
-      throw new Error(
+      throw new ServiceError(
         `sysv service provider: no boot-link tool known for os_family '${family}' (known: ${Object.keys(bootLinksByFamily).join(', ')})`,
       );
     }
@@ -90,7 +90,7 @@ export class SysvProvider implements ServiceProvider {
   }
 
   private readonly run: Run = (argv, timeoutMs) =>
-    exec([...this.prefix, ...withTimeout(argv, timeoutMs)], { env: { ...process.env, LC_ALL: 'C' } });
+    this.ctx.exec([...this.prefix, ...withTimeout(argv, timeoutMs)], { env: { ...process.env, LC_ALL: 'C' } });
 
   private script(name: string): string {
     return path.join(INIT_DIR, name);

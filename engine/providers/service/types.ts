@@ -3,7 +3,7 @@
  * (systemd, sysv), chosen in select.ts from grains; the state module never branches on the OS.
  */
 import { z } from 'zod';
-import type { RunContext } from '../../states/context.js';
+import { ProviderError, type HostEnv } from '../host.js';
 
 export interface ServiceStatus {
   /** The init system knows the service (unit file / init script exists). */
@@ -46,7 +46,15 @@ export interface ServiceProvider {
   unmask?(name: string, runtime: boolean, o?: ActionOptions): Promise<void>;
 }
 
-export type ServiceProviderFactory = (ctx: RunContext) => ServiceProvider;
+export type ServiceProviderFactory = (host: HostEnv) => ServiceProvider;
+
+/** No init system fits, or its options are wrong: said as it is in the state's comment. */
+export class ServiceError extends ProviderError {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ServiceError';
+  }
+}
 
 /**
  * Agent options the service providers read (from opts, falling back to grains). They let the
@@ -63,7 +71,7 @@ export const serviceOptsSchema = z.object({
 export type ServiceOpts = z.infer<typeof serviceOptsSchema>;
 
 /** Read the service options; opts win over grains (opts are per agent, grains per host). */
-export function serviceOpts(ctx: RunContext): ServiceOpts {
+export function serviceOpts(ctx: Pick<HostEnv, 'opts' | 'grains'>): ServiceOpts {
   const pick = (src: Readonly<Record<string, unknown>>) => ({
     providers: src.providers,
     service_machine: src.service_machine,
@@ -72,7 +80,7 @@ export function serviceOpts(ctx: RunContext): ServiceOpts {
   const g = serviceOptsSchema.safeParse(pick(ctx.grains));
   const o = serviceOptsSchema.safeParse(pick(ctx.opts));
   if (!o.success) {
-    throw new Error(`invalid service options in agent opts: ${o.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
+    throw new ServiceError(`invalid service options in agent opts: ${o.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
   }
   const fromGrains = g.success ? g.data : {};
   return {

@@ -2,19 +2,75 @@
  * Replace a file so readers see the old or the new content, never a mix: temp file in the same
  * directory (same filesystem, so rename is atomic), owner and mode set on the temp file, fsync,
  * rename over the target, fsync the directory. On failure the temp file is removed.
+ *
+ * A SIGKILL between creating the temp file and the rename leaves `.<name>.tsalt-<pid>-<random>`
+ * behind; the next write of that file, and the next real run's check of it, remove the ones
+ * whose process is gone (removeStaleTemps).
  */
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { PermState } from './ownership.js';
 
+/** Temp files this process is writing right now: never stale. */
+const inFlight = new Set<string>();
+
+/** The temp name beside `target`, holding our pid so a later run can tell a dead writer's file. */
 export function tempName(target: string, suffix = ''): string {
-  return path.join(path.dirname(target), `.${path.basename(target)}.tsalt-${crypto.randomBytes(6).toString('hex')}${suffix}`);
+  return path.join(path.dirname(target), `.${path.basename(target)}.tsalt-${process.pid}-${crypto.randomBytes(6).toString('hex')}${suffix}`);
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** `.<name>.tsalt-[<pid>-]<hex>`: ours, and the pid-less names earlier versions wrote. */
+const TEMP = /^\..+\.tsalt-(?:(\d+)-)?[0-9a-f]+$/;
+
+/**
+ * Remove the temp files killed writers left in `dir` (only those beside `target`'s name when
+ * given): ours that are not being written, those of processes that are gone, and the pid-less
+ * names earlier versions wrote. Another live process's temp file is left alone. Returns the
+ * paths removed.
+ */
+export async function removeStaleTemps(dir: string, target?: string): Promise<string[]> {
+  const prefix = target === undefined ? '.' : `.${path.basename(target)}.tsalt-`;
+  let entries: string[];
+  try {
+    entries = await fs.promises.readdir(dir);
+  } catch {
+    return [];
+  }
+  const removed: string[] = [];
+  for (const e of entries) {
+    if (!e.startsWith(prefix)) continue;
+    const m = TEMP.exec(e);
+    if (!m) continue;
+    const full = path.join(dir, e);
+    if (inFlight.has(full)) continue;
+    const pid = m[1];
+    if (pid !== undefined && Number(pid) !== process.pid && alive(Number(pid))) continue;
+    const st = await fs.promises.lstat(full).catch(() => null);
+    if (!st || st.isDirectory()) continue;
+    await fs.promises.rm(full, { force: true });
+    removed.push(full);
+  }
+  return removed;
 }
 
 export async function atomicWrite(target: string, data: Buffer, perms: PermState): Promise<void> {
+  await removeStaleTemps(path.dirname(target), target);
   const tmp = tempName(target);
-  const fh = await fs.promises.open(tmp, 'wx', 0o600);
+  inFlight.add(tmp);
+  const fh = await fs.promises.open(tmp, 'wx', 0o600).catch((e) => {
+    inFlight.delete(tmp);
+    throw e;
+  });
   try {
     try {
       await fh.writeFile(data);
@@ -28,6 +84,8 @@ export async function atomicWrite(target: string, data: Buffer, perms: PermState
   } catch (e) {
     await fs.promises.rm(tmp, { force: true });
     throw e;
+  } finally {
+    inFlight.delete(tmp);
   }
   await syncDir(path.dirname(target));
 }

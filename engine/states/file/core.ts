@@ -10,7 +10,7 @@ import type { RunContext } from '../context.js';
 import type { Changes } from '../define.js';
 import { StateFailure } from '../define.js';
 import { exec } from '../../run/exec.js';
-import { atomicWrite, makeDirs } from './atomic-write.js';
+import { atomicWrite, makeDirs, removeStaleTemps } from './atomic-write.js';
 import { backupMinion } from './backup.js';
 import { contentDiff } from './diff.js';
 import { defaultPerms, permChanges, setPerms, statPerms, targetPerms, type Owner, type PermState } from './ownership.js';
@@ -53,6 +53,13 @@ export interface FilePlan {
 
 export async function planFile(ctx: RunContext, spec: FileSpec): Promise<FilePlan> {
   const mapped = ctx.path(spec.name);
+  // a killed earlier run's temp file is our litter, not part of the managed file: a real run
+  // clears it even when the file itself is already right (test runs change nothing)
+  // once per directory and run: a no-op run reads each directory once
+  if (!ctx.test) {
+    const dir = path.dirname(mapped);
+    await ctx.facts.get(`file:stale-temps:${dir}`, () => removeStaleTemps(dir));
+  }
   const lst = lstatOrNull(mapped);
   let target = mapped;
   let st = lst;

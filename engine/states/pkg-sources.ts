@@ -10,10 +10,10 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { StateFailure } from '../../states/define.js';
-import type { RunContext } from '../../states/context.js';
-import { cacheDir, fetchRemote, isRemote } from '../../states/download.js';
-import type { PackageFile, PkgProvider } from './types.js';
+import { StateFailure } from './define.js';
+import type { RunContext } from './context.js';
+import { cacheDir, fetchRemote, isRemote } from './download.js';
+import type { PackageFile, PkgProvider } from '../providers/pkg/types.js';
 
 const CACHE = 'pkg';
 

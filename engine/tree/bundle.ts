@@ -6,9 +6,9 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import type { Bundle, BundleFile } from '../protocol/messages.js';
-import { LocalTree } from '../engine/tree/local.js';
-import { normaliseTreePath, TreeError } from '../engine/tree/source.js';
+import type { Bundle, BundleFile } from '../../protocol/messages.js';
+import { LocalTree } from './local.js';
+import { normaliseTreePath, TreeError } from './source.js';
 
 export interface BundleEntry {
   path: string;

@@ -1,0 +1,45 @@
+/**
+ * The rendering half of a run: what templates see (tree, grains, pillar, opts, salt[...]) and
+ * the renderer. Compile and pillar rendering need only this; the run base (engine/run/context.ts)
+ * adds what converging needs (facts, providers, test/root).
+ */
+import type { TreeSource } from '../tree/source.js';
+import { JinjaRenderer } from './jinja.js';
+import { saltFunctions, type Data } from './salt-functions.js';
+
+export interface RenderBase {
+  tree: TreeSource;
+  grains: Data;
+  pillar: Data;
+  opts: Data;
+  renderer: JinjaRenderer;
+  salt: Record<string, (...a: unknown[]) => unknown>;
+}
+
+export function makeRenderBase(o: { tree: TreeSource; grains: Data; pillar: Data; opts?: Data }): RenderBase {
+  const opts = o.opts ?? {};
+  return {
+    tree: o.tree,
+    grains: o.grains,
+    pillar: o.pillar,
+    opts,
+    renderer: new JinjaRenderer(o.tree),
+    salt: saltFunctions(o.grains, o.pillar, opts, o.tree),
+  };
+}
+
+/** The variables every template sees: Salt's names. */
+export function templateGlobals(base: RenderBase): Data {
+  return {
+    grains: base.grains,
+    pillar: base.pillar,
+    opts: base.opts,
+    salt: base.salt,
+    __salt__: base.salt,
+    __grains__: base.grains,
+    __pillar__: base.pillar,
+    __opts__: base.opts,
+    saltenv: 'base',
+    env: 'base',
+  };
+}
