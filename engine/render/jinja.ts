@@ -5,136 +5,25 @@
  * - a template's final newline is kept;
  * - Python methods on dicts/lists (`.items()`, `.get()`, `.append()`) via Jinja compat, plus the
  *   string methods trees use (`.format`, `.split`, `.strip`, `.startswith`, ...);
- * - no way out: member lookups of constructor/__proto__/prototype are closed, so templates
- *   cannot reach `process`, `require` or the filesystem;
+ * - no way out: every lookup and call goes through ./sandbox.ts (own data of plain data and
+ *   registered helpers only), so templates cannot reach `process`, `require` or the filesystem;
  * - `{% include %}`/`{% import %}`/`{% from %}` read from the state tree only.
  */
 import nunjucks from 'nunjucks';
 import { loadSaltYaml } from './salt-yaml.js';
-import { pyOutput } from './pyrepr.js';
+import { installPatches } from './nunjucks-patch.js';
+import { jinjaGlobals } from './globals.js';
 import { installFilters } from './filters.js';
 import type { TreeSource } from '../tree/source.js';
 import { normaliseTreePath } from '../tree/source.js';
-
-/** Never reachable: the ways from a value to its constructor (and so to `process`). */
-const BLOCKED_MEMBERS = new Set([
-  'constructor',
-  '__proto__',
-  'prototype',
-  '__defineGetter__',
-  '__defineSetter__',
-  '__lookupGetter__',
-  '__lookupSetter__',
-]);
-/** Not reachable on functions; plain data may use these names as keys (`bind:` in haproxy pillar). */
-const BLOCKED_ON_FUNCTIONS = new Set(['call', 'apply', 'bind', 'caller', 'callee', 'arguments']);
-
-function pyFormat(this: string, ...args: unknown[]): string {
-  let kw: Record<string, unknown> = {};
-  const last = args[args.length - 1] as Record<string, unknown> | undefined;
-  if (last && typeof last === 'object' && (last as { __keywords?: boolean }).__keywords) {
-    kw = last;
-    args = args.slice(0, -1);
-  }
-  let auto = 0;
-  return this.replace(/\{\{|\}\}|\{([^{}]*)\}/g, (m, field: string | undefined) => {
-    if (m === '{{') return '{';
-    if (m === '}}') return '}';
-    const key = (field ?? '').split(':')[0]!;
-    const v = key === '' ? args[auto++] : /^\d+$/.test(key) ? args[Number(key)] : kw[key];
-    return pyOutput(v);
-  });
-}
-
-const STRING_MEMBERS: Record<string, (this: string, ...a: any[]) => unknown> = {
-  format: pyFormat,
-  strip(chars?: string) {
-    return chars ? this.replace(new RegExp(`^[${escapeClass(chars)}]+|[${escapeClass(chars)}]+$`, 'g'), '') : this.trim();
-  },
-  lstrip(chars?: string) {
-    return chars ? this.replace(new RegExp(`^[${escapeClass(chars)}]+`), '') : this.trimStart();
-  },
-  rstrip(chars?: string) {
-    return chars ? this.replace(new RegExp(`[${escapeClass(chars)}]+$`), '') : this.trimEnd();
-  },
-  startswith(p: string | string[]) {
-    return (Array.isArray(p) ? p : [p]).some((x) => this.startsWith(x));
-  },
-  endswith(p: string | string[]) {
-    return (Array.isArray(p) ? p : [p]).some((x) => this.endsWith(x));
-  },
-  split(sep?: string, max?: number) {
-    const parts = sep === undefined || sep === null ? this.trim().split(/\s+/).filter(Boolean) : this.split(sep);
-    if (max === undefined || max < 0 || parts.length <= max + 1) return parts;
-    return [...parts.slice(0, max), parts.slice(max).join(sep ?? ' ')];
-  },
-  upper() {
-    return this.toUpperCase();
-  },
-  lower() {
-    return this.toLowerCase();
-  },
-  title() {
-    return this.replace(/\b\w/g, (c) => c.toUpperCase());
-  },
-  capitalize() {
-    return this.charAt(0).toUpperCase() + this.slice(1).toLowerCase();
-  },
-  join(items: unknown[]) {
-    return items.map((x) => pyOutput(x)).join(this);
-  },
-  isdigit() {
-    return /^\d+$/.test(this);
-  },
-  replace(a: string, b: string) {
-    return this.split(a).join(b);
-  },
-  find(s: string) {
-    return this.indexOf(s);
-  },
-  count(s: string) {
-    return s ? this.split(s).length - 1 : this.length + 1;
-  },
-  splitlines() {
-    return this.split(/\r?\n/).filter((_, i, a) => i < a.length - 1 || a[i] !== '');
-  },
-  zfill(n: number) {
-    return this.padStart(n, '0');
-  },
-};
-
-function escapeClass(s: string): string {
-  return s.replace(/[\]\\^-]/g, '\\$&');
-}
 
 let patched = false;
 /** Patch Nunjucks' runtime once per process: compat methods, closed lookups, Salt-style output. */
 function patchRuntime(): void {
   if (patched) return;
   patched = true;
-  nunjucks.installJinjaCompat();
+  installPatches();
   const rt = (nunjucks as unknown as { runtime: Record<string, any> }).runtime;
-  const compatLookup = rt.memberLookup as (obj: unknown, val: unknown, ...rest: unknown[]) => unknown;
-  rt.memberLookup = function memberLookup(obj: unknown, val: unknown, ...rest: unknown[]) {
-    if (typeof val === 'string' && BLOCKED_MEMBERS.has(val)) return undefined;
-    if (typeof obj === 'function' && typeof val === 'string' && BLOCKED_ON_FUNCTIONS.has(val)) return undefined;
-    if (typeof obj === 'string' && typeof val === 'string' && Object.prototype.hasOwnProperty.call(STRING_MEMBERS, val)) {
-      return STRING_MEMBERS[val]!.bind(obj);
-    }
-    // only own properties of plain data, plus the Python methods compat provides
-    if (obj !== null && typeof obj === 'object' && typeof val === 'string' && !Array.isArray(obj)) {
-      if (!(val in obj) || Object.prototype.hasOwnProperty.call(obj, val)) return compatLookup.call(this, obj, val, ...rest);
-      // inherited member (Object.prototype.*): only the compat methods, which compat handles first
-      const r = compatLookup.call(this, obj, val, ...rest);
-      return typeof r === 'function' && (r as { name?: string }).name?.startsWith('bound ') ? r : undefined;
-    }
-    return compatLookup.call(this, obj, val, ...rest);
-  };
-  const origCtxLookup = rt.contextOrFrameLookup as (c: unknown, f: unknown, n: string) => unknown;
-  rt.contextOrFrameLookup = function (context: unknown, frame: unknown, name: string) {
-    if (BLOCKED_MEMBERS.has(name) || name in Object.prototype) return undefined;
-    return origCtxLookup(context, frame, name);
-  };
   // Jinja accepts a trailing comma in dict/list literals; map.jinja files are full of them.
   const P = (nunjucks as any).parser.Parser.prototype;
   const lexer = (nunjucks as any).lexer;
@@ -184,11 +73,6 @@ function patchRuntime(): void {
     } catch (e) {
       throw wrap(e);
     }
-  };
-  rt.suppressValue = function suppressValue(val: unknown) {
-    if (val === undefined) return '';
-    if (val instanceof (nunjucks.runtime as any).SafeString) return val;
-    return pyOutput(val);
   };
   // StrictUndefined: printing an undefined value is an error; None (null) prints as 'None'
   rt.ensureDefined = function ensureDefined(val: unknown, lineno: number, colno: number) {
@@ -326,6 +210,7 @@ export class JinjaRenderer {
       lstripBlocks: false,
     });
     installFilters(this.env);
+    (this.env as unknown as { globals: Record<string, unknown> }).globals = jinjaGlobals();
     this.env.addExtension('do', new DoExtension());
     this.env.addExtension('importData', new ImportDataExtension(tree));
   }

@@ -1,16 +1,35 @@
 /**
- * Print values the way Salt's Jinja does: Python's repr for dicts and lists (a YAML flow
+ * Print values the way Salt's Jinja does: Python's repr for dicts, lists and tuples (a YAML flow
  * collection that YAML reads back), True/False/None for booleans and null. Trees rely on
  * `backends: {{ pillar['web_servers'] }}` producing a list.
  */
+
+/** Arrays that stand for Python tuples (`(a, b)`, dict.items() pairs): printed `(a, b)`. */
+const tuples = new WeakSet<unknown[]>();
+
+export function tuple<T extends unknown[]>(a: T): T {
+  tuples.add(a);
+  return a;
+}
+
+export function isTuple(v: unknown): boolean {
+  return Array.isArray(v) && tuples.has(v);
+}
+
 export function pyRepr(v: unknown): string {
   if (v === null || v === undefined) return 'None';
   if (v === true) return 'True';
   if (v === false) return 'False';
-  if (typeof v === 'number' || typeof v === 'bigint') return String(v);
+  if (typeof v === 'number') return pyNumber(v);
+  if (typeof v === 'bigint') return String(v);
   if (typeof v === 'string') return pyStr(v);
-  if (Array.isArray(v)) return `[${v.map(pyRepr).join(', ')}]`;
+  if (v instanceof String) return pyStr(String(v));
+  if (Array.isArray(v)) {
+    if (tuples.has(v)) return v.length === 1 ? `(${pyRepr(v[0])},)` : `(${v.map(pyRepr).join(', ')})`;
+    return `[${v.map(pyRepr).join(', ')}]`;
+  }
   if (v instanceof Date) return pyStr(v.toISOString());
+  if (typeof v === 'function') return '<function>';
   if (typeof v === 'object') {
     return `{${Object.entries(v as Record<string, unknown>)
       .map(([k, x]) => `${pyStr(k)}: ${pyRepr(x)}`)
@@ -19,18 +38,56 @@ export function pyRepr(v: unknown): string {
   return pyStr(String(v));
 }
 
-function pyStr(s: string): string {
-  // Python prefers single quotes; a string holding ' but no " is double-quoted. Either way the
-  // result must stay valid YAML, so anything with control characters or both quote kinds goes
-  // out as a JSON (= YAML double-quoted) string.
-  if (/[\u0000-\u001f\\]/.test(s) || (s.includes("'") && s.includes('"'))) return JSON.stringify(s);
-  if (s.includes("'")) return `"${s}"`;
-  return `'${s}'`;
+function pyNumber(n: number): string {
+  if (Number.isNaN(n)) return 'nan';
+  if (n === Infinity) return 'inf';
+  if (n === -Infinity) return '-inf';
+  return String(n);
+}
+
+/** Python's str.__repr__: single quotes unless the text holds ' and no ", escapes as Python writes them. */
+export function pyStr(s: string): string {
+  const q = s.includes("'") && !s.includes('"') ? '"' : "'";
+  let out = q;
+  for (const ch of s) {
+    const c = ch.codePointAt(0)!;
+    if (ch === '\\') out += '\\\\';
+    else if (ch === q) out += '\\' + q;
+    else if (ch === '\n') out += '\\n';
+    else if (ch === '\r') out += '\\r';
+    else if (ch === '\t') out += '\\t';
+    else if (c < 0x20 || c === 0x7f) out += '\\x' + c.toString(16).padStart(2, '0');
+    else if ((c >= 0x80 && c < 0xa0) || c === 0xad) out += '\\x' + c.toString(16).padStart(2, '0');
+    else if (c === 0x2028 || c === 0x2029) out += '\\u' + c.toString(16);
+    else out += ch;
+  }
+  return out + q;
 }
 
 /** What `{{ value }}` prints: strings as-is, everything else like Python's str(). */
 export function pyOutput(v: unknown): string {
   if (typeof v === 'string') return v;
+  if (v instanceof String) return String(v);
   if (v === null) return 'None';
   return pyRepr(v);
+}
+
+/** Python's == for data: deep for lists/dicts, 1 == 1.0, True == 1. */
+export function pyEquals(a: unknown, b: unknown): boolean {
+  if (a instanceof String) a = String(a);
+  if (b instanceof String) b = String(b);
+  if (a === b) return true;
+  if (typeof a === 'boolean' && typeof b === 'number') return (a ? 1 : 0) === b;
+  if (typeof b === 'boolean' && typeof a === 'number') return (b ? 1 : 0) === a;
+  if (Array.isArray(a) && Array.isArray(b)) {
+    if (isTuple(a) !== isTuple(b) || a.length !== b.length) return false;
+    return a.every((x, i) => pyEquals(x, b[i]));
+  }
+  if (a && b && typeof a === 'object' && typeof b === 'object' && !Array.isArray(a) && !Array.isArray(b)) {
+    const ka = Object.keys(a);
+    const kb = Object.keys(b);
+    if (ka.length !== kb.length) return false;
+    return ka.every((k) => Object.prototype.hasOwnProperty.call(b, k) && pyEquals((a as any)[k], (b as any)[k]));
+  }
+  return false;
 }

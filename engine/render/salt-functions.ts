@@ -7,6 +7,7 @@
  */
 import type { TreeSource } from '../tree/source.js';
 import { kwOf, type Data } from './salt-exec/args.js';
+import { helper, helperObject } from './sandbox.js';
 import { cmdFunctions } from './salt-exec/cmd.js';
 import { cpFunctions } from './salt-exec/cp.js';
 import { fileFunctions } from './salt-exec/file.js';
@@ -88,7 +89,7 @@ export function deepMerge(target: Data, src: Data): Data {
 export function saltFunctions(grains: Data, pillar: Data, opts: Data, tree?: TreeSource): Record<string, (...a: unknown[]) => unknown> {
   const pget = getter(() => pillar);
   const gget = getter(() => grains);
-  return {
+  const fns: Record<string, (...a: unknown[]) => unknown> = {
     'pillar.get': pget,
     'pillar.item': (...keys: unknown[]) => Object.fromEntries(kwOf(keys)[0].map((k) => [String(k), pget(k)])),
     'pillar.items': () => pillar,
@@ -122,4 +123,27 @@ export function saltFunctions(grains: Data, pillar: Data, opts: Data, tree?: Tre
     ...utilFunctions(),
     ...cpFunctions(tree),
   };
+  return saltNamespace(fns);
+}
+
+/**
+ * The `salt` object templates see: `salt['mod.fn']`, and `salt.mod.fn` as Salt's loader allows.
+ * Each function is a sandbox helper; nothing else of the object is reachable from a template.
+ */
+function saltNamespace(fns: Record<string, (...a: unknown[]) => unknown>): Record<string, (...a: unknown[]) => unknown> {
+  for (const fn of Object.values(fns)) helper(fn);
+  const modules = new Map<string, object>();
+  const moduleOf = (mod: string) => {
+    let m = modules.get(mod);
+    if (!m) {
+      m = helperObject({}, (name) => (Object.prototype.hasOwnProperty.call(fns, `${mod}.${name}`) ? fns[`${mod}.${name}`] : undefined));
+      modules.set(mod, m);
+    }
+    return m;
+  };
+  return helperObject(fns, (key) => {
+    if (Object.prototype.hasOwnProperty.call(fns, key)) return fns[key];
+    if (/^\w+$/.test(key) && Object.keys(fns).some((k) => k.startsWith(`${key}.`))) return moduleOf(key);
+    return undefined;
+  });
 }
