@@ -13,6 +13,7 @@ import nunjucks from 'nunjucks';
 import { loadSaltYaml } from './salt-yaml.js';
 import { installPatches } from './nunjucks-patch.js';
 import { jinjaGlobals } from './globals.js';
+import type { ImportLink } from './py-runtime.js';
 import { installFilters } from './filters.js';
 import type { TreeSource } from '../tree/source.js';
 import { normaliseTreePath } from '../tree/source.js';
@@ -24,41 +25,6 @@ function patchRuntime(): void {
   patched = true;
   installPatches();
   const rt = (nunjucks as unknown as { runtime: Record<string, any> }).runtime;
-  // Jinja accepts a trailing comma in dict/list literals; map.jinja files are full of them.
-  const P = (nunjucks as any).parser.Parser.prototype;
-  const lexer = (nunjucks as any).lexer;
-  const N = (nunjucks as any).nodes;
-  P.parseAggregate = function parseAggregate(this: any) {
-    const tok = this.nextToken();
-    let node: any;
-    if (tok.type === lexer.TOKEN_LEFT_PAREN) node = new N.Group(tok.lineno, tok.colno);
-    else if (tok.type === lexer.TOKEN_LEFT_BRACKET) node = new N.Array(tok.lineno, tok.colno);
-    else if (tok.type === lexer.TOKEN_LEFT_CURLY) node = new N.Dict(tok.lineno, tok.colno);
-    else return null;
-    const closing = (t: string) => t === lexer.TOKEN_RIGHT_PAREN || t === lexer.TOKEN_RIGHT_BRACKET || t === lexer.TOKEN_RIGHT_CURLY;
-    for (;;) {
-      if (closing(this.peekToken().type)) {
-        this.nextToken();
-        break;
-      }
-      if (node.children.length > 0) {
-        if (!this.skip(lexer.TOKEN_COMMA)) this.fail('parseAggregate: expected comma after expression', tok.lineno, tok.colno);
-        if (closing(this.peekToken().type)) {
-          this.nextToken();
-          break;
-        }
-      }
-      if (node instanceof N.Dict) {
-        const key = this.parsePrimary();
-        if (!this.skip(lexer.TOKEN_COLON)) this.fail('parseAggregate: expected colon after dict key', tok.lineno, tok.colno);
-        const value = this.parseExpression();
-        node.addChild(new N.Pair(key.lineno, key.colno, key, value));
-      } else {
-        node.addChild(this.parseExpression());
-      }
-    }
-    return node;
-  };
   // Errors inside an imported template must name that template, not the importer.
   const T = (nunjucks.Template as any).prototype;
   const origGetExported = T.getExported as (...a: unknown[]) => unknown;
@@ -192,6 +158,8 @@ export class RenderError extends Error {
     readonly file: string,
     readonly line?: number,
     readonly column?: number,
+    /** importers, innermost first: the file and line of each `{% import/from/include %}` that led to `file` */
+    readonly importChain: ImportLink[] = [],
   ) {
     super(message);
     this.name = 'RenderError';
@@ -237,7 +205,7 @@ export class JinjaRenderer {
 /** Nunjucks puts "(path) [Line L, Column C]\n  msg" in the message; pull it apart. */
 function toRenderError(e: unknown, name: string): RenderError {
   if (e instanceof RenderError) return e;
-  const err = e as { message?: string; lineno?: number; colno?: number };
+  const err = e as { message?: string; lineno?: number; colno?: number; tsaltChain?: ImportLink[] };
   let msg = String(err.message ?? e);
   let file = name;
   let line = err.lineno;
@@ -258,5 +226,6 @@ function toRenderError(e: unknown, name: string): RenderError {
     column = Number(inner[3]);
     msg = inner[4]!.trim();
   }
-  return new RenderError(msg, file, line, column);
+  const chain = (err.tsaltChain ?? []).filter((l, i) => !(i === 0 && l.file === file));
+  return new RenderError(msg, file, line, column, chain);
 }

@@ -9,6 +9,7 @@
 import nunjucks from 'nunjucks';
 import { lookup, callChecked, helper } from './sandbox.js';
 import { pyOutput } from './pyrepr.js';
+import { pyRuntime } from './py-runtime.js';
 
 export const NUNJUCKS_VERSION = '3.2.4';
 
@@ -23,7 +24,7 @@ const Compiler = N.compiler.Compiler.prototype;
 /** The Nunjucks functions this module replaces or wraps, by name (checked by the upgrade test). */
 export const REPLACED = {
   runtime: ['memberLookup', 'callWrap', 'contextOrFrameLookup', 'makeMacro', 'suppressValue', 'ensureDefined'],
-  parser: ['parsePostfix'],
+  parser: ['parsePostfix', 'parseSignature', 'parseAggregate', 'parseIs'],
   compiler: ['compileLookupVal'],
 } as const;
 
@@ -34,14 +35,78 @@ function own(obj: object, key: string): boolean {
   return Object.prototype.hasOwnProperty.call(obj, key);
 }
 
+const CONSTANTS: Record<string, unknown> = { True: true, False: false, None: null };
+
 let installed = false;
+let PyTuple: any;
+let PyDict: any;
+let PySlice: any;
+
+/** `x[i]`, `x[a:b]`, `x[::-1]`: an item lookup or a Python slice. */
+function parseSubscript(p: any, target: any): any {
+  const open = p.nextToken(); // [
+  const parts: any[] = [null, null, null];
+  let slice = false;
+  let i = 0;
+  for (;;) {
+    const t = p.peekToken();
+    if (t.type === lexer.TOKEN_RIGHT_BRACKET) {
+      p.nextToken();
+      break;
+    }
+    if (t.type === lexer.TOKEN_COLON) {
+      p.nextToken();
+      slice = true;
+      i++;
+      if (i > 2) p.fail('invalid slice', t.lineno, t.colno);
+      continue;
+    }
+    if (parts[i] !== null) p.fail('invalid subscript', t.lineno, t.colno);
+    parts[i] = p.parseExpression();
+    if (!slice && p.peekToken().type === lexer.TOKEN_COMMA) {
+      // x[a, b]: a tuple key
+      const items = [parts[i]];
+      while (p.skip(lexer.TOKEN_COMMA)) {
+        if (p.peekToken().type === lexer.TOKEN_RIGHT_BRACKET) break;
+        items.push(p.parseExpression());
+      }
+      parts[i] = new PyTuple(open.lineno, open.colno, items);
+    }
+  }
+  if (slice) return new PySlice(open.lineno, open.colno, target, parts[0], parts[1], parts[2]);
+  if (parts[0] === null) p.fail('expected an index', open.lineno, open.colno);
+  return new nodes.LookupVal(open.lineno, open.colno, target, parts[0]);
+}
 
 export function installPatches(): void {
   if (installed) return;
   installed = true;
+  PyTuple = nodes.NodeList.extend('PyTuple');
+  PyDict = nodes.NodeList.extend('PyDict');
+  PySlice = nodes.Node.extend('PySlice', { fields: ['target', 'start', 'stop', 'step'] });
   for (const n of REPLACED.runtime) ORIGINALS[`runtime.${n}`] = String(rt[n]);
   for (const n of REPLACED.parser) ORIGINALS[`parser.${n}`] = String(Parser[n]);
   for (const n of REPLACED.compiler) ORIGINALS[`compiler.${n}`] = String(Compiler[n]);
+
+  rt.py = pyRuntime;
+  const origHandle = rt.handleError;
+  ORIGINALS['runtime.handleError'] = String(origHandle);
+  rt.handleError = (err: any, lineno: number, colno: number) => {
+    const out = origHandle(err, lineno, colno);
+    if (err?.tsaltChain && out !== err) out.tsaltChain = err.tsaltChain;
+    return out;
+  };
+  // Template.render rebuilds errors as plain Errors (opts.dev off): keep the import chain on them
+  const origPrettify = N.lib._prettifyError;
+  ORIGINALS['lib._prettifyError'] = String(origPrettify);
+  N.lib._prettifyError = (p: string, withInternals: boolean, err: any) => {
+    const chain = err?.tsaltChain;
+    const out = origPrettify(p, withInternals, err);
+    if (chain && out && typeof out === 'object') out.tsaltChain = chain;
+    return out;
+  };
+  installCompilerPatches();
+  installLexerPatch();
 
   // ---- runtime: the sandbox ----
   rt.memberLookup = (obj: unknown, key: unknown, attr?: boolean) => lookup(obj, key, attr === true);
@@ -66,14 +131,16 @@ export function installPatches(): void {
 
   // ---- parser: `a.b` is an attribute lookup (Python getattr first), `a[b]` an item lookup ----
   Parser.parsePostfix = function parsePostfix(this: any, node: any) {
+    // Jinja's constants in either spelling
+    if (node instanceof nodes.Symbol && Object.prototype.hasOwnProperty.call(CONSTANTS, node.value)) {
+      node = new nodes.Literal(node.lineno, node.colno, CONSTANTS[node.value]);
+    }
     let tok = this.peekToken();
     while (tok) {
       if (tok.type === lexer.TOKEN_LEFT_PAREN) {
         node = new nodes.FunCall(tok.lineno, tok.colno, node, this.parseSignature());
       } else if (tok.type === lexer.TOKEN_LEFT_BRACKET) {
-        const agg = this.parseAggregate();
-        if (agg.children.length > 1) this.fail('invalid index');
-        node = new nodes.LookupVal(tok.lineno, tok.colno, node, agg.children[0]);
+        node = parseSubscript(this, node);
       } else if (tok.type === lexer.TOKEN_OPERATOR && tok.value === '.') {
         this.nextToken();
         const val = this.nextToken();
@@ -90,11 +157,370 @@ export function installPatches(): void {
     }
     return node;
   };
+  // `f(a, b,)`: Jinja accepts a trailing comma in calls
+  Parser.parseSignature = function parseSignature(this: any, tolerant?: boolean, noParens?: boolean) {
+    let tok = this.peekToken();
+    if (!noParens && tok.type !== lexer.TOKEN_LEFT_PAREN) {
+      if (tolerant) return null;
+      this.fail('expected arguments', tok.lineno, tok.colno);
+    }
+    if (tok.type === lexer.TOKEN_LEFT_PAREN) tok = this.nextToken();
+    const args = new nodes.NodeList(tok.lineno, tok.colno);
+    const kwargs = new nodes.KeywordArgs(tok.lineno, tok.colno);
+    let checkComma = false;
+    for (;;) {
+      tok = this.peekToken();
+      if (!noParens && tok.type === lexer.TOKEN_RIGHT_PAREN) {
+        this.nextToken();
+        break;
+      } else if (noParens && tok.type === lexer.TOKEN_BLOCK_END) {
+        break;
+      }
+      if (checkComma) {
+        if (!this.skip(lexer.TOKEN_COMMA)) this.fail('parseSignature: expected comma after expression', tok.lineno, tok.colno);
+        const next = this.peekToken();
+        if (!noParens && next.type === lexer.TOKEN_RIGHT_PAREN) continue;
+      }
+      const arg = this.parseExpression();
+      if (this.skipValue(lexer.TOKEN_OPERATOR, '=')) {
+        kwargs.addChild(new nodes.Pair(arg.lineno, arg.colno, arg, this.parseExpression()));
+      } else {
+        args.addChild(arg);
+      }
+      checkComma = true;
+    }
+    if (kwargs.children.length) args.addChild(kwargs);
+    return args;
+  };
+  // `x is test`, `x is test(args)`, `x is test arg` (one argument without parentheses), `is not`
+  Parser.parseIs = function parseIs(this: any) {
+    let node = this.parseCompare();
+    while (this.skipSymbol('is')) {
+      const not = this.skipSymbol('not');
+      const nameTok = this.nextToken();
+      let name = '';
+      if (nameTok.type === lexer.TOKEN_SYMBOL) name = nameTok.value;
+      else if (nameTok.type === lexer.TOKEN_NONE) name = 'none';
+      else if (nameTok.type === lexer.TOKEN_BOOLEAN) name = nameTok.value;
+      else this.fail(`expected a test name after 'is', got ${nameTok.value}`, nameTok.lineno, nameTok.colno);
+      let args: any;
+      const next = this.peekToken();
+      if (next.type === lexer.TOKEN_LEFT_PAREN) {
+        args = this.parseSignature();
+      } else if (
+        [lexer.TOKEN_STRING, lexer.TOKEN_INT, lexer.TOKEN_FLOAT, lexer.TOKEN_LEFT_BRACKET, lexer.TOKEN_LEFT_CURLY, lexer.TOKEN_BOOLEAN, lexer.TOKEN_NONE].includes(next.type) ||
+        (next.type === lexer.TOKEN_SYMBOL && !['else', 'or', 'and', 'is', 'in', 'not', 'if'].includes(next.value))
+      ) {
+        args = new nodes.NodeList(next.lineno, next.colno, [this.parsePrimary()]);
+      } else {
+        args = new nodes.NodeList(next.lineno, next.colno, []);
+      }
+      const test = new nodes.FunCall(nameTok.lineno, nameTok.colno, new nodes.Symbol(nameTok.lineno, nameTok.colno, name), args);
+      node = new nodes.Is(node.lineno, node.colno, node, test);
+      if (not) node = new nodes.Not(node.lineno, node.colno, node);
+    }
+    return node;
+  };
+  // `(a, b)` tuples, `(a,)`, `{expr: v}` dict keys of any expression, trailing commas
+  Parser.parseAggregate = function parseAggregate(this: any) {
+    const tok = this.nextToken();
+    let kind: 'group' | 'list' | 'dict';
+    if (tok.type === lexer.TOKEN_LEFT_PAREN) kind = 'group';
+    else if (tok.type === lexer.TOKEN_LEFT_BRACKET) kind = 'list';
+    else if (tok.type === lexer.TOKEN_LEFT_CURLY) kind = 'dict';
+    else return null;
+    const close = kind === 'group' ? lexer.TOKEN_RIGHT_PAREN : kind === 'list' ? lexer.TOKEN_RIGHT_BRACKET : lexer.TOKEN_RIGHT_CURLY;
+    const items: any[] = [];
+    let comma = false;
+    for (;;) {
+      if (this.peekToken().type === close) {
+        this.nextToken();
+        break;
+      }
+      if (items.length > 0) {
+        if (!this.skip(lexer.TOKEN_COMMA)) this.fail('parseAggregate: expected comma after expression', tok.lineno, tok.colno);
+        comma = true;
+        if (this.peekToken().type === close) {
+          this.nextToken();
+          break;
+        }
+      }
+      if (kind === 'dict') {
+        const key = this.parseExpression();
+        if (!this.skip(lexer.TOKEN_COLON)) this.fail('parseAggregate: expected colon after dict key', tok.lineno, tok.colno);
+        const value = this.parseExpression();
+        items.push(new nodes.Pair(key.lineno, key.colno, key, value));
+      } else {
+        items.push(this.parseExpression());
+      }
+    }
+    if (kind === 'list') return new nodes.Array(tok.lineno, tok.colno, items);
+    if (kind === 'dict') return new PyDict(tok.lineno, tok.colno, items);
+    if (items.length === 1 && !comma) return new nodes.Group(tok.lineno, tok.colno, items);
+    return new PyTuple(tok.lineno, tok.colno, items);
+  };
   Compiler.compileLookupVal = function compileLookupVal(this: any, node: any, frame: any) {
+    // a lookup on an undefined value is an error (Jinja raises for any Undefined here)
     this._emit('runtime.memberLookup((');
-    this._compileExpression(node.target, frame);
+    emitStrict(this, node.target, frame);
     this._emit('),');
     this._compileExpression(node.val, frame);
     this._emit(node.isAttr ? ', true)' : ')');
+  };
+}
+
+// ---- compiler: Python's semantics for expressions, StrictUndefined for operands ----
+
+/** How a node reads in a message: `pillar.db.pass`, `x['k']`, `f()`. */
+export function describe(node: any): string {
+  switch (node?.typename) {
+    case 'Symbol':
+      return node.value;
+    case 'LookupVal': {
+      const t = describe(node.target);
+      const v = node.val;
+      if (v?.typename === 'Literal') {
+        if (node.isAttr) return `${t}.${v.value}`;
+        return typeof v.value === 'string' ? `${t}['${v.value}']` : `${t}[${v.value}]`;
+      }
+      return `${t}[${describe(v)}]`;
+    }
+    case 'FunCall':
+      return `${describe(node.name)}()`;
+    case 'Filter':
+      return `${describe(node.args?.children?.[0])} | ${node.name?.value}`;
+    case 'Literal':
+      return JSON.stringify(node.value);
+    case 'PyWrap':
+      return describe(node.target);
+    case 'InlineIf':
+      return 'the inline if-expression (false, and no else section)';
+    default:
+      return 'expression';
+  }
+}
+
+/** Filters that accept an undefined value (Jinja's default/d). */
+const UNDEFINED_OK_FILTERS = new Set(['default', 'd']);
+
+let PyWrap: any;
+
+function emitStrict(c: any, node: any, frame: any): void {
+  c._emit('runtime.py.strict(');
+  c._compileExpression(node, frame);
+  c._emit(`, ${JSON.stringify(describe(node))}, ${node.lineno}, ${node.colno})`);
+}
+
+function binary(fn: string) {
+  return function (this: any, node: any, frame: any) {
+    this._emit(`runtime.py.${fn}(`);
+    emitStrict(this, node.left, frame);
+    this._emit(', ');
+    emitStrict(this, node.right, frame);
+    this._emit(')');
+  };
+}
+
+function unary(fn: string) {
+  return function (this: any, node: any, frame: any) {
+    this._emit(`runtime.py.${fn}(`);
+    emitStrict(this, node.target, frame);
+    this._emit(')');
+  };
+}
+
+export const REPLACED_COMPILER = [
+  'compileOr', 'compileAnd', 'compileNot', 'compileAdd', 'compileConcat', 'compileSub', 'compileMul', 'compileDiv',
+  'compileFloorDiv', 'compileMod', 'compilePow', 'compileNeg', 'compilePos', 'compileCompare', 'compileIn',
+  'compileInlineIf', 'compileFilter', 'compileIs', 'compileOutput', 'compileIf', 'compileFor', '_makeCallback',
+] as const;
+
+export function installCompilerPatches(): void {
+  for (const n of REPLACED_COMPILER) ORIGINALS[`compiler.${n}`] = String(Compiler[n]);
+  PyWrap = nodes.Node.extend('PyWrap', { fields: ['target', 'kind'] });
+  Compiler.compilePyWrap = function (this: any, node: any, frame: any) {
+    if (node.kind === 'truth') {
+      this._emit('runtime.py.truthy(');
+      emitStrict(this, node.target, frame);
+      this._emit(')');
+    } else if (node.kind === 'iter') {
+      this._emit('runtime.py.iterable(');
+      emitStrict(this, node.target, frame);
+      this._emit(')');
+    } else {
+      emitStrict(this, node.target, frame);
+    }
+  };
+  const origAssert = Compiler.assertType;
+  Compiler.assertType = function (this: any, node: any, ...types: unknown[]) {
+    if (node instanceof PyWrap || node instanceof PyTuple || node instanceof PyDict || node instanceof PySlice) return;
+    return origAssert.call(this, node, ...types);
+  };
+  Compiler.compilePyTuple = function (this: any, node: any, frame: any) {
+    this._emit('runtime.py.tuple(');
+    this._compileAggregate(node, frame, '[', ']');
+    this._emit(')');
+  };
+  Compiler.compilePyDict = function (this: any, node: any, frame: any) {
+    this._emit('runtime.py.dict([');
+    node.children.forEach((pair: any, i: number) => {
+      if (i > 0) this._emit(', ');
+      this._emit('[');
+      this._compileExpression(pair.key, frame);
+      this._emit(', ');
+      this._compileExpression(pair.value, frame);
+      this._emit(']');
+    });
+    this._emit('])');
+  };
+  Compiler.compilePySlice = function (this: any, node: any, frame: any) {
+    this._emit('runtime.py.slice(');
+    emitStrict(this, node.target, frame);
+    for (const part of [node.start, node.stop, node.step]) {
+      this._emit(', ');
+      if (part) this._compileExpression(part, frame);
+      else this._emit('null');
+    }
+    this._emit(')');
+  };
+  Compiler.compileIs = function (this: any, node: any, frame: any) {
+    const t = node.right;
+    this._emit(`runtime.py.test(env, ${JSON.stringify(t.name.value)}, ${t.lineno}, ${t.colno})(`);
+    this._compileExpression(node.left, frame);
+    for (const a of t.args.children) {
+      this._emit(', ');
+      this._compileExpression(a, frame);
+    }
+    this._emit(')');
+  };
+  Compiler.compileOr = function (this: any, node: any, frame: any) {
+    this._emit('runtime.py.or(');
+    emitStrict(this, node.left, frame);
+    this._emit(', () => (');
+    this._compileExpression(node.right, frame);
+    this._emit('))');
+  };
+  Compiler.compileAnd = function (this: any, node: any, frame: any) {
+    this._emit('runtime.py.and(');
+    emitStrict(this, node.left, frame);
+    this._emit(', () => (');
+    this._compileExpression(node.right, frame);
+    this._emit('))');
+  };
+  Compiler.compileNot = function (this: any, node: any, frame: any) {
+    this._emit('!runtime.py.truthy(');
+    emitStrict(this, node.target, frame);
+    this._emit(')');
+  };
+  Compiler.compileAdd = binary('add');
+  Compiler.compileConcat = binary('concat');
+  Compiler.compileSub = binary('sub');
+  Compiler.compileMul = binary('mul');
+  Compiler.compileDiv = binary('div');
+  Compiler.compileFloorDiv = binary('floordiv');
+  Compiler.compileMod = binary('mod');
+  Compiler.compilePow = binary('pow');
+  Compiler.compileNeg = unary('neg');
+  Compiler.compilePos = unary('pos');
+  Compiler.compileIn = function (this: any, node: any, frame: any) {
+    this._emit('runtime.py.contains(');
+    emitStrict(this, node.right, frame);
+    this._emit(', ');
+    emitStrict(this, node.left, frame);
+    this._emit(')');
+  };
+  Compiler.compileCompare = function (this: any, node: any, frame: any) {
+    // a < b < c is (a < b) and (b < c), each operand evaluated once
+    this._emit('runtime.py.compareChain(');
+    emitStrict(this, node.expr, frame);
+    for (const op of node.ops) {
+      this._emit(`, ${JSON.stringify(op.type.replace('===', '==').replace('!==', '!='))}, () => (`);
+      emitStrict(this, op.expr, frame);
+      this._emit(')');
+    }
+    this._emit(')');
+  };
+  Compiler.compileInlineIf = function (this: any, node: any, frame: any) {
+    this._emit('(runtime.py.truthy(');
+    emitStrict(this, node.cond, frame);
+    this._emit(') ? (');
+    this._compileExpression(node.body, frame);
+    this._emit(') : (');
+    if (node.else_) this._compileExpression(node.else_, frame);
+    else this._emit('undefined');
+    this._emit('))');
+  };
+  Compiler.compileFilter = function (this: any, node: any, frame: any) {
+    const name = node.name;
+    this.assertType(name, nodes.Symbol);
+    this._emit(`runtime.py.filter(env, ${JSON.stringify(name.value)}, ${name.lineno}, ${name.colno})(`);
+    const args = node.args.children;
+    args.forEach((a: any, i: number) => {
+      if (i > 0) this._emit(', ');
+      if (i === 0 && !UNDEFINED_OK_FILTERS.has(name.value)) emitStrict(this, a, frame);
+      else this._compileExpression(a, frame);
+    });
+    this._emit(')');
+  };
+  const origOutput = Compiler.compileOutput;
+  Compiler.compileOutput = function (this: any, node: any, frame: any) {
+    node.children = node.children.map((c: any) =>
+      c instanceof nodes.TemplateData || c instanceof PyWrap ? c : new PyWrap(c.lineno, c.colno, c, 'strict'),
+    );
+    return origOutput.call(this, node, frame);
+  };
+  const origIf = Compiler.compileIf;
+  Compiler.compileIf = function (this: any, node: any, frame: any, async?: boolean) {
+    if (!(node.cond instanceof PyWrap)) node.cond = new PyWrap(node.cond.lineno, node.cond.colno, node.cond, 'truth');
+    return origIf.call(this, node, frame, async);
+  };
+  const origFor = Compiler.compileFor;
+  Compiler.compileFor = function (this: any, node: any, frame: any) {
+    if (!(node.arr instanceof PyWrap)) node.arr = new PyWrap(node.arr.lineno, node.arr.colno, node.arr, 'iter');
+    return origFor.call(this, node, frame);
+  };
+  // Errors coming back from an imported/included template: record where the importer was.
+  Compiler._makeCallback = function (this: any, res?: string) {
+    const err = this._tmpid();
+    return `function(${err}${res ? ',' + res : ''}) {\nif(${err}) { cb(runtime.py.importedFrom(${err}, ${this._templateName()}, lineno)); return; }`;
+  };
+  for (const n of ['compileImport', 'compileFromImport', 'compileInclude'] as const) {
+    const orig = Compiler[n];
+    ORIGINALS[`compiler.${n}`] = String(orig);
+    Compiler[n] = function (this: any, node: any, frame: any) {
+      this._emitLine(`lineno = ${node.lineno}; colno = ${node.colno};`);
+      return orig.call(this, node, frame);
+    };
+  }
+}
+
+// ---- lexer: `}}` inside `{% %}` closes two dicts, not the tag; a stray `#}` is text ----
+
+export const TOKENIZER_PROTO: any = Object.getPrototypeOf(lexer.lex(''));
+
+function installLexerPatch(): void {
+  const orig = TOKENIZER_PROTO.nextToken;
+  ORIGINALS['lexer.nextToken'] = String(orig);
+  TOKENIZER_PROTO.nextToken = function nextToken(this: any) {
+    if (this.in_code) {
+      if (this.tsaltInBlock && this._matches('}}')) {
+        const tok = { type: lexer.TOKEN_RIGHT_CURLY, value: '}', lineno: this.lineno, colno: this.colno };
+        this.forward();
+        return tok;
+      }
+    } else if (!this.isFinished() && !this._matches('{%') && !this._matches('{{') && !this._matches('{#')) {
+      // template text up to the next tag; Jinja prints a `#}` that closes no comment as text
+      const lineno = this.lineno;
+      const colno = this.colno;
+      const rest: string = this.str.slice(this.index);
+      const m = /\{[%{#]/.exec(rest);
+      const n = m ? m.index : rest.length;
+      this.forwardN(n);
+      return { type: lexer.TOKEN_DATA, value: rest.slice(0, n), lineno, colno };
+    }
+    const tok = orig.call(this);
+    if (tok && tok.type === lexer.TOKEN_BLOCK_START) this.tsaltInBlock = true;
+    else if (tok && (tok.type === lexer.TOKEN_VARIABLE_START || tok.type === lexer.TOKEN_BLOCK_END)) this.tsaltInBlock = false;
+    return tok;
   };
 }

@@ -3,7 +3,7 @@
  * `d.items()`, `l.append(x)`), with Python's semantics. Reached only through ./sandbox.ts, which
  * binds them to their receiver; they touch only own data of that receiver.
  */
-import { pyOutput, pyRepr, tuple, pyEquals } from './pyrepr.js';
+import { pyOutput, pyRepr, tuple, pyEquals, origKey } from './pyrepr.js';
 import { kwOf } from './salt-exec/args.js';
 
 type AnyFn = (this: any, ...a: any[]) => unknown;
@@ -360,10 +360,10 @@ export const LIST_METHODS: Record<string, AnyFn> = {
 
 export const DICT_METHODS: Record<string, AnyFn> = {
   items(this: Record<string, unknown>) {
-    return Object.entries(this).map((e) => tuple(e));
+    return Object.entries(this).map(([k, v]) => tuple([origKey(this, k), v]));
   },
   keys(this: Record<string, unknown>) {
-    return Object.keys(this);
+    return Object.keys(this).map((k) => origKey(this, k));
   },
   values(this: Record<string, unknown>) {
     return Object.values(this);

@@ -3,7 +3,7 @@
  * comparison, arithmetic, `%` formatting, `in`. The compiled templates call these instead of
  * JavaScript's operators (an empty list is false, `[1] + [2]` is `[1, 2]`, `7 // 2` is 3).
  */
-import { pyOutput, pyRepr, pyEquals, isTuple, tuple } from './pyrepr.js';
+import { pyOutput, pyRepr, pyEquals, isTuple, tuple, origKey } from './pyrepr.js';
 import { formatSpec, PyError } from './pymethods.js';
 import { isPlainObject } from './sandbox.js';
 
@@ -36,7 +36,7 @@ export function pyIter(v: unknown): unknown[] {
   v = unwrap(v);
   if (Array.isArray(v)) return v;
   if (typeof v === 'string') return [...v];
-  if (v !== null && typeof v === 'object' && isPlainObject(v)) return Object.keys(v);
+  if (v !== null && typeof v === 'object' && isPlainObject(v)) return Object.keys(v).map((k) => origKey(v as object, k));
   throw new PyError(`'${typeName(v)}' object is not iterable`);
 }
 

@@ -16,6 +16,22 @@ export function isTuple(v: unknown): boolean {
   return Array.isArray(v) && tuples.has(v);
 }
 
+/** Dict keys that were not strings in the template (`{1: a, True: b}`): JavaScript holds them as text. */
+const keyTypes = new WeakMap<object, Map<string, unknown>>();
+
+export function noteKey(obj: object, text: string, key: unknown): void {
+  if (typeof key === 'string') return;
+  let m = keyTypes.get(obj);
+  if (!m) keyTypes.set(obj, (m = new Map()));
+  m.set(text, key);
+}
+
+/** A dict key as Python has it: the int/bool/None written in the template, else the string. */
+export function origKey(obj: object, text: string): unknown {
+  const m = keyTypes.get(obj);
+  return m && m.has(text) ? m.get(text) : text;
+}
+
 export function pyRepr(v: unknown): string {
   if (v === null || v === undefined) return 'None';
   if (v === true) return 'True';
@@ -32,7 +48,7 @@ export function pyRepr(v: unknown): string {
   if (typeof v === 'function') return '<function>';
   if (typeof v === 'object') {
     return `{${Object.entries(v as Record<string, unknown>)
-      .map(([k, x]) => `${pyStr(k)}: ${pyRepr(x)}`)
+      .map(([k, x]) => `${pyRepr(origKey(v, k))}: ${pyRepr(x)}`)
       .join(', ')}}`;
   }
   return pyStr(String(v));
