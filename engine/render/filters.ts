@@ -7,9 +7,9 @@
 import type nunjucks from 'nunjucks';
 import crypto from 'node:crypto';
 import { dumpSaltYaml } from './salt-yaml.js';
-import { pyRepr, pyOutput, tuple, isTuple, pyEquals } from './pyrepr.js';
+import { pyRepr, pyOutput, tuple, isTuple, pyEquals, PyFloat, isFloat, pyFloat, numValue } from './pyrepr.js';
 import { attributePath, isCallable, isPlainObject, lookup, helper, namedTuple } from './sandbox.js';
-import { PyError, pyFormat, STR_METHODS } from './pymethods.js';
+import { PyError, pyFormat, STR_METHODS, DICT_METHODS } from './pymethods.js';
 import * as py from './pyops.js';
 
 type Kw = Record<string, unknown>;
@@ -40,6 +40,30 @@ function str(v: unknown): string {
   return pyOutput(v);
 }
 
+/** Filters that call str methods on their value (indent, truncate, wordwrap) fail on non-strings, as in Jinja2. */
+function strict_str(name: string, v: unknown): string {
+  if (typeof v === 'string') return v;
+  if (v instanceof String) return String(v);
+  throw new PyError(`${name}: expected a string, got '${py.typeName(v)}'`);
+}
+
+/** Python's getattr only (Jinja's attr filter): dict keys are not attributes. */
+function pyGetattr(v: unknown, name: string): unknown {
+  if (typeof v === 'number' && (name === 'real' || name === 'imag')) return name === 'real' ? v : 0;
+  if (isPlainObject(v)) return Object.prototype.hasOwnProperty.call(DICT_METHODS, name) ? lookup(v, name, true) : undefined;
+  if (typeof v === 'string' || Array.isArray(v)) return typeof lookup(v, name, true) === 'function' ? lookup(v, name, true) : undefined;
+  return lookup(v, name, true);
+}
+
+/** Jinja's do_title: capitalise each piece split on -, whitespace and ( { [ <. */
+function jinjaTitle(s: string): string {
+  return s
+    .split(/([-\s({\[<]+)/)
+    .filter((x) => x !== '')
+    .map((x) => x.charAt(0).toUpperCase() + x.slice(1).toLowerCase())
+    .join('');
+}
+
 /** Jinja's make_attrgetter: attribute path, optional default, optional case folding. */
 function attrGetter(attribute: unknown, opts: { lower?: boolean; default?: unknown } = {}): (x: unknown) => unknown {
   const parts = attribute === null || attribute === undefined ? [] : typeof attribute === 'number' ? [attribute] : String(attribute).split(',');
@@ -62,8 +86,8 @@ export const TESTS: Record<string, (v: unknown, ...a: unknown[]) => boolean> = {
   false: (v) => v === false,
   boolean: (v) => typeof v === 'boolean',
   integer: (v) => typeof v === 'number' && Number.isInteger(v),
-  float: (v) => typeof v === 'number' && !Number.isInteger(v),
-  number: (v) => typeof v === 'number' || typeof v === 'boolean',
+  float: (v) => isFloat(v),
+  number: (v) => typeof v === 'number' || typeof v === 'boolean' || v instanceof PyFloat,
   string: (v) => typeof v === 'string' || v instanceof String,
   mapping: (v) => isPlainObject(v),
   sequence: (v) => Array.isArray(v) || typeof v === 'string' || v instanceof String || isPlainObject(v),
@@ -144,7 +168,8 @@ function jsonDump(v: unknown, indent: unknown, sortKeys: boolean, ensureAscii = 
     if (x === null || x === undefined) return 'null';
     if (x === true) return 'true';
     if (x === false) return 'false';
-    if (typeof x === 'number') return Number.isFinite(x) ? String(x) : Number.isNaN(x) ? 'NaN' : x > 0 ? 'Infinity' : '-Infinity';
+    if (x instanceof PyFloat) return pyRepr(x);
+    if (typeof x === 'number') return Number.isFinite(x) ? pyRepr(x) : Number.isNaN(x) ? 'NaN' : x > 0 ? 'Infinity' : '-Infinity';
     if (typeof x === 'string' || x instanceof String) return jsonStr(String(x), ensureAscii);
     const nl = ind !== undefined ? '\n' + ind.repeat(depth + 1) : '';
     const end = ind !== undefined ? '\n' + ind.repeat(depth) : '';
@@ -279,16 +304,19 @@ export function installFilters(env: nunjucks.Environment): void {
   e.filters = Object.create(null);
   e.tests = Object.create(null);
   for (const [name, fn] of Object.entries(TESTS)) e.tests[name] = fn as Filter;
+  e.tests.filter = ((v: unknown) => typeof v === 'string' && Object.prototype.hasOwnProperty.call(e.filters, v)) as Filter;
+  e.tests.test = ((v: unknown) => typeof v === 'string' && Object.prototype.hasOwnProperty.call(e.tests, v)) as Filter;
   const f = (name: string, fn: Filter) => {
     e.filters[name] = fn;
   };
 
   // ---- Jinja2's built-in filters ----
   f('abs', (v) => {
-    if (typeof v !== 'number' && typeof v !== 'boolean') throw new PyError(`bad operand type for abs(): '${py.typeName(v)}'`);
-    return Math.abs(Number(v));
+    if (typeof v !== 'number' && typeof v !== 'boolean' && !(v instanceof PyFloat)) throw new PyError(`bad operand type for abs(): '${py.typeName(v)}'`);
+    const r = Math.abs(Number(numValue(v)));
+    return isFloat(v) ? pyFloat(r) : r;
   });
-  f('attr', (v, name) => (typeof name === 'string' ? lookup(v, name, true) : undefined));
+  f('attr', (v, name) => (typeof name === 'string' ? pyGetattr(v, name) : undefined));
   f('batch', (v, ...a) => {
     const { linecount, fill_with } = bind('batch', a, [['linecount', undefined], ['fill_with', null]]);
     const n = Number(linecount);
@@ -341,7 +369,7 @@ export function installFilters(env: nunjucks.Environment): void {
     const s = Array.isArray(v) ? v : seq(v);
     return s.length ? s[s.length - 1] : undefined;
   });
-  f('float', (v, ...a) => py.toFloat(v, bind('float', a, [['default', 0]]).default));
+  f('float', (v, ...a) => py.toFloat(v, bind('float', a, [['default', pyFloat(0)]]).default));
   f('int', (v, ...a) => {
     const { default: d, base } = bind('int', a, [['default', 0], ['base', 10]]);
     return py.toInt(v, d, Number(base));
@@ -368,7 +396,7 @@ export function installFilters(env: nunjucks.Environment): void {
   f('indent', (v, ...a) => {
     const { width, first, blank } = bind('indent', a, [['width', 4], ['first', false], ['blank', false]]);
     const ind = typeof width === 'string' ? width : ' '.repeat(Number(width));
-    let s = str(v);
+    let s = strict_str('indent', v);
     const nl = '\n';
     s += nl; // Jinja: the last line gets no indent handling of its own
     const lines = s.split(nl);
@@ -414,7 +442,7 @@ export function installFilters(env: nunjucks.Environment): void {
   };
   f('max', minmax(1));
   f('min', minmax(-1));
-  f('pprint', (v) => pyRepr(v));
+  f('pprint', (v) => pyRepr(v, true));
   f('random', (v) => {
     const s = seq(v);
     return s[crypto.randomInt(s.length)];
@@ -423,6 +451,7 @@ export function installFilters(env: nunjucks.Environment): void {
     const [pos] = splitKw(a);
     const get = attr ? attrGetter(pos[0]) : (x: unknown) => x;
     const testArgs = attr ? pos.slice(1) : pos;
+    if (!py.truthy(v)) return []; // Jinja: `if value:` before iterating
     const t = testArgs.length ? getTest(env, testArgs[0]) : (x: unknown) => py.truthy(x);
     return seq(v).filter((x) => t(get(x), ...testArgs.slice(1)) === keep);
   };
@@ -441,7 +470,10 @@ export function installFilters(env: nunjucks.Environment): void {
   f('round', (v, ...a) => {
     const { precision, method } = bind('round', a, [['precision', 0], ['method', 'common']]);
     if (!['common', 'ceil', 'floor'].includes(String(method))) throw new PyError('method must be common, ceil or floor');
-    return pyRound(Number(v), Number(precision), String(method));
+    if (typeof v !== 'number' && typeof v !== 'boolean' && !(v instanceof PyFloat)) throw new PyError(`type ${py.typeName(v)} doesn't define __round__ method`);
+    const r = pyRound(Number(numValue(v)), Number(precision), String(method));
+    // Python: round(int) stays int for method common; ceil/floor go through floats
+    return isFloat(v) || method !== 'common' ? pyFloat(r) : r;
   });
   f('safe', (v) => v);
   f('slice', (v, ...a) => {
@@ -474,13 +506,14 @@ export function installFilters(env: nunjucks.Environment): void {
     if (attribute !== undefined && attribute !== null) items = items.map(attrGetter(attribute));
     return items.reduce((acc, x) => py.add(acc, x), start);
   });
-  f('title', (v) => STR_METHODS.title!.call(str(v)));
+  f('title', (v) => jinjaTitle(str(v)));
   // Salt replaces Jinja's tojson: ensure_ascii, keys in their order (salt.utils.jinja.tojson)
   f('tojson', (v, ...a) => htmlSafeJson(jsonDump(v, bind('tojson', a, [['indent', null]]).indent, false)));
   f('trim', (v, ...a) => STR_METHODS.strip!.call(str(v), bind('trim', a, [['chars', null]]).chars));
   f('truncate', (v, ...a) => {
     const { length, killwords, end, leeway } = bind('truncate', a, [['length', 255], ['killwords', false], ['end', '...'], ['leeway', 5]]);
-    return truncate(str(v), Number(length), !!killwords, str(end), Number(leeway));
+    if (typeof v !== 'string' && !(v instanceof String) && py.pyLen(v) <= Number(length) + Number(leeway)) return v;
+    return truncate(strict_str('truncate', v), Number(length), !!killwords, str(end), Number(leeway));
   });
   f('unique', (v, ...a) => {
     const { case_sensitive, attribute } = bind('unique', a, [['case_sensitive', false], ['attribute', undefined]]);
@@ -497,18 +530,22 @@ export function installFilters(env: nunjucks.Environment): void {
     return out;
   });
   f('urlencode', (v) => {
-    if (typeof v === 'string') return urlQuote(v, '/');
-    if (isPlainObject(v) || Array.isArray(v)) {
-      const pairs = isPlainObject(v) ? Object.entries(v) : (v as unknown[][]).map((p) => [p[0], p[1]]);
-      return pairs.map(([k, x]) => `${urlQuote(str(k), '')}=${urlQuote(str(x), '')}`).join('&');
-    }
-    return urlQuote(str(v), '/');
+    // Jinja's url_quote: '/' kept in plain values; query pairs quoted for a query string ('+' for space)
+    if (typeof v === 'string' || v instanceof String || !(Array.isArray(v) || isPlainObject(v))) return urlQuote(str(v), '/');
+    const qs = (x: unknown) => urlQuote(str(x), '').replace(/%20/g, '+');
+    const pairs = isPlainObject(v) ? Object.entries(v) : (v as unknown[]).map((p) => py.pyIter(p));
+    return pairs
+      .map((p) => {
+        if (p.length !== 2) throw new PyError('cannot unpack a pair from ' + pyRepr(p));
+        return `${qs(p[0])}=${qs(p[1])}`;
+      })
+      .join('&');
   });
   f('urlize', (v) => str(v).replace(/(https?:\/\/[^\s<]+[^\s<.,:;"')\]!?])/g, '<a href="$1" rel="noopener">$1</a>'));
   f('wordcount', (v) => (str(v).match(/\w+/gu) ?? []).length);
   f('wordwrap', (v, ...a) => {
     const { width, break_long_words, wrapstring, break_on_hyphens } = bind('wordwrap', a, [['width', 79], ['break_long_words', true], ['wrapstring', null], ['break_on_hyphens', true]]);
-    return wordwrap(str(v), Number(width), !!break_long_words, wrapstring === null ? '\n' : str(wrapstring), !!break_on_hyphens);
+    return wordwrap(strict_str('wordwrap', v), Number(width), !!break_long_words, wrapstring === null ? '\n' : str(wrapstring), !!break_on_hyphens);
   });
   f('xmlattr', (v, ...a) => {
     const { autospace } = bind('xmlattr', a, [['autospace', true]]);

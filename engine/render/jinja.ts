@@ -11,7 +11,7 @@
  */
 import nunjucks from 'nunjucks';
 import { loadSaltYaml } from './salt-yaml.js';
-import { installPatches } from './nunjucks-patch.js';
+import { installPatches, ORIGINALS } from './nunjucks-patch.js';
 import { jinjaGlobals } from './globals.js';
 import type { ImportLink } from './py-runtime.js';
 import { installFilters } from './filters.js';
@@ -28,6 +28,7 @@ function patchRuntime(): void {
   // Errors inside an imported template must name that template, not the importer.
   const T = (nunjucks.Template as any).prototype;
   const origGetExported = T.getExported as (...a: unknown[]) => unknown;
+  ORIGINALS['Template.getExported'] = String(origGetExported);
   T.getExported = function (this: { path?: string }, ...args: unknown[]) {
     // getExported(cb) | getExported(ctx, cb) | getExported(ctx, frame, cb)
     const cb = args.pop() as (e: unknown, v?: unknown) => void;
@@ -54,8 +55,10 @@ class TreeLoader extends (nunjucks.Loader as unknown as new () => object) {
   constructor(private readonly tree: TreeSource) {
     super();
   }
-  getSource(name: string): { src: string; path: string; noCache: boolean } {
+  getSource(name: string): { src: string; path: string; noCache: boolean } | null {
     const rel = normaliseTreePath(name);
+    // null = not found, which `{% include … ignore missing %}` and template lists rely on
+    if (!this.tree.existsSync(rel)) return null;
     return { src: this.tree.readSync(rel).toString('utf8'), path: rel, noCache: false };
   }
   isRelative(name: string): boolean {
@@ -179,6 +182,20 @@ export class JinjaRenderer {
     });
     installFilters(this.env);
     (this.env as unknown as { globals: Record<string, unknown> }).globals = jinjaGlobals();
+    // `{% include ['a.j2', 'b.j2'] %}`: the first that exists, as Jinja's select_template
+    const env = this.env as unknown as { getTemplate: (...a: any[]) => unknown };
+    const getTemplate = env.getTemplate.bind(env);
+    env.getTemplate = (name: unknown, ...rest: any[]) => {
+      if (!Array.isArray(name)) return getTemplate(name, ...rest);
+      const found = name.find((n) => typeof n === 'string' && tree.existsSync(normaliseTreePath(n)));
+      if (found === undefined) {
+        const cb = rest[rest.length - 1];
+        const err = new Error(`none of the templates exist: ${name.join(', ')}`);
+        if (typeof cb === 'function') return cb(err);
+        throw err;
+      }
+      return getTemplate(found, ...rest);
+    };
     this.env.addExtension('do', new DoExtension());
     this.env.addExtension('importData', new ImportDataExtension(tree));
   }

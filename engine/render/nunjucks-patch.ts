@@ -8,7 +8,7 @@
  */
 import nunjucks from 'nunjucks';
 import { lookup, callChecked, helper } from './sandbox.js';
-import { pyOutput } from './pyrepr.js';
+import { pyOutput, pyFloat, PyFloat } from './pyrepr.js';
 import { pyRuntime } from './py-runtime.js';
 
 export const NUNJUCKS_VERSION = '3.2.4';
@@ -107,6 +107,7 @@ export function installPatches(): void {
   };
   installCompilerPatches();
   installLexerPatch();
+  installStatementPatches();
 
   // ---- runtime: the sandbox ----
   rt.memberLookup = (obj: unknown, key: unknown, attr?: boolean) => lookup(obj, key, attr === true);
@@ -134,6 +135,10 @@ export function installPatches(): void {
     // Jinja's constants in either spelling
     if (node instanceof nodes.Symbol && Object.prototype.hasOwnProperty.call(CONSTANTS, node.value)) {
       node = new nodes.Literal(node.lineno, node.colno, CONSTANTS[node.value]);
+    } else if (node instanceof nodes.Symbol && /^\d[\d_]*(?:[eE][+-]?\d+)?$/.test(node.value)) {
+      // 1_000 and 1e3, which Nunjucks' lexer reads as names
+      const text = node.value.replace(/_/g, '');
+      node = new nodes.Literal(node.lineno, node.colno, /[eE]/.test(text) ? pyFloat(Number(text)) : Number(text));
     }
     let tok = this.peekToken();
     while (tok) {
@@ -259,6 +264,30 @@ export function installPatches(): void {
     if (items.length === 1 && !comma) return new nodes.Group(tok.lineno, tok.colno, items);
     return new PyTuple(tok.lineno, tok.colno, items);
   };
+  const origLiteral = Compiler.compileLiteral;
+  ORIGINALS['compiler.compileLiteral'] = String(origLiteral);
+  Compiler.compileLiteral = function (this: any, node: any, frame: any) {
+    if (node.value instanceof PyFloat) return this._emit(`runtime.py.float(${node.value.value})`);
+    return origLiteral.call(this, node, frame);
+  };
+  const origPrimary = Parser.parsePrimary;
+  ORIGINALS['parser.parsePrimary'] = String(origPrimary);
+  Parser.parsePrimary = function (this: any, noPostfix?: boolean) {
+    const tok = this.peekToken();
+    if (tok && tok.type === lexer.TOKEN_FLOAT) {
+      // 2.0 is a float: keep it one (Nunjucks reads it as the number 2)
+      this.nextToken();
+      let text = tok.value as string;
+      const next = this.peekToken();
+      if (next && next.type === lexer.TOKEN_SYMBOL && /^[eE]\d*$/.test(next.value) && /^\d*$/.test(text.split('.')[1] ?? '')) {
+        this.nextToken();
+        text += next.value;
+      }
+      const node = new nodes.Literal(tok.lineno, tok.colno, pyFloat(Number(text)));
+      return noPostfix ? node : this.parsePostfix(node);
+    }
+    return origPrimary.call(this, noPostfix);
+  };
   Compiler.compileLookupVal = function compileLookupVal(this: any, node: any, frame: any) {
     // a lookup on an undefined value is an error (Jinja raises for any Undefined here)
     this._emit('runtime.memberLookup((');
@@ -332,7 +361,7 @@ function unary(fn: string) {
 export const REPLACED_COMPILER = [
   'compileOr', 'compileAnd', 'compileNot', 'compileAdd', 'compileConcat', 'compileSub', 'compileMul', 'compileDiv',
   'compileFloorDiv', 'compileMod', 'compilePow', 'compileNeg', 'compilePos', 'compileCompare', 'compileIn',
-  'compileInlineIf', 'compileFilter', 'compileIs', 'compileOutput', 'compileIf', 'compileFor', '_makeCallback',
+  'compileInlineIf', 'compileFilter', 'compileIs', 'compileFunCall', 'compileOutput', 'compileIf', 'compileFor', '_makeCallback',
 ] as const;
 
 export function installCompilerPatches(): void {
@@ -354,6 +383,7 @@ export function installCompilerPatches(): void {
   const origAssert = Compiler.assertType;
   Compiler.assertType = function (this: any, node: any, ...types: unknown[]) {
     if (node instanceof PyWrap || node instanceof PyTuple || node instanceof PyDict || node instanceof PySlice) return;
+    if (node instanceof nodes.Capture) return;
     return origAssert.call(this, node, ...types);
   };
   Compiler.compilePyTuple = function (this: any, node: any, frame: any) {
@@ -381,6 +411,14 @@ export function installCompilerPatches(): void {
       if (part) this._compileExpression(part, frame);
       else this._emit('null');
     }
+    this._emit(')');
+  };
+  // the called name goes into the code as a JSON string (Nunjucks' own quoting breaks on newlines)
+  Compiler.compileFunCall = function (this: any, node: any, frame: any) {
+    this._emit(`(lineno = ${node.lineno}, colno = ${node.colno}, runtime.callWrap(`);
+    emitStrict(this, node.name, frame);
+    this._emit(`, ${JSON.stringify(describe(node.name))}, context, `);
+    this._compileAggregate(node.args, frame, '[', '])');
     this._emit(')');
   };
   Compiler.compileIs = function (this: any, node: any, frame: any) {
@@ -502,6 +540,14 @@ function installLexerPatch(): void {
   const orig = TOKENIZER_PROTO.nextToken;
   ORIGINALS['lexer.nextToken'] = String(orig);
   TOKENIZER_PROTO.nextToken = function nextToken(this: any) {
+    if (!this.in_code && this._matches('{%+')) {
+      // `{%+`: Jinja's "keep leading whitespace" marker; tsalt never strips it (lstrip_blocks off)
+      const tok = { type: lexer.TOKEN_BLOCK_START, value: '{%', lineno: this.lineno, colno: this.colno };
+      this.forwardN(3);
+      this.in_code = true;
+      this.tsaltInBlock = true;
+      return tok;
+    }
     if (this.in_code) {
       if (this.tsaltInBlock && this._matches('}}')) {
         const tok = { type: lexer.TOKEN_RIGHT_CURLY, value: '}', lineno: this.lineno, colno: this.colno };
@@ -522,5 +568,253 @@ function installLexerPatch(): void {
     if (tok && tok.type === lexer.TOKEN_BLOCK_START) this.tsaltInBlock = true;
     else if (tok && (tok.type === lexer.TOKEN_VARIABLE_START || tok.type === lexer.TOKEN_BLOCK_END)) this.tsaltInBlock = false;
     return tok;
+  };
+}
+
+// ---- statements: for (loop object, filter, recursive, break/continue), set, with ----
+
+let PyFor: any;
+let PySet: any;
+let PyWith: any;
+let PyJump: any;
+
+/** Loop targets: `x` or `a, b`. */
+function parseTargets(p: any): any[] {
+  const targets = [];
+  for (;;) {
+    const t = p.nextToken();
+    if (t.type !== lexer.TOKEN_SYMBOL) p.fail('expected a variable name', t.lineno, t.colno);
+    targets.push(new nodes.Symbol(t.lineno, t.colno, t.value));
+    if (!p.skip(lexer.TOKEN_COMMA)) break;
+  }
+  return targets;
+}
+
+/** An expression, or a tuple of them when commas follow (`{% set a, b = 1, 2 %}`). */
+function parseTupleExpression(p: any, parse: () => any): any {
+  const first = parse();
+  if (p.peekToken().type !== lexer.TOKEN_COMMA) return first;
+  const items = [first];
+  while (p.skip(lexer.TOKEN_COMMA)) {
+    const t = p.peekToken();
+    if (t.type === lexer.TOKEN_BLOCK_END || (t.type === lexer.TOKEN_SYMBOL && t.value === 'if')) break;
+    items.push(parse());
+  }
+  return new PyTuple(first.lineno, first.colno, items);
+}
+
+/** Bind compiled value `src` to targets in the current frame (compile time and run time). */
+function bindTargets(c: any, frame: any, targets: any[], src: string, topLevelExport: boolean): void {
+  const ids: [string, string][] = [];
+  if (targets.length === 1) {
+    ids.push([targets[0].value, src]);
+  } else {
+    const u = c._tmpid();
+    c._emitLine(`var ${u} = runtime.py.unpack(${src}, ${targets.length});`);
+    targets.forEach((t: any, i: number) => ids.push([t.value, `${u}[${i}]`]));
+  }
+  for (const [name, expr] of ids) {
+    const id = c._tmpid();
+    c._emitLine(`var ${id} = ${expr};`);
+    c._emitLine(`frame.set(${JSON.stringify(name)}, ${id});`);
+    frame.set(name, id);
+    if (topLevelExport) {
+      c._emitLine(`if(frame.topLevel) { context.setVariable(${JSON.stringify(name)}, ${id}); }`);
+      if (!name.startsWith('_')) c._emitLine(`if(frame.topLevel) { context.addExport(${JSON.stringify(name)}, ${id}); }`);
+    }
+  }
+}
+
+export function installStatementPatches(): void {
+  PyFor = nodes.Node.extend('PyFor', { fields: ['targets', 'arr', 'cond', 'body', 'else_', 'recursive'] });
+  PySet = nodes.Node.extend('PySet', { fields: ['targets', 'value', 'body'] });
+  PyWith = nodes.Node.extend('PyWith', { fields: ['targets', 'values', 'body'] });
+  PyJump = nodes.Node.extend('PyJump', { fields: ['kind'] });
+  for (const n of ['parseFor', 'parseSet', 'parseStatement', 'parseInlineIf']) ORIGINALS[`parser.${n}`] = String(Parser[n]);
+
+  Parser.parseInlineIf = function (this: any) {
+    const node = this.parseOr();
+    if (this.skipSymbol('if')) {
+      const cond = this.parseOr();
+      const out = new nodes.InlineIf(node.lineno, node.colno);
+      out.body = node;
+      out.cond = cond;
+      out.else_ = this.skipSymbol('else') ? this.parseInlineIf() : null;
+      return out;
+    }
+    return node;
+  };
+
+  Parser.parseFor = function (this: any) {
+    const tok = this.peekToken();
+    if (!this.skipSymbol('for')) this.fail('parseFor: expected for', tok.lineno, tok.colno);
+    const targets = parseTargets(this);
+    if (!this.skipSymbol('in')) this.fail('parseFor: expected "in" keyword for loop', tok.lineno, tok.colno);
+    const arr = parseTupleExpression(this, () => this.parseOr());
+    const cond = this.skipSymbol('if') ? this.parseExpression() : null;
+    const recursive = this.skipSymbol('recursive');
+    this.advanceAfterBlockEnd('for');
+    const body = this.parseUntilBlocks('endfor', 'else');
+    let else_ = null;
+    if (this.skipSymbol('else')) {
+      this.advanceAfterBlockEnd('else');
+      else_ = this.parseUntilBlocks('endfor');
+    }
+    this.advanceAfterBlockEnd();
+    return new PyFor(tok.lineno, tok.colno, targets, arr, cond, body, else_, recursive);
+  };
+
+  Parser.parseSet = function (this: any) {
+    const tok = this.peekToken();
+    if (!this.skipSymbol('set')) this.fail('parseSet: expected set', tok.lineno, tok.colno);
+    const targets: any[] = [];
+    for (;;) {
+      let t = this.parsePrimary(true);
+      // `ns.attr` (namespace attribute)
+      while (this.skipValue(lexer.TOKEN_OPERATOR, '.')) {
+        const a = this.nextToken();
+        t = new nodes.LookupVal(a.lineno, a.colno, t, new nodes.Literal(a.lineno, a.colno, a.value));
+        t.isAttr = true;
+      }
+      targets.push(t);
+      if (!this.skip(lexer.TOKEN_COMMA)) break;
+    }
+    if (this.skipValue(lexer.TOKEN_OPERATOR, '=')) {
+      const value = parseTupleExpression(this, () => this.parseExpression());
+      this.advanceAfterBlockEnd('set');
+      return new PySet(tok.lineno, tok.colno, targets, value, null);
+    }
+    // block set, optionally filtered: {% set x | upper %}...{% endset %}
+    const hole = new nodes.Symbol(tok.lineno, tok.colno, '__tsalt_block__');
+    const filtered = this.peekToken().type === lexer.TOKEN_PIPE ? this.parseFilter(hole) : hole;
+    this.advanceAfterBlockEnd('set');
+    const capture = new nodes.Capture(tok.lineno, tok.colno, this.parseUntilBlocks('endset'));
+    this.advanceAfterBlockEnd();
+    let body = capture;
+    if (filtered !== hole) {
+      let f = filtered;
+      while (f.args.children[0] !== hole) f = f.args.children[0];
+      f.args.children[0] = capture;
+      body = filtered;
+    }
+    return new PySet(tok.lineno, tok.colno, targets, null, body);
+  };
+
+  const origStatement = Parser.parseStatement;
+  Parser.parseStatement = function (this: any) {
+    const tok = this.peekToken();
+    if (tok.type === lexer.TOKEN_SYMBOL && (tok.value === 'break' || tok.value === 'continue')) {
+      this.nextToken();
+      this.advanceAfterBlockEnd(tok.value);
+      return new PyJump(tok.lineno, tok.colno, tok.value);
+    }
+    if (tok.type === lexer.TOKEN_SYMBOL && tok.value === 'with') {
+      this.nextToken();
+      const targets: any[] = [];
+      const values: any[] = [];
+      while (this.peekToken().type !== lexer.TOKEN_BLOCK_END) {
+        if (targets.length && !this.skip(lexer.TOKEN_COMMA)) this.fail('with: expected comma', tok.lineno, tok.colno);
+        const t = this.nextToken();
+        targets.push(new nodes.Symbol(t.lineno, t.colno, t.value));
+        if (!this.skipValue(lexer.TOKEN_OPERATOR, '=')) this.fail('with: expected =', t.lineno, t.colno);
+        values.push(this.parseExpression());
+      }
+      this.advanceAfterBlockEnd('with');
+      const body = this.parseUntilBlocks('endwith');
+      this.advanceAfterBlockEnd();
+      return new PyWith(tok.lineno, tok.colno, targets, values, body);
+    }
+    return origStatement.call(this);
+  };
+
+  Compiler.compilePyJump = function (this: any, node: any) {
+    this._emitLine(`throw runtime.py.${node.kind === 'break' ? 'BREAK' : 'CONTINUE'};`);
+  };
+
+  Compiler.compilePyWith = function (this: any, node: any, frame: any) {
+    const vals = node.values.map((v: any) => {
+      const id = this._tmpid();
+      this._emit(`var ${id} = `);
+      this._compileExpression(v, frame);
+      this._emitLine(';');
+      return id;
+    });
+    this._emitLine('frame = frame.push();');
+    const inner = frame.push();
+    node.targets.forEach((t: any, i: number) => bindTargets(this, inner, [t], vals[i], false));
+    this._withScopedSyntax(() => this.compile(node.body, inner));
+    this._emitLine('frame = frame.pop();');
+  };
+
+  Compiler.compilePySet = function (this: any, node: any, frame: any) {
+    const val = this._tmpid();
+    if (node.value) {
+      this._emit(`var ${val} = `);
+      this._compileExpression(node.value, frame);
+      this._emitLine(';');
+    } else {
+      this._emit(`var ${val} = `);
+      if (node.body.typename === 'Capture') this.compile(node.body, frame);
+      else this._compileExpression(node.body, frame);
+      this._emitLine(';');
+    }
+    if (node.targets.length === 1 && node.targets[0].typename === 'LookupVal') {
+      const t = node.targets[0];
+      this._emit('runtime.py.nsSet(');
+      emitStrict(this, t.target, frame);
+      this._emitLine(`, ${JSON.stringify(t.val.value)}, ${val});`);
+      return;
+    }
+    for (const t of node.targets) if (t.typename !== 'Symbol') this.fail('set: can only assign to names and namespace attributes', t.lineno, t.colno);
+    bindTargets(this, frame, node.targets, val, true);
+  };
+
+  Compiler.compilePyFor = function (this: any, node: any, frame: any) {
+    const fn = this._tmpid();
+    const items = this._tmpid();
+    const depth = this._tmpid();
+    const loop = this._tmpid();
+    const i = this._tmpid();
+    const buf = this._tmpid();
+    const outer = this.buffer;
+    this._emitLine(`var ${fn} = function(${items}, ${depth}) {`);
+    this._emitLine(`var ${buf} = "";`);
+    this._emitLine('frame = frame.push();');
+    const inner = frame.push();
+    if (node.cond) {
+      const it = this._tmpid();
+      this._emitLine(`${items} = ${items}.filter(function(${it}) {`);
+      bindTargets(this, inner, node.targets, it, false);
+      this._emit('return runtime.py.truthy(');
+      emitStrict(this, node.cond, inner);
+      this._emitLine(');');
+      this._emitLine('});');
+    }
+    this._emitLine(`var ${loop} = runtime.py.loop(${items}, ${depth}, ${node.recursive ? fn : 'null'});`);
+    this._emitLine(`for (var ${i} = 0; ${i} < ${items}.length; ${i}++) {`);
+    bindTargets(this, inner, node.targets, `${items}[${i}]`, false);
+    const loopId = this._tmpid();
+    this._emitLine(`var ${loopId} = ${loop}.at(${i});`);
+    this._emitLine(`frame.set("loop", ${loopId});`);
+    inner.set('loop', loopId);
+    this._emitLine('try {');
+    this.buffer = buf;
+    this._withScopedSyntax(() => this.compile(node.body, inner));
+    this._emitLine('} catch (e) {');
+    this._emitLine(`if (e === runtime.py.BREAK) break; if (e === runtime.py.CONTINUE) continue; throw e;`);
+    this._emitLine('}');
+    this._emitLine('}');
+    if (node.else_) {
+      this._emitLine(`if (${items}.length === 0) {`);
+      this._withScopedSyntax(() => this.compile(node.else_, frame.push()));
+      this._emitLine('}');
+    }
+    this.buffer = outer;
+    this._emitLine('frame = frame.pop();');
+    this._emitLine(`return ${buf};`);
+    this._emitLine('};');
+    this._emit(`${outer} += ${fn}(runtime.py.iterable(`);
+    emitStrict(this, node.arr, frame);
+    this._emitLine('), 1);');
   };
 }

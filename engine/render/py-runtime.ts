@@ -5,8 +5,10 @@
  */
 import nunjucks from 'nunjucks';
 import * as ops from './pyops.js';
-import { tuple, noteKey } from './pyrepr.js';
-import { dictKey, setOwn } from './sandbox.js';
+import { tuple, noteKey, pyFloat } from './pyrepr.js';
+import { dictKey, setOwn, helper, helperObject } from './sandbox.js';
+import { namespaceSet } from './globals.js';
+import { kwOf } from './salt-exec/args.js';
 
 /* eslint-disable @typescript-eslint/no-explicit-any */
 const TemplateError = (nunjucks.lib as any).TemplateError as new (m: string, l?: number, c?: number) => Error;
@@ -23,7 +25,60 @@ export function undefinedError(desc: string, lineno: number, colno: number): Err
   return e;
 }
 
+const BREAK = { signal: 'break' };
+const CONTINUE = { signal: 'continue' };
+
+/** Jinja's loop variable for one iteration: index, first, cycle(), changed(), loop(...) when recursive. */
+function makeLoop(items: unknown[], depth: number, recurse: ((items: unknown[], depth: number) => string) | null) {
+  let last: unknown[] | undefined;
+  const changed = helper((...vals: unknown[]) => {
+    const [v] = kwOf(vals);
+    if (last !== undefined && ops.pyEquals(last, v)) return false;
+    last = v;
+    return true;
+  });
+  return {
+    at(i: number) {
+      const call = helper((next: unknown) => {
+        if (!recurse) throw new TemplateError('Tried to call non recursive loop. Maybe you forgot the "recursive" modifier.');
+        return recurse(ops.pyIter(next), depth + 1);
+      });
+      const fields: Record<string, unknown> = {
+        index: i + 1,
+        index0: i,
+        revindex: items.length - i,
+        revindex0: items.length - i - 1,
+        first: i === 0,
+        last: i === items.length - 1,
+        length: items.length,
+        depth,
+        depth0: depth - 1,
+        previtem: i > 0 ? items[i - 1] : undefined,
+        nextitem: i < items.length - 1 ? items[i + 1] : undefined,
+        cycle: helper((...args: unknown[]) => {
+          const [a] = kwOf(args);
+          if (!a.length) throw new TemplateError('no items for cycling given');
+          return a[i % a.length];
+        }),
+        changed,
+      };
+      return helperObject(call, (k) => (Object.prototype.hasOwnProperty.call(fields, k) ? fields[k] : undefined));
+    },
+  };
+}
+
 export const pyRuntime = {
+  BREAK,
+  CONTINUE,
+  loop: makeLoop,
+  unpack(v: unknown, n: number): unknown[] {
+    const items = ops.pyIter(v);
+    if (items.length !== n) throw new TemplateError(items.length > n ? `too many values to unpack (expected ${n})` : `not enough values to unpack (expected ${n}, got ${items.length})`);
+    return items;
+  },
+  nsSet(ns: unknown, key: string, value: unknown): void {
+    namespaceSet(ns, key, value);
+  },
   ...ops,
   strict(v: unknown, desc: string, lineno: number, colno: number): unknown {
     if (v === undefined) throw undefinedError(desc, lineno, colno);
@@ -31,6 +86,7 @@ export const pyRuntime = {
   },
   truthy: ops.truthy,
   tuple,
+  float: pyFloat,
   /** A dict literal: keys evaluated (`{1: a, True: b, x: c}`), each an own property whatever its name. */
   dict(pairs: [unknown, unknown][]): Record<string, unknown> {
     const out: Record<string, unknown> = {};

@@ -3,7 +3,7 @@
  * `d.items()`, `l.append(x)`), with Python's semantics. Reached only through ./sandbox.ts, which
  * binds them to their receiver; they touch only own data of that receiver.
  */
-import { pyOutput, pyRepr, tuple, pyEquals, origKey } from './pyrepr.js';
+import { pyOutput, pyRepr, tuple, pyEquals, origKey, PyFloat } from './pyrepr.js';
 import { kwOf } from './salt-exec/args.js';
 
 type AnyFn = (this: any, ...a: any[]) => unknown;
@@ -31,7 +31,9 @@ function setKey(obj: Record<string, unknown>, key: string, value: unknown): void
 }
 
 /** Python's str.format mini-language: fill, align, sign, width, precision, type d/f/s/x/o/b/e/%. */
-export function formatSpec(v: unknown, spec: string): string {
+export function formatSpec(vIn: unknown, spec: string): string {
+  const v = vIn instanceof PyFloat ? vIn.value : vIn;
+  if (spec === '') return pyOutput(vIn);
   const m = /^(?:(.)?([<>^=]))?([+\- ])?(#)?(0)?(\d+)?(,)?(?:\.(\d+))?([bcdeEfFgGnosxX%])?$/.exec(spec);
   if (!m) throw new PyError(`Invalid format specifier '${spec}'`);
   const [, fillC, alignC, sign, , zero, widthS, comma, precS, type] = m;
@@ -117,7 +119,15 @@ export function pyFormat(fmt: string, rawArgs: unknown[]): string {
     let v = first === '' ? args[auto++] : /^\d+$/.test(first) ? args[Number(first)] : kw[first];
     if (v === undefined) throw new PyError(first === '' || /^\d+$/.test(first) ? 'Replacement index out of range' : `KeyError: '${first}'`);
     for (const part of nm[2]!.matchAll(/\.([^.[]+)|\[([^\]]+)\]/g)) {
-      v = part[1] !== undefined ? fieldLookup(v, part[1]) : fieldLookup(v, /^\d+$/.test(part[2]!) ? Number(part[2]) : part[2]);
+      if (part[1] !== undefined) {
+        // `.name` is getattr: dict keys are not attributes
+        if (v !== null && typeof v === 'object' && !Array.isArray(v)) throw new PyError(`AttributeError: object has no attribute '${part[1]}'`);
+        v = fieldLookup(v, part[1]);
+      } else {
+        const key = /^\d+$/.test(part[2]!) ? Number(part[2]) : part[2];
+        v = fieldLookup(v, key);
+        if (v === undefined) throw new PyError(`KeyError: ${pyRepr(key)}`);
+      }
     }
     if (conv === 'r') v = pyRepr(v);
     else if (conv === 's') v = pyOutput(v);
@@ -176,7 +186,7 @@ function startsEnds(s: string, p: unknown, ends: boolean): boolean {
 }
 
 function pyTitle(s: string): string {
-  return s.replace(/[A-Za-z]+('[A-Za-z]+)?/g, (w) => w.charAt(0).toUpperCase() + w.slice(1).toLowerCase());
+  return s.replace(/\p{L}+/gu, (w) => w.charAt(0).toUpperCase() + w.slice(1).toLowerCase());
 }
 
 export const STR_METHODS: Record<string, AnyFn> = {

@@ -3,7 +3,7 @@
  * comparison, arithmetic, `%` formatting, `in`. The compiled templates call these instead of
  * JavaScript's operators (an empty list is false, `[1] + [2]` is `[1, 2]`, `7 // 2` is 3).
  */
-import { pyOutput, pyRepr, pyEquals, isTuple, tuple, origKey } from './pyrepr.js';
+import { pyOutput, pyRepr, pyEquals, isTuple, tuple, origKey, PyFloat, pyFloat, isFloat } from './pyrepr.js';
 import { formatSpec, PyError } from './pymethods.js';
 import { isPlainObject } from './sandbox.js';
 
@@ -13,10 +13,20 @@ function unwrap(v: unknown): unknown {
   return v instanceof String ? String(v) : v;
 }
 
+function n2(v: unknown): unknown {
+  return v instanceof PyFloat ? v.value : unwrap(v);
+}
+
+/** A numeric result: float when an operand was a float (or the operator always yields one). */
+function numResult(r: number, float: boolean): number | PyFloat {
+  return float ? pyFloat(r) : r;
+}
+
 export function typeName(v: unknown): string {
   v = unwrap(v);
   if (v === null || v === undefined) return 'NoneType';
   if (typeof v === 'boolean') return 'bool';
+  if (v instanceof PyFloat) return 'float';
   if (typeof v === 'number') return Number.isInteger(v) ? 'int' : 'float';
   if (typeof v === 'string') return 'str';
   if (Array.isArray(v)) return isTuple(v) ? 'tuple' : 'list';
@@ -25,7 +35,7 @@ export function typeName(v: unknown): string {
 }
 
 export function truthy(v: unknown): boolean {
-  v = unwrap(v);
+  v = n2(v);
   if (Array.isArray(v)) return v.length > 0;
   if (v !== null && typeof v === 'object' && isPlainObject(v)) return Object.keys(v).length > 0;
   return !!v;
@@ -48,12 +58,17 @@ export function pyLen(v: unknown): number {
   throw new PyError(`object of type '${typeName(v)}' has no len()`);
 }
 
-function isNum(v: unknown): v is number | boolean {
-  return typeof v === 'number' || typeof v === 'boolean';
+function isNum(v: unknown): boolean {
+  return typeof v === 'number' || typeof v === 'boolean' || v instanceof PyFloat;
 }
 
 function num(v: unknown): number {
+  if (v instanceof PyFloat) return v.value;
   return typeof v === 'boolean' ? (v ? 1 : 0) : (v as number);
+}
+
+function anyFloat(a: unknown, b: unknown): boolean {
+  return isFloat(a) || isFloat(b);
 }
 
 function opError(op: string, a: unknown, b: unknown): PyError {
@@ -63,7 +78,7 @@ function opError(op: string, a: unknown, b: unknown): PyError {
 export function add(a: unknown, b: unknown): unknown {
   a = unwrap(a);
   b = unwrap(b);
-  if (isNum(a) && isNum(b)) return num(a) + num(b);
+  if (isNum(a) && isNum(b)) return numResult(num(a) + num(b), anyFloat(a, b));
   if (typeof a === 'string' && typeof b === 'string') return a + b;
   if (Array.isArray(a) && Array.isArray(b) && isTuple(a) === isTuple(b)) {
     const r = [...a, ...b];
@@ -76,7 +91,7 @@ export function add(a: unknown, b: unknown): unknown {
 }
 
 export function sub(a: unknown, b: unknown): unknown {
-  if (isNum(a) && isNum(b)) return num(a) - num(b);
+  if (isNum(a) && isNum(b)) return numResult(num(a) - num(b), anyFloat(a, b));
   throw opError('-', a, b);
 }
 
@@ -91,16 +106,17 @@ function repeat(seq: unknown, n: number): unknown {
 export function mul(a: unknown, b: unknown): unknown {
   a = unwrap(a);
   b = unwrap(b);
-  if (isNum(a) && isNum(b)) return num(a) * num(b);
-  if ((typeof a === 'string' || Array.isArray(a)) && typeof b === 'number' && Number.isInteger(b)) return repeat(a, b);
-  if ((typeof b === 'string' || Array.isArray(b)) && typeof a === 'number' && Number.isInteger(a)) return repeat(b, a);
+  if (isNum(a) && isNum(b)) return numResult(num(a) * num(b), anyFloat(a, b));
+  const isInt = (x: unknown) => typeof x === 'boolean' || (typeof x === 'number' && Number.isInteger(x));
+  if ((typeof a === 'string' || Array.isArray(a)) && isInt(b)) return repeat(a, num(b));
+  if ((typeof b === 'string' || Array.isArray(b)) && isInt(a)) return repeat(b, num(a));
   throw opError('*', a, b);
 }
 
 export function div(a: unknown, b: unknown): unknown {
   if (isNum(a) && isNum(b)) {
     if (num(b) === 0) throw new PyError('division by zero');
-    return num(a) / num(b);
+    return pyFloat(num(a) / num(b));
   }
   throw opError('/', a, b);
 }
@@ -108,7 +124,7 @@ export function div(a: unknown, b: unknown): unknown {
 export function floordiv(a: unknown, b: unknown): unknown {
   if (isNum(a) && isNum(b)) {
     if (num(b) === 0) throw new PyError('integer division or modulo by zero');
-    return Math.floor(num(a) / num(b));
+    return numResult(Math.floor(num(a) / num(b)), anyFloat(a, b));
   }
   throw opError('//', a, b);
 }
@@ -119,23 +135,23 @@ export function mod(a: unknown, b: unknown): unknown {
   if (isNum(a) && isNum(b)) {
     if (num(b) === 0) throw new PyError('integer division or modulo by zero');
     const r = num(a) % num(b);
-    return r !== 0 && r < 0 !== num(b) < 0 ? r + num(b) : r;
+    return numResult(r !== 0 && r < 0 !== num(b) < 0 ? r + num(b) : r, anyFloat(a, b));
   }
   throw opError('%', a, b);
 }
 
 export function pow(a: unknown, b: unknown): unknown {
-  if (isNum(a) && isNum(b)) return Math.pow(num(a), num(b));
+  if (isNum(a) && isNum(b)) return numResult(Math.pow(num(a), num(b)), anyFloat(a, b) || num(b) < 0);
   throw opError('** or pow()', a, b);
 }
 
 export function neg(a: unknown): unknown {
-  if (isNum(a)) return -num(a);
+  if (isNum(a)) return numResult(-num(a), isFloat(a));
   throw new PyError(`bad operand type for unary -: '${typeName(a)}'`);
 }
 
 export function pos(a: unknown): unknown {
-  if (isNum(a)) return num(a);
+  if (isNum(a)) return numResult(num(a), isFloat(a));
   throw new PyError(`bad operand type for unary +: '${typeName(a)}'`);
 }
 
@@ -147,6 +163,10 @@ export function concat(a: unknown, b: unknown): string {
 /** `%`-formatting: %s %r %d %i %f %x %o %e %g %c %% with flags, width and precision; %(name)s. */
 export function percentFormat(fmt: string, args: unknown): string {
   const mapping = isPlainObject(args) ? (args as Record<string, unknown>) : undefined;
+  if (mapping && !/%\(/.test(fmt) && /%[^%]/.test(fmt.replace(/%%/g, ''))) {
+    // a dict on the right of '%s' is the one argument
+    return percentFormat(fmt, tuple([args]));
+  }
   const list = Array.isArray(args) && isTuple(args) ? args : [args];
   let i = 0;
   const out = fmt.replace(/%(?:\(([^)]*)\))?([-+ #0]*)(\d+|\*)?(?:\.(\d+))?([sdirfFxXoeEgGc%])/g, (m, key: string | undefined, flags: string, width: string | undefined, prec: string | undefined, conv: string) => {
@@ -193,18 +213,19 @@ export function percentFormat(fmt: string, args: unknown): string {
     }
     return s;
   });
-  if (!mapping && i < list.length && !(list.length === 1 && !isTuple(args) && i === 0 && !/%/.test(fmt))) {
-    if (i < list.length) throw new PyError('not all arguments converted during string formatting');
-  }
+  // Python: leftover arguments are an error unless the right side is a mapping-like object (dict, list)
+  if (i < list.length && !mapping && !(Array.isArray(args) && !isTuple(args))) throw new PyError('not all arguments converted during string formatting');
   return out;
 }
 
 function cmpValues(a: unknown, b: unknown, op: string): number {
   a = unwrap(a);
   b = unwrap(b);
+  if (a instanceof PyFloat) a = a.value;
+  if (b instanceof PyFloat) b = b.value;
   if (isNum(a) && isNum(b)) return num(a) - num(b);
   if (typeof a === 'string' && typeof b === 'string') return a < b ? -1 : a > b ? 1 : 0;
-  if (Array.isArray(a) && Array.isArray(b)) {
+  if (Array.isArray(a) && Array.isArray(b) && isTuple(a) === isTuple(b)) {
     for (let i = 0; i < Math.min(a.length, b.length); i++) {
       if (!pyEquals(a[i], b[i])) return cmpValues(a[i], b[i], op);
     }
@@ -281,7 +302,7 @@ export function slice(obj: unknown, start: unknown, stop: unknown, step: unknown
 }
 
 export function toInt(v: unknown, dflt: unknown = 0, base = 10): unknown {
-  v = unwrap(v);
+  v = n2(v);
   if (typeof v === 'boolean') return v ? 1 : 0;
   if (typeof v === 'number') return Number.isFinite(v) ? Math.trunc(v) : dflt;
   if (typeof v === 'string') {
@@ -298,13 +319,13 @@ export function toInt(v: unknown, dflt: unknown = 0, base = 10): unknown {
   return dflt;
 }
 
-export function toFloat(v: unknown, dflt: unknown = 0): unknown {
-  v = unwrap(v);
-  if (typeof v === 'boolean') return v ? 1 : 0;
-  if (typeof v === 'number') return v;
+export function toFloat(v: unknown, dflt: unknown = pyFloat(0)): unknown {
+  v = n2(v);
+  if (typeof v === 'boolean') return pyFloat(v ? 1 : 0);
+  if (typeof v === 'number') return pyFloat(v);
   if (typeof v === 'string') {
-    const s = v.trim().toLowerCase();
-    if (/^[+-]?(\d+\.?\d*|\.\d+)(e[+-]?\d+)?$/.test(s)) return Number(s);
+    const s = v.trim().toLowerCase().replace(/_/g, '');
+    if (/^[+-]?(\d+\.?\d*|\.\d+)(e[+-]?\d+)?$/.test(s)) return pyFloat(Number(s));
     if (/^[+-]?(inf|infinity)$/.test(s)) return s.startsWith('-') ? -Infinity : Infinity;
     if (/^[+-]?nan$/.test(s)) return NaN;
     return dflt;

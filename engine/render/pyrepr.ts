@@ -4,6 +4,48 @@
  * `backends: {{ pillar['web_servers'] }}` producing a list.
  */
 
+/**
+ * A Python float whose value is integral (`2.0`, `4 / 2`, `'3' | float`): JavaScript has one number
+ * type, and Python prints these with `.0`. Non-integral floats stay plain numbers (unambiguous).
+ */
+export class PyFloat {
+  constructor(readonly value: number) {}
+}
+
+export function pyFloat(n: number): number | PyFloat {
+  return Number.isInteger(n) ? new PyFloat(n) : n;
+}
+
+export function isFloat(v: unknown): boolean {
+  return v instanceof PyFloat || (typeof v === 'number' && !Number.isInteger(v));
+}
+
+/** The JavaScript number of an int/float/bool value (PyFloat unwrapped). */
+export function numValue(v: unknown): unknown {
+  return v instanceof PyFloat ? v.value : v;
+}
+
+/** Data leaving the template world (salt functions): PyFloat back to numbers, copying only if needed. */
+export function plainData(v: unknown): unknown {
+  if (v instanceof PyFloat) return v.value;
+  if (Array.isArray(v)) {
+    if (!v.some((x) => x instanceof PyFloat || (x !== null && typeof x === 'object'))) return v;
+    const out = v.map(plainData);
+    return out.every((x, i) => x === v[i]) ? v : out;
+  }
+  if (v !== null && typeof v === 'object' && Object.getPrototypeOf(v) === Object.prototype) {
+    let changed = false;
+    const out: Record<string, unknown> = {};
+    for (const [k, x] of Object.entries(v)) {
+      const y = plainData(x);
+      if (y !== x) changed = true;
+      Object.defineProperty(out, k, { value: y, writable: true, enumerable: true, configurable: true });
+    }
+    return changed ? out : v;
+  }
+  return v;
+}
+
 /** Arrays that stand for Python tuples (`(a, b)`, dict.items() pairs): printed `(a, b)`. */
 const tuples = new WeakSet<unknown[]>();
 
@@ -32,23 +74,29 @@ export function origKey(obj: object, text: string): unknown {
   return m && m.has(text) ? m.get(text) : text;
 }
 
-export function pyRepr(v: unknown): string {
-  if (v === null || v === undefined) return 'None';
+/** `sorted`: dict keys in order, as pprint prints them. */
+export function pyRepr(v: unknown, sorted = false): string {
+  if (v === undefined) return 'Undefined';
+  if (v === null) return 'None';
   if (v === true) return 'True';
   if (v === false) return 'False';
   if (typeof v === 'number') return pyNumber(v);
+  if (v instanceof PyFloat) return pyFloatRepr(v.value);
   if (typeof v === 'bigint') return String(v);
   if (typeof v === 'string') return pyStr(v);
   if (v instanceof String) return pyStr(String(v));
   if (Array.isArray(v)) {
-    if (tuples.has(v)) return v.length === 1 ? `(${pyRepr(v[0])},)` : `(${v.map(pyRepr).join(', ')})`;
-    return `[${v.map(pyRepr).join(', ')}]`;
+    const items = v.map((x) => pyRepr(x, sorted));
+    if (tuples.has(v)) return v.length === 1 ? `(${items[0]},)` : `(${items.join(', ')})`;
+    return `[${items.join(', ')}]`;
   }
   if (v instanceof Date) return pyStr(v.toISOString());
   if (typeof v === 'function') return '<function>';
   if (typeof v === 'object') {
-    return `{${Object.entries(v as Record<string, unknown>)
-      .map(([k, x]) => `${pyRepr(origKey(v, k))}: ${pyRepr(x)}`)
+    let entries = Object.entries(v as Record<string, unknown>);
+    if (sorted) entries = entries.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    return `{${entries
+      .map(([k, x]) => `${pyRepr(origKey(v, k))}: ${pyRepr(x, sorted)}`)
       .join(', ')}}`;
   }
   return pyStr(String(v));
@@ -58,7 +106,15 @@ function pyNumber(n: number): string {
   if (Number.isNaN(n)) return 'nan';
   if (n === Infinity) return 'inf';
   if (n === -Infinity) return '-inf';
+  if (!Number.isInteger(n)) return String(n).replace(/e([+-])(\d)$/, 'e$10$2');
   return String(n);
+}
+
+/** repr() of an integral float: 2.0, 1e+16. */
+function pyFloatRepr(n: number): string {
+  if (!Number.isFinite(n)) return pyNumber(n);
+  if (Math.abs(n) >= 1e16) return n.toExponential().replace(/e([+-])(\d)$/, 'e$10$2');
+  return (Object.is(n, -0) ? '-0' : String(n)) + '.0';
 }
 
 /** Python's str.__repr__: single quotes unless the text holds ' and no ", escapes as Python writes them. */
@@ -92,6 +148,8 @@ export function pyOutput(v: unknown): string {
 export function pyEquals(a: unknown, b: unknown): boolean {
   if (a instanceof String) a = String(a);
   if (b instanceof String) b = String(b);
+  if (a instanceof PyFloat) a = a.value;
+  if (b instanceof PyFloat) b = b.value;
   if (a === b) return true;
   if (typeof a === 'boolean' && typeof b === 'number') return (a ? 1 : 0) === b;
   if (typeof b === 'boolean' && typeof a === 'number') return (b ? 1 : 0) === a;

@@ -8,6 +8,7 @@
 import type { TreeSource } from '../tree/source.js';
 import { kwOf, type Data } from './salt-exec/args.js';
 import { helper, helperObject } from './sandbox.js';
+import { plainData } from './pyrepr.js';
 import { cmdFunctions } from './salt-exec/cmd.js';
 import { cpFunctions } from './salt-exec/cp.js';
 import { fileFunctions } from './salt-exec/file.js';
@@ -131,7 +132,8 @@ export function saltFunctions(grains: Data, pillar: Data, opts: Data, tree?: Tre
  * Each function is a sandbox helper; nothing else of the object is reachable from a template.
  */
 function saltNamespace(fns: Record<string, (...a: unknown[]) => unknown>): Record<string, (...a: unknown[]) => unknown> {
-  for (const fn of Object.values(fns)) helper(fn);
+  // salt functions take plain data: integral Python floats (PyFloat) become numbers again
+  for (const [name, fn] of Object.entries(fns)) fns[name] = helper((...a: unknown[]) => fn(...a.map(plainData)));
   const modules = new Map<string, object>();
   const moduleOf = (mod: string) => {
     let m = modules.get(mod);

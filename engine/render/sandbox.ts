@@ -108,9 +108,11 @@ export function lookup(objIn: unknown, key: unknown, attr = false): unknown {
     if (named && typeof key === 'string' && Object.prototype.hasOwnProperty.call(named, key)) return allowValue(named[key]);
     return typeof key === 'string' ? method(LIST_METHODS, obj, key) : undefined;
   }
+  if (typeof obj === 'function' || typeof obj === 'object') {
+    const resolver = helperObjects.get(obj);
+    if (resolver) return typeof key === 'string' ? allowValue(resolver(key)) : undefined;
+  }
   if (typeof obj !== 'object') return undefined; // numbers, booleans, functions: no members
-  const resolver = helperObjects.get(obj);
-  if (resolver) return typeof key === 'string' ? allowValue(resolver(key)) : undefined;
   if (!isPlainObject(obj)) return undefined;
   const k = dictKey(key);
   if (k === undefined) return undefined;
