@@ -90,6 +90,16 @@ export const ATTEMPTS: Record<string, string> = {
   'macro': `{% macro m() %}{% endmacro %}{{ m.constructor(${F})() }}`,
   'caller': `{% macro m() %}{{ caller.constructor(${F})() }}{% endmacro %}{% call m() %}{% endcall %}`,
   'loop': `{% for x in [1] %}{{ loop.constructor.constructor(${F})() }}{% endfor %}`,
+  // objects the Jinja2 features add: loop, namespace attributes, floats, tuples
+  'loop helpers': `{% for x in [1] %}{{ loop.cycle.constructor(${F})() }}{{ loop.changed.constructor }}{% endfor %}`,
+  'recursive loop call': `{% for x in [1] recursive %}{{ loop.constructor(${F})() }}{% endfor %}`,
+  'namespace set proto': `{% set ns = namespace() %}{% set ns.__proto__ = range %}{% set ns.constructor = range %}{{ ns.constructor.constructor(${F})() }}`,
+  'set attribute on dict': `{% set d = {} %}{% set d.constructor = range %}{{ d.constructor(${F})() }}`,
+  'float object': `{{ (2.0).constructor.constructor(${F})() }}{{ (4 / 2).value }}`,
+  'tuple members': `{{ (1, 2).constructor.constructor(${F})() }}`,
+  'groupby named tuple': `{{ ([{'a': 1}] | groupby('a') | first).constructor.constructor(${F})() }}`,
+  'format conversion': `{{ '{0.__class__}'.format(range) }}{{ '{0!r}'.format(range) }}`,
+  'with block': `{% with f = range %}{{ f.constructor(${F})() }}{% endwith %}`,
   // names resolved in the context
   'context constructor': `{{ constructor(${F})() }}`,
   'context proto': `{{ __proto__.constructor(${F})() }}`,
