@@ -11,7 +11,7 @@
  */
 import nunjucks from 'nunjucks';
 import { loadSaltYaml } from './salt-yaml.js';
-import { installPatches, ORIGINALS } from './nunjucks-patch.js';
+import { installPatches, ORIGINALS, renderGlobals } from './nunjucks-patch.js';
 import { jinjaGlobals } from './globals.js';
 import type { ImportLink } from './py-runtime.js';
 import { installFilters } from './filters.js';
@@ -101,6 +101,8 @@ class DoExtension {
  */
 class ImportDataExtension {
   tags = ['import_yaml', 'import_json', 'load_yaml', 'load_json'];
+  /** set by the renderer once its environment exists */
+  env!: nunjucks.Environment;
   constructor(private readonly tree: TreeSource) {}
 
   parse(parser: any, nodes: any, lexer: any): unknown {
@@ -112,6 +114,15 @@ class ImportDataExtension {
     const name = parser.nextToken();
     if (name.type !== lexer.TOKEN_SYMBOL) parser.fail(`${kind}: expected a variable name after 'as'`, tok.lineno, tok.colno);
     args.push(new nodes.Literal(name.lineno, name.colno, name.value));
+    // `{% import_yaml 'x.yaml' as d with context %}`: the file is rendered with the importer's variables
+    let withContext = false;
+    if (kind.startsWith('import_') && parser.skipSymbol('with')) {
+      if (!parser.skipSymbol('context')) parser.fail(`${kind}: expected 'context' after 'with'`, tok.lineno, tok.colno);
+      withContext = true;
+    } else if (kind.startsWith('import_') && parser.skipSymbol('without')) {
+      if (!parser.skipSymbol('context')) parser.fail(`${kind}: expected 'context' after 'without'`, tok.lineno, tok.colno);
+    }
+    if (kind.startsWith('import_')) args.push(new nodes.Literal(name.lineno, name.colno, withContext));
     parser.advanceAfterBlockEnd(tok.value);
     if (kind.startsWith('import_')) return new nodes.CallExtension(this, 'run', new nodes.NodeList(tok.lineno, tok.colno, args));
     const body = parser.parseUntilBlocks('endload');
@@ -124,10 +135,12 @@ class ImportDataExtension {
     let name: string;
     let source: string;
     if (kind.startsWith('import_')) {
-      const [file, varName] = rest as [string, string];
+      const [file, varName, withContext] = rest as [string, string, boolean];
       const from = String(context.lookup('tplpath') ?? '');
       const rel = (file.startsWith('./') || file.startsWith('../')) && from ? TreeLoader.join(from, file) : normaliseTreePath(file);
-      text = this.tree.readSync(rel).toString('utf8');
+      // Salt imports the file as a template: Jinja in it is rendered before the YAML is read
+      const tmpl = new nunjucks.Template(this.tree.readSync(rel).toString('utf8'), this.env, rel, true);
+      text = tmpl.render(withContext ? { ...context.getVariables() } : {});
       name = varName;
       source = rel;
     } else {
@@ -197,7 +210,9 @@ export class JinjaRenderer {
       return getTemplate(found, ...rest);
     };
     this.env.addExtension('do', new DoExtension());
-    this.env.addExtension('importData', new ImportDataExtension(tree));
+    const importData = new ImportDataExtension(tree);
+    importData.env = this.env;
+    this.env.addExtension('importData', importData);
   }
 
   /** Compiled templates of this run: the same source file rendered for 40 states compiles once. */
@@ -212,7 +227,12 @@ export class JinjaRenderer {
         tmpl = new nunjucks.Template(text, this.env, name, true);
         this.compiled.set(key, tmpl);
       }
-      return tmpl.render(vars);
+      renderGlobals.push(vars);
+      try {
+        return tmpl.render(vars);
+      } finally {
+        renderGlobals.pop();
+      }
     } catch (e) {
       throw toRenderError(e, name);
     }

@@ -37,6 +37,9 @@ function own(obj: object, key: string): boolean {
 
 const CONSTANTS: Record<string, unknown> = { True: true, False: false, None: null };
 
+/** The variables of the renders in progress (rendering is synchronous): innermost last. */
+export const renderGlobals: Record<string, unknown>[] = [];
+
 let installed = false;
 let PyTuple: any;
 let PyDict: any;
@@ -118,6 +121,10 @@ export function installPatches(): void {
     const v = frame.lookup(name); // frames hold their variables in a null-prototype object
     if (v !== undefined) return v;
     if (own(context.ctx, name)) return context.ctx[name];
+    // Salt makes the render's variables template globals (template.globals.update(context)):
+    // a map.jinja imported without context still sees salt, grains, pillar, tpldir
+    const g = renderGlobals[renderGlobals.length - 1];
+    if (g && own(g, name)) return g[name];
     if (own(context.env.globals, name)) return context.env.globals[name];
     if (name === 'True') return true;
     if (name === 'False') return false;
@@ -545,13 +552,15 @@ function installLexerPatch(): void {
       const tok = { type: lexer.TOKEN_BLOCK_START, value: '{%', lineno: this.lineno, colno: this.colno };
       this.forwardN(3);
       this.in_code = true;
-      this.tsaltInBlock = true;
+      this.tsaltBraces = 0;
       return tok;
     }
     if (this.in_code) {
-      if (this.tsaltInBlock && this._matches('}}')) {
+      // as Jinja's lexer balances braces: `}}` while a `{` is open closes it (dict literals)
+      if ((this.tsaltBraces ?? 0) > 0 && this._matches('}}')) {
         const tok = { type: lexer.TOKEN_RIGHT_CURLY, value: '}', lineno: this.lineno, colno: this.colno };
         this.forward();
+        this.tsaltBraces--;
         return tok;
       }
     } else if (!this.isFinished() && !this._matches('{%') && !this._matches('{{') && !this._matches('{#')) {
@@ -565,8 +574,10 @@ function installLexerPatch(): void {
       return { type: lexer.TOKEN_DATA, value: rest.slice(0, n), lineno, colno };
     }
     const tok = orig.call(this);
-    if (tok && tok.type === lexer.TOKEN_BLOCK_START) this.tsaltInBlock = true;
-    else if (tok && (tok.type === lexer.TOKEN_VARIABLE_START || tok.type === lexer.TOKEN_BLOCK_END)) this.tsaltInBlock = false;
+    if (!tok) return tok;
+    if (tok.type === lexer.TOKEN_BLOCK_START || tok.type === lexer.TOKEN_VARIABLE_START) this.tsaltBraces = 0;
+    else if (tok.type === lexer.TOKEN_LEFT_CURLY) this.tsaltBraces = (this.tsaltBraces ?? 0) + 1;
+    else if (tok.type === lexer.TOKEN_RIGHT_CURLY) this.tsaltBraces = Math.max(0, (this.tsaltBraces ?? 0) - 1);
     return tok;
   };
 }

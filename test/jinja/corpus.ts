@@ -132,6 +132,7 @@ const issue10: string[] = [
   "{{ ' '.join(('a', 'b')) }} {{ (1, 2)[0] }} {{ ('a', 'b') | join('-') }}",
   "{% set x = {'a': {'b': 1}} %}{{ x }}{% set y = [{'k': {'l': [1]}}] %}{{ y }}",
   'text #} more',
+  "{{ {'a': {'b': 1}} }} {{ [{'k': {'l': 2}}] }}",
   "{% set ns = namespace(v=1) %}{% set ns.v = ns.v + 1 %}{{ ns.v }}",
 ];
 
