@@ -35,11 +35,33 @@ function patchRuntime(): void {
     const [ctx = {}, parentFrame = null] = args;
     const path = this.path;
     const wrap = (e: unknown) => (e && path ? (nunjucks.lib as any)._prettifyError(path, true, e) : e);
+    // Our loader is synchronous, so the imported template finishes before getExported returns.
+    // The importer's continuation (the rest of its template) runs only after that: called from
+    // inside, its errors would be caught by the imported template's own try/catch and blamed on
+    // the imported file.
+    let result: [unknown, unknown] | undefined;
     try {
-      return origGetExported.call(this, ctx, parentFrame, (e: unknown, v?: unknown) => cb(wrap(e), v));
+      origGetExported.call(this, ctx, parentFrame, (e: unknown, v?: unknown) => {
+        result = [e, v];
+      });
     } catch (e) {
       throw wrap(e);
     }
+    if (!result) throw new Error(`import of ${path ?? 'a template'} did not complete synchronously`);
+    return cb(wrap(result[0]), result[1]);
+  };
+  // the same for {% include %}: Template.render(ctx, frame, cb) runs the includer's continuation in cb
+  const origRender = T.render as (...a: unknown[]) => unknown;
+  ORIGINALS['Template.render'] = String(origRender);
+  T.render = function (this: unknown, ...args: unknown[]) {
+    const cb = args[args.length - 1];
+    if (args.length < 3 || typeof cb !== 'function') return origRender.apply(this, args);
+    let result: [unknown, unknown] | undefined;
+    origRender.call(this, args[0], args[1], (e: unknown, v?: unknown) => {
+      result = [e, v];
+    });
+    if (!result) throw new Error('include did not complete synchronously');
+    return (cb as (e: unknown, v?: unknown) => unknown)(result[0], result[1]);
   };
   // StrictUndefined: printing an undefined value is an error; None (null) prints as 'None'
   rt.ensureDefined = function ensureDefined(val: unknown, lineno: number, colno: number) {

@@ -625,8 +625,11 @@ function bindTargets(c: any, frame: any, targets: any[], src: string, topLevelEx
     targets.forEach((t: any, i: number) => ids.push([t.value, `${u}[${i}]`]));
   }
   for (const [name, expr] of ids) {
-    const id = c._tmpid();
-    c._emitLine(`var ${id} = ${expr};`);
+    // a name already set at this level (the other branch of an if) keeps its variable; a name of
+    // an outer level gets a new one here (Jinja: a set inside a loop does not leak out of it)
+    const existing = Object.prototype.hasOwnProperty.call(frame.variables, name) ? frame.variables[name] : undefined;
+    const id = existing ?? c._tmpid();
+    c._emitLine(existing ? `${id} = ${expr};` : `var ${id} = ${expr};`);
     c._emitLine(`frame.set(${JSON.stringify(name)}, ${id});`);
     frame.set(name, id);
     if (topLevelExport) {

@@ -86,6 +86,9 @@ const syntax: string[] = [
   '{% set block | upper %}inner {{ n }}{% endset %}[{{ block }}]',
   '{% set ns = namespace(found=false, count=0) %}{% for u in users %}{% if u.admin %}{% set ns.found = true %}{% set ns.count = ns.count + 1 %}{% endif %}{% endfor %}{{ ns.found }} {{ ns.count }}',
   '{% set x = 1 %}{% for i in [1, 2] %}{% set x = x + i %}{% endfor %}{{ x }}',
+  '{% if t %}{% set v = 1 %}{% else %}{% set v = 2 %}{% endif %}{{ v }} {% if no %}{% set w = 1 %}{% else %}{% set w = 2 %}{% endif %}{{ w }}',
+  "{% macro m(x) %}{% if x %}{% set y = 'a' %}{% else %}{% set y = 'b' %}{% endif %}{{ y }}{% endmacro %}{{ m(1) }}{{ m(0) }}",
+  '{% set x = 1 %}{% if t %}{% set x = 2 %}{% endif %}{{ x }}',
   // for loops
   '{% for i in l %}{{ i }}{% endfor %}',
   '{% for k in d %}{{ k }}{% endfor %} {% for k, v in d.items() %}{{ k }}={{ v }};{% endfor %}',

@@ -108,6 +108,17 @@ describe('StrictUndefined', () => {
     expect(msg).toContain('import chain: web/init.sls:2 -> web/map.jinja:3');
   });
 
+  it('an error after an import or include is the importing file\'s, at its own line', async () => {
+    const d = treeDir({
+      'web/init.sls': "{% from 'web/map.jinja' import web %}\n{% include 'web/inc.jinja' %}\nnginx:\n  pkg.installed:\n    - name: {{ web.nosuch }}\n",
+      'web/map.jinja': "{% set web = {'pkg': 'nginx'} %}",
+      'web/inc.jinja': '# included\n',
+    });
+    const err = await compile({ tree: new LocalTree(d), id: 'h', grains: { id: 'h' }, pillar: {}, sls: ['web'], test: true }).catch((e) => e);
+    expect(String(err.message)).toMatch(/^web\/init\.sls:5:\d+: Jinja error: 'web\.nosuch' is undefined/);
+    expect(String(err.message)).not.toContain('import chain');
+  });
+
   it('pillar rendering on the master fails the same way, naming the pillar file', async () => {
     const d = treeDir({ 'top.sls': "base:\n  '*':\n    - db\n", 'db.sls': "db:\n  password: {{ 'pw-' ~ grains.nosuch }}\n" });
     const err = await renderPillar(new LocalTree(d), 'h', { id: 'h' }).catch((e) => e);

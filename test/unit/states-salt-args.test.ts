@@ -10,7 +10,7 @@ async function validate(fun: string, args: Record<string, unknown>) {
   const [mod, f] = fun.split('.') as [string, string];
   const found = await lookupState(mod, f);
   if ('error' in found) throw new Error(found.error);
-  return validateArgs(found.def, args);
+  return validateArgs(found.def, args) as { args: Record<string, unknown> };
 }
 
 describe('state arguments formulas use', () => {
