@@ -8,7 +8,7 @@
  */
 import nunjucks from 'nunjucks';
 import { lookup, callChecked, helper } from './sandbox.js';
-import { pyOutput, pyFloat, PyFloat } from './pyrepr.js';
+import { pyOutput, pyFloat, PyFloat, tuple } from './pyrepr.js';
 import { pyRuntime } from './py-runtime.js';
 
 export const NUNJUCKS_VERSION = '3.2.4';
@@ -36,6 +36,9 @@ function own(obj: object, key: string): boolean {
 }
 
 const CONSTANTS: Record<string, unknown> = { True: true, False: false, None: null };
+
+/** The macro calls in progress (synchronous): their extra arguments, innermost last. */
+const macroCalls: { varargs: unknown[]; kwargs: Record<string, unknown> }[] = [];
 
 /** The variables of the renders in progress (rendering is synchronous): innermost last. */
 export const renderGlobals: Record<string, unknown>[] = [];
@@ -116,10 +119,31 @@ export function installPatches(): void {
   rt.memberLookup = (obj: unknown, key: unknown, attr?: boolean) => lookup(obj, key, attr === true);
   rt.callWrap = (fn: unknown, name: string, _context: unknown, args: unknown[]) => callChecked(fn, name, args);
   const origMakeMacro = rt.makeMacro as (...a: unknown[]) => (...a: unknown[]) => unknown;
-  rt.makeMacro = (...a: unknown[]) => helper(origMakeMacro(...a));
+  // macros are helpers; a call's extra positional/keyword arguments are its `varargs`/`kwargs`
+  rt.makeMacro = (argNames: string[], kwargNames: string[], func: unknown) => {
+    const macro = origMakeMacro(argNames, kwargNames, func);
+    return helper((...args: unknown[]) => {
+      const last = args[args.length - 1] as Record<string, unknown> | undefined;
+      const hasKw = !!last && typeof last === 'object' && Object.prototype.hasOwnProperty.call(last, '__keywords');
+      const pos = hasKw ? args.slice(0, -1) : args;
+      const extra: Record<string, unknown> = {};
+      if (hasKw) {
+        for (const [k, v] of Object.entries(last!)) {
+          if (k !== '__keywords' && k !== 'caller' && !argNames.includes(k) && !kwargNames.includes(k)) extra[k] = v;
+        }
+      }
+      macroCalls.push({ varargs: tuple(pos.slice(argNames.length + kwargNames.length)), kwargs: extra });
+      try {
+        return macro(...args);
+      } finally {
+        macroCalls.pop();
+      }
+    });
+  };
   rt.contextOrFrameLookup = (context: any, frame: any, name: string) => {
     const v = frame.lookup(name); // frames hold their variables in a null-prototype object
     if (v !== undefined) return v;
+    if ((name === 'varargs' || name === 'kwargs') && macroCalls.length) return macroCalls[macroCalls.length - 1]![name];
     if (own(context.ctx, name)) return context.ctx[name];
     // Salt makes the render's variables template globals (template.globals.update(context)):
     // a map.jinja imported without context still sees salt, grains, pillar, tpldir

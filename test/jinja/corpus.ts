@@ -114,6 +114,8 @@ const syntax: string[] = [
   // macros
   "{% macro m(a, b='B', c=none) %}{{ a }}{{ b }}{{ c }}{% endmacro %}{{ m(1) }} {{ m(1, 2) }} {{ m(1, c=3) }} {{ m(a='x') }}",
   '{% macro m() %}{{ varargs }}{{ kwargs }}{% endmacro %}{{ m(1, 2, k=3) }}',
+  "{% macro m(a, b=2) %}{{ a }}{{ b }}{{ varargs }}{{ kwargs }}{% endmacro %}{{ m(1) }} {{ m(1, 3, 4, 5, x='y') }} {{ m(a=0, z=1) }}",
+  "{% macro outer() %}{{ varargs }}{{ caller(9) }}{% endmacro %}{% call(v) outer(7) %}{{ v }}{{ varargs }}{% endcall %}",
   "{% macro w(tag) %}<{{ tag }}>{{ caller() }}</{{ tag }}>{% endmacro %}{% call w('b') %}inside {{ n }}{% endcall %}",
   '{% macro l(items) %}{% for i in items %}{{ caller(i) }}{% endfor %}{% endmacro %}{% call(x) l([1, 2]) %}[{{ x }}]{% endcall %}',
   "{% macro m(x) %}{{ x }}{% endmacro %}{{ m('a') ~ m('b') }} {{ m.name }}",
