@@ -285,6 +285,7 @@ function toRenderError(e: unknown, name: string): RenderError {
     column = Number(inner[3]);
     msg = inner[4]!.trim();
   }
+  msg = msg.replace(/^(?:Error: |Template render error: |TypeError: )+/, '');
   const chain = (err.tsaltChain ?? []).filter((l, i) => !(i === 0 && l.file === file));
   return new RenderError(msg, file, line, column, chain);
 }

@@ -317,6 +317,14 @@ export function installPatches(): void {
       const node = new nodes.Literal(tok.lineno, tok.colno, pyFloat(Number(text)));
       return noPostfix ? node : this.parsePostfix(node);
     }
+    if (tok && tok.type === lexer.TOKEN_STRING) {
+      // adjacent string literals are one string, as in Python: 'it' 's' is 'its'
+      this.nextToken();
+      let text = tok.value as string;
+      while (this.peekToken()?.type === lexer.TOKEN_STRING) text += this.nextToken().value;
+      const node = new nodes.Literal(tok.lineno, tok.colno, text);
+      return noPostfix ? node : this.parsePostfix(node);
+    }
     return origPrimary.call(this, noPostfix);
   };
   Compiler.compileLookupVal = function compileLookupVal(this: any, node: any, frame: any) {
@@ -567,7 +575,49 @@ export function installCompilerPatches(): void {
 
 export const TOKENIZER_PROTO: any = Object.getPrototypeOf(lexer.lex(''));
 
+const SIMPLE_ESCAPES: Record<string, string> = { '\\': '\\', "'": "'", '"': '"', a: '\x07', b: '\b', f: '\f', n: '\n', r: '\r', t: '\t', v: '\v', '\n': '' };
+
 function installLexerPatch(): void {
+  ORIGINALS['lexer._parseString'] = String(TOKENIZER_PROTO._parseString);
+  // Python's string literal escapes (Jinja's lexer decodes them as Python does): \xhh, \uXXXX,
+  // octal, and an unknown escape such as '\d' keeps its backslash (regex patterns rely on it)
+  TOKENIZER_PROTO._parseString = function _parseString(this: any, delimiter: string) {
+    this.forward();
+    let str = '';
+    while (!this.isFinished() && this.current() !== delimiter) {
+      const cur = this.current();
+      if (cur !== '\\') {
+        str += cur;
+        this.forward();
+        continue;
+      }
+      this.forward();
+      const c = this.current();
+      const rest: string = this.str.slice(this.index);
+      let m: RegExpExecArray | null;
+      if (Object.prototype.hasOwnProperty.call(SIMPLE_ESCAPES, c)) {
+        str += SIMPLE_ESCAPES[c];
+        this.forward();
+      } else if (c === 'x' && (m = /^x([0-9a-fA-F]{2})/.exec(rest))) {
+        str += String.fromCharCode(parseInt(m[1]!, 16));
+        this.forwardN(3);
+      } else if (c === 'u' && (m = /^u([0-9a-fA-F]{4})/.exec(rest))) {
+        str += String.fromCharCode(parseInt(m[1]!, 16));
+        this.forwardN(5);
+      } else if (c === 'U' && (m = /^U([0-9a-fA-F]{8})/.exec(rest))) {
+        str += String.fromCodePoint(parseInt(m[1]!, 16));
+        this.forwardN(9);
+      } else if ((m = /^([0-7]{1,3})/.exec(rest))) {
+        str += String.fromCharCode(parseInt(m[1]!, 8));
+        this.forwardN(m[1]!.length);
+      } else {
+        str += '\\' + c;
+        this.forward();
+      }
+    }
+    this.forward();
+    return str;
+  };
   const orig = TOKENIZER_PROTO.nextToken;
   ORIGINALS['lexer.nextToken'] = String(orig);
   TOKENIZER_PROTO.nextToken = function nextToken(this: any) {

@@ -5,7 +5,7 @@
  */
 import nunjucks from 'nunjucks';
 import * as ops from './pyops.js';
-import { tuple, noteKey, pyFloat } from './pyrepr.js';
+import { tuple, noteKey, pyFloat, noteTemplateDict } from './pyrepr.js';
 import { dictKey, setOwn, helper, helperObject } from './sandbox.js';
 import { namespaceSet } from './globals.js';
 import { kwOf } from './salt-exec/args.js';
@@ -96,6 +96,7 @@ export const pyRuntime = {
       setOwn(out, key, v);
       noteKey(out, key, k);
     }
+    noteTemplateDict(out);
     return out;
   },
   iterable(v: unknown): unknown[] {

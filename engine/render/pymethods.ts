@@ -72,13 +72,14 @@ export function formatSpec(vIn: unknown, spec: string): string {
       break;
     case 'g':
     case 'G':
-      s = String(Number((num ?? Number(v)).toPrecision(prec || 6)));
+      s = generalFormat(num ?? Number(v), prec === undefined ? 6 : prec === 0 ? 1 : prec);
+      if (type === 'G') s = s.toUpperCase();
       break;
     case 'c':
       s = String.fromCodePoint(num ?? 0);
       break;
     default:
-      s = pyOutput(v);
+      s = pyOutput(vIn);
       if (prec !== undefined && typeof v === 'string') s = s.slice(0, prec);
       else if (prec !== undefined && num !== undefined) s = String(Number(num.toPrecision(prec)));
   }
@@ -94,6 +95,20 @@ export function formatSpec(vIn: unknown, spec: string): string {
   if (align === '^') return fill.repeat(Math.floor(pad / 2)) + s + fill.repeat(Math.ceil(pad / 2));
   const sgn = /^[+\- ]/.test(s) ? s[0]! : '';
   return sgn + fill.repeat(pad) + s.slice(sgn.length);
+}
+
+/** Python's 'g' presentation: `p` significant digits, fixed or exponent form, trailing zeros dropped. */
+function generalFormat(x: number, p: number): string {
+  if (!Number.isFinite(x)) return Number.isNaN(x) ? 'nan' : x > 0 ? 'inf' : '-inf';
+  if (x === 0) return '0';
+  const [mant, expText] = x.toExponential(p - 1).split('e') as [string, string];
+  const exp = Number(expText);
+  if (exp >= -4 && exp < p) {
+    const fixed = x.toFixed(Math.max(0, p - 1 - exp));
+    return fixed.includes('.') ? fixed.replace(/0+$/, '').replace(/\.$/, '') : fixed;
+  }
+  const m = mant.includes('.') ? mant.replace(/0+$/, '').replace(/\.$/, '') : mant;
+  return `${m}e${exp < 0 ? '-' : '+'}${String(Math.abs(exp)).padStart(2, '0')}`;
 }
 
 /** Resolve `name.attr[key]` in a format field through the sandbox's lookup. */

@@ -3,7 +3,7 @@
  * comparison, arithmetic, `%` formatting, `in`. The compiled templates call these instead of
  * JavaScript's operators (an empty list is false, `[1] + [2]` is `[1, 2]`, `7 // 2` is 3).
  */
-import { pyOutput, pyRepr, pyEquals, isTuple, tuple, origKey, PyFloat, pyFloat, isFloat } from './pyrepr.js';
+import { pyOutput, pyRepr, pyEquals, isTuple, tuple, origKey, hasKeyTypes, PyFloat, pyFloat, isFloat } from './pyrepr.js';
 import { formatSpec, PyError } from './pymethods.js';
 import { isPlainObject } from './sandbox.js';
 
@@ -267,8 +267,16 @@ export function contains(container: unknown, item: unknown): boolean {
   }
   if (Array.isArray(container)) return container.some((x) => pyEquals(x, item));
   if (container !== null && typeof container === 'object' && isPlainObject(container)) {
-    const k = typeof item === 'string' ? item : typeof item === 'number' ? String(item) : typeof item === 'boolean' ? (item ? 'True' : 'False') : undefined;
-    return k !== undefined && Object.prototype.hasOwnProperty.call(container, k);
+    if (item instanceof PyFloat) item = item.value;
+    if ((Array.isArray(item) && !isTuple(item)) || isPlainObject(item)) throw new PyError(`unhashable type: '${typeName(item)}'`);
+    if (Array.isArray(item)) return false; // tuple keys are not supported in dicts: never present
+    const k = typeof item === 'string' ? item : typeof item === 'number' ? String(item) : typeof item === 'boolean' ? (item ? 'True' : 'False') : item === null ? 'None' : undefined;
+    if (k === undefined || !Object.prototype.hasOwnProperty.call(container, k)) return false;
+    // a key the template wrote as int/bool/None must be asked for with that type; keys from
+    // YAML/JSON data are text in JavaScript, so a number finds them too
+    const orig = origKey(container as object, k);
+    if (typeof item === 'string') return typeof orig === 'string';
+    return typeof orig !== 'string' || !hasKeyTypes(container as object) ? true : false;
   }
   throw new PyError(`argument of type '${typeName(container)}' is not iterable`);
 }

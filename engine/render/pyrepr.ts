@@ -68,6 +68,17 @@ export function noteKey(obj: object, text: string, key: unknown): void {
   m.set(text, key);
 }
 
+/** Whether the dict was written in a template (its key types are known). */
+export function hasKeyTypes(obj: object): boolean {
+  return keyTypes.has(obj) || templateDicts.has(obj);
+}
+
+/** Dicts made by template literals, all keys strings: asking them for 1 is not asking for '1'. */
+const templateDicts = new WeakSet<object>();
+export function noteTemplateDict(obj: object): void {
+  templateDicts.add(obj);
+}
+
 /** A dict key as Python has it: the int/bool/None written in the template, else the string. */
 export function origKey(obj: object, text: string): unknown {
   const m = keyTypes.get(obj);

@@ -204,8 +204,38 @@ const VALUE_FILTERS = ['abs', 'capitalize', 'count', 'first', 'float', 'int', 'j
 const LAZY = new Set(['unique', 'items', 'batch', 'slice', 'select', 'reject', 'reverse', 'map']);
 const VALUE_TESTS = ['defined', 'none', 'boolean', 'false', 'true', 'integer', 'float', 'number', 'string', 'mapping', 'sequence', 'iterable', 'callable', 'odd', 'even', 'lower', 'upper', 'divisibleby 2'];
 
+const SEQS = ["'abcdef'", '[0, 1, 2, 3, 4, 5]', '(1, 2, 3)', "''", '[]'];
+const SLICE_PARTS = ['', '0', '1', '-1', '-2', '3', '10', '-10'];
+const STEPS = ['', '1', '2', '-1', '-2'];
+const STRINGS = ["'  Hello, World  '", "'a,b,,c'", "'x'", "''", "'MiXed Case words'", "'line1\\nline2\\n'", "'it''s'"];
+const STR_CALLS = ['upper()', 'lower()', 'strip()', 'lstrip()', 'rstrip()', "split(',')", 'split()', "split(',', 1)", "rsplit(',', 1)", 'title()', 'capitalize()', "startswith('a')", "endswith('s')", "replace('a', 'A')", "find('o')", "count('l')", 'splitlines()', 'isdigit()', 'isalpha()', 'center(20)', 'ljust(6)', 'rjust(6)', 'zfill(6)', "partition(',')", "strip(' Hd')", 'swapcase()'];
+const NUMBERS = ['0', '7', '-3', '2.5', '-0.5', '1234567', '3.0'];
+const SPECS = ['', 'd', '5d', '<5', '>6', '^7', '05', '.2f', '+.1f', ',', 'x', 'o', 'b', 'e', '.3e', '%', '.1%', 'g'];
+const PERCENT = ['%s', '%r', '%d', '%5d', '%-5d|', '%05d', '%.2f', '%x', '%e', '%+d', '%i', '%c'];
+
 function generated(): string[] {
   const out: string[] = [];
+  for (const q of SEQS) {
+    const parts: string[] = [];
+    for (const a of SLICE_PARTS) for (const b of ['', '2', '-1', '5']) for (const c of STEPS) parts.push(`{{ ${q}[${a}:${b}${c ? ':' + c : ''}] }}`);
+    out.push(parts.join('|'));
+  }
+  for (const v of STRINGS) out.push(STR_CALLS.map((c) => `{{ ${v}.${c} }}`).join('|'));
+  for (const n of NUMBERS) out.push(SPECS.filter((sp) => !(/[dxob]/.test(sp) && /\./.test(n))).map((sp) => `{{ '{:${sp}}'.format(${n}) }}`).join('|'));
+  for (const n of NUMBERS) out.push(PERCENT.filter((p) => !(/[dxic]/.test(p) && /\./.test(n))).map((p) => `{{ '${p}' % ${n} }}`).join('|'));
+  // repr of awkward strings inside collections, and their JSON
+  const AWKWARD = [`"a'b"`, `'a"b'`, `'a\\'b"c'`, `'back\\\\slash'`, `'tab\\there'`, `'new\\nline'`, `'é ü 中'`, `'\\x01\\x7f'`, `'<&>'`];
+  for (const a of AWKWARD) out.push(`{{ [${a}] }} {{ {${a}: ${a}} }} {{ (${a},) }} {{ ${a} | tojson }} {{ [${a}] | tojson }} {{ ${a} | pprint }} {{ ${a} | length }} {{ ${a} | upper }} {{ ${a} | escape }} {{ ${a} | urlencode }}`);
+  // comparisons and membership across types
+  const MIXED = ['1', "'1'", 'none', 'true', '[1]', '(1,)', "{'1': 1}", '1.0'];
+  for (const a of MIXED) out.push(MIXED.map((b) => `{{ ${a} == ${b} }}{{ ${a} != ${b} }}`).join(' '));
+  for (const a of MIXED) for (const b of MIXED) out.push(`{{ ${a} < ${b} }}`, `{{ ${a} in ${b} }}`);
+  // filter chains
+  const CHAIN = ['sort', 'unique', 'reverse', 'first', 'last', 'length', 'sum', 'join', 'list', 'min', 'max', 'string', 'upper'];
+  const lz = (f: string) => (LAZY.has(f) ? `${f} | list` : f);
+  for (const f1 of CHAIN) for (const f2 of CHAIN) out.push(`{{ [3, 1, 2, 3] | ${lz(f1)} | ${lz(f2)} }}`);
+  out.push(`{{ '\\d+' }} {{ 'a1b22' | regex_replace('\\d+', '#') if false else '\\d' | length }} {{ '\\101\\x41\\u0041' }} {{ 'line\\\nbreak' }}`);
+  for (const n of NUMBERS) out.push(`{{ ${n} | round }} {{ ${n} | round(1) }} {{ ${n} | abs }} {{ ${n} | int }} {{ ${n} | float }} {{ ${n} | string }} {{ ${n} * 2 }} {{ ${n} / 2 }} {{ ${n} // 2 }} {{ ${n} % 2 }} {{ ${n} ** 2 }} {{ -${n} }}`);
   for (const a of VALUES) for (const op of BINOPS) for (const b of ['3', "'x'", '[1]', 'none']) out.push(`{{ ${a} ${op} ${b} }}`);
   for (const v of VALUES) out.push(`{{ ${v} }} {{ ${v} | string }} {{ not ${v} }} {% if ${v} %}T{% else %}F{% endif %}`);
   // filters that return iterators in Jinja2 are listed (printing an iterator shows its address)

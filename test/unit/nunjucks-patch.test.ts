@@ -48,6 +48,7 @@ const REPLACED: Record<string, string> = {
   'compiler.compilePos': 'bda3491227fbe16c',
   'compiler.compilePow': 'fa7e171831749d30',
   'compiler.compileSub': '7592b4f332a69d2e',
+  'lexer._parseString': '3cb3bdad2128ea24',
   'lexer.nextToken': '013078cc34b5874a',
   'lib._prettifyError': '01a9456e1ab08073',
   'parser.parseAggregate': '58fdea7e786afc53',
