@@ -614,6 +614,20 @@ export function installFilters(env: nunjucks.Environment): void {
     const s = seq(v) as number[];
     return s.length ? s.reduce((a, b) => a + b, 0) / s.length : 0;
   });
+  // salt.utils.data.traverse_dict_and_list as a filter: `pillar | traverse('a:b', 'default')`
+  f('traverse', (v: unknown, key: unknown, dflt: unknown = null, delimiter: unknown = ':') => {
+    let cur: unknown = v;
+    for (const part of String(key).split(String(delimiter))) {
+      if (Array.isArray(cur)) {
+        const i = Number(part);
+        if (!Number.isInteger(i) || i < 0 || i >= cur.length) return dflt;
+        cur = cur[i];
+      } else if (isPlainObject(cur) && Object.prototype.hasOwnProperty.call(cur, part)) {
+        cur = cur[part];
+      } else return dflt;
+    }
+    return cur;
+  });
   f('format_string', (v: unknown, ...a: unknown[]) => pyFormat(str(v), a));
 }
 

@@ -87,6 +87,10 @@ const LOREM = 'lorem ipsum dolor sit amet consectetur adipiscing elit sed do eiu
 export function jinjaGlobals(): Record<string, unknown> {
   return {
     range: helper(range),
+    // Salt's jinja global: `{{ raise('message') }}` fails the render with that message
+    raise: helper((msg: unknown) => {
+      throw new PyError(String(msg));
+    }),
     dict: helper((...raw: unknown[]) => {
       const [a, kw] = kwOf(raw);
       const out: Record<string, unknown> = {};

@@ -223,6 +223,13 @@ function generated(): string[] {
   for (const v of STRINGS) out.push(STR_CALLS.map((c) => `{{ ${v}.${c} }}`).join('|'));
   for (const n of NUMBERS) out.push(SPECS.filter((sp) => !(/[dxob]/.test(sp) && /\./.test(n))).map((sp) => `{{ '{:${sp}}'.format(${n}) }}`).join('|'));
   for (const n of NUMBERS) out.push(PERCENT.filter((p) => !(/[dxic]/.test(p) && /\./.test(n))).map((p) => `{{ '${p}' % ${n} }}`).join('|'));
+  // whitespace control: every combination of - on both ends of blocks, expressions and comments
+  for (const open of ['{%', '{%-', '{%+']) for (const close of ['%}', '-%}']) {
+    out.push(`a  \n  ${open} if true ${close}  \n  b  \n  ${open} endif ${close}  \n  c`);
+    out.push(`x\n${open} for i in [1, 2] ${close}\n  - {{ i }}\n${open} endfor ${close}\ny`);
+  }
+  for (const open of ['{{', '{{-']) for (const close of ['}}', '-}}']) out.push(`a \n ${open} 1 ${close} \n b`);
+  for (const open of ['{#', '{#-']) for (const close of ['#}', '-#}']) out.push(`a \n ${open} c ${close} \n b`);
   // repr of awkward strings inside collections, and their JSON
   const AWKWARD = [`"a'b"`, `'a"b'`, `'a\\'b"c'`, `'back\\\\slash'`, `'tab\\there'`, `'new\\nline'`, `'é ü 中'`, `'\\x01\\x7f'`, `'<&>'`];
   for (const a of AWKWARD) out.push(`{{ [${a}] }} {{ {${a}: ${a}} }} {{ (${a},) }} {{ ${a} | tojson }} {{ [${a}] | tojson }} {{ ${a} | pprint }} {{ ${a} | length }} {{ ${a} | upper }} {{ ${a} | escape }} {{ ${a} | urlencode }}`);
@@ -267,10 +274,40 @@ const withFiles: string[] = [
   "{% extends 'base.j2' %}{% block head %}h{% endblock %}",
 ];
 
+/** Deterministic pseudo-random nesting of statements and expressions (seeded, same every run). */
+function combinations(count: number): string[] {
+  let seed = 20261206;
+  const rnd = (n: number) => {
+    seed = (seed * 1103515245 + 12345) % 2147483648;
+    return seed % n;
+  };
+  const pick = <T>(a: T[]) => a[rnd(a.length)]!;
+  const exprs = ['x', 'x + 1', 'x * 2', "x ~ '!'", 'items | length', 'items | sum', 'items[-1]', 'items[:2]', "d.get('k', 0)", 'ns.total', "'%s-%s' % (x, x)", 'x if x is odd else -x', '(x, x)', "{x: 'v'}", 'x in items', 'loop_var'];
+  const gen = (depth: number): string => {
+    const parts: string[] = [];
+    const n = 1 + rnd(3);
+    for (let i = 0; i < n; i++) {
+      const k = depth > 2 ? 0 : rnd(7);
+      if (k === 0) parts.push(`{{ ${pick(exprs).replace('loop_var', 'x')} }}`);
+      else if (k === 1) parts.push(`{% for x in items %}{% set loop_var = loop.index %}${gen(depth + 1)}{% endfor %}`);
+      else if (k === 2) parts.push(`{% if ${pick(['x > 1', 'items', 'not items', 'x is even', "'a' in 'abc'"])} %}${gen(depth + 1)}{% else %}${gen(depth + 1)}{% endif %}`);
+      else if (k === 3) parts.push(`{% set x = ${pick(['x + 1', 'x * 3', 'items | length', 'ns.total'])} %}{{ x }}`);
+      else if (k === 4) parts.push(`{% set ns.total = ns.total + x %}`);
+      else if (k === 5) parts.push(`{% macro m${depth}(x, y=2) %}${gen(depth + 1)}{{ y }}{% endmacro %}{{ m${depth}(x) }}{{ m${depth}(x + 1, y=x) }}`);
+      else parts.push(`{% with x = x + 10 %}${gen(depth + 1)}{% endwith %}`);
+    }
+    return parts.join('|');
+  };
+  const out: string[] = [];
+  for (let i = 0; i < count; i++) out.push(`{% set ns = namespace(total=0) %}{% set x = ${rnd(5)} %}{% set items = [1, 2, 3] %}{% set d = {'k': 1} %}${gen(0)}[{{ x }} {{ ns.total }}]`);
+  return out;
+}
+
 export function corpus(): Case[] {
   const cases: Case[] = [];
   for (const t of [...syntax, ...issue10, ...filters, ...tests]) cases.push({ template: t, context: ctx });
   for (const t of withFiles) cases.push({ template: t, context: ctx, files });
   for (const t of generated()) cases.push({ template: t });
+  for (const t of combinations(300)) cases.push({ template: t });
   return cases;
 }

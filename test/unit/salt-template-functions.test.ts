@@ -94,6 +94,12 @@ describe('salt functions formulas call', () => {
     expect(() => render('{{ salt.user.nosuch() }}')).toThrow(/undefined/);
   });
 
+  it("Salt's traverse filter and raise global", () => {
+    const render = setup({}, { os: 'Debian' }, { a: { b: [{ c: 1 }] } });
+    expect(render("{{ pillar | traverse('a:b:0:c') }} {{ pillar | traverse('a:x', 'dflt') }} {{ pillar | traverse('a/b', 'd', '/') }}")).toBe("1 dflt [{'c': 1}]");
+    expect(() => render("{{ raise('unsupported OS: ' ~ grains.os) }}")).toThrow(/unsupported OS: Debian/);
+  });
+
   it('grains report the Salt release tsalt follows and a Python version', () => {
     const g = coreGrains();
     expect(g.saltversion).toBe('3006.9');
