@@ -19,6 +19,7 @@ import type { TreeSource } from '../tree/source.js';
 import { normaliseTreePath } from '../tree/source.js';
 
 let patched = false;
+const compiledCode = new Map<string, Record<string, unknown>>();
 /** Patch Nunjucks' runtime once per process: compat methods, closed lookups, Salt-style output. */
 function patchRuntime(): void {
   if (patched) return;
@@ -49,6 +50,22 @@ function patchRuntime(): void {
     }
     if (!result) throw new Error(`import of ${path ?? 'a template'} did not complete synchronously`);
     return cb(wrap(result[0]), result[1]);
+  };
+  // Compiled code is pure over (source, path): every run builds a new environment (its tree and
+  // loader), but the same templates compile once per process. Bounded, oldest dropped first.
+  const origCompile = T._compile as (this: any) => void;
+  ORIGINALS['Template._compile'] = String(origCompile);
+  T._compile = function (this: any) {
+    const key = `${this.path ?? ''}\0${this.tmplStr}`;
+    const cached = compiledCode.get(key);
+    if (cached && !this.tmplProps) this.tmplProps = cached;
+    origCompile.call(this);
+    if (!cached) {
+      const props: Record<string, unknown> = { root: this.rootRenderFunc };
+      for (const [name, fn] of Object.entries(this.blocks as Record<string, unknown>)) props[`b_${name}`] = fn;
+      compiledCode.set(key, props);
+      if (compiledCode.size > 2000) compiledCode.delete(compiledCode.keys().next().value!);
+    }
   };
   // the same for {% include %}: Template.render(ctx, frame, cb) runs the includer's continuation in cb
   const origRender = T.render as (...a: unknown[]) => unknown;
