@@ -119,6 +119,15 @@ export function installPatches(): void {
   rt.memberLookup = (obj: unknown, key: unknown, attr?: boolean) => lookup(obj, key, attr === true);
   rt.callWrap = (fn: unknown, name: string, _context: unknown, args: unknown[]) => callChecked(fn, name, args);
   const origMakeMacro = rt.makeMacro as (...a: unknown[]) => (...a: unknown[]) => unknown;
+  // macro attributes Jinja2 has: name, arguments (the rest stay undefined)
+  ORIGINALS['compiler.compileMacro'] = String(Compiler.compileMacro);
+  const origCompileMacro = Compiler.compileMacro;
+  Compiler.compileMacro = function (this: any, node: any, frame: any) {
+    origCompileMacro.call(this, node, frame);
+    const funcId = frame.lookup(node.name.value);
+    const names = node.args.children.flatMap((a: any) => (a.typename === 'Symbol' ? [a.value] : a.typename === 'Dict' || a.typename === 'KeywordArgs' ? a.children.map((p: any) => p.key.value) : []));
+    this._emitLine(`runtime.py.nameMacro(${funcId}, ${JSON.stringify(node.name.value)}, ${JSON.stringify(names)});`);
+  };
   // macros are helpers; a call's extra positional/keyword arguments are its `varargs`/`kwargs`
   rt.makeMacro = (argNames: string[], kwargNames: string[], func: unknown) => {
     const macro = origMakeMacro(argNames, kwargNames, func);

@@ -76,6 +76,9 @@ export const pyRuntime = {
     if (items.length !== n) throw new TemplateError(items.length > n ? `too many values to unpack (expected ${n})` : `not enough values to unpack (expected ${n}, got ${items.length})`);
     return items;
   },
+  nameMacro(macro: unknown, name: string, args: string[]): void {
+    if (typeof macro === 'function') helperObject(macro, (k) => (k === 'name' ? name : k === 'arguments' ? tuple([...args]) : undefined));
+  },
   nsSet(ns: unknown, key: string, value: unknown): void {
     namespaceSet(ns, key, value);
   },

@@ -119,6 +119,7 @@ const syntax: string[] = [
   "{% macro w(tag) %}<{{ tag }}>{{ caller() }}</{{ tag }}>{% endmacro %}{% call w('b') %}inside {{ n }}{% endcall %}",
   '{% macro l(items) %}{% for i in items %}{{ caller(i) }}{% endfor %}{% endmacro %}{% call(x) l([1, 2]) %}[{{ x }}]{% endcall %}',
   "{% macro m(x) %}{{ x }}{% endmacro %}{{ m('a') ~ m('b') }} {{ m.name }}",
+  "{% macro m(a, b=1, c='x') %}{% endmacro %}{{ m.name }} {{ m.arguments }}",
   // global functions
   '{{ range(5) | list }} {{ range(2, 10, 3) | list }} {{ range(5, 0, -2) | list }}',
   "{{ dict(a=1, b='x') }} {% set c = cycler('a', 'b') %}{{ c.next() }}{{ c.next() }}{{ c.next() }}{{ c.current }}",
