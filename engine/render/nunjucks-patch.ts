@@ -451,6 +451,19 @@ export function installCompilerPatches(): void {
     });
     this._emit('])');
   };
+  // keyword arguments as own properties whatever their name (`f(__proto__=x)` sets no prototype)
+  ORIGINALS['compiler.compileKeywordArgs'] = String(Compiler.compileKeywordArgs);
+  Compiler.compileKeywordArgs = function (this: any, node: any, frame: any) {
+    this._emit('runtime.makeKeywordArgs(runtime.py.kwargs([');
+    node.children.forEach((pair: any, i: number) => {
+      if (i > 0) this._emit(', ');
+      const key = pair.key.typename === 'Symbol' ? pair.key.value : pair.key.value;
+      this._emit(`[${JSON.stringify(String(key))}, `);
+      this._compileExpression(pair.value, frame);
+      this._emit(']');
+    });
+    this._emit(']))');
+  };
   Compiler.compilePySlice = function (this: any, node: any, frame: any) {
     this._emit('runtime.py.slice(');
     emitStrict(this, node.target, frame);

@@ -76,6 +76,11 @@ export const pyRuntime = {
     if (items.length !== n) throw new TemplateError(items.length > n ? `too many values to unpack (expected ${n})` : `not enough values to unpack (expected ${n}, got ${items.length})`);
     return items;
   },
+  kwargs(pairs: [string, unknown][]): Record<string, unknown> {
+    const out: Record<string, unknown> = {};
+    for (const [k, v] of pairs) setOwn(out, k, v);
+    return out;
+  },
   nameMacro(macro: unknown, name: string, args: string[]): void {
     if (typeof macro === 'function') helperObject(macro, (k) => (k === 'name' ? name : k === 'arguments' ? tuple([...args]) : undefined));
   },

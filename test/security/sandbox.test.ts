@@ -100,6 +100,7 @@ export const ATTEMPTS: Record<string, string> = {
   'groupby named tuple': `{{ ([{'a': 1}] | groupby('a') | first).constructor.constructor(${F})() }}`,
   'format conversion': `{{ '{0.__class__}'.format(range) }}{{ '{0!r}'.format(range) }}`,
   'with block': `{% with f = range %}{{ f.constructor(${F})() }}{% endwith %}`,
+  'keyword argument __proto__': `{% macro m(call=none, apply=none) %}{{ call.constructor(${F})() }}{{ apply }}{% endmacro %}{{ m(__proto__=range) }}{{ dict(__proto__=range).constructor(${F})() }}`,
   // names resolved in the context
   'context constructor': `{{ constructor(${F})() }}`,
   'context proto': `{{ __proto__.constructor(${F})() }}`,

@@ -18,6 +18,7 @@ const fingerprint = (f: unknown) => crypto.createHash('sha256').update(String(f)
 
 /** The functions the patches replace or wrap, as Nunjucks NUNJUCKS_VERSION ships them. */
 const REPLACED: Record<string, string> = {
+  'compiler.compileKeywordArgs': 'c59c51847d7443a2',
   'compiler.compileMacro': 'd5b968fceafdd470',
   'Template._compile': '374bc355315cb6f2',
   'Template.render': '046b1fce49ec30a2',
