@@ -374,6 +374,20 @@ export const LIST_METHODS: Record<string, AnyFn> = {
     this.reverse();
     return null;
   },
+  sort(this: unknown[], ...raw: unknown[]) {
+    const [, kw] = kwOf(raw);
+    const cmp = (a: unknown, b: unknown): number => {
+      const x = a instanceof PyFloat ? a.value : a;
+      const y = b instanceof PyFloat ? b.value : b;
+      if ((typeof x === 'number' || typeof x === 'boolean') && (typeof y === 'number' || typeof y === 'boolean')) return Number(x) - Number(y);
+      if (typeof x === 'string' && typeof y === 'string') return x < y ? -1 : x > y ? 1 : 0;
+      throw new PyError(`'<' not supported between instances of ${pyRepr(a)} and ${pyRepr(b)}`);
+    };
+    const sorted = [...this].sort(cmp);
+    if (kw.reverse === true) sorted.reverse();
+    this.splice(0, this.length, ...sorted);
+    return null;
+  },
   copy(this: unknown[]) {
     return [...this];
   },

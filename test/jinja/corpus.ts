@@ -78,6 +78,7 @@ const syntax: string[] = [
   "{{ '{0[a]} {1.b}'.format({'a': 1}, {'b': 2}) }} {{ '{!r}'.format('q') }} {{ '{:,}'.format(1234567) }}",
   "{{ d.keys() | list }} {{ d.values() | list }} {{ d.items() | list }} {{ d.get('a') }} {{ d.get('zz') }} {{ d.get('zz', 'dflt') }}",
   "{% set x = [1] %}{% do x.append(2) %}{% do x.extend([3, 4]) %}{% do x.insert(0, 0) %}{{ x }} {{ x.pop() }} {{ x.pop(0) }} {{ x }} {{ x.index(2) }} {{ x.count(1) }}",
+  "{% set z = [3, 1, 2] %}{% do z.sort() %}{{ z }}{% do z.sort(reverse=true) %}{{ z }}{% set w = ['b', 'a'] %}{% do w.sort() %}{{ w }}",
   "{% set y = {'a': 1} %}{% do y.update({'b': 2}) %}{% do y.update(c=3) %}{{ y }} {{ y.pop('a') }} {{ y.setdefault('d', 4) }} {{ y }} {{ y.copy() }}",
   // set, block set, namespace
   '{% set a = 1 %}{% set b, c = 2, 3 %}{{ a }}{{ b }}{{ c }}',
