@@ -19,7 +19,8 @@ import { tempDir } from '../helpers/harness.js';
 
 const work = tempDir('tsalt-sandbox-');
 const MARK = path.join(work, 'pwned');
-afterAll(() => fs.rmSync(work, { recursive: true, force: true }));
+const made: string[] = [];
+afterAll(() => [work, ...made].forEach((d) => fs.rmSync(d, { recursive: true, force: true })));
 beforeEach(() => fs.rmSync(MARK, { force: true }));
 
 /** JavaScript that writes the marker file if it ever runs, as a Jinja string literal. */
@@ -119,6 +120,7 @@ function checkNotRun(): void {
 
 function tree(files: Record<string, string>): string {
   const dir = tempDir('tsalt-sandbox-tree-');
+  made.push(dir);
   for (const [p, c] of Object.entries(files)) {
     fs.mkdirSync(path.dirname(path.join(dir, p)), { recursive: true });
     fs.writeFileSync(path.join(dir, p), c);

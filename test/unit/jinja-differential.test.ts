@@ -5,7 +5,7 @@
  * where Jinja2 fails tsalt must fail too. The differences tsalt keeps on purpose are listed in
  * EXCEPTIONS with the reason; each must still differ (an exception that now matches is removed).
  */
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import fs from 'node:fs';
 import path from 'node:path';
 import { spawnSync } from 'node:child_process';
@@ -28,6 +28,9 @@ function jinja2(cases: Case[]): Result[] {
   return JSON.parse(r.stdout.toString()) as Result[];
 }
 
+const dirs: string[] = [];
+afterAll(() => dirs.forEach((d) => fs.rmSync(d, { recursive: true, force: true })));
+
 function tsalt(cases: Case[]): Result[] {
   const renderers = new Map<string, JinjaRenderer>();
   return cases.map((c) => {
@@ -35,6 +38,7 @@ function tsalt(cases: Case[]): Result[] {
     let r = renderers.get(key);
     if (!r) {
       const dir = tempDir('tsalt-jinja-diff-');
+      dirs.push(dir);
       for (const [p, text] of Object.entries(c.files ?? {})) fs.writeFileSync(path.join(dir, p), text);
       r = new JinjaRenderer(new LocalTree(dir));
       renderers.set(key, r);

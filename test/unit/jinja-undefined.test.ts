@@ -4,7 +4,7 @@
  * the file, the line and the missing name. Errors inside an imported map.jinja name where they
  * are and the import chain from the SLS (issue 10).
  */
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import fs from 'node:fs';
 import path from 'node:path';
 import { JinjaRenderer, RenderError } from '../../engine/render/jinja.js';
@@ -15,8 +15,12 @@ import { CompileError } from '../../engine/compile/errors.js';
 import { makeRunBase, templateGlobals } from '../../engine/run/context.js';
 import { tempDir } from '../helpers/harness.js';
 
+const dirs: string[] = [];
+afterAll(() => dirs.forEach((d) => fs.rmSync(d, { recursive: true, force: true })));
+
 function treeDir(files: Record<string, string>): string {
   const dir = tempDir('tsalt-undef-');
+  dirs.push(dir);
   for (const [p, c] of Object.entries(files)) {
     fs.mkdirSync(path.dirname(path.join(dir, p)), { recursive: true });
     fs.writeFileSync(path.join(dir, p), c);

@@ -96,7 +96,9 @@ describe('Nunjucks patches', () => {
   });
 
   it('every replaced or wrapped function is the one the patches were written against', () => {
-    new JinjaRenderer(new LocalTree(tempDir('tsalt-np-'))); // installs the patches, recording the originals
+    const dir = tempDir('tsalt-np-');
+    new JinjaRenderer(new LocalTree(dir)); // installs the patches, recording the originals
+    fs.rmSync(dir, { recursive: true, force: true });
     const now: Record<string, string> = {};
     for (const [k, v] of Object.entries(ORIGINALS)) now[k] = fingerprint(v);
     expect(now).toEqual(REPLACED);

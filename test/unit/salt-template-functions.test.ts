@@ -5,7 +5,7 @@
  * (with context), salt.mod.fn attribute calls, render variables visible in imports without
  * context (Salt's template.globals), and the saltversioninfo / pythonversion grains.
  */
-import { describe, expect, it, afterEach } from 'vitest';
+import { describe, expect, it, afterEach, afterAll } from 'vitest';
 import fs from 'node:fs';
 import path from 'node:path';
 import { JinjaRenderer } from '../../engine/render/jinja.js';
@@ -14,8 +14,12 @@ import { saltFunctions, setTemplateLogSink, fnmatchcase } from '../../engine/ren
 import { coreGrains } from '../../engine/grains/core.js';
 import { tempDir } from '../helpers/harness.js';
 
+const dirs: string[] = [];
+afterAll(() => dirs.forEach((d) => fs.rmSync(d, { recursive: true, force: true })));
+
 function setup(files: Record<string, string>, grains: Record<string, unknown>, pillar: Record<string, unknown> = {}) {
   const dir = tempDir('tsalt-saltfn-');
+  dirs.push(dir);
   for (const [p, c] of Object.entries(files)) {
     fs.mkdirSync(path.dirname(path.join(dir, p)), { recursive: true });
     fs.writeFileSync(path.join(dir, p), c);
