@@ -1,6 +1,8 @@
 /**
  * Requisites -> a dependency graph: `*_in` turned around, references matched by id or name
- * (Salt's rule), missing targets and cycles reported, and the static execution order computed
+ * (Salt's rule), missing targets recorded on the state that names them (it fails at run time
+ * with Salt's "not found" comment; the others run), cycles reported, and the static execution
+ * order computed
  * (Salt's: sort by order, then run each state's requisites depth-first before it).
  */
 import type { CompileErrorDetail } from './errors.js';
@@ -13,7 +15,30 @@ export interface Edge {
   target: string;
 }
 
-export type Linked = LowState & { deps: Edge[] };
+/** A requisite of a state whose target is not part of the run (Salt: "not found"). */
+export interface MissingRequisite {
+  kind: RequisiteKind;
+  /** module written in the requisite (`pkg` of `- pkg: nginx`), `id` when none was */
+  state: string;
+  ref: string;
+}
+
+export type Linked = LowState & {
+  deps: Edge[];
+  /** requisites whose target is not in this run: the state fails with Salt's "not found" comment, the others run */
+  missing?: MissingRequisite[];
+};
+
+/** Salt's comment for a state whose requisites were not found (salt/state.py, same layout). */
+export function missingRequisitesComment(missing: MissingRequisite[]): string {
+  let out = 'The following requisites were not found:\n';
+  const kinds = [...new Set(missing.map((m) => m.kind))];
+  for (const kind of kinds) {
+    out += `${' '.repeat(19)}${kind}:\n`;
+    for (const m of missing.filter((x) => x.kind === kind)) out += `${' '.repeat(23)}${m.state}: ${m.ref}\n`;
+  }
+  return out;
+}
 
 /** Kinds that make the requiring state run after its target. prereq runs before it; listen adds no order. */
 const ORDERING: ReadonlySet<RequisiteKind> = new Set([
@@ -67,12 +92,16 @@ export function linkRequisites(low: LowState[]): { states: Linked[]; errors: Com
   };
   const where = (s: LowState): CompileErrorDetail => ({ file: s.file, sls: s.sls, id: s.id, line: s.line, includeChain: s.includeChain, message: '' });
 
+  const missing = new Map<string, MissingRequisite[]>();
   for (const s of low) {
     for (const [kind, refs] of Object.entries(s.requisites) as Array<[RequisiteKind, RequisiteRef[]]>) {
       for (const r of refs) {
         const targets = find(r);
         if (!targets.length) {
-          errors.push({ ...where(s), message: `requisite not found: ${describeRef(kind, r)} — no state with that id or name${r.state && r.state !== 'sls' ? ` in module '${r.state}'` : ''} is part of this run` });
+          // as Salt: this state fails ("requisites were not found"), the rest of the run goes on
+          const list = missing.get(s.key) ?? [];
+          list.push({ kind, state: r.state ?? 'id', ref: r.ref });
+          missing.set(s.key, list);
         }
         for (const t of targets) pushEdge(s, kind, t);
       }
@@ -88,7 +117,7 @@ export function linkRequisites(low: LowState[]): { states: Linked[]; errors: Com
     }
   }
 
-  const states: Linked[] = low.map((s) => ({ ...s, deps: deps.get(s.key)! }));
+  const states: Linked[] = low.map((s) => ({ ...s, deps: deps.get(s.key)!, ...(missing.has(s.key) ? { missing: missing.get(s.key)! } : {}) }));
   if (!errors.length) {
     const cycle = findCycle(states);
     if (cycle) {

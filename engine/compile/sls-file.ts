@@ -78,8 +78,13 @@ export function renderText(
     return first ? '\n' + out : out; // keep line numbers aligned with the file
   } catch (e) {
     if (e instanceof RenderError) {
-      const line = e.line !== undefined && first && e.file === file ? e.line + 1 : e.line;
-      throw new SlsLoadError({ file: e.file, line, column: e.column, message: `Jinja error: ${e.message}` });
+      const shift = (f: string, l: number | undefined) => (l !== undefined && first && f === file ? l + 1 : l);
+      const line = shift(e.file, e.line);
+      // an error in an imported map.jinja names where it is and how the SLS reached it
+      const chain = e.importChain.length
+        ? ` (import chain: ${[...e.importChain].reverse().map((l) => `${l.file}:${shift(l.file, l.line)}`).concat(`${e.file}:${line ?? '?'}`).join(' -> ')})`
+        : '';
+      throw new SlsLoadError({ file: e.file, line, column: e.column, message: `Jinja error: ${e.message}${chain}` });
     }
     if (e instanceof TreeError) throw new SlsLoadError({ file, message: e.message });
     throw e;

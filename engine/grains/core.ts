@@ -140,9 +140,21 @@ export function coreGrains(): Grains {
     ...addresses(),
     path: process.env.PATH ?? '',
     shell: '/bin/sh',
-    saltversion: 'tsalt-0.1.0',
+    // the Salt release whose behaviour tsalt follows (docs/sls.md): formulas compare these
+    ...SALT_COMPAT_GRAINS,
   };
 }
+
+/**
+ * What formulas test to pick code paths: tsalt follows Salt 3006 (the LTS line), and reports the
+ * Python version that release's onedir package ships.
+ */
+export const SALT_COMPAT_GRAINS = {
+  saltversion: '3006.9',
+  saltversioninfo: [3006, 9],
+  pythonversion: [3, 10, 14, 'final', 0],
+  tsaltversion: '0.1.0',
+} as const;
 
 /** /etc/tsalt/grains (YAML mapping; `roles:` lives there). Static grains override computed ones. */
 export const GrainsFileSchema = z.record(z.string(), z.unknown());

@@ -5,190 +5,80 @@
  * - a template's final newline is kept;
  * - Python methods on dicts/lists (`.items()`, `.get()`, `.append()`) via Jinja compat, plus the
  *   string methods trees use (`.format`, `.split`, `.strip`, `.startswith`, ...);
- * - no way out: member lookups of constructor/__proto__/prototype are closed, so templates
- *   cannot reach `process`, `require` or the filesystem;
+ * - no way out: every lookup and call goes through ./sandbox.ts (own data of plain data and
+ *   registered helpers only), so templates cannot reach `process`, `require` or the filesystem;
  * - `{% include %}`/`{% import %}`/`{% from %}` read from the state tree only.
  */
 import nunjucks from 'nunjucks';
 import { loadSaltYaml } from './salt-yaml.js';
-import { pyOutput } from './pyrepr.js';
+import { installPatches, ORIGINALS, renderGlobals } from './nunjucks-patch.js';
+import { jinjaGlobals } from './globals.js';
+import type { ImportLink } from './py-runtime.js';
 import { installFilters } from './filters.js';
 import type { TreeSource } from '../tree/source.js';
 import { normaliseTreePath } from '../tree/source.js';
 
-/** Never reachable: the ways from a value to its constructor (and so to `process`). */
-const BLOCKED_MEMBERS = new Set([
-  'constructor',
-  '__proto__',
-  'prototype',
-  '__defineGetter__',
-  '__defineSetter__',
-  '__lookupGetter__',
-  '__lookupSetter__',
-]);
-/** Not reachable on functions; plain data may use these names as keys (`bind:` in haproxy pillar). */
-const BLOCKED_ON_FUNCTIONS = new Set(['call', 'apply', 'bind', 'caller', 'callee', 'arguments']);
-
-function pyFormat(this: string, ...args: unknown[]): string {
-  let kw: Record<string, unknown> = {};
-  const last = args[args.length - 1] as Record<string, unknown> | undefined;
-  if (last && typeof last === 'object' && (last as { __keywords?: boolean }).__keywords) {
-    kw = last;
-    args = args.slice(0, -1);
-  }
-  let auto = 0;
-  return this.replace(/\{\{|\}\}|\{([^{}]*)\}/g, (m, field: string | undefined) => {
-    if (m === '{{') return '{';
-    if (m === '}}') return '}';
-    const key = (field ?? '').split(':')[0]!;
-    const v = key === '' ? args[auto++] : /^\d+$/.test(key) ? args[Number(key)] : kw[key];
-    return pyOutput(v);
-  });
-}
-
-const STRING_MEMBERS: Record<string, (this: string, ...a: any[]) => unknown> = {
-  format: pyFormat,
-  strip(chars?: string) {
-    return chars ? this.replace(new RegExp(`^[${escapeClass(chars)}]+|[${escapeClass(chars)}]+$`, 'g'), '') : this.trim();
-  },
-  lstrip(chars?: string) {
-    return chars ? this.replace(new RegExp(`^[${escapeClass(chars)}]+`), '') : this.trimStart();
-  },
-  rstrip(chars?: string) {
-    return chars ? this.replace(new RegExp(`[${escapeClass(chars)}]+$`), '') : this.trimEnd();
-  },
-  startswith(p: string | string[]) {
-    return (Array.isArray(p) ? p : [p]).some((x) => this.startsWith(x));
-  },
-  endswith(p: string | string[]) {
-    return (Array.isArray(p) ? p : [p]).some((x) => this.endsWith(x));
-  },
-  split(sep?: string, max?: number) {
-    const parts = sep === undefined || sep === null ? this.trim().split(/\s+/).filter(Boolean) : this.split(sep);
-    if (max === undefined || max < 0 || parts.length <= max + 1) return parts;
-    return [...parts.slice(0, max), parts.slice(max).join(sep ?? ' ')];
-  },
-  upper() {
-    return this.toUpperCase();
-  },
-  lower() {
-    return this.toLowerCase();
-  },
-  title() {
-    return this.replace(/\b\w/g, (c) => c.toUpperCase());
-  },
-  capitalize() {
-    return this.charAt(0).toUpperCase() + this.slice(1).toLowerCase();
-  },
-  join(items: unknown[]) {
-    return items.map((x) => pyOutput(x)).join(this);
-  },
-  isdigit() {
-    return /^\d+$/.test(this);
-  },
-  replace(a: string, b: string) {
-    return this.split(a).join(b);
-  },
-  find(s: string) {
-    return this.indexOf(s);
-  },
-  count(s: string) {
-    return s ? this.split(s).length - 1 : this.length + 1;
-  },
-  splitlines() {
-    return this.split(/\r?\n/).filter((_, i, a) => i < a.length - 1 || a[i] !== '');
-  },
-  zfill(n: number) {
-    return this.padStart(n, '0');
-  },
-};
-
-function escapeClass(s: string): string {
-  return s.replace(/[\]\\^-]/g, '\\$&');
-}
-
 let patched = false;
+const compiledCode = new Map<string, Record<string, unknown>>();
 /** Patch Nunjucks' runtime once per process: compat methods, closed lookups, Salt-style output. */
 function patchRuntime(): void {
   if (patched) return;
   patched = true;
-  nunjucks.installJinjaCompat();
+  installPatches();
   const rt = (nunjucks as unknown as { runtime: Record<string, any> }).runtime;
-  const compatLookup = rt.memberLookup as (obj: unknown, val: unknown, ...rest: unknown[]) => unknown;
-  rt.memberLookup = function memberLookup(obj: unknown, val: unknown, ...rest: unknown[]) {
-    if (typeof val === 'string' && BLOCKED_MEMBERS.has(val)) return undefined;
-    if (typeof obj === 'function' && typeof val === 'string' && BLOCKED_ON_FUNCTIONS.has(val)) return undefined;
-    if (typeof obj === 'string' && typeof val === 'string' && Object.prototype.hasOwnProperty.call(STRING_MEMBERS, val)) {
-      return STRING_MEMBERS[val]!.bind(obj);
-    }
-    // only own properties of plain data, plus the Python methods compat provides
-    if (obj !== null && typeof obj === 'object' && typeof val === 'string' && !Array.isArray(obj)) {
-      if (!(val in obj) || Object.prototype.hasOwnProperty.call(obj, val)) return compatLookup.call(this, obj, val, ...rest);
-      // inherited member (Object.prototype.*): only the compat methods, which compat handles first
-      const r = compatLookup.call(this, obj, val, ...rest);
-      return typeof r === 'function' && (r as { name?: string }).name?.startsWith('bound ') ? r : undefined;
-    }
-    return compatLookup.call(this, obj, val, ...rest);
-  };
-  const origCtxLookup = rt.contextOrFrameLookup as (c: unknown, f: unknown, n: string) => unknown;
-  rt.contextOrFrameLookup = function (context: unknown, frame: unknown, name: string) {
-    if (BLOCKED_MEMBERS.has(name) || name in Object.prototype) return undefined;
-    return origCtxLookup(context, frame, name);
-  };
-  // Jinja accepts a trailing comma in dict/list literals; map.jinja files are full of them.
-  const P = (nunjucks as any).parser.Parser.prototype;
-  const lexer = (nunjucks as any).lexer;
-  const N = (nunjucks as any).nodes;
-  P.parseAggregate = function parseAggregate(this: any) {
-    const tok = this.nextToken();
-    let node: any;
-    if (tok.type === lexer.TOKEN_LEFT_PAREN) node = new N.Group(tok.lineno, tok.colno);
-    else if (tok.type === lexer.TOKEN_LEFT_BRACKET) node = new N.Array(tok.lineno, tok.colno);
-    else if (tok.type === lexer.TOKEN_LEFT_CURLY) node = new N.Dict(tok.lineno, tok.colno);
-    else return null;
-    const closing = (t: string) => t === lexer.TOKEN_RIGHT_PAREN || t === lexer.TOKEN_RIGHT_BRACKET || t === lexer.TOKEN_RIGHT_CURLY;
-    for (;;) {
-      if (closing(this.peekToken().type)) {
-        this.nextToken();
-        break;
-      }
-      if (node.children.length > 0) {
-        if (!this.skip(lexer.TOKEN_COMMA)) this.fail('parseAggregate: expected comma after expression', tok.lineno, tok.colno);
-        if (closing(this.peekToken().type)) {
-          this.nextToken();
-          break;
-        }
-      }
-      if (node instanceof N.Dict) {
-        const key = this.parsePrimary();
-        if (!this.skip(lexer.TOKEN_COLON)) this.fail('parseAggregate: expected colon after dict key', tok.lineno, tok.colno);
-        const value = this.parseExpression();
-        node.addChild(new N.Pair(key.lineno, key.colno, key, value));
-      } else {
-        node.addChild(this.parseExpression());
-      }
-    }
-    return node;
-  };
   // Errors inside an imported template must name that template, not the importer.
   const T = (nunjucks.Template as any).prototype;
   const origGetExported = T.getExported as (...a: unknown[]) => unknown;
+  ORIGINALS['Template.getExported'] = String(origGetExported);
   T.getExported = function (this: { path?: string }, ...args: unknown[]) {
     // getExported(cb) | getExported(ctx, cb) | getExported(ctx, frame, cb)
     const cb = args.pop() as (e: unknown, v?: unknown) => void;
     const [ctx = {}, parentFrame = null] = args;
     const path = this.path;
     const wrap = (e: unknown) => (e && path ? (nunjucks.lib as any)._prettifyError(path, true, e) : e);
+    // Our loader is synchronous, so the imported template finishes before getExported returns.
+    // The importer's continuation (the rest of its template) runs only after that: called from
+    // inside, its errors would be caught by the imported template's own try/catch and blamed on
+    // the imported file.
+    let result: [unknown, unknown] | undefined;
     try {
-      return origGetExported.call(this, ctx, parentFrame, (e: unknown, v?: unknown) => cb(wrap(e), v));
+      origGetExported.call(this, ctx, parentFrame, (e: unknown, v?: unknown) => {
+        result = [e, v];
+      });
     } catch (e) {
       throw wrap(e);
     }
+    if (!result) throw new Error(`import of ${path ?? 'a template'} did not complete synchronously`);
+    return cb(wrap(result[0]), result[1]);
   };
-  rt.suppressValue = function suppressValue(val: unknown) {
-    if (val === undefined) return '';
-    if (val instanceof (nunjucks.runtime as any).SafeString) return val;
-    return pyOutput(val);
+  // Compiled code is pure over (source, path): every run builds a new environment (its tree and
+  // loader), but the same templates compile once per process. Bounded, oldest dropped first.
+  const origCompile = T._compile as (this: any) => void;
+  ORIGINALS['Template._compile'] = String(origCompile);
+  T._compile = function (this: any) {
+    const key = `${this.path ?? ''}\0${this.tmplStr}`;
+    const cached = compiledCode.get(key);
+    if (cached && !this.tmplProps) this.tmplProps = cached;
+    origCompile.call(this);
+    if (!cached) {
+      const props: Record<string, unknown> = { root: this.rootRenderFunc };
+      for (const [name, fn] of Object.entries(this.blocks as Record<string, unknown>)) props[`b_${name}`] = fn;
+      compiledCode.set(key, props);
+      if (compiledCode.size > 2000) compiledCode.delete(compiledCode.keys().next().value!);
+    }
+  };
+  // the same for {% include %}: Template.render(ctx, frame, cb) runs the includer's continuation in cb
+  const origRender = T.render as (...a: unknown[]) => unknown;
+  ORIGINALS['Template.render'] = String(origRender);
+  T.render = function (this: unknown, ...args: unknown[]) {
+    const cb = args[args.length - 1];
+    if (args.length < 3 || typeof cb !== 'function') return origRender.apply(this, args);
+    let result: [unknown, unknown] | undefined;
+    origRender.call(this, args[0], args[1], (e: unknown, v?: unknown) => {
+      result = [e, v];
+    });
+    if (!result) throw new Error('include did not complete synchronously');
+    return (cb as (e: unknown, v?: unknown) => unknown)(result[0], result[1]);
   };
   // StrictUndefined: printing an undefined value is an error; None (null) prints as 'None'
   rt.ensureDefined = function ensureDefined(val: unknown, lineno: number, colno: number) {
@@ -204,8 +94,10 @@ class TreeLoader extends (nunjucks.Loader as unknown as new () => object) {
   constructor(private readonly tree: TreeSource) {
     super();
   }
-  getSource(name: string): { src: string; path: string; noCache: boolean } {
+  getSource(name: string): { src: string; path: string; noCache: boolean } | null {
     const rel = normaliseTreePath(name);
+    // null = not found, which `{% include … ignore missing %}` and template lists rely on
+    if (!this.tree.existsSync(rel)) return null;
     return { src: this.tree.readSync(rel).toString('utf8'), path: rel, noCache: false };
   }
   isRelative(name: string): boolean {
@@ -248,6 +140,8 @@ class DoExtension {
  */
 class ImportDataExtension {
   tags = ['import_yaml', 'import_json', 'load_yaml', 'load_json'];
+  /** set by the renderer once its environment exists */
+  env!: nunjucks.Environment;
   constructor(private readonly tree: TreeSource) {}
 
   parse(parser: any, nodes: any, lexer: any): unknown {
@@ -259,6 +153,15 @@ class ImportDataExtension {
     const name = parser.nextToken();
     if (name.type !== lexer.TOKEN_SYMBOL) parser.fail(`${kind}: expected a variable name after 'as'`, tok.lineno, tok.colno);
     args.push(new nodes.Literal(name.lineno, name.colno, name.value));
+    // `{% import_yaml 'x.yaml' as d with context %}`: the file is rendered with the importer's variables
+    let withContext = false;
+    if (kind.startsWith('import_') && parser.skipSymbol('with')) {
+      if (!parser.skipSymbol('context')) parser.fail(`${kind}: expected 'context' after 'with'`, tok.lineno, tok.colno);
+      withContext = true;
+    } else if (kind.startsWith('import_') && parser.skipSymbol('without')) {
+      if (!parser.skipSymbol('context')) parser.fail(`${kind}: expected 'context' after 'without'`, tok.lineno, tok.colno);
+    }
+    if (kind.startsWith('import_')) args.push(new nodes.Literal(name.lineno, name.colno, withContext));
     parser.advanceAfterBlockEnd(tok.value);
     if (kind.startsWith('import_')) return new nodes.CallExtension(this, 'run', new nodes.NodeList(tok.lineno, tok.colno, args));
     const body = parser.parseUntilBlocks('endload');
@@ -271,10 +174,12 @@ class ImportDataExtension {
     let name: string;
     let source: string;
     if (kind.startsWith('import_')) {
-      const [file, varName] = rest as [string, string];
+      const [file, varName, withContext] = rest as [string, string, boolean];
       const from = String(context.lookup('tplpath') ?? '');
       const rel = (file.startsWith('./') || file.startsWith('../')) && from ? TreeLoader.join(from, file) : normaliseTreePath(file);
-      text = this.tree.readSync(rel).toString('utf8');
+      // Salt imports the file as a template: Jinja in it is rendered before the YAML is read
+      const tmpl = new nunjucks.Template(this.tree.readSync(rel).toString('utf8'), this.env, rel, true);
+      text = tmpl.render(withContext ? { ...context.getVariables() } : {});
       name = varName;
       source = rel;
     } else {
@@ -308,6 +213,8 @@ export class RenderError extends Error {
     readonly file: string,
     readonly line?: number,
     readonly column?: number,
+    /** importers, innermost first: the file and line of each `{% import/from/include %}` that led to `file` */
+    readonly importChain: ImportLink[] = [],
   ) {
     super(message);
     this.name = 'RenderError';
@@ -326,8 +233,25 @@ export class JinjaRenderer {
       lstripBlocks: false,
     });
     installFilters(this.env);
+    (this.env as unknown as { globals: Record<string, unknown> }).globals = jinjaGlobals();
+    // `{% include ['a.j2', 'b.j2'] %}`: the first that exists, as Jinja's select_template
+    const env = this.env as unknown as { getTemplate: (...a: any[]) => unknown };
+    const getTemplate = env.getTemplate.bind(env);
+    env.getTemplate = (name: unknown, ...rest: any[]) => {
+      if (!Array.isArray(name)) return getTemplate(name, ...rest);
+      const found = name.find((n) => typeof n === 'string' && tree.existsSync(normaliseTreePath(n)));
+      if (found === undefined) {
+        const cb = rest[rest.length - 1];
+        const err = new Error(`none of the templates exist: ${name.join(', ')}`);
+        if (typeof cb === 'function') return cb(err);
+        throw err;
+      }
+      return getTemplate(found, ...rest);
+    };
     this.env.addExtension('do', new DoExtension());
-    this.env.addExtension('importData', new ImportDataExtension(tree));
+    const importData = new ImportDataExtension(tree);
+    importData.env = this.env;
+    this.env.addExtension('importData', importData);
   }
 
   /** Compiled templates of this run: the same source file rendered for 40 states compiles once. */
@@ -342,7 +266,12 @@ export class JinjaRenderer {
         tmpl = new nunjucks.Template(text, this.env, name, true);
         this.compiled.set(key, tmpl);
       }
-      return tmpl.render(vars);
+      renderGlobals.push(vars);
+      try {
+        return tmpl.render(vars);
+      } finally {
+        renderGlobals.pop();
+      }
     } catch (e) {
       throw toRenderError(e, name);
     }
@@ -352,7 +281,7 @@ export class JinjaRenderer {
 /** Nunjucks puts "(path) [Line L, Column C]\n  msg" in the message; pull it apart. */
 function toRenderError(e: unknown, name: string): RenderError {
   if (e instanceof RenderError) return e;
-  const err = e as { message?: string; lineno?: number; colno?: number };
+  const err = e as { message?: string; lineno?: number; colno?: number; tsaltChain?: ImportLink[] };
   let msg = String(err.message ?? e);
   let file = name;
   let line = err.lineno;
@@ -373,5 +302,7 @@ function toRenderError(e: unknown, name: string): RenderError {
     column = Number(inner[3]);
     msg = inner[4]!.trim();
   }
-  return new RenderError(msg, file, line, column);
+  msg = msg.replace(/^(?:Error: |Template render error: |TypeError: )+/, '');
+  const chain = (err.tsaltChain ?? []).filter((l, i) => !(i === 0 && l.file === file));
+  return new RenderError(msg, file, line, column, chain);
 }

@@ -6,7 +6,12 @@
  * never rendered or executed.
  */
 import type { TreeSource } from '../tree/source.js';
-import { kwOf, type Data } from './salt-exec/args.js';
+import { kwOf, bind, isDict, type Data } from './salt-exec/args.js';
+import { dictUpdate } from './salt-exec/util.js';
+import { pyRepr, pyOutput, pyEquals, tuple } from './pyrepr.js';
+import { percentFormat, truthy } from './pyops.js';
+import { helper, helperObject } from './sandbox.js';
+import { plainData } from './pyrepr.js';
 import { cmdFunctions } from './salt-exec/cmd.js';
 import { cpFunctions } from './salt-exec/cp.js';
 import { fileFunctions } from './salt-exec/file.js';
@@ -36,35 +41,101 @@ export function traverse(data: unknown, key: string, delimiter = ':'): unknown {
   return cur;
 }
 
-function getter(source: () => Data) {
+/**
+ * Salt's pillar.get / grains.get: `a:b:c` paths, a default (Salt's is ''), and for pillar.get
+ * `merge=True`: a dict default updated with the pillar's dict, a list default extended with
+ * the pillar's items (salt/modules/pillar.py get).
+ */
+function getter(fn: string, source: () => Data, withMerge: boolean, log: (msg: string) => void) {
   return (...raw: unknown[]) => {
-    const [args, kw] = kwOf(raw);
-    const key = String(args[0] ?? kw.key ?? '');
-    const def = args.length > 1 ? args[1] : 'default' in kw ? kw.default : '';
-    const delim = String(args[2] ?? kw.delimiter ?? ':');
+    const { a } = bind(fn, raw, withMerge ? ['key', 'default', 'merge', 'merge_nested_lists', 'delimiter', 'pillarenv', 'saltenv'] : ['key', 'default', 'delimiter', 'ordered'], { loose: true });
+    const key = String(a.key ?? '');
+    const def = 'default' in a ? a.default : '';
+    const delim = String(a.delimiter ?? ':');
     const v = traverse(source(), key, delim);
+    if (withMerge && a.merge === true) {
+      if (isDict(def)) {
+        if (v !== MISSING && isDict(v)) return dictUpdate(structuredClone(def), structuredClone(v), true, a.merge_nested_lists === true);
+        if (v !== MISSING) log(`pillar.get: Default (${pyRepr(def)}) is a dict, but the returned pillar value (${pyRepr(v)}) is of type '${pyTypeName(v)}'. Merge will be skipped.`);
+      } else if (Array.isArray(def)) {
+        if (v !== MISSING && Array.isArray(v)) {
+          const out = structuredClone(def) as unknown[];
+          for (const x of v) if (!out.some((y) => pyEquals(x, y))) out.push(x);
+          return out;
+        }
+        if (v !== MISSING) log(`pillar.get: Default (${pyRepr(def)}) is a list, but the returned pillar value (${pyRepr(v)}) is of type '${pyTypeName(v)}'. Merge will be skipped.`);
+      } else {
+        log(`pillar.get: Default (${pyRepr(def)}) is of type '${pyTypeName(def)}', must be a dict or list to merge. Merge will be skipped.`);
+      }
+    }
     return v === MISSING ? def : v;
   };
 }
 
-/** Salt's grains.filter_by: pick a dict entry by a grain's value (default os_family). */
+function pyTypeName(v: unknown): string {
+  return v === null ? 'NoneType' : Array.isArray(v) ? 'list' : typeof v === 'string' ? 'str' : typeof v === 'number' ? (Number.isInteger(v) ? 'int' : 'float') : typeof v === 'boolean' ? 'bool' : 'dict';
+}
+
+/** Python's fnmatch.fnmatchcase: `*`, `?`, `[seq]`, `[!seq]`. */
+export function fnmatchcase(name: string, pattern: string): boolean {
+  let re = '';
+  for (let i = 0; i < pattern.length; i++) {
+    const c = pattern[i]!;
+    if (c === '*') re += '.*';
+    else if (c === '?') re += '.';
+    else if (c === '[') {
+      const end = pattern.indexOf(']', i + 2);
+      if (end < 0) re += '\\[';
+      else {
+        let body = pattern.slice(i + 1, end);
+        if (body.startsWith('!')) body = '^' + body.slice(1);
+        re += `[${body.replace(/\\/g, '\\\\')}]`;
+        i = end;
+      }
+    } else re += c.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
+  }
+  return new RegExp(`^(?:${re})$`, 's').test(name);
+}
+
+/**
+ * Salt's grains.filter_by (salt/utils/data.py filter_by): the grain's value (each item of a list
+ * grain, in order) is matched against the lookup keys as fnmatch patterns, first match wins; else
+ * the `default` key; a `base` entry is the dict the match is merged over; `merge` is merged last.
+ */
 function filterBy(grains: Data) {
   return (...raw: unknown[]) => {
-    const [args, kw] = kwOf(raw);
-    const lookup = (args[0] ?? kw.lookup_dict) as Data;
-    const grain = String(args[1] ?? kw.grain ?? 'os_family');
-    const merge = (args[2] ?? kw.merge) as Data | undefined;
-    const dflt = String(args[3] ?? kw.default ?? 'default');
-    const base = (args[4] ?? kw.base) as string | undefined;
+    const { a } = bind('grains.filter_by', raw, ['lookup_dict', 'grain', 'merge', 'default', 'base']);
+    const lookup = a.lookup_dict;
+    if (!isDict(lookup)) throw new Error('grains.filter_by: lookup_dict must be a dict');
+    const grain = String(a.grain ?? 'os_family');
+    const dflt = String(a.default ?? 'default');
+    const base = a.base as string | undefined;
+    const merge = a.merge;
     const val = traverse(grains, grain);
-    const keys = Array.isArray(val) ? val.map(String) : [String(val)];
-    let found: unknown = undefined;
-    for (const k of keys) if (lookup && Object.prototype.hasOwnProperty.call(lookup, k)) found = lookup[k];
-    if (found === undefined && lookup && Object.prototype.hasOwnProperty.call(lookup, dflt)) found = lookup[dflt];
-    let out: Data | undefined = found as Data | undefined;
-    if (base && lookup?.[base]) out = deepMerge(structuredClone(lookup[base] as Data), (out ?? {}) as Data);
-    if (merge && out) out = deepMerge(structuredClone(out), merge);
-    return out ?? null;
+    const values = val === MISSING ? [] : Array.isArray(val) ? val : [val];
+    let ret: unknown = undefined;
+    for (const each of values) {
+      const text = typeof each === 'string' ? each : pyOutput(each);
+      const key = Object.keys(lookup).find((k) => fnmatchcase(text, k));
+      if (key !== undefined) {
+        ret = lookup[key];
+        break;
+      }
+    }
+    if (ret === undefined) ret = Object.prototype.hasOwnProperty.call(lookup, dflt) ? lookup[dflt] : undefined;
+    if (truthy(base) && Object.prototype.hasOwnProperty.call(lookup, String(base))) {
+      const baseValues = lookup[String(base)];
+      if (ret === undefined) ret = baseValues;
+      else if (isDict(baseValues)) {
+        if (!isDict(ret)) throw new Error('grains.filter_by: filter_by default and look-up values must both be dictionaries.');
+        ret = dictUpdate(structuredClone(baseValues), structuredClone(ret), true, false);
+      }
+    }
+    if (truthy(merge)) {
+      if (!isDict(merge)) throw new Error('grains.filter_by: filter_by merge argument must be a dictionary.');
+      ret = ret === undefined ? merge : dictUpdate(structuredClone(ret as Data), structuredClone(merge), true, false);
+    }
+    return ret === undefined ? null : ret;
   };
 }
 
@@ -86,9 +157,9 @@ export function deepMerge(target: Data, src: Data): Data {
 
 /** `tree`: the run's state tree, for cp.get_file_str (absent: that function refuses). */
 export function saltFunctions(grains: Data, pillar: Data, opts: Data, tree?: TreeSource): Record<string, (...a: unknown[]) => unknown> {
-  const pget = getter(() => pillar);
-  const gget = getter(() => grains);
-  return {
+  const pget = getter('pillar.get', () => pillar, true, logWarn);
+  const gget = getter('grains.get', () => grains, false, logWarn);
+  const fns: Record<string, (...a: unknown[]) => unknown> = {
     'pillar.get': pget,
     'pillar.item': (...keys: unknown[]) => Object.fromEntries(kwOf(keys)[0].map((k) => [String(k), pget(k)])),
     'pillar.items': () => pillar,
@@ -98,19 +169,24 @@ export function saltFunctions(grains: Data, pillar: Data, opts: Data, tree?: Tre
     'grains.items': () => grains,
     'grains.filter_by': filterBy(grains),
     'config.get': (...raw: unknown[]) => {
-      const [args] = kwOf(raw);
-      const key = String(args[0]);
-      for (const src of [opts, grains, pillar]) {
-        const v = traverse(src, key);
+      // salt/modules/config.py get(key, default='', delimiter=':', merge=None, omit_opts=False, ...)
+      const { a } = bind('config.get', raw, ['key', 'default', 'delimiter', 'merge', 'omit_opts', 'omit_pillar', 'omit_master', 'omit_grains'], { loose: true });
+      const key = String(a.key);
+      const delim = String(a.delimiter ?? ':');
+      const sources = [a.omit_opts ? undefined : opts, a.omit_grains ? undefined : grains, a.omit_pillar ? undefined : pillar];
+      for (const src of sources) {
+        if (!src) continue;
+        const v = traverse(src, key, delim);
         if (v !== MISSING) return v;
       }
-      return args.length > 1 ? args[1] : '';
+      return 'default' in a ? a.default : '';
     },
     'config.option': (...raw: unknown[]) => {
       const [args] = kwOf(raw);
       const v = traverse(opts, String(args[0]));
       return v === MISSING ? (args[1] ?? '') : v;
     },
+    ...logFunctions(),
     'test.ping': () => true,
     'test.true': () => true,
     'test.false': () => false,
@@ -122,4 +198,81 @@ export function saltFunctions(grains: Data, pillar: Data, opts: Data, tree?: Tre
     ...utilFunctions(),
     ...cpFunctions(tree),
   };
+  return saltNamespace(fns);
+}
+
+/** Salt's log module (salt/modules/log.py): each level logs the message and returns None. */
+function logFunctions(): Record<string, (...a: unknown[]) => unknown> {
+  const out: Record<string, (...a: unknown[]) => unknown> = {};
+  const levels: [string, (m: string) => void][] = [
+    ['trace', templateLog.debug],
+    ['debug', templateLog.debug],
+    ['info', templateLog.info],
+    ['warning', templateLog.warn],
+    ['error', templateLog.error],
+    ['critical', templateLog.error],
+    ['exception', templateLog.error],
+  ];
+  for (const [level, write] of levels) {
+    out[`log.${level}`] = (...raw: unknown[]) => {
+      const { a, rest } = bind(`log.${level}`, raw, ['message'], { varargs: true, loose: true });
+      // the message is a %-format string with the extra arguments, as Python's logging takes it
+      const msg = String(a.message ?? '');
+      let text = msg;
+      if (rest.length) {
+        try {
+          text = percentFormat(msg, tuple(rest));
+        } catch {
+          text = `${msg} ${rest.map((x) => pyOutput(x)).join(' ')}`;
+        }
+      }
+      write(`template: ${text}`);
+      return null;
+    };
+  }
+  return out;
+}
+
+/** Where templates' log.* calls and pillar.get merge warnings go (the process log, stderr by default). */
+export const templateLog = {
+  debug: (m: string) => logSink('debug', m),
+  info: (m: string) => logSink('info', m),
+  warn: (m: string) => logSink('warn', m),
+  error: (m: string) => logSink('error', m),
+};
+
+let logSink: (level: 'debug' | 'info' | 'warn' | 'error', msg: string) => void = (level, msg) => {
+  if (level === 'warn' || level === 'error') process.stderr.write(`tsalt ${level}: ${msg}\n`);
+};
+
+/** Route template log messages to a process's logger (agent, master, CLI). */
+export function setTemplateLogSink(sink: (level: 'debug' | 'info' | 'warn' | 'error', msg: string) => void): void {
+  logSink = sink;
+}
+
+function logWarn(msg: string): void {
+  templateLog.error(msg);
+}
+
+/**
+ * The `salt` object templates see: `salt['mod.fn']`, and `salt.mod.fn` as Salt's loader allows.
+ * Each function is a sandbox helper; nothing else of the object is reachable from a template.
+ */
+function saltNamespace(fns: Record<string, (...a: unknown[]) => unknown>): Record<string, (...a: unknown[]) => unknown> {
+  // salt functions take plain data: integral Python floats (PyFloat) become numbers again
+  for (const [name, fn] of Object.entries(fns)) fns[name] = helper((...a: unknown[]) => fn(...a.map(plainData)));
+  const modules = new Map<string, object>();
+  const moduleOf = (mod: string) => {
+    let m = modules.get(mod);
+    if (!m) {
+      m = helperObject({}, (name) => (Object.prototype.hasOwnProperty.call(fns, `${mod}.${name}`) ? fns[`${mod}.${name}`] : undefined));
+      modules.set(mod, m);
+    }
+    return m;
+  };
+  return helperObject(fns, (key) => {
+    if (Object.prototype.hasOwnProperty.call(fns, key)) return fns[key];
+    if (/^\w+$/.test(key) && Object.keys(fns).some((k) => k.startsWith(`${key}.`))) return moduleOf(key);
+    return undefined;
+  });
 }

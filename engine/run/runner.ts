@@ -10,8 +10,8 @@
  */
 import type { StateResult } from '../../protocol/results.js';
 import type { CompiledState } from '../compile/compile.js';
+import { missingRequisitesComment, orderingEdges } from '../compile/requisites.js';
 import type { RequisiteKind } from '../requisite-kinds.js';
-import { orderingEdges } from '../compile/requisites.js';
 import { makeRunContext, type RunBase } from './context.js';
 import { invokeModWatch, invokeState, type InvokeOutcome } from './invoke.js';
 import { jobSignal, KILLED_COMMENT } from './abort.js';
@@ -72,6 +72,8 @@ export async function converge(
     const targets = (kinds: RequisiteKind[]) =>
       s.deps.filter((e) => kinds.includes(e.kind)).map((e) => ({ s: byKey.get(e.target)!, r: results.get(e.target) }));
 
+    // requisites naming states that are not in the run (Salt: "not found"): this state fails
+    if (s.missing?.length) return { result: false, changes: {}, comment: missingRequisitesComment(s.missing) };
     // failed requisites block the state
     const failed = new Set<CompiledState>();
     for (const e of s.deps) {

@@ -38,7 +38,8 @@ const presentArgs = z.object({
 type PresentArgs = z.output<typeof presentArgs>;
 
 const absentArgs = z.object({
-  name: z.string().min(1),
+  // '' is the anonymous user (''@'localhost'), which hardening states remove
+  name: z.string(),
   host: z.string().default('localhost'),
   ...connectionArgs,
 });

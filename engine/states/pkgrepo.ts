@@ -34,6 +34,8 @@ const args = z
     key_url: z.string().optional(),
     refresh: boolArg.optional(),
     refresh_db: boolArg.optional(),
+    /** Salt takes a string or a list of comment lines; they only annotate the repo file */
+    comments: z.union([z.string(), z.array(z.string())]).optional(),
   })
   .catchall(scalar);
 

@@ -15,7 +15,7 @@ describe('tsalt local', () => {
     'top.sls': "base:\n  '*':\n    - ok\n",
     'ok.sls': 'hello:\n  test.succeed_with_changes: []\nquiet:\n  test.nop:\n    - require:\n      - hello\n',
     'bad.sls': 'boom:\n  test.fail_without_changes: []\nafter:\n  test.nop:\n    - require:\n      - boom\n',
-    'broken.sls': 'x:\n  test.nop:\n    - require:\n      - nothere\n',
+    'broken.sls': 'x:\n  test.nop:\n    - require:\n      - y\ny:\n  test.nop:\n    - require:\n      - x\n',
     'pil.sls': "shown_{{ pillar['app']['version'] }}_{{ pillar['app']['port'] }}:\n  test.nop: []\n",
     'slow.sls': 'first:\n  test.succeed_with_changes: []\nsleepy:\n  cmd.run:\n    - name: "sleep 46.75; echo done"\nlater:\n  test.nop: []\n',
   });
@@ -50,7 +50,7 @@ describe('tsalt local', () => {
     const broken = tsalt(['local', 'apply', 'broken', ...common]);
     expect(broken.code).toBe(1);
     expect(broken.err).toMatch(/did not compile.*nothing was applied/s);
-    expect(broken.err).toMatch(/broken.sls:1, state 'x': requisite not found: require: nothere/);
+    expect(broken.err).toMatch(/broken.sls:1, state 'x': requisite cycle: x \(test.nop\) -> y \(test.nop\) -> x/);
   });
 
   it('show prints the low states in execution order without running them', () => {

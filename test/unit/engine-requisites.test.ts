@@ -188,11 +188,37 @@ two:
     expect(hard.order).toEqual(['one']);
   });
 
-  it('requisite on a missing state and cycles are compile errors; nothing runs', async () => {
+  it('a requisite on a state outside the run fails that state with Salt\'s comment; the others run', async () => {
+    // web.conf requires a state of web.pkg, which it does not include: running web.conf alone
+    const files = {
+      'web/pkg.sls': `nginx:\n  ${ok}: []\n`,
+      'web/conf.sls': `conf:\n  ${ok}:\n    - require:\n      - test: nginx\n      - sls: web.pkg\n    - watch:\n      - other\nafter_conf:\n  ${ok}:\n    - require:\n      - conf\nindependent:\n  ${ok}: []\n`,
+    };
     const ran: string[] = [];
-    await expect(
-      applyTree({ 'a.sls': `x:\n  ${ok}:\n    - require:\n      - pkg: nginx\n` }, { sls: ['a'], onResult: (r) => ran.push(r.id) }),
-    ).rejects.toThrow(/a.sls:1, state 'x': requisite not found: require: \{pkg: nginx\}/);
+    const report = await applyTree(files, { sls: ['web.conf'], onResult: (r) => ran.push(r.id) });
+    const res = Object.fromEntries(report.results.map((r) => [r.id, r]));
+    expect(res.conf!.result).toBe(false);
+    expect(res.conf!.comment).toBe(
+      'The following requisites were not found:\n' +
+        '                   require:\n' +
+        '                       test: nginx\n' +
+        '                       sls: web.pkg\n' +
+        '                   watch:\n' +
+        '                       id: other\n',
+    );
+    expect(res.after_conf!.result).toBe(false);
+    expect(res.after_conf!.comment).toMatch(/One or more requisite failed: web.conf.conf/);
+    expect(res.independent!.result).toBe(true);
+    expect(ran.sort()).toEqual(['after_conf', 'conf', 'independent']);
+    // with web.pkg in the run, those requisites are found; only the watch on 'other' is missing
+    const whole = await applyTree(files, { sls: ['web.pkg', 'web.conf'] });
+    const w = Object.fromEntries(whole.results.map((r) => [r.id, r]));
+    expect(w.nginx!.result).toBe(true);
+    expect(w.conf!.comment).toBe('The following requisites were not found:\n                   watch:\n                       id: other\n');
+  });
+
+  it('cycles are compile errors; nothing runs', async () => {
+    const ran: string[] = [];
     const e = await compileTree({ 'a.sls': `x:\n  ${ok}:\n    - require:\n      - y\ny:\n  ${ok}:\n    - watch:\n      - z\nz:\n  ${ok}:\n    - onchanges:\n      - x\n` }, { sls: ['a'] }).catch((err) => err);
     expect(e).toBeInstanceOf(CompileError);
     expect(e.message).toMatch(/requisite cycle: x \(test.succeed_without_changes\) -> y .* -> z .* -> x/);

@@ -44,7 +44,7 @@ describe('Salt-compatible Jinja', () => {
 
   it('filters: yaml, json, default, join, selectattr, map', () => {
     const out = r.render("{{ l | selectattr('on') | map(attribute='n') | join(',') }} {{ x | default('z') }} {{ {'a': 1} | json }} {{ [1,2] | yaml }}", { l: [{ n: 'a', on: true }, { n: 'b', on: false }] }, 't');
-    expect(out).toBe('a z {"a":1} [1, 2]');
+    expect(out).toBe('a z {"a": 1} [1, 2]'); // Salt's json filter: json.dumps separators
     expect(r.render("{{ l | selectattr('n', 'equalto', 'b') | map(attribute='n') | list }}", { l: [{ n: 'a' }, { n: 'b' }] }, 't')).toBe("['b']");
   });
 

@@ -171,7 +171,7 @@ describe('defaults / slsutil / hashutil / random', () => {
     expect(JSON.parse(out)).toEqual({ a: { x: 1, l: [1, 3], y: 2 }, b: 2 });
     expect(({} as Record<string, unknown>).p).toBeUndefined();
     const copy = render("{% set d = {'a': 1} %}{% set m = salt['defaults.merge'](d, {'b': 2}, in_place=False) %}{{ d | json }} {{ m | json }}");
-    expect(copy).toBe('{"a":1} {"a":1,"b":2}');
+    expect(copy).toBe('{"a": 1} {"a": 1, "b": 2}'); // Salt's json filter: json.dumps separators, sorted keys
   });
 
   it('slsutil.merge strategies', () => {
