@@ -6,7 +6,7 @@ import type { Logger } from '../core/log.js';
 import type { CliEvent, CliRequest } from '../protocol/messages.js';
 import type { MasterConfig } from './config.js';
 import { Store, type AgentRow } from './store.js';
-import { AgentServer } from './server.js';
+import { AgentServer, serverLimits } from './server.js';
 import { JobManager } from './jobs.js';
 import { StateTree } from './tree.js';
 import { PillarSource } from './pillar.js';
@@ -46,6 +46,7 @@ export async function startMaster(cfg: MasterConfig, log: Logger): Promise<Runni
     maxFrameBytes: cfg.max_frame_bytes,
     heartbeatS: cfg.heartbeat_s,
     autoAccept: cfg.auto_accept,
+    limits: serverLimits(cfg),
     events: {
       ready: () => {},
       disconnected: (c) => jobs.onDisconnect(c),
