@@ -402,7 +402,12 @@ export class AgentServer {
       // a connection replaced by a newer one is not the agent going away
       if (this.conns.get(id) !== conn) return;
       this.conns.delete(id);
-      if (this.o.store.getAgent(id)) this.o.store.touchAgent(id);
+      // an event handler: a store that fails (locked, disk full) must not take the master down
+      try {
+        if (this.o.store.getAgent(id)) this.o.store.touchAgent(id);
+      } catch (e) {
+        log.error(`agent ${id}: recording last seen failed: ${(e as Error).message}`);
+      }
       try {
         this.o.events.disconnected(conn);
       } catch (e) {
