@@ -16,6 +16,8 @@ export const HOST_UNIT = [
   'docs-states',
   // unless/onlyif/creates run /bin/sh
   'engine-requisites',
+  // renders the same templates with the real Jinja2 (python3)
+  'jinja-differential',
   'guards',
   'metrics',
   'pkg-select',

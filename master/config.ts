@@ -62,6 +62,16 @@ export const MasterConfigSchema = z.strictObject({
   auto_accept: z.boolean().default(false),
   /** largest frame accepted from an agent; larger ones close the connection */
   max_frame_bytes: z.number().int().positive().default(16 * 1024 * 1024),
+  /** largest frame from an agent whose key is not accepted yet (its hello is ~1 KiB) */
+  pending_max_frame_bytes: z.number().int().positive().default(16 * 1024),
+  /** connections from keys not accepted yet, at once; more are refused (and logged) */
+  max_pending_connections: z.number().int().positive().default(100),
+  /** pending keys kept; new ids beyond it are refused (and logged) until some are accepted or deleted */
+  max_pending_keys: z.number().int().positive().default(1000),
+  /** TLS handshake plus the websocket upgrade request must finish within this */
+  tls_handshake_timeout_s: z.number().positive().default(10),
+  /** sockets on the agent port at once, in any state; more are dropped (and logged) */
+  max_connections: z.number().int().positive().default(10_000),
   /** ping agents this often; two missed pongs drop the connection */
   heartbeat_s: z.number().positive().default(15),
   /** an agent that dropped mid-job and is not back (with the job) after this long: job lost */

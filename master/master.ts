@@ -5,7 +5,7 @@ import { loadOrCreateIdentity } from '../core/identity.js';
 import type { Logger } from '../core/log.js';
 import { DEFAULT_PILLAR_TREE, DEFAULT_STATE_TREE, type MasterConfig } from './config.js';
 import { Store } from './store.js';
-import { AgentServer } from './server.js';
+import { AgentServer, serverLimits } from './server.js';
 import { JobManager, type AgentLinks } from './jobs.js';
 import { GitSource, StateTree, type ConfigSource } from './tree.js';
 import { listenCli } from './cli-socket.js';
@@ -67,6 +67,7 @@ export async function startMaster(cfg: MasterConfig, log: Logger): Promise<Runni
     maxFrameBytes: cfg.max_frame_bytes,
     heartbeatS: cfg.heartbeat_s,
     autoAccept: cfg.auto_accept,
+    limits: serverLimits(cfg),
     events: {
       ready: (c) => releaser?.onAgentReady(c.id),
       disconnected: (c) => jobs.onDisconnect(c),

@@ -5,9 +5,18 @@
  * authentication level (pending, accepted) and a dispatch table per level: a message type
  * absent from the table, a frame that does not parse or one over max_frame_bytes closes the
  * connection. Handler errors are logged and close that one connection, never the master.
+ *
+ * Before a key is accepted, nobody vouches for the peer: anyone with a fresh self-signed
+ * certificate gets this far. So the unauthenticated side is bounded: its frames go through a
+ * websocket server with a small frame limit (pending_max_frame_bytes; a real hello is ~1 KiB),
+ * pending connections and pending key rows are capped (logged when hit), the TLS handshake and
+ * the upgrade request must finish within tls_handshake_timeout_s, and the listener takes at most
+ * max_connections sockets. An agent accepted while connected is asked to reconnect, so that it
+ * gets the accepted agents' frame limit.
  */
 import https from 'node:https';
 import crypto from 'node:crypto';
+import type { Duplex } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
 import type { IncomingMessage } from 'node:http';
 import { WebSocketServer, WebSocket } from 'ws';
@@ -31,6 +40,8 @@ export class AgentConn {
   /** hello received: grains known, the agent can take jobs (when accepted) */
   hello = false;
   grains: Record<string, unknown> = {};
+  /** came in through the pending (small-frame) websocket server */
+  preAuth = false;
   alive = true;
   constructor(
     readonly id: string,
@@ -76,6 +87,63 @@ export interface ServerEvents {
   accepted: DispatchTable;
 }
 
+/** What an unauthenticated peer may hold on the master (master.yaml keys in brackets). */
+export interface ServerLimits {
+  /** largest frame from an agent whose key is not accepted [pending_max_frame_bytes] */
+  pendingMaxFrameBytes: number;
+  /** websocket connections from keys not accepted, at once [max_pending_connections] */
+  maxPendingConnections: number;
+  /** pending key rows in the store; new ids beyond it are refused [max_pending_keys] */
+  maxPendingKeys: number;
+  /** TLS handshake plus the upgrade request [tls_handshake_timeout_s] */
+  handshakeTimeoutS: number;
+  /** sockets on the agent port, in any state [max_connections] */
+  maxConnections: number;
+}
+
+export const DEFAULT_SERVER_LIMITS: ServerLimits = {
+  pendingMaxFrameBytes: 16 * 1024,
+  maxPendingConnections: 100,
+  maxPendingKeys: 1000,
+  handshakeTimeoutS: 10,
+  maxConnections: 10_000,
+};
+
+/** The limits from master.yaml's keys (absent keys: the defaults). */
+export function serverLimits(cfg: {
+  pending_max_frame_bytes?: number;
+  max_pending_connections?: number;
+  max_pending_keys?: number;
+  tls_handshake_timeout_s?: number;
+  max_connections?: number;
+}): ServerLimits {
+  const d = DEFAULT_SERVER_LIMITS;
+  return {
+    pendingMaxFrameBytes: cfg.pending_max_frame_bytes ?? d.pendingMaxFrameBytes,
+    maxPendingConnections: cfg.max_pending_connections ?? d.maxPendingConnections,
+    maxPendingKeys: cfg.max_pending_keys ?? d.maxPendingKeys,
+    handshakeTimeoutS: cfg.tls_handshake_timeout_s ?? d.handshakeTimeoutS,
+    maxConnections: cfg.max_connections ?? d.maxConnections,
+  };
+}
+
+/** A cap that is hit under attack is logged at once, then at most every 10 s with a count. */
+class CapLog {
+  private last = 0;
+  private suppressed = 0;
+  constructor(private readonly log: Logger) {}
+  hit(message: string): void {
+    const now = Date.now();
+    if (now - this.last < 10_000) {
+      this.suppressed++;
+      return;
+    }
+    this.log.warn(message + (this.suppressed ? ` (${this.suppressed} more refused since the last report)` : ''));
+    this.last = now;
+    this.suppressed = 0;
+  }
+}
+
 export interface ServerOptions {
   identity: Identity;
   store: Store;
@@ -84,16 +152,25 @@ export interface ServerOptions {
   heartbeatS: number;
   autoAccept: boolean;
   events: ServerEvents;
+  limits?: ServerLimits;
 }
 
 export class AgentServer {
   private readonly conns = new Map<string, AgentConn>();
   private readonly https: https.Server;
+  /** accepted keys: max_frame_bytes */
   private readonly wss: WebSocketServer;
+  /** everyone else: pending_max_frame_bytes */
+  private readonly wssPending: WebSocketServer;
   private readonly tables: Record<AuthLevel, DispatchTable>;
   private heartbeat: NodeJS.Timeout | undefined;
+  readonly limits: ServerLimits;
+  private readonly caps: Record<'connections' | 'pendingConnections' | 'pendingKeys', CapLog>;
 
   constructor(private readonly o: ServerOptions) {
+    const lim = (this.limits = o.limits ?? DEFAULT_SERVER_LIMITS);
+    const handshakeMs = lim.handshakeTimeoutS * 1000;
+    this.caps = { connections: new CapLog(o.log), pendingConnections: new CapLog(o.log), pendingKeys: new CapLog(o.log) };
     this.https = https.createServer({
       key: o.identity.keyPem,
       cert: o.identity.certPem,
@@ -101,18 +178,48 @@ export class AgentServer {
       requestCert: true,
       rejectUnauthorized: false,
       minVersion: 'TLSv1.3',
+      // Node's defaults (120 s handshake, 60 s headers) let half-open sockets pile up
+      handshakeTimeout: handshakeMs,
+      headersTimeout: handshakeMs,
+      requestTimeout: handshakeMs,
+      connectionsCheckingInterval: Math.min(1000, handshakeMs),
     });
+    // a TLS peer that sends no upgrade request at all is idle: cut it (ws clears the timeout on upgrade)
+    this.https.setTimeout(handshakeMs);
+    this.https.maxConnections = lim.maxConnections;
+    this.https.on('drop', (d?: { remoteAddress?: string }) =>
+      this.caps.connections.hit(`connection cap reached (max_connections ${lim.maxConnections}): refused ${d?.remoteAddress ?? 'a peer'}`),
+    );
     this.https.on('tlsClientError', (err) => o.log.debug(`tls handshake failed: ${err.message}`));
-    this.wss = new WebSocketServer({ server: this.https, maxPayload: o.maxFrameBytes, perMessageDeflate: false });
-    this.wss.on('connection', (ws, req) => {
+    // plain HTTP requests get nothing but a refusal
+    this.https.on('request', (_req, res) => {
+      res.writeHead(426, { connection: 'close', 'content-type': 'text/plain' });
+      res.end('websocket upgrade required\n');
+    });
+    this.wss = new WebSocketServer({ noServer: true, maxPayload: o.maxFrameBytes, perMessageDeflate: false });
+    this.wssPending = new WebSocketServer({ noServer: true, maxPayload: lim.pendingMaxFrameBytes, perMessageDeflate: false });
+    for (const [wss, preAuth] of [
+      [this.wss, false],
+      [this.wssPending, true],
+    ] as const) {
+      wss.on('connection', (ws, req) => {
+        try {
+          this.onConnection(ws, req, preAuth);
+        } catch (e) {
+          o.log.error(`connection setup failed: ${(e as Error).message}`);
+          ws.terminate();
+        }
+      });
+      wss.on('error', (e) => o.log.error(`websocket server: ${e.message}`));
+    }
+    this.https.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
       try {
-        this.onConnection(ws, req);
+        this.onUpgrade(req, socket, head);
       } catch (e) {
-        o.log.error(`connection setup failed: ${(e as Error).message}`);
-        ws.terminate();
+        o.log.error(`upgrade failed: ${(e as Error).message}`);
+        socket.destroy();
       }
     });
-    this.wss.on('error', (e) => o.log.error(`websocket server: ${e.message}`));
     const onHello: Handler<'hello'> = (conn, msg) => this.onHello(conn, msg);
     const onGrains: Handler<'grains'> = (conn, msg) => this.onGrains(conn, msg);
     // pending agents may only introduce themselves; everything else closes the connection
@@ -139,6 +246,7 @@ export class AgentServer {
     clearInterval(this.heartbeat);
     for (const c of this.conns.values()) c.close(CloseCode.shutdown, 'master shutting down');
     await new Promise<void>((r) => this.wss.close(() => r()));
+    await new Promise<void>((r) => this.wssPending.close(() => r()));
     for (const c of this.conns.values()) c.terminate();
     await new Promise<void>((r) => this.https.close(() => r()));
     this.https.closeAllConnections?.();
@@ -165,6 +273,13 @@ export class AgentServer {
     c.level = 'accepted';
     c.send({ type: 'key_status', state: 'accepted' });
     this.o.log.info(`agent ${id} accepted`);
+    if (c.preAuth) {
+      // still on the small-frame server: the agent reconnects (at once: its backoff was just
+      // reset by key_status accepted) and says hello again with the accepted agents' limit
+      if (c.hello) this.o.store.touchAgent(id, c.grains);
+      c.close(CloseCode.replaced, 'key accepted: reconnect');
+      return;
+    }
     if (c.hello) {
       this.o.store.touchAgent(id, c.grains);
       this.o.events.ready(c);
@@ -191,7 +306,34 @@ export class AgentServer {
     }
   }
 
-  private onConnection(ws: WebSocket, req: IncomingMessage): void {
+  /** Which websocket server takes this socket: the client certificate decides, before any frame. */
+  private onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    const peer = (socket as TLSSocket).getPeerCertificate?.();
+    let accepted = false;
+    if (peer?.raw) {
+      const cert = new crypto.X509Certificate(peer.raw);
+      const id = AgentIdSchema.safeParse(commonName(cert));
+      if (id.success) {
+        const row = this.o.store.getAgent(id.data);
+        accepted = row ? row.key_state === 'accepted' && row.fingerprint === fingerprintOf(cert) : this.o.autoAccept;
+      }
+    }
+    if (!accepted) {
+      const pending = [...this.conns.values()].filter((c) => c.level !== 'accepted' && c.open).length;
+      if (pending >= this.limits.maxPendingConnections) {
+        this.caps.pendingConnections.hit(
+          `pending connection cap reached (max_pending_connections ${this.limits.maxPendingConnections}): refused ${(socket as TLSSocket).remoteAddress ?? "a peer"}`,
+        );
+        socket.end('HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+        setTimeout(() => socket.destroy(), 1000).unref();
+        return;
+      }
+    }
+    const wss = accepted ? this.wss : this.wssPending;
+    wss.handleUpgrade(req, socket, head, (ws) => wss.emit('connection', ws, req));
+  }
+
+  private onConnection(ws: WebSocket, req: IncomingMessage, preAuth: boolean): void {
     const sock = req.socket as TLSSocket;
     const remote = `${sock.remoteAddress}:${sock.remotePort}`;
     const log = this.o.log;
@@ -213,6 +355,14 @@ export class AgentServer {
     const fp = fingerprintOf(cert);
     let row = this.o.store.getAgent(id);
     if (!row) {
+      if (!this.o.autoAccept) {
+        const pendingKeys = this.o.store.listAgents().filter((a) => a.key_state === 'pending').length;
+        if (pendingKeys >= this.limits.maxPendingKeys) {
+          this.caps.pendingKeys.hit(`pending key cap reached (max_pending_keys ${this.limits.maxPendingKeys}): new id ${id} from ${remote} refused; accept or delete pending keys`);
+          ws.close(CloseCode.unauthenticated, 'too many pending keys on the master');
+          return;
+        }
+      }
       row = this.o.store.addAgent(id, fp, this.o.autoAccept ? 'accepted' : 'pending');
       log.info(`agent ${id}: new key ${fp.slice(0, 16)}… ${row.key_state}${row.key_state === 'pending' ? ' (tsalt keys accept ' + id + ')' : ''}`);
     } else if (row.fingerprint !== fp) {
@@ -226,8 +376,14 @@ export class AgentServer {
       ws.close(CloseCode.rejected, 'key rejected');
       return;
     }
+    if (preAuth && row.key_state === 'accepted') {
+      // accepted between the upgrade and now: come back through the accepted agents' server
+      ws.close(CloseCode.replaced, 'key accepted: reconnect');
+      return;
+    }
     const old = this.conns.get(id);
     const conn = new AgentConn(id, fp, row.key_state, ws, remote);
+    conn.preAuth = preAuth;
     this.conns.set(id, conn);
     if (old) {
       log.info(`agent ${id}: new connection replaces the old one`);
@@ -246,7 +402,12 @@ export class AgentServer {
       // a connection replaced by a newer one is not the agent going away
       if (this.conns.get(id) !== conn) return;
       this.conns.delete(id);
-      if (this.o.store.getAgent(id)) this.o.store.touchAgent(id);
+      // an event handler: a store that fails (locked, disk full) must not take the master down
+      try {
+        if (this.o.store.getAgent(id)) this.o.store.touchAgent(id);
+      } catch (e) {
+        log.error(`agent ${id}: recording last seen failed: ${(e as Error).message}`);
+      }
       try {
         this.o.events.disconnected(conn);
       } catch (e) {

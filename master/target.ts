@@ -3,7 +3,7 @@
  * nothing is an error (never "everyone"); matched agents that are offline are returned apart
  * so the CLI can list them.
  */
-import { matchTarget, MatchError } from '../engine/compile/match.js';
+import { compileTarget, MatchError, type TargetPredicate } from '../engine/compile/match.js';
 import type { TargetType } from '../protocol/messages.js';
 import type { AgentRow } from './store.js';
 import type { Data } from '../engine/render/salt-functions.js';
@@ -35,18 +35,21 @@ export async function resolveTarget(
   if (kind === 'nodegroup' && !Object.prototype.hasOwnProperty.call(nodegroups, expr)) {
     throw new TargetError(`no nodegroup '${expr}' in the master config (known: ${Object.keys(nodegroups).join(', ') || 'none'})`);
   }
+  // the whole target is checked before any agent is looked at (or any pillar rendered)
+  let matches: TargetPredicate;
+  try {
+    matches = compileTarget(expr, kind, nodegroups);
+  } catch (e) {
+    if (e instanceof MatchError) throw new TargetError(`target ${JSON.stringify(expr)} (${kind}): ${e.message}`);
+    throw e;
+  }
   const needPillar = targetNeedsPillar(expr, kind, nodegroups);
   const out: AgentRow[] = [];
   for (const a of agents) {
     if (a.key_state !== 'accepted') continue;
     const grains = { ...a.grains, id: a.id };
     const pillar = needPillar ? await pillarOf(a) : undefined;
-    try {
-      if (matchTarget(expr, kind, { id: a.id, grains, ...(pillar ? { pillar } : {}) }, nodegroups)) out.push(a);
-    } catch (e) {
-      if (e instanceof MatchError) throw new TargetError(`target ${JSON.stringify(expr)}: ${e.message}`);
-      throw e;
-    }
+    if (matches({ id: a.id, grains, ...(pillar ? { pillar } : {}) })) out.push(a);
   }
   if (out.length === 0) throw new TargetError(`target ${JSON.stringify(expr)} (${kind}) matched no accepted agent`);
   return out;

@@ -1,6 +1,7 @@
 /** `tsalt agents`: accepted agents, connected or offline, last seen, os, roles, last revision. */
 import { parseArgs } from 'node:util';
 import { request, socketPath } from '../../master/cli-client.js';
+import { forTerminal } from '../../core/terminal.js';
 
 interface Row {
   id: string;
@@ -21,7 +22,8 @@ export async function run(argv: string[]): Promise<number> {
     return 0;
   }
   try {
-    return await request(socketPath(values), { type: 'agents.list' }, (ev) => {
+    return await request(socketPath(values), { type: 'agents.list' }, (raw) => {
+      const ev = values.json ? raw : forTerminal(raw); // agents' grains: no terminal escapes
       if (ev.type === 'error') process.stderr.write(`tsalt agents: ${ev.message}\n`);
       if (ev.type !== 'data') return;
       const rows = ev.data as Row[];

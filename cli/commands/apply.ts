@@ -11,6 +11,7 @@ import { request, socketPath } from '../../master/cli-client.js';
 import { formatHighstate } from '../../engine/run/output.js';
 import { parseSaltArgs, type SaltArgs } from '../salt-args.js';
 import type { CliEvent, CliRequest, ReturnBody, TargetType } from '../../protocol/messages.js';
+import { forTerminal } from '../../core/terminal.js';
 
 /** Salt's target flags. */
 const TARGET_FLAGS: Record<string, TargetType> = {
@@ -66,7 +67,8 @@ export async function followJob(req: Extract<CliRequest, { type: 'apply' | 'run'
   const errors: string[] = [];
   let code: number;
   try {
-    code = await request(o.socket, req, (ev) => {
+    code = await request(o.socket, req, (raw) => {
+      const ev = o.json ? raw : forTerminal(raw); // agents' text: no terminal escapes
       switch (ev.type) {
         case 'job_started':
           started = ev;

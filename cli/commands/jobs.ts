@@ -4,6 +4,7 @@ import { request, socketPath } from '../../master/cli-client.js';
 import { formatOutcome, startedBy } from './apply.js';
 import { countResults, type StateResult } from '../../protocol/results.js';
 import type { CliRequest, ReturnBody } from '../../protocol/messages.js';
+import { forTerminal } from '../../core/terminal.js';
 
 interface JobListRow {
   jid: string;
@@ -50,7 +51,8 @@ export async function run(argv: string[]): Promise<number> {
   const req: CliRequest = jid ? { type: 'jobs.get', jid } : { type: 'jobs.list', limit: Number(values.limit ?? 20) || 20 };
   const color = process.stdout.isTTY === true && !process.env.NO_COLOR;
   try {
-    return await request(socketPath(values), req, (ev) => {
+    return await request(socketPath(values), req, (raw) => {
+      const ev = values.json ? raw : forTerminal(raw); // agents' text: no terminal escapes
       if (ev.type === 'error') process.stderr.write(`tsalt jobs: ${ev.message}\n`);
       if (ev.type !== 'data') return;
       if (values.json) {
@@ -95,7 +97,8 @@ async function kill(jid: string | undefined, values: { json?: boolean; socket?: 
     return 1;
   }
   try {
-    return await request(socketPath(values), { type: 'jobs.kill', jid, user: startedBy() }, (ev) => {
+    return await request(socketPath(values), { type: 'jobs.kill', jid, user: startedBy() }, (raw) => {
+      const ev = values.json ? raw : forTerminal(raw);
       if (ev.type === 'error') process.stderr.write(`tsalt jobs kill: ${ev.message}\n`);
       if (ev.type !== 'data') return;
       if (values.json) {

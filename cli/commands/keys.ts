@@ -2,6 +2,7 @@
 import { parseArgs } from 'node:util';
 import { request, socketPath } from '../../master/cli-client.js';
 import type { CliRequest } from '../../protocol/messages.js';
+import { forTerminal } from '../../core/terminal.js';
 
 const USAGE = 'usage: tsalt keys [list | accept ID... | accept --all | reject ID... | delete ID...] [--socket PATH | --config FILE] [--json]\n';
 
@@ -31,7 +32,8 @@ export async function run(argv: string[]): Promise<number> {
     return 1;
   }
   try {
-    return await request(socketPath(values), req, (ev) => {
+    return await request(socketPath(values), req, (raw) => {
+      const ev = values.json ? raw : forTerminal(raw);
       if (ev.type === 'error') process.stderr.write(`tsalt keys: ${ev.message}\n`);
       if (ev.type !== 'data') return;
       if (values.json) {

@@ -5,6 +5,7 @@ import { parseArgs } from 'node:util';
 import { parseSaltArgs, type SaltArgs } from '../salt-args.js';
 import path from 'node:path';
 import fs from 'node:fs';
+import { forTerminal } from '../../core/terminal.js';
 
 const HELP = `usage: tsalt local apply [SLS ...] [test=True] [pillar='{...}'] [options]    converge this machine
        tsalt local show  [SLS ...] [options]    print the compiled low states, touch nothing
@@ -132,7 +133,7 @@ export async function run(argv: string[]): Promise<number> {
     const { formatHighstate, reportToJson } = await import('../../engine/run/output.js');
     if (o.json) process.stdout.write(JSON.stringify(reportToJson(report), null, 2) + '\n');
     else {
-      process.stdout.write(formatHighstate(report, { color, terse: o.terse }) + '\n');
+      process.stdout.write(formatHighstate(forTerminal(report), { color, terse: o.terse }) + '\n');
     }
     return report.counts.failed ? 2 : 0;
   } catch (e) {

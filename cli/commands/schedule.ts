@@ -3,6 +3,7 @@ import { parseArgs } from 'node:util';
 import { request, socketPath } from '../../master/cli-client.js';
 // cheap: cli-client loads master/config.ts, which loads master/schedule.ts already
 import { formatInterval, type ScheduleStatus } from '../../master/schedule.js';
+import { forTerminal } from '../../core/terminal.js';
 
 export async function run(argv: string[]): Promise<number> {
   const { values } = parseArgs({
@@ -17,7 +18,8 @@ export async function run(argv: string[]): Promise<number> {
     return 0;
   }
   try {
-    return await request(socketPath(values), { type: 'schedule.list' }, (ev) => {
+    return await request(socketPath(values), { type: 'schedule.list' }, (raw) => {
+      const ev = values.json ? raw : forTerminal(raw);
       if (ev.type === 'error') process.stderr.write(`tsalt schedule: ${ev.message}\n`);
       if (ev.type !== 'data') return;
       const rows = ev.data as ScheduleStatus[];

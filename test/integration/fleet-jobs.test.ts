@@ -206,10 +206,14 @@ describe('fleet: jobs', () => {
   });
 
   it('pillar isolation: an agent gets its own pillar only and cannot fetch anything else', async () => {
-    const evil = await RawAgent.connect(fleet, 'evil');
-    await evil.waitMsg('key_status');
-    evil.hello({ roles: ['web'] });
+    const pending = await RawAgent.connect(fleet, 'evil');
+    await pending.waitMsg('key_status');
+    pending.hello({ roles: ['web'] });
     await fleet.cli(['keys', 'accept', 'evil']);
+    // accepted while connected: the master asks it to reconnect (for the accepted frame limit)
+    await pending.closed;
+    const evil = await RawAgent.connect(fleet, 'evil');
+    evil.hello({ roles: ['web'] });
     await fleet.waitConnected(['evil']);
     // the job sent to `evil` carries evil's pillar and nothing of the others'
     const run = fleet.cli(['apply', '*', '--timeout', '5', '--json']);

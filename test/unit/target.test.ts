@@ -84,3 +84,29 @@ describe('batches', () => {
     expect(batchSize(undefined, 0)).toBe(1);
   });
 });
+
+describe('empty patterns', () => {
+  it.each([
+    ['', true],
+    ['|', true],
+    ['web|', true],
+    ['|web', true],
+    ['a||b', true],
+    ['(|a)', true],
+    ['(a|)', true],
+    ['()', true],
+    ['(?:)', true],
+    ['(?<n>)', true],
+    ['web', false],
+    ['web\\|', false],
+    ['[|]x', false],
+    ['[^|]+', false],
+    ['[]|]', false],
+    ['(?:a|b)c', false],
+    ['(?<n>a)|b', false],
+    ['.*', false],
+  ])('regex %j has an empty alternative: %s', async (src, empty) => {
+    const { hasEmptyAlternative } = await import('../../engine/compile/match.js');
+    expect(hasEmptyAlternative(src)).toBe(empty);
+  });
+});

@@ -1,0 +1,144 @@
+/**
+ * The master's SQLite store in trouble: locked by another process, or its disk full. The
+ * operator gets a clear error, and no agent's result is lost: once the store recovers, every
+ * return is stored. Real master and agent processes, a real second SQLite connection, a real
+ * small tmpfs for the disk-full case.
+ *
+ * KNOWN DEFECT (master/jobs.ts onReturn, owned by "release"): the master sends return_ack
+ * before the store write; when the write fails (SQLITE_BUSY after busy_timeout, SQLITE_FULL)
+ * the agent has already dropped the return from its spool and the job is marked lost. The
+ * fix: acknowledge only after finishMinion succeeded (the agent re-sends its spool on
+ * reconnect). The two tests marked `it.fails` document it: they fail today, as `it.fails`
+ * expects; once the fix lands, vitest reports them, and `.fails` must be removed.
+ */
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import Database from 'better-sqlite3';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildOnce, Fleet, waitFor } from '../integration/fleet-harness.js';
+
+const states = { 'top.sls': "base:\n  '*':\n    - common\n", 'common.sls': 'hello:\n  test.succeed_without_changes: []\n' };
+
+interface JobDetail {
+  minions: { agent_id: string; status: string; body: { kind: string; stdout?: string } | null }[];
+}
+
+async function storedDone(fleet: Fleet, jid: string): Promise<JobDetail> {
+  return waitFor(
+    'the return stored',
+    async () => {
+      const j = await fleet.json<JobDetail>(['jobs', jid]);
+      return j.minions[0]!.status === 'done' ? j : undefined;
+    },
+    30_000,
+  );
+}
+
+describe('faults: the master store locked', () => {
+  let fleet: Fleet;
+  beforeAll(async () => {
+    buildOnce();
+    // long heartbeats on both sides: the master blocked in SQLite's busy wait is not taken for
+    // gone, so what happens to the return depends on the master's code alone, not on a race
+    fleet = new Fleet({ states, master: { heartbeat_s: 30, lost_after_s: 60 } });
+    await fleet.startMaster();
+    fleet.startAgent('f1', { cfg: { heartbeat_s: 30 } });
+    await fleet.acceptAll(['f1']);
+  });
+  afterAll(async () => {
+    await fleet?.stop();
+  });
+
+  it('a job started while the store is locked is refused with a clear error; nothing half-made', async () => {
+    const other = new Database(path.join(fleet.dir, 'master.db'));
+    other.exec('BEGIN EXCLUSIVE');
+    try {
+      const r = await fleet.cli(['run', 'f1', 'echo never']);
+      expect(r.code).not.toBe(0);
+      expect(r.stderr).toMatch(/database is locked/);
+    } finally {
+      other.exec('COMMIT');
+      other.close();
+    }
+    expect(fleet.master!.running).toBe(true);
+    const ok = await fleet.cli(['run', 'f1', 'echo after']);
+    expect(ok.stdout).toMatch(/after/);
+  });
+
+  it.fails('a return arriving while another process holds the write lock is stored once the lock goes', async () => {
+    const agent = fleet.agents[0]!;
+    const from = agent.out.length;
+    const run = fleet.cli(['run', 'f1', 'sleep 1; echo survived', '--json']);
+    const jid = (await agent.waitOutput(/job (\d{20})/, 20_000, from))[1]!;
+    const other = new Database(path.join(fleet.dir, 'master.db'));
+    other.exec('BEGIN EXCLUSIVE');
+    // held past the master's busy timeout (5 s) while the return comes in
+    await agent.waitOutput(new RegExp(`job ${jid}: finished`), 20_000, from);
+    await new Promise((r) => setTimeout(r, 7000));
+    other.exec('COMMIT');
+    other.close();
+    await run;
+    const d = await storedDone(fleet, jid);
+    expect(d.minions[0]!.body!.stdout).toBe('survived\n');
+  });
+});
+
+describe('faults: the master store disk full', () => {
+  let fleet: Fleet;
+  let mnt: string;
+  const fill = () => {
+    // fill what is left; SQLite then fails with SQLITE_FULL
+    spawnSync('dd', ['if=/dev/zero', `of=${path.join(mnt, 'filler')}`, 'bs=64k'], { stdio: 'ignore' });
+  };
+  beforeAll(async () => {
+    buildOnce();
+    fleet = new Fleet({ states, master: { db: 'dbfs/master.db' } });
+    mnt = path.join(fleet.dir, 'dbfs');
+    fs.mkdirSync(mnt);
+    const m = spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=8m', 'tmpfs', mnt], { encoding: 'utf8' });
+    if (m.status !== 0) throw new Error(`mount tmpfs: ${m.stderr}`);
+    await fleet.startMaster();
+    fleet.startAgent('f2');
+    await fleet.acceptAll(['f2']);
+  });
+  afterAll(async () => {
+    await fleet?.stop().catch(() => {});
+    spawnSync('umount', ['-l', mnt]);
+  });
+
+  it('a job started on a full disk is refused with a clear error; the master carries on once there is room', async () => {
+    fill();
+    try {
+      const r = await fleet.cli(['run', 'f2', `echo ${'x'.repeat(100)}`]);
+      expect(r.code).not.toBe(0);
+      expect(r.stderr).toMatch(/database or disk is full|disk I\/O error|SQLITE_FULL/);
+      expect(fleet.master!.running).toBe(true);
+    } finally {
+      fs.rmSync(path.join(mnt, 'filler'), { force: true });
+    }
+    const ok = await fleet.cli(['run', 'f2', 'echo roomy']);
+    expect(ok.stdout).toMatch(/roomy/);
+  });
+
+  let fullJid = '';
+  it('a return arriving on a full disk: the master stays up and keeps serving', async () => {
+    const agent = fleet.agents[0]!;
+    const from = agent.out.length;
+    const run = fleet.cli(['run', 'f2', `sleep 1; head -c 300000 /dev/zero | tr '\\0' y; echo`, '--json']);
+    fullJid = (await agent.waitOutput(/job (\d{20})/, 20_000, from))[1]!;
+    fill();
+    await agent.waitOutput(new RegExp(`job ${fullJid}: finished`), 20_000, from);
+    await new Promise((r) => setTimeout(r, 3000));
+    fs.rmSync(path.join(mnt, 'filler'), { force: true });
+    await run;
+    expect(fleet.master!.running).toBe(true);
+    expect((await fleet.cli(['keys', 'list'])).code).toBe(0);
+    await fleet.waitConnected(['f2']);
+  });
+
+  it.fails('... and that return is stored once there is room', async () => {
+    const d = await storedDone(fleet, fullJid);
+    expect(d.minions[0]!.body!.stdout!.length).toBeGreaterThan(100_000);
+  });
+});
