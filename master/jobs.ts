@@ -5,7 +5,7 @@
  * master restart) are still stored. The CLI that started a job only listens: the job goes on
  * if it disconnects.
  */
-import type { CliEvent, CliRequest, Job, MinionStatus, ReturnBody, AgentMessage } from '../protocol/messages.js';
+import type { CliEvent, CliRequest, JobRequest, Job, MinionStatus, ReturnBody, AgentMessage } from '../protocol/messages.js';
 import { toWire } from '../core/bundle.js';
 import type { Logger } from '../core/log.js';
 import { newJid, TERMINAL, type AgentRow, type Store } from './store.js';
@@ -33,7 +33,7 @@ type Msg<T extends AgentMessage['type']> = Extract<AgentMessage, { type: T }>;
 interface ActiveJob {
   jid: string;
   kind: 'apply' | 'run';
-  req: Extract<CliRequest, { type: 'apply' | 'run' }>;
+  req: JobRequest;
   bundle?: BuiltBundle;
   /** waiting for a batch slot */
   queue: string[];
@@ -91,7 +91,9 @@ export class JobManager {
 
   // ---------------------------------------------------------------- starting jobs
 
-  async start(req: Extract<CliRequest, { type: 'apply' | 'run' }>, sink: Sink): Promise<number> {
+  async start(asked: Extract<CliRequest, { type: 'apply' | 'run' }>, sink: Sink): Promise<number> {
+    // a request without a timeout gets the master's timeout_s
+    const req: JobRequest = { ...asked, timeout_s: asked.timeout_s ?? this.cfg.timeout_s };
     const agents = this.store.listAgents();
     const pillarCache = new Map<string, Promise<Record<string, unknown>>>();
     const pillarOf = (a: AgentRow) => {

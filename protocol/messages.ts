@@ -200,7 +200,8 @@ const TargetFields = {
   batch: z.string().regex(/^\d+%?$/).optional(),
   /** with batches: an agent that fails or does not return cancels the agents not yet started */
   stop_on_failure: z.boolean().optional(),
-  timeout_s: z.number().positive(),
+  /** seconds each agent has to return; absent: the master's timeout_s */
+  timeout_s: z.number().positive().optional(),
   /** who started it, for the job history */
   user: z.string().max(200),
 };
@@ -229,6 +230,8 @@ export const CliRequestSchema = z.discriminatedUnion('type', [
   z.strictObject({ type: z.literal('run'), ...TargetFields, command: z.string().min(1) }),
 ]);
 export type CliRequest = z.infer<typeof CliRequestSchema>;
+/** A job as the master runs it: an apply or run request with its timeout settled. */
+export type JobRequest = Extract<CliRequest, { type: 'apply' | 'run' }> & { timeout_s: number };
 
 /** Events the master streams back on the CLI socket; the last one is always `end`. */
 export const CliEventSchema = z.discriminatedUnion('type', [

@@ -6,10 +6,10 @@
  * are listed), 1 on a usage or target error, 0 otherwise.
  */
 import os from 'node:os';
-import { parseArgs } from 'node:util';
 import { request, socketPath } from '../../master/cli-client.js';
 import { formatHighstate } from '../../engine/run/output.js';
 import { parseSaltArgs, type SaltArgs } from '../salt-args.js';
+import { parseCommand, positiveNumber, UsageError } from '../args.js';
 import type { CliEvent, CliRequest, ReturnBody, TargetType } from '../../protocol/messages.js';
 
 /** Salt's target flags. */
@@ -140,54 +140,64 @@ function formatJobSummary(started: Extract<CliEvent, { type: 'job_started' }>, o
 }
 
 const USAGE =
-  'usage: tsalt apply <target> [SLS ...] [test=True] [pillar=\'{"k": "v"}\'] [-L|-G|-P|-I|-J|-E|-S|-C|-N] [--test] [--batch N|N%] [--timeout S] [--revision REV] [--json] [--socket PATH | --config FILE]\n' +
+  'usage: tsalt apply <target> [SLS ...] [test=True] [pillar=\'{"k": "v"}\'] [-L|-G|-P|-I|-J|-E|-S|-C|-N] [--test] [--batch N|N%] [--timeout S] [--revision REV] [--stop-on-failure] [--json] [--socket PATH | --config FILE]\n' +
   '  pillar=\'{...}\'   merged over each agent\'s pillar for this job only (as Salt\'s state.apply pillar=)\n' +
+  '  --timeout S      seconds each agent has to return (default: the master\'s timeout_s)\n' +
   '  --revision REV   apply the state tree as it was at git revision REV (a commit, tag, HEAD~1): rollback\n' +
   '  --stop-on-failure  with --batch: an agent that fails or does not return cancels the agents not started yet\n';
 
 export async function run(argv: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args: argv,
-    allowPositionals: true,
-    options: { ...targetOptions, test: { type: 'boolean' }, revision: { type: 'string', short: 'r' }, 'stop-on-failure': { type: 'boolean' } },
-  });
+  const { values, positionals } = parseCommand(
+    argv,
+    { ...targetOptions, test: { type: 'boolean' }, revision: { type: 'string', short: 'r' }, 'stop-on-failure': { type: 'boolean' } },
+    USAGE,
+  );
   if (values.help) {
     process.stdout.write(USAGE);
     return 0;
   }
   const [target, ...rest] = positionals;
-  const tt = targetType(values);
-  const timeout = values.timeout === undefined ? 600 : Number(values.timeout);
-  if (!target || !(timeout > 0) || (values.batch !== undefined && !/^\d+%?$/.test(values.batch)) || !TARGET_TYPES.has(tt)) {
-    process.stderr.write((TARGET_TYPES.has(tt) ? '' : `tsalt apply: ${tt}\n`) + USAGE);
-    return 1;
-  }
+  const common = jobOptions(values, target, USAGE);
   // Salt habits: `test=True` and `pillar='{...}'` as arguments, and `sls1,sls2` as one
   let salt: SaltArgs;
   try {
     salt = parseSaltArgs(rest);
   } catch (e) {
-    process.stderr.write(`tsalt apply: ${(e as Error).message}\n`);
-    return 1;
+    throw new UsageError((e as Error).message, USAGE);
   }
   const test = salt.test ?? values.test === true;
-  const sls = salt.sls;
   return followJob(
     {
       type: 'apply',
-      target,
-      tgt_type: tt as TargetType,
-      sls,
+      ...common,
+      sls: salt.sls,
       test,
       ...(salt.pillar ? { pillar: salt.pillar } : {}),
-      timeout_s: timeout,
-      user: startedBy(),
-      ...(values.batch ? { batch: values.batch } : {}),
       ...(values.revision ? { revision: values.revision } : {}),
       ...(values['stop-on-failure'] ? { stop_on_failure: true } : {}),
     },
     { socket: socketPath(values), json: values.json === true, name: 'tsalt apply' },
   );
+}
+
+/** The target, its type, batch and timeout of a job request (apply, run), checked. */
+export function jobOptions(
+  values: { batch?: string; timeout?: string } & Record<string, unknown>,
+  target: string | undefined,
+  usage: string,
+): Pick<Extract<CliRequest, { type: 'apply' }>, 'target' | 'tgt_type' | 'batch' | 'timeout_s' | 'user'> {
+  if (!target) throw new UsageError('give a target', usage);
+  const tt = targetType(values);
+  if (!TARGET_TYPES.has(tt)) throw new UsageError(tt, usage);
+  if (values.batch !== undefined && !/^\d+%?$/.test(values.batch)) throw new UsageError(`--batch takes N or N%, not '${values.batch}'`, usage);
+  return {
+    target,
+    tgt_type: tt as TargetType,
+    user: startedBy(),
+    // absent: the master's timeout_s
+    ...(values.timeout !== undefined ? { timeout_s: positiveNumber('--timeout', values.timeout, usage) } : {}),
+    ...(values.batch ? { batch: values.batch } : {}),
+  };
 }
 
 export const TARGET_TYPES: ReadonlySet<string> = new Set(['glob', ...Object.values(TARGET_FLAGS)]);

@@ -8,7 +8,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
+import { parseCommand } from '../args.js';
 import YAML from 'yaml';
 import { execOk } from '../../engine/run/exec.js';
 import { makeLogger, LogLevelSchema } from '../../core/log.js';
@@ -43,18 +43,22 @@ async function data(sock: string, req: Parameters<typeof request>[1]): Promise<u
   return out;
 }
 
+const USAGE = 'usage: tsalt demo [--dir DIR] [--exit] [--log-level error|warn|info|debug]\n';
+
 export async function run(argv: string[]): Promise<number> {
-  const { values } = parseArgs({
-    args: argv,
-    options: {
+  const { values } = parseCommand(
+    argv,
+    {
       dir: { type: 'string' },
       exit: { type: 'boolean' },
       'log-level': { type: 'string', short: 'l' },
       help: { type: 'boolean', short: 'h' },
     },
-  });
+    USAGE,
+    false,
+  );
   if (values.help) {
-    process.stdout.write('usage: tsalt demo [--dir DIR] [--exit] [--log-level error|warn|info|debug]\n');
+    process.stdout.write(USAGE);
     return 0;
   }
   const ex = examplesDir();

@@ -1,5 +1,5 @@
 /** `tsalt jobs [JID]`: recent jobs, or one job with every agent's status and state results; `tsalt jobs kill JID`. */
-import { parseArgs } from 'node:util';
+import { parseCommand, positiveInt, UsageError } from '../args.js';
 import { request, socketPath } from '../../master/cli-client.js';
 import { formatOutcome, startedBy } from './apply.js';
 import { countResults, type StateResult } from '../../protocol/results.js';
@@ -20,32 +20,32 @@ interface JobDetail {
   minions: { agent_id: string; status: string; error: string | null; body: ReturnBody | null; started: string | null; finished: string | null; results: StateResult[] }[];
 }
 
+const USAGE =
+  'usage: tsalt jobs [JID] [-n LIMIT] [--json] [--socket PATH | --config FILE]\n' +
+  '       tsalt jobs kill JID    stop a running job: queued agents are cancelled, running ones terminate its programs\n';
+
 export async function run(argv: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args: argv,
-    allowPositionals: true,
-    options: {
+  const { values, positionals } = parseCommand(
+    argv,
+    {
       limit: { type: 'string', short: 'n' },
       json: { type: 'boolean' },
       socket: { type: 'string' },
       config: { type: 'string', short: 'c' },
       help: { type: 'boolean', short: 'h' },
     },
-  });
+    USAGE,
+  );
   if (values.help) {
-    process.stdout.write(
-      'usage: tsalt jobs [JID] [-n LIMIT] [--json] [--socket PATH | --config FILE]\n' +
-        '       tsalt jobs kill JID    stop a running job: queued agents are cancelled, running ones terminate its programs\n',
-    );
+    process.stdout.write(USAGE);
     return 0;
   }
   if (positionals[0] === 'kill') return kill(positionals[1], values);
   const jid = positionals[0];
-  if (jid !== undefined && !/^\d{20}$/.test(jid)) {
-    process.stderr.write(`tsalt jobs: '${jid}' is not a job id (20 digits)\n`);
-    return 1;
-  }
-  const req: CliRequest = jid ? { type: 'jobs.get', jid } : { type: 'jobs.list', limit: Number(values.limit ?? 20) || 20 };
+  if (jid !== undefined && !/^\d{20}$/.test(jid)) throw new UsageError(`'${jid}' is not a job id (20 digits)`, USAGE);
+  if (positionals.length > 1) throw new UsageError(`one job id at a time (got ${positionals.length} words)`, USAGE);
+  const limit = values.limit === undefined ? 20 : positiveInt('--limit', values.limit, USAGE);
+  const req: CliRequest = jid ? { type: 'jobs.get', jid } : { type: 'jobs.list', limit };
   const color = process.stdout.isTTY === true && !process.env.NO_COLOR;
   try {
     return await request(socketPath(values), req, (ev) => {
