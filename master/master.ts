@@ -5,12 +5,13 @@ import { loadOrCreateIdentity } from '../core/identity.js';
 import type { Logger } from '../core/log.js';
 import type { MasterConfig } from './config.js';
 import { Store } from './store.js';
-import { AgentServer } from './server.js';
+import { AgentServer, type AgentConn } from './server.js';
 import { JobManager } from './jobs.js';
 import { StateTree } from './tree.js';
 import { PillarSource } from './pillar.js';
 import { listenCli } from './cli-socket.js';
 import { handleCli, type CliContext } from './cli-handlers.js';
+import { AgentCalls } from './calls.js';
 import { MasterMetrics, serveMetrics } from './metrics.js';
 import { Rollout } from './rollout.js';
 import { Scheduler } from './schedule.js';
@@ -40,7 +41,9 @@ export async function startMaster(cfg: MasterConfig, log: Logger): Promise<Runni
   const metrics = cfg.metrics ? new MasterMetrics() : undefined;
   const pillar = new PillarSource(cfg.pillar_tree);
   const jobs = new JobManager(store, tree, pillar, cfg, log.child('jobs'), metrics);
-  const server = new AgentServer({
+  // answers to calls come through the server, which the calls use to send: tied by a closure
+  const calls: AgentCalls = new AgentCalls({ ready: (id): AgentConn | undefined => server.ready(id) });
+  const server: AgentServer = new AgentServer({
     identity,
     store,
     log: log.child('agents'),
@@ -49,8 +52,11 @@ export async function startMaster(cfg: MasterConfig, log: Logger): Promise<Runni
     autoAccept: cfg.auto_accept,
     events: {
       ready: () => {},
-      disconnected: (c) => jobs.onDisconnect(c),
-      accepted: jobs.handlers(),
+      disconnected: (c) => {
+        jobs.onDisconnect(c);
+        calls.onDisconnect(c);
+      },
+      accepted: { ...jobs.handlers(), call_return: (c, m) => calls.onReturn(c, m) },
     },
   });
   jobs.server = server;
@@ -86,7 +92,7 @@ export async function startMaster(cfg: MasterConfig, log: Logger): Promise<Runni
   log.info(`listening for agents on ${cfg.interface}:${port}`);
 
   const cliLog = log.child('cli');
-  const cliCtx: CliContext = { cfg, identity, store, server, jobs, scheduler, tree, pillar, log };
+  const cliCtx: CliContext = { cfg, identity, store, server, jobs, scheduler, tree, pillar, calls, log };
   const cli: net.Server = await listenCli(cfg.socket, (req, send) => handleCli(cliCtx, req, send), cliLog);
   log.info(`cli socket ${cfg.socket}`);
   const rollout = cfg.rollout ? new Rollout(cfg.rollout, tree, jobs, store, log.child('rollout')) : undefined;
@@ -101,6 +107,7 @@ export async function startMaster(cfg: MasterConfig, log: Logger): Promise<Runni
       rollout?.stop();
       scheduler.stop();
       jobs.stop();
+      calls.stop();
       await metricsHttp?.close();
       await new Promise<void>((r) => cli.close(() => r()));
       await server.close();
