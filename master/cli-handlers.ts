@@ -6,11 +6,12 @@
 import type { Identity } from '../core/identity.js';
 import type { Logger } from '../core/log.js';
 import { CALL_FUNCTIONS, JOB_FUNCTIONS, PILLAR_FUNCTIONS, TREE_FUNCTIONS, type Call, type CliEvent, type CliRequest, type TargetType } from '../protocol/messages.js';
-import type { StateResult } from '../protocol/results.js';
+import { saltStateReturn } from '../protocol/results.js';
 import { toWire } from '../core/bundle.js';
 import { traverse, type Data } from '../engine/render/salt-functions.js';
 import { resolveTarget, TargetError } from './target.js';
 import type { AgentCalls, CallOutcome } from './calls.js';
+import { jobHistory, killedOf, markKilled } from './job-history.js';
 import type { Store, AgentRow } from './store.js';
 import type { AgentServer } from './server.js';
 import type { JobManager } from './jobs.js';
@@ -90,7 +91,8 @@ export const cliHandlers: CliHandlerTable = {
     return 0;
   },
   'jobs.list': (req, send, { store }) => {
-    send({ type: 'data', data: store.listJobs(req.limit) });
+    const { type: _t, ...filter } = req;
+    send({ type: 'data', data: jobHistory(store, filter) });
     return 0;
   },
   'jobs.get': (req, send, { store }) => {
@@ -100,16 +102,20 @@ export const cliHandlers: CliHandlerTable = {
       return 1;
     }
     const minions = store.jobMinions(req.jid).map((m) => ({ ...m, results: store.stateResults(req.jid, m.agent_id) }));
-    send({ type: 'data', data: { job, minions } });
+    send({ type: 'data', data: { job: { ...job, killed: killedOf(store, req.jid) }, minions } });
     return 0;
   },
-  'jobs.kill': (req, send, { jobs }) => jobs.kill(req.jid, req.user, send),
+  'jobs.kill': (req, send, { jobs, store }) => {
+    const code = jobs.kill(req.jid, req.user, send);
+    if (code === 0) markKilled(store, req.jid, req.user);
+    return code;
+  },
   'schedule.list': (_req, send, { scheduler }) => {
     send({ type: 'data', data: scheduler.list() });
     return 0;
   },
-  apply: (req, send, { jobs }) => jobs.start(req, send),
-  run: (req, send, { jobs }) => jobs.start(req, send),
+  apply: (req, send, ctx) => (listNamesUnknown(req, send, ctx) ? 1 : ctx.jobs.start(req, send)),
+  run: (req, send, ctx) => (listNamesUnknown(req, send, ctx) ? 1 : ctx.jobs.start(req, send)),
   grains: async (req, send, ctx) => {
     const agents = await targeted(req, send, ctx);
     if (!agents) return 1;
@@ -138,6 +144,7 @@ export const cliHandlers: CliHandlerTable = {
       send({ type: 'error', message: `'${req.fun}' is not a function tsalt can call; known: ${CALL_FUNCTIONS.join(', ')}` });
       return 1;
     }
+    if (listNamesUnknown(req, send, ctx)) return 1;
     if (JOB_FUNCTIONS.has(req.fun)) return stateJob(req, send, ctx);
     const agents = await targeted(req, send, ctx);
     if (!agents) return 1;
@@ -170,6 +177,7 @@ export const cliHandlers: CliHandlerTable = {
 
 /** The accepted agents a target names; an error sent (and undefined) when it names none. */
 async function targeted(req: { target: string; tgt_type: TargetType }, send: Send, ctx: CliContext) {
+  if (listNamesUnknown(req, send, ctx)) return undefined;
   try {
     return await resolveTarget(req.target, req.tgt_type, ctx.store.listAgents(), ctx.cfg.nodegroups, (a) => ctx.pillar.forAgent(a.id, { ...a.grains, id: a.id }));
   } catch (e) {
@@ -177,6 +185,20 @@ async function targeted(req: { target: string; tgt_type: TargetType }, send: Sen
     send({ type: 'error', message: e.message });
     return undefined;
   }
+}
+
+/**
+ * A list target (-L a1,b1) naming an id that is no accepted agent is a typo or a stale list:
+ * say which ids, and run nothing (never the rest of the list silently).
+ */
+function listNamesUnknown(req: { target: string; tgt_type: TargetType }, send: Send, { store }: CliContext): boolean {
+  if (req.tgt_type !== 'list') return false;
+  const rows = new Map(store.listAgents().map((a) => [a.id, a.key_state]));
+  const bad = [...new Set(req.target.split(',').map((x) => x.trim()).filter(Boolean))].filter((id) => rows.get(id) !== 'accepted');
+  if (!bad.length) return false;
+  const why = (id: string) => (rows.has(id) ? `${id} (key ${rows.get(id)})` : `${id} (no such agent)`);
+  send({ type: 'error', message: `the target list names ${bad.length === 1 ? 'an id' : 'ids'} that match no accepted agent: ${bad.map(why).join(', ')}; nothing was run` });
+  return true;
 }
 
 /** KEY (Salt's `a:b:0` path) out of data, or all of it; a missing key is Salt's '' */
@@ -223,26 +245,6 @@ async function stateJob(req: Extract<CliRequest, { type: 'call' }>, send: Send, 
   );
   send({ type: 'data', data: { fun: req.fun, returns } });
   return code;
-}
-
-/** Salt's state return: `<state>_|-<id>_|-<name>_|-<function>` -> the result. */
-function saltStateReturn(results: StateResult[]): Data {
-  const out: Data = {};
-  for (const r of results) {
-    const dot = r.fun.indexOf('.');
-    out[`${r.fun.slice(0, dot)}_|-${r.id}_|-${r.name}_|-${r.fun.slice(dot + 1)}`] = {
-      __id__: r.id,
-      __run_num__: r.run_num,
-      __sls__: r.sls,
-      changes: r.changes,
-      comment: r.comment,
-      duration: r.duration_ms,
-      name: r.name,
-      result: r.result,
-      start: r.start,
-    };
-  }
-  return out;
 }
 
 /** Route one request to its handler. */

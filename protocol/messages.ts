@@ -276,7 +276,20 @@ export const CliRequestSchema = z.discriminatedUnion('type', [
   z.strictObject({ type: z.literal('keys.reject'), ids: z.array(z.string()) }),
   z.strictObject({ type: z.literal('keys.delete'), ids: z.array(z.string()) }),
   z.strictObject({ type: z.literal('agents.list') }),
-  z.strictObject({ type: z.literal('jobs.list'), limit: z.number().int().positive().max(10_000) }),
+  z.strictObject({
+    type: z.literal('jobs.list'),
+    limit: z.number().int().positive().max(10_000),
+    /** the job's target expression or an agent it ran on */
+    target: z.string().min(1).max(10_000).optional(),
+    /** who started it (user, or user@cli) */
+    by: z.string().min(1).max(200).optional(),
+    /** only jobs where an agent failed, timed out, was lost or cancelled */
+    failed: z.boolean().optional(),
+    /** only test runs (true) or only real runs (false) */
+    test: z.boolean().optional(),
+    /** ISO 8601 time: jobs created at or after it */
+    since: z.iso.datetime().optional(),
+  }),
   z.strictObject({ type: z.literal('jobs.get'), jid: JidSchema }),
   z.strictObject({ type: z.literal('jobs.kill'), jid: JidSchema, user: z.string().max(200) }),
   /** `tsalt schedule`: the master's scheduled jobs, their last and next run */
