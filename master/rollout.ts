@@ -17,6 +17,7 @@ import type { StateTree } from './tree.js';
 export const RolloutConfigSchema = z.strictObject({
   /** who receives new revisions (Salt target syntax, as `tsalt apply`) */
   target: z.string().min(1).default('*'),
+  /** how `target` is read: glob, pcre, list, grain, grain_pcre, pillar, pillar_pcre, ipcidr, compound, nodegroup */
   tgt_type: TargetTypeSchema.default('glob'),
   /** agents at a time: `N` or `N%` */
   batch: z.string().regex(/^\d+%?$/).default('25%'),
