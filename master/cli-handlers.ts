@@ -197,7 +197,7 @@ function listNamesUnknown(req: { target: string; tgt_type: TargetType }, send: S
   const bad = [...new Set(req.target.split(',').map((x) => x.trim()).filter(Boolean))].filter((id) => rows.get(id) !== 'accepted');
   if (!bad.length) return false;
   const why = (id: string) => (rows.has(id) ? `${id} (key ${rows.get(id)})` : `${id} (no such agent)`);
-  send({ type: 'error', message: `the target list names ${bad.length === 1 ? 'an id' : 'ids'} that match no accepted agent: ${bad.map(why).join(', ')}; nothing was run` });
+  send({ type: 'error', message: `the target list names ${bad.length === 1 ? 'an id that matches' : 'ids that match'} no accepted agent: ${bad.map(why).join(', ')}; nothing was run` });
   return true;
 }
 
