@@ -64,9 +64,9 @@ class OneSlsTree implements TreeSource {
 }
 
 /** Apply generated states (`#!yaml`: no template rendering of the operator's values); the results by id. */
-async function runStates(host: CallHost, fun: string, states: Data, test = false) {
+async function runStates(host: CallHost, fun: string, states: Data, test = false, exclusive = true) {
   const busy = host.busy();
-  if (busy && !test) throw new CallError(`${fun}: a state run is in progress (job ${busy}); try again when it ends`);
+  if (busy && !test && exclusive) throw new CallError(`${fun}: a state run is in progress (job ${busy}); try again when it ends`);
   const { apply } = await import('../engine/engine.js');
   const report = await apply({
     tree: new OneSlsTree('#!yaml\n' + JSON.stringify(states, null, 1) + '\n'),
@@ -164,8 +164,8 @@ function slsArg(fun: string, { args, kwargs }: Args): string[] {
 /** The agent's call table: every function a call may name, and what it returns (Salt's shapes). */
 export const CALLS: Record<AgentCall, Handler> = {
   'test.ping': () => true,
-  'cmd.run': template('cmd.run'),
-  'cmd.run_all': template('cmd.run_all'),
+  'cmd.run': (a, host, call) => cmdRun('cmd.run', a, host, call),
+  'cmd.run_all': (a, host, call) => cmdRun('cmd.run_all', a, host, call),
   'pkg.version': template('pkg.version'),
   'pkg.list_pkgs': (_a, host) => listPkgs(host),
   'pkg.install': async (a, host) => {
@@ -201,6 +201,27 @@ export const CALLS: Record<AgentCall, Handler> = {
   'state.show_highstate': async (_a, host, call) => highData(await compileShow(call, host, [])),
   'state.show_lowstate': async (_a, host, call) => lowData(await compileShow(call, host, [])),
 };
+
+/** cmd.run keywords the cmd.run state takes too; with others, the template function is used */
+const CMD_STATE_ARGS = new Set(['cmd', 'cwd', 'runas', 'shell', 'env', 'prepend_path', 'umask', 'timeout', 'python_shell']);
+
+/**
+ * cmd.run / cmd.run_all through the cmd.run state, which runs the command asynchronously: the
+ * agent keeps answering the master (heartbeats, other calls) while it runs. Keywords only the
+ * template function knows (stdin, clean_env, rstrip, ...) use that one instead (synchronous).
+ */
+async function cmdRun(fun: 'cmd.run' | 'cmd.run_all', a: Args, host: CallHost, call: Call): Promise<unknown> {
+  const cmd = a.args[0] ?? a.kwargs.cmd;
+  if (a.args.length > 1 || typeof cmd !== 'string' || Object.keys(a.kwargs).some((k) => !CMD_STATE_ARGS.has(k))) return template(fun)(a, host, call);
+  const { cmd: _c, python_shell: _p, ...kw } = a.kwargs;
+  const r = (await runStates(host, fun, { call: { 'cmd.run': argList({ name: cmd, ...kw }) } }, false, false)).get('call');
+  const ch = r?.changes as { pid?: number; retcode?: number; stdout?: string; stderr?: string } | undefined;
+  if (!r || ch?.retcode === undefined) throw new CallError(`${fun}: ${r?.comment ?? 'no result'}`);
+  const stdout = (ch.stdout ?? '').trimEnd();
+  const stderr = (ch.stderr ?? '').trimEnd();
+  if (fun === 'cmd.run_all') return { pid: ch.pid, retcode: ch.retcode, stdout, stderr };
+  return [stdout, stderr].filter(Boolean).join('\n'); // Salt's cmd.run: stderr into stdout
+}
 
 /** Salt's service.restart/reload through mod_watch: a changed state the service watches. */
 async function restartOrReload(fun: string, a: Args, host: CallHost, reload: boolean): Promise<boolean> {

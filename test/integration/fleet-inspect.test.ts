@@ -9,7 +9,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildOnce, Fleet, type Proc } from './fleet-harness.js';
+import { buildOnce, Fleet, waitFor, type Proc } from './fleet-harness.js';
 
 const marker = `/tmp/tsalt-show-must-not-exist-${process.pid}`;
 const states = {
@@ -184,6 +184,19 @@ describe('fleet: grains, pillar, show, ping, call', () => {
     // nested text, Salt's way
     const text = await fleet.cli(['call', 'a1', 'grains.get', 'roles']);
     expect(text.stdout).toBe('a1:\n    - web\n');
+  });
+
+  it('a long cmd.run does not stop the agent from answering (the command runs asynchronously)', async () => {
+    const started = path.join(fleet.dir, 'cmd-started');
+    const release = path.join(fleet.dir, 'cmd-release');
+    const long = fleet.json<CallJson>(['call', 'a1', 'cmd.run', `touch ${started}; while [ ! -f ${release} ]; do sleep 0.1; done; echo released`]);
+    await waitFor('the command to start', () => fs.existsSync(started) || undefined);
+    // the agent answers a ping while its command is still waiting
+    const ping = await fleet.json<CallJson>(['ping', 'a1', '--timeout', '20']);
+    expect(ping.returns.a1!.status).toBe('ok');
+    expect(fs.existsSync(release)).toBe(false);
+    fs.writeFileSync(release, '');
+    expect((await long).returns.a1).toMatchObject({ status: 'ok', return: 'released' });
   });
 
   it('unknown functions are an error listing the known ones; a failing function is exit 2', async () => {
