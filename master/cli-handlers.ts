@@ -188,13 +188,15 @@ async function targeted(req: { target: string; tgt_type: TargetType }, send: Sen
 }
 
 /**
- * A list target (-L a1,b1) naming an id that is no accepted agent is a typo or a stale list:
+ * A list target (-L a1,b1, or L@a1,b1 in a compound) naming an id that is no accepted agent is a typo or a stale list:
  * say which ids, and run nothing (never the rest of the list silently).
  */
 function listNamesUnknown(req: { target: string; tgt_type: TargetType }, send: Send, { store }: CliContext): boolean {
-  if (req.tgt_type !== 'list') return false;
+  // -L a,b, and the L@a,b parts of a compound target
+  const lists = req.tgt_type === 'list' ? [req.target] : req.tgt_type === 'compound' ? [...req.target.matchAll(/(?:^|[\s(])L@([^\s()]+)/g)].map((m) => m[1]!) : [];
+  if (!lists.length) return false;
   const rows = new Map(store.listAgents().map((a) => [a.id, a.key_state]));
-  const bad = [...new Set(req.target.split(',').map((x) => x.trim()).filter(Boolean))].filter((id) => rows.get(id) !== 'accepted');
+  const bad = [...new Set(lists.flatMap((l) => l.split(',')).map((x) => x.trim()).filter(Boolean))].filter((id) => rows.get(id) !== 'accepted');
   if (!bad.length) return false;
   const why = (id: string) => (rows.has(id) ? `${id} (key ${rows.get(id)})` : `${id} (no such agent)`);
   send({ type: 'error', message: `the target list names ${bad.length === 1 ? 'an id that matches' : 'ids that match'} no accepted agent: ${bad.map(why).join(', ')}; nothing was run` });

@@ -117,11 +117,16 @@ describe('fleet: apply output and the job history', () => {
     const run = await fleet.cli(['run', '-L', 'a1,agnet2', 'true']);
     expect(run.code).toBe(1);
     expect(run.stderr).toMatch(/agnet2 \(no such agent\)/);
+    const compound = await fleet.cli(['apply', '-C', 'G@os:* and L@a1,agnet3']);
+    expect(compound.code).toBe(1);
+    expect(compound.stderr).toMatch(/an id that matches no accepted agent: agnet3 \(no such agent\)/);
     const call = await fleet.cli(['call', '-L', 'a1,agnet2', 'test.ping']);
     expect(call.code).toBe(1);
     const grains = await fleet.cli(['grains', '-L', 'agnet2']);
     expect(grains.stderr).toMatch(/an id that match(es)? no accepted agent: agnet2/);
     expect((await fleet.json<unknown[]>(['jobs', '-n', '1000'])).length).toBe(before);
+    // a compound whose list names only accepted agents runs
+    expect((await fleet.cli(['run', '-C', 'L@a1,b1 or G@roles:none', 'true'])).code).toBe(0);
   });
 
   it('tsalt jobs: filters by target, who, failure, test runs, time and count; SLS, TEST and CHANGED columns', async () => {
