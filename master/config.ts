@@ -43,8 +43,9 @@ export type GitConfig = z.infer<typeof GitConfigSchema>;
 export const MasterConfigSchema = z.strictObject({
   /** address to listen on for agents (Salt: interface) */
   interface: z.string().default('0.0.0.0'),
-  /** 0 picks a free port (tests); the chosen one is written to `<pki_dir>/../port` */
+  /** the port agents connect to (Salt: ret_port); 0 picks a free port (tests); the chosen one is written to `<pki_dir>/../port` */
   port: z.number().int().min(0).max(65535).default(4506),
+  /** the master's key and certificate (created at first start); agents pin its fingerprint */
   pki_dir: z.string().default('/etc/tsalt/pki/master'),
   /** SQLite database (WAL) with agents, jobs and results */
   db: z.string().default('/var/lib/tsalt/master.db'),
@@ -78,6 +79,7 @@ export const MasterConfigSchema = z.strictObject({
   lost_after_s: z.number().positive().default(60),
   /** `tsalt apply` waits this long for returns unless --timeout is given (Salt: timeout) */
   timeout_s: z.number().positive().default(600),
+  /** error, warn, info or debug; `tsalt master --log-level` overrides it */
   log_level: LogLevelSchema.default('info'),
   /** apply each new git revision of state_tree automatically, batch by batch (absent: off) */
   rollout: RolloutConfigSchema.optional(),

@@ -5,11 +5,12 @@ import { loadOrCreateIdentity } from '../core/identity.js';
 import type { Logger } from '../core/log.js';
 import { DEFAULT_PILLAR_TREE, DEFAULT_STATE_TREE, type MasterConfig } from './config.js';
 import { Store } from './store.js';
-import { AgentServer, serverLimits } from './server.js';
+import { AgentServer, serverLimits, type AgentConn } from './server.js';
 import { JobManager, type AgentLinks } from './jobs.js';
 import { GitSource, StateTree, type ConfigSource } from './tree.js';
 import { listenCli } from './cli-socket.js';
 import { handleCli, type CliContext } from './cli-handlers.js';
+import { AgentCalls } from './calls.js';
 import { MasterMetrics, serveMetrics } from './metrics.js';
 import { Releaser } from './rollout.js';
 import { fanOut, ReleaseMetrics } from './release-metrics.js';
@@ -60,6 +61,8 @@ export async function startMaster(cfg: MasterConfig, log: Logger): Promise<Runni
   const releaseMetrics = metrics && tracked ? new ReleaseMetrics(metrics.registry, store, () => server.connectedIds()) : undefined;
   const jobs = new JobManager({ store, source, agents, cfg, log: log.child('jobs'), ...(tracked ? { revisions } : {}), ...(metrics || consoleLive ? { events: fanOut(metrics, releaseMetrics, consoleLive) } : {}) });
   let releaser: Releaser | undefined;
+  // answers to calls come through the server, which the calls use to send: tied by a closure
+  const calls: AgentCalls = new AgentCalls({ ready: (id): AgentConn | undefined => server.ready(id) });
   const server: AgentServer = new AgentServer({
     identity,
     store,
@@ -70,8 +73,11 @@ export async function startMaster(cfg: MasterConfig, log: Logger): Promise<Runni
     limits: serverLimits(cfg),
     events: {
       ready: (c) => releaser?.onAgentReady(c.id),
-      disconnected: (c) => jobs.onDisconnect(c),
-      accepted: jobs.handlers(),
+      disconnected: (c) => {
+        jobs.onDisconnect(c);
+        calls.onDisconnect(c);
+      },
+      accepted: { ...jobs.handlers(), call_return: (c, m) => calls.onReturn(c, m) },
     },
   });
   jobs.recover();
@@ -123,7 +129,7 @@ export async function startMaster(cfg: MasterConfig, log: Logger): Promise<Runni
   log.info(`listening for agents on ${cfg.interface}:${port}`);
 
   const cliLog = log.child('cli');
-  const cliCtx: CliContext = { cfg, identity, store, server, jobs, scheduler, source, log };
+  const cliCtx: CliContext = { cfg, identity, store, server, jobs, scheduler, source, calls, log };
   const cli: net.Server = await listenCli(cfg.socket, (req, send) => handleCli(cliCtx, req, send), cliLog);
   log.info(`cli socket ${cfg.socket}`);
   releaser = tracked
@@ -141,6 +147,7 @@ export async function startMaster(cfg: MasterConfig, log: Logger): Promise<Runni
       releaser?.stop();
       scheduler.stop();
       jobs.stop();
+      calls.stop();
       await metricsHttp?.close();
       await consoleHttp?.close();
       await new Promise<void>((r) => cli.close(() => r()));

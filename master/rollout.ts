@@ -37,6 +37,7 @@ export const RolloutConfigSchema = z
   .strictObject({
     /** who receives new revisions (Salt target syntax, as `tsalt apply`) */
     target: z.string().min(1).default('*'),
+    /** how `target` is read: glob, pcre, list, grain, grain_pcre, pillar, pillar_pcre, ipcidr, compound, nodegroup */
     tgt_type: TargetTypeSchema.default('glob'),
     /** ordered groups (compound targets, e.g. `G@roles:haproxy`): one group after the other */
     groups: z.array(z.string().min(1)).min(1).optional(),

@@ -75,7 +75,7 @@ export class ConsoleQueries {
     return { ...job, counts, finished: running ? null : finished, running };
   }
 
-  minions(jid: string): JobAgentRow[] {
+  jobAgents(jid: string): JobAgentRow[] {
     return this.store.jobAgents(jid);
   }
 

@@ -21,7 +21,7 @@ import { buildOnce, Fleet, waitFor } from '../integration/fleet-harness.js';
 const states = { 'top.sls': "base:\n  '*':\n    - common\n", 'common.sls': 'hello:\n  test.succeed_without_changes: []\n' };
 
 interface JobDetail {
-  minions: { agent_id: string; status: string; body: { kind: string; stdout?: string } | null }[];
+  agents: { agent_id: string; status: string; body: { kind: string; stdout?: string } | null }[];
 }
 
 async function storedDone(fleet: Fleet, jid: string): Promise<JobDetail> {
@@ -29,7 +29,7 @@ async function storedDone(fleet: Fleet, jid: string): Promise<JobDetail> {
     'the return stored',
     async () => {
       const j = await fleet.json<JobDetail>(['jobs', jid]);
-      return j.minions[0]!.status === 'done' ? j : undefined;
+      return j.agents[0]!.status === 'done' ? j : undefined;
     },
     30_000,
   );
@@ -80,7 +80,7 @@ describe('faults: the master store locked', () => {
     other.close();
     await run;
     const d = await storedDone(fleet, jid);
-    expect(d.minions[0]!.body!.stdout).toBe('survived\n');
+    expect(d.agents[0]!.body!.stdout).toBe('survived\n');
   });
 });
 
@@ -139,6 +139,6 @@ describe('faults: the master store disk full', () => {
 
   it.fails('... and that return is stored once there is room', async () => {
     const d = await storedDone(fleet, fullJid);
-    expect(d.minions[0]!.body!.stdout!.length).toBeGreaterThan(100_000);
+    expect(d.agents[0]!.body!.stdout!.length).toBeGreaterThan(100_000);
   });
 });

@@ -38,7 +38,7 @@ class CutProxy {
 }
 
 interface JobDetail {
-  minions: { agent_id: string; status: string; body: { kind: string; stdout?: string } | null }[];
+  agents: { agent_id: string; status: string; body: { kind: string; stdout?: string } | null }[];
 }
 
 describe('faults: a network cut longer than the timeout, then restored', () => {
@@ -71,14 +71,14 @@ describe('faults: a network cut longer than the timeout, then restored', () => {
     // the agent finished meanwhile; its return went into the dead link and stays in its spool
     await agent.waitOutput(new RegExp(`job ${jid}: finished`), 30_000, from);
     await agent.waitOutput(/disconnected from master/, 30_000, from);
-    expect((await fleet.json<JobDetail>(['jobs', jid])).minions[0]!.status).toBe('lost');
+    expect((await fleet.json<JobDetail>(['jobs', jid])).agents[0]!.status).toBe('lost');
     proxy.cut = false;
     const d = await waitFor('the spooled return stored', async () => {
       const j = await fleet.json<JobDetail>(['jobs', jid]);
-      return j.minions[0]!.status === 'done' ? j : undefined;
+      return j.agents[0]!.status === 'done' ? j : undefined;
     }, 60_000);
-    expect(d.minions).toHaveLength(1);
-    expect(d.minions[0]!.body!.stdout).toBe('done-offline\n');
+    expect(d.agents).toHaveLength(1);
+    expect(d.agents[0]!.body!.stdout).toBe('done-offline\n');
     await fleet.waitConnected(['n1']);
     const after = await fleet.cli(['run', 'n1', 'echo back']);
     expect(after.stdout).toMatch(/back/);

@@ -10,7 +10,7 @@ import { buildOnce, Fleet, RawAgent, waitFor } from '../integration/fleet-harnes
 const states = { 'top.sls': "base:\n  '*':\n    - common\n", 'common.sls': 'hello:\n  test.succeed_without_changes: []\n' };
 
 interface JobDetail {
-  minions: { agent_id: string; status: string; body: { kind: string; stdout?: string } | null; results: { id: string }[] }[];
+  agents: { agent_id: string; status: string; body: { kind: string; stdout?: string } | null; results: { id: string }[] }[];
 }
 
 describe('security: replayed returns and jobs', () => {
@@ -52,9 +52,9 @@ describe('security: replayed returns and jobs', () => {
     agent.send({ type: 'state_result', jid, result: { id: 'late', name: 'late', fun: 'test.nop', result: false, changes: {}, comment: 'replayed', duration_ms: 0, start_time: '00:00:00' } });
     await waitFor('two acks', () => (agent.messages.filter((m) => m.type === 'return_ack' && m.jid === jid).length >= 2 ? true : undefined));
     const d = await detail(jid);
-    expect(d.minions).toHaveLength(1);
-    expect(d.minions[0]!.status).toBe('done');
-    expect(d.minions[0]!.body!.stdout).toBe('first\n');
+    expect(d.agents).toHaveLength(1);
+    expect(d.agents[0]!.status).toBe('done');
+    expect(d.agents[0]!.body!.stdout).toBe('first\n');
     expect(JSON.stringify(d)).not.toMatch(/forged|replayed/);
   });
 
@@ -70,8 +70,8 @@ describe('security: replayed returns and jobs', () => {
     agent.send({ type: 'job_return', jid, body: { kind: 'run', retcode: 1, stdout: 'forged\n', stderr: '' } });
     await waitFor('acks', () => (agent.messages.filter((m) => m.type === 'return_ack' && m.jid === jid).length >= 2 ? true : undefined));
     const d = await detail(jid);
-    expect(d.minions[0]!.status).toBe('done');
-    expect(d.minions[0]!.body!.stdout).toBe('first\n');
+    expect(d.agents[0]!.status).toBe('done');
+    expect(d.agents[0]!.body!.stdout).toBe('first\n');
     // a fresh job proves the connection is live; the old jid was never re-sent
     const run = fleet.cli(['run', 'rp1', 'echo again', '--json']);
     const next = await waitFor('a job', () => agent.messages.find((m) => m.type === 'job'));

@@ -80,7 +80,7 @@ ${quiet.length ? html`<details data-key="quiet-${m.agent_id}"><summary>${quiet.l
 
 export function agentFragment(qs: ConsoleQueries, jid: string, agent: string): Html | undefined {
   const j = qs.jobSummary(jid);
-  const m = j && qs.minions(jid).find((x) => x.agent_id === agent);
+  const m = j && qs.jobAgents(jid).find((x) => x.agent_id === agent);
   if (!j || !m) return undefined;
   return agentSection(qs, j, m, qs.signatures(jid).get(agent) ?? '');
 }
@@ -92,6 +92,6 @@ export function jobPage(qs: ConsoleQueries, jid: string): Html | undefined {
   return html`<h1>Job <code>${j.jid}</code></h1>
 <div id="job"${j.running ? html` data-live="${`/live/jobs/${j.jid}`}" data-src="${`/jobs/${j.jid}`}"` : ''}>
 ${jobSummary(j)}
-<div id="agents">${qs.minions(jid).map((m) => agentSection(qs, j, m, sigs.get(m.agent_id) ?? ''))}</div>
+<div id="agents">${qs.jobAgents(jid).map((m) => agentSection(qs, j, m, sigs.get(m.agent_id) ?? ''))}</div>
 </div>`;
 }

@@ -51,7 +51,7 @@ export function rolloutSection(src: ConsoleSource, qs: ConsoleQueries, rel: Cons
   const jobs = r.jids.map((jid) => qs.jobSummary(jid)).filter((j): j is JobSummary => j !== undefined);
   const rollbacks = r.status === 'rolled_back' && r.previous ? qs.rollbackJobs(r.previous, r.started) : [];
   const row = (label: Html | string, j: JobSummary, verify: Html) =>
-    html`<tr data-jid="${j.jid}"><td>${label}</td><td><a href="${href(['jobs', j.jid])}">${j.jid}</a></td><td>${qs.minions(j.jid).map((m) => m.agent_id).join(', ')}</td><td>${counts(j.counts)}</td><td>${j.running ? html`<span class="badge s-running">running</span>` : between(j.created, j.finished)}</td><td>${verify}</td></tr>`;
+    html`<tr data-jid="${j.jid}"><td>${label}</td><td><a href="${href(['jobs', j.jid])}">${j.jid}</a></td><td>${qs.jobAgents(j.jid).map((m) => m.agent_id).join(', ')}</td><td>${counts(j.counts)}</td><td>${j.running ? html`<span class="badge s-running">running</span>` : between(j.created, j.finished)}</td><td>${verify}</td></tr>`;
   return html`<div id="rollout">
 <h2>${running !== undefined ? 'Rollout running' : 'Last rollout'}: ${rev(r.revision)} ${rolloutStatus(r.status)}</h2>
 <table class="facts">
