@@ -155,5 +155,12 @@ describe('fleet: releases from a bare repository', () => {
     expect(s.code).toBe(0);
     expect(s.stdout).toMatch(/^AGENT\s+CONNECTED\s+REVISION\s+APPLIED\s+ATTEMPTED\s+RESULT\s+SYNC$/m);
     expect(s.stdout).toMatch(/^r1\s+yes\s+[0-9a-f]{12}\s+[0-9a-f]{12}\s+[0-9a-f]{12}\s+done\s+in sync$/m);
+    // bad flags and arguments: a one-line error, exit 1, no stack trace
+    for (const args of [['status', '--bogus'], ['revisions', '-n', 'x'], ['rollout', 'a', 'b'], ['rollback']]) {
+      const bad = await fleet.cli(args);
+      expect(bad.code, args.join(' ')).toBe(1);
+      expect(bad.stderr, args.join(' ')).not.toMatch(/\n\s+at /);
+      expect(bad.stderr, args.join(' ')).toMatch(/tsalt (status|revisions): |usage: tsalt (rollout|rollback)/);
+    }
   });
 });
