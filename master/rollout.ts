@@ -204,6 +204,13 @@ export class Releaser {
       log.warn(`rollout: pushed revision ${short(head)} ${why}`);
       return;
     }
+    try {
+      await this.d.source.snapshot(head); // a commit that cannot be served (no top.sls, ...) never becomes desired
+    } catch (e) {
+      store.setRevisionOutcome(head, 'refused', (e as Error).message);
+      log.warn(`rollout: pushed revision ${short(head)} refused: ${(e as Error).message}`);
+      return;
+    }
     store.setDesired(head);
     if (!this.cfg) {
       log.info(`rollout: revision ${short(head)} is desired (no rollout: configured: it goes out with the next apply or schedule)`);
