@@ -102,7 +102,11 @@ describe('fleet: releases from a bare repository', () => {
     const refused = await waitFor('the push refused', async () => (await revisions()).find((r) => r.sha === other && r.outcome === 'refused'));
     expect(refused.detail).toMatch(/does not descend from the desired revision/);
     expect((await status()).desired).toBe(before);
+    // a plain apply gives the desired revision, never the newer branch head
+    const plain = await fleet.cli(['apply', '*']);
+    expect(plain.code, plain.stderr).toBe(0);
     expect(fleet.agentFile('r1', 'etc/app.conf')?.trim()).toBe('release=v2 port=8002');
+    expect(fleet.agentFile('r2', 'etc/app.conf')?.trim()).toBe('release=v2 port=8002');
     const no = await fleet.cli(['rollout', other]);
     expect(no.code).toBe(1);
     expect(no.stderr).toMatch(/does not descend from the desired revision .*--force/);
