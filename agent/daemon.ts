@@ -186,12 +186,38 @@ export class AgentDaemon {
       }
     },
     return_ack: (m) => this.spool.remove(m.jid),
+    call: (m) => void this.onCall(m),
     denied: (m) => {
       this.log.warn(`master denied a request: ${m.message}`);
       for (const p of this.pendingBundles.values()) p.reject(new Error(`master: ${m.message}`));
       this.pendingBundles.clear();
     },
   };
+
+  private async onCall(m: Extract<MasterMessage, { type: 'call' }>): Promise<void> {
+    const { runCall } = await import('./calls.js');
+    let answer: Extract<Parameters<MasterConnection['send']>[0], { type: 'call_return' }>;
+    try {
+      const ret = await runCall(m, {
+        id: this.cfg.id,
+        grains: () => this.grains,
+        opts: { cachedir: this.cfg.cache_dir, grains_file: this.cfg.grains_file },
+        refreshGrains: () => this.refreshGrains(),
+        busy: () => this.stateRun,
+        tree: (b) => (this.bundles.has(b.hash) ? this.bundles.open(b.hash, b.revision) : this.bundles.store({ type: 'bundle', ...b }, b.hash)),
+      });
+      answer = { type: 'call_return', id: m.id, ok: true, return: ret === undefined ? null : ret };
+    } catch (e) {
+      answer = { type: 'call_return', id: m.id, ok: false, error: (e as Error).message };
+    }
+    const size = Buffer.byteLength(JSON.stringify(answer));
+    if (size > this.cfg.max_return_bytes) {
+      answer = { type: 'call_return', id: m.id, ok: false, error: `${m.fun}: the return is ${size} bytes, over max_return_bytes (${this.cfg.max_return_bytes})` };
+    }
+    // only the function's name is logged: arguments may hold secrets
+    this.log.info(`call ${m.fun}: ${answer.ok ? 'done' : 'failed'}`);
+    this.send(answer);
+  }
 
   private onMessage(m: MasterMessage): void {
     (this.table[m.type] as (x: MasterMessage) => void)(m);

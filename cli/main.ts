@@ -2,7 +2,26 @@
  * `tsalt <command>`: dispatch to cli/commands/<command>.ts, loaded lazily so each command pays
  * only for what it uses (start-up time is part of the speed budget).
  */
+import { UsageError } from './args.js';
+
 type CommandModule = { run(argv: string[]): Promise<number> };
+
+/** Commands that run until stopped: their output is a log, not something piped into head. */
+const DAEMONS = new Set(['master', 'agent']);
+
+/**
+ * `tsalt jobs | head`: the reader closed the pipe because it has what it wanted. Stop quietly
+ * (as a Unix filter killed by SIGPIPE would, minus the trace); the exit code stays 0 so a
+ * `set -o pipefail` script is not failed by its own `head`.
+ */
+function quietOnClosedPipe(): void {
+  for (const s of [process.stdout, process.stderr]) {
+    s.on('error', (e: NodeJS.ErrnoException) => {
+      if (e.code === 'EPIPE') process.exit(0);
+      throw e;
+    });
+  }
+}
 
 const commands: Record<string, { summary: string; load: () => Promise<CommandModule> }> = {
   local: { summary: 'apply or show states on this machine, no master (local apply|show)', load: () => import('./commands/local.js') },
@@ -10,6 +29,11 @@ const commands: Record<string, { summary: string; load: () => Promise<CommandMod
   agent: { summary: 'run the agent: connect to the master, run the jobs it sends', load: () => import('./commands/agent.js') },
   apply: { summary: 'apply states on targeted agents (apply <target> [SLS...] [-G|-L|-I|-C|-N] [--test])', load: () => import('./commands/apply.js') },
   run: { summary: 'run a shell command on targeted agents (run <target> <command>)', load: () => import('./commands/run.js') },
+  grains: { summary: "each targeted agent's grains, or one of them (grains <target> [KEY])", load: () => import('./commands/grains.js') },
+  pillar: { summary: "each targeted agent's pillar as the master renders it (pillar <target> [KEY])", load: () => import('./commands/pillar.js') },
+  show: { summary: 'the compiled states of targeted agents, nothing applied (show <target> [SLS...] [--low])', load: () => import('./commands/show.js') },
+  ping: { summary: 'test.ping the targeted agents, with round-trip times', load: () => import('./commands/ping.js') },
+  call: { summary: "Salt's execution functions on targeted agents (call <target> <module.function> [args])", load: () => import('./commands/call.js') },
   keys: { summary: 'agent keys: list | accept ID...|--all | reject ID | delete ID', load: () => import('./commands/keys.js') },
   agents: { summary: 'accepted agents: connected/offline, last seen, os, roles, revision', load: () => import('./commands/agents.js') },
   jobs: { summary: 'job history, one job with every result (jobs [JID]), or stop one (jobs kill JID)', load: () => import('./commands/jobs.js') },
@@ -47,5 +71,12 @@ export async function main(argv: string[]): Promise<number> {
     process.stderr.write(`tsalt: unknown command '${name}'\n\n${usage()}\n`);
     return 1;
   }
-  return (await cmd.load()).run(rest);
+  if (!DAEMONS.has(name)) quietOnClosedPipe();
+  try {
+    return await (await cmd.load()).run(rest);
+  } catch (e) {
+    if (!(e instanceof UsageError)) throw e;
+    process.stderr.write(`tsalt ${name}: ${e.message}\n${e.usage.replace(/\n?$/, '\n')}`);
+    return 1;
+  }
 }

@@ -5,12 +5,18 @@
  */
 import type { Identity } from '../core/identity.js';
 import type { Logger } from '../core/log.js';
-import type { CliEvent, CliRequest } from '../protocol/messages.js';
+import { CALL_FUNCTIONS, JOB_FUNCTIONS, PILLAR_FUNCTIONS, TREE_FUNCTIONS, type Call, type CliEvent, type CliRequest, type TargetType } from '../protocol/messages.js';
+import { saltStateReturn } from '../protocol/results.js';
+import { toWire } from '../core/bundle.js';
+import { traverse, type Data } from '../engine/render/salt-functions.js';
+import { resolveTarget, TargetError } from './target.js';
+import type { AgentCalls, CallOutcome } from './calls.js';
+import { jobHistory, killedOf, markKilled } from './job-history.js';
 import type { Store, AgentRow } from './store.js';
 import type { AgentServer } from './server.js';
 import type { JobManager } from './jobs.js';
 import type { Scheduler } from './schedule.js';
-import type { ConfigSource } from './tree.js';
+import type { BuiltBundle, ConfigSource } from './tree.js';
 import type { Releaser } from './rollout.js';
 import { releaseHandlers } from './release-handlers.js';
 import type { MasterConfig } from './config.js';
@@ -29,6 +35,11 @@ export interface CliContext {
   source: ConfigSource;
   /** the desired revision and rollouts (with git: or rollout:) */
   releaser?: Releaser;
+  /** the states bundle of a revision (default: the desired one, else the head), for calls that compile the tree */
+  tree: { at(revision?: string): Promise<BuiltBundle> };
+  /** an agent's pillar at the desired revision (else the head) */
+  pillar: { forAgent(id: string, grains: Data): Promise<Data> };
+  calls: AgentCalls;
   log: Logger;
 }
 
@@ -87,7 +98,8 @@ export const cliHandlers: CliHandlerTable = {
     return 0;
   },
   'jobs.list': (req, send, { store }) => {
-    send({ type: 'data', data: store.listJobs(req.limit) });
+    const { type: _t, ...filter } = req;
+    send({ type: 'data', data: jobHistory(store, filter) });
     return 0;
   },
   'jobs.get': (req, send, { store }) => {
@@ -97,18 +109,153 @@ export const cliHandlers: CliHandlerTable = {
       return 1;
     }
     const agents = store.jobAgents(req.jid).map((m) => ({ ...m, results: store.stateResults(req.jid, m.agent_id) }));
-    send({ type: 'data', data: { job, agents } });
+    send({ type: 'data', data: { job: { ...job, killed: killedOf(store, req.jid) }, agents } });
     return 0;
   },
-  'jobs.kill': (req, send, { jobs }) => jobs.kill(req.jid, req.user, send),
+  'jobs.kill': (req, send, { jobs, store }) => {
+    const code = jobs.kill(req.jid, req.user, send);
+    if (code === 0) markKilled(store, req.jid, req.user);
+    return code;
+  },
   'schedule.list': (_req, send, { scheduler }) => {
     send({ type: 'data', data: scheduler.list() });
     return 0;
   },
-  apply: (req, send, { jobs }) => jobs.start(req, send),
-  run: (req, send, { jobs }) => jobs.start(req, send),
+  apply: (req, send, ctx) => (listNamesUnknown(req, send, ctx) ? 1 : ctx.jobs.start(req, send)),
+  run: (req, send, ctx) => (listNamesUnknown(req, send, ctx) ? 1 : ctx.jobs.start(req, send)),
+  grains: async (req, send, ctx) => {
+    const agents = await targeted(req, send, ctx);
+    if (!agents) return 1;
+    send({ type: 'data', data: Object.fromEntries(agents.map((a) => [a.id, pick({ ...a.grains, id: a.id }, req.key)])) });
+    return 0;
+  },
+  // pillar values go to this socket only: nothing here logs them
+  pillar: async (req, send, ctx) => {
+    const agents = await targeted(req, send, ctx);
+    if (!agents) return 1;
+    let code = 0;
+    const out: Data = {};
+    for (const a of agents) {
+      try {
+        out[a.id] = pick(await ctx.pillar.forAgent(a.id, { ...a.grains, id: a.id }), req.key);
+      } catch (e) {
+        send({ type: 'error', message: `${a.id}: pillar did not render: ${(e as Error).message}` });
+        code = 2;
+      }
+    }
+    send({ type: 'data', data: out });
+    return code;
+  },
+  call: async (req, send, ctx) => {
+    if (!(CALL_FUNCTIONS as readonly string[]).includes(req.fun)) {
+      send({ type: 'error', message: `'${req.fun}' is not a function tsalt can call; known: ${CALL_FUNCTIONS.join(', ')}` });
+      return 1;
+    }
+    if (listNamesUnknown(req, send, ctx)) return 1;
+    if (JOB_FUNCTIONS.has(req.fun)) return stateJob(req, send, ctx);
+    const agents = await targeted(req, send, ctx);
+    if (!agents) return 1;
+    const fun = req.fun as Call['fun'];
+    let bundle: Call['bundle'];
+    if (TREE_FUNCTIONS.has(fun)) {
+      const b = await ctx.tree.at(req.revision);
+      bundle = { hash: b.hash, revision: b.revision, files: toWire(b.entries) };
+    }
+    const timeoutMs = (req.timeout_s ?? ctx.cfg.timeout_s) * 1000;
+    const returns = await Promise.all(
+      agents.map(async (a): Promise<[string, CallOutcome]> => {
+        let pillar: Data | undefined;
+        if (PILLAR_FUNCTIONS.has(fun)) {
+          try {
+            pillar = await ctx.pillar.forAgent(a.id, { ...a.grains, id: a.id });
+          } catch (e) {
+            return [a.id, { status: 'error', error: `pillar did not render: ${(e as Error).message}`, rtt_ms: 0 }];
+          }
+        }
+        const body = { fun, args: req.args, kwargs: req.kwargs, ...(pillar ? { pillar } : {}), ...(bundle ? { bundle } : {}) };
+        return [a.id, await ctx.calls.call(a.id, body, timeoutMs)];
+      }),
+    );
+    send({ type: 'data', data: { fun, returns: Object.fromEntries(returns) } });
+    const statuses = returns.map(([, o]) => o.status);
+    return statuses.some((st) => st === 'timeout' || st === 'offline' || st === 'lost') ? 3 : statuses.includes('error') ? 2 : 0;
+  },
   ...releaseHandlers,
 };
+
+/** The accepted agents a target names; an error sent (and undefined) when it names none. */
+async function targeted(req: { target: string; tgt_type: TargetType }, send: Send, ctx: CliContext) {
+  if (listNamesUnknown(req, send, ctx)) return undefined;
+  try {
+    return await resolveTarget(req.target, req.tgt_type, ctx.store.listAgents(), ctx.cfg.nodegroups, (a) => ctx.pillar.forAgent(a.id, { ...a.grains, id: a.id }));
+  } catch (e) {
+    if (!(e instanceof TargetError)) throw e;
+    send({ type: 'error', message: e.message });
+    return undefined;
+  }
+}
+
+/**
+ * A list target (-L a1,b1, or L@a1,b1 in a compound) naming an id that is no accepted agent is a typo or a stale list:
+ * say which ids, and run nothing (never the rest of the list silently).
+ */
+function listNamesUnknown(req: { target: string; tgt_type: TargetType }, send: Send, { store }: CliContext): boolean {
+  // -L a,b, and the L@a,b parts of a compound target
+  const lists = req.tgt_type === 'list' ? [req.target] : req.tgt_type === 'compound' ? [...req.target.matchAll(/(?:^|[\s(])L@([^\s()]+)/g)].map((m) => m[1]!) : [];
+  if (!lists.length) return false;
+  const rows = new Map(store.listAgents().map((a) => [a.id, a.key_state]));
+  const bad = [...new Set(lists.flatMap((l) => l.split(',')).map((x) => x.trim()).filter(Boolean))].filter((id) => rows.get(id) !== 'accepted');
+  if (!bad.length) return false;
+  const why = (id: string) => (rows.has(id) ? `${id} (key ${rows.get(id)})` : `${id} (no such agent)`);
+  send({ type: 'error', message: `the target list names ${bad.length === 1 ? 'an id that matches' : 'ids that match'} no accepted agent: ${bad.map(why).join(', ')}; nothing was run` });
+  return true;
+}
+
+/** KEY (Salt's `a:b:0` path) out of data, or all of it; a missing key is Salt's '' */
+function pick(data: Data, key: string | undefined): unknown {
+  if (key === undefined) return data;
+  const v = traverse(data, key);
+  return typeof v === 'symbol' ? '' : v;
+}
+
+/** state.apply / state.highstate / state.sls as a job (stored, streamed), answered in Salt's return shape. */
+async function stateJob(req: Extract<CliRequest, { type: 'call' }>, send: Send, ctx: CliContext): Promise<number> {
+  const [first] = req.args;
+  const mods = first ?? req.kwargs.mods;
+  const sls = req.fun === 'state.highstate' ? [] : Array.isArray(mods) ? mods.map(String) : typeof mods === 'string' ? mods.split(',').filter(Boolean) : [];
+  if (req.fun === 'state.sls' && sls.length === 0) {
+    send({ type: 'error', message: 'state.sls: name the SLS (e.g. state.sls web,db)' });
+    return 1;
+  }
+  const test = req.kwargs.test === true || /^(true|1|yes|on)$/i.test(String(req.kwargs.test ?? ''));
+  const pillar = req.kwargs.pillar;
+  const returns: Data = {};
+  const code = await ctx.jobs.start(
+    {
+      type: 'apply',
+      target: req.target,
+      tgt_type: req.tgt_type,
+      sls,
+      test,
+      user: req.user,
+      ...(pillar && typeof pillar === 'object' && !Array.isArray(pillar) ? { pillar: pillar as Data } : {}),
+      ...(req.timeout_s !== undefined ? { timeout_s: req.timeout_s } : {}),
+      ...(req.batch !== undefined ? { batch: req.batch } : {}),
+      ...(req.revision !== undefined ? { revision: req.revision } : {}),
+    },
+    (ev) => {
+      if (ev.type === 'agent_done') {
+        const b = ev.body;
+        returns[ev.agent] =
+          b?.kind === 'apply'
+            ? { status: 'ok', return: saltStateReturn(b.report.results) }
+            : { status: ev.status === 'done' || ev.status === 'failed' ? 'error' : ev.status, error: b?.kind === 'error' ? b.error : (ev.error ?? ev.status) };
+      } else if (ev.type !== 'end' && ev.type !== 'data') send(ev);
+    },
+  );
+  send({ type: 'data', data: { fun: req.fun, returns } });
+  return code;
+}
 
 /** Route one request to its handler. */
 export async function handleCli(ctx: CliContext, req: CliRequest, send: Send): Promise<number> {

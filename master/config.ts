@@ -25,9 +25,9 @@ export const GitConfigSchema = z.strictObject({
     .min(1)
     .refine((b) => !b.startsWith('-') && !b.includes('..') && !/[\s~^:?*[\\]/.test(b), 'a git branch name')
     .default('main'),
-  /** the state tree inside the repository */
+  /** the state tree inside the repository (default: states) */
   states_dir: RepoDir.default('states'),
-  /** the pillar tree inside the repository */
+  /** the pillar tree inside the repository (default: pillar); not inside states_dir */
   pillar_dir: RepoDir.default('pillar'),
 }).superRefine((g, ctx) => {
   // everything under states_dir is bundled for every agent: pillar there would leak
@@ -42,8 +42,9 @@ export type GitConfig = z.infer<typeof GitConfigSchema>;
 export const MasterConfigSchema = z.strictObject({
   /** address to listen on for agents (Salt: interface) */
   interface: z.string().default('0.0.0.0'),
-  /** 0 picks a free port (tests); the chosen one is written to `<pki_dir>/../port` */
+  /** the port agents connect to (Salt: ret_port); 0 picks a free port (tests); the chosen one is written to `<pki_dir>/../port` */
   port: z.number().int().min(0).max(65535).default(4506),
+  /** the master's key and certificate (created at first start); agents pin its fingerprint */
   pki_dir: z.string().default('/etc/tsalt/pki/master'),
   /** SQLite database (WAL) with agents, jobs and results */
   db: z.string().default('/var/lib/tsalt/master.db'),
@@ -67,8 +68,9 @@ export const MasterConfigSchema = z.strictObject({
   lost_after_s: z.number().positive().default(60),
   /** `tsalt apply` waits this long for returns unless --timeout is given (Salt: timeout) */
   timeout_s: z.number().positive().default(600),
+  /** error, warn, info or debug; `tsalt master --log-level` overrides it */
   log_level: LogLevelSchema.default('info'),
-  /** apply each new git revision of state_tree automatically, batch by batch (absent: off) */
+  /** roll out each pushed revision group by group, batch by batch, with verify checks (absent: pushes only move the desired revision) */
   rollout: RolloutConfigSchema.optional(),
   /** Prometheus endpoint, GET /metrics (absent: none); an empty `metrics:` takes the defaults */
   metrics: z.preprocess((v) => (v === null ? {} : v), MetricsConfigSchema).optional(),

@@ -5,7 +5,7 @@
  * master restart) are still stored. The CLI that started a job only listens: the job goes on
  * if it disconnects.
  */
-import type { CliEvent, CliRequest, Job, AgentJobStatus, ReturnBody, AgentMessage, TargetType } from '../protocol/messages.js';
+import type { CliEvent, CliRequest, JobRequest, Job, AgentJobStatus, ReturnBody, AgentMessage, TargetType } from '../protocol/messages.js';
 import { toWire } from '../core/bundle.js';
 import type { Logger } from '../core/log.js';
 import { newJid, TERMINAL, type AgentRow, type JobIntent, type Store } from './store.js';
@@ -51,7 +51,7 @@ export interface JobManagerDeps {
 interface ActiveJob {
   jid: string;
   kind: 'apply' | 'run';
-  req: Extract<CliRequest, { type: 'apply' | 'run' }>;
+  req: JobRequest;
   /** apply: each agent's bundle (the job's revision, or the one the fleet gives that agent) */
   bundles: Map<string, BuiltBundle>;
   /** wait for an agent's other state run to end instead of having it refused */
@@ -130,7 +130,9 @@ export class JobManager {
 
   // ---------------------------------------------------------------- starting jobs
 
-  async start(req: Extract<CliRequest, { type: 'apply' | 'run' }>, sink: Sink, opts: StartOptions = {}): Promise<number> {
+  async start(asked: Extract<CliRequest, { type: 'apply' | 'run' }>, sink: Sink, opts: StartOptions = {}): Promise<number> {
+    // a request without a timeout gets the master's timeout_s
+    const req: JobRequest = { ...asked, timeout_s: asked.timeout_s ?? this.cfg.timeout_s };
     const agents = this.store.listAgents();
     // snapshots by revision ('' = the head): each pins states and pillar together
     const snapshots = new Map<string, Promise<Snapshot>>();

@@ -5,11 +5,13 @@ import { loadOrCreateIdentity } from '../core/identity.js';
 import type { Logger } from '../core/log.js';
 import { DEFAULT_PILLAR_TREE, DEFAULT_STATE_TREE, type MasterConfig } from './config.js';
 import { Store } from './store.js';
-import { AgentServer } from './server.js';
+import { AgentServer, type AgentConn } from './server.js';
 import { JobManager, type AgentLinks } from './jobs.js';
 import { GitSource, StateTree, type ConfigSource } from './tree.js';
+import { pillarFor } from './pillar.js';
 import { listenCli } from './cli-socket.js';
 import { handleCli, type CliContext } from './cli-handlers.js';
+import { AgentCalls } from './calls.js';
 import { MasterMetrics, serveMetrics } from './metrics.js';
 import { Releaser } from './rollout.js';
 import { fanOut, ReleaseMetrics } from './release-metrics.js';
@@ -56,6 +58,8 @@ export async function startMaster(cfg: MasterConfig, log: Logger): Promise<Runni
   const releaseMetrics = metrics && tracked ? new ReleaseMetrics(metrics.registry, store, () => server.connectedIds()) : undefined;
   const jobs = new JobManager({ store, source, agents, cfg, log: log.child('jobs'), ...(tracked ? { revisions } : {}), ...(metrics ? { events: fanOut(metrics, releaseMetrics) } : {}) });
   let releaser: Releaser | undefined;
+  // answers to calls come through the server, which the calls use to send: tied by a closure
+  const calls: AgentCalls = new AgentCalls({ ready: (id): AgentConn | undefined => server.ready(id) });
   const server: AgentServer = new AgentServer({
     identity,
     store,
@@ -65,8 +69,11 @@ export async function startMaster(cfg: MasterConfig, log: Logger): Promise<Runni
     autoAccept: cfg.auto_accept,
     events: {
       ready: (c) => releaser?.onAgentReady(c.id),
-      disconnected: (c) => jobs.onDisconnect(c),
-      accepted: jobs.handlers(),
+      disconnected: (c) => {
+        jobs.onDisconnect(c);
+        calls.onDisconnect(c);
+      },
+      accepted: { ...jobs.handlers(), call_return: (c, m) => calls.onReturn(c, m) },
     },
   });
   jobs.recover();
@@ -101,7 +108,11 @@ export async function startMaster(cfg: MasterConfig, log: Logger): Promise<Runni
   log.info(`listening for agents on ${cfg.interface}:${port}`);
 
   const cliLog = log.child('cli');
-  const cliCtx: CliContext = { cfg, identity, store, server, jobs, scheduler, source, log };
+  // calls (state.show_*, pillar.items) read the revision jobs without --revision apply
+  const fleetRevision = () => (tracked ? store.desired() : undefined);
+  const tree = { at: async (revision?: string) => (await source.snapshot(revision ?? fleetRevision())).bundle };
+  const pillar = { forAgent: async (id: string, grains: Record<string, unknown>) => pillarFor((await source.snapshot(fleetRevision())).pillar(), id, grains) };
+  const cliCtx: CliContext = { cfg, identity, store, server, jobs, scheduler, source, tree, pillar, calls, log };
   const cli: net.Server = await listenCli(cfg.socket, (req, send) => handleCli(cliCtx, req, send), cliLog);
   log.info(`cli socket ${cfg.socket}`);
   releaser = tracked
@@ -119,6 +130,7 @@ export async function startMaster(cfg: MasterConfig, log: Logger): Promise<Runni
       releaser?.stop();
       scheduler.stop();
       jobs.stop();
+      calls.stop();
       await metricsHttp?.close();
       await new Promise<void>((r) => cli.close(() => r()));
       await server.close();

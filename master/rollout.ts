@@ -37,12 +37,13 @@ export const RolloutConfigSchema = z
   .strictObject({
     /** who receives new revisions (Salt target syntax, as `tsalt apply`) */
     target: z.string().min(1).default('*'),
+    /** how `target` is read: glob, pcre, list, grain, grain_pcre, pillar, pillar_pcre, ipcidr, compound, nodegroup */
     tgt_type: TargetTypeSchema.default('glob'),
     /** ordered groups (compound targets, e.g. `G@roles:haproxy`): one group after the other */
     groups: z.array(z.string().min(1)).min(1).optional(),
     /** or: one group per value of this grain (e.g. roles), in the values' order */
     serial_by: z.string().min(1).optional(),
-    /** agents at a time within a group: `N` or `N%` */
+    /** agents at a time within a group: `N` or `N%` (default: 25%) */
     batch: BatchSchema.default('25%'),
     /** stop when a batch fails (an agent fails, does not return, or verify fails) */
     stop_on_failure: z.boolean().default(true),

@@ -26,6 +26,7 @@ export const ScheduleEntrySchema = z
     function: z.enum(['state.highstate', 'state.apply', 'state.sls', 'cmd.run']),
     /** Salt target syntax, as `tsalt apply` */
     target: z.string().min(1).max(10_000).default('*'),
+    /** how `target` is read: glob, pcre, list, grain, grain_pcre, pillar, pillar_pcre, ipcidr, compound, nodegroup */
     tgt_type: TargetTypeSchema.default('glob'),
     /** state.apply / state.sls: the SLS to apply (a list, or comma-separated) */
     sls: Names.optional(),
@@ -36,9 +37,13 @@ export const ScheduleEntrySchema = z
     /** agents at a time: `N` or `N%` (absent: all at once) */
     batch: BatchSchema.optional(),
     // the interval is the sum of these (Salt), at least 1 second
+    /** seconds of the interval (added to minutes, hours, days) */
     seconds: Interval.optional(),
+    /** minutes of the interval */
     minutes: Interval.optional(),
+    /** hours of the interval */
     hours: Interval.optional(),
+    /** days of the interval */
     days: Interval.optional(),
     /** or a cron expression (`0 3 * * *`, every 30 minutes `0,30 * * * *`; a sixth field first is seconds), run by node-cron */
     cron: z
@@ -48,6 +53,7 @@ export const ScheduleEntrySchema = z
       .optional(),
     /** a random delay of 0..splay seconds added to each run */
     splay: Interval.default(0),
+    /** false: kept in the config and listed, never run */
     enabled: z.boolean().default(true),
     /** run once right after the master starts (then every interval) */
     run_on_start: z.boolean().default(false),

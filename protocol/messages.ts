@@ -75,6 +75,15 @@ export const JobReturnSchema = z.strictObject({
 });
 export type JobReturn = z.infer<typeof JobReturnSchema>;
 
+/** The answer to a `call`: Salt's return value, or the error the function raised. */
+export const CallReturnSchema = z.strictObject({
+  type: z.literal('call_return'),
+  id: z.string().regex(/^[0-9a-f]{32}$/),
+  ok: z.boolean(),
+  return: z.unknown().optional(),
+  error: z.string().max(100_000).optional(),
+});
+
 export const AgentMessageSchema = z.discriminatedUnion('type', [
   HelloSchema,
   GrainsUpdateSchema,
@@ -83,6 +92,7 @@ export const AgentMessageSchema = z.discriminatedUnion('type', [
   BundleGetSchema,
   StateEventSchema,
   JobReturnSchema,
+  CallReturnSchema,
 ]);
 export type AgentMessage = z.infer<typeof AgentMessageSchema>;
 export type AgentMessageType = AgentMessage['type'];
@@ -141,6 +151,59 @@ export const DeniedSchema = z.strictObject({ type: z.literal('denied'), message:
 /** Stop this job now (`tsalt jobs kill`): its programs are terminated, states not run yet say so. */
 export const JobKillSchema = z.strictObject({ type: z.literal('job_kill'), jid: JidSchema });
 
+/**
+ * Salt's execution functions an operator may call on agents (`tsalt call`, `tsalt ping`,
+ * `tsalt show`). state.apply/highstate/sls run as jobs (stored, streamed); the rest answer at once.
+ */
+export const CALL_FUNCTIONS = [
+  'test.ping',
+  'cmd.run',
+  'cmd.run_all',
+  'pkg.version',
+  'pkg.list_pkgs',
+  'pkg.install',
+  'pkg.remove',
+  'service.status',
+  'service.restart',
+  'service.reload',
+  'file.file_exists',
+  'file.read',
+  'network.ip_addrs',
+  'grains.items',
+  'grains.get',
+  'pillar.get',
+  'pillar.items',
+  'user.info',
+  'saltutil.sync_grains',
+  'state.show_sls',
+  'state.show_highstate',
+  'state.show_lowstate',
+  'state.apply',
+  'state.highstate',
+  'state.sls',
+] as const;
+export type CallFunction = (typeof CALL_FUNCTIONS)[number];
+/** Run as jobs on the master's side (JobManager), not as calls. */
+export const JOB_FUNCTIONS: ReadonlySet<string> = new Set(['state.apply', 'state.highstate', 'state.sls']);
+/** Functions that need this agent's pillar (sent with the call, to that agent only). */
+export const PILLAR_FUNCTIONS: ReadonlySet<string> = new Set(['pillar.get', 'pillar.items', 'state.show_sls', 'state.show_highstate', 'state.show_lowstate']);
+/** Functions that compile the state tree: the call carries the tree at the desired revision. */
+export const TREE_FUNCTIONS: ReadonlySet<string> = new Set(['state.show_sls', 'state.show_highstate', 'state.show_lowstate']);
+
+/** Run one execution function now and answer with `call_return` (not a job: nothing stored). */
+export const CallSchema = z.strictObject({
+  type: z.literal('call'),
+  id: z.string().regex(/^[0-9a-f]{32}$/),
+  fun: z.enum(CALL_FUNCTIONS),
+  args: z.array(z.unknown()).max(1000),
+  kwargs: Data,
+  /** this agent's pillar, rendered for it (PILLAR_FUNCTIONS only) */
+  pillar: Data.optional(),
+  /** the state tree to compile (TREE_FUNCTIONS only) */
+  bundle: z.strictObject({ hash: HashSchema, revision: z.string().max(200), files: z.array(BundleFileSchema) }).optional(),
+});
+export type Call = z.infer<typeof CallSchema>;
+
 export const MasterMessageSchema = z.discriminatedUnion('type', [
   KeyStatusSchema,
   JobSchema,
@@ -148,6 +211,7 @@ export const MasterMessageSchema = z.discriminatedUnion('type', [
   BundleSchema,
   ReturnAckSchema,
   DeniedSchema,
+  CallSchema,
 ]);
 export type MasterMessage = z.infer<typeof MasterMessageSchema>;
 
@@ -200,7 +264,8 @@ const TargetFields = {
   batch: z.string().regex(/^\d+%?$/).optional(),
   /** with batches: an agent that fails or does not return cancels the agents not yet started */
   stop_on_failure: z.boolean().optional(),
-  timeout_s: z.number().positive(),
+  /** seconds each agent has to return; absent: the master's timeout_s */
+  timeout_s: z.number().positive().optional(),
   /** who started it, for the job history */
   user: z.string().max(200),
 };
@@ -214,7 +279,20 @@ export const CliRequestSchema = z.discriminatedUnion('type', [
   z.strictObject({ type: z.literal('keys.reject'), ids: z.array(z.string()) }),
   z.strictObject({ type: z.literal('keys.delete'), ids: z.array(z.string()) }),
   z.strictObject({ type: z.literal('agents.list') }),
-  z.strictObject({ type: z.literal('jobs.list'), limit: z.number().int().positive().max(10_000) }),
+  z.strictObject({
+    type: z.literal('jobs.list'),
+    limit: z.number().int().positive().max(10_000),
+    /** the job's target expression or an agent it ran on */
+    target: z.string().min(1).max(10_000).optional(),
+    /** who started it (user, or user@cli) */
+    by: z.string().min(1).max(200).optional(),
+    /** only jobs where an agent failed, timed out, was lost or cancelled */
+    failed: z.boolean().optional(),
+    /** only test runs (true) or only real runs (false) */
+    test: z.boolean().optional(),
+    /** ISO 8601 time: jobs created at or after it */
+    since: z.iso.datetime().optional(),
+  }),
   z.strictObject({ type: z.literal('jobs.get'), jid: JidSchema }),
   z.strictObject({ type: z.literal('jobs.kill'), jid: JidSchema, user: z.string().max(200) }),
   /** `tsalt schedule`: the master's scheduled jobs, their last and next run */
@@ -244,8 +322,24 @@ export const CliRequestSchema = z.discriminatedUnion('type', [
     tgt_type: TargetTypeSchema.optional(),
     user: z.string().max(200),
   }),
+  /** `tsalt grains`: what the master knows of each targeted agent's grains (KEY: one of them, a:b:c) */
+  z.strictObject({ type: z.literal('grains'), target: TargetFields.target, tgt_type: TargetTypeSchema, key: z.string().min(1).max(1000).optional() }),
+  /** `tsalt pillar`: each targeted agent's pillar as the master renders it; to this socket only, never logged */
+  z.strictObject({ type: z.literal('pillar'), target: TargetFields.target, tgt_type: TargetTypeSchema, key: z.string().min(1).max(1000).optional() }),
+  /** `tsalt call`, `tsalt ping`, `tsalt show`: one of CALL_FUNCTIONS on each targeted agent */
+  z.strictObject({
+    type: z.literal('call'),
+    ...TargetFields,
+    fun: z.string().min(1).max(200),
+    args: z.array(z.unknown()).max(1000),
+    kwargs: Data,
+    /** state.show_*: compile the tree at this revision (default HEAD) */
+    revision: z.string().regex(/^[\w./^~@{}-]+$/).refine((r) => !r.startsWith('-'), 'a revision cannot start with -').max(200).optional(),
+  }),
 ]);
 export type CliRequest = z.infer<typeof CliRequestSchema>;
+/** A job as the master runs it: an apply or run request with its timeout settled. */
+export type JobRequest = Extract<CliRequest, { type: 'apply' | 'run' }> & { timeout_s: number };
 
 /** Events the master streams back on the CLI socket; the last one is always `end`. */
 export const CliEventSchema = z.discriminatedUnion('type', [

@@ -48,3 +48,23 @@ export function countResults(results: readonly StateResult[]): RunCounts {
   }
   return { total: results.length, succeeded: results.length - failed, changed, failed };
 }
+
+/** Salt's state return dict of one agent's run: `<state>_|-<id>_|-<name>_|-<function>` -> result. */
+export function saltStateReturn(results: StateResult[]): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const r of results) {
+    const dot = r.fun.indexOf('.');
+    out[`${r.fun.slice(0, dot)}_|-${r.id}_|-${r.name}_|-${r.fun.slice(dot + 1)}`] = {
+      __id__: r.id,
+      __run_num__: r.run_num,
+      __sls__: r.sls,
+      changes: r.changes,
+      comment: r.comment,
+      duration: r.duration_ms,
+      name: r.name,
+      result: r.result,
+      start: r.start,
+    };
+  }
+  return out;
+}

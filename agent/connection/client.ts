@@ -42,6 +42,8 @@ export function backoffDelay(n: number, minS: number, maxS: number, rnd = Math.r
   return (cap / 2 + (rnd() * cap) / 2) * 1000;
 }
 
+const UNREACHABLE_WARN_MS = 60_000;
+
 export class MasterConnection {
   private ws: WebSocket | undefined;
   private attempts = 0;
@@ -51,6 +53,8 @@ export class MasterConnection {
   private alive = true;
   private pin: string | undefined;
   private verified = false;
+  /** failed connection attempts since the last connection (or the start), and the last warning */
+  private unreachable: { since: number; failures: number; warnedAt: number } | undefined;
 
   constructor(private readonly o: ConnectionOptions) {
     this.pin = o.pin ? normaliseFingerprint(o.pin) : undefined;
@@ -86,6 +90,25 @@ export class MasterConnection {
     this.ws?.close(CloseCode.protocolError, reason.slice(0, 120));
     const ws = this.ws;
     setTimeout(() => ws?.terminate(), 2000).unref();
+  }
+
+  /**
+   * A failed attempt to connect: a warning the first time, then once a minute while it lasts
+   * (each retry at debug), so an agent that never reaches its master says so at the default level.
+   */
+  private cannotReach(why: string): void {
+    const now = Date.now();
+    const u = (this.unreachable ??= { since: now, failures: 0, warnedAt: 0 });
+    u.failures++;
+    if (u.failures === 1) {
+      this.o.log.warn(`cannot reach the master at ${this.o.url}: ${why}; retrying (a warning every minute while it lasts)`);
+      u.warnedAt = now;
+    } else if (now - u.warnedAt >= UNREACHABLE_WARN_MS) {
+      this.o.log.warn(`still cannot reach the master at ${this.o.url}: ${why} (${u.failures} attempts since ${new Date(u.since).toISOString()})`);
+      u.warnedAt = now;
+    } else {
+      this.o.log.debug(`connection error: ${why}`);
+    }
   }
 
   private connect(): void {
@@ -128,7 +151,9 @@ export class MasterConnection {
         ws.terminate();
         return;
       }
-      log.info(`connected to ${this.o.url}`);
+      const u = this.unreachable;
+      log.info(`connected to ${this.o.url}${u ? ` (after ${u.failures} failed attempt${u.failures > 1 ? 's' : ''} since ${new Date(u.since).toISOString()})` : ''}`);
+      this.unreachable = undefined;
       this.alive = true;
       clearInterval(this.beatTimer);
       this.beatTimer = setInterval(() => {
@@ -163,7 +188,13 @@ export class MasterConnection {
         log.error(`handling '${d.msg.type}': ${(e as Error).message}`);
       }
     });
-    ws.on('error', (e) => log.debug(`connection error: ${e.message}`));
+    ws.on('error', (e) => {
+      if (this.verified) {
+        log.debug(`connection error: ${e.message}`);
+        return;
+      }
+      this.cannotReach(e.message);
+    });
     ws.on('close', (code, reason) => {
       clearInterval(this.beatTimer);
       const wasUp = this.verified;

@@ -2,21 +2,25 @@
  * `tsalt agent [--config FILE]... [--log-level L]`: run the agent until SIGTERM/SIGINT.
  * Several --config flags run several agents in one process (load tests on one machine).
  */
-import { parseArgs } from 'node:util';
+import { parseCommand } from '../args.js';
 import { loadAgentConfig, type AgentConfig } from '../../agent/connection/config.js';
 import { makeLogger, LogLevelSchema } from '../../core/log.js';
 
+const USAGE = 'usage: tsalt agent [--config /etc/tsalt/agent.yaml]... [--log-level error|warn|info|debug]\n';
+
 export async function run(argv: string[]): Promise<number> {
-  const { values } = parseArgs({
-    args: argv,
-    options: {
+  const { values } = parseCommand(
+    argv,
+    {
       config: { type: 'string', short: 'c', multiple: true },
       'log-level': { type: 'string', short: 'l' },
       help: { type: 'boolean', short: 'h' },
     },
-  });
+    USAGE,
+    false,
+  );
   if (values.help) {
-    process.stdout.write('usage: tsalt agent [--config /etc/tsalt/agent.yaml]... [--log-level error|warn|info|debug]\n');
+    process.stdout.write(USAGE);
     return 0;
   }
   let cfgs: AgentConfig[];

@@ -1,5 +1,5 @@
 /** `tsalt agents`: accepted agents, connected or offline, last seen, os, roles, last revision. */
-import { parseArgs } from 'node:util';
+import { parseCommand } from '../args.js';
 import { request, socketPath } from '../../master/cli-client.js';
 
 interface Row {
@@ -11,13 +11,17 @@ interface Row {
   revision_applied: string | null;
 }
 
+const USAGE = 'usage: tsalt agents [--json] [--socket PATH | --config FILE]\n';
+
 export async function run(argv: string[]): Promise<number> {
-  const { values } = parseArgs({
-    args: argv,
-    options: { json: { type: 'boolean' }, socket: { type: 'string' }, config: { type: 'string', short: 'c' }, help: { type: 'boolean', short: 'h' } },
-  });
+  const { values } = parseCommand(
+    argv,
+    { json: { type: 'boolean' }, socket: { type: 'string' }, config: { type: 'string', short: 'c' }, help: { type: 'boolean', short: 'h' } },
+    USAGE,
+    false,
+  );
   if (values.help) {
-    process.stdout.write('usage: tsalt agents [--json] [--socket PATH | --config FILE]\n');
+    process.stdout.write(USAGE);
     return 0;
   }
   try {

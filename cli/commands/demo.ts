@@ -8,12 +8,13 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
+import { parseCommand } from '../args.js';
 import YAML from 'yaml';
 import { execOk } from '../../engine/run/exec.js';
 import { makeLogger, LogLevelSchema } from '../../core/log.js';
 import { request } from '../../master/cli-client.js';
 import { followJob, startedBy } from './apply.js';
+import { loadOrCreateIdentity } from '../../core/identity.js';
 
 /** The repo's examples/ (this file is dist/cli/commands/demo.js or cli/commands/demo.ts). */
 function examplesDir(): string {
@@ -23,6 +24,20 @@ function examplesDir(): string {
     if (fs.existsSync(path.join(d, 'states', 'top.sls'))) return d;
   }
   throw new Error('examples/states not found next to this tsalt installation');
+}
+
+/** How to run tsalt from a shell here: `tsalt` when it is on PATH, else node and this launcher. */
+function tsaltCommand(): string {
+  for (const d of (process.env.PATH ?? '').split(':').filter(Boolean)) {
+    try {
+      fs.accessSync(path.join(d, 'tsalt'), fs.constants.X_OK);
+      return 'tsalt';
+    } catch {
+      // not in this directory
+    }
+  }
+  const bin = path.resolve(examplesDir(), '../bin/tsalt.js');
+  return `${process.execPath} ${bin}`;
 }
 
 async function waitFor<T>(what: string, ms: number, probe: () => Promise<T | undefined>): Promise<T> {
@@ -43,18 +58,22 @@ async function data(sock: string, req: Parameters<typeof request>[1]): Promise<u
   return out;
 }
 
+const USAGE = 'usage: tsalt demo [--dir DIR] [--exit] [--log-level error|warn|info|debug]\n';
+
 export async function run(argv: string[]): Promise<number> {
-  const { values } = parseArgs({
-    args: argv,
-    options: {
+  const { values } = parseCommand(
+    argv,
+    {
       dir: { type: 'string' },
       exit: { type: 'boolean' },
       'log-level': { type: 'string', short: 'l' },
       help: { type: 'boolean', short: 'h' },
     },
-  });
+    USAGE,
+    false,
+  );
   if (values.help) {
-    process.stdout.write('usage: tsalt demo [--dir DIR] [--exit] [--log-level error|warn|info|debug]\n');
+    process.stdout.write(USAGE);
     return 0;
   }
   const ex = examplesDir();
@@ -92,6 +111,14 @@ export async function run(argv: string[]): Promise<number> {
   const { startMaster } = await import('../../master/master.js');
   const master = await startMaster(loadMasterConfig(masterYaml), makeLogger(level, 'master'));
 
+  // Preseed the agent's key (Salt: preseeded minion keys), so the agent connects accepted instead
+  // of logging "key pending" a moment before the demo would accept it
+  const agentKey = await loadOrCreateIdentity(path.join(dir, 'pki/agent'), 'agent', 'demo-agent');
+  const known = master.store.listAgents().find((a) => a.id === 'demo-agent');
+  if (known && known.fingerprint !== agentKey.fingerprint) master.store.deleteAgent('demo-agent');
+  if (!known || known.fingerprint !== agentKey.fingerprint) master.store.addAgent('demo-agent', agentKey.fingerprint, 'accepted');
+  else if (known.key_state !== 'accepted') master.store.setKeyState('demo-agent', 'accepted');
+
   const agentYaml = path.join(dir, 'agent.yaml');
   fs.writeFileSync(
     agentYaml,
@@ -115,12 +142,7 @@ export async function run(argv: string[]): Promise<number> {
   try {
     await agent.start();
     process.stdout.write(`tsalt demo in ${dir}\n  master listening on 127.0.0.1:${master.port}, key ${master.fingerprint.slice(0, 16)}…\n`);
-    await waitFor('the agent key', 20_000, async () => {
-      const d = (await data(sock, { type: 'keys.list' })) as { keys: { id: string }[] };
-      return d.keys.some((k) => k.id === 'demo-agent') ? true : undefined;
-    });
-    await data(sock, { type: 'keys.accept', ids: ['demo-agent'], all: false });
-    process.stdout.write('  accepted the key of demo-agent\n');
+    process.stdout.write(`  accepted the key of demo-agent (preseeded: ${agentKey.fingerprint.slice(0, 16)}…)\n`);
     await waitFor('the agent to connect', 20_000, async () => {
       const d = (await data(sock, { type: 'agents.list' })) as { id: string; connected: boolean }[];
       return d.some((a) => a.id === 'demo-agent' && a.connected) ? true : undefined;
@@ -133,13 +155,14 @@ export async function run(argv: string[]): Promise<number> {
   } catch (e) {
     process.stderr.write(`tsalt demo: ${(e as Error).message}\n`);
   }
-  const hint = `  tsalt jobs --socket ${sock}\n  tsalt jobs <JID> --socket ${sock}\n  tsalt agents --socket ${sock}\n`;
+  const tsalt = tsaltCommand();
+  const hint = `  ${tsalt} jobs --socket ${sock}\n  ${tsalt} jobs <JID> --socket ${sock}\n  ${tsalt} agents --socket ${sock}\n`;
   if (values.exit) {
     await agent.stop();
     await master.close();
     process.stdout.write(
       `\nJob history kept in ${path.join(dir, 'master.db')}. To browse it, start the master again and ask it:\n` +
-        `  tsalt master --config ${masterYaml} &\n${hint}`,
+        `  ${tsalt} master --config ${masterYaml} &\n${hint}`,
     );
     return code;
   }

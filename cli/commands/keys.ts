@@ -1,22 +1,22 @@
 /** `tsalt keys [list | accept ID... | accept --all | reject ID... | delete ID...]` (Salt: salt-key). */
-import { parseArgs } from 'node:util';
+import { parseCommand, UsageError } from '../args.js';
 import { request, socketPath } from '../../master/cli-client.js';
 import type { CliRequest } from '../../protocol/messages.js';
 
 const USAGE = 'usage: tsalt keys [list | accept ID... | accept --all | reject ID... | delete ID...] [--socket PATH | --config FILE] [--json]\n';
 
 export async function run(argv: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args: argv,
-    allowPositionals: true,
-    options: {
+  const { values, positionals } = parseCommand(
+    argv,
+    {
       all: { type: 'boolean', short: 'A' },
       json: { type: 'boolean' },
       socket: { type: 'string' },
       config: { type: 'string', short: 'c' },
       help: { type: 'boolean', short: 'h' },
     },
-  });
+    USAGE,
+  );
   if (values.help) {
     process.stdout.write(USAGE);
     return 0;
@@ -26,10 +26,8 @@ export async function run(argv: string[]): Promise<number> {
   if (sub === 'list') req = { type: 'keys.list' };
   else if (sub === 'accept' && (ids.length || values.all)) req = { type: 'keys.accept', ids, all: values.all === true };
   else if ((sub === 'reject' || sub === 'delete') && ids.length) req = { type: sub === 'reject' ? 'keys.reject' : 'keys.delete', ids };
-  else {
-    process.stderr.write(USAGE);
-    return 1;
-  }
+  else if (!['list', 'accept', 'reject', 'delete'].includes(sub)) throw new UsageError(`unknown action '${sub}'`, USAGE);
+  else throw new UsageError(`${sub}: name the key ids${sub === 'accept' ? ' (or --all)' : ''}`, USAGE);
   try {
     return await request(socketPath(values), req, (ev) => {
       if (ev.type === 'error') process.stderr.write(`tsalt keys: ${ev.message}\n`);

@@ -1,7 +1,7 @@
 /**
  * `tsalt local apply|show [SLS ...]`: the engine on this machine, no master (Salt's salt-call --local).
  */
-import { parseArgs } from 'node:util';
+import { parseCommand, UsageError } from '../args.js';
 import { parseSaltArgs, type SaltArgs } from '../salt-args.js';
 import path from 'node:path';
 import fs from 'node:fs';
@@ -26,42 +26,36 @@ Without SLS names, applies the highstate: what top.sls gives this id.
 Exit: 0 all succeeded, 2 a state failed, 1 the tree did not compile.`;
 
 export async function run(argv: string[]): Promise<number> {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args: argv,
-      allowPositionals: true,
-      options: {
-        states: { type: 'string', default: '/srv/salt' },
-        pillar: { type: 'string', default: '/srv/pillar' },
-        id: { type: 'string' },
-        'grains-file': { type: 'string', default: '/etc/tsalt/grains' },
-        test: { type: 'boolean', default: false },
-        json: { type: 'boolean', default: false },
-        root: { type: 'string' },
-        terse: { type: 'boolean', default: false },
-        'no-color': { type: 'boolean', default: false },
-        help: { type: 'boolean', short: 'h', default: false },
-      },
-    });
-  } catch (e) {
-    process.stderr.write(`tsalt local: ${(e as Error).message}\n\n${HELP}\n`);
-    return 1;
-  }
+  const parsed = parseCommand(
+    argv,
+    {
+      states: { type: 'string', default: '/srv/salt' },
+      pillar: { type: 'string', default: '/srv/pillar' },
+      id: { type: 'string' },
+      'grains-file': { type: 'string', default: '/etc/tsalt/grains' },
+      test: { type: 'boolean', default: false },
+      json: { type: 'boolean', default: false },
+      root: { type: 'string' },
+      terse: { type: 'boolean', default: false },
+      'no-color': { type: 'boolean', default: false },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+    HELP,
+  );
   const { values: o, positionals } = parsed;
   const [action, ...words] = positionals;
   let salt: SaltArgs;
   try {
     salt = parseSaltArgs(words); // `test=True`, `pillar='{...}'`, `a,b` as Salt takes them
   } catch (e) {
-    process.stderr.write(`tsalt local: ${(e as Error).message}\n`);
-    return 1;
+    throw new UsageError((e as Error).message, HELP);
   }
   const sls = salt.sls;
-  if (o.help || (action !== 'apply' && action !== 'show')) {
+  if (o.help) {
     process.stdout.write(HELP + '\n');
-    return o.help ? 0 : 1;
+    return 0;
   }
+  if (action !== 'apply' && action !== 'show') throw new UsageError(action ? `unknown action '${action}'` : 'apply or show?', HELP);
   const { LocalTree } = await import('../../engine/tree/local.js');
   const { coreGrains, loadGrainsFile } = await import('../../engine/grains/core.js');
   const { CompileError } = await import('../../engine/compile/errors.js');

@@ -1,15 +1,19 @@
 /** `tsalt master [--config FILE] [--log-level L]`: run the master until SIGTERM/SIGINT. */
-import { parseArgs } from 'node:util';
+import { parseCommand } from '../args.js';
 import { loadMasterConfig } from '../../master/config.js';
 import { makeLogger, LogLevelSchema } from '../../core/log.js';
 
+const USAGE = 'usage: tsalt master [--config /etc/tsalt/master.yaml] [--log-level error|warn|info|debug]\n';
+
 export async function run(argv: string[]): Promise<number> {
-  const { values } = parseArgs({
-    args: argv,
-    options: { config: { type: 'string', short: 'c' }, 'log-level': { type: 'string', short: 'l' }, help: { type: 'boolean', short: 'h' } },
-  });
+  const { values } = parseCommand(
+    argv,
+    { config: { type: 'string', short: 'c' }, 'log-level': { type: 'string', short: 'l' }, help: { type: 'boolean', short: 'h' } },
+    USAGE,
+    false,
+  );
   if (values.help) {
-    process.stdout.write('usage: tsalt master [--config /etc/tsalt/master.yaml] [--log-level error|warn|info|debug]\n');
+    process.stdout.write(USAGE);
     return 0;
   }
   let cfg;

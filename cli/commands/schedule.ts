@@ -1,19 +1,22 @@
 /** `tsalt schedule`: the master's scheduled jobs (master.yaml `schedule:`), their last and next run. */
-import { parseArgs } from 'node:util';
+import { parseCommand } from '../args.js';
 import { request, socketPath } from '../../master/cli-client.js';
 // cheap: cli-client loads master/config.ts, which loads master/schedule.ts already
 import { formatInterval, type ScheduleStatus } from '../../master/schedule.js';
 
+const USAGE =
+  'usage: tsalt schedule [--json] [--socket PATH | --config FILE]\n' +
+  "  lists the master's scheduled jobs (schedule: in master.yaml): function, target, interval, last run, next run\n";
+
 export async function run(argv: string[]): Promise<number> {
-  const { values } = parseArgs({
-    args: argv,
-    options: { json: { type: 'boolean' }, socket: { type: 'string' }, config: { type: 'string', short: 'c' }, help: { type: 'boolean', short: 'h' } },
-  });
+  const { values } = parseCommand(
+    argv,
+    { json: { type: 'boolean' }, socket: { type: 'string' }, config: { type: 'string', short: 'c' }, help: { type: 'boolean', short: 'h' } },
+    USAGE,
+    false,
+  );
   if (values.help) {
-    process.stdout.write(
-      'usage: tsalt schedule [--json] [--socket PATH | --config FILE]\n' +
-        "  lists the master's scheduled jobs (schedule: in master.yaml): function, target, interval, last run, next run\n",
-    );
+    process.stdout.write(USAGE);
     return 0;
   }
   try {

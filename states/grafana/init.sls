@@ -36,6 +36,29 @@ grafana-datasources:
     - require:
       - pkg: grafana-pkg
 
+# The tsalt fleet dashboard (the master's metrics), provisioned from files
+grafana-dashboard-provider:
+  file.managed:
+    - name: {{ grafana.provisioning }}/dashboards/tsalt.yaml
+    - source: salt://grafana/files/dashboards.yaml
+    - user: root
+    - group: {{ grafana.group }}
+    - mode: '0640'
+    - makedirs: True
+    - require:
+      - pkg: grafana-pkg
+
+grafana-dashboard-tsalt:
+  file.managed:
+    - name: /var/lib/grafana/dashboards/tsalt/tsalt-fleet.json
+    - source: salt://grafana/files/tsalt-fleet.json
+    - user: root
+    - group: {{ grafana.group }}
+    - mode: '0640'
+    - makedirs: True
+    - require:
+      - pkg: grafana-pkg
+
 grafana-service:
   service.running:
     - name: {{ grafana.service }}
@@ -45,3 +68,5 @@ grafana-service:
     - watch:
       - file: grafana-config
       - file: grafana-datasources
+      - file: grafana-dashboard-provider
+      - file: grafana-dashboard-tsalt

@@ -5,6 +5,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { afterAll } from 'vitest';
 import { lookupState } from '../../engine/states/registry.js';
 import { validateArgs, invokeState, invokeModWatch, type InvokeOutcome } from '../../engine/run/invoke.js';
 import { makeRunBase, makeRunContext, type RunBase } from '../../engine/run/context.js';
@@ -23,8 +24,24 @@ export interface HarnessOptions {
   base?: RunBase;
 }
 
+const made = new Set<string>();
+
+/** Remove every directory tempDir made (TSALT_KEEP=1 keeps them, for a look after a failure). */
+function removeTempDirs(): void {
+  if (process.env.TSALT_KEEP) return;
+  for (const d of made) fs.rmSync(d, { recursive: true, force: true });
+  made.clear();
+  emptyTree = undefined;
+}
+
+// registered while the importing test file is collected: runs when that file's tests are done
+afterAll(removeTempDirs);
+
+/** A new directory under the temp dir, removed after the test file that made it. */
 export function tempDir(prefix = 'tsalt-test-'): string {
-  return fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+  const d = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+  made.add(d);
+  return d;
 }
 
 let emptyTree: string | undefined;

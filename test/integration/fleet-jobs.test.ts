@@ -246,7 +246,7 @@ describe('fleet: jobs', () => {
   it('lists jobs with who started them and their outcome', async () => {
     const r = await fleet.cli(['jobs']);
     expect(r.code).toBe(0);
-    expect(r.stdout).toMatch(/^JID\s+KIND\s+TARGET\s+BY\s+INTENT\s+REVISION\s+RESULT/);
-    expect(r.stdout).toMatch(/\d{20}\s+apply\s+b1\s+\S+@cli\s+intentional\s+[0-9a-f]{12}\s+failed=1/);
+    expect(r.stdout).toMatch(/^JID\s+KIND\s+TARGET\s+SLS\s+TEST\s+BY\s+INTENT\s+REVISION\s+CHANGED\s+RESULT/);
+    expect(r.stdout).toMatch(/\d{20}\s+apply\s+b1\s+\S+\s+no\s+\S+@cli\s+intentional\s+[0-9a-f]{12}\s+\d+\s+failed=1/);
   });
 });

@@ -138,7 +138,7 @@ describe('fleet: rollouts hold, through scheduled highstates', () => {
     await waitFor('the drift put back', () => (file('o1') === 'v2' ? true : undefined), 30_000);
     await waitFor('the corrective change counted', async () => ((await scrape()).get('tsalt_state_changes_by_intent_total{intent="corrective"}')! > before ? true : undefined));
     const r = await fleet.cli(['jobs']);
-    expect(r.stdout).toMatch(/^JID\s+KIND\s+TARGET\s+BY\s+INTENT\s+REVISION\s+RESULT$/m);
+    expect(r.stdout).toMatch(/^JID\s+KIND\s+TARGET\s+SLS\s+TEST\s+BY\s+INTENT\s+REVISION\s+CHANGED\s+RESULT$/m);
     expect(r.stdout).toMatch(/schedule:hs\s+corrective/);
   });
 });

@@ -18,7 +18,7 @@ const ROLE_STATES: Record<string, string[]> = {
   app: ['app-user', 'app-dir', 'app-deps', 'app-src', 'app-env', 'app-unit', 'app-service'],
   mysql: ['mariadb-pkgs', 'mariadb-check-cnf', 'mariadb-config', 'mariadb-service', 'mariadb-sql-dir'],
   prometheus: ['prometheus-pkg', 'prometheus-rules', 'prometheus-config', 'prometheus-service'],
-  grafana: ['grafana-repo', 'grafana-pkg', 'grafana-config', 'grafana-datasources', 'grafana-service'],
+  grafana: ['grafana-repo', 'grafana-pkg', 'grafana-config', 'grafana-datasources', 'grafana-dashboard-provider', 'grafana-dashboard-tsalt', 'grafana-service'],
 };
 // EL only: SELinux switches and the prometheus-rpm repository
 const REDHAT_ONLY: Record<string, string[]> = {
