@@ -17,7 +17,7 @@ import type { Store, AgentRow } from './store.js';
 import type { AgentServer } from './server.js';
 import type { JobManager } from './jobs.js';
 import type { Scheduler } from './schedule.js';
-import type { ConfigSource } from './tree.js';
+import type { BuiltBundle, ConfigSource } from './tree.js';
 import type { Releaser } from './rollout.js';
 import { releaseHandlers } from './release-handlers.js';
 import type { MasterConfig } from './config.js';

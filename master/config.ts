@@ -26,9 +26,9 @@ export const GitConfigSchema = z.strictObject({
     .min(1)
     .refine((b) => !b.startsWith('-') && !b.includes('..') && !/[\s~^:?*[\\]/.test(b), 'a git branch name')
     .default('main'),
-  /** the state tree inside the repository */
+  /** the state tree inside the repository (default: states) */
   states_dir: RepoDir.default('states'),
-  /** the pillar tree inside the repository */
+  /** the pillar tree inside the repository (default: pillar); not inside states_dir */
   pillar_dir: RepoDir.default('pillar'),
 }).superRefine((g, ctx) => {
   // everything under states_dir is bundled for every agent: pillar there would leak
@@ -81,7 +81,7 @@ export const MasterConfigSchema = z.strictObject({
   timeout_s: z.number().positive().default(600),
   /** error, warn, info or debug; `tsalt master --log-level` overrides it */
   log_level: LogLevelSchema.default('info'),
-  /** apply each new git revision of state_tree automatically, batch by batch (absent: off) */
+  /** roll out each pushed revision group by group, batch by batch, with verify checks (absent: pushes only move the desired revision) */
   rollout: RolloutConfigSchema.optional(),
   /** Prometheus endpoint, GET /metrics (absent: none); an empty `metrics:` takes the defaults */
   metrics: z.preprocess((v) => (v === null ? {} : v), MetricsConfigSchema).optional(),

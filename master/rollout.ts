@@ -43,7 +43,7 @@ export const RolloutConfigSchema = z
     groups: z.array(z.string().min(1)).min(1).optional(),
     /** or: one group per value of this grain (e.g. roles), in the values' order */
     serial_by: z.string().min(1).optional(),
-    /** agents at a time within a group: `N` or `N%` */
+    /** agents at a time within a group: `N` or `N%` (default: 25%) */
     batch: BatchSchema.default('25%'),
     /** stop when a batch fails (an agent fails, does not return, or verify fails) */
     stop_on_failure: z.boolean().default(true),
@@ -203,6 +203,13 @@ export class Releaser {
       const why = `does not descend from the desired revision ${short(desired)} (a force-push?); not rolled out: \`tsalt rollout ${short(head)} --force\` does it`;
       store.setRevisionOutcome(head, 'refused', why);
       log.warn(`rollout: pushed revision ${short(head)} ${why}`);
+      return;
+    }
+    try {
+      await this.d.source.snapshot(head); // a commit that cannot be served (no top.sls, ...) never becomes desired
+    } catch (e) {
+      store.setRevisionOutcome(head, 'refused', (e as Error).message);
+      log.warn(`rollout: pushed revision ${short(head)} refused: ${(e as Error).message}`);
       return;
     }
     store.setDesired(head);

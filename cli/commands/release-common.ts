@@ -1,4 +1,5 @@
 /** Shared by `tsalt revisions|status|rollout|rollback`: options, tables, the socket request. */
+import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { request, socketPath } from '../../master/cli-client.js';
 import type { CliEvent, CliRequest } from '../../protocol/messages.js';
 
@@ -26,5 +27,15 @@ export async function ask(name: string, values: { socket?: string; config?: stri
   } catch (e) {
     process.stderr.write(`tsalt ${name}: ${(e as Error).message}\n`);
     return 1;
+  }
+}
+
+/** parseArgs, with a bad flag reported as `tsalt NAME: ...` (exit 1) instead of a stack trace. */
+export function parseOr<T extends ParseArgsConfig>(name: string, config: T): ReturnType<typeof parseArgs<T>> | undefined {
+  try {
+    return parseArgs(config);
+  } catch (e) {
+    process.stderr.write(`tsalt ${name}: ${(e as Error).message}; see tsalt ${name} --help\n`);
+    return undefined;
   }
 }

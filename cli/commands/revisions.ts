@@ -1,10 +1,11 @@
 /** `tsalt revisions`: the commits the master has seen, newest first, with their outcome. */
-import { parseArgs } from 'node:util';
 import type { RevisionLine } from '../../master/release-handlers.js';
-import { ask, short, socketOptions, table } from './release-common.js';
+import { ask, parseOr, short, socketOptions, table } from './release-common.js';
 
 export async function run(argv: string[]): Promise<number> {
-  const { values } = parseArgs({ args: argv, options: { ...socketOptions, limit: { type: 'string', short: 'n' } } });
+  const parsed = parseOr('revisions', { args: argv, options: { ...socketOptions, limit: { type: 'string', short: 'n' } } });
+  if (!parsed) return 1;
+  const { values } = parsed;
   if (values.help) {
     process.stdout.write(
       'usage: tsalt revisions [-n LIMIT] [--json] [--socket PATH | --config FILE]\n' +

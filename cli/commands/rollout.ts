@@ -1,7 +1,6 @@
 /** `tsalt rollout [REV] [--force]` and `tsalt rollback REV [target]`: move the desired revision and apply it. */
-import { parseArgs } from 'node:util';
 import { startedBy, targetOptions, targetType } from './apply.js';
-import { ask, socketOptions } from './release-common.js';
+import { ask, parseOr, socketOptions } from './release-common.js';
 
 function progress(json: boolean | undefined) {
   const lines: unknown[] = [];
@@ -18,9 +17,11 @@ function progress(json: boolean | undefined) {
 }
 
 export async function run(argv: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({ args: argv, allowPositionals: true, options: { ...socketOptions, force: { type: 'boolean', short: 'f' } } });
+  const parsed = parseOr('rollout', { args: argv, allowPositionals: true, options: { ...socketOptions, force: { type: 'boolean', short: 'f' } } });
+  if (!parsed) return 1;
+  const { values, positionals } = parsed;
   if (values.help || positionals.length > 1) {
-    process.stdout.write(
+    (values.help ? process.stdout : process.stderr).write(
       'usage: tsalt rollout [REV] [--force] [--json] [--socket PATH | --config FILE]\n' +
         '  makes REV (default: the branch head) the desired revision and rolls it out with the rollout: rules\n' +
         '  (groups, batches, verify); --force takes a revision that does not descend from the desired one\n',
@@ -34,9 +35,11 @@ export async function run(argv: string[]): Promise<number> {
 }
 
 export async function rollback(argv: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({ args: argv, allowPositionals: true, options: { ...targetOptions } });
+  const parsed = parseOr('rollback', { args: argv, allowPositionals: true, options: { ...targetOptions } });
+  if (!parsed) return 1;
+  const { values, positionals } = parsed;
   if (values.help || positionals.length < 1 || positionals.length > 2) {
-    process.stdout.write(
+    (values.help ? process.stdout : process.stderr).write(
       'usage: tsalt rollback REV [TARGET] [-L|-G|-C|...] [--json] [--socket PATH | --config FILE]\n' +
         '  REV becomes the desired revision and is applied (batch rules and verify as a rollout);\n' +
         '  with TARGET, only those agents are put on REV and held there; the desired revision stays\n',

@@ -1,10 +1,11 @@
 /** `tsalt status`: desired revision, branch head, the running rollout, and each agent in sync or not. */
-import { parseArgs } from 'node:util';
 import type { StatusData } from '../../master/release-handlers.js';
-import { ask, short, socketOptions, table } from './release-common.js';
+import { ask, parseOr, short, socketOptions, table } from './release-common.js';
 
 export async function run(argv: string[]): Promise<number> {
-  const { values } = parseArgs({ args: argv, options: socketOptions });
+  const parsed = parseOr('status', { args: argv, options: socketOptions });
+  if (!parsed) return 1;
+  const { values } = parsed;
   if (values.help) {
     process.stdout.write(
       'usage: tsalt status [--json] [--socket PATH | --config FILE]\n' +

@@ -102,7 +102,11 @@ describe('fleet: releases from a bare repository', () => {
     const refused = await waitFor('the push refused', async () => (await revisions()).find((r) => r.sha === other && r.outcome === 'refused'));
     expect(refused.detail).toMatch(/does not descend from the desired revision/);
     expect((await status()).desired).toBe(before);
+    // a plain apply gives the desired revision, never the newer branch head
+    const plain = await fleet.cli(['apply', '*']);
+    expect(plain.code, plain.stderr).toBe(0);
     expect(fleet.agentFile('r1', 'etc/app.conf')?.trim()).toBe('release=v2 port=8002');
+    expect(fleet.agentFile('r2', 'etc/app.conf')?.trim()).toBe('release=v2 port=8002');
     const no = await fleet.cli(['rollout', other]);
     expect(no.code).toBe(1);
     expect(no.stderr).toMatch(/does not descend from the desired revision .*--force/);
@@ -113,8 +117,19 @@ describe('fleet: releases from a bare repository', () => {
     expect(fleet.agentFile('r2', 'etc/app.conf')?.trim()).toBe('release=other port=7000');
   });
 
+  it('a pushed commit without top.sls is refused with the reason; the next good push goes out', async () => {
+    const before = (await status()).desired;
+    const bad = fleet.push('oops: top.sls deleted', { 'states/top.sls': null });
+    const r = await waitFor('the push refused', async () => (await revisions()).find((x) => x.sha === bad && x.outcome === 'refused'));
+    expect(r.detail).toMatch(/revision [0-9a-f]{12} has no top\.sls in states\/ of .*config\.git/);
+    expect((await status()).desired).toBe(before);
+    expect(fleet.master!.out).toMatch(/warn .*pushed revision [0-9a-f]{12} refused: revision [0-9a-f]{12} has no top\.sls/);
+    const fixed = fleet.push('top.sls back', { 'states/top.sls': files('other', 7000)['states/top.sls'] });
+    await inSync(fixed);
+  });
+
   it('tsalt rollback puts the exact files and pillar of an older commit back and makes it desired', async () => {
-    const v2 = fleet.git(fleet.work, 'rev-parse', 'main');
+    const v2 = (await revisions()).find((x) => x.subject === 'v2: port 8002')!.sha;
     const r = await fleet.cli(['rollback', v2]);
     expect(r.code, r.stderr).toBe(0);
     await inSync(v2);
@@ -122,7 +137,7 @@ describe('fleet: releases from a bare repository', () => {
     expect(fleet.agentFile('r2', 'etc/app.conf')?.trim()).toBe('release=v2 port=8002');
     const revs = await revisions();
     expect(revs.find((x) => x.sha === v2)).toMatchObject({ desired: true, agents_applied: 2 });
-    expect(revs.find((x) => x.subject === 'another history')).toMatchObject({ desired: false, outcome: 'rolled_back' });
+    expect(revs.find((x) => x.subject === 'top.sls back')).toMatchObject({ desired: false, outcome: 'rolled_back' });
   });
 
   it('tsalt rollback REV TARGET holds those agents on REV; the desired revision stays; a bad revision is a clear error', async () => {
@@ -150,10 +165,18 @@ describe('fleet: releases from a bare repository', () => {
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/^REVISION\s+DATE\s+AUTHOR\s+OUTCOME\s+AGENTS\s+SUBJECT/);
     expect(r.stdout).toMatch(/Op <op@example.invalid>\s+desired.*2 ok\s+v2: port 8002/);
-    expect(r.stdout).toMatch(/refused.*another history|rolled back.*another history/);
+    expect(r.stdout).toMatch(/refused\s+0 ok\s+oops: top\.sls deleted/);
+    expect(r.stdout).toMatch(/rolled back, head\s+0 ok\s+top\.sls back/);
     const s = await fleet.cli(['status']);
     expect(s.code).toBe(0);
     expect(s.stdout).toMatch(/^AGENT\s+CONNECTED\s+REVISION\s+APPLIED\s+ATTEMPTED\s+RESULT\s+SYNC$/m);
     expect(s.stdout).toMatch(/^r1\s+yes\s+[0-9a-f]{12}\s+[0-9a-f]{12}\s+[0-9a-f]{12}\s+done\s+in sync$/m);
+    // bad flags and arguments: a one-line error, exit 1, no stack trace
+    for (const args of [['status', '--bogus'], ['revisions', '-n', 'x'], ['rollout', 'a', 'b'], ['rollback']]) {
+      const bad = await fleet.cli(args);
+      expect(bad.code, args.join(' ')).toBe(1);
+      expect(bad.stderr, args.join(' ')).not.toMatch(/\n\s+at /);
+      expect(bad.stderr, args.join(' ')).toMatch(/tsalt (status|revisions): |usage: tsalt (rollout|rollback)/);
+    }
   });
 });

@@ -31,7 +31,7 @@ it('the example files load, with their optional blocks switched on too', () => {
   const m = fs.readFileSync(path.join(root, 'docs/examples/master.yaml'), 'utf8');
   fs.writeFileSync(path.join(dir, 'master.yaml'), m);
   expect(loadMasterConfig(path.join(dir, 'master.yaml')).port).toBe(4506);
-  const on = m.replace(/^# (rollout|metrics|schedule):$/gm, '$1:').replace(/^# ( +[^#\s].*)$/gm, '$1');
+  const on = m.replace(/^# (git|rollout|metrics|schedule):$/gm, '$1:').replace(/^# ( +[^#\s].*)$/gm, '$1');
   fs.writeFileSync(path.join(dir, 'master-on.yaml'), on);
   const cfg = loadMasterConfig(path.join(dir, 'master-on.yaml'));
   expect(cfg.rollout?.batch).toBe('25%');
