@@ -8,7 +8,7 @@ import YAML from 'yaml';
 import { formatState, formatSummary } from '../engine/run/output.js';
 import type { RunReport, StateResult } from '../protocol/results.js';
 import { UsageError } from './args.js';
-import { printable } from './nested.js';
+import { escapeControl, forTerminal } from '../core/terminal.js';
 
 export const STATE_OUTPUTS = ['full', 'terse', 'mixed', 'changes'] as const;
 export type StateOutput = (typeof STATE_OUTPUTS)[number];
@@ -55,7 +55,7 @@ export function terseLine(r: StateResult, color: boolean): string {
   const t = new Date(r.start);
   const p = (n: number, w = 2) => String(n).padStart(w, '0');
   const started = `${p(t.getHours())}:${p(t.getMinutes())}:${p(t.getSeconds())}.${p(t.getMilliseconds(), 3)}`;
-  const text = `  Name: ${printable(r.name)} - Function: ${r.fun} - Result: ${result} - Started: ${started} - Duration: ${r.duration_ms.toFixed(3)} ms`;
+  const text = `  Name: ${escapeControl(r.name)} - Function: ${r.fun} - Result: ${result} - Started: ${started} - Duration: ${r.duration_ms.toFixed(3)} ms`;
   return color ? `${paint}${text}\x1b[0m` : text;
 }
 
@@ -71,19 +71,12 @@ export function formatHighstateWith(report: RunReport, o: HighstateOptions): str
   const blocks = report.results
     .filter((r) => o.verbose || r.result !== true || changed(r))
     .map((r) => (full(r, o) ? formatState(escapeResult(r), { color: o.color }) : terseLine(r, o.color)));
-  return [`${printable(report.id)}:`, ...blocks, formatSummary(report, { color: o.color })].join('\n');
+  return [`${escapeControl(report.id)}:`, ...blocks, formatSummary(report, { color: o.color })].join('\n');
 }
 
 /** Agent-supplied text reaches the terminal with its control characters escaped. */
 function escapeResult(r: StateResult): StateResult {
-  return { ...r, id: printable(r.id), name: printable(r.name), comment: printable(r.comment), changes: deepPrintable(r.changes) as StateResult['changes'] };
-}
-
-function deepPrintable(v: unknown): unknown {
-  if (typeof v === 'string') return printable(v);
-  if (Array.isArray(v)) return v.map(deepPrintable);
-  if (v !== null && typeof v === 'object') return Object.fromEntries(Object.entries(v).map(([k, x]) => [printable(k), deepPrintable(x)]));
-  return v;
+  return { ...r, id: escapeControl(r.id), name: escapeControl(r.name), comment: escapeControl(r.comment), changes: forTerminal(r.changes) };
 }
 
 /** `--out json|yaml` of a whole job: {agent: state dict | error text}. */

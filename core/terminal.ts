@@ -3,7 +3,8 @@
  * terminal through the CLI's human output. Control characters in it could retitle the window,
  * clear the screen, move the cursor over earlier lines or hide text (ESC sequences, CR, C1
  * CSI, bidi overrides), so human output shows them as visible escapes. JSON output keeps the
- * data as it is (JSON.stringify escapes control characters itself).
+ * data as it is (JSON.stringify escapes control characters itself). This is the one place that
+ * escaping lives: every human output path calls escapeControl (a string) or forTerminal (a value).
  */
 
 // C0 controls except tab and newline, DEL, C1 controls, and the bidi embedding/override/isolate

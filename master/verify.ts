@@ -15,6 +15,7 @@ export const VerifyCheckSchema = z
     command: z.string().min(1).optional(),
     /** an HTTP(S) GET from the master; `status` passes */
     http: z.url({ protocol: /^https?$/ }).optional(),
+    /** with `http`: the status that passes */
     status: z.number().int().min(100).max(599).default(200),
     /** a shell command on each agent of the batch; exit 0 on all of them passes */
     agent_command: z.string().min(1).optional(),
@@ -22,6 +23,7 @@ export const VerifyCheckSchema = z
     timeout_s: z.number().positive().default(10),
     /** tries after the first one fails, `delay_s` apart */
     retries: z.number().int().min(0).default(2),
+    /** seconds between tries */
     delay_s: z.number().min(0).default(2),
   })
   .superRefine((c, ctx) => {

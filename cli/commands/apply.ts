@@ -9,11 +9,10 @@ import os from 'node:os';
 import { request, socketPath } from '../../master/cli-client.js';
 import { formatReturnsAs, formatHighstateWith, highstateOptions, highstateOptionSpecs, type ApplyOut, type HighstateOptions } from '../highstate.js';
 import { saltStateReturn } from '../../protocol/results.js';
-import { printable } from '../nested.js';
 import { parseSaltArgs, type SaltArgs } from '../salt-args.js';
 import { parseCommand, positiveNumber, UsageError } from '../args.js';
 import type { CliEvent, CliRequest, ReturnBody, TargetType } from '../../protocol/messages.js';
-import { forTerminal } from '../../core/terminal.js';
+import { escapeControl, forTerminal } from '../../core/terminal.js';
 
 /** Salt's target flags. */
 const TARGET_FLAGS: Record<string, TargetType> = {
@@ -120,7 +119,7 @@ export async function followJob(
             const r = ev.result;
             const mark = r.result === false ? 'FAILED' : r.result === null ? 'pending' : Object.keys(r.changes).length ? 'changed' : 'ok';
             progress.clear();
-            process.stderr.write(`  ${printable(ev.agent)}: ${r.fun} ${printable(r.id)}: ${mark}\n`);
+            process.stderr.write(`  ${escapeControl(ev.agent)}: ${r.fun} ${escapeControl(r.id)}: ${mark}\n`);
             progress.draw();
           }
           break;
@@ -180,14 +179,14 @@ function saltShape(out: AgentOutcome): unknown {
 
 export function formatOutcome(agent: string, out: AgentOutcome, hs: HighstateOptions): string {
   const b = out.body;
-  agent = printable(agent);
+  agent = escapeControl(agent);
   if (b?.kind === 'apply') return formatHighstateWith(b.report, hs) + '\n';
   if (b?.kind === 'run') {
-    const text = printable([b.stdout.replace(/\n$/, ''), b.stderr.replace(/\n$/, '')].filter(Boolean).join('\n'));
+    const text = escapeControl([b.stdout.replace(/\n$/, ''), b.stderr.replace(/\n$/, '')].filter(Boolean).join('\n'));
     return `${agent}:\n${text.split('\n').map((l) => '    ' + l).join('\n')}${b.retcode ? `\n    [retcode ${b.retcode}]` : ''}\n`;
   }
-  if (b?.kind === 'error') return `${agent}:\n    ERROR: ${printable(b.error).split('\n').join('\n    ')}\n`;
-  return `${agent}:\n    ${out.status.toUpperCase()}: ${printable(out.error ?? 'no return')}\n`;
+  if (b?.kind === 'error') return `${agent}:\n    ERROR: ${escapeControl(b.error).split('\n').join('\n    ')}\n`;
+  return `${agent}:\n    ${out.status.toUpperCase()}: ${escapeControl(out.error ?? 'no return')}\n`;
 }
 
 function formatJobSummary(started: Extract<CliEvent, { type: 'job_started' }>, outcomes: Map<string, AgentOutcome>): string {

@@ -8,7 +8,8 @@ import { parseCommand, UsageError } from '../args.js';
 import { request, socketPath } from '../../master/cli-client.js';
 import { loadSaltYaml } from '../../engine/render/salt-yaml.js';
 import { CALL_FUNCTIONS, type CliRequest } from '../../protocol/messages.js';
-import { formatReturns, OUTPUTTERS, printable, type Outputter } from '../nested.js';
+import { formatReturns, OUTPUTTERS, type Outputter } from '../nested.js';
+import { escapeControl } from '../../core/terminal.js';
 import { startedBy, targetOptions, targetType, TARGET_TYPES } from './apply.js';
 import type { CallOutcome } from '../../master/calls.js';
 
@@ -93,7 +94,7 @@ export async function run(argv: string[]): Promise<number> {
   const [target, fun, ...words] = positionals;
   if (!target || !fun) throw new UsageError(!target ? 'give a target' : 'give the function to call (module.function)', USAGE);
   if (!(CALL_FUNCTIONS as readonly string[]).includes(fun)) {
-    throw new UsageError(`'${printable(fun)}' is not a function tsalt can call; known: ${CALL_FUNCTIONS.join(', ')}`, USAGE);
+    throw new UsageError(`'${escapeControl(fun)}' is not a function tsalt can call; known: ${CALL_FUNCTIONS.join(', ')}`, USAGE);
   }
   const tt = targetType(values);
   if (!TARGET_TYPES.has(tt)) throw new UsageError(tt, USAGE);

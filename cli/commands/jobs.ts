@@ -4,9 +4,8 @@ import { request, socketPath } from '../../master/cli-client.js';
 import { formatOutcome, startedBy } from './apply.js';
 import { countResults, saltStateReturn, type StateResult } from '../../protocol/results.js';
 import type { CliRequest, ReturnBody } from '../../protocol/messages.js';
-import { forTerminal } from '../../core/terminal.js';
+import { escapeControl, forTerminal } from '../../core/terminal.js';
 import { formatReturnsAs, highstateOptions, highstateOptionSpecs } from '../highstate.js';
-import { printable } from '../nested.js';
 
 interface JobListRow {
   jid: string;
@@ -123,8 +122,8 @@ export async function run(argv: string[]): Promise<number> {
         return;
       }
       process.stdout.write(
-        `Job ${j.jid}: ${j.kind} ${j.tgt_type} ${JSON.stringify(printable(j.target))} by ${printable(j.started_by)} at ${j.created}${j.revision ? `, revision ${j.revision}` : ''}${j.args.test === true ? ', test run' : ''}\n` +
-          (j.killed ? `KILLED by ${printable(j.killed.by)} at ${j.killed.at}\n` : '') +
+        `Job ${j.jid}: ${j.kind} ${j.tgt_type} ${JSON.stringify(escapeControl(j.target))} by ${escapeControl(j.started_by)} at ${j.created}${j.revision ? `, revision ${j.revision}` : ''}${j.args.test === true ? ', test run' : ''}\n` +
+          (j.killed ? `KILLED by ${escapeControl(j.killed.by)} at ${j.killed.at}\n` : '') +
           '\n',
       );
       for (const { m, body } of bodies) {
@@ -145,10 +144,10 @@ function printList(rows: JobListRow[]): void {
     table.push([
       r.jid,
       r.kind,
-      printable(`${r.tgt_type === 'glob' ? '' : r.tgt_type + ':'}${r.target}`),
-      r.sls === null ? '-' : r.sls.length ? printable(r.sls.join(',')) : 'highstate',
+      escapeControl(`${r.tgt_type === 'glob' ? '' : r.tgt_type + ':'}${r.target}`),
+      r.sls === null ? '-' : r.sls.length ? escapeControl(r.sls.join(',')) : 'highstate',
       r.test ? 'yes' : 'no',
-      printable(r.started_by),
+      escapeControl(r.started_by),
       r.intent ?? '-',
       r.revision?.slice(0, 12) ?? '-',
       r.test ? '-' : String(r.changed),

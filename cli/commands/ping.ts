@@ -2,9 +2,9 @@
 import { parseCommand, UsageError, positiveNumber } from '../args.js';
 import { socketPath } from '../../master/cli-client.js';
 import type { CliRequest } from '../../protocol/messages.js';
-import { printable } from '../nested.js';
 import { sendCall } from './call.js';
 import { startedBy, targetOptions, targetType, TARGET_TYPES } from './apply.js';
+import { escapeControl } from '../../core/terminal.js';
 
 const USAGE = 'usage: tsalt ping <target> [-L|-G|-P|-I|-J|-E|-S|-C|-N] [--timeout S] [--json] [--socket PATH | --config FILE]\n';
 
@@ -31,7 +31,7 @@ export async function run(argv: string[]): Promise<number> {
       print: (d) => {
         const rows = [['ID', 'PING', 'TIME']];
         for (const [id, r] of Object.entries(d.returns)) {
-          rows.push([printable(id), r.status === 'ok' ? (r.return === true ? 'True' : printable(JSON.stringify(r.return))) : '-', 'rtt_ms' in r ? `${r.rtt_ms.toFixed(1)} ms` : r.error]);
+          rows.push([escapeControl(id), r.status === 'ok' ? (r.return === true ? 'True' : escapeControl(JSON.stringify(r.return))) : '-', 'rtt_ms' in r ? `${r.rtt_ms.toFixed(1)} ms` : r.error]);
         }
         const w = rows[0]!.map((_, i) => Math.max(...rows.map((t) => t[i]!.length)));
         process.stdout.write(rows.map((t) => t.map((c, i) => c.padEnd(w[i]!)).join('  ').trimEnd()).join('\n') + '\n');

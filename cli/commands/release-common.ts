@@ -1,7 +1,8 @@
 /** Shared by `tsalt revisions|status|rollout|rollback`: options, tables, the socket request. */
-import { parseArgs, type ParseArgsConfig } from 'node:util';
+import type { ParseArgsConfig } from 'node:util';
 import { request, socketPath } from '../../master/cli-client.js';
 import type { CliEvent, CliRequest } from '../../protocol/messages.js';
+import { parseCommand, UsageError } from '../args.js';
 
 export const socketOptions = {
   json: { type: 'boolean' as const },
@@ -31,11 +32,16 @@ export async function ask(name: string, values: { socket?: string; config?: stri
 }
 
 /** parseArgs, with a bad flag reported as `tsalt NAME: ...` (exit 1) instead of a stack trace. */
-export function parseOr<T extends ParseArgsConfig>(name: string, config: T): ReturnType<typeof parseArgs<T>> | undefined {
+export function parseOr<const O extends NonNullable<ParseArgsConfig['options']>>(
+  name: string,
+  config: { args: string[]; options: O; allowPositionals?: boolean },
+): { values: ReturnType<typeof parseCommand<O>>['values']; positionals: string[] } | undefined {
+  // the same parser (and the same one-line errors) as every other command
   try {
-    return parseArgs(config);
+    return parseCommand(config.args, config.options, `see tsalt ${name} --help`, config.allowPositionals ?? false);
   } catch (e) {
-    process.stderr.write(`tsalt ${name}: ${(e as Error).message}; see tsalt ${name} --help\n`);
+    if (!(e instanceof UsageError)) throw e;
+    process.stderr.write(`tsalt ${name}: ${e.message}; see tsalt ${name} --help\n`);
     return undefined;
   }
 }

@@ -1,6 +1,7 @@
 /** `tsalt revisions`: the commits the master has seen, newest first, with their outcome. */
 import type { RevisionLine } from '../../master/release-handlers.js';
 import { ask, parseOr, short, socketOptions, table } from './release-common.js';
+import { forTerminal } from '../../core/terminal.js';
 
 export async function run(argv: string[]): Promise<number> {
   const parsed = parseOr('revisions', { args: argv, options: { ...socketOptions, limit: { type: 'string', short: 'n' } } });
@@ -20,8 +21,8 @@ export async function run(argv: string[]): Promise<number> {
     return 1;
   }
   return ask('revisions', values, { type: 'revisions.list', limit }, (d) => {
-    const rows = d as RevisionLine[];
-    if (values.json) return void process.stdout.write(JSON.stringify(rows, null, 2) + '\n');
+    if (values.json) return void process.stdout.write(JSON.stringify(d, null, 2) + '\n');
+    const rows = forTerminal(d as RevisionLine[]); // commit subjects and authors: no terminal escapes
     if (!rows.length) return void process.stdout.write('no revisions seen yet (push to the branch)\n');
     const t = [['REVISION', 'DATE', 'AUTHOR', 'OUTCOME', 'AGENTS', 'SUBJECT']];
     for (const r of rows) {

@@ -1,6 +1,7 @@
 /** `tsalt rollout [REV] [--force]` and `tsalt rollback REV [target]`: move the desired revision and apply it. */
 import { startedBy, targetOptions, targetType } from './apply.js';
 import { ask, parseOr, socketOptions } from './release-common.js';
+import { escapeControl } from '../../core/terminal.js';
 
 function progress(json: boolean | undefined) {
   const lines: unknown[] = [];
@@ -8,7 +9,7 @@ function progress(json: boolean | undefined) {
     onData: (d: unknown) => {
       const m = d as { message?: string; level?: string };
       if (json) lines.push(d);
-      else if (typeof m.message === 'string') (m.level === 'warn' ? process.stderr : process.stdout).write(`${m.message}\n`);
+      else if (typeof m.message === 'string') (m.level === 'warn' ? process.stderr : process.stdout).write(`${escapeControl(m.message)}\n`);
     },
     end: () => {
       if (json) process.stdout.write(JSON.stringify(lines, null, 2) + '\n');

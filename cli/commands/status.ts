@@ -1,6 +1,7 @@
 /** `tsalt status`: desired revision, branch head, the running rollout, and each agent in sync or not. */
 import type { StatusData } from '../../master/release-handlers.js';
 import { ask, parseOr, short, socketOptions, table } from './release-common.js';
+import { forTerminal } from '../../core/terminal.js';
 
 export async function run(argv: string[]): Promise<number> {
   const parsed = parseOr('status', { args: argv, options: socketOptions });
@@ -15,8 +16,8 @@ export async function run(argv: string[]): Promise<number> {
     return 0;
   }
   return ask('status', values, { type: 'status' }, (d) => {
-    const s = d as StatusData;
-    if (values.json) return void process.stdout.write(JSON.stringify(s, null, 2) + '\n');
+    if (values.json) return void process.stdout.write(JSON.stringify(d, null, 2) + '\n');
+    const s = forTerminal(d as StatusData); // ids, users, rollout messages: no terminal escapes
     const out = [`serving:  ${s.source}`, `desired:  ${short(s.desired)}`, `head:     ${short(s.head)}${s.head && s.head !== s.desired ? ' (not desired)' : ''}`];
     const r = s.rollout ?? s.last_rollout;
     if (r) {

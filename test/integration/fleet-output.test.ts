@@ -158,7 +158,7 @@ describe('fleet: apply output and the job history', () => {
     expect(lines[1]).toMatch(new RegExp(`^${cmd}\\s+run\\s+b1\\s+-\\s+no\\s`));
     expect(lines[2]).toMatch(new RegExp(`^${failed}\\s+apply\\s+b1\\s+mixed\\s+no\\s.*\\s1\\s+failed=1$`));
     expect(lines[3]).toMatch(new RegExp(`^${test}\\s+apply\\s+b1\\s+ok\\s+yes\\s.*\\s-\\s+done=1$`));
-    expect(lines[4]).toMatch(new RegExp(`^${real}\\s+apply\\s+b1\\s+ok\\s+no\\s+alice \\(sudo \\S+\\)@cli\\s`));
+    expect(lines[4]).toMatch(new RegExp(`^${real}\\s+apply\\s+b1\\s+ok\\s+no\\s+alice \\(sudo \\S+\\)@cli\\s+intentional\\s`));
   });
 
   it('a killed job says killed, in the list and in its detail; tsalt jobs JID takes the output options', async () => {

@@ -179,4 +179,15 @@ describe('fleet: releases from a bare repository', () => {
       expect(bad.stderr, args.join(' ')).toMatch(/tsalt (status|revisions): |usage: tsalt (rollout|rollback)/);
     }
   });
+
+  it('tsalt revisions shows a commit subject with terminal escapes as visible text; --json keeps it', async () => {
+    const subject = 'evil \x1b]0;pwned\x07\x1b[2J\u202esubject';
+    const sha = fleet.push(subject, {});
+    await waitFor('the evil commit seen', async () => (await revisions()).find((r) => r.sha === sha));
+    expect((await revisions()).find((r) => r.sha === sha)!.subject).toBe(subject);
+    const r = await fleet.cli(['revisions']);
+    expect(r.code).toBe(0);
+    expect(r.stdout).not.toMatch(/[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]/);
+    expect(r.stdout).toContain('evil \\x1b]0;pwned\\x07\\x1b[2J\\u202esubject');
+  });
 });

@@ -73,4 +73,13 @@ describe('security: terminal escapes from agents', () => {
     const rj = await fleet.json<{ agents: Record<string, { body: { stdout: string } }> }>(['run', 't1', "printf 'a\\033]0;x\\007'"]);
     expect(rj.agents.t1!.body.stdout).toBe(`a${ESC}]0;x\x07`);
   });
+
+  it("tsalt grains and tsalt call (Salt's nested output): escaped, bidi overrides too", async () => {
+    for (const argv of [['grains', 't1', 'os'], ['call', 't1', 'grains.get', 'os'], ['grains', 't1']]) {
+      const r = await fleet.cli(argv);
+      expect(r.code, argv.join(' ')).toBe(0);
+      expect(r.stdout, argv.join(' ')).not.toMatch(controls);
+      expect(r.stdout, argv.join(' ')).toContain(VISIBLE);
+    }
+  });
 });

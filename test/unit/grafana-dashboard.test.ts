@@ -1,6 +1,7 @@
 /**
  * The Grafana dashboard shipped with the stack (states/grafana/files/tsalt-fleet.json): every
- * panel's query names only metrics the master exports (read from a real MasterMetrics scrape),
+ * panel's query names only metrics the master exports (read from a real scrape of MasterMetrics
+ * and ReleaseMetrics on one registry, as the master builds them), every exported metric has a panel,
  * the panels are well formed, and the grafana state provisions the file where its dashboard
  * provider looks.
  */
@@ -9,6 +10,9 @@ import path from 'node:path';
 import YAML from 'yaml';
 import { describe, expect, it } from 'vitest';
 import { MasterMetrics } from '../../master/metrics.js';
+import { ReleaseMetrics } from '../../master/release-metrics.js';
+import { Store } from '../../master/store.js';
+import { tempDir } from '../helpers/harness.js';
 
 const root = path.resolve(import.meta.dirname, '../..');
 const dashFile = path.join(root, 'states/grafana/files/tsalt-fleet.json');
@@ -22,12 +26,25 @@ interface Panel {
   targets: { refId: string; expr: string; datasource: { type: string; uid: string } }[];
 }
 
-/** Every series name the master's endpoint exposes (histograms: _bucket, _sum, _count). */
+/**
+ * Every series name the master's endpoint exposes (histograms: _bucket, _sum, _count): its own
+ * metrics and the release metrics, registered on the same registry as the master does.
+ */
 async function exportedSeries(): Promise<Set<string>> {
   const m = new MasterMetrics();
-  m.jobStarted('1', 'apply');
-  m.jobCompleted('1');
-  const text = await m.render({ agents: () => [{ key_state: 'accepted', connected: true }], revision: async () => 'a'.repeat(40) });
+  const store = new Store(path.join(tempDir(), 'master.db'));
+  try {
+    store.setDesired('b'.repeat(40));
+    new ReleaseMetrics(m.registry, store, () => new Set());
+    m.jobStarted('1', 'apply');
+    m.jobCompleted('1');
+    return seriesOf(await m.render({ agents: () => [{ key_state: 'accepted', connected: true }], revision: async () => 'a'.repeat(40) }));
+  } finally {
+    store.close();
+  }
+}
+
+function seriesOf(text: string): Set<string> {
   const names = new Set<string>();
   for (const line of text.split('\n')) {
     const t = /^# TYPE (\S+) (\S+)$/.exec(line);
@@ -61,6 +78,8 @@ describe('the tsalt Grafana dashboard', () => {
   it('every panel query names metrics the master exports, and at least one', async () => {
     const exported = await exportedSeries();
     expect(exported.size).toBeGreaterThan(5);
+    // both sets are in the scrape: the master's own and the release metrics
+    expect([...exported]).toEqual(expect.arrayContaining(['tsalt_agents', 'tsalt_job_duration_seconds', 'tsalt_desired_revision_info', 'tsalt_agents_behind', 'tsalt_rollouts_total', 'tsalt_state_changes_by_intent_total']));
     const used = new Set<string>();
     for (const p of dash.panels) {
       expect(p.targets.length, p.title).toBeGreaterThan(0);
