@@ -7,7 +7,7 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import YAML from 'yaml';
+import { dumpSaltYaml } from '../../core/salt-yaml.js';
 
 export const REPO = path.resolve(import.meta.dirname, '../..');
 const BIN = path.join(REPO, 'bin/tsalt.js');
@@ -122,7 +122,7 @@ export class Fleet {
 
   async startMaster(): Promise<Proc> {
     if (!this.port) this.port = await freePort();
-    fs.writeFileSync(path.join(this.dir, 'master.yaml'), YAML.stringify({ ...this.masterCfg, port: this.port }));
+    fs.writeFileSync(path.join(this.dir, 'master.yaml'), dumpSaltYaml({ ...this.masterCfg, port: this.port }));
     const p = new Proc(spawn(process.execPath, [BIN, 'master', '--config', path.join(this.dir, 'master.yaml'), '--log-level', 'debug'], { stdio: ['ignore', 'pipe', 'pipe'] }));
     this.master = p;
     const m = await p.waitOutput(/master fingerprint ([0-9a-f]{64})/);
@@ -138,7 +138,7 @@ export class Fleet {
     const file = path.join(d, 'agent.yaml');
     fs.writeFileSync(
       file,
-      YAML.stringify({
+      dumpSaltYaml({
         id,
         master: '127.0.0.1',
         master_port: this.port,

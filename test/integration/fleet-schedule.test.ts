@@ -8,7 +8,7 @@ import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
-import YAML from 'yaml';
+import { dumpSaltYaml } from '../../core/salt-yaml.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildOnce, Fleet, Proc, REPO, waitFor } from './fleet-harness.js';
 
@@ -191,7 +191,7 @@ describe('fleet: a bad schedule entry stops the master', () => {
     const fleet = new Fleet({ states: { 'top.sls': 'base: {}\n' }, git: false, master: { schedule: { nightly: entry } } });
     try {
       const file = path.join(fleet.dir, 'master.yaml');
-      fs.writeFileSync(file, YAML.stringify({ ...fleet.masterCfg, port: 0 }));
+      fs.writeFileSync(file, dumpSaltYaml({ ...fleet.masterCfg, port: 0 }));
       const p = new Proc(spawn(process.execPath, [path.join(REPO, 'bin/tsalt.js'), 'master', '--config', file], { stdio: ['ignore', 'pipe', 'pipe'] }));
       const t = setTimeout(() => void p.kill('SIGKILL'), 20_000);
       const code = await p.exited;
