@@ -349,7 +349,10 @@ describe('the stack on nine containers', { timeout: 900_000 }, () => {
     // the app became ready by itself (it retries the databases; replication brings the users and
     // the table to db2 within MASTER_CONNECT_RETRY)
     const t = Date.now();
-    await until('the app ready through the VIP', 120_000, async () => (await http('GET', `http://${VIP}/api/health`)).status === 200 || undefined).catch(async (e) => {
+    // both app servers, each asked on its own address (through the VIP one ready app would do,
+    // and the other may still be waiting for the users to reach the replica)
+    const bothReady = async () => (await Promise.all(['app1', 'app2'].map(async (a) => (await http('GET', `http://${ipOf(a)}:3000/api/health`)).status))).every((c) => c === 200);
+    await until('both app servers ready', 120_000, async () => (await bothReady()) || undefined).catch(async (e) => {
       throw new Error(`${(e as Error).message}\n${(await http('GET', `http://${VIP}/api/health`)).body}\ndb2: ${(await h('db2').exec(['mysql', '-e', 'SHOW SLAVE STATUS\\G'])).stdout}`);
     });
     figures['app ready after the second apply'] = `${((Date.now() - t) / 1000).toFixed(1)} s`;
