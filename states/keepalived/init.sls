@@ -53,6 +53,24 @@ keepalived-interface:
       - file: keepalived-config
 {%- endif %}
 
+{%- if pillar['keepalived'].get('track_file') %}
+# HAProxy's unit tells keepalived when it stops or dies (and runs again) through the file
+# keepalived tracks: the VIP moves at once instead of at the next check_script run.
+keepalived-haproxy-dropin:
+  file.managed:
+    - name: /etc/systemd/system/{{ keepalived.haproxy_service }}.service.d/keepalived-track.conf
+    - source: salt://keepalived/files/haproxy-track.conf.jinja
+    - template: jinja
+    - user: root
+    - group: root
+    - mode: '0644'
+    - makedirs: True
+    - dir_mode: '0755'
+    # systemd reads it on the daemon-reload before haproxy's next start or reload
+    - watch_in:
+      - service: haproxy-service
+{%- endif %}
+
 keepalived-config:
   file.managed:
     - name: {{ keepalived.config }}

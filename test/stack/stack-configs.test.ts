@@ -92,8 +92,8 @@ describe('keepalived.conf (keepalived --config-test -f)', () => {
   }
 
   it.each([
-    ['lb1', 'MASTER', 150, '192.168.56.12'],
-    ['lb2', 'BACKUP', 100, '192.168.56.11'],
+    ['lb1', 'MASTER', 250, '192.168.56.12'],
+    ['lb2', 'BACKUP', 240, '192.168.56.11'],
   ] as const)('%s starts as %s with priority %i, unicast to its peer', async (id, state, prio, peer) => {
     const shipped = await render('keepalived/files/keepalived.conf.jinja', id, 'RedHat');
     expect(shipped).toContain('script "/usr/libexec/keepalived/check_haproxy.sh"');
@@ -104,6 +104,9 @@ describe('keepalived.conf (keepalived --config-test -f)', () => {
     expect(text).toContain('192.168.56.10/24 dev eth1');
     // a failed check is a FAULT (weight 0): the peer takes over on the priority-0 advert
     expect(text).toMatch(/vrrp_script chk_haproxy \{[^}]*interval 1\s+fall 1\s+rise 2\s+weight 0\s+\}/);
+    // and at once when haproxy's unit stops: the file its drop-in writes, tracked with weight 0
+    expect(text).toMatch(/track_file haproxy_stopped \{\s+file "\/run\/keepalived-haproxy-stopped"\s+weight 0\s+init_file 0\s+\}/);
+    expect(text).toMatch(/track_file \{\s+haproxy_stopped\s+\}/);
     const r = await check(kaCheck(), writeTmp('keepalived.conf', text));
     expect(r.ok, r.out).toBe(true);
   });

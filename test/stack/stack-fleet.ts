@@ -248,7 +248,10 @@ function childPid(pid: number): number | undefined {
   }
 }
 
-/** The tsalt master on the bridge, from this repository's build, serving `states` and `pillar`. */
+/**
+ * The tsalt master on the bridge, from this repository's build, serving states and pillar from
+ * a bare git repository (`git:`), as operators run it: the test pushes to it.
+ */
 export class Master {
   readonly dir: string;
   readonly config: string;
@@ -259,14 +262,16 @@ export class Master {
   constructor(
     private readonly ns: Netns,
     work: string,
-    private readonly trees: { states: string; pillar: string },
+    /** the bare repository (states/ and pillar/ in it) */
+    private readonly repo: string,
   ) {
     this.dir = path.join(work, 'master');
     this.config = path.join(this.dir, 'master.yaml');
     this.socket = path.join(this.dir, 'master.sock');
   }
 
-  async start(): Promise<void> {
+  /** Starts the master; `extra` is more master.yaml (e.g. a `rollout:` section). */
+  async start(extra = ''): Promise<void> {
     fs.mkdirSync(this.dir, { recursive: true });
     fs.writeFileSync(
       this.config,
@@ -276,14 +281,15 @@ export class Master {
         `pki_dir: ${this.dir}/pki`,
         `db: ${this.dir}/master.db`,
         `socket: ${this.socket}`,
-        `state_tree: ${this.trees.states}`,
-        `pillar_tree: ${this.trees.pillar}`,
+        `git: {repo: ${this.repo}, branch: main, states_dir: states, pillar_dir: pillar}`,
         'timeout_s: 900',
         // Prometheus on mon1 scrapes it (pillar prometheus:tsalt_master)
         `metrics: {interface: ${MASTER_IP}, port: 9506}`,
+        extra,
         '',
       ].join('\n'),
     );
+    fs.rmSync(this.socket, { force: true });
     this.logFd = fs.openSync(path.join(this.dir, 'master.log'), 'a');
     this.proc = this.ns.spawn([process.execPath, path.join(REPO_DIR, 'bin/tsalt.js'), 'master', '--config', this.config], this.logFd);
     for (let i = 0; i < 100; i++) {
@@ -294,9 +300,9 @@ export class Master {
     throw new Error(`the master did not start:\n${this.log()}`);
   }
 
-  log(): string {
+  log(chars = 4000): string {
     try {
-      return fs.readFileSync(path.join(this.dir, 'master.log'), 'utf8').slice(-4000);
+      return fs.readFileSync(path.join(this.dir, 'master.log'), 'utf8').slice(-chars);
     } catch {
       return '';
     }

@@ -19,6 +19,8 @@ import { compile } from '../../engine/engine.js';
 import { LocalTree } from '../../engine/tree/local.js';
 import { tempDir } from '../helpers/harness.js';
 import type { RunReport } from '../../protocol/results.js';
+import type { StatusData } from '../../master/release-handlers.js';
+import type { RolloutRow } from '../../master/store.js';
 import { grainsFor, pillarFor, pillarOnNetwork, renderTreeTemplate, HOSTS, REPO_DIR, STATES_DIR } from './stack-helpers.js';
 import { buildPackages, nodejsStandIn } from './stack-packages.js';
 import { Host, Master, Netns, SUBNET, VIP, type HostSpec } from './stack-fleet.js';
@@ -43,11 +45,42 @@ const hosts = new Map<string, Host>();
 let master: Master;
 let treeStates: string;
 let treePillar: string;
+/** the config repository: the bare one the master serves, and the operator's clone */
+const bare = path.join(work, 'config.git');
+const clone = path.join(work, 'config');
+let firstRevision: string;
+
+/** Commits everything in the clone and pushes it to the master's repository; returns the commit. */
+async function push(subject: string): Promise<string> {
+  const git = (...args: string[]) => execOk(['git', '-C', clone, '-c', 'user.name=Stack Test', '-c', 'user.email=stack@tsalt.test', ...args]);
+  await git('add', '-A');
+  await git('commit', '--quiet', '-m', subject);
+  await git('push', '--quiet', 'origin', 'HEAD:main');
+  return (await git('rev-parse', 'HEAD')).stdout.trim();
+}
 
 /** The roles each test host gets: the inventory's, without grafana (not in Debian). */
 function testRoles(id: string): string[] {
   return HOSTS[id]!.filter((r) => r !== 'grafana');
 }
+/**
+ * The rollout config the stack's master gets for test 6 (as docs/stack.md shows it): the load
+ * balancers first, one at a time (lb1 and lb2 never together), then each tier; after every
+ * batch the site must answer through the VIP and on each load balancer's own address; a batch
+ * that fails rolls back every agent the rollout touched.
+ */
+const ROLLOUT = (ip: (n: string) => string) =>
+  [
+    'rollout:',
+    "  target: '*'",
+    "  groups: ['G@roles:haproxy', 'G@roles:nginx', 'G@roles:app', 'G@roles:mysql', 'G@roles:prometheus']",
+    '  batch: 1',
+    '  stop_on_failure: true',
+    '  on_failure: rollback',
+    '  verify:',
+    ...[VIP, ip('lb1'), ip('lb2')].flatMap((a) => [`    - http: http://${a}/`, '      status: 200', '      timeout_s: 2', '      retries: 2', '      delay_s: 1']),
+    '  timeout_s: 600',
+  ].join('\n');
 const SPECS: HostSpec[] = Object.keys(HOSTS).map((name) => ({ name, ip: '', roles: testRoles(name) }));
 
 /** Every package the highstates install on Debian: the local repository's contents. */
@@ -121,18 +154,19 @@ if (mode === 'once') {
   for (let i = 0; i < Number(a[2]); i++) out.push(await once(a[0], a[1]).catch((e) => ({ status: 0, error: String(e) })));
   console.log(JSON.stringify(out));
 } else {
-  // loop URL DURATION_MS INTERVAL_MS: one GET every interval, each with a 1 s timeout
+  // loop URL DURATION_MS INTERVAL_MS: one GET every interval on the clock (t0 + k x interval,
+  // whether or not the previous one has answered), each with a 1 s timeout: a request that
+  // hangs does not hide the ones that would have been sent meanwhile
   const [url, dur, every] = [a[0], Number(a[1]), Number(a[2])];
   const t0 = Date.now();
-  const samples = [];
-  while (Date.now() - t0 < dur) {
-    const t = Date.now();
-    const ok = await fetch(url, { signal: AbortSignal.timeout(1000) }).then((r) => r.status === 200, () => false);
-    samples.push([t - t0, ok ? 1 : 0]);
-    const wait = every - (Date.now() - t);
+  const pending = [];
+  for (let k = 0; k * every < dur; k++) {
+    const wait = t0 + k * every - Date.now();
     if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+    const t = Date.now() - t0;
+    pending.push(fetch(url, { signal: AbortSignal.timeout(1000) }).then(async (r) => { await r.arrayBuffer(); return r.status === 200; }, () => false).then((ok) => [t, ok ? 1 : 0]));
   }
-  console.log(JSON.stringify(samples));
+  console.log(JSON.stringify(await Promise.all(pending)));
 }
 `;
 const probeFile = path.join(work, 'probe.mjs');
@@ -176,6 +210,34 @@ async function until<T>(what: string, ms: number, probe: () => Promise<T | undef
 }
 
 const h = (name: string) => hosts.get(name)!;
+
+/** `tsalt status --json`. */
+async function status(): Promise<StatusData> {
+  const r = await master.cli(['status', '--json']);
+  expect(r.code, r.stderr).toBe(0);
+  return JSON.parse(r.stdout) as StatusData;
+}
+
+/** Waits for the rollout of a pushed revision to start and finish; returns its record. */
+async function rolloutOf(sha: string): Promise<RolloutRow> {
+  return until(`the rollout of ${sha.slice(0, 12)} to finish`, 300_000, async () => {
+    const r = (await status()).last_rollout;
+    return r && r.revision === sha && r.status !== 'running' && r.finished ? r : undefined;
+  }).catch((e) => {
+    throw new Error(`${(e as Error).message}\n${master.log(6000)}`);
+  });
+}
+
+/** Each load balancer's haproxy.cfg and HAProxy process. */
+async function lbState(): Promise<Record<'lb1' | 'lb2', { pid: string; workers: string; sum: string }>> {
+  // a reload keeps the master process (-Ws) and starts new workers
+  const one = async (n: string) => ({
+    pid: await h(n).sh('systemctl show -p MainPID --value haproxy'),
+    workers: await h(n).sh('pgrep -P "$(systemctl show -p MainPID --value haproxy)" | sort | tr "\\n" " "'),
+    sum: await h(n).sh('sha256sum /etc/haproxy/haproxy.cfg'),
+  });
+  return { lb1: await one('lb1'), lb2: await one('lb2') };
+}
 const ipOf = (name: string) => SPECS.find((s) => s.name === name)!.ip;
 
 async function bringUp(spec: HostSpec, files: ConstructorParameters<typeof Host>[2]): Promise<Host> {
@@ -218,19 +280,26 @@ beforeAll(async () => {
   await execOk(['bash', path.join(REPO_DIR, 'scripts/test-setup.d/30-stack-npm-cache.sh')], { timeoutMs: 300_000 });
   files = { archiveRepo, tsaltRepo, npmCache };
 
-  // the trees the master serves: the shipped states; the shipped pillar with the inventory on
-  // the test subnet, plus what only hosts without a registry need (the npm cache)
-  treeStates = path.join(work, 'states');
+  // the config repository the master serves (git:), as operators run it: a bare repository the
+  // test pushes to from a clone holding states/ (the shipped ones) and pillar/ (the shipped
+  // pillar with the inventory on the test subnet, plus what only hosts without a registry need:
+  // the npm cache)
+  fs.mkdirSync(clone);
+  treeStates = path.join(clone, 'states');
   fs.cpSync(STATES_DIR, treeStates, { recursive: true });
-  treePillar = pillarOnNetwork(path.join(work, 'pillar'), SUBNET.cidr, '192.168.56.', SUBNET.prefix);
+  treePillar = pillarOnNetwork(path.join(clone, 'pillar'), SUBNET.cidr, '192.168.56.', SUBNET.prefix);
   fs.writeFileSync(path.join(treePillar, 'stack_test.sls'), "app:\n  npm_env:\n    npm_config_cache: /var/cache/tsalt-npm\n    npm_config_offline: 'true'\n");
   const top = fs.readFileSync(path.join(treePillar, 'top.sls'), 'utf8');
   fs.writeFileSync(path.join(treePillar, 'top.sls'), top.replace("  '*':\n    - common\n", "  '*':\n    - common\n    - stack_test\n"));
   const inv = (await pillarFor('lb1', grainsFor('lb1'), {}, treePillar)).stack as { hosts: Record<string, { ip: string }> };
   for (const s of SPECS) s.ip = inv.hosts[s.name]!.ip;
+  await execOk(['git', 'init', '--quiet', '--bare', '--initial-branch=main', bare]);
+  await execOk(['git', 'init', '--quiet', '--initial-branch=main', clone]);
+  await execOk(['git', '-C', clone, 'remote', 'add', 'origin', bare]);
+  firstRevision = await push('stack: first release');
 
   await ns.create();
-  master = new Master(ns, work, { states: treeStates, pillar: treePillar });
+  master = new Master(ns, work, bare);
   await master.start();
   figures['setup (packages, repositories)'] = `${((Date.now() - t0) / 1000).toFixed(1)} s`;
 
@@ -258,6 +327,8 @@ afterAll(async () => {
 
 describe('the stack on nine containers', { timeout: 900_000 }, () => {
   it('1. the first highstate from the master converges every host from fresh', async () => {
+    // served from the config repository: the first push is the desired revision
+    expect((await status()).desired).toBe(firstRevision);
     const { json, ms } = await apply('*');
     figures['first apply (9 hosts)'] = `${(ms / 1000).toFixed(1)} s`;
     expect(failures(json), master.log()).toEqual({});
@@ -278,7 +349,10 @@ describe('the stack on nine containers', { timeout: 900_000 }, () => {
     // the app became ready by itself (it retries the databases; replication brings the users and
     // the table to db2 within MASTER_CONNECT_RETRY)
     const t = Date.now();
-    await until('the app ready through the VIP', 120_000, async () => (await http('GET', `http://${VIP}/api/health`)).status === 200 || undefined).catch(async (e) => {
+    // both app servers, each asked on its own address (through the VIP one ready app would do,
+    // and the other may still be waiting for the users to reach the replica)
+    const bothReady = async () => (await Promise.all(['app1', 'app2'].map(async (a) => (await http('GET', `http://${ipOf(a)}:3000/api/health`)).status))).every((c) => c === 200);
+    await until('both app servers ready', 120_000, async () => (await bothReady()) || undefined).catch(async (e) => {
       throw new Error(`${(e as Error).message}\n${(await http('GET', `http://${VIP}/api/health`)).body}\ndb2: ${(await h('db2').exec(['mysql', '-e', 'SHOW SLAVE STATUS\\G'])).stdout}`);
     });
     figures['app ready after the second apply'] = `${((Date.now() - t) / 1000).toFixed(1)} s`;
@@ -338,30 +412,6 @@ describe('the stack on nine containers', { timeout: 900_000 }, () => {
     expect(ds.datasources.find((d) => d.type === 'prometheus')?.url).toBe('http://127.0.0.1:9090');
     console.log('Grafana: compiled and rendered here, not installed (no Debian package); `vagrant up` installs it from its repository');
   });
-
-  it('6a. an invalid haproxy.cfg is stopped by check_cmd: nothing reloads, no request fails', async () => {
-    const cfg = path.join(treeStates, 'haproxy/files/haproxy.cfg.jinja');
-    const good = fs.readFileSync(cfg, 'utf8');
-    const before = await Promise.all(['lb1', 'lb2'].map(async (n) => ({ pid: await h(n).sh('systemctl show -p MainPID --value haproxy'), sum: await h(n).sh('sha256sum /etc/haproxy/haproxy.cfg') })));
-    const probe = startProbe(`http://${VIP}/`, 15_000);
-    try {
-      fs.writeFileSync(cfg, good.replace(/^(\s*balance .*)$/m, '$1\n    this-is-not-a-keyword 1'));
-      const { json } = await apply('roles:haproxy', ['-G']);
-      const f = failures(json);
-      expect(Object.keys(f).sort()).toEqual(['lb1', 'lb2']);
-      for (const lines of Object.values(f)) expect(lines.join('\n')).toMatch(/haproxy-config: .*(check_cmd|this-is-not-a-keyword)/s);
-    } finally {
-      fs.writeFileSync(cfg, good);
-    }
-    const samples = await probe;
-    const failed = samples.filter(([, ok]) => !ok).length;
-    figures['invalid haproxy.cfg: probes failed'] = `${failed}/${samples.length}`;
-    expect(failed).toBe(0);
-    const after = await Promise.all(['lb1', 'lb2'].map(async (n) => ({ pid: await h(n).sh('systemctl show -p MainPID --value haproxy'), sum: await h(n).sh('sha256sum /etc/haproxy/haproxy.cfg') })));
-    expect(after).toEqual(before);
-  });
-
-  it.todo('6b. a haproxy.cfg that validates but breaks the backends is stopped by the rollout verify after lb1 and rolled back (needs the "release" helper\'s rollout verify)');
 
   it('4. haproxy stopped on the VRRP master: the VIP moves to lb2 (probe every 100 ms)', async () => {
     expect(await h('lb1').addresses()).toContain(VIP);
@@ -425,8 +475,10 @@ describe('the stack on nine containers', { timeout: 900_000 }, () => {
     });
     figures['full reboot until the app answers through the VIP'] = `${((Date.now() - t) / 1000).toFixed(1)} s`;
     // every service of the stack is back, and no unit failed on any host, except systemd's own
-    // tmpfiles units, which fail now and then on the second boot of an nspawn container (the
-    // container manager owns /dev and parts of /run): a test artifact, recorded in the figures
+    // early-boot units (tmpfiles, remount-fs, sysusers), one of which fails now and then on the
+    // second boot of an nspawn container (the container manager owns the root mount, /dev and
+    // parts of /run): a test artifact, recorded in the figures with the unit's journal lines
+    const artifact = (u: string) => /^systemd-(tmpfiles-[\w-]+|remount-fs|sysusers)\.service /.test(u);
     const artifacts: string[] = [];
     for (const x of hosts.values()) {
       const services = ['tsalt-agent', 'systemd-networkd', 'prometheus-node-exporter', ...x.spec.roles.map((r) => ROLE_SERVICE[r]!)];
@@ -434,12 +486,12 @@ describe('the stack on nine containers', { timeout: 900_000 }, () => {
       expect(active.stdout.trim().split('\n'), `${x.name}: ${services.join(' ')}`).toEqual(services.map(() => 'active'));
       const failed = await x.exec(['systemctl', '--failed', '--no-legend', '--plain']);
       const lines = failed.stdout.trim().split('\n').filter(Boolean);
-      for (const l of lines.filter((u) => u.startsWith('systemd-tmpfiles-'))) {
+      for (const l of lines.filter(artifact)) {
         const unit = l.split(' ')[0]!;
-        const why = (await x.exec(['journalctl', '-b', '-u', unit, '--no-pager', '-q', '-o', 'cat'])).stdout.trim().split('\n').slice(-2).join(' / ');
+        const why = (await x.exec(['journalctl', '-b', '-u', unit, '--no-pager', '-q', '-o', 'cat'])).stdout.trim().split('\n').slice(-3).join(' / ');
         artifacts.push(`${x.name} ${unit}: ${why}`);
       }
-      expect(lines.filter((u) => !u.startsWith('systemd-tmpfiles-')), `${x.name}: failed units`).toEqual([]);
+      expect(lines.filter((u) => !artifact(u)), `${x.name}: failed units`).toEqual([]);
     }
     if (artifacts.length) figures['after reboot, container artifacts'] = artifacts.join('; ');
     const health = await until('the app ready with replication running', 120_000, async () => {
@@ -456,5 +508,108 @@ describe('the stack on nine containers', { timeout: 900_000 }, () => {
     const { json } = await apply('*');
     expect(failures(json)).toEqual({});
     expect(changed(json)).toEqual(Object.fromEntries(Object.keys(HOSTS).map((id) => [id, []])));
+  });
+
+  // ---- releases: pushes rolled out load balancer by load balancer, verified through the VIP --
+
+  it('6. the master rolls pushes out group by group, one load balancer at a time, verified through the VIP', async () => {
+    // what an operator turns on once the stack runs: the rollout config (docs/fleet.md)
+    await master.stop();
+    await master.start(ROLLOUT(ipOf));
+    await until('all agents back after the master restart', 120_000, async () => {
+      const r = await master.cli(['agents', '--json']);
+      const rows = r.code === 0 ? (JSON.parse(r.stdout) as { id: string; connected: boolean }[]) : [];
+      return rows.filter((row) => row.connected).length === SPECS.length || undefined;
+    });
+    const st = await status();
+    expect(st.desired).toBe(firstRevision);
+    expect(st.head).toBe(firstRevision);
+    // every agent runs the desired revision: nothing to converge
+    expect(st.agents.map((a) => `${a.id} ${a.sync}`).sort()).toEqual(Object.keys(HOSTS).sort().map((id) => `${id} in_sync`));
+    await until('the VIP on lb1', 60_000, async () => (await h('lb1').addresses()).includes(VIP));
+  });
+
+  it('6a. a push of an invalid haproxy.cfg is stopped by check_cmd on lb1: nothing reloads, lb2 is never touched, no request fails', async () => {
+    const cfg = path.join(treeStates, 'haproxy/files/haproxy.cfg.jinja');
+    const good = fs.readFileSync(cfg, 'utf8');
+    const before = await lbState();
+    const probe = startProbe(`http://${VIP}/`, 25_000);
+    let rollout: RolloutRow;
+    let bad: string;
+    try {
+      fs.writeFileSync(cfg, good.replace(/^(\s*balance .*)$/m, '$1\n    this-is-not-a-keyword 1'));
+      bad = await push('haproxy: an invalid keyword');
+      rollout = await rolloutOf(bad);
+    } finally {
+      fs.writeFileSync(cfg, good);
+    }
+    const samples = await probe;
+    const failed = samples.filter(([, ok]) => !ok).length;
+    figures['invalid haproxy.cfg pushed: probes failed'] = `${failed}/${samples.length}`;
+    expect(rollout.status, rollout.message ?? '').toBe('rolled_back');
+    expect(rollout.agents).toEqual(['lb1']);
+    expect(rollout.message).toMatch(/^batch 1\/\d+: lb1 failed/);
+    // the state that stopped it: check_cmd refused the new haproxy.cfg on lb1
+    const job = await master.cli(['jobs', rollout.jids[0]!, '--json']);
+    expect(job.stdout).toMatch(/haproxy-config/);
+    expect(job.stdout).toMatch(/check_cmd|this-is-not-a-keyword/);
+    expect(failed).toBe(0);
+    expect(await lbState()).toEqual(before);
+    const st = await status();
+    expect(st.desired).toBe(firstRevision);
+    expect(st.head).toBe(bad);
+  });
+
+  it('6b. a push of a haproxy.cfg that validates but breaks the backends is stopped by verify after lb1, lb2 is never touched, the automatic rollback restores service', async () => {
+    const cfg = path.join(treeStates, 'haproxy/files/haproxy.cfg.jinja');
+    const good = fs.readFileSync(cfg, 'utf8');
+    const broken = good.replace("{{ b.get('port', 80) }}", '8081');
+    expect(broken).not.toBe(good);
+    expect(await h('lb1').addresses()).toContain(VIP);
+    const before = await lbState();
+    const t = Date.now();
+    const probe = startProbe(`http://${VIP}/`, 40_000);
+    let rollout: RolloutRow;
+    let wrong: string;
+    try {
+      // backends on a port nothing listens on: `haproxy -c` accepts it, every request gets a 503
+      fs.writeFileSync(cfg, broken);
+      wrong = await push('haproxy: backends on 8081 (wrong)');
+      rollout = await rolloutOf(wrong);
+    } finally {
+      fs.writeFileSync(cfg, good);
+    }
+    const rolledBackAt = Date.now() - t;
+    const samples = await probe;
+    const failed = samples.filter(([, ok]) => !ok);
+    const outage = failed.length ? `${((failed.at(-1)![0] - failed[0]![0]) / 1000).toFixed(1)} s from the first failed probe to the last` : 'none';
+    figures['verify-failing push: probes failed'] = `${failed.length}/${samples.length} (${outage}; rollout rolled back ${(rolledBackAt / 1000).toFixed(1)} s after the push)`;
+    console.log(`6b rollout: ${JSON.stringify(rollout)}`);
+    expect(rollout.status, rollout.message ?? '').toBe('rolled_back');
+    // stopped after the first batch, by verify, having touched lb1 alone
+    expect(rollout.agents).toEqual(['lb1']);
+    expect(rollout.batch).toBe(1);
+    expect(rollout.message).toMatch(/^batch 1\/\d+: verify GET http:\/\/[\d.]+\/ failed: status 503/);
+    // lb1 really served the broken config (clients saw it) before the rollback
+    expect(failed.length).toBeGreaterThan(0);
+    // lb2: never touched (same file, same process)
+    const after = await lbState();
+    expect(after.lb2).toEqual(before.lb2);
+    // lb1: its haproxy.cfg back to what it was; service restored through the VIP
+    expect(after.lb1.sum).toBe(before.lb1.sum);
+    const restored = samples.filter(([at]) => at > rolledBackAt + 2000);
+    expect(restored.length).toBeGreaterThan(0);
+    expect(restored.filter(([, ok]) => !ok)).toEqual([]);
+    const pages = await many(`http://${VIP}/`, 4);
+    for (const p of pages) expect(p.status, p.body).toBe(200);
+    expect(new Set(pages.map((p) => p.served))).toEqual(new Set([ipOf('web1'), ipOf('web2')]));
+    // the desired revision went back; the wrong commit is the branch head, recorded as rolled back
+    const st = await status();
+    expect(st.desired).toBe(firstRevision);
+    expect(st.head).toBe(wrong);
+    expect(st.agents.find((a) => a.id === 'lb1')).toMatchObject({ revision_applied: firstRevision, sync: 'in_sync' });
+    expect(st.agents.find((a) => a.id === 'lb2')).toMatchObject({ revision_applied: firstRevision, revision_attempted: firstRevision });
+    const revs = JSON.parse((await master.cli(['revisions', '--json'])).stdout) as { sha: string; outcome: string }[];
+    expect(revs.find((r) => r.sha === wrong)?.outcome).toBe('rolled_back');
   });
 });
