@@ -4,7 +4,7 @@
  * changes), `--out highstate|json|yaml` (json/yaml: Salt's return dicts, keyed by agent then
  * `<state>_|-<id>_|-<name>_|-<function>`).
  */
-import YAML from 'yaml';
+import { dumpSaltYaml } from '../core/salt-yaml.js';
 import { formatState, formatSummary } from '../engine/run/output.js';
 import type { RunReport, StateResult } from '../protocol/results.js';
 import { UsageError } from './args.js';
@@ -81,5 +81,5 @@ function escapeResult(r: StateResult): StateResult {
 
 /** `--out json|yaml` of a whole job: {agent: state dict | error text}. */
 export function formatReturnsAs(byAgent: Record<string, unknown>, out: 'json' | 'yaml'): string {
-  return out === 'json' ? JSON.stringify(byAgent, null, 4) + '\n' : YAML.stringify(byAgent);
+  return out === 'json' ? JSON.stringify(byAgent, null, 4) + '\n' : dumpSaltYaml(byAgent, { noRefs: true });
 }

@@ -4,7 +4,7 @@
  * `json` and `yaml`. Control characters are escaped in nested output, so an agent's data cannot
  * drive the operator's terminal; json and yaml keep the data as it is (their own escaping).
  */
-import YAML from 'yaml';
+import { dumpSaltYaml } from '../core/salt-yaml.js';
 import { escapeControl } from '../core/terminal.js';
 
 export const OUTPUTTERS = ['nested', 'json', 'yaml'] as const;
@@ -29,7 +29,7 @@ function nestedLines(v: unknown, indent: number): string[] {
 /** One document per agent id, as `salt` prints them. */
 export function formatReturns(byAgent: Record<string, unknown>, out: Outputter): string {
   if (out === 'json') return JSON.stringify(byAgent, null, 4) + '\n';
-  if (out === 'yaml') return YAML.stringify(byAgent);
+  if (out === 'yaml') return dumpSaltYaml(byAgent, { noRefs: true });
   return Object.entries(byAgent)
     .map(([id, v]) => `${escapeControl(id)}:\n${nestedLines(v, 4).join('\n')}\n`)
     .join('');

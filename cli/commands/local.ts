@@ -6,6 +6,7 @@ import { parseSaltArgs, type SaltArgs } from '../salt-args.js';
 import path from 'node:path';
 import fs from 'node:fs';
 import { forTerminal } from '../../core/terminal.js';
+import { dumpSaltYaml } from '../../core/salt-yaml.js';
 
 const HELP = `usage: tsalt local apply [SLS ...] [test=True] [pillar='{...}'] [options]    converge this machine
        tsalt local show  [SLS ...] [options]    print the compiled low states, touch nothing
@@ -101,8 +102,7 @@ export async function run(argv: string[]): Promise<number> {
       }));
       if (o.json) process.stdout.write(JSON.stringify(rows, null, 2) + '\n');
       else {
-        const { stringify } = await import('yaml');
-        process.stdout.write(stringify(rows));
+        process.stdout.write(dumpSaltYaml(rows, { noRefs: true }));
       }
       return 0;
     }

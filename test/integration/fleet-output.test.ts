@@ -5,7 +5,7 @@
  */
 import { spawn } from 'node:child_process';
 import path from 'node:path';
-import YAML from 'yaml';
+import { loadSaltYaml } from '../../core/salt-yaml.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildOnce, Fleet, REPO, waitFor, type CliResult } from './fleet-harness.js';
 
@@ -83,7 +83,7 @@ describe('fleet: apply output and the job history', () => {
     expect(Object.keys(j.a1!).sort()).toEqual(['test_|-changed_|-changed_|-succeed_with_changes', 'test_|-same_|-same_|-succeed_without_changes']);
     expect(j.a1!['test_|-changed_|-changed_|-succeed_with_changes']).toMatchObject({ result: true, __id__: 'changed', __sls__: 'ok' });
     const y = await fleet.cli(['apply', 'a1', '--out', 'yaml']);
-    expect(Object.keys((YAML.parse(y.stdout) as Record<string, object>).a1!)).toHaveLength(2);
+    expect(Object.keys((loadSaltYaml(y.stdout) as Record<string, object>).a1!)).toHaveLength(2);
   });
 
   it('bad output options are one line and the usage', async () => {

@@ -8,7 +8,7 @@ import { describe, expect, it, afterAll } from 'vitest';
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { parse } from 'yaml';
+import { loadSaltYaml } from '../../core/salt-yaml.js';
 import { tempDir } from '../helpers/harness.js';
 
 const BIN = path.resolve(import.meta.dirname, '../../bin/tsalt.js');
@@ -87,7 +87,7 @@ describe('a formula-style tree (map.jinja + libtofs + _mapdata)', () => {
     const text = fs.readFileSync(path.join(root, 'tmp/salt_mapdata_dump.yaml'), 'utf8');
     expect(text).toMatch(/^# yamllint disable/);
     expect(text).toMatch(/# Debian-12\n---\n/);
-    const data = parse(text.split('---\n')[1]!) as Record<string, any>;
+    const data = loadSaltYaml(text.split('---\n')[1]!) as Record<string, any>;
     expect(data.pkg).toEqual({ name: 'webapp-deb' });
     expect(data.tls).toMatchObject({ ciphers: 'modern' });
   });

@@ -7,7 +7,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import fs from 'node:fs';
 import path from 'node:path';
-import { parse as parseYaml } from 'yaml';
+import { loadSaltYaml } from '../../core/salt-yaml.js';
 import { exec } from '../../engine/run/exec.js';
 import { tempDir } from '../helpers/harness.js';
 import { grainsFor, pillarFor, renderTreeTemplate, STATES_DIR, type Family } from './stack-helpers.js';
@@ -224,7 +224,7 @@ describe('prometheus.yml and rules (promtool)', () => {
 
   it('the config is valid, loads the rules and scrapes node_exporter on every host', async () => {
     const { text, rulesDir } = await renderAll();
-    const cfg = parseYaml(text) as { scrape_configs: { job_name: string; static_configs: { targets: string[] }[] }[] };
+    const cfg = loadSaltYaml(text) as { scrape_configs: { job_name: string; static_configs: { targets: string[] }[] }[] };
     const node = cfg.scrape_configs.find((j) => j.job_name === 'node')!;
     expect(node.static_configs.flatMap((s) => s.targets)).toHaveLength(9);
     const haproxy = cfg.scrape_configs.find((j) => j.job_name === 'haproxy')!;
@@ -248,7 +248,7 @@ describe('prometheus.yml and rules (promtool)', () => {
 
 describe('grafana', () => {
   it('provisions Prometheus as the default data source', async () => {
-    const ds = parseYaml(await render('grafana/files/datasources.yaml.jinja', 'mon1', 'RedHat'));
+    const ds = loadSaltYaml(await render('grafana/files/datasources.yaml.jinja', 'mon1', 'RedHat'));
     expect(ds).toEqual({
       apiVersion: 1,
       datasources: [{ name: 'Prometheus', type: 'prometheus', access: 'proxy', url: 'http://127.0.0.1:9090', isDefault: true, editable: false }],

@@ -9,7 +9,7 @@ import { LocalTree } from '../../engine/tree/local.js';
 import { renderPillar } from '../../engine/compile/pillar.js';
 import { makeRunBase, makeRunContext } from '../../engine/run/context.js';
 import { deepMerge, type Data } from '../../engine/render/salt-functions.js';
-import { parse as parseYaml } from 'yaml';
+import { loadSaltYaml } from '../../core/salt-yaml.js';
 
 export const REPO_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 export const STATES_DIR = path.join(REPO_DIR, 'states');
@@ -32,7 +32,7 @@ export type Family = 'RedHat' | 'Debian';
 
 /** Each VM's address on the private network, from vagrant/hosts.yaml (checked equal to the pillar's). */
 export const VAGRANT_IPS: Record<string, string> = Object.fromEntries(
-  Object.entries((parseYaml(fs.readFileSync(path.join(REPO_DIR, 'vagrant/hosts.yaml'), 'utf8')) as { hosts: Record<string, { ip: string }> }).hosts).map(
+  Object.entries((loadSaltYaml(fs.readFileSync(path.join(REPO_DIR, 'vagrant/hosts.yaml'), 'utf8')) as { hosts: Record<string, { ip: string }> }).hosts).map(
     ([n, h]) => [n, h.ip],
   ),
 );

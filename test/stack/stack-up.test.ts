@@ -13,7 +13,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import fs from 'node:fs';
 import path from 'node:path';
-import { parse as parseYaml } from 'yaml';
+import { loadSaltYaml } from '../../core/salt-yaml.js';
 import { exec, execOk } from '../../engine/run/exec.js';
 import { compile } from '../../engine/engine.js';
 import { LocalTree } from '../../engine/tree/local.js';
@@ -408,7 +408,7 @@ describe('the stack on nine containers', { timeout: 900_000 }, () => {
     const pillar = await pillarFor('mon1', grains, {}, treePillar);
     const low = await compile({ tree: new LocalTree(treeStates), id: 'mon1', grains, pillar, test: true });
     expect(low.map((s) => s.id)).toEqual(expect.arrayContaining(['grafana-repo', 'grafana-pkg', 'grafana-config', 'grafana-datasources', 'grafana-service']));
-    const ds = parseYaml(renderTreeTemplate('grafana/files/datasources.yaml.jinja', grains, pillar)) as { datasources: { type: string; url: string }[] };
+    const ds = loadSaltYaml(renderTreeTemplate('grafana/files/datasources.yaml.jinja', grains, pillar)) as { datasources: { type: string; url: string }[] };
     expect(ds.datasources.find((d) => d.type === 'prometheus')?.url).toBe('http://127.0.0.1:9090');
     console.log('Grafana: compiled and rendered here, not installed (no Debian package); `vagrant up` installs it from its repository');
   });

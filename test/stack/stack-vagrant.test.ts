@@ -7,7 +7,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { tempDir } from '../helpers/harness.js';
 import fs from 'node:fs';
 import path from 'node:path';
-import { parse as parseYaml } from 'yaml';
+import { loadSaltYaml } from '../../core/salt-yaml.js';
 import { exec } from '../../engine/run/exec.js';
 import { grainsFor, pillarFor, HOSTS, REPO_DIR } from './stack-helpers.js';
 
@@ -16,7 +16,7 @@ interface Inventory {
   master: { name: string; ip: string };
   hosts: Record<string, { ip: string; roles: string[] }>;
 }
-const inv = parseYaml(fs.readFileSync(path.join(vagrantDir, 'hosts.yaml'), 'utf8')) as Inventory;
+const inv = loadSaltYaml(fs.readFileSync(path.join(vagrantDir, 'hosts.yaml'), 'utf8')) as Inventory;
 
 describe('vagrant inventory', () => {
   it('matches the pillar inventory host for host', async () => {
@@ -43,7 +43,7 @@ describe('vagrant inventory', () => {
     expect(block, 'grains block').not.toBeNull();
     const r = await exec(['bash', '-c', `set -euo pipefail\n${block![1]}`], { env: { ...process.env, TSALT_ROLES: 'haproxy,keepalived' } });
     expect(r.code, r.stderr).toBe(0);
-    expect(parseYaml(r.stdout)).toEqual({ roles: ['haproxy', 'keepalived'] });
+    expect(loadSaltYaml(r.stdout)).toEqual({ roles: ['haproxy', 'keepalived'] });
   });
 });
 

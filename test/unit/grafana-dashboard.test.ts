@@ -7,7 +7,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import YAML from 'yaml';
+import { loadSaltYaml } from '../../core/salt-yaml.js';
 import { describe, expect, it } from 'vitest';
 import { MasterMetrics } from '../../master/metrics.js';
 import { ReleaseMetrics } from '../../master/release-metrics.js';
@@ -118,7 +118,7 @@ describe('the tsalt Grafana dashboard', () => {
 
   it('the grafana state provisions it where the dashboard provider reads', () => {
     const sls = fs.readFileSync(path.join(root, 'states/grafana/init.sls'), 'utf8');
-    const provider = YAML.parse(fs.readFileSync(path.join(root, 'states/grafana/files/dashboards.yaml'), 'utf8')) as { providers: { options: { path: string } }[] };
+    const provider = loadSaltYaml(fs.readFileSync(path.join(root, 'states/grafana/files/dashboards.yaml'), 'utf8')) as { providers: { options: { path: string } }[] };
     const dir = provider.providers[0]!.options.path;
     expect(sls).toContain(`- name: ${dir}/tsalt-fleet.json\n    - source: salt://grafana/files/tsalt-fleet.json`);
     expect(sls).toMatch(/- name: \{\{ grafana\.provisioning \}\}\/dashboards\/tsalt\.yaml\n\s+- source: salt:\/\/grafana\/files\/dashboards\.yaml/);

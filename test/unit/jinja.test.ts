@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import fs from 'node:fs';
 import path from 'node:path';
-import { parse } from 'yaml';
+import { loadSaltYaml } from '../../core/salt-yaml.js';
 import { JinjaRenderer } from '../../engine/render/jinja.js';
 import { LocalTree } from '../../engine/tree/local.js';
 import { saltFunctions } from '../../engine/render/salt-functions.js';
@@ -22,7 +22,7 @@ describe('Salt-compatible Jinja', () => {
   it('prints lists and dicts as YAML flow collections that YAML reads back', () => {
     const out = r.render('backends: {{ b }}\nopts: {{ o }}\n', { b: [{ hostname: 'web1', ip: '10.0.0.1' }, "it's"], o: { a: true, b: null } }, 't.sls');
     expect(out).toBe(`backends: [{'hostname': 'web1', 'ip': '10.0.0.1'}, "it's"]\nopts: {'a': True, 'b': None}\n`);
-    expect(parse(out)).toEqual({ backends: [{ hostname: 'web1', ip: '10.0.0.1' }, "it's"], opts: { a: true, b: 'None' } }); // Salt's quirk: YAML reads None back as a string
+    expect(loadSaltYaml(out)).toEqual({ backends: [{ hostname: 'web1', ip: '10.0.0.1' }, "it's"], opts: { a: true, b: 'None' } }); // Salt's quirk: YAML reads None back as a string
   });
 
   it('keeps the final newline and supports whitespace control', () => {

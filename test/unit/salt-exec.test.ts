@@ -7,7 +7,6 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { parse } from 'yaml';
 import { JinjaRenderer } from '../../engine/render/jinja.js';
 import { LocalTree } from '../../engine/tree/local.js';
 import { saltFunctions } from '../../engine/render/salt-functions.js';
@@ -43,7 +42,7 @@ describe('cmd.*', () => {
     expect(render("{{ salt['cmd.run_stdout']('echo out; echo err >&2') }}")).toBe('out');
     expect(render("{{ salt['cmd.run_stderr']('echo out; echo err >&2') }}")).toBe('err');
     expect(render("{{ salt['cmd.retcode']('exit 7') + 1 }}")).toBe('8');
-    const all = parse(render("{{ salt['cmd.run_all']('echo $$; echo e >&2; exit 2') | json }}"));
+    const all = JSON.parse(render("{{ salt['cmd.run_all']('echo $$; echo e >&2; exit 2') | json }}"));
     expect(all).toMatchObject({ retcode: 2, stdout: String(all.pid), stderr: 'e' });
     expect(all.pid).toBeGreaterThan(1);
   });
@@ -104,9 +103,9 @@ describe('network.*', () => {
   const v6 = Object.values(ifs).flat().filter((i) => i!.family === 'IPv6').map((i) => i!.address);
 
   it('ip_addrs leaves loopback out unless asked, and filters by interface/cidr/type', () => {
-    const got = parse(render("{{ salt['network.ip_addrs']() | json }}")) as string[];
+    const got = JSON.parse(render("{{ salt['network.ip_addrs']() | json }}")) as string[];
     expect(got).toEqual([...new Set(v4.filter((a) => !a.startsWith('127.')))].sort((a, b) => ipNum(a) - ipNum(b)));
-    expect(parse(render("{{ salt['network.ip_addrs'](include_loopback=True) | json }}"))).toContain('127.0.0.1');
+    expect(JSON.parse(render("{{ salt['network.ip_addrs'](include_loopback=True) | json }}"))).toContain('127.0.0.1');
     expect(render("{{ salt['network.ip_addrs']('lo', include_loopback=True) }}")).toBe("['127.0.0.1']");
     expect(render("{{ salt['network.ip_addrs']('lo') }}")).toBe('[]');
     expect(render("{{ salt['network.ip_addrs'](include_loopback=True, cidr='127.0.0.0/8') }}")).toBe("['127.0.0.1']");
@@ -116,7 +115,7 @@ describe('network.*', () => {
   });
 
   it('ip_addrs6 and interface_ip', () => {
-    const got = parse(render("{{ salt['network.ip_addrs6'](include_loopback=True) | json }}")) as string[];
+    const got = JSON.parse(render("{{ salt['network.ip_addrs6'](include_loopback=True) | json }}")) as string[];
     expect([...got].sort()).toEqual([...new Set(v6)].sort());
     expect(got).toContain('::1');
     expect(render("{{ salt['network.ip_addrs6']() }}")).not.toContain("'::1'");
@@ -144,7 +143,7 @@ describe('pkg.version / user.info / group.info', () => {
     const bash = render("{{ salt['pkg.version']('bash') }}");
     expect(bash).toMatch(/^\d[\w.+:~-]*$/);
     expect(render("{{ salt['pkg.version']('no-such-package-tsalt') }}")).toBe('');
-    expect(parse(render("{{ salt['pkg.version']('bash', 'no-such-package-tsalt') | json }}"))).toEqual({ bash, 'no-such-package-tsalt': '' });
+    expect(JSON.parse(render("{{ salt['pkg.version']('bash', 'no-such-package-tsalt') | json }}"))).toEqual({ bash, 'no-such-package-tsalt': '' });
     expect(renderErr("{{ salt['pkg.version']() }}")).toMatch(/pkg\.version: must pass at least one package name/);
     expect(renderErr("{{ salt['pkg.version']('--admindir=/tmp') }}")).toMatch(/pkg\.version: invalid package name/);
     const other = saltFunctions({ os_family: 'Arch' }, {}, {});
@@ -152,12 +151,12 @@ describe('pkg.version / user.info / group.info', () => {
   });
 
   it("user.info returns Salt's dict, {} for an unknown user", () => {
-    const root = parse(render("{{ salt['user.info']('root') | json }}"));
+    const root = JSON.parse(render("{{ salt['user.info']('root') | json }}"));
     expect(root).toMatchObject({ name: 'root', uid: 0, gid: 0, home: '/root', passwd: 'x', groups: ['root'], fullname: 'root', roomnumber: '', other: '' });
     expect(root.shell).toMatch(/^\//);
     expect(render("{{ salt['user.info']('no-such-user-x') }}")).toBe('{}');
     expect(render("{{ salt['user.info']('0') }}")).toBe('{}'); // names only, like pwd.getpwnam
-    expect(parse(render("{{ salt['group.info']('root') | json }}"))).toEqual({ name: 'root', passwd: 'x', gid: 0, members: [] });
+    expect(JSON.parse(render("{{ salt['group.info']('root') | json }}"))).toEqual({ name: 'root', passwd: 'x', gid: 0, members: [] });
     expect(render("{{ salt['group.info']('no-such-group-x') }}")).toBe('{}');
   });
 });
