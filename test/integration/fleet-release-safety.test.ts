@@ -141,6 +141,12 @@ describe('fleet: safe rollouts (groups, pairs, verify, thresholds, rollback)', (
     expect(batches[0]!.verify[0]!.name).toMatch(/^GET http:\/\/127\.0\.0\.1:\d+\/healthz$/);
     expect(batches[0]!.verify[0]!.finished).not.toBeNull();
     expect(batches[1]!.jid).toBeNull();
+    // and in the human output: one line per batch, the failed check with its tries and why
+    const human = (await fleet.cli(['status'])).stdout;
+    if (process.env.TSALT_DEBUG) console.log(human);
+    expect(human).toMatch(/^BATCH\s+GROUP\s+AGENTS\s+JOB\s+STATUS\s+VERIFY$/m);
+    expect(human).toMatch(new RegExp(`^1/4\\s+G@roles:haproxy\\s+lb1\\s+${batches[0]!.jid}\\s+failed\\s+GET http://127\\.0\\.0\\.1:\\d+/healthz: failed after 2 tries \\(status 503, expected 200\\)$`, 'm'));
+    expect(human).toMatch(/^2\/4\s+G@roles:haproxy\s+lb2\s+-\s+not run\s+-$/m);
   });
 
   it('a master-side verify command failing counts the same', async () => {
