@@ -196,7 +196,8 @@ export function serveConsole(cfg: ConsoleConfig, src: ConsoleSource, live: Conso
   /**
    * Server-sent events for the releases page: `jobs` when a job moves or the rollout's record
    * changes. A rollout also moves without jobs (verify checks run between batches, its end is
-   * written after the last one), so its row in the store is looked at twice a second.
+   * written after the last one), so its row, its batches and their checks in the store are looked
+   * at twice a second.
    */
   function liveRollout(res: http.ServerResponse, rel: NonNullable<ConsoleSource['releases']>): void {
     openStream(res);
