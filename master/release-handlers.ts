@@ -1,7 +1,7 @@
 /** CLI handlers for releases: `tsalt revisions`, `tsalt status`, `tsalt rollout`, `tsalt rollback`. */
 import type { AgentJobStatus } from '../protocol/messages.js';
 import type { CliContext, CliHandlerTable, Send } from './cli-handlers.js';
-import type { RevisionRow, RolloutRow, Store } from './store.js';
+import type { RevisionRow, RolloutBatchRow, RolloutRow, Store } from './store.js';
 import type { Releaser } from './rollout.js';
 
 export interface RevisionLine extends RevisionRow {
@@ -34,6 +34,8 @@ export interface StatusData {
   /** the rollout running now (batch k of n), else null */
   rollout: RolloutRow | null;
   last_rollout: RolloutRow | null;
+  /** the batches of that rollout (running, else last), as they ran, each with its verify results */
+  rollout_batches: RolloutBatchRow[];
   agents: AgentStatusLine[];
 }
 
@@ -102,12 +104,16 @@ export const releaseHandlers: Pick<CliHandlerTable, 'revisions.list' | 'status' 
     if (!ctx.releaser) return noReleases(send);
     const { store } = ctx;
     const running = ctx.releaser.current;
+    const rollout = running !== undefined ? (store.getRollout(running) ?? null) : null;
+    const last = store.listRollouts(1)[0] ?? null;
+    const shown = rollout ?? last;
     const data: StatusData = {
       source: ctx.source.label,
       desired: store.desired() ?? null,
       head: (await ctx.source.head().catch(() => undefined)) ?? null,
-      rollout: running !== undefined ? (store.getRollout(running) ?? null) : null,
-      last_rollout: store.listRollouts(1)[0] ?? null,
+      rollout,
+      last_rollout: last,
+      rollout_batches: shown ? store.rolloutBatches(shown.id) : [],
       agents: agentSync(store, ctx.server.connectedIds()),
     };
     send({ type: 'data', data });

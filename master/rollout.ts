@@ -354,33 +354,49 @@ export class Releaser {
     }
   }
 
-  private async groups(targets: AgentRow[]): Promise<AgentRow[][]> {
+  /** The rollout's groups in order, each named for the batch record (`tsalt status`, the console). */
+  private async groups(targets: AgentRow[]): Promise<{ name: string; agents: AgentRow[] }[]> {
     const cfg = this.cfg;
     if (cfg?.serial_by) {
       const byId = new Map(targets.map((a) => [a.id, a]));
-      return groupByGrain(targets, cfg.serial_by).map((ids) => ids.map((i) => byId.get(i)!));
+      const grain = cfg.serial_by;
+      return groupByGrain(targets, grain).map((ids) => {
+        const v = byId.get(ids[0]!)!.grains[grain];
+        const value = Array.isArray(v) ? (v.length ? String([...v].map(String).sort()[0]) : '') : v === undefined || v === null ? '' : String(v);
+        return { name: value ? `${grain}:${value}` : `no ${grain}`, agents: ids.map((i) => byId.get(i)!) };
+      });
     }
     if (cfg?.groups) {
       const inTargets = new Set(targets.map((a) => a.id));
-      const out: AgentRow[][] = [];
+      const out: { name: string; agents: AgentRow[] }[] = [];
       for (const g of cfg.groups) {
         const m = await this.d.jobs.resolveTargets(g, 'compound').catch(() => [] as AgentRow[]);
-        out.push(m.filter((a) => inTargets.has(a.id)));
+        out.push({ name: g, agents: m.filter((a) => inTargets.has(a.id)) });
       }
-      out.push(targets); // agents in no group go last (planBatches places each agent once)
+      out.push({ name: 'in no group', agents: targets }); // agents in no group go last (planBatches places each agent once)
       return out;
     }
-    return [targets];
+    return [{ name: cfg ? cfg.target : '*', agents: targets }];
   }
 
   private async batches(id: number, r: Parameters<Releaser['run']>[0], targets: AgentRow[], say: Say): Promise<number> {
     const { store } = this.d;
     const cfg = this.cfg;
+    const groups = await this.groups(targets);
     const batches = planBatches(
-      (await this.groups(targets)).map((g) => g.map((a) => ({ id: a.id, roles: rolesOf(a.grains) }))),
+      groups.map((g) => g.agents.map((a) => ({ id: a.id, roles: rolesOf(a.grains) }))),
       cfg?.batch ?? '100%',
     );
     store.updateRollout(id, { batches: batches.length });
+    // each batch's group: the first group holding its agents (planBatches places an agent in the first)
+    const groupOf = (agent: string) => Math.max(0, groups.findIndex((g) => g.agents.some((a) => a.id === agent)));
+    store.addRolloutBatches(
+      id,
+      batches.map((b) => {
+        const g = groupOf(b[0]!);
+        return { group_num: g + 1, group_name: groups[g]!.name, agents: b };
+      }),
+    );
     if (r.reason === 'push' || r.reason === 'rollout') {
       // agents the rollout has not reached keep what they run (scheduled runs included)
       for (const a of targets) if (a.revision_assigned === null && r.previous) store.assign([a.id], a.revision_applied ?? r.previous);
@@ -398,7 +414,11 @@ export class Releaser {
       const offline = batches[k]!.filter((a) => !this.d.agents.ready(a));
       store.updateRollout(id, { batch: k + 1 });
       if (offline.length) say(`batch ${k + 1}/${batches.length}: ${offline.join(', ')} offline: they get it when they connect`);
-      if (!online.length) continue;
+      if (!online.length) {
+        store.updateRolloutBatch(id, k + 1, { status: 'skipped', offline });
+        continue;
+      }
+      store.updateRolloutBatch(id, k + 1, { status: 'applying', offline });
       store.assign(online, r.revision);
       touched.push(...online);
       store.updateRollout(id, { agents: touched });
@@ -407,7 +427,17 @@ export class Releaser {
       store.updateRollout(id, { jids });
       const failed = online.filter((a) => statuses.get(a) !== 'done');
       let why = failed.length ? `${failed.map((a) => `${a} ${statuses.get(a) ?? 'not run'}`).join(', ')}` : undefined;
-      if (!why && cfg?.verify.length) why = await runVerify(cfg.verify, online, this.d.jobs, (m, l) => say(`batch ${k + 1}/${batches.length}: ${m}`, l));
+      if (!why && cfg?.verify.length) {
+        store.updateRolloutBatch(id, k + 1, { status: 'verifying', ...(jid ? { jid } : {}) });
+        why = await runVerify(
+          cfg.verify,
+          online,
+          this.d.jobs,
+          (m, l) => say(`batch ${k + 1}/${batches.length}: ${m}`, l),
+          (p) => store.putVerifyResult(id, k + 1, p),
+        );
+      }
+      store.updateRolloutBatch(id, k + 1, { status: why ? 'failed' : 'done', ...(jid ? { jid } : {}) });
       if (!why) {
         say(`batch ${k + 1}/${batches.length} (${online.join(', ')}) done`);
         continue;
@@ -435,6 +465,7 @@ export class Releaser {
     const { store } = this.d;
     const cfg = this.cfg;
     const untouched = targets.map((a) => a.id).filter((a) => !touched.includes(a));
+    store.skipPendingBatches(id);
     if (cfg?.on_failure === 'rollback' && r.previous && (r.reason === 'push' || r.reason === 'rollout')) {
       say(`stopping: ${why}; rolling back ${touched.join(', ')} to ${short(r.previous)}`, 'warn');
       store.setDesired(r.previous);

@@ -127,6 +127,39 @@ UPDATE job_agents SET revision = (SELECT revision FROM jobs WHERE jobs.jid = job
 INSERT OR IGNORE INTO meta (key, value) SELECT 'desired.revision', value FROM meta WHERE key = 'rollout.revision';
 DELETE FROM meta WHERE key = 'rollout.revision';`,
   },
+  {
+    // version 4: each rollout batch as it ran (its group, agents, job) and each verify check's
+    // result after it (outcome, tries, message, time), so status and the console read what
+    // happened instead of inferring it from the rollout's message
+    what: 'rollout_batches, rollout_verify',
+    sql: `
+CREATE TABLE rollout_batches (
+  rollout_id INTEGER NOT NULL REFERENCES rollouts(id) ON DELETE CASCADE,
+  batch INTEGER NOT NULL,
+  group_num INTEGER NOT NULL,
+  group_name TEXT NOT NULL,
+  agents TEXT NOT NULL,
+  offline TEXT NOT NULL DEFAULT '[]',
+  jid TEXT,
+  status TEXT NOT NULL CHECK (status IN ('pending','applying','verifying','done','failed','skipped','not_run')),
+  started TEXT,
+  finished TEXT,
+  PRIMARY KEY (rollout_id, batch)
+);
+CREATE TABLE rollout_verify (
+  rollout_id INTEGER NOT NULL,
+  batch INTEGER NOT NULL,
+  seq INTEGER NOT NULL,
+  name TEXT NOT NULL,
+  outcome TEXT NOT NULL CHECK (outcome IN ('running','passed','failed')),
+  attempts INTEGER NOT NULL,
+  message TEXT,
+  started TEXT NOT NULL,
+  finished TEXT,
+  PRIMARY KEY (rollout_id, batch, seq),
+  FOREIGN KEY (rollout_id, batch) REFERENCES rollout_batches(rollout_id, batch) ON DELETE CASCADE
+);`,
+  },
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

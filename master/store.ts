@@ -297,7 +297,66 @@ export class Store {
 
   /** Rollouts a master stopped in the middle of (killed, restarted). */
   closeRunningRollouts(message: string): void {
+    this.q("UPDATE rollout_batches SET status = CASE status WHEN 'pending' THEN 'not_run' ELSE 'failed' END WHERE status IN ('pending','applying','verifying') AND rollout_id IN (SELECT id FROM rollouts WHERE status = 'running')").run();
     this.q("UPDATE rollouts SET status = 'failed', message = ?, finished = ? WHERE status = 'running'").run(message, now());
+  }
+
+  /** A rollout's batches as planned, before the first one runs (all pending). */
+  addRolloutBatches(rolloutId: number, batches: readonly { group_num: number; group_name: string; agents: readonly string[] }[]): void {
+    const ins = this.q("INSERT INTO rollout_batches (rollout_id, batch, group_num, group_name, agents, status) VALUES (?, ?, ?, ?, ?, 'pending')");
+    this.db.transaction(() => batches.forEach((b, i) => ins.run(rolloutId, i + 1, b.group_num, b.group_name, JSON.stringify(b.agents))))();
+  }
+
+  /** A batch moves on (1-based `batch`); started/finished are set on the first move out of pending / into an end. */
+  updateRolloutBatch(rolloutId: number, batch: number, u: { status: RolloutBatchStatus; jid?: string; offline?: readonly string[] }): void {
+    const end = u.status === 'done' || u.status === 'failed' || u.status === 'skipped' || u.status === 'not_run';
+    const t = now();
+    this.q(
+      `UPDATE rollout_batches SET status = ?, jid = COALESCE(?, jid), offline = COALESCE(?, offline),
+         started = CASE WHEN ? IN ('applying','verifying') THEN COALESCE(started, ?) ELSE started END,
+         finished = CASE WHEN ? THEN COALESCE(finished, ?) ELSE finished END
+       WHERE rollout_id = ? AND batch = ?`,
+    ).run(u.status, u.jid ?? null, u.offline ? JSON.stringify(u.offline) : null, u.status, t, end ? 1 : 0, t, rolloutId, batch);
+  }
+
+  /** Batches of a rollout that had not started when it stopped. */
+  skipPendingBatches(rolloutId: number): void {
+    this.q("UPDATE rollout_batches SET status = 'not_run' WHERE rollout_id = ? AND status = 'pending'").run(rolloutId);
+  }
+
+  /** One verify check after a batch, as it stands (written when it starts and after each try). */
+  putVerifyResult(rolloutId: number, batch: number, r: Omit<VerifyResultRow, 'finished'> & { finished?: string | null }): void {
+    this.q(
+      `INSERT INTO rollout_verify (rollout_id, batch, seq, name, outcome, attempts, message, started, finished) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+       ON CONFLICT (rollout_id, batch, seq) DO UPDATE SET outcome = excluded.outcome, attempts = excluded.attempts, message = excluded.message, finished = excluded.finished`,
+    ).run(rolloutId, batch, r.seq, r.name, r.outcome, r.attempts, r.message, r.started, r.finished ?? null);
+  }
+
+  /** A rollout's batches in order, each with its verify checks in order. */
+  rolloutBatches(rolloutId: number): RolloutBatchRow[] {
+    const checks = this.q('SELECT * FROM rollout_verify WHERE rollout_id = ? ORDER BY batch, seq').all(rolloutId) as Record<string, unknown>[];
+    return (this.q('SELECT * FROM rollout_batches WHERE rollout_id = ? ORDER BY batch').all(rolloutId) as Record<string, unknown>[]).map((b) => ({
+      batch: Number(b.batch),
+      group_num: Number(b.group_num),
+      group_name: String(b.group_name),
+      agents: JSON.parse(String(b.agents)) as string[],
+      offline: JSON.parse(String(b.offline)) as string[],
+      jid: (b.jid as string | null) ?? null,
+      status: b.status as RolloutBatchStatus,
+      started: (b.started as string | null) ?? null,
+      finished: (b.finished as string | null) ?? null,
+      verify: checks
+        .filter((c) => Number(c.batch) === Number(b.batch))
+        .map((c) => ({
+          seq: Number(c.seq),
+          name: String(c.name),
+          outcome: c.outcome as VerifyOutcome,
+          attempts: Number(c.attempts),
+          message: (c.message as string | null) ?? null,
+          started: String(c.started),
+          finished: (c.finished as string | null) ?? null,
+        })),
+    }));
   }
 
   stateResults(jid: string, agentId: string): StateResult[] {
@@ -367,6 +426,40 @@ export interface RolloutRow {
   agents: string[];
   jids: string[];
   message: string | null;
+}
+
+/** pending (not reached yet), applying (its job runs), verifying, done, failed, skipped (all offline), not_run (the rollout stopped first) */
+export type RolloutBatchStatus = 'pending' | 'applying' | 'verifying' | 'done' | 'failed' | 'skipped' | 'not_run';
+export type VerifyOutcome = 'running' | 'passed' | 'failed';
+
+export interface VerifyResultRow {
+  /** the check's place in rollout.verify (0-based) */
+  seq: number;
+  name: string;
+  outcome: VerifyOutcome;
+  /** tries so far (1 + retries at most) */
+  attempts: number;
+  /** why the last try failed (null when it passed) */
+  message: string | null;
+  started: string;
+  finished: string | null;
+}
+
+export interface RolloutBatchRow {
+  /** 1-based, over the whole rollout */
+  batch: number;
+  /** 1-based group (rollout.groups, serial_by), and what it is */
+  group_num: number;
+  group_name: string;
+  /** the agents planned in it */
+  agents: string[];
+  /** those of them that were offline when it ran */
+  offline: string[];
+  jid: string | null;
+  status: RolloutBatchStatus;
+  started: string | null;
+  finished: string | null;
+  verify: VerifyResultRow[];
 }
 
 function rolloutRow(r: Record<string, unknown>): RolloutRow {

@@ -67,18 +67,36 @@ async function once(c: VerifyCheck, agents: string[], jobs: Pick<JobManager, 'st
   return code === 0 && !bad.length ? undefined : bad.join('; ') || `exit ${code}`;
 }
 
+/** A check's result as it stands: when it starts (running, 0 tries) and after each try. */
+export interface VerifyProgress {
+  /** its place in the list (0-based) */
+  seq: number;
+  name: string;
+  outcome: 'running' | 'passed' | 'failed';
+  attempts: number;
+  message: string | null;
+  started: string;
+  finished: string | null;
+}
+
 /** Every check in order; the first that fails all its tries fails the batch (its message says why). */
 export async function runVerify(
   checks: readonly VerifyCheck[],
   agents: string[],
   jobs: Pick<JobManager, 'start'>,
   say: (msg: string, level?: 'info' | 'warn') => void,
+  progress: (p: VerifyProgress) => void = () => {},
 ): Promise<string | undefined> {
-  for (const c of checks) {
+  for (const [seq, c] of checks.entries()) {
+    const base = { seq, name: checkName(c), started: new Date().toISOString() };
+    progress({ ...base, outcome: 'running', attempts: 0, message: null, finished: null });
     let why: string | undefined;
-    for (let attempt = 0; attempt <= c.retries; attempt++) {
+    let attempt = 0;
+    for (; attempt <= c.retries; attempt++) {
       if (attempt) await new Promise((r) => setTimeout(r, c.delay_s * 1000));
       why = await once(c, agents, jobs);
+      const last = !why || attempt === c.retries;
+      progress({ ...base, outcome: !why ? 'passed' : last ? 'failed' : 'running', attempts: attempt + 1, message: why ?? null, finished: last ? new Date().toISOString() : null });
       if (!why) break;
       say(`verify ${checkName(c)}: try ${attempt + 1}/${c.retries + 1} failed: ${why}`);
     }

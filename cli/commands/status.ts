@@ -10,7 +10,8 @@ export async function run(argv: string[]): Promise<number> {
   if (values.help) {
     process.stdout.write(
       'usage: tsalt status [--json] [--socket PATH | --config FILE]\n' +
-        '  the desired revision, the branch head, the rollout running (batch k of n) or the last one, and per agent:\n' +
+        '  the desired revision, the branch head, the rollout running (batch k of n) or the last one with each batch\'s\n' +
+        '  group, agents, job and verify results, and per agent:\n' +
         '  its revision, the last one applied, the last attempted and its result: in sync, behind, failed or held\n',
     );
     return 0;
@@ -25,6 +26,15 @@ export async function run(argv: string[]): Promise<number> {
       out.push(s.rollout ? `rollout:  ${what}: running, batch ${r.batch} of ${r.batches}` : `last rollout: ${what}: ${r.status.replace('_', ' ')}${r.message ? ` (${r.message})` : ''}`);
     }
     process.stdout.write(out.join('\n') + '\n\n');
+    if (s.rollout_batches?.length) {
+      const b = [['BATCH', 'GROUP', 'AGENTS', 'JOB', 'STATUS', 'VERIFY']];
+      for (const x of s.rollout_batches) {
+        const agents = x.agents.map((a) => (x.offline.includes(a) ? `${a} (offline)` : a)).join(',');
+        const checks = x.verify.map((v) => `${v.name}: ${v.outcome}${v.attempts > 1 ? ` after ${v.attempts} tries` : ''}${v.outcome === 'failed' && v.message ? ` (${v.message})` : ''}`);
+        b.push([`${x.batch}/${s.rollout_batches.length}`, x.group_name, agents, x.jid ?? '-', x.status.replace('_', ' '), checks.join('; ') || '-']);
+      }
+      process.stdout.write(table(b) + '\n');
+    }
     const t = [['AGENT', 'CONNECTED', 'REVISION', 'APPLIED', 'ATTEMPTED', 'RESULT', 'SYNC']];
     for (const a of s.agents) {
       t.push([a.id, a.connected ? 'yes' : 'no', short(a.revision), short(a.revision_applied), short(a.revision_attempted), a.attempt_status ?? '-', a.sync.replace('_', ' ')]);

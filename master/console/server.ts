@@ -20,7 +20,7 @@ import { agentPage, agentsPage } from './views/agents.js';
 import { jobRows, jobsPage } from './views/jobs.js';
 import { agentFragment, jobPage, jobSummary } from './views/job.js';
 import { schedulesPage } from './views/schedules.js';
-import { releasesPage, rollbackPage, rolloutSection } from './views/releases.js';
+import { releasesPage, rollbackPage, rolloutSection, rolloutSignature } from './views/releases.js';
 
 export const CSP = [
   "default-src 'none'",
@@ -196,15 +196,13 @@ export function serveConsole(cfg: ConsoleConfig, src: ConsoleSource, live: Conso
   /**
    * Server-sent events for the releases page: `jobs` when a job moves or the rollout's record
    * changes. A rollout also moves without jobs (verify checks run between batches, its end is
-   * written after the last one), so its row in the store is looked at twice a second.
+   * written after the last one), so its row, its batches and their checks in the store are looked
+   * at twice a second.
    */
   function liveRollout(res: http.ServerResponse, rel: NonNullable<ConsoleSource['releases']>): void {
     openStream(res);
-    const sig = () => {
-      const id = rel.running();
-      const r = id !== undefined ? src.store.getRollout(id) : src.store.listRollouts(1)[0];
-      return r ? `${r.id}:${r.status}:${r.batch}:${r.jids.length}:${r.message ?? ''}:${id ?? ''}` : '';
-    };
+    // its batches and verify checks too: a check's try or result changes the page with no job moving
+    const sig = () => rolloutSignature(src, rel);
     let last = sig();
     const tell = () => res.writableEnded || res.write('event: jobs\ndata: {}\n\n');
     const off = live.subscribe((c: JobChange) => {

@@ -32,6 +32,7 @@ describe('console: releases in Chromium', () => {
   let ctx: BrowserContext;
   let gate: string;
   let open_: string;
+  let fail: string;
   let v1 = '';
   let v2 = '';
 
@@ -53,13 +54,23 @@ describe('console: releases in Chromium', () => {
     fleet = new ConsoleReleaseFleet({ files: files('v1') });
     gate = path.join(fleet.dir, 'verify-gate');
     open_ = path.join(fleet.dir, 'verify-open');
+    fail = path.join(fleet.dir, 'verify-fail');
     fs.writeFileSync(open_, '');
     // the verify check passes while `open_` exists; without it, each check waits for a `gate`
     // file and takes it: the test lets the batches pass one at a time
     fleet.masterCfg.rollout = {
       target: 'r*',
       batch: 1,
-      verify: [{ name: 'app answers', command: `while [ ! -e ${gate} ] && [ ! -e ${open_} ]; do sleep 0.1; done; rm -f ${gate}`, timeout_s: 120, retries: 0 }],
+      verify: [
+        {
+          name: 'app answers',
+          // `fail` makes it fail at once, with a message the page must show
+          command: `if [ -e ${fail} ]; then echo 'app: 502 from upstream' >&2; exit 1; fi; while [ ! -e ${gate} ] && [ ! -e ${open_} ]; do sleep 0.1; done; rm -f ${gate}`,
+          timeout_s: 120,
+          retries: 1,
+          delay_s: 0.1,
+        },
+      ],
     };
     v1 = fleet.git(fleet.work, 'rev-parse', 'HEAD');
     await fleet.startMaster();
@@ -87,7 +98,11 @@ describe('console: releases in Chromium', () => {
     expect(await page.textContent('#rollout h2')).toMatch(/Last rollout: [0-9a-f]{12} succeeded/);
     const batches = await page.$$eval('#batches tbody tr', (rows) => rows.map((r) => r.textContent ?? ''));
     expect(batches).toHaveLength(2);
-    for (const b of batches) expect(b).toMatch(/1 done[^]*passed app answers/);
+    for (const b of batches) expect(b).toMatch(/done[^]*r\*[^]*1 done[^]*passed app answers/);
+    // the outcome is the stored one: one check per batch, passed on its first try, with its time
+    const checks = await page.$$eval('#batches tbody tr td.verify .check', (c) => c.map((x) => [x.getAttribute('data-outcome'), x.querySelector('time')?.getAttribute('datetime') ?? '']));
+    expect(checks.map(([o]) => o)).toEqual(['passed', 'passed']);
+    for (const [, t] of checks) expect(t).toMatch(/^\d{4}-\d\d-\d\dT/);
     await page.close();
   });
 
@@ -99,8 +114,8 @@ describe('console: releases in Chromium', () => {
     const checking = (n: number) =>
       page.waitForFunction(
         (k) => {
-          const rows = document.querySelectorAll('#batches tbody tr');
-          return rows.length === k && rows[k - 1]!.textContent!.includes('checking');
+          // every planned batch is listed from the start; batch k's stored check is running
+          return document.querySelector(`#batches tbody tr[data-batch="${k}"] .check[data-outcome="running"]`) !== null;
         },
         n,
         { timeout: 60_000 },
@@ -109,6 +124,7 @@ describe('console: releases in Chromium', () => {
     expect(await page.textContent('#rollout h2')).toMatch(new RegExp(`Rollout running: ${v3.slice(0, 12)}`));
     await shot(page, 'releases-rollout');
     fs.writeFileSync(gate, '');
+    expect(await page.textContent('#batches tbody tr[data-batch="2"]')).toMatch(/pending[^]*not run/);
     await checking(2);
     expect(await page.textContent('#batches tbody tr:first-child')).toContain('passed');
     // the last verify passing ends the rollout with no job moving: the page still learns it
@@ -137,6 +153,24 @@ describe('console: releases in Chromium', () => {
     // pillar is never compared nor shown
     expect(await page.content()).not.toContain('8080');
     await shot(page, 'rollback');
+    await page.close();
+  });
+
+  it('shows a verify failure as stored: the check failed after its tries, with its message; the next batch not run', async () => {
+    const page = await open('/releases');
+    fs.writeFileSync(fail, '');
+    const v4 = fleet.push('app: release v4', files('v4'));
+    await waitFor(`rollout of ${v4.slice(0, 12)} halted`, async () => {
+      const s = await fleet.json<Status>(['status']);
+      return s.last_rollout?.revision === v4 && s.last_rollout.status === 'halted' ? s : undefined;
+    }, 60_000);
+    fs.rmSync(fail);
+    await page.waitForFunction(() => document.querySelector('#rollout h2')?.textContent?.includes('halted'), undefined, { timeout: 60_000 });
+    const first = page.locator('#batches tbody tr[data-batch="1"]');
+    expect(await first.getAttribute('data-status')).toBe('failed');
+    expect(await first.locator('.check').getAttribute('data-outcome')).toBe('failed');
+    expect(await first.locator('.check').textContent()).toMatch(/failed app answers \(2 tries\) exit 1: app: 502 from upstream/);
+    expect(await page.textContent('#batches tbody tr[data-batch="2"]')).toMatch(/not run[^]*not run/);
     await page.close();
   });
 });

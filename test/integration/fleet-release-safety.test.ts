@@ -23,6 +23,14 @@ interface JobSummary {
 interface Status {
   desired: string;
   last_rollout: { revision: string; status: string; message: string | null; agents: string[] } | null;
+  rollout_batches: {
+    batch: number;
+    group_name: string;
+    agents: string[];
+    jid: string | null;
+    status: string;
+    verify: { name: string; outcome: string; attempts: number; message: string | null; started: string; finished: string | null }[];
+  }[];
   agents: { id: string; revision_applied: string | null; revision_attempted: string | null; attempt_status: string | null; sync: string }[];
 }
 
@@ -96,6 +104,11 @@ describe('fleet: safe rollouts (groups, pairs, verify, thresholds, rollback)', (
     // one job per batch, in this order: the load balancers one by one, then the web servers
     expect((await rolloutJobs(v2)).map((j) => j.target)).toEqual(['lb1', 'lb2', 'web1', 'web2']);
     for (const id of Object.keys(ROLES)) expect(site(id)).toBe('v2');
+    // every batch stored as done, each with its three checks passed on the first try
+    const s = await status();
+    expect(s.rollout_batches.map((b) => [b.agents, b.status, b.verify.map((v) => [v.outcome, v.attempts])])).toEqual(
+      ['lb1', 'lb2', 'web1', 'web2'].map((id) => [[id], 'done', [['passed', 1], ['passed', 1], ['passed', 1]]]),
+    );
   });
 
   it('a push that fails verify stops after the first batch: the second load balancer is untouched, the first rolled back', async () => {
@@ -113,6 +126,27 @@ describe('fleet: safe rollouts (groups, pairs, verify, thresholds, rollback)', (
     const revs = await fleet.json<{ sha: string; outcome: string }[]>(['revisions']);
     expect(revs.find((r) => r.sha === v3)!.outcome).toBe('rolled_back');
     expect(fleet.master!.out).toMatch(/warn .*rollout [0-9a-f]{12}: batch 1\/4 \(lb1\) failed: verify GET/);
+    // the stored record of each batch: lb1's batch ran its job and failed verify (the GET, both
+    // tries, why), the checks after it never ran, and the other batches were never started
+    const batches = s.rollout_batches;
+    expect(batches.map((b) => [b.batch, b.group_name, b.agents, b.status])).toEqual([
+      [1, 'G@roles:haproxy', ['lb1'], 'failed'],
+      [2, 'G@roles:haproxy', ['lb2'], 'not_run'],
+      [3, 'G@roles:nginx', ['web1'], 'not_run'],
+      [4, 'G@roles:nginx', ['web2'], 'not_run'],
+    ]);
+    expect(batches[0]!.jid).toBe((await rolloutJobs(v3))[0]!.jid);
+    expect(batches[0]!.verify).toHaveLength(1);
+    expect(batches[0]!.verify[0]).toMatchObject({ outcome: 'failed', attempts: 2, message: 'status 503, expected 200' });
+    expect(batches[0]!.verify[0]!.name).toMatch(/^GET http:\/\/127\.0\.0\.1:\d+\/healthz$/);
+    expect(batches[0]!.verify[0]!.finished).not.toBeNull();
+    expect(batches[1]!.jid).toBeNull();
+    // and in the human output: one line per batch, the failed check with its tries and why
+    const human = (await fleet.cli(['status'])).stdout;
+    if (process.env.TSALT_DEBUG) console.log(human);
+    expect(human).toMatch(/^BATCH\s+GROUP\s+AGENTS\s+JOB\s+STATUS\s+VERIFY$/m);
+    expect(human).toMatch(new RegExp(`^1/4\\s+G@roles:haproxy\\s+lb1\\s+${batches[0]!.jid}\\s+failed\\s+GET http://127\\.0\\.0\\.1:\\d+/healthz: failed after 2 tries \\(status 503, expected 200\\)$`, 'm'));
+    expect(human).toMatch(/^2\/4\s+G@roles:haproxy\s+lb2\s+-\s+not run\s+-$/m);
   });
 
   it('a master-side verify command failing counts the same', async () => {
@@ -121,6 +155,9 @@ describe('fleet: safe rollouts (groups, pairs, verify, thresholds, rollback)', (
     const s = await lastRollout(v4, 'rolled_back');
     fs.rmSync(flag());
     expect(s.last_rollout!.message).toMatch(/verify command "test ! -e .*verify-fail" failed: exit 1/);
+    // the GET passed, the command failed on its only try; the agent check after it never ran
+    expect(s.rollout_batches[0]!.verify.map((v) => [v.outcome, v.attempts])).toEqual([['passed', 1], ['failed', 1]]);
+    expect(s.rollout_batches[0]!.verify[1]!.message).toBe('exit 1');
     expect(site('lb2')).toBe('v2');
   });
 

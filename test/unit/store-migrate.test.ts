@@ -106,4 +106,58 @@ describe('store schema versions', () => {
     expect((after.prepare('SELECT count(*) AS n FROM job_minions').get() as { n: number }).n).toBe(3);
     after.close();
   });
+
+  it('version 4: a version-3 database keeps its rollouts and gains the batch and verify record', () => {
+    const file = path.join(tempDir(), 'm.db');
+    const db = new Database(file);
+    db.pragma('foreign_keys = ON');
+    for (const m of MIGRATIONS.slice(0, 3)) db.exec(m.sql);
+    db.pragma('user_version = 3');
+    db.prepare("INSERT INTO rollouts (revision, previous, reason, started_by, started, status, batch, batches) VALUES ('r2', 'r1', 'push', 'push', 't0', 'halted', 1, 2)").run();
+    db.close();
+    const steps: string[] = [];
+    const s = new Store(file, (m) => steps.push(m));
+    expect(s.schema).toEqual({ from: 3, to: SCHEMA_VERSION });
+    expect(steps[0]).toMatch(/schema 3 -> 4 \(rollout_batches, rollout_verify\)/);
+    const old = s.listRollouts(1)[0]!;
+    expect(old).toMatchObject({ revision: 'r2', status: 'halted' });
+    expect(s.rolloutBatches(old.id)).toEqual([]); // the past is not invented
+
+    // a rollout as the Releaser writes it: planned, the first batch applied and verified (a check
+    // failing after two tries), the rest never run
+    const id = s.createRollout({ revision: 'r3', previous: 'r2', reason: 'push', started_by: 'push' });
+    s.addRolloutBatches(id, [
+      { group_num: 1, group_name: 'G@roles:haproxy', agents: ['lb1'] },
+      { group_num: 1, group_name: 'G@roles:haproxy', agents: ['lb2'] },
+      { group_num: 2, group_name: 'G@roles:nginx', agents: ['web1', 'web2'] },
+    ]);
+    s.updateRolloutBatch(id, 1, { status: 'applying', offline: [] });
+    s.updateRolloutBatch(id, 1, { status: 'verifying', jid: '20260101000000000009' });
+    s.putVerifyResult(id, 1, { seq: 0, name: 'GET http://vip/healthz', outcome: 'running', attempts: 0, message: null, started: 't1', finished: null });
+    s.putVerifyResult(id, 1, { seq: 0, name: 'GET http://vip/healthz', outcome: 'failed', attempts: 2, message: 'status 503, expected 200', started: 't1', finished: 't2' });
+    s.updateRolloutBatch(id, 1, { status: 'failed' });
+    s.skipPendingBatches(id);
+    const b = s.rolloutBatches(id);
+    expect(b.map((x) => [x.batch, x.group_num, x.group_name, x.agents, x.jid, x.status])).toEqual([
+      [1, 1, 'G@roles:haproxy', ['lb1'], '20260101000000000009', 'failed'],
+      [2, 1, 'G@roles:haproxy', ['lb2'], null, 'not_run'],
+      [3, 2, 'G@roles:nginx', ['web1', 'web2'], null, 'not_run'],
+    ]);
+    expect(b[0]!.started).not.toBeNull();
+    expect(b[0]!.finished).not.toBeNull();
+    expect(b[0]!.verify).toEqual([{ seq: 0, name: 'GET http://vip/healthz', outcome: 'failed', attempts: 2, message: 'status 503, expected 200', started: 't1', finished: 't2' }]);
+    expect(b[1]!.verify).toEqual([]);
+
+    // a master stopped mid-rollout: its open batches are closed with it
+    const id2 = s.createRollout({ revision: 'r4', previous: 'r3', reason: 'push', started_by: 'push' });
+    s.addRolloutBatches(id2, [{ group_num: 1, group_name: '*', agents: ['a'] }, { group_num: 1, group_name: '*', agents: ['b'] }]);
+    s.updateRolloutBatch(id2, 1, { status: 'applying' });
+    s.closeRunningRollouts('master stopped');
+    expect(s.rolloutBatches(id2).map((x) => x.status)).toEqual(['failed', 'not_run']);
+    // deleting a rollout takes its record with it
+    s.db.prepare('DELETE FROM rollouts WHERE id = ?').run(id);
+    expect(s.rolloutBatches(id)).toEqual([]);
+    expect((s.db.prepare('SELECT count(*) AS n FROM rollout_verify WHERE rollout_id = ?').get(id) as { n: number }).n).toBe(0);
+    s.close();
+  });
 });

@@ -4,7 +4,7 @@
  * change: the state tree's diff from the desired revision, the agents that would move, and the
  * latest `--test` run of that revision (the console starts no job; the page says how to run one).
  */
-import type { RevisionRow, RolloutRow } from '../../store.js';
+import type { RevisionRow, RolloutBatchRow, VerifyOutcome, VerifyResultRow } from '../../store.js';
 import { agentSync, type AgentSync } from '../../release-handlers.js';
 import { href, html, type Html } from '../html.js';
 import type { ConsoleQueries, JobSummary } from '../queries.js';
@@ -33,25 +33,55 @@ function rolloutStatus(s: string): Html {
   return html`<span class="badge ${cls}">${s.replace(/_/g, ' ')}</span>`;
 }
 
-/** Verify after a batch, as far as the rollout's record tells: the checks gate the next batch. */
-function verifyCell(r: RolloutRow, rel: ConsoleReleases, j: JobSummary, last: boolean): Html {
-  if (!rel.verifyChecks.length) return html`<span class="muted">no checks configured</span>`;
-  const names = rel.verifyChecks.join(', ');
-  if (j.running) return html`<span class="muted">after the batch: ${names}</span>`;
-  if (j.counts.done !== Object.values(j.counts).reduce((a, b) => a + b, 0)) return html`<span class="muted">not run: the batch failed</span>`;
-  if (last && r.status !== 'succeeded' && r.message && /verify/.test(r.message)) return html`<span class="badge s-failed">failed</span> <span class="error">${r.message}</span>`;
-  if (last && r.status === 'running') return html`<span class="badge s-running">checking</span> ${names}`;
-  return html`<span class="badge s-done">passed</span> ${names}`;
+const CHECK_CLASS: Record<VerifyOutcome, string> = { passed: 's-done', failed: 's-failed', running: 's-running' };
+const CHECK_WORD: Record<VerifyOutcome, string> = { passed: 'passed', failed: 'failed', running: 'checking' };
+
+/** One verify check after a batch, as the store recorded it: outcome, name, tries, why it failed, when. */
+function checkLine(v: VerifyResultRow): Html {
+  return html`<div class="check" data-outcome="${v.outcome}"><span class="badge ${CHECK_CLASS[v.outcome]}">${CHECK_WORD[v.outcome]}</span> ${v.name}${v.attempts > 1 ? html` <span class="muted">(${v.attempts} tries)</span>` : ''}${v.message ? html` <span class="error">${v.message}</span>` : ''} <span class="muted">${time(v.finished ?? v.started)}</span></div>`;
 }
+
+/** The verify results stored for a batch; without any, why there are none. */
+function verifyCell(b: RolloutBatchRow, rel: ConsoleReleases): Html {
+  if (b.verify.length) return html`${b.verify.map(checkLine)}`;
+  if (b.status === 'pending' || b.status === 'not_run') return html`<span class="muted">not run</span>`;
+  if (b.status === 'skipped') return html`<span class="muted">not run: every agent offline</span>`;
+  if (b.status === 'applying') return html`<span class="muted">after the batch${rel.verifyChecks.length ? `: ${rel.verifyChecks.join(', ')}` : ''}</span>`;
+  if (b.status === 'failed') return html`<span class="muted">not run: the batch failed</span>`;
+  return html`<span class="muted">no checks configured</span>`;
+}
+
+const BATCH_CLASS: Record<RolloutBatchRow['status'], string> = {
+  pending: 'down',
+  applying: 's-running',
+  verifying: 's-running',
+  done: 's-done',
+  failed: 's-failed',
+  skipped: 'down',
+  not_run: 'down',
+};
 
 export function rolloutSection(src: ConsoleSource, qs: ConsoleQueries, rel: ConsoleReleases): Html {
   const running = rel.running();
   const r = running !== undefined ? src.store.getRollout(running) : src.store.listRollouts(1)[0];
   if (!r) return html`<div id="rollout"><p class="muted">No rollout yet: a push to the branch (or <code>tsalt rollout</code>) starts one.</p></div>`;
-  const jobs = r.jids.map((jid) => qs.jobSummary(jid)).filter((j): j is JobSummary => j !== undefined);
+  const stored = src.store.rolloutBatches(r.id);
   const rollbacks = r.status === 'rolled_back' && r.previous ? qs.rollbackJobs(r.previous, r.started) : [];
-  const row = (label: Html | string, j: JobSummary, verify: Html) =>
-    html`<tr data-jid="${j.jid}"><td>${label}</td><td><a href="${href(['jobs', j.jid])}">${j.jid}</a></td><td>${qs.jobAgents(j.jid).map((m) => m.agent_id).join(', ')}</td><td>${counts(j.counts)}</td><td>${j.running ? html`<span class="badge s-running">running</span>` : between(j.created, j.finished)}</td><td>${verify}</td></tr>`;
+  const jobCells = (j: JobSummary | undefined, agents: string) =>
+    j
+      ? html`<td><a href="${href(['jobs', j.jid])}">${j.jid}</a></td><td>${agents}</td><td>${counts(j.counts)}</td><td>${j.running ? html`<span class="badge s-running">running</span>` : between(j.created, j.finished)}</td>`
+      : html`<td><span class="muted">no job</span></td><td>${agents}</td><td></td><td></td>`;
+  const batchRow = (b: RolloutBatchRow) => {
+    const j = b.jid ? qs.jobSummary(b.jid) : undefined;
+    const agents = b.agents.map((a) => (b.offline.includes(a) ? `${a} (offline)` : a)).join(', ');
+    return html`<tr data-batch="${String(b.batch)}" data-status="${b.status}"${b.jid ? html` data-jid="${b.jid}"` : ''}><td>${b.batch} <span class="badge ${BATCH_CLASS[b.status]}">${b.status.replace(/_/g, ' ')}</span></td><td>${b.group_name}</td>${jobCells(j, agents)}<td class="verify">${verifyCell(b, rel)}</td></tr>`;
+  };
+  // a rollout from before batches were stored (schema 4): its jobs, without verify results
+  const unrecorded = stored.length
+    ? []
+    : r.jids.map((jid) => qs.jobSummary(jid)).filter((j): j is JobSummary => j !== undefined);
+  const jobRow = (label: Html | string, j: JobSummary, verify: Html) =>
+    html`<tr data-jid="${j.jid}"><td>${label}</td><td></td>${jobCells(j, qs.jobAgents(j.jid).map((m) => m.agent_id).join(', '))}<td>${verify}</td></tr>`;
   return html`<div id="rollout">
 <h2>${running !== undefined ? 'Rollout running' : 'Last rollout'}: ${rev(r.revision)} ${rolloutStatus(r.status)}</h2>
 <table class="facts">
@@ -62,10 +92,19 @@ export function rolloutSection(src: ConsoleSource, qs: ConsoleQueries, rel: Cons
 ${r.message ? html`<tr><th>Note</th><td><pre class="comment">${r.message}</pre></td></tr>` : ''}
 </table>
 <table class="list" id="batches">
-<thead><tr><th>Batch</th><th>Job</th><th>Agents</th><th>Outcome</th><th>Duration</th><th>Verify</th></tr></thead>
-<tbody>${jobs.map((j, i) => row(`${i + 1}`, j, verifyCell(r, rel, j, i === jobs.length - 1)))}${rollbacks.map((j) => row(html`<span class="badge i-corrective">rollback</span>`, j, html``))}</tbody>
+<thead><tr><th>Batch</th><th>Group</th><th>Job</th><th>Agents</th><th>Outcome</th><th>Duration</th><th>Verify</th></tr></thead>
+<tbody>${stored.map(batchRow)}${unrecorded.map((j, i) => jobRow(`${i + 1}`, j, html`<span class="muted">not recorded</span>`))}${rollbacks.map((j) => jobRow(html`<span class="badge i-corrective">rollback</span>`, j, html``))}</tbody>
 </table>
 </div>`;
+}
+
+/** What the releases page's live stream watches: the rollout's row and its stored batches and checks. */
+export function rolloutSignature(src: ConsoleSource, rel: ConsoleReleases): string {
+  const id = rel.running();
+  const r = id !== undefined ? src.store.getRollout(id) : src.store.listRollouts(1)[0];
+  if (!r) return '';
+  const batches = src.store.rolloutBatches(r.id).map((b) => `${b.status}:${b.jid ?? ''}:${b.verify.map((v) => `${v.outcome}${v.attempts}`).join(',')}`);
+  return `${r.id}:${r.status}:${r.batch}:${r.jids.length}:${r.message ?? ''}:${id ?? ''}:${batches.join('|')}`;
 }
 
 function revisionRow(r: RevisionRow, desired: string | undefined, head: string | undefined, agents: { applied: number; failed: number }): Html {
