@@ -189,8 +189,8 @@ export class StateTree implements ConfigSource {
   async check(): Promise<void> {
     if (!fs.existsSync(this.dir)) return; // created later: asked again at each job
     // a bare repository as state_tree would be bundled as git's own files
-    const r = await exec(['git', '-C', this.dir, 'rev-parse', '--is-bare-repository']);
-    if (r.code === 0 && r.stdout.trim() === 'true') {
+    const r = await probeGit(['-C', this.dir, 'rev-parse', '--is-bare-repository']);
+    if (r?.code === 0 && r.stdout.trim() === 'true') {
       throw new GitError(`state_tree ${this.dir} is a bare git repository: serve it with \`git: {repo: ${this.dir}}\` instead of state_tree`);
     }
   }
@@ -202,8 +202,8 @@ export class StateTree implements ConfigSource {
   private isGit(): Promise<WorkTree | null> {
     this.git ??= (async () => {
       if (!fs.existsSync(this.dir)) throw new Error(`state tree ${this.dir} does not exist`);
-      const r = await exec(['git', '-C', this.dir, 'rev-parse', '--show-toplevel', '--show-prefix', '--absolute-git-dir']);
-      if (r.code !== 0) return null;
+      const r = await probeGit(['-C', this.dir, 'rev-parse', '--show-toplevel', '--show-prefix', '--absolute-git-dir']);
+      if (!r || r.code !== 0) return null;
       const [top = this.dir, prefix = '', gitDir = ''] = r.stdout.split('\n');
       return { top, prefix: prefix.trim(), gitDir: gitDir.trim() };
     })();
@@ -295,5 +295,18 @@ export class StateTree implements ConfigSource {
     const head = fs.readFileSync(path.join(g.gitDir, 'HEAD'), 'utf8').trim();
     const ref = head.startsWith('ref: ') ? path.dirname(path.join(g.gitDir, head.slice(5))) : undefined;
     return [g.gitDir, ...(ref ? [ref] : [])].filter((p, i, a) => a.indexOf(p) === i && fs.existsSync(p));
+  }
+}
+
+/**
+ * git asked about a plain state tree: on a master without git installed the answer is "not in
+ * git" (a lab's plain directory needs no git), never a failed start.
+ */
+async function probeGit(args: string[]): Promise<Awaited<ReturnType<typeof exec>> | undefined> {
+  try {
+    return await exec(['git', ...args]);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw e;
   }
 }

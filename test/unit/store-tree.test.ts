@@ -29,6 +29,22 @@ describe('state tree revisions', () => {
     expect((await new StateTree(dir).current()).hash).not.toBe(b.hash);
   });
 
+  it('a plain directory needs no git: on a master without git it is checked and bundled', async () => {
+    const dir = tempDir();
+    write(dir, { 'top.sls': 'base: {}\n' });
+    const saved = process.env.PATH;
+    process.env.PATH = tempDir(); // an empty directory: no git to be found
+    try {
+      const tree = new StateTree(dir);
+      await tree.check();
+      const b = await tree.current();
+      expect(b.revision).toBe(`dir-${b.hash.slice(0, 12)}`);
+      expect(await tree.head()).toBeUndefined();
+    } finally {
+      process.env.PATH = saved;
+    }
+  });
+
   it('a tree that appears, or is put in git, after the master started is seen as it is now', async () => {
     const parent = tempDir();
     const dir = path.join(parent, 'states');
