@@ -457,7 +457,13 @@ export class AgentServer {
     conn.grains = msg.grains;
     conn.hello = true;
     if (conn.level !== 'accepted') return; // pending: remembered in memory only, never targeted
-    this.o.store.touchAgent(conn.id, msg.grains);
+    // last seen and grains are bookkeeping: a failing store (locked, disk full) must not keep the
+    // agent from connecting (its spooled returns wait for the store on the master's side)
+    try {
+      this.o.store.touchAgent(conn.id, msg.grains);
+    } catch (e) {
+      this.o.log.error(`agent ${conn.id}: recording its hello failed: ${(e as Error).message}`);
+    }
     const h = this.o.events.accepted.hello;
     if (h) void h(conn, msg);
     if (first) this.o.events.ready(conn);
