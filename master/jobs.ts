@@ -432,7 +432,8 @@ export class JobManager {
 
   private onAck(conn: AgentConn, m: Msg<'job_ack'>): void {
     if (!this.isOpenFor(m.jid, conn.id)) return;
-    this.store.setJobAgentStatus(m.jid, conn.id, 'running');
+    // bookkeeping: a failing store must not cut the agent off mid-job (its return says the rest)
+    this.safely(`job ${m.jid}: recording ${conn.id} running`, () => this.store.setJobAgentStatus(m.jid, conn.id, 'running'));
   }
 
   private onRefused(conn: AgentConn, m: Msg<'job_refused'>): void {
@@ -464,7 +465,12 @@ export class JobManager {
 
   private onStateResult(conn: AgentConn, m: Msg<'state_result'>): void {
     if (!this.isOpenFor(m.jid, conn.id)) return;
-    this.store.putStateResult(m.jid, conn.id, m.result);
+    // an apply's return holds every result again: one that cannot be stored now is stored with it
+    try {
+      this.store.putStateResult(m.jid, conn.id, m.result);
+    } catch (e) {
+      this.log.error(`job ${m.jid}: a state result of ${conn.id} not stored now (${(e as Error).message}); it is stored with the return`);
+    }
     this.events?.stateResult(m.jid, m.result);
     const job = this.active.get(m.jid);
     if (job) this.emit(job, { type: 'state_result', agent: conn.id, result: m.result });

@@ -84,6 +84,36 @@ describe('faults: the master store locked', () => {
     expect(fleet.master!.out).toMatch(new RegExp(`job ${jid}: the held return of f1 is stored now`));
     expect(fleet.master!.out).not.toMatch(/came back without the job/);
   });
+  it('a job whose timeout fires while the store is locked: the master stays up, the return is stored', async () => {
+    const agent = fleet.agents[0]!;
+    const from = agent.out.length;
+    const run = fleet.cli(['run', 'f1', 'sleep 4; echo late', '--timeout', '2', '--json']);
+    const jid = (await agent.waitOutput(/job (\d{20})/, 20_000, from))[1]!;
+    const other = new Database(path.join(fleet.dir, 'master.db'));
+    other.exec('BEGIN EXCLUSIVE');
+    try {
+      // the 2 s timeout and the return both arrive while the lock is held (past busy_timeout)
+      await agent.waitOutput(new RegExp(`job ${jid}: finished`), 20_000, from);
+      await new Promise((r) => setTimeout(r, 6000));
+    } finally {
+      other.exec('COMMIT');
+      other.close();
+    }
+    await run;
+    expect(fleet.master!.running).toBe(true);
+    // the agent ends the command at the job's timeout too: its return (killed, 143) is stored
+    const d = await waitFor(
+      'the late return stored',
+      async () => {
+        const j = await fleet.json<JobDetail>(['jobs', jid]);
+        return j.agents[0]!.body ? j : undefined;
+      },
+      30_000,
+    );
+    expect(d.agents[0]!.body!.kind).toBe('run');
+    expect(fleet.master!.out).toMatch(new RegExp(`job ${jid}: f1 timing out: database is locked`));
+    expect(agent.out.slice(from)).not.toMatch(/disconnected from master/);
+  });
 });
 
 describe('faults: the master store disk full', () => {
