@@ -73,6 +73,8 @@ export const MasterConfigSchema = z.strictObject({
   tls_handshake_timeout_s: z.number().positive().default(10),
   /** sockets on the agent port at once, in any state; more are dropped (and logged) */
   max_connections: z.number().int().positive().default(10_000),
+  /** TLS handshakes in progress at once on the agent port; more new sockets are dropped (and logged) and their agents retry with backoff, e.g. when a whole fleet reconnects after a master restart */
+  max_handshakes: z.number().int().positive().default(200),
   /** ping agents this often; two missed pongs drop the connection */
   heartbeat_s: z.number().positive().default(15),
   /** an agent that dropped mid-job and is not back (with the job) after this long: job lost */

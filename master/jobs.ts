@@ -10,6 +10,7 @@ import { toWire } from '../engine/tree/bundle.js';
 import type { Logger } from '../core/log.js';
 import { newJid, TERMINAL, type AgentRow, type JobIntent, type Store } from './store.js';
 import type { AgentConn, DispatchTable } from './server.js';
+import { CloseCode } from '../protocol/messages.js';
 import type { ConfigSource, BuiltBundle, Snapshot } from './tree.js';
 import { pillarFor } from './pillar.js';
 import { resolveTarget, TargetError } from './target.js';
@@ -92,6 +93,13 @@ export class JobManager {
   private readonly lostTimers = new Map<string, NodeJS.Timeout>();
   /** bundles offered per agent: only these may be fetched by that agent */
   private readonly offered = new Map<string, Map<string, BuiltBundle>>();
+  /**
+   * `${jid}/${agent}` -> a return the store could not take (locked past busy_timeout, disk
+   * full), tried again every UNSTORED_RETRY_MS. Not acknowledged until stored, so the agent
+   * keeps it spooled meanwhile: a master restart or a full holding area loses nothing.
+   */
+  private readonly unstored = new Map<string, { msg: Msg<'job_return'>; bytes: number; timer: NodeJS.Timeout }>();
+  private unstoredBytes = 0;
   private readonly store: Store;
   private readonly source: ConfigSource;
   private revisions: FleetRevisions | undefined;
@@ -125,6 +133,7 @@ export class JobManager {
 
   stop(): void {
     for (const t of this.lostTimers.values()) clearTimeout(t);
+    for (const u of this.unstored.values()) clearTimeout(u.timer);
     for (const j of this.active.values()) for (const t of j.timers.values()) clearTimeout(t);
   }
 
@@ -310,7 +319,7 @@ export class JobManager {
     }
     if (!conn.send({ type: 'job', jid: job.jid, spec })) return this.finish(job.jid, id, 'lost', undefined, 'agent went offline before its turn');
     this.log.debug(`job ${job.jid}: sent to ${id}`);
-    const t = setTimeout(() => this.finish(job.jid, id, 'timeout', undefined, `no return within ${job.req.timeout_s}s`), job.req.timeout_s * 1000);
+    const t = setTimeout(() => this.safely(`job ${job.jid}: ${id} timing out`, () => this.finish(job.jid, id, 'timeout', undefined, `no return within ${job.req.timeout_s}s`)), job.req.timeout_s * 1000);
     job.timers.set(id, t);
   }
 
@@ -412,17 +421,19 @@ export class JobManager {
     for (const row of this.store.openJobAgents(conn.id)) {
       const job = this.active.get(row.jid);
       if (job?.queue.includes(conn.id)) continue; // not sent yet: its batch turn will come
-      if (known.has(row.jid)) {
+      // a return held for the store came back too, even if the agent's spool no longer says so
+      if (known.has(row.jid) || this.unstored.has(`${row.jid}/${conn.id}`)) {
         this.disarmLost(row.jid, conn.id);
         continue;
       }
-      this.finish(row.jid, conn.id, 'lost', undefined, 'agent came back without the job (restarted or killed mid-run)');
+      this.safely(`job ${row.jid}: marking ${conn.id} lost`, () => this.finish(row.jid, conn.id, 'lost', undefined, 'agent came back without the job (restarted or killed mid-run)'));
     }
   }
 
   private onAck(conn: AgentConn, m: Msg<'job_ack'>): void {
     if (!this.isOpenFor(m.jid, conn.id)) return;
-    this.store.setJobAgentStatus(m.jid, conn.id, 'running');
+    // bookkeeping: a failing store must not cut the agent off mid-job (its return says the rest)
+    this.safely(`job ${m.jid}: recording ${conn.id} running`, () => this.store.setJobAgentStatus(m.jid, conn.id, 'running'));
   }
 
   private onRefused(conn: AgentConn, m: Msg<'job_refused'>): void {
@@ -454,27 +465,92 @@ export class JobManager {
 
   private onStateResult(conn: AgentConn, m: Msg<'state_result'>): void {
     if (!this.isOpenFor(m.jid, conn.id)) return;
-    this.store.putStateResult(m.jid, conn.id, m.result);
+    // an apply's return holds every result again: one that cannot be stored now is stored with it
+    try {
+      this.store.putStateResult(m.jid, conn.id, m.result);
+    } catch (e) {
+      this.log.error(`job ${m.jid}: a state result of ${conn.id} not stored now (${(e as Error).message}); it is stored with the return`);
+    }
     this.events?.stateResult(m.jid, m.result);
     const job = this.active.get(m.jid);
     if (job) this.emit(job, { type: 'state_result', agent: conn.id, result: m.result });
   }
 
   private onReturn(conn: AgentConn, m: Msg<'job_return'>): void {
-    const row = this.store.getJobAgent(m.jid, conn.id);
-    // acknowledged in every case, so the agent drops it from its spool
-    conn.send({ type: 'return_ack', jid: m.jid });
-    if (!row) {
-      this.log.warn(`agent ${conn.id}: return for job ${m.jid} that was never sent to it; ignored`);
+    const key = `${m.jid}/${conn.id}`;
+    if (this.unstored.has(key)) return; // re-sent while the first copy waits for the store
+    try {
+      this.storeReturn(conn.id, m);
+    } catch (e) {
+      this.holdUnstored(conn, m, (e as Error).message);
       return;
     }
-    if (row.status === 'done' || row.status === 'failed') return; // a duplicate (re-sent spool)
+    // acknowledged (the agent drops it from its spool) only once stored, or when there is
+    // nothing to store (never sent to it, or a duplicate of a stored return)
+    conn.send({ type: 'return_ack', jid: m.jid });
+  }
+
+  /** Stores a return; false when there was nothing to store. Throws when the store fails. */
+  private storeReturn(id: string, m: Msg<'job_return'>): boolean {
+    const row = this.store.getJobAgent(m.jid, id);
+    if (!row) {
+      this.log.warn(`agent ${id}: return for job ${m.jid} that was never sent to it; ignored`);
+      return false;
+    }
+    if (row.status === 'done' || row.status === 'failed') return false; // a duplicate (re-sent spool)
     const b = m.body;
     const ok = b.kind === 'apply' ? b.report.counts.failed === 0 : b.kind === 'run' ? b.retcode === 0 : false;
     const status = ok ? 'done' : 'failed';
-    this.store.finishJobAgent(m.jid, conn.id, status, b);
-    this.log.info(`job ${m.jid}: ${conn.id} returned (${status})${TERMINAL.has(row.status) ? ` late, after ${row.status}` : ''}`);
-    this.finish(m.jid, conn.id, status, b);
+    this.store.finishJobAgent(m.jid, id, status, b);
+    this.log.info(`job ${m.jid}: ${id} returned (${status})${TERMINAL.has(row.status) ? ` late, after ${row.status}` : ''}`);
+    this.safely(`job ${m.jid}: ${id} finishing`, () => this.finish(m.jid, id, status, b));
+    return true;
+  }
+
+  /**
+   * The store refused a return (SQLITE_BUSY past busy_timeout, SQLITE_FULL): kept in memory
+   * and tried again until it is stored, then acknowledged. Not acknowledged meanwhile, so the
+   * agent still has it: beyond UNSTORED_MAX_BYTES held, it is not kept here at all and the
+   * agent sends it again on its next connection (which this closes).
+   */
+  private holdUnstored(conn: AgentConn, m: Msg<'job_return'>, why: string): void {
+    const key = `${m.jid}/${conn.id}`;
+    const bytes = Buffer.byteLength(JSON.stringify(m));
+    if (this.unstoredBytes + bytes > UNSTORED_MAX_BYTES) {
+      this.log.error(`job ${m.jid}: the return of ${conn.id} could not be stored (${why}); too many returns waiting for the store, the agent keeps it and sends it again on reconnect`);
+      conn.close(CloseCode.protocolError, 'master store unavailable: send the return again later');
+      return;
+    }
+    this.log.error(`job ${m.jid}: the return of ${conn.id} could not be stored (${why}); kept and tried again every ${UNSTORED_RETRY_MS / 1000}s (the agent keeps it spooled until then)`);
+    this.disarmLost(m.jid, conn.id);
+    const retry = (): void => {
+      const u = this.unstored.get(key);
+      if (!u) return;
+      try {
+        this.storeReturn(conn.id, m);
+      } catch (e) {
+        this.log.debug(`job ${m.jid}: the return of ${conn.id} still not stored: ${(e as Error).message}`);
+        u.timer = setTimeout(retry, UNSTORED_RETRY_MS);
+        return;
+      }
+      this.unstored.delete(key);
+      this.unstoredBytes -= u.bytes;
+      this.log.info(`job ${m.jid}: the held return of ${conn.id} is stored now`);
+      // on the agent's current connection (it may have reconnected meanwhile); if it has none,
+      // the spooled copy it sends on reconnect is acknowledged as a duplicate
+      (this.agents.ready(conn.id) ?? conn).send({ type: 'return_ack', jid: m.jid });
+    };
+    this.unstored.set(key, { msg: m, bytes, timer: setTimeout(retry, UNSTORED_RETRY_MS) });
+    this.unstoredBytes += bytes;
+  }
+
+  /** Timers and follow-ups that write to the store: a failing store is logged, never thrown out of a timer. */
+  private safely(what: string, fn: () => void): void {
+    try {
+      fn();
+    } catch (e) {
+      this.log.error(`${what}: ${(e as Error).message}`);
+    }
   }
 
   /** Called by the server when an agent's connection ends. */
@@ -491,7 +567,10 @@ export class JobManager {
     if (this.lostTimers.has(key)) return;
     const t = setTimeout(() => {
       this.lostTimers.delete(key);
-      if (this.isOpenFor(jid, id)) this.finish(jid, id, 'lost', undefined, why);
+      if (this.unstored.has(key)) return; // it did come back: its return waits for the store
+      this.safely(`job ${jid}: marking ${id} lost`, () => {
+        if (this.isOpenFor(jid, id)) this.finish(jid, id, 'lost', undefined, why);
+      });
     }, this.cfg.lost_after_s * 1000);
     t.unref();
     this.lostTimers.set(key, t);
@@ -503,6 +582,11 @@ export class JobManager {
     this.lostTimers.delete(key);
   }
 }
+
+/** How often a return the store refused is tried again. */
+const UNSTORED_RETRY_MS = 2000;
+/** Returns held in memory for a failing store, in bytes (beyond it, the agents' spools hold them). */
+const UNSTORED_MAX_BYTES = 256 * 1024 * 1024;
 
 /** `--batch 10` or `--batch 25%` of n targets (at least 1); absent: all at once. */
 export function batchSize(batch: string | undefined, n: number): number {

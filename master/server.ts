@@ -17,6 +17,7 @@
 import https from 'node:https';
 import crypto from 'node:crypto';
 import type { Duplex } from 'node:stream';
+import type { Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import type { IncomingMessage } from 'node:http';
 import { WebSocketServer, WebSocket } from 'ws';
@@ -99,6 +100,8 @@ export interface ServerLimits {
   handshakeTimeoutS: number;
   /** sockets on the agent port, in any state [max_connections] */
   maxConnections: number;
+  /** TLS handshakes in progress at once [max_handshakes] */
+  maxHandshakes: number;
 }
 
 export const DEFAULT_SERVER_LIMITS: ServerLimits = {
@@ -107,6 +110,7 @@ export const DEFAULT_SERVER_LIMITS: ServerLimits = {
   maxPendingKeys: 1000,
   handshakeTimeoutS: 10,
   maxConnections: 10_000,
+  maxHandshakes: 200,
 };
 
 /** The limits from master.yaml's keys (absent keys: the defaults). */
@@ -116,6 +120,7 @@ export function serverLimits(cfg: {
   max_pending_keys?: number;
   tls_handshake_timeout_s?: number;
   max_connections?: number;
+  max_handshakes?: number;
 }): ServerLimits {
   const d = DEFAULT_SERVER_LIMITS;
   return {
@@ -124,6 +129,7 @@ export function serverLimits(cfg: {
     maxPendingKeys: cfg.max_pending_keys ?? d.maxPendingKeys,
     handshakeTimeoutS: cfg.tls_handshake_timeout_s ?? d.handshakeTimeoutS,
     maxConnections: cfg.max_connections ?? d.maxConnections,
+    maxHandshakes: cfg.max_handshakes ?? d.maxHandshakes,
   };
 }
 
@@ -165,12 +171,16 @@ export class AgentServer {
   private readonly tables: Record<AuthLevel, DispatchTable>;
   private heartbeat: NodeJS.Timeout | undefined;
   readonly limits: ServerLimits;
-  private readonly caps: Record<'connections' | 'pendingConnections' | 'pendingKeys', CapLog>;
+  private readonly caps: Record<'connections' | 'pendingConnections' | 'pendingKeys' | 'handshakes', CapLog>;
+  /** TLS handshakes in progress: remote address:port -> release */
+  private readonly handshaking = new Map<string, () => void>();
+  /** the most handshakes in progress at once so far (logged at debug when it grows) */
+  private handshakePeak = 0;
 
   constructor(private readonly o: ServerOptions) {
     const lim = (this.limits = o.limits ?? DEFAULT_SERVER_LIMITS);
     const handshakeMs = lim.handshakeTimeoutS * 1000;
-    this.caps = { connections: new CapLog(o.log), pendingConnections: new CapLog(o.log), pendingKeys: new CapLog(o.log) };
+    this.caps = { connections: new CapLog(o.log), pendingConnections: new CapLog(o.log), pendingKeys: new CapLog(o.log), handshakes: new CapLog(o.log) };
     this.https = https.createServer({
       key: o.identity.keyPem,
       cert: o.identity.certPem,
@@ -190,6 +200,7 @@ export class AgentServer {
     this.https.on('drop', (d?: { remoteAddress?: string }) =>
       this.caps.connections.hit(`connection cap reached (max_connections ${lim.maxConnections}): refused ${d?.remoteAddress ?? 'a peer'}`),
     );
+    this.capHandshakes();
     this.https.on('tlsClientError', (err) => o.log.debug(`tls handshake failed: ${err.message}`));
     // plain HTTP requests get nothing but a refusal
     this.https.on('request', (_req, res) => {
@@ -227,6 +238,37 @@ export class AgentServer {
       pending: { hello: onHello, grains: onGrains },
       accepted: { ...o.events.accepted, hello: onHello, grains: onGrains },
     };
+  }
+
+  /**
+   * At most max_handshakes TLS handshakes at once: a fleet reconnecting together (after a master
+   * restart) is let in a slice at a time instead of starving every handshake of CPU. A socket
+   * over the cap is dropped before TLS starts; its agent retries with its backoff.
+   */
+  private capHandshakes(): void {
+    const max = this.limits.maxHandshakes;
+    // before tls.Server wraps the socket: a refused one costs no handshake
+    this.https.prependListener('connection', (raw: Socket) => {
+      const key = `${raw.remoteAddress}:${raw.remotePort}`;
+      if (this.handshaking.size >= max) {
+        this.caps.handshakes.hit(`handshake cap reached (max_handshakes ${max}): refused ${raw.remoteAddress ?? 'a peer'}`);
+        raw.destroy();
+        return;
+      }
+      let done = false;
+      const release = () => {
+        if (done) return;
+        done = true;
+        if (this.handshaking.get(key) === release) this.handshaking.delete(key);
+      };
+      this.handshaking.set(key, release);
+      raw.once('close', release);
+      if (this.handshaking.size > this.handshakePeak) {
+        this.handshakePeak = this.handshaking.size;
+        this.o.log.debug(`tls handshakes in progress: new peak ${this.handshakePeak} (max_handshakes ${max})`);
+      }
+    });
+    this.https.on('secureConnection', (tls: TLSSocket) => this.handshaking.get(`${tls.remoteAddress}:${tls.remotePort}`)?.());
   }
 
   listen(host: string, port: number): Promise<number> {
@@ -457,7 +499,13 @@ export class AgentServer {
     conn.grains = msg.grains;
     conn.hello = true;
     if (conn.level !== 'accepted') return; // pending: remembered in memory only, never targeted
-    this.o.store.touchAgent(conn.id, msg.grains);
+    // last seen and grains are bookkeeping: a failing store (locked, disk full) must not keep the
+    // agent from connecting (its spooled returns wait for the store on the master's side)
+    try {
+      this.o.store.touchAgent(conn.id, msg.grains);
+    } catch (e) {
+      this.o.log.error(`agent ${conn.id}: recording its hello failed: ${(e as Error).message}`);
+    }
     const h = this.o.events.accepted.hello;
     if (h) void h(conn, msg);
     if (first) this.o.events.ready(conn);
