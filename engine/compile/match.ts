@@ -25,7 +25,7 @@ export type MatchKind =
 
 export const MATCH_KINDS: readonly MatchKind[] = ['glob', 'pcre', 'list', 'grain', 'grain_pcre', 'pillar', 'pillar_pcre', 'ipcidr', 'compound', 'nodegroup'];
 
-export interface Minion {
+export interface MatchedAgent {
   id: string;
   grains: Record<string, unknown>;
   pillar?: Record<string, unknown>;
@@ -65,7 +65,7 @@ export function globMatch(glob: string, s: string): boolean {
 }
 
 /** A compiled target: does it name this agent? */
-export type TargetPredicate = (minion: Minion) => boolean;
+export type TargetPredicate = (minion: MatchedAgent) => boolean;
 
 type Nodegroups = Record<string, string | string[]>;
 
@@ -256,7 +256,7 @@ export function compileTarget(expr: string | readonly string[], kind: MatchKind,
 export function matchTarget(
   expr: string | readonly string[],
   kind: MatchKind,
-  minion: Minion,
+  minion: MatchedAgent,
   nodegroups: Nodegroups = {},
   depth = 0,
 ): boolean {

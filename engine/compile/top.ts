@@ -1,11 +1,11 @@
 /** top.sls: which SLS (or pillar SLS) a host gets, matched as Salt matches it. */
 import type { RenderBase } from '../render/render-base.js';
-import { MatchError, matchTarget, MATCH_KINDS, type MatchKind, type Minion } from './match.js';
+import { MatchError, matchTarget, MATCH_KINDS, type MatchKind, type MatchedAgent } from './match.js';
 import { parseYaml, renderText, SlsLoadError, slsVars } from './sls-file.js';
 import { CompileError } from './errors.js';
 
 /** SLS names top.sls gives this minion, in top-file order, each once. */
-export function topMatches(base: RenderBase, minion: Minion, nodegroups: Record<string, string | string[]> = {}): string[] {
+export function topMatches(base: RenderBase, minion: MatchedAgent, nodegroups: Record<string, string | string[]> = {}): string[] {
   const file = 'top.sls';
   if (!base.tree.existsSync(file)) {
     throw new CompileError([{ file, message: `no top.sls in ${base.tree.label}: name the SLS to apply, or add a top file` }]);

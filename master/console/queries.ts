@@ -79,7 +79,7 @@ export class ConsoleQueries {
     return this.store.jobAgents(jid);
   }
 
-  minionResults(jid: string, agentId: string): StateResult[] {
+  agentResults(jid: string, agentId: string): StateResult[] {
     return this.store.stateResults(jid, agentId);
   }
 

@@ -59,7 +59,7 @@ function stateRow(r: StateResult, test: boolean, intent: Intent): Html {
 
 export function agentSection(qs: ConsoleQueries, j: JobSummary, m: JobAgentRow, sig: string): Html {
   const test = j.args.test === true;
-  const results = qs.minionResults(j.jid, m.agent_id);
+  const results = qs.agentResults(j.jid, m.agent_id);
   const notable = results.filter((r) => r.result !== true || Object.keys(r.changes).length > 0);
   const quiet = results.filter((r) => r.result === true && Object.keys(r.changes).length === 0);
   const failed = results.filter((r) => r.result === false).length;
