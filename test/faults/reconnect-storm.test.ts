@@ -12,7 +12,8 @@ import { buildOnce, Fleet, waitFor } from '../integration/fleet-harness.js';
 const N = 1000;
 const PER_PROCESS = 100;
 /** low enough that 1,000 agents reconnecting together hit it */
-const MAX_HANDSHAKES = 20;
+// well under the handshakes a 1,000-agent storm has in flight even on a quiet machine (20 were seen), so the cap is always met
+const MAX_HANDSHAKES = 5;
 
 const connectedCount = async (fleet: Fleet) => (await fleet.json<{ connected: boolean }[]>(['agents'])).filter((a) => a.connected).length;
 
