@@ -36,7 +36,8 @@ export async function ensureRootfs(): Promise<void> {
   await execOk(['bash', SETUP], { env: { ...process.env, TSALT_ROOTFS: ROOTFS } });
 }
 
-function childPid(pid: number): number | undefined {
+/** The first child of `pid` (nspawn's container leader, the guest's init). */
+export function childPid(pid: number): number | undefined {
   try {
     const kids = fs.readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/);
     const k = Number(kids[0]);

@@ -14,7 +14,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { exec, execOk, type ExecResult } from '../../engine/run/exec.js';
-import { ensureRootfs, ROOTFS } from '../helpers/nspawn.js';
+import { childPid, ensureRootfs, ROOTFS } from '../helpers/nspawn.js';
 import { REPO_DIR } from './stack-helpers.js';
 import { nodeBinds } from './stack-packages.js';
 
@@ -235,16 +235,6 @@ export class Host {
     }
     await exec(['umount', this.root]);
     if (!fs.existsSync(path.join(this.root, 'etc'))) fs.rmSync(this.dir, { recursive: true, force: true });
-  }
-}
-
-function childPid(pid: number): number | undefined {
-  try {
-    const kids = fs.readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/);
-    const k = Number(kids[0]);
-    return Number.isInteger(k) && k > 0 ? k : undefined;
-  } catch {
-    return undefined;
   }
 }
 
