@@ -56,22 +56,29 @@ export function jobHistory(store: Store, f: JobFilter): JobSummary[] {
   const ranOn = db.prepare('SELECT 1 FROM job_agents WHERE jid = ? AND agent_id = ?');
   const changedQ = db.prepare("SELECT count(*) AS n FROM state_results WHERE jid = ? AND result = 1 AND changes != '{}'");
   const out: JobSummary[] = [];
-  // newest first, as many as it takes to find `limit` matches (the history is small next to a scan)
-  for (const j of store.listJobs(1_000_000)) {
-    if (out.length >= f.limit) break;
-    if (f.since !== undefined && j.created < f.since) break; // jids grow with time
-    const test = j.args.test === true;
-    if (f.test !== undefined && test !== f.test) continue;
-    if (f.by !== undefined && !byMatches(j.started_by, f.by)) continue;
-    if (f.target !== undefined && j.target !== f.target && !ranOn.get(j.jid, f.target)) continue;
-    if (f.failed && !FAILED.some((s) => j.counts[s] > 0)) continue;
-    out.push({
-      ...j,
-      test,
-      sls: j.kind === 'apply' && Array.isArray(j.args.sls) ? (j.args.sls as string[]) : null,
-      changed: test ? 0 : (changedQ.get(j.jid) as { n: number }).n,
-      killed: killedOf(store, j.jid),
-    });
+  // newest first, a page at a time, until `limit` match: the whole history (with each job's
+  // counts) is never read for a short answer
+  const page = Math.max(100, f.limit * 2);
+  let before: string | undefined;
+  for (;;) {
+    const jobs = store.listJobs(page, before);
+    for (const j of jobs) {
+      if (out.length >= f.limit) return out;
+      if (f.since !== undefined && j.created < f.since) return out; // jids grow with time
+      const test = j.args.test === true;
+      if (f.test !== undefined && test !== f.test) continue;
+      if (f.by !== undefined && !byMatches(j.started_by, f.by)) continue;
+      if (f.target !== undefined && j.target !== f.target && !ranOn.get(j.jid, f.target)) continue;
+      if (f.failed && !FAILED.some((s) => j.counts[s] > 0)) continue;
+      out.push({
+        ...j,
+        test,
+        sls: j.kind === 'apply' && Array.isArray(j.args.sls) ? (j.args.sls as string[]) : null,
+        changed: test ? 0 : (changedQ.get(j.jid) as { n: number }).n,
+        killed: killedOf(store, j.jid),
+      });
+    }
+    if (jobs.length < page) return out;
+    before = jobs[jobs.length - 1]!.jid;
   }
-  return out;
 }

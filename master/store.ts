@@ -152,8 +152,9 @@ export class Store {
     return r ? jobRow(r) : undefined;
   }
 
-  listJobs(limit: number): (JobRow & { counts: Record<AgentJobStatus, number> })[] {
-    const rows = (this.q('SELECT * FROM jobs ORDER BY jid DESC LIMIT ?').all(limit) as Record<string, unknown>[]).map(jobRow);
+  /** Jobs newest first, `limit` of them; with `before`, only jobs older than that jid (paging). */
+  listJobs(limit: number, before?: string): (JobRow & { counts: Record<AgentJobStatus, number> })[] {
+    const rows = (this.q('SELECT * FROM jobs WHERE (? IS NULL OR jid < ?) ORDER BY jid DESC LIMIT ?').all(before ?? null, before ?? null, limit) as Record<string, unknown>[]).map(jobRow);
     const cnt = this.q('SELECT status, count(*) AS n FROM job_agents WHERE jid = ? GROUP BY status');
     return rows.map((j) => {
       const counts: Record<AgentJobStatus, number> = { queued: 0, running: 0, done: 0, failed: 0, timeout: 0, lost: 0, cancelled: 0 };

@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { newJid, Store } from '../../master/store.js';
+import { jobHistory } from '../../master/job-history.js';
 import type { StateResult } from '../../protocol/results.js';
 import { tempDir } from '../helpers/harness.js';
 
@@ -37,6 +38,21 @@ describe('store', () => {
     expect(s.getAgent('web1')).toMatchObject({ key_state: 'accepted', grains: { roles: ['web'] } });
     expect(s.deleteAgent('web1')).toBe(true);
     expect(s.getAgent('web1')).toBeUndefined();
+    s.close();
+  });
+
+  it('job history pages through older jobs until it has enough matches, newest first', () => {
+    const s = new Store(path.join(tempDir(), 'm.db'));
+    const t0 = Date.UTC(2026, 0, 1);
+    for (let i = 0; i < 250; i++) {
+      const by = i < 3 ? 'alice@cli' : 'bob@cli';
+      s.createJob({ jid: newJid(new Date(t0 + i * 1000)), kind: 'run', target: '*', tgt_type: 'glob', args: { command: `n${i}` }, revision: null, started_by: by }, []);
+    }
+    // alice's three jobs are the oldest: more than one page (100) back
+    expect(jobHistory(s, { limit: 2, by: 'alice' }).map((j) => j.args.command)).toEqual(['n2', 'n1']);
+    expect(jobHistory(s, { limit: 10, by: 'alice' }).map((j) => j.args.command)).toEqual(['n2', 'n1', 'n0']);
+    expect(jobHistory(s, { limit: 3 }).map((j) => j.args.command)).toEqual(['n249', 'n248', 'n247']);
+    expect(s.listJobs(2, s.listJobs(1)[0]!.jid).map((j) => j.args.command)).toEqual(['n248', 'n247']);
     s.close();
   });
 
