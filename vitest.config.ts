@@ -24,6 +24,7 @@ export const HOST_UNIT = [
   'pkg-version',
   // starts a private PostgreSQL cluster (initdb, postgres as the postgres user)
   'postgres-harness',
+  'store-schema-dialects',
   'salt-exec',
   'schedule',
   'store-tree',
