@@ -197,6 +197,8 @@ export class Fleet {
     const m = await p.waitOutput(/master fingerprint ([0-9a-f]{64})/);
     this.fingerprint = m[1]!;
     await p.waitOutput(/cli socket/);
+    // the fleet-pg project must really run on PostgreSQL: the master made its tables there
+    if (TEST_STORE === 'postgres' && !(await this.storeQuery('SELECT version FROM schema_version')).length) throw new Error(`the master did not migrate ${String(this.masterCfg.store)}`);
     return p;
   }
 
