@@ -29,6 +29,8 @@ export const HOST_UNIT = [
   'postgres-harness',
   'store-schema-dialects',
   'store-contract-pg',
+  // runs the built master (dist/) in a fresh process
+  'store-lazy-pg',
   'salt-exec',
   'schedule',
   'store-tree',
