@@ -129,7 +129,7 @@ export class PgStore implements Store {
 
   /** `fn` in one transaction on one client: committed when it resolves, rolled back when it throws. */
   async tx<T>(fn: (c: pg.PoolClient) => Promise<T>): Promise<T> {
-    const c = await this.pool.connect();
+    const c = await this.pool.connect().catch((e: unknown) => Promise.reject(this.named(e)));
     try {
       await c.query('BEGIN');
       const r = await fn(c);
@@ -137,18 +137,35 @@ export class PgStore implements Store {
       return r;
     } catch (e) {
       await c.query('ROLLBACK').catch(() => undefined);
-      throw e;
+      throw this.named(e);
     } finally {
       c.release();
     }
   }
 
+  /** One statement; its failure names the store (an operator reading "connect ECONNREFUSED" must know it is the database). */
+  private async run(sql: string, params: unknown[] = [], on: Queryable = this.pool): Promise<pg.QueryResult> {
+    try {
+      return await on.query(sql, params);
+    } catch (e) {
+      throw this.named(e);
+    }
+  }
+
+  private named(e: unknown): Error {
+    const err = e as Error & { code?: string };
+    if (!(err instanceof Error) || err.message.startsWith(`${this.label}: `)) return err;
+    const named = new Error(`${this.label}: ${err.message}`, { cause: err }) as Error & { code?: string };
+    named.code = err.code;
+    return named;
+  }
+
   private async rows<T = Row>(sql: string, params: unknown[] = [], on: Queryable = this.pool): Promise<T[]> {
-    return (await on.query(sql, params)).rows as T[];
+    return (await this.run(sql, params, on)).rows as T[];
   }
 
   private async count(sql: string, params: unknown[] = [], on: Queryable = this.pool): Promise<number> {
-    return (await on.query(sql, params)).rowCount ?? 0;
+    return (await this.run(sql, params, on)).rowCount ?? 0;
   }
 
   // ------------------------------------------------------------ meta
@@ -158,7 +175,7 @@ export class PgStore implements Store {
   }
 
   async setMeta(key: string, value: string): Promise<void> {
-    await this.pool.query('INSERT INTO meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = excluded.value', [key, value]);
+    await this.run('INSERT INTO meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = excluded.value', [key, value]);
   }
 
   // ------------------------------------------------------------ agents / keys
@@ -175,7 +192,7 @@ export class PgStore implements Store {
 
   async addAgent(id: string, fingerprint: string, state: KeyState): Promise<AgentRow> {
     const t = now();
-    await this.pool.query('INSERT INTO agents (id, fingerprint, key_state, first_seen, last_seen) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (id) DO NOTHING', [id, fingerprint, state, t, t]);
+    await this.run('INSERT INTO agents (id, fingerprint, key_state, first_seen, last_seen) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (id) DO NOTHING', [id, fingerprint, state, t, t]);
     return (await this.getAgent(id))!;
   }
 
@@ -188,12 +205,12 @@ export class PgStore implements Store {
   }
 
   async touchAgent(id: string, grains?: Record<string, unknown>): Promise<void> {
-    if (grains) await this.pool.query('UPDATE agents SET last_seen = $1, grains = $2 WHERE id = $3', [now(), JSON.stringify(grains), id]);
-    else await this.pool.query('UPDATE agents SET last_seen = $1 WHERE id = $2', [now(), id]);
+    if (grains) await this.run('UPDATE agents SET last_seen = $1, grains = $2 WHERE id = $3', [now(), JSON.stringify(grains), id]);
+    else await this.run('UPDATE agents SET last_seen = $1 WHERE id = $2', [now(), id]);
   }
 
   async recordAttempt(agentId: string, jid: string, revision: string, status: AgentJobStatus, on: Queryable = this.pool): Promise<void> {
-    await on.query('UPDATE agents SET revision_attempted = $1, attempt_status = $2, attempt_jid = $3 WHERE id = $4', [revision, status, jid, agentId]);
+    await this.run('UPDATE agents SET revision_attempted = $1, attempt_status = $2, attempt_jid = $3 WHERE id = $4', [revision, status, jid, agentId], on);
   }
 
   // ------------------------------------------------------------ jobs
@@ -249,7 +266,7 @@ export class PgStore implements Store {
   }
 
   async markKilled(jid: string, by: string): Promise<void> {
-    await this.pool.query('UPDATE jobs SET killed_by = $1, killed_at = $2 WHERE jid = $3 AND killed_by IS NULL', [by, now(), jid]);
+    await this.run('UPDATE jobs SET killed_by = $1, killed_at = $2 WHERE jid = $3 AND killed_by IS NULL', [by, now(), jid]);
   }
 
   async getJobAgent(jid: string, agentId: string): Promise<JobAgentRow | undefined> {
@@ -293,7 +310,7 @@ export class PgStore implements Store {
   /** Upserts results in one statement (a later full report overwrites the same run_num). */
   private async putResults(jid: string, agentId: string, results: readonly StateResult[], on: Queryable): Promise<void> {
     if (!results.length) return;
-    await on.query(
+    await this.run(
       `INSERT INTO state_results (jid, agent_id, run_num, state_id, sls, fun, name, result, changes, comment, start, duration_ms, warnings)
        SELECT $1, $2, r.* FROM unnest($3::int[], $4::text[], $5::text[], $6::text[], $7::text[], $8::int[], $9::text[], $10::text[], $11::text[], $12::float8[], $13::text[])
          AS r(run_num, state_id, sls, fun, name, result, changes, comment, start, duration_ms, warnings)
@@ -315,6 +332,7 @@ export class PgStore implements Store {
         results.map((r) => r.duration_ms),
         results.map((r) => (r.warnings ? JSON.stringify(r.warnings) : null)),
       ],
+      on,
     );
   }
 
@@ -417,7 +435,7 @@ export class PgStore implements Store {
   }
 
   async assign(ids: readonly string[], sha: string | null): Promise<void> {
-    await this.pool.query('UPDATE agents SET revision_assigned = $1 WHERE id = ANY($2::text[])', [sha, [...ids]]);
+    await this.run('UPDATE agents SET revision_assigned = $1 WHERE id = ANY($2::text[])', [sha, [...ids]]);
   }
 
   async getRevision(sha: string): Promise<RevisionRow | undefined> {
@@ -427,7 +445,7 @@ export class PgStore implements Store {
   async addRevision(r: NewRevision): Promise<void> {
     // `seen` orders the list; SQLite breaks a tie by rowid, PostgreSQL has none: a revision seen
     // in the same millisecond as the newest one is seen a millisecond after it
-    await this.pool.query(
+    await this.run(
       `INSERT INTO revisions (sha, seen, date, author, subject, outcome, detail)
        SELECT $1, CASE WHEN m.seen IS NOT NULL AND m.seen >= $2
                        THEN to_char((m.seen::timestamptz + interval '1 millisecond') AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')
@@ -440,7 +458,7 @@ export class PgStore implements Store {
   }
 
   async setRevisionOutcome(sha: string, outcome: RevisionOutcome, detail?: string): Promise<void> {
-    await this.pool.query('UPDATE revisions SET outcome = $1, detail = $2 WHERE sha = $3', [outcome, detail ?? null, sha]);
+    await this.run('UPDATE revisions SET outcome = $1, detail = $2 WHERE sha = $3', [outcome, detail ?? null, sha]);
   }
 
   async listRevisions(limit: number): Promise<RevisionRow[]> {
@@ -495,7 +513,7 @@ export class PgStore implements Store {
 
   async addRolloutBatches(rolloutId: number, batches: readonly PlannedBatch[]): Promise<void> {
     if (!batches.length) return;
-    await this.pool.query(
+    await this.run(
       `INSERT INTO rollout_batches (rollout_id, batch, group_num, group_name, agents, status)
        SELECT $1, b.batch, b.group_num, b.group_name, b.agents, 'pending' FROM unnest($2::int[], $3::int[], $4::text[], $5::text[]) AS b(batch, group_num, group_name, agents)`,
       [rolloutId, batches.map((_, i) => i + 1), batches.map((b) => b.group_num), batches.map((b) => b.group_name), batches.map((b) => JSON.stringify(b.agents))],
@@ -505,7 +523,7 @@ export class PgStore implements Store {
   async updateRolloutBatch(rolloutId: number, batch: number, u: { status: RolloutBatchStatus; jid?: string; offline?: readonly string[] }): Promise<void> {
     const end = u.status === 'done' || u.status === 'failed' || u.status === 'skipped' || u.status === 'not_run';
     const t = now();
-    await this.pool.query(
+    await this.run(
       `UPDATE rollout_batches SET status = $1, jid = COALESCE($2, jid), offline = COALESCE($3, offline),
          started = CASE WHEN $1 IN ('applying','verifying') THEN COALESCE(started, $4) ELSE started END,
          finished = CASE WHEN $5::boolean THEN COALESCE(finished, $4) ELSE finished END
@@ -515,11 +533,11 @@ export class PgStore implements Store {
   }
 
   async skipPendingBatches(rolloutId: number): Promise<void> {
-    await this.pool.query("UPDATE rollout_batches SET status = 'not_run' WHERE rollout_id = $1 AND status = 'pending'", [rolloutId]);
+    await this.run("UPDATE rollout_batches SET status = 'not_run' WHERE rollout_id = $1 AND status = 'pending'", [rolloutId]);
   }
 
   async putVerifyResult(rolloutId: number, batch: number, r: Omit<VerifyResultRow, 'finished'> & { finished?: string | null }): Promise<void> {
-    await this.pool.query(
+    await this.run(
       `INSERT INTO rollout_verify (rollout_id, batch, seq, name, outcome, attempts, message, started, finished) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
        ON CONFLICT (rollout_id, batch, seq) DO UPDATE SET outcome = excluded.outcome, attempts = excluded.attempts, message = excluded.message, finished = excluded.finished`,
       [rolloutId, batch, r.seq, r.name, r.outcome, r.attempts, r.message, r.started, r.finished ?? null],

@@ -32,6 +32,9 @@ export interface Postgres {
   log(): string;
   /** Kill the server and remove the directory. Idempotent. */
   stop(): Promise<void>;
+  /** Stop the server (a database host going down), keeping its data; resume() starts it again on the same port. */
+  halt(): Promise<void>;
+  resume(): Promise<void>;
 }
 
 /** The newest installed PostgreSQL's bin directory (Debian: /usr/lib/postgresql/<major>/bin). */
@@ -82,32 +85,6 @@ export async function startPostgres(): Promise<Postgres> {
   }
 
   const port = await freePort();
-  const logFd = fs.openSync(logFile, 'a');
-  fs.fchownSync(logFd, uid, gid);
-  const server = spawn(
-    path.join(bin, 'postgres'),
-    [
-      '-D', data,
-      '-p', String(port),
-      '-c', 'listen_addresses=127.0.0.1',
-      '-c', `unix_socket_directories=${dir}`,
-      // a test cluster: losing it on a crash is fine, waiting for the disk is not
-      '-c', 'fsync=off',
-      '-c', 'synchronous_commit=off',
-      '-c', 'full_page_writes=off',
-      '-c', 'shared_buffers=32MB',
-      '-c', 'max_connections=200',
-    ],
-    { ...asPostgres, stdio: ['ignore', logFd, logFd] },
-  );
-  fs.closeSync(logFd);
-  running.add(server);
-  let exited: string | undefined;
-  server.once('exit', (code, signal) => {
-    running.delete(server);
-    exited = `exited (${signal ?? code})`;
-  });
-
   const log = () => (fs.existsSync(logFile) ? fs.readFileSync(logFile, 'utf8') : '');
   const url = (database = 'postgres', creds: { user?: string; password?: string } = {}) =>
     `postgres://${encodeURIComponent(creds.user ?? 'postgres')}:${encodeURIComponent(creds.password ?? password)}@127.0.0.1:${port}/${encodeURIComponent(database)}`;
@@ -117,39 +94,71 @@ export async function startPostgres(): Promise<Postgres> {
     return c;
   };
 
+  /** The server process of the moment (halt() ends it, resume() starts another on the same data). */
+  let server: ChildProcess;
+  let exited: string | undefined;
+  const launch = async () => {
+    const logFd = fs.openSync(logFile, 'a');
+    fs.fchownSync(logFd, uid, gid);
+    const child = spawn(
+      path.join(bin, 'postgres'),
+      [
+        '-D', data,
+        '-p', String(port),
+        '-c', 'listen_addresses=127.0.0.1',
+        '-c', `unix_socket_directories=${dir}`,
+        // a test cluster: losing it on a crash is fine, waiting for the disk is not
+        '-c', 'fsync=off',
+        '-c', 'synchronous_commit=off',
+        '-c', 'full_page_writes=off',
+        '-c', 'shared_buffers=32MB',
+        '-c', 'max_connections=200',
+      ],
+      { ...asPostgres, stdio: ['ignore', logFd, logFd] },
+    );
+    fs.closeSync(logFd);
+    server = child;
+    exited = undefined;
+    running.add(child);
+    child.once('exit', (code, signal) => {
+      running.delete(child);
+      if (server === child) exited = `exited (${signal ?? code})`;
+    });
+    // ready when a connection over the socket succeeds
+    for (let i = 0; ; i++) {
+      if (exited) throw new Error(`postgres ${exited} while starting:\n${log()}`);
+      try {
+        const c = await admin();
+        await c.end();
+        return;
+      } catch (e) {
+        if (i > 600) throw new Error(`postgres did not accept connections in 60 s: ${(e as Error).message}\n${log()}`);
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    }
+  };
+  const halt = async () => {
+    if (exited) return;
+    const gone = new Promise<void>((resolve) => server.once('exit', () => resolve()));
+    server.kill('SIGINT'); // fast shutdown: disconnects clients, no checkpoint wait worth having
+    const killer = setTimeout(() => server.kill('SIGKILL'), 10_000);
+    await gone;
+    clearTimeout(killer);
+  };
+
   let stopped = false;
   const stop = async () => {
     if (stopped) return;
     stopped = true;
-    if (!exited) {
-      const gone = new Promise<void>((resolve) => server.once('exit', () => resolve()));
-      server.kill('SIGINT'); // fast shutdown: disconnects clients, no checkpoint wait worth having
-      const killer = setTimeout(() => server.kill('SIGKILL'), 10_000);
-      await gone;
-      clearTimeout(killer);
-    }
+    await halt();
     if (!process.env.TSALT_KEEP) fs.rmSync(dir, { recursive: true, force: true });
   };
 
-  // ready when a connection over the socket succeeds
-  for (let i = 0; ; i++) {
-    if (exited) {
-      const l = log();
-      await stop();
-      throw new Error(`postgres ${exited} while starting:\n${l}`);
-    }
-    try {
-      const c = await admin();
-      await c.end();
-      break;
-    } catch (e) {
-      if (i > 600) {
-        const l = log();
-        await stop();
-        throw new Error(`postgres did not accept connections in 60 s: ${(e as Error).message}\n${l}`);
-      }
-      await new Promise((r) => setTimeout(r, 100));
-    }
+  try {
+    await launch();
+  } catch (e) {
+    await stop();
+    throw e;
   }
 
   return {
@@ -162,6 +171,8 @@ export async function startPostgres(): Promise<Postgres> {
     admin,
     log,
     stop,
+    halt,
+    resume: launch,
     async createDatabase(name: string) {
       const c = await admin();
       try {
