@@ -22,6 +22,8 @@ export const HOST_UNIT = [
   'metrics',
   'pkg-select',
   'pkg-version',
+  // starts a private PostgreSQL cluster (initdb, postgres as the postgres user)
+  'postgres-harness',
   'salt-exec',
   'schedule',
   'store-tree',
