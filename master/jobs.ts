@@ -566,10 +566,12 @@ export class JobManager {
   async remoteReturned(jid: string, ids: readonly string[]): Promise<void> {
     const job = this.active.get(jid);
     if (!job) return;
-    for (const id of ids) {
-      if (!job.inflight.has(id)) continue;
-      const row = await this.store.getJobAgent(jid, id);
-      if (!row || !TERMINAL.has(row.status)) continue;
+    const open = ids.filter((id) => job.inflight.has(id));
+    // many at once (a tick of returns): the job's rows in one read
+    const rows = open.length > 20 ? new Map((await this.store.jobAgents(jid)).map((r) => [r.agent_id, r])) : undefined;
+    for (const id of open) {
+      const row = rows ? rows.get(id) : await this.store.getJobAgent(jid, id);
+      if (!row || !TERMINAL.has(row.status) || !job.inflight.has(id)) continue;
       this.safely(`job ${jid}: ${id} finishing`, () => this.finish(jid, id, row.status, row.body ?? undefined, row.error ?? undefined));
     }
   }
