@@ -19,7 +19,7 @@ import type { Bus } from './bus.js';
 import type { JobManager, RemoteAgents } from './jobs.js';
 import type { Presence, PresenceStore } from './presence.js';
 import type { AgentServer } from './server.js';
-import type { KeyState } from './store.js';
+import type { KeyState } from './store-api.js';
 
 /** What the router reads from the store beyond presence: keys, to re-check connections after a gap. */
 export interface RouteStore extends Pick<PresenceStore, 'liveSessions'> {

@@ -9,53 +9,16 @@
  */
 import type { Logger } from '../core/log.js';
 import type { MasterId } from './bus-events.js';
+import type { Store } from './store-api.js';
 
 /** A master is dead after this many heartbeat intervals without one. */
 export const DEAD_AFTER_BEATS = 3;
 
-export interface MasterRow {
-  id: string;
-  /** where its agents connect (wss://host:port) */
-  url: string;
-  started: string;
-  /** its last heartbeat */
-  seen: string;
-}
-
-export interface SessionRow {
-  agent_id: string;
-  master_id: string;
-  since: string;
-}
-
-type Maybe<T> = T | Promise<T>;
-
-/** The store's methods for masters, sessions and leases (schema migration 5). */
-export interface PresenceStore {
-  /** Records that master `id` is alive now (inserted on its first beat). */
-  heartbeatMaster(id: string, url: string): Maybe<void>;
-  /** Masters whose last heartbeat is at most `within_s` old. */
-  liveMasters(within_s: number): Maybe<MasterRow[]>;
-  /** A master that stops in order: its row goes (its sessions with it). */
-  forgetMaster(id: string): Maybe<void>;
-  /** The agent's connection is on `master` now (taking it over from any other master). */
-  claimSession(agentId: string, master: string): Maybe<void>;
-  /** The agent's connection on `master` ended; false when another master holds it by now. */
-  releaseSession(agentId: string, master: string): Maybe<boolean>;
-  /** Every session `master` held (its previous run's, at start). */
-  voidSessions(master: string): Maybe<number>;
-  /** Sessions held by masters whose heartbeat is at most `within_s` old. */
-  liveSessions(within_s: number): Maybe<SessionRow[]>;
-  /** The agent's session, if its master's heartbeat is at most `within_s` old. */
-  sessionOf(agentId: string, within_s: number): Maybe<SessionRow | undefined>;
-  /**
-   * Takes lease `name` for `holder` for `ttl_s` seconds, atomically: granted when nobody holds
-   * it, when `holder` holds it already (renewed), or when the holder's lease expired.
-   */
-  acquireLease(name: string, holder: string, ttl_s: number): Maybe<boolean>;
-  /** Gives lease `name` up, if `holder` holds it; false otherwise. */
-  releaseLease(name: string, holder: string): Maybe<boolean>;
-}
+/** The store's methods for masters and sessions (schema version 6). */
+export type PresenceStore = Pick<
+  Store,
+  'heartbeatMaster' | 'liveMasters' | 'forgetMaster' | 'claimSession' | 'releaseSession' | 'voidSessions' | 'liveSessions' | 'sessionOf' | 'acquireLease' | 'releaseLease'
+>;
 
 export interface PresenceOptions {
   store: PresenceStore;
@@ -120,7 +83,7 @@ export class Presence {
     await this.safely('leaving', () => this.o.store.forgetMaster(this.o.self));
   }
 
-  private async safely(what: string, fn: () => Maybe<unknown>): Promise<void> {
+  private async safely(what: string, fn: () => Promise<unknown>): Promise<void> {
     try {
       await fn();
     } catch (e) {

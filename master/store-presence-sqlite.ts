@@ -1,35 +1,18 @@
 /**
- * Masters, sessions and leases in SQLite (schema migration "masters, sessions, leases"). One
+ * Masters, sessions and leases in SQLite (schema version 6, store-schema.ts). One
  * SQLite file has one master, but the tables and their rules are the same as PostgreSQL's, so a
  * lease or a session behaves alike on both stores (and the store contract test runs on both).
  *
  * Times are ISO-8601 UTC strings from the master's clock, compared as text (same width).
  */
 import type Database from 'better-sqlite3';
-import type { MasterRow, PresenceStore, SessionRow } from './presence.js';
+import type { MasterRow, SessionRow } from './store-api.js';
+import type { PresenceStore } from './presence.js';
 
 type Sync<T> = { [K in keyof T]: T[K] extends (...a: infer A) => infer R ? (...a: A) => Awaited<R> : T[K] };
 
 const iso = (ms: number) => new Date(ms).toISOString();
 
-export const PRESENCE_SQL = `
-CREATE TABLE masters (
-  id TEXT PRIMARY KEY,
-  url TEXT NOT NULL,
-  started TEXT NOT NULL,
-  seen TEXT NOT NULL
-);
-CREATE TABLE sessions (
-  agent_id TEXT PRIMARY KEY REFERENCES agents(id) ON DELETE CASCADE,
-  master_id TEXT NOT NULL,
-  since TEXT NOT NULL
-);
-CREATE INDEX sessions_master ON sessions(master_id);
-CREATE TABLE leases (
-  name TEXT PRIMARY KEY,
-  holder TEXT NOT NULL,
-  expires TEXT NOT NULL
-);`;
 
 /** The presence methods on a better-sqlite3 database at that schema version. */
 export function sqlitePresence(db: Database.Database): Sync<PresenceStore> {
