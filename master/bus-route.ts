@@ -15,11 +15,11 @@
  */
 import type { Logger } from '../core/log.js';
 import { dispatchBusEvent, type BusHandlers } from './bus-events.js';
-import type { Bus } from './bus.js';
+import { openBus, type Bus } from './bus.js';
 import type { JobManager, RemoteAgents } from './jobs.js';
-import type { Presence, PresenceStore } from './presence.js';
+import { Presence, type PresenceStore } from './presence.js';
 import type { AgentServer } from './server.js';
-import type { KeyState } from './store-api.js';
+import type { KeyState, Store } from './store-api.js';
 
 /** What the router reads from the store beyond presence: keys, to re-check connections after a gap. */
 export interface RouteStore extends Pick<PresenceStore, 'liveSessions'> {
@@ -125,4 +125,35 @@ export class Router implements RemoteAgents {
   close(): void {
     this.unsubscribe();
   }
+}
+
+/** A master's part in a group of masters: its bus, and with a shared store its presence and router. */
+export interface Routing {
+  bus: Bus;
+  /** with a store other masters share (PostgreSQL); absent with SQLite (one master) */
+  presence?: Presence;
+  router?: Router;
+  close(): Promise<void>;
+}
+
+/**
+ * The bus for the store's kind; with a shared store, presence (heartbeat, sessions) and the
+ * router too. A SQLite master gets neither: nothing to route, nothing more written per agent.
+ */
+export async function openRouting(o: { store: Store; location: string; self: string; url: () => string; heartbeat_s: number; log: Logger }): Promise<Routing> {
+  const bus = await openBus(o.store.kind, { self: o.self, location: o.location, log: o.log });
+  if (o.store.kind !== 'postgres') return { bus, close: () => bus.close() };
+  const presence = new Presence({ store: o.store, self: o.self, url: o.url, heartbeat_s: o.heartbeat_s, log: o.log });
+  const router = new Router({ bus, presence, store: o.store, log: o.log });
+  o.log.info(`master ${o.self}: routing jobs, returns and key changes with the other masters of ${o.store.label}`);
+  return {
+    bus,
+    presence,
+    router,
+    async close() {
+      router.close();
+      await presence.stop();
+      await bus.close();
+    },
+  };
 }

@@ -23,8 +23,8 @@ export type PresenceStore = Pick<
 export interface PresenceOptions {
   store: PresenceStore;
   self: MasterId;
-  /** where agents reach this master */
-  url: string;
+  /** where agents reach this master (known once it listens) */
+  url: () => string;
   heartbeat_s: number;
   log: Logger;
 }
@@ -50,8 +50,8 @@ export class Presence {
   async start(): Promise<void> {
     const n = await this.o.store.voidSessions(this.o.self);
     if (n) this.o.log.info(`presence: ${n} session(s) of this master's previous run voided`);
-    await this.o.store.heartbeatMaster(this.o.self, this.o.url);
-    this.timer = setInterval(() => void this.safely('heartbeat', () => this.o.store.heartbeatMaster(this.o.self, this.o.url)), this.o.heartbeat_s * 1000);
+    await this.o.store.heartbeatMaster(this.o.self, this.o.url());
+    this.timer = setInterval(() => void this.safely('heartbeat', () => this.o.store.heartbeatMaster(this.o.self, this.o.url())), this.o.heartbeat_s * 1000);
     this.timer.unref();
   }
 
