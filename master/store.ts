@@ -55,15 +55,8 @@ const OPENERS: Record<StoreSpec['scheme'], Open> = {
     return new SqliteStore((s as Extract<StoreSpec, { scheme: 'sqlite' }>).file, log);
   },
   postgres: async (s, log) => {
-    let mod: PgStoreModule;
-    try {
-      // a variable specifier: the PostgreSQL store is optional in this build
-      const file = './store-pg.js';
-      mod = (await import(file)) as PgStoreModule;
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'ERR_MODULE_NOT_FOUND') throw e;
-      throw new StoreSpecError('PostgreSQL store not available in this tsalt (master/store-pg.js is missing)');
-    }
+    // imported on use only: a SQLite master never loads pg (the bundle keeps it lazy too)
+    const mod: PgStoreModule = await import('./store-pg.js');
     return mod.openPgStore((s as Extract<StoreSpec, { scheme: 'postgres' }>).url, log);
   },
 };
