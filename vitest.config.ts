@@ -29,6 +29,7 @@ export const HOST_UNIT = [
   'postgres-harness',
   'store-schema-dialects',
   'store-contract-pg',
+  'store-presence-pg',
   'salt-exec',
   'schedule',
   'store-tree',
