@@ -12,8 +12,7 @@
  */
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildOnce, Fleet, RawAgent, waitFor } from './fleet-harness.js';
-import { startPostgres, type Postgres } from '../helpers/postgres.js';
+import { buildOnce, Fleet, newPgDatabase, RawAgent, waitFor } from './fleet-harness.js';
 
 const states = {
   'top.sls': "base:\n  '*':\n    - site\n",
@@ -21,6 +20,7 @@ const states = {
     'site_file:',
     '  file.managed:',
     '    - name: /etc/site',
+    '    - makedirs: True',
     "    - contents: \"{{ grains['id'] }} {{ pillar.get('colour', 'none') }}\"",
   ].join('\n') + '\n',
 };
@@ -52,14 +52,13 @@ interface JobJson {
 }
 
 describe('fleet: two masters on one PostgreSQL', () => {
-  let pgs: Postgres;
   let m1: Fleet;
   let m2: Fleet;
 
   beforeAll(async () => {
     buildOnce();
-    pgs = await startPostgres();
-    const store = await pgs.createDatabase('route');
+    // one database for both masters (the harness stops its PostgreSQL after the file)
+    const store = await newPgDatabase();
     const shared = { store, master_heartbeat_s: 1 };
     m1 = new Fleet({ states, pillar, master: { ...shared, master_id: 'm1' } });
     await m1.startMaster();
@@ -71,7 +70,6 @@ describe('fleet: two masters on one PostgreSQL', () => {
   afterAll(async () => {
     await m2?.stop();
     await m1?.stop();
-    await pgs?.stop();
   });
 
   const agentsOn = async (f: Fleet) => f.json<{ id: string; connected: boolean }[]>(['agents']);
@@ -99,7 +97,7 @@ describe('fleet: two masters on one PostgreSQL', () => {
     expect(r.offline).toEqual([]);
     expect(Object.keys(r.agents).sort()).toEqual(['web1', 'web2']);
     for (const id of ['web1', 'web2']) {
-      expect(r.agents[id]!.status).toBe('done');
+      expect(r.agents[id]!.status, JSON.stringify(r.agents[id])).toBe('done');
       expect(r.agents[id]!.body?.report?.results.map((x) => [x.id, x.result])).toEqual([['site_file', true]]);
       // the job m2 sent was built from the store: this agent's pillar, the job's states
       expect(m2.agentFileText(id)).toBe(`${id} teal`);
