@@ -83,12 +83,15 @@ describe('fleet: two masters on one PostgreSQL', () => {
     });
     const r = await m1.cli(['keys', 'accept', 'web1', 'web2']);
     expect(r.code, r.stderr).toBe(0);
-    // m2 (where the connections are) promotes them: they say hello as accepted agents there
-    await waitFor('web1, web2 accepted and connected on m2', async () => {
+    // m2, where the connections wait, accepts them on the spot ('agent X accepted') and they come
+    // back as accepted agents; nothing else would let them in (a pending agent just waits)
+    const m2out = () => m2.master!.out;
+    await waitFor('m2 accepts both waiting connections', () => ['web1', 'web2'].every((id) => m2out().includes(`agent ${id} accepted`)) || undefined, 30_000);
+    await waitFor('both back on m2 as accepted agents', () => ['web1', 'web2'].every((id) => new RegExp(`agent ${id} connected from \\S+ \\(accepted\\)`).test(m2out())) || undefined, 30_000);
+    await waitFor('both connected on m2', async () => {
       const a = await agentsOn(m2);
       return ['web1', 'web2'].every((id) => a.some((x) => x.id === id && x.connected)) || undefined;
-    }, 30_000);
-    expect(m2.master!.out).toMatch(/agent web1 accepted/);
+    });
   });
 
   it("tsalt apply on m1 reaches the agents on m2; each return is stored once, by m2, and ends m1's job", async () => {
