@@ -62,8 +62,7 @@ export const PROJECTS: Record<string, { include: string[]; exclude: string[]; en
   fast: { include: ['test/unit/**/*.test.ts'], exclude: HOST_UNIT },
   host: { include: ['test/integration/**/*.test.ts', 'test/faults/**/*.test.ts', ...HOST_UNIT], exclude: FLEET },
   fleet: { include: FLEET, exclude: [] as string[] },
-  // fleet-route starts its masters on PostgreSQL itself
-  'fleet-pg': { include: FLEET, exclude: ['test/integration/fleet-route*.test.ts'], env: { TSALT_TEST_STORE: 'postgres' } },
+  'fleet-pg': { include: FLEET, exclude: [] as string[], env: { TSALT_TEST_STORE: 'postgres' } },
   stack: { include: ['test/stack/**/*.test.ts'], exclude: [] as string[] },
 };
 
