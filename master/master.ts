@@ -53,15 +53,18 @@ export async function startMaster(cfg: MasterConfig, log: Logger): Promise<Runni
   if (identity.created) log.info(`created the master key in ${cfg.pki_dir}`);
   log.info(`master fingerprint ${identity.fingerprint} (agents pin it as master_finger)`);
   const store = await openStore(cfg.store ?? cfg.db, (m) => log.info(m));
+  /** what to close when the start fails half-way, last first */
+  const undo: (() => Promise<void>)[] = [];
   try {
-    return await startWith(cfg, log, source, identity, store);
+    return await startWith(cfg, log, source, identity, store, undo);
   } catch (e) {
+    for (const u of undo.reverse()) await u().catch(() => {});
     await store.close().catch(() => {});
     throw e;
   }
 }
 
-async function startWith(cfg: MasterConfig, log: Logger, source: ConfigSource, identity: Awaited<ReturnType<typeof loadOrCreateIdentity>>, store: Store): Promise<RunningMaster> {
+async function startWith(cfg: MasterConfig, log: Logger, source: ConfigSource, identity: Awaited<ReturnType<typeof loadOrCreateIdentity>>, store: Store, undo: (() => Promise<void>)[]): Promise<RunningMaster> {
   const metrics = cfg.metrics ? new MasterMetrics() : undefined;
   const consoleLive = cfg.console ? new ConsoleLive() : undefined;
   // the server dispatches agents' messages to the jobs, the jobs send through the server
@@ -75,6 +78,7 @@ async function startWith(cfg: MasterConfig, log: Logger, source: ConfigSource, i
   let port = cfg.port;
   const routing = await openRouting({ store, location: cfg.store ?? cfg.db, self: cfg.master_id ?? `${os.hostname()}:${cfg.port}`, url: () => `${cfg.interface}:${port}`, heartbeat_s: cfg.master_heartbeat_s, log: log.child('route') });
   const { presence, router } = routing;
+  undo.push(() => routing.close()); // a start that fails later leaves no bus connection open
   const jobs = new JobManager({ store, source, agents, cfg, log: log.child('jobs'), ...(tracked ? { revisions } : {}), ...(metrics || consoleLive ? { events: fanOut(metrics, releaseMetrics, consoleLive) } : {}), ...(router ? { remote: router } : {}) });
   let releaser: Releaser | undefined;
   // answers to calls come through the server, which the calls use to send: tied by a closure
