@@ -162,4 +162,28 @@ describe.skipIf(TEST_STORE === 'postgres')('fleet: two masters on one PostgreSQL
     agent.ws.close();
     moved.ws.close();
   });
+
+  it('tsalt jobs kill on m1 reaches the agent running the job on m2', async () => {
+    const keys = path.join(m1.dir, 'raw');
+    const pending = await rawAgent(keys, m2.port, 'raw2');
+    pending.hello();
+    await waitFor('raw2 pending', async () => (await m1.keys()).keys.some((k) => k.id === 'raw2') || undefined);
+    expect((await m1.cli(['keys', 'accept', 'raw2'])).code).toBe(0);
+    await pending.closed;
+    const agent = await rawAgent(keys, m2.port, 'raw2');
+    agent.hello();
+    await waitFor('raw2 connected on m2', async () => (await agentsOn(m2)).some((a) => a.id === 'raw2' && a.connected) || undefined);
+    const run = m1.json<ApplyJson>(['run', 'raw2', 'sleep 60', '--timeout', '30']);
+    const jid = (await agent.waitMsg('job')).jid as string;
+    agent.send({ type: 'job_ack', jid });
+    await waitFor('raw2 running', async () => (await m1.json<JobJson>(['jobs', jid])).agents[0]?.status === 'running' || undefined);
+    const kill = await m1.cli(['jobs', 'kill', jid]);
+    expect(kill.code, kill.stderr).toBe(0);
+    // m2 tells its agent; the agent stops and returns as a killed run would
+    expect(await agent.waitMsg('job_kill', 10_000)).toEqual({ type: 'job_kill', jid });
+    agent.send({ type: 'job_return', jid, body: { kind: 'run', retcode: 143, stdout: '', stderr: 'killed' } });
+    const r = await run;
+    expect(r.agents.raw2!.status).toBe('failed');
+    agent.ws.close();
+  });
 });
