@@ -31,6 +31,7 @@ export const HOST_UNIT = [
   'store-contract-pg',
   // runs the built master (dist/) in a fresh process
   'store-lazy-pg',
+  'store-presence-pg',
   'salt-exec',
   'schedule',
   'store-tree',
