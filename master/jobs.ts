@@ -12,7 +12,7 @@ import { newJid, TERMINAL, type AgentRow, type JobIntent, type Store } from './s
 import type { AgentConn, DispatchTable } from './server.js';
 import { CloseCode } from '../protocol/messages.js';
 import type { ConfigSource, BuiltBundle, Snapshot } from './tree.js';
-import { pillarFor } from './pillar.js';
+import { pillarFor, pillarTreeOf } from './pillar.js';
 import { resolveTarget, TargetError } from './target.js';
 import { deepMerge } from '../engine/render/salt-functions.js';
 import type { MasterConfig } from './config.js';
@@ -164,7 +164,7 @@ export class JobManager {
       // targeting (I@) and each agent's job use that agent's revision's pillar
       let p = pillarCache.get(a.id);
       if (!p) {
-        p = snapshotAt(req.type === 'apply' ? revisionOf(a.id) : fleetRevision).then((snap) => pillarFor(snap.pillar(), a.id, { ...a.grains, id: a.id }));
+        p = snapshotAt(req.type === 'apply' ? revisionOf(a.id) : fleetRevision).then(async (snap) => pillarFor(await pillarTreeOf(snap), a.id, { ...a.grains, id: a.id }));
         pillarCache.set(a.id, p);
       }
       return p;
@@ -258,7 +258,7 @@ export class JobManager {
     const cache = new Map<string, Promise<Record<string, unknown>>>();
     const pillarOf = (a: AgentRow) => {
       let p = cache.get(a.id);
-      if (!p) cache.set(a.id, (p = (snap ??= this.source.snapshot(rev)).then((s) => pillarFor(s.pillar(), a.id, { ...a.grains, id: a.id }))));
+      if (!p) cache.set(a.id, (p = (snap ??= this.source.snapshot(rev)).then(async (s) => pillarFor(await pillarTreeOf(s), a.id, { ...a.grains, id: a.id }))));
       return p;
     };
     return resolveTarget(target, tgt_type, this.store.listAgents(), this.cfg.nodegroups, pillarOf);
