@@ -44,6 +44,8 @@ export class AgentConn {
   /** came in through the pending (small-frame) websocket server */
   preAuth = false;
   alive = true;
+  /** the agent sent something (a frame, its own ping) since the last heartbeat: no ping needed */
+  heard = false;
   constructor(
     readonly id: string,
     readonly fingerprint: string,
@@ -423,6 +425,13 @@ export class AgentServer {
 
   private beat(): void {
     for (const c of this.conns.values()) {
+      // an agent heard from since the last beat is alive: pinging it too would double the
+      // heartbeat traffic of a large fleet (agents ping the master on their own heartbeat)
+      if (c.heard) {
+        c.heard = false;
+        c.alive = true;
+        continue;
+      }
       if (!c.alive) {
         this.o.log.warn(`agent ${c.id}: no heartbeat answer, dropping the connection`);
         c.terminate();
@@ -520,8 +529,10 @@ export class AgentServer {
     conn.send({ type: 'key_status', state: conn.level });
 
     ws.on('pong', () => (conn.alive = true));
+    ws.on('ping', () => (conn.heard = true));
     ws.on('message', (data, isBinary) => {
       conn.alive = true;
+      conn.heard = true;
       void this.dispatch(conn, data, isBinary);
     });
     ws.on('close', (code) => {
