@@ -9,7 +9,8 @@
  *  - with N = 1 and the W54 tree: the W54 no-op through a warm agent, and the agent's idle
  *    RSS and CPU.
  *
- * usage (standalone): node bench/fleet.mjs [--agents 1,100,1000] [--runs 5]
+ * usage (standalone): node bench/fleet.mjs [--agents 1,100,1000] [--runs 5] [--per-process 100]
+ *   [--profile-master] [--store postgres://user@host:port/db]
  */
 import fs from 'node:fs';
 import os from 'node:os';
@@ -115,8 +116,8 @@ function smallTree(dir) {
 
 class Fleet {
   /** profile: 'agent' or 'master' runs that process under --cpu-prof into profileDir. */
-  constructor(dir, n, tree, { rooted, profile, profileDir }) {
-    Object.assign(this, { dir, n, tree, rooted, profile, profileDir, agents: [], procs: [] });
+  constructor(dir, n, tree, { rooted, profile, profileDir, store }) {
+    Object.assign(this, { dir, n, tree, rooted, profile, profileDir, store, agents: [], procs: [] });
     this.sock = path.join(dir, 'master.sock');
     this.masterYaml = path.join(dir, 'master.yaml');
     this.log = path.join(dir, 'log');
@@ -141,6 +142,7 @@ class Fleet {
       y({
         interface: '127.0.0.1', port: this.port, pki_dir: 'pki', db: 'master.db', socket: 'master.sock',
         state_tree: this.tree.states, pillar_tree: this.tree.pillar, auto_accept: true, log_level: 'warn',
+        ...(this.store ? { store: this.store } : {}),
       }),
     );
     await this.startMaster();
@@ -236,13 +238,13 @@ async function profilePass({ dir, n, tree, rooted, runs, who, log }) {
 }
 
 /** One fleet size: converge once, then time the no-op applies. */
-async function measure({ dir, n, tree, rooted, runs, expectStates, log, idle, profileMaster }) {
+async function measure({ dir, n, tree, rooted, runs, expectStates, log, idle, profileMaster, store }) {
   const profileDir = path.join(dir + '-profile');
   if (profileMaster) {
     fs.rmSync(profileDir, { recursive: true, force: true });
     fs.mkdirSync(profileDir, { recursive: true });
   }
-  const f = new Fleet(dir, n, tree, { rooted, ...(profileMaster ? { profile: 'master', profileDir } : {}) });
+  const f = new Fleet(dir, n, tree, { rooted, store, ...(profileMaster ? { profile: 'master', profileDir } : {}) });
   f.profInterval = 1000; // a whole run of thousands of agents: 1 ms samples
   try {
     log(`fleet ${n}: starting master and ${n} agent(s) in ${Math.ceil(n / PER_PROCESS)} process(es)`);
@@ -303,7 +305,7 @@ async function measure({ dir, n, tree, rooted, runs, expectStates, log, idle, pr
   }
 }
 
-export async function runFleet({ scratch, sizes, runs, log, perProcess, profileMaster }) {
+export async function runFleet({ scratch, sizes, runs, log, perProcess, profileMaster, store }) {
   if (perProcess) PER_PROCESS = perProcess;
   if (!fs.existsSync(path.join(REPO, 'dist', 'cli', 'commands', 'master.js'))) {
     return { skipped: 'the master/agent commands are not built (dist/cli/commands/master.js missing)' };
@@ -318,7 +320,7 @@ export async function runFleet({ scratch, sizes, runs, log, perProcess, profileM
       profiles.push(await profilePass({ dir: path.join(scratch, 'fleet-w54-prof'), n: 1, tree, rooted: false, runs: 20, who: 'agent', log }));
     } else {
       const tree = smallTree(path.join(scratch, 'fleet-tree'));
-      rows.push({ kind: 'small no-op tree', ...(await measure({ dir: path.join(scratch, `fleet-${n}`), n, tree, rooted: true, runs, expectStates: tree.count, log, profileMaster })) });
+      rows.push({ kind: 'small no-op tree', ...(await measure({ dir: path.join(scratch, `fleet-${n}`), n, tree, rooted: true, runs, expectStates: tree.count, log, profileMaster, store })) });
       // the master's cost per agent shows at 100 already, without 1,000 agents' start-up
       if (n === 100) profiles.push(await profilePass({ dir: path.join(scratch, 'fleet-100-prof'), n, tree, rooted: true, runs: 10, who: 'master', log }));
     }
@@ -368,9 +370,11 @@ if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.me
       scratch: { type: 'string', default: path.join(os.tmpdir(), 'tsalt-bench') },
       'per-process': { type: 'string', default: '100' },
       'profile-master': { type: 'boolean', default: false },
+      // the master's store (master.yaml store:), e.g. postgres://user@127.0.0.1:5432/db; an empty database
+      store: { type: 'string' },
     },
   });
   const log = (m) => process.stderr.write(`[fleet ${new Date().toISOString().slice(11, 19)} load ${loadAvg()}] ${m}\n`);
-  const r = await runFleet({ scratch: o.scratch, sizes: o.agents.split(',').map(Number), runs: Number(o.runs), log, perProcess: Number(o['per-process']), profileMaster: o['profile-master'] });
+  const r = await runFleet({ scratch: o.scratch, sizes: o.agents.split(',').map(Number), runs: Number(o.runs), log, perProcess: Number(o['per-process']), profileMaster: o['profile-master'], store: o.store });
   process.stdout.write((await formatFleet(r)) + '\n');
 }
