@@ -9,7 +9,8 @@
  *  - with N = 1 and the W54 tree: the W54 no-op through a warm agent, and the agent's idle
  *    RSS and CPU.
  *
- * usage (standalone): node bench/fleet.mjs [--agents 1,100,1000] [--runs 5]
+ * usage (standalone): node bench/fleet.mjs [--agents 1,100,1000] [--runs 5] [--per-process 100]
+ *   [--profile-master] [--store postgres://user@host:port/db]
  */
 import fs from 'node:fs';
 import os from 'node:os';
@@ -22,7 +23,7 @@ import { REPO, TSALT, prepare } from './w54.mjs';
 import { timeMany, stats, tail, loadAvg } from './lib/measure.mjs';
 import { ms, mib, spread, table } from './lib/table.mjs';
 
-const PER_PROCESS = 100;
+let PER_PROCESS = 100;
 const IDLE_S = 30;
 const CLK_TCK = 100; // Linux USER_HZ; /proc/<pid>/stat counts CPU in these ticks
 
@@ -95,7 +96,8 @@ async function waitConnected(sock, n, timeoutMs, from = Date.now()) {
     }
     if (up >= n) return Date.now() - from;
     if (Date.now() - from > timeoutMs) throw new Error(`only ${up} of ${n} agents connected after ${timeoutMs / 1000} s`);
-    await sleep(100);
+    // listing thousands of agents costs the master CPU: poll a large fleet once a second
+    await sleep(n >= 1000 ? 1000 : 100);
   }
 }
 
@@ -114,15 +116,15 @@ function smallTree(dir) {
 
 class Fleet {
   /** profile: 'agent' or 'master' runs that process under --cpu-prof into profileDir. */
-  constructor(dir, n, tree, { rooted, profile, profileDir }) {
-    Object.assign(this, { dir, n, tree, rooted, profile, profileDir, agents: [], procs: [] });
+  constructor(dir, n, tree, { rooted, profile, profileDir, store }) {
+    Object.assign(this, { dir, n, tree, rooted, profile, profileDir, store, agents: [], procs: [] });
     this.sock = path.join(dir, 'master.sock');
     this.masterYaml = path.join(dir, 'master.yaml');
     this.log = path.join(dir, 'log');
   }
 
   profFlags(who) {
-    return this.profile === who ? ['--cpu-prof', '--cpu-prof-interval', '100', '--cpu-prof-dir', this.profileDir] : [];
+    return this.profile === who ? ['--cpu-prof', '--cpu-prof-interval', String(this.profInterval ?? 100), '--cpu-prof-dir', this.profileDir] : [];
   }
 
   async startMaster() {
@@ -140,6 +142,7 @@ class Fleet {
       y({
         interface: '127.0.0.1', port: this.port, pki_dir: 'pki', db: 'master.db', socket: 'master.sock',
         state_tree: this.tree.states, pillar_tree: this.tree.pillar, auto_accept: true, log_level: 'warn',
+        ...(this.store ? { store: this.store } : {}),
       }),
     );
     await this.startMaster();
@@ -162,6 +165,18 @@ class Fleet {
     }
     // key generation + first contact of every agent; generous for 1,000+ on 2 cores
     this.connectMs = await waitConnected(this.sock, this.n, 60000 + this.n * 200);
+  }
+
+  /** The first (converging) apply, not timed: agents that failed it (a fetch cut off under load) get it again. */
+  async converge(log, tries = 3) {
+    for (let i = 1; ; i++) {
+      try {
+        return await this.job();
+      } catch (e) {
+        if (i >= tries) throw e;
+        log(`fleet ${this.n}: converging apply, try ${i}: ${e.message.slice(0, 300)}; again`);
+      }
+    }
   }
 
   /** The job alone, from this process: request -> every agent's return. */
@@ -223,14 +238,20 @@ async function profilePass({ dir, n, tree, rooted, runs, who, log }) {
 }
 
 /** One fleet size: converge once, then time the no-op applies. */
-async function measure({ dir, n, tree, rooted, runs, expectStates, log, idle }) {
-  const f = new Fleet(dir, n, tree, { rooted });
+async function measure({ dir, n, tree, rooted, runs, expectStates, log, idle, profileMaster, store }) {
+  const profileDir = path.join(dir + '-profile');
+  if (profileMaster) {
+    fs.rmSync(profileDir, { recursive: true, force: true });
+    fs.mkdirSync(profileDir, { recursive: true });
+  }
+  const f = new Fleet(dir, n, tree, { rooted, store, ...(profileMaster ? { profile: 'master', profileDir } : {}) });
+  f.profInterval = 1000; // a whole run of thousands of agents: 1 ms samples
   try {
     log(`fleet ${n}: starting master and ${n} agent(s) in ${Math.ceil(n / PER_PROCESS)} process(es)`);
     await f.up();
     const fresh = procUsage(f.procs[0].pid); // agent connected, before its first job
     log(`fleet ${n}: all connected in ${ms(f.connectMs)}; first (converging) apply`);
-    await f.job();
+    await f.converge(log);
     const m0 = procUsage(f.master.pid);
     log(`fleet ${n}: no-op job x${runs}`);
     const jobs = [];
@@ -240,6 +261,8 @@ async function measure({ dir, n, tree, rooted, runs, expectStates, log, idle }) 
       jobs.push(j.wallMs);
     }
     const m1 = procUsage(f.master.pid);
+    const loadJobs = loadAvg();
+    log(`fleet ${n}: no-op jobs ${jobs.map((j) => ms(j)).join(', ')}; master CPU ${ms((m1.cpuMs - m0.cpuMs) / runs)} per job, peak RSS ${mib(m1.hwmKiB)}`);
     log(`fleet ${n}: tsalt apply '*' (whole CLI process) x${runs}`);
     const cli = await timeMany(`tsalt apply '*' (${n})`, [process.execPath, TSALT, 'apply', '*', '--socket', f.sock], {
       runs,
@@ -268,8 +291,12 @@ async function measure({ dir, n, tree, rooted, runs, expectStates, log, idle }) 
       const a1 = procUsage(f.procs[0].pid);
       out.agentIdle = { freshRssKiB: fresh.rssKiB, rssKiB: a1.rssKiB, cpuMsPerMin: ((a1.cpuMs - a0.cpuMs) * 60000) / idle };
     }
+    out.loadJobs = loadJobs;
     log(`fleet ${n}: reconnect storm (master restart)`);
     out.storm = await f.restartStorm();
+    out.storm.masterCpuMs = procUsage(f.master.pid).cpuMs;
+    out.loadStorm = loadAvg();
+    log(`fleet ${n}: all back ${ms(out.storm.allBackMs)} after the restart (master up in ${ms(out.storm.masterUpMs)}, its CPU ${ms(out.storm.masterCpuMs)})`);
     out.masterPeakAfterStormKiB = procUsage(f.master.pid).hwmKiB;
     out.loadAvg = loadAvg();
     return out;
@@ -278,7 +305,8 @@ async function measure({ dir, n, tree, rooted, runs, expectStates, log, idle }) 
   }
 }
 
-export async function runFleet({ scratch, sizes, runs, log }) {
+export async function runFleet({ scratch, sizes, runs, log, perProcess, profileMaster, store }) {
+  if (perProcess) PER_PROCESS = perProcess;
   if (!fs.existsSync(path.join(REPO, 'dist', 'cli', 'commands', 'master.js'))) {
     return { skipped: 'the master/agent commands are not built (dist/cli/commands/master.js missing)' };
   }
@@ -292,7 +320,7 @@ export async function runFleet({ scratch, sizes, runs, log }) {
       profiles.push(await profilePass({ dir: path.join(scratch, 'fleet-w54-prof'), n: 1, tree, rooted: false, runs: 20, who: 'agent', log }));
     } else {
       const tree = smallTree(path.join(scratch, 'fleet-tree'));
-      rows.push({ kind: 'small no-op tree', ...(await measure({ dir: path.join(scratch, `fleet-${n}`), n, tree, rooted: true, runs, expectStates: tree.count, log })) });
+      rows.push({ kind: 'small no-op tree', ...(await measure({ dir: path.join(scratch, `fleet-${n}`), n, tree, rooted: true, runs, expectStates: tree.count, log, profileMaster, store })) });
       // the master's cost per agent shows at 100 already, without 1,000 agents' start-up
       if (n === 100) profiles.push(await profilePass({ dir: path.join(scratch, 'fleet-100-prof'), n, tree, rooted: true, runs: 10, who: 'master', log }));
     }
@@ -340,9 +368,13 @@ if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.me
       agents: { type: 'string', default: '1,100,1000' },
       runs: { type: 'string', default: '5' },
       scratch: { type: 'string', default: path.join(os.tmpdir(), 'tsalt-bench') },
+      'per-process': { type: 'string', default: '100' },
+      'profile-master': { type: 'boolean', default: false },
+      // the master's store (master.yaml store:), e.g. postgres://user@127.0.0.1:5432/db; an empty database
+      store: { type: 'string' },
     },
   });
   const log = (m) => process.stderr.write(`[fleet ${new Date().toISOString().slice(11, 19)} load ${loadAvg()}] ${m}\n`);
-  const r = await runFleet({ scratch: o.scratch, sizes: o.agents.split(',').map(Number), runs: Number(o.runs), log });
+  const r = await runFleet({ scratch: o.scratch, sizes: o.agents.split(',').map(Number), runs: Number(o.runs), log, perProcess: Number(o['per-process']), profileMaster: o['profile-master'], store: o.store });
   process.stdout.write((await formatFleet(r)) + '\n');
 }

@@ -88,8 +88,10 @@ export const MasterConfigSchema = z.strictObject({
   tls_handshake_timeout_s: z.number().positive().default(10),
   /** sockets on the agent port at once, in any state; more are dropped (and logged) */
   max_connections: z.number().int().positive().default(10_000),
-  /** TLS handshakes in progress at once on the agent port; more new sockets are dropped (and logged) and their agents retry with backoff, e.g. when a whole fleet reconnects after a master restart */
+  /** TLS handshakes in progress at once on the agent port, e.g. when a whole fleet reconnects after a master restart; more new sockets wait for their turn (max_handshake_rate 0: are dropped, and their agents retry with backoff); logged when hit */
   max_handshakes: z.number().int().positive().default(200),
+  /** TLS handshakes started per second on the agent port (0: no limit); sockets beyond it wait for their turn (at most tls_handshake_timeout_s) instead of being dropped, so a fleet reconnecting at once is let in at this pace without its agents backing off further */
+  max_handshake_rate: z.number().int().nonnegative().default(500),
   /** ping agents this often; two missed pongs drop the connection */
   heartbeat_s: z.number().positive().default(15),
   /** an agent that dropped mid-job and is not back (with the job) after this long: job lost */

@@ -8,11 +8,12 @@
 import type { CliEvent, CliRequest, JobRequest, Job, AgentJobStatus, ReturnBody, AgentMessage, TargetType } from '../protocol/messages.js';
 import { toWire } from '../engine/tree/bundle.js';
 import type { Logger } from '../core/log.js';
-import { newJid, TERMINAL, type AgentRow, type JobIntent, type Store } from './store-api.js';
+import { newJid, TERMINAL, type AgentRow, type JobIntent, type JobReturnRow, type Store } from './store-api.js';
 import type { AgentConn, DispatchTable } from './server.js';
 import { CloseCode } from '../protocol/messages.js';
 import type { ConfigSource, BuiltBundle, Snapshot } from './tree.js';
-import { pillarFor } from './pillar.js';
+import { pillarFor, pillarTreeOf } from './pillar.js';
+import { WriteBatcher } from './batch.js';
 import { resolveTarget, TargetError } from './target.js';
 import { deepMerge } from '../engine/render/salt-functions.js';
 import type { MasterConfig } from './config.js';
@@ -145,9 +146,14 @@ export class JobManager {
   private readonly held = new Map<string, HeldJob>();
   /** bus events gathered in one tick: one dispatch per master and job, one returned per job */
   private readonly outgoing = new Map<string, { jid: string; to: string | undefined; agents: string[]; pillar?: Record<string, unknown> }>();
+  /** returns and streamed results of a tick, stored in one transaction each (master/batch.ts) */
+  private readonly returns: WriteBatcher<JobReturnRow, boolean>;
+  private readonly results: WriteBatcher<{ jid: string; agentId: string; result: StateResult }, void>;
 
   constructor(deps: JobManagerDeps) {
     ({ store: this.store, source: this.source, revisions: this.revisions, agents: this.agents, cfg: this.cfg, log: this.log, events: this.events, remote: this.remote } = deps);
+    this.returns = new WriteBatcher((rows) => this.store.finishJobAgents(rows), (r) => this.store.finishJobAgent(r.jid, r.agentId, r.status, r.body));
+    this.results = new WriteBatcher(async (rows) => (await this.store.putStateResults(rows), rows.map(() => undefined)), (r) => this.store.putStateResult(r.jid, r.agentId, r.result));
   }
 
   /** Handlers for messages from accepted agents (the server's dispatch table). */
@@ -202,7 +208,7 @@ export class JobManager {
       // targeting (I@) and each agent's job use that agent's revision's pillar
       let p = pillarCache.get(a.id);
       if (!p) {
-        p = snapshotAt(req.type === 'apply' ? revisionOf(a) : fleetRevision).then((snap) => pillarFor(snap.pillar(), a.id, { ...a.grains, id: a.id }));
+        p = snapshotAt(req.type === 'apply' ? revisionOf(a) : fleetRevision).then(async (snap) => pillarFor(await pillarTreeOf(snap), a.id, { ...a.grains, id: a.id }));
         pillarCache.set(a.id, p);
       }
       return p;
@@ -300,7 +306,7 @@ export class JobManager {
     const cache = new Map<string, Promise<Record<string, unknown>>>();
     const pillarOf = (a: AgentRow) => {
       let p = cache.get(a.id);
-      if (!p) cache.set(a.id, (p = (snap ??= this.source.snapshot(rev)).then((s) => pillarFor(s.pillar(), a.id, { ...a.grains, id: a.id }))));
+      if (!p) cache.set(a.id, (p = (snap ??= this.source.snapshot(rev)).then(async (s) => pillarFor(await pillarTreeOf(s), a.id, { ...a.grains, id: a.id }))));
       return p;
     };
     return resolveTarget(target, tgt_type, await this.store.listAgents(), this.cfg.nodegroups, pillarOf);
@@ -699,7 +705,7 @@ export class JobManager {
     // an apply's return holds every result again: one that cannot be stored now is stored with it
     try {
       if (!(await this.isOpenFor(m.jid, conn.id))) return;
-      await this.store.putStateResult(m.jid, conn.id, m.result);
+      await this.results.write({ jid: m.jid, agentId: conn.id, result: m.result });
     } catch (e) {
       this.log.error(`job ${m.jid}: a state result of ${conn.id} not stored now (${(e as Error).message}); it is stored with the return`);
     }
@@ -734,7 +740,7 @@ export class JobManager {
     const ok = b.kind === 'apply' ? b.report.counts.failed === 0 : b.kind === 'run' ? b.retcode === 0 : false;
     const status = ok ? 'done' : 'failed';
     // the transition decides: a copy stored meanwhile (another connection, another master) wins
-    if (!(await this.store.finishJobAgent(m.jid, id, status, b))) return false;
+    if (!(await this.returns.write({ jid: m.jid, agentId: id, status, body: b }))) return false;
     this.log.info(`job ${m.jid}: ${id} returned (${status})${TERMINAL.has(row.status) ? ` late, after ${row.status}` : ''}`);
     await this.finish(m.jid, id, status, b);
     return true;

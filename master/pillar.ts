@@ -3,7 +3,9 @@
  * that agent's id and grains. The result goes into that agent's job and nowhere else; the
  * pillar tree itself is never bundled or served.
  */
-import { renderPillar } from '../engine/compile/pillar.js';
+import { renderPillarWith } from '../engine/compile/pillar.js';
+import { makeRenderBase } from '../engine/render/render-base.js';
+import { topMatches } from '../engine/compile/top.js';
 import { normaliseTreePath, TreeError, type TreeSource } from '../engine/tree/source.js';
 import type { Data } from '../engine/render/salt-functions.js';
 import type { BundleEntry } from '../engine/tree/bundle.js';
@@ -11,7 +13,124 @@ import type { BundleEntry } from '../engine/tree/bundle.js';
 /** Pillar for one agent from a revision's pillar tree (none: empty pillar). */
 export async function pillarFor(tree: TreeSource | undefined, id: string, grains: Data): Promise<Data> {
   if (!tree) return {};
-  return renderPillar(tree, id, grains);
+  // only a tree held in memory is fixed: a live directory may change between two renders
+  if (!(tree instanceof MemoryTree)) return renderPillarWith(tree, id, { ...grains, id: grains.id ?? id });
+  let cache = caches.get(tree);
+  if (!cache) caches.set(tree, (cache = new PillarCache(tree)));
+  return cache.render(id, grains);
+}
+
+/** One cache per pillar tree object: a revision's MemoryTree lives as long as its snapshot. */
+const caches = new WeakMap<TreeSource, PillarCache>();
+
+/**
+ * The pillar tree a job renders from, read once per snapshot: a revision's tree is already in
+ * memory; a plain pillar directory is read into memory here, so every agent of the job sees
+ * the same files (and the cache may share renders between them). A directory that cannot be
+ * read whole (an unreadable file, a link out of the tree) stays live and is rendered uncached.
+ */
+export function pillarTreeOf(snap: { pillar(): TreeSource | undefined }): Promise<TreeSource | undefined> {
+  let p = frozen.get(snap);
+  if (!p) frozen.set(snap, (p = freeze(snap.pillar())));
+  return p;
+}
+const frozen = new WeakMap<object, Promise<TreeSource | undefined>>();
+
+async function freeze(live: TreeSource | undefined): Promise<TreeSource | undefined> {
+  if (!live || live instanceof MemoryTree) return live;
+  try {
+    const files = await live.list('');
+    return new MemoryTree(live.label, files.map((path): BundleEntry => ({ path, data: live.readSync(path), executable: false })));
+  } catch {
+    return live;
+  }
+}
+
+/** A render's dependencies: the grains keys it read, with their values as JSON. */
+interface Entry {
+  /** the grains keys read, sorted, joined: entries with the same keys share a map */
+  values: Map<string, Promise<Data>>;
+  keys: string[];
+}
+
+const ABSENT = '\0absent';
+const valueOf = (grains: Data, k: string) => (Object.prototype.hasOwnProperty.call(grains, k) ? JSON.stringify(grains[k]) ?? ABSENT : ABSENT);
+
+/**
+ * Pillar renders shared between agents whose render inputs are equal. A render sees the pillar
+ * tree (fixed per cache), the SLS list top.sls gives the agent, and the grains (id included)
+ * its templates read. Each render runs with a view of the grains that notes every key read;
+ * its result is kept under (SLS list, those keys' values), and another agent gets it only when
+ * its own values for those keys are equal. A render that reads `id`, enumerates the grains,
+ * calls a salt function whose result is not a function of its inputs (cmd.run, file.read,
+ * random.*...) or whose tree uses the `random` filter is never shared. Shared results are
+ * frozen: no caller can change another agent's pillar.
+ */
+export class PillarCache {
+  /** SLS list (JSON) -> key set -> entry */
+  private readonly bySls = new Map<string, Map<string, Entry>>();
+  private shareable: boolean | undefined;
+  /** renders done and renders shared, for tests and the bench */
+  readonly stats = { rendered: 0, shared: 0 };
+
+  constructor(private readonly tree: TreeSource) {}
+
+  async render(id: string, grainsIn: Data): Promise<Data> {
+    const grains: Data = { ...grainsIn, id: grainsIn.id ?? id };
+    if (!this.tree.existsSync('top.sls')) return {};
+    if (!(await this.canShare())) {
+      this.stats.rendered++;
+      return renderPillarWith(this.tree, id, grains);
+    }
+    // top.sls matches on the id (globs) as well as grains: the SLS list it gives is the input
+    const sls = JSON.stringify(topMatches(makeRenderBase({ tree: this.tree, grains, pillar: {} }), { id, grains }));
+    let sets = this.bySls.get(sls);
+    if (!sets) this.bySls.set(sls, (sets = new Map()));
+    for (const e of sets.values()) {
+      const hit = e.values.get(e.keys.map((k) => valueOf(grains, k)).join('\0'));
+      if (hit) {
+        this.stats.shared++;
+        return hit;
+      }
+    }
+    const read = new Set<string>();
+    let whole = false;
+    let impure = false;
+    const view = new Proxy(grains, {
+      get: (t, k, r) => (typeof k === 'string' && read.add(k), Reflect.get(t, k, r)),
+      has: (t, k) => (typeof k === 'string' && read.add(k), Reflect.has(t, k)),
+      getOwnPropertyDescriptor: (t, k) => (typeof k === 'string' && read.add(k), Reflect.getOwnPropertyDescriptor(t, k)),
+      ownKeys: (t) => ((whole = true), Reflect.ownKeys(t)),
+    });
+    this.stats.rendered++;
+    const result = renderPillarWith(this.tree, id, view, {}, { impure: () => (impure = true) }).then(deepFreeze);
+    // the render is synchronous inside: by now every read has happened
+    await result.catch(() => undefined);
+    if (whole || impure || read.has('id')) return result;
+    const keys = [...read].sort();
+    const setKey = keys.join('\0');
+    let e = sets.get(setKey);
+    if (!e) sets.set(setKey, (e = { keys, values: new Map() }));
+    e.values.set(keys.map((k) => valueOf(grains, k)).join('\0'), result);
+    return result;
+  }
+
+  /** The `random` filter gives each render its own pick: such a tree is rendered per agent. */
+  private async canShare(): Promise<boolean> {
+    if (this.shareable === undefined) {
+      const files = await this.tree.list('');
+      this.shareable = !files.some((f) => /\brandom\b/.test(this.tree.readSync(f).toString('utf8')));
+    }
+    return this.shareable;
+  }
+}
+
+function deepFreeze<T>(v: T): T {
+  if (v && typeof v === 'object' && !Object.isFrozen(v)) {
+    Object.freeze(v);
+    for (const x of Object.values(v)) deepFreeze(x);
+  }
+  return v;
 }
 
 /** A tree held in memory: the pillar files of one commit, read from git objects. */

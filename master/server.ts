@@ -44,6 +44,8 @@ export class AgentConn {
   /** came in through the pending (small-frame) websocket server */
   preAuth = false;
   alive = true;
+  /** the agent sent something (a frame, its own ping) since the last heartbeat: no ping needed */
+  heard = false;
   /** this connection's messages are handled one after the other, in the order they came */
   inbox: Promise<void> = Promise.resolve();
   constructor(
@@ -104,6 +106,8 @@ export interface ServerLimits {
   maxConnections: number;
   /** TLS handshakes in progress at once [max_handshakes] */
   maxHandshakes: number;
+  /** TLS handshakes started per second; 0: no limit [max_handshake_rate] */
+  maxHandshakeRate: number;
 }
 
 export const DEFAULT_SERVER_LIMITS: ServerLimits = {
@@ -113,6 +117,7 @@ export const DEFAULT_SERVER_LIMITS: ServerLimits = {
   handshakeTimeoutS: 10,
   maxConnections: 10_000,
   maxHandshakes: 200,
+  maxHandshakeRate: 500,
 };
 
 /** The limits from master.yaml's keys (absent keys: the defaults). */
@@ -123,6 +128,7 @@ export function serverLimits(cfg: {
   tls_handshake_timeout_s?: number;
   max_connections?: number;
   max_handshakes?: number;
+  max_handshake_rate?: number;
 }): ServerLimits {
   const d = DEFAULT_SERVER_LIMITS;
   return {
@@ -132,6 +138,7 @@ export function serverLimits(cfg: {
     handshakeTimeoutS: cfg.tls_handshake_timeout_s ?? d.handshakeTimeoutS,
     maxConnections: cfg.max_connections ?? d.maxConnections,
     maxHandshakes: cfg.max_handshakes ?? d.maxHandshakes,
+    maxHandshakeRate: cfg.max_handshake_rate ?? d.maxHandshakeRate,
   };
 }
 
@@ -178,6 +185,11 @@ export class AgentServer {
   private readonly handshaking = new Map<string, () => void>();
   /** the most handshakes in progress at once so far (logged at debug when it grows) */
   private handshakePeak = 0;
+  /** sockets waiting for their turn to start TLS (max_handshake_rate), oldest first */
+  private readonly held: { raw: Socket; at: number }[] = [];
+  private readonly bucket: { tokens: number; at: number; timer: NodeJS.Timeout | undefined } = { tokens: 0, at: 0, timer: undefined };
+  /** handshakes started / sockets that had to wait for their turn, for tests and the bench */
+  readonly handshakeStats = { started: 0, held: 0, peakHeld: 0 };
 
   constructor(private readonly o: ServerOptions) {
     const lim = (this.limits = o.limits ?? DEFAULT_SERVER_LIMITS);
@@ -240,33 +252,106 @@ export class AgentServer {
 
   /**
    * At most max_handshakes TLS handshakes at once: a fleet reconnecting together (after a master
-   * restart) is let in a slice at a time instead of starving every handshake of CPU. A socket
-   * over the cap is dropped before TLS starts; its agent retries with its backoff.
+   * restart) is let in a slice at a time instead of starving every handshake of CPU. And at most
+   * max_handshake_rate started per second (a token bucket holding one second's worth): a socket
+   * over either is held, its TLS not started, until its turn, so the agents behind it wait
+   * instead of backing off further. A socket held longer than tls_handshake_timeout_s is dropped
+   * (its agent retries). With max_handshake_rate 0, a socket over max_handshakes is dropped at once.
    */
   private capHandshakes(): void {
     const max = this.limits.maxHandshakes;
-    // before tls.Server wraps the socket: a refused one costs no handshake
-    this.https.prependListener('connection', (raw: Socket) => {
+    const rate = this.limits.maxHandshakeRate;
+    // tls.Server's own listener starts the handshake: it runs for a socket when its turn comes
+    const startTls = this.https.listeners('connection') as ((s: Socket) => void)[];
+    this.https.removeAllListeners('connection');
+    const start = (raw: Socket) => {
       const key = `${raw.remoteAddress}:${raw.remotePort}`;
-      if (this.handshaking.size >= max) {
-        this.caps.handshakes.hit(`handshake cap reached (max_handshakes ${max}): refused ${raw.remoteAddress ?? 'a peer'}`);
-        raw.destroy();
-        return;
-      }
       let done = false;
       const release = () => {
         if (done) return;
         done = true;
         if (this.handshaking.get(key) === release) this.handshaking.delete(key);
+        if (this.held.length) this.admitHeld();
       };
       this.handshaking.set(key, release);
       raw.once('close', release);
+      this.handshakeStats.started++;
       if (this.handshaking.size > this.handshakePeak) {
         this.handshakePeak = this.handshaking.size;
         this.o.log.debug(`tls handshakes in progress: new peak ${this.handshakePeak} (max_handshakes ${max})`);
       }
+      for (const l of startTls) l.call(this.https, raw);
+    };
+    this.startTls = start;
+    this.https.on('connection', (raw: Socket) => {
+      if (rate <= 0) {
+        // before tls.Server wraps the socket: a refused one costs no handshake
+        if (this.handshaking.size >= max) {
+          this.caps.handshakes.hit(`handshake cap reached (max_handshakes ${max}): refused ${raw.remoteAddress ?? 'a peer'}`);
+          raw.destroy();
+          return;
+        }
+        return start(raw);
+      }
+      if (!this.held.length && this.handshaking.size < max && this.takeToken()) return start(raw);
+      this.held.push({ raw, at: Date.now() });
+      this.handshakeStats.held++;
+      if (this.held.length > this.handshakeStats.peakHeld) {
+        this.handshakeStats.peakHeld = this.held.length;
+        this.o.log.debug(`tls handshakes waiting for their turn: new peak ${this.held.length} (max_handshake_rate ${rate}/s, max_handshakes ${max})`);
+      }
+      this.admitHeld();
     });
     this.https.on('secureConnection', (tls: TLSSocket) => this.handshaking.get(`${tls.remoteAddress}:${tls.remotePort}`)?.());
+  }
+
+  private startTls: (raw: Socket) => void = () => {};
+
+  /** One token of the handshake rate, if there is one now. */
+  private takeToken(): boolean {
+    const rate = this.limits.maxHandshakeRate;
+    const now = Date.now();
+    this.bucket.tokens = Math.min(rate, this.bucket.tokens + ((now - this.bucket.at) * rate) / 1000);
+    this.bucket.at = now;
+    if (this.bucket.tokens < 1) return false;
+    this.bucket.tokens -= 1;
+    return true;
+  }
+
+  /** Starts the held sockets whose turn it is; comes back when the next token is due. */
+  private admitHeld(): void {
+    const max = this.limits.maxHandshakes;
+    const waitMs = this.limits.handshakeTimeoutS * 1000;
+    while (this.held.length) {
+      const h = this.held[0]!;
+      if (h.raw.destroyed) {
+        this.held.shift();
+        continue;
+      }
+      if (Date.now() - h.at > waitMs) {
+        this.held.shift();
+        this.caps.handshakes.hit(`a socket waited over tls_handshake_timeout_s (${this.limits.handshakeTimeoutS}) for its TLS handshake to start (max_handshake_rate ${this.limits.maxHandshakeRate}); dropped ${h.raw.remoteAddress ?? 'a peer'}, its agent retries`);
+        h.raw.destroy();
+        continue;
+      }
+      if (this.handshaking.size >= max) {
+        this.caps.handshakes.hit(`handshake cap reached (max_handshakes ${max}): ${this.held.length} socket(s) held until handshakes in progress finish`);
+        return; // a finishing handshake calls this again
+      }
+      if (!this.takeToken()) {
+        if (!this.bucket.timer) {
+          const due = Math.ceil(((1 - this.bucket.tokens) * 1000) / this.limits.maxHandshakeRate);
+          this.bucket.timer = setTimeout(() => {
+            this.bucket.timer = undefined;
+            this.admitHeld();
+          }, due);
+          this.bucket.timer.unref();
+        }
+        return;
+      }
+      this.held.shift();
+      this.startTls(h.raw);
+    }
   }
 
   listen(host: string, port: number): Promise<number> {
@@ -284,6 +369,8 @@ export class AgentServer {
 
   async close(): Promise<void> {
     clearInterval(this.heartbeat);
+    clearTimeout(this.bucket.timer);
+    for (const h of this.held.splice(0)) h.raw.destroy();
     for (const c of this.conns.values()) c.close(CloseCode.shutdown, 'master shutting down');
     await new Promise<void>((r) => this.wss.close(() => r()));
     await new Promise<void>((r) => this.wssPending.close(() => r()));
@@ -341,6 +428,13 @@ export class AgentServer {
 
   private beat(): void {
     for (const c of this.conns.values()) {
+      // an agent heard from since the last beat is alive: pinging it too would double the
+      // heartbeat traffic of a large fleet (agents ping the master on their own heartbeat)
+      if (c.heard) {
+        c.heard = false;
+        c.alive = true;
+        continue;
+      }
       if (!c.alive) {
         this.o.log.warn(`agent ${c.id}: no heartbeat answer, dropping the connection`);
         c.terminate();
@@ -446,8 +540,10 @@ export class AgentServer {
     conn.send({ type: 'key_status', state: conn.level });
 
     ws.on('pong', () => (conn.alive = true));
+    ws.on('ping', () => (conn.heard = true));
     const take = (data: unknown, isBinary: boolean) => {
       conn.alive = true;
+      conn.heard = true;
       conn.inbox = conn.inbox.then(() => this.dispatch(conn, data, isBinary));
     };
     ws.on('message', take);

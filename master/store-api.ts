@@ -197,6 +197,14 @@ export interface SessionRow {
   since: string;
 }
 
+/** One return for finishJobAgents. */
+export interface JobReturnRow {
+  jid: string;
+  agentId: string;
+  status: 'done' | 'failed';
+  body: ReturnBody;
+}
+
 export interface Store {
   readonly kind: 'sqlite' | 'postgres';
   /** where it is, for messages (a file, or a URL without its password) */
@@ -243,12 +251,20 @@ export interface Store {
   setJobAgentStatus(jid: string, agentId: string, status: AgentJobStatus, error?: string): Promise<boolean>;
   /** Upsert one streamed state result (a later full report overwrites the same run_num). */
   putStateResult(jid: string, agentId: string, r: StateResult): Promise<void>;
+  /** Several streamed results in one transaction; all or nothing (rejects: none stored). */
+  putStateResults(rows: readonly { jid: string; agentId: string; result: StateResult }[]): Promise<void>;
   /**
    * The agent's return: every result, the status, the agent's attempt, in one transaction.
    * Stored once: false (nothing written) when the run already has a return (done or failed);
    * a return after a timeout/lost/cancelled end is stored (a late return).
    */
   finishJobAgent(jid: string, agentId: string, status: 'done' | 'failed', body: ReturnBody): Promise<boolean>;
+  /**
+   * Several returns in one transaction (the master batches the returns of a tick): each as
+   * finishJobAgent, in order, with its result. All or nothing: when the store fails, none is
+   * stored and the promise rejects (the caller stores them one by one then).
+   */
+  finishJobAgents(returns: readonly JobReturnRow[]): Promise<boolean[]>;
   stateResults(jid: string, agentId: string): Promise<StateResult[]>;
   /** Agents per status and the last end so far. */
   jobProgress(jid: string): Promise<JobProgress>;

@@ -20,6 +20,7 @@ import {
   type AgentRow,
   type JobAgentRow,
   type JobProgress,
+  type JobReturnRow,
   type JobRow,
   type JobWithCounts,
   type KeyState,
@@ -339,7 +340,36 @@ export class PgStore implements Store {
   }
 
   async finishJobAgent(jid: string, agentId: string, status: 'done' | 'failed', body: ReturnBody): Promise<boolean> {
+    return this.tx((c) => this.finishOn(c, jid, agentId, status, body));
+  }
+
+  async finishJobAgents(returns: readonly JobReturnRow[]): Promise<boolean[]> {
+    // one transaction, one commit for the tick's returns; an error rolls all back and the
+    // caller (master/batch.ts) stores each on its own
     return this.tx(async (c) => {
+      const moved: boolean[] = [];
+      for (const r of returns) moved.push(await this.finishOn(c, r.jid, r.agentId, r.status, r.body));
+      return moved;
+    });
+  }
+
+  async putStateResults(rows: readonly { jid: string; agentId: string; result: StateResult }[]): Promise<void> {
+    // one upsert per agent's run; a run_num twice in a tick keeps the later (one statement
+    // cannot upsert the same row twice)
+    const byRun = new Map<string, { jid: string; agentId: string; results: Map<number, StateResult> }>();
+    for (const r of rows) {
+      const key = `${r.jid}\0${r.agentId}`;
+      let g = byRun.get(key);
+      if (!g) byRun.set(key, (g = { jid: r.jid, agentId: r.agentId, results: new Map() }));
+      g.results.set(r.result.run_num, r.result);
+    }
+    await this.tx(async (c) => {
+      for (const g of byRun.values()) await this.putResults(g.jid, g.agentId, [...g.results.values()], c);
+    });
+  }
+
+  private async finishOn(c: pg.PoolClient, jid: string, agentId: string, status: 'done' | 'failed', body: ReturnBody): Promise<boolean> {
+    {
       const error = body.kind === 'error' ? body.error : null;
       // the transition first: a second return (re-sent spool, another master) changes nothing
       const moved = await this.rows<{ revision: string | null }>(
@@ -356,7 +386,7 @@ export class PgStore implements Store {
         if (status === 'done') await c.query('UPDATE agents SET revision_applied = $1 WHERE id = $2', [revision, agentId]);
       }
       return true;
-    });
+    }
   }
 
   async stateResults(jid: string, agentId: string): Promise<StateResult[]> {

@@ -16,6 +16,7 @@ import {
   type AgentJobRow,
   type AgentRow,
   type JobAgentRow,
+  type JobReturnRow,
   type JobProgress,
   type JobRow,
   type JobWithCounts,
@@ -192,6 +193,10 @@ export class SqliteStore implements Store {
     this.resultNow(jid, agentId, r);
   }
 
+  async putStateResults(rows: readonly { jid: string; agentId: string; result: StateResult }[]): Promise<void> {
+    this.db.transaction(() => rows.forEach((r) => this.resultNow(r.jid, r.agentId, r.result)))();
+  }
+
   private resultNow(jid: string, agentId: string, r: StateResult): void {
     this.q(
       `INSERT OR REPLACE INTO state_results (jid, agent_id, run_num, state_id, sls, fun, name, result, changes, comment, start, duration_ms, warnings)
@@ -214,6 +219,15 @@ export class SqliteStore implements Store {
   }
 
   async finishJobAgent(jid: string, agentId: string, status: 'done' | 'failed', body: ReturnBody): Promise<boolean> {
+    return this.finishNow(jid, agentId, status, body);
+  }
+
+  async finishJobAgents(returns: readonly JobReturnRow[]): Promise<boolean[]> {
+    // one transaction for all (each return's own is a savepoint inside it): one commit, not N
+    return this.db.transaction(() => returns.map((r) => this.finishNow(r.jid, r.agentId, r.status, r.body)))();
+  }
+
+  private finishNow(jid: string, agentId: string, status: 'done' | 'failed', body: ReturnBody): boolean {
     const tx = this.db.transaction((): boolean => {
       const error = body.kind === 'error' ? body.error : null;
       // the transition first: a second return (re-sent spool, another master) changes nothing

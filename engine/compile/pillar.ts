@@ -12,10 +12,29 @@ import { resolveInclude } from './high.js';
 import { CompileError, type CompileErrorDetail } from './errors.js';
 
 export async function renderPillar(tree: TreeSource, id: string, grains: Data, opts: Data = {}): Promise<Data> {
+  return renderPillarWith(tree, id, { ...grains, id: grains.id ?? id }, opts);
+}
+
+/** What a caller may learn of a render (the master's pillar cache: which inputs it used). */
+export interface PillarRenderWatch {
+  /** a salt[...] function whose result is not a function of tree, grains and pillar was called */
+  impure(name: string): void;
+}
+
+/** salt[...] functions whose result depends only on their arguments, grains, pillar and the tree. */
+const PURE_PREFIXES = ['pillar.', 'grains.', 'config.', 'test.', 'log.', 'defaults.', 'slsutil.', 'hashutil.'];
+const PURE_NAMES = new Set(['file.basename', 'file.dirname', 'file.join', 'file.normpath', 'cp.get_file_str']);
+const isPure = (name: string) => PURE_NAMES.has(name) || PURE_PREFIXES.some((p) => name.startsWith(p));
+
+/**
+ * renderPillar with `grains` used as given (they must hold `id`): templates see this very
+ * object, so a caller may hand in a view that notes what is read. `watch` hears of impure calls.
+ */
+export async function renderPillarWith(tree: TreeSource, id: string, grains: Data, opts: Data = {}, watch?: PillarRenderWatch): Promise<Data> {
   if (!tree.existsSync('top.sls')) return {};
   const pillar: Data = {};
-  grains = { ...grains, id: grains.id ?? id };
-  const base = makeRenderBase({ tree, grains, pillar, opts });
+  const onSaltCall = watch ? (name: string) => (isPure(name) ? undefined : watch.impure(name)) : undefined;
+  const base = makeRenderBase({ tree, grains, pillar, opts, onSaltCall });
   const errors: CompileErrorDetail[] = [];
   const done = new Set<string>();
   const visit = (sls: string, chain: string[]) => {

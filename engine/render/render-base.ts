@@ -16,7 +16,7 @@ export interface RenderBase {
   salt: Record<string, (...a: unknown[]) => unknown>;
 }
 
-export function makeRenderBase(o: { tree: TreeSource; grains: Data; pillar: Data; opts?: Data }): RenderBase {
+export function makeRenderBase(o: { tree: TreeSource; grains: Data; pillar: Data; opts?: Data; onSaltCall?: (name: string) => void }): RenderBase {
   const opts = o.opts ?? {};
   return {
     tree: o.tree,
@@ -24,7 +24,7 @@ export function makeRenderBase(o: { tree: TreeSource; grains: Data; pillar: Data
     pillar: o.pillar,
     opts,
     renderer: new JinjaRenderer(o.tree),
-    salt: saltFunctions(o.grains, o.pillar, opts, o.tree),
+    salt: saltFunctions(o.grains, o.pillar, opts, o.tree, o.onSaltCall),
   };
 }
 

@@ -155,8 +155,11 @@ export function deepMerge(target: Data, src: Data): Data {
   return target;
 }
 
-/** `tree`: the run's state tree, for cp.get_file_str (absent: that function refuses). */
-export function saltFunctions(grains: Data, pillar: Data, opts: Data, tree?: TreeSource): Record<string, (...a: unknown[]) => unknown> {
+/**
+ * `tree`: the run's state tree, for cp.get_file_str (absent: that function refuses). `onCall`:
+ * told each function's name as it is called (the master's pillar cache watches for impure ones).
+ */
+export function saltFunctions(grains: Data, pillar: Data, opts: Data, tree?: TreeSource, onCall?: (name: string) => void): Record<string, (...a: unknown[]) => unknown> {
   const pget = getter('pillar.get', () => pillar, true, logWarn);
   const gget = getter('grains.get', () => grains, false, logWarn);
   const fns: Record<string, (...a: unknown[]) => unknown> = {
@@ -198,6 +201,7 @@ export function saltFunctions(grains: Data, pillar: Data, opts: Data, tree?: Tre
     ...utilFunctions(),
     ...cpFunctions(tree),
   };
+  if (onCall) for (const [name, fn] of Object.entries(fns)) fns[name] = (...a: unknown[]) => (onCall(name), fn(...a));
   return saltNamespace(fns);
 }
 
