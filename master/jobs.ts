@@ -44,7 +44,7 @@ export interface JobManagerDeps {
   agents: AgentLinks;
   /** the revisions jobs without --revision apply; absent: the head */
   revisions?: FleetRevisions;
-  cfg: Pick<MasterConfig, 'nodegroups' | 'lost_after_s' | 'timeout_s'>;
+  cfg: Pick<MasterConfig, 'nodegroups' | 'lost_after_s' | 'timeout_s' | 'held_return_retry_s' | 'held_returns_max_bytes'>;
   log: Logger;
   events?: JobEvents;
 }
@@ -95,7 +95,7 @@ export class JobManager {
   private readonly offered = new Map<string, Map<string, BuiltBundle>>();
   /**
    * `${jid}/${agent}` -> a return the store could not take (locked past busy_timeout, disk
-   * full), tried again every UNSTORED_RETRY_MS. Not acknowledged until stored, so the agent
+   * full), tried again every held_return_retry_s. Not acknowledged until stored, so the agent
    * keeps it spooled meanwhile: a master restart or a full holding area loses nothing.
    */
   private readonly unstored = new Map<string, { msg: Msg<'job_return'>; bytes: number; timer: NodeJS.Timeout }>();
@@ -510,18 +510,18 @@ export class JobManager {
   /**
    * The store refused a return (SQLITE_BUSY past busy_timeout, SQLITE_FULL): kept in memory
    * and tried again until it is stored, then acknowledged. Not acknowledged meanwhile, so the
-   * agent still has it: beyond UNSTORED_MAX_BYTES held, it is not kept here at all and the
+   * agent still has it: beyond held_returns_max_bytes held, it is not kept here at all and the
    * agent sends it again on its next connection (which this closes).
    */
   private holdUnstored(conn: AgentConn, m: Msg<'job_return'>, why: string): void {
     const key = `${m.jid}/${conn.id}`;
     const bytes = Buffer.byteLength(JSON.stringify(m));
-    if (this.unstoredBytes + bytes > UNSTORED_MAX_BYTES) {
+    if (this.unstoredBytes + bytes > this.cfg.held_returns_max_bytes) {
       this.log.error(`job ${m.jid}: the return of ${conn.id} could not be stored (${why}); too many returns waiting for the store, the agent keeps it and sends it again on reconnect`);
       conn.close(CloseCode.protocolError, 'master store unavailable: send the return again later');
       return;
     }
-    this.log.error(`job ${m.jid}: the return of ${conn.id} could not be stored (${why}); kept and tried again every ${UNSTORED_RETRY_MS / 1000}s (the agent keeps it spooled until then)`);
+    this.log.error(`job ${m.jid}: the return of ${conn.id} could not be stored (${why}); kept and tried again every ${this.cfg.held_return_retry_s}s (the agent keeps it spooled until then)`);
     this.disarmLost(m.jid, conn.id);
     const retry = (): void => {
       const u = this.unstored.get(key);
@@ -530,7 +530,7 @@ export class JobManager {
         this.storeReturn(conn.id, m);
       } catch (e) {
         this.log.debug(`job ${m.jid}: the return of ${conn.id} still not stored: ${(e as Error).message}`);
-        u.timer = setTimeout(retry, UNSTORED_RETRY_MS);
+        u.timer = setTimeout(retry, this.cfg.held_return_retry_s * 1000);
         return;
       }
       this.unstored.delete(key);
@@ -540,7 +540,7 @@ export class JobManager {
       // the spooled copy it sends on reconnect is acknowledged as a duplicate
       (this.agents.ready(conn.id) ?? conn).send({ type: 'return_ack', jid: m.jid });
     };
-    this.unstored.set(key, { msg: m, bytes, timer: setTimeout(retry, UNSTORED_RETRY_MS) });
+    this.unstored.set(key, { msg: m, bytes, timer: setTimeout(retry, this.cfg.held_return_retry_s * 1000) });
     this.unstoredBytes += bytes;
   }
 
@@ -567,7 +567,11 @@ export class JobManager {
     if (this.lostTimers.has(key)) return;
     const t = setTimeout(() => {
       this.lostTimers.delete(key);
-      if (this.unstored.has(key)) return; // it did come back: its return waits for the store
+      if (this.unstored.has(key)) {
+        // it did come back: its return waits for the store, and is stored as it is
+        this.log.debug(`job ${jid}: ${id} is not lost: its return is held until the store takes it`);
+        return;
+      }
       this.safely(`job ${jid}: marking ${id} lost`, () => {
         if (this.isOpenFor(jid, id)) this.finish(jid, id, 'lost', undefined, why);
       });
@@ -582,11 +586,6 @@ export class JobManager {
     this.lostTimers.delete(key);
   }
 }
-
-/** How often a return the store refused is tried again. */
-const UNSTORED_RETRY_MS = 2000;
-/** Returns held in memory for a failing store, in bytes (beyond it, the agents' spools hold them). */
-const UNSTORED_MAX_BYTES = 256 * 1024 * 1024;
 
 /** `--batch 10` or `--batch 25%` of n targets (at least 1); absent: all at once. */
 export function batchSize(batch: string | undefined, n: number): number {
