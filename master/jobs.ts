@@ -91,8 +91,6 @@ export class JobManager {
   private readonly active = new Map<string, ActiveJob>();
   /** jid -> agent -> timer that marks the agent lost unless it comes back with the job */
   private readonly lostTimers = new Map<string, NodeJS.Timeout>();
-  /** bundles offered per agent: only these may be fetched by that agent */
-  private readonly offered = new Map<string, Map<string, BuiltBundle>>();
   /**
    * `${jid}/${agent}` -> a return the store could not take (locked past busy_timeout, disk
    * full), tried again every held_return_retry_s. Not acknowledged until stored, so the agent
@@ -310,9 +308,6 @@ export class JobManager {
         this.store.finishJobAgent(job.jid, id, 'failed', body); // stored like a return: the agent never got the job
         return this.finish(job.jid, id, 'failed', body);
       }
-      let offers = this.offered.get(id);
-      if (!offers) this.offered.set(id, (offers = new Map()));
-      offers.set(b.hash, b);
       spec = { kind: 'apply', revision: b.revision, bundle: b.hash, sls: job.req.sls, test: job.req.test, pillar };
     } else {
       spec = { kind: 'run', command: job.req.command, timeout_s: job.req.timeout_s };
@@ -454,8 +449,10 @@ export class JobManager {
   }
 
   private onBundleGet(conn: AgentConn, m: Msg<'bundle_get'>): void {
-    const b = this.offered.get(conn.id)?.get(m.hash);
-    if (!b || !this.isOpenFor(m.jid, conn.id)) {
+    // only the bundle of a job running now, offered to this agent: nothing is kept per agent
+    // beyond its jobs (a map of every bundle ever offered kept every revision's tree alive)
+    const b = this.active.get(m.jid)?.bundles.get(conn.id);
+    if (!b || b.hash !== m.hash || !this.isOpenFor(m.jid, conn.id)) {
       this.log.warn(`agent ${conn.id}: asked for bundle ${m.hash.slice(0, 12)} it was not offered; denied`);
       conn.send({ type: 'denied', message: `bundle ${m.hash.slice(0, 12)} was not offered to you` });
       return;
