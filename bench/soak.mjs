@@ -21,7 +21,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import net from 'node:net';
 import path from 'node:path';
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 
@@ -40,6 +40,10 @@ const { values: opt } = parseArgs({
     'retire-every': { type: 'string', default: '12' },
     'kill-mid-every': { type: 'string', default: '10' },
     'heap-snapshot': { type: 'boolean', default: false }, // master heap snapshots after warm-up and at the end
+    // the state tree in git, a commit every N cycles (0: a plain directory, one revision): each
+    // apply then serves a new revision, as after `git push`es; --push-kib pads the changed file
+    'push-every': { type: 'string', default: '0' },
+    'push-kib': { type: 'string', default: '64' },
     dir: { type: 'string' },
   },
 });
@@ -52,6 +56,8 @@ const WARMUP_MS = Number(opt.warmup) * 60_000;
 const WINDOW_MS = Number(opt.window) * 60_000;
 const RETIRE_EVERY = Number(opt['retire-every']);
 const KILL_MID_EVERY = Number(opt['kill-mid-every']);
+const PUSH_EVERY = Number(opt['push-every']);
+const PUSH_KIB = Number(opt['push-kib']);
 
 const sleep = (t) => new Promise((r) => setTimeout(r, t));
 const stamp = new Date().toISOString().replace(/[:.]/g, '-').slice(0, 19);
@@ -114,9 +120,10 @@ async function connectedIds() {
 
 function masterUsage(pid) {
   const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
-  const rssKiB = Number(/^VmRSS:\s+(\d+)/m.exec(status)?.[1] ?? NaN);
+  const kib = (k) => Number(new RegExp(`^${k}:\\s+(\\d+)`, 'm').exec(status)?.[1] ?? NaN);
   const fds = fs.readdirSync(`/proc/${pid}/fd`).length;
-  return { rssKiB, fds };
+  // RssFile is mostly node's own binary paged in as more of it runs: anon is the heap's side
+  return { rssKiB: kib('VmRSS'), anonKiB: kib('RssAnon'), fileKiB: kib('RssFile'), fds };
 }
 
 // ------------------------------------------------------------------ setup
@@ -153,6 +160,23 @@ fs.writeFileSync(
 fs.writeFileSync(path.join(states, 'motd.j2'), "host {{ grains['id'] }} in {{ pillar.get('site', 'none') }}\n");
 fs.writeFileSync(path.join(pillar, 'top.sls'), "base:\n  '*':\n    - soak\n");
 fs.writeFileSync(path.join(pillar, 'soak.sls'), 'site: soak-lab\n');
+const git = (...a) => {
+  const r = spawnSync('git', ['-C', states, '-c', 'user.name=soak', '-c', 'user.email=soak@soak.invalid', '-c', 'init.defaultBranch=main', ...a], { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`git ${a.join(' ')}: ${r.stderr}`);
+};
+let pushes = 0;
+/** A new revision of the tree: the template changes (padded to --push-kib), committed. */
+function push() {
+  const pad = Array.from({ length: Math.ceil((PUSH_KIB * 1024) / 64) }, (_, i) => `{# ${String(pushes).padStart(8, '0')} ${String(i).padStart(8, '0')} ${'x'.repeat(40)} #}`).join('\n');
+  fs.writeFileSync(path.join(states, 'motd.j2'), `${pad}\nhost {{ grains['id'] }} in {{ pillar.get('site', 'none') }} at push ${pushes}\n`);
+  git('add', '-A');
+  git('commit', '-q', '-m', `push ${pushes}`);
+  pushes++;
+}
+if (PUSH_EVERY) {
+  git('init', '-q');
+  push();
+}
 
 const port = await freePort();
 fs.writeFileSync(
@@ -336,6 +360,7 @@ async function cycle() {
     if (r.length) await stopAgent(pick(r), count.agentsStopped % 2 ? 'SIGKILL' : 'SIGTERM');
   }
   if (RETIRE_EVERY && count.cycles % RETIRE_EVERY === 0) await retireOne();
+  if (PUSH_EVERY && count.cycles % PUSH_EVERY === 0) push();
   const starting = [];
   while (running().length < RUNNING && idle().length) {
     const a = pick(idle());
@@ -354,7 +379,7 @@ async function cycle() {
 // ------------------------------------------------------------------ run
 const t0 = Date.now();
 const samples = [];
-const header = 't_s,rss_kib,fds,connected,cycles,agents_started,agents_stopped,keys_accepted,keys_deleted,applies,applies_ok,applies_failed,returns_ok,returns_lost_expected,returns_bad,load1';
+const header = 't_s,rss_kib,rss_anon_kib,rss_file_kib,fds,connected,cycles,agents_started,agents_stopped,keys_accepted,keys_deleted,applies,applies_ok,applies_failed,returns_ok,returns_lost_expected,returns_bad,load1';
 fs.writeFileSync(CSV, header + '\n');
 async function sample() {
   const u = masterUsage(master.pid);
@@ -368,9 +393,9 @@ async function sample() {
   samples.push(row);
   fs.appendFileSync(
     CSV,
-    [row.t, row.rssKiB, row.fds, connected, count.cycles, count.agentsStarted, count.agentsStopped, count.keysAccepted, count.keysDeleted, count.applies, count.appliesOk, count.appliesFailed, count.returnsOk, count.returnsLostExpected, count.returnsBad, row.load1.toFixed(2)].join(',') + '\n',
+    [row.t, row.rssKiB, row.anonKiB, row.fileKiB, row.fds, connected, count.cycles, count.agentsStarted, count.agentsStopped, count.keysAccepted, count.keysDeleted, count.applies, count.appliesOk, count.appliesFailed, count.returnsOk, count.returnsLostExpected, count.returnsBad, row.load1.toFixed(2)].join(',') + '\n',
   );
-  process.stdout.write(`t=${row.t}s rss=${(row.rssKiB / 1024).toFixed(1)}MiB fds=${row.fds} up=${connected} applies=${count.applies} ok=${count.appliesOk} bad=${count.returnsBad} load=${row.load1.toFixed(2)}\n`);
+  process.stdout.write(`t=${row.t}s rss=${(row.rssKiB / 1024).toFixed(1)}MiB anon=${(row.anonKiB / 1024).toFixed(1)}MiB fds=${row.fds} up=${connected} applies=${count.applies} ok=${count.appliesOk} bad=${count.returnsBad} load=${row.load1.toFixed(2)}\n`);
 }
 
 console.log(`soak: ${MINUTES} min, ${RUNNING} agents running of a pool of ${POOL}, a cycle every ${CYCLE_MS / 1000} s; master pid ${master.pid}; dir ${DIR}; csv ${CSV}`);
@@ -433,9 +458,11 @@ const lines = [
   '',
   `command: node bench/soak.mjs ${process.argv.slice(2).join(' ')}`.trim(),
   `duration: ${((lastT) / 60000).toFixed(1)} min; ${RUNNING} agents running of a pool of ${POOL} ids; a cycle every ${CYCLE_MS / 1000} s`,
+  ...(PUSH_EVERY ? [`revisions: the state tree in git, ${pushes} commits (one every ${PUSH_EVERY} cycles, ~${PUSH_KIB} KiB changed each)`] : []),
   `churn: ${count.cycles} cycles, ${count.agentsStarted} agent connections started, ${count.agentsStopped} stopped (SIGTERM/SIGKILL alternately), ${count.keysAccepted} keys accepted, ${count.keysDeleted} deleted`,
   `jobs: ${count.applies} applies (${count.appliesOk} without an unexpected failure, ${count.appliesFailed} with one), ${count.returnsOk} returns done, ${count.returnsLostExpected} lost because the agent was SIGKILLed mid-job (expected), ${count.returnsBad} other failures; ${count.connectTimeouts} connect timeouts`,
   `master RSS (MiB, after ${WARMUP_MS / 60000} min warm-up): first ${WINDOW_MS / 60000} min median ${mibOf(rssFirst)}, last ${WINDOW_MS / 60000} min median ${mibOf(rssLast)} (${drift >= 0 ? '+' : ''}${drift.toFixed(1)}%), min ${mibOf(Math.min(...rssAll))}, max ${mibOf(Math.max(...rssAll))}`,
+  `master RssAnon (MiB): first window median ${mibOf(median(first.map((s) => s.anonKiB)))}, last window median ${mibOf(median(last.map((s) => s.anonKiB)))}; RssFile ${mibOf(median(first.map((s) => s.fileKiB)))} -> ${mibOf(median(last.map((s) => s.fileKiB)))}`,
   `master fds: first window median ${fdFirst}, last window median ${fdLast}; min ${Math.min(...after.map((s) => s.fds))}, max ${Math.max(...after.map((s) => s.fds))}`,
   `machine: ${os.cpus().length} cores, load1 min ${Math.min(...loads).toFixed(2)} median ${median(loads).toFixed(2)} max ${Math.max(...loads).toFixed(2)}`,
   `verdict: RSS ${Math.abs(drift) <= 10 ? 'flat (within ±10%)' : 'NOT flat'}; fds ${fdLast <= fdFirst + 2 ? 'no growth' : 'GREW'}`,
@@ -443,9 +470,9 @@ const lines = [
   '',
   `samples every ${SAMPLE_MS / 1000} s (t_s, RSS MiB, fds, connected, applies):`,
   '',
-  '| t (s) | RSS (MiB) | fds | connected | applies |',
-  '|------:|----------:|----:|----------:|--------:|',
-  ...samples.filter((_, i) => i % Math.max(1, Math.round(120_000 / SAMPLE_MS)) === 0 || _ === samples.at(-1)).map((s) => `| ${s.t} | ${mibOf(s.rssKiB)} | ${s.fds} | ${s.connected} | ${s.applies} |`),
+  '| t (s) | RSS (MiB) | anon (MiB) | fds | connected | applies |',
+  '|------:|----------:|-----------:|----:|----------:|--------:|',
+  ...samples.filter((_, i) => i % Math.max(1, Math.round(120_000 / SAMPLE_MS)) === 0 || _ === samples.at(-1)).map((s) => `| ${s.t} | ${mibOf(s.rssKiB)} | ${mibOf(s.anonKiB)} | ${s.fds} | ${s.connected} | ${s.applies} |`),
   '',
 ];
 fs.writeFileSync(SUMMARY, lines.join('\n'));
