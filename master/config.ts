@@ -96,6 +96,10 @@ export const MasterConfigSchema = z.strictObject({
   heartbeat_s: z.number().positive().default(15),
   /** an agent that dropped mid-job and is not back (with the job) after this long: job lost */
   lost_after_s: z.number().positive().default(60),
+  /** a return the store refused (locked past its busy timeout, disk full) is held and stored again this often; unacknowledged meanwhile, so the agent keeps it spooled */
+  held_return_retry_s: z.number().positive().default(2),
+  /** returns held for a refusing store, in bytes at most; beyond it the agent's connection is closed and it sends the return again on reconnect */
+  held_returns_max_bytes: z.number().int().positive().default(256 * 1024 * 1024),
   /** `tsalt apply` waits this long for returns unless --timeout is given (Salt: timeout) */
   timeout_s: z.number().positive().default(600),
   /** error, warn, info or debug; `tsalt master --log-level` overrides it */

@@ -64,7 +64,7 @@ export interface JobManagerDeps {
   agents: AgentLinks;
   /** the revisions jobs without --revision apply; absent: the head */
   revisions?: FleetRevisions;
-  cfg: Pick<MasterConfig, 'nodegroups' | 'lost_after_s' | 'timeout_s'>;
+  cfg: Pick<MasterConfig, 'nodegroups' | 'lost_after_s' | 'timeout_s' | 'held_return_retry_s' | 'held_returns_max_bytes'>;
   log: Logger;
   events?: JobEvents;
   remote?: RemoteAgents;
@@ -78,6 +78,8 @@ interface HeldJob {
   /** agents sent the job already: a repeated dispatch (after a re-sync) sends nothing again */
   sent: Set<string>;
   snapshots: Map<string, Promise<Snapshot>>;
+  /** the bundle offered to each agent sent the job from here, until its run ends */
+  bundles: Map<string, BuiltBundle>;
 }
 
 interface ActiveJob {
@@ -125,11 +127,9 @@ export class JobManager {
   private readonly active = new Map<string, ActiveJob>();
   /** jid -> agent -> timer that marks the agent lost unless it comes back with the job */
   private readonly lostTimers = new Map<string, NodeJS.Timeout>();
-  /** bundles offered per agent: only these may be fetched by that agent */
-  private readonly offered = new Map<string, Map<string, BuiltBundle>>();
   /**
    * `${jid}/${agent}` -> a return the store could not take (locked past busy_timeout, disk
-   * full), tried again every UNSTORED_RETRY_MS. Not acknowledged until stored, so the agent
+   * full), tried again every held_return_retry_s. Not acknowledged until stored, so the agent
    * keeps it spooled meanwhile: a master restart or a full holding area loses nothing.
    */
   private readonly unstored = new Map<string, { msg: Msg<'job_return'>; bytes: number; timer: NodeJS.Timeout }>();
@@ -361,9 +361,6 @@ export class JobManager {
         if (await this.store.finishJobAgent(job.jid, id, 'failed', body)) return this.finish(job.jid, id, 'failed', body);
         return this.finish(job.jid, id, 'failed', undefined, body.error);
       }
-      let offers = this.offered.get(id);
-      if (!offers) this.offered.set(id, (offers = new Map()));
-      offers.set(b.hash, b);
       spec = { kind: 'apply', revision: b.revision, bundle: b.hash, sls: job.req.sls, test: job.req.test, pillar };
     } else {
       spec = { kind: 'run', command: job.req.command, timeout_s: job.req.timeout_s };
@@ -463,6 +460,7 @@ export class JobManager {
     const held = this.held.get(jid);
     if (!held || !held.sent.has(id)) return;
     held.sent.delete(id);
+    held.bundles.delete(id);
     if (!held.sent.size) this.held.delete(jid);
   }
 
@@ -554,7 +552,7 @@ export class JobManager {
         this.log.warn(`job ${jid}: dispatched here by another master but not in the store; ignored`);
         return;
       }
-      held = { row, pillar, sent: new Set(), snapshots: new Map() };
+      held = { row, pillar, sent: new Set(), snapshots: new Map(), bundles: new Map() };
       this.held.set(jid, held);
     }
     for (const id of ids) {
@@ -590,9 +588,7 @@ export class JobManager {
         if (await this.store.finishJobAgent(row.jid, id, 'failed', body)) return this.finish(row.jid, id, 'failed', body);
         return this.finish(row.jid, id, 'failed', undefined, body.error);
       }
-      let offers = this.offered.get(id);
-      if (!offers) this.offered.set(id, (offers = new Map()));
-      offers.set(b.hash, b);
+      held.bundles.set(id, b);
       spec = { kind: 'apply', revision: b.revision, bundle: b.hash, sls: args.sls ?? [], test: args.test ?? false, pillar };
     } else {
       spec = { kind: 'run', command: args.command ?? '', timeout_s: args.timeout_s ?? this.cfg.timeout_s };
@@ -692,8 +688,11 @@ export class JobManager {
   }
 
   private async onBundleGet(conn: AgentConn, m: Msg<'bundle_get'>): Promise<void> {
-    const b = this.offered.get(conn.id)?.get(m.hash);
-    if (!b || !(await this.isOpenFor(m.jid, conn.id))) {
+    // only the bundle of a job running now (this master's, or another's sent from here), offered
+    // to this agent: nothing is kept per agent beyond its jobs (a map of every bundle ever
+    // offered kept every revision's tree alive)
+    const b = this.active.get(m.jid)?.bundles.get(conn.id) ?? this.held.get(m.jid)?.bundles.get(conn.id);
+    if (!b || b.hash !== m.hash || !(await this.isOpenFor(m.jid, conn.id))) {
       this.log.warn(`agent ${conn.id}: asked for bundle ${m.hash.slice(0, 12)} it was not offered; denied`);
       conn.send({ type: 'denied', message: `bundle ${m.hash.slice(0, 12)} was not offered to you` });
       return;
@@ -749,19 +748,19 @@ export class JobManager {
   /**
    * The store refused a return (SQLITE_BUSY past busy_timeout, SQLITE_FULL): kept in memory
    * and tried again until it is stored, then acknowledged. Not acknowledged meanwhile, so the
-   * agent still has it: beyond UNSTORED_MAX_BYTES held, it is not kept here at all and the
+   * agent still has it: beyond held_returns_max_bytes held, it is not kept here at all and the
    * agent sends it again on its next connection (which this closes).
    */
   private holdUnstored(conn: AgentConn, m: Msg<'job_return'>, why: string): void {
     const key = `${m.jid}/${conn.id}`;
     if (this.unstored.has(key)) return; // another copy failed at the same time: that one is held
     const bytes = Buffer.byteLength(JSON.stringify(m));
-    if (this.unstoredBytes + bytes > UNSTORED_MAX_BYTES) {
+    if (this.unstoredBytes + bytes > this.cfg.held_returns_max_bytes) {
       this.log.error(`job ${m.jid}: the return of ${conn.id} could not be stored (${why}); too many returns waiting for the store, the agent keeps it and sends it again on reconnect`);
       conn.close(CloseCode.protocolError, 'master store unavailable: send the return again later');
       return;
     }
-    this.log.error(`job ${m.jid}: the return of ${conn.id} could not be stored (${why}); kept and tried again every ${UNSTORED_RETRY_MS / 1000}s (the agent keeps it spooled until then)`);
+    this.log.error(`job ${m.jid}: the return of ${conn.id} could not be stored (${why}); kept and tried again every ${this.cfg.held_return_retry_s}s (the agent keeps it spooled until then)`);
     this.disarmLost(m.jid, conn.id);
     const retry = async (): Promise<void> => {
       const u = this.unstored.get(key);
@@ -770,7 +769,7 @@ export class JobManager {
         await this.storeReturn(conn.id, m);
       } catch (e) {
         this.log.debug(`job ${m.jid}: the return of ${conn.id} still not stored: ${(e as Error).message}`);
-        u.timer = setTimeout(() => void retry(), UNSTORED_RETRY_MS);
+        u.timer = setTimeout(() => void retry(), this.cfg.held_return_retry_s * 1000);
         return;
       }
       this.unstored.delete(key);
@@ -780,7 +779,7 @@ export class JobManager {
       // the spooled copy it sends on reconnect is acknowledged as a duplicate
       (this.agents.ready(conn.id) ?? conn).send({ type: 'return_ack', jid: m.jid });
     };
-    this.unstored.set(key, { msg: m, bytes, timer: setTimeout(() => void retry(), UNSTORED_RETRY_MS) });
+    this.unstored.set(key, { msg: m, bytes, timer: setTimeout(() => void retry(), this.cfg.held_return_retry_s * 1000) });
     this.unstoredBytes += bytes;
   }
 
@@ -814,7 +813,11 @@ export class JobManager {
     if (this.lostTimers.has(key)) return;
     const t = setTimeout(() => {
       this.lostTimers.delete(key);
-      if (this.unstored.has(key)) return; // it did come back: its return waits for the store
+      if (this.unstored.has(key)) {
+        // it did come back: its return waits for the store, and is stored as it is
+        this.log.debug(`job ${jid}: ${id} is not lost: its return is held until the store takes it`);
+        return;
+      }
       void this.heldElsewhere(jid, id).then((there) => {
         // connected to another master now: that master's hello saw whether it came back with the job
         if (there) return;
@@ -842,11 +845,6 @@ export class JobManager {
     this.lostTimers.delete(key);
   }
 }
-
-/** How often a return the store refused is tried again. */
-const UNSTORED_RETRY_MS = 2000;
-/** Returns held in memory for a failing store, in bytes (beyond it, the agents' spools hold them). */
-const UNSTORED_MAX_BYTES = 256 * 1024 * 1024;
 
 /** `--batch 10` or `--batch 25%` of n targets (at least 1); absent: all at once. */
 export function batchSize(batch: string | undefined, n: number): number {

@@ -35,7 +35,7 @@ describe('JobManager: an agent run ends once', () => {
     stores.push(store);
     await store.addAgent('a1', 'ab'.repeat(32), 'accepted');
     const conn = fakeConn('a1');
-    const jobs = new JobManager({ store, source: noSource, agents: { ready: (id) => (id === 'a1' ? conn : undefined) }, cfg: { nodegroups: {}, lost_after_s: 60, timeout_s }, log: makeLogger('error', 'jobs') });
+    const jobs = new JobManager({ store, source: noSource, agents: { ready: (id) => (id === 'a1' ? conn : undefined) }, cfg: { nodegroups: {}, lost_after_s: 60, timeout_s, held_return_retry_s: 2, held_returns_max_bytes: 256 * 1024 * 1024 }, log: makeLogger('error', 'jobs') });
     managers.push(jobs);
     const events: CliEvent[] = [];
     const done = jobs.start({ type: 'run', target: 'a1', tgt_type: 'glob', command: 'true', user: 'root@cli' }, (ev) => events.push(ev));
