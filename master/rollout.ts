@@ -26,6 +26,7 @@ import type { AgentRow, RolloutRow, Store } from './store.js';
 import type { ConfigSource } from './tree.js';
 import { groupByGrain, planBatches, rolesOf } from './batches.js';
 import { runVerify, VerifyCheckSchema } from './verify.js';
+import type { Leases } from './leases.js';
 
 /** Agents at a time: `N` or `N%`; a YAML number (`batch: 1`) as Salt users write it. */
 export const BatchSchema = z
@@ -83,7 +84,15 @@ export interface ReleaserDeps {
   /** per-agent timeout of convergence and rollback jobs without rollout: */
   timeout_s: number;
   events?: ReleaseEvents;
+  /**
+   * Masters sharing a store: pushes are acted on (recorded, made desired, rolled out) only by
+   * the master holding the `releases` lease; another takes it over when that master dies.
+   */
+  leases?: Pick<Leases, 'want' | 'hold'>;
 }
+
+/** The lease of the master acting on pushes. */
+export const RELEASES_LEASE = 'releases';
 
 export class ReleaseError extends Error {}
 
@@ -110,7 +119,19 @@ export class Releaser {
   }
 
   start(): void {
-    this.d.store.closeRunningRollouts('the master stopped during this rollout; agents still behind get the revision when they connect');
+    const closeOrphans = () => this.d.store.closeRunningRollouts('the master stopped during this rollout; agents still behind get the revision when they connect');
+    if (this.d.leases) {
+      // a rollout left running is another live master's unless this one holds the lease: taking
+      // it over (at start, or when its holder died) closes what the last holder left running;
+      // a halted rollout stays halted, agents it did not reach keep their assigned revision
+      this.d.leases.want(RELEASES_LEASE, () => {
+        closeOrphans();
+        void this.check();
+        this.convergeAll();
+      });
+    } else {
+      closeOrphans();
+    }
     void this.check();
     void this.watch();
     this.timer = setInterval(() => void this.check(), (this.cfg?.poll_s ?? 60) * 1000);
@@ -186,6 +207,10 @@ export class Releaser {
   private async checkOnce(): Promise<void> {
     const head = await this.d.source.head();
     if (!head || this.stopped) return;
+    if (this.d.leases && !(await this.d.leases.hold(RELEASES_LEASE))) {
+      this.d.log.debug(`rollout: branch head ${short(head)}: pushes are handled by the master holding the ${RELEASES_LEASE} lease`);
+      return;
+    }
     const { store, log } = this.d;
     if (store.getRevision(head)) return; // seen (and dealt with) before
     await this.record(head);
@@ -301,6 +326,8 @@ export class Releaser {
     if (a.revision_attempted === want && a.attempt_status === 'failed') return false; // a failing state: not retried in a loop
     // the revision's rollout halted: agents it did not reach stay where they are
     const last = this.d.store.listRollouts(20).find((r) => r.revision === desired && r.reason !== 'converge');
+    // another master's rollout of it is running: it reaches this agent in its batch
+    if (last && last.status === 'running' && this.d.leases && this.current === undefined) return false;
     return !(last && (last.status === 'halted' || last.status === 'rolled_back'));
   }
 
