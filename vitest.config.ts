@@ -1,11 +1,14 @@
 import { defineConfig } from 'vitest/config';
 
 /**
- * Four projects; every test file belongs to exactly one (test/unit/vitest-projects.test.ts):
+ * Five projects: every test file belongs to exactly one of fast, host, fleet, stack
+ * (test/unit/vitest-projects.test.ts), and fleet-pg runs fleet's files again on PostgreSQL:
  * - fast:  no root, no external programs, files in parallel (`npm run test:fast`)
  * - host:  root and real programs (apt, dnf, useradd, systemd, git...), one file at a time
  *          because files share the machine (users, packages, units)
  * - fleet: master and agents over TLS websockets on loopback, one file at a time (ports, CPU)
+ * - fleet-pg: the same fleet files with TSALT_TEST_STORE=postgres (the harness starts a
+ *          PostgreSQL per file and gives each fleet's master a database of its own)
  * - stack: the 3-tier stack's states, configs and hosts
  * `npm test` (scripts/test.sh) runs them all, in that order (sequence.groupOrder).
  */
@@ -22,6 +25,10 @@ export const HOST_UNIT = [
   'metrics',
   'pkg-select',
   'pkg-version',
+  // starts a private PostgreSQL cluster (initdb, postgres as the postgres user)
+  'postgres-harness',
+  'store-schema-dialects',
+  'store-contract-pg',
   'salt-exec',
   'schedule',
   'store-tree',
@@ -50,14 +57,18 @@ export const HOST_UNIT = [
 
 const FLEET = ['test/integration/fleet-*.test.ts', 'test/security/**/*.test.ts', 'test/console/**/*.test.ts'];
 
-export const PROJECTS = {
+export const PROJECTS: Record<string, { include: string[]; exclude: string[]; env?: Record<string, string> }> = {
   fast: { include: ['test/unit/**/*.test.ts'], exclude: HOST_UNIT },
   host: { include: ['test/integration/**/*.test.ts', 'test/faults/**/*.test.ts', ...HOST_UNIT], exclude: FLEET },
   fleet: { include: FLEET, exclude: [] as string[] },
+  'fleet-pg': { include: FLEET, exclude: [] as string[], env: { TSALT_TEST_STORE: 'postgres' } },
   stack: { include: ['test/stack/**/*.test.ts'], exclude: [] as string[] },
 };
 
-const order = ['fast', 'host', 'fleet', 'stack'] as const;
+/** projects that run files of another project again, in another setting */
+export const RERUNS: Record<string, string> = { 'fleet-pg': 'fleet' };
+
+const order = ['fast', 'host', 'fleet', 'fleet-pg', 'stack'] as const;
 
 export default defineConfig({
   test: {
@@ -68,8 +79,9 @@ export default defineConfig({
       extends: true,
       test: {
         name,
-        include: PROJECTS[name].include,
-        exclude: [...PROJECTS[name].exclude, '**/node_modules/**'],
+        include: PROJECTS[name]!.include,
+        exclude: [...PROJECTS[name]!.exclude, '**/node_modules/**'],
+        env: PROJECTS[name]!.env ?? {},
         // only `fast` touches nothing shared: the others run one file at a time
         fileParallelism: name === 'fast',
         // the others spawn `bin/tsalt` or read dist/: build it first (fast needs no build)

@@ -7,7 +7,11 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import Database from 'better-sqlite3';
+import pg from 'pg';
+import { afterAll } from 'vitest';
 import { dumpSaltYaml } from '../../core/salt-yaml.js';
+import { startPostgres, type Postgres } from '../helpers/postgres.js';
 
 export const REPO = path.resolve(import.meta.dirname, '../..');
 const BIN = path.join(REPO, 'bin/tsalt.js');
@@ -30,6 +34,28 @@ export async function waitFor<T>(what: string, fn: () => T | undefined | Promise
     if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 100));
   }
+}
+
+/**
+ * The store the fleet's masters use: SQLite (master.db in the fleet's dir, the default) or, with
+ * TSALT_TEST_STORE=postgres (the fleet-pg vitest project), PostgreSQL: one server per test
+ * file, started on first use and stopped after the file, and a fresh database per Fleet.
+ */
+export const TEST_STORE: 'sqlite' | 'postgres' = process.env.TSALT_TEST_STORE === 'postgres' ? 'postgres' : 'sqlite';
+
+let pgServer: Promise<Postgres> | undefined;
+let pgDatabases = 0;
+// registered while the importing test file is collected: runs after that file's own afterAll hooks
+afterAll(async () => {
+  const s = pgServer;
+  pgServer = undefined;
+  if (s) await (await s).stop();
+});
+
+/** A new database on this test file's PostgreSQL (started on the first call); its URL. */
+export async function newPgDatabase(): Promise<string> {
+  pgServer ??= startPostgres();
+  return (await pgServer).createDatabase(`fleet_${++pgDatabases}`);
 }
 
 export class Proc {
@@ -120,8 +146,51 @@ export class Fleet {
     return fs.existsSync(f) ? fs.readFileSync(f, 'utf8').trim() : undefined;
   }
 
+  /** where the master's store is: master.yaml's `store:` when set, else its SQLite file */
+  private storeSpec(): string {
+    const store = this.masterCfg.store as string | undefined;
+    return store ?? path.resolve(this.dir, String(this.masterCfg.db ?? 'master.db'));
+  }
+
+  /** Rows of a read-only query on the master's store, whichever it is (portable SQL, no parameters). */
+  async storeQuery(sql: string): Promise<Record<string, unknown>[]> {
+    const spec = this.storeSpec();
+    if (/^postgres(ql)?:\/\//.test(spec)) {
+      const c = new pg.Client({ connectionString: spec });
+      await c.connect();
+      try {
+        return (await c.query(sql)).rows as Record<string, unknown>[];
+      } finally {
+        await c.end();
+      }
+    }
+    const db = new Database(spec, { readonly: true });
+    try {
+      return db.prepare(sql).all() as Record<string, unknown>[];
+    } finally {
+      db.close();
+    }
+  }
+
+  /** Whether `text` is anywhere in the master's store: its SQLite files' bytes, or any row of any PostgreSQL table. */
+  async storeContains(text: string): Promise<boolean> {
+    const spec = this.storeSpec();
+    if (/^postgres(ql)?:\/\//.test(spec)) {
+      const tables = await this.storeQuery("SELECT table_name FROM information_schema.tables WHERE table_schema = 'public'");
+      for (const { table_name } of tables) {
+        const rows = await this.storeQuery(`SELECT t::text AS row FROM ${pg.escapeIdentifier(String(table_name))} t`);
+        if (rows.some((r) => String(r.row).includes(text))) return true;
+      }
+      return false;
+    }
+    const dir = path.dirname(spec);
+    return fs.readdirSync(dir).filter((f) => f.startsWith(path.basename(spec))).some((f) => fs.readFileSync(path.join(dir, f)).includes(text));
+  }
+
   async startMaster(): Promise<Proc> {
     if (!this.port) this.port = await freePort();
+    // one database per Fleet: a restarted master finds its store again
+    if (TEST_STORE === 'postgres' && this.masterCfg.store === undefined) this.masterCfg.store = await newPgDatabase();
     fs.writeFileSync(path.join(this.dir, 'master.yaml'), dumpSaltYaml({ ...this.masterCfg, port: this.port }));
     const p = new Proc(spawn(process.execPath, [BIN, 'master', '--config', path.join(this.dir, 'master.yaml'), '--log-level', 'debug'], { stdio: ['ignore', 'pipe', 'pipe'] }));
     this.master = p;

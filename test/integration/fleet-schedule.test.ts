@@ -7,7 +7,6 @@
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import Database from 'better-sqlite3';
 import { dumpSaltYaml } from '../../core/salt-yaml.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildOnce, Fleet, Proc, REPO, waitFor } from './fleet-harness.js';
@@ -150,14 +149,9 @@ describe('fleet: scheduled jobs', () => {
     expect(by.off!.next_run).toBeNull();
     expect(by.off!.last_run).toBeNull();
     expect(by.nobody!.last_run).toBeNull();
-    // kept in the meta table of the master's database
-    const db = new Database(path.join(fleet.dir, 'master.db'), { readonly: true });
-    try {
-      const meta = db.prepare("SELECT value FROM meta WHERE key = 'schedule.slow'").get() as { value: string };
-      expect((await jobsBy('slow')).map((j) => j.jid)).toContain((JSON.parse(meta.value) as { jid: string }).jid);
-    } finally {
-      db.close();
-    }
+    // kept in the meta table of the master's store
+    const [meta] = (await fleet.storeQuery("SELECT value FROM meta WHERE key = 'schedule.slow'")) as { value: string }[];
+    expect((await jobsBy('slow')).map((j) => j.jid)).toContain((JSON.parse(meta!.value) as { jid: string }).jid);
     const text = await fleet.cli(['schedule']);
     expect(text.code).toBe(0);
     expect(text.stdout).toMatch(/^NAME\s+FUNCTION\s+TARGET\s+EVERY\s+ENABLED\s+LAST RUN\s+JID\s+NEXT RUN/);

@@ -2,11 +2,13 @@
  * Every *.test.ts under test/ belongs to exactly one vitest project (fast, host, fleet, stack),
  * as vitest itself resolves vitest.config.ts: a new directory or file nobody placed would
  * otherwise run in no project (never) or in two (twice, once in parallel where it must not).
+ * A rerun project (fleet-pg: fleet's files on PostgreSQL) holds exactly its base's files.
  */
 import fs from 'node:fs';
 import path from 'node:path';
 import { expect, it } from 'vitest';
 import { createVitest } from 'vitest/node';
+import { RERUNS } from '../../vitest.config.js';
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
 
@@ -19,13 +21,20 @@ it('every test file is in exactly one project', async () => {
   try {
     const specs = await vitest.globTestSpecifications();
     const owners = new Map<string, string[]>(files.map((f) => [f, []]));
+    const reruns = new Map<string, string[]>(Object.keys(RERUNS).map((p) => [p, []]));
     for (const s of specs) {
       const rel = path.relative(ROOT, s.moduleId);
-      owners.set(rel, [...(owners.get(rel) ?? []), s.project.name]);
+      if (reruns.has(s.project.name)) reruns.get(s.project.name)!.push(rel);
+      else owners.set(rel, [...(owners.get(rel) ?? []), s.project.name]);
     }
     const wrong = [...owners].filter(([, p]) => p.length !== 1).map(([f, p]) => `${f}: ${p.length ? p.join(', ') : 'no project'}`);
     expect(wrong).toEqual([]);
     expect(new Set([...owners.values()].flat())).toEqual(new Set(['fast', 'host', 'fleet', 'stack']));
+    for (const [rerun, base] of Object.entries(RERUNS)) {
+      const baseFiles = [...owners].filter(([, p]) => p.includes(base)).map(([f]) => f).sort();
+      expect(baseFiles.length).toBeGreaterThan(0);
+      expect({ [rerun]: reruns.get(rerun)!.sort() }).toEqual({ [rerun]: baseFiles });
+    }
   } finally {
     await vitest.close();
   }
