@@ -277,9 +277,14 @@ export class Fleet {
     return this.startAgents([this.agentConfig(id, o)]);
   }
 
-  cli(args: string[], timeoutMs = 60_000): Promise<CliResult> {
+  /** pair mode: the second master's CLI socket */
+  get sock2(): string {
+    return path.join(this.dir, 'master2.sock');
+  }
+
+  cli(args: string[], timeoutMs = 60_000, sock = this.sock): Promise<CliResult> {
     return new Promise((resolve) => {
-      const child = spawn(process.execPath, [BIN, ...args, '--socket', this.sock], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NO_COLOR: '1' } });
+      const child = spawn(process.execPath, [BIN, ...args, '--socket', sock], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NO_COLOR: '1' } });
       let stdout = '';
       let stderr = '';
       child.stdout.on('data', (b: Buffer) => (stdout += b.toString()));
