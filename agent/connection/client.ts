@@ -155,10 +155,14 @@ export class MasterConnection {
   private accepted = false;
 
   /** Where and when the next attempt goes, after a lost connection or a failed attempt. */
-  private scheduleNext(wasUp: boolean): void {
+  private scheduleNext(wasUp: boolean, code: number): void {
     const n = this.o.masters.length;
     let delay: number;
-    if (this.failBackPending) {
+    if (code === CloseCode.replaced) {
+      // the master asks for a reconnect (key just accepted: come back through the accepted
+      // agents' door): the same master, at once (the backoff was reset by the acceptance)
+      delay = backoffDelay(this.attempts++, this.o.backoffMinS, this.o.backoffMaxS);
+    } else if (this.failBackPending) {
       this.failBackPending = false;
       this.current = 0;
       this.failedInRow = 0;
@@ -287,7 +291,7 @@ export class MasterConnection {
         log.error(`on disconnect: ${(e as Error).message}`);
       }
       if (this.stopped) return;
-      this.scheduleNext(wasUp);
+      this.scheduleNext(wasUp, code);
     });
   }
 }

@@ -58,6 +58,8 @@ describe('fleet: an agent fails over between the masters it lists', () => {
     expect(a.fingerprint).toBe(fpA);
     await a.acceptAll(ids);
     for (const id of ids) await agentLog(id).waitOutput(/answers again: failing back to it \(master_failback\)/);
+    // accepting a waiting agent asks it to reconnect (close 4410): to the same master, not the next
+    for (const id of ids) expect(agentLog(id).out).not.toMatch(new RegExp(`master wss://127.0.0.1:${a.port}/ lost`));
     const pins = fs.readFileSync(path.join(path.dirname(tofuCfg), 'pki', 'master.fp'), 'utf8');
     expect(pins.split('\n').filter(Boolean).sort()).toEqual([`${b.fingerprint} 127.0.0.1:${b.port}`, `${fpA} 127.0.0.1:${a.port}`].sort());
     await waitFor('the second master sees the agents gone', async () => {
