@@ -120,7 +120,7 @@ export class MasterConnection {
       this.o.log.warn(`still cannot reach the master at ${this.master.url}: ${why} (${u.failures} attempts since ${new Date(u.since).toISOString()})`);
       u.warnedAt = now;
     } else {
-      this.o.log.debug(`connection error (${this.master.url}): ${why}`);
+      this.o.log.debug(`connection error: ${why} (${this.master.url})`);
     }
   }
 
