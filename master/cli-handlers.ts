@@ -12,8 +12,8 @@ import { pillarFor } from './pillar.js';
 import { traverse, type Data } from '../engine/render/salt-functions.js';
 import { resolveTarget, TargetError } from './target.js';
 import type { AgentCalls, CallOutcome } from './calls.js';
-import { jobHistory, killedOf, markKilled } from './job-history.js';
-import type { Store, AgentRow } from './store.js';
+import { jobHistory } from './job-history.js';
+import type { Store, AgentRow } from './store-api.js';
 import type { AgentServer } from './server.js';
 import type { JobManager } from './jobs.js';
 import type { Scheduler } from './schedule.js';
@@ -45,43 +45,44 @@ export type CliHandlerTable = { [T in CliRequest['type']]: (req: Req<T>, send: S
 
 /** The CLI socket's dispatch table. */
 export const cliHandlers: CliHandlerTable = {
-  'keys.list': (_req, send, { server, store, identity }) => {
+  'keys.list': async (_req, send, { server, store, identity }) => {
+    const agents = await store.listAgents();
     const connected = server.connectedIds();
     send({
       type: 'data',
       data: {
         master_fingerprint: identity.fingerprint,
-        keys: store.listAgents().map((a) => ({ id: a.id, state: a.key_state, fingerprint: a.fingerprint, connected: connected.has(a.id) })),
+        keys: agents.map((a) => ({ id: a.id, state: a.key_state, fingerprint: a.fingerprint, connected: connected.has(a.id) })),
       },
     });
     return 0;
   },
-  'keys.accept': (req, send, { store, server }) => {
-    const rows = store.listAgents();
+  'keys.accept': async (req, send, { store, server }) => {
+    const rows = await store.listAgents();
     const ids = req.all ? rows.filter((a) => a.key_state === 'pending').map((a) => a.id) : req.ids;
-    return keyOp(ids, rows, send, (a) => {
-      store.setKeyState(a.id, 'accepted');
+    return keyOp(ids, rows, send, async (a) => {
+      await store.setKeyState(a.id, 'accepted');
       server.promote(a.id);
     });
   },
-  'keys.reject': (req, send, { store, server, log }) =>
-    keyOp(req.ids, store.listAgents(), send, (a) => {
-      store.setKeyState(a.id, 'rejected');
+  'keys.reject': async (req, send, { store, server, log }) =>
+    keyOp(req.ids, await store.listAgents(), send, async (a) => {
+      await store.setKeyState(a.id, 'rejected');
       server.drop(a.id, 'rejected');
       log.info(`agent ${a.id} rejected`);
     }),
-  'keys.delete': (req, send, { store, server, log }) =>
-    keyOp(req.ids, store.listAgents(), send, (a) => {
-      store.deleteAgent(a.id);
+  'keys.delete': async (req, send, { store, server, log }) =>
+    keyOp(req.ids, await store.listAgents(), send, async (a) => {
+      await store.deleteAgent(a.id);
       server.drop(a.id, 'deleted');
       log.info(`agent ${a.id} key deleted`);
     }),
-  'agents.list': (_req, send, { server, store }) => {
+  'agents.list': async (_req, send, { server, store }) => {
+    const agents = await store.listAgents();
     const connected = server.connectedIds();
     send({
       type: 'data',
-      data: store
-        .listAgents()
+      data: agents
         .filter((a) => a.key_state === 'accepted')
         .map((a) => ({
           id: a.id,
@@ -94,32 +95,32 @@ export const cliHandlers: CliHandlerTable = {
     });
     return 0;
   },
-  'jobs.list': (req, send, { store }) => {
+  'jobs.list': async (req, send, { store }) => {
     const { type: _t, ...filter } = req;
-    send({ type: 'data', data: jobHistory(store, filter) });
+    send({ type: 'data', data: await jobHistory(store, filter) });
     return 0;
   },
-  'jobs.get': (req, send, { store }) => {
-    const job = store.getJob(req.jid);
+  'jobs.get': async (req, send, { store }) => {
+    const job = await store.getJob(req.jid);
     if (!job) {
       send({ type: 'error', message: `no job ${req.jid}` });
       return 1;
     }
-    const agents = store.jobAgents(req.jid).map((m) => ({ ...m, results: store.stateResults(req.jid, m.agent_id) }));
-    send({ type: 'data', data: { job: { ...job, killed: killedOf(store, req.jid) }, agents } });
+    const agents = await Promise.all((await store.jobAgents(req.jid)).map(async (m) => ({ ...m, results: await store.stateResults(req.jid, m.agent_id) })));
+    send({ type: 'data', data: { job, agents } });
     return 0;
   },
-  'jobs.kill': (req, send, { jobs, store }) => {
-    const code = jobs.kill(req.jid, req.user, send);
-    if (code === 0) markKilled(store, req.jid, req.user);
+  'jobs.kill': async (req, send, { jobs, store }) => {
+    const code = await jobs.kill(req.jid, req.user, send);
+    if (code === 0) await store.markKilled(req.jid, req.user);
     return code;
   },
   'schedule.list': (_req, send, { scheduler }) => {
     send({ type: 'data', data: scheduler.list() });
     return 0;
   },
-  apply: (req, send, ctx) => (listNamesUnknown(req, send, ctx) ? 1 : ctx.jobs.start(req, send)),
-  run: (req, send, ctx) => (listNamesUnknown(req, send, ctx) ? 1 : ctx.jobs.start(req, send)),
+  apply: async (req, send, ctx) => ((await listNamesUnknown(req, send, ctx)) ? 1 : ctx.jobs.start(req, send)),
+  run: async (req, send, ctx) => ((await listNamesUnknown(req, send, ctx)) ? 1 : ctx.jobs.start(req, send)),
   grains: async (req, send, ctx) => {
     const agents = await targeted(req, send, ctx);
     if (!agents) return 1;
@@ -148,14 +149,14 @@ export const cliHandlers: CliHandlerTable = {
       send({ type: 'error', message: `'${req.fun}' is not a function tsalt can call; known: ${CALL_FUNCTIONS.join(', ')}` });
       return 1;
     }
-    if (listNamesUnknown(req, send, ctx)) return 1;
+    if (await listNamesUnknown(req, send, ctx)) return 1;
     if (JOB_FUNCTIONS.has(req.fun)) return stateJob(req, send, ctx);
     const agents = await targeted(req, send, ctx);
     if (!agents) return 1;
     const fun = req.fun as Call['fun'];
     let bundle: Call['bundle'];
     if (TREE_FUNCTIONS.has(fun)) {
-      const b = (await ctx.source.snapshot(req.revision ?? ctx.store.desired())).bundle;
+      const b = (await ctx.source.snapshot(req.revision ?? (await ctx.store.desired()))).bundle;
       bundle = { hash: b.hash, revision: b.revision, files: toWire(b.entries) };
     }
     const timeoutMs = (req.timeout_s ?? ctx.cfg.timeout_s) * 1000;
@@ -185,16 +186,16 @@ export const cliHandlers: CliHandlerTable = {
  * that agent (its assigned revision, else the desired one, else the head).
  */
 async function pillarAt(ctx: CliContext, a: AgentRow): Promise<Data> {
-  const rev = a.revision_assigned ?? ctx.store.desired();
+  const rev = a.revision_assigned ?? (await ctx.store.desired());
   const snap = await ctx.source.snapshot(rev ?? undefined);
   return pillarFor(snap.pillar(), a.id, { ...a.grains, id: a.id });
 }
 
 /** The accepted agents a target names; an error sent (and undefined) when it names none. */
 async function targeted(req: { target: string; tgt_type: TargetType }, send: Send, ctx: CliContext) {
-  if (listNamesUnknown(req, send, ctx)) return undefined;
+  if (await listNamesUnknown(req, send, ctx)) return undefined;
   try {
-    return await resolveTarget(req.target, req.tgt_type, ctx.store.listAgents(), ctx.cfg.nodegroups, (a) => pillarAt(ctx, a));
+    return await resolveTarget(req.target, req.tgt_type, await ctx.store.listAgents(), ctx.cfg.nodegroups, (a) => pillarAt(ctx, a));
   } catch (e) {
     if (!(e instanceof TargetError)) throw e;
     send({ type: 'error', message: e.message });
@@ -206,11 +207,11 @@ async function targeted(req: { target: string; tgt_type: TargetType }, send: Sen
  * A list target (-L a1,b1, or L@a1,b1 in a compound) naming an id that is no accepted agent is a typo or a stale list:
  * say which ids, and run nothing (never the rest of the list silently).
  */
-function listNamesUnknown(req: { target: string; tgt_type: TargetType }, send: Send, { store }: CliContext): boolean {
+async function listNamesUnknown(req: { target: string; tgt_type: TargetType }, send: Send, { store }: CliContext): Promise<boolean> {
   // -L a,b, and the L@a,b parts of a compound target
   const lists = req.tgt_type === 'list' ? [req.target] : req.tgt_type === 'compound' ? [...req.target.matchAll(/(?:^|[\s(])L@([^\s()]+)/g)].map((m) => m[1]!) : [];
   if (!lists.length) return false;
-  const rows = new Map(store.listAgents().map((a) => [a.id, a.key_state]));
+  const rows = new Map((await store.listAgents()).map((a) => [a.id, a.key_state]));
   const bad = [...new Set(lists.flatMap((l) => l.split(',')).map((x) => x.trim()).filter(Boolean))].filter((id) => rows.get(id) !== 'accepted');
   if (!bad.length) return false;
   const why = (id: string) => (rows.has(id) ? `${id} (key ${rows.get(id)})` : `${id} (no such agent)`);
@@ -270,7 +271,7 @@ export async function handleCli(ctx: CliContext, req: CliRequest, send: Send): P
   return h(req, send, ctx);
 }
 
-function keyOp(ids: string[], rows: AgentRow[], send: Send, op: (a: AgentRow) => void): number {
+async function keyOp(ids: string[], rows: AgentRow[], send: Send, op: (a: AgentRow) => Promise<void>): Promise<number> {
   const byId = new Map(rows.map((a) => [a.id, a]));
   const done: string[] = [];
   let code = 0;
@@ -281,7 +282,7 @@ function keyOp(ids: string[], rows: AgentRow[], send: Send, op: (a: AgentRow) =>
       code = 1;
       continue;
     }
-    op(a);
+    await op(a);
     done.push(id);
   }
   send({ type: 'data', data: { ids: done } });

@@ -7,6 +7,7 @@ import { RolloutConfigSchema } from './rollout.js';
 import { MetricsConfigSchema } from './metrics.js';
 import { ScheduleConfigSchema } from './schedule.js';
 import { ConsoleConfigSchema } from './console/config.js';
+import { parseStoreSpec, StoreSpecError } from './store.js';
 
 export const DEFAULT_MASTER_CONFIG = '/etc/tsalt/master.yaml';
 
@@ -47,8 +48,21 @@ export const MasterConfigSchema = z.strictObject({
   port: z.number().int().min(0).max(65535).default(4506),
   /** the master's key and certificate (created at first start); agents pin its fingerprint */
   pki_dir: z.string().default('/etc/tsalt/pki/master'),
-  /** SQLite database (WAL) with agents, jobs and results */
+  /** SQLite database (WAL) with agents, jobs and results (the store, unless `store:` names another) */
   db: z.string().default('/var/lib/tsalt/master.db'),
+  /** the store, when it is not db: a SQLite path, sqlite:///abs/path, or postgres://user@host/database (PostgreSQL, shared by several masters); absent: db */
+  store: z
+    .string()
+    .min(1)
+    .superRefine((v, ctx) => {
+      try {
+        parseStoreSpec(v);
+      } catch (e) {
+        if (!(e instanceof StoreSpecError)) throw e;
+        ctx.addIssue({ code: 'custom', message: e.message });
+      }
+    })
+    .optional(),
   /** the CLI's Unix socket, mode 0600 */
   socket: z.string().default('/run/tsalt/master.sock'),
   /** the config repository operators push to: states and pillar, one revision (see GitConfigSchema) */
@@ -113,6 +127,8 @@ export function loadMasterConfig(file: string | undefined): MasterConfig & { con
     ...cfg,
     pki_dir: abs(cfg.pki_dir),
     db: abs(cfg.db),
+    // store: a plain SQLite path is relative to this file too; absent, the store is db
+    store: cfg.store === undefined ? abs(cfg.db) : /^[a-zA-Z][a-zA-Z0-9+.-]*:\/\//.test(cfg.store) ? cfg.store : abs(cfg.store),
     socket: abs(cfg.socket),
     ...(cfg.git
       ? { git: { ...cfg.git, repo: abs(cfg.git.repo) } }

@@ -8,7 +8,7 @@
 import type { CliEvent, CliRequest, JobRequest, Job, AgentJobStatus, ReturnBody, AgentMessage, TargetType } from '../protocol/messages.js';
 import { toWire } from '../engine/tree/bundle.js';
 import type { Logger } from '../core/log.js';
-import { newJid, TERMINAL, type AgentRow, type JobIntent, type Store } from './store.js';
+import { newJid, TERMINAL, type AgentRow, type JobIntent, type Store } from './store-api.js';
 import type { AgentConn, DispatchTable } from './server.js';
 import { CloseCode } from '../protocol/messages.js';
 import type { ConfigSource, BuiltBundle, Snapshot } from './tree.js';
@@ -23,7 +23,7 @@ export type AgentDoneStatus = Extract<CliEvent, { type: 'agent_done' }>['status'
 
 /** What happens to jobs, for observers (the metrics endpoint). Must not throw. */
 export interface JobEvents {
-  jobStarted(jid: string, kind: 'apply' | 'run'): void;
+  jobStarted(jid: string, kind: 'apply' | 'run', intent: JobIntent): void;
   /** once per targeted agent and job: its run ended (offline at the start counts as lost) */
   agentDone(jid: string, status: AgentDoneStatus): void;
   stateResult(jid: string, result: StateResult): void;
@@ -83,8 +83,9 @@ export interface StartOptions {
 
 /** Which revision jobs without --revision apply (the releaser): the fleet's and each agent's. */
 export interface FleetRevisions {
-  desired(): string | undefined;
-  forAgent(id: string): string | undefined;
+  desired(): Promise<string | undefined>;
+  /** an agent's revision, from its row and the fleet's desired one */
+  forAgent(a: AgentRow, desired: string | undefined): string | undefined;
 }
 
 export class JobManager {
@@ -125,8 +126,8 @@ export class JobManager {
   }
 
   /** At start-up: jobs a previous master left open wait lost_after_s for their agents. */
-  recover(): void {
-    const open = this.store.openJobAgents();
+  async recover(): Promise<void> {
+    const open = await this.store.openJobAgents();
     if (open.length) this.log.info(`recovering ${open.length} unfinished agent run(s) from before the restart`);
     for (const m of open) this.armLost(m.jid, m.agent_id, 'agent did not come back with the job after the master restarted');
   }
@@ -142,7 +143,7 @@ export class JobManager {
   async start(asked: Extract<CliRequest, { type: 'apply' | 'run' }>, sink: Sink, opts: StartOptions = {}): Promise<number> {
     // a request without a timeout gets the master's timeout_s
     const req: JobRequest = { ...asked, timeout_s: asked.timeout_s ?? this.cfg.timeout_s };
-    const agents = this.store.listAgents();
+    const agents = await this.store.listAgents();
     // snapshots by revision ('' = the head): each pins states and pillar together
     const snapshots = new Map<string, Promise<Snapshot>>();
     const snapshotAt = (rev: string | undefined) => {
@@ -157,14 +158,14 @@ export class JobManager {
     // --revision is a one-off for everyone; otherwise each agent gets the revision the fleet
     // gives it (the desired one, or what a halted rollout left it on)
     const oneOff = req.type === 'apply' ? req.revision : undefined;
-    const fleetRevision = oneOff ?? this.revisions?.desired();
-    const revisionOf = (id: string) => oneOff ?? this.revisions?.forAgent(id) ?? fleetRevision;
+    const fleetRevision = oneOff ?? (await this.revisions?.desired());
+    const revisionOf = (a: AgentRow) => oneOff ?? this.revisions?.forAgent(a, fleetRevision) ?? fleetRevision;
     const pillarCache = new Map<string, Promise<Record<string, unknown>>>();
     const pillarOf = (a: AgentRow) => {
       // targeting (I@) and each agent's job use that agent's revision's pillar
       let p = pillarCache.get(a.id);
       if (!p) {
-        p = snapshotAt(req.type === 'apply' ? revisionOf(a.id) : fleetRevision).then((snap) => pillarFor(snap.pillar(), a.id, { ...a.grains, id: a.id }));
+        p = snapshotAt(req.type === 'apply' ? revisionOf(a) : fleetRevision).then((snap) => pillarFor(snap.pillar(), a.id, { ...a.grains, id: a.id }));
         pillarCache.set(a.id, p);
       }
       return p;
@@ -186,7 +187,7 @@ export class JobManager {
     if (req.type === 'apply') {
       try {
         bundle = (await snapshotAt(fleetRevision)).bundle;
-        for (const a of targets) bundles.set(a.id, (await snapshotAt(revisionOf(a.id))).bundle);
+        for (const a of targets) bundles.set(a.id, (await snapshotAt(revisionOf(a))).bundle);
       } catch (e) {
         sink({ type: 'error', message: `${this.source.label}: ${(e as Error).message}` });
         return 1;
@@ -195,7 +196,7 @@ export class JobManager {
     const online = targets.filter((a) => this.agents.ready(a.id));
     const offline = targets.filter((a) => !this.agents.ready(a.id));
     const jid = newJid();
-    this.store.createJob(
+    await this.store.createJob(
       {
         jid,
         kind: req.type,
@@ -211,7 +212,7 @@ export class JobManager {
         ...offline.map((a) => ({ id: a.id, status: 'lost' as AgentJobStatus, error: 'agent offline when the job started', revision: bundles.get(a.id)?.revision ?? null })),
       ],
     );
-    this.events?.jobStarted(jid, req.type);
+    this.events?.jobStarted(jid, req.type, opts.intent ?? 'intentional');
     for (const _ of offline) this.events?.agentDone(jid, 'lost');
     this.log.info(
       `job ${jid}: ${req.type} ${req.tgt_type} ${JSON.stringify(req.target)} by ${req.user}: ${online.length} agent(s)` +
@@ -253,7 +254,7 @@ export class JobManager {
 
   /** The accepted agents a target matches (pillar targets read the desired revision's pillar). */
   async resolveTargets(target: string, tgt_type: TargetType): Promise<AgentRow[]> {
-    const rev = this.revisions?.desired();
+    const rev = await this.revisions?.desired();
     let snap: Promise<Snapshot> | undefined;
     const cache = new Map<string, Promise<Record<string, unknown>>>();
     const pillarOf = (a: AgentRow) => {
@@ -261,7 +262,7 @@ export class JobManager {
       if (!p) cache.set(a.id, (p = (snap ??= this.source.snapshot(rev)).then((s) => pillarFor(s.pillar(), a.id, { ...a.grains, id: a.id }))));
       return p;
     };
-    return resolveTarget(target, tgt_type, this.store.listAgents(), this.cfg.nodegroups, pillarOf);
+    return resolveTarget(target, tgt_type, await this.store.listAgents(), this.cfg.nodegroups, pillarOf);
   }
 
   /** Fill the batch window. */
@@ -275,16 +276,16 @@ export class JobManager {
   }
 
   /** Whether another job is running a state run on this agent (this master's or a previous one's). */
-  private busy(jid: string, id: string): boolean {
+  private async busy(jid: string, id: string): Promise<boolean> {
     for (const j of this.active.values()) if (j.jid !== jid && j.kind === 'apply' && j.inflight.has(id)) return true;
-    return this.store.openJobAgents(id).some((r) => r.jid !== jid && r.status === 'running');
+    return (await this.store.openJobAgents(id)).some((r) => r.jid !== jid && r.status === 'running');
   }
 
   /** Waits (at most the job's timeout) until the agent has no other state run. */
   private async waitIdle(job: ActiveJob, id: string): Promise<void> {
     const end = Date.now() + job.req.timeout_s * 1000;
     let said = false;
-    while (this.busy(job.jid, id) && Date.now() < end && this.active.has(job.jid)) {
+    while ((await this.busy(job.jid, id)) && Date.now() < end && this.active.has(job.jid)) {
       if (!said) this.log.info(`job ${job.jid}: ${id} is busy with another state run; waiting for it`);
       said = true;
       await new Promise((r) => setTimeout(r, 250));
@@ -300,15 +301,16 @@ export class JobManager {
       const b = job.bundles.get(id)!;
       let pillar: Record<string, unknown>;
       try {
-        const row = this.store.getAgent(id);
+        const row = await this.store.getAgent(id);
         // grains from this connection's hello are the freshest
         const grains = { ...(row?.grains ?? {}), ...conn.grains, id };
         pillar = row ? await job.pillarOf({ ...row, grains }) : {};
         if (job.req.pillar) pillar = deepMerge(structuredClone(pillar), structuredClone(job.req.pillar));
       } catch (e) {
         const body: ReturnBody = { kind: 'error', error: `pillar: ${(e as Error).message}` };
-        this.store.finishJobAgent(job.jid, id, 'failed', body); // stored like a return: the agent never got the job
-        return this.finish(job.jid, id, 'failed', body);
+        // stored like a return: the agent never got the job
+        if (await this.store.finishJobAgent(job.jid, id, 'failed', body)) return this.finish(job.jid, id, 'failed', body);
+        return this.finish(job.jid, id, 'failed', undefined, body.error);
       }
       let offers = this.offered.get(id);
       if (!offers) this.offered.set(id, (offers = new Map()));
@@ -319,24 +321,47 @@ export class JobManager {
     }
     if (!conn.send({ type: 'job', jid: job.jid, spec })) return this.finish(job.jid, id, 'lost', undefined, 'agent went offline before its turn');
     this.log.debug(`job ${job.jid}: sent to ${id}`);
-    const t = setTimeout(() => this.safely(`job ${job.jid}: ${id} timing out`, () => this.finish(job.jid, id, 'timeout', undefined, `no return within ${job.req.timeout_s}s`)), job.req.timeout_s * 1000);
+    const t = setTimeout(() => void this.finish(job.jid, id, 'timeout', undefined, `no return within ${job.req.timeout_s}s`), job.req.timeout_s * 1000);
     job.timers.set(id, t);
   }
 
-  /** An agent's run ended one way or another (once; later calls are no-ops for the CLI). */
-  private finish(jid: string, id: string, status: AgentJobStatus, body?: ReturnBody, error?: string): void {
+  /**
+   * An agent's run ended one way or another. The store's transition decides: only the call
+   * that moved the row (or a return stored by finishJobAgent, passed as `body`) ends the run;
+   * a run this master still counts in flight whose row another path ended (a return stored
+   * through another master) is released with the stored end. Never throws: a failing store is
+   * logged (the lost timer or the agent's spooled return finish it later).
+   */
+  private async finish(jid: string, id: string, status: AgentJobStatus, body?: ReturnBody, error?: string): Promise<void> {
     this.disarmLost(jid, id);
-    const job = this.active.get(jid);
-    if (!body) {
-      const row = this.store.getJobAgent(jid, id);
-      if (row && !TERMINAL.has(row.status)) this.store.setJobAgentStatus(jid, id, status, error);
-      if (row && TERMINAL.has(row.status) && !job) return;
-      this.log.info(`job ${jid}: ${id} ${status}${error ? `: ${error}` : ''}`);
+    let moved = body !== undefined;
+    try {
+      if (!body) {
+        moved = await this.store.setJobAgentStatus(jid, id, status, error);
+        if (moved) this.log.info(`job ${jid}: ${id} ${status}${error ? `: ${error}` : ''}`);
+        else if (this.active.get(jid)?.inflight.has(id)) {
+          const row = await this.store.getJobAgent(jid, id);
+          if (row && TERMINAL.has(row.status)) {
+            status = row.status;
+            body = row.body ?? undefined;
+            error = row.error ?? undefined;
+          }
+        }
+      }
+      const job = this.active.get(jid);
+      // an apply that ended without a report (timeout, lost, pillar error) was still an attempt
+      const b = job?.bundles.get(id);
+      if (moved && job?.inflight.has(id) && b && job.req.type === 'apply' && !job.req.test && body?.kind !== 'apply' && status !== 'cancelled') {
+        await this.store.recordAttempt(id, jid, b.revision, status);
+      }
+    } catch (e) {
+      const what = status === 'timeout' ? `${id} timing out` : status === 'lost' ? `marking ${id} lost` : `${id} finishing (${status})`;
+      this.log.error(`job ${jid}: ${what}: ${(e as Error).message}`);
+      return;
     }
+    // from here on synchronous: exactly one call takes the agent out of the job
+    const job = this.active.get(jid);
     if (!job || !job.inflight.has(id)) return;
-    // an apply that ended without a report (timeout, lost, pillar error) was still an attempt
-    const b = job.bundles.get(id);
-    if (b && job.req.type === 'apply' && !job.req.test && body?.kind !== 'apply' && status !== 'cancelled') this.store.recordAttempt(id, jid, b.revision, status);
     job.inflight.delete(id);
     clearTimeout(job.timers.get(id));
     job.timers.delete(id);
@@ -352,19 +377,18 @@ export class JobManager {
    * stop (their programs are terminated and their return, with the states not run marked as
    * such, comes back as usual).
    */
-  kill(jid: string, user: string, sink: Sink): number {
+  async kill(jid: string, user: string, sink: Sink): Promise<number> {
     const job = this.active.get(jid);
     if (!job) {
-      const known = this.store.getJob(jid);
+      const known = await this.store.getJob(jid);
       sink({ type: 'error', message: known ? `job ${jid} is not running (it has finished)` : `no job ${jid}` });
       return 1;
     }
     const why = `not started: the job was killed by ${user}`;
     const cancelled = job.queue.splice(0);
-    for (const id of cancelled) {
-      this.store.setJobAgentStatus(jid, id, 'cancelled', why);
-      this.emit(job, { type: 'agent_done', agent: id, status: 'cancelled', error: why });
-    }
+    // emitted at once (the job may complete before the writes settle), written meanwhile
+    const writes = cancelled.map((id) => this.store.setJobAgentStatus(jid, id, 'cancelled', why));
+    for (const id of cancelled) this.emit(job, { type: 'agent_done', agent: id, status: 'cancelled', error: why });
     if (cancelled.length) job.failed = true;
     const signalled: string[] = [];
     for (const id of job.inflight) {
@@ -373,6 +397,7 @@ export class JobManager {
     this.log.warn(`job ${jid}: killed by ${user}: ${signalled.length} running agent(s) told to stop, ${cancelled.length} queued cancelled`);
     sink({ type: 'data', data: { jid, signalled, cancelled } });
     this.pump(job);
+    await this.settled(`job ${jid}: recording the cancelled agents`, writes);
     return 0;
   }
 
@@ -380,12 +405,17 @@ export class JobManager {
   private cancelQueued(job: ActiveJob, culprit: string): void {
     if (!job.queue.length) return;
     const why = `not started: ${culprit} did not succeed and the job stops on failure`;
-    for (const id of job.queue.splice(0)) {
-      this.store.setJobAgentStatus(job.jid, id, 'cancelled', why);
-      this.emit(job, { type: 'agent_done', agent: id, status: 'cancelled', error: why });
-    }
+    const ids = job.queue.splice(0);
+    const writes = ids.map((id) => this.store.setJobAgentStatus(job.jid, id, 'cancelled', why));
+    for (const id of ids) this.emit(job, { type: 'agent_done', agent: id, status: 'cancelled', error: why });
     job.failed = true;
     this.log.warn(`job ${job.jid}: stopped after ${culprit}; queued agents cancelled`);
+    void this.settled(`job ${job.jid}: recording the cancelled agents`, writes);
+  }
+
+  /** Waits for store writes made alongside events; a failure is logged, never thrown. */
+  private async settled(what: string, writes: Promise<unknown>[]): Promise<void> {
+    for (const r of await Promise.allSettled(writes)) if (r.status === 'rejected') this.log.error(`${what}: ${(r.reason as Error).message}`);
   }
 
   private complete(job: ActiveJob): void {
@@ -411,14 +441,14 @@ export class JobManager {
 
   // ---------------------------------------------------------------- agent messages
 
-  private isOpenFor(jid: string, id: string): boolean {
-    const row = this.store.getJobAgent(jid, id);
+  private async isOpenFor(jid: string, id: string): Promise<boolean> {
+    const row = await this.store.getJobAgent(jid, id);
     return !!row && !TERMINAL.has(row.status);
   }
 
-  private onHello(conn: AgentConn, m: Msg<'hello'>): void {
+  private async onHello(conn: AgentConn, m: Msg<'hello'>): Promise<void> {
     const known = new Set([...m.running, ...m.spooled]);
-    for (const row of this.store.openJobAgents(conn.id)) {
+    for (const row of await this.store.openJobAgents(conn.id)) {
       const job = this.active.get(row.jid);
       if (job?.queue.includes(conn.id)) continue; // not sent yet: its batch turn will come
       // a return held for the store came back too, even if the agent's spool no longer says so
@@ -426,18 +456,18 @@ export class JobManager {
         this.disarmLost(row.jid, conn.id);
         continue;
       }
-      this.safely(`job ${row.jid}: marking ${conn.id} lost`, () => this.finish(row.jid, conn.id, 'lost', undefined, 'agent came back without the job (restarted or killed mid-run)'));
+      await this.finish(row.jid, conn.id, 'lost', undefined, 'agent came back without the job (restarted or killed mid-run)');
     }
   }
 
-  private onAck(conn: AgentConn, m: Msg<'job_ack'>): void {
-    if (!this.isOpenFor(m.jid, conn.id)) return;
-    // bookkeeping: a failing store must not cut the agent off mid-job (its return says the rest)
-    this.safely(`job ${m.jid}: recording ${conn.id} running`, () => this.store.setJobAgentStatus(m.jid, conn.id, 'running'));
+  private async onAck(conn: AgentConn, m: Msg<'job_ack'>): Promise<void> {
+    // only a run not ended moves to running; bookkeeping: a failing store must not cut the
+    // agent off mid-job (its return says the rest)
+    await this.safely(`job ${m.jid}: recording ${conn.id} running`, () => this.store.setJobAgentStatus(m.jid, conn.id, 'running'));
   }
 
-  private onRefused(conn: AgentConn, m: Msg<'job_refused'>): void {
-    if (!this.isOpenFor(m.jid, conn.id)) return;
+  private async onRefused(conn: AgentConn, m: Msg<'job_refused'>): Promise<void> {
+    if (!(await this.isOpenFor(m.jid, conn.id))) return;
     const job = this.active.get(m.jid);
     if (job?.waitIdle && job.inflight.has(conn.id) && /already in progress/.test(m.message) && (job.retried.get(conn.id) ?? 0) < job.req.timeout_s) {
       // a run this master did not start (or a race): this job waits its turn (about one try a second)
@@ -448,14 +478,15 @@ export class JobManager {
       job.timers.set(conn.id, t);
       return;
     }
-    this.store.finishJobAgent(m.jid, conn.id, 'failed', { kind: 'error', error: m.message });
+    const body: ReturnBody = { kind: 'error', error: m.message };
+    if (!(await this.store.finishJobAgent(m.jid, conn.id, 'failed', body))) return;
     this.log.info(`job ${m.jid}: ${conn.id} refused: ${m.message}`);
-    this.finish(m.jid, conn.id, 'failed', { kind: 'error', error: m.message });
+    await this.finish(m.jid, conn.id, 'failed', body);
   }
 
-  private onBundleGet(conn: AgentConn, m: Msg<'bundle_get'>): void {
+  private async onBundleGet(conn: AgentConn, m: Msg<'bundle_get'>): Promise<void> {
     const b = this.offered.get(conn.id)?.get(m.hash);
-    if (!b || !this.isOpenFor(m.jid, conn.id)) {
+    if (!b || !(await this.isOpenFor(m.jid, conn.id))) {
       this.log.warn(`agent ${conn.id}: asked for bundle ${m.hash.slice(0, 12)} it was not offered; denied`);
       conn.send({ type: 'denied', message: `bundle ${m.hash.slice(0, 12)} was not offered to you` });
       return;
@@ -463,11 +494,11 @@ export class JobManager {
     conn.send({ type: 'bundle', hash: b.hash, revision: b.revision, files: toWire(b.entries) });
   }
 
-  private onStateResult(conn: AgentConn, m: Msg<'state_result'>): void {
-    if (!this.isOpenFor(m.jid, conn.id)) return;
+  private async onStateResult(conn: AgentConn, m: Msg<'state_result'>): Promise<void> {
     // an apply's return holds every result again: one that cannot be stored now is stored with it
     try {
-      this.store.putStateResult(m.jid, conn.id, m.result);
+      if (!(await this.isOpenFor(m.jid, conn.id))) return;
+      await this.store.putStateResult(m.jid, conn.id, m.result);
     } catch (e) {
       this.log.error(`job ${m.jid}: a state result of ${conn.id} not stored now (${(e as Error).message}); it is stored with the return`);
     }
@@ -476,11 +507,11 @@ export class JobManager {
     if (job) this.emit(job, { type: 'state_result', agent: conn.id, result: m.result });
   }
 
-  private onReturn(conn: AgentConn, m: Msg<'job_return'>): void {
+  private async onReturn(conn: AgentConn, m: Msg<'job_return'>): Promise<void> {
     const key = `${m.jid}/${conn.id}`;
     if (this.unstored.has(key)) return; // re-sent while the first copy waits for the store
     try {
-      this.storeReturn(conn.id, m);
+      await this.storeReturn(conn.id, m);
     } catch (e) {
       this.holdUnstored(conn, m, (e as Error).message);
       return;
@@ -491,8 +522,8 @@ export class JobManager {
   }
 
   /** Stores a return; false when there was nothing to store. Throws when the store fails. */
-  private storeReturn(id: string, m: Msg<'job_return'>): boolean {
-    const row = this.store.getJobAgent(m.jid, id);
+  private async storeReturn(id: string, m: Msg<'job_return'>): Promise<boolean> {
+    const row = await this.store.getJobAgent(m.jid, id);
     if (!row) {
       this.log.warn(`agent ${id}: return for job ${m.jid} that was never sent to it; ignored`);
       return false;
@@ -501,9 +532,10 @@ export class JobManager {
     const b = m.body;
     const ok = b.kind === 'apply' ? b.report.counts.failed === 0 : b.kind === 'run' ? b.retcode === 0 : false;
     const status = ok ? 'done' : 'failed';
-    this.store.finishJobAgent(m.jid, id, status, b);
+    // the transition decides: a copy stored meanwhile (another connection, another master) wins
+    if (!(await this.store.finishJobAgent(m.jid, id, status, b))) return false;
     this.log.info(`job ${m.jid}: ${id} returned (${status})${TERMINAL.has(row.status) ? ` late, after ${row.status}` : ''}`);
-    this.safely(`job ${m.jid}: ${id} finishing`, () => this.finish(m.jid, id, status, b));
+    await this.finish(m.jid, id, status, b);
     return true;
   }
 
@@ -515,6 +547,7 @@ export class JobManager {
    */
   private holdUnstored(conn: AgentConn, m: Msg<'job_return'>, why: string): void {
     const key = `${m.jid}/${conn.id}`;
+    if (this.unstored.has(key)) return; // another copy failed at the same time: that one is held
     const bytes = Buffer.byteLength(JSON.stringify(m));
     if (this.unstoredBytes + bytes > UNSTORED_MAX_BYTES) {
       this.log.error(`job ${m.jid}: the return of ${conn.id} could not be stored (${why}); too many returns waiting for the store, the agent keeps it and sends it again on reconnect`);
@@ -523,14 +556,14 @@ export class JobManager {
     }
     this.log.error(`job ${m.jid}: the return of ${conn.id} could not be stored (${why}); kept and tried again every ${UNSTORED_RETRY_MS / 1000}s (the agent keeps it spooled until then)`);
     this.disarmLost(m.jid, conn.id);
-    const retry = (): void => {
+    const retry = async (): Promise<void> => {
       const u = this.unstored.get(key);
       if (!u) return;
       try {
-        this.storeReturn(conn.id, m);
+        await this.storeReturn(conn.id, m);
       } catch (e) {
         this.log.debug(`job ${m.jid}: the return of ${conn.id} still not stored: ${(e as Error).message}`);
-        u.timer = setTimeout(retry, UNSTORED_RETRY_MS);
+        u.timer = setTimeout(() => void retry(), UNSTORED_RETRY_MS);
         return;
       }
       this.unstored.delete(key);
@@ -540,22 +573,29 @@ export class JobManager {
       // the spooled copy it sends on reconnect is acknowledged as a duplicate
       (this.agents.ready(conn.id) ?? conn).send({ type: 'return_ack', jid: m.jid });
     };
-    this.unstored.set(key, { msg: m, bytes, timer: setTimeout(retry, UNSTORED_RETRY_MS) });
+    this.unstored.set(key, { msg: m, bytes, timer: setTimeout(() => void retry(), UNSTORED_RETRY_MS) });
     this.unstoredBytes += bytes;
   }
 
-  /** Timers and follow-ups that write to the store: a failing store is logged, never thrown out of a timer. */
-  private safely(what: string, fn: () => void): void {
+  /** Follow-ups that write to the store: a failing store is logged, never thrown out of a handler or timer. */
+  private async safely(what: string, fn: () => unknown): Promise<void> {
     try {
-      fn();
+      await fn();
     } catch (e) {
       this.log.error(`${what}: ${(e as Error).message}`);
     }
   }
 
   /** Called by the server when an agent's connection ends. */
-  onDisconnect(conn: AgentConn): void {
-    for (const row of this.store.openJobAgents(conn.id)) {
+  async onDisconnect(conn: AgentConn): Promise<void> {
+    let open: Awaited<ReturnType<Store['openJobAgents']>>;
+    try {
+      open = await this.store.openJobAgents(conn.id);
+    } catch (e) {
+      this.log.error(`agent ${conn.id} disconnected: its open jobs could not be read (${(e as Error).message}); they end by their timeouts`);
+      return;
+    }
+    for (const row of open) {
       const job = this.active.get(row.jid);
       if (job?.queue.includes(conn.id)) continue;
       this.armLost(row.jid, conn.id, 'agent disconnected mid-job and did not come back with it');
@@ -568,9 +608,8 @@ export class JobManager {
     const t = setTimeout(() => {
       this.lostTimers.delete(key);
       if (this.unstored.has(key)) return; // it did come back: its return waits for the store
-      this.safely(`job ${jid}: marking ${id} lost`, () => {
-        if (this.isOpenFor(jid, id)) this.finish(jid, id, 'lost', undefined, why);
-      });
+      // the transition only moves a run still open
+      void this.finish(jid, id, 'lost', undefined, why);
     }, this.cfg.lost_after_s * 1000);
     t.unref();
     this.lostTimers.set(key, t);

@@ -4,9 +4,10 @@ import type net from 'node:net';
 import { loadOrCreateIdentity } from '../core/identity.js';
 import type { Logger } from '../core/log.js';
 import { DEFAULT_PILLAR_TREE, DEFAULT_STATE_TREE, type MasterConfig } from './config.js';
-import { Store } from './store.js';
+import type { Store } from './store-api.js';
+import { openStore } from './store.js';
 import { AgentServer, serverLimits, type AgentConn } from './server.js';
-import { JobManager, type AgentLinks } from './jobs.js';
+import { JobManager, type AgentLinks, type FleetRevisions } from './jobs.js';
 import { GitSource, StateTree, type ConfigSource } from './tree.js';
 import { listenCli } from './cli-socket.js';
 import { handleCli, type CliContext } from './cli-handlers.js';
@@ -49,7 +50,16 @@ export async function startMaster(cfg: MasterConfig, log: Logger): Promise<Runni
   const identity = await loadOrCreateIdentity(cfg.pki_dir, 'master', 'tsalt-master');
   if (identity.created) log.info(`created the master key in ${cfg.pki_dir}`);
   log.info(`master fingerprint ${identity.fingerprint} (agents pin it as master_finger)`);
-  const store = new Store(cfg.db);
+  const store = await openStore(cfg.store ?? cfg.db, (m) => log.info(m));
+  try {
+    return await startWith(cfg, log, source, identity, store);
+  } catch (e) {
+    await store.close().catch(() => {});
+    throw e;
+  }
+}
+
+async function startWith(cfg: MasterConfig, log: Logger, source: ConfigSource, identity: Awaited<ReturnType<typeof loadOrCreateIdentity>>, store: Store): Promise<RunningMaster> {
   const metrics = cfg.metrics ? new MasterMetrics() : undefined;
   const consoleLive = cfg.console ? new ConsoleLive() : undefined;
   // the server dispatches agents' messages to the jobs, the jobs send through the server
@@ -57,7 +67,7 @@ export async function startMaster(cfg: MasterConfig, log: Logger): Promise<Runni
   // with git: or rollout:, jobs without --revision apply the desired revision (kept in the store);
   // a lab's state_tree without rollout: applies its HEAD
   const tracked = cfg.git !== undefined || cfg.rollout !== undefined;
-  const revisions = { desired: () => store.desired(), forAgent: (id: string) => store.getAgent(id)?.revision_assigned ?? store.desired() };
+  const revisions: FleetRevisions = { desired: () => store.desired(), forAgent: (a, desired) => a.revision_assigned ?? desired };
   const releaseMetrics = metrics && tracked ? new ReleaseMetrics(metrics.registry, store, () => server.connectedIds()) : undefined;
   const jobs = new JobManager({ store, source, agents, cfg, log: log.child('jobs'), ...(tracked ? { revisions } : {}), ...(metrics || consoleLive ? { events: fanOut(metrics, releaseMetrics, consoleLive) } : {}) });
   let releaser: Releaser | undefined;
@@ -74,13 +84,13 @@ export async function startMaster(cfg: MasterConfig, log: Logger): Promise<Runni
     events: {
       ready: (c) => releaser?.onAgentReady(c.id),
       disconnected: (c) => {
-        jobs.onDisconnect(c);
+        void jobs.onDisconnect(c);
         calls.onDisconnect(c);
       },
       accepted: { ...jobs.handlers(), call_return: (c, m) => calls.onReturn(c, m) },
     },
   });
-  jobs.recover();
+  await jobs.recover();
   const scheduler = new Scheduler(
     cfg.schedule,
     jobs,
@@ -88,7 +98,7 @@ export async function startMaster(cfg: MasterConfig, log: Logger): Promise<Runni
     {
       timeout_s: cfg.timeout_s,
       // runs due at start-up wait (at most lost_after_s) for the agents to reconnect
-      settle: { agentsBack: () => store.listAgents().every((a) => a.key_state !== 'accepted' || server.ready(a.id) !== undefined), max_s: cfg.lost_after_s },
+      settle: { agentsBack: async () => (await store.listAgents()).every((a) => a.key_state !== 'accepted' || server.ready(a.id) !== undefined), max_s: cfg.lost_after_s },
     },
     log.child('schedule'),
   );
@@ -99,9 +109,9 @@ export async function startMaster(cfg: MasterConfig, log: Logger): Promise<Runni
           cfg.metrics,
           metrics,
           {
-            agents: () => {
+            agents: async () => {
               const connected = server.connectedIds();
-              return store.listAgents().map((a) => ({ key_state: a.key_state, connected: connected.has(a.id) }));
+              return (await store.listAgents()).map((a) => ({ key_state: a.key_state, connected: connected.has(a.id) }));
             },
             revision: () => source.head(),
           },
@@ -136,8 +146,8 @@ export async function startMaster(cfg: MasterConfig, log: Logger): Promise<Runni
     ? new Releaser({ cfg: cfg.rollout, source, jobs, store, agents, log: log.child('rollout'), settle_s: cfg.lost_after_s, timeout_s: cfg.timeout_s, ...(releaseMetrics ? { events: releaseMetrics } : {}) })
     : undefined;
   if (releaser) cliCtx.releaser = releaser;
-  releaser?.start();
-  scheduler.start();
+  await releaser?.start();
+  await scheduler.start();
 
   return {
     port,
@@ -152,7 +162,7 @@ export async function startMaster(cfg: MasterConfig, log: Logger): Promise<Runni
       await consoleHttp?.close();
       await new Promise<void>((r) => cli.close(() => r()));
       await server.close();
-      store.close();
+      await store.close();
     },
   };
 }

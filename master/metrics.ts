@@ -13,7 +13,7 @@ import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { Logger } from '../core/log.js';
 import type { StateResult } from '../protocol/results.js';
 import type { AgentDoneStatus, JobEvents } from './jobs.js';
-import type { KeyState } from './store.js';
+import type { KeyState } from './store-api.js';
 
 export const MetricsConfigSchema = z.strictObject({
   /** address the endpoint listens on; the default keeps it on the master itself */
@@ -34,7 +34,7 @@ export const JOB_DURATION_BUCKETS = [0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300,
 /** What the endpoint reads when scraped. */
 export interface MetricsSource {
   /** every known key: its state, and whether the agent is connected now */
-  agents(): { key_state: KeyState; connected: boolean }[];
+  agents(): { key_state: KeyState; connected: boolean }[] | Promise<{ key_state: KeyState; connected: boolean }[]>;
   /** the state tree's HEAD commit; undefined for a plain directory (no revision to show) */
   revision(): Promise<string | undefined>;
 }
@@ -119,7 +119,7 @@ export class MasterMetrics implements JobEvents {
   /** The exposition text, with the gauges read from `src` now. */
   async render(src: MetricsSource): Promise<string> {
     const n: Record<'connected' | 'offline' | 'pending' | 'rejected', number> = { connected: 0, offline: 0, pending: 0, rejected: 0 };
-    for (const a of src.agents()) {
+    for (const a of await src.agents()) {
       if (a.key_state === 'accepted') n[a.connected ? 'connected' : 'offline']++;
       else n[a.key_state]++;
     }

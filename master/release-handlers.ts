@@ -1,7 +1,7 @@
 /** CLI handlers for releases: `tsalt revisions`, `tsalt status`, `tsalt rollout`, `tsalt rollback`. */
 import type { AgentJobStatus } from '../protocol/messages.js';
 import type { CliContext, CliHandlerTable, Send } from './cli-handlers.js';
-import type { RevisionRow, RolloutBatchRow, RolloutRow, Store } from './store.js';
+import type { RevisionRow, RolloutBatchRow, RolloutRow, Store } from './store-api.js';
 import type { Releaser } from './rollout.js';
 
 export interface RevisionLine extends RevisionRow {
@@ -44,10 +44,9 @@ function noReleases(send: Send): number {
   return 1;
 }
 
-export function agentSync(store: Store, connected: Set<string>): AgentStatusLine[] {
-  const desired = store.desired() ?? null;
-  return store
-    .listAgents()
+export async function agentSync(store: Store, connected: Set<string>): Promise<AgentStatusLine[]> {
+  const desired = (await store.desired()) ?? null;
+  return (await store.listAgents())
     .filter((a) => a.key_state === 'accepted')
     .map((a) => {
       const want = a.revision_assigned ?? desired;
@@ -87,10 +86,10 @@ export const releaseHandlers: Pick<CliHandlerTable, 'revisions.list' | 'status' 
   'revisions.list': async (req, send, ctx) => {
     if (!ctx.releaser) return noReleases(send);
     const { store } = ctx;
-    const desired = store.desired();
+    const desired = await store.desired();
     const head = await ctx.source.head().catch(() => undefined);
-    const agents = store.listAgents().filter((a) => a.key_state === 'accepted');
-    const lines: RevisionLine[] = store.listRevisions(req.limit).map((r) => ({
+    const agents = (await store.listAgents()).filter((a) => a.key_state === 'accepted');
+    const lines: RevisionLine[] = (await store.listRevisions(req.limit)).map((r) => ({
       ...r,
       desired: r.sha === desired,
       head: r.sha === head,
@@ -104,17 +103,17 @@ export const releaseHandlers: Pick<CliHandlerTable, 'revisions.list' | 'status' 
     if (!ctx.releaser) return noReleases(send);
     const { store } = ctx;
     const running = ctx.releaser.current;
-    const rollout = running !== undefined ? (store.getRollout(running) ?? null) : null;
-    const last = store.listRollouts(1)[0] ?? null;
+    const rollout = running !== undefined ? ((await store.getRollout(running)) ?? null) : null;
+    const last = (await store.listRollouts(1))[0] ?? null;
     const shown = rollout ?? last;
     const data: StatusData = {
       source: ctx.source.label,
-      desired: store.desired() ?? null,
+      desired: (await store.desired()) ?? null,
       head: (await ctx.source.head().catch(() => undefined)) ?? null,
       rollout,
       last_rollout: last,
-      rollout_batches: shown ? store.rolloutBatches(shown.id) : [],
-      agents: agentSync(store, ctx.server.connectedIds()),
+      rollout_batches: shown ? await store.rolloutBatches(shown.id) : [],
+      agents: await agentSync(store, ctx.server.connectedIds()),
     };
     send({ type: 'data', data });
     return 0;

@@ -7,7 +7,7 @@ import { Counter, Gauge, type Registry } from 'prom-client';
 import type { StateResult } from '../protocol/results.js';
 import type { AgentDoneStatus, JobEvents } from './jobs.js';
 import type { ReleaseEvents } from './rollout.js';
-import type { JobIntent, RolloutStatus, Store } from './store.js';
+import type { JobIntent, RolloutStatus, Store } from './store-api.js';
 import { agentSync } from './release-handlers.js';
 
 const OUTCOMES: readonly Exclude<RolloutStatus, 'running'>[] = ['succeeded', 'failed', 'halted', 'rolled_back'];
@@ -27,9 +27,9 @@ export class ReleaseMetrics implements JobEvents, ReleaseEvents {
       help: 'The revision the fleet should run (the desired revision), as a label.',
       labelNames: ['revision'] as const,
       registers: [registry],
-      collect() {
+      async collect() {
+        const d = await store.desired();
         this.reset();
-        const d = store.desired();
         if (d) this.set({ revision: d }, 1);
       },
     });
@@ -38,8 +38,8 @@ export class ReleaseMetrics implements JobEvents, ReleaseEvents {
       name: 'tsalt_agents_behind',
       help: 'Accepted agents whose last successful run is not the revision the fleet gives them (behind, or failed on it).',
       registers: [registry],
-      collect() {
-        this.set(agentSync(store, connected()).filter((a) => a.sync === 'behind' || a.sync === 'failed').length);
+      async collect() {
+        this.set((await agentSync(store, connected())).filter((a) => a.sync === 'behind' || a.sync === 'failed').length);
       },
     });
     this.rollouts = new Counter({ name: 'tsalt_rollouts_total', help: 'Rollouts finished, by outcome.', labelNames: ['outcome'] as const, registers: [registry] });
@@ -57,15 +57,24 @@ export class ReleaseMetrics implements JobEvents, ReleaseEvents {
     this.rollouts.inc({ outcome: status });
   }
 
-  jobStarted(jid: string): void {
-    this.intents.set(jid, this.store.getJob(jid)?.intent ?? 'intentional');
+  jobStarted(jid: string, _kind: 'apply' | 'run', intent: JobIntent): void {
+    this.intents.set(jid, intent);
   }
 
   agentDone(_jid: string, _status: AgentDoneStatus): void {}
 
   stateResult(jid: string, r: Pick<StateResult, 'result' | 'changes'>): void {
     if (r.result === null || Object.keys(r.changes).length === 0) return;
-    this.changes.inc({ intent: this.intents.get(jid) ?? this.store.getJob(jid)?.intent ?? 'intentional' });
+    const intent = this.intents.get(jid);
+    if (intent) {
+      this.changes.inc({ intent });
+      return;
+    }
+    // a job this master did not start (a late return after a restart): its row says
+    void this.store.getJob(jid).then(
+      (j) => this.changes.inc({ intent: j?.intent ?? 'intentional' }),
+      () => this.changes.inc({ intent: 'intentional' }),
+    );
   }
 
   jobCompleted(jid: string): void {
@@ -77,7 +86,7 @@ export class ReleaseMetrics implements JobEvents, ReleaseEvents {
 export function fanOut(...sinks: (JobEvents | undefined)[]): JobEvents {
   const all = sinks.filter((s): s is JobEvents => s !== undefined);
   return {
-    jobStarted: (jid, kind) => all.forEach((s) => s.jobStarted(jid, kind)),
+    jobStarted: (jid, kind, intent) => all.forEach((s) => s.jobStarted(jid, kind, intent)),
     agentDone: (jid, status) => all.forEach((s) => s.agentDone(jid, status)),
     stateResult: (jid, r) => all.forEach((s) => s.stateResult(jid, r)),
     jobCompleted: (jid) => all.forEach((s) => s.jobCompleted(jid)),

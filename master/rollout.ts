@@ -22,7 +22,7 @@ import { z } from 'zod';
 import type { Logger } from '../core/log.js';
 import { TargetTypeSchema, type AgentJobStatus } from '../protocol/messages.js';
 import type { JobManager } from './jobs.js';
-import type { AgentRow, RolloutRow, Store } from './store.js';
+import type { AgentRow, RolloutRow, Store } from './store-api.js';
 import type { ConfigSource } from './tree.js';
 import { groupByGrain, planBatches, rolesOf } from './batches.js';
 import { runVerify, VerifyCheckSchema } from './verify.js';
@@ -118,19 +118,21 @@ export class Releaser {
     return this.d.cfg;
   }
 
-  start(): void {
+  async start(): Promise<void> {
     const closeOrphans = () => this.d.store.closeRunningRollouts('the master stopped during this rollout; agents still behind get the revision when they connect');
     if (this.d.leases) {
       // a rollout left running is another live master's unless this one holds the lease: taking
       // it over (at start, or when its holder died) closes what the last holder left running;
       // a halted rollout stays halted, agents it did not reach keep their assigned revision
       this.d.leases.want(RELEASES_LEASE, () => {
-        closeOrphans();
-        void this.check();
-        this.convergeAll();
+        void (async () => {
+          await closeOrphans();
+          void this.check();
+          await this.convergeAll();
+        })().catch((e: Error) => this.d.log.warn(`rollout: taking the ${RELEASES_LEASE} lease over: ${e.message}`));
       });
     } else {
-      closeOrphans();
+      await closeOrphans();
     }
     void this.check();
     void this.watch();
@@ -147,12 +149,13 @@ export class Releaser {
   }
 
   /** The fleet's revision for jobs without --revision (JobManager's FleetRevisions). */
-  desired(): string | undefined {
+  desired(): Promise<string | undefined> {
     return this.d.store.desired();
   }
 
-  forAgent(id: string): string | undefined {
-    return this.d.store.getAgent(id)?.revision_assigned ?? this.desired();
+  /** the revision a rollout or a rollback holds it on, else the desired one */
+  forAgent(a: AgentRow, desired: string | undefined): string | undefined {
+    return a.revision_assigned ?? desired;
   }
 
   /** fs.watch on the ref's directory and the git dir (packed-refs): a push is seen at once. */
@@ -212,44 +215,44 @@ export class Releaser {
       return;
     }
     const { store, log } = this.d;
-    if (store.getRevision(head)) return; // seen (and dealt with) before
+    if (await store.getRevision(head)) return; // seen (and dealt with) before
     await this.record(head);
-    const desired = store.desired();
+    const desired = await store.desired();
     if (desired === head) return;
     if (desired === undefined) {
-      store.setDesired(head);
-      store.setRevisionOutcome(head, this.cfg ? 'rolling_out' : 'seen');
+      await store.setDesired(head);
+      await store.setRevisionOutcome(head, this.cfg ? 'rolling_out' : 'seen');
       log.info(`rollout: first revision ${short(head)} is the desired revision`);
-      if (this.cfg) this.convergeAll();
+      if (this.cfg) await this.convergeAll();
       void this.watch(); // the ref's directory may exist only now (first push)
       return;
     }
     if (!(await this.d.source.isAncestor(desired, head))) {
       const why = `does not descend from the desired revision ${short(desired)} (a force-push?); not rolled out: \`tsalt rollout ${short(head)} --force\` does it`;
-      store.setRevisionOutcome(head, 'refused', why);
+      await store.setRevisionOutcome(head, 'refused', why);
       log.warn(`rollout: pushed revision ${short(head)} ${why}`);
       return;
     }
     try {
       await this.d.source.snapshot(head); // a commit that cannot be served (no top.sls, ...) never becomes desired
     } catch (e) {
-      store.setRevisionOutcome(head, 'refused', (e as Error).message);
+      await store.setRevisionOutcome(head, 'refused', (e as Error).message);
       log.warn(`rollout: pushed revision ${short(head)} refused: ${(e as Error).message}`);
       return;
     }
-    store.setDesired(head);
+    await store.setDesired(head);
     if (!this.cfg) {
       log.info(`rollout: revision ${short(head)} is desired (no rollout: configured: it goes out with the next apply or schedule)`);
       return;
     }
-    store.setRevisionOutcome(head, 'rolling_out');
+    await store.setRevisionOutcome(head, 'rolling_out');
     log.info(`rollout: revision ${short(desired)} -> ${short(head)} pushed`);
     void this.enqueue(() => this.run({ revision: head, previous: desired, reason: 'push', user: 'push' }));
   }
 
   private async record(sha: string): Promise<void> {
     const info = await this.d.source.commitInfo(sha).catch(() => undefined);
-    this.d.store.addRevision({ sha, date: info?.date ?? null, author: info?.author ?? null, subject: info?.subject ?? null });
+    await this.d.store.addRevision({ sha, date: info?.date ?? null, author: info?.author ?? null, subject: info?.subject ?? null });
   }
 
   /** Rollouts run one at a time, in order. */
@@ -266,13 +269,13 @@ export class Releaser {
     if (!this.cfg) throw new ReleaseError('no rollout: in master.yaml: nothing to roll out with (set rollout: target, batch, ...)');
     const snap = await this.d.source.snapshot(rev); // resolves and checks (top.sls) before anything changes
     const sha = snap.revision;
-    const desired = this.d.store.desired();
+    const desired = await this.d.store.desired();
     if (!o.force && desired && desired !== sha && !(await this.d.source.isAncestor(desired, sha))) {
       throw new ReleaseError(`revision ${short(sha)} does not descend from the desired revision ${short(desired)}; \`tsalt rollback ${short(sha)}\` goes back, --force rolls it out anyway`);
     }
     await this.record(sha);
-    this.d.store.setDesired(sha);
-    this.d.store.setRevisionOutcome(sha, 'rolling_out');
+    await this.d.store.setDesired(sha);
+    await this.d.store.setRevisionOutcome(sha, 'rolling_out');
     return this.enqueue(() => this.run({ revision: sha, previous: desired ?? null, reason: 'rollout', user: o.user, say: o.say }));
   }
 
@@ -280,14 +283,14 @@ export class Releaser {
   async rollback(rev: string, target: { target: string; tgt_type: z.infer<typeof TargetTypeSchema> } | undefined, o: { user: string; say: Say }): Promise<number> {
     const snap = await this.d.source.snapshot(rev);
     const sha = snap.revision;
-    const desired = this.d.store.desired();
+    const desired = await this.d.store.desired();
     await this.record(sha);
     let ids: string[] | undefined;
     if (target) {
       ids = (await this.d.jobs.resolveTargets(target.target, target.tgt_type)).map((a) => a.id);
     } else {
-      this.d.store.setDesired(sha);
-      if (desired && desired !== sha) this.d.store.setRevisionOutcome(desired, 'rolled_back', `rolled back to ${short(sha)} by ${o.user}`);
+      await this.d.store.setDesired(sha);
+      if (desired && desired !== sha) await this.d.store.setRevisionOutcome(desired, 'rolled_back', `rolled back to ${short(sha)} by ${o.user}`);
     }
     return this.enqueue(() => this.run({ revision: sha, previous: desired ?? null, reason: 'rollback', user: o.user, say: o.say, ...(ids ? { only: ids } : {}) }));
   }
@@ -300,43 +303,41 @@ export class Releaser {
     this.converging.add(id);
     // agents reconnecting together converge together, through the batch rules
     clearTimeout(this.convergeTimer);
-    this.convergeTimer = setTimeout(() => this.flushConverge(), 500);
+    this.convergeTimer = setTimeout(() => void this.flushConverge().catch((e: Error) => this.d.log.warn(`rollout: converging agents: ${e.message}`)), 500);
     this.convergeTimer.unref();
   }
 
-  private convergeAll(): void {
-    for (const a of this.d.store.listAgents()) if (a.key_state === 'accepted' && this.d.agents.ready(a.id)) this.onAgentReady(a.id);
+  private async convergeAll(): Promise<void> {
+    for (const a of await this.d.store.listAgents()) if (a.key_state === 'accepted' && this.d.agents.ready(a.id)) this.onAgentReady(a.id);
   }
 
-  private flushConverge(): void {
+  private async flushConverge(): Promise<void> {
     const ids = [...this.converging];
     this.converging.clear();
-    const desired = this.desired();
-    if (!desired || !ids.some((id) => this.behind(id, desired))) return;
+    const desired = await this.desired();
+    if (!desired) return;
+    const behind = await this.behindCheck(desired);
+    const rows = new Map((await this.d.store.listAgents()).map((a) => [a.id, a]));
+    if (!ids.some((id) => behind(rows.get(id)))) return;
     void this.enqueue(() => this.run({ revision: desired, previous: null, reason: 'converge', user: 'converge', only: ids }));
   }
 
-  /** Behind: its revision (assigned, else desired) is not what it last applied, and was not tried and failed. */
-  private behind(id: string, desired: string): boolean {
-    const a = this.d.store.getAgent(id);
-    if (!a || a.key_state !== 'accepted') return false;
-    const want = a.revision_assigned ?? desired;
-    if (want !== desired) return false; // held on another revision by a halted rollout or a targeted rollback
-    if (a.revision_applied === want) return false;
-    if (a.revision_attempted === want && a.attempt_status === 'failed') return false; // a failing state: not retried in a loop
+  /** Which agents are behind `desired` (see behind()). */
+  private async behindCheck(desired: string): Promise<(a: AgentRow | undefined) => boolean> {
     // the revision's rollout halted: agents it did not reach stay where they are
-    const last = this.d.store.listRollouts(20).find((r) => r.revision === desired && r.reason !== 'converge');
-    // another master's rollout of it is running: it reaches this agent in its batch
-    if (last && last.status === 'running' && this.d.leases && this.current === undefined) return false;
-    return !(last && (last.status === 'halted' || last.status === 'rolled_back'));
+    const last = (await this.d.store.listRollouts(20)).find((r) => r.revision === desired && r.reason !== 'converge');
+    // another master's rollout of it is running: it reaches these agents in its batches
+    if (last && last.status === 'running' && this.d.leases && this.current === undefined) return () => false;
+    const held = !!last && (last.status === 'halted' || last.status === 'rolled_back');
+    return (a) => behind(a, desired, held);
   }
 
   // ---------------------------------------------------------------- one rollout
 
   private async settle(): Promise<void> {
     const end = this.startedAt + this.d.settle_s * 1000;
-    const back = () => this.d.store.listAgents().every((a) => a.key_state !== 'accepted' || this.d.agents.ready(a.id));
-    while (!this.stopped && Date.now() < end && !back()) await new Promise((r) => setTimeout(r, 200));
+    const back = async () => (await this.d.store.listAgents()).every((a) => a.key_state !== 'accepted' || this.d.agents.ready(a.id));
+    while (!this.stopped && Date.now() < end && !(await back())) await new Promise((r) => setTimeout(r, 200));
   }
 
   private async run(r: { revision: string; previous: string | null; reason: 'push' | 'rollout' | 'rollback' | 'converge'; user: string; say?: Say; only?: string[] }): Promise<number> {
@@ -355,7 +356,7 @@ export class Releaser {
     if (this.stopped) return 3;
     let targets: AgentRow[];
     try {
-      targets = cfg ? await this.d.jobs.resolveTargets(cfg.target, cfg.tgt_type) : store.listAgents().filter((a) => a.key_state === 'accepted');
+      targets = cfg ? await this.d.jobs.resolveTargets(cfg.target, cfg.tgt_type) : (await store.listAgents()).filter((a) => a.key_state === 'accepted');
     } catch (e) {
       say(`no agents to roll out to: ${(e as Error).message}`, 'warn');
       return 1;
@@ -363,16 +364,19 @@ export class Releaser {
     if (r.only) {
       const only = new Set(r.only);
       // a targeted rollback reaches the agents named, in the rollout's target or not
-      const pool = r.reason === 'rollback' ? store.listAgents().filter((a) => a.key_state === 'accepted') : targets;
+      const pool = r.reason === 'rollback' ? (await store.listAgents()).filter((a) => a.key_state === 'accepted') : targets;
       targets = pool.filter((a) => only.has(a.id));
     }
-    if (r.reason === 'converge') targets = targets.filter((a) => this.behind(a.id, r.revision));
+    if (r.reason === 'converge') {
+      const behind = await this.behindCheck(r.revision);
+      targets = targets.filter((a) => behind(a));
+    }
     if (!targets.length) {
       if (r.reason !== 'converge') say('no agent targeted');
-      if (r.reason === 'push' || r.reason === 'rollout') store.setRevisionOutcome(r.revision, 'rolled_out', 'no agent targeted');
+      if (r.reason === 'push' || r.reason === 'rollout') await store.setRevisionOutcome(r.revision, 'rolled_out', 'no agent targeted');
       return 0;
     }
-    const id = store.createRollout({ revision: r.revision, previous: r.previous, reason: r.reason, started_by: r.user });
+    const id = await store.createRollout({ revision: r.revision, previous: r.previous, reason: r.reason, started_by: r.user });
     this.current = id;
     try {
       return await this.batches(id, r, targets, say);
@@ -414,10 +418,10 @@ export class Releaser {
       groups.map((g) => g.agents.map((a) => ({ id: a.id, roles: rolesOf(a.grains) }))),
       cfg?.batch ?? '100%',
     );
-    store.updateRollout(id, { batches: batches.length });
+    await store.updateRollout(id, { batches: batches.length });
     // each batch's group: the first group holding its agents (planBatches places an agent in the first)
     const groupOf = (agent: string) => Math.max(0, groups.findIndex((g) => g.agents.some((a) => a.id === agent)));
-    store.addRolloutBatches(
+    await store.addRolloutBatches(
       id,
       batches.map((b) => {
         const g = groupOf(b[0]!);
@@ -426,10 +430,10 @@ export class Releaser {
     );
     if (r.reason === 'push' || r.reason === 'rollout') {
       // agents the rollout has not reached keep what they run (scheduled runs included)
-      for (const a of targets) if (a.revision_assigned === null && r.previous) store.assign([a.id], a.revision_applied ?? r.previous);
+      for (const a of targets) if (a.revision_assigned === null && r.previous) await store.assign([a.id], a.revision_applied ?? r.previous);
     } else if (r.reason === 'rollback' && !r.only) {
       // the whole fleet follows the desired revision again; the offline agents converge to it
-      store.assign(targets.map((a) => a.id), null);
+      await store.assign(targets.map((a) => a.id), null);
     }
     say(`${r.reason} by ${r.user}: ${targets.length} agent(s) in ${batches.length} batch(es): ${batches.map((b) => b.join(',')).join(' | ')}`);
     const touched: string[] = [];
@@ -439,32 +443,37 @@ export class Releaser {
       if (this.stopped) return 3;
       const online = batches[k]!.filter((a) => this.d.agents.ready(a));
       const offline = batches[k]!.filter((a) => !this.d.agents.ready(a));
-      store.updateRollout(id, { batch: k + 1 });
+      await store.updateRollout(id, { batch: k + 1 });
       if (offline.length) say(`batch ${k + 1}/${batches.length}: ${offline.join(', ')} offline: they get it when they connect`);
       if (!online.length) {
-        store.updateRolloutBatch(id, k + 1, { status: 'skipped', offline });
+        await store.updateRolloutBatch(id, k + 1, { status: 'skipped', offline });
         continue;
       }
-      store.updateRolloutBatch(id, k + 1, { status: 'applying', offline });
-      store.assign(online, r.revision);
+      await store.updateRolloutBatch(id, k + 1, { status: 'applying', offline });
+      await store.assign(online, r.revision);
       touched.push(...online);
-      store.updateRollout(id, { agents: touched });
+      await store.updateRollout(id, { agents: touched });
       const { statuses, jid } = await this.applyTo(online, r.revision, r.user, cfg?.timeout_s ?? this.d.timeout_s);
       if (jid) jids.push(jid);
-      store.updateRollout(id, { jids });
+      await store.updateRollout(id, { jids });
       const failed = online.filter((a) => statuses.get(a) !== 'done');
       let why = failed.length ? `${failed.map((a) => `${a} ${statuses.get(a) ?? 'not run'}`).join(', ')}` : undefined;
       if (!why && cfg?.verify.length) {
-        store.updateRolloutBatch(id, k + 1, { status: 'verifying', ...(jid ? { jid } : {}) });
+        await store.updateRolloutBatch(id, k + 1, { status: 'verifying', ...(jid ? { jid } : {}) });
+        // each check's record is written in the order the checks report (start, then each try)
+        let writes: Promise<void> = Promise.resolve();
         why = await runVerify(
           cfg.verify,
           online,
           this.d.jobs,
           (m, l) => say(`batch ${k + 1}/${batches.length}: ${m}`, l),
-          (p) => store.putVerifyResult(id, k + 1, p),
+          (p) => {
+            writes = writes.then(() => store.putVerifyResult(id, k + 1, p)).catch((e: Error) => this.d.log.warn(`rollout ${short(r.revision)}: recording a verify check: ${e.message}`));
+          },
         );
+        await writes;
       }
-      store.updateRolloutBatch(id, k + 1, { status: why ? 'failed' : 'done', ...(jid ? { jid } : {}) });
+      await store.updateRolloutBatch(id, k + 1, { status: why ? 'failed' : 'done', ...(jid ? { jid } : {}) });
       if (!why) {
         say(`batch ${k + 1}/${batches.length} (${online.join(', ')}) done`);
         continue;
@@ -476,12 +485,12 @@ export class Releaser {
       if (stop) return this.onStop(id, r, targets, touched, `batch ${k + 1}/${batches.length}: ${why}`, say);
     }
     // done: every target follows the desired revision, the offline ones get it when they connect
-    if (r.reason === 'push' || r.reason === 'rollout') store.assign(targets.map((a) => a.id), null);
+    if (r.reason === 'push' || r.reason === 'rollout') await store.assign(targets.map((a) => a.id), null);
     const status = failedAny ? 'failed' : 'succeeded';
-    store.updateRollout(id, { status, message: failedAny ? 'some agents failed (within max_fail_percent)' : null });
-    const outcome = store.getRevision(r.revision)?.outcome;
+    await store.updateRollout(id, { status, message: failedAny ? 'some agents failed (within max_fail_percent)' : null });
+    const outcome = (await store.getRevision(r.revision))?.outcome;
     // a converge finishes what a first start or a restarted master left rolling out
-    if (r.reason === 'push' || r.reason === 'rollout' || (r.reason === 'converge' && outcome === 'rolling_out')) store.setRevisionOutcome(r.revision, failedAny ? 'failed' : 'rolled_out');
+    if (r.reason === 'push' || r.reason === 'rollout' || (r.reason === 'converge' && outcome === 'rolling_out')) await store.setRevisionOutcome(r.revision, failedAny ? 'failed' : 'rolled_out');
     say(`${r.reason} of ${short(r.revision)} ${status}: ${touched.length} agent(s)`, failedAny ? 'warn' : 'info');
     this.d.events?.rolloutFinished(status);
     return failedAny ? 2 : 0;
@@ -492,22 +501,22 @@ export class Releaser {
     const { store } = this.d;
     const cfg = this.cfg;
     const untouched = targets.map((a) => a.id).filter((a) => !touched.includes(a));
-    store.skipPendingBatches(id);
+    await store.skipPendingBatches(id);
     if (cfg?.on_failure === 'rollback' && r.previous && (r.reason === 'push' || r.reason === 'rollout')) {
       say(`stopping: ${why}; rolling back ${touched.join(', ')} to ${short(r.previous)}`, 'warn');
-      store.setDesired(r.previous);
-      store.assign(targets.map((a) => a.id), null);
+      await store.setDesired(r.previous);
+      await store.assign(targets.map((a) => a.id), null);
       const { statuses } = await this.applyTo(touched, r.previous, `rollback:${r.user}`, cfg.timeout_s);
       const bad = touched.filter((a) => statuses.get(a) !== 'done');
-      store.setRevisionOutcome(r.revision, 'rolled_back', why);
-      store.updateRollout(id, { status: 'rolled_back', message: `${why}; rolled back to ${short(r.previous)}${bad.length ? ` (failed on ${bad.join(', ')})` : ''}` });
+      await store.setRevisionOutcome(r.revision, 'rolled_back', why);
+      await store.updateRollout(id, { status: 'rolled_back', message: `${why}; rolled back to ${short(r.previous)}${bad.length ? ` (failed on ${bad.join(', ')})` : ''}` });
       say(`rolled back to ${short(r.previous)}${bad.length ? `; the rollback failed on ${bad.join(', ')}` : ''}`, 'warn');
       this.d.events?.rolloutFinished('rolled_back');
       return 2;
     }
     say(`halted: ${why}; ${untouched.length ? `${untouched.join(', ')} not started (they stay on their revision)` : 'no agent left'}`, 'warn');
-    if (r.reason === 'push' || r.reason === 'rollout') store.setRevisionOutcome(r.revision, 'failed', why);
-    store.updateRollout(id, { status: 'halted', message: why });
+    if (r.reason === 'push' || r.reason === 'rollout') await store.setRevisionOutcome(r.revision, 'failed', why);
+    await store.updateRollout(id, { status: 'halted', message: why });
     this.d.events?.rolloutFinished('halted');
     return 2;
   }
@@ -527,4 +536,14 @@ export class Releaser {
     );
     return { statuses, ...(jid ? { jid } : {}) };
   }
+}
+
+/** Behind: its revision (assigned, else desired) is not what it last applied, and was not tried and failed; `held`: the desired revision's rollout halted. */
+function behind(a: AgentRow | undefined, desired: string, held: boolean): boolean {
+  if (!a || a.key_state !== 'accepted') return false;
+  const want = a.revision_assigned ?? desired;
+  if (want !== desired) return false; // held on another revision by a halted rollout or a targeted rollback
+  if (a.revision_applied === want) return false;
+  if (a.revision_attempted === want && a.attempt_status === 'failed') return false; // a failing state: not retried in a loop
+  return !held;
 }

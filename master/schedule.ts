@@ -14,7 +14,7 @@ import { createTask, validate, type ScheduledTask } from 'node-cron';
 import type { Logger } from '../core/log.js';
 import { TargetTypeSchema, type CliRequest } from '../protocol/messages.js';
 import type { JobManager } from './jobs.js';
-import type { Store } from './store.js';
+import type { Store } from './store-api.js';
 import { BatchSchema } from './rollout.js';
 import type { Leases } from './leases.js';
 
@@ -162,6 +162,8 @@ interface Item {
   task?: ScheduledTask;
   /** set from the moment a run begins until its job completes ('' before the jid is known) */
   running?: string;
+  /** its last run as the store has it (read at start, kept as runs start) */
+  last?: LastRun;
 }
 
 const metaKey = (name: string) => `schedule.${name}`;
@@ -180,7 +182,7 @@ export interface SchedulerOptions {
    * them offline. Runs due then (run_on_start, or a tick missed while the master was down) wait
    * until `agentsBack()` or `max_s` passed.
    */
-  settle?: { agentsBack: () => boolean; max_s: number };
+  settle?: { agentsBack: () => boolean | Promise<boolean>; max_s: number };
   /**
    * Masters sharing a store: a run goes ahead only on the master holding the schedule's lease
    * (`schedule.<name>`), so each tick starts one job for the fleet, not one per master.
@@ -206,7 +208,8 @@ export class Scheduler {
     this.items = Object.entries(cfg).map(([name, entry]) => ({ name, entry, intervalMs: intervalSeconds(entry) * 1000, tick: 0, fireAt: 0 }));
   }
 
-  start(): void {
+  async start(): Promise<void> {
+    for (const it of this.items) it.last = await this.lastRun(it.name);
     this.stopped = false;
     const now = this.now();
     if (this.opts.settle && this.items.some((it) => it.entry.enabled)) this.settled = this.waitForAgents(this.opts.settle);
@@ -219,7 +222,7 @@ export class Scheduler {
         this.startCron(it);
         continue;
       }
-      const last = this.lastRun(it.name);
+      const last = it.last;
       it.tick = firstTick(now, it.intervalMs, last ? Date.parse(last.time) : undefined, it.entry.run_on_start);
       // run_on_start means right away; every other run gets its splay
       it.fireAt = it.entry.run_on_start ? it.tick : it.tick + splayMs(it.entry.splay, this.random());
@@ -267,16 +270,22 @@ export class Scheduler {
   private waitForAgents(o: NonNullable<SchedulerOptions['settle']>): Promise<void> {
     const end = this.now() + o.max_s * 1000;
     return new Promise((resolve) => {
-      const poll = () => {
-        if (this.stopped || o.agentsBack()) return resolve();
+      const poll = async () => {
+        let back = false;
+        try {
+          back = await o.agentsBack();
+        } catch (e) {
+          this.log.debug(`schedule: are the agents back? ${(e as Error).message}`);
+        }
+        if (this.stopped || back) return resolve();
         if (this.now() >= end) {
           this.log.info(`schedule: not every agent reconnected within ${o.max_s}s of the start; runs go ahead`);
           return resolve();
         }
-        this.settleTimer = setTimeout(poll, 100);
+        this.settleTimer = setTimeout(() => void poll(), 100);
         this.settleTimer.unref();
       };
-      poll();
+      void poll();
     });
   }
 
@@ -297,15 +306,15 @@ export class Scheduler {
         splay_s: e.splay,
         enabled: e.enabled,
         run_on_start: e.run_on_start,
-        last_run: this.lastRun(it.name) ?? null,
+        last_run: it.last ?? null,
         next_run: !e.enabled || this.stopped ? null : it.task ? (it.task.getNextRun()?.toISOString() ?? null) : new Date(it.fireAt).toISOString(),
         running: it.running || null,
       };
     });
   }
 
-  private lastRun(name: string): LastRun | undefined {
-    const raw = this.store.getMeta(metaKey(name));
+  private async lastRun(name: string): Promise<LastRun | undefined> {
+    const raw = await this.store.getMeta(metaKey(name));
     if (raw === undefined) return undefined;
     try {
       const v = JSON.parse(raw) as LastRun;
@@ -367,7 +376,10 @@ export class Scheduler {
         if (ev.type === 'job_started') {
           jid = ev.jid;
           it.running = ev.jid;
-          if (!this.stopped) this.store.setMeta(metaKey(it.name), JSON.stringify({ time: new Date(this.now()).toISOString(), jid: ev.jid } satisfies LastRun));
+          if (!this.stopped) {
+            it.last = { time: new Date(this.now()).toISOString(), jid: ev.jid };
+            void this.store.setMeta(metaKey(it.name), JSON.stringify(it.last satisfies LastRun)).catch((e: Error) => this.log.warn(`schedule ${it.name}: recording the run: ${e.message}`));
+          }
           this.log.info(`schedule ${it.name}: job ${ev.jid} started for ${ev.targets.length} agent(s)`);
         }
         if (ev.type === 'error') errors.push(ev.message);

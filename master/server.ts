@@ -20,7 +20,7 @@ import type { Duplex } from 'node:stream';
 import type { Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import type { IncomingMessage } from 'node:http';
-import { WebSocketServer, WebSocket } from 'ws';
+import { WebSocketServer, WebSocket, type RawData } from 'ws';
 import {
   AgentIdSchema,
   AgentMessageSchema,
@@ -33,7 +33,7 @@ import {
 } from '../protocol/messages.js';
 import { commonName, fingerprintOf, type Identity } from '../core/identity.js';
 import type { Logger } from '../core/log.js';
-import type { Store } from './store.js';
+import type { Store } from './store-api.js';
 
 export type AuthLevel = 'pending' | 'accepted';
 
@@ -44,6 +44,8 @@ export class AgentConn {
   /** came in through the pending (small-frame) websocket server */
   preAuth = false;
   alive = true;
+  /** this connection's messages are handled one after the other, in the order they came */
+  inbox: Promise<void> = Promise.resolve();
   constructor(
     readonly id: string,
     readonly fingerprint: string,
@@ -214,22 +216,18 @@ export class AgentServer {
       [this.wssPending, true],
     ] as const) {
       wss.on('connection', (ws, req) => {
-        try {
-          this.onConnection(ws, req, preAuth);
-        } catch (e) {
-          o.log.error(`connection setup failed: ${(e as Error).message}`);
+        this.onConnection(ws, req, preAuth).catch((e: Error) => {
+          o.log.error(`connection setup failed: ${e.message}`);
           ws.terminate();
-        }
+        });
       });
       wss.on('error', (e) => o.log.error(`websocket server: ${e.message}`));
     }
     this.https.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
-      try {
-        this.onUpgrade(req, socket, head);
-      } catch (e) {
-        o.log.error(`upgrade failed: ${(e as Error).message}`);
+      this.onUpgrade(req, socket, head).catch((e: Error) => {
+        o.log.error(`upgrade failed: ${e.message}`);
         socket.destroy();
-      }
+      });
     });
     const onHello: Handler<'hello'> = (conn, msg) => this.onHello(conn, msg);
     const onGrains: Handler<'grains'> = (conn, msg) => this.onGrains(conn, msg);
@@ -318,14 +316,19 @@ export class AgentServer {
     if (c.preAuth) {
       // still on the small-frame server: the agent reconnects (at once: its backoff was just
       // reset by key_status accepted) and says hello again with the accepted agents' limit
-      if (c.hello) this.o.store.touchAgent(id, c.grains);
+      if (c.hello) this.touch(id, c.grains);
       c.close(CloseCode.replaced, 'key accepted: reconnect');
       return;
     }
     if (c.hello) {
-      this.o.store.touchAgent(id, c.grains);
+      this.touch(id, c.grains);
       this.o.events.ready(c);
     }
+  }
+
+  /** Last seen (and grains) is bookkeeping: a failing store (locked, disk full) is logged, never thrown. */
+  private touch(id: string, grains?: Record<string, unknown>): void {
+    this.o.store.touchAgent(id, grains).catch((e: Error) => this.o.log.error(`agent ${id}: recording last seen failed: ${e.message}`));
   }
 
   /** After reject/delete: the agent loses its connection (and gets nothing more). */
@@ -349,14 +352,14 @@ export class AgentServer {
   }
 
   /** Which websocket server takes this socket: the client certificate decides, before any frame. */
-  private onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+  private async onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
     const peer = (socket as TLSSocket).getPeerCertificate?.();
     let accepted = false;
     if (peer?.raw) {
       const cert = new crypto.X509Certificate(peer.raw);
       const id = AgentIdSchema.safeParse(commonName(cert));
       if (id.success) {
-        const row = this.o.store.getAgent(id.data);
+        const row = await this.o.store.getAgent(id.data);
         accepted = row ? row.key_state === 'accepted' && row.fingerprint === fingerprintOf(cert) : this.o.autoAccept;
       }
     }
@@ -375,7 +378,7 @@ export class AgentServer {
     wss.handleUpgrade(req, socket, head, (ws) => wss.emit('connection', ws, req));
   }
 
-  private onConnection(ws: WebSocket, req: IncomingMessage, preAuth: boolean): void {
+  private async onConnection(ws: WebSocket, req: IncomingMessage, preAuth: boolean): Promise<void> {
     const sock = req.socket as TLSSocket;
     const remote = `${sock.remoteAddress}:${sock.remotePort}`;
     const log = this.o.log;
@@ -395,19 +398,27 @@ export class AgentServer {
     }
     const id = idParse.data;
     const fp = fingerprintOf(cert);
-    let row = this.o.store.getAgent(id);
+    // frames that come while the store is asked who this is are kept, and handled after
+    const early: [RawData, boolean][] = [];
+    const keep = (data: RawData, isBinary: boolean) => early.push([data, isBinary]);
+    ws.on('message', keep);
+    let row = await this.o.store.getAgent(id);
     if (!row) {
       if (!this.o.autoAccept) {
-        const pendingKeys = this.o.store.listAgents().filter((a) => a.key_state === 'pending').length;
+        const pendingKeys = (await this.o.store.listAgents()).filter((a) => a.key_state === 'pending').length;
         if (pendingKeys >= this.limits.maxPendingKeys) {
           this.caps.pendingKeys.hit(`pending key cap reached (max_pending_keys ${this.limits.maxPendingKeys}): new id ${id} from ${remote} refused; accept or delete pending keys`);
           ws.close(CloseCode.unauthenticated, 'too many pending keys on the master');
           return;
         }
       }
-      row = this.o.store.addAgent(id, fp, this.o.autoAccept ? 'accepted' : 'pending');
-      log.info(`agent ${id}: new key ${fp.slice(0, 16)}… ${row.key_state}${row.key_state === 'pending' ? ' (tsalt keys accept ' + id + ')' : ''}`);
-    } else if (row.fingerprint !== fp) {
+      // the first key for an id wins (another connection or master may add it at the same time)
+      row = await this.o.store.addAgent(id, fp, this.o.autoAccept ? 'accepted' : 'pending');
+      if (row.fingerprint === fp) log.info(`agent ${id}: new key ${fp.slice(0, 16)}… ${row.key_state}${row.key_state === 'pending' ? ' (tsalt keys accept ' + id + ')' : ''}`);
+    }
+    ws.off('message', keep);
+    if (ws.readyState !== WebSocket.OPEN) return; // gone while the store was asked
+    if (row.fingerprint !== fp) {
       log.warn(`agent ${id} from ${remote}: key ${fp.slice(0, 16)}… does not match the stored key ${row.fingerprint.slice(0, 16)}…; refused (tsalt keys delete ${id} if the agent was re-installed)`);
       ws.close(CloseCode.keyMismatch, 'key does not match the key stored for this id');
       return;
@@ -435,21 +446,19 @@ export class AgentServer {
     conn.send({ type: 'key_status', state: conn.level });
 
     ws.on('pong', () => (conn.alive = true));
-    ws.on('message', (data, isBinary) => {
+    const take = (data: unknown, isBinary: boolean) => {
       conn.alive = true;
-      void this.dispatch(conn, data, isBinary);
-    });
+      conn.inbox = conn.inbox.then(() => this.dispatch(conn, data, isBinary));
+    };
+    ws.on('message', take);
+    for (const [data, isBinary] of early) take(data, isBinary);
     ws.on('close', (code) => {
       log.info(`agent ${id} disconnected (${code})`);
       // a connection replaced by a newer one is not the agent going away
       if (this.conns.get(id) !== conn) return;
       this.conns.delete(id);
       // an event handler: a store that fails (locked, disk full) must not take the master down
-      try {
-        if (this.o.store.getAgent(id)) this.o.store.touchAgent(id);
-      } catch (e) {
-        log.error(`agent ${id}: recording last seen failed: ${(e as Error).message}`);
-      }
+      this.touch(id);
       try {
         this.o.events.disconnected(conn);
       } catch (e) {
@@ -481,15 +490,15 @@ export class AgentServer {
     }
   }
 
-  private onGrains(conn: AgentConn, msg: Extract<AgentMessage, { type: 'grains' }>): void {
+  private async onGrains(conn: AgentConn, msg: Extract<AgentMessage, { type: 'grains' }>): Promise<void> {
     if (!conn.hello) return; // grains before hello mean nothing; hello carries them
     conn.grains = msg.grains;
     if (conn.level !== 'accepted') return;
-    this.o.store.touchAgent(conn.id, msg.grains);
+    await this.o.store.touchAgent(conn.id, msg.grains);
     this.o.log.info(`agent ${conn.id}: grains updated`);
   }
 
-  private onHello(conn: AgentConn, msg: Extract<AgentMessage, { type: 'hello' }>): void {
+  private async onHello(conn: AgentConn, msg: Extract<AgentMessage, { type: 'hello' }>): Promise<void> {
     if (msg.version !== PROTOCOL_VERSION) {
       this.o.log.warn(`agent ${conn.id}: protocol version ${msg.version}, master speaks ${PROTOCOL_VERSION}; closed`);
       conn.close(CloseCode.protocolError, `protocol version ${PROTOCOL_VERSION} required`);
@@ -502,12 +511,12 @@ export class AgentServer {
     // last seen and grains are bookkeeping: a failing store (locked, disk full) must not keep the
     // agent from connecting (its spooled returns wait for the store on the master's side)
     try {
-      this.o.store.touchAgent(conn.id, msg.grains);
+      await this.o.store.touchAgent(conn.id, msg.grains);
     } catch (e) {
       this.o.log.error(`agent ${conn.id}: recording its hello failed: ${(e as Error).message}`);
     }
     const h = this.o.events.accepted.hello;
-    if (h) void h(conn, msg);
+    if (h) void Promise.resolve(h(conn, msg)).catch((e: Error) => this.o.log.error(`agent ${conn.id}: handling its hello failed: ${e.message}`));
     if (first) this.o.events.ready(conn);
   }
 }

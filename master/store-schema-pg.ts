@@ -140,6 +140,15 @@ CREATE TABLE rollout_verify (
   PRIMARY KEY (rollout_id, batch, seq),
   FOREIGN KEY (rollout_id, batch) REFERENCES rollout_batches(rollout_id, batch) ON DELETE CASCADE
 );`,
+  // 5: jobs.killed_by, jobs.killed_at
+  `
+ALTER TABLE jobs ADD COLUMN killed_by TEXT;
+ALTER TABLE jobs ADD COLUMN killed_at TEXT;
+UPDATE jobs SET
+  killed_by = (SELECT value::jsonb ->> 'by' FROM meta WHERE key = 'job_killed:' || jobs.jid),
+  killed_at = (SELECT value::jsonb ->> 'at' FROM meta WHERE key = 'job_killed:' || jobs.jid)
+  WHERE EXISTS (SELECT 1 FROM meta WHERE key = 'job_killed:' || jobs.jid);
+DELETE FROM meta WHERE key LIKE 'job\\_killed:%' ESCAPE '\\';`,
 ];
 
 /** The bookkeeping table holding the version (SQLite keeps it in the file header). */

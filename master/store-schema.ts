@@ -160,6 +160,19 @@ CREATE TABLE rollout_verify (
   FOREIGN KEY (rollout_id, batch) REFERENCES rollout_batches(rollout_id, batch) ON DELETE CASCADE
 );`,
   },
+  {
+    // version 5: `tsalt jobs kill` is remembered on the job (it was a meta row per job,
+    // 'job_killed:<jid>' = {"by","at"}), so every store answers it with the job
+    what: 'jobs.killed_by, jobs.killed_at',
+    sql: `
+ALTER TABLE jobs ADD COLUMN killed_by TEXT;
+ALTER TABLE jobs ADD COLUMN killed_at TEXT;
+UPDATE jobs SET
+  killed_by = (SELECT json_extract(value, '$.by') FROM meta WHERE key = 'job_killed:' || jobs.jid),
+  killed_at = (SELECT json_extract(value, '$.at') FROM meta WHERE key = 'job_killed:' || jobs.jid)
+  WHERE EXISTS (SELECT 1 FROM meta WHERE key = 'job_killed:' || jobs.jid);
+DELETE FROM meta WHERE key LIKE 'job\\_killed:%' ESCAPE '\\';`,
+  },
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

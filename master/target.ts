@@ -5,7 +5,7 @@
  */
 import { compileTarget, MatchError, type TargetPredicate } from '../engine/compile/match.js';
 import type { TargetType } from '../protocol/messages.js';
-import type { AgentRow } from './store.js';
+import type { AgentRow } from './store-api.js';
 import type { Data } from '../engine/render/salt-functions.js';
 
 export class TargetError extends Error {

@@ -56,8 +56,9 @@ await build({
   // identifiers stay readable: stack traces in bug reports and profiles name real functions
   minifyWhitespace: true,
   minifySyntax: true,
-  // the native addon stays outside; chokidar/fsevents are nunjucks' optional file watchers
-  external: ['better-sqlite3', 'chokidar', 'fsevents'],
+  // the native addon stays outside; chokidar/fsevents are nunjucks' optional file watchers;
+  // pg-native is pg's optional libpq binding (the PostgreSQL store uses pg's JavaScript client)
+  external: ['better-sqlite3', 'chokidar', 'fsevents', 'pg-native'],
   // import.meta does not exist in CommonJS; the bundle sits two levels below the repo root,
   // like cli/commands/*.ts, so paths computed from it still work
   define: { 'import.meta.url': '__tsaltBundleUrl', __TSALT_CONSOLE_JS__: JSON.stringify(consoleJs) },

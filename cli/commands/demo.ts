@@ -114,10 +114,10 @@ export async function run(argv: string[]): Promise<number> {
   // Preseed the agent's key (Salt: preseeded minion keys), so the agent connects accepted instead
   // of logging "key pending" a moment before the demo would accept it
   const agentKey = await loadOrCreateIdentity(path.join(dir, 'pki/agent'), 'agent', 'demo-agent');
-  const known = master.store.listAgents().find((a) => a.id === 'demo-agent');
-  if (known && known.fingerprint !== agentKey.fingerprint) master.store.deleteAgent('demo-agent');
-  if (!known || known.fingerprint !== agentKey.fingerprint) master.store.addAgent('demo-agent', agentKey.fingerprint, 'accepted');
-  else if (known.key_state !== 'accepted') master.store.setKeyState('demo-agent', 'accepted');
+  const known = await master.store.getAgent('demo-agent');
+  if (known && known.fingerprint !== agentKey.fingerprint) await master.store.deleteAgent('demo-agent');
+  if (!known || known.fingerprint !== agentKey.fingerprint) await master.store.addAgent('demo-agent', agentKey.fingerprint, 'accepted');
+  else if (known.key_state !== 'accepted') await master.store.setKeyState('demo-agent', 'accepted');
 
   const agentYaml = path.join(dir, 'agent.yaml');
   fs.writeFileSync(

@@ -109,18 +109,18 @@ export function serveConsole(cfg: ConsoleConfig, src: ConsoleSource, live: Conso
       case 'jobs': {
         if (id === undefined) {
           const before = p.get('before') ?? undefined;
-          if (p.get('part') === 'rows') return fragment(jobRows(qs, before));
-          return full('Jobs', 'jobs', jobsPage(qs, before), before === undefined);
+          if (p.get('part') === 'rows') return fragment(await jobRows(qs, before));
+          return full('Jobs', 'jobs', await jobsPage(qs, before), before === undefined);
         }
         const part = p.get('part');
         if (part === 'summary') {
-          const j = qs.jobSummary(id);
+          const j = await qs.jobSummary(id);
           return fragment(j && jobSummary(j));
         }
-        if (part === 'agent') return fragment(agentFragment(qs, id, p.get('agent') ?? ''));
-        const body = jobPage(qs, id);
+        if (part === 'agent') return fragment(await agentFragment(qs, id, p.get('agent') ?? ''));
+        const body = await jobPage(qs, id);
         if (!body) throw new NotFound();
-        return full(`Job ${id}`, 'jobs', body, qs.jobSummary(id)?.running === true);
+        return full(`Job ${id}`, 'jobs', body, (await qs.jobSummary(id))?.running === true);
       }
       case 'releases': {
         if (id !== undefined) {
@@ -130,13 +130,13 @@ export function serveConsole(cfg: ConsoleConfig, src: ConsoleSource, live: Conso
         }
         if (p.get('part') === 'rollout') {
           if (!src.releases) throw new NotFound();
-          return fragment(rolloutSection(src, qs, src.releases));
+          return fragment(await rolloutSection(src, qs, src.releases));
         }
         return full('Releases', 'releases', await releasesPage(src, qs), src.releases?.running() !== undefined);
       }
       case 'schedules':
         if (id !== undefined) throw new NotFound();
-        return full('Schedules', 'schedules', schedulesPage(src, qs));
+        return full('Schedules', 'schedules', await schedulesPage(src, qs));
       case 'static':
         if (id === 'console.css') return { status: 200, type: 'text/css; charset=utf-8', body: CONSOLE_CSS };
         if (id === 'console.js' && js !== undefined) return { status: 200, type: 'text/javascript; charset=utf-8', body: js };
@@ -149,23 +149,35 @@ export function serveConsole(cfg: ConsoleConfig, src: ConsoleSource, live: Conso
   const streams = new Set<http.ServerResponse>();
 
   /** Server-sent events: `sig` per agent whose section changed, `done` when the job completed. */
-  function liveJob(res: http.ServerResponse, jid: string): void {
-    if (!qs.jobSummary(jid)) {
+  async function liveJob(res: http.ServerResponse, jid: string): Promise<void> {
+    if (!(await qs.jobSummary(jid))) {
       reply(res, { status: 404, type: 'text/plain; charset=utf-8', body: 'no such job\n' });
       return;
     }
     openStream(res);
     const sent = new Map<string, string>();
-    const push = () => {
-      for (const [agent, sig] of qs.signatures(jid)) {
+    // one look at a time, in order: a look reads the store in several steps
+    let looking: Promise<void> = Promise.resolve();
+    const look = async () => {
+      if (res.writableEnded) return;
+      const sigs = await qs.signatures(jid);
+      const running = (await qs.jobSummary(jid))?.running;
+      if (res.writableEnded) return;
+      for (const [agent, sig] of sigs) {
         if (sent.get(agent) === sig) continue;
         sent.set(agent, sig);
         res.write(`event: sig\ndata: ${JSON.stringify({ agent, sig })}\n\n`);
       }
-      if (!qs.jobSummary(jid)?.running) {
+      if (!running) {
         res.write('event: done\ndata: {}\n\n');
         res.end();
       }
+    };
+    const push = () => {
+      looking = looking.then(look).catch((e: Error) => {
+        log.warn(`console: live job ${jid}: ${e.message}`);
+        res.end();
+      });
     };
     // a big job streams thousands of results: one look per PUSH_EVERY_MS at most, not one per result
     let pending: NodeJS.Timeout | undefined;
@@ -203,17 +215,23 @@ export function serveConsole(cfg: ConsoleConfig, src: ConsoleSource, live: Conso
     openStream(res);
     // its batches and verify checks too: a check's try or result changes the page with no job moving
     const sig = () => rolloutSignature(src, rel);
-    let last = sig();
+    let last: string | undefined;
+    void sig().then((s) => (last ??= s), () => {});
     const tell = () => res.writableEnded || res.write('event: jobs\ndata: {}\n\n');
     const off = live.subscribe((c: JobChange) => {
       if (c.kind !== 'state') tell();
     });
+    let looking = false;
     const poll = setInterval(() => {
-      const now = sig();
-      if (now !== last) {
-        last = now;
-        tell();
-      }
+      if (looking) return;
+      looking = true;
+      sig()
+        .then((now) => {
+          if (last !== undefined && now !== last) tell();
+          last = now;
+        })
+        .catch((e: Error) => log.warn(`console: live rollout: ${e.message}`))
+        .finally(() => (looking = false));
     }, 500);
     poll.unref();
     res.on('close', () => {
@@ -286,7 +304,11 @@ export function serveConsole(cfg: ConsoleConfig, src: ConsoleSource, live: Conso
         return;
       }
       if (parts[2] === undefined) liveJobs(res);
-      else liveJob(res, parts[2]);
+      else void liveJob(res, parts[2]).catch((e: Error) => {
+        log.warn(`console: live job ${parts[2]}: ${e.message}`);
+        if (!res.headersSent) reply(res, { status: 500, type: 'text/plain; charset=utf-8', body: 'internal error; see the master log\n' });
+        else res.end();
+      });
       return;
     }
     route(url, parts).then(

@@ -4,7 +4,7 @@
  * anything, whatever request it is sent.
  */
 import type { BundleEntry } from '../../engine/tree/bundle.js';
-import type { Store } from '../store.js';
+import type { Store } from '../store-api.js';
 import type { ScheduleStatus } from '../schedule.js';
 import type { ConfigSource } from '../tree.js';
 import type { RolloutConfig } from '../rollout.js';

@@ -12,7 +12,7 @@ import { MasterConfigSchema } from '../../master/config.js';
 import { renderChanges } from '../../master/console/views/changes.js';
 import { serveConsole } from '../../master/console/server.js';
 import { ConsoleLive } from '../../master/console/live.js';
-import { Store } from '../../master/store.js';
+import { SqliteStore as Store } from '../../master/store-sqlite.js';
 import { silentLogger } from '../../core/log.js';
 import { freePort } from '../helpers/net.js';
 
@@ -20,28 +20,28 @@ const req = (headers: Record<string, string> = {}) => ({ headers: Object.fromEnt
 const u = (p: string) => new URL(p, 'http://console.invalid');
 
 describe('console: html templates', () => {
-  it('escapes every interpolated string, in lists too, and keeps nested templates', () => {
+  it('escapes every interpolated string, in lists too, and keeps nested templates', async () => {
     const evil = `<script>x</script>"'&`;
     expect(html`<p title="${evil}">${[evil, html`<b>${evil}</b>`]}</p>`.text).toBe(
       '<p title="&lt;script&gt;x&lt;/script&gt;&quot;&#39;&amp;">&lt;script&gt;x&lt;/script&gt;&quot;&#39;&amp;<b>&lt;script&gt;x&lt;/script&gt;&quot;&#39;&amp;</b></p>',
     );
     expect(html`${null}${undefined}${false}${0}`.text).toBe('0');
   });
-  it('encodes path parts and query values of links', () => {
+  it('encodes path parts and query values of links', async () => {
     expect(href(['agents', 'a/b?c'], { tgt: 'G@x:y z', none: undefined })).toBe('/agents/a%2Fb%3Fc?tgt=G%40x%3Ay+z');
   });
 });
 
 describe('console: token gate', () => {
   const T = 'x'.repeat(24);
-  it('accepts the Bearer token, refuses others and nothing', () => {
+  it('accepts the Bearer token, refuses others and nothing', async () => {
     const a = new ConsoleAuth(T, 'c');
     expect(a.check(req({ Authorization: `Bearer ${T}` }), u('/agents')).kind).toBe('ok');
     expect(a.check(req({ Authorization: `Bearer ${T}x` }), u('/agents')).kind).toBe('refused');
     expect(a.check(req({ Authorization: `Basic ${T}` }), u('/agents')).kind).toBe('refused');
     expect(a.check(req(), u('/agents')).kind).toBe('refused');
   });
-  it('turns ?token= into a session that ends after 12 idle hours', () => {
+  it('turns ?token= into a session that ends after 12 idle hours', async () => {
     let now = 0;
     const a = new ConsoleAuth(T, 'c', () => now);
     const login = a.check(req(), u(`/jobs/1?token=${T}&x=1`));
@@ -59,7 +59,7 @@ describe('console: token gate', () => {
 });
 
 describe('console: config', () => {
-  it('is off unless configured, on 127.0.0.1 by default, with a token that cannot be guessed', () => {
+  it('is off unless configured, on 127.0.0.1 by default, with a token that cannot be guessed', async () => {
     expect(MasterConfigSchema.parse({}).console).toBeUndefined();
     const c = MasterConfigSchema.parse({ console: { token: 'a'.repeat(16) } }).console!;
     expect(c.interface).toBe('127.0.0.1');
@@ -70,7 +70,7 @@ describe('console: config', () => {
 });
 
 describe('console: changes', () => {
-  it('shows a unified diff line by line, and only a note for show_changes: False', () => {
+  it('shows a unified diff line by line, and only a note for show_changes: False', async () => {
     const d = renderChanges({ diff: '--- \n+++ \n@@ -1 +1 @@\n-old <i>\n+new\n', mode: '0644' }).text;
     expect(d).toContain('<span class="del">-old &lt;i&gt;</span>');
     expect(d).toContain('<span class="add">+new</span>');
@@ -95,7 +95,7 @@ describe('console: start', () => {
       );
     } finally {
       blocker.close();
-      store.close();
+      await store.close();
       fs.rmSync(dir, { recursive: true, force: true });
     }
   });

@@ -230,6 +230,8 @@ export class Fleet {
     const p = new Proc(spawn(process.execPath, [BIN, 'master', '--config', path.join(this.dir, file), '--log-level', 'debug'], { stdio: ['ignore', 'pipe', 'pipe'] }));
     const m = await p.waitOutput(/master fingerprint ([0-9a-f]{64})/);
     await p.waitOutput(/cli socket/);
+    // the fleet-pg project must really run on PostgreSQL: the master made its tables there
+    if (TEST_STORE === 'postgres' && !(await this.storeQuery('SELECT version FROM schema_version')).length) throw new Error(`the master did not migrate ${String(this.masterCfg.store)}`);
     return { proc: p, fingerprint: m[1]! };
   }
 

@@ -118,6 +118,7 @@ describe('security: what the tree, grains and names can reach', () => {
     expect(fleet.master!.out).not.toContain(SECRET);
     expect(fleet.agents[0]!.out).not.toContain(SECRET);
     expect(await fleet.storeContains(SECRET)).toBe(false);
+    expect(await fleet.storeContains('secret.conf')).toBe(true); // the store is searched: the job's results are there
     // the agent's cache holds no pillar either
     const cache = path.join(fleet.dir, 'agents/t1/cache');
     const files = fs.existsSync(cache) ? (fs.readdirSync(cache, { recursive: true }) as string[]) : [];

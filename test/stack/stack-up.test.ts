@@ -20,7 +20,7 @@ import { LocalTree } from '../../engine/tree/local.js';
 import { tempDir } from '../helpers/harness.js';
 import type { RunReport } from '../../protocol/results.js';
 import type { StatusData } from '../../master/release-handlers.js';
-import type { RolloutRow } from '../../master/store.js';
+import type { RolloutRow } from '../../master/store-api.js';
 import { grainsFor, pillarFor, pillarOnNetwork, renderTreeTemplate, HOSTS, REPO_DIR, STATES_DIR } from './stack-helpers.js';
 import { buildPackages, nodejsStandIn } from './stack-packages.js';
 import { Host, Master, Netns, SUBNET, VIP, type HostSpec } from './stack-fleet.js';

@@ -11,7 +11,7 @@ import { loadSaltYaml } from '../../core/salt-yaml.js';
 import { describe, expect, it } from 'vitest';
 import { MasterMetrics } from '../../master/metrics.js';
 import { ReleaseMetrics } from '../../master/release-metrics.js';
-import { Store } from '../../master/store.js';
+import { SqliteStore as Store } from '../../master/store-sqlite.js';
 import { tempDir } from '../helpers/harness.js';
 
 const root = path.resolve(import.meta.dirname, '../..');
@@ -34,13 +34,13 @@ async function exportedSeries(): Promise<Set<string>> {
   const m = new MasterMetrics();
   const store = new Store(path.join(tempDir(), 'master.db'));
   try {
-    store.setDesired('b'.repeat(40));
+    await store.setDesired('b'.repeat(40));
     new ReleaseMetrics(m.registry, store, () => new Set());
     m.jobStarted('1', 'apply');
     m.jobCompleted('1');
     return seriesOf(await m.render({ agents: () => [{ key_state: 'accepted', connected: true }], revision: async () => 'a'.repeat(40) }));
   } finally {
-    store.close();
+    await store.close();
   }
 }
 
@@ -97,14 +97,14 @@ describe('the tsalt Grafana dashboard', () => {
     expect(bases.filter((n) => !used.has(n))).toEqual([]);
   });
 
-  it('the name check catches a metric the master does not export', () => {
+  it('the name check catches a metric the master does not export', async () => {
     expect(metricNames('sum by (state) (tsalt_agents{state="connected"})')).toEqual(['tsalt_agents']);
     expect(metricNames('histogram_quantile(0.9, sum by (le) (rate(tsalt_job_duration_seconds_bucket[$__rate_interval])))')).toEqual(['tsalt_job_duration_seconds_bucket']);
     expect(metricNames('time() - tsalt_master_start_time_seconds')).toEqual(['tsalt_master_start_time_seconds']);
     expect(metricNames('rate(tsalt_rollouts_total[5m])')).toEqual(['tsalt_rollouts_total']);
   });
 
-  it('panels are well formed: unique ids, the Prometheus data source variable, on the grid', () => {
+  it('panels are well formed: unique ids, the Prometheus data source variable, on the grid', async () => {
     expect(dash.uid).toBe('tsalt-fleet');
     expect(dash.templating.list).toContainEqual(expect.objectContaining({ name: 'datasource', type: 'datasource' }));
     const ids = dash.panels.map((p) => p.id);
@@ -116,7 +116,7 @@ describe('the tsalt Grafana dashboard', () => {
     }
   });
 
-  it('the grafana state provisions it where the dashboard provider reads', () => {
+  it('the grafana state provisions it where the dashboard provider reads', async () => {
     const sls = fs.readFileSync(path.join(root, 'states/grafana/init.sls'), 'utf8');
     const provider = loadSaltYaml(fs.readFileSync(path.join(root, 'states/grafana/files/dashboards.yaml'), 'utf8')) as { providers: { options: { path: string } }[] };
     const dir = provider.providers[0]!.options.path;

@@ -9,7 +9,7 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { z } from 'zod';
 import { firstTick, formatInterval, intervalSeconds, nextTick, Scheduler, ScheduleConfigSchema, splayMs } from '../../master/schedule.js';
 import { loadMasterConfig } from '../../master/config.js';
-import { Store } from '../../master/store.js';
+import { SqliteStore as Store } from '../../master/store-sqlite.js';
 import type { CliEvent, CliRequest } from '../../protocol/messages.js';
 import type { Logger } from '../../core/log.js';
 import { tempDir } from '../helpers/harness.js';
@@ -21,14 +21,14 @@ function writeConfig(text: string): string {
 }
 
 describe('schedule: interval and splay', () => {
-  it('the interval is the sum of seconds, minutes, hours and days (Salt)', () => {
+  it('the interval is the sum of seconds, minutes, hours and days (Salt)', async () => {
     expect(intervalSeconds({ seconds: 35, minutes: 30, hours: 3 })).toBe(12_635);
     expect(intervalSeconds({ days: 1 })).toBe(86_400);
     expect(intervalSeconds({ minutes: 0.5 })).toBe(30);
     expect(intervalSeconds({})).toBe(0);
   });
 
-  it('splay is a delay of 0..N seconds inclusive', () => {
+  it('splay is a delay of 0..N seconds inclusive', async () => {
     expect(splayMs(0, 0.7)).toBe(0);
     expect(splayMs(10, 0)).toBe(0);
     expect(splayMs(10, 0.999_999_9)).toBe(10_000);
@@ -40,7 +40,7 @@ describe('schedule: interval and splay', () => {
     }
   });
 
-  it('the first run: one interval after the start, at once with run_on_start, from the last run across restarts', () => {
+  it('the first run: one interval after the start, at once with run_on_start, from the last run across restarts', async () => {
     const now = 1_000_000;
     expect(firstTick(now, 60_000, undefined, false)).toBe(now + 60_000);
     expect(firstTick(now, 60_000, undefined, true)).toBe(now);
@@ -50,7 +50,7 @@ describe('schedule: interval and splay', () => {
     expect(firstTick(now, 60_000, now - 20_000, true)).toBe(now);
   });
 
-  it('ticks stay anchored and passed ticks are skipped, not caught up one by one', () => {
+  it('ticks stay anchored and passed ticks are skipped, not caught up one by one', async () => {
     expect(nextTick(0, 1000, 10)).toBe(1000);
     expect(nextTick(0, 1000, 999)).toBe(1000);
     expect(nextTick(0, 1000, 1000)).toBe(2000);
@@ -58,7 +58,7 @@ describe('schedule: interval and splay', () => {
     expect(nextTick(5000, 60_000, 5000 + 60_000 * 7 + 1)).toBe(5000 + 60_000 * 8);
   });
 
-  it('intervals read as Salt writes them', () => {
+  it('intervals read as Salt writes them', async () => {
     expect(formatInterval(1)).toBe('1s');
     expect(formatInterval(90)).toBe('1m30s');
     expect(formatInterval(12_635)).toBe('3h30m35s');
@@ -68,13 +68,13 @@ describe('schedule: interval and splay', () => {
 });
 
 describe('schedule: master.yaml', () => {
-  it('an entry gets Salt-like defaults', () => {
+  it('an entry gets Salt-like defaults', async () => {
     const c = loadMasterConfig(writeConfig('schedule:\n  drift-fix:\n    function: state.highstate\n    minutes: 30\n'));
     expect(c.schedule['drift-fix']).toEqual({ function: 'state.highstate', target: '*', tgt_type: 'glob', minutes: 30, splay: 0, enabled: true, run_on_start: false });
     expect(loadMasterConfig(writeConfig('port: 4506\n')).schedule).toEqual({});
   });
 
-  it('a bad entry is refused with the key named', () => {
+  it('a bad entry is refused with the key named', async () => {
     const bad = (yaml: string) => () => loadMasterConfig(writeConfig(`schedule:\n  s1:\n${yaml}`));
     expect(bad('    function: state.highstate\n    minutes: 1\n    minuts: 5\n')).toThrow(/unknown key 'schedule\.s1\.minuts'/);
     expect(bad('    function: state.highstate\n')).toThrow(/'schedule\.s1': no interval/);
@@ -91,7 +91,7 @@ describe('schedule: master.yaml', () => {
     expect(() => loadMasterConfig(writeConfig('schedule:\n  "bad name":\n    function: state.apply\n    seconds: 5\n'))).toThrow(/'schedule\.bad name': a schedule name/);
   });
 
-  it('sls is a list or comma-separated; cmd.run takes a string or a one-item list', () => {
+  it('sls is a list or comma-separated; cmd.run takes a string or a one-item list', async () => {
     const ok = (e: unknown) => ScheduleConfigSchema.safeParse({ s: e }).success;
     expect(ok({ function: 'state.apply', sls: 'web,db', seconds: 5 })).toBe(true);
     expect(ok({ function: 'state.apply', sls: ['web'], seconds: 5 })).toBe(true);
@@ -143,16 +143,16 @@ describe('schedule: the scheduler', () => {
   let sched: Scheduler | undefined;
   const T0 = Date.parse('2024-01-01T00:00:00Z');
 
-  beforeEach(() => {
+  beforeEach(async () => {
     vi.useFakeTimers({ now: T0 });
     store = new Store(path.join(tempDir(), 'master.db'));
     jobs = new FakeJobs();
     log = recordingLog();
   });
-  afterEach(() => {
+  afterEach(async () => {
     sched?.stop();
     sched = undefined;
-    store.close();
+    await store.close();
     vi.useRealTimers();
   });
 
@@ -163,19 +163,19 @@ describe('schedule: the scheduler', () => {
   const startedAt = () => jobs.started.map((s) => (s.at - T0) / 1000);
 
   it('starts a job every interval, as schedule:<name>, and keeps the last run in the meta table', async () => {
-    make({ drift: { function: 'state.highstate', minutes: 1, batch: '25%' } }).start();
+    await make({ drift: { function: 'state.highstate', minutes: 1, batch: '25%' } }).start();
     await vi.advanceTimersByTimeAsync(59_000);
     expect(jobs.started).toEqual([]);
     await vi.advanceTimersByTimeAsync(3 * 60_000);
     expect(startedAt()).toEqual([60, 120, 180]);
     expect(jobs.started[0]!.req).toEqual({ type: 'apply', target: '*', tgt_type: 'glob', batch: '25%', timeout_s: 600, user: 'schedule:drift', sls: [], test: false });
-    expect(JSON.parse(store.getMeta('schedule.drift')!)).toEqual({ time: new Date(T0 + 180_000).toISOString(), jid: jobs.started[2]!.jid });
+    expect(JSON.parse((await store.getMeta('schedule.drift'))!)).toEqual({ time: new Date(T0 + 180_000).toISOString(), jid: jobs.started[2]!.jid });
     const [row] = sched!.list();
     expect(row).toMatchObject({ name: 'drift', interval_s: 60, enabled: true, last_run: { jid: jobs.started[2]!.jid }, next_run: new Date(T0 + 240_000).toISOString(), running: null });
   });
 
   it('state.apply with sls, and cmd.run with its command', async () => {
-    make({
+    await make({
       web: { function: 'state.apply', sls: 'web, db', test: true, seconds: 10, target: 'roles:web', tgt_type: 'grain' },
       up: { function: 'cmd.run', arg: ['uptime'], seconds: 10, timeout_s: 5 },
     }).start();
@@ -188,7 +188,7 @@ describe('schedule: the scheduler', () => {
 
   it('a tick that finds the previous job running is skipped, never run alongside', async () => {
     jobs.durationMs = 2500;
-    make({ slow: { function: 'state.highstate', seconds: 1 } }).start();
+    await make({ slow: { function: 'state.highstate', seconds: 1 } }).start();
     await vi.advanceTimersByTimeAsync(7_500);
     // job at 1 runs to 3.5: ticks 2 and 3 skipped; job at 4 runs to 6.5: 5 and 6 skipped; 7
     expect(startedAt()).toEqual([1, 4, 7]);
@@ -197,13 +197,13 @@ describe('schedule: the scheduler', () => {
 
   it('splay delays each run by its own random 0..N seconds, without moving the ticks', async () => {
     const rolls = [0.5, 0, 0.999_999];
-    make({ s: { function: 'state.highstate', seconds: 10, splay: 4 } }, { random: () => rolls.shift() ?? 0 }).start();
+    await make({ s: { function: 'state.highstate', seconds: 10, splay: 4 } }, { random: () => rolls.shift() ?? 0 }).start();
     await vi.advanceTimersByTimeAsync(35_000);
     expect(startedAt()).toEqual([12, 20, 34]);
   });
 
   it('enabled: False never runs, not even with run_on_start', async () => {
-    make({ off: { function: 'state.highstate', seconds: 1, enabled: false, run_on_start: true } }).start();
+    await make({ off: { function: 'state.highstate', seconds: 1, enabled: false, run_on_start: true } }).start();
     await vi.advanceTimersByTimeAsync(10_000);
     expect(jobs.started).toEqual([]);
     expect(sched!.list()[0]).toMatchObject({ enabled: false, next_run: null, last_run: null });
@@ -211,7 +211,7 @@ describe('schedule: the scheduler', () => {
 
   it('run_on_start runs at once (when the agents are back), then every interval', async () => {
     let back = false;
-    make({ boot: { function: 'state.highstate', hours: 1, run_on_start: true } }, { settle: { agentsBack: () => back, max_s: 60 } }).start();
+    await make({ boot: { function: 'state.highstate', hours: 1, run_on_start: true } }, { settle: { agentsBack: () => back, max_s: 60 } }).start();
     await vi.advanceTimersByTimeAsync(1_000);
     expect(jobs.started).toEqual([]); // agents still reconnecting
     back = true;
@@ -222,7 +222,7 @@ describe('schedule: the scheduler', () => {
   });
 
   it('agents that never come back delay a start-up run by at most max_s', async () => {
-    make({ boot: { function: 'state.highstate', hours: 1, run_on_start: true } }, { settle: { agentsBack: () => false, max_s: 4 } }).start();
+    await make({ boot: { function: 'state.highstate', hours: 1, run_on_start: true } }, { settle: { agentsBack: () => false, max_s: 4 } }).start();
     await vi.advanceTimersByTimeAsync(3_500);
     expect(jobs.started).toEqual([]);
     await vi.advanceTimersByTimeAsync(1_000);
@@ -230,8 +230,8 @@ describe('schedule: the scheduler', () => {
   });
 
   it('the clock survives a restart: the next run is the last one plus the interval', async () => {
-    store.setMeta('schedule.drift', JSON.stringify({ time: new Date(T0 - 20_000).toISOString(), jid: '20231231235940000000' }));
-    make({ drift: { function: 'state.highstate', minutes: 1 } }).start();
+    await store.setMeta('schedule.drift', JSON.stringify({ time: new Date(T0 - 20_000).toISOString(), jid: '20231231235940000000' }));
+    await make({ drift: { function: 'state.highstate', minutes: 1 } }).start();
     expect(sched!.list()[0]!.next_run).toBe(new Date(T0 + 40_000).toISOString());
     await vi.advanceTimersByTimeAsync(40_000);
     expect(startedAt()).toEqual([40]);
@@ -239,18 +239,18 @@ describe('schedule: the scheduler', () => {
 
   it('a target that matches nothing logs a warning and the schedule goes on', async () => {
     jobs.noMatch = true;
-    make({ nobody: { function: 'state.highstate', seconds: 1, target: 'nobody*' } }).start();
+    await make({ nobody: { function: 'state.highstate', seconds: 1, target: 'nobody*' } }).start();
     await vi.advanceTimersByTimeAsync(2_500);
     const warns = log.lines.filter((l) => l.startsWith('warn schedule nobody: no job started: target "nobody*" (glob) matched no accepted agent'));
     expect(warns).toHaveLength(2);
     jobs.noMatch = false;
     await vi.advanceTimersByTimeAsync(1_000);
     expect(startedAt()).toEqual([3]);
-    expect(store.getMeta('schedule.nobody')).toBeDefined();
+    expect(await store.getMeta('schedule.nobody')).toBeDefined();
   });
 
   it('stop() clears the timers: nothing runs after it', async () => {
-    make({ s: { function: 'state.highstate', seconds: 1 } }).start();
+    await make({ s: { function: 'state.highstate', seconds: 1 } }).start();
     await vi.advanceTimersByTimeAsync(1_200); // one job, started at 1 s and done at 1.1 s
     sched!.stop();
     expect(vi.getTimerCount()).toBe(0);
@@ -259,21 +259,21 @@ describe('schedule: the scheduler', () => {
   });
 
   it('intervals longer than a timer can wait (24.8 days) are waited in steps', async () => {
-    make({ monthly: { function: 'state.highstate', days: 30 } }).start();
+    await make({ monthly: { function: 'state.highstate', days: 30 } }).start();
     await vi.advanceTimersByTimeAsync(29 * 86_400_000);
     expect(jobs.started).toEqual([]);
     await vi.advanceTimersByTimeAsync(86_400_000);
     expect(startedAt()).toEqual([30 * 86_400]);
   });
   it('cron: node-cron fires at the expression\'s times; list shows it and its next run', async () => {
-    make({ half: { function: 'state.highstate', cron: '*/2 * * * *' } }).start();
+    await make({ half: { function: 'state.highstate', cron: '*/2 * * * *' } }).start();
     await vi.advanceTimersByTimeAsync(5 * 60_000 + 500);
     expect(startedAt().map((s) => Math.round(s))).toEqual([120, 240]);
     const [row] = sched!.list();
     expect(row).toMatchObject({ name: 'half', cron: '*/2 * * * *', interval_s: 0, next_run: new Date(T0 + 360_000).toISOString() });
   });
 
-  it('cron: a bad expression, or cron with an interval, is named', () => {
+  it('cron: a bad expression, or cron with an interval, is named', async () => {
     expect(ScheduleConfigSchema.safeParse({ x: { function: 'state.highstate', cron: '61 * * * *' } }).error?.issues[0]).toMatchObject({ path: ['x', 'cron'], message: expect.stringMatching(/not a cron expression/) });
     expect(ScheduleConfigSchema.safeParse({ x: { function: 'state.highstate', cron: '* * * * *', minutes: 5 } }).error?.issues[0]?.message).toMatch(/cron or an interval/);
   });

@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { describe, expect, it } from 'vitest';
-import { Store } from '../../master/store.js';
+import { SqliteStore as Store } from '../../master/store-sqlite.js';
 import { MIGRATIONS, SCHEMA_VERSION } from '../../master/store-schema.js';
 import { tempDir } from '../helpers/harness.js';
 
@@ -36,14 +36,14 @@ function previousReleaseDb(file: string): void {
 }
 
 describe('store schema versions', () => {
-  it('a new database is created at the latest version', () => {
+  it('a new database is created at the latest version', async () => {
     const s = new Store(path.join(tempDir(), 'm.db'));
     expect(s.db.pragma('user_version', { simple: true })).toBe(SCHEMA_VERSION);
     expect(s.schema).toEqual({ from: 0, to: SCHEMA_VERSION });
-    s.close();
+    await s.close();
   });
 
-  it('migrates the previous release\'s database with its data', () => {
+  it('migrates the previous release\'s database with its data', async () => {
     const file = path.join(tempDir(), 'm.db');
     previousReleaseDb(file);
     const steps: string[] = [];
@@ -56,33 +56,33 @@ describe('store schema versions', () => {
     expect(tables).not.toContain('job_minions');
     expect(tables).toContain('job_agents');
     // the last revision the old rollout recorded becomes the desired revision
-    expect(s.desired()).toBe('c0ffee');
-    expect(s.getMeta('rollout.revision')).toBeUndefined();
-    expect(s.jobAgents('20260101000000000002').map((m) => [m.agent_id, m.revision])).toEqual([['web1', 'r2'], ['web2', 'r2']]);
-    expect(s.listRevisions(10)).toEqual([]);
-    expect(s.getAgent('web1')!.revision_assigned).toBeNull();
-    expect(s.getAgent('web1')).toMatchObject({ key_state: 'accepted', grains: { roles: ['web'] }, revision_applied: 'r1' });
+    expect(await s.desired()).toBe('c0ffee');
+    expect(await s.getMeta('rollout.revision')).toBeUndefined();
+    expect((await s.jobAgents('20260101000000000002')).map((m) => [m.agent_id, m.revision])).toEqual([['web1', 'r2'], ['web2', 'r2']]);
+    expect(await s.listRevisions(10)).toEqual([]);
+    expect((await s.getAgent('web1'))!.revision_assigned).toBeNull();
+    expect(await s.getAgent('web1')).toMatchObject({ key_state: 'accepted', grains: { roles: ['web'] }, revision_applied: 'r1' });
     // the last attempt is derived from the history: web1 failed r2 (still running jobs do not count)
-    expect(s.getAgent('web1')).toMatchObject({ revision_attempted: 'r2', attempt_status: 'failed', attempt_jid: '20260101000000000002' });
-    expect(s.getAgent('web2')).toMatchObject({ key_state: 'pending', revision_attempted: null });
-    expect(s.listJobs(10).map((j) => [j.jid, j.started_by, j.intent, j.counts.done, j.counts.failed, j.counts.running])).toEqual([
+    expect(await s.getAgent('web1')).toMatchObject({ revision_attempted: 'r2', attempt_status: 'failed', attempt_jid: '20260101000000000002' });
+    expect(await s.getAgent('web2')).toMatchObject({ key_state: 'pending', revision_attempted: null });
+    expect((await s.listJobs(10)).map((j) => [j.jid, j.started_by, j.intent, j.counts.done, j.counts.failed, j.counts.running])).toEqual([
       ['20260101000000000002', 'schedule:highstate', 'corrective', 0, 1, 1],
       ['20260101000000000001', 'root@cli', 'intentional', 1, 0, 0],
     ]);
-    expect(s.openJobAgents().map((m) => [m.jid, m.agent_id])).toEqual([['20260101000000000002', 'web2']]);
-    expect(s.stateResults('20260101000000000001', 'web1').map((r) => [r.id, r.result])).toEqual([['nginx', true]]);
+    expect((await s.openJobAgents()).map((m) => [m.jid, m.agent_id])).toEqual([['20260101000000000002', 'web2']]);
+    expect((await s.stateResults('20260101000000000001', 'web1')).map((r) => [r.id, r.result])).toEqual([['nginx', true]]);
     // state_results' foreign key follows the rename: deleting a job still cascades
     s.db.prepare("DELETE FROM jobs WHERE jid = '20260101000000000001'").run();
-    expect(s.stateResults('20260101000000000001', 'web1')).toEqual([]);
-    expect(s.jobAgents('20260101000000000001')).toEqual([]);
-    s.close();
+    expect(await s.stateResults('20260101000000000001', 'web1')).toEqual([]);
+    expect(await s.jobAgents('20260101000000000001')).toEqual([]);
+    await s.close();
     // opening again does nothing more
     s = new Store(file);
     expect(s.schema).toEqual({ from: SCHEMA_VERSION, to: SCHEMA_VERSION });
-    s.close();
+    await s.close();
   });
 
-  it('a database from a newer tsalt is refused with a clear error, untouched', () => {
+  it('a database from a newer tsalt is refused with a clear error, untouched', async () => {
     const file = path.join(tempDir(), 'm.db');
     const db = new Database(file);
     db.pragma(`user_version = ${SCHEMA_VERSION + 1}`);
@@ -93,7 +93,7 @@ describe('store schema versions', () => {
     again.close();
   });
 
-  it('a migration that fails leaves the database at the last complete version', () => {
+  it('a migration that fails leaves the database at the last complete version', async () => {
     const file = path.join(tempDir(), 'm.db');
     previousReleaseDb(file);
     // a stray object with the name migration 2 creates makes that step fail half-way
@@ -107,7 +107,7 @@ describe('store schema versions', () => {
     after.close();
   });
 
-  it('version 4: a version-3 database keeps its rollouts and gains the batch and verify record', () => {
+  it('version 4: a version-3 database keeps its rollouts and gains the batch and verify record', async () => {
     const file = path.join(tempDir(), 'm.db');
     const db = new Database(file);
     db.pragma('foreign_keys = ON');
@@ -119,25 +119,25 @@ describe('store schema versions', () => {
     const s = new Store(file, (m) => steps.push(m));
     expect(s.schema).toEqual({ from: 3, to: SCHEMA_VERSION });
     expect(steps[0]).toMatch(/schema 3 -> 4 \(rollout_batches, rollout_verify\)/);
-    const old = s.listRollouts(1)[0]!;
+    const old = (await s.listRollouts(1))[0]!;
     expect(old).toMatchObject({ revision: 'r2', status: 'halted' });
-    expect(s.rolloutBatches(old.id)).toEqual([]); // the past is not invented
+    expect(await s.rolloutBatches(old.id)).toEqual([]); // the past is not invented
 
     // a rollout as the Releaser writes it: planned, the first batch applied and verified (a check
     // failing after two tries), the rest never run
-    const id = s.createRollout({ revision: 'r3', previous: 'r2', reason: 'push', started_by: 'push' });
-    s.addRolloutBatches(id, [
+    const id = await s.createRollout({ revision: 'r3', previous: 'r2', reason: 'push', started_by: 'push' });
+    await s.addRolloutBatches(id, [
       { group_num: 1, group_name: 'G@roles:haproxy', agents: ['lb1'] },
       { group_num: 1, group_name: 'G@roles:haproxy', agents: ['lb2'] },
       { group_num: 2, group_name: 'G@roles:nginx', agents: ['web1', 'web2'] },
     ]);
-    s.updateRolloutBatch(id, 1, { status: 'applying', offline: [] });
-    s.updateRolloutBatch(id, 1, { status: 'verifying', jid: '20260101000000000009' });
-    s.putVerifyResult(id, 1, { seq: 0, name: 'GET http://vip/healthz', outcome: 'running', attempts: 0, message: null, started: 't1', finished: null });
-    s.putVerifyResult(id, 1, { seq: 0, name: 'GET http://vip/healthz', outcome: 'failed', attempts: 2, message: 'status 503, expected 200', started: 't1', finished: 't2' });
-    s.updateRolloutBatch(id, 1, { status: 'failed' });
-    s.skipPendingBatches(id);
-    const b = s.rolloutBatches(id);
+    await s.updateRolloutBatch(id, 1, { status: 'applying', offline: [] });
+    await s.updateRolloutBatch(id, 1, { status: 'verifying', jid: '20260101000000000009' });
+    await s.putVerifyResult(id, 1, { seq: 0, name: 'GET http://vip/healthz', outcome: 'running', attempts: 0, message: null, started: 't1', finished: null });
+    await s.putVerifyResult(id, 1, { seq: 0, name: 'GET http://vip/healthz', outcome: 'failed', attempts: 2, message: 'status 503, expected 200', started: 't1', finished: 't2' });
+    await s.updateRolloutBatch(id, 1, { status: 'failed' });
+    await s.skipPendingBatches(id);
+    const b = await s.rolloutBatches(id);
     expect(b.map((x) => [x.batch, x.group_num, x.group_name, x.agents, x.jid, x.status])).toEqual([
       [1, 1, 'G@roles:haproxy', ['lb1'], '20260101000000000009', 'failed'],
       [2, 1, 'G@roles:haproxy', ['lb2'], null, 'not_run'],
@@ -149,15 +149,41 @@ describe('store schema versions', () => {
     expect(b[1]!.verify).toEqual([]);
 
     // a master stopped mid-rollout: its open batches are closed with it
-    const id2 = s.createRollout({ revision: 'r4', previous: 'r3', reason: 'push', started_by: 'push' });
-    s.addRolloutBatches(id2, [{ group_num: 1, group_name: '*', agents: ['a'] }, { group_num: 1, group_name: '*', agents: ['b'] }]);
-    s.updateRolloutBatch(id2, 1, { status: 'applying' });
-    s.closeRunningRollouts('master stopped');
-    expect(s.rolloutBatches(id2).map((x) => x.status)).toEqual(['failed', 'not_run']);
+    const id2 = await s.createRollout({ revision: 'r4', previous: 'r3', reason: 'push', started_by: 'push' });
+    await s.addRolloutBatches(id2, [{ group_num: 1, group_name: '*', agents: ['a'] }, { group_num: 1, group_name: '*', agents: ['b'] }]);
+    await s.updateRolloutBatch(id2, 1, { status: 'applying' });
+    await s.closeRunningRollouts('master stopped');
+    expect((await s.rolloutBatches(id2)).map((x) => x.status)).toEqual(['failed', 'not_run']);
     // deleting a rollout takes its record with it
     s.db.prepare('DELETE FROM rollouts WHERE id = ?').run(id);
-    expect(s.rolloutBatches(id)).toEqual([]);
+    expect(await s.rolloutBatches(id)).toEqual([]);
     expect((s.db.prepare('SELECT count(*) AS n FROM rollout_verify WHERE rollout_id = ?').get(id) as { n: number }).n).toBe(0);
-    s.close();
+    await s.close();
+  });
+
+  it('version 5: a kill remembered in the meta table moves onto its job', async () => {
+    const file = path.join(tempDir(), 'm.db');
+    const db = new Database(file);
+    db.pragma('foreign_keys = ON');
+    for (const m of MIGRATIONS.slice(0, 4)) db.exec(m.sql);
+    db.pragma('user_version = 4');
+    for (const jid of ['20260101000000000001', '20260101000000000002']) {
+      db.prepare("INSERT INTO jobs (jid, kind, target, tgt_type, args, revision, started_by, created) VALUES (?, 'run', '*', 'glob', '{}', NULL, 'root@cli', 't0')").run(jid);
+    }
+    db.prepare("INSERT INTO meta VALUES ('job_killed:20260101000000000001', ?)").run(JSON.stringify({ by: 'alice@cli', at: '2026-01-01T00:00:05Z' }));
+    db.prepare("INSERT INTO meta VALUES ('jobXkilled:keep', 'other')").run();
+    db.close();
+    const s = new Store(file);
+    expect(s.schema).toEqual({ from: 4, to: SCHEMA_VERSION });
+    expect((await s.getJob('20260101000000000001'))!.killed).toEqual({ by: 'alice@cli', at: '2026-01-01T00:00:05Z' });
+    expect((await s.getJob('20260101000000000002'))!.killed).toBeNull();
+    expect(await s.getMeta('job_killed:20260101000000000001')).toBeUndefined();
+    expect(await s.getMeta('jobXkilled:keep')).toBe('other'); // LIKE's _ is escaped: only job_killed: rows go
+    // a kill from now on is on the job; the first one counts
+    await s.markKilled('20260101000000000002', 'bob@cli');
+    await s.markKilled('20260101000000000002', 'carol@cli');
+    expect((await s.getJob('20260101000000000002'))!.killed).toMatchObject({ by: 'bob@cli' });
+    expect((await s.listJobs(1))[0]!.killed).toMatchObject({ by: 'bob@cli' });
+    await s.close();
   });
 });

@@ -1,7 +1,7 @@
 /** The fleet: every accepted agent with its state and revision, filtered by a target; one agent's grains and jobs. */
 import { TargetTypeSchema, type TargetType } from '../../../protocol/messages.js';
 import { resolveTarget, targetNeedsPillar, TargetError } from '../../target.js';
-import type { AgentRow } from '../../store.js';
+import type { AgentRow } from '../../store-api.js';
 import { href, html, type Html } from '../html.js';
 import type { ConsoleQueries } from '../queries.js';
 import type { ConsoleSource } from '../source.js';
@@ -19,9 +19,9 @@ export type Sync = 'in sync' | 'behind' | 'failed' | 'held' | 'never applied' | 
  * desired one, or the one a halted rollout or a targeted rollback holds it on); without, against
  * the state tree's HEAD.
  */
-function syncTable(src: ConsoleSource, head: string | undefined): (a: AgentRow) => Sync {
+async function syncTable(src: ConsoleSource, head: string | undefined): Promise<(a: AgentRow) => Sync> {
   if (!src.releases) return (a) => syncOf(a, head);
-  const byId = new Map(agentSync(src.store, new Set(src.connectedIds())).map((l) => [l.id, l]));
+  const byId = new Map((await agentSync(src.store, new Set(src.connectedIds()))).map((l) => [l.id, l]));
   return (a) => {
     const l = byId.get(a.id);
     if (!l) return 'unknown';
@@ -55,7 +55,7 @@ function rolesOf(g: Record<string, unknown>): string {
 }
 
 export async function agentsPage(src: ConsoleSource, qs: ConsoleQueries, tgt: string, tgtTypeRaw: string): Promise<Html> {
-  const all = src.store.listAgents();
+  const all = await src.store.listAgents();
   const accepted = all.filter((a) => a.key_state === 'accepted');
   const pending = all.filter((a) => a.key_state === 'pending').length;
   const tgtType = (FILTER_TYPES as readonly string[]).includes(tgtTypeRaw) ? (tgtTypeRaw as TargetType) : 'glob';
@@ -77,7 +77,7 @@ export async function agentsPage(src: ConsoleSource, qs: ConsoleQueries, tgt: st
   }
   const connected = src.connectedIds();
   const head = await src.head().catch(() => undefined);
-  const sync = syncTable(src, head);
+  const sync = await syncTable(src, head);
   const rows = shown.map((a) => {
     const s = sync(a);
     return html`<tr data-agent="${a.id}">
@@ -119,10 +119,11 @@ function grainRows(g: Record<string, unknown>, prefix = ''): Html[] {
 }
 
 export async function agentPage(src: ConsoleSource, qs: ConsoleQueries, id: string): Promise<Html | undefined> {
-  const a = src.store.getAgent(id);
+  const a = await src.store.getAgent(id);
   if (!a) return undefined;
   const head = await src.head().catch(() => undefined);
-  const jobs = qs.agentJobs(id, 50);
+  const jobs = await qs.agentJobs(id, 50);
+  const sync = await syncTable(src, head);
   return html`<h1>Agent <code>${a.id}</code></h1>
 <table class="facts">
 <tr><th>Key</th><td>${a.key_state} <code class="muted">${a.fingerprint}</code></td></tr>
@@ -131,7 +132,7 @@ export async function agentPage(src: ConsoleSource, qs: ConsoleQueries, id: stri
 <tr><th>Last seen</th><td>${time(a.last_seen)}</td></tr>
 <tr><th>Applied revision</th><td>${rev(a.revision_applied)}</td></tr>
 <tr><th>Last attempt</th><td>${attempt(a)}</td></tr>
-<tr><th>Sync</th><td>${syncTable(src, head)(a)}</td></tr>
+<tr><th>Sync</th><td>${sync(a)}</td></tr>
 </table>
 <h2>Recent jobs</h2>
 <table class="list" id="agent-jobs">

@@ -4,7 +4,7 @@
  * swaps in the sections the server says changed (see ../server.ts, /live/jobs/<jid>).
  */
 import type { StateResult } from '../../../protocol/results.js';
-import type { JobAgentRow } from '../../store.js';
+import type { JobAgentRow } from '../../store-api.js';
 import { href, html, type Html } from '../html.js';
 import type { ConsoleQueries, JobSummary } from '../queries.js';
 import { renderChanges } from './changes.js';
@@ -57,9 +57,9 @@ function stateRow(r: StateResult, test: boolean, intent: Intent): Html {
 </tr>`;
 }
 
-export function agentSection(qs: ConsoleQueries, j: JobSummary, m: JobAgentRow, sig: string): Html {
+export async function agentSection(qs: ConsoleQueries, j: JobSummary, m: JobAgentRow, sig: string): Promise<Html> {
   const test = j.args.test === true;
-  const results = qs.agentResults(j.jid, m.agent_id);
+  const results = await qs.agentResults(j.jid, m.agent_id);
   const notable = results.filter((r) => r.result !== true || Object.keys(r.changes).length > 0);
   const quiet = results.filter((r) => r.result === true && Object.keys(r.changes).length === 0);
   const failed = results.filter((r) => r.result === false).length;
@@ -78,20 +78,21 @@ ${quiet.length ? html`<details data-key="quiet-${m.agent_id}"><summary>${quiet.l
 </section>`;
 }
 
-export function agentFragment(qs: ConsoleQueries, jid: string, agent: string): Html | undefined {
-  const j = qs.jobSummary(jid);
-  const m = j && qs.jobAgents(jid).find((x) => x.agent_id === agent);
+export async function agentFragment(qs: ConsoleQueries, jid: string, agent: string): Promise<Html | undefined> {
+  const j = await qs.jobSummary(jid);
+  const m = j && (await qs.jobAgents(jid)).find((x) => x.agent_id === agent);
   if (!j || !m) return undefined;
-  return agentSection(qs, j, m, qs.signatures(jid).get(agent) ?? '');
+  return agentSection(qs, j, m, (await qs.signatures(jid)).get(agent) ?? '');
 }
 
-export function jobPage(qs: ConsoleQueries, jid: string): Html | undefined {
-  const j = qs.jobSummary(jid);
+export async function jobPage(qs: ConsoleQueries, jid: string): Promise<Html | undefined> {
+  const j = await qs.jobSummary(jid);
   if (!j) return undefined;
-  const sigs = qs.signatures(jid);
+  const sigs = await qs.signatures(jid);
+  const sections = await Promise.all((await qs.jobAgents(jid)).map((m) => agentSection(qs, j, m, sigs.get(m.agent_id) ?? '')));
   return html`<h1>Job <code>${j.jid}</code></h1>
 <div id="job"${j.running ? html` data-live="${`/live/jobs/${j.jid}`}" data-src="${`/jobs/${j.jid}`}"` : ''}>
 ${jobSummary(j)}
-<div id="agents">${qs.jobAgents(jid).map((m) => agentSection(qs, j, m, sigs.get(m.agent_id) ?? ''))}</div>
+<div id="agents">${sections}</div>
 </div>`;
 }

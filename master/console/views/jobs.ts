@@ -20,12 +20,12 @@ export function jobRow(j: JobSummary): Html {
 </tr>`;
 }
 
-export function jobRows(qs: ConsoleQueries, before?: string): Html {
-  return html`${qs.jobs(PAGE_SIZE, before).map(jobRow)}`;
+export async function jobRows(qs: ConsoleQueries, before?: string): Promise<Html> {
+  return html`${(await qs.jobs(PAGE_SIZE, before)).map(jobRow)}`;
 }
 
-export function jobsPage(qs: ConsoleQueries, before?: string): Html {
-  const list = qs.jobs(PAGE_SIZE, before);
+export async function jobsPage(qs: ConsoleQueries, before?: string): Promise<Html> {
+  const list = await qs.jobs(PAGE_SIZE, before);
   const older = list.length === PAGE_SIZE ? list[list.length - 1]!.jid : undefined;
   return html`<h1>Jobs</h1>
 <table class="list" id="jobs">

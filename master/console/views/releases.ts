@@ -4,7 +4,7 @@
  * change: the state tree's diff from the desired revision, the agents that would move, and the
  * latest `--test` run of that revision (the console starts no job; the page says how to run one).
  */
-import type { RevisionRow, RolloutBatchRow, VerifyOutcome, VerifyResultRow } from '../../store.js';
+import type { RevisionRow, RolloutBatchRow, VerifyOutcome, VerifyResultRow } from '../../store-api.js';
 import { agentSync, type AgentSync } from '../../release-handlers.js';
 import { href, html, type Html } from '../html.js';
 import type { ConsoleQueries, JobSummary } from '../queries.js';
@@ -61,27 +61,35 @@ const BATCH_CLASS: Record<RolloutBatchRow['status'], string> = {
   not_run: 'down',
 };
 
-export function rolloutSection(src: ConsoleSource, qs: ConsoleQueries, rel: ConsoleReleases): Html {
+export async function rolloutSection(src: ConsoleSource, qs: ConsoleQueries, rel: ConsoleReleases): Promise<Html> {
   const running = rel.running();
-  const r = running !== undefined ? src.store.getRollout(running) : src.store.listRollouts(1)[0];
+  const r = running !== undefined ? await src.store.getRollout(running) : (await src.store.listRollouts(1))[0];
   if (!r) return html`<div id="rollout"><p class="muted">No rollout yet: a push to the branch (or <code>tsalt rollout</code>) starts one.</p></div>`;
-  const stored = src.store.rolloutBatches(r.id);
-  const rollbacks = r.status === 'rolled_back' && r.previous ? qs.rollbackJobs(r.previous, r.started) : [];
+  const stored = await src.store.rolloutBatches(r.id);
+  const rollbacks = r.status === 'rolled_back' && r.previous ? await qs.rollbackJobs(r.previous, r.started) : [];
+  // every job the section shows, read before it is drawn
+  const summaries = new Map<string, JobSummary>();
+  for (const jid of [...stored.map((b) => b.jid), ...(stored.length ? [] : r.jids)]) {
+    if (jid && !summaries.has(jid)) {
+      const j = await qs.jobSummary(jid);
+      if (j) summaries.set(jid, j);
+    }
+  }
+  const agentsOf = new Map<string, string>();
+  const unrecorded = stored.length ? [] : r.jids.map((jid) => summaries.get(jid)).filter((j): j is JobSummary => j !== undefined);
+  for (const j of [...unrecorded, ...rollbacks]) agentsOf.set(j.jid, (await qs.jobAgents(j.jid)).map((m) => m.agent_id).join(', '));
   const jobCells = (j: JobSummary | undefined, agents: string) =>
     j
       ? html`<td><a href="${href(['jobs', j.jid])}">${j.jid}</a></td><td>${agents}</td><td>${counts(j.counts)}</td><td>${j.running ? html`<span class="badge s-running">running</span>` : between(j.created, j.finished)}</td>`
       : html`<td><span class="muted">no job</span></td><td>${agents}</td><td></td><td></td>`;
   const batchRow = (b: RolloutBatchRow) => {
-    const j = b.jid ? qs.jobSummary(b.jid) : undefined;
+    const j = b.jid ? summaries.get(b.jid) : undefined;
     const agents = b.agents.map((a) => (b.offline.includes(a) ? `${a} (offline)` : a)).join(', ');
     return html`<tr data-batch="${String(b.batch)}" data-status="${b.status}"${b.jid ? html` data-jid="${b.jid}"` : ''}><td>${b.batch} <span class="badge ${BATCH_CLASS[b.status]}">${b.status.replace(/_/g, ' ')}</span></td><td>${b.group_name}</td>${jobCells(j, agents)}<td class="verify">${verifyCell(b, rel)}</td></tr>`;
   };
-  // a rollout from before batches were stored (schema 4): its jobs, without verify results
-  const unrecorded = stored.length
-    ? []
-    : r.jids.map((jid) => qs.jobSummary(jid)).filter((j): j is JobSummary => j !== undefined);
+  // a rollout from before batches were stored (schema 4): its jobs (unrecorded), without verify results
   const jobRow = (label: Html | string, j: JobSummary, verify: Html) =>
-    html`<tr data-jid="${j.jid}"><td>${label}</td><td></td>${jobCells(j, qs.jobAgents(j.jid).map((m) => m.agent_id).join(', '))}<td>${verify}</td></tr>`;
+    html`<tr data-jid="${j.jid}"><td>${label}</td><td></td>${jobCells(j, agentsOf.get(j.jid) ?? '')}<td>${verify}</td></tr>`;
   return html`<div id="rollout">
 <h2>${running !== undefined ? 'Rollout running' : 'Last rollout'}: ${rev(r.revision)} ${rolloutStatus(r.status)}</h2>
 <table class="facts">
@@ -99,11 +107,11 @@ ${r.message ? html`<tr><th>Note</th><td><pre class="comment">${r.message}</pre><
 }
 
 /** What the releases page's live stream watches: the rollout's row and its stored batches and checks. */
-export function rolloutSignature(src: ConsoleSource, rel: ConsoleReleases): string {
+export async function rolloutSignature(src: ConsoleSource, rel: ConsoleReleases): Promise<string> {
   const id = rel.running();
-  const r = id !== undefined ? src.store.getRollout(id) : src.store.listRollouts(1)[0];
+  const r = id !== undefined ? await src.store.getRollout(id) : (await src.store.listRollouts(1))[0];
   if (!r) return '';
-  const batches = src.store.rolloutBatches(r.id).map((b) => `${b.status}:${b.jid ?? ''}:${b.verify.map((v) => `${v.outcome}${v.attempts}`).join(',')}`);
+  const batches = (await src.store.rolloutBatches(r.id)).map((b) => `${b.status}:${b.jid ?? ''}:${b.verify.map((v) => `${v.outcome}${v.attempts}`).join(',')}`);
   return `${r.id}:${r.status}:${r.batch}:${r.jids.length}:${r.message ?? ''}:${id ?? ''}:${batches.join('|')}`;
 }
 
@@ -125,12 +133,13 @@ export async function releasesPage(src: ConsoleSource, qs: ConsoleQueries): Prom
     return html`<h1>Releases</h1><p class="muted">This master serves a plain state tree: releases (revisions, rollouts, rollbacks) need <code>git:</code> or <code>rollout:</code> in master.yaml.</p>`;
   }
   const store = src.store;
-  const desired = store.desired();
+  const desired = await store.desired();
   const head = await src.head().catch(() => undefined);
-  const agents = store.listAgents().filter((a) => a.key_state === 'accepted');
-  const revisions = store.listRevisions(50);
-  const desiredRow = desired ? store.getRevision(desired) : undefined;
-  const rollouts = store.listRollouts(10);
+  const agents = (await store.listAgents()).filter((a) => a.key_state === 'accepted');
+  const revisions = await store.listRevisions(50);
+  const desiredRow = desired ? await store.getRevision(desired) : undefined;
+  const rollouts = await store.listRollouts(10);
+  const section = await rolloutSection(src, qs, rel);
   return html`<h1>Releases</h1>
 <table class="facts">
 <tr><th>Serving</th><td>${rel.label}</td></tr>
@@ -138,7 +147,7 @@ export async function releasesPage(src: ConsoleSource, qs: ConsoleQueries): Prom
 <tr><th>Branch head</th><td>${rev(head)}</td></tr>
 <tr><th>Verify after each batch</th><td>${rel.verifyChecks.length ? rel.verifyChecks.join('; ') : html`<span class="muted">nothing configured (rollout.verify)</span>`}</td></tr>
 </table>
-<div id="rollout-live" data-live="/live/rollout" data-src="/releases?part=rollout">${rolloutSection(src, qs, rel)}</div>
+<div id="rollout-live" data-live="/live/rollout" data-src="/releases?part=rollout">${section}</div>
 <h2>Revisions</h2>
 <table class="list" id="revisions">
 <thead><tr><th>Commit</th><th>Date</th><th>Author</th><th>Subject</th><th>Outcome</th><th>Agents on it</th><th></th></tr></thead>
@@ -161,9 +170,9 @@ export async function rollbackPage(src: ConsoleSource, qs: ConsoleQueries, sha: 
   const rel = src.releases;
   if (!rel || !/^[0-9a-f]{7,40}$/.test(sha)) return undefined;
   const store = src.store;
-  const row = store.listRevisions(1000).find((r) => r.sha.startsWith(sha));
+  const row = (await store.listRevisions(1000)).find((r) => r.sha.startsWith(sha));
   if (!row) return undefined;
-  const desired = store.desired();
+  const desired = await store.desired();
   let changes: Html;
   if (!desired) changes = html`<p class="muted">No desired revision yet: nothing to compare with.</p>`;
   else {
@@ -179,9 +188,9 @@ export async function rollbackPage(src: ConsoleSource, qs: ConsoleQueries, sha: 
       changes = html`<p class="error">${(e as Error).message}</p>`;
     }
   }
-  const sync = agentSync(store, new Set(src.connectedIds()));
+  const sync = await agentSync(store, new Set(src.connectedIds()));
   const moving = sync.filter((a) => a.revision_applied !== row.sha);
-  const tests = qs.testRunsOf(row.sha, 5);
+  const tests = await qs.testRunsOf(row.sha, 5);
   return html`<h1>Rolling back to <code>${row.sha.slice(0, 12)}</code></h1>
 <table class="facts">
 <tr><th>Commit</th><td><code>${row.sha}</code></td></tr>

@@ -1,6 +1,6 @@
 /** The master's schedule (master.yaml `schedule:`): each job with its last run, its outcome and its next run. */
 import { href, html, type Html } from '../html.js';
-import type { ConsoleQueries } from '../queries.js';
+import type { ConsoleQueries, JobSummary } from '../queries.js';
 import type { ConsoleSource } from '../source.js';
 import { counts, target, time } from './format.js';
 
@@ -11,14 +11,16 @@ function every(s: number): string {
   return `${s} s`;
 }
 
-export function schedulesPage(src: ConsoleSource, qs: ConsoleQueries): Html {
+export async function schedulesPage(src: ConsoleSource, qs: ConsoleQueries): Promise<Html> {
   const items = src.schedules();
+  const lastRuns = new Map<string, JobSummary | undefined>();
+  for (const s of items) if (s.last_run) lastRuns.set(s.last_run.jid, await qs.jobSummary(s.last_run.jid));
   return html`<h1>Schedules</h1>
 ${items.length ? '' : html`<p class="muted">No schedule in master.yaml.</p>`}
 <table class="list" id="schedules">
 <thead><tr><th>Name</th><th>Function</th><th>Target</th><th>SLS / command</th><th>When</th><th>Last run</th><th>Last result</th><th>Next run</th></tr></thead>
 <tbody>${items.map((s) => {
-    const last = s.last_run ? qs.jobSummary(s.last_run.jid) : undefined;
+    const last = s.last_run ? lastRuns.get(s.last_run.jid) : undefined;
     return html`<tr data-schedule="${s.name}">
 <td>${s.name}${s.enabled ? '' : html` <span class="badge down">disabled</span>`}</td>
 <td><code>${s.function}</code>${s.test ? html` <span class="badge test">test</span>` : ''}</td>

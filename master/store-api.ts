@@ -1,0 +1,288 @@
+/**
+ * The master's store as the rest of the master sees it: one async interface, two
+ * implementations (store-sqlite.ts, the embedded default; store-pg.ts, a PostgreSQL shared by
+ * several masters), chosen by openStore (store.ts) from master.yaml's `store:`. Callers import
+ * the row types from here, never from an implementation.
+ *
+ * State changes of an agent's run are transitions: they report whether they changed a row, so
+ * a return that arrives twice (re-sent spool, two masters) is stored once.
+ */
+import type { StateResult } from '../protocol/results.js';
+import type { AgentJobStatus, ReturnBody } from '../protocol/messages.js';
+
+export type KeyState = 'pending' | 'accepted' | 'rejected';
+
+export interface AgentRow {
+  id: string;
+  fingerprint: string;
+  key_state: KeyState;
+  grains: Record<string, unknown>;
+  first_seen: string;
+  last_seen: string | null;
+  /** the last revision this agent applied without a failure */
+  revision_applied: string | null;
+  /** the last revision it was given to apply (not a test run), and how that went */
+  revision_attempted: string | null;
+  attempt_status: AgentJobStatus | null;
+  attempt_jid: string | null;
+  /** the revision the fleet gives this agent (a rollout's batch, a rollback); null: the desired one */
+  revision_assigned: string | null;
+}
+
+/** A rollout's or an operator's apply is intended; a schedule's run puts drift back. */
+export type JobIntent = 'intentional' | 'corrective';
+
+/** `tsalt jobs kill`: who killed a job, when. */
+export interface Killed {
+  by: string;
+  at: string;
+}
+
+export interface JobRow {
+  jid: string;
+  kind: 'apply' | 'run';
+  target: string;
+  tgt_type: string;
+  /** sls list (apply) or command (run), test flag, batch, timeout */
+  args: Record<string, unknown>;
+  revision: string | null;
+  started_by: string;
+  intent: JobIntent;
+  created: string;
+  /** set by `tsalt jobs kill` */
+  killed: Killed | null;
+}
+
+export type NewJob = Omit<JobRow, 'created' | 'intent' | 'killed'> & { intent?: JobIntent };
+export interface NewJobAgent {
+  id: string;
+  status: AgentJobStatus;
+  error?: string;
+  revision?: string | null;
+}
+
+export type StatusCounts = Record<AgentJobStatus, number>;
+export type JobWithCounts = JobRow & { counts: StatusCounts };
+
+/** One agent's part in a job. */
+export interface JobAgentRow {
+  jid: string;
+  agent_id: string;
+  /** the revision sent to this agent (apply jobs) */
+  revision: string | null;
+  status: AgentJobStatus;
+  started: string | null;
+  finished: string | null;
+  error: string | null;
+  body: ReturnBody | null;
+}
+
+/** A job as one agent saw it (an agent's history). */
+export interface AgentJobRow {
+  jid: string;
+  kind: string;
+  target: string;
+  tgt_type: string;
+  args: Record<string, unknown>;
+  started_by: string;
+  created: string;
+  status: AgentJobStatus;
+  finished: string | null;
+}
+
+/** How far a job is: agents per status, and the last agent's end so far. */
+export interface JobProgress {
+  counts: StatusCounts;
+  finished: string | null;
+}
+
+export const TERMINAL: ReadonlySet<AgentJobStatus> = new Set(['done', 'failed', 'timeout', 'lost', 'cancelled']);
+
+export function emptyCounts(): StatusCounts {
+  return { queued: 0, running: 0, done: 0, failed: 0, timeout: 0, lost: 0, cancelled: 0 };
+}
+
+export type RevisionOutcome = 'seen' | 'rolling_out' | 'rolled_out' | 'failed' | 'rolled_back' | 'refused';
+
+export interface RevisionRow {
+  sha: string;
+  /** when this master first saw it */
+  seen: string;
+  date: string | null;
+  author: string | null;
+  subject: string | null;
+  outcome: RevisionOutcome;
+  detail: string | null;
+}
+
+export type NewRevision = Omit<RevisionRow, 'seen' | 'outcome' | 'detail'> & { outcome?: RevisionOutcome; detail?: string | null };
+
+export type RolloutStatus = 'running' | 'succeeded' | 'halted' | 'rolled_back' | 'failed';
+
+export interface RolloutRow {
+  id: number;
+  revision: string;
+  previous: string | null;
+  /** push, rollout (tsalt rollout), rollback, converge (agents that were behind) */
+  reason: string;
+  started_by: string;
+  started: string;
+  finished: string | null;
+  status: RolloutStatus;
+  /** the batch running (1-based) of `batches` */
+  batch: number;
+  batches: number;
+  /** agents the rollout sent the revision to so far */
+  agents: string[];
+  jids: string[];
+  message: string | null;
+}
+
+export type RolloutUpdate = Partial<Pick<RolloutRow, 'status' | 'batch' | 'batches' | 'agents' | 'jids' | 'message'>>;
+
+/** pending (not reached yet), applying (its job runs), verifying, done, failed, skipped (all offline), not_run (the rollout stopped first) */
+export type RolloutBatchStatus = 'pending' | 'applying' | 'verifying' | 'done' | 'failed' | 'skipped' | 'not_run';
+export type VerifyOutcome = 'running' | 'passed' | 'failed';
+
+export interface VerifyResultRow {
+  /** the check's place in rollout.verify (0-based) */
+  seq: number;
+  name: string;
+  outcome: VerifyOutcome;
+  /** tries so far (1 + retries at most) */
+  attempts: number;
+  /** why the last try failed (null when it passed) */
+  message: string | null;
+  started: string;
+  finished: string | null;
+}
+
+export interface RolloutBatchRow {
+  /** 1-based, over the whole rollout */
+  batch: number;
+  /** 1-based group (rollout.groups, serial_by), and what it is */
+  group_num: number;
+  group_name: string;
+  /** the agents planned in it */
+  agents: string[];
+  /** those of them that were offline when it ran */
+  offline: string[];
+  jid: string | null;
+  status: RolloutBatchStatus;
+  started: string | null;
+  finished: string | null;
+  verify: VerifyResultRow[];
+}
+
+export interface PlannedBatch {
+  group_num: number;
+  group_name: string;
+  agents: readonly string[];
+}
+
+export interface Store {
+  readonly kind: 'sqlite' | 'postgres';
+  /** where it is, for messages (a file, or a URL without its password) */
+  readonly label: string;
+  /** schema versions at open: `from` < `to` when this open migrated the store */
+  readonly schema: { from: number; to: number };
+  close(): Promise<void>;
+
+  // ---------------------------------------------------------------- meta
+  /** Small master state that must survive restarts (schedules' last runs). */
+  getMeta(key: string): Promise<string | undefined>;
+  setMeta(key: string, value: string): Promise<void>;
+
+  // ---------------------------------------------------------------- agents / keys
+  getAgent(id: string): Promise<AgentRow | undefined>;
+  /** every agent, by id */
+  listAgents(): Promise<AgentRow[]>;
+  /** First contact of a key: recorded as pending (or accepted with auto_accept). An id already there is left as it is (a race with another master): the stored row is returned. */
+  addAgent(id: string, fingerprint: string, state: KeyState): Promise<AgentRow>;
+  setKeyState(id: string, state: KeyState): Promise<boolean>;
+  deleteAgent(id: string): Promise<boolean>;
+  /** last seen now; with grains, the grains too */
+  touchAgent(id: string, grains?: Record<string, unknown>): Promise<void>;
+  /** The revision an agent was last given (a real run) and how it ended. */
+  recordAttempt(agentId: string, jid: string, revision: string, status: AgentJobStatus): Promise<void>;
+
+  // ---------------------------------------------------------------- jobs
+  /** The job and each targeted agent's row, in one transaction. */
+  createJob(job: NewJob, agents: readonly NewJobAgent[]): Promise<void>;
+  getJob(jid: string): Promise<JobRow | undefined>;
+  /** Jobs newest first, `limit` of them; with `before`, only jobs older than that jid (paging). */
+  listJobs(limit: number, before?: string): Promise<JobWithCounts[]>;
+  /** `tsalt jobs kill`: remembered on the job (the first kill counts). */
+  markKilled(jid: string, by: string): Promise<void>;
+  getJobAgent(jid: string, agentId: string): Promise<JobAgentRow | undefined>;
+  /** a job's agents, by id */
+  jobAgents(jid: string): Promise<JobAgentRow[]>;
+  /** Job/agent pairs not finished (queued, running): what a restarted master must account for. */
+  openJobAgents(agentId?: string): Promise<JobAgentRow[]>;
+  /**
+   * An agent's run moves on: `running` (started set once) or an end without a return (timeout,
+   * lost, cancelled, failed). Only a run not ended yet moves; false when nothing changed.
+   */
+  setJobAgentStatus(jid: string, agentId: string, status: AgentJobStatus, error?: string): Promise<boolean>;
+  /** Upsert one streamed state result (a later full report overwrites the same run_num). */
+  putStateResult(jid: string, agentId: string, r: StateResult): Promise<void>;
+  /**
+   * The agent's return: every result, the status, the agent's attempt, in one transaction.
+   * Stored once: false (nothing written) when the run already has a return (done or failed);
+   * a return after a timeout/lost/cancelled end is stored (a late return).
+   */
+  finishJobAgent(jid: string, agentId: string, status: 'done' | 'failed', body: ReturnBody): Promise<boolean>;
+  stateResults(jid: string, agentId: string): Promise<StateResult[]>;
+  /** Agents per status and the last end so far. */
+  jobProgress(jid: string): Promise<JobProgress>;
+  /** Per agent of a job: its status and how many state results arrived (what a live page watches). */
+  jobResultCounts(jid: string): Promise<{ agent_id: string; status: AgentJobStatus; results: number }[]>;
+  /** State results of a job that changed something. */
+  changedResults(jid: string): Promise<number>;
+  /** Test runs (`--test`) of a revision, newest first (jids). */
+  testRunJids(revision: string, limit: number): Promise<string[]>;
+  /** Jobs of a revision started by a rollback (`rollback:<user>`) created at or after `since`, oldest first (jids). */
+  rollbackJids(revision: string, since: string): Promise<string[]>;
+  /** An agent's jobs, newest first. */
+  agentJobs(agentId: string, limit: number): Promise<AgentJobRow[]>;
+
+  // ---------------------------------------------------------------- releases
+  desired(): Promise<string | undefined>;
+  setDesired(sha: string): Promise<void>;
+  /** The fleet gives these agents `sha` (null: the desired revision) from now on. */
+  assign(ids: readonly string[], sha: string | null): Promise<void>;
+  getRevision(sha: string): Promise<RevisionRow | undefined>;
+  /** A commit seen on the branch (or named by an operator), first time only. */
+  addRevision(r: NewRevision): Promise<void>;
+  setRevisionOutcome(sha: string, outcome: RevisionOutcome, detail?: string): Promise<void>;
+  /** newest seen first */
+  listRevisions(limit: number): Promise<RevisionRow[]>;
+  createRollout(r: { revision: string; previous: string | null; reason: string; started_by: string }): Promise<number>;
+  updateRollout(id: number, u: RolloutUpdate): Promise<void>;
+  getRollout(id: number): Promise<RolloutRow | undefined>;
+  /** newest first */
+  listRollouts(limit: number): Promise<RolloutRow[]>;
+  /** Rollouts a master stopped in the middle of (killed, restarted). */
+  closeRunningRollouts(message: string): Promise<void>;
+  /** A rollout's batches as planned, before the first one runs (all pending). */
+  addRolloutBatches(rolloutId: number, batches: readonly PlannedBatch[]): Promise<void>;
+  /** A batch moves on (1-based `batch`); started/finished are set on the first move out of pending / into an end. */
+  updateRolloutBatch(rolloutId: number, batch: number, u: { status: RolloutBatchStatus; jid?: string; offline?: readonly string[] }): Promise<void>;
+  /** Batches of a rollout that had not started when it stopped. */
+  skipPendingBatches(rolloutId: number): Promise<void>;
+  /** One verify check after a batch, as it stands (written when it starts and after each try). */
+  putVerifyResult(rolloutId: number, batch: number, r: Omit<VerifyResultRow, 'finished'> & { finished?: string | null }): Promise<void>;
+  /** A rollout's batches in order, each with its verify checks in order. */
+  rolloutBatches(rolloutId: number): Promise<RolloutBatchRow[]>;
+}
+
+let lastJid = '';
+/** Salt's jid format (UTC, microseconds), strictly increasing within this process. */
+export function newJid(d = new Date()): string {
+  const p = (n: number, w = 2) => String(n).padStart(w, '0');
+  const us = d.getUTCMilliseconds() * 1000 + Math.floor(Math.random() * 1000);
+  let jid = `${d.getUTCFullYear()}${p(d.getUTCMonth() + 1)}${p(d.getUTCDate())}${p(d.getUTCHours())}${p(d.getUTCMinutes())}${p(d.getUTCSeconds())}${p(us, 6)}`;
+  if (jid <= lastJid) jid = (BigInt(lastJid) + 1n).toString();
+  lastJid = jid;
+  return jid;
+}

@@ -1,0 +1,617 @@
+/**
+ * The Store on PostgreSQL: one database shared by several masters (master.yaml
+ * `store: postgres://user:password@host/database`). Same tables, columns and versions as the
+ * SQLite store (store-schema-pg.ts); loaded only when a master names a postgres:// store.
+ *
+ * Every method is one statement or one transaction on one pooled client. Transitions that must
+ * happen once for the fleet (an agent's return stored, a run ended) are a single
+ * `UPDATE … WHERE status NOT IN (…)`: when two masters race, PostgreSQL's row lock makes the
+ * second re-check the condition after the first commits, and it changes nothing.
+ */
+import pg from 'pg';
+import type { StateResult } from '../protocol/results.js';
+import type { AgentJobStatus, ReturnBody } from '../protocol/messages.js';
+import { migratePg } from './store-schema-pg.js';
+import { redact } from './store.js';
+import {
+  TERMINAL,
+  emptyCounts,
+  type AgentJobRow,
+  type AgentRow,
+  type JobAgentRow,
+  type JobProgress,
+  type JobRow,
+  type JobWithCounts,
+  type KeyState,
+  type NewJob,
+  type NewJobAgent,
+  type NewRevision,
+  type PlannedBatch,
+  type RevisionOutcome,
+  type RevisionRow,
+  type RolloutBatchRow,
+  type RolloutBatchStatus,
+  type RolloutRow,
+  type RolloutStatus,
+  type RolloutUpdate,
+  type Store,
+  type VerifyOutcome,
+  type VerifyResultRow,
+} from './store-api.js';
+
+const now = () => new Date().toISOString();
+const TERMINAL_LIST = [...TERMINAL];
+
+type Row = Record<string, unknown>;
+type Queryable = Pick<pg.ClientBase, 'query'>;
+
+/** Opening failed: one line naming the store (its URL without the password) and why. */
+export class PgStoreError extends Error {}
+
+/** What went wrong reaching the server, in words an operator acts on. */
+function openFailure(label: string, e: unknown): Error {
+  const err = e as Error & { code?: string };
+  const msg = (err.message || String(e)).split('\n')[0] ?? '';
+  switch (err.code) {
+    case 'ECONNREFUSED':
+    case 'ENOTFOUND':
+    case 'EAI_AGAIN':
+    case 'EHOSTUNREACH':
+    case 'ENETUNREACH':
+    case 'ETIMEDOUT':
+    case 'ENOENT': // a unix socket directory without a server
+      return new PgStoreError(`${label}: cannot reach the PostgreSQL server (${msg})`);
+    case '28P01': // invalid_password
+    case '28000': // invalid_authorization_specification (pg_hba.conf)
+      return new PgStoreError(`${label}: PostgreSQL refused the login (${msg})`);
+    case '3D000': // invalid_catalog_name
+      return new PgStoreError(`${label}: ${msg} (create it: createdb -O <user> <database>)`);
+    case '42501': // insufficient_privilege
+      return new PgStoreError(`${label}: the user may not create the tsalt tables (${msg}); make it the database's owner`);
+  }
+  if (/timeout/i.test(msg)) return new PgStoreError(`${label}: cannot reach the PostgreSQL server (${msg})`);
+  if (err instanceof PgStoreError) return err;
+  // SchemaError (a newer database) already names the store
+  if (msg.startsWith(label)) return err;
+  return new PgStoreError(`${label}: ${msg}`);
+}
+
+/** Connects, migrates, and returns the store; a failure is a PgStoreError of one line. */
+export async function openPgStore(url: string, log?: (msg: string) => void): Promise<PgStore> {
+  const label = redact(url);
+  const pool = new pg.Pool({
+    connectionString: url,
+    application_name: 'tsalt-master',
+    // an unreachable host must fail the start, not hang it
+    connectionTimeoutMillis: 15_000,
+    max: 10,
+  });
+  // a pooled idle connection that dies (server restart) is replaced on the next query; without
+  // a listener the pool's 'error' event would end the master
+  pool.on('error', (e) => log?.(`${label}: idle connection lost: ${e.message}`));
+  let schema: { from: number; to: number };
+  try {
+    const c = await pool.connect();
+    try {
+      schema = await migratePg(c, label, log);
+    } finally {
+      c.release();
+    }
+  } catch (e) {
+    await pool.end().catch(() => undefined);
+    throw openFailure(label, e);
+  }
+  return new PgStore(url, label, pool, schema);
+}
+
+export class PgStore implements Store {
+  readonly kind = 'postgres' as const;
+
+  constructor(
+    /** the full URL (with its password): for the bus's own LISTEN connection */
+    readonly url: string,
+    readonly label: string,
+    /** the pool the store's queries use (other master modules may run their own statements on it) */
+    readonly pool: pg.Pool,
+    readonly schema: { from: number; to: number },
+  ) {}
+
+  async close(): Promise<void> {
+    await this.pool.end();
+  }
+
+  /** A connection of its own, outside the pool (LISTEN needs one that stays open); the caller ends it. */
+  async dedicatedClient(): Promise<pg.Client> {
+    const c = new pg.Client({ connectionString: this.url, application_name: 'tsalt-master', connectionTimeoutMillis: 15_000 });
+    await c.connect();
+    return c;
+  }
+
+  /** `fn` in one transaction on one client: committed when it resolves, rolled back when it throws. */
+  async tx<T>(fn: (c: pg.PoolClient) => Promise<T>): Promise<T> {
+    const c = await this.pool.connect();
+    try {
+      await c.query('BEGIN');
+      const r = await fn(c);
+      await c.query('COMMIT');
+      return r;
+    } catch (e) {
+      await c.query('ROLLBACK').catch(() => undefined);
+      throw e;
+    } finally {
+      c.release();
+    }
+  }
+
+  private async rows<T = Row>(sql: string, params: unknown[] = [], on: Queryable = this.pool): Promise<T[]> {
+    return (await on.query(sql, params)).rows as T[];
+  }
+
+  private async count(sql: string, params: unknown[] = [], on: Queryable = this.pool): Promise<number> {
+    return (await on.query(sql, params)).rowCount ?? 0;
+  }
+
+  // ------------------------------------------------------------ meta
+
+  async getMeta(key: string): Promise<string | undefined> {
+    return (await this.rows<{ value: string }>('SELECT value FROM meta WHERE key = $1', [key]))[0]?.value;
+  }
+
+  async setMeta(key: string, value: string): Promise<void> {
+    await this.pool.query('INSERT INTO meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = excluded.value', [key, value]);
+  }
+
+  // ------------------------------------------------------------ agents / keys
+
+  async getAgent(id: string): Promise<AgentRow | undefined> {
+    const r = (await this.rows('SELECT * FROM agents WHERE id = $1', [id]))[0];
+    return r ? agentRow(r) : undefined;
+  }
+
+  async listAgents(): Promise<AgentRow[]> {
+    // COLLATE "C": byte order, as SQLite sorts
+    return (await this.rows('SELECT * FROM agents ORDER BY id COLLATE "C"')).map(agentRow);
+  }
+
+  async addAgent(id: string, fingerprint: string, state: KeyState): Promise<AgentRow> {
+    const t = now();
+    await this.pool.query('INSERT INTO agents (id, fingerprint, key_state, first_seen, last_seen) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (id) DO NOTHING', [id, fingerprint, state, t, t]);
+    return (await this.getAgent(id))!;
+  }
+
+  async setKeyState(id: string, state: KeyState): Promise<boolean> {
+    return (await this.count('UPDATE agents SET key_state = $1 WHERE id = $2', [state, id])) > 0;
+  }
+
+  async deleteAgent(id: string): Promise<boolean> {
+    return (await this.count('DELETE FROM agents WHERE id = $1', [id])) > 0;
+  }
+
+  async touchAgent(id: string, grains?: Record<string, unknown>): Promise<void> {
+    if (grains) await this.pool.query('UPDATE agents SET last_seen = $1, grains = $2 WHERE id = $3', [now(), JSON.stringify(grains), id]);
+    else await this.pool.query('UPDATE agents SET last_seen = $1 WHERE id = $2', [now(), id]);
+  }
+
+  async recordAttempt(agentId: string, jid: string, revision: string, status: AgentJobStatus, on: Queryable = this.pool): Promise<void> {
+    await on.query('UPDATE agents SET revision_attempted = $1, attempt_status = $2, attempt_jid = $3 WHERE id = $4', [revision, status, jid, agentId]);
+  }
+
+  // ------------------------------------------------------------ jobs
+
+  async createJob(job: NewJob, agents: readonly NewJobAgent[]): Promise<void> {
+    const t = now();
+    await this.tx(async (c) => {
+      await c.query('INSERT INTO jobs (jid, kind, target, tgt_type, args, revision, started_by, intent, created) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)', [
+        job.jid,
+        job.kind,
+        job.target,
+        job.tgt_type,
+        JSON.stringify(job.args),
+        job.revision,
+        job.started_by,
+        job.intent ?? 'intentional',
+        t,
+      ]);
+      if (!agents.length) return;
+      // one statement for all the agents (10,000 rows are one round trip, not 10,000)
+      await c.query(
+        `INSERT INTO job_agents (jid, agent_id, status, error, finished, revision)
+         SELECT $1, a.id, a.status, a.error, a.finished, a.revision FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::text[]) AS a(id, status, error, finished, revision)`,
+        [
+          job.jid,
+          agents.map((a) => a.id),
+          agents.map((a) => a.status),
+          agents.map((a) => a.error ?? null),
+          agents.map((a) => (TERMINAL.has(a.status) ? t : null)),
+          agents.map((a) => a.revision ?? job.revision),
+        ],
+      );
+    });
+  }
+
+  async getJob(jid: string): Promise<JobRow | undefined> {
+    const r = (await this.rows('SELECT * FROM jobs WHERE jid = $1', [jid]))[0];
+    return r ? jobRow(r) : undefined;
+  }
+
+  async listJobs(limit: number, before?: string): Promise<JobWithCounts[]> {
+    const jobs = (await this.rows('SELECT * FROM jobs WHERE ($1::text IS NULL OR jid < $1) ORDER BY jid DESC LIMIT $2', [before ?? null, limit])).map(jobRow);
+    if (!jobs.length) return [];
+    const counts = await this.rows<{ jid: string; status: AgentJobStatus; n: number }>(
+      'SELECT jid, status, count(*)::int AS n FROM job_agents WHERE jid = ANY($1::text[]) GROUP BY jid, status',
+      [jobs.map((j) => j.jid)],
+    );
+    return jobs.map((j) => {
+      const c = emptyCounts();
+      for (const r of counts) if (r.jid === j.jid) c[r.status] = r.n;
+      return { ...j, counts: c };
+    });
+  }
+
+  async markKilled(jid: string, by: string): Promise<void> {
+    await this.pool.query('UPDATE jobs SET killed_by = $1, killed_at = $2 WHERE jid = $3 AND killed_by IS NULL', [by, now(), jid]);
+  }
+
+  async getJobAgent(jid: string, agentId: string): Promise<JobAgentRow | undefined> {
+    const r = (await this.rows('SELECT * FROM job_agents WHERE jid = $1 AND agent_id = $2', [jid, agentId]))[0];
+    return r ? jobAgentRow(r) : undefined;
+  }
+
+  async jobAgents(jid: string): Promise<JobAgentRow[]> {
+    return (await this.rows('SELECT * FROM job_agents WHERE jid = $1 ORDER BY agent_id COLLATE "C"', [jid])).map(jobAgentRow);
+  }
+
+  async openJobAgents(agentId?: string): Promise<JobAgentRow[]> {
+    const rows = agentId
+      ? await this.rows("SELECT * FROM job_agents WHERE status IN ('queued','running') AND agent_id = $1 ORDER BY jid", [agentId])
+      : await this.rows("SELECT * FROM job_agents WHERE status IN ('queued','running') ORDER BY jid, agent_id COLLATE \"C\"");
+    return rows.map(jobAgentRow);
+  }
+
+  async setJobAgentStatus(jid: string, agentId: string, status: AgentJobStatus, error?: string): Promise<boolean> {
+    if (status === 'running') {
+      return (
+        (await this.count("UPDATE job_agents SET status = 'running', started = coalesce(started, $1) WHERE jid = $2 AND agent_id = $3 AND status IN ('queued','running')", [now(), jid, agentId])) > 0
+      );
+    }
+    return (
+      (await this.count('UPDATE job_agents SET status = $1, error = $2, finished = $3 WHERE jid = $4 AND agent_id = $5 AND status <> ALL($6::text[])', [
+        status,
+        error ?? null,
+        TERMINAL.has(status) ? now() : null,
+        jid,
+        agentId,
+        TERMINAL_LIST,
+      ])) > 0
+    );
+  }
+
+  async putStateResult(jid: string, agentId: string, r: StateResult): Promise<void> {
+    await this.putResults(jid, agentId, [r], this.pool);
+  }
+
+  /** Upserts results in one statement (a later full report overwrites the same run_num). */
+  private async putResults(jid: string, agentId: string, results: readonly StateResult[], on: Queryable): Promise<void> {
+    if (!results.length) return;
+    await on.query(
+      `INSERT INTO state_results (jid, agent_id, run_num, state_id, sls, fun, name, result, changes, comment, start, duration_ms, warnings)
+       SELECT $1, $2, r.* FROM unnest($3::int[], $4::text[], $5::text[], $6::text[], $7::text[], $8::int[], $9::text[], $10::text[], $11::text[], $12::float8[], $13::text[])
+         AS r(run_num, state_id, sls, fun, name, result, changes, comment, start, duration_ms, warnings)
+       ON CONFLICT (jid, agent_id, run_num) DO UPDATE SET state_id = excluded.state_id, sls = excluded.sls, fun = excluded.fun, name = excluded.name,
+         result = excluded.result, changes = excluded.changes, comment = excluded.comment, start = excluded.start,
+         duration_ms = excluded.duration_ms, warnings = excluded.warnings`,
+      [
+        jid,
+        agentId,
+        results.map((r) => r.run_num),
+        results.map((r) => r.id),
+        results.map((r) => r.sls),
+        results.map((r) => r.fun),
+        results.map((r) => r.name),
+        results.map((r) => (r.result === null ? null : r.result ? 1 : 0)),
+        results.map((r) => JSON.stringify(r.changes)),
+        results.map((r) => r.comment),
+        results.map((r) => r.start),
+        results.map((r) => r.duration_ms),
+        results.map((r) => (r.warnings ? JSON.stringify(r.warnings) : null)),
+      ],
+    );
+  }
+
+  async finishJobAgent(jid: string, agentId: string, status: 'done' | 'failed', body: ReturnBody): Promise<boolean> {
+    return this.tx(async (c) => {
+      const error = body.kind === 'error' ? body.error : null;
+      // the transition first: a second return (re-sent spool, another master) changes nothing
+      const moved = await this.rows<{ revision: string | null }>(
+        "UPDATE job_agents SET status = $1, body = $2, error = $3, finished = $4 WHERE jid = $5 AND agent_id = $6 AND status NOT IN ('done','failed') RETURNING revision",
+        [status, JSON.stringify(body), error, now(), jid, agentId],
+        c,
+      );
+      if (!moved.length) return false;
+      const revision = moved[0]!.revision;
+      if (body.kind === 'apply') await this.putResults(jid, agentId, body.report.results, c);
+      if (body.kind === 'apply' && revision && !body.report.test) {
+        await this.recordAttempt(agentId, jid, revision, status, c);
+        // a failed run is an attempt, not the agent's revision
+        if (status === 'done') await c.query('UPDATE agents SET revision_applied = $1 WHERE id = $2', [revision, agentId]);
+      }
+      return true;
+    });
+  }
+
+  async stateResults(jid: string, agentId: string): Promise<StateResult[]> {
+    const rows = await this.rows('SELECT * FROM state_results WHERE jid = $1 AND agent_id = $2 ORDER BY run_num', [jid, agentId]);
+    return rows.map((r) => ({
+      id: String(r.state_id),
+      sls: String(r.sls),
+      fun: String(r.fun),
+      name: String(r.name),
+      result: r.result === null ? null : r.result === 1,
+      changes: JSON.parse(String(r.changes)) as Record<string, unknown>,
+      comment: String(r.comment),
+      start: String(r.start),
+      duration_ms: Number(r.duration_ms),
+      run_num: Number(r.run_num),
+      ...(r.warnings ? { warnings: JSON.parse(String(r.warnings)) as string[] } : {}),
+    }));
+  }
+
+  async jobProgress(jid: string): Promise<JobProgress> {
+    const counts = emptyCounts();
+    let finished: string | null = null;
+    const rows = await this.rows<{ status: AgentJobStatus; n: number; fin: string | null }>(
+      'SELECT status, count(*)::int AS n, max(finished) AS fin FROM job_agents WHERE jid = $1 GROUP BY status',
+      [jid],
+    );
+    for (const c of rows) {
+      counts[c.status] = c.n;
+      if (c.fin && (!finished || c.fin > finished)) finished = c.fin;
+    }
+    return { counts, finished };
+  }
+
+  async jobResultCounts(jid: string): Promise<{ agent_id: string; status: AgentJobStatus; results: number }[]> {
+    return this.rows(
+      `SELECT m.agent_id AS agent_id, m.status AS status,
+              (SELECT count(*)::int FROM state_results s WHERE s.jid = m.jid AND s.agent_id = m.agent_id) AS results
+       FROM job_agents m WHERE m.jid = $1 ORDER BY m.agent_id COLLATE "C"`,
+      [jid],
+    );
+  }
+
+  async changedResults(jid: string): Promise<number> {
+    return (await this.rows<{ n: number }>("SELECT count(*)::int AS n FROM state_results WHERE jid = $1 AND result = 1 AND changes <> '{}'", [jid]))[0]!.n;
+  }
+
+  async testRunJids(revision: string, limit: number): Promise<string[]> {
+    // SQLite's json_extract gives 1 for true: either spelling counts
+    const rows = await this.rows<{ jid: string }>(
+      `SELECT jid FROM jobs WHERE revision = $1 AND kind = 'apply' AND (args::jsonb -> 'test') IN ('true'::jsonb, '1'::jsonb) ORDER BY jid DESC LIMIT $2`,
+      [revision, limit],
+    );
+    return rows.map((r) => r.jid);
+  }
+
+  async rollbackJids(revision: string, since: string): Promise<string[]> {
+    const rows = await this.rows<{ jid: string }>(`SELECT jid FROM jobs WHERE revision = $1 AND started_by LIKE 'rollback:%' AND created >= $2 ORDER BY jid`, [revision, since]);
+    return rows.map((r) => r.jid);
+  }
+
+  async agentJobs(agentId: string, limit: number): Promise<AgentJobRow[]> {
+    const rows = await this.rows<Omit<AgentJobRow, 'args'> & { args: string }>(
+      `SELECT j.jid, j.kind, j.target, j.tgt_type, j.args, j.started_by, j.created, m.status, m.finished
+       FROM job_agents m JOIN jobs j ON j.jid = m.jid WHERE m.agent_id = $1 ORDER BY m.jid DESC LIMIT $2`,
+      [agentId, limit],
+    );
+    return rows.map((r) => ({ ...r, args: JSON.parse(r.args) as Record<string, unknown> }));
+  }
+
+  // ------------------------------------------------------------ releases
+
+  async desired(): Promise<string | undefined> {
+    return this.getMeta('desired.revision');
+  }
+
+  async setDesired(sha: string): Promise<void> {
+    await this.setMeta('desired.revision', sha);
+  }
+
+  async assign(ids: readonly string[], sha: string | null): Promise<void> {
+    await this.pool.query('UPDATE agents SET revision_assigned = $1 WHERE id = ANY($2::text[])', [sha, [...ids]]);
+  }
+
+  async getRevision(sha: string): Promise<RevisionRow | undefined> {
+    return (await this.rows<RevisionRow>('SELECT * FROM revisions WHERE sha = $1', [sha]))[0];
+  }
+
+  async addRevision(r: NewRevision): Promise<void> {
+    // `seen` orders the list; SQLite breaks a tie by rowid, PostgreSQL has none: a revision seen
+    // in the same millisecond as the newest one is seen a millisecond after it
+    await this.pool.query(
+      `INSERT INTO revisions (sha, seen, date, author, subject, outcome, detail)
+       SELECT $1, CASE WHEN m.seen IS NOT NULL AND m.seen >= $2
+                       THEN to_char((m.seen::timestamptz + interval '1 millisecond') AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')
+                       ELSE $2 END,
+              $3, $4, $5, $6, $7
+       FROM (SELECT max(seen) AS seen FROM revisions) m
+       ON CONFLICT (sha) DO NOTHING`,
+      [r.sha, now(), r.date, r.author, r.subject, r.outcome ?? 'seen', r.detail ?? null],
+    );
+  }
+
+  async setRevisionOutcome(sha: string, outcome: RevisionOutcome, detail?: string): Promise<void> {
+    await this.pool.query('UPDATE revisions SET outcome = $1, detail = $2 WHERE sha = $3', [outcome, detail ?? null, sha]);
+  }
+
+  async listRevisions(limit: number): Promise<RevisionRow[]> {
+    return this.rows<RevisionRow>('SELECT * FROM revisions ORDER BY seen DESC, sha LIMIT $1', [limit]);
+  }
+
+  async createRollout(r: { revision: string; previous: string | null; reason: string; started_by: string }): Promise<number> {
+    const rows = await this.rows<{ id: number }>(
+      "INSERT INTO rollouts (revision, previous, reason, started_by, started, status) VALUES ($1, $2, $3, $4, $5, 'running') RETURNING id",
+      [r.revision, r.previous, r.reason, r.started_by, now()],
+    );
+    return Number(rows[0]!.id);
+  }
+
+  async updateRollout(id: number, u: RolloutUpdate): Promise<void> {
+    await this.tx(async (c) => {
+      const r = (await this.rows('SELECT * FROM rollouts WHERE id = $1 FOR UPDATE', [id], c))[0];
+      if (!r) return;
+      const cur = rolloutRow(r);
+      const n = { ...cur, ...u };
+      const finished = n.status !== 'running' ? (cur.finished ?? now()) : null;
+      await c.query('UPDATE rollouts SET status = $1, batch = $2, batches = $3, agents = $4, jids = $5, message = $6, finished = $7 WHERE id = $8', [
+        n.status,
+        n.batch,
+        n.batches,
+        JSON.stringify(n.agents),
+        JSON.stringify(n.jids),
+        n.message,
+        finished,
+        id,
+      ]);
+    });
+  }
+
+  async getRollout(id: number): Promise<RolloutRow | undefined> {
+    const r = (await this.rows('SELECT * FROM rollouts WHERE id = $1', [id]))[0];
+    return r ? rolloutRow(r) : undefined;
+  }
+
+  async listRollouts(limit: number): Promise<RolloutRow[]> {
+    return (await this.rows('SELECT * FROM rollouts ORDER BY id DESC LIMIT $1', [limit])).map(rolloutRow);
+  }
+
+  async closeRunningRollouts(message: string): Promise<void> {
+    await this.tx(async (c) => {
+      await c.query(
+        "UPDATE rollout_batches SET status = CASE status WHEN 'pending' THEN 'not_run' ELSE 'failed' END WHERE status IN ('pending','applying','verifying') AND rollout_id IN (SELECT id FROM rollouts WHERE status = 'running')",
+      );
+      await c.query("UPDATE rollouts SET status = 'failed', message = $1, finished = $2 WHERE status = 'running'", [message, now()]);
+    });
+  }
+
+  async addRolloutBatches(rolloutId: number, batches: readonly PlannedBatch[]): Promise<void> {
+    if (!batches.length) return;
+    await this.pool.query(
+      `INSERT INTO rollout_batches (rollout_id, batch, group_num, group_name, agents, status)
+       SELECT $1, b.batch, b.group_num, b.group_name, b.agents, 'pending' FROM unnest($2::int[], $3::int[], $4::text[], $5::text[]) AS b(batch, group_num, group_name, agents)`,
+      [rolloutId, batches.map((_, i) => i + 1), batches.map((b) => b.group_num), batches.map((b) => b.group_name), batches.map((b) => JSON.stringify(b.agents))],
+    );
+  }
+
+  async updateRolloutBatch(rolloutId: number, batch: number, u: { status: RolloutBatchStatus; jid?: string; offline?: readonly string[] }): Promise<void> {
+    const end = u.status === 'done' || u.status === 'failed' || u.status === 'skipped' || u.status === 'not_run';
+    const t = now();
+    await this.pool.query(
+      `UPDATE rollout_batches SET status = $1, jid = COALESCE($2, jid), offline = COALESCE($3, offline),
+         started = CASE WHEN $1 IN ('applying','verifying') THEN COALESCE(started, $4) ELSE started END,
+         finished = CASE WHEN $5::boolean THEN COALESCE(finished, $4) ELSE finished END
+       WHERE rollout_id = $6 AND batch = $7`,
+      [u.status, u.jid ?? null, u.offline ? JSON.stringify(u.offline) : null, t, end, rolloutId, batch],
+    );
+  }
+
+  async skipPendingBatches(rolloutId: number): Promise<void> {
+    await this.pool.query("UPDATE rollout_batches SET status = 'not_run' WHERE rollout_id = $1 AND status = 'pending'", [rolloutId]);
+  }
+
+  async putVerifyResult(rolloutId: number, batch: number, r: Omit<VerifyResultRow, 'finished'> & { finished?: string | null }): Promise<void> {
+    await this.pool.query(
+      `INSERT INTO rollout_verify (rollout_id, batch, seq, name, outcome, attempts, message, started, finished) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+       ON CONFLICT (rollout_id, batch, seq) DO UPDATE SET outcome = excluded.outcome, attempts = excluded.attempts, message = excluded.message, finished = excluded.finished`,
+      [rolloutId, batch, r.seq, r.name, r.outcome, r.attempts, r.message, r.started, r.finished ?? null],
+    );
+  }
+
+  async rolloutBatches(rolloutId: number): Promise<RolloutBatchRow[]> {
+    const checks = await this.rows('SELECT * FROM rollout_verify WHERE rollout_id = $1 ORDER BY batch, seq', [rolloutId]);
+    const batches = await this.rows('SELECT * FROM rollout_batches WHERE rollout_id = $1 ORDER BY batch', [rolloutId]);
+    return batches.map((b) => ({
+      batch: Number(b.batch),
+      group_num: Number(b.group_num),
+      group_name: String(b.group_name),
+      agents: JSON.parse(String(b.agents)) as string[],
+      offline: JSON.parse(String(b.offline)) as string[],
+      jid: (b.jid as string | null) ?? null,
+      status: b.status as RolloutBatchStatus,
+      started: (b.started as string | null) ?? null,
+      finished: (b.finished as string | null) ?? null,
+      verify: checks
+        .filter((c) => Number(c.batch) === Number(b.batch))
+        .map((c) => ({
+          seq: Number(c.seq),
+          name: String(c.name),
+          outcome: c.outcome as VerifyOutcome,
+          attempts: Number(c.attempts),
+          message: (c.message as string | null) ?? null,
+          started: String(c.started),
+          finished: (c.finished as string | null) ?? null,
+        })),
+    }));
+  }
+}
+
+function agentRow(r: Row): AgentRow {
+  return {
+    id: String(r.id),
+    fingerprint: String(r.fingerprint),
+    key_state: r.key_state as KeyState,
+    grains: JSON.parse(String(r.grains ?? '{}')) as Record<string, unknown>,
+    first_seen: String(r.first_seen),
+    last_seen: (r.last_seen as string | null) ?? null,
+    revision_applied: (r.revision_applied as string | null) ?? null,
+    revision_attempted: (r.revision_attempted as string | null) ?? null,
+    attempt_status: (r.attempt_status as AgentJobStatus | null) ?? null,
+    attempt_jid: (r.attempt_jid as string | null) ?? null,
+    revision_assigned: (r.revision_assigned as string | null) ?? null,
+  };
+}
+
+function rolloutRow(r: Row): RolloutRow {
+  return {
+    id: Number(r.id),
+    revision: String(r.revision),
+    previous: (r.previous as string | null) ?? null,
+    reason: String(r.reason),
+    started_by: String(r.started_by),
+    started: String(r.started),
+    finished: (r.finished as string | null) ?? null,
+    status: r.status as RolloutStatus,
+    batch: Number(r.batch),
+    batches: Number(r.batches),
+    agents: JSON.parse(String(r.agents)) as string[],
+    jids: JSON.parse(String(r.jids)) as string[],
+    message: (r.message as string | null) ?? null,
+  };
+}
+
+function jobRow(r: Row): JobRow {
+  return {
+    jid: String(r.jid),
+    kind: r.kind as JobRow['kind'],
+    target: String(r.target),
+    tgt_type: String(r.tgt_type),
+    args: JSON.parse(String(r.args)) as Record<string, unknown>,
+    revision: (r.revision as string | null) ?? null,
+    started_by: String(r.started_by),
+    intent: r.intent === 'corrective' ? 'corrective' : 'intentional',
+    created: String(r.created),
+    killed: r.killed_by ? { by: String(r.killed_by), at: String(r.killed_at) } : null,
+  };
+}
+
+function jobAgentRow(r: Row): JobAgentRow {
+  return {
+    jid: String(r.jid),
+    agent_id: String(r.agent_id),
+    revision: (r.revision as string | null) ?? null,
+    status: r.status as AgentJobStatus,
+    started: (r.started as string | null) ?? null,
+    finished: (r.finished as string | null) ?? null,
+    error: (r.error as string | null) ?? null,
+    body: r.body ? (JSON.parse(String(r.body)) as ReturnBody) : null,
+  };
+}
