@@ -38,6 +38,8 @@ export interface CliContext {
   releaser?: Releaser;
   calls: AgentCalls;
   log: Logger;
+  /** several masters on one store: a key change reaches the master holding that agent's connection */
+  keysChanged?: (state: 'accepted' | 'rejected' | 'deleted', ids: string[]) => void;
 }
 
 type Req<T extends CliRequest['type']> = Extract<CliRequest, { type: T }>;
@@ -57,24 +59,27 @@ export const cliHandlers: CliHandlerTable = {
     });
     return 0;
   },
-  'keys.accept': async (req, send, { store, server }) => {
+  'keys.accept': async (req, send, { store, server, keysChanged }) => {
     const rows = await store.listAgents();
     const ids = req.all ? rows.filter((a) => a.key_state === 'pending').map((a) => a.id) : req.ids;
     return keyOp(ids, rows, send, async (a) => {
       await store.setKeyState(a.id, 'accepted');
       server.promote(a.id);
+      keysChanged?.('accepted', [a.id]);
     });
   },
-  'keys.reject': async (req, send, { store, server, log }) =>
+  'keys.reject': async (req, send, { store, server, log, keysChanged }) =>
     keyOp(req.ids, await store.listAgents(), send, async (a) => {
       await store.setKeyState(a.id, 'rejected');
       server.drop(a.id, 'rejected');
+      keysChanged?.('rejected', [a.id]);
       log.info(`agent ${a.id} rejected`);
     }),
-  'keys.delete': async (req, send, { store, server, log }) =>
+  'keys.delete': async (req, send, { store, server, log, keysChanged }) =>
     keyOp(req.ids, await store.listAgents(), send, async (a) => {
       await store.deleteAgent(a.id);
       server.drop(a.id, 'deleted');
+      keysChanged?.('deleted', [a.id]);
       log.info(`agent ${a.id} key deleted`);
     }),
   'agents.list': async (_req, send, { server, store }) => {

@@ -7,6 +7,7 @@ import { RolloutConfigSchema } from './rollout.js';
 import { MetricsConfigSchema } from './metrics.js';
 import { ScheduleConfigSchema } from './schedule.js';
 import { ConsoleConfigSchema } from './console/config.js';
+import { MasterIdSchema } from './bus-events.js';
 import { parseStoreSpec, StoreSpecError } from './store.js';
 
 export const DEFAULT_MASTER_CONFIG = '/etc/tsalt/master.yaml';
@@ -105,6 +106,10 @@ export const MasterConfigSchema = z.strictObject({
   schedule: ScheduleConfigSchema.default({}),
   /** the read-only web console (absent: none); see docs/console.md */
   console: ConsoleConfigSchema.optional(),
+  /** this master's name among masters sharing one store (default: hostname:port); agents' sessions and jobs name it */
+  master_id: MasterIdSchema.optional(),
+  /** masters sharing one store each record a heartbeat this often; a master silent for 3 of them is dead and its agents count as offline until they connect elsewhere */
+  master_heartbeat_s: z.number().positive().default(5),
 }).superRefine((c, ctx) => {
   for (const k of ['state_tree', 'pillar_tree'] as const) {
     if (c.git && c[k] !== undefined) {

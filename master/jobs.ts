@@ -17,6 +17,7 @@ import { resolveTarget, TargetError } from './target.js';
 import { deepMerge } from '../engine/render/salt-functions.js';
 import type { MasterConfig } from './config.js';
 import type { StateResult } from '../protocol/results.js';
+import type { JobRow } from './store-api.js';
 
 export type Sink = (ev: CliEvent) => void;
 export type AgentDoneStatus = Extract<CliEvent, { type: 'agent_done' }>['status'];
@@ -36,6 +37,24 @@ export interface AgentLinks {
   ready(id: string): AgentConn | undefined;
 }
 
+/**
+ * Masters sharing the store (master/bus-route.ts): agents connected to another master are
+ * targeted like this master's own and sent their part of a job through the bus. Absent: one
+ * master, nothing routed.
+ */
+export interface RemoteAgents {
+  /** agents held by other live masters: agent id -> master id */
+  elsewhere(): Promise<Map<string, string>>;
+  /** the live master holding this agent's connection, when it is not this one */
+  holderOf(id: string): Promise<string | undefined>;
+  /** master `to` sends job `jid` to these agents of its own (`pillar`: the inline pillar) */
+  dispatch(jid: string, to: string, agents: string[], pillar?: Record<string, unknown>): void;
+  /** these agents' runs of another master's job ended here (stored): tell its owner */
+  returned(jid: string, agents: string[]): void;
+  /** the job was killed: masters that sent it tell their agents */
+  kill(jid: string, by: string): void;
+}
+
 /** Everything a JobManager works with, given when it is made. */
 export interface JobManagerDeps {
   store: Store;
@@ -47,6 +66,17 @@ export interface JobManagerDeps {
   cfg: Pick<MasterConfig, 'nodegroups' | 'lost_after_s' | 'timeout_s'>;
   log: Logger;
   events?: JobEvents;
+  remote?: RemoteAgents;
+}
+
+/** Another master's job, whose part for agents connected here this master sends. */
+interface HeldJob {
+  row: JobRow;
+  /** the owner's inline pillar (not stored) */
+  pillar: Record<string, unknown> | undefined;
+  /** agents sent the job already: a repeated dispatch (after a re-sync) sends nothing again */
+  sent: Set<string>;
+  snapshots: Map<string, Promise<Snapshot>>;
 }
 
 interface ActiveJob {
@@ -61,6 +91,8 @@ interface ActiveJob {
   retried: Map<string, number>;
   /** each agent's pillar at the job's revision (rendered once per agent and job) */
   pillarOf: (a: AgentRow) => Promise<Record<string, unknown>>;
+  /** targeted agents connected to another master: agent id -> that master */
+  elsewhere: Map<string, string>;
   /** waiting for a batch slot */
   queue: string[];
   /** dispatched, not finished */
@@ -108,9 +140,14 @@ export class JobManager {
   private readonly cfg: JobManagerDeps['cfg'];
   private readonly log: Logger;
   private readonly events: JobEvents | undefined;
+  private readonly remote: RemoteAgents | undefined;
+  /** other masters' jobs sent to agents connected here, by jid */
+  private readonly held = new Map<string, HeldJob>();
+  /** bus events gathered in one tick: one dispatch per master and job, one returned per job */
+  private readonly outgoing = new Map<string, { jid: string; to: string | undefined; agents: string[]; pillar?: Record<string, unknown> }>();
 
   constructor(deps: JobManagerDeps) {
-    ({ store: this.store, source: this.source, revisions: this.revisions, agents: this.agents, cfg: this.cfg, log: this.log, events: this.events } = deps);
+    ({ store: this.store, source: this.source, revisions: this.revisions, agents: this.agents, cfg: this.cfg, log: this.log, events: this.events, remote: this.remote } = deps);
   }
 
   /** Handlers for messages from accepted agents (the server's dispatch table). */
@@ -193,8 +230,11 @@ export class JobManager {
         return 1;
       }
     }
-    const online = targets.filter((a) => this.agents.ready(a.id));
-    const offline = targets.filter((a) => !this.agents.ready(a.id));
+    // agents connected to another master are online too: that master sends them their part
+    const elsewhere = this.remote ? await this.remote.elsewhere() : new Map<string, string>();
+    const reachable = (id: string) => this.agents.ready(id) !== undefined || elsewhere.has(id);
+    const online = targets.filter((a) => reachable(a.id));
+    const offline = targets.filter((a) => !reachable(a.id));
     const jid = newJid();
     await this.store.createJob(
       {
@@ -237,6 +277,7 @@ export class JobManager {
       pillarOf,
       waitIdle: opts.waitIdle ?? false,
       retried: new Map(),
+      elsewhere,
       queue: online.map((a) => a.id),
       inflight: new Set(),
       timers: new Map(),
@@ -295,6 +336,8 @@ export class JobManager {
   private async dispatch(job: ActiveJob, id: string): Promise<void> {
     if (job.waitIdle && job.kind === 'apply') await this.waitIdle(job, id);
     const conn = this.agents.ready(id);
+    const holder = conn ? undefined : job.elsewhere.get(id);
+    if (holder) return this.dispatchElsewhere(job, id, holder);
     if (!conn) return this.finish(job.jid, id, 'lost', undefined, 'agent went offline before its turn');
     let spec: Job['spec'];
     if (job.req.type === 'apply') {
@@ -321,9 +364,42 @@ export class JobManager {
     }
     if (!conn.send({ type: 'job', jid: job.jid, spec })) return this.finish(job.jid, id, 'lost', undefined, 'agent went offline before its turn');
     this.log.debug(`job ${job.jid}: sent to ${id}`);
+    this.armTimeout(job, id);
+  }
+
+  /** The owner times every agent out, wherever it is connected. */
+  private armTimeout(job: ActiveJob, id: string): void {
     const t = setTimeout(() => void this.finish(job.jid, id, 'timeout', undefined, `no return within ${job.req.timeout_s}s`), job.req.timeout_s * 1000);
     job.timers.set(id, t);
   }
+
+  /** An agent connected to master `to`: that master sends it the job (the bus carries jid and ids only). */
+  private dispatchElsewhere(job: ActiveJob, id: string, to: string): void {
+    this.queueEvent(`d/${job.jid}/${to}`, { jid: job.jid, to, agents: [id], ...(job.req.type === 'apply' && job.req.pillar ? { pillar: job.req.pillar } : {}) });
+    this.log.debug(`job ${job.jid}: ${id} is connected to master ${to}; sent through it`);
+    this.armTimeout(job, id);
+  }
+
+  /** Gathers bus events of one tick: a pump's thousand agents are one dispatch per master. */
+  private queueEvent(key: string, ev: { jid: string; to: string | undefined; agents: string[]; pillar?: Record<string, unknown> }): void {
+    const cur = this.outgoing.get(key);
+    if (cur) {
+      cur.agents.push(...ev.agents);
+      return;
+    }
+    this.outgoing.set(key, ev);
+    if (this.outgoing.size === 1) queueMicrotask(() => this.sendOutgoing());
+  }
+
+  private sendOutgoing(): void {
+    const evs = [...this.outgoing.values()];
+    this.outgoing.clear();
+    for (const ev of evs) {
+      if (ev.to === undefined) this.remote?.returned(ev.jid, ev.agents);
+      else this.remote?.dispatch(ev.jid, ev.to, ev.agents, ev.pillar);
+    }
+  }
+
 
   /**
    * An agent's run ended one way or another. The store's transition decides: only the call
@@ -361,6 +437,10 @@ export class JobManager {
     }
     // from here on synchronous: exactly one call takes the agent out of the job
     const job = this.active.get(jid);
+    // another master's job (or one whose owner is gone): this master ended the run, its owner
+    // learns it from the store
+    if (!job && moved && this.remote) this.queueEvent(`r/${jid}`, { jid, to: undefined, agents: [id] });
+    if (!job) this.pruneHeld(jid, id);
     if (!job || !job.inflight.has(id)) return;
     job.inflight.delete(id);
     clearTimeout(job.timers.get(id));
@@ -370,6 +450,14 @@ export class JobManager {
     this.emit(job, { type: 'agent_done', agent: id, status: status as 'done', ...(body ? { body } : {}), ...(error ? { error } : {}) });
     if (status !== 'done' && job.req.stop_on_failure) this.cancelQueued(job, id);
     this.pump(job);
+  }
+
+  /** Another master's job is forgotten here once every agent sent it from here has ended. */
+  private pruneHeld(jid: string, id: string): void {
+    const held = this.held.get(jid);
+    if (!held || !held.sent.has(id)) return;
+    held.sent.delete(id);
+    if (!held.sent.size) this.held.delete(jid);
   }
 
   /**
@@ -391,9 +479,15 @@ export class JobManager {
     for (const id of cancelled) this.emit(job, { type: 'agent_done', agent: id, status: 'cancelled', error: why });
     if (cancelled.length) job.failed = true;
     const signalled: string[] = [];
+    let elsewhere = false;
     for (const id of job.inflight) {
       if (this.agents.ready(id)?.send({ type: 'job_kill', jid })) signalled.push(id);
+      else if (job.elsewhere.has(id)) {
+        signalled.push(id); // told by the master it is connected to
+        elsewhere = true;
+      }
     }
+    if (elsewhere) this.remote?.kill(jid, user);
     this.log.warn(`job ${jid}: killed by ${user}: ${signalled.length} running agent(s) told to stop, ${cancelled.length} queued cancelled`);
     sink({ type: 'data', data: { jid, signalled, cancelled } });
     this.pump(job);
@@ -436,6 +530,113 @@ export class JobManager {
       } catch {
         job.sinks.delete(s); // a CLI that went away does not stop the job
       }
+    }
+  }
+
+  // ---------------------------------------------------------------- jobs of other masters
+
+  /**
+   * Master `from` started job `jid` for these agents, connected here: each is sent the job as
+   * the owner would send it, built from the store (the job's sls and test flag, the agent's
+   * revision) and this master's tree. An agent sent it already is skipped (a repeated dispatch).
+   */
+  async runDispatched(jid: string, ids: readonly string[], pillar?: Record<string, unknown>): Promise<void> {
+    let held = this.held.get(jid);
+    if (!held) {
+      const row = await this.store.getJob(jid);
+      if (!row) {
+        this.log.warn(`job ${jid}: dispatched here by another master but not in the store; ignored`);
+        return;
+      }
+      held = { row, pillar, sent: new Set(), snapshots: new Map() };
+      this.held.set(jid, held);
+    }
+    for (const id of ids) {
+      if (held.sent.has(id)) continue;
+      held.sent.add(id);
+      await this.sendHeld(held, id).catch((e: Error) => this.safely(`job ${jid}: ${id}`, () => this.finish(jid, id, 'failed', undefined, `master: ${e.message}`)));
+    }
+  }
+
+  private async sendHeld(held: HeldJob, id: string): Promise<void> {
+    const { row } = held;
+    const ja = await this.store.getJobAgent(row.jid, id);
+    if (!ja || TERMINAL.has(ja.status)) return; // ended meanwhile (timed out, killed)
+    const conn = this.agents.ready(id);
+    if (!conn) return this.finish(row.jid, id, 'lost', undefined, 'agent went offline before its turn');
+    const args = row.args as { sls?: string[]; test?: boolean; command?: string; timeout_s?: number };
+    let spec: Job['spec'];
+    if (row.kind === 'apply') {
+      const rev = ja.revision ?? row.revision ?? undefined;
+      let snap = held.snapshots.get(rev ?? '');
+      if (!snap) held.snapshots.set(rev ?? '', (snap = this.source.snapshot(rev)));
+      let b: BuiltBundle;
+      let pillar: Record<string, unknown>;
+      try {
+        const s = await snap;
+        b = s.bundle;
+        const agent = await this.store.getAgent(id);
+        pillar = await pillarFor(s.pillar(), id, { ...(agent?.grains ?? {}), ...conn.grains, id });
+        if (held.pillar) pillar = deepMerge(structuredClone(pillar), structuredClone(held.pillar));
+      } catch (e) {
+        const body: ReturnBody = { kind: 'error', error: `pillar: ${(e as Error).message}` };
+        // stored like a return: the agent never got the job
+        if (await this.store.finishJobAgent(row.jid, id, 'failed', body)) return this.finish(row.jid, id, 'failed', body);
+        return this.finish(row.jid, id, 'failed', undefined, body.error);
+      }
+      let offers = this.offered.get(id);
+      if (!offers) this.offered.set(id, (offers = new Map()));
+      offers.set(b.hash, b);
+      spec = { kind: 'apply', revision: b.revision, bundle: b.hash, sls: args.sls ?? [], test: args.test ?? false, pillar };
+    } else {
+      spec = { kind: 'run', command: args.command ?? '', timeout_s: args.timeout_s ?? this.cfg.timeout_s };
+    }
+    if (!conn.send({ type: 'job', jid: row.jid, spec })) return this.finish(row.jid, id, 'lost', undefined, 'agent went offline before its turn');
+    this.log.debug(`job ${row.jid}: sent to ${id} for another master`);
+  }
+
+  /** Another master stored these agents' ends of job `jid` (this master's): finish them from the store. */
+  async remoteReturned(jid: string, ids: readonly string[]): Promise<void> {
+    const job = this.active.get(jid);
+    if (!job) return;
+    const open = ids.filter((id) => job.inflight.has(id));
+    // many at once (a tick of returns): the job's rows in one read
+    const rows = open.length > 20 ? new Map((await this.store.jobAgents(jid)).map((r) => [r.agent_id, r])) : undefined;
+    for (const id of open) {
+      const row = rows ? rows.get(id) : await this.store.getJobAgent(jid, id);
+      if (!row || !TERMINAL.has(row.status) || !job.inflight.has(id)) continue;
+      await this.finish(jid, id, row.status, row.body ?? undefined, row.error ?? undefined);
+    }
+  }
+
+  /** The owner killed job `jid`: agents it was sent to from here are told to stop. */
+  remoteKill(jid: string): void {
+    const held = this.held.get(jid);
+    if (!held) return;
+    let n = 0;
+    for (const id of held.sent) if (this.agents.ready(id)?.send({ type: 'job_kill', jid })) n++;
+    this.log.warn(`job ${jid}: killed on its master: ${n} agent(s) here told to stop`);
+  }
+
+  /**
+   * Master `to` may have missed dispatches (its bus connection dropped): the agents this master
+   * sent there and that have not acknowledged the job are sent again (`to` skips those it has).
+   */
+  async redispatchTo(to: string): Promise<void> {
+    for (const job of this.active.values()) {
+      for (const id of job.inflight) {
+        if (job.elsewhere.get(id) !== to || this.agents.ready(id)) continue;
+        const row = await this.store.getJobAgent(job.jid, id);
+        if (row?.status === 'queued') this.queueEvent(`d/${job.jid}/${to}`, { jid: job.jid, to, agents: [id], ...(job.req.type === 'apply' && job.req.pillar ? { pillar: job.req.pillar } : {}) });
+      }
+    }
+  }
+
+  /** This master may have missed returns (its bus connection dropped): they are read from the store. */
+  async resync(): Promise<void> {
+    for (const job of [...this.active.values()]) {
+      const ids = [...job.inflight].filter((id) => job.elsewhere.has(id) && !this.agents.ready(id));
+      if (ids.length) await this.remoteReturned(job.jid, ids);
     }
   }
 
@@ -608,11 +809,25 @@ export class JobManager {
     const t = setTimeout(() => {
       this.lostTimers.delete(key);
       if (this.unstored.has(key)) return; // it did come back: its return waits for the store
-      // the transition only moves a run still open
-      void this.finish(jid, id, 'lost', undefined, why);
+      void this.heldElsewhere(jid, id).then((there) => {
+        // connected to another master now: that master's hello saw whether it came back with the job
+        if (there) return;
+        // the transition only moves a run still open
+        return this.finish(jid, id, 'lost', undefined, why);
+      });
     }, this.cfg.lost_after_s * 1000);
     t.unref();
     this.lostTimers.set(key, t);
+  }
+
+  private async heldElsewhere(jid: string, id: string): Promise<boolean> {
+    if (!this.remote || this.agents.ready(id)) return false;
+    try {
+      return (await this.remote.holderOf(id)) !== undefined;
+    } catch (e) {
+      this.log.error(`job ${jid}: where ${id} is connected could not be read: ${(e as Error).message}`);
+      return false;
+    }
   }
 
   private disarmLost(jid: string, id: string): void {

@@ -1,4 +1,5 @@
 /** The master process: key store, agent server, jobs and the CLI socket wired together. */
+import os from 'node:os';
 import path from 'node:path';
 import type net from 'node:net';
 import { loadOrCreateIdentity } from '../core/identity.js';
@@ -19,6 +20,7 @@ import { Scheduler } from './schedule.js';
 import { ConsoleLive } from './console/live.js';
 import { serveConsole } from './console/server.js';
 import { consoleReleases } from './console/source.js';
+import { openRouting } from './bus-route.js';
 
 export interface RunningMaster {
   port: number;
@@ -69,7 +71,11 @@ async function startWith(cfg: MasterConfig, log: Logger, source: ConfigSource, i
   const tracked = cfg.git !== undefined || cfg.rollout !== undefined;
   const revisions: FleetRevisions = { desired: () => store.desired(), forAgent: (a, desired) => a.revision_assigned ?? desired };
   const releaseMetrics = metrics && tracked ? new ReleaseMetrics(metrics.registry, store, () => server.connectedIds()) : undefined;
-  const jobs = new JobManager({ store, source, agents, cfg, log: log.child('jobs'), ...(tracked ? { revisions } : {}), ...(metrics || consoleLive ? { events: fanOut(metrics, releaseMetrics, consoleLive) } : {}) });
+  // several masters on one store: jobs, returns and key changes routed between them
+  let port = cfg.port;
+  const routing = await openRouting({ store, location: cfg.store ?? cfg.db, self: cfg.master_id ?? `${os.hostname()}:${cfg.port}`, url: () => `${cfg.interface}:${port}`, heartbeat_s: cfg.master_heartbeat_s, log: log.child('route') });
+  const { presence, router } = routing;
+  const jobs = new JobManager({ store, source, agents, cfg, log: log.child('jobs'), ...(tracked ? { revisions } : {}), ...(metrics || consoleLive ? { events: fanOut(metrics, releaseMetrics, consoleLive) } : {}), ...(router ? { remote: router } : {}) });
   let releaser: Releaser | undefined;
   // answers to calls come through the server, which the calls use to send: tied by a closure
   const calls: AgentCalls = new AgentCalls({ ready: (id): AgentConn | undefined => server.ready(id) });
@@ -82,14 +88,19 @@ async function startWith(cfg: MasterConfig, log: Logger, source: ConfigSource, i
     autoAccept: cfg.auto_accept,
     limits: serverLimits(cfg),
     events: {
-      ready: (c) => releaser?.onAgentReady(c.id),
+      ready: (c) => {
+        void presence?.claim(c.id);
+        releaser?.onAgentReady(c.id);
+      },
       disconnected: (c) => {
+        void presence?.release(c.id);
         void jobs.onDisconnect(c);
         calls.onDisconnect(c);
       },
       accepted: { ...jobs.handlers(), call_return: (c, m) => calls.onReturn(c, m) },
     },
   });
+  router?.attach(jobs, server);
   await jobs.recover();
   const scheduler = new Scheduler(
     cfg.schedule,
@@ -135,11 +146,13 @@ async function startWith(cfg: MasterConfig, log: Logger, source: ConfigSource, i
           log.child('console'),
         )
       : undefined;
-  const port = await server.listen(cfg.interface, cfg.port);
+  // before agents can connect: the sessions this master's previous run left are void
+  await presence?.start();
+  port = await server.listen(cfg.interface, cfg.port);
   log.info(`listening for agents on ${cfg.interface}:${port}`);
 
   const cliLog = log.child('cli');
-  const cliCtx: CliContext = { cfg, identity, store, server, jobs, scheduler, source, calls, log };
+  const cliCtx: CliContext = { cfg, identity, store, server, jobs, scheduler, source, calls, log, ...(router ? { keysChanged: (state, ids) => router.keysChanged(state, ids) } : {}) };
   const cli: net.Server = await listenCli(cfg.socket, (req, send) => handleCli(cliCtx, req, send), cliLog);
   log.info(`cli socket ${cfg.socket}`);
   releaser = tracked
@@ -162,6 +175,7 @@ async function startWith(cfg: MasterConfig, log: Logger, source: ConfigSource, i
       await consoleHttp?.close();
       await new Promise<void>((r) => cli.close(() => r()));
       await server.close();
+      await routing.close();
       await store.close();
     },
   };

@@ -180,6 +180,23 @@ export interface PlannedBatch {
   agents: readonly string[];
 }
 
+/** A master sharing the store (schema version 6). */
+export interface MasterRow {
+  id: string;
+  /** where its agents connect (host:port) */
+  url: string;
+  started: string;
+  /** its last heartbeat */
+  seen: string;
+}
+
+/** The master holding an agent's connection. */
+export interface SessionRow {
+  agent_id: string;
+  master_id: string;
+  since: string;
+}
+
 export interface Store {
   readonly kind: 'sqlite' | 'postgres';
   /** where it is, for messages (a file, or a URL without its password) */
@@ -274,6 +291,33 @@ export interface Store {
   putVerifyResult(rolloutId: number, batch: number, r: Omit<VerifyResultRow, 'finished'> & { finished?: string | null }): Promise<void>;
   /** A rollout's batches in order, each with its verify checks in order. */
   rolloutBatches(rolloutId: number): Promise<RolloutBatchRow[]>;
+
+  // ---------------------------------------------------------------- masters, sessions, leases
+  // Several masters on one store (master/presence.ts, master/bus-route.ts). Times are the
+  // masters' clocks, ISO-8601 UTC.
+  /** Records that master `id` is alive now (inserted on its first beat). */
+  heartbeatMaster(id: string, url: string): Promise<void>;
+  /** Masters whose last heartbeat is at most `within_s` old, by id. */
+  liveMasters(within_s: number): Promise<MasterRow[]>;
+  /** A master that stops in order: its row and its sessions go. */
+  forgetMaster(id: string): Promise<void>;
+  /** The agent's connection is on `master` now (taken over from any other master). */
+  claimSession(agentId: string, master: string): Promise<void>;
+  /** The agent's connection on `master` ended; false when another master holds it by now. */
+  releaseSession(agentId: string, master: string): Promise<boolean>;
+  /** Drops every session `master` held (its previous run's, at its start); how many. */
+  voidSessions(master: string): Promise<number>;
+  /** Sessions held by masters whose heartbeat is at most `within_s` old (a dead master's do not count), by agent. */
+  liveSessions(within_s: number): Promise<SessionRow[]>;
+  /** The agent's session, if its master's heartbeat is at most `within_s` old. */
+  sessionOf(agentId: string, within_s: number): Promise<SessionRow | undefined>;
+  /**
+   * Takes lease `name` for `holder` for `ttl_s` seconds, in one atomic statement: granted when
+   * nobody holds it, when `holder` holds it already (renewed), or when its holder let it expire.
+   */
+  acquireLease(name: string, holder: string, ttl_s: number): Promise<boolean>;
+  /** Gives lease `name` up if `holder` holds it; false otherwise. */
+  releaseLease(name: string, holder: string): Promise<boolean>;
 }
 
 let lastJid = '';

@@ -173,6 +173,30 @@ UPDATE jobs SET
   WHERE EXISTS (SELECT 1 FROM meta WHERE key = 'job_killed:' || jobs.jid);
 DELETE FROM meta WHERE key LIKE 'job\\_killed:%' ESCAPE '\\';`,
   },
+  {
+    // version 6: several masters on one store. Each master's heartbeat (masters), the master
+    // holding each agent's connection (sessions: one per agent), and leases that let one master
+    // of several run a fleet-wide duty (a schedule, a rollout) at a time
+    what: 'masters, sessions, leases',
+    sql: `
+CREATE TABLE masters (
+  id TEXT PRIMARY KEY,
+  url TEXT NOT NULL,
+  started TEXT NOT NULL,
+  seen TEXT NOT NULL
+);
+CREATE TABLE sessions (
+  agent_id TEXT PRIMARY KEY REFERENCES agents(id) ON DELETE CASCADE,
+  master_id TEXT NOT NULL,
+  since TEXT NOT NULL
+);
+CREATE INDEX sessions_master ON sessions(master_id);
+CREATE TABLE leases (
+  name TEXT PRIMARY KEY,
+  holder TEXT NOT NULL,
+  expires TEXT NOT NULL
+);`,
+  },
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

@@ -20,6 +20,7 @@ import {
   type JobRow,
   type JobWithCounts,
   type KeyState,
+  type MasterRow,
   type NewJob,
   type NewJobAgent,
   type NewRevision,
@@ -31,10 +32,12 @@ import {
   type RolloutRow,
   type RolloutStatus,
   type RolloutUpdate,
+  type SessionRow,
   type Store,
   type VerifyOutcome,
   type VerifyResultRow,
 } from './store-api.js';
+import { sqlitePresence } from './store-presence-sqlite.js';
 
 const now = () => new Date().toISOString();
 const TERMINAL_SQL = [...TERMINAL].map((s) => `'${s}'`).join(',');
@@ -390,6 +393,43 @@ export class SqliteStore implements Store {
       `INSERT INTO rollout_verify (rollout_id, batch, seq, name, outcome, attempts, message, started, finished) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
        ON CONFLICT (rollout_id, batch, seq) DO UPDATE SET outcome = excluded.outcome, attempts = excluded.attempts, message = excluded.message, finished = excluded.finished`,
     ).run(rolloutId, batch, r.seq, r.name, r.outcome, r.attempts, r.message, r.started, r.finished ?? null);
+  }
+
+  // ------------------------------------------------------------ masters, sessions, leases
+
+  private presenceSql: ReturnType<typeof sqlitePresence> | undefined;
+  private get presence(): ReturnType<typeof sqlitePresence> {
+    return (this.presenceSql ??= sqlitePresence(this.db));
+  }
+  async heartbeatMaster(id: string, url: string): Promise<void> {
+    this.presence.heartbeatMaster(id, url);
+  }
+  async liveMasters(within_s: number): Promise<MasterRow[]> {
+    return this.presence.liveMasters(within_s);
+  }
+  async forgetMaster(id: string): Promise<void> {
+    this.presence.forgetMaster(id);
+  }
+  async claimSession(agentId: string, master: string): Promise<void> {
+    this.presence.claimSession(agentId, master);
+  }
+  async releaseSession(agentId: string, master: string): Promise<boolean> {
+    return this.presence.releaseSession(agentId, master);
+  }
+  async voidSessions(master: string): Promise<number> {
+    return this.presence.voidSessions(master);
+  }
+  async liveSessions(within_s: number): Promise<SessionRow[]> {
+    return this.presence.liveSessions(within_s);
+  }
+  async sessionOf(agentId: string, within_s: number): Promise<SessionRow | undefined> {
+    return this.presence.sessionOf(agentId, within_s);
+  }
+  async acquireLease(name: string, holder: string, ttl_s: number): Promise<boolean> {
+    return this.presence.acquireLease(name, holder, ttl_s);
+  }
+  async releaseLease(name: string, holder: string): Promise<boolean> {
+    return this.presence.releaseLease(name, holder);
   }
 
   async rolloutBatches(rolloutId: number): Promise<RolloutBatchRow[]> {

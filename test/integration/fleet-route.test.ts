@@ -1,0 +1,163 @@
+/**
+ * Two masters, one PostgreSQL store (test/helpers/postgres.ts): jobs, returns and key changes
+ * routed between them over the store's bus (LISTEN/NOTIFY).
+ *
+ * m1 and m2 serve the same state tree from the same store; the agents connect to m2 only, and
+ * the operator works on m1's CLI socket:
+ * - `tsalt keys accept` on m1 lets in the agents whose connections wait, pending, on m2;
+ * - `tsalt apply '*'` on m1 reaches them through m2, each return is stored once (by m2, which
+ *   received it) and m1 finishes the job with it;
+ * - a return that reaches both masters (an agent that moved, re-sending its spool) is stored
+ *   once, and the job's owner learns its end exactly once.
+ */
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildOnce, Fleet, RawAgent, waitFor } from './fleet-harness.js';
+import { startPostgres, type Postgres } from '../helpers/postgres.js';
+
+const states = {
+  'top.sls': "base:\n  '*':\n    - site\n",
+  'site.sls': [
+    'site_file:',
+    '  file.managed:',
+    '    - name: /etc/site',
+    "    - contents: \"{{ grains['id'] }} {{ pillar.get('colour', 'none') }}\"",
+  ].join('\n') + '\n',
+};
+const pillar = { 'top.sls': "base:\n  '*':\n    - common\n", 'common.sls': 'colour: teal\n' };
+
+/** A hand-driven agent with one key (kept in `keyDir`) connecting to the master at `port`. */
+async function rawAgent(keyDir: string, port: number, id: string): Promise<RawAgent> {
+  const { WebSocket } = await import('ws');
+  const { loadOrCreateIdentity } = await import('../../core/identity.js');
+  const ident = await loadOrCreateIdentity(path.join(keyDir, id), 'agent', id);
+  const ws = new WebSocket(`wss://127.0.0.1:${port}/`, { key: ident.keyPem, cert: ident.certPem, rejectUnauthorized: false });
+  const raw = new RawAgent(ws);
+  await new Promise<void>((resolve, reject) => {
+    ws.once('open', () => resolve());
+    ws.once('error', reject);
+  });
+  return raw;
+}
+
+interface ApplyJson {
+  jid: string;
+  code: number;
+  errors: string[];
+  offline: { id: string }[];
+  agents: Record<string, { status: string; body?: { kind: string; stdout?: string; report?: { results: { id: string; result: boolean | null }[] } } }>;
+}
+interface JobJson {
+  agents: { agent_id: string; status: string; body: { kind: string; stdout?: string } | null; results: unknown[] }[];
+}
+
+describe('fleet: two masters on one PostgreSQL', () => {
+  let pgs: Postgres;
+  let m1: Fleet;
+  let m2: Fleet;
+
+  beforeAll(async () => {
+    buildOnce();
+    pgs = await startPostgres();
+    const store = await pgs.createDatabase('route');
+    const shared = { store, master_heartbeat_s: 1 };
+    m1 = new Fleet({ states, pillar, master: { ...shared, master_id: 'm1' } });
+    await m1.startMaster();
+    // m2 serves m1's trees (one git work tree, so both pin the same revision)
+    m2 = new Fleet({ states: {}, master: { ...shared, master_id: 'm2', state_tree: path.join(m1.dir, 'states'), pillar_tree: path.join(m1.dir, 'pillar') } });
+    await m2.startMaster();
+  }, 120_000);
+
+  afterAll(async () => {
+    await m2?.stop();
+    await m1?.stop();
+    await pgs?.stop();
+  });
+
+  const agentsOn = async (f: Fleet) => f.json<{ id: string; connected: boolean }[]>(['agents']);
+
+  it('a key accepted on m1 lets in the agents waiting, pending, on m2', async () => {
+    m2.startAgents([m2.agentConfig('web1', { grains: { roles: ['web'] } }), m2.agentConfig('web2', { grains: { roles: ['web'] } })]);
+    // both keys are in the shared store: m1 lists them as pending
+    await waitFor('pending keys seen on m1', async () => {
+      const k = await m1.keys();
+      return ['web1', 'web2'].every((id) => k.keys.some((x) => x.id === id && x.state === 'pending')) || undefined;
+    });
+    const r = await m1.cli(['keys', 'accept', 'web1', 'web2']);
+    expect(r.code, r.stderr).toBe(0);
+    // m2 (where the connections are) promotes them: they say hello as accepted agents there
+    await waitFor('web1, web2 accepted and connected on m2', async () => {
+      const a = await agentsOn(m2);
+      return ['web1', 'web2'].every((id) => a.some((x) => x.id === id && x.connected)) || undefined;
+    }, 30_000);
+    expect(m2.master!.out).toMatch(/agent web1 accepted/);
+  });
+
+  it("tsalt apply on m1 reaches the agents on m2; each return is stored once, by m2, and ends m1's job", async () => {
+    const r = await m1.json<ApplyJson>(['apply', '*']);
+    expect(r.errors).toEqual([]);
+    expect(r.offline).toEqual([]);
+    expect(Object.keys(r.agents).sort()).toEqual(['web1', 'web2']);
+    for (const id of ['web1', 'web2']) {
+      expect(r.agents[id]!.status).toBe('done');
+      expect(r.agents[id]!.body?.report?.results.map((x) => [x.id, x.result])).toEqual([['site_file', true]]);
+      // the job m2 sent was built from the store: this agent's pillar, the job's states
+      expect(m2.agentFileText(id)).toBe(`${id} teal`);
+    }
+    expect(r.code).toBe(0);
+    const job = await m1.json<JobJson>(['jobs', r.jid]);
+    expect(job.agents.map((a) => [a.agent_id, a.status, a.results.length])).toEqual([
+      ['web1', 'done', 1],
+      ['web2', 'done', 1],
+    ]);
+    // stored by the master that received the return, once; the owner only finished the job
+    const stored = (out: string, id: string) => out.split('\n').filter((l) => l.includes(`job ${r.jid}: ${id} returned`)).length;
+    for (const id of ['web1', 'web2']) {
+      expect(stored(m2.master!.out, id)).toBe(1);
+      expect(stored(m1.master!.out, id)).toBe(0);
+    }
+  });
+
+  it('a return that reaches both masters is stored once; the owner finishes the agent once', async () => {
+    // a hand-driven agent on m2, accepted through m1
+    const keys = path.join(m1.dir, 'raw');
+    const raw2 = await rawAgent(keys, m2.port, 'raw1');
+    raw2.hello({ roles: ['raw'] });
+    await waitFor('raw1 pending on m1', async () => (await m1.keys()).keys.some((k) => k.id === 'raw1') || undefined);
+    expect((await m1.cli(['keys', 'accept', 'raw1'])).code).toBe(0);
+    // m2 promotes the pending connection: it comes back through the accepted agents' server
+    await raw2.closed;
+    const agent = await rawAgent(keys, m2.port, 'raw1');
+    agent.hello({ roles: ['raw'] });
+    await waitFor('raw1 connected on m2', async () => (await agentsOn(m2)).some((a) => a.id === 'raw1' && a.connected) || undefined);
+
+    const run = m1.json<ApplyJson>(['run', 'raw1', 'echo hi', '--timeout', '30']);
+    const job = await agent.waitMsg('job');
+    const jid = job.jid as string;
+    agent.send({ type: 'job_ack', jid });
+    // the agent moved to m1 while re-sending its spool: the same return reaches m2 and m1 at once
+    const moved = await rawAgent(keys, m1.port, 'raw1');
+    moved.send({ type: 'hello', version: 1, grains: { roles: ['raw'] }, running: [], spooled: [jid] });
+    await waitFor('raw1 connected on m1', async () => (await agentsOn(m1)).some((a) => a.id === 'raw1' && a.connected) || undefined);
+    const ret = (stdout: string) => ({ type: 'job_return', jid, body: { kind: 'run', retcode: 0, stdout, stderr: '' } });
+    agent.send(ret('first'));
+    moved.send(ret('second'));
+    await agent.waitMsg('return_ack');
+    await moved.waitMsg('return_ack');
+    const r = await run;
+    expect(r.code).toBe(0);
+    const got = r.agents.raw1!.body?.stdout;
+    expect(['first', 'second']).toContain(got);
+    // one of the two was stored, the other taken for the duplicate it is
+    const stored = [m1, m2].map((f) => f.master!.out.split('\n').filter((l) => l.includes(`job ${jid}: raw1 returned`)).length);
+    expect(stored.reduce((a, b) => a + b)).toBe(1);
+    const row = (await m1.json<JobJson>(['jobs', jid])).agents[0]!;
+    expect([row.status, row.body?.stdout]).toEqual(['done', got]);
+    // sent again later (a spool re-sent after a restart): still the first one
+    moved.send(ret('third'));
+    await waitFor('second ack', () => moved.messages.filter((m) => m.type === 'return_ack').length === 2 || undefined);
+    expect((await m1.json<JobJson>(['jobs', jid])).agents[0]!.body?.stdout).toBe(got);
+    agent.ws.close();
+    moved.ws.close();
+  });
+});
