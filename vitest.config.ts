@@ -30,6 +30,7 @@ export const HOST_UNIT = [
   'postgres-harness',
   'store-schema-dialects',
   'store-contract-pg',
+  'store-presence-pg',
   'salt-exec',
   'schedule',
   'store-tree',

@@ -23,6 +23,7 @@ import {
   type JobRow,
   type JobWithCounts,
   type KeyState,
+  type MasterRow,
   type NewJob,
   type NewJobAgent,
   type NewRevision,
@@ -34,6 +35,7 @@ import {
   type RolloutRow,
   type RolloutStatus,
   type RolloutUpdate,
+  type SessionRow,
   type Store,
   type VerifyOutcome,
   type VerifyResultRow,
@@ -526,6 +528,59 @@ export class PgStore implements Store {
     );
   }
 
+  // ------------------------------------------------------------ masters, sessions, leases
+  // (the masters' clocks, ISO-8601 UTC text, as in SQLite: the same rows and rules on both)
+
+  async heartbeatMaster(id: string, url: string): Promise<void> {
+    const t = now();
+    await this.pool.query('INSERT INTO masters (id, url, started, seen) VALUES ($1, $2, $3, $3) ON CONFLICT (id) DO UPDATE SET url = excluded.url, seen = excluded.seen', [id, url, t]);
+  }
+
+  async liveMasters(within_s: number): Promise<MasterRow[]> {
+    return this.rows<MasterRow>('SELECT id, url, started, seen FROM masters WHERE seen >= $1 ORDER BY id', [ago(within_s)]);
+  }
+
+  async forgetMaster(id: string): Promise<void> {
+    await this.tx(async (c) => {
+      await c.query('DELETE FROM sessions WHERE master_id = $1', [id]);
+      await c.query('DELETE FROM masters WHERE id = $1', [id]);
+    });
+  }
+
+  async claimSession(agentId: string, master: string): Promise<void> {
+    await this.pool.query('INSERT INTO sessions (agent_id, master_id, since) VALUES ($1, $2, $3) ON CONFLICT (agent_id) DO UPDATE SET master_id = excluded.master_id, since = excluded.since', [agentId, master, now()]);
+  }
+
+  async releaseSession(agentId: string, master: string): Promise<boolean> {
+    return (await this.count('DELETE FROM sessions WHERE agent_id = $1 AND master_id = $2', [agentId, master])) > 0;
+  }
+
+  async voidSessions(master: string): Promise<number> {
+    return this.count('DELETE FROM sessions WHERE master_id = $1', [master]);
+  }
+
+  async liveSessions(within_s: number): Promise<SessionRow[]> {
+    return this.rows<SessionRow>('SELECT s.agent_id, s.master_id, s.since FROM sessions s JOIN masters m ON m.id = s.master_id WHERE m.seen >= $1 ORDER BY s.agent_id', [ago(within_s)]);
+  }
+
+  async sessionOf(agentId: string, within_s: number): Promise<SessionRow | undefined> {
+    return (await this.rows<SessionRow>('SELECT s.agent_id, s.master_id, s.since FROM sessions s JOIN masters m ON m.id = s.master_id WHERE s.agent_id = $1 AND m.seen >= $2', [agentId, ago(within_s)]))[0];
+  }
+
+  async acquireLease(name: string, holder: string, ttl_s: number): Promise<boolean> {
+    const t = Date.now();
+    // one statement: of masters racing for a free or expired lease, one gets it (the others' upserts see its row)
+    const n = await this.count(
+      'INSERT INTO leases (name, holder, expires) VALUES ($1, $2, $3) ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, expires = excluded.expires WHERE leases.holder = excluded.holder OR leases.expires < $4',
+      [name, holder, new Date(t + ttl_s * 1000).toISOString(), new Date(t).toISOString()],
+    );
+    return n > 0;
+  }
+
+  async releaseLease(name: string, holder: string): Promise<boolean> {
+    return (await this.count('DELETE FROM leases WHERE name = $1 AND holder = $2', [name, holder])) > 0;
+  }
+
   async rolloutBatches(rolloutId: number): Promise<RolloutBatchRow[]> {
     const checks = await this.rows('SELECT * FROM rollout_verify WHERE rollout_id = $1 ORDER BY batch, seq', [rolloutId]);
     const batches = await this.rows('SELECT * FROM rollout_batches WHERE rollout_id = $1 ORDER BY batch', [rolloutId]);
@@ -614,4 +669,9 @@ function jobAgentRow(r: Row): JobAgentRow {
     error: (r.error as string | null) ?? null,
     body: r.body ? (JSON.parse(String(r.body)) as ReturnBody) : null,
   };
+}
+
+/** The time `s` seconds ago, as stored. */
+function ago(s: number): string {
+  return new Date(Date.now() - s * 1000).toISOString();
 }

@@ -149,6 +149,25 @@ UPDATE jobs SET
   killed_at = (SELECT value::jsonb ->> 'at' FROM meta WHERE key = 'job_killed:' || jobs.jid)
   WHERE EXISTS (SELECT 1 FROM meta WHERE key = 'job_killed:' || jobs.jid);
 DELETE FROM meta WHERE key LIKE 'job\\_killed:%' ESCAPE '\\';`,
+  // 6: masters, sessions, leases (the same SQL in both dialects)
+  `
+CREATE TABLE masters (
+  id TEXT PRIMARY KEY,
+  url TEXT NOT NULL,
+  started TEXT NOT NULL,
+  seen TEXT NOT NULL
+);
+CREATE TABLE sessions (
+  agent_id TEXT PRIMARY KEY REFERENCES agents(id) ON DELETE CASCADE,
+  master_id TEXT NOT NULL,
+  since TEXT NOT NULL
+);
+CREATE INDEX sessions_master ON sessions(master_id);
+CREATE TABLE leases (
+  name TEXT PRIMARY KEY,
+  holder TEXT NOT NULL,
+  expires TEXT NOT NULL
+);`,
 ];
 
 /** The bookkeeping table holding the version (SQLite keeps it in the file header). */
