@@ -51,7 +51,7 @@ export const MasterConfigSchema = z.strictObject({
   pki_dir: z.string().default('/etc/tsalt/pki/master'),
   /** SQLite database (WAL) with agents, jobs and results (the store, unless `store:` names another) */
   db: z.string().default('/var/lib/tsalt/master.db'),
-  /** the store, when it is not db: a SQLite path, sqlite:///abs/path, or postgres://user@host/database (PostgreSQL, shared by several masters); absent: db */
+  /** the store, when it is not db: a SQLite path, sqlite:///abs/path, or postgres://user@host/database (PostgreSQL, shared by several masters: the password in the URL or PGPASSWORD; docs/fleet.md, PostgreSQL store); absent: db */
   store: z
     .string()
     .min(1)

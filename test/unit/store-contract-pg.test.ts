@@ -115,3 +115,22 @@ describe('opening a PostgreSQL store', () => {
     }
   });
 });
+
+describe('a URL without its password', () => {
+  it('takes the password from PGPASSWORD', async () => {
+    const url = (await server.createDatabase('env_password')).replace(`:${encodeURIComponent(server.password)}@`, '@');
+    expect(url).toBe(`postgres://postgres@127.0.0.1:${server.port}/env_password`);
+    const before = process.env.PGPASSWORD;
+    process.env.PGPASSWORD = server.password;
+    try {
+      const s = await openPgStore(url);
+      expect(s.label).toBe(url);
+      await s.close();
+      process.env.PGPASSWORD = 'wrong';
+      await expect(openPgStore(url)).rejects.toThrow(`${url}: PostgreSQL refused the login (password authentication failed for user "postgres")`);
+    } finally {
+      if (before === undefined) delete process.env.PGPASSWORD;
+      else process.env.PGPASSWORD = before;
+    }
+  });
+});
