@@ -3,7 +3,7 @@
  * push), is done by the master holding its lease in the shared store. A master takes a free or
  * expired lease and renews it every third of its TTL for as long as it lives, so the work stays
  * with one master; a master that dies stops renewing and, once the TTL has passed, the next
- * master that asks takes the lease over. With one master (SQLite) it always gets them.
+ * master that asks takes the lease over. A master on SQLite (alone on its store) takes none.
  *
  * A store that fails is logged and counts as "not held": a master that cannot reach the store
  * must not act as if it were the only one.
