@@ -40,16 +40,30 @@ export interface CliContext {
   log: Logger;
   /** several masters on one store: a key change reaches the master holding that agent's connection */
   keysChanged?: (state: 'accepted' | 'rejected' | 'deleted', ids: string[]) => void;
+  /** masters sharing a store: agents connected to the other live masters (agent id -> master id) */
+  elsewhere?: () => Promise<Map<string, string>>;
 }
 
 type Req<T extends CliRequest['type']> = Extract<CliRequest, { type: T }>;
 export type CliHandlerTable = { [T in CliRequest['type']]: (req: Req<T>, send: Send, ctx: CliContext) => Promise<number> | number };
 
+/** Agents connected to this master or, sharing a store, to another live one. */
+async function fleetConnected(server: CliContext['server'], elsewhere: CliContext['elsewhere']): Promise<Set<string>> {
+  const here = server.connectedIds();
+  if (!elsewhere) return here;
+  try {
+    for (const id of (await elsewhere()).keys()) here.add(id);
+  } catch {
+    // the store did not answer: this master's own connections are still true
+  }
+  return here;
+}
+
 /** The CLI socket's dispatch table. */
 export const cliHandlers: CliHandlerTable = {
-  'keys.list': async (_req, send, { server, store, identity }) => {
+  'keys.list': async (_req, send, { server, store, identity, elsewhere }) => {
     const agents = await store.listAgents();
-    const connected = server.connectedIds();
+    const connected = await fleetConnected(server, elsewhere);
     send({
       type: 'data',
       data: {
@@ -82,9 +96,9 @@ export const cliHandlers: CliHandlerTable = {
       keysChanged?.('deleted', [a.id]);
       log.info(`agent ${a.id} key deleted`);
     }),
-  'agents.list': async (_req, send, { server, store }) => {
+  'agents.list': async (_req, send, { server, store, elsewhere }) => {
     const agents = await store.listAgents();
-    const connected = server.connectedIds();
+    const connected = await fleetConnected(server, elsewhere);
     send({
       type: 'data',
       data: agents

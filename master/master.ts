@@ -163,7 +163,7 @@ async function startWith(cfg: MasterConfig, log: Logger, source: ConfigSource, i
   log.info(`listening for agents on ${cfg.interface}:${port}`);
 
   const cliLog = log.child('cli');
-  const cliCtx: CliContext = { cfg, identity, store, server, jobs, scheduler, source, calls, log, ...(router ? { keysChanged: (state, ids) => router.keysChanged(state, ids) } : {}) };
+  const cliCtx: CliContext = { cfg, identity, store, server, jobs, scheduler, source, calls, log, ...(router ? { keysChanged: (state, ids) => router.keysChanged(state, ids), elsewhere: () => router.elsewhere() } : {}) };
   const cli: net.Server = await listenCli(cfg.socket, (req, send) => handleCli(cliCtx, req, send), cliLog);
   log.info(`cli socket ${cfg.socket}`);
   releaser = tracked
