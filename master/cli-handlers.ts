@@ -20,6 +20,7 @@ import type { Scheduler } from './schedule.js';
 import type { BuiltBundle, ConfigSource } from './tree.js';
 import type { Releaser } from './rollout.js';
 import { releaseHandlers } from './release-handlers.js';
+import { fleetConnected } from './fleet-connected.js';
 import type { MasterConfig } from './config.js';
 
 export type Send = (ev: CliEvent) => void;
@@ -46,18 +47,6 @@ export interface CliContext {
 
 type Req<T extends CliRequest['type']> = Extract<CliRequest, { type: T }>;
 export type CliHandlerTable = { [T in CliRequest['type']]: (req: Req<T>, send: Send, ctx: CliContext) => Promise<number> | number };
-
-/** Agents connected to this master or, sharing a store, to another live one. */
-async function fleetConnected(server: CliContext['server'], elsewhere: CliContext['elsewhere']): Promise<Set<string>> {
-  const here = server.connectedIds();
-  if (!elsewhere) return here;
-  try {
-    for (const id of (await elsewhere()).keys()) here.add(id);
-  } catch {
-    // the store did not answer: this master's own connections are still true
-  }
-  return here;
-}
 
 /** The CLI socket's dispatch table. */
 export const cliHandlers: CliHandlerTable = {

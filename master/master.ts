@@ -172,7 +172,9 @@ async function startWith(cfg: MasterConfig, log: Logger, source: ConfigSource, i
         source,
         jobs,
         store,
-        agents: leases ? { ready: (id: string) => server.ready(id) ?? (elsewhere.has(id) || undefined) } : agents,
+        agents: leases && router
+          ? { ready: (id: string) => server.ready(id) ?? (elsewhere.has(id) || undefined), refresh: async () => void (elsewhere = new Set((await router.elsewhere()).keys())) }
+          : agents,
         log: log.child('rollout'),
         settle_s: cfg.lost_after_s,
         timeout_s: cfg.timeout_s,

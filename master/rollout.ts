@@ -77,7 +77,8 @@ export interface ReleaserDeps {
   source: ConfigSource;
   jobs: Pick<JobManager, 'start' | 'resolveTargets'>;
   store: Store;
-  agents: { ready(id: string): unknown };
+  /** refresh: re-read which agents other masters hold (masters sharing a store), before a batch */
+  agents: { ready(id: string): unknown; refresh?(): Promise<void> };
   log: Logger;
   /** right after a start, wait (at most) this long for the agents to reconnect before a rollout */
   settle_s: number;
@@ -441,6 +442,7 @@ export class Releaser {
     let failedAny = false;
     for (let k = 0; k < batches.length; k++) {
       if (this.stopped) return 3;
+      await this.d.agents.refresh?.().catch(() => undefined);
       const online = batches[k]!.filter((a) => this.d.agents.ready(a));
       const offline = batches[k]!.filter((a) => !this.d.agents.ready(a));
       await store.updateRollout(id, { batch: k + 1 });
