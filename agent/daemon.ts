@@ -8,8 +8,9 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { PROTOCOL_VERSION, type Job, type JobReturn, type MasterMessage, type ReturnBody } from '../protocol/messages.js';
 import type { AgentConfig } from './connection/config.js';
-import { loadOrCreateIdentity, normaliseFingerprint } from '../core/identity.js';
+import { loadOrCreateIdentity } from '../core/identity.js';
 import { MasterConnection } from './connection/client.js';
+import { masterOrder, PinBook } from './connection/masters.js';
 import { BundleCache } from '../engine/tree/bundle.js';
 import { Spool } from './connection/spool.js';
 import type { Logger } from '../core/log.js';
@@ -62,22 +63,26 @@ export class AgentDaemon {
       this.grains = await grainsWithoutFile(cfg);
     }
     this.watchGrainsFile();
-    const tofuFile = path.join(cfg.pki_dir, 'master.fp');
-    let pin = cfg.master_finger ? normaliseFingerprint(cfg.master_finger) : undefined;
-    if (!pin && fs.existsSync(tofuFile)) pin = normaliseFingerprint(fs.readFileSync(tofuFile, 'utf8'));
-    if (!pin && !cfg.tofu) {
-      throw new Error(`${cfg.configFile}: set master_finger (printed by tsalt master at start-up) or tofu: true`);
+    const entries = typeof cfg.master === 'string' ? [cfg.master] : cfg.master;
+    let masters;
+    try {
+      masters = masterOrder(entries, { port: cfg.master_port, random: cfg.random_master, failback: cfg.master_failback });
+    } catch (e) {
+      throw new Error(`${cfg.configFile}: ${(e as Error).message}`);
     }
-    const host = cfg.master.includes(':') && !cfg.master.startsWith('[') ? `[${cfg.master}]` : cfg.master;
+    if (cfg.random_master && entries.length < 2) this.log.warn('random_master is set but only one master is listed; ignored');
+    const pins = new PinBook(masters, cfg.master_finger, cfg.tofu ? path.join(cfg.pki_dir, 'master.fp') : undefined, cfg.configFile);
+    if (masters.length > 1) this.log.info(`masters, in the order tried: ${masters.map((m) => m.addr).join(', ')}`);
+    const heartbeatS = cfg.master_alive_interval ?? cfg.heartbeat_s;
     this.conn = new MasterConnection({
-      url: `wss://${host}:${cfg.master_port}/`,
+      masters,
       keyPem: identity.keyPem,
       certPem: identity.certPem,
-      pin,
-      tofuFile: cfg.tofu ? tofuFile : undefined,
+      pins,
+      failbackMs: cfg.master_failback && masters.length > 1 ? (cfg.master_failback_interval || heartbeatS) * 1000 : 0,
       backoffMinS: cfg.backoff_min_s,
       backoffMaxS: cfg.backoff_max_s,
-      heartbeatS: cfg.heartbeat_s,
+      heartbeatS,
       maxFrameBytes: cfg.max_frame_bytes,
       log: this.log,
       onOpen: () => this.onOpen(),

@@ -20,6 +20,7 @@ import type { Scheduler } from './schedule.js';
 import type { BuiltBundle, ConfigSource } from './tree.js';
 import type { Releaser } from './rollout.js';
 import { releaseHandlers } from './release-handlers.js';
+import { fleetConnected } from './fleet-connected.js';
 import type { MasterConfig } from './config.js';
 
 export type Send = (ev: CliEvent) => void;
@@ -40,6 +41,8 @@ export interface CliContext {
   log: Logger;
   /** several masters on one store: a key change reaches the master holding that agent's connection */
   keysChanged?: (state: 'accepted' | 'rejected' | 'deleted', ids: string[]) => void;
+  /** masters sharing a store: agents connected to the other live masters (agent id -> master id) */
+  elsewhere?: () => Promise<Map<string, string>>;
 }
 
 type Req<T extends CliRequest['type']> = Extract<CliRequest, { type: T }>;
@@ -47,9 +50,9 @@ export type CliHandlerTable = { [T in CliRequest['type']]: (req: Req<T>, send: S
 
 /** The CLI socket's dispatch table. */
 export const cliHandlers: CliHandlerTable = {
-  'keys.list': async (_req, send, { server, store, identity }) => {
+  'keys.list': async (_req, send, { server, store, identity, elsewhere }) => {
     const agents = await store.listAgents();
-    const connected = server.connectedIds();
+    const connected = await fleetConnected(server, elsewhere);
     send({
       type: 'data',
       data: {
@@ -82,9 +85,9 @@ export const cliHandlers: CliHandlerTable = {
       keysChanged?.('deleted', [a.id]);
       log.info(`agent ${a.id} key deleted`);
     }),
-  'agents.list': async (_req, send, { server, store }) => {
+  'agents.list': async (_req, send, { server, store, elsewhere }) => {
     const agents = await store.listAgents();
-    const connected = server.connectedIds();
+    const connected = await fleetConnected(server, elsewhere);
     send({
       type: 'data',
       data: agents

@@ -21,6 +21,8 @@ import { ConsoleLive } from './console/live.js';
 import { serveConsole } from './console/server.js';
 import { consoleReleases } from './console/source.js';
 import { openRouting } from './bus-route.js';
+import { Leases } from './leases.js';
+import { DEAD_AFTER_BEATS } from './presence.js';
 
 export interface RunningMaster {
   port: number;
@@ -79,6 +81,15 @@ async function startWith(cfg: MasterConfig, log: Logger, source: ConfigSource, i
   const routing = await openRouting({ store, location: cfg.store ?? cfg.db, self: cfg.master_id ?? `${os.hostname()}:${cfg.port}`, url: () => `${cfg.interface}:${port}`, heartbeat_s: cfg.master_heartbeat_s, log: log.child('route') });
   const { presence, router } = routing;
   undo.push(() => routing.close()); // a start that fails later leaves no bus connection open
+  // masters sharing a store: a schedule's ticks and acting on pushes are one master's at a time
+  const leases = presence ? new Leases({ store, holder: presence.self, ttl_s: cfg.master_heartbeat_s * DEAD_AFTER_BEATS, log: log.child('lease') }) : undefined;
+  // agents held by the other masters (refreshed every heartbeat): a rollout's batches reach them too
+  let elsewhere = new Set<string>();
+  const elsewhereTimer = router
+    ? setInterval(() => void router.elsewhere().then((m) => (elsewhere = new Set(m.keys())), () => undefined), cfg.master_heartbeat_s * 1000)
+    : undefined;
+  elsewhereTimer?.unref();
+  undo.push(async () => elsewhereTimer && clearInterval(elsewhereTimer));
   const jobs = new JobManager({ store, source, agents, cfg, log: log.child('jobs'), ...(tracked ? { revisions } : {}), ...(metrics || consoleLive ? { events: fanOut(metrics, releaseMetrics, consoleLive) } : {}), ...(router ? { remote: router } : {}) });
   let releaser: Releaser | undefined;
   // answers to calls come through the server, which the calls use to send: tied by a closure
@@ -114,6 +125,7 @@ async function startWith(cfg: MasterConfig, log: Logger, source: ConfigSource, i
       timeout_s: cfg.timeout_s,
       // runs due at start-up wait (at most lost_after_s) for the agents to reconnect
       settle: { agentsBack: async () => (await store.listAgents()).every((a) => a.key_state !== 'accepted' || server.ready(a.id) !== undefined), max_s: cfg.lost_after_s },
+      ...(leases ? { leases } : {}),
     },
     log.child('schedule'),
   );
@@ -156,13 +168,27 @@ async function startWith(cfg: MasterConfig, log: Logger, source: ConfigSource, i
   log.info(`listening for agents on ${cfg.interface}:${port}`);
 
   const cliLog = log.child('cli');
-  const cliCtx: CliContext = { cfg, identity, store, server, jobs, scheduler, source, calls, log, ...(router ? { keysChanged: (state, ids) => router.keysChanged(state, ids) } : {}) };
+  const cliCtx: CliContext = { cfg, identity, store, server, jobs, scheduler, source, calls, log, ...(router ? { keysChanged: (state, ids) => router.keysChanged(state, ids), elsewhere: () => router.elsewhere() } : {}) };
   const cli: net.Server = await listenCli(cfg.socket, (req, send) => handleCli(cliCtx, req, send), cliLog);
   log.info(`cli socket ${cfg.socket}`);
   releaser = tracked
-    ? new Releaser({ cfg: cfg.rollout, source, jobs, store, agents, log: log.child('rollout'), settle_s: cfg.lost_after_s, timeout_s: cfg.timeout_s, ...(releaseMetrics ? { events: releaseMetrics } : {}) })
+    ? new Releaser({
+        cfg: cfg.rollout,
+        source,
+        jobs,
+        store,
+        agents: leases && router
+          ? { ready: (id: string) => server.ready(id) ?? (elsewhere.has(id) || undefined), refresh: async () => void (elsewhere = new Set((await router.elsewhere()).keys())) }
+          : agents,
+        log: log.child('rollout'),
+        settle_s: cfg.lost_after_s,
+        timeout_s: cfg.timeout_s,
+        ...(releaseMetrics ? { events: releaseMetrics } : {}),
+        ...(leases ? { leases } : {}),
+      })
     : undefined;
   if (releaser) cliCtx.releaser = releaser;
+  leases?.start();
   await releaser?.start();
   await scheduler.start();
 
@@ -173,6 +199,8 @@ async function startWith(cfg: MasterConfig, log: Logger, source: ConfigSource, i
     async close() {
       releaser?.stop();
       scheduler.stop();
+      clearInterval(elsewhereTimer);
+      await leases?.stop();
       jobs.stop();
       calls.stop();
       await metricsHttp?.close();

@@ -3,6 +3,7 @@ import type { AgentJobStatus } from '../protocol/messages.js';
 import type { CliContext, CliHandlerTable, Send } from './cli-handlers.js';
 import type { RevisionRow, RolloutBatchRow, RolloutRow, Store } from './store-api.js';
 import type { Releaser } from './rollout.js';
+import { fleetConnected } from './fleet-connected.js';
 
 export interface RevisionLine extends RevisionRow {
   desired: boolean;
@@ -113,7 +114,7 @@ export const releaseHandlers: Pick<CliHandlerTable, 'revisions.list' | 'status' 
       rollout,
       last_rollout: last,
       rollout_batches: shown ? await store.rolloutBatches(shown.id) : [],
-      agents: await agentSync(store, ctx.server.connectedIds()),
+      agents: await agentSync(store, await fleetConnected(ctx.server, ctx.elsewhere)),
     };
     send({ type: 'data', data });
     return 0;

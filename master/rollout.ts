@@ -26,6 +26,7 @@ import type { AgentRow, RolloutRow, Store } from './store-api.js';
 import type { ConfigSource } from './tree.js';
 import { groupByGrain, planBatches, rolesOf } from './batches.js';
 import { runVerify, VerifyCheckSchema } from './verify.js';
+import type { Leases } from './leases.js';
 
 /** Agents at a time: `N` or `N%`; a YAML number (`batch: 1`) as Salt users write it. */
 export const BatchSchema = z
@@ -76,14 +77,23 @@ export interface ReleaserDeps {
   source: ConfigSource;
   jobs: Pick<JobManager, 'start' | 'resolveTargets'>;
   store: Store;
-  agents: { ready(id: string): unknown };
+  /** refresh: re-read which agents other masters hold (masters sharing a store), before a batch */
+  agents: { ready(id: string): unknown; refresh?(): Promise<void> };
   log: Logger;
   /** right after a start, wait (at most) this long for the agents to reconnect before a rollout */
   settle_s: number;
   /** per-agent timeout of convergence and rollback jobs without rollout: */
   timeout_s: number;
   events?: ReleaseEvents;
+  /**
+   * Masters sharing a store: pushes are acted on (recorded, made desired, rolled out) only by
+   * the master holding the `releases` lease; another takes it over when that master dies.
+   */
+  leases?: Pick<Leases, 'want' | 'hold'>;
 }
+
+/** The lease of the master acting on pushes. */
+export const RELEASES_LEASE = 'releases';
 
 export class ReleaseError extends Error {}
 
@@ -110,7 +120,21 @@ export class Releaser {
   }
 
   async start(): Promise<void> {
-    await this.d.store.closeRunningRollouts('the master stopped during this rollout; agents still behind get the revision when they connect');
+    const closeOrphans = () => this.d.store.closeRunningRollouts('the master stopped during this rollout; agents still behind get the revision when they connect');
+    if (this.d.leases) {
+      // a rollout left running is another live master's unless this one holds the lease: taking
+      // it over (at start, or when its holder died) closes what the last holder left running;
+      // a halted rollout stays halted, agents it did not reach keep their assigned revision
+      this.d.leases.want(RELEASES_LEASE, () => {
+        void (async () => {
+          await closeOrphans();
+          void this.check();
+          await this.convergeAll();
+        })().catch((e: Error) => this.d.log.warn(`rollout: taking the ${RELEASES_LEASE} lease over: ${e.message}`));
+      });
+    } else {
+      await closeOrphans();
+    }
     void this.check();
     void this.watch();
     this.timer = setInterval(() => void this.check(), (this.cfg?.poll_s ?? 60) * 1000);
@@ -187,6 +211,10 @@ export class Releaser {
   private async checkOnce(): Promise<void> {
     const head = await this.d.source.head();
     if (!head || this.stopped) return;
+    if (this.d.leases && !(await this.d.leases.hold(RELEASES_LEASE))) {
+      this.d.log.debug(`rollout: branch head ${short(head)}: pushes are handled by the master holding the ${RELEASES_LEASE} lease`);
+      return;
+    }
     const { store, log } = this.d;
     if (await store.getRevision(head)) return; // seen (and dealt with) before
     await this.record(head);
@@ -299,6 +327,8 @@ export class Releaser {
   private async behindCheck(desired: string): Promise<(a: AgentRow | undefined) => boolean> {
     // the revision's rollout halted: agents it did not reach stay where they are
     const last = (await this.d.store.listRollouts(20)).find((r) => r.revision === desired && r.reason !== 'converge');
+    // another master's rollout of it is running: it reaches these agents in its batches
+    if (last && last.status === 'running' && this.d.leases && this.current === undefined) return () => false;
     const held = !!last && (last.status === 'halted' || last.status === 'rolled_back');
     return (a) => behind(a, desired, held);
   }
@@ -412,6 +442,7 @@ export class Releaser {
     let failedAny = false;
     for (let k = 0; k < batches.length; k++) {
       if (this.stopped) return 3;
+      await this.d.agents.refresh?.().catch(() => undefined);
       const online = batches[k]!.filter((a) => this.d.agents.ready(a));
       const offline = batches[k]!.filter((a) => !this.d.agents.ready(a));
       await store.updateRollout(id, { batch: k + 1 });

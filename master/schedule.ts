@@ -16,6 +16,7 @@ import { TargetTypeSchema, type CliRequest } from '../protocol/messages.js';
 import type { JobManager } from './jobs.js';
 import type { Store } from './store-api.js';
 import { BatchSchema } from './rollout.js';
+import type { Leases } from './leases.js';
 
 const Interval = z.number().nonnegative().finite();
 const Names = z.union([z.string().min(1), z.array(z.string().min(1)).min(1)]);
@@ -182,6 +183,11 @@ export interface SchedulerOptions {
    * until `agentsBack()` or `max_s` passed.
    */
   settle?: { agentsBack: () => boolean | Promise<boolean>; max_s: number };
+  /**
+   * Masters sharing a store: a run goes ahead only on the master holding the schedule's lease
+   * (`schedule.<name>`), so each tick starts one job for the fleet, not one per master.
+   */
+  leases?: Pick<Leases, 'hold'>;
 }
 
 export class Scheduler {
@@ -344,6 +350,11 @@ export class Scheduler {
     await this.settled;
     if (this.stopped) {
       it.running = undefined;
+      return;
+    }
+    if (this.opts.leases && !(await this.opts.leases.hold(`schedule.${it.name}`))) {
+      it.running = undefined;
+      this.log.debug(`schedule ${it.name}: run by the master holding its lease, not this one`);
       return;
     }
     const e = it.entry;

@@ -1,10 +1,13 @@
 /**
- * The agent's connection to the master: wss with the agent's own certificate (mutual TLS),
- * the master's key pinned by fingerprint (config, or trust on first use when allowed), ping
- * heartbeats, and reconnects with jittered exponential backoff. Frames that do not parse
- * close the connection; the agent then reconnects, it never crashes on what a master sends.
+ * The agent's connection to a master: wss with the agent's own certificate (mutual TLS), each
+ * master's key pinned by fingerprint (config, or trust on first use when allowed), ping
+ * heartbeats. With several masters listed it holds one connection, to the first it reaches;
+ * a lost or refused master moves it on to the next one at once (Salt's master_type: failover),
+ * and a whole round of the list failing waits a jittered exponential backoff before the next.
+ * Frames that do not parse close the connection; the agent then reconnects, it never crashes
+ * on what a master sends.
  */
-import fs from 'node:fs';
+import net from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import { WebSocket } from 'ws';
 import {
@@ -14,17 +17,19 @@ import {
   type AgentMessage,
   type MasterMessage,
 } from '../../protocol/messages.js';
-import { fingerprintOf, normaliseFingerprint } from '../../core/identity.js';
+import { fingerprintOf } from '../../core/identity.js';
 import type { Logger } from '../../core/log.js';
+import type { MasterEndpoint, PinBook } from './masters.js';
 
 export interface ConnectionOptions {
-  url: string;
+  /** the masters in the order they are tried */
+  masters: readonly MasterEndpoint[];
   keyPem: string;
   certPem: string;
-  /** the master's key fingerprint; absent with tofuFile: learn it on first contact */
-  pin: string | undefined;
-  /** where a fingerprint learnt on first use is kept */
-  tofuFile: string | undefined;
+  /** each master's pinned key, and the ones learnt on first use */
+  pins: PinBook;
+  /** go back to the first master when it answers again, checked this often (ms); 0: never */
+  failbackMs: number;
   backoffMinS: number;
   backoffMaxS: number;
   heartbeatS: number;
@@ -51,13 +56,20 @@ export class MasterConnection {
   private retryTimer: NodeJS.Timeout | undefined;
   private beatTimer: NodeJS.Timeout | undefined;
   private alive = true;
-  private pin: string | undefined;
   private verified = false;
+  /** index in o.masters of the master being tried or talked to */
+  private current = 0;
+  /** attempts that failed since the last verified connection */
+  private failedInRow = 0;
+  private failbackTimer: NodeJS.Timeout | undefined;
   /** failed connection attempts since the last connection (or the start), and the last warning */
   private unreachable: { since: number; failures: number; warnedAt: number } | undefined;
 
-  constructor(private readonly o: ConnectionOptions) {
-    this.pin = o.pin ? normaliseFingerprint(o.pin) : undefined;
+  constructor(private readonly o: ConnectionOptions) {}
+
+  /** The master being tried or talked to. */
+  get master(): MasterEndpoint {
+    return this.o.masters[this.current]!;
   }
 
   get connected(): boolean {
@@ -73,6 +85,7 @@ export class MasterConnection {
     this.stopped = true;
     clearTimeout(this.retryTimer);
     clearInterval(this.beatTimer);
+    clearInterval(this.failbackTimer);
     this.ws?.close(CloseCode.shutdown, 'agent stopping');
     const ws = this.ws;
     setTimeout(() => ws?.terminate(), 1000).unref();
@@ -101,21 +114,85 @@ export class MasterConnection {
     const u = (this.unreachable ??= { since: now, failures: 0, warnedAt: 0 });
     u.failures++;
     if (u.failures === 1) {
-      this.o.log.warn(`cannot reach the master at ${this.o.url}: ${why}; retrying (a warning every minute while it lasts)`);
+      this.o.log.warn(`cannot reach the master at ${this.master.url}: ${why}; retrying${this.o.masters.length > 1 ? ' the listed masters in turn' : ''} (a warning every minute while it lasts)`);
       u.warnedAt = now;
     } else if (now - u.warnedAt >= UNREACHABLE_WARN_MS) {
-      this.o.log.warn(`still cannot reach the master at ${this.o.url}: ${why} (${u.failures} attempts since ${new Date(u.since).toISOString()})`);
+      this.o.log.warn(`still cannot reach the master at ${this.master.url}: ${why} (${u.failures} attempts since ${new Date(u.since).toISOString()})`);
       u.warnedAt = now;
     } else {
-      this.o.log.debug(`connection error: ${why}`);
+      this.o.log.debug(`connection error: ${why} (${this.master.url})`);
     }
+  }
+
+  /**
+   * Connected to a later master with master_failback on: check now and then whether the first
+   * answers on its port again; if so, close this connection and go back to it (its key is
+   * checked as on any connection: a first master that is not the pinned one is refused and the
+   * agent moves on down the list again).
+   */
+  private watchFailback(): void {
+    clearInterval(this.failbackTimer);
+    if (!this.o.failbackMs || this.current === 0) return;
+    const first = this.o.masters[0]!;
+    this.failbackTimer = setInterval(() => {
+      const probe = net.connect({ host: first.host, port: first.port, timeout: 5000 });
+      probe.once('connect', () => {
+        probe.destroy();
+        if (this.stopped || this.current === 0 || !this.connected) return;
+        this.o.log.info(`the first master ${first.url} answers again: failing back to it (master_failback)`);
+        clearInterval(this.failbackTimer);
+        this.failBackPending = true;
+        this.ws?.close(CloseCode.shutdown, 'failing back to the first master');
+      });
+      probe.once('timeout', () => probe.destroy());
+      probe.once('error', () => probe.destroy());
+    }, this.o.failbackMs);
+    this.failbackTimer.unref();
+  }
+
+  private failBackPending = false;
+  /** the master accepted the agent's key on the current connection */
+  private accepted = false;
+
+  /** Where and when the next attempt goes, after a lost connection or a failed attempt. */
+  private scheduleNext(wasUp: boolean, code: number): void {
+    const n = this.o.masters.length;
+    let delay: number;
+    if (code === CloseCode.replaced) {
+      // the master asks for a reconnect (key just accepted: come back through the accepted
+      // agents' door): the same master, at once (the backoff was reset by the acceptance)
+      delay = backoffDelay(this.attempts++, this.o.backoffMinS, this.o.backoffMaxS);
+    } else if (this.failBackPending) {
+      this.failBackPending = false;
+      this.current = 0;
+      this.failedInRow = 0;
+      delay = 0;
+    } else {
+      // a connection that ended before the master accepted the key counts as a failed attempt:
+      // an agent refused everywhere must back off, not go round the list as fast as it can
+      const served = wasUp && this.accepted;
+      if (!served) this.failedInRow++;
+      const roundDone = n === 1 || (!served && this.failedInRow % n === 0);
+      if (n > 1) {
+        const from = this.master.url;
+        this.current = (this.current + 1) % n;
+        if (served) this.o.log.info(`master ${from} lost: failing over to ${this.master.url}`);
+      }
+      // the next master at once (a jittered fraction of backoff_min_s, so a fleet failing
+      // over together does not arrive in one instant); after a whole round, the backoff
+      delay = roundDone ? backoffDelay(this.attempts++, this.o.backoffMinS, this.o.backoffMaxS) : Math.random() * this.o.backoffMinS * 1000;
+    }
+    this.o.log.debug(`connecting to ${this.master.url} in ${(delay / 1000).toFixed(1)}s`);
+    this.retryTimer = setTimeout(() => this.connect(), delay);
   }
 
   private connect(): void {
     if (this.stopped) return;
     const log = this.o.log;
     this.verified = false;
-    const ws = new WebSocket(this.o.url, {
+    this.accepted = false;
+    const master = this.master;
+    const ws = new WebSocket(master.url, {
       key: this.o.keyPem,
       cert: this.o.certPem,
       // the master's certificate is self-signed: we check its key fingerprint ourselves
@@ -129,18 +206,19 @@ export class MasterConnection {
     ws.on('upgrade', (res) => {
       const cert = (res.socket as TLSSocket).getPeerCertificate();
       const fp = cert?.raw ? fingerprintOf(cert.raw) : '';
-      if (!this.pin) {
-        if (!this.o.tofuFile) {
-          log.error('no master_finger configured and tofu is off: refusing to talk to an unverified master');
-          ws.terminate();
-          return;
-        }
-        fs.writeFileSync(this.o.tofuFile, fp + '\n', { mode: 0o600 });
-        this.pin = fp;
-        log.warn(`trusting master key ${fp} on first use (pinned in ${this.o.tofuFile})`);
+      const pins = this.o.pins;
+      if (fp && pins.canLearn(master)) {
+        const file = pins.learn(master, fp);
+        log.warn(`trusting master key ${fp} on first use for ${master.addr} (pinned in ${file})`);
       }
-      if (fp !== this.pin) {
-        log.error(`master at ${this.o.url} presented key ${fp || '(none)'}, expected ${this.pin}: refusing it (impostor or re-keyed master)`);
+      const pin = pins.get(master);
+      if (!pin) {
+        log.error(`no master_finger for ${master.name} and tofu is off: refusing to talk to an unverified master`);
+        ws.terminate();
+        return;
+      }
+      if (fp !== pin) {
+        log.error(`master at ${master.url} presented key ${fp || '(none)'}, expected ${pin}: refusing it (impostor or re-keyed master)`);
         ws.terminate();
         return;
       }
@@ -152,9 +230,11 @@ export class MasterConnection {
         return;
       }
       const u = this.unreachable;
-      log.info(`connected to ${this.o.url}${u ? ` (after ${u.failures} failed attempt${u.failures > 1 ? 's' : ''} since ${new Date(u.since).toISOString()})` : ''}`);
+      log.info(`connected to ${master.url}${u ? ` (after ${u.failures} failed attempt${u.failures > 1 ? 's' : ''} since ${new Date(u.since).toISOString()})` : ''}`);
       this.unreachable = undefined;
+      this.failedInRow = 0;
       this.alive = true;
+      this.watchFailback();
       clearInterval(this.beatTimer);
       this.beatTimer = setInterval(() => {
         if (!this.alive) {
@@ -181,7 +261,10 @@ export class MasterConnection {
         this.drop(`from master: ${d.reason}`);
         return;
       }
-      if (d.msg.type === 'key_status' && d.msg.state === 'accepted') this.attempts = 0;
+      if (d.msg.type === 'key_status') {
+        this.accepted = d.msg.state === 'accepted';
+        if (this.accepted) this.attempts = 0;
+      }
       try {
         this.o.onMessage(d.msg);
       } catch (e) {
@@ -197,19 +280,18 @@ export class MasterConnection {
     });
     ws.on('close', (code, reason) => {
       clearInterval(this.beatTimer);
+      clearInterval(this.failbackTimer);
       const wasUp = this.verified;
       this.verified = false;
       if (this.ws !== ws) return;
-      if (wasUp) log.info(`disconnected from master (${code}${reason.length ? ` ${reason.toString().slice(0, 120)}` : ''})`);
+      if (wasUp) log.info(`disconnected from master ${master.url} (${code}${reason.length ? ` ${reason.toString().slice(0, 120)}` : ''})`);
       try {
         this.o.onClose();
       } catch (e) {
         log.error(`on disconnect: ${(e as Error).message}`);
       }
       if (this.stopped) return;
-      const delay = backoffDelay(this.attempts++, this.o.backoffMinS, this.o.backoffMaxS);
-      log.debug(`reconnecting in ${(delay / 1000).toFixed(1)}s`);
-      this.retryTimer = setTimeout(() => this.connect(), delay);
+      this.scheduleNext(wasUp, code);
     });
   }
 }

@@ -8,18 +8,44 @@ import { AgentIdSchema } from '../../protocol/messages.js';
 
 export const DEFAULT_AGENT_CONFIG = '/etc/tsalt/agent.yaml';
 
+const FingerprintSchema = z.string().regex(/^[0-9a-fA-F:\s]{64,}$/, 'a sha256 fingerprint (64 hex digits)');
+
 export const AgentConfigSchema = z.strictObject({
   /** the agent id (Salt: id); default the host name. It goes into the agent's certificate. */
   id: AgentIdSchema.optional(),
-  /** the master's host name or address (Salt: master) */
-  master: z.string().default('salt'),
-  /** the master's agent port (the master's `port`) */
+  /**
+   * the master's host name or address (Salt: master), `host:port` or `[v6]:port` to give its port;
+   * or a list of masters: the agent connects to the first it reaches and, when that one is lost,
+   * to the next (Salt's master_type: failover), coming back round to the first after the last
+   */
+  master: z.union([z.string().min(1), z.array(z.string().min(1)).min(1)]).default('salt'),
+  /**
+   * str or failover (Salt's names). Either way a tsalt agent holds one connection, to one master
+   * of the list at a time: masters sharing a store route jobs to each other, so an agent needs
+   * no connection to every master (Salt's str mode)
+   */
+  master_type: z.enum(['str', 'failover']).default('str'),
+  /** the master's agent port (the master's `port`), for masters listed without one */
   master_port: z.number().int().min(1).max(65535).default(4506),
-  /** sha256 fingerprint of the master's public key (Salt: master_finger) */
-  master_finger: z.string().regex(/^[0-9a-fA-F:\s]{64,}$/).optional(),
-  /** without master_finger: trust the first master seen and pin it (trust on first use) */
+  /**
+   * sha256 fingerprint of the master's public key (Salt: master_finger): one for every listed
+   * master (masters sharing one key), or a map from each master (as written in master) to its own
+   */
+  master_finger: z.union([FingerprintSchema, z.record(z.string(), FingerprintSchema)]).optional(),
+  /** without a master_finger for a master: trust the first key it shows and pin it (trust on first use) */
   tofu: z.boolean().default(false),
-  /** the agent's key and certificate (created at first start), and master.fp when tofu pinned one */
+  /** try the listed masters in a random order, spreading agents over them (Salt: random_master) */
+  random_master: z.boolean().default(false),
+  /**
+   * connected to a later master of the list, go back to the first as soon as it answers again
+   * (Salt: master_failback); with random_master the first stays first
+   */
+  master_failback: z.boolean().default(false),
+  /** how often, in seconds, to check whether the first master is back (0: every heartbeat) */
+  master_failback_interval: z.number().min(0).default(0),
+  /** seconds between checks that the master is alive (Salt: master_alive_interval); overrides heartbeat_s */
+  master_alive_interval: z.number().positive().optional(),
+  /** the agent's key and certificate (created at first start), and master.fp with the keys tofu pinned, one line per master */
   pki_dir: z.string().default('/etc/tsalt/pki/agent'),
   /** bundles by hash, spooled returns */
   cache_dir: z.string().default('/var/cache/tsalt'),
@@ -33,7 +59,7 @@ export const AgentConfigSchema = z.strictObject({
   backoff_min_s: z.number().positive().default(1),
   /** longest delay between reconnect attempts */
   backoff_max_s: z.number().positive().default(60),
-  /** ping the master this often; a missed answer reconnects */
+  /** ping the master this often; a missed answer moves on to the next master (or reconnects) */
   heartbeat_s: z.number().positive().default(15),
   /** largest frame accepted from the master (state tree bundles come in one) */
   max_frame_bytes: z.number().int().positive().default(512 * 1024 * 1024),

@@ -58,6 +58,17 @@ export async function newPgDatabase(): Promise<string> {
   return (await pgServer).createDatabase(`fleet_${++pgDatabases}`);
 }
 
+/**
+ * TSALT_TEST_MASTERS=2 (set with TSALT_TEST_STORE=postgres in the fleet-pg project): every
+ * Fleet runs a pair of masters on its one store, serving the same state tree. The second
+ * master (`master2`, its own key, port and CLI socket) is where agents connect first: they list
+ * `[m2, m1]`, with a pin for each, while the CLI talks to the first. So each fleet test goes
+ * across masters: its jobs are routed from m1 to the agents on m2, keys accepted on m1 count
+ * on m2. Killing `fleet.master` (m1) leaves the agents on m2.
+ */
+export const TEST_MASTERS = process.env.TSALT_TEST_MASTERS === '2' ? 2 : 1;
+if (TEST_MASTERS === 2 && TEST_STORE !== 'postgres') throw new Error('TSALT_TEST_MASTERS=2 needs TSALT_TEST_STORE=postgres: masters share a store only on PostgreSQL');
+
 export class Proc {
   out = '';
   exited: Promise<number | null>;
@@ -92,6 +103,10 @@ export class Fleet {
   port = 0;
   fingerprint = '';
   master: Proc | undefined;
+  /** pair mode (TSALT_TEST_MASTERS=2): the second master, where agents connect first */
+  master2: Proc | undefined;
+  port2 = 0;
+  fingerprint2 = '';
   readonly agents: Proc[] = [];
 
   constructor(o: { states: Record<string, string>; pillar?: Record<string, string>; master?: Record<string, unknown>; git?: boolean }) {
@@ -191,15 +206,41 @@ export class Fleet {
     if (!this.port) this.port = await freePort();
     // one database per Fleet: a restarted master finds its store again
     if (TEST_STORE === 'postgres' && this.masterCfg.store === undefined) this.masterCfg.store = await newPgDatabase();
-    fs.writeFileSync(path.join(this.dir, 'master.yaml'), dumpSaltYaml({ ...this.masterCfg, port: this.port }));
-    const p = new Proc(spawn(process.execPath, [BIN, 'master', '--config', path.join(this.dir, 'master.yaml'), '--log-level', 'debug'], { stdio: ['ignore', 'pipe', 'pipe'] }));
-    this.master = p;
+    const p = await this.spawnMaster('master.yaml', { ...this.masterCfg, port: this.port });
+    this.master = p.proc;
+    this.fingerprint = p.fingerprint;
+    if (TEST_MASTERS === 2 && !this.master2?.running) await this.startMaster2();
+    return p.proc;
+  }
+
+  /** Pair mode: the second master on the same store and state tree, its own key, port and socket. */
+  async startMaster2(): Promise<Proc> {
+    if (!this.port2) this.port2 = await freePort();
+    const cfg: Record<string, unknown> = { ...this.masterCfg, port: this.port2, pki_dir: 'pki/master2', socket: 'master2.sock', db: 'master2.db' };
+    // a listener the test gave a fixed port: the second master takes a free one
+    for (const k of ['metrics', 'console']) if (cfg[k] && typeof cfg[k] === 'object') cfg[k] = { ...(cfg[k] as object), port: 0 };
+    const p = await this.spawnMaster('master2.yaml', cfg);
+    this.master2 = p.proc;
+    this.fingerprint2 = p.fingerprint;
+    return p.proc;
+  }
+
+  private async spawnMaster(file: string, cfg: Record<string, unknown>): Promise<{ proc: Proc; fingerprint: string }> {
+    fs.writeFileSync(path.join(this.dir, file), dumpSaltYaml(cfg));
+    const p = new Proc(spawn(process.execPath, [BIN, 'master', '--config', path.join(this.dir, file), '--log-level', 'debug'], { stdio: ['ignore', 'pipe', 'pipe'] }));
     const m = await p.waitOutput(/master fingerprint ([0-9a-f]{64})/);
-    this.fingerprint = m[1]!;
     await p.waitOutput(/cli socket/);
     // the fleet-pg project must really run on PostgreSQL: the master made its tables there
     if (TEST_STORE === 'postgres' && !(await this.storeQuery('SELECT version FROM schema_version')).length) throw new Error(`the master did not migrate ${String(this.masterCfg.store)}`);
-    return p;
+    return { proc: p, fingerprint: m[1]! };
+  }
+
+  /** What an agent's config says about its masters: one, or in pair mode `[m2, m1]` with a pin each. */
+  mastersForAgent(): Record<string, unknown> {
+    if (TEST_MASTERS !== 2) return { master: '127.0.0.1', master_port: this.port, master_finger: this.fingerprint };
+    const m1 = `127.0.0.1:${this.port}`;
+    const m2 = `127.0.0.1:${this.port2}`;
+    return { master: [m2, m1], master_type: 'failover', master_finger: { [m2]: this.fingerprint2, [m1]: this.fingerprint } };
   }
 
   /** Write an agent config; returns its path. */
@@ -211,9 +252,7 @@ export class Fleet {
       file,
       dumpSaltYaml({
         id,
-        master: '127.0.0.1',
-        master_port: this.port,
-        master_finger: this.fingerprint,
+        ...this.mastersForAgent(),
         pki_dir: 'pki',
         cache_dir: 'cache',
         grains_file: 'grains',
@@ -240,9 +279,14 @@ export class Fleet {
     return this.startAgents([this.agentConfig(id, o)]);
   }
 
-  cli(args: string[], timeoutMs = 60_000): Promise<CliResult> {
+  /** pair mode: the second master's CLI socket */
+  get sock2(): string {
+    return path.join(this.dir, 'master2.sock');
+  }
+
+  cli(args: string[], timeoutMs = 60_000, sock = this.sock): Promise<CliResult> {
     return new Promise((resolve) => {
-      const child = spawn(process.execPath, [BIN, ...args, '--socket', this.sock], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NO_COLOR: '1' } });
+      const child = spawn(process.execPath, [BIN, ...args, '--socket', sock], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NO_COLOR: '1' } });
       let stdout = '';
       let stderr = '';
       child.stdout.on('data', (b: Buffer) => (stdout += b.toString()));
@@ -289,6 +333,7 @@ export class Fleet {
   async stop(): Promise<void> {
     await Promise.all(this.agents.map((a) => a.kill('SIGKILL')));
     await this.master?.kill('SIGTERM');
+    await this.master2?.kill('SIGTERM');
     if (!process.env.TSALT_KEEP) fs.rmSync(this.dir, { recursive: true, force: true });
   }
 }

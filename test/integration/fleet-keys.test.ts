@@ -102,7 +102,7 @@ describe('fleet: keys and the wire', () => {
     const agent = fleet.startAgents([cfg]);
     await agent.waitOutput(/trusting master key [0-9a-f]{64} on first use/);
     const pinned = fs.readFileSync(path.join(path.dirname(cfg), 'pki', 'master.fp'), 'utf8').trim();
-    expect(pinned).toBe(fleet.fingerprint);
+    expect(pinned).toBe(`${fleet.fingerprint} 127.0.0.1:${fleet.port}`); // one pin per master: `<key> <host:port>`
     await agent.kill();
     // without a fingerprint and without tofu the agent will not start at all
     const bare = fleet.startAgents([fleet.agentConfig('nofp', { cfg: { master_finger: undefined } })]);

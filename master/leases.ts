@@ -1,0 +1,109 @@
+/**
+ * Work that must happen once for the fleet, not once per master (a schedule's runs, acting on a
+ * push), is done by the master holding its lease in the shared store. A master takes a free or
+ * expired lease and renews it every third of its TTL for as long as it lives, so the work stays
+ * with one master; a master that dies stops renewing and, once the TTL has passed, the next
+ * master that asks takes the lease over. A master on SQLite (alone on its store) takes none.
+ *
+ * A store that fails is logged and counts as "not held": a master that cannot reach the store
+ * must not act as if it were the only one.
+ */
+import type { Logger } from '../core/log.js';
+
+type Maybe<T> = T | Promise<T>;
+
+/** The store's lease methods (schema migration 5, both stores). */
+export interface LeaseStore {
+  acquireLease(name: string, holder: string, ttl_s: number): Maybe<boolean>;
+  releaseLease(name: string, holder: string): Maybe<boolean>;
+}
+
+export interface LeasesOptions {
+  store: LeaseStore;
+  /** this master's id */
+  holder: string;
+  /** a lease not renewed for this long is free again */
+  ttl_s: number;
+  log: Logger;
+}
+
+export class Leases {
+  private readonly held = new Set<string>();
+  /** leases asked for at every renewal even when not held, with what to do when gained */
+  private readonly wanted = new Map<string, () => void>();
+  private timer: NodeJS.Timeout | undefined;
+  private stopped = false;
+
+  constructor(private readonly o: LeasesOptions) {}
+
+  get holder(): string {
+    return this.o.holder;
+  }
+
+  /** Starts renewing (every ttl/3). */
+  start(): void {
+    this.stopped = false;
+    clearInterval(this.timer);
+    this.timer = setInterval(() => void this.renewAll(), Math.max(100, (this.o.ttl_s * 1000) / 3));
+    this.timer.unref();
+  }
+
+  /** Whether this master holds `name` now, taking it when free or expired; once held it is renewed. */
+  async hold(name: string): Promise<boolean> {
+    if (this.stopped) return false;
+    const was = this.held.has(name);
+    let ok = false;
+    try {
+      ok = await this.o.store.acquireLease(name, this.o.holder, this.o.ttl_s);
+    } catch (e) {
+      this.o.log.warn(`lease ${name}: the store did not answer (${(e as Error).message}); not acting on it`);
+    }
+    if (ok) {
+      this.held.add(name);
+      if (!was) {
+        this.o.log.info(`lease ${name}: taken by this master (${this.o.holder})`);
+        const gained = this.wanted.get(name);
+        if (gained) {
+          try {
+            gained();
+          } catch (e) {
+            this.o.log.error(`lease ${name}: ${(e as Error).message}`);
+          }
+        }
+      }
+    } else if (was) {
+      this.held.delete(name);
+      this.o.log.warn(`lease ${name}: lost (another master holds it now)`);
+    }
+    return ok;
+  }
+
+  /** Ask for `name` now and at every renewal; `onGained` runs each time this master takes it. */
+  want(name: string, onGained: () => void): void {
+    this.wanted.set(name, onGained);
+    void this.hold(name);
+  }
+
+  /** Whether this master held `name` at its last try (no store round trip). */
+  holds(name: string): boolean {
+    return this.held.has(name);
+  }
+
+  private async renewAll(): Promise<void> {
+    for (const name of new Set([...this.held, ...this.wanted.keys()])) await this.hold(name);
+  }
+
+  /** Gives every held lease up (a master stopping in order: the others need not wait the TTL). */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    clearInterval(this.timer);
+    for (const name of this.held) {
+      try {
+        await this.o.store.releaseLease(name, this.o.holder);
+      } catch (e) {
+        this.o.log.debug(`lease ${name}: not released (${(e as Error).message}); it expires`);
+      }
+    }
+    this.held.clear();
+  }
+}
