@@ -9,6 +9,8 @@
  * and its CPU over the idle span. Every job must come back with 54 states, 0 failed.
  *
  *   node bench/footprint-agent.mjs [--jobs 10] [--idle 40] [--rounds 1] [--scratch DIR] [--json FILE]
+ *                                  [--node-flags '--flag ...'] [--tsalt path/to/bin/tsalt.js]
+ * (--node-flags and --tsalt compare other V8 settings or another build of the agent)
  *
  * Run as root (W54 manages the user w54user) after `npm run build`.
  */
@@ -108,7 +110,7 @@ async function job(sock) {
 }
 
 /** One master + one agent; the agent's RSS fresh, after jobs, after idling. */
-export async function agentFootprint({ scratch, jobs = 10, idleS = 40, log = () => {} }) {
+export async function agentFootprint({ scratch, jobs = 10, idleS = 40, nodeFlags = [], tsalt = TSALT, log = () => {} }) {
   const tree = prepare(scratch, 54);
   const dir = path.join(scratch, 'agent-footprint');
   fs.rmSync(dir, { recursive: true, force: true });
@@ -126,7 +128,7 @@ export async function agentFootprint({ scratch, jobs = 10, idleS = 40, log = () 
   let agent;
   try {
     await waitFor('the master', async () => fs.existsSync(sock) && (await connected(sock)) >= 0, 30000);
-    agent = start([process.execPath, TSALT, 'agent', '--config', agentYaml], path.join(dir, 'agent.log'));
+    agent = start([process.execPath, ...nodeFlags, tsalt, 'agent', '--config', agentYaml], path.join(dir, 'agent.log'));
     await waitFor('the agent to connect', async () => (await connected(sock)) >= 1, 60000);
     await sleep(2000); // the hello and its grains settle
     const fresh = usage(agent.pid);
@@ -163,19 +165,22 @@ if (import.meta.url === pathToFileURL(process.argv[1]).href) {
       rounds: { type: 'string', default: '1' },
       scratch: { type: 'string', default: path.join(os.tmpdir(), 'tsalt-footprint-agent') },
       json: { type: 'string' },
+      'node-flags': { type: 'string', default: '' },
+      tsalt: { type: 'string', default: TSALT },
     },
   });
+  const nodeFlags = o['node-flags'].split(' ').filter(Boolean);
   const log = (m) => process.stderr.write(`[footprint ${new Date().toISOString().slice(11, 19)} load ${loadAvg()}] ${m}\n`);
   const load0 = loadAvg();
   const rounds = [];
-  for (let i = 0; i < Number(o.rounds); i++) rounds.push(await agentFootprint({ scratch: o.scratch, jobs: Number(o.jobs), idleS: Number(o.idle), log }));
+  for (let i = 0; i < Number(o.rounds); i++) rounds.push(await agentFootprint({ scratch: o.scratch, jobs: Number(o.jobs), idleS: Number(o.idle), nodeFlags, tsalt: path.resolve(o.tsalt), log }));
   const mib = (k) => `${(k / 1024).toFixed(1)} MiB`;
   const med = (f) => stats(rounds.map(f)).median;
   const line = (label, k) =>
     `${label.padEnd(34)} RSS ${mib(med((r) => r[k].rssKiB))} (anon ${mib(med((r) => r[k].anonKiB))}, file ${mib(med((r) => r[k].fileKiB))})`;
   process.stdout.write(
     [
-      `agent footprint, ${rounds.length} round(s), W54 tree, ${o.jobs} no-op jobs, idle ${o.idle} s; load ${load0} at start, ${loadAvg()} at end`,
+      `agent footprint (${path.relative(process.cwd(), path.resolve(o.tsalt)) || o.tsalt}${nodeFlags.length ? ` with ${nodeFlags.join(' ')}` : ''}), ${rounds.length} round(s), W54 tree, ${o.jobs} no-op jobs, idle ${o.idle} s; load ${load0} at start, ${loadAvg()} at end`,
       line('connected, before any job', 'fresh'),
       line('right after the jobs', 'afterJobs'),
       line(`after ${o.idle} s idle`, 'idle'),
