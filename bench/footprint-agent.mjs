@@ -1,8 +1,9 @@
 #!/usr/bin/env node
 /**
  * The agent's idle footprint (issue 14: idle RSS <= 50 MB): one master and one agent on
- * loopback, as shipped (`tsalt agent --config FILE`, the packaged unit's command line), with
- * the W54 tree. The agent's resident set (VmRSS from /proc) is read
+ * loopback, as shipped (`node <flags> bin/tsalt.js agent --config FILE` with the node flags of
+ * the packaged unit's ExecStart, packaging/tsalt-agent.service), with the W54 tree. The
+ * agent's resident set (VmRSS from /proc) is read
  *   - connected, before any job ("fresh"),
  *   - right after the W54 jobs (a converging one, then --jobs no-op ones),
  *   - after --idle seconds without a job (what a fleet's agents spend most of their life as),
@@ -10,7 +11,8 @@
  *
  *   node bench/footprint-agent.mjs [--jobs 10] [--idle 40] [--rounds 1] [--scratch DIR] [--json FILE]
  *                                  [--node-flags '--flag ...'] [--tsalt path/to/bin/tsalt.js]
- * (--node-flags and --tsalt compare other V8 settings or another build of the agent)
+ * (--node-flags and --tsalt compare other V8 settings or another build of the agent;
+ * --node-flags= runs it without any)
  *
  * Run as root (W54 manages the user w54user) after `npm run build`.
  */
@@ -25,6 +27,14 @@ import { REPO, TSALT, prepare, dropUser } from './w54.mjs';
 import { stats, loadAvg } from './lib/measure.mjs';
 
 const CLK_TCK = 100;
+
+/** The node flags the packaged unit starts the agent with (its ExecStart), so the bench measures the agent as shipped. */
+export function unitNodeFlags(unit = path.join(REPO, 'packaging', 'tsalt-agent.service')) {
+  const line = /^ExecStart=(.*)$/m.exec(fs.readFileSync(unit, 'utf8'))?.[1] ?? '';
+  const words = line.split(/\s+/);
+  if (!/(^|\/)node$/.test(words[0] ?? '')) return []; // started through the launcher: no flags
+  return words.slice(1, words.findIndex((w) => w.endsWith('tsalt.js')));
+}
 const sleep = (t) => new Promise((r) => setTimeout(r, t));
 
 /** CPU (user+sys ms), current and peak RSS (KiB), and the RSS split of a live process. */
@@ -157,7 +167,7 @@ export async function agentFootprint({ scratch, jobs = 10, idleS = 40, nodeFlags
   }
 }
 
-if (import.meta.url === pathToFileURL(process.argv[1]).href) {
+if (process.argv[1] && import.meta.url === pathToFileURL(path.resolve(process.argv[1])).href) {
   const { values: o } = parseArgs({
     options: {
       jobs: { type: 'string', default: '10' },
@@ -165,11 +175,11 @@ if (import.meta.url === pathToFileURL(process.argv[1]).href) {
       rounds: { type: 'string', default: '1' },
       scratch: { type: 'string', default: path.join(os.tmpdir(), 'tsalt-footprint-agent') },
       json: { type: 'string' },
-      'node-flags': { type: 'string', default: '' },
+      'node-flags': { type: 'string' },
       tsalt: { type: 'string', default: TSALT },
     },
   });
-  const nodeFlags = o['node-flags'].split(' ').filter(Boolean);
+  const nodeFlags = o['node-flags'] === undefined ? unitNodeFlags() : o['node-flags'].split(' ').filter(Boolean);
   const log = (m) => process.stderr.write(`[footprint ${new Date().toISOString().slice(11, 19)} load ${loadAvg()}] ${m}\n`);
   const load0 = loadAvg();
   const rounds = [];
