@@ -21,7 +21,9 @@ function loadBundle() {
   } catch {
     cachedData = undefined;
   }
-  const wrapped = `(function (exports, require, module, __filename, __dirname) {${source}\n})`;
+  // scripts/bundle.mjs stores the bundle already wrapped in this function (no 2.5 MB copy here)
+  const head = '(function (exports, require, module, __filename, __dirname) {';
+  const wrapped = source.startsWith(head) ? source : `${head}${source}\n})`;
   const script = new vm.Script(wrapped, { filename: bundle, cachedData });
   const mod = { exports: {} };
   // the bundle's require resolves from the bundle's own place (better-sqlite3 in node_modules);

@@ -88,7 +88,11 @@ const ascii = text.replace(/[^\x00-\x7f]/g, (c) => `\\u${c.charCodeAt(0).toStrin
 const builtinView = /__toESM\(require\("(node:[a-z_/]+)"\),1\)/g;
 const shared = ascii.replace(builtinView, (_m, id) => `__tsaltBuiltin(${JSON.stringify(id)})`);
 if (!/function __tsaltBuiltin/.test(shared) && shared !== ascii) throw new Error('bundle: __tsaltBuiltin helper missing from the banner');
-if (shared !== text) fs.writeFileSync(outfile, shared);
+// The file is stored already wrapped as the function bin/tsalt.js compiles (the same text it
+// built by concatenation before): the launcher hands it to V8 as read, without a 2.5 MB copy
+// whose dead original an idle agent kept until its next full GC. Keep in step with bin/tsalt.js.
+const WRAP_HEAD = '(function (exports, require, module, __filename, __dirname) {';
+fs.writeFileSync(outfile, `${WRAP_HEAD}${shared}\n})`);
 
 // Warm the code cache with a typical run (a test-mode apply under a scratch root) so the first
 // real command already starts fast. The cache holds what that run compiled, and whatever a later
