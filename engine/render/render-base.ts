@@ -5,6 +5,7 @@
  */
 import type { TreeSource } from '../tree/source.js';
 import { JinjaRenderer } from './jinja.js';
+import { CompiledTemplateCache, templateCacheDir } from './compile-cache.js';
 import { saltFunctions, type Data } from './salt-functions.js';
 
 export interface RenderBase {
@@ -16,14 +17,18 @@ export interface RenderBase {
   salt: Record<string, (...a: unknown[]) => unknown>;
 }
 
-export function makeRenderBase(o: { tree: TreeSource; grains: Data; pillar: Data; opts?: Data }): RenderBase {
+/**
+ * `compileCache`: keep compiled templates in `<opts.cachedir>/jinja` across runs (./compile-cache.ts).
+ * State runs use it; pillar rendering does not (no copy of pillar templates on disk).
+ */
+export function makeRenderBase(o: { tree: TreeSource; grains: Data; pillar: Data; opts?: Data; compileCache?: boolean }): RenderBase {
   const opts = o.opts ?? {};
   return {
     tree: o.tree,
     grains: o.grains,
     pillar: o.pillar,
     opts,
-    renderer: new JinjaRenderer(o.tree),
+    renderer: new JinjaRenderer(o.tree, o.compileCache ? new CompiledTemplateCache(templateCacheDir(opts.cachedir)) : undefined),
     salt: saltFunctions(o.grains, o.pillar, opts, o.tree),
   };
 }

@@ -37,7 +37,7 @@ export function makeRunBase(o: {
   /** default: the process's memory (refresh-once) */
   memory?: Set<string>;
 }): RunBase {
-  const r = makeRenderBase(o);
+  const r = makeRenderBase({ ...o, compileCache: true });
   const facts = new FactCache();
   return {
     ...r,
