@@ -116,6 +116,8 @@ fs.writeFileSync(
 spawnSync(
   process.execPath,
   [path.join(root, 'bin/tsalt.js'), 'local', 'apply', '--test', '--states', warmStates, '--pillar', path.join(root, 'examples/pillar'), '--grains-file', path.join(root, 'examples/grains'), '--id', 'web1', '--root', path.join(scratch, 'root')],
-  { stdio: 'ignore' },
+  // TMPDIR: the run's template and YAML caches (<tmp>/tsalt-cache-<uid>) start empty, so the
+  // code cache also holds the compile and parse paths that a changed tree takes
+  { stdio: 'ignore', env: { ...process.env, TMPDIR: scratch } },
 );
 fs.rmSync(scratch, { recursive: true, force: true });

@@ -29,7 +29,7 @@ export const CACHE_FORMAT = 'tsalt-jinja-1';
 /** At most this many files / bytes in the directory; the oldest go first. */
 export const MAX_FILES = 512;
 export const MAX_BYTES = 32 * 1024 * 1024;
-/** A template compiling to more than this is not kept. */
+/** A file body larger than this is not kept. */
 const MAX_SOURCE = 1024 * 1024;
 
 /* eslint-disable @typescript-eslint/no-explicit-any */
@@ -99,13 +99,21 @@ export function forgetCompilerFingerprint(): void {
   codeFingerprint = undefined;
 }
 
-export class CompiledTemplateCache {
+/**
+ * A private directory of files, one per key, each headed by its format, key and the SHA-256 of
+ * its body: what is read back is exactly what was stored for that key, or nothing.
+ */
+export class PrivateCacheDir {
   private usable: boolean | undefined;
   /** lookups answered from disk / not (stored files that were ignored count as misses) */
   readonly stats = { hits: 0, misses: 0 };
 
   constructor(
     readonly dir: string,
+    private readonly format: string,
+    /** in messages: 'compiled-template cache' */
+    private readonly label: string,
+    private readonly ext: string,
     private readonly debug: CacheDebug = defaultDebug,
     private readonly limits = { files: MAX_FILES, bytes: MAX_BYTES },
   ) {}
@@ -118,63 +126,60 @@ export class CompiledTemplateCache {
       const st = fs.lstatSync(this.dir);
       const uid = process.getuid?.();
       if (!st.isDirectory() || (uid !== undefined && st.uid !== uid) || (st.mode & 0o022) !== 0) {
-        this.debug(`compiled-template cache ${this.dir} is not a private directory of this user: not used`);
+        this.debug(`${this.label} ${this.dir} is not a private directory of this user: not used`);
         this.usable = false;
       } else this.usable = true;
     } catch (e) {
-      this.debug(`compiled-template cache ${this.dir} not usable: ${(e as Error).message}`);
+      this.debug(`${this.label} ${this.dir} not usable: ${(e as Error).message}`);
       this.usable = false;
     }
     return this.usable;
   }
 
-  static key(envFingerprint: string, templatePath: string, text: string): string {
-    return sha256(envFingerprint, templatePath, text);
-  }
-
   private file(key: string): string {
-    return path.join(this.dir, `${key}.js`);
+    return path.join(this.dir, `${key}${this.ext}`);
   }
 
-  /** The stored source for `key`, or undefined (missing, or not exactly what was stored for it). */
-  get(key: string): string | undefined {
+  /** The stored body for `key`, or undefined (missing, or not exactly what was stored for it). */
+  getBytes(key: string): Buffer | undefined {
     if (!this.ready()) return undefined;
-    let text: string;
+    let data: Buffer;
     try {
-      text = fs.readFileSync(this.file(key), 'utf8');
+      data = fs.readFileSync(this.file(key));
     } catch {
       this.stats.misses++;
       return undefined;
     }
-    const nl = text.indexOf('\n');
-    const m = /^\/\/ (\S+) key=([0-9a-f]{64}) sha256=([0-9a-f]{64})$/.exec(nl < 0 ? text : text.slice(0, nl));
-    const source = nl < 0 ? '' : text.slice(nl + 1);
+    const nl = data.indexOf(10);
+    const m = /^\/\/ (\S+) key=([0-9a-f]{64}) sha256=([0-9a-f]{64})$/.exec(data.subarray(0, nl < 0 ? Math.min(data.length, 200) : nl).toString('latin1'));
+    const body = nl < 0 ? Buffer.alloc(0) : data.subarray(nl + 1);
     let why: string | undefined;
     if (!m) why = 'no valid header';
-    else if (m[1] !== CACHE_FORMAT) why = `format ${m[1]}, not ${CACHE_FORMAT}`;
+    else if (m[1] !== this.format) why = `format ${m[1]}, not ${this.format}`;
     else if (m[2] !== key) why = 'it holds another key';
-    else if (sha256(source) !== m[3]) why = 'its source does not match its checksum';
+    else if (crypto.createHash('sha256').update(body).digest('hex') !== m[3]) why = 'its content does not match its checksum';
     if (why) {
-      this.debug(`ignoring compiled-template cache file ${this.file(key)}: ${why}; compiling the template again`);
+      this.debug(`ignoring ${this.label} file ${this.file(key)}: ${why}; computing it again`);
       this.stats.misses++;
       return undefined;
     }
     this.stats.hits++;
-    return source;
+    return body;
   }
 
-  /** Stores atomically (temp file + rename); failures only cost the next run a compile. */
-  set(key: string, source: string): void {
-    if (source.length > MAX_SOURCE || !this.ready()) return;
+  /** Stores atomically (temp file + rename); failures only cost the next run the work again. */
+  setBytes(key: string, body: Buffer): void {
+    if (body.length > MAX_SOURCE || !this.ready()) return;
     const file = this.file(key);
     const tmp = `${file}.${process.pid}.${crypto.randomBytes(4).toString('hex')}.tmp`;
     try {
-      fs.writeFileSync(tmp, `// ${CACHE_FORMAT} key=${key} sha256=${sha256(source)}\n${source}`, { mode: 0o600 });
+      const head = `// ${this.format} key=${key} sha256=${crypto.createHash('sha256').update(body).digest('hex')}\n`;
+      fs.writeFileSync(tmp, Buffer.concat([Buffer.from(head, 'latin1'), body]), { mode: 0o600 });
       fs.renameSync(tmp, file);
       this.prune();
     } catch (e) {
       fs.rmSync(tmp, { force: true });
-      this.debug(`compiled-template cache: could not store ${file}: ${(e as Error).message}`);
+      this.debug(`${this.label}: could not store ${file}: ${(e as Error).message}`);
     }
   }
 
@@ -197,5 +202,23 @@ export class CompiledTemplateCache {
       bytes += x.size;
       if (i >= this.limits.files || bytes > this.limits.bytes) fs.rmSync(x.f, { force: true });
     });
+  }
+}
+
+export class CompiledTemplateCache extends PrivateCacheDir {
+  constructor(dir: string, debug?: CacheDebug, limits?: { files: number; bytes: number }) {
+    super(dir, CACHE_FORMAT, 'compiled-template cache', '.js', debug, limits);
+  }
+
+  static key(envFingerprint: string, templatePath: string, text: string): string {
+    return sha256(envFingerprint, templatePath, text);
+  }
+
+  get(key: string): string | undefined {
+    return this.getBytes(key)?.toString('utf8');
+  }
+
+  set(key: string, source: string): void {
+    this.setBytes(key, Buffer.from(source, 'utf8'));
   }
 }

@@ -6,6 +6,8 @@
 import type { TreeSource } from '../tree/source.js';
 import { JinjaRenderer } from './jinja.js';
 import { CompiledTemplateCache, templateCacheDir } from './compile-cache.js';
+import { ParsedYamlCache } from './yaml-cache.js';
+import path from 'node:path';
 import { saltFunctions, type Data } from './salt-functions.js';
 
 export interface RenderBase {
@@ -14,21 +16,26 @@ export interface RenderBase {
   pillar: Data;
   opts: Data;
   renderer: JinjaRenderer;
+  /** state runs: rendered SLS text -> its parsed data, across runs (./yaml-cache.ts) */
+  parsedYaml?: ParsedYamlCache;
   salt: Record<string, (...a: unknown[]) => unknown>;
 }
 
 /**
- * `compileCache`: keep compiled templates in `<opts.cachedir>/jinja` across runs (./compile-cache.ts).
- * State runs use it; pillar rendering does not (no copy of pillar templates on disk).
+ * `compileCache`: keep compiled templates in `<opts.cachedir>/jinja` and parsed SLS in
+ * `<opts.cachedir>/yaml` across runs (./compile-cache.ts, ./yaml-cache.ts). State runs use them;
+ * pillar rendering does not (no copy of pillar templates or data on disk).
  */
 export function makeRenderBase(o: { tree: TreeSource; grains: Data; pillar: Data; opts?: Data; compileCache?: boolean }): RenderBase {
   const opts = o.opts ?? {};
+  const jinjaDir = o.compileCache ? templateCacheDir(opts.cachedir) : undefined;
   return {
     tree: o.tree,
     grains: o.grains,
     pillar: o.pillar,
     opts,
-    renderer: new JinjaRenderer(o.tree, o.compileCache ? new CompiledTemplateCache(templateCacheDir(opts.cachedir)) : undefined),
+    renderer: new JinjaRenderer(o.tree, jinjaDir ? new CompiledTemplateCache(jinjaDir) : undefined),
+    ...(jinjaDir ? { parsedYaml: new ParsedYamlCache(path.join(path.dirname(jinjaDir), 'yaml')) } : {}),
     salt: saltFunctions(o.grains, o.pillar, opts, o.tree),
   };
 }

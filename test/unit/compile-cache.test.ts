@@ -7,10 +7,15 @@
 import { describe, expect, it, afterEach } from 'vitest';
 import fs from 'node:fs';
 import path from 'node:path';
+import os from 'node:os';
 import nunjucks from 'nunjucks';
 import { JinjaRenderer, forgetCompiledTemplates } from '../../engine/render/jinja.js';
 import { CompiledTemplateCache, CACHE_FORMAT, forgetCompilerFingerprint, templateCacheDir } from '../../engine/render/compile-cache.js';
 import { makeRunBase } from '../../engine/run/context.js';
+import { ParsedYamlCache, JS_YAML_VERSION } from '../../engine/render/yaml-cache.js';
+import { parseYaml } from '../../engine/compile/sls-file.js';
+import { renderPillar } from '../../engine/compile/pillar.js';
+import { compile } from '../../engine/engine.js';
 import { LocalTree } from '../../engine/tree/local.js';
 import { tempDir } from '../helpers/harness.js';
 
@@ -95,8 +100,8 @@ describe('compiled-template cache on disk', () => {
     const file = path.join(dir, files(dir)[0]!);
     const good = fs.readFileSync(file, 'utf8');
     const damages: [string, string, RegExp][] = [
-      ['truncated', good.slice(0, good.length - 40), /its source does not match its checksum/],
-      ['code swapped', good.replace(/\n[\s\S]*$/, '\nreturn { root: function (e, c, f, r, cb) { cb(null, "evil"); } };'), /its source does not match its checksum/],
+      ['truncated', good.slice(0, good.length - 40), /its content does not match its checksum/],
+      ['code swapped', good.replace(/\n[\s\S]*$/, '\nreturn { root: function (e, c, f, r, cb) { cb(null, "evil"); } };'), /its content does not match its checksum/],
       ['garbage', '\0\0not a cache file', /no valid header/],
       ['empty', '', /no valid header/],
       ['other key', good.replace(/key=[0-9a-f]{64}/, `key=${'0'.repeat(64)}`), /it holds another key/],
@@ -155,5 +160,88 @@ describe('compiled-template cache on disk', () => {
     expect(base.renderer.render('{{ 1 + 1 }}', {}, 'x.sls')).toBe('2');
     expect(files(templateCacheDir(cachedir))).toHaveLength(1);
     expect(templateCacheDir(cachedir)).toBe(path.join(cachedir, 'jinja'));
+  });
+});
+
+describe('parsed-YAML cache on disk', () => {
+  const SLS = [
+    "__proto__: {constructor: 1}",
+    'web: &w',
+    '  pkg.installed: [{name: nginx}, {version: 1.10}]',
+    'web2: *w',
+    'nums: [0644, 0x1f, 1:30, .nan, -.inf, -0.0, 1e3, 010, yes, Off, ~, "s"]',
+    "merged: {<<: {a: 1}, b: 2}",
+    '',
+  ].join('\n');
+
+  it('gives back exactly what js-yaml parsed, in a later run, and only for the same text', () => {
+    const dir = path.join(tempDir('tsalt-ycache-'), 'yaml');
+    const fresh = parseYaml(SLS, 'a.sls').data as Record<string, unknown>;
+    const a = new ParsedYamlCache(dir);
+    expect(parseYaml(SLS, 'a.sls', a).data).toStrictEqual(fresh);
+    expect(a.stats).toEqual({ hits: 0, misses: 1 });
+    const b = new ParsedYamlCache(dir);
+    const got = parseYaml(SLS, 'a.sls', b).data as Record<string, unknown>;
+    expect(b.stats).toEqual({ hits: 1, misses: 0 });
+    expect(got).toStrictEqual(fresh);
+    expect(Object.getPrototypeOf(got)).toBe(Object.prototype);
+    expect(Object.getOwnPropertyNames(got)).toEqual(Object.getOwnPropertyNames(fresh));
+    expect(Object.getOwnPropertyDescriptor(got, '__proto__')?.value).toEqual({ constructor: 1 }); // own key, not the prototype
+    expect(got.web2).toBe(got.web); // aliases stay one object, as js-yaml gives them
+    expect(Object.is((got.nums as unknown[])[5], -0)).toBe(true);
+    // another text: parsed, not served
+    const c = new ParsedYamlCache(dir);
+    expect(parseYaml(SLS.replace('nginx', 'apache2'), 'a.sls', c).data).toMatchObject({ web: { 'pkg.installed': [{ name: 'apache2' }, { version: 1.1 }] } });
+    expect(c.stats).toEqual({ hits: 0, misses: 1 });
+  });
+
+  it('stores nothing for text that does not parse, and reports it as before', () => {
+    const dir = path.join(tempDir('tsalt-ycache-'), 'yaml');
+    const a = new ParsedYamlCache(dir);
+    for (let i = 0; i < 2; i++) expect(() => parseYaml('a: 1\na: 2\n', 'bad.sls', a)).toThrow(/bad\.sls|duplicated mapping key/);
+    expect(fs.readdirSync(dir)).toEqual([]);
+  });
+
+  it('ignores a damaged file with a debug message', () => {
+    const dir = path.join(tempDir('tsalt-ycache-'), 'yaml');
+    parseYaml(SLS, 'a.sls', new ParsedYamlCache(dir));
+    const file = path.join(dir, fs.readdirSync(dir)[0]!);
+    const good = fs.readFileSync(file);
+    const bad = Buffer.from(good);
+    bad[bad.length - 3] = bad[bad.length - 3]! ^ 0xff;
+    fs.writeFileSync(file, bad);
+    const msgs: string[] = [];
+    const b = new ParsedYamlCache(dir, (m) => msgs.push(m));
+    expect(parseYaml(SLS, 'a.sls', b).data).toStrictEqual(parseYaml(SLS, 'a.sls').data);
+    expect(b.stats).toEqual({ hits: 0, misses: 1 });
+    expect(msgs.join('\n')).toContain(`ignoring parsed-YAML cache file ${file}: its content does not match its checksum`);
+    expect(fs.readFileSync(file).equals(good)).toBe(true);
+  });
+
+  it('serves state runs from <cachedir>/yaml, never pillar', async () => {
+    const cachedir = tempDir('tsalt-ycache-');
+    const t = tempDir('tsalt-ycache-tree-');
+    fs.writeFileSync(path.join(t, 'top.sls'), "base:\n  '*':\n    - s\n");
+    fs.writeFileSync(path.join(t, 's.sls'), "{% set n = 'x' %}\nid_{{ n }}:\n  test.nop: []\n");
+    for (let i = 0; i < 2; i++) {
+      const low = await compile({ tree: new LocalTree(t), id: 'h', grains: { id: 'h' }, pillar: {}, test: true, opts: { cachedir } } as Parameters<typeof compile>[0]);
+      expect(JSON.stringify(low)).toContain('id_x');
+    }
+    expect(fs.readdirSync(path.join(cachedir, 'yaml')).length).toBeGreaterThan(0);
+    const p = tempDir('tsalt-ycache-pillar-');
+    fs.writeFileSync(path.join(p, 'top.sls'), "base:\n  '*':\n    - p\n");
+    fs.writeFileSync(path.join(p, 'p.sls'), 'secret: hunter2\n');
+    expect(await renderPillar(new LocalTree(p), 'h', { id: 'h' })).toEqual({ secret: 'hunter2' });
+    const base = path.join(os.tmpdir(), `tsalt-cache-${process.getuid?.() ?? 0}`);
+    for (const sub of ['yaml', 'jinja']) {
+      const d = path.join(base, sub);
+      if (!fs.existsSync(d)) continue;
+      for (const f of fs.readdirSync(d)) expect(fs.readFileSync(path.join(d, f)).includes('hunter2')).toBe(false);
+    }
+  });
+
+  it('names the js-yaml version package.json pins', () => {
+    const pkg = JSON.parse(fs.readFileSync('package.json', 'utf8')) as { dependencies: Record<string, string> };
+    expect(pkg.dependencies['js-yaml']).toBe(JS_YAML_VERSION);
   });
 });
