@@ -231,12 +231,20 @@ describe('parsed-YAML cache on disk', () => {
     const p = tempDir('tsalt-ycache-pillar-');
     fs.writeFileSync(path.join(p, 'top.sls'), "base:\n  '*':\n    - p\n");
     fs.writeFileSync(path.join(p, 'p.sls'), 'secret: hunter2\n');
-    expect(await renderPillar(new LocalTree(p), 'h', { id: 'h' })).toEqual({ secret: 'hunter2' });
-    const base = path.join(os.tmpdir(), `tsalt-cache-${process.getuid?.() ?? 0}`);
+    // the default cache place (no cachedir) is under $TMPDIR: point it at an empty directory
+    const tmp = tempDir('tsalt-ycache-tmp-');
+    const saved = process.env.TMPDIR;
+    process.env.TMPDIR = tmp;
+    try {
+      expect(await renderPillar(new LocalTree(p), 'h', { id: 'h' })).toEqual({ secret: 'hunter2' });
+      expect(await renderPillar(new LocalTree(p), 'h', { id: 'h' }, { cachedir })).toEqual({ secret: 'hunter2' });
+    } finally {
+      if (saved === undefined) delete process.env.TMPDIR;
+      else process.env.TMPDIR = saved;
+    }
+    expect(fs.readdirSync(tmp)).toEqual([]);
     for (const sub of ['yaml', 'jinja']) {
-      const d = path.join(base, sub);
-      if (!fs.existsSync(d)) continue;
-      for (const f of fs.readdirSync(d)) expect(fs.readFileSync(path.join(d, f)).includes('hunter2')).toBe(false);
+      for (const f of fs.readdirSync(path.join(cachedir, sub))) expect(fs.readFileSync(path.join(cachedir, sub, f)).includes('hunter2')).toBe(false);
     }
   });
 
