@@ -29,6 +29,12 @@ export interface EngineRequest {
   signal?: AbortSignal;
   /** this is the only run in the process (masterless): its signal can be process-wide */
   onlyRunInProcess?: boolean;
+  /**
+   * Keep the parsed YAML of rendered SLS on disk across runs (engine/render/yaml-cache.ts).
+   * Rendered text can hold pillar values: only for pillar that is on this machine already
+   * (`tsalt local` with its own pillar tree), never for pillar a master sent.
+   */
+  parsedYamlCache?: boolean;
 }
 
 /** Compile only (`tsalt local show`). Throws CompileError; touches nothing. */

@@ -22,11 +22,13 @@ export interface RenderBase {
 }
 
 /**
- * `compileCache`: keep compiled templates in `<opts.cachedir>/jinja` and parsed SLS in
- * `<opts.cachedir>/yaml` across runs (./compile-cache.ts, ./yaml-cache.ts). State runs use them;
- * pillar rendering does not (no copy of pillar templates or data on disk).
+ * `compileCache`: keep compiled templates in `<opts.cachedir>/jinja` across runs (./compile-cache.ts;
+ * code from the state tree, no data). State runs use it; pillar rendering does not (no copy of
+ * pillar templates on disk). `yamlCache` (with compileCache): parsed SLS in `<opts.cachedir>/yaml`
+ * (./yaml-cache.ts): rendered data, which can hold pillar values, so only where the pillar is on
+ * this machine already (`tsalt local`).
  */
-export function makeRenderBase(o: { tree: TreeSource; grains: Data; pillar: Data; opts?: Data; compileCache?: boolean }): RenderBase {
+export function makeRenderBase(o: { tree: TreeSource; grains: Data; pillar: Data; opts?: Data; compileCache?: boolean; yamlCache?: boolean }): RenderBase {
   const opts = o.opts ?? {};
   const jinjaDir = o.compileCache ? templateCacheDir(opts.cachedir) : undefined;
   return {
@@ -35,7 +37,7 @@ export function makeRenderBase(o: { tree: TreeSource; grains: Data; pillar: Data
     pillar: o.pillar,
     opts,
     renderer: new JinjaRenderer(o.tree, jinjaDir ? new CompiledTemplateCache(jinjaDir) : undefined),
-    ...(jinjaDir ? { parsedYaml: new ParsedYamlCache(path.join(path.dirname(jinjaDir), 'yaml')) } : {}),
+    ...(jinjaDir && o.yamlCache ? { parsedYaml: new ParsedYamlCache(path.join(path.dirname(jinjaDir), 'yaml')) } : {}),
     salt: saltFunctions(o.grains, o.pillar, opts, o.tree),
   };
 }

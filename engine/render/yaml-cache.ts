@@ -3,8 +3,10 @@
  * same text as the run before, and reading back V8's serialisation of the data is ~50x cheaper
  * than js-yaml parsing it again in a fresh process. The data Salt's schema yields (strings,
  * numbers incl. NaN/±Infinity/-0, booleans, null, arrays, plain objects, shared aliases, own
- * `__proto__` keys) comes back exactly (test/unit/compile-cache.test.ts). Only state trees use
- * it (never pillar: no copy of pillar data on disk). Same trust rules as the template cache.
+ * `__proto__` keys) comes back exactly (test/unit/compile-cache.test.ts). Rendered text can hold
+ * pillar values, so only `tsalt local` uses it, whose pillar tree is on this machine already;
+ * never an agent (pillar from the master stays in memory) nor pillar rendering itself. Same
+ * trust rules as the template cache.
  */
 import crypto from 'node:crypto';
 import v8 from 'node:v8';

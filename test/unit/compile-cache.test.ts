@@ -218,15 +218,17 @@ describe('parsed-YAML cache on disk', () => {
     expect(fs.readFileSync(file).equals(good)).toBe(true);
   });
 
-  it('serves state runs from <cachedir>/yaml, never pillar', async () => {
+  it('serves `tsalt local` state runs from <cachedir>/yaml; never agent runs (pillar from a master) nor pillar', async () => {
     const cachedir = tempDir('tsalt-ycache-');
     const t = tempDir('tsalt-ycache-tree-');
     fs.writeFileSync(path.join(t, 'top.sls'), "base:\n  '*':\n    - s\n");
     fs.writeFileSync(path.join(t, 's.sls'), "{% set n = 'x' %}\nid_{{ n }}:\n  test.nop: []\n");
-    for (let i = 0; i < 2; i++) {
-      const low = await compile({ tree: new LocalTree(t), id: 'h', grains: { id: 'h' }, pillar: {}, test: true, opts: { cachedir } } as Parameters<typeof compile>[0]);
-      expect(JSON.stringify(low)).toContain('id_x');
-    }
+    // an agent's job: the pillar came from the master, so no rendered data goes to disk
+    const agentRun = { tree: new LocalTree(t), id: 'h', grains: { id: 'h' }, pillar: { secret: 'hunter2' }, test: true, opts: { cachedir } };
+    expect(JSON.stringify(await compile(agentRun))).toContain('id_x');
+    expect(fs.existsSync(path.join(cachedir, 'yaml'))).toBe(false);
+    expect(fs.readdirSync(path.join(cachedir, 'jinja')).length).toBeGreaterThan(0); // templates (code) are kept
+    for (let i = 0; i < 2; i++) expect(JSON.stringify(await compile({ ...agentRun, parsedYamlCache: true }))).toContain('id_x');
     expect(fs.readdirSync(path.join(cachedir, 'yaml')).length).toBeGreaterThan(0);
     const p = tempDir('tsalt-ycache-pillar-');
     fs.writeFileSync(path.join(p, 'top.sls'), "base:\n  '*':\n    - p\n");
