@@ -41,7 +41,7 @@ const maps = new Map();
  */
 function original(frame) {
   const url = frame.url ?? '';
-  if (!url.startsWith('file://') || !url.endsWith('.js')) return frame;
+  if (!url.startsWith('file://') || !/\.c?js$/.test(url)) return frame;
   const file = url.slice(7);
   let sm = maps.get(file);
   if (sm === undefined) {

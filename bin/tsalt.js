@@ -2,14 +2,14 @@
 // Launcher. `npm run build` makes dist/bundle/tsalt.cjs (the whole CLI in one file), loaded here
 // with a V8 code cache next to it: start-up is part of tsalt's speed budget. Without a bundle
 // (a build that skipped it), the plain tsc output in dist/cli is used.
-import fs from 'node:fs';
-import { createRequire } from 'node:module';
-import path from 'node:path';
-import vm from 'node:vm';
-import { fileURLToPath } from 'node:url';
+// CommonJS (bin/package.json says so): an ES module entry would make Node load and run its ES
+// module loader first, for nothing the bundle needs.
+'use strict';
+const fs = require('node:fs');
+const path = require('node:path');
+const vm = require('node:vm');
 
-const here = path.dirname(fileURLToPath(import.meta.url));
-const bundle = path.join(here, '../dist/bundle/tsalt.cjs');
+const bundle = path.join(__dirname, '../dist/bundle/tsalt.cjs');
 const cacheFile = `${bundle}.v8cache`;
 
 function loadBundle() {
@@ -21,10 +21,15 @@ function loadBundle() {
   } catch {
     cachedData = undefined;
   }
-  const wrapped = `(function (exports, require, module, __filename, __dirname) {${source}\n})`;
+  // scripts/bundle.mjs stores the bundle already wrapped in this function (no 2.5 MB copy here)
+  const head = '(function (exports, require, module, __filename, __dirname) {';
+  const wrapped = source.startsWith(head) ? source : `${head}${source}\n})`;
   const script = new vm.Script(wrapped, { filename: bundle, cachedData });
-  const module = { exports: {} };
-  script.runInThisContext().call(module.exports, module.exports, createRequire(bundle), module, bundle, path.dirname(bundle));
+  const mod = { exports: {} };
+  // the bundle's require resolves from the bundle's own place (better-sqlite3 in node_modules);
+  // module.constructor is node:module's Module, reached without loading that builtin's extras
+  const bundleRequire = module.constructor.createRequire(bundle);
+  script.runInThisContext().call(mod.exports, mod.exports, bundleRequire, mod, bundle, path.dirname(bundle));
   // After the run, so the cache holds the functions this kind of run compiled. V8 rejects a
   // cache that does not match the source or the Node version; then it is written anew.
   // (The buffer itself is not kept: a long-running agent should not hold it.)
@@ -40,7 +45,7 @@ function loadBundle() {
       /* read-only install or not our file: run without a cache */
     }
   };
-  return { main: module.exports.main, saveCache };
+  return { main: mod.exports.main, saveCache };
 }
 
 async function start() {

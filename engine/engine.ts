@@ -9,6 +9,7 @@ import { compileRun, type CompiledState } from './compile/compile.js';
 import { converge } from './run/runner.js';
 import { makeRunBase } from './run/context.js';
 import { withJobSignal } from './run/abort.js';
+import { now } from './run/clock.js';
 
 export interface EngineRequest {
   tree: TreeSource;
@@ -28,6 +29,12 @@ export interface EngineRequest {
   signal?: AbortSignal;
   /** this is the only run in the process (masterless): its signal can be process-wide */
   onlyRunInProcess?: boolean;
+  /**
+   * Keep the parsed YAML of rendered SLS on disk across runs (engine/render/yaml-cache.ts).
+   * Rendered text can hold pillar values: only for pillar that is on this machine already
+   * (`tsalt local` with its own pillar tree), never for pillar a master sent.
+   */
+  parsedYamlCache?: boolean;
 }
 
 /** Compile only (`tsalt local show`). Throws CompileError; touches nothing. */
@@ -43,7 +50,7 @@ export function apply(req: EngineRequest): Promise<RunReport> {
 
 async function applyNow(req: EngineRequest): Promise<RunReport> {
   const base = makeRunBase(req);
-  const started = performance.now();
+  const started = now();
   const low = await compileRun(base, { id: req.id, sls: req.sls ?? [] });
   const results = await converge(base, low, req.onResult);
   return {
@@ -51,6 +58,6 @@ async function applyNow(req: EngineRequest): Promise<RunReport> {
     test: req.test,
     results,
     counts: countResults(results),
-    duration_ms: Math.round((performance.now() - started) * 1000) / 1000,
+    duration_ms: Math.round((now() - started) * 1000) / 1000,
   };
 }

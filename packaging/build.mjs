@@ -54,9 +54,10 @@ function stage(dir, unitDir) {
   const lib = path.join(dir, 'usr/lib/tsalt');
   const copy = (from, to = from) => fs.cpSync(path.join(root, from), path.join(lib, to), { recursive: true });
   copy('bin/tsalt.js');
+  copy('bin/package.json'); // bin/tsalt.js is CommonJS
   for (const f of ['tsalt.cjs', 'tsalt.cjs.map', 'tsalt.cjs.v8cache']) if (fs.existsSync(path.join(root, 'dist/bundle', f))) copy(`dist/bundle/${f}`);
   copy('examples');
-  // bin/tsalt.js is an ES module: the package.json next to it says so
+  // the package's own package.json (bin/package.json makes bin/tsalt.js CommonJS)
   fs.writeFileSync(path.join(lib, 'package.json'), JSON.stringify({ name: 'tsalt', version, private: true, type: 'module' }, null, 2) + '\n');
   // the bundle leaves the native addon outside: it and what loads it, nothing else
   const sqlite = 'node_modules/better-sqlite3';

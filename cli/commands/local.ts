@@ -88,6 +88,8 @@ export async function run(argv: string[]): Promise<number> {
       sls,
       test: o.test || salt.test === true,
       root: o.root,
+      // the pillar tree is on this machine already; pillar='{...}' from the command line is not stored
+      parsedYamlCache: !salt.pillar,
     };
     if (action === 'show') {
       const states = await engine.compile(req);

@@ -4,6 +4,7 @@
  */
 import yaml from 'js-yaml';
 import { SALT_YAML_SCHEMA } from '../render/salt-yaml.js';
+import type { ParsedYamlCache } from '../render/yaml-cache.js';
 import { templateGlobals, type RenderBase as RunBase } from '../render/render-base.js';
 import { RenderError } from '../render/jinja.js';
 import { TreeError } from '../tree/source.js';
@@ -98,10 +99,17 @@ export function renderText(
 export function parseYaml(
   text: string,
   file: string,
+  /** state runs: the data parsed from the same text in an earlier run (only text that parsed is stored) */
+  cache?: ParsedYamlCache,
 ): { data: unknown; positions: Map<string, { line: number; column: number }> } {
   let data: unknown;
+  const cached = cache?.get(text);
   try {
-    data = yaml.load(text, { schema: SALT_YAML_SCHEMA, filename: file, json: false });
+    if (cached) data = cached.data;
+    else {
+      data = yaml.load(text, { schema: SALT_YAML_SCHEMA, filename: file, json: false });
+      cache?.set(text, data);
+    }
   } catch (e) {
     if (e instanceof yaml.YAMLException) {
       const line = (e.mark?.line ?? 0) + 1;
@@ -151,7 +159,7 @@ export function loadSls(base: RunBase, sls: string): SlsFile | undefined {
     throw new SlsLoadError({ file, sls, message: (e as Error).message });
   }
   const rendered = renderText(base, text, file, slsVars(sls, file));
-  const { data, positions } = parseYaml(rendered, file);
+  const { data, positions } = parseYaml(rendered, file, base.parsedYaml);
   if (data === null || data === undefined) return { sls, file, slspath: slsVars(sls, file).slspath as string, data: {}, positions };
   if (typeof data !== 'object' || Array.isArray(data)) {
     throw new SlsLoadError({ file, sls, line: 1, message: 'SLS must be a mapping of ids to states' });

@@ -17,9 +17,32 @@ import type { ImportLink } from './py-runtime.js';
 import { installFilters } from './filters.js';
 import type { TreeSource } from '../tree/source.js';
 import { normaliseTreePath } from '../tree/source.js';
+import { CompiledTemplateCache, environmentFingerprint } from './compile-cache.js';
 
 let patched = false;
 const compiledCode = new Map<string, Record<string, unknown>>();
+/** Tests: drop this process's compiled templates, so the next compile goes to the disk cache. */
+export function forgetCompiledTemplates(): void {
+  compiledCode.clear();
+}
+/** The on-disk cache of each renderer's environment, and that environment's part of the key. */
+const diskCaches = new WeakMap<object, { cache: CompiledTemplateCache; fingerprint?: string }>();
+
+/** A template's compiled props via the on-disk cache of its environment (undefined: none). */
+function compileViaDisk(t: any): Record<string, unknown> | undefined {
+  const disk = diskCaches.get(t.env);
+  if (!disk) return undefined;
+  const env = t.env;
+  disk.fingerprint ??= environmentFingerprint(env);
+  const key = CompiledTemplateCache.key(disk.fingerprint, t.path ?? '', t.tmplStr);
+  let source = disk.cache.get(key);
+  if (source === undefined) {
+    // the call Template._compile makes: the same (patched) compiler, the same arguments
+    source = (nunjucks as any).compiler.compile(t.tmplStr, env.asyncFilters, env.extensionsList, t.path, env.opts) as string;
+    disk.cache.set(key, source);
+  }
+  return new Function(source)() as Record<string, unknown>;
+}
 /** Patch Nunjucks' runtime once per process: compat methods, closed lookups, Salt-style output. */
 function patchRuntime(): void {
   if (patched) return;
@@ -59,6 +82,7 @@ function patchRuntime(): void {
     const key = `${this.path ?? ''}\0${this.tmplStr}`;
     const cached = compiledCode.get(key);
     if (cached && !this.tmplProps) this.tmplProps = cached;
+    else if (!this.tmplProps) this.tmplProps = compileViaDisk(this);
     origCompile.call(this);
     if (!cached) {
       const props: Record<string, unknown> = { root: this.rootRenderFunc };
@@ -224,7 +248,8 @@ export class RenderError extends Error {
 export class JinjaRenderer {
   private readonly env: nunjucks.Environment;
 
-  constructor(tree: TreeSource) {
+  /** `compileCache`: compiled templates kept on disk across runs (./compile-cache.ts). */
+  constructor(tree: TreeSource, compileCache?: CompiledTemplateCache) {
     patchRuntime();
     this.env = new nunjucks.Environment(new TreeLoader(tree) as unknown as nunjucks.ILoader, {
       autoescape: false,
@@ -252,6 +277,7 @@ export class JinjaRenderer {
     const importData = new ImportDataExtension(tree);
     importData.env = this.env;
     this.env.addExtension('importData', importData);
+    if (compileCache) diskCaches.set(this.env, { cache: compileCache });
   }
 
   /** Compiled templates of this run: the same source file rendered for 40 states compiles once. */

@@ -5,6 +5,9 @@
  */
 import type { TreeSource } from '../tree/source.js';
 import { JinjaRenderer } from './jinja.js';
+import { CompiledTemplateCache, templateCacheDir } from './compile-cache.js';
+import { ParsedYamlCache } from './yaml-cache.js';
+import path from 'node:path';
 import { saltFunctions, type Data } from './salt-functions.js';
 
 export interface RenderBase {
@@ -13,17 +16,28 @@ export interface RenderBase {
   pillar: Data;
   opts: Data;
   renderer: JinjaRenderer;
+  /** state runs: rendered SLS text -> its parsed data, across runs (./yaml-cache.ts) */
+  parsedYaml?: ParsedYamlCache;
   salt: Record<string, (...a: unknown[]) => unknown>;
 }
 
-export function makeRenderBase(o: { tree: TreeSource; grains: Data; pillar: Data; opts?: Data; onSaltCall?: (name: string) => void }): RenderBase {
+/**
+ * `compileCache`: keep compiled templates in `<opts.cachedir>/jinja` across runs (./compile-cache.ts;
+ * code from the state tree, no data). State runs use it; pillar rendering does not (no copy of
+ * pillar templates on disk). `yamlCache` (with compileCache): parsed SLS in `<opts.cachedir>/yaml`
+ * (./yaml-cache.ts): rendered data, which can hold pillar values, so only where the pillar is on
+ * this machine already (`tsalt local`).
+ */
+export function makeRenderBase(o: { tree: TreeSource; grains: Data; pillar: Data; opts?: Data; compileCache?: boolean; yamlCache?: boolean; onSaltCall?: (name: string) => void }): RenderBase {
   const opts = o.opts ?? {};
+  const jinjaDir = o.compileCache ? templateCacheDir(opts.cachedir) : undefined;
   return {
     tree: o.tree,
     grains: o.grains,
     pillar: o.pillar,
     opts,
-    renderer: new JinjaRenderer(o.tree),
+    renderer: new JinjaRenderer(o.tree, jinjaDir ? new CompiledTemplateCache(jinjaDir) : undefined),
+    ...(jinjaDir && o.yamlCache ? { parsedYaml: new ParsedYamlCache(path.join(path.dirname(jinjaDir), 'yaml')) } : {}),
     salt: saltFunctions(o.grains, o.pillar, opts, o.tree, o.onSaltCall),
   };
 }

@@ -36,8 +36,10 @@ export function makeRunBase(o: {
   exec?: Exec;
   /** default: the process's memory (refresh-once) */
   memory?: Set<string>;
+  /** see EngineRequest.parsedYamlCache */
+  parsedYamlCache?: boolean;
 }): RunBase {
-  const r = makeRenderBase(o);
+  const r = makeRenderBase({ ...o, compileCache: true, yamlCache: o.parsedYamlCache === true });
   const facts = new FactCache();
   return {
     ...r,

@@ -15,6 +15,7 @@ import type { RequisiteKind } from '../requisite-kinds.js';
 import { makeRunContext, type RunBase } from './context.js';
 import { invokeModWatch, invokeState, type InvokeOutcome } from './invoke.js';
 import { jobSignal, KILLED_COMMENT } from './abort.js';
+import { now } from './clock.js';
 
 const FAIL_BLOCKS: ReadonlySet<RequisiteKind> = new Set(['require', 'watch', 'onchanges', 'prereq', 'onchanges_any', 'listen']);
 
@@ -56,7 +57,7 @@ export async function converge(
       changes: out.changes,
       comment: out.comment,
       start: start.toISOString(),
-      duration_ms: Math.round((performance.now() - t0) * 1000) / 1000,
+      duration_ms: Math.round((now() - t0) * 1000) / 1000,
       run_num: ordered.length,
       ...(s.warnings.length ? { warnings: s.warnings } : {}),
     };
@@ -139,7 +140,7 @@ export async function converge(
       predicted.set(t.key, await invokeState(makeRunContext(testBase, t.id, t.sls, t.requisitesIn), t.def, t.runArgs, t.extra));
     }
     const start = new Date();
-    const t0 = performance.now();
+    const t0 = now();
     const out = await decide(s);
     record(s, out, start, t0);
     if (out.result === false && s.failhard) stopped = true;
@@ -163,7 +164,7 @@ export async function converge(
   // a killed run says which states it never got to, so the report is complete
   if (killed?.aborted) {
     for (const s of states) {
-      if (!results.has(s.key)) record(s, { result: false, changes: {}, comment: KILLED_COMMENT }, new Date(), performance.now());
+      if (!results.has(s.key)) record(s, { result: false, changes: {}, comment: KILLED_COMMENT }, new Date(), now());
     }
   }
 
@@ -173,7 +174,7 @@ export async function converge(
       const listened = s.deps.filter((e) => e.kind === 'listen').map((e) => results.get(e.target));
       if (!listened.some(hasChanges) || results.get(s.key)?.result === false || !s.def.modWatch) continue;
       const start = new Date();
-      const t0 = performance.now();
+      const t0 = now();
       const out = await invokeModWatch(makeRunContext(base, s.id, s.sls), s.def, s.runArgs, s.extra);
       if (out) record(s, out, start, t0, `listener_${s.id}`, `${s.state}.mod_watch`);
     }

@@ -10,7 +10,8 @@ import { describe, expect, it, afterAll, beforeEach } from 'vitest';
 import fs from 'node:fs';
 import path from 'node:path';
 import { execFileSync } from 'node:child_process';
-import { JinjaRenderer } from '../../engine/render/jinja.js';
+import { JinjaRenderer, forgetCompiledTemplates } from '../../engine/render/jinja.js';
+import { CompiledTemplateCache } from '../../engine/render/compile-cache.js';
 import { LocalTree } from '../../engine/tree/local.js';
 import { compile } from '../../engine/engine.js';
 import { renderPillar } from '../../engine/compile/pillar.js';
@@ -148,6 +149,33 @@ describe('the template sandbox', () => {
       expect(out, name).not.toMatch(/\[native code\]|function \w*\(|=>/);
     }
     fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('holds with the compiled-template cache warm (each attempt rendered from the stored code)', () => {
+    const dir = tree({});
+    const cacheDir = path.join(tree({}), 'jinja');
+    const base = makeRunBase({ test: true, tree: new LocalTree(dir), grains: { os: 'Debian', id: 'h' }, pillar: { a: 1 } });
+    const renderAll = () => {
+      // a later process: nothing compiled in memory, a cache object of its own on the same directory
+      forgetCompiledTemplates();
+      const cache = new CompiledTemplateCache(cacheDir);
+      const r = new JinjaRenderer(new LocalTree(dir), cache);
+      for (const [name, t] of Object.entries(ATTEMPTS)) {
+        let out = '';
+        try {
+          out = r.render(t, { ...templateGlobals(base) }, `${name}.sls`);
+        } catch (e) {
+          out = String((e as Error).message);
+        }
+        checkNotRun();
+        expect(out, name).not.toMatch(/\[native code\]|function \w*\(|=>/);
+      }
+      return cache.stats;
+    };
+    renderAll();
+    const stored = fs.readdirSync(cacheDir).length;
+    expect(stored).toBeGreaterThan(Object.keys(ATTEMPTS).length / 2); // the ones that compile
+    expect(renderAll()).toEqual({ hits: stored, misses: Object.keys(ATTEMPTS).length - stored });
   });
 
   it('reaches no getter, function or class instance handed in as data', () => {

@@ -57,15 +57,17 @@ export function inCidr(ip: string, c: Cidr): boolean {
   return !!a && a.fam === c.fam && (a.n & c.mask) === c.net;
 }
 
-// Python ipaddress's is_private networks (3.11+)
-const PRIVATE = [
+// Python ipaddress's is_private networks (3.11+); parsed on first use, not at load: parsing
+// them compiles Node's IPv6 pattern, a cost every run paid for a lookup few trees make
+let privateNets: Cidr[] | undefined;
+const PRIVATE = (): Cidr[] => (privateNets ??= [
   '0.0.0.0/8', '10.0.0.0/8', '127.0.0.0/8', '169.254.0.0/16', '172.16.0.0/12', '192.0.0.0/29', '192.0.0.170/31',
   '192.0.2.0/24', '192.168.0.0/16', '198.18.0.0/15', '198.51.100.0/24', '203.0.113.0/24', '240.0.0.0/4', '255.255.255.255/32',
   '::1/128', '::/128', '::ffff:0:0/96', '100::/64', '2001::/23', '2001:2::/48', '2001:db8::/32', '2001:10::/28', 'fc00::/7', 'fe80::/10',
-].map((c) => parseCidr('network', c));
+].map((c) => parseCidr('network', c)));
 
 export function isPrivate(ip: string): boolean {
-  return PRIVATE.some((c) => inCidr(ip, c));
+  return PRIVATE().some((c) => inCidr(ip, c));
 }
 
 function isLoopback(ip: string): boolean {
