@@ -168,6 +168,9 @@ CREATE TABLE leases (
   holder TEXT NOT NULL,
   expires TEXT NOT NULL
 );`,
+  // 7: an agent's open runs by agent id
+  `
+CREATE INDEX job_agents_open_agent ON job_agents(agent_id) WHERE status IN ('queued','running');`,
 ];
 
 /** The bookkeeping table holding the version (SQLite keeps it in the file header). */

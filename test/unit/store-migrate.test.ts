@@ -186,4 +186,14 @@ describe('store schema versions', () => {
     expect((await s.listJobs(1))[0]!.killed).toMatchObject({ by: 'bob@cli' });
     await s.close();
   });
+
+  it("version 7: an agent's open runs are read through an index on the agent, not by scanning every open row", async () => {
+    const s = new Store(path.join(tempDir(), 'm.db'));
+    // the query openJobAgents(agent) runs on every hello and disconnect
+    const plan = s.db
+      .prepare("EXPLAIN QUERY PLAN SELECT * FROM job_agents WHERE status IN ('queued','running') AND agent_id = ? ORDER BY jid")
+      .all('a1') as { detail: string }[];
+    expect(plan.map((p) => p.detail).join('\n')).toContain('USING INDEX job_agents_open_agent');
+    await s.close();
+  });
 });
