@@ -144,6 +144,8 @@ export class JobManager {
   private readonly remote: RemoteAgents | undefined;
   /** other masters' jobs sent to agents connected here, by jid */
   private readonly held = new Map<string, HeldJob>();
+  /** jid -> the store read making its HeldJob: two dispatches of one job arriving together share one */
+  private readonly heldLoading = new Map<string, Promise<HeldJob | undefined>>();
   /** bus events gathered in one tick: one dispatch per master and job, one returned per job */
   private readonly outgoing = new Map<string, { jid: string; to: string | undefined; agents: string[]; pillar?: Record<string, unknown> }>();
   /** returns and streamed results of a tick, stored in one transaction each (master/batch.ts) */
@@ -545,15 +547,23 @@ export class JobManager {
    * revision) and this master's tree. An agent sent it already is skipped (a repeated dispatch).
    */
   async runDispatched(jid: string, ids: readonly string[], pillar?: Record<string, unknown>): Promise<void> {
-    let held = this.held.get(jid);
+    // the owner's pump sends one event per tick: a job's agents can come in several events at
+    // once, and each must land in the same HeldJob (whose bundles answer the agents' bundle_get)
+    let loading = this.held.has(jid) ? undefined : this.heldLoading.get(jid);
+    if (!this.held.has(jid) && !loading) {
+      loading = this.store.getJob(jid).then((row) => {
+        if (!row) return undefined;
+        const h: HeldJob = { row, pillar, sent: new Set(), snapshots: new Map(), bundles: new Map() };
+        this.held.set(jid, h);
+        return h;
+      });
+      this.heldLoading.set(jid, loading);
+      void loading.finally(() => this.heldLoading.delete(jid)).catch(() => undefined);
+    }
+    const held = this.held.get(jid) ?? (await loading);
     if (!held) {
-      const row = await this.store.getJob(jid);
-      if (!row) {
-        this.log.warn(`job ${jid}: dispatched here by another master but not in the store; ignored`);
-        return;
-      }
-      held = { row, pillar, sent: new Set(), snapshots: new Map(), bundles: new Map() };
-      this.held.set(jid, held);
+      this.log.warn(`job ${jid}: dispatched here by another master but not in the store; ignored`);
+      return;
     }
     for (const id of ids) {
       if (held.sent.has(id)) continue;

@@ -124,7 +124,14 @@ async function startWith(cfg: MasterConfig, log: Logger, source: ConfigSource, i
     {
       timeout_s: cfg.timeout_s,
       // runs due at start-up wait (at most lost_after_s) for the agents to reconnect
-      settle: { agentsBack: async () => (await store.listAgents()).every((a) => a.key_state !== 'accepted' || server.ready(a.id) !== undefined), max_s: cfg.lost_after_s },
+      // (agents connected to another master sharing the store are back too)
+      settle: {
+        agentsBack: async () => {
+          const held = router ? await router.elsewhere() : new Map<string, string>();
+          return (await store.listAgents()).every((a) => a.key_state !== 'accepted' || server.ready(a.id) !== undefined || held.has(a.id));
+        },
+        max_s: cfg.lost_after_s,
+      },
       ...(leases ? { leases } : {}),
     },
     log.child('schedule'),

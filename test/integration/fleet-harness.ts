@@ -24,6 +24,7 @@ export function buildOnce(): void {
 }
 
 import { freePort } from '../helpers/net.js';
+import { samples } from '../helpers/prometheus.js';
 export { freePort };
 
 export async function waitFor<T>(what: string, fn: () => T | undefined | Promise<T | undefined>, ms = 20_000): Promise<T> {
@@ -277,6 +278,31 @@ export class Fleet {
 
   startAgent(id: string, o: { grains?: Record<string, unknown>; cfg?: Record<string, unknown> } = {}): Proc {
     return this.startAgents([this.agentConfig(id, o)]);
+  }
+
+  /**
+   * Every running master's /metrics URL (master.yaml `metrics:`; the second master's port is
+   * read from its log). Each master exports what it sees itself (its own connections, the jobs
+   * it owns, the results its agents sent): a Prometheus server scrapes them all and sums.
+   */
+  async metricsUrls(): Promise<string[]> {
+    const urls: string[] = [];
+    for (const m of [this.master, this.master2]) {
+      if (!m?.running) continue;
+      const [, url] = await m.waitOutput(/metrics on (http:\/\/\S+\/metrics)/);
+      urls.push(url!);
+    }
+    return urls;
+  }
+
+  /** Every master's scrape, each series summed over the masters (PromQL `sum by (labels)`). */
+  async scrapeSum(): Promise<Map<string, number>> {
+    const sum = new Map<string, number>();
+    for (const url of await this.metricsUrls()) {
+      const text = await (await fetch(url)).text();
+      for (const [k, v] of samples(text)) sum.set(k, (sum.get(k) ?? 0) + v);
+    }
+    return sum;
   }
 
   /** pair mode: the second master's CLI socket */
