@@ -143,9 +143,12 @@ async function startWith(cfg: MasterConfig, log: Logger, source: ConfigSource, i
           cfg.metrics,
           metrics,
           {
+            // the fleet's agents as the store knows them: connected here or to another live
+            // master sharing the store (so every master exports the same gauge, not its share)
             agents: async () => {
               const connected = server.connectedIds();
-              return (await store.listAgents()).map((a) => ({ key_state: a.key_state, connected: connected.has(a.id) }));
+              const held = router ? await router.elsewhere() : new Map<string, string>();
+              return (await store.listAgents()).map((a) => ({ key_state: a.key_state, connected: connected.has(a.id) || held.has(a.id) }));
             },
             revision: () => source.head(),
           },

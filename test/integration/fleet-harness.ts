@@ -305,6 +305,24 @@ export class Fleet {
     return sum;
   }
 
+  /**
+   * The master the agents connect to first and its port, key and key directory: the second
+   * master in pair mode (agents list `[m2, m1]`), else the one master.
+   */
+  get agentSide(): { proc: Proc | undefined; port: number; fingerprint: string; pki: string } {
+    return TEST_MASTERS === 2
+      ? { proc: this.master2, port: this.port2, fingerprint: this.fingerprint2, pki: path.join(this.dir, 'pki/master2') }
+      : { proc: this.master, port: this.port, fingerprint: this.fingerprint, pki: path.join(this.dir, 'pki/master') };
+  }
+
+  /**
+   * Stop every master (pair mode: both, so that the agents have no master to fail over to, as a
+   * test of "the master is down" means); startMaster() starts them all again on their ports.
+   */
+  async killMasters(sig: NodeJS.Signals = 'SIGTERM'): Promise<void> {
+    await Promise.all([this.master?.kill(sig), this.master2?.kill(sig)]);
+  }
+
   /** pair mode: the second master's CLI socket */
   get sock2(): string {
     return path.join(this.dir, 'master2.sock');
