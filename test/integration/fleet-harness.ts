@@ -323,6 +323,11 @@ export class Fleet {
     await Promise.all([this.master?.kill(sig), this.master2?.kill(sig)]);
   }
 
+  /** Every master's log so far (pair mode: a leased job such as a rollout runs on either master). */
+  get mastersOut(): string {
+    return [this.master, this.master2].map((m) => m?.out ?? '').join('\n');
+  }
+
   /** pair mode: the second master's CLI socket */
   get sock2(): string {
     return path.join(this.dir, 'master2.sock');

@@ -110,7 +110,7 @@ describe('fleet: rollouts hold, through scheduled highstates', () => {
     expect(m.get(`tsalt_desired_revision_info{revision="${v3}"}`)).toBe(1);
     expect(m.get('tsalt_rollouts_total{outcome="halted"}')).toBe(1);
     expect(m.get('tsalt_agents_behind')).toBe(1); // the reached agent failed on v3; the held one is in sync with v2
-    expect(fleet.master!.out).toMatch(/warn .*rollout [0-9a-f]{12}: halted: batch 1\/2/);
+    expect(fleet.mastersOut).toMatch(/warn .*rollout [0-9a-f]{12}: halted: batch 1\/2/);
     // Prometheus' own linter accepts the release metrics; no agent id in them
     const text = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
     const lint = await exec(['promtool', 'check', 'metrics'], { input: text });

@@ -117,20 +117,20 @@ describe('fleet: scheduled jobs', () => {
       expect(spans[i]!.start).toBeGreaterThanOrEqual(spans[i - 1]!.end);
       expect(spans[i]!.start - spans[i - 1]!.start).toBeGreaterThanOrEqual(3000);
     }
-    expect(fleet.master!.out).toMatch(/schedule slow: skipping this run: job \d{20} of the previous run is still running/);
+    expect(fleet.mastersOut).toMatch(/schedule slow: skipping this run: job \d{20} of the previous run is still running/);
   });
 
   it('a target that matches nothing logs a warning at every tick and the schedule goes on', async () => {
     const re = /warn .*schedule nobody: no job started: target "nobody\*" \(glob\) matched no accepted agent; the schedule goes on/g;
-    const before = fleet.master!.out.match(re)?.length ?? 0;
+    const before = fleet.mastersOut.match(re)?.length ?? 0;
     expect(before).toBeGreaterThanOrEqual(1);
-    await waitFor('another warning', () => ((fleet.master!.out.match(re)?.length ?? 0) > before ? true : undefined), 10_000);
+    await waitFor('another warning', () => ((fleet.mastersOut.match(re)?.length ?? 0) > before ? true : undefined), 10_000);
     expect(await jobsBy('nobody')).toEqual([]);
   });
 
   it('enabled: False never runs, even with run_on_start', async () => {
     expect(await jobsBy('off')).toEqual([]);
-    expect(fleet.master!.out).toMatch(/schedule off: disabled/);
+    expect(fleet.mastersOut).toMatch(/schedule off: disabled/);
   });
 
   it('tsalt schedule --json lists every schedule with its last and next run', async () => {
@@ -166,7 +166,7 @@ describe('fleet: scheduled jobs', () => {
   it('run_on_start runs once right after a master (re)start, once the agents are back', async () => {
     // the first start had no accepted agent: the run found nobody and warned
     expect(await jobsBy('boot')).toEqual([]);
-    expect(fleet.master!.out).toMatch(/schedule boot: no job started: target "b1" \(glob\) matched no accepted agent/);
+    expect(fleet.mastersOut).toMatch(/schedule boot: no job started: target "b1" \(glob\) matched no accepted agent/);
     await fleet.master!.kill('SIGTERM');
     const restarted = Date.now();
     await fleet.startMaster();
