@@ -46,6 +46,17 @@ export const ReturnedEventSchema = z.strictObject({
   agents: Agents,
 });
 
+/**
+ * These agents' state results of job `jid` (streamed to `from`, which sent them the job) are in the
+ * store: the job's owner reads the new ones and streams them to its CLI.
+ */
+export const ProgressEventSchema = z.strictObject({
+  type: z.literal('progress'),
+  from: MasterIdSchema,
+  jid: JidSchema,
+  agents: Agents,
+});
+
 /** Keys changed (`tsalt keys accept/reject/delete` on `from`): a master holding their connections acts. */
 export const KeyEventSchema = z.strictObject({
   type: z.literal('key'),
@@ -71,7 +82,7 @@ export const ResyncEventSchema = z.strictObject({
   from: MasterIdSchema,
 });
 
-export const BusEventSchema = z.discriminatedUnion('type', [DispatchEventSchema, ReturnedEventSchema, KeyEventSchema, KillEventSchema, ResyncEventSchema]);
+export const BusEventSchema = z.discriminatedUnion('type', [DispatchEventSchema, ReturnedEventSchema, ProgressEventSchema, KeyEventSchema, KillEventSchema, ResyncEventSchema]);
 export type BusEvent = z.infer<typeof BusEventSchema>;
 export type BusEventType = BusEvent['type'];
 export type BusEventOf<T extends BusEventType> = Extract<BusEvent, { type: T }>;

@@ -6,6 +6,7 @@
  *   start: targets every agent with a live session anywhere
  *   dispatch {jid, to: m2, agents} ─▶ builds each job from the store, sends it
  *                                     the agent's return is stored here, once (atomic finish)
+ *   stream results from the store ◀── progress {jid, agents}  (results stored here)
  *   finish from the store ◀───────── returned {jid, agents}
  *   kill {jid} ─────────────────────▶ job_kill to its agents
  *   key {accepted, agents} ─────────▶ a pending connection here is accepted (or dropped)
@@ -80,6 +81,10 @@ export class Router implements RemoteAgents {
     this.o.bus.publish({ type: 'kill', from: this.self, jid, by });
   }
 
+  progress(jid: string, agents: string[]): void {
+    this.o.bus.publish({ type: 'progress', from: this.self, jid, agents });
+  }
+
   /** `tsalt keys accept/reject/delete` here: masters holding these agents' connections act too. */
   keysChanged(state: 'accepted' | 'rejected' | 'deleted', agents: string[]): void {
     if (agents.length) this.o.bus.publish({ type: 'key', from: this.self, state, agents });
@@ -94,6 +99,7 @@ export class Router implements RemoteAgents {
         await this.jobs?.runDispatched(ev.jid, ev.agents, ev.pillar);
       },
       returned: (ev) => this.jobs?.remoteReturned(ev.jid, ev.agents),
+      progress: (ev) => this.jobs?.remoteProgress(ev.jid, ev.agents),
       kill: (ev) => this.jobs?.remoteKill(ev.jid),
       key: (ev) => {
         for (const id of ev.agents) {

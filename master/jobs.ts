@@ -54,6 +54,8 @@ export interface RemoteAgents {
   returned(jid: string, agents: string[]): void;
   /** the job was killed: masters that sent it tell their agents */
   kill(jid: string, by: string): void;
+  /** these agents' new state results of another master's job are in the store: its owner streams them */
+  progress?(jid: string, agents: string[]): void;
 }
 
 /** Everything a JobManager works with, given when it is made. */
@@ -107,6 +109,10 @@ interface ActiveJob {
   missing: boolean;
   done: Promise<number>;
   resolve: (code: number) => void;
+  /** agents on other masters: how many of their stored state results were streamed to the sinks */
+  streamed?: Map<string, number>;
+  /** those reads of the store, one after another (two events must not stream a result twice) */
+  streaming?: Promise<void>;
 }
 
 export interface StartOptions {
@@ -144,6 +150,10 @@ export class JobManager {
   private readonly remote: RemoteAgents | undefined;
   /** other masters' jobs sent to agents connected here, by jid */
   private readonly held = new Map<string, HeldJob>();
+  /** jid -> the store read making its HeldJob: two dispatches of one job arriving together share one */
+  private readonly heldLoading = new Map<string, Promise<HeldJob | undefined>>();
+  /** jid -> agents of another master's job with new state results stored, told to its owner once a tick */
+  private readonly progressOut = new Map<string, Set<string>>();
   /** bus events gathered in one tick: one dispatch per master and job, one returned per job */
   private readonly outgoing = new Map<string, { jid: string; to: string | undefined; agents: string[]; pillar?: Record<string, unknown> }>();
   /** returns and streamed results of a tick, stored in one transaction each (master/batch.ts) */
@@ -545,15 +555,23 @@ export class JobManager {
    * revision) and this master's tree. An agent sent it already is skipped (a repeated dispatch).
    */
   async runDispatched(jid: string, ids: readonly string[], pillar?: Record<string, unknown>): Promise<void> {
-    let held = this.held.get(jid);
+    // the owner's pump sends one event per tick: a job's agents can come in several events at
+    // once, and each must land in the same HeldJob (whose bundles answer the agents' bundle_get)
+    let loading = this.held.has(jid) ? undefined : this.heldLoading.get(jid);
+    if (!this.held.has(jid) && !loading) {
+      loading = this.store.getJob(jid).then((row) => {
+        if (!row) return undefined;
+        const h: HeldJob = { row, pillar, sent: new Set(), snapshots: new Map(), bundles: new Map() };
+        this.held.set(jid, h);
+        return h;
+      });
+      this.heldLoading.set(jid, loading);
+      void loading.finally(() => this.heldLoading.delete(jid)).catch(() => undefined);
+    }
+    const held = this.held.get(jid) ?? (await loading);
     if (!held) {
-      const row = await this.store.getJob(jid);
-      if (!row) {
-        this.log.warn(`job ${jid}: dispatched here by another master but not in the store; ignored`);
-        return;
-      }
-      held = { row, pillar, sent: new Set(), snapshots: new Map(), bundles: new Map() };
-      this.held.set(jid, held);
+      this.log.warn(`job ${jid}: dispatched here by another master but not in the store; ignored`);
+      return;
     }
     for (const id of ids) {
       if (held.sent.has(id)) continue;
@@ -711,6 +729,40 @@ export class JobManager {
     this.events?.stateResult(m.jid, m.result);
     const job = this.active.get(m.jid);
     if (job) this.emit(job, { type: 'state_result', agent: conn.id, result: m.result });
+    else if (this.held.has(m.jid) && this.remote?.progress) this.queueProgress(m.jid, conn.id);
+  }
+
+  /** Another master's job: its owner is told (once a tick, by jid and agent ids) that results were stored. */
+  private queueProgress(jid: string, id: string): void {
+    let ids = this.progressOut.get(jid);
+    if (!ids) {
+      this.progressOut.set(jid, (ids = new Set()));
+      if (this.progressOut.size === 1)
+        setImmediate(() => {
+          const out = [...this.progressOut];
+          this.progressOut.clear();
+          for (const [j, agents] of out) this.remote?.progress?.(j, [...agents]);
+        });
+    }
+    ids.add(id);
+  }
+
+  /** State results of this master's job stored by another master: streamed to the job's sinks from the store. */
+  remoteProgress(jid: string, ids: readonly string[]): Promise<void> {
+    const job = this.active.get(jid);
+    if (!job) return Promise.resolve();
+    const streamed = (job.streamed ??= new Map());
+    const next = (job.streaming ?? Promise.resolve()).then(async () => {
+      for (const id of ids) {
+        if (!job.inflight.has(id)) continue; // its return is in: the CLI prints the whole run
+        const rows = await this.store.stateResults(jid, id);
+        const from = streamed.get(id) ?? 0;
+        for (const result of rows.slice(from)) this.emit(job, { type: 'state_result', agent: id, result });
+        streamed.set(id, Math.max(from, rows.length));
+      }
+    });
+    job.streaming = next.catch((e: Error) => this.log.debug(`job ${jid}: streaming results stored by another master: ${e.message}`));
+    return job.streaming;
   }
 
   private async onReturn(conn: AgentConn, m: Msg<'job_return'>): Promise<void> {

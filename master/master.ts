@@ -124,7 +124,14 @@ async function startWith(cfg: MasterConfig, log: Logger, source: ConfigSource, i
     {
       timeout_s: cfg.timeout_s,
       // runs due at start-up wait (at most lost_after_s) for the agents to reconnect
-      settle: { agentsBack: async () => (await store.listAgents()).every((a) => a.key_state !== 'accepted' || server.ready(a.id) !== undefined), max_s: cfg.lost_after_s },
+      // (agents connected to another master sharing the store are back too)
+      settle: {
+        agentsBack: async () => {
+          const held = router ? await router.elsewhere() : new Map<string, string>();
+          return (await store.listAgents()).every((a) => a.key_state !== 'accepted' || server.ready(a.id) !== undefined || held.has(a.id));
+        },
+        max_s: cfg.lost_after_s,
+      },
       ...(leases ? { leases } : {}),
     },
     log.child('schedule'),
@@ -136,9 +143,12 @@ async function startWith(cfg: MasterConfig, log: Logger, source: ConfigSource, i
           cfg.metrics,
           metrics,
           {
+            // the fleet's agents as the store knows them: connected here or to another live
+            // master sharing the store (so every master exports the same gauge, not its share)
             agents: async () => {
               const connected = server.connectedIds();
-              return (await store.listAgents()).map((a) => ({ key_state: a.key_state, connected: connected.has(a.id) }));
+              const held = router ? await router.elsewhere() : new Map<string, string>();
+              return (await store.listAgents()).map((a) => ({ key_state: a.key_state, connected: connected.has(a.id) || held.has(a.id) }));
             },
             revision: () => source.head(),
           },

@@ -12,7 +12,7 @@ describe('fleet: agent logs', () => {
     buildOnce();
     fleet = new Fleet({ states: { 'top.sls': 'base: {}\n' } });
     await fleet.startMaster(); // for its port and key fingerprint
-    await fleet.master!.kill('SIGTERM');
+    await fleet.killMasters('SIGTERM');
   });
   afterAll(async () => {
     await fleet?.stop();

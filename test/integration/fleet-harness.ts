@@ -24,6 +24,7 @@ export function buildOnce(): void {
 }
 
 import { freePort } from '../helpers/net.js';
+import { samples } from '../helpers/prometheus.js';
 export { freePort };
 
 export async function waitFor<T>(what: string, fn: () => T | undefined | Promise<T | undefined>, ms = 20_000): Promise<T> {
@@ -277,6 +278,54 @@ export class Fleet {
 
   startAgent(id: string, o: { grains?: Record<string, unknown>; cfg?: Record<string, unknown> } = {}): Proc {
     return this.startAgents([this.agentConfig(id, o)]);
+  }
+
+  /**
+   * Every running master's /metrics URL (master.yaml `metrics:`; the second master's port is
+   * read from its log). Each master exports what it sees itself (its own connections, the jobs
+   * it owns, the results its agents sent): a Prometheus server scrapes them all and sums.
+   */
+  async metricsUrls(): Promise<string[]> {
+    const urls: string[] = [];
+    for (const m of [this.master, this.master2]) {
+      if (!m?.running) continue;
+      const [, url] = await m.waitOutput(/metrics on (http:\/\/\S+\/metrics)/);
+      urls.push(url!);
+    }
+    return urls;
+  }
+
+  /** Every master's scrape, each series summed over the masters (PromQL `sum by (labels)`). */
+  async scrapeSum(): Promise<Map<string, number>> {
+    const sum = new Map<string, number>();
+    for (const url of await this.metricsUrls()) {
+      const text = await (await fetch(url)).text();
+      for (const [k, v] of samples(text)) sum.set(k, (sum.get(k) ?? 0) + v);
+    }
+    return sum;
+  }
+
+  /**
+   * The master the agents connect to first and its port, key and key directory: the second
+   * master in pair mode (agents list `[m2, m1]`), else the one master.
+   */
+  get agentSide(): { proc: Proc | undefined; port: number; fingerprint: string; pki: string } {
+    return TEST_MASTERS === 2
+      ? { proc: this.master2, port: this.port2, fingerprint: this.fingerprint2, pki: path.join(this.dir, 'pki/master2') }
+      : { proc: this.master, port: this.port, fingerprint: this.fingerprint, pki: path.join(this.dir, 'pki/master') };
+  }
+
+  /**
+   * Stop every master (pair mode: both, so that the agents have no master to fail over to, as a
+   * test of "the master is down" means); startMaster() starts them all again on their ports.
+   */
+  async killMasters(sig: NodeJS.Signals = 'SIGTERM'): Promise<void> {
+    await Promise.all([this.master?.kill(sig), this.master2?.kill(sig)]);
+  }
+
+  /** Every master's log so far (pair mode: a leased job such as a rollout runs on either master). */
+  get mastersOut(): string {
+    return [this.master, this.master2].map((m) => m?.out ?? '').join('\n');
   }
 
   /** pair mode: the second master's CLI socket */

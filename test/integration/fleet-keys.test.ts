@@ -78,11 +78,13 @@ describe('fleet: keys and the wire', () => {
   it('an agent refuses an impostor master and keeps running', async () => {
     // same port, different key: the real master is stopped and an impostor takes its place
     const impostor = new Fleet({ states, master: { auto_accept: true } });
-    impostor.port = fleet.port;
-    await fleet.master!.kill('SIGTERM');
+    // on the port of the master the agents connect to, every master of the fleet stopped
+    impostor.port = fleet.agentSide.port;
+    const realKey = fleet.agentSide.fingerprint;
+    await fleet.killMasters('SIGTERM');
     await impostor.startMaster();
     try {
-      expect(impostor.fingerprint).not.toBe(fleet.fingerprint);
+      expect(impostor.fingerprint).not.toBe(realKey);
       const agent = fleet.agents[0]!;
       await agent.waitOutput(/presented key [0-9a-f]{64}, expected [0-9a-f]{64}: refusing it/, 30_000);
       const marker = path.join(fleet.dir, 'impostor-was-here');
@@ -102,7 +104,7 @@ describe('fleet: keys and the wire', () => {
     const agent = fleet.startAgents([cfg]);
     await agent.waitOutput(/trusting master key [0-9a-f]{64} on first use/);
     const pinned = fs.readFileSync(path.join(path.dirname(cfg), 'pki', 'master.fp'), 'utf8').trim();
-    expect(pinned).toBe(`${fleet.fingerprint} 127.0.0.1:${fleet.port}`); // one pin per master: `<key> <host:port>`
+    expect(pinned).toBe(`${fleet.agentSide.fingerprint} 127.0.0.1:${fleet.agentSide.port}`); // one pin per master: `<key> <host:port>`
     await agent.kill();
     // without a fingerprint and without tofu the agent will not start at all
     const bare = fleet.startAgents([fleet.agentConfig('nofp', { cfg: { master_finger: undefined } })]);
@@ -151,8 +153,9 @@ describe('fleet: keys and the wire', () => {
   it('an agent survives garbage from a master holding the right key, and reconnects', async () => {
     const https = await import('node:https');
     const { WebSocketServer } = await import('ws');
-    await fleet.master!.kill('SIGTERM');
-    const pki = path.join(fleet.dir, 'pki/master');
+    // the key and port of the master the agent connects to; every master of the fleet stopped
+    const { pki, port } = fleet.agentSide;
+    await fleet.killMasters('SIGTERM');
     const srv = https.createServer({ key: fs.readFileSync(path.join(pki, 'master.key')), cert: fs.readFileSync(path.join(pki, 'master.crt')), requestCert: true, rejectUnauthorized: false });
     const wss = new WebSocketServer({ server: srv });
     let n = 0;
@@ -161,7 +164,7 @@ describe('fleet: keys and the wire', () => {
       ws.on('error', () => {});
       ws.send(garbage[n++ % garbage.length]!);
     });
-    await new Promise<void>((r) => srv.listen(fleet.port, '127.0.0.1', () => r()));
+    await new Promise<void>((r) => srv.listen(port, '127.0.0.1', () => r()));
     const agent = fleet.agents[0]!;
     const from = agent.out.length;
     try {

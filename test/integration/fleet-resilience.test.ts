@@ -67,7 +67,7 @@ describe('fleet: resilience', () => {
       const r = await pending;
       expect(r.code).toBe(3);
       expect(r.stdout).toMatch(/r2:\n\s+LOST/);
-      await fleet.master!.waitOutput(/agent r2: no heartbeat answer/);
+      await fleet.agentSide.proc!.waitOutput(/agent r2: no heartbeat answer/); // the master holding r2's connection
     } finally {
       r2.child.kill('SIGCONT');
     }
@@ -79,7 +79,7 @@ describe('fleet: resilience', () => {
     const from = r1.out.length;
     const pending = fleet.cli(['apply', 'r*', 'slow']);
     const jid = (await r1.waitOutput(/job (\d{20}): apply slow/, 20_000, from))[1]!;
-    await fleet.master!.kill('SIGKILL');
+    await fleet.killMasters('SIGKILL'); // every master: the agents have none to fail over to
     const cli = await pending;
     expect(cli.code).not.toBe(0);
     expect(cli.stderr).toMatch(/master closed the connection/);
@@ -105,7 +105,7 @@ describe('fleet: resilience', () => {
     const from = r2.out.length;
     const pending = fleet.cli(['run', 'r2', 'sleep 2; echo survived']);
     const jid = (await r2.waitOutput(/job (\d{20}): run command/, 20_000, from))[1]!;
-    await fleet.master!.kill('SIGKILL');
+    await fleet.killMasters('SIGKILL'); // every master: the agents have none to fail over to
     await pending;
     await r2.waitOutput(new RegExp(`job ${jid}: finished \\(master unreachable; spooled\\)`));
     await r2.kill('SIGKILL');

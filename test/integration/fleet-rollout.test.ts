@@ -110,7 +110,7 @@ describe('fleet: rollouts hold, through scheduled highstates', () => {
     expect(m.get(`tsalt_desired_revision_info{revision="${v3}"}`)).toBe(1);
     expect(m.get('tsalt_rollouts_total{outcome="halted"}')).toBe(1);
     expect(m.get('tsalt_agents_behind')).toBe(1); // the reached agent failed on v3; the held one is in sync with v2
-    expect(fleet.master!.out).toMatch(/warn .*rollout [0-9a-f]{12}: halted: batch 1\/2/);
+    expect(fleet.mastersOut).toMatch(/warn .*rollout [0-9a-f]{12}: halted: batch 1\/2/);
     // Prometheus' own linter accepts the release metrics; no agent id in them
     const text = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
     const lint = await exec(['promtool', 'check', 'metrics'], { input: text });
@@ -132,11 +132,12 @@ describe('fleet: rollouts hold, through scheduled highstates', () => {
   });
 
   it('a hand edit on an agent is put back by the next scheduled run and counted as a corrective change', async () => {
-    const before = (await scrape()).get('tsalt_state_changes_by_intent_total{intent="corrective"}') ?? 0;
+    // counted by the master the agent's results reach: every master's, summed
+    const before = (await fleet.scrapeSum()).get('tsalt_state_changes_by_intent_total{intent="corrective"}') ?? 0;
     const f = path.join(fleet.dir, 'agents', 'o1', 'root', 'etc', 'site');
     fs.writeFileSync(f, 'edited by hand\n');
     await waitFor('the drift put back', () => (file('o1') === 'v2' ? true : undefined), 30_000);
-    await waitFor('the corrective change counted', async () => ((await scrape()).get('tsalt_state_changes_by_intent_total{intent="corrective"}')! > before ? true : undefined));
+    await waitFor('the corrective change counted', async () => ((await fleet.scrapeSum()).get('tsalt_state_changes_by_intent_total{intent="corrective"}')! > before ? true : undefined));
     const r = await fleet.cli(['jobs']);
     expect(r.stdout).toMatch(/^JID\s+KIND\s+TARGET\s+SLS\s+TEST\s+BY\s+INTENT\s+REVISION\s+CHANGED\s+RESULT$/m);
     expect(r.stdout).toMatch(/schedule:hs\s+corrective/);

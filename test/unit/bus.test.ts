@@ -25,6 +25,7 @@ describe('bus events', () => {
     const table: BusHandlers = {
       dispatch: (e) => void seen.push(`dispatch ${e.to} ${e.agents.join(',')}`),
       returned: (e) => void seen.push(`returned ${e.agents.join(',')}`),
+      progress: (e) => void seen.push(`progress ${e.agents.join(',')}`),
       key: (e) => void seen.push(`key ${e.state}`),
       kill: (e) => void seen.push(`kill ${e.jid}`),
       resync: (e) => void seen.push(`resync ${e.from}`),
@@ -32,7 +33,8 @@ describe('bus events', () => {
     await dispatchBusEvent(table, { type: 'dispatch', from: 'm1', to: 'm2', jid: JID, agents: ['a', 'b'] });
     await dispatchBusEvent(table, { type: 'key', from: 'm1', state: 'rejected', agents: ['a'] });
     await dispatchBusEvent(table, { type: 'resync', from: 'm3' });
-    expect(seen).toEqual(['dispatch m2 a,b', 'key rejected', 'resync m3']);
+    await dispatchBusEvent(table, { type: 'progress', from: 'm2', jid: JID, agents: ['a'] });
+    expect(seen).toEqual(['dispatch m2 a,b', 'key rejected', 'resync m3', 'progress a']);
   });
 
   it('an event over the size limit is split by its agents, each part under it, none lost', () => {
