@@ -77,8 +77,15 @@ export function compilerFingerprint(): string {
 }
 
 /** The environment's part of the key: options, extensions (their parsers emit code), async filters. */
-export function environmentFingerprint(env: any): string {
-  const exts = (env.extensionsList as any[]).map((e) => `${e.__name ?? ''}:${(e.tags ?? []).join(',')}:${functionsText(e)}`);
+/** The parts of a Nunjucks Environment the compiled code depends on (internals, not in its typings). */
+export interface CompilingEnvironment {
+  extensionsList?: { __name?: string; tags?: string[] }[];
+  opts?: unknown;
+  asyncFilters?: unknown;
+}
+
+export function environmentFingerprint(env: CompilingEnvironment): string {
+  const exts = (env.extensionsList ?? []).map((e) => `${e.__name ?? ''}:${(e.tags ?? []).join(',')}:${functionsText(e)}`);
   return sha256(compilerFingerprint(), JSON.stringify(env.opts ?? {}), JSON.stringify(env.asyncFilters ?? []), exts.join('\n'));
 }
 
