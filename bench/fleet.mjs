@@ -14,7 +14,6 @@
  */
 import fs from 'node:fs';
 import os from 'node:os';
-import net from 'node:net';
 import path from 'node:path';
 import { spawn } from 'node:child_process';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -22,6 +21,7 @@ import { parseArgs } from 'node:util';
 import { REPO, TSALT, prepare } from './w54.mjs';
 import { timeMany, stats, tail, loadAvg } from './lib/measure.mjs';
 import { ms, mib, spread, table } from './lib/table.mjs';
+import { freePort } from './lib/free-port.mjs';
 
 let PER_PROCESS = 100;
 const IDLE_S = 30;
@@ -38,17 +38,6 @@ export function procUsage(pid) {
   const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
   const kib = (k) => Number(new RegExp(`^${k}:\\s+(\\d+)`, 'm').exec(status)?.[1] ?? NaN);
   return { cpuMs, rssKiB: kib('VmRSS'), hwmKiB: kib('VmHWM') };
-}
-
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-    s.on('error', reject);
-  });
 }
 
 /** The master's CLI client from the build, so the bench speaks the real protocol. */

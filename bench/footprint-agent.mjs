@@ -18,13 +18,13 @@
  */
 import fs from 'node:fs';
 import os from 'node:os';
-import net from 'node:net';
 import path from 'node:path';
 import { spawn } from 'node:child_process';
 import { parseArgs } from 'node:util';
 import { pathToFileURL } from 'node:url';
 import { REPO, TSALT, prepare, dropUser } from './w54.mjs';
 import { stats, loadAvg } from './lib/measure.mjs';
+import { freePort } from './lib/free-port.mjs';
 
 const CLK_TCK = 100;
 
@@ -50,17 +50,6 @@ export function usage(pid) {
     fileKiB: kib('RssFile'),
     hwmKiB: kib('VmHWM'),
   };
-}
-
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-    s.on('error', reject);
-  });
 }
 
 function start(argv, logFile) {

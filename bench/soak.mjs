@@ -19,11 +19,11 @@
  */
 import fs from 'node:fs';
 import os from 'node:os';
-import net from 'node:net';
 import path from 'node:path';
 import { spawn, spawnSync } from 'node:child_process';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
+import { freePort } from './lib/free-port.mjs';
 
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const TSALT = path.join(REPO, 'bin', 'tsalt.js');
@@ -65,17 +65,6 @@ const DIR = opt.dir ?? path.join(os.tmpdir(), `tsalt-soak-${stamp}`);
 const RESULTS = path.join(REPO, 'bench', 'results');
 const CSV = path.join(RESULTS, `soak-${stamp}.csv`);
 const SUMMARY = path.join(RESULTS, `soak-${stamp}-summary.md`);
-
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-    s.on('error', reject);
-  });
-}
 
 const y = (o) => Object.entries(o).map(([k, v]) => `${k}: ${JSON.stringify(v)}`).join('\n') + '\n';
 
