@@ -1,0 +1,70 @@
+/**
+ * Rows as both stores read them (SQLite and PostgreSQL hand back the same columns, JSON as
+ * text), mapped to the interface's types in one place.
+ */
+import type { AgentJobStatus, ReturnBody } from '../protocol/messages.js';
+import type { AgentRow, JobAgentRow, JobRow, KeyState, RolloutRow, RolloutStatus } from './store-api.js';
+
+type Row = Record<string, unknown>;
+
+export function agentRow(r: Row): AgentRow {
+  return {
+    id: String(r.id),
+    fingerprint: String(r.fingerprint),
+    key_state: r.key_state as KeyState,
+    grains: JSON.parse(String(r.grains ?? '{}')) as Record<string, unknown>,
+    first_seen: String(r.first_seen),
+    last_seen: (r.last_seen as string | null) ?? null,
+    revision_applied: (r.revision_applied as string | null) ?? null,
+    revision_attempted: (r.revision_attempted as string | null) ?? null,
+    attempt_status: (r.attempt_status as AgentJobStatus | null) ?? null,
+    attempt_jid: (r.attempt_jid as string | null) ?? null,
+    revision_assigned: (r.revision_assigned as string | null) ?? null,
+  };
+}
+
+export function rolloutRow(r: Row): RolloutRow {
+  return {
+    id: Number(r.id),
+    revision: String(r.revision),
+    previous: (r.previous as string | null) ?? null,
+    reason: String(r.reason),
+    started_by: String(r.started_by),
+    started: String(r.started),
+    finished: (r.finished as string | null) ?? null,
+    status: r.status as RolloutStatus,
+    batch: Number(r.batch),
+    batches: Number(r.batches),
+    agents: JSON.parse(String(r.agents)) as string[],
+    jids: JSON.parse(String(r.jids)) as string[],
+    message: (r.message as string | null) ?? null,
+  };
+}
+
+export function jobRow(r: Row): JobRow {
+  return {
+    jid: String(r.jid),
+    kind: r.kind as JobRow['kind'],
+    target: String(r.target),
+    tgt_type: String(r.tgt_type),
+    args: JSON.parse(String(r.args)) as Record<string, unknown>,
+    revision: (r.revision as string | null) ?? null,
+    started_by: String(r.started_by),
+    intent: r.intent === 'corrective' ? 'corrective' : 'intentional',
+    created: String(r.created),
+    killed: r.killed_by ? { by: String(r.killed_by), at: String(r.killed_at) } : null,
+  };
+}
+
+export function jobAgentRow(r: Row): JobAgentRow {
+  return {
+    jid: String(r.jid),
+    agent_id: String(r.agent_id),
+    revision: (r.revision as string | null) ?? null,
+    status: r.status as AgentJobStatus,
+    started: (r.started as string | null) ?? null,
+    finished: (r.finished as string | null) ?? null,
+    error: (r.error as string | null) ?? null,
+    body: r.body ? (JSON.parse(String(r.body)) as ReturnBody) : null,
+  };
+}
