@@ -9,14 +9,10 @@
  * must not act as if it were the only one.
  */
 import type { Logger } from '../core/log.js';
+import type { Store } from './store-api.js';
 
-type Maybe<T> = T | Promise<T>;
-
-/** The store's lease methods (schema migration 5, both stores). */
-export interface LeaseStore {
-  acquireLease(name: string, holder: string, ttl_s: number): Maybe<boolean>;
-  releaseLease(name: string, holder: string): Maybe<boolean>;
-}
+/** The store's lease methods (schema version 6, both stores). */
+export type LeaseStore = Pick<Store, 'acquireLease' | 'releaseLease'>;
 
 export interface LeasesOptions {
   store: LeaseStore;
