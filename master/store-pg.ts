@@ -18,6 +18,7 @@ import {
   emptyCounts,
   type AgentJobRow,
   type AgentRow,
+  type CallRow,
   type JobAgentRow,
   type JobProgress,
   type JobReturnRow,
@@ -41,7 +42,7 @@ import {
   type VerifyOutcome,
   type VerifyResultRow,
 } from './store-api.js';
-import { agentRow, jobAgentRow, jobRow, rolloutRow } from './store-rows.js';
+import { agentRow, callRow, jobAgentRow, jobRow, rolloutRow } from './store-rows.js';
 
 const now = () => new Date().toISOString();
 const TERMINAL_LIST = [...TERMINAL];
@@ -628,6 +629,45 @@ export class PgStore implements Store {
 
   async releaseLease(name: string, holder: string): Promise<boolean> {
     return (await this.count('DELETE FROM leases WHERE name = $1 AND holder = $2', [name, holder])) > 0;
+  }
+
+  // ------------------------------------------------------------ calls routed between masters
+  // (taking and answering are single UPDATEs: of two masters racing, the second finds the row changed)
+
+  async askCalls(rows: readonly CallRow[]): Promise<void> {
+    if (!rows.length) return;
+    const t = now();
+    // one statement for the call's rows, however many agents: unnest the columns
+    await this.run(
+      'INSERT INTO calls (id, agent_id, asked_by, sent_by, request, created, expires) SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[])',
+      [rows.map((r) => r.id), rows.map((r) => r.agent_id), rows.map((r) => r.asked_by), rows.map((r) => r.sent_by), rows.map((r) => JSON.stringify(r.request)), rows.map(() => t), rows.map((r) => r.expires)],
+    );
+  }
+
+  async takeCalls(id: string, master: string): Promise<CallRow[]> {
+    const rows = await this.rows('UPDATE calls SET taken = $1 WHERE id = $2 AND sent_by = $3 AND taken IS NULL RETURNING id, agent_id, asked_by, sent_by, request, expires', [now(), id, master]);
+    return rows.map(callRow);
+  }
+
+  async untakenCalls(master: string): Promise<string[]> {
+    return (await this.rows<{ id: string }>('SELECT DISTINCT id FROM calls WHERE sent_by = $1 AND taken IS NULL AND expires > $2 ORDER BY id', [master, now()])).map((r) => r.id);
+  }
+
+  async answerCall(id: string, agentId: string, answer: unknown): Promise<boolean> {
+    return (await this.count('UPDATE calls SET answer = $1, answered = $2 WHERE id = $3 AND agent_id = $4 AND answer IS NULL', [JSON.stringify(answer ?? null), now(), id, agentId])) > 0;
+  }
+
+  async collectAnswers(id: string): Promise<{ agent_id: string; answer: unknown }[]> {
+    const rows = await this.rows<{ agent_id: string; answer: string }>('DELETE FROM calls WHERE id = $1 AND answer IS NOT NULL RETURNING agent_id, answer', [id]);
+    return rows.map((r) => ({ agent_id: r.agent_id, answer: JSON.parse(r.answer) as unknown }));
+  }
+
+  async dropCall(id: string): Promise<void> {
+    await this.run('DELETE FROM calls WHERE id = $1', [id]);
+  }
+
+  async pruneCalls(grace_s: number): Promise<number> {
+    return this.count('DELETE FROM calls WHERE expires < $1', [ago(grace_s)]);
   }
 
   async rolloutBatches(rolloutId: number): Promise<RolloutBatchRow[]> {

@@ -3,7 +3,7 @@
  * text), mapped to the interface's types in one place.
  */
 import type { AgentJobStatus, ReturnBody } from '../protocol/messages.js';
-import type { AgentRow, JobAgentRow, JobRow, KeyState, RolloutRow, RolloutStatus } from './store-api.js';
+import type { AgentRow, CallRow, JobAgentRow, JobRow, KeyState, RolloutRow, RolloutStatus } from './store-api.js';
 
 type Row = Record<string, unknown>;
 
@@ -66,5 +66,16 @@ export function jobAgentRow(r: Row): JobAgentRow {
     finished: (r.finished as string | null) ?? null,
     error: (r.error as string | null) ?? null,
     body: r.body ? (JSON.parse(String(r.body)) as ReturnBody) : null,
+  };
+}
+
+export function callRow(r: Row): CallRow {
+  return {
+    id: String(r.id),
+    agent_id: String(r.agent_id),
+    asked_by: String(r.asked_by),
+    sent_by: String(r.sent_by),
+    request: JSON.parse(String(r.request)) as Record<string, unknown>,
+    expires: String(r.expires),
   };
 }

@@ -171,6 +171,23 @@ CREATE TABLE leases (
   // 7: an agent's open runs by agent id
   `
 CREATE INDEX job_agents_open_agent ON job_agents(agent_id) WHERE status IN ('queued','running');`,
+  // 8: calls routed to the master holding the agent's connection (the same SQL in both dialects)
+  `
+CREATE TABLE calls (
+  id TEXT NOT NULL,
+  agent_id TEXT NOT NULL,
+  asked_by TEXT NOT NULL,
+  sent_by TEXT NOT NULL,
+  request TEXT NOT NULL,
+  created TEXT NOT NULL,
+  expires TEXT NOT NULL,
+  taken TEXT,
+  answered TEXT,
+  answer TEXT,
+  PRIMARY KEY (id, agent_id)
+);
+CREATE INDEX calls_sent_by ON calls(sent_by) WHERE taken IS NULL;
+CREATE INDEX calls_expires ON calls(expires);`,
 ];
 
 /** The bookkeeping table holding the version (SQLite keeps it in the file header). */

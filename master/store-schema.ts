@@ -205,6 +205,31 @@ CREATE TABLE leases (
     sql: `
 CREATE INDEX job_agents_open_agent ON job_agents(agent_id) WHERE status IN ('queued','running');`,
   },
+  {
+    // version 8: calls (`tsalt ping/call/show`) routed to the master holding the agent's
+    // connection. One row per call and agent: the request without pillar or bundle (the holding
+    // master renders those), taken once by that master, answered once; the asking master reads
+    // and deletes the answer, or the whole call when it stops waiting. `expires` is when it stops
+    // waiting: rows a master left behind (it died waiting) are deleted by age after it. Answers
+    // go here rather than on the bus: one such as state.show_sls is far over NOTIFY's 8,000 bytes
+    what: 'calls',
+    sql: `
+CREATE TABLE calls (
+  id TEXT NOT NULL,
+  agent_id TEXT NOT NULL,
+  asked_by TEXT NOT NULL,
+  sent_by TEXT NOT NULL,
+  request TEXT NOT NULL,
+  created TEXT NOT NULL,
+  expires TEXT NOT NULL,
+  taken TEXT,
+  answered TEXT,
+  answer TEXT,
+  PRIMARY KEY (id, agent_id)
+);
+CREATE INDEX calls_sent_by ON calls(sent_by) WHERE taken IS NULL;
+CREATE INDEX calls_expires ON calls(expires);`,
+  },
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

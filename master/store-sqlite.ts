@@ -15,6 +15,7 @@ import {
   emptyCounts,
   type AgentJobRow,
   type AgentRow,
+  type CallRow,
   type JobAgentRow,
   type JobReturnRow,
   type JobProgress,
@@ -38,7 +39,7 @@ import {
   type VerifyOutcome,
   type VerifyResultRow,
 } from './store-api.js';
-import { agentRow, jobAgentRow, jobRow, rolloutRow } from './store-rows.js';
+import { agentRow, callRow, jobAgentRow, jobRow, rolloutRow } from './store-rows.js';
 import { sqlitePresence } from './store-presence-sqlite.js';
 
 const now = () => new Date().toISOString();
@@ -449,6 +450,42 @@ export class SqliteStore implements Store {
   }
   async releaseLease(name: string, holder: string): Promise<boolean> {
     return this.presence.releaseLease(name, holder);
+  }
+
+  // ------------------------------------------------------------ calls routed between masters
+
+  async askCalls(rows: readonly CallRow[]): Promise<void> {
+    const t = now();
+    const ins = this.q('INSERT INTO calls (id, agent_id, asked_by, sent_by, request, created, expires) VALUES (?, ?, ?, ?, ?, ?, ?)');
+    this.db.transaction(() => {
+      for (const r of rows) ins.run(r.id, r.agent_id, r.asked_by, r.sent_by, JSON.stringify(r.request), t, r.expires);
+    })();
+  }
+
+  async takeCalls(id: string, master: string): Promise<CallRow[]> {
+    const rows = this.q('UPDATE calls SET taken = ? WHERE id = ? AND sent_by = ? AND taken IS NULL RETURNING id, agent_id, asked_by, sent_by, request, expires').all(now(), id, master) as Record<string, unknown>[];
+    return rows.map(callRow);
+  }
+
+  async untakenCalls(master: string): Promise<string[]> {
+    return (this.q('SELECT DISTINCT id FROM calls WHERE sent_by = ? AND taken IS NULL AND expires > ? ORDER BY id').all(master, now()) as { id: string }[]).map((r) => r.id);
+  }
+
+  async answerCall(id: string, agentId: string, answer: unknown): Promise<boolean> {
+    return this.q('UPDATE calls SET answer = ?, answered = ? WHERE id = ? AND agent_id = ? AND answer IS NULL').run(JSON.stringify(answer ?? null), now(), id, agentId).changes > 0;
+  }
+
+  async collectAnswers(id: string): Promise<{ agent_id: string; answer: unknown }[]> {
+    const rows = this.q('DELETE FROM calls WHERE id = ? AND answer IS NOT NULL RETURNING agent_id, answer').all(id) as { agent_id: string; answer: string }[];
+    return rows.map((r) => ({ agent_id: r.agent_id, answer: JSON.parse(r.answer) as unknown }));
+  }
+
+  async dropCall(id: string): Promise<void> {
+    this.q('DELETE FROM calls WHERE id = ?').run(id);
+  }
+
+  async pruneCalls(grace_s: number): Promise<number> {
+    return this.q('DELETE FROM calls WHERE expires < ?').run(new Date(Date.now() - grace_s * 1000).toISOString()).changes;
   }
 
   async rolloutBatches(rolloutId: number): Promise<RolloutBatchRow[]> {

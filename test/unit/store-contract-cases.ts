@@ -381,4 +381,65 @@ export function storeContract(open: OpenStore): void {
         expect(await s.listAgents()).toHaveLength(1);
       }));
   });
+
+  describe('calls routed between masters', () => {
+    const CALL = 'c0'.repeat(16);
+    const later = (s: number) => new Date(Date.now() + s * 1000).toISOString();
+    const ask = (id: string, agents: string[], expires = later(60), sent_by = 'm2') =>
+      agents.map((agent_id) => ({ id, agent_id, asked_by: 'm1', sent_by, request: { fun: 'state.show_sls', args: ['web'], kwargs: {}, timeout_ms: 5000 }, expires }));
+
+    it('the holding master takes a call once; another master, or the same again, gets nothing', () =>
+      withStore(open, 'calls_take', async (s, again) => {
+        const t = await again();
+        await s.askCalls(ask(CALL, ['a', 'b']));
+        expect(await s.untakenCalls('m2')).toEqual([CALL]);
+        expect(await s.untakenCalls('m1')).toEqual([]);
+        expect(await s.takeCalls(CALL, 'm1')).toEqual([]);
+        // two connections of m2 (a re-sync racing the event): each row is taken by one of them
+        const [x, y] = await Promise.all([s.takeCalls(CALL, 'm2'), t.takeCalls(CALL, 'm2')]);
+        const taken = [...x, ...y].sort((p, q) => p.agent_id.localeCompare(q.agent_id));
+        expect(taken).toEqual(ask(CALL, ['a', 'b']).map((r) => ({ ...r, expires: expect.any(String) })));
+        expect(await s.takeCalls(CALL, 'm2')).toEqual([]);
+        expect(await s.untakenCalls('m2')).toEqual([]);
+      }));
+
+    it('stores each answer once, any size; the asker reads each once and the rows go', () =>
+      withStore(open, 'calls_answer', async (s, again) => {
+        const t = await again();
+        await s.askCalls(ask(CALL, ['a', 'b']));
+        await s.takeCalls(CALL, 'm2');
+        // state.show_sls of a big tree: far over a NOTIFY payload
+        const big = { status: 'ok', return: { motd: { file: ['managed', { contents: 'x'.repeat(200_000) }] } }, rtt_ms: 1.5 };
+        const answers = await Promise.all([s.answerCall(CALL, 'a', big), t.answerCall(CALL, 'a', { status: 'error', error: 'second' })]);
+        expect(answers.filter(Boolean)).toHaveLength(1);
+        expect(await s.answerCall(CALL, 'nobody', big)).toBe(false);
+        const first = await t.collectAnswers(CALL);
+        expect(first).toHaveLength(1);
+        expect(first[0]!.agent_id).toBe('a');
+        expect(first[0]!.answer).toEqual(answers[0] ? big : { status: 'error', error: 'second' });
+        expect(await s.collectAnswers(CALL)).toEqual([]);
+        // read and gone: a late copy of the answer finds no row
+        expect(await s.answerCall(CALL, 'a', big)).toBe(false);
+        expect(await s.answerCall(CALL, 'b', null)).toBe(true);
+        expect(await s.collectAnswers(CALL)).toEqual([{ agent_id: 'b', answer: null }]);
+        expect(await s.collectAnswers(CALL)).toEqual([]);
+      }));
+
+    it('an asker that stops waiting drops its call; rows a dead asker left go by age', () =>
+      withStore(open, 'calls_prune', async (s) => {
+        const other = 'd1'.repeat(16);
+        const old = 'e2'.repeat(16);
+        await s.askCalls(ask(CALL, ['a']));
+        await s.askCalls(ask(other, ['a', 'b']));
+        await s.askCalls(ask(old, ['a'], new Date(Date.now() - 600_000).toISOString()));
+        expect(await s.untakenCalls('m2')).toEqual([CALL, other]);
+        await s.dropCall(CALL);
+        expect(await s.takeCalls(CALL, 'm2')).toEqual([]);
+        expect(await s.answerCall(CALL, 'a', 1)).toBe(false);
+        expect(await s.pruneCalls(900)).toBe(0);
+        expect(await s.pruneCalls(300)).toBe(1);
+        expect(await s.takeCalls(old, 'm2')).toEqual([]);
+        expect((await s.takeCalls(other, 'm2')).map((r) => r.agent_id)).toEqual(['a', 'b']);
+      }));
+  });
 }
