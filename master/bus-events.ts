@@ -82,7 +82,39 @@ export const ResyncEventSchema = z.strictObject({
   from: MasterIdSchema,
 });
 
-export const BusEventSchema = z.discriminatedUnion('type', [DispatchEventSchema, ReturnedEventSchema, ProgressEventSchema, KeyEventSchema, KillEventSchema, ResyncEventSchema]);
+/** A routed call's id (master/calls-route.ts): its rows in the store's `calls` table. */
+export const CallIdSchema = z.string().regex(/^[0-9a-f]{32}$/);
+
+/**
+ * `tsalt ping/call/show` on `from` for agents connected to `to`: `to` takes call `id`'s rows from
+ * the store (the request; pillar and bundle it renders itself), sends each agent its call and
+ * stores each answer there. The event only names the call: answers can be megabytes.
+ */
+export const CallEventSchema = z.strictObject({
+  type: z.literal('call'),
+  from: MasterIdSchema,
+  to: MasterIdSchema,
+  id: CallIdSchema,
+});
+
+/** Answers to call `id` are in the store: the master that asked (`to`) reads them (and deletes them). */
+export const AnsweredEventSchema = z.strictObject({
+  type: z.literal('answered'),
+  from: MasterIdSchema,
+  to: MasterIdSchema,
+  id: CallIdSchema,
+});
+
+export const BusEventSchema = z.discriminatedUnion('type', [
+  DispatchEventSchema,
+  ReturnedEventSchema,
+  ProgressEventSchema,
+  KeyEventSchema,
+  KillEventSchema,
+  ResyncEventSchema,
+  CallEventSchema,
+  AnsweredEventSchema,
+]);
 export type BusEvent = z.infer<typeof BusEventSchema>;
 export type BusEventType = BusEvent['type'];
 export type BusEventOf<T extends BusEventType> = Extract<BusEvent, { type: T }>;

@@ -10,6 +10,8 @@
  *   finish from the store ◀───────── returned {jid, agents}
  *   kill {jid} ─────────────────────▶ job_kill to its agents
  *   key {accepted, agents} ─────────▶ a pending connection here is accepted (or dropped)
+ *   call {id, to: m2} ──────────────▶ calls its agents (master/calls-route.ts), answers stored
+ *   reads the answers from the store ◀── answered {id, to: m1}
  *
  * After a gap (the bus connection came back), this master re-reads the store: returns it missed,
  * key changes for its connections, and asks the owners for dispatches it missed (resync).
@@ -17,6 +19,7 @@
 import type { Logger } from '../core/log.js';
 import { dispatchBusEvent, type BusHandlers } from './bus-events.js';
 import { openBus, type Bus } from './bus.js';
+import type { CallRoutes, FleetCalls } from './calls-route.js';
 import type { JobManager, RemoteAgents } from './jobs.js';
 import { Presence, type PresenceStore } from './presence.js';
 import type { AgentServer } from './server.js';
@@ -34,9 +37,10 @@ export interface RouterOptions {
   log: Logger;
 }
 
-export class Router implements RemoteAgents {
+export class Router implements RemoteAgents, CallRoutes {
   private jobs: JobManager | undefined;
   private server: AgentServer | undefined;
+  private calls: FleetCalls | undefined;
   private readonly unsubscribe: () => void;
 
   constructor(private readonly o: RouterOptions) {
@@ -49,10 +53,11 @@ export class Router implements RemoteAgents {
     o.bus.onGap(() => void this.resync().catch((e: Error) => o.log.error(`bus: re-sync failed: ${e.message}`)));
   }
 
-  /** The jobs and the agent server are made after the router (they are given it). */
-  attach(jobs: JobManager, server: AgentServer): void {
+  /** The jobs, the agent server and the calls are made after the router (they are given it). */
+  attach(jobs: JobManager, server: AgentServer, calls?: FleetCalls): void {
     this.jobs = jobs;
     this.server = server;
+    this.calls = calls;
   }
 
   get self(): string {
@@ -90,6 +95,16 @@ export class Router implements RemoteAgents {
     if (agents.length) this.o.bus.publish({ type: 'key', from: this.self, state, agents });
   }
 
+  /** Master `to` holds the agents of call `id` (its request is in the store). */
+  askCall(to: string, id: string): void {
+    this.o.bus.publish({ type: 'call', from: this.self, to, id });
+  }
+
+  /** Answers to call `id`, which master `to` asked, are in the store. */
+  callAnswered(to: string, id: string): void {
+    this.o.bus.publish({ type: 'answered', from: this.self, to, id });
+  }
+
   // ------------------------------------------------------------ events in
 
   private handlers(): BusHandlers {
@@ -108,12 +123,15 @@ export class Router implements RemoteAgents {
         }
       },
       resync: (ev) => this.jobs?.redispatchTo(ev.from),
+      call: (ev) => (ev.to === this.self ? this.calls?.onAsked(ev.id) : undefined),
+      answered: (ev) => (ev.to === this.self ? this.calls?.onAnswered(ev.id) : undefined),
     };
   }
 
-  /** After a gap: returns and key changes from the store, and the owners asked for missed dispatches. */
+  /** After a gap: returns, answers and key changes from the store, calls missed, and the owners asked for missed dispatches. */
   async resync(): Promise<void> {
     await this.jobs?.resync();
+    await this.calls?.resync();
     const server = this.server;
     if (server) {
       for (const id of server.connectedIds()) {

@@ -25,6 +25,11 @@ export class AgentCalls {
 
   constructor(private readonly server: Pick<AgentServer, 'ready'>) {}
 
+  /** Whether the agent is connected here, ready for a call. */
+  has(agent: string): boolean {
+    return this.server.ready(agent) !== undefined;
+  }
+
   call(agent: string, body: Omit<Call, 'type' | 'id'>, timeoutMs: number): Promise<CallOutcome> {
     const conn = this.server.ready(agent);
     if (!conn) return Promise.resolve({ status: 'offline', error: 'Minion did not return. [Not connected]' });

@@ -5,13 +5,11 @@
  */
 import type { Identity } from '../core/identity.js';
 import type { Logger } from '../core/log.js';
-import { CALL_FUNCTIONS, JOB_FUNCTIONS, PILLAR_FUNCTIONS, TREE_FUNCTIONS, type Call, type CliEvent, type CliRequest, type TargetType } from '../protocol/messages.js';
+import { CALL_FUNCTIONS, JOB_FUNCTIONS, type Call, type CliEvent, type CliRequest, type TargetType } from '../protocol/messages.js';
 import { saltStateReturn } from '../protocol/results.js';
-import { toWire } from '../engine/tree/bundle.js';
-import { pillarFor } from './pillar.js';
 import { traverse, type Data } from '../engine/render/salt-functions.js';
 import { resolveTarget, TargetError } from './target.js';
-import type { AgentCalls, CallOutcome } from './calls.js';
+import { pillarAt, type FleetCalls } from './calls-route.js';
 import { jobHistory } from './job-history.js';
 import type { Store, AgentRow } from './store-api.js';
 import type { AgentServer } from './server.js';
@@ -37,7 +35,8 @@ export interface CliContext {
   source: ConfigSource;
   /** the desired revision and rollouts (with git: or rollout:) */
   releaser?: Releaser;
-  calls: AgentCalls;
+  /** calls to agents connected here or, with masters sharing the store, to any of them */
+  calls: FleetCalls;
   log: Logger;
   /** several masters on one store: a key change reaches the master holding that agent's connection */
   keysChanged?: (state: 'accepted' | 'rejected' | 'deleted', ids: string[]) => void;
@@ -162,42 +161,15 @@ export const cliHandlers: CliHandlerTable = {
     const agents = await targeted(req, send, ctx);
     if (!agents) return 1;
     const fun = req.fun as Call['fun'];
-    let bundle: Call['bundle'];
-    if (TREE_FUNCTIONS.has(fun)) {
-      const b = (await ctx.source.snapshot(req.revision ?? (await ctx.store.desired()))).bundle;
-      bundle = { hash: b.hash, revision: b.revision, files: toWire(b.entries) };
-    }
     const timeoutMs = (req.timeout_s ?? ctx.cfg.timeout_s) * 1000;
-    const returns = await Promise.all(
-      agents.map(async (a): Promise<[string, CallOutcome]> => {
-        let pillar: Data | undefined;
-        if (PILLAR_FUNCTIONS.has(fun)) {
-          try {
-            pillar = await pillarAt(ctx, a);
-          } catch (e) {
-            return [a.id, { status: 'error', error: `pillar did not render: ${(e as Error).message}`, rtt_ms: 0 }];
-          }
-        }
-        const body = { fun, args: req.args, kwargs: req.kwargs, ...(pillar ? { pillar } : {}), ...(bundle ? { bundle } : {}) };
-        return [a.id, await ctx.calls.call(a.id, body, timeoutMs)];
-      }),
-    );
+    // each agent wherever it is connected; pillar and tree rendered by the master sending the call
+    const returns = await ctx.calls.callAll(agents, { fun, args: req.args, kwargs: req.kwargs, ...(req.revision !== undefined ? { revision: req.revision } : {}) }, timeoutMs);
     send({ type: 'data', data: { fun, returns: Object.fromEntries(returns) } });
     const statuses = returns.map(([, o]) => o.status);
     return statuses.some((st) => st === 'timeout' || st === 'offline' || st === 'lost') ? 3 : statuses.includes('error') ? 2 : 0;
   },
   ...releaseHandlers,
 };
-
-/**
- * An agent's pillar as its jobs get it: rendered from the pillar of the revision the fleet gives
- * that agent (its assigned revision, else the desired one, else the head).
- */
-async function pillarAt(ctx: CliContext, a: AgentRow): Promise<Data> {
-  const rev = a.revision_assigned ?? (await ctx.store.desired());
-  const snap = await ctx.source.snapshot(rev ?? undefined);
-  return pillarFor(snap.pillar(), a.id, { ...a.grains, id: a.id });
-}
 
 /** The accepted agents a target names; an error sent (and undefined) when it names none. */
 async function targeted(req: { target: string; tgt_type: TargetType }, send: Send, ctx: CliContext) {

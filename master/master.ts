@@ -13,6 +13,7 @@ import { GitSource, StateTree, type ConfigSource } from './tree.js';
 import { listenCli } from './cli-socket.js';
 import { handleCli, type CliContext } from './cli-handlers.js';
 import { AgentCalls } from './calls.js';
+import { FleetCalls } from './calls-route.js';
 import { MasterMetrics, serveMetrics } from './metrics.js';
 import { Releaser } from './rollout.js';
 import { fanOut, ReleaseMetrics } from './release-metrics.js';
@@ -115,7 +116,9 @@ async function startWith(cfg: MasterConfig, log: Logger, source: ConfigSource, i
       accepted: { ...jobs.handlers(), call_return: (c, m) => calls.onReturn(c, m) },
     },
   });
-  router?.attach(jobs, server);
+  // calls reach agents connected here and, with masters sharing the store, through the others
+  const fleetCalls = new FleetCalls({ local: calls, store, source, log: log.child('calls'), ...(router ? { routes: router } : {}) });
+  router?.attach(jobs, server, fleetCalls);
   await jobs.recover();
   const scheduler = new Scheduler(
     cfg.schedule,
@@ -178,7 +181,7 @@ async function startWith(cfg: MasterConfig, log: Logger, source: ConfigSource, i
   log.info(`listening for agents on ${cfg.interface}:${port}`);
 
   const cliLog = log.child('cli');
-  const cliCtx: CliContext = { cfg, identity, store, server, jobs, scheduler, source, calls, log, ...(router ? { keysChanged: (state, ids) => router.keysChanged(state, ids), elsewhere: () => router.elsewhere() } : {}) };
+  const cliCtx: CliContext = { cfg, identity, store, server, jobs, scheduler, source, calls: fleetCalls, log, ...(router ? { keysChanged: (state, ids) => router.keysChanged(state, ids), elsewhere: () => router.elsewhere() } : {}) };
   const cli: net.Server = await listenCli(cfg.socket, (req, send) => handleCli(cliCtx, req, send), cliLog);
   log.info(`cli socket ${cfg.socket}`);
   releaser = tracked
@@ -212,6 +215,7 @@ async function startWith(cfg: MasterConfig, log: Logger, source: ConfigSource, i
       clearInterval(elsewhereTimer);
       await leases?.stop();
       jobs.stop();
+      fleetCalls.stop();
       calls.stop();
       await metricsHttp?.close();
       await consoleHttp?.close();

@@ -2,19 +2,16 @@
  * Inspect and call from the master, through the real CLI against a real master and agents on
  * loopback: tsalt grains, pillar (never logged), show (each agent compiles with its own grains
  * and pillar at the desired revision, nothing applied), ping (round-trip times, offline agents),
- * call (Salt's names, arguments and return shapes; unknown functions listed).
+ * call (Salt's names, arguments and return shapes; unknown functions listed). On a pair of
+ * masters (npm run test:fleet-pair) the agents are on the second master and the CLI talks to the
+ * first: every call goes through the store and the bus (master/calls-route.ts).
  */
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildOnce, Fleet, TEST_MASTERS, waitFor, type Proc } from './fleet-harness.js';
-
-// On a pair of masters (npm run test:fleet-pair) the agents are on the second master and the CLI
-// talks to the first: calls (ping, call, show, pillar) are answered by an agent's own master
-// only, not routed between masters yet (docs/fleet.md "More than one master", Limits)
-const itCalls = it.skipIf(TEST_MASTERS === 2);
+import { buildOnce, Fleet, waitFor, type Proc } from './fleet-harness.js';
 
 const marker = `/tmp/tsalt-show-must-not-exist-${process.pid}`;
 const states = {
@@ -93,7 +90,7 @@ describe('fleet: grains, pillar, show, ping, call', () => {
     expect(bad.stderr).toMatch(/^tsalt grains: target "nobody" \(glob\) matched no accepted agent$/m);
   });
 
-  itCalls('tsalt pillar: each agent its own; the values are never in the master or agent logs', async () => {
+  it('tsalt pillar: each agent its own; the values are never in the master or agent logs', async () => {
     const p = await fleet.json<Record<string, Record<string, unknown>>>(['pillar', '*']);
     expect(p.a1).toEqual({ secret: 'alpha-pillar-value', mysql: { port: 3306 } });
     expect(p.b1).toEqual({ secret: 'bravo-pillar-value' });
@@ -110,7 +107,7 @@ describe('fleet: grains, pillar, show, ping, call', () => {
     }
   });
 
-  itCalls('tsalt show: compiled per agent with its grains and pillar, requisites and order, nothing applied', async () => {
+  it('tsalt show: compiled per agent with its grains and pillar, requisites and order, nothing applied', async () => {
     const r = await fleet.json<CallJson>(['show', 'a1,b1', '-L']);
     expect(r.fun).toBe('state.show_highstate');
     const a1 = r.returns.a1!.return as Record<string, Record<string, unknown>>;
@@ -138,7 +135,7 @@ describe('fleet: grains, pillar, show, ping, call', () => {
     expect(missing.stdout).toMatch(/^a1:\n    ERROR: .*nosuch/);
   });
 
-  itCalls('tsalt show --revision: the tree as it was', async () => {
+  it('tsalt show --revision: the tree as it was', async () => {
     const before = spawnSync('git', ['-C', path.join(fleet.dir, 'states'), 'rev-parse', 'HEAD'], { encoding: 'utf8' }).stdout.trim();
     fleet.writeTree('states', { 'web.sls': 'web_thing_v2:\n  test.succeed_with_changes: []\n' });
     fleet.commit('v2');
@@ -148,7 +145,7 @@ describe('fleet: grains, pillar, show, ping, call', () => {
     expect(Object.keys(old.returns.a1!.return as object)).toEqual(['web_thing']);
   });
 
-  itCalls('tsalt ping: True and a round-trip time per agent; an offline agent did not return (exit 3)', async () => {
+  it('tsalt ping: True and a round-trip time per agent; an offline agent did not return (exit 3)', async () => {
     const r = await fleet.cli(['ping', '*']);
     expect(r.code).toBe(3);
     const lines = r.stdout.trim().split('\n');
@@ -162,7 +159,7 @@ describe('fleet: grains, pillar, show, ping, call', () => {
     expect((await fleet.cli(['ping', 'a1'])).code).toBe(0);
   });
 
-  itCalls("tsalt call: Salt's read-only functions with Salt's arguments and return shapes", async () => {
+  it("tsalt call: Salt's read-only functions with Salt's arguments and return shapes", async () => {
     const ret = async (...args: string[]) => {
       const r = await fleet.json<CallJson>(['call', 'a1', ...args]);
       expect(r.returns.a1!.status, `${args.join(' ')}: ${r.returns.a1!.error}`).toBe('ok');
@@ -191,7 +188,7 @@ describe('fleet: grains, pillar, show, ping, call', () => {
     expect(text.stdout).toBe('a1:\n    - web\n');
   });
 
-  itCalls('a long cmd.run does not stop the agent from answering (the command runs asynchronously)', async () => {
+  it('a long cmd.run does not stop the agent from answering (the command runs asynchronously)', async () => {
     const started = path.join(fleet.dir, 'cmd-started');
     const release = path.join(fleet.dir, 'cmd-release');
     const long = fleet.json<CallJson>(['call', 'a1', 'cmd.run', `touch ${started}; while [ ! -f ${release} ]; do sleep 0.1; done; echo released`]);
@@ -204,7 +201,7 @@ describe('fleet: grains, pillar, show, ping, call', () => {
     expect((await long).returns.a1).toMatchObject({ status: 'ok', return: 'released' });
   });
 
-  itCalls('unknown functions are an error listing the known ones; a failing function is exit 2', async () => {
+  it('unknown functions are an error listing the known ones; a failing function is exit 2', async () => {
     const r = await fleet.cli(['call', 'a1', 'pkg.frobnicate']);
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/^tsalt call: 'pkg\.frobnicate' is not a function tsalt can call; known: test\.ping, cmd\.run, .*state\.sls$/m);
@@ -213,13 +210,13 @@ describe('fleet: grains, pillar, show, ping, call', () => {
     expect(f.stdout).toMatch(/^a1:\n    ERROR: .*nonexistent/);
   });
 
-  itCalls('saltutil.sync_grains re-reads the grains file; the master sees the new grain', async () => {
+  it('saltutil.sync_grains re-reads the grains file; the master sees the new grain', async () => {
     fs.writeFileSync(path.join(fleet.dir, 'agents/a1/grains'), 'synced_grain: yes-it-is\n');
     expect((await fleet.json<CallJson>(['call', 'a1', 'saltutil.sync_grains'])).returns.a1!.return).toEqual([]);
     expect(await fleet.json(['grains', 'a1', 'synced_grain'])).toEqual({ a1: 'yes-it-is' });
   });
 
-  itCalls('service.status / restart / reload through the init system', async () => {
+  it('service.status / restart / reload through the init system', async () => {
     const name = path.basename(initScript);
     const call = (fun: string) => fleet.json<CallJson>(['call', 'a1', fun, name]);
     expect((await call('service.status')).returns.a1).toMatchObject({ status: 'ok', return: false });
@@ -233,7 +230,7 @@ describe('fleet: grains, pillar, show, ping, call', () => {
     expect(missing.returns.a1!.status).toBe('error');
   });
 
-  itCalls('pkg.install / pkg.remove return the changes, as Salt does', async () => {
+  it('pkg.install / pkg.remove return the changes, as Salt does', async () => {
     const inst = await fleet.json<CallJson>(['call', 'a1', 'pkg.install', 'tsalt-call-dummy', `sources=[{"tsalt-call-dummy": "${deb}"}]`, 'refresh=False']);
     expect(inst.returns.a1, inst.returns.a1!.error).toMatchObject({ status: 'ok', return: { 'tsalt-call-dummy': { old: '', new: '1.0-1' } } });
     expect((await fleet.json<CallJson>(['call', 'a1', 'pkg.version', 'tsalt-call-dummy'])).returns.a1!.return).toBe('1.0-1');

@@ -8,6 +8,7 @@ import { pack, NOTIFY_MAX_BYTES } from '../../master/bus-pg.js';
 import { LocalBus } from '../../master/bus.js';
 
 const JID = '20261206120000123456';
+const CALL = 'ab'.repeat(16);
 const ids = (n: number, prefix = 'web') => Array.from({ length: n }, (_, i) => `${prefix}-${String(i).padStart(5, '0')}.example.internal`);
 
 describe('bus events', () => {
@@ -18,6 +19,11 @@ describe('bus events', () => {
     expect(BusEventSchema.safeParse({ type: 'key', from: 'm1', state: 'accepted', agents: ['../etc'] }).success).toBe(false);
     expect(BusEventSchema.safeParse({ type: 'kill', from: 'm 1', jid: JID, by: 'root' }).success).toBe(false);
     expect(BusEventSchema.safeParse({ type: 'resync', from: 'm1' }).success).toBe(true);
+    // a call is named, never carried: no request, no answer on the bus
+    expect(BusEventSchema.safeParse({ type: 'call', from: 'm1', to: 'm2', id: CALL }).success).toBe(true);
+    expect(BusEventSchema.safeParse({ type: 'call', from: 'm1', to: 'm2', id: CALL, fun: 'test.ping' }).success).toBe(false);
+    expect(BusEventSchema.safeParse({ type: 'answered', from: 'm2', to: 'm1', id: CALL, answer: true }).success).toBe(false);
+    expect(BusEventSchema.safeParse({ type: 'answered', from: 'm2', to: 'm1', id: 'not-hex' }).success).toBe(false);
   });
 
   it('go to the handler of their type', async () => {
@@ -29,12 +35,16 @@ describe('bus events', () => {
       key: (e) => void seen.push(`key ${e.state}`),
       kill: (e) => void seen.push(`kill ${e.jid}`),
       resync: (e) => void seen.push(`resync ${e.from}`),
+      call: (e) => void seen.push(`call ${e.to} ${e.id}`),
+      answered: (e) => void seen.push(`answered ${e.to} ${e.id}`),
     };
     await dispatchBusEvent(table, { type: 'dispatch', from: 'm1', to: 'm2', jid: JID, agents: ['a', 'b'] });
     await dispatchBusEvent(table, { type: 'key', from: 'm1', state: 'rejected', agents: ['a'] });
     await dispatchBusEvent(table, { type: 'resync', from: 'm3' });
     await dispatchBusEvent(table, { type: 'progress', from: 'm2', jid: JID, agents: ['a'] });
-    expect(seen).toEqual(['dispatch m2 a,b', 'key rejected', 'resync m3', 'progress a']);
+    await dispatchBusEvent(table, { type: 'call', from: 'm1', to: 'm2', id: CALL });
+    await dispatchBusEvent(table, { type: 'answered', from: 'm2', to: 'm1', id: CALL });
+    expect(seen).toEqual(['dispatch m2 a,b', 'key rejected', 'resync m3', 'progress a', `call m2 ${CALL}`, `answered m1 ${CALL}`]);
   });
 
   it('an event over the size limit is split by its agents, each part under it, none lost', () => {
