@@ -151,11 +151,14 @@ export class FleetCalls {
     // other masters are sent the commit it resolved to (HEAD~1 is HEAD~1 of this master's tree)
     const tree = await body.tree();
     const routed: CallAsk = tree ? { ...ask, revision: tree.revision } : ask;
-    const away = this.o.routes && agents.some((a) => !this.o.local.has(a.id)) ? await this.o.routes.elsewhere() : new Map<string, string>();
+    const away = this.o.routes && agents.some((a) => !this.o.local.has(a.id)) ? await this.elsewhere(this.o.routes) : new Map<string, string>();
     const byHolder = new Map<string, string[]>();
     for (const a of agents) {
       const holder = this.o.local.has(a.id) ? undefined : away.get(a.id);
-      if (holder) byHolder.set(holder, [...(byHolder.get(holder) ?? []), a.id]);
+      if (!holder) continue;
+      const ids = byHolder.get(holder);
+      if (ids) ids.push(a.id);
+      else byHolder.set(holder, [a.id]);
     }
     const remote = new Map<string, Promise<CallOutcome>>();
     for (const [holder, ids] of byHolder) {
@@ -169,6 +172,16 @@ export class FleetCalls {
         return [a.id, await this.callHere(a, body, timeoutMs)];
       }),
     );
+  }
+
+  /** Agents held by the other masters; none when the store cannot say (they count as not connected). */
+  private async elsewhere(routes: CallRoutes): Promise<Map<string, string>> {
+    try {
+      return await routes.elsewhere();
+    } catch (e) {
+      this.o.log.error(`calls: which master holds which agent could not be read: ${(e as Error).message}`);
+      return new Map();
+    }
   }
 
   /** An agent connected here (or nowhere: the local call says it is not connected). */
