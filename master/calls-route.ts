@@ -295,8 +295,9 @@ export class FleetCalls {
 
   /** One answered event per call and tick, however many agents answered in it. */
   private queueAnswered(id: string, asker: string): void {
+    const first = this.answeredOut.size === 0;
     this.answeredOut.set(id, asker);
-    if (this.answeredOut.size > 1) return;
+    if (!first) return;
     setImmediate(() => {
       const out = [...this.answeredOut];
       this.answeredOut.clear();
