@@ -326,6 +326,24 @@ export interface Store {
   /** A rollout's batches in order, each with its verify checks in order. */
   rolloutBatches(rolloutId: number): Promise<RolloutBatchRow[]>;
 
+  // ---------------------------------------------------------------- calls routed between masters
+  // `tsalt ping/call/show` on one master for agents connected to another (master/calls-route.ts):
+  // the bus names a call, the store holds its request and each answer, once.
+  /** The asking master records a call's rows (one per agent), before it names the call on the bus. */
+  askCalls(rows: readonly CallRow[]): Promise<void>;
+  /** The rows of call `id` addressed to `master` that nobody took yet, now taken by it: each row is taken once. */
+  takeCalls(id: string, master: string): Promise<CallRow[]>;
+  /** Ids of calls addressed to `master`, not taken, not expired (what a master whose bus had a gap may have missed). */
+  untakenCalls(master: string): Promise<string[]>;
+  /** An agent's answer to call `id`, stored once: false when it has one already or the call is gone. */
+  answerCall(id: string, agentId: string, answer: unknown): Promise<boolean>;
+  /** The answers of call `id` stored so far, read and deleted in one statement (each is read once). */
+  collectAnswers(id: string): Promise<{ agent_id: string; answer: unknown }[]>;
+  /** The asking master stopped waiting for call `id`: its rows go, answered or not. */
+  dropCall(id: string): Promise<void>;
+  /** Rows whose asking master stopped waiting more than `grace_s` ago (it died waiting); how many went. */
+  pruneCalls(grace_s: number): Promise<number>;
+
   // ---------------------------------------------------------------- masters, sessions, leases
   // Several masters on one store (master/presence.ts, master/bus-route.ts). Times are the
   // masters' clocks, ISO-8601 UTC.
@@ -352,24 +370,6 @@ export interface Store {
   acquireLease(name: string, holder: string, ttl_s: number): Promise<boolean>;
   /** Gives lease `name` up if `holder` holds it; false otherwise. */
   releaseLease(name: string, holder: string): Promise<boolean>;
-
-  // ---------------------------------------------------------------- calls routed between masters
-  // `tsalt ping/call/show` on one master for agents connected to another (master/calls-route.ts):
-  // the bus names a call, the store holds its request and each answer, once.
-  /** The asking master records a call's rows (one per agent), before it names the call on the bus. */
-  askCalls(rows: readonly CallRow[]): Promise<void>;
-  /** The rows of call `id` addressed to `master` that nobody took yet, now taken by it: each row is taken once. */
-  takeCalls(id: string, master: string): Promise<CallRow[]>;
-  /** Ids of calls addressed to `master`, not taken, not expired (what a master whose bus had a gap may have missed). */
-  untakenCalls(master: string): Promise<string[]>;
-  /** An agent's answer to call `id`, stored once: false when it has one already or the call is gone. */
-  answerCall(id: string, agentId: string, answer: unknown): Promise<boolean>;
-  /** The answers of call `id` stored so far, read and deleted in one statement (each is read once). */
-  collectAnswers(id: string): Promise<{ agent_id: string; answer: unknown }[]>;
-  /** The asking master stopped waiting for call `id`: its rows go, answered or not. */
-  dropCall(id: string): Promise<void>;
-  /** Rows whose asking master stopped waiting more than `grace_s` ago (it died waiting); how many went. */
-  pruneCalls(grace_s: number): Promise<number>;
 }
 
 let lastJid = '';

@@ -631,6 +631,33 @@ export class PgStore implements Store {
     return (await this.count('DELETE FROM leases WHERE name = $1 AND holder = $2', [name, holder])) > 0;
   }
 
+  async rolloutBatches(rolloutId: number): Promise<RolloutBatchRow[]> {
+    const checks = await this.rows('SELECT * FROM rollout_verify WHERE rollout_id = $1 ORDER BY batch, seq', [rolloutId]);
+    const batches = await this.rows('SELECT * FROM rollout_batches WHERE rollout_id = $1 ORDER BY batch', [rolloutId]);
+    return batches.map((b) => ({
+      batch: Number(b.batch),
+      group_num: Number(b.group_num),
+      group_name: String(b.group_name),
+      agents: JSON.parse(String(b.agents)) as string[],
+      offline: JSON.parse(String(b.offline)) as string[],
+      jid: (b.jid as string | null) ?? null,
+      status: b.status as RolloutBatchStatus,
+      started: (b.started as string | null) ?? null,
+      finished: (b.finished as string | null) ?? null,
+      verify: checks
+        .filter((c) => Number(c.batch) === Number(b.batch))
+        .map((c) => ({
+          seq: Number(c.seq),
+          name: String(c.name),
+          outcome: c.outcome as VerifyOutcome,
+          attempts: Number(c.attempts),
+          message: (c.message as string | null) ?? null,
+          started: String(c.started),
+          finished: (c.finished as string | null) ?? null,
+        })),
+    }));
+  }
+
   // ------------------------------------------------------------ calls routed between masters
   // (taking and answering are single UPDATEs: of two masters racing, the second finds the row changed)
 
@@ -668,33 +695,6 @@ export class PgStore implements Store {
 
   async pruneCalls(grace_s: number): Promise<number> {
     return this.count('DELETE FROM calls WHERE expires < $1', [ago(grace_s)]);
-  }
-
-  async rolloutBatches(rolloutId: number): Promise<RolloutBatchRow[]> {
-    const checks = await this.rows('SELECT * FROM rollout_verify WHERE rollout_id = $1 ORDER BY batch, seq', [rolloutId]);
-    const batches = await this.rows('SELECT * FROM rollout_batches WHERE rollout_id = $1 ORDER BY batch', [rolloutId]);
-    return batches.map((b) => ({
-      batch: Number(b.batch),
-      group_num: Number(b.group_num),
-      group_name: String(b.group_name),
-      agents: JSON.parse(String(b.agents)) as string[],
-      offline: JSON.parse(String(b.offline)) as string[],
-      jid: (b.jid as string | null) ?? null,
-      status: b.status as RolloutBatchStatus,
-      started: (b.started as string | null) ?? null,
-      finished: (b.finished as string | null) ?? null,
-      verify: checks
-        .filter((c) => Number(c.batch) === Number(b.batch))
-        .map((c) => ({
-          seq: Number(c.seq),
-          name: String(c.name),
-          outcome: c.outcome as VerifyOutcome,
-          attempts: Number(c.attempts),
-          message: (c.message as string | null) ?? null,
-          started: String(c.started),
-          finished: (c.finished as string | null) ?? null,
-        })),
-    }));
   }
 }
 

@@ -452,6 +452,32 @@ export class SqliteStore implements Store {
     return this.presence.releaseLease(name, holder);
   }
 
+  async rolloutBatches(rolloutId: number): Promise<RolloutBatchRow[]> {
+    const checks = this.q('SELECT * FROM rollout_verify WHERE rollout_id = ? ORDER BY batch, seq').all(rolloutId) as Record<string, unknown>[];
+    return (this.q('SELECT * FROM rollout_batches WHERE rollout_id = ? ORDER BY batch').all(rolloutId) as Record<string, unknown>[]).map((b) => ({
+      batch: Number(b.batch),
+      group_num: Number(b.group_num),
+      group_name: String(b.group_name),
+      agents: JSON.parse(String(b.agents)) as string[],
+      offline: JSON.parse(String(b.offline)) as string[],
+      jid: (b.jid as string | null) ?? null,
+      status: b.status as RolloutBatchStatus,
+      started: (b.started as string | null) ?? null,
+      finished: (b.finished as string | null) ?? null,
+      verify: checks
+        .filter((c) => Number(c.batch) === Number(b.batch))
+        .map((c) => ({
+          seq: Number(c.seq),
+          name: String(c.name),
+          outcome: c.outcome as VerifyOutcome,
+          attempts: Number(c.attempts),
+          message: (c.message as string | null) ?? null,
+          started: String(c.started),
+          finished: (c.finished as string | null) ?? null,
+        })),
+    }));
+  }
+
   // ------------------------------------------------------------ calls routed between masters
 
   async askCalls(rows: readonly CallRow[]): Promise<void> {
@@ -486,31 +512,5 @@ export class SqliteStore implements Store {
 
   async pruneCalls(grace_s: number): Promise<number> {
     return this.q('DELETE FROM calls WHERE expires < ?').run(new Date(Date.now() - grace_s * 1000).toISOString()).changes;
-  }
-
-  async rolloutBatches(rolloutId: number): Promise<RolloutBatchRow[]> {
-    const checks = this.q('SELECT * FROM rollout_verify WHERE rollout_id = ? ORDER BY batch, seq').all(rolloutId) as Record<string, unknown>[];
-    return (this.q('SELECT * FROM rollout_batches WHERE rollout_id = ? ORDER BY batch').all(rolloutId) as Record<string, unknown>[]).map((b) => ({
-      batch: Number(b.batch),
-      group_num: Number(b.group_num),
-      group_name: String(b.group_name),
-      agents: JSON.parse(String(b.agents)) as string[],
-      offline: JSON.parse(String(b.offline)) as string[],
-      jid: (b.jid as string | null) ?? null,
-      status: b.status as RolloutBatchStatus,
-      started: (b.started as string | null) ?? null,
-      finished: (b.finished as string | null) ?? null,
-      verify: checks
-        .filter((c) => Number(c.batch) === Number(b.batch))
-        .map((c) => ({
-          seq: Number(c.seq),
-          name: String(c.name),
-          outcome: c.outcome as VerifyOutcome,
-          attempts: Number(c.attempts),
-          message: (c.message as string | null) ?? null,
-          started: String(c.started),
-          finished: (c.finished as string | null) ?? null,
-        })),
-    }));
   }
 }
