@@ -116,7 +116,7 @@ export interface CallRoutes {
   callAnswered(to: string, id: string): void;
 }
 
-export type CallStore = Pick<Store, 'getAgent' | 'desired' | 'askCalls' | 'takeCalls' | 'untakenCalls' | 'answerCall' | 'collectAnswers' | 'dropCall' | 'pruneCalls'>;
+export type CallStore = Pick<Store, 'getAgent' | 'listAgents' | 'desired' | 'askCalls' | 'takeCalls' | 'untakenCalls' | 'answerCall' | 'collectAnswers' | 'dropCall' | 'pruneCalls'>;
 
 export interface FleetCallsOptions {
   local: Pick<AgentCalls, 'call' | 'has'>;
@@ -275,12 +275,14 @@ export class FleetCalls {
     }
     const body = req.success ? callBodies(this.o, req.data.ask) : undefined;
     this.o.log.debug(`call ${id}: ${req.success ? req.data.ask.fun : '?'} for master ${asker} to ${rows.length} agent(s)`);
+    // many agents (ping '*'): their rows in one read
+    const all = rows.length > 20 ? new Map((await this.o.store.listAgents()).map((a) => [a.id, a])) : undefined;
     await Promise.all(
       rows.map(async (r) => {
         let outcome: CallOutcome;
         if (!req.success || !body) outcome = { status: 'error', error: 'master: the routed call does not parse', rtt_ms: 0 };
         else {
-          const a = await this.o.store.getAgent(r.agent_id);
+          const a = all ? all.get(r.agent_id) : await this.o.store.getAgent(r.agent_id);
           outcome = a ? await this.callHere(a, body, req.data.timeout_ms) : { status: 'offline', error: 'Minion did not return. [No such agent]' };
         }
         if (this.stopped) return;

@@ -97,6 +97,30 @@ describe('calls routed between masters', () => {
     expect(here2.asked).toHaveLength(1);
   });
 
+  it('many agents on the other master: each called once, each answer read once', async () => {
+    const ids = Array.from({ length: 30 }, (_, i) => `web${i + 2}`);
+    for (const id of ids) await s1.addAgent(id, FP, 'accepted');
+    const bus = new HandBus();
+    const here2 = agentsHere(ids);
+    const log = silentLogger;
+    const source = { snapshot: () => Promise.reject(new Error('no tree needed')) };
+    const m1 = new FleetCalls({ local: agentsHere([]), store: s1, source, routes: bus.routes('m1', Object.fromEntries(ids.map((id) => [id, 'm2']))), log });
+    const m2 = new FleetCalls({ local: here2, store: s2, source, routes: bus.routes('m2', {}), log });
+    const out = m1.callAll(await s1.listAgents().then((a) => a.filter((x) => ids.includes(x.id))), { fun: 'test.ping', args: [], kwargs: {} }, 10_000);
+    await vi_until(() => bus.sent.length > 0);
+    await m2.onAsked(bus.take('call')!.id);
+    expect(here2.asked.sort()).toEqual(ids.map((id) => `${id} test.ping`).sort());
+    await vi_until(() => bus.sent.length > 0);
+    // one event for the call, however many answers
+    const answered = bus.sent.splice(0);
+    expect(answered.map((e) => e.type)).toEqual(['answered']);
+    await m1.onAnswered(answered[0]!.id);
+    const got = await out;
+    expect(got.map(([id]) => id).sort()).toEqual([...ids].sort());
+    for (const [, o] of got) expect(o).toEqual({ status: 'ok', return: true, rtt_ms: 0.5 });
+    expect(rows().n).toBe(0);
+  });
+
   it('a call the asker gave up on is deleted: the holder never sends it', async () => {
     const bus = new HandBus();
     const { m1, m2, here2 } = masters(bus);
