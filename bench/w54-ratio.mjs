@@ -5,12 +5,10 @@
  * equally, and the ratio is the median of the per-pair ratios as well as the ratio of the
  * medians. Every tsalt run is checked (54 states, 0 changed), every floor run too.
  *
- *   node bench/w54-ratio.mjs [--pairs 21] [--scratch /tmp/tsalt-w54-ratio] [--json FILE] [--tsalt DIR/bin/tsalt[.js]]
+ *   node bench/w54-ratio.mjs [--pairs 21] [--scratch /tmp/tsalt-w54-ratio] [--json FILE] [--tsalt DIR/bin/tsalt.js]
  *
- * tsalt runs as a user types it: the `tsalt` command, bin/tsalt (from the startup snapshot when
- * it fits). --tsalt times another launcher (another build's bin/tsalt, or a bin/tsalt.js, run
- * with node: a checkout of an earlier commit, built there) against the same floor and tree,
- * for before/after figures from one machine state.
+ * --tsalt times another build (a checkout of an earlier commit, built there) against the same
+ * floor and tree, for before/after figures from one machine state.
  *
  * Needs root (the bench user `w54user`), a build (`npm run build`) and GNU time.
  */
@@ -18,7 +16,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { prepare, tsaltFirst, tsaltCommand, expectSummary, FLOOR } from './w54.mjs';
+import { prepare, tsaltFirst, tsaltApply, expectSummary, FLOOR } from './w54.mjs';
 import { timeOnce, stats, loadAvg } from './lib/measure.mjs';
 
 const { values: o } = parseArgs({
@@ -29,8 +27,12 @@ const { values: o } = parseArgs({
     tsalt: { type: 'string' },
   },
 });
-/** `tsalt local apply` of the tree: this checkout's `tsalt` command (bin/tsalt) or --tsalt. */
-const apply = (tree) => tsaltCommand(tree, [], o.tsalt ? path.resolve(o.tsalt) : undefined);
+/** `tsalt local apply` of the tree, from this checkout or the one --tsalt names. */
+const apply = (tree) => {
+  const argv = tsaltApply(tree);
+  if (o.tsalt) argv[1] = path.resolve(o.tsalt);
+  return argv;
+};
 const pairs = Number(o.pairs);
 fs.mkdirSync(o.scratch, { recursive: true });
 const tree = prepare(o.scratch, 54);
@@ -64,7 +66,7 @@ const out = {
 const r1 = (x) => x.toFixed(1);
 process.stdout.write(
   [
-    `W54 no-op, ${pairs} alternating pairs (${o.tsalt ?? 'bin/tsalt'}); load average ${out.load.start} at start, ${out.load.end} at end`,
+    `W54 no-op, ${pairs} alternating pairs (${o.tsalt ?? 'bin/tsalt.js'}); load average ${out.load.start} at start, ${out.load.end} at end`,
     `tsalt local apply: wall median ${r1(out.tsalt.wall.median)} ms (${r1(out.tsalt.wall.min)}–${r1(out.tsalt.wall.max)}), CPU ${r1(out.tsalt.cpu.median)} ms, peak RSS ${r1(out.tsalt.rssKiB.median / 1024)} MiB`,
     `floor (bare Node):  wall median ${r1(out.floor.wall.median)} ms (${r1(out.floor.wall.min)}–${r1(out.floor.wall.max)}), CPU ${r1(out.floor.cpu.median)} ms, peak RSS ${r1(out.floor.rssKiB.median / 1024)} MiB`,
     `ratio: ${out.ratio.median.toFixed(2)}x (median of per-pair ratios, ${out.ratio.min.toFixed(2)}–${out.ratio.max.toFixed(2)}); ratio of medians ${(out.tsalt.wall.median / out.floor.wall.median).toFixed(2)}x`,

@@ -14,24 +14,13 @@ import { timeOnce, timeMany, tail } from './lib/measure.mjs';
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 export const REPO = path.resolve(HERE, '..');
 export const TSALT = path.join(REPO, 'bin', 'tsalt.js');
-/** The `tsalt` command as installed (npm's bin, /usr/bin/tsalt): starts from the startup snapshot when it fits. */
-export const TSALT_COMMAND = path.join(REPO, 'bin', 'tsalt');
 export const FLOOR = path.join(HERE, 'floor', 'w54_check.cjs');
 const PLAYBOOK = path.join(HERE, 'ansible', 'w54.yml');
 export const USER = 'w54user';
 
-/** The argv of `tsalt local apply` for a generated tree, through `node bin/tsalt.js`. */
+/** The argv of `tsalt local apply` for a generated tree. */
 export function tsaltApply(tree, extra = []) {
   return [process.execPath, TSALT, 'local', 'apply', '--states', tree.states, '--pillar', tree.pillar, '--id', 'bench', '--no-color', ...extra];
-}
-
-/**
- * The argv of `tsalt local apply` as a user types it: the `tsalt` command (bin/tsalt), or
- * `launcher` instead (another build's bin/tsalt, or a bin/tsalt.js, which node runs).
- */
-export function tsaltCommand(tree, extra = [], launcher = TSALT_COMMAND) {
-  const head = launcher.endsWith('.js') ? [process.execPath, launcher] : [launcher];
-  return [...head, ...tsaltApply(tree, extra).slice(2)];
 }
 
 /** Removes the bench user so a first converge really creates it (it is the bench's own user). */
@@ -74,7 +63,7 @@ export function prepare(scratch, states = 54) {
  */
 export async function tsaltFirst(tree, expectStates) {
   dropUser();
-  const r = await timeOnce(tsaltCommand(tree, ['--json']));
+  const r = await timeOnce(tsaltApply(tree, ['--json']));
   if (r.code !== 0) throw new Error(`tsalt first converge exited ${r.code}:\n${tail(r.stdout)}\n${tail(r.stderr)}`);
   const report = JSON.parse(r.stdout);
   const results = report.results ?? [];
@@ -88,7 +77,7 @@ export async function tsaltFirst(tree, expectStates) {
 }
 
 export async function tsaltNoop(tree, runs, expectStates, extra = []) {
-  return timeMany('tsalt local apply', tsaltCommand(tree, extra), {
+  return timeMany('tsalt local apply', tsaltApply(tree, extra), {
     runs,
     check: (r) => expectSummary(r.stdout, expectStates, 0),
   });

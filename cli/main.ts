@@ -80,9 +80,3 @@ export async function main(argv: string[]): Promise<number> {
     return 1;
   }
 }
-
-
-/** For scripts/snapshot.mjs: evaluate what a startup snapshot of the CLI should hold. */
-export async function preloadForSnapshot(): Promise<void> {
-  await (await import('./snapshot.js')).preloadForSnapshot();
-}

@@ -122,9 +122,3 @@ spawnSync(
   { stdio: 'ignore', env: { ...process.env, TMPDIR: scratch } },
 );
 fs.rmSync(scratch, { recursive: true, force: true });
-
-// The V8 startup snapshot bin/tsalt starts from (scripts/snapshot.mjs): after the warm run, so a
-// run that falls back to bin/tsalt.js still has its code cache. Best effort, like the warm run.
-const { buildSnapshot } = await import('./snapshot.mjs');
-const noSnapshot = buildSnapshot(outdir);
-if (noSnapshot) process.stderr.write(`bundle: no startup snapshot (bin/tsalt runs bin/tsalt.js instead): ${noSnapshot}\n`);
