@@ -18,7 +18,9 @@ export interface DnfOptions {
   releasever?: string;
 }
 
-const ENV = { ...process.env, LC_ALL: 'C' };
+// read at each call, not at load: a process started from a startup snapshot (bin/tsalt) must see
+// its own environment, not the build's
+const env = () => ({ ...process.env, LC_ALL: 'C' });
 const TX_TIMEOUT = 30 * 60_000;
 const QF = '%{name}\t%{epoch}\t%{version}\t%{release}\t%{arch}\n';
 
@@ -86,7 +88,7 @@ export class DnfProvider implements PkgProvider {
   installed(): Promise<PkgDb> {
     return this.facts.get(`${this.keyPrefix}:installed`, async () => {
       const root = this.o.installroot ? ['--root', this.o.installroot] : [];
-      const r = await this.host.exec(['rpm', ...root, '-qa', '--qf', QF], { env: ENV });
+      const r = await this.host.exec(['rpm', ...root, '-qa', '--qf', QF], { env: env() });
       if (r.code !== 0) throw new PkgError(`rpm -qa failed: ${r.stderr.trim()}`);
       const db: PkgDb = { installed: new Map(), configOnly: new Map() };
       for (const p of parseQf(r.stdout)) {
@@ -103,7 +105,7 @@ export class DnfProvider implements PkgProvider {
     const key = `${this.keyPrefix}:refresh`;
     if (force) this.facts.invalidate(key);
     return this.facts.get(key, async () => {
-      const r = await this.host.exec([...this.base(), 'makecache', '--refresh'], { env: ENV, timeoutMs: TX_TIMEOUT });
+      const r = await this.host.exec([...this.base(), 'makecache', '--refresh'], { env: env(), timeoutMs: TX_TIMEOUT });
       if (r.code !== 0) throw new PkgError(`${this.name} makecache failed: ${dnfMessage(r)}`);
       // later queries of this run must not trust metadata fetched before the refresh either
       this.refreshed = true;
@@ -126,7 +128,7 @@ export class DnfProvider implements PkgProvider {
     return this.facts.get(key, async () => {
       const out = new Map<string, string[]>();
       if (!names.length) return out;
-      const r = await this.host.exec([...this.base(), '-q', ...this.tx(o), ...this.queryCmd(), ...operands('package', names)], { env: ENV, timeoutMs: TX_TIMEOUT });
+      const r = await this.host.exec([...this.base(), '-q', ...this.tx(o), ...this.queryCmd(), ...operands('package', names)], { env: env(), timeoutMs: TX_TIMEOUT });
       if (r.code !== 0) throw new PkgError(`${this.name} query failed: ${dnfMessage(r)}`);
       for (const p of this.parseAvailable(r.stdout)) {
         const list = out.get(p.name) ?? [];
@@ -180,7 +182,7 @@ export class DnfProvider implements PkgProvider {
   private async run(specs: string[], o: TxOptions): Promise<void> {
     try {
       // dnf's argparse does not take `--` before a subcommand's operands: operands() is the guard
-      const r = await this.host.exec([...this.base(), ...this.tx(o), 'install', ...operands('package', specs)], { env: ENV, timeoutMs: TX_TIMEOUT });
+      const r = await this.host.exec([...this.base(), ...this.tx(o), 'install', ...operands('package', specs)], { env: env(), timeoutMs: TX_TIMEOUT });
       if (r.code !== 0) throw new PkgError(dnfMessage(r), this.missingFrom(r));
     } finally {
       this.facts.invalidate(`${this.keyPrefix}:installed`);
@@ -189,7 +191,7 @@ export class DnfProvider implements PkgProvider {
 
   async readPackageFile(file: string): Promise<PackageFile> {
     // --nomanifest: rpm would otherwise read a non-package file as a list of package paths
-    const r = await this.host.exec(['rpm', '-qp', '--nomanifest', '--nosignature', '--qf', QF, '--', file], { env: ENV });
+    const r = await this.host.exec(['rpm', '-qp', '--nomanifest', '--nosignature', '--qf', QF, '--', file], { env: env() });
     const row = r.code === 0 ? parseQf(r.stdout)[0] : undefined;
     if (!row) throw new PkgError(r.stderr.trim() || `${file} is not an RPM package`);
     return { path: file, ...row };
@@ -225,7 +227,7 @@ export class DnfProvider implements PkgProvider {
   /** rpm has no config-only state: purge is remove (Salt's yumpkg.purge does the same). */
   async remove(names: string[]): Promise<void> {
     try {
-      const r = await this.host.exec([...this.base(), 'remove', ...operands('package', names)], { env: ENV, timeoutMs: TX_TIMEOUT });
+      const r = await this.host.exec([...this.base(), 'remove', ...operands('package', names)], { env: env(), timeoutMs: TX_TIMEOUT });
       if (r.code !== 0) throw new PkgError(dnfMessage(r));
     } finally {
       this.facts.invalidate(`${this.keyPrefix}:installed`);
@@ -238,7 +240,7 @@ export class DnfProvider implements PkgProvider {
 
   holds(): Promise<Set<string>> {
     return this.facts.get(`${this.keyPrefix}:holds`, async () => {
-      const r = await this.host.exec([...this.base(), '-q', 'versionlock', 'list'], { env: ENV });
+      const r = await this.host.exec([...this.base(), '-q', 'versionlock', 'list'], { env: env() });
       if (r.code !== 0) {
         throw new PkgError(`holding packages needs the ${this.name} versionlock plugin: ${dnfMessage(r)}`);
       }
@@ -254,7 +256,7 @@ export class DnfProvider implements PkgProvider {
 
   async setHold(names: string[], hold: boolean): Promise<void> {
     try {
-      const r = await this.host.exec([...this.base(), 'versionlock', hold ? 'add' : 'delete', ...operands('package', names)], { env: ENV });
+      const r = await this.host.exec([...this.base(), 'versionlock', hold ? 'add' : 'delete', ...operands('package', names)], { env: env() });
       if (r.code !== 0) throw new PkgError(`${this.name} versionlock ${hold ? 'add' : 'delete'} failed: ${dnfMessage(r)}`);
     } finally {
       this.facts.invalidate(`${this.keyPrefix}:holds`);
