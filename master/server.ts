@@ -15,7 +15,6 @@
  * gets the accepted agents' frame limit.
  */
 import https from 'node:https';
-import crypto from 'node:crypto';
 import type { Duplex } from 'node:stream';
 import type { Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
@@ -31,7 +30,7 @@ import {
   type AgentMessageType,
   type MasterMessage,
 } from '../protocol/messages.js';
-import { commonName, fingerprintOf, type Identity } from '../core/identity.js';
+import { peerIdentity, type Identity } from '../core/identity.js';
 import type { Logger } from '../core/log.js';
 import type { Store } from './store-api.js';
 
@@ -447,14 +446,13 @@ export class AgentServer {
 
   /** Which websocket server takes this socket: the client certificate decides, before any frame. */
   private async onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
-    const peer = (socket as TLSSocket).getPeerCertificate?.();
+    const peer = peerIdentity(socket as TLSSocket);
     let accepted = false;
-    if (peer?.raw) {
-      const cert = new crypto.X509Certificate(peer.raw);
-      const id = AgentIdSchema.safeParse(commonName(cert));
+    if (peer) {
+      const id = AgentIdSchema.safeParse(peer.name);
       if (id.success) {
         const row = await this.o.store.getAgent(id.data);
-        accepted = row ? row.key_state === 'accepted' && row.fingerprint === fingerprintOf(cert) : this.o.autoAccept;
+        accepted = row ? row.key_state === 'accepted' && row.fingerprint === peer.fingerprint : this.o.autoAccept;
       }
     }
     if (!accepted) {
@@ -477,21 +475,20 @@ export class AgentServer {
     const remote = `${sock.remoteAddress}:${sock.remotePort}`;
     const log = this.o.log;
     ws.on('error', (e) => log.debug(`${remote}: socket error: ${e.message}`));
-    const peer = sock.getPeerCertificate();
-    if (!peer || !peer.raw) {
+    const peer = peerIdentity(sock);
+    if (!peer) {
       log.warn(`${remote}: no client certificate; closed`);
       ws.close(CloseCode.unauthenticated, 'client certificate required');
       return;
     }
-    const cert = new crypto.X509Certificate(peer.raw);
-    const idParse = AgentIdSchema.safeParse(commonName(cert));
+    const idParse = AgentIdSchema.safeParse(peer.name);
     if (!idParse.success) {
       log.warn(`${remote}: certificate names no valid agent id; closed`);
       ws.close(CloseCode.unauthenticated, 'certificate CN is not a valid agent id');
       return;
     }
     const id = idParse.data;
-    const fp = fingerprintOf(cert);
+    const fp = peer.fingerprint;
     // frames that come while the store is asked who this is are kept, and handled after
     const early: [RawData, boolean][] = [];
     const keep = (data: RawData, isBinary: boolean) => early.push([data, isBinary]);

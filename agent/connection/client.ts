@@ -8,8 +8,8 @@
  * on what a master sends.
  */
 import net from 'node:net';
-import type { TLSSocket } from 'node:tls';
-import { WebSocket } from 'ws';
+import tls, { type TLSSocket } from 'node:tls';
+import { WebSocket, type ClientOptions } from 'ws';
 import {
   CloseCode,
   decodeFrame,
@@ -17,7 +17,7 @@ import {
   type AgentMessage,
   type MasterMessage,
 } from '../../protocol/messages.js';
-import { fingerprintOf } from '../../core/identity.js';
+import { peerIdentity } from '../../core/identity.js';
 import type { Logger } from '../../core/log.js';
 import type { MasterEndpoint, PinBook } from './masters.js';
 
@@ -54,6 +54,7 @@ export class MasterConnection {
   private attempts = 0;
   private stopped = false;
   private retryTimer: NodeJS.Timeout | undefined;
+  private tlsContext: tls.SecureContext | undefined;
   private beatTimer: NodeJS.Timeout | undefined;
   private alive = true;
   private verified = false;
@@ -192,20 +193,22 @@ export class MasterConnection {
     this.verified = false;
     this.accepted = false;
     const master = this.master;
-    const ws = new WebSocket(master.url, {
-      key: this.o.keyPem,
-      cert: this.o.certPem,
+    // one TLS context for every attempt: parsing the key and certificate anew on each reconnect
+    // was most of an agent's CPU in a reconnect storm
+    this.tlsContext ??= tls.createSecureContext({ key: this.o.keyPem, cert: this.o.certPem, minVersion: 'TLSv1.3' });
+    // ws hands its options to tls.connect, which takes a ready secureContext (ws's own types omit it)
+    const options: ClientOptions & Pick<tls.ConnectionOptions, 'secureContext'> = {
+      secureContext: this.tlsContext,
       // the master's certificate is self-signed: we check its key fingerprint ourselves
       rejectUnauthorized: false,
-      minVersion: 'TLSv1.3',
       maxPayload: this.o.maxFrameBytes,
       handshakeTimeout: 15_000,
       perMessageDeflate: false,
-    });
+    };
+    const ws = new WebSocket(master.url, options);
     this.ws = ws;
     ws.on('upgrade', (res) => {
-      const cert = (res.socket as TLSSocket).getPeerCertificate();
-      const fp = cert?.raw ? fingerprintOf(cert.raw) : '';
+      const fp = peerIdentity(res.socket as TLSSocket)?.fingerprint ?? '';
       const pins = this.o.pins;
       if (fp && pins.canLearn(master)) {
         const file = pins.learn(master, fp);
