@@ -73,13 +73,14 @@ async function stop(child, graceMs = 15000) {
   }
 }
 
-/** Polls agents.list until `n` agents are connected; returns ms waited or throws. */
+/** Polls keys.list until `n` accepted agents are connected; returns ms waited or throws. */
 async function waitConnected(sock, n, timeoutMs, from = Date.now(), curve) {
   for (;;) {
     let up = -1;
     try {
-      const list = await ask(sock, { type: 'agents.list' });
-      up = Array.isArray(list) ? list.filter((a) => a.connected).length : 0;
+      // keys.list: ids and connected, no grains (the poll costs the master as little as it can)
+      const list = (await ask(sock, { type: 'keys.list' }))?.keys;
+      up = Array.isArray(list) ? list.filter((a) => a.state === 'accepted' && a.connected).length : 0;
     } catch {
       // the master is not answering yet (starting)
     }
