@@ -188,7 +188,9 @@ class Fleet {
   }
 
   async restartStorm() {
+    const s0 = Date.now();
     await stop(this.master);
+    const stopMs = Date.now() - s0; // SIGTERM to exit: the agents' first retries fall in it
     const t0 = Date.now();
     await this.startMaster();
     const masterUpMs = Date.now() - t0;
@@ -196,7 +198,7 @@ class Fleet {
     const allBackMs = await waitConnected(this.sock, this.n, 120000 + this.n * 100, t0, curve);
     // when half, 90% and 99% of the fleet were back (first poll at or over the share)
     const at = (share) => curve.find(([, up]) => up >= share * this.n)?.[0] ?? null;
-    return { masterUpMs, allBackMs, halfMs: at(0.5), p90Ms: at(0.9), p99Ms: at(0.99) };
+    return { stopMs, masterUpMs, allBackMs, halfMs: at(0.5), p90Ms: at(0.9), p99Ms: at(0.99) };
   }
 
   async down() {
@@ -290,7 +292,7 @@ async function measure({ dir, n, tree, rooted, runs, expectStates, log, idle, pr
     out.storm = await f.restartStorm();
     out.storm.masterCpuMs = procUsage(f.master.pid).cpuMs;
     out.loadStorm = loadAvg();
-    log(`fleet ${n}: all back ${ms(out.storm.allBackMs)} after the restart (half ${ms(out.storm.halfMs)}, 90% ${ms(out.storm.p90Ms)}, 99% ${ms(out.storm.p99Ms)}; master up in ${ms(out.storm.masterUpMs)}, its CPU ${ms(out.storm.masterCpuMs)})`);
+    log(`fleet ${n}: all back ${ms(out.storm.allBackMs)} after the restart (half ${ms(out.storm.halfMs)}, 90% ${ms(out.storm.p90Ms)}, 99% ${ms(out.storm.p99Ms)}; old master exited in ${ms(out.storm.stopMs)}, new one up in ${ms(out.storm.masterUpMs)}, its CPU ${ms(out.storm.masterCpuMs)})`);
     out.masterPeakAfterStormKiB = procUsage(f.master.pid).hwmKiB;
     out.loadAvg = loadAvg();
     return out;
