@@ -109,6 +109,9 @@ export interface ServerLimits {
   maxHandshakeRate: number;
 }
 
+/** How long a stopping master waits for agents to answer its close frames before cutting them. */
+const SHUTDOWN_GRACE_MS = 1000;
+
 export const DEFAULT_SERVER_LIMITS: ServerLimits = {
   pendingMaxFrameBytes: 16 * 1024,
   maxPendingConnections: 100,
@@ -371,9 +374,15 @@ export class AgentServer {
     clearTimeout(this.bucket.timer);
     for (const h of this.held.splice(0)) h.raw.destroy();
     for (const c of this.conns.values()) c.close(CloseCode.shutdown, 'master shutting down');
-    await new Promise<void>((r) => this.wss.close(() => r()));
-    await new Promise<void>((r) => this.wssPending.close(() => r()));
+    // the servers' close waits for every agent's closing handshake: a second at most, then the
+    // rest are cut (waiting for 1,000 busy agents took 4.7 s, and their retries in that time
+    // were refused, so the fleet came back later)
+    const closed = Promise.all([new Promise<void>((r) => this.wss.close(() => r())), new Promise<void>((r) => this.wssPending.close(() => r()))]);
+    let grace: NodeJS.Timeout | undefined;
+    await Promise.race([closed, new Promise<void>((r) => (grace = setTimeout(r, SHUTDOWN_GRACE_MS)))]);
+    clearTimeout(grace);
     for (const c of this.conns.values()) c.terminate();
+    await closed;
     await new Promise<void>((r) => this.https.close(() => r()));
     this.https.closeAllConnections?.();
   }
