@@ -7,12 +7,30 @@ import type { AgentRow, CallRow, JobAgentRow, JobRow, KeyState, RolloutRow, Roll
 
 type Row = Record<string, unknown>;
 
+/**
+ * `o[key]` parsed from JSON text on first read. Most readers of an agent row never look at its
+ * grains (a connection checks the key; `tsalt keys` lists states): parsing every agent's grains
+ * on each read was the largest store cost of a fleet reconnecting after a master restart.
+ */
+function lazyJson(o: object, key: string, text: string): void {
+  const settle = (value: unknown) => Object.defineProperty(o, key, { value, enumerable: true, writable: true, configurable: true });
+  Object.defineProperty(o, key, {
+    enumerable: true,
+    configurable: true,
+    get: () => {
+      const v: unknown = JSON.parse(text);
+      settle(v);
+      return v;
+    },
+    set: settle,
+  });
+}
+
 export function agentRow(r: Row): AgentRow {
-  return {
+  const row: Omit<AgentRow, 'grains'> = {
     id: String(r.id),
     fingerprint: String(r.fingerprint),
     key_state: r.key_state as KeyState,
-    grains: JSON.parse(String(r.grains ?? '{}')) as Record<string, unknown>,
     first_seen: String(r.first_seen),
     last_seen: (r.last_seen as string | null) ?? null,
     revision_applied: (r.revision_applied as string | null) ?? null,
@@ -21,6 +39,8 @@ export function agentRow(r: Row): AgentRow {
     attempt_jid: (r.attempt_jid as string | null) ?? null,
     revision_assigned: (r.revision_assigned as string | null) ?? null,
   };
+  lazyJson(row, 'grains', String(r.grains ?? '{}'));
+  return row as AgentRow;
 }
 
 export function rolloutRow(r: Row): RolloutRow {

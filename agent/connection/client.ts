@@ -8,8 +8,8 @@
  * on what a master sends.
  */
 import net from 'node:net';
-import type { TLSSocket } from 'node:tls';
-import { WebSocket } from 'ws';
+import tls, { type TLSSocket } from 'node:tls';
+import { WebSocket, type ClientOptions } from 'ws';
 import {
   CloseCode,
   decodeFrame,
@@ -17,7 +17,7 @@ import {
   type AgentMessage,
   type MasterMessage,
 } from '../../protocol/messages.js';
-import { fingerprintOf } from '../../core/identity.js';
+import { peerIdentity } from '../../core/identity.js';
 import type { Logger } from '../../core/log.js';
 import type { MasterEndpoint, PinBook } from './masters.js';
 
@@ -47,6 +47,17 @@ export function backoffDelay(n: number, minS: number, maxS: number, rnd = Math.r
   return (cap / 2 + (rnd() * cap) / 2) * 1000;
 }
 
+/**
+ * The attempt number to back off from after a failed round. A refused TCP connect (nothing
+ * listening: a master restarting) costs the master nothing, so it never climbs past the second
+ * step: a fleet whose master takes a few seconds to come back is not left waiting 4-8 s and more
+ * after it is up (the reconnect storm's long tail). Anything else (timeouts, TLS or key
+ * failures, a master that answered and closed) backs off all the way to backoff_max_s.
+ */
+export function backoffStep(attempts: number, refused: boolean): number {
+  return refused ? Math.min(attempts, 1) : attempts;
+}
+
 const UNREACHABLE_WARN_MS = 60_000;
 
 export class MasterConnection {
@@ -54,6 +65,11 @@ export class MasterConnection {
   private attempts = 0;
   private stopped = false;
   private retryTimer: NodeJS.Timeout | undefined;
+  private tlsContext: tls.SecureContext | undefined;
+  /** the last attempt's TCP connect was refused (ECONNREFUSED) */
+  private lastRefused = false;
+  /** every attempt of this round of the master list so far was refused */
+  private roundRefused = true;
   private beatTimer: NodeJS.Timeout | undefined;
   private alive = true;
   private verified = false;
@@ -180,6 +196,11 @@ export class MasterConnection {
       }
       // the next master at once (a jittered fraction of backoff_min_s, so a fleet failing
       // over together does not arrive in one instant); after a whole round, the backoff
+      this.roundRefused &&= this.lastRefused;
+      if (roundDone) {
+        this.attempts = backoffStep(this.attempts, this.roundRefused);
+        this.roundRefused = true;
+      }
       delay = roundDone ? backoffDelay(this.attempts++, this.o.backoffMinS, this.o.backoffMaxS) : Math.random() * this.o.backoffMinS * 1000;
     }
     this.o.log.debug(`connecting to ${this.master.url} in ${(delay / 1000).toFixed(1)}s`);
@@ -191,21 +212,24 @@ export class MasterConnection {
     const log = this.o.log;
     this.verified = false;
     this.accepted = false;
+    this.lastRefused = false;
     const master = this.master;
-    const ws = new WebSocket(master.url, {
-      key: this.o.keyPem,
-      cert: this.o.certPem,
+    // one TLS context for every attempt: parsing the key and certificate anew on each reconnect
+    // was most of an agent's CPU in a reconnect storm
+    this.tlsContext ??= tls.createSecureContext({ key: this.o.keyPem, cert: this.o.certPem, minVersion: 'TLSv1.3' });
+    // ws hands its options to tls.connect, which takes a ready secureContext (ws's own types omit it)
+    const options: ClientOptions & Pick<tls.ConnectionOptions, 'secureContext'> = {
+      secureContext: this.tlsContext,
       // the master's certificate is self-signed: we check its key fingerprint ourselves
       rejectUnauthorized: false,
-      minVersion: 'TLSv1.3',
       maxPayload: this.o.maxFrameBytes,
       handshakeTimeout: 15_000,
       perMessageDeflate: false,
-    });
+    };
+    const ws = new WebSocket(master.url, options);
     this.ws = ws;
     ws.on('upgrade', (res) => {
-      const cert = (res.socket as TLSSocket).getPeerCertificate();
-      const fp = cert?.raw ? fingerprintOf(cert.raw) : '';
+      const fp = peerIdentity(res.socket as TLSSocket)?.fingerprint ?? '';
       const pins = this.o.pins;
       if (fp && pins.canLearn(master)) {
         const file = pins.learn(master, fp);
@@ -272,6 +296,7 @@ export class MasterConnection {
       }
     });
     ws.on('error', (e) => {
+      if ((e as NodeJS.ErrnoException).code === 'ECONNREFUSED') this.lastRefused = true;
       if (this.verified) {
         log.debug(`connection error: ${e.message}`);
         return;

@@ -28,4 +28,35 @@ describe('fleet: agent logs', () => {
     await fleet.startMaster();
     await agent.waitOutput(/info  agent a1: connected to wss:\/\/127\.0\.0\.1:\d+\/ \(after \d+ failed attempts since \d{4}-/);
   });
+
+  /** The delays the agent announced ("connecting to ... in 0.3s"), from output offset `from`. */
+  const delays = (out: string) => [...out.matchAll(/connecting to wss:\/\/\S+ in (\d+\.\d)s/g)].map((m) => Number(m[1]));
+
+  it('a refused connect (nothing listening: a master restarting) never backs off past the second step', async () => {
+    await fleet.killMasters('SIGTERM');
+    const agent = fleet.startAgent('a2', { cfg: { backoff_min_s: 0.2, backoff_max_s: 30 } });
+    try {
+      await waitFor('8 refused attempts', () => delays(agent.out).length >= 8 || undefined, 30_000);
+      // first step 0.1-0.2 s, then 0.2-0.4 s for ever; growing, the 4th would be 0.8-1.6 s
+      expect(Math.max(...delays(agent.out))).toBeLessThanOrEqual(0.4);
+      expect(agent.out).toMatch(/ECONNREFUSED/);
+    } finally {
+      await agent.kill();
+    }
+  });
+
+  it('a master port that answers and hangs up still backs the agent off all the way', async () => {
+    const net = await import('node:net');
+    await fleet.killMasters('SIGTERM');
+    const port = fleet.agentSide.port;
+    const srv = net.createServer((s) => s.destroy()); // accepted, then closed: not refused
+    await new Promise<void>((r) => srv.listen(port, '127.0.0.1', () => r()));
+    const agent = fleet.startAgent('a3', { cfg: { backoff_min_s: 0.2, backoff_max_s: 30 } });
+    try {
+      await waitFor('a delay past the refused cap', () => delays(agent.out).some((d) => d >= 0.8) || undefined, 30_000);
+    } finally {
+      await agent.kill();
+      await new Promise<void>((r) => srv.close(() => r()));
+    }
+  });
 });

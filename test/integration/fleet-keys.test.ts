@@ -179,6 +179,52 @@ describe('fleet: keys and the wire', () => {
     await fleet.waitConnected(['k1'], 30_000);
   });
 
+  it('an agent reconnecting many times keeps its TLS floor (1.3) and presents its certificate each time', async () => {
+    const https = await import('node:https');
+    const { WebSocketServer } = await import('ws');
+    const { peerIdentity } = await import('../../core/identity.js');
+    const k1 = (await fleet.keys()).keys.find((k) => k.id === 'k1')!.fingerprint;
+    const { pki, port } = fleet.agentSide;
+    await fleet.killMasters('SIGTERM');
+    const tlsOpts = { key: fs.readFileSync(path.join(pki, 'master.key')), cert: fs.readFileSync(path.join(pki, 'master.crt')), requestCert: true, rejectUnauthorized: false };
+    const serve = async (extra: object) => {
+      const srv = https.createServer({ ...tlsOpts, ...extra });
+      const seen = { refused: 0, peers: [] as (string | null)[] };
+      srv.on('tlsClientError', () => seen.refused++);
+      const wss = new WebSocketServer({ server: srv });
+      wss.on('connection', (ws, req) => {
+        ws.on('error', () => {});
+        const p = peerIdentity(req.socket as import('node:tls').TLSSocket);
+        seen.peers.push(p ? `${p.name} ${p.fingerprint}` : null);
+        ws.close(1011, 'again'); // the agent reconnects on its (reused) TLS context
+      });
+      await new Promise<void>((r) => srv.listen(port, '127.0.0.1', () => r()));
+      const close = async () => {
+        for (const c of wss.clients) c.terminate();
+        srv.closeAllConnections();
+        await new Promise<void>((r) => srv.close(() => r()));
+      };
+      return { seen, close };
+    };
+    // a master offering TLS 1.2 at most: every attempt is refused in the handshake, none gets a frame
+    const old = await serve({ maxVersion: 'TLSv1.2' });
+    try {
+      await waitFor('two refused TLS 1.2 handshakes', () => old.seen.refused >= 2 || undefined, 30_000);
+      expect(old.seen.peers).toEqual([]);
+    } finally {
+      await old.close();
+    }
+    const ok = await serve({ minVersion: 'TLSv1.3' });
+    try {
+      await waitFor('three connections', () => ok.seen.peers.length >= 3 || undefined, 60_000);
+      expect(new Set(ok.seen.peers)).toEqual(new Set([`k1 ${k1}`]));
+    } finally {
+      await ok.close();
+    }
+    await fleet.startMaster();
+    await fleet.waitConnected(['k1'], 30_000);
+  });
+
   it('a connection without a client certificate is closed', async () => {
     const { WebSocket } = await import('ws');
     const ws = new WebSocket(`wss://127.0.0.1:${fleet.port}/`, { rejectUnauthorized: false });
@@ -187,3 +233,4 @@ describe('fleet: keys and the wire', () => {
     expect(code).toBe(4401);
   });
 });
+

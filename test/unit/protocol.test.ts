@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { AgentMessageSchema, CliRequestSchema, decodeFrame, MasterMessageSchema } from '../../protocol/messages.js';
-import { backoffDelay } from '../../agent/connection/client.js';
+import { backoffDelay, backoffStep } from '../../agent/connection/client.js';
 import { BundleCache, bundleHash, toWire, type BundleEntry } from '../../engine/tree/bundle.js';
 import { tempDir } from '../helpers/harness.js';
 
@@ -42,6 +42,10 @@ describe('protocol frames', () => {
 });
 
 describe('reconnect backoff', () => {
+  it('refused rounds stay on the second step; other failures climb', () => {
+    expect([0, 1, 2, 9].map((n) => backoffStep(n, true))).toEqual([0, 1, 1, 1]);
+    expect([0, 1, 2, 9].map((n) => backoffStep(n, false))).toEqual([0, 1, 2, 9]);
+  });
   it('grows exponentially, is capped, and is jittered within [cap/2, cap]', () => {
     expect(backoffDelay(0, 1, 60, () => 0)).toBe(500);
     expect(backoffDelay(0, 1, 60, () => 1)).toBe(1000);

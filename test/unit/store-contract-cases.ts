@@ -95,6 +95,13 @@ export function storeContract(open: OpenStore): void {
         expect((await s.getAgent('web1'))!.grains).toEqual({ os: 'Debian', roles: ['web'] });
         await s.touchAgent('web1');
         expect((await s.getAgent('web1'))!.grains).toEqual({ os: 'Debian', roles: ['web'] });
+        // grains are parsed when read; a row still copies, serialises and takes new grains whole
+        const row = (await s.getAgent('web1'))!;
+        expect({ ...row }.grains).toEqual({ os: 'Debian', roles: ['web'] });
+        expect(JSON.parse(JSON.stringify(await s.getAgent('web1'))).grains).toEqual({ os: 'Debian', roles: ['web'] });
+        expect(row.grains).toBe(row.grains);
+        row.grains = { os: 'CentOS' };
+        expect(row.grains).toEqual({ os: 'CentOS' });
         await s.recordAttempt('web1', '20260101000000000001', 'r9', 'timeout');
         expect(await s.getAgent('web1')).toMatchObject({ revision_attempted: 'r9', attempt_status: 'timeout', attempt_jid: '20260101000000000001' });
         await s.assign(['web1', 'Web2'], 'r7');
