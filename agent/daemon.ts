@@ -22,7 +22,8 @@ import type { TreeSource } from '../engine/tree/source.js';
 import type { Data } from '../engine/render/salt-functions.js';
 import { isLightCall, LIGHT_CALLS, type CallHost } from './calls-light.js';
 import { JobWorker } from './job-worker.js';
-import type { WorkerHost } from './worker-protocol.js';
+import { DETECT_KEY, type WorkerHost } from './worker-protocol.js';
+import { detectGrains } from '../engine/grains/detect.js';
 
 interface PendingBundle {
   hash: string;
@@ -61,6 +62,27 @@ export class AgentDaemon {
     return this.worker?.pid;
   }
 
+  private detected: Promise<Data> | undefined;
+  /**
+   * The machine's grains, detected once: by the job worker when there is one (so the daemon
+   * never loads systeminformation), else here. A worker that cannot say falls back to here.
+   */
+  private detect = (): Promise<Data> => {
+    const w = this.worker;
+    this.detected ??= w
+      ? w.request(DETECT_KEY, { type: 'detect_grains' }).then(
+          (r) => {
+            if (r.type === 'grains_detected' && r.grains) return r.grains;
+            throw new Error(r.type === 'grains_detected' ? (r.error ?? 'no grains') : 'answered something else');
+          },
+        ).catch((e: Error) => {
+          this.log.warn(`grains detection in the job worker failed (${e.message}); detecting them in the agent`);
+          return detectGrains();
+        })
+      : detectGrains();
+    return this.detected;
+  };
+
   async start(): Promise<void> {
     const cfg = this.cfg;
     const identity = await loadOrCreateIdentity(cfg.pki_dir, 'agent', cfg.id);
@@ -70,11 +92,11 @@ export class AgentDaemon {
     this.spool = new Spool(cfg.cache_dir, this.log);
     this.bundles = new BundleCache(cfg.cache_dir);
     try {
-      this.grains = await collectGrains(cfg);
+      this.grains = await collectGrains(cfg, this.detect);
     } catch (e) {
       // as a Salt minion does: run without the file's grains, say why, pick them up once fixed
       this.log.error(`grains file ${cfg.grains_file}: ${(e as Error).message}; starting without its grains`);
-      this.grains = await grainsWithoutFile(cfg);
+      this.grains = await grainsWithoutFile(cfg, this.detect);
     }
     this.watchGrainsFile();
     const entries = typeof cfg.master === 'string' ? [cfg.master] : cfg.master;
@@ -146,7 +168,7 @@ export class AgentDaemon {
   async refreshGrains(): Promise<void> {
     let next: Data;
     try {
-      next = await collectGrains(this.cfg);
+      next = await collectGrains(this.cfg, this.detect);
     } catch (e) {
       this.log.error(`grains file ${this.cfg.grains_file}: ${(e as Error).message}; keeping the previous grains`);
       return;

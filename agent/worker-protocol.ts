@@ -28,6 +28,8 @@ export const ToWorkerSchema = z.discriminatedUnion('type', [
   /** `busy`: the jid of the state run in progress when the call came (functions that change the host refuse then) */
   z.strictObject({ type: z.literal('call'), call: CallSchema, host: WorkerHostSchema, busy: JidSchema.optional() }),
   z.strictObject({ type: z.literal('kill'), jid: JidSchema }),
+  /** the machine's grains (engine/grains/detect.ts), so the daemon never loads systeminformation */
+  z.strictObject({ type: z.literal('detect_grains') }),
 ]);
 export type ToWorker = z.infer<typeof ToWorkerSchema>;
 
@@ -35,5 +37,9 @@ export const FromWorkerSchema = z.discriminatedUnion('type', [
   z.strictObject({ type: z.literal('state_result'), jid: JidSchema, result: StateResultSchema }),
   z.strictObject({ type: z.literal('apply_done'), jid: JidSchema, body: ReturnBodySchema }),
   z.strictObject({ type: z.literal('call_done'), id: CallSchema.shape.id, ok: z.boolean(), return: z.unknown().optional(), error: z.string().optional() }),
+  z.strictObject({ type: z.literal('grains_detected'), grains: Data.optional(), error: z.string().optional() }),
 ]);
+
+/** The request key of a grains detection (jids and call ids have other shapes). */
+export const DETECT_KEY = 'detect_grains';
 export type FromWorker = z.infer<typeof FromWorkerSchema>;

@@ -71,6 +71,15 @@ async function call(m: Extract<ToWorker, { type: 'call' }>): Promise<void> {
   }
 }
 
+async function detect(): Promise<void> {
+  try {
+    const { detectGrains } = await import('../engine/grains/detect.js');
+    send({ type: 'grains_detected', grains: await detectGrains() });
+  } catch (e) {
+    send({ type: 'grains_detected', error: (e as Error).message });
+  }
+}
+
 /** Serve the daemon until it disconnects; then stop what runs (its kill switch) and exit. */
 export function serveJobs(): Promise<void> {
   if (!process.send) throw new Error('tsalt agent --job-worker is started by the agent itself (it needs its IPC channel)');
@@ -87,6 +96,7 @@ export function serveJobs(): Promise<void> {
     const m = r.data;
     if (m.type === 'kill') running.get(m.jid)?.abort();
     else if (m.type === 'apply') void apply(m);
+    else if (m.type === 'detect_grains') void detect();
     else void call(m);
   });
   return new Promise((resolve) => {
