@@ -11,26 +11,15 @@ import { saltFunctions, type Data } from '../engine/render/salt-functions.js';
 import { kwOf } from '../engine/render/salt-exec/args.js';
 import { normaliseTreePath, TreeError, type TreeSource } from '../engine/tree/source.js';
 import type { CompiledState } from '../engine/compile/compile.js';
-import type { BundleTree } from '../engine/tree/bundle.js';
+import { LIGHT_CALLS, type CallArgs, type CallHandler, type CallHost } from './calls-light.js';
 
-/** What a call may use of the agent. */
-export interface CallHost {
-  id: string;
-  grains(): Data;
-  opts: Data;
-  /** re-read the grains (and tell the master when they changed) */
-  refreshGrains(): Promise<void>;
-  /** a state run is in progress: functions that change the host wait for none */
-  busy(): string | undefined;
-  /** unpack the call's bundle (cached by hash) */
-  tree(b: NonNullable<Call['bundle']>): BundleTree;
-}
+export type { CallHost } from './calls-light.js';
 
 export class CallError extends Error {}
 
-type Args = { args: unknown[]; kwargs: Data };
+type Args = CallArgs;
 type AgentCall = Exclude<CallFunction, 'state.apply' | 'state.highstate' | 'state.sls'>;
-type Handler = (a: Args, host: CallHost, call: Call) => unknown;
+type Handler = CallHandler;
 
 /** The template function of that name, called with Salt's positional and keyword arguments. */
 const template =
@@ -163,7 +152,7 @@ function slsArg(fun: string, { args, kwargs }: Args): string[] {
 
 /** The agent's call table: every function a call may name, and what it returns (Salt's shapes). */
 export const CALLS: Record<AgentCall, Handler> = {
-  'test.ping': () => true,
+  ...LIGHT_CALLS,
   'cmd.run': (a, host, call) => cmdRun('cmd.run', a, host, call),
   'cmd.run_all': (a, host, call) => cmdRun('cmd.run_all', a, host, call),
   'pkg.version': template('pkg.version'),
@@ -188,15 +177,9 @@ export const CALLS: Record<AgentCall, Handler> = {
   'file.file_exists': template('file.file_exists'),
   'file.read': template('file.read'),
   'network.ip_addrs': template('network.ip_addrs'),
-  'grains.items': (_a, host) => host.grains(),
   'grains.get': template('grains.get'),
   'pillar.get': template('pillar.get'),
-  'pillar.items': (_a, _host, call) => call.pillar ?? {},
   'user.info': template('user.info'),
-  'saltutil.sync_grains': async (_a, host) => {
-    await host.refreshGrains();
-    return []; // Salt lists the custom grains modules it synced: tsalt has none
-  },
   'state.show_sls': async (a, host, call) => highData(await compileShow(call, host, slsArg('state.show_sls', a))),
   'state.show_highstate': async (_a, host, call) => highData(await compileShow(call, host, [])),
   'state.show_lowstate': async (_a, host, call) => lowData(await compileShow(call, host, [])),

@@ -20,6 +20,10 @@ import { withJobSignal } from '../engine/run/abort.js';
 import { fitReturn, fitStateResult } from './connection/fit.js';
 import type { TreeSource } from '../engine/tree/source.js';
 import type { Data } from '../engine/render/salt-functions.js';
+import { isLightCall, LIGHT_CALLS, type CallHost } from './calls-light.js';
+import { JobWorker } from './job-worker.js';
+import { DETECT_KEY, type WorkerHost } from './worker-protocol.js';
+import { detectGrains } from '../engine/grains/detect.js';
 
 interface PendingBundle {
   hash: string;
@@ -41,11 +45,43 @@ export class AgentDaemon {
   private readonly idle = new Set<() => void>();
   private grainsWatch: fs.FSWatcher | undefined;
   private grainsTimer: NodeJS.Timeout | undefined;
+  /** state runs and engine calls go to this child process (multiprocessing), else run here */
+  private readonly worker: JobWorker | undefined;
 
   constructor(
     readonly cfg: AgentConfig,
     private readonly log: Logger,
-  ) {}
+    /** multiprocessing when the config does not say (the CLI: off when one process runs several agents) */
+    o: { multiprocessingDefault?: boolean } = {},
+  ) {
+    if (cfg.multiprocessing ?? o.multiprocessingDefault ?? true) this.worker = new JobWorker({ idleS: cfg.job_worker_idle_s, log });
+  }
+
+  /** The job worker's pid while it runs (bench/footprint-agent.mjs adds its memory). */
+  get workerPid(): number | undefined {
+    return this.worker?.pid;
+  }
+
+  private detected: Promise<Data> | undefined;
+  /**
+   * The machine's grains, detected once: by the job worker when there is one (so the daemon
+   * never loads systeminformation), else here. A worker that cannot say falls back to here.
+   */
+  private detect = (): Promise<Data> => {
+    const w = this.worker;
+    this.detected ??= w
+      ? w.request(DETECT_KEY, { type: 'detect_grains' }).then(
+          (r) => {
+            if (r.type === 'grains_detected' && r.grains) return r.grains;
+            throw new Error(r.type === 'grains_detected' ? (r.error ?? 'no grains') : 'answered something else');
+          },
+        ).catch((e: Error) => {
+          this.log.warn(`grains detection in the job worker failed (${e.message}); detecting them in the agent`);
+          return detectGrains();
+        })
+      : detectGrains();
+    return this.detected;
+  };
 
   async start(): Promise<void> {
     const cfg = this.cfg;
@@ -56,11 +92,11 @@ export class AgentDaemon {
     this.spool = new Spool(cfg.cache_dir, this.log);
     this.bundles = new BundleCache(cfg.cache_dir);
     try {
-      this.grains = await collectGrains(cfg);
+      this.grains = await collectGrains(cfg, this.detect);
     } catch (e) {
       // as a Salt minion does: run without the file's grains, say why, pick them up once fixed
       this.log.error(`grains file ${cfg.grains_file}: ${(e as Error).message}; starting without its grains`);
-      this.grains = await grainsWithoutFile(cfg);
+      this.grains = await grainsWithoutFile(cfg, this.detect);
     }
     this.watchGrainsFile();
     const entries = typeof cfg.master === 'string' ? [cfg.master] : cfg.master;
@@ -105,6 +141,7 @@ export class AgentDaemon {
     }
     this.grainsWatch?.close();
     clearTimeout(this.grainsTimer);
+    this.worker?.stop();
     this.conn?.stop();
   }
 
@@ -131,7 +168,7 @@ export class AgentDaemon {
   async refreshGrains(): Promise<void> {
     let next: Data;
     try {
-      next = await collectGrains(this.cfg);
+      next = await collectGrains(this.cfg, this.detect);
     } catch (e) {
       this.log.error(`grains file ${this.cfg.grains_file}: ${(e as Error).message}; keeping the previous grains`);
       return;
@@ -178,6 +215,7 @@ export class AgentDaemon {
       if (!k || k.signal.aborted) return;
       this.log.warn(`job ${m.jid}: killed by the master's operator`);
       k.abort();
+      this.worker?.kill(m.jid);
     },
     bundle: (m) => {
       const p = this.pendingBundles.get(m.hash);
@@ -199,18 +237,40 @@ export class AgentDaemon {
     },
   };
 
-  private async onCall(m: Extract<MasterMessage, { type: 'call' }>): Promise<void> {
+  /** What a call run in this process may use of the agent. */
+  private callHost(): CallHost {
+    return {
+      id: this.cfg.id,
+      grains: () => this.grains,
+      opts: { cachedir: this.cfg.cache_dir, grains_file: this.cfg.grains_file },
+      refreshGrains: () => this.refreshGrains(),
+      busy: () => this.stateRun,
+      tree: (b) => (this.bundles.has(b.hash) ? this.bundles.open(b.hash, b.revision) : this.bundles.store({ type: 'bundle', ...b }, b.hash)),
+    };
+  }
+
+  /** What the job worker needs of this agent for one job or call. */
+  private workerHost(): WorkerHost {
+    return { id: this.cfg.id, cache_dir: this.cfg.cache_dir, grains_file: this.cfg.grains_file, ...(this.cfg.root ? { root: this.cfg.root } : {}), grains: this.grains };
+  }
+
+  /** A call's return value: answered here when no engine is needed, else by the worker (or the engine loaded here). */
+  private async callReturn(m: Extract<MasterMessage, { type: 'call' }>): Promise<unknown> {
+    if (isLightCall(m.fun)) return LIGHT_CALLS[m.fun]({ args: m.args, kwargs: m.kwargs }, this.callHost(), m);
+    if (this.worker) {
+      const done = await this.worker.request(m.id, { type: 'call', call: m, host: this.workerHost(), ...(this.stateRun ? { busy: this.stateRun } : {}) });
+      if (done.type !== 'call_done') throw new Error('the job worker answered a call with a job return');
+      if (!done.ok) throw new Error(done.error ?? 'failed');
+      return done.return;
+    }
     const { runCall } = await import('./calls.js');
+    return runCall(m, this.callHost());
+  }
+
+  private async onCall(m: Extract<MasterMessage, { type: 'call' }>): Promise<void> {
     let answer: Extract<Parameters<MasterConnection['send']>[0], { type: 'call_return' }>;
     try {
-      const ret = await runCall(m, {
-        id: this.cfg.id,
-        grains: () => this.grains,
-        opts: { cachedir: this.cfg.cache_dir, grains_file: this.cfg.grains_file },
-        refreshGrains: () => this.refreshGrains(),
-        busy: () => this.stateRun,
-        tree: (b) => (this.bundles.has(b.hash) ? this.bundles.open(b.hash, b.revision) : this.bundles.store({ type: 'bundle', ...b }, b.hash)),
-      });
+      const ret = await this.callReturn(m);
       answer = { type: 'call_return', id: m.id, ok: true, return: ret === undefined ? null : ret };
     } catch (e) {
       answer = { type: 'call_return', id: m.id, ok: false, error: (e as Error).message };
@@ -295,6 +355,19 @@ export class AgentDaemon {
   private async applyJob(jid: string, spec: Extract<Job['spec'], { kind: 'apply' }>, signal: AbortSignal): Promise<ReturnBody> {
     await this.refreshGrains();
     if (!this.bundles.has(spec.bundle)) await this.fetchBundle(jid, spec.bundle);
+    if (this.worker) {
+      const done = this.worker.request(jid, { type: 'apply', jid, spec, host: this.workerHost() }, (e) =>
+        void this.send({ type: 'state_result', jid, result: fitStateResult(e.result, this.cfg.max_return_bytes) }),
+      );
+      if (signal.aborted) this.worker.kill(jid); // killed while the tree was fetched
+      try {
+        const end = await done;
+        if (end.type !== 'apply_done') throw new Error('the job worker answered a state run with a call return');
+        return end.body;
+      } catch (e) {
+        return { kind: 'error', error: (e as Error).message };
+      }
+    }
     const tree: TreeSource = this.bundles.open(spec.bundle, spec.revision);
     const { apply } = await import('../engine/engine.js');
     try {

@@ -11,13 +11,17 @@ const vm = require('node:vm');
 
 const bundle = path.join(__dirname, '../dist/bundle/tsalt.cjs');
 const cacheFile = `${bundle}.v8cache`;
+// The agent daemon idles for weeks and runs its jobs in a child process (agent/job-worker.ts):
+// it compiles only the little it runs instead of holding the CLI's whole code cache (the
+// engine's bytecode), and leaves that cache file to the CLI and the job worker.
+const codeCacheWanted = !(process.argv[2] === 'agent' && !process.argv.includes('--job-worker'));
 
 function loadBundle() {
   // the bundle is ASCII (scripts/bundle.mjs checks): latin1 skips UTF-8 decoding
   const source = fs.readFileSync(bundle, 'latin1');
   let cachedData;
   try {
-    cachedData = fs.readFileSync(cacheFile);
+    cachedData = codeCacheWanted ? fs.readFileSync(cacheFile) : undefined;
   } catch {
     cachedData = undefined;
   }
@@ -36,7 +40,7 @@ function loadBundle() {
   const cacheUsable = cachedData !== undefined && !script.cachedDataRejected;
   cachedData = undefined;
   const saveCache = () => {
-    if (cacheUsable) return;
+    if (cacheUsable || !codeCacheWanted) return;
     try {
       const tmp = `${cacheFile}.${process.pid}`;
       fs.writeFileSync(tmp, script.createCachedData());

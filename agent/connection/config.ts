@@ -68,6 +68,15 @@ export const AgentConfigSchema = z.strictObject({
    * middle. Keep it below the master's max_frame_bytes (16 MiB by default).
    */
   max_return_bytes: z.number().int().min(4096).default(8 * 1024 * 1024),
+  /**
+   * Run state runs and the calls that need the state engine in a child process (Salt's minion
+   * option of that name), kept while jobs come and let go job_worker_idle_s after the last: the
+   * idle agent then holds its connection, not the engine. Default: on when the process runs one
+   * agent, off when one process runs several (`tsalt agent --config a --config b`, load tests)
+   */
+  multiprocessing: z.boolean().optional(),
+  /** seconds the job worker is kept after the last job or call ends (0: let go at once) */
+  job_worker_idle_s: z.number().min(0).default(30),
   /** error, warn, info or debug; `tsalt agent --log-level` overrides it */
   log_level: LogLevelSchema.default('info'),
 });

@@ -15,12 +15,22 @@ export async function run(argv: string[]): Promise<number> {
       config: { type: 'string', short: 'c', multiple: true },
       'log-level': { type: 'string', short: 'l' },
       help: { type: 'boolean', short: 'h' },
+      // internal: the job worker the agent starts (agent/job-worker.ts), not for operators
+      'job-worker': { type: 'boolean' },
     },
     USAGE,
     false,
   );
   if (values.help) {
     process.stdout.write(USAGE);
+    return 0;
+  }
+  if (values['job-worker']) {
+    if (!process.send) {
+      process.stderr.write('tsalt agent: --job-worker is the process the agent starts for its jobs, not a command\n');
+      return 1;
+    }
+    await (await import('../../agent/worker.js')).serveJobs();
     return 0;
   }
   let cfgs: AgentConfig[];
@@ -33,7 +43,8 @@ export async function run(argv: string[]): Promise<number> {
   const { AgentDaemon } = await import('../../agent/daemon.js');
   const daemons = cfgs.map((c) => {
     const level = LogLevelSchema.parse(values['log-level'] ?? c.log_level);
-    return new AgentDaemon(c, makeLogger(level, `agent ${c.id}`));
+    // one process running many agents (load tests) runs their jobs inline: a worker each would be a process each
+    return new AgentDaemon(c, makeLogger(level, `agent ${c.id}`), { multiprocessingDefault: cfgs.length === 1 });
   });
   try {
     for (const d of daemons) await d.start();

@@ -4,7 +4,6 @@
  * systemd-detect-virt know better (cpu model, physical cores, fqdn, virtualisation), then the
  * YAML grains file (`roles:` lives there) and the config's static grains on top.
  */
-import si from 'systeminformation';
 import { exec } from '../run/exec.js';
 import type { Data } from '../render/salt-functions.js';
 import { coreGrains, loadGrainsFile } from './core.js';
@@ -31,9 +30,14 @@ async function virtual(fallback: unknown): Promise<unknown> {
 
 let detected: Promise<Data> | undefined;
 
-/** The machine's grains; detected once per process (several agents in one process share them). */
+/**
+ * The machine's grains; detected once per process (several agents in one process share them).
+ * systeminformation is loaded here, not with this module: an agent daemon with a job worker
+ * has them detected there and never holds the library.
+ */
 export function detectGrains(): Promise<Data> {
   detected ??= (async () => {
+    const { default: si } = await import('systeminformation');
     const core = coreGrains();
     const [osi, cpu, virt] = await Promise.all([si.osInfo(), si.cpu(), virtual(core.virtual)]);
     const fqdn = osi.fqdn || String(core.fqdn);
@@ -50,11 +54,12 @@ export function detectGrains(): Promise<Data> {
   return detected;
 }
 
-export async function collectGrains(o: { id: string; grains_file: string; grains: Data }): Promise<Data> {
-  return { ...(await detectGrains()), ...loadGrainsFile(o.grains_file), ...o.grains, id: o.id };
+/** `detect`: where the machine's grains come from (default: detected in this process). */
+export async function collectGrains(o: { id: string; grains_file: string; grains: Data }, detect: () => Promise<Data> = detectGrains): Promise<Data> {
+  return { ...(await detect()), ...loadGrainsFile(o.grains_file), ...o.grains, id: o.id };
 }
 
 /** The grains without the grains file (when it does not parse). */
-export async function grainsWithoutFile(o: { id: string; grains: Data }): Promise<Data> {
-  return { ...(await detectGrains()), ...o.grains, id: o.id };
+export async function grainsWithoutFile(o: { id: string; grains: Data }, detect: () => Promise<Data> = detectGrains): Promise<Data> {
+  return { ...(await detect()), ...o.grains, id: o.id };
 }

@@ -61,6 +61,9 @@ describe('faults: writing a managed file', () => {
     let killedAt = '';
     const watcher = fs.watch(out, (_ev, name) => {
       if (!killedAt && name && String(name).startsWith('.big.txt.tsalt-')) {
+        // the writer is the agent's job worker (its child process): both die, as in a crash
+        const kids = fs.readFileSync(`/proc/${agent.child.pid}/task/${agent.child.pid}/children`, 'utf8').split(/\s+/).filter(Boolean);
+        for (const k of kids) process.kill(Number(k), 'SIGKILL');
         agent.child.kill('SIGKILL');
         killedAt = String(name);
       }
