@@ -14,7 +14,7 @@ import { atomicWrite, makeDirs, removeStaleTemps } from './atomic-write.js';
 import { backupMinion } from './backup.js';
 import { contentDiff } from './diff.js';
 import { defaultPerms, permChanges, setPerms, statPerms, targetPerms, type Owner, type PermState } from './ownership.js';
-import { followLinks, lstatOrNull } from './paths.js';
+import { followLinks, lstatOrNull, refuseSpecial } from './paths.js';
 
 export interface FileSpec {
   /** as written in the tree: messages and change keys use it */
@@ -72,6 +72,7 @@ export async function planFile(ctx: RunContext, spec: FileSpec): Promise<FilePla
     }
   }
   if (st?.isDirectory()) throw new StateFailure(`Specified target ${spec.name} is a directory`);
+  if (st) refuseSpecial(target, spec.name);
   if (st && !st.isFile()) throw new StateFailure(`Specified target ${spec.name} exists and is not a regular file`);
 
   const exists = st !== null;
