@@ -6,7 +6,7 @@ import type { Changes } from '../define.js';
 import { boolArg, defineState, modeArg, principalArg, StateFailure } from '../define.js';
 import { atomicWrite, makeDirs } from './atomic-write.js';
 import { defaultPerms, permChanges, resolveOwner, setPerms, statPerms, targetPerms, type Owner, type PermState } from './ownership.js';
-import { lstatOrNull, refuseSpecial, requireAbsolute } from './paths.js';
+import { lstatOrNull, refuseNonDirParent, refuseSpecial, requireAbsolute } from './paths.js';
 
 interface CopyPlan {
   src: string;
@@ -48,6 +48,7 @@ export const copy = defineState({
     let write = false;
     let cur: PermState;
     if (!dst) {
+      refuseNonDirParent(path.dirname(dest), a.name);
       if (!fs.existsSync(path.dirname(dest)) && !a.makedirs && !ctx.test) {
         throw new StateFailure(`The target directory ${path.dirname(a.name)} is not present`);
       }

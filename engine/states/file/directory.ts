@@ -15,7 +15,7 @@ import { boolArg, defineState, listArg, modeArg, principalArg, StateFailure } fr
 import { makeDirs } from './atomic-write.js';
 import { defaultPerms, permChanges, setPerms, statPerms, targetPerms, type Owner, type PermState } from './ownership.js';
 import { resolveOwner } from './ownership.js';
-import { followLinks, lstatOrNull, patternMatcher, requireAbsolute, specialKind } from './paths.js';
+import { followLinks, lstatOrNull, patternMatcher, refuseNonDirParent, requireAbsolute, specialKind } from './paths.js';
 
 export const directoryArgs = z.object({
   name: z.string(),
@@ -123,6 +123,7 @@ export const directory = defineState({
     const changes: Changes = {};
     const create = st === null;
     const parentMissing = create && !fs.existsSync(path.dirname(target));
+    if (create) refuseNonDirParent(path.dirname(target), a.name);
     if (parentMissing && !a.makedirs && !ctx.test) throw new StateFailure(`No directory to create ${a.name} in`);
     if (replaceFile) changes.forced = `${a.name} replaced by a directory`;
     if (create) changes[a.name] = 'New Dir';

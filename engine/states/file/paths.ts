@@ -68,6 +68,34 @@ export function refuseSpecial(p: string, name: string = p): void {
   throw new StateFailure(`Specified target ${name} exists and is not a regular file: it is a ${s.kind}${via}; refusing to change it`);
 }
 
+/** The nearest of `dir` and its ancestors that exists (links followed, as mkdir would). */
+export function existingAncestor(dir: string): string {
+  let d = dir;
+  for (;;) {
+    try {
+      fs.statSync(d);
+      return d;
+    } catch {
+      const up = path.dirname(d);
+      if (up === d) return d;
+      d = up;
+    }
+  }
+}
+
+/**
+ * Fail when directories for `dir` would have to be made below something that is not a
+ * directory (a link to /dev/null where a parent should be): said at check time, test runs too.
+ */
+export function refuseNonDirParent(dir: string, name: string): void {
+  const d = existingAncestor(dir);
+  const st = fs.statSync(d, { throwIfNoEntry: false });
+  if (st && !st.isDirectory()) {
+    const kind = specialKind(st) ?? 'file';
+    throw new StateFailure(`Cannot create the directories for ${name}: ${d} exists and is not a directory (it is a ${kind})`);
+  }
+}
+
 /**
  * Follow a symlink chain at `p` (the mapped path). Absolute link targets are mapped through
  * --root too, so a link to /etc/x inside the root leads to <root>/etc/x, not the host's file.

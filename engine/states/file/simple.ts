@@ -5,7 +5,7 @@ import { z } from 'zod';
 import { boolArg, defineState, StateFailure } from '../define.js';
 import { makeDirs } from './atomic-write.js';
 import { defaultPerms } from './ownership.js';
-import { lstatOrNull, refuseSpecial, requireAbsolute } from './paths.js';
+import { lstatOrNull, refuseNonDirParent, refuseSpecial, requireAbsolute } from './paths.js';
 
 const nameOnly = z.object({ name: z.string() });
 
@@ -68,6 +68,7 @@ export const touch = defineState({
     const st = lstatOrNull(p);
     refuseSpecial(p, a.name); // utimes follows links: never onto a device or FIFO
     if (!st) {
+      refuseNonDirParent(path.dirname(p), a.name);
       if (!fs.existsSync(path.dirname(p)) && !a.makedirs && !ctx.test) {
         throw new StateFailure(`Directory not present to touch file ${a.name}`);
       }
