@@ -126,7 +126,9 @@ function sls(): string {
 function tsalt(args: string[]) {
   const r = spawnSync(process.execPath, [BIN, 'local', 'apply', 'traps', '--states', tree, '--pillar', '/nonexistent', '--id', 'trap', '--grains-file', '/nonexistent', '--root', root, ...args], {
     encoding: 'utf8',
-    timeout: 90_000, // a state reading a FIFO blocks forever: fail instead of hanging
+    // a state reading a FIFO blocks forever, with its event loop (and SIGTERM handler) stuck
+    timeout: 90_000,
+    killSignal: 'SIGKILL',
   });
   if (r.error) throw new Error(`tsalt local apply did not finish (a FIFO read?): ${r.error.message}\n${r.stderr}`);
   return r;
