@@ -93,6 +93,9 @@ const REFUSED: Record<string, { fun: string; args: Record<string, unknown>; path
   hosts: { fun: 'host.present', args: { ip: '127.0.0.9' }, path: 'etc/hosts', trap: FIFO, name: 'trap.example' },
   grains: { fun: 'grains.present', args: { value: 1 }, path: 'etc/tsalt/grains', trap: DEV, name: 'trap_grain' },
   fstab: { fun: 'mount.mounted', args: { device: 'tmpfs', fstype: 'tmpfs', mount: false, config: '/links/fstab' }, path: 'links/fstab', trap: FIFO, name: '/mnt/tsalt-trap' },
+  // sysctl's config path is not mapped under --root: @ROOT@ is the temp root; the live value is
+  // today's, so only the file would change
+  sysctl: { fun: 'sysctl.present', args: { value: '@SWAPPINESS@', config: '@ROOT@/links/sysctl.conf' }, path: 'links/sysctl.conf', trap: FIFO, name: 'vm.swappiness' },
   locale: { fun: 'locale.system', args: {}, path: 'etc/default/locale', trap: DEV, name: 'C.UTF-8' },
   timezone_localtime_fifo: { fun: 'timezone.system', args: {}, path: 'etc/localtime', trap: 'etc/localtime', name: 'UTC' },
   ssh_auth: {
@@ -116,7 +119,9 @@ function sls(): string {
   for (const [id, s] of Object.entries({ ...REFUSED, ...ON_PURPOSE })) {
     const name = 'name' in s && s.name ? s.name : `/${s.path}`;
     const args = { name, ...s.args };
-    out.push(`${id}:\n  ${s.fun}:\n${Object.entries(args).map(([k, v]) => `    - ${k}: ${JSON.stringify(v)}`).join('\n')}\n`);
+    const yaml = Object.entries(args).map(([k, v]) => `    - ${k}: ${JSON.stringify(v)}`).join('\n');
+    const swappiness = fs.readFileSync('/proc/sys/vm/swappiness', 'utf8').trim();
+    out.push(`${id}:\n  ${s.fun}:\n${yaml.replaceAll('@ROOT@', root).replaceAll('@SWAPPINESS@', swappiness)}\n`);
   }
   // recursion over a tree holding a device and a FIFO: the regular file is changed, they are not
   out.push(`recurse_leaves_specials:\n  file.directory:\n    - name: /dtree\n    - mode: '0755'\n    - file_mode: '0600'\n    - recurse: [mode]\n`);
