@@ -90,6 +90,8 @@ const REFUSED: Record<string, { fun: string; args: Record<string, unknown>; path
   recurse_file_is_link: { fun: 'file.recurse', args: { source: 'salt://rsrc', file_mode: '0644' }, path: 'rtree', trap: DEV },
   directory_below_link: { fun: 'file.directory', args: { makedirs: true, mode: '0755' }, path: 'links/mkparent/sub', trap: DEV },
   managed_below_link: { fun: 'file.managed', args: { contents: 'x', makedirs: true }, path: 'links/mkparent2/sub/f', trap: DEV },
+  // the file is regular; the backup beside it (file.replace's default '.bak') is a link to a FIFO
+  replace_backup_link: { fun: 'file.replace', args: { pattern: 'a', repl: 'b' }, path: 'src/edit', trap: FIFO },
   hosts: { fun: 'host.present', args: { ip: '127.0.0.9' }, path: 'etc/hosts', trap: FIFO, name: 'trap.example' },
   grains: { fun: 'grains.present', args: { value: 1 }, path: 'etc/tsalt/grains', trap: DEV, name: 'trap_grain' },
   fstab: { fun: 'mount.mounted', args: { device: 'tmpfs', fstype: 'tmpfs', mount: false, config: '/links/fstab' }, path: 'links/fstab', trap: FIFO, name: '/mnt/tsalt-trap' },
@@ -174,6 +176,11 @@ beforeAll(() => {
   fs.writeFileSync(at('src/plain'), 'plain\n');
   for (const [id, s] of Object.entries({ ...REFUSED, ...ON_PURPOSE })) {
     if (s.path === s.trap || id === 'recurse_file_is_link') continue;
+    if (id === 'replace_backup_link') {
+      fs.writeFileSync(at(s.path), 'a\n');
+      link(`${s.path}.bak`, s.trap);
+      continue;
+    }
     // links/mkparent -> the device: the state's missing directories would go below it
     if (id.endsWith('_below_link')) link(s.path.split('/').slice(0, 2).join('/'), s.trap);
     else link(s.path, s.trap);
@@ -216,6 +223,7 @@ describe('states never change a device, FIFO or socket, directly or through a sy
         expect(r!.comment, id).toMatch(s.path.startsWith('links/mkparent') ? /not a directory/ : KIND[s.trap]!);
       }
       untouched();
+      expect(fs.readFileSync(at('src/edit'), 'utf8')).toBe('a\n');
       // the refused states' links are still links to the traps
       for (const s of Object.values(REFUSED)) if (links[s.path]) expect(fs.readlinkSync(at(s.path)), s.path).toBe(links[s.path]);
     });

@@ -79,6 +79,8 @@ export async function planFile(ctx: RunContext, spec: FileSpec): Promise<FilePla
   if (st && !st.isFile()) throw new StateFailure(`Specified target ${spec.name} exists and is not a regular file`);
 
   const exists = st !== null;
+  // the backup copy (`.bak` beside it) opens its path for writing, links followed
+  if (exists && spec.backup && spec.backup !== 'minion') refuseSpecial(target + spec.backup, spec.name + spec.backup);
   const base: FilePlan = {
     spec,
     target,
