@@ -92,6 +92,8 @@ export default defineConfig({
         fileParallelism: name === 'fast',
         // the others spawn `bin/tsalt` or read dist/: build it first (fast needs no build)
         globalSetup: name === 'fast' ? [] : ['test/global-setup.ts'],
+        // root projects: the file after which /dev/null is damaged fails (test/helpers/dev-null.ts)
+        setupFiles: name === 'fast' ? [] : ['test/dev-null-guard.ts'],
         sequence: { groupOrder: i },
       },
     })),

@@ -4,10 +4,15 @@
  */
 import { execFileSync } from 'node:child_process';
 import path from 'node:path';
+import { assertDevNull } from './helpers/dev-null.js';
 
-export default function setup(): void {
+/** Returns the teardown: /dev/null must still be a 0666 character device after the run. */
+export default function setup(): () => void {
+  const teardown = () => assertDevNull('after this vitest run');
+  // damaged before we start: say so now, not after a run that then fails for odd reasons
+  assertDevNull('before this vitest run');
   const root = path.resolve(import.meta.dirname, '..');
-  if (process.env.TSALT_SKIP_BUILD === '1') return;
+  if (process.env.TSALT_SKIP_BUILD === '1') return teardown;
   try {
     execFileSync(process.execPath, [path.join(root, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.json'], { cwd: root, stdio: 'pipe' });
   } catch (e) {
@@ -16,4 +21,5 @@ export default function setup(): void {
     if (!/error TS/.test(out)) throw e;
   }
   execFileSync(process.execPath, [path.join(root, 'scripts/bundle.mjs')], { cwd: root, stdio: 'pipe' });
+  return teardown;
 }

@@ -12,6 +12,7 @@ import { boolArg, defineState, principalArg, StateFailure, type StateModule } fr
 import { exec } from '../run/exec.js';
 import { lookupGroup, lookupUser } from './runas.js';
 import { fetchSource } from './archive/source.js';
+import { specialKind } from './file/paths.js';
 import { guessFormat, listArchive, verifyTree, type ArchiveFormat, type Member } from './archive/listing.js';
 
 const args = z.object({
@@ -169,6 +170,9 @@ const extracted = defineState<typeof args, Plan>({
     if (uid !== -1 || gid !== -1) {
       const wrong = members.some((m) => {
         const st = fs.lstatSync(path.join(name, m.name));
+        // archives never hold devices or FIFOs (listing refuses them): one there now is not ours
+        const kind = specialKind(st);
+        if (kind) throw new StateFailure(`Refusing to change the owner of ${path.join(a.name, m.name)}: it is a ${kind}, not the archive's file`);
         return (uid !== -1 && st.uid !== uid) || (gid !== -1 && st.gid !== gid);
       });
       if (wrong) {

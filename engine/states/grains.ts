@@ -21,6 +21,7 @@ import { z } from 'zod';
 import type { RunContext } from './context.js';
 import { boolArg, defineState, StateFailure, type Changes, type StateModule } from './define.js';
 import { atomicWrite, makeDirs } from './file/atomic-write.js';
+import { refuseSpecial } from './file/paths.js';
 import { statPerms, type PermState } from './file/ownership.js';
 import { loadGrainsFile } from '../grains/core.js';
 import { dumpSaltYaml } from '../render/salt-yaml.js';
@@ -59,6 +60,8 @@ function written(ctx: RunContext): Set<string> {
 
 function readGrains(ctx: RunContext): Grains {
   const file = grainsFile(ctx);
+  // a device, FIFO or socket (or a link to one: /etc/x -> /dev/null) is never read nor replaced
+  refuseSpecial(file);
   let data: Data;
   try {
     data = loadGrainsFile(file);
@@ -74,6 +77,7 @@ function readGrains(ctx: RunContext): Grains {
 }
 
 async function writeGrains(ctx: RunContext, g: Grains, data: Data, top: string): Promise<void> {
+  refuseSpecial(g.file);
   let dest = g.file;
   let perms: PermState;
   try {

@@ -8,6 +8,7 @@ import path from 'node:path';
 import { z } from 'zod';
 import { boolArg, defineState, listArg, StateFailure, type StateModule } from './define.js';
 import { atomicWrite } from './file/atomic-write.js';
+import { refuseSpecial } from './file/paths.js';
 import { defaultPerms, statPerms } from './file/ownership.js';
 
 const HOSTS = '/etc/hosts';
@@ -69,6 +70,8 @@ function edit(text: string, name: string, add: string[], removeFrom: (ip: string
 }
 
 function read(path: string): string {
+  // a device, FIFO or socket (or a link to one: /etc/x -> /dev/null) is never read nor replaced
+  refuseSpecial(path, HOSTS);
   try {
     return fs.readFileSync(path, 'utf8');
   } catch (e) {
@@ -104,6 +107,7 @@ function makeState(kind: 'present' | 'absent') {
     },
     async apply(ctx, a, plan) {
       const target = ctx.path(HOSTS);
+      refuseSpecial(target, HOSTS);
       fs.mkdirSync(path.dirname(target), { recursive: true }); // only ever missing under --root
       const st = fs.existsSync(target) ? statPerms(fs.statSync(target)) : { ...defaultPerms('file'), mode: 0o644 };
       await atomicWrite(target, Buffer.from(render(plan!.lines)), st);

@@ -13,6 +13,7 @@ import { boolArg, defineState, StateFailure, type ApplyOutcome, type Changes, ty
 import type { RunContext } from './context.js';
 import { exec } from '../run/exec.js';
 import { atomicWrite, makeDirs } from './file/atomic-write.js';
+import { refuseSpecial } from './file/paths.js';
 import { statPerms } from './file/ownership.js';
 import { loadAccounts } from '../providers/accounts/db.js';
 import { entriesFor, FSTAB_KEYS, fstabEscape, matchKeys, removeFromFstab, setFstab, type FstabEntry } from './mount/fstab.js';
@@ -98,6 +99,8 @@ const unmountedArgs = z.object({
 // ---- helpers ----
 
 function readOptional(file: string): string | undefined {
+  // a device, FIFO or socket (or a link to one: /etc/x -> /dev/null) is never read nor replaced
+  refuseSpecial(file);
   try {
     return fs.readFileSync(file, 'utf8');
   } catch (e) {
@@ -108,6 +111,7 @@ function readOptional(file: string): string | undefined {
 
 /** Replace the fstab keeping its owner and mode; through a symlink, the link stays. */
 async function writeFstab(file: string, text: string): Promise<void> {
+  refuseSpecial(file);
   const real = realOr(file);
   await atomicWrite(real, Buffer.from(text), statPerms(fs.statSync(real)));
 }

@@ -11,6 +11,7 @@ import { boolArg, defineState, StateFailure, type StateModule } from './define.j
 import type { RunContext } from './context.js';
 import { PkgError, type FileWrite, type PkgProvider, type RepoArgs, type RepoPlan } from '../providers/pkg/types.js';
 import { tempName } from './file/atomic-write.js';
+import { refuseSpecial } from './file/paths.js';
 
 // yum writes flags as 1/0; trees write them as booleans, numbers or strings
 const flagArg = z.union([boolArg, z.literal(0), z.literal(1), z.literal('0'), z.literal('1')]).transform((v) => v === true || v === 1 || v === '1');
@@ -105,6 +106,7 @@ async function plan(ctx: RunContext, how: (p: PkgProvider) => Promise<RepoPlan>)
 }
 
 async function readOld(file: string): Promise<Buffer | null> {
+  refuseSpecial(file);
   return fs.readFile(file).catch((e: NodeJS.ErrnoException) => {
     if (e.code === 'ENOENT') return null;
     throw e;

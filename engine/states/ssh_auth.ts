@@ -13,6 +13,7 @@ import { z } from 'zod';
 import type { RunContext } from './context.js';
 import { defineState, listArg, principalArg, StateFailure, type Changes, type StateModule } from './define.js';
 import { atomicWrite } from './file/atomic-write.js';
+import { refuseSpecial } from './file/paths.js';
 import { readFirstSource } from './file/source.js';
 import { statPerms, type PermState } from './file/ownership.js';
 import { lookupUser, type PasswdEntry } from './runas.js';
@@ -203,6 +204,8 @@ function checkHashType(t: string | null | undefined): void {
 }
 
 function readKeys(file: string): { text: string; exists: boolean } {
+  // a device, FIFO or socket (or a link to one: /etc/x -> /dev/null) is never read nor replaced
+  refuseSpecial(file);
   try {
     return { text: fs.readFileSync(file, 'utf8'), exists: true };
   } catch (e) {
@@ -304,6 +307,7 @@ async function makeParents(t: Target): Promise<void> {
 }
 
 async function write(t: Target, text: string): Promise<void> {
+  refuseSpecial(t.file);
   let dest = t.file;
   let perms: PermState;
   if (t.exists) {

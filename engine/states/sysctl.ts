@@ -10,6 +10,7 @@ import { z } from 'zod';
 import { defineState, StateFailure, type StateModule } from './define.js';
 import { exec } from '../run/exec.js';
 import { tempName } from './file/atomic-write.js';
+import { refuseSpecial } from './file/paths.js';
 
 export const DEFAULT_CONFIG = '/etc/sysctl.d/99-salt.conf';
 
@@ -74,6 +75,8 @@ async function setLive(name: string, value: string): Promise<void> {
 }
 
 function readConfig(file: string): string | undefined {
+  // a device, FIFO or socket (or a link to one: /etc/x -> /dev/null) is never read nor replaced
+  refuseSpecial(file);
   try {
     return fs.readFileSync(file, 'utf8');
   } catch (e) {
@@ -83,6 +86,7 @@ function readConfig(file: string): string | undefined {
 }
 
 function writeAtomic(file: string, text: string): void {
+  refuseSpecial(file);
   fs.mkdirSync(path.dirname(file), { recursive: true });
   const tmp = tempName(file);
   try {

@@ -8,10 +8,12 @@ import path from 'node:path';
 import { StateFailure } from './define.js';
 import { atomicWrite } from './file/atomic-write.js';
 import { defaultPerms, statPerms } from './file/ownership.js';
-import { lstatOrNull } from './file/paths.js';
+import { lstatOrNull, refuseSpecial } from './file/paths.js';
 
 /** The file's text, or undefined when it (or a parent) does not exist. */
 export function readIfPresent(file: string, label: string): string | undefined {
+  // a device, FIFO or socket (or a link to one: /etc/x -> /dev/null) is never read nor replaced
+  refuseSpecial(file, label);
   try {
     return fs.readFileSync(file, 'utf8');
   } catch (e) {
@@ -22,6 +24,7 @@ export function readIfPresent(file: string, label: string): string | undefined {
 }
 
 export async function writeKeepingPerms(file: string, text: string): Promise<void> {
+  refuseSpecial(file);
   fs.mkdirSync(path.dirname(file), { recursive: true }); // only ever missing under --root
   const st = lstatOrNull(file);
   const perms = st?.isFile() ? statPerms(st) : { ...defaultPerms('file'), mode: 0o644 };

@@ -17,7 +17,7 @@ import { boolArg, defineState, StateFailure, type Changes, type StateModule } fr
 import type { RunContext } from './context.js';
 import { readIfPresent, writeKeepingPerms } from './system-file.js';
 import { syncDir, tempName } from './file/atomic-write.js';
-import { followLinks, lstatOrNull } from './file/paths.js';
+import { followLinks, lstatOrNull, refuseSpecial, specialKind } from './file/paths.js';
 
 const ZONEINFO = '/usr/share/zoneinfo';
 const LOCALTIME = '/etc/localtime';
@@ -80,6 +80,8 @@ function currentLocaltime(ctx: RunContext): LocaltimeNow {
   const st = lstatOrNull(ctx.path(LOCALTIME));
   if (!st) return { kind: 'missing' };
   if (st.isDirectory()) return { kind: 'dir' };
+  // a device or FIFO there is not ours to replace by the link
+  if (specialKind(st)) refuseSpecial(ctx.path(LOCALTIME), LOCALTIME);
   if (!st.isSymbolicLink()) return { kind: 'file' };
   const target = path.posix.resolve('/etc', fs.readlinkSync(ctx.path(LOCALTIME)));
   const prefix = `${ZONEINFO}/`;

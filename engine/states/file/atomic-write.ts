@@ -10,7 +10,9 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
+import { StateFailure } from '../define.js';
 import type { PermState } from './ownership.js';
+import { lstatOrNull, specialKind } from './paths.js';
 
 /** Temp files this process is writing right now: never stale. */
 const inFlight = new Set<string>();
@@ -63,7 +65,15 @@ export async function removeStaleTemps(dir: string, target?: string): Promise<st
   return removed;
 }
 
+/**
+ * Replace `target` (a symlink there is replaced, not followed: callers that mean to write
+ * through one resolve it first). A device, FIFO or socket at `target` is refused: the rename
+ * would put a regular file in place of /dev/null.
+ */
 export async function atomicWrite(target: string, data: Buffer, perms: PermState): Promise<void> {
+  const st = lstatOrNull(target);
+  const kind = st ? specialKind(st) : undefined;
+  if (kind) throw new StateFailure(`Refusing to replace ${target}: it is a ${kind}, not a regular file`);
   await removeStaleTemps(path.dirname(target), target);
   const tmp = tempName(target);
   inFlight.add(tmp);
@@ -114,6 +124,9 @@ export async function makeDirs(dir: string, perms: PermState | undefined): Promi
     if (up === d) break;
     d = up;
   }
+  // the nearest existing ancestor (links followed) must be a directory: never create below, or
+  // set perms through, a device or FIFO a link leads to
+  if (missing[0] !== d && !fs.statSync(d).isDirectory()) throw new StateFailure(`Cannot create directories in ${d}: it exists and is not a directory`);
   for (const m of missing) {
     await fs.promises.mkdir(m);
     if (perms) {

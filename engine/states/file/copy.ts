@@ -6,7 +6,7 @@ import type { Changes } from '../define.js';
 import { boolArg, defineState, modeArg, principalArg, StateFailure } from '../define.js';
 import { atomicWrite, makeDirs } from './atomic-write.js';
 import { defaultPerms, permChanges, resolveOwner, setPerms, statPerms, targetPerms, type Owner, type PermState } from './ownership.js';
-import { lstatOrNull, requireAbsolute } from './paths.js';
+import { lstatOrNull, refuseNonDirParent, refuseSpecial, requireAbsolute } from './paths.js';
 
 interface CopyPlan {
   src: string;
@@ -38,6 +38,8 @@ export const copy = defineState({
     if (!sst.isFile()) throw new StateFailure(`Source "${a.source}" is not a regular file (tsalt copies single files)`);
     const dest = ctx.path(a.name);
     const dst = lstatOrNull(dest);
+    // a link to /dev/null (a masked unit) would get the mode; a FIFO would block the compare
+    refuseSpecial(dest, a.name);
     if (dst?.isDirectory()) throw new StateFailure(`Specified target ${a.name} is a directory`);
     // preserve: the source's owner and mode win; user/group/mode are ignored, as in Salt
     const owner: Owner = a.preserve ? { missing: [] } : await resolveOwner(ctx, a.user ?? undefined, a.group ?? undefined);
@@ -46,6 +48,7 @@ export const copy = defineState({
     let write = false;
     let cur: PermState;
     if (!dst) {
+      refuseNonDirParent(path.dirname(dest), a.name);
       if (!fs.existsSync(path.dirname(dest)) && !a.makedirs && !ctx.test) {
         throw new StateFailure(`The target directory ${path.dirname(a.name)} is not present`);
       }

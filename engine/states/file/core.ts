@@ -14,7 +14,7 @@ import { atomicWrite, makeDirs, removeStaleTemps } from './atomic-write.js';
 import { backupMinion } from './backup.js';
 import { contentDiff } from './diff.js';
 import { defaultPerms, permChanges, setPerms, statPerms, targetPerms, type Owner, type PermState } from './ownership.js';
-import { followLinks, lstatOrNull } from './paths.js';
+import { followLinks, lstatOrNull, refuseNonDirParent, refuseSpecial } from './paths.js';
 
 export interface FileSpec {
   /** as written in the tree: messages and change keys use it */
@@ -72,9 +72,15 @@ export async function planFile(ctx: RunContext, spec: FileSpec): Promise<FilePla
     }
   }
   if (st?.isDirectory()) throw new StateFailure(`Specified target ${spec.name} is a directory`);
+  if (st) {
+    refuseSpecial(mapped, spec.name); // says "through a symlink to" when it is one
+    refuseSpecial(target, spec.name); // links under --root lead inside the root
+  }
   if (st && !st.isFile()) throw new StateFailure(`Specified target ${spec.name} exists and is not a regular file`);
 
   const exists = st !== null;
+  // the backup copy (`.bak` beside it) opens its path for writing, links followed
+  if (exists && spec.backup && spec.backup !== 'minion') refuseSpecial(target + spec.backup, spec.name + spec.backup);
   const base: FilePlan = {
     spec,
     target,
@@ -89,6 +95,7 @@ export async function planFile(ctx: RunContext, spec: FileSpec): Promise<FilePla
   if (!exists && !spec.create) return { ...base, notCreated: true };
 
   const parentMissing = !exists && !fs.existsSync(path.dirname(target));
+  if (!exists) refuseNonDirParent(path.dirname(target), spec.name);
   if (parentMissing && !spec.makedirs && !ctx.test) {
     throw new StateFailure(`Parent directory not present (${path.dirname(spec.name)}); set makedirs: True to create it`);
   }

@@ -15,7 +15,7 @@ import { boolArg, defineState, listArg, modeArg, principalArg, StateFailure } fr
 import { makeDirs } from './atomic-write.js';
 import { defaultPerms, permChanges, setPerms, statPerms, targetPerms, type Owner, type PermState } from './ownership.js';
 import { resolveOwner } from './ownership.js';
-import { followLinks, lstatOrNull, patternMatcher, requireAbsolute } from './paths.js';
+import { followLinks, lstatOrNull, patternMatcher, refuseNonDirParent, requireAbsolute, specialKind } from './paths.js';
 
 export const directoryArgs = z.object({
   name: z.string(),
@@ -51,6 +51,8 @@ interface DirPlan {
   remove: { disk: string; display: string }[];
   children: ChildPerm[];
   changes: Changes;
+  /** what recursion left alone, for the comment */
+  left: string;
 }
 
 /** Children to remove for `clean`: everything not excluded; directories holding excluded entries stay. */
@@ -121,6 +123,7 @@ export const directory = defineState({
     const changes: Changes = {};
     const create = st === null;
     const parentMissing = create && !fs.existsSync(path.dirname(target));
+    if (create) refuseNonDirParent(path.dirname(target), a.name);
     if (parentMissing && !a.makedirs && !ctx.test) throw new StateFailure(`No directory to create ${a.name} in`);
     if (replaceFile) changes.forced = `${a.name} replaced by a directory`;
     if (create) changes[a.name] = 'New Dir';
@@ -133,6 +136,9 @@ export const directory = defineState({
     if (remove.length) changes.removed = remove.map((r) => r.display);
 
     const children: ChildPerm[] = [];
+    // devices, FIFOs and sockets below the directory keep their owner and mode: a file_mode
+    // meant for files must not land on a device node (a chroot's dev/null) or an app's socket
+    const special: string[] = [];
     const rec = new Set(a.recurse);
     if (!create && (rec.has('user') || rec.has('group') || rec.has('mode'))) {
       const recOwner: Owner = {
@@ -143,6 +149,11 @@ export const directory = defineState({
       };
       walkAll(target, (abs, rel, cst) => {
         if ([...removed].some((r) => abs === r || abs.startsWith(r + path.sep))) return;
+        const kind = specialKind(cst);
+        if (kind) {
+          special.push(`${path.posix.join(a.name, rel)} (${kind})`);
+          return;
+        }
         const isDir = cst.isDirectory();
         const link = cst.isSymbolicLink();
         if ((isDir && rec.has('ignore_dirs')) || (!isDir && rec.has('ignore_files'))) return;
@@ -157,9 +168,10 @@ export const directory = defineState({
       // `silent` hides the per-path changes; still say that something will change
       if (rec.has('silent') && children.length) changes.recursion = `${children.length} paths changed`;
     }
-    if (Object.keys(changes).length === 0) return { comment: `The directory ${a.name} is in the correct state` };
-    const plan: DirPlan = { target, create, replaceFile, parentMissing, cur, want, remove, children, changes };
-    const notes = owner.missing.length ? ` (${owner.missing.join('; ')})` : '';
+    const left = special.length ? `; left alone, not regular files: ${special.join(', ')}` : '';
+    if (Object.keys(changes).length === 0) return { comment: `The directory ${a.name} is in the correct state${left}` };
+    const plan: DirPlan = { target, create, replaceFile, parentMissing, cur, want, remove, children, changes, left };
+    const notes = (owner.missing.length ? ` (${owner.missing.join('; ')})` : '') + left;
     return { changes, plan, comment: `The directory ${a.name} is set to be changed${notes}` };
   },
   async apply(_ctx, a, plan) {
@@ -176,6 +188,6 @@ export const directory = defineState({
     await setPerms(p.target, p.create ? statPerms(fs.lstatSync(p.target)) : p.cur, p.want);
     for (const r of p.remove) await fs.promises.rm(r.disk, { recursive: true, force: true });
     for (const c of p.children) await setPerms(c.disk, c.cur, c.want, c.link);
-    return { changes: p.changes, comment: `Directory ${a.name} updated` };
+    return { changes: p.changes, comment: `Directory ${a.name} updated${p.left}` };
   },
 });

@@ -8,6 +8,7 @@ import type { RunContext } from '../context.js';
 import type { Changes } from '../define.js';
 import { StateFailure } from '../define.js';
 import { invalidateAccounts, loadAccounts, type AccountsDb } from '../../providers/accounts/db.js';
+import { lstatOrNull, specialAt, specialKind } from './paths.js';
 
 /**
  * uid/gid for a user/group name (or numeric id); undefined when unknown. Uses the run's account
@@ -100,8 +101,18 @@ export function targetPerms(cur: PermState, owner: Owner, mode: string | undefin
   };
 }
 
-/** chown before chmod: chown clears setuid/setgid bits. lchown for links (never follow). */
+/**
+ * chown before chmod: chown clears setuid/setgid bits. lchown for links (never follow).
+ * Never on a device, FIFO or socket, nor through a link to one (chmod follows links: a
+ * masked unit's mode would land on /dev/null).
+ */
 export async function setPerms(p: string, cur: PermState, want: PermState, link = false): Promise<void> {
+  const l = link ? lstatOrNull(p) : null;
+  const special = link ? (l && specialKind(l) ? { path: p, kind: specialKind(l)! } : undefined) : specialAt(p);
+  if (special) {
+    const via = special.path === p ? '' : ` (through a symlink to ${special.path})`;
+    throw new StateFailure(`Refusing to set owner or mode of ${p}: it is a ${special.kind}${via}`);
+  }
   if (want.uid !== cur.uid || want.gid !== cur.gid) {
     await (link ? fs.promises.lchown(p, want.uid, want.gid) : fs.promises.chown(p, want.uid, want.gid));
   }

@@ -5,7 +5,7 @@ import { z } from 'zod';
 import { boolArg, defineState, StateFailure } from '../define.js';
 import { makeDirs } from './atomic-write.js';
 import { defaultPerms } from './ownership.js';
-import { lstatOrNull, requireAbsolute } from './paths.js';
+import { lstatOrNull, refuseNonDirParent, refuseSpecial, requireAbsolute } from './paths.js';
 
 const nameOnly = z.object({ name: z.string() });
 
@@ -66,7 +66,9 @@ export const touch = defineState({
     requireAbsolute(a.name);
     const p = ctx.path(a.name);
     const st = lstatOrNull(p);
+    refuseSpecial(p, a.name); // utimes follows links: never onto a device or FIFO
     if (!st) {
+      refuseNonDirParent(path.dirname(p), a.name);
       if (!fs.existsSync(path.dirname(p)) && !a.makedirs && !ctx.test) {
         throw new StateFailure(`Directory not present to touch file ${a.name}`);
       }
@@ -81,6 +83,7 @@ export const touch = defineState({
   },
   async apply(ctx, a) {
     const p = ctx.path(a.name);
+    refuseSpecial(p, a.name);
     const created = !lstatOrNull(p);
     if (created) {
       if (a.makedirs) await makeDirs(path.dirname(p), defaultPerms('dir'));

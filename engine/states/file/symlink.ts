@@ -6,7 +6,7 @@ import type { Changes } from '../define.js';
 import { boolArg, defineState, principalArg, StateFailure } from '../define.js';
 import { makeDirs, syncDir, tempName } from './atomic-write.js';
 import { defaultPerms, resolveOwner } from './ownership.js';
-import { lstatOrNull, requireAbsolute } from './paths.js';
+import { lstatOrNull, refuseNonDirParent, requireAbsolute } from './paths.js';
 
 interface LinkPlan {
   mapped: string;
@@ -42,6 +42,7 @@ export const symlink = defineState({
     let removeFirst = false;
     let parentMissing = false;
     if (!st) {
+      refuseNonDirParent(path.dirname(mapped), a.name);
       parentMissing = !fs.existsSync(path.dirname(mapped));
       if (parentMissing && !a.makedirs && !ctx.test) {
         throw new StateFailure(`Directory ${path.dirname(a.name)} for symlink is not present`);

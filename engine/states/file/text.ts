@@ -11,7 +11,7 @@ import { listArg, StateFailure } from '../define.js';
 import { applyFile, planFile, type FilePlan } from './core.js';
 import { isBinary } from './diff.js';
 import type { Owner } from './ownership.js';
-import { followLinks, lstatOrNull } from './paths.js';
+import { followLinks, lstatOrNull, refuseSpecial } from './paths.js';
 import { pyEscape, pyRegex } from './regex.js';
 import { readFirstSource } from './source.js';
 import { renderContent } from './template.js';
@@ -21,6 +21,7 @@ export function readText(ctx: RunContext, name: string): string | undefined {
   const p = followLinks(ctx, ctx.path(name));
   const st = lstatOrNull(p);
   if (!st) return undefined;
+  refuseSpecial(p, name); // before reading: a FIFO would block the run
   if (!st.isFile()) throw new StateFailure(`${name} is not a regular file`);
   const b = fs.readFileSync(p);
   if (isBinary(b)) throw new StateFailure(`Cannot perform string replacements on a binary file: ${name}`);
