@@ -273,7 +273,7 @@ export class Releaser {
    * anything changes; `wait`: a push or converge, which waits its turn as it would behind a
    * rollout of this master.
    */
-  private async leased<T>(mode: 'refuse' | 'wait', fn: () => Promise<T>): Promise<T> {
+  private async leased(mode: 'refuse' | 'wait', fn: () => Promise<number>): Promise<number> {
     const leases = this.d.leases;
     if (!leases) return fn();
     const take = async (): Promise<boolean> => {
@@ -282,11 +282,17 @@ export class Releaser {
       return p;
     };
     for (let said = false; !(await take()); said = true) {
-      if (mode === 'refuse' || this.stopped) {
+      if (this.stopped && mode === 'wait') return 3; // as run() when the master stops
+      if (mode === 'refuse') {
         const holder = await leases.holderOf(ROLLOUT_LEASE);
-        throw new ReleaseError(
-          `a rollout is in progress on ${holder ? `master ${holder}` : 'another master'} (it holds the ${ROLLOUT_LEASE} lease): one rollout at a time for the fleet; wait for it to end (\`tsalt status\`) and try again`,
-        );
+        // nobody holds it: the store did not answer (Leases logged why), or it was given up just now
+        if (!holder && !(await take())) throw new ReleaseError(`the ${ROLLOUT_LEASE} lease could not be taken (the store did not answer; see the master's log); nothing was changed`);
+        if (holder) {
+          throw new ReleaseError(
+            `a rollout is in progress on master ${holder} (it holds the ${ROLLOUT_LEASE} lease): one rollout at a time for the fleet; wait for it to end (\`tsalt status\`) and try again`,
+          );
+        }
+        break;
       }
       if (!said) this.d.log.info(`rollout: waiting for the ${ROLLOUT_LEASE} lease (held by ${(await leases.holderOf(ROLLOUT_LEASE)) ?? 'another master'})`);
       await new Promise((r) => setTimeout(r, 1000));

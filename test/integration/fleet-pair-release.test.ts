@@ -150,8 +150,9 @@ describe.skipIf(TEST_STORE === 'postgres')('fleet: two masters on one PostgreSQL
       const r = await m2.cli(args);
       expect([r.code, r.stderr]).toEqual([1, expect.stringMatching(/a rollout is in progress on master m1 \(it holds the rollout lease\)/)]);
     }
-    // refused before anything changed: v3 is still desired
+    // refused before anything changed: v3 is still desired; m2's status shows m1's rollout running
     expect((await status()).desired).toBe(v3);
+    expect((await m2.json<Status & { rollout: { revision: string } | null }>(['status'])).rollout).toMatchObject({ revision: v3 });
     agent.release();
     await inSync(v3);
     // m1 gave the lease up: an operator on m2 rolls back
