@@ -155,7 +155,8 @@ describe.skipIf(TEST_STORE === 'postgres')('fleet: two masters on one PostgreSQL
     expect((await m2.json<Status & { rollout: { revision: string } | null }>(['status'])).rollout).toMatchObject({ revision: v3 });
     agent.release();
     await inSync(v3);
-    // m1 gave the lease up: an operator on m2 rolls back
+    // m1 gives the lease up once its rollout ended: an operator on m2 rolls back
+    await waitFor('the rollout lease free', async () => ((await m1.storeQuery("SELECT holder FROM leases WHERE name = 'rollout'")).length ? undefined : true));
     const back = await m2.cli(['rollback', v2]);
     expect(back.code, back.stderr + back.stdout).toBe(0);
     await inSync(v2);
