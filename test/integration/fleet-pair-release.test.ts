@@ -133,7 +133,7 @@ describe.skipIf(TEST_STORE === 'postgres')('fleet: two masters on one PostgreSQL
     const sent = agent.jobs.slice(before);
     expect(sent).toHaveLength(2);
     expect(sent[1]).toBe(sent[0]);
-    expect(m2.master!.out).toMatch(new RegExp(`job ${sent[0]}: raw1 is busy \\(a state run is already in progress[^)]*\\); sent again when it is free`));
+    expect(m2.master!.out).toMatch(new RegExp(`job ${sent[0]}: raw1 is busy \\(a state run is already in progress on raw1 .*\\); sent again when it is free`));
   });
 
   it('tsalt rollout and rollback on m2 while m1 rolls out are refused, naming m1; afterwards they run', async () => {
@@ -144,8 +144,6 @@ describe.skipIf(TEST_STORE === 'postgres')('fleet: two masters on one PostgreSQL
     const v3 = m1.commit('v3');
     // m1 (holding the releases lease) rolls v3 out; raw1 holds the job
     await waitFor('the v3 job at raw1', () => (agent.jobs.length > before ? true : undefined), 30_000);
-    const out = m1.master!.out + m2.master!.out;
-    expect(out).toMatch(/lease rollout: taken by this master \(m1\)/);
     for (const args of [['rollout'], ['rollback', v2]]) {
       const r = await m2.cli(args);
       expect([r.code, r.stderr]).toEqual([1, expect.stringMatching(/a rollout is in progress on master m1 \(it holds the rollout lease\)/)]);
