@@ -370,6 +370,8 @@ export class Releaser {
   }
 
   private async convergeAll(): Promise<void> {
+    // agents on other masters as the store says now (the cached set may predate their connection)
+    await this.d.agents.refresh?.().catch(() => undefined);
     for (const a of await this.d.store.listAgents()) if (a.key_state === 'accepted' && this.d.agents.ready(a.id)) this.onAgentReady(a.id);
   }
 
