@@ -33,6 +33,11 @@ export const DispatchEventSchema = z.strictObject({
   jid: JidSchema,
   agents: Agents,
   pillar: z.record(z.string(), z.unknown()).optional(),
+  /**
+   * a rollout's or schedule's job: an agent busy with another state run is sent it again when
+   * free (by the master holding it, which sees the refusal), not failed
+   */
+  wait_idle: z.literal(true).optional(),
 });
 
 /**

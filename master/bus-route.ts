@@ -74,8 +74,8 @@ export class Router implements RemoteAgents, CallRoutes {
     return this.o.presence.holderOf(id);
   }
 
-  dispatch(jid: string, to: string, agents: string[], pillar?: Record<string, unknown>): void {
-    this.o.bus.publish({ type: 'dispatch', from: this.self, to, jid, agents, ...(pillar ? { pillar } : {}) });
+  dispatch(jid: string, to: string, agents: string[], pillar?: Record<string, unknown>, waitIdle?: boolean): void {
+    this.o.bus.publish({ type: 'dispatch', from: this.self, to, jid, agents, ...(pillar ? { pillar } : {}), ...(waitIdle ? { wait_idle: true as const } : {}) });
   }
 
   returned(jid: string, agents: string[]): void {
@@ -111,7 +111,7 @@ export class Router implements RemoteAgents, CallRoutes {
     return {
       dispatch: async (ev) => {
         if (ev.to !== this.self) return;
-        await this.jobs?.runDispatched(ev.jid, ev.agents, ev.pillar);
+        await this.jobs?.runDispatched(ev.jid, ev.agents, ev.pillar, ev.wait_idle === true);
       },
       returned: (ev) => this.jobs?.remoteReturned(ev.jid, ev.agents),
       progress: (ev) => this.jobs?.remoteProgress(ev.jid, ev.agents),

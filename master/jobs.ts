@@ -48,8 +48,8 @@ export interface RemoteAgents {
   elsewhere(): Promise<Map<string, string>>;
   /** the live master holding this agent's connection, when it is not this one */
   holderOf(id: string): Promise<string | undefined>;
-  /** master `to` sends job `jid` to these agents of its own (`pillar`: the inline pillar) */
-  dispatch(jid: string, to: string, agents: string[], pillar?: Record<string, unknown>): void;
+  /** master `to` sends job `jid` to these agents of its own (`pillar`: the inline pillar; `waitIdle`: a busy agent is sent it again when free) */
+  dispatch(jid: string, to: string, agents: string[], pillar?: Record<string, unknown>, waitIdle?: boolean): void;
   /** these agents' runs of another master's job ended here (stored): tell its owner */
   returned(jid: string, agents: string[]): void;
   /** the job was killed: masters that sent it tell their agents */
@@ -72,6 +72,15 @@ export interface JobManagerDeps {
   remote?: RemoteAgents;
 }
 
+/** A bus event this master sends at the end of the tick (dispatches and returns of one job, gathered). */
+interface OutgoingEvent {
+  jid: string;
+  to: string | undefined;
+  agents: string[];
+  pillar?: Record<string, unknown>;
+  wait_idle?: true;
+}
+
 /** Another master's job, whose part for agents connected here this master sends. */
 interface HeldJob {
   row: JobRow;
@@ -82,6 +91,10 @@ interface HeldJob {
   snapshots: Map<string, Promise<Snapshot>>;
   /** the bundle offered to each agent sent the job from here, until its run ends */
   bundles: Map<string, BuiltBundle>;
+  /** the owner waits for busy agents (a rollout's, a schedule's job): a refusal for a run in progress is retried here */
+  waitIdle: boolean;
+  /** agents sent the job again after such a refusal */
+  retried: Map<string, number>;
 }
 
 interface ActiveJob {
@@ -155,7 +168,7 @@ export class JobManager {
   /** jid -> agents of another master's job with new state results stored, told to its owner once a tick */
   private readonly progressOut = new Map<string, Set<string>>();
   /** bus events gathered in one tick: one dispatch per master and job, one returned per job */
-  private readonly outgoing = new Map<string, { jid: string; to: string | undefined; agents: string[]; pillar?: Record<string, unknown> }>();
+  private readonly outgoing = new Map<string, OutgoingEvent>();
   /** returns and streamed results of a tick, stored in one transaction each (master/batch.ts) */
   private readonly returns: WriteBatcher<JobReturnRow, boolean>;
   private readonly results: WriteBatcher<{ jid: string; agentId: string; result: StateResult }, void>;
@@ -388,13 +401,13 @@ export class JobManager {
 
   /** An agent connected to master `to`: that master sends it the job (the bus carries jid and ids only). */
   private dispatchElsewhere(job: ActiveJob, id: string, to: string): void {
-    this.queueEvent(`d/${job.jid}/${to}`, { jid: job.jid, to, agents: [id], ...(job.req.type === 'apply' && job.req.pillar ? { pillar: job.req.pillar } : {}) });
+    this.queueEvent(`d/${job.jid}/${to}`, { jid: job.jid, to, agents: [id], ...(job.req.type === 'apply' && job.req.pillar ? { pillar: job.req.pillar } : {}), ...(job.waitIdle ? { wait_idle: true } : {}) });
     this.log.debug(`job ${job.jid}: ${id} is connected to master ${to}; sent through it`);
     this.armTimeout(job, id);
   }
 
   /** Gathers bus events of one tick: a pump's thousand agents are one dispatch per master. */
-  private queueEvent(key: string, ev: { jid: string; to: string | undefined; agents: string[]; pillar?: Record<string, unknown> }): void {
+  private queueEvent(key: string, ev: OutgoingEvent): void {
     const cur = this.outgoing.get(key);
     if (cur) {
       cur.agents.push(...ev.agents);
@@ -409,7 +422,7 @@ export class JobManager {
     this.outgoing.clear();
     for (const ev of evs) {
       if (ev.to === undefined) this.remote?.returned(ev.jid, ev.agents);
-      else this.remote?.dispatch(ev.jid, ev.to, ev.agents, ev.pillar);
+      else this.remote?.dispatch(ev.jid, ev.to, ev.agents, ev.pillar, ev.wait_idle);
     }
   }
 
@@ -554,14 +567,14 @@ export class JobManager {
    * the owner would send it, built from the store (the job's sls and test flag, the agent's
    * revision) and this master's tree. An agent sent it already is skipped (a repeated dispatch).
    */
-  async runDispatched(jid: string, ids: readonly string[], pillar?: Record<string, unknown>): Promise<void> {
+  async runDispatched(jid: string, ids: readonly string[], pillar?: Record<string, unknown>, waitIdle = false): Promise<void> {
     // the owner's pump sends one event per tick: a job's agents can come in several events at
     // once, and each must land in the same HeldJob (whose bundles answer the agents' bundle_get)
     let loading = this.held.has(jid) ? undefined : this.heldLoading.get(jid);
     if (!this.held.has(jid) && !loading) {
       loading = this.store.getJob(jid).then((row) => {
         if (!row) return undefined;
-        const h: HeldJob = { row, pillar, sent: new Set(), snapshots: new Map(), bundles: new Map() };
+        const h: HeldJob = { row, pillar, sent: new Set(), snapshots: new Map(), bundles: new Map(), waitIdle, retried: new Map() };
         this.held.set(jid, h);
         return h;
       });
@@ -647,7 +660,7 @@ export class JobManager {
       for (const id of job.inflight) {
         if (job.elsewhere.get(id) !== to || this.agents.ready(id)) continue;
         const row = await this.store.getJobAgent(job.jid, id);
-        if (row?.status === 'queued') this.queueEvent(`d/${job.jid}/${to}`, { jid: job.jid, to, agents: [id], ...(job.req.type === 'apply' && job.req.pillar ? { pillar: job.req.pillar } : {}) });
+        if (row?.status === 'queued') this.queueEvent(`d/${job.jid}/${to}`, { jid: job.jid, to, agents: [id], ...(job.req.type === 'apply' && job.req.pillar ? { pillar: job.req.pillar } : {}), ...(job.waitIdle ? { wait_idle: true } : {}) });
       }
     }
   }
@@ -697,6 +710,16 @@ export class JobManager {
       this.log.info(`job ${m.jid}: ${conn.id} is busy (${m.message}); sent again when it is free`);
       const t = setTimeout(() => void this.dispatch(job, conn.id).catch((e: Error) => this.finish(job.jid, conn.id, 'failed', undefined, `master: ${e.message}`)), 1000);
       job.timers.set(conn.id, t);
+      return;
+    }
+    const held = this.held.get(m.jid);
+    const heldTimeout = (held?.row.args as { timeout_s?: number } | undefined)?.timeout_s ?? this.cfg.timeout_s;
+    if (held?.waitIdle && held.sent.has(conn.id) && /already in progress/.test(m.message) && (held.retried.get(conn.id) ?? 0) < heldTimeout) {
+      // another master's rollout or schedule: sent again from here when the agent is free, as
+      // its owner would (the owner's timer still bounds the wait)
+      held.retried.set(conn.id, (held.retried.get(conn.id) ?? 0) + 1);
+      this.log.info(`job ${m.jid}: ${conn.id} is busy (${m.message}); sent again when it is free`);
+      setTimeout(() => void this.sendHeld(held, conn.id).catch((e: Error) => this.safely(`job ${m.jid}: ${conn.id}`, () => this.finish(m.jid, conn.id, 'failed', undefined, `master: ${e.message}`))), 1000).unref();
       return;
     }
     const body: ReturnBody = { kind: 'error', error: m.message };

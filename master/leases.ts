@@ -12,7 +12,7 @@ import type { Logger } from '../core/log.js';
 import type { Store } from './store-api.js';
 
 /** The store's lease methods (schema version 6, both stores). */
-export type LeaseStore = Pick<Store, 'acquireLease' | 'releaseLease'>;
+export type LeaseStore = Pick<Store, 'acquireLease' | 'releaseLease' | 'leaseOf'>;
 
 export interface LeasesOptions {
   store: LeaseStore;
@@ -83,6 +83,27 @@ export class Leases {
   /** Whether this master held `name` at its last try (no store round trip). */
   holds(name: string): boolean {
     return this.held.has(name);
+  }
+
+  /** Gives `name` up now (work done): another master may take it at once. Not wanted any more. */
+  async release(name: string): Promise<void> {
+    this.wanted.delete(name);
+    if (!this.held.delete(name)) return;
+    try {
+      await this.o.store.releaseLease(name, this.o.holder);
+      this.o.log.info(`lease ${name}: given up by this master (${this.o.holder})`);
+    } catch (e) {
+      this.o.log.debug(`lease ${name}: not released (${(e as Error).message}); it expires`);
+    }
+  }
+
+  /** The master holding `name` now, if any (undefined too when the store does not answer). */
+  async holderOf(name: string): Promise<string | undefined> {
+    try {
+      return (await this.o.store.leaseOf(name))?.holder;
+    } catch {
+      return undefined;
+    }
   }
 
   private async renewAll(): Promise<void> {

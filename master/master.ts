@@ -24,6 +24,7 @@ import { consoleReleases } from './console/source.js';
 import { openRouting } from './bus-route.js';
 import { Leases } from './leases.js';
 import { DEAD_AFTER_BEATS } from './presence.js';
+import { fleetConnected } from './fleet-connected.js';
 
 export interface RunningMaster {
   port: number;
@@ -165,7 +166,8 @@ async function startWith(cfg: MasterConfig, log: Logger, source: ConfigSource, i
           cfg.console,
           {
             store,
-            connectedIds: () => server.connectedIds(),
+            // the fleet's connections: agents held by another live master count as connected
+            connected: () => fleetConnected(server, router ? () => router.elsewhere() : undefined),
             head: () => source.head(),
             schedules: () => scheduler.list(),
             nodegroups: cfg.nodegroups,

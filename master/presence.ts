@@ -17,7 +17,7 @@ export const DEAD_AFTER_BEATS = 3;
 /** The store's methods for masters and sessions (schema version 6). */
 export type PresenceStore = Pick<
   Store,
-  'heartbeatMaster' | 'liveMasters' | 'forgetMaster' | 'claimSession' | 'releaseSession' | 'voidSessions' | 'liveSessions' | 'sessionOf' | 'acquireLease' | 'releaseLease'
+  'heartbeatMaster' | 'liveMasters' | 'forgetMaster' | 'claimSession' | 'releaseSession' | 'voidSessions' | 'liveSessions' | 'sessionOf' | 'acquireLease' | 'releaseLease' | 'leaseOf'
 >;
 
 export interface PresenceOptions {

@@ -104,8 +104,9 @@ export const releaseHandlers: Pick<CliHandlerTable, 'revisions.list' | 'status' 
     if (!ctx.releaser) return noReleases(send);
     const { store } = ctx;
     const running = ctx.releaser.current;
-    const rollout = running !== undefined ? ((await store.getRollout(running)) ?? null) : null;
     const last = (await store.listRollouts(1))[0] ?? null;
+    // masters sharing a store: the one running now may be another master's (it holds the rollout lease)
+    const rollout = running !== undefined ? ((await store.getRollout(running)) ?? null) : last?.status === 'running' ? last : null;
     const shown = rollout ?? last;
     const data: StatusData = {
       source: ctx.source.label,

@@ -89,11 +89,18 @@ export interface ReleaserDeps {
    * Masters sharing a store: pushes are acted on (recorded, made desired, rolled out) only by
    * the master holding the `releases` lease; another takes it over when that master dies.
    */
-  leases?: Pick<Leases, 'want' | 'hold'>;
+  leases?: Pick<Leases, 'want' | 'hold' | 'release' | 'holderOf'>;
 }
 
 /** The lease of the master acting on pushes. */
 export const RELEASES_LEASE = 'releases';
+
+/**
+ * The lease of the master running rollouts now (a push's, an operator's `tsalt rollout` or
+ * `rollback`, a converge): held from the first queued to the last finished, so that masters
+ * sharing a store run one rollout at a time, as one master does.
+ */
+export const ROLLOUT_LEASE = 'rollout';
 
 export class ReleaseError extends Error {}
 
@@ -112,6 +119,10 @@ export class Releaser {
   private convergeTimer: NodeJS.Timeout | undefined;
   /** the rollout running now, for `tsalt status` */
   current: number | undefined;
+  /** rollouts of this master holding ROLLOUT_LEASE (queued or running) */
+  private leasedRuns = 0;
+  /** takes and releases of ROLLOUT_LEASE, in order (a release must not overtake a later take) */
+  private leaseOps: Promise<unknown> = Promise.resolve();
 
   constructor(private readonly d: ReleaserDeps) {}
 
@@ -248,12 +259,54 @@ export class Releaser {
     }
     await store.setRevisionOutcome(head, 'rolling_out');
     log.info(`rollout: revision ${short(desired)} -> ${short(head)} pushed`);
-    void this.enqueue(() => this.run({ revision: head, previous: desired, reason: 'push', user: 'push' }));
+    void this.enqueue(() => this.leased('wait', () => this.run({ revision: head, previous: desired, reason: 'push', user: 'push' })));
   }
 
   private async record(sha: string): Promise<void> {
     const info = await this.d.source.commitInfo(sha).catch(() => undefined);
     await this.d.store.addRevision({ sha, date: info?.date ?? null, author: info?.author ?? null, subject: info?.subject ?? null });
+  }
+
+  /**
+   * Runs `fn` holding ROLLOUT_LEASE (masters sharing a store; nothing to take on SQLite).
+   * `refuse`: an operator's command, refused at once, naming the master holding it, before
+   * anything changes; `wait`: a push or converge, which waits its turn as it would behind a
+   * rollout of this master.
+   */
+  private async leased(mode: 'refuse' | 'wait', fn: () => Promise<number>): Promise<number> {
+    const leases = this.d.leases;
+    if (!leases) return fn();
+    const take = async (): Promise<boolean> => {
+      const p = this.leaseOps.then(() => leases.hold(ROLLOUT_LEASE));
+      this.leaseOps = p.catch(() => undefined);
+      return p;
+    };
+    for (let said = false; !(await take()); said = true) {
+      if (this.stopped && mode === 'wait') return 3; // as run() when the master stops
+      if (mode === 'refuse') {
+        const holder = await leases.holderOf(ROLLOUT_LEASE);
+        // nobody holds it: the store did not answer (Leases logged why), or it was given up just now
+        if (!holder && !(await take())) throw new ReleaseError(`the ${ROLLOUT_LEASE} lease could not be taken (the store did not answer; see the master's log); nothing was changed`);
+        if (holder) {
+          throw new ReleaseError(
+            `a rollout is in progress on master ${holder} (it holds the ${ROLLOUT_LEASE} lease): one rollout at a time for the fleet; wait for it to end (\`tsalt status\`) and try again`,
+          );
+        }
+        break;
+      }
+      if (!said) this.d.log.info(`rollout: waiting for the ${ROLLOUT_LEASE} lease (held by ${(await leases.holderOf(ROLLOUT_LEASE)) ?? 'another master'})`);
+      await new Promise((r) => setTimeout(r, 1000));
+    }
+    this.leasedRuns++;
+    try {
+      return await fn();
+    } finally {
+      if (--this.leasedRuns === 0) {
+        const p = this.leaseOps.then(() => (this.leasedRuns === 0 ? leases.release(ROLLOUT_LEASE) : undefined));
+        this.leaseOps = p.catch(() => undefined);
+        await p;
+      }
+    }
   }
 
   /** Rollouts run one at a time, in order. */
@@ -268,6 +321,10 @@ export class Releaser {
   /** `tsalt rollout [REV] [--force]`: make REV (default: the branch head) desired and roll it out. */
   async rollout(rev: string | undefined, o: { force: boolean; user: string; say: Say }): Promise<number> {
     if (!this.cfg) throw new ReleaseError('no rollout: in master.yaml: nothing to roll out with (set rollout: target, batch, ...)');
+    return this.leased('refuse', () => this.rolloutLeased(rev, o));
+  }
+
+  private async rolloutLeased(rev: string | undefined, o: { force: boolean; user: string; say: Say }): Promise<number> {
     const snap = await this.d.source.snapshot(rev); // resolves and checks (top.sls) before anything changes
     const sha = snap.revision;
     const desired = await this.d.store.desired();
@@ -282,6 +339,10 @@ export class Releaser {
 
   /** `tsalt rollback REV [target]`: REV becomes desired (or, with a target, those agents' revision) and is applied. */
   async rollback(rev: string, target: { target: string; tgt_type: z.infer<typeof TargetTypeSchema> } | undefined, o: { user: string; say: Say }): Promise<number> {
+    return this.leased('refuse', () => this.rollbackLeased(rev, target, o));
+  }
+
+  private async rollbackLeased(rev: string, target: { target: string; tgt_type: z.infer<typeof TargetTypeSchema> } | undefined, o: { user: string; say: Say }): Promise<number> {
     const snap = await this.d.source.snapshot(rev);
     const sha = snap.revision;
     const desired = await this.d.store.desired();
@@ -309,6 +370,8 @@ export class Releaser {
   }
 
   private async convergeAll(): Promise<void> {
+    // agents on other masters as the store says now (the cached set may predate their connection)
+    await this.d.agents.refresh?.().catch(() => undefined);
     for (const a of await this.d.store.listAgents()) if (a.key_state === 'accepted' && this.d.agents.ready(a.id)) this.onAgentReady(a.id);
   }
 
@@ -320,7 +383,7 @@ export class Releaser {
     const behind = await this.behindCheck(desired);
     const rows = new Map((await this.d.store.listAgents()).map((a) => [a.id, a]));
     if (!ids.some((id) => behind(rows.get(id)))) return;
-    void this.enqueue(() => this.run({ revision: desired, previous: null, reason: 'converge', user: 'converge', only: ids }));
+    void this.enqueue(() => this.leased('wait', () => this.run({ revision: desired, previous: null, reason: 'converge', user: 'converge', only: ids })));
   }
 
   /** Which agents are behind `desired` (see behind()). */

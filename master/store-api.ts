@@ -191,6 +191,12 @@ export interface MasterRow {
 }
 
 /** The master holding an agent's connection. */
+export interface LeaseRow {
+  name: string;
+  holder: string;
+  expires: string;
+}
+
 export interface SessionRow {
   agent_id: string;
   master_id: string;
@@ -370,6 +376,8 @@ export interface Store {
   acquireLease(name: string, holder: string, ttl_s: number): Promise<boolean>;
   /** Gives lease `name` up if `holder` holds it; false otherwise. */
   releaseLease(name: string, holder: string): Promise<boolean>;
+  /** Who holds lease `name` and until when, if anyone holds it unexpired (to name the holder in an error). */
+  leaseOf(name: string): Promise<LeaseRow | undefined>;
 }
 
 let lastJid = '';

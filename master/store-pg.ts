@@ -38,6 +38,7 @@ import {
   type RolloutStatus,
   type RolloutUpdate,
   type SessionRow,
+  type LeaseRow,
   type Store,
   type VerifyOutcome,
   type VerifyResultRow,
@@ -629,6 +630,10 @@ export class PgStore implements Store {
 
   async releaseLease(name: string, holder: string): Promise<boolean> {
     return (await this.count('DELETE FROM leases WHERE name = $1 AND holder = $2', [name, holder])) > 0;
+  }
+
+  async leaseOf(name: string): Promise<LeaseRow | undefined> {
+    return (await this.rows<LeaseRow>('SELECT name, holder, expires FROM leases WHERE name = $1 AND expires >= $2', [name, new Date().toISOString()]))[0];
   }
 
   async rolloutBatches(rolloutId: number): Promise<RolloutBatchRow[]> {

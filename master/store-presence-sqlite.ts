@@ -6,7 +6,7 @@
  * Times are ISO-8601 UTC strings from the master's clock, compared as text (same width).
  */
 import type Database from 'better-sqlite3';
-import type { MasterRow, SessionRow } from './store-api.js';
+import type { LeaseRow, MasterRow, SessionRow } from './store-api.js';
 import type { PresenceStore } from './presence.js';
 
 type Sync<T> = { [K in keyof T]: T[K] extends (...a: infer A) => infer R ? (...a: A) => Awaited<R> : T[K] };
@@ -66,6 +66,9 @@ export function sqlitePresence(db: Database.Database): Sync<PresenceStore> {
     },
     releaseLease(name, holder) {
       return q('DELETE FROM leases WHERE name = ? AND holder = ?').run(name, holder).changes > 0;
+    },
+    leaseOf(name) {
+      return q('SELECT name, holder, expires FROM leases WHERE name = ? AND expires >= ?').get(name, iso(now())) as LeaseRow | undefined;
     },
   };
 }

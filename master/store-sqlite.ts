@@ -35,6 +35,7 @@ import {
   type RolloutStatus,
   type RolloutUpdate,
   type SessionRow,
+  type LeaseRow,
   type Store,
   type VerifyOutcome,
   type VerifyResultRow,
@@ -450,6 +451,9 @@ export class SqliteStore implements Store {
   }
   async releaseLease(name: string, holder: string): Promise<boolean> {
     return this.presence.releaseLease(name, holder);
+  }
+  async leaseOf(name: string): Promise<LeaseRow | undefined> {
+    return this.presence.leaseOf(name);
   }
 
   async rolloutBatches(rolloutId: number): Promise<RolloutBatchRow[]> {

@@ -27,8 +27,11 @@ export interface ConsoleReleases {
 
 export interface ConsoleSource {
   store: Store;
-  /** ids of the agents connected now */
-  connectedIds(): ReadonlySet<string>;
+  /**
+   * ids of the agents connected now, fleet-wide: to this master or, masters sharing a store, to
+   * another live one (its sessions in the store)
+   */
+  connected(): Promise<ReadonlySet<string>>;
   /** the state tree's HEAD commit (undefined: a plain directory) */
   head(): Promise<string | undefined>;
   schedules(): ScheduleStatus[];

@@ -89,7 +89,7 @@ describe('console: start', () => {
     const blocker = net.createServer();
     await new Promise<void>((r) => blocker.listen(port, '127.0.0.1', () => r()));
     try {
-      const src = { store, connectedIds: () => new Set<string>(), head: async () => undefined, schedules: () => [], nodegroups: {} };
+      const src = { store, connected: async () => new Set<string>(), head: async () => undefined, schedules: () => [], nodegroups: {} };
       await expect(serveConsole({ interface: '127.0.0.1', port, token: 'x'.repeat(16) }, src, new ConsoleLive(), silentLogger)).rejects.toThrow(
         `console 127.0.0.1:${port}: listen EADDRINUSE`,
       );

@@ -77,6 +77,13 @@ export function presenceContract(open: () => Promise<Store>): void {
     await sleep(400);
     expect(await s.acquireLease('rollout', 'm1', 60)).toBe(true);
     expect(await s.acquireLease('rollout', 'm2', 60)).toBe(false);
+    // the holder is named (an operator refused a lease is told who has it); expired is nobody
+    expect(await s.leaseOf('rollout')).toMatchObject({ name: 'rollout', holder: 'm1' });
+    expect(await s.leaseOf('nothing')).toBeUndefined();
+    expect(await s.acquireLease('short', 'm3', 0.2)).toBe(true);
+    expect((await s.leaseOf('short'))?.holder).toBe('m3');
+    await sleep(400);
+    expect(await s.leaseOf('short')).toBeUndefined();
   });
 
   it('leases: many masters racing for a free lease, exactly one gets it', async () => {

@@ -8,7 +8,7 @@ import net from 'node:net';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
-import { buildOnce, Fleet, waitFor } from '../integration/fleet-harness.js';
+import { buildOnce, Fleet, TEST_MASTERS, waitFor } from '../integration/fleet-harness.js';
 import { loadOrCreateIdentity } from '../../core/identity.js';
 
 const states = { 'top.sls': "base:\n  '*':\n    - common\n", 'common.sls': 'hello:\n  test.succeed_without_changes: []\n' };
@@ -148,22 +148,39 @@ describe('security: before authentication', () => {
     }, 30_000);
   });
 
-  it('the listener holds at most max_connections sockets; the cap is logged', async () => {
-    await restart(fleet, { max_connections: 20, tls_handshake_timeout_s: 60 });
-    const from = fleet.master!.out.length;
-    // the agent's connection takes one place
+  it('each master holds at most max_connections sockets; the cap is logged', async () => {
+    // every master restarted with the cap (pair mode: both, each with its own listener)
+    await fleet.killMasters();
+    fleet.masterCfg = { ...fleet.masterCfg, max_connections: 20, tls_handshake_timeout_s: 60 };
+    await fleet.startMaster();
+    // the agent's connection takes one place, on the master holding it (pair mode: either one,
+    // the one it reached first: its session in the store says which)
     await fleet.waitConnected(['real1']);
-    const socks = Array.from({ length: 30 }, () => {
-      const s = net.connect(fleet.port, '127.0.0.1');
-      s.on('error', () => {});
-      return s;
-    });
-    const closed = new Set<net.Socket>();
-    for (const s of socks) s.on('close', () => closed.add(s));
-    await fleet.master!.waitOutput(/connection cap reached \(max_connections 20\)/, 20_000, from);
-    await waitFor('11 refused', () => (closed.size >= 11 ? true : undefined));
-    expect(closed.size).toBe(11);
-    for (const s of socks) s.destroy();
+    const masters = [{ proc: fleet.master!, port: fleet.port }, ...(TEST_MASTERS === 2 ? [{ proc: fleet.master2!, port: fleet.port2 }] : [])];
+    const agentOn =
+      TEST_MASTERS === 2
+        ? await waitFor('real1 held by a master', async () => {
+            const rows = await fleet.storeQuery("SELECT m.url FROM sessions s JOIN masters m ON m.id = s.master_id WHERE s.agent_id = 'real1'");
+            return rows.length ? Number(String(rows[0]!.url).split(':').pop()) : undefined;
+          })
+        : fleet.port;
+    expect(masters.map((m) => m.port)).toContain(agentOn);
+    // the cap is each master's own: 30 sockets at each, 20 places each, one of them the agent's there
+    for (const m of masters) {
+      const from = m.proc.out.length;
+      const socks = Array.from({ length: 30 }, () => {
+        const s = net.connect(m.port, '127.0.0.1');
+        s.on('error', () => {});
+        return s;
+      });
+      const closed = new Set<net.Socket>();
+      for (const s of socks) s.on('close', () => closed.add(s));
+      const refused = m.port === agentOn ? 11 : 10;
+      await m.proc.waitOutput(/connection cap reached \(max_connections 20\)/, 20_000, from);
+      await waitFor(`${refused} refused by the master on port ${m.port}`, () => (closed.size >= refused ? true : undefined));
+      expect(closed.size).toBe(refused);
+      for (const s of socks) s.destroy();
+    }
     await fleet.waitConnected(['real1']);
   });
 });

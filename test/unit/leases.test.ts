@@ -71,6 +71,27 @@ describe('leases: work done by one master at a time', () => {
     await m2.stop();
   });
 
+  it('a lease given up after the work is free for another master at once; its holder is named while held', async () => {
+    const { m1, m2 } = pair();
+    m1.start();
+    m2.start();
+    expect(await m1.hold('rollout')).toBe(true);
+    expect(await m2.hold('rollout')).toBe(false);
+    expect(await m2.holderOf('rollout')).toBe('m1');
+    // renewed while held, past several TTLs
+    await new Promise((r) => setTimeout(r, TTL * 3 * 1000));
+    expect(await m2.hold('rollout')).toBe(false);
+    await m1.release('rollout');
+    expect(m1.holds('rollout')).toBe(false);
+    expect(await m2.holderOf('rollout')).toBeUndefined();
+    expect(await m2.hold('rollout')).toBe(true);
+    // m1's renewals do not take it back
+    await new Promise((r) => setTimeout(r, TTL * 1000));
+    expect(await m1.holderOf('rollout')).toBe('m2');
+    await m1.stop();
+    await m2.stop();
+  });
+
   it('a store that fails counts as not held', async () => {
     const { store, m1 } = pair();
     await store.close();

@@ -19,9 +19,9 @@ export type Sync = 'in sync' | 'behind' | 'failed' | 'held' | 'never applied' | 
  * desired one, or the one a halted rollout or a targeted rollback holds it on); without, against
  * the state tree's HEAD.
  */
-async function syncTable(src: ConsoleSource, head: string | undefined): Promise<(a: AgentRow) => Sync> {
+async function syncTable(src: ConsoleSource, head: string | undefined, connected: ReadonlySet<string>): Promise<(a: AgentRow) => Sync> {
   if (!src.releases) return (a) => syncOf(a, head);
-  const byId = new Map((await agentSync(src.store, new Set(src.connectedIds()))).map((l) => [l.id, l]));
+  const byId = new Map((await agentSync(src.store, new Set(connected))).map((l) => [l.id, l]));
   return (a) => {
     const l = byId.get(a.id);
     if (!l) return 'unknown';
@@ -75,9 +75,9 @@ export async function agentsPage(src: ConsoleSource, qs: ConsoleQueries, tgt: st
       }
     }
   }
-  const connected = src.connectedIds();
+  const connected = await src.connected();
   const head = await src.head().catch(() => undefined);
-  const sync = await syncTable(src, head);
+  const sync = await syncTable(src, head, connected);
   const rows = shown.map((a) => {
     const s = sync(a);
     return html`<tr data-agent="${a.id}">
@@ -123,11 +123,12 @@ export async function agentPage(src: ConsoleSource, qs: ConsoleQueries, id: stri
   if (!a) return undefined;
   const head = await src.head().catch(() => undefined);
   const jobs = await qs.agentJobs(id, 50);
-  const sync = await syncTable(src, head);
+  const connected = await src.connected();
+  const sync = await syncTable(src, head, connected);
   return html`<h1>Agent <code>${a.id}</code></h1>
 <table class="facts">
 <tr><th>Key</th><td>${a.key_state} <code class="muted">${a.fingerprint}</code></td></tr>
-<tr><th>Connection</th><td>${src.connectedIds().has(a.id) ? html`<span class="badge up">connected</span>` : html`<span class="badge down">offline</span>`}</td></tr>
+<tr><th>Connection</th><td>${connected.has(a.id) ? html`<span class="badge up">connected</span>` : html`<span class="badge down">offline</span>`}</td></tr>
 <tr><th>First seen</th><td>${time(a.first_seen)}</td></tr>
 <tr><th>Last seen</th><td>${time(a.last_seen)}</td></tr>
 <tr><th>Applied revision</th><td>${rev(a.revision_applied)}</td></tr>

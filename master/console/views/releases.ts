@@ -188,7 +188,7 @@ export async function rollbackPage(src: ConsoleSource, qs: ConsoleQueries, sha: 
       changes = html`<p class="error">${(e as Error).message}</p>`;
     }
   }
-  const sync = await agentSync(store, new Set(src.connectedIds()));
+  const sync = await agentSync(store, new Set(await src.connected()));
   const moving = sync.filter((a) => a.revision_applied !== row.sha);
   const tests = await qs.testRunsOf(row.sha, 5);
   return html`<h1>Rolling back to <code>${row.sha.slice(0, 12)}</code></h1>
