@@ -307,6 +307,20 @@ export class PgStore implements Store {
     );
   }
 
+  async setJobAgentsRunning(runs: readonly { jid: string; agentId: string }[]): Promise<boolean[]> {
+    if (!runs.length) return [];
+    // one statement for the tick's runs; which moved comes back by (jid, agent)
+    const moved = await this.rows<{ jid: string; agent_id: string }>(
+      `UPDATE job_agents j SET status = 'running', started = coalesce(j.started, $1)
+         FROM unnest($2::text[], $3::text[]) AS u(jid, agent_id)
+        WHERE j.jid = u.jid AND j.agent_id = u.agent_id AND j.status IN ('queued','running')
+        RETURNING j.jid, j.agent_id`,
+      [now(), runs.map((r) => r.jid), runs.map((r) => r.agentId)],
+    );
+    const ok = new Set(moved.map((m) => `${m.jid}\0${m.agent_id}`));
+    return runs.map((r) => ok.has(`${r.jid}\0${r.agentId}`));
+  }
+
   async putStateResult(jid: string, agentId: string, r: StateResult): Promise<void> {
     await this.putResults(jid, agentId, [r], this.pool);
   }

@@ -194,6 +194,12 @@ export class SqliteStore implements Store {
     );
   }
 
+  async setJobAgentsRunning(runs: readonly { jid: string; agentId: string }[]): Promise<boolean[]> {
+    const st = this.q("UPDATE job_agents SET status = 'running', started = coalesce(started, ?) WHERE jid = ? AND agent_id = ? AND status IN ('queued','running')");
+    const at = now();
+    return this.db.transaction(() => runs.map((r) => st.run(at, r.jid, r.agentId).changes > 0))();
+  }
+
   async putStateResult(jid: string, agentId: string, r: StateResult): Promise<void> {
     this.resultNow(jid, agentId, r);
   }

@@ -188,6 +188,21 @@ export function storeContract(open: OpenStore): void {
         expect(await s.setJobAgentStatus(jid, 'nobody', 'lost')).toBe(false);
       }));
 
+    it('moves several runs to running at once, as one each would', () =>
+      withStore(open, 'running-many', async (s) => {
+        const jid = await job(s, ['a', 'b', 'c']);
+        expect(await s.setJobAgentStatus(jid, 'c', 'timeout', 'no answer')).toBe(true);
+        expect(await s.setJobAgentsRunning([])).toEqual([]);
+        expect(await s.setJobAgentsRunning([{ jid, agentId: 'a' }, { jid, agentId: 'b' }, { jid, agentId: 'c' }, { jid, agentId: 'nobody' }])).toEqual([true, true, false, false]);
+        const started = (await s.getJobAgent(jid, 'a'))!.started;
+        expect(started).not.toBeNull();
+        expect(await s.getJobAgent(jid, 'b')).toMatchObject({ status: 'running' });
+        // an ended run stays ended; a second move keeps the first start
+        expect(await s.getJobAgent(jid, 'c')).toMatchObject({ status: 'timeout', started: null });
+        expect(await s.setJobAgentsRunning([{ jid, agentId: 'a' }])).toEqual([true]);
+        expect((await s.getJobAgent(jid, 'a'))!.started).toBe(started);
+      }));
+
     it('stores a return once: results, status, the attempt and the revision applied', () =>
       withStore(open, 'finish', async (s) => {
         await s.addAgent('a', FP, 'accepted');
