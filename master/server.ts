@@ -193,6 +193,8 @@ export class AgentServer {
   /** sockets waiting for their turn to start TLS (max_handshake_rate), oldest first */
   private readonly held: { raw: Socket; at: number }[] = [];
   private readonly bucket: { tokens: number; at: number; timer: NodeJS.Timeout | undefined } = { tokens: 0, at: 0, timer: undefined };
+  /** the client certificate's agent id (when valid) and key fingerprint, from the upgrade to the connection */
+  private readonly peers = new WeakMap<IncomingMessage, { id: string | undefined; fp: string }>();
   /** handshakes started / sockets that had to wait for their turn, for tests and the bench */
   readonly handshakeStats = { started: 0, held: 0, peakHeld: 0 };
 
@@ -457,9 +459,12 @@ export class AgentServer {
     if (peer?.raw) {
       const cert = new crypto.X509Certificate(peer.raw);
       const id = AgentIdSchema.safeParse(commonName(cert));
-      if (id.success) {
-        const row = await this.o.store.getAgent(id.data);
-        accepted = row ? row.key_state === 'accepted' && row.fingerprint === fingerprintOf(cert) : this.o.autoAccept;
+      // parsed once per connection: onConnection takes the id and fingerprint from here
+      const seen = { id: id.success ? id.data : undefined, fp: fingerprintOf(cert) };
+      this.peers.set(req, seen);
+      if (seen.id !== undefined) {
+        const row = await this.o.store.getAgent(seen.id);
+        accepted = row ? row.key_state === 'accepted' && row.fingerprint === seen.fp : this.o.autoAccept;
       }
     }
     if (!accepted) {
@@ -482,21 +487,26 @@ export class AgentServer {
     const remote = `${sock.remoteAddress}:${sock.remotePort}`;
     const log = this.o.log;
     ws.on('error', (e) => log.debug(`${remote}: socket error: ${e.message}`));
-    const peer = sock.getPeerCertificate();
-    if (!peer || !peer.raw) {
-      log.warn(`${remote}: no client certificate; closed`);
-      ws.close(CloseCode.unauthenticated, 'client certificate required');
-      return;
+    let seen = this.peers.get(req);
+    this.peers.delete(req);
+    if (!seen) {
+      const peer = sock.getPeerCertificate();
+      if (!peer || !peer.raw) {
+        log.warn(`${remote}: no client certificate; closed`);
+        ws.close(CloseCode.unauthenticated, 'client certificate required');
+        return;
+      }
+      const cert = new crypto.X509Certificate(peer.raw);
+      const idParse = AgentIdSchema.safeParse(commonName(cert));
+      seen = { id: idParse.success ? idParse.data : undefined, fp: fingerprintOf(cert) };
     }
-    const cert = new crypto.X509Certificate(peer.raw);
-    const idParse = AgentIdSchema.safeParse(commonName(cert));
-    if (!idParse.success) {
+    if (seen.id === undefined) {
       log.warn(`${remote}: certificate names no valid agent id; closed`);
       ws.close(CloseCode.unauthenticated, 'certificate CN is not a valid agent id');
       return;
     }
-    const id = idParse.data;
-    const fp = fingerprintOf(cert);
+    const id = seen.id;
+    const fp = seen.fp;
     // frames that come while the store is asked who this is are kept, and handled after
     const early: [RawData, boolean][] = [];
     const keep = (data: RawData, isBinary: boolean) => early.push([data, isBinary]);
