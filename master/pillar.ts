@@ -71,7 +71,9 @@ export class PillarCache {
   private readonly bySls = new Map<string, Map<string, Entry>>();
   /** top.sls rendered and parsed: key set -> the grains keys its render read, and the result by their values */
   private readonly tops = new Map<string, { keys: string[]; values: Map<string, TopFile> }>();
-  private shareable: boolean | undefined;
+  private shareable: Promise<boolean> | undefined;
+  /** SLS list (JSON) -> the last render of that list in flight: renders of one list run one after the other */
+  private readonly inflight = new Map<string, Promise<unknown>>();
   /** renders done and renders shared, for tests and the bench */
   readonly stats = { rendered: 0, shared: 0 };
   /** top.sls renders done (topFor), for tests */
@@ -88,6 +90,20 @@ export class PillarCache {
     }
     // top.sls matches on the id (globs) as well as grains: the SLS list it gives is the input
     const sls = JSON.stringify(matchTop(this.topFor(grains), { id, grains }));
+    // a job asks for every agent's pillar at once: each render of a list waits for the one
+    // before it, so that agents whose inputs equal a render in flight share it (instead of all
+    // missing the cache together and rendering each their own)
+    const mine = (this.inflight.get(sls) ?? Promise.resolve()).then(() => this.renderList(sls, id, grains));
+    const settled = mine.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.inflight.set(sls, settled);
+    void settled.then(() => this.inflight.get(sls) === settled && this.inflight.delete(sls));
+    return mine;
+  }
+
+  private async renderList(sls: string, id: string, grains: Data): Promise<Data> {
     let sets = this.bySls.get(sls);
     if (!sets) this.bySls.set(sls, (sets = new Map()));
     for (const e of sets.values()) {
@@ -151,10 +167,12 @@ export class PillarCache {
   }
 
   /** The `random` filter gives each render its own pick: such a tree is rendered per agent. */
-  private async canShare(): Promise<boolean> {
-    if (this.shareable === undefined) {
-      const files = await this.tree.list('');
-      this.shareable = !files.some((f) => /\brandom\b/.test(this.tree.readSync(f).toString('utf8')));
+  private canShare(): Promise<boolean> {
+    // one look for all the agents asking at once (looked at again if it failed)
+    if (!this.shareable) {
+      const p = this.tree.list('').then((files) => !files.some((f) => /\brandom\b/.test(this.tree.readSync(f).toString('utf8'))));
+      p.catch(() => this.shareable === p && (this.shareable = undefined));
+      this.shareable = p;
     }
     return this.shareable;
   }

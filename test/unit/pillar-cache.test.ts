@@ -109,6 +109,18 @@ describe('pillar cache', () => {
     }
   });
 
+  it("a job's agents asking at once share renders as if they had asked one after the other", async () => {
+    const cache = new PillarCache(memTree(TREE));
+    const ids = Array.from({ length: 50 }, (_, i) => `app${i}`);
+    const got = await Promise.all(ids.map((id, i) => cache.render(id, { role: 'app', os: i % 2 ? 'Debian' : 'RedHat' })));
+    for (const p of got) expect(p).toEqual({ ntp: { servers: ['a', 'b'] } });
+    expect(cache.stats).toEqual({ rendered: 1, shared: 49 });
+    // the grains a render reads still split the agents, asked at once as well
+    const web = await Promise.all(['web1', 'web2', 'web3'].map((id, i) => cache.render(id, { role: 'web', os: i === 1 ? 'RedHat' : 'Debian', net: { if: 'eth0' } })));
+    expect(web.map((p) => (p.web as { pkg: string }).pkg)).toEqual(['nginx', 'nginx-core', 'nginx']);
+    expect(cache.stats).toEqual({ rendered: 3, shared: 50 });
+  });
+
   it('a shared pillar cannot be changed by one of its holders', async () => {
     const cache = new PillarCache(memTree(TREE));
     const a = await cache.render('app1', { role: 'app' });
