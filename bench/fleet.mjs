@@ -10,7 +10,13 @@
  *    RSS and CPU.
  *
  * usage (standalone): node bench/fleet.mjs [--agents 1,100,1000] [--runs 5] [--per-process 100]
- *   [--profile-master] [--store postgres://user@host:port/db]
+ *   [--profile-master] [--store postgres://user@host:port/db] [--masters 2]
+ *
+ * --masters 2: two masters on one PostgreSQL store (--store, an empty database per fleet size
+ * is made in it; absent: a throwaway cluster, bench/lib/postgres.mjs), serving the same tree;
+ * agents alternate between them (each lists one), the CLI and the bench talk to the first, so
+ * every job is routed to the second master's half through the store. Master CPU per job is the
+ * two masters' sum; each one's figure and peak RSS are printed too.
  */
 import fs from 'node:fs';
 import os from 'node:os';
@@ -26,6 +32,9 @@ import { freePort } from './lib/free-port.mjs';
 let PER_PROCESS = 100;
 const IDLE_S = 30;
 const CLK_TCK = 100; // Linux USER_HZ; /proc/<pid>/stat counts CPU in these ticks
+
+/** node flags for the master processes only (trying heap settings, --heapsnapshot-signal=SIGUSR2): TSALT_BENCH_MASTER_NODE_FLAGS, space-separated */
+const MASTER_NODE_FLAGS = (process.env.TSALT_BENCH_MASTER_NODE_FLAGS ?? '').split(/\s+/).filter(Boolean);
 
 const sleep = (t) => new Promise((r) => setTimeout(r, t));
 
@@ -107,43 +116,61 @@ function smallTree(dir) {
 
 class Fleet {
   /** profile: 'agent' or 'master' runs that process under --cpu-prof into profileDir. */
-  constructor(dir, n, tree, { rooted, profile, profileDir, store }) {
-    Object.assign(this, { dir, n, tree, rooted, profile, profileDir, store, agents: [], procs: [] });
+  constructor(dir, n, tree, { rooted, profile, profileDir, store, masters = 1 }) {
+    Object.assign(this, { dir, n, tree, rooted, profile, profileDir, store, masters, agents: [], procs: [] });
     this.sock = path.join(dir, 'master.sock');
     this.masterYaml = path.join(dir, 'master.yaml');
     this.log = path.join(dir, 'log');
+    /** every master's process and config (the first is `this.master`, the one the CLI talks to) */
+    this.masterProcs = [];
+    this.ports = [];
+  }
+
+  /** master i's files: the first keeps the single-master names */
+  masterFiles(i) {
+    const s = i === 0 ? '' : String(i + 1);
+    return { yaml: path.join(this.dir, `master${s}.yaml`), sock: path.join(this.dir, `master${s}.sock`), pki: `pki${s}`, db: `master${s}.db`, log: path.join(this.log, `master${s}.log`) };
   }
 
   profFlags(who) {
     return this.profile === who ? ['--cpu-prof', '--cpu-prof-interval', String(this.profInterval ?? 100), '--cpu-prof-dir', this.profileDir] : [];
   }
 
-  async startMaster() {
-    this.master = start([process.execPath, ...this.profFlags('master'), TSALT, 'master', '--config', this.masterYaml], path.join(this.log, 'master.log'));
-    await waitConnected(this.sock, 0, 30000); // the socket answers: the master is up
+  async startMaster(i = 0) {
+    const f = this.masterFiles(i);
+    const proc = start([process.execPath, ...this.profFlags('master'), ...MASTER_NODE_FLAGS, TSALT, 'master', '--config', f.yaml], f.log);
+    this.masterProcs[i] = proc;
+    if (i === 0) this.master = proc;
+    await waitConnected(f.sock, 0, 30000); // the socket answers: the master is up
   }
 
   async up() {
     fs.rmSync(this.dir, { recursive: true, force: true });
     fs.mkdirSync(this.log, { recursive: true });
-    this.port = await freePort();
     const y = (o) => Object.entries(o).map(([k, v]) => `${k}: ${JSON.stringify(v)}`).join('\n') + '\n';
-    fs.writeFileSync(
-      this.masterYaml,
-      y({
-        interface: '127.0.0.1', port: this.port, pki_dir: 'pki', db: 'master.db', socket: 'master.sock',
-        state_tree: this.tree.states, pillar_tree: this.tree.pillar, auto_accept: true, log_level: 'warn',
-        ...(this.store ? { store: this.store } : {}),
-      }),
-    );
-    await this.startMaster();
+    for (let i = 0; i < this.masters; i++) {
+      this.ports[i] = await freePort();
+      const f = this.masterFiles(i);
+      fs.writeFileSync(
+        f.yaml,
+        y({
+          interface: '127.0.0.1', port: this.ports[i], pki_dir: f.pki, db: f.db, socket: path.basename(f.sock),
+          state_tree: this.tree.states, pillar_tree: this.tree.pillar, auto_accept: true, log_level: 'warn',
+          ...(this.masters > 1 ? { master_id: `bench-m${i + 1}` } : {}),
+          ...(this.store ? { store: this.store } : {}),
+        }),
+      );
+      // one after the other: the first migrates the shared store
+      await this.startMaster(i);
+    }
+    this.port = this.ports[0];
     const cfgs = [];
     for (let i = 1; i <= this.n; i++) {
       const id = `bench-${String(i).padStart(5, '0')}`;
       const d = path.join(this.dir, 'agents', id);
       fs.mkdirSync(d, { recursive: true });
       const cfg = {
-        id, master: '127.0.0.1', master_port: this.port, tofu: true, pki_dir: 'pki', cache_dir: 'cache',
+        id, master: '127.0.0.1', master_port: this.ports[(i - 1) % this.masters], tofu: true, pki_dir: 'pki', cache_dir: 'cache',
         grains_file: 'grains', log_level: 'error',
         ...(this.rooted ? { root: 'root' } : {}),
       };
@@ -203,7 +230,7 @@ class Fleet {
 
   async down() {
     await Promise.all(this.procs.map((p) => stop(p)));
-    await stop(this.master);
+    await Promise.all(this.masterProcs.map((p) => stop(p)));
   }
 }
 
@@ -234,21 +261,22 @@ async function profilePass({ dir, n, tree, rooted, runs, who, log }) {
 }
 
 /** One fleet size: converge once, then time the no-op applies. */
-async function measure({ dir, n, tree, rooted, runs, expectStates, log, idle, profileMaster, store }) {
+async function measure({ dir, n, tree, rooted, runs, expectStates, log, idle, profileMaster, store, masters = 1 }) {
   const profileDir = path.join(dir + '-profile');
   if (profileMaster) {
     fs.rmSync(profileDir, { recursive: true, force: true });
     fs.mkdirSync(profileDir, { recursive: true });
   }
-  const f = new Fleet(dir, n, tree, { rooted, store, ...(profileMaster ? { profile: 'master', profileDir } : {}) });
+  const f = new Fleet(dir, n, tree, { rooted, store, masters, ...(profileMaster ? { profile: 'master', profileDir } : {}) });
   f.profInterval = 1000; // a whole run of thousands of agents: 1 ms samples
   try {
-    log(`fleet ${n}: starting master and ${n} agent(s) in ${Math.ceil(n / PER_PROCESS)} process(es)`);
+    log(`fleet ${n}: starting ${masters > 1 ? `${masters} masters on ${store}` : 'master'} and ${n} agent(s) in ${Math.ceil(n / PER_PROCESS)} process(es)`);
     await f.up();
     const fresh = procUsage(f.procs[0].pid); // agent connected, before its first job
     log(`fleet ${n}: all connected in ${ms(f.connectMs)}; first (converging) apply`);
     await f.converge(log);
-    const m0 = procUsage(f.master.pid);
+    const usage = () => f.masterProcs.map((p) => procUsage(p.pid));
+    const m0 = usage();
     log(`fleet ${n}: no-op job x${runs}`);
     const jobs = [];
     for (let i = 0; i < runs; i++) {
@@ -256,9 +284,11 @@ async function measure({ dir, n, tree, rooted, runs, expectStates, log, idle, pr
       if (j.changed) throw new Error(`fleet ${n}: no-op apply changed ${j.changed} state(s)`);
       jobs.push(j.wallMs);
     }
-    const m1 = procUsage(f.master.pid);
+    const m1 = usage();
     const loadJobs = loadAvg();
-    log(`fleet ${n}: no-op jobs ${jobs.map((j) => ms(j)).join(', ')}; master CPU ${ms((m1.cpuMs - m0.cpuMs) / runs)} per job, peak RSS ${mib(m1.hwmKiB)}`);
+    const cpuEach = m1.map((u, i) => (u.cpuMs - m0[i].cpuMs) / runs);
+    const cpuSum = cpuEach.reduce((a, b) => a + b, 0);
+    log(`fleet ${n}: no-op jobs ${jobs.map((j) => ms(j)).join(', ')}; master CPU ${ms(cpuSum)} per job${masters > 1 ? ` (${cpuEach.map(ms).join(' + ')})` : ''}, peak RSS ${m1.map((u) => mib(u.hwmKiB)).join(' + ')}; load ${loadJobs}`);
     log(`fleet ${n}: tsalt apply '*' (whole CLI process) x${runs}`);
     const cli = await timeMany(`tsalt apply '*' (${n})`, [process.execPath, TSALT, 'apply', '*', '--socket', f.sock], {
       runs,
@@ -275,8 +305,11 @@ async function measure({ dir, n, tree, rooted, runs, expectStates, log, idle, pr
       connectMs: f.connectMs,
       job: stats(jobs),
       cli: { wall: cli.wall, rssKiB: cli.rssKiB },
-      masterCpuPerJobMs: (m1.cpuMs - m0.cpuMs) / runs,
+      masterCpuPerJobMs: cpuSum,
+      masterCpuPerJobEachMs: cpuEach,
       masterPeakKiB: procUsage(f.master.pid).hwmKiB,
+      mastersPeakKiB: f.masterProcs.map((p) => procUsage(p.pid).hwmKiB),
+      masters,
       agentProcs: f.procs.length,
       agentRssKiB: f.procs.map((p) => procUsage(p.pid).rssKiB),
     };
@@ -301,11 +334,42 @@ async function measure({ dir, n, tree, rooted, runs, expectStates, log, idle, pr
   }
 }
 
-export async function runFleet({ scratch, sizes, runs, log, perProcess, profileMaster, store }) {
+export async function runFleet({ scratch, sizes, runs, log, perProcess, profileMaster, store, masters = 1 }) {
   if (perProcess) PER_PROCESS = perProcess;
   if (!fs.existsSync(path.join(REPO, 'dist', 'cli', 'commands', 'master.js'))) {
     return { skipped: 'the master/agent commands are not built (dist/cli/commands/master.js missing)' };
   }
+  if (masters > 1 && store && !/^postgres(ql)?:\/\//.test(store)) throw new Error('--masters 2 needs a PostgreSQL --store (or none: a throwaway cluster is started)');
+  // several masters: one empty database per fleet size, on the server --store names or on a throwaway one
+  let cluster;
+  const storeFor = async (n) => {
+    if (masters < 2) return store;
+    if (!store) {
+      log('starting a throwaway PostgreSQL cluster for the masters');
+      cluster ??= await (await import('./lib/postgres.mjs')).startPostgres();
+    }
+    const name = `bench_fleet_${n}_${Date.now()}`;
+    if (cluster) return cluster.createDatabase(name);
+    const { default: pg } = await import('pg');
+    const c = new pg.Client({ connectionString: store });
+    await c.connect();
+    try {
+      await c.query(`CREATE DATABASE ${pg.escapeIdentifier(name)}`);
+    } finally {
+      await c.end();
+    }
+    const u = new URL(store);
+    u.pathname = `/${name}`;
+    return u.href;
+  };
+  try {
+    return await runSizes({ scratch, sizes, runs, log, profileMaster, store, masters, storeFor });
+  } finally {
+    await cluster?.stop();
+  }
+}
+
+async function runSizes({ scratch, sizes, runs, log, profileMaster, store, masters, storeFor }) {
   const rows = [];
   const profiles = [];
   for (const n of sizes) {
@@ -316,7 +380,7 @@ export async function runFleet({ scratch, sizes, runs, log, perProcess, profileM
       profiles.push(await profilePass({ dir: path.join(scratch, 'fleet-w54-prof'), n: 1, tree, rooted: false, runs: 20, who: 'agent', log }));
     } else {
       const tree = smallTree(path.join(scratch, 'fleet-tree'));
-      rows.push({ kind: 'small no-op tree', ...(await measure({ dir: path.join(scratch, `fleet-${n}`), n, tree, rooted: true, runs, expectStates: tree.count, log, profileMaster, store })) });
+      rows.push({ kind: 'small no-op tree', ...(await measure({ dir: path.join(scratch, `fleet-${n}`), n, tree, rooted: true, runs, expectStates: tree.count, log, profileMaster, store: await storeFor(n), masters })) });
       // the master's cost per agent shows at 100 already, without 1,000 agents' start-up
       if (n === 100) profiles.push(await profilePass({ dir: path.join(scratch, 'fleet-100-prof'), n, tree, rooted: true, runs: 10, who: 'master', log }));
     }
@@ -335,8 +399,8 @@ export async function formatFleet(fleet) {
         `${r.kind} (${r.states} states)`,
         spread(r.job),
         spread(r.cli.wall),
-        ms(r.masterCpuPerJobMs),
-        mib(r.masterPeakKiB),
+        r.masters > 1 ? `${ms(r.masterCpuPerJobMs)} (${r.masterCpuPerJobEachMs.map(ms).join(' + ')})` : ms(r.masterCpuPerJobMs),
+        r.masters > 1 ? r.mastersPeakKiB.map(mib).join(' + ') : mib(r.masterPeakKiB),
         ms(r.connectMs),
         `${ms(r.storm.allBackMs)} (half ${ms(r.storm.halfMs)}, 90% ${ms(r.storm.p90Ms)}; master up in ${ms(r.storm.masterUpMs)}, its CPU ${ms(r.storm.masterCpuMs)}; its peak RSS ${mib(r.masterPeakAfterStormKiB)})`,
       ]),
@@ -347,7 +411,8 @@ export async function formatFleet(fleet) {
       const a = r.agentIdle;
       lines.push('', `agent idle (1 agent in its process): RSS ${mib(a.freshRssKiB)} connected before any job, ${mib(a.rssKiB)} after the jobs; CPU ${a.cpuMsPerMin.toFixed(0)} ms per minute (/proc ticks of 10 ms over ${IDLE_S} s)`);
     }
-    if (r.n > 1) lines.push(`agent processes at ${r.n}: ${r.agentProcs} x ~${mib(stats(r.agentRssKiB).median)} RSS; load average ${r.loadAvg}`);
+    if (r.n > 1) lines.push(`agent processes at ${r.n}: ${r.agentProcs} x ~${mib(stats(r.agentRssKiB).median)} RSS; load average during the jobs ${r.loadJobs}, at the end ${r.loadAvg}`);
+    if (r.masters > 1) lines.push(`${r.masters} masters on one PostgreSQL store, agents alternating between them; the CLI on the first (master CPU: their sum, then each; peak RSS: each); the reconnect storm restarts the first`);
   }
   const { formatProfile } = await import('./profile.mjs');
   for (const p of fleet.profiles ?? []) {
@@ -368,9 +433,11 @@ if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.me
       'profile-master': { type: 'boolean', default: false },
       // the master's store (master.yaml store:), e.g. postgres://user@127.0.0.1:5432/db; an empty database
       store: { type: 'string' },
+      // 2: two masters sharing one PostgreSQL store (--store, or a throwaway cluster)
+      masters: { type: 'string', default: '1' },
     },
   });
   const log = (m) => process.stderr.write(`[fleet ${new Date().toISOString().slice(11, 19)} load ${loadAvg()}] ${m}\n`);
-  const r = await runFleet({ scratch: o.scratch, sizes: o.agents.split(',').map(Number), runs: Number(o.runs), log, perProcess: Number(o['per-process']), profileMaster: o['profile-master'], store: o.store });
+  const r = await runFleet({ scratch: o.scratch, sizes: o.agents.split(',').map(Number), runs: Number(o.runs), log, perProcess: Number(o['per-process']), profileMaster: o['profile-master'], store: o.store, masters: Number(o.masters) });
   process.stdout.write((await formatFleet(r)) + '\n');
 }

@@ -36,8 +36,20 @@ export async function listenCli(file: string, handler: CliHandler, log: Logger):
     let handled = false;
     sock.setEncoding('utf8');
     sock.on('error', () => {}); // a CLI that went away (Ctrl-C) is not the master's problem
+    // a job's events come a few per agent: written a loop turn at a time (one writev, not one
+    // write each); end() uncorks what is left
+    let corked = false;
     const send = (ev: CliEvent) => {
-      if (!sock.destroyed && sock.writable) sock.write(JSON.stringify(ev) + '\n');
+      if (sock.destroyed || !sock.writable) return;
+      if (!corked) {
+        corked = true;
+        sock.cork();
+        setImmediate(() => {
+          corked = false;
+          sock.uncork();
+        });
+      }
+      sock.write(JSON.stringify(ev) + '\n');
     };
     sock.on('data', (chunk: string) => {
       if (handled) return;

@@ -5,7 +5,7 @@
  * master restart) are still stored. The CLI that started a job only listens: the job goes on
  * if it disconnects.
  */
-import type { CliEvent, CliRequest, JobRequest, Job, AgentJobStatus, ReturnBody, AgentMessage, TargetType } from '../protocol/messages.js';
+import type { CliEvent, CliRequest, JobRequest, Job, AgentJobStatus, ReturnBody, AgentMessage, MasterMessage, TargetType } from '../protocol/messages.js';
 import { toWire } from '../engine/tree/bundle.js';
 import type { Logger } from '../core/log.js';
 import { newJid, TERMINAL, type AgentRow, type JobIntent, type JobReturnRow, type Store } from './store-api.js';
@@ -18,7 +18,7 @@ import { resolveTarget, TargetError } from './target.js';
 import { deepMerge } from '../engine/render/salt-functions.js';
 import type { MasterConfig } from './config.js';
 import type { StateResult } from '../protocol/results.js';
-import type { JobRow } from './store-api.js';
+import type { JobAgentRow, JobRow } from './store-api.js';
 
 export type Sink = (ev: CliEvent) => void;
 export type AgentDoneStatus = Extract<CliEvent, { type: 'agent_done' }>['status'];
@@ -95,6 +95,8 @@ interface HeldJob {
   waitIdle: boolean;
   /** agents sent the job again after such a refusal */
   retried: Map<string, number>;
+  /** the job message as sent, by bundle hash and pillar object (applyText) */
+  wire: Map<string, WeakMap<object, string>>;
 }
 
 interface ActiveJob {
@@ -109,6 +111,14 @@ interface ActiveJob {
   retried: Map<string, number>;
   /** each agent's pillar at the job's revision (rendered once per agent and job) */
   pillarOf: (a: AgentRow) => Promise<Record<string, unknown>>;
+  /** the targets' rows as the job started, without their grains (the connection's are used): no store read per agent at dispatch */
+  rows: Map<string, AgentRow>;
+  /** agents whose end is being written (finish() began): their run may be closed in the store already */
+  closing: Set<string>;
+  /** apply: the job message as sent, by bundle hash and pillar object (applyText) */
+  wire: Map<string, WeakMap<object, string>>;
+  /** run: the job message, the same for every agent */
+  runText?: string;
   /** targeted agents connected to another master: agent id -> that master */
   elsewhere: Map<string, string>;
   /** waiting for a batch slot */
@@ -172,11 +182,14 @@ export class JobManager {
   /** returns and streamed results of a tick, stored in one transaction each (master/batch.ts) */
   private readonly returns: WriteBatcher<JobReturnRow, boolean>;
   private readonly results: WriteBatcher<{ jid: string; agentId: string; result: StateResult }, void>;
+  /** acknowledged runs moving to running, a tick's in one transaction */
+  private readonly running: WriteBatcher<{ jid: string; agentId: string }, boolean>;
 
   constructor(deps: JobManagerDeps) {
     ({ store: this.store, source: this.source, revisions: this.revisions, agents: this.agents, cfg: this.cfg, log: this.log, events: this.events, remote: this.remote } = deps);
     this.returns = new WriteBatcher((rows) => this.store.finishJobAgents(rows), (r) => this.store.finishJobAgent(r.jid, r.agentId, r.status, r.body));
     this.results = new WriteBatcher(async (rows) => (await this.store.putStateResults(rows), rows.map(() => undefined)), (r) => this.store.putStateResult(r.jid, r.agentId, r.result));
+    this.running = new WriteBatcher((runs) => this.store.setJobAgentsRunning(runs), (r) => this.store.setJobAgentStatus(r.jid, r.agentId, 'running'));
   }
 
   /** Handlers for messages from accepted agents (the server's dispatch table). */
@@ -304,6 +317,9 @@ export class JobManager {
       req,
       bundles,
       pillarOf,
+      rows: new Map(online.map(({ grains: _, ...row }) => [row.id, { ...row, grains: {} }])),
+      closing: new Set(),
+      wire: new Map(),
       waitIdle: opts.waitIdle ?? false,
       retried: new Map(),
       elsewhere,
@@ -368,15 +384,14 @@ export class JobManager {
     const holder = conn ? undefined : job.elsewhere.get(id);
     if (holder) return this.dispatchElsewhere(job, id, holder);
     if (!conn) return this.finish(job.jid, id, 'lost', undefined, 'agent went offline before its turn');
-    let spec: Job['spec'];
+    let text: string;
     if (job.req.type === 'apply') {
       const b = job.bundles.get(id)!;
       let pillar: Record<string, unknown>;
       try {
-        const row = await this.store.getAgent(id);
-        // grains from this connection's hello are the freshest
-        const grains = { ...(row?.grains ?? {}), ...conn.grains, id };
-        pillar = row ? await job.pillarOf({ ...row, grains }) : {};
+        const row = job.rows.get(id);
+        // grains from this connection's hello (the store holds the same, from that hello)
+        pillar = row ? await job.pillarOf({ ...row, grains: { ...conn.grains, id } }) : {};
         if (job.req.pillar) pillar = deepMerge(structuredClone(pillar), structuredClone(job.req.pillar));
       } catch (e) {
         const body: ReturnBody = { kind: 'error', error: `pillar: ${(e as Error).message}` };
@@ -384,11 +399,11 @@ export class JobManager {
         if (await this.store.finishJobAgent(job.jid, id, 'failed', body)) return this.finish(job.jid, id, 'failed', body);
         return this.finish(job.jid, id, 'failed', undefined, body.error);
       }
-      spec = { kind: 'apply', revision: b.revision, bundle: b.hash, sls: job.req.sls, test: job.req.test, pillar };
+      text = applyText(job.wire, job.jid, b, job.req.sls, job.req.test, pillar);
     } else {
-      spec = { kind: 'run', command: job.req.command, timeout_s: job.req.timeout_s };
+      text = (job.runText ??= jobText(job.jid, { kind: 'run', command: job.req.command, timeout_s: job.req.timeout_s }));
     }
-    if (!conn.send({ type: 'job', jid: job.jid, spec })) return this.finish(job.jid, id, 'lost', undefined, 'agent went offline before its turn');
+    if (!conn.sendText(text)) return this.finish(job.jid, id, 'lost', undefined, 'agent went offline before its turn');
     this.log.debug(`job ${job.jid}: sent to ${id}`);
     this.armTimeout(job, id);
   }
@@ -436,6 +451,8 @@ export class JobManager {
    */
   private async finish(jid: string, id: string, status: AgentJobStatus, body?: ReturnBody, error?: string): Promise<void> {
     this.disarmLost(jid, id);
+    // from here the run may be closed in the store: its messages ask the store again (openHere)
+    this.active.get(jid)?.closing.add(id);
     let moved = body !== undefined;
     try {
       if (!body) {
@@ -469,6 +486,7 @@ export class JobManager {
     if (!job) this.pruneHeld(jid, id);
     if (!job || !job.inflight.has(id)) return;
     job.inflight.delete(id);
+    job.closing.delete(id);
     clearTimeout(job.timers.get(id));
     job.timers.delete(id);
     if (status === 'failed') job.failed = true;
@@ -574,7 +592,7 @@ export class JobManager {
     if (!this.held.has(jid) && !loading) {
       loading = this.store.getJob(jid).then((row) => {
         if (!row) return undefined;
-        const h: HeldJob = { row, pillar, sent: new Set(), snapshots: new Map(), bundles: new Map(), waitIdle, retried: new Map() };
+        const h: HeldJob = { row, pillar, sent: new Set(), snapshots: new Map(), bundles: new Map(), waitIdle, retried: new Map(), wire: new Map() };
         this.held.set(jid, h);
         return h;
       });
@@ -586,21 +604,30 @@ export class JobManager {
       this.log.warn(`job ${jid}: dispatched here by another master but not in the store; ignored`);
       return;
     }
+    // many at once (a pump's tick of agents): the job's rows in one read, not one each
+    let rows: Map<string, JobAgentRow> | undefined;
+    if (ids.length > 20) {
+      try {
+        rows = new Map((await this.store.jobAgents(jid)).map((r) => [r.agent_id, r]));
+      } catch {
+        rows = undefined; // each is read on its own below (and fails there, if it does)
+      }
+    }
     for (const id of ids) {
       if (held.sent.has(id)) continue;
       held.sent.add(id);
-      await this.sendHeld(held, id).catch((e: Error) => this.safely(`job ${jid}: ${id}`, () => this.finish(jid, id, 'failed', undefined, `master: ${e.message}`)));
+      await this.sendHeld(held, id, rows).catch((e: Error) => this.safely(`job ${jid}: ${id}`, () => this.finish(jid, id, 'failed', undefined, `master: ${e.message}`)));
     }
   }
 
-  private async sendHeld(held: HeldJob, id: string): Promise<void> {
+  private async sendHeld(held: HeldJob, id: string, rows?: Map<string, JobAgentRow>): Promise<void> {
     const { row } = held;
-    const ja = await this.store.getJobAgent(row.jid, id);
+    const ja = rows ? rows.get(id) : await this.store.getJobAgent(row.jid, id);
     if (!ja || TERMINAL.has(ja.status)) return; // ended meanwhile (timed out, killed)
     const conn = this.agents.ready(id);
     if (!conn) return this.finish(row.jid, id, 'lost', undefined, 'agent went offline before its turn');
     const args = row.args as { sls?: string[]; test?: boolean; command?: string; timeout_s?: number };
-    let spec: Job['spec'];
+    let text: string;
     if (row.kind === 'apply') {
       const rev = ja.revision ?? row.revision ?? undefined;
       let snap = held.snapshots.get(rev ?? '');
@@ -610,8 +637,9 @@ export class JobManager {
       try {
         const s = await snap;
         b = s.bundle;
-        const agent = await this.store.getAgent(id);
-        pillar = await pillarFor(s.pillar(), id, { ...(agent?.grains ?? {}), ...conn.grains, id });
+        // grains from this connection's hello (the store holds the same, from that hello); the
+        // tree read once per snapshot, so equal renders are shared (master/pillar.ts)
+        pillar = await pillarFor(await pillarTreeOf(s), id, { ...conn.grains, id });
         if (held.pillar) pillar = deepMerge(structuredClone(pillar), structuredClone(held.pillar));
       } catch (e) {
         const body: ReturnBody = { kind: 'error', error: `pillar: ${(e as Error).message}` };
@@ -620,11 +648,11 @@ export class JobManager {
         return this.finish(row.jid, id, 'failed', undefined, body.error);
       }
       held.bundles.set(id, b);
-      spec = { kind: 'apply', revision: b.revision, bundle: b.hash, sls: args.sls ?? [], test: args.test ?? false, pillar };
+      text = applyText(held.wire, row.jid, b, args.sls ?? [], args.test ?? false, pillar);
     } else {
-      spec = { kind: 'run', command: args.command ?? '', timeout_s: args.timeout_s ?? this.cfg.timeout_s };
+      text = jobText(row.jid, { kind: 'run', command: args.command ?? '', timeout_s: args.timeout_s ?? this.cfg.timeout_s });
     }
-    if (!conn.send({ type: 'job', jid: row.jid, spec })) return this.finish(row.jid, id, 'lost', undefined, 'agent went offline before its turn');
+    if (!conn.sendText(text)) return this.finish(row.jid, id, 'lost', undefined, 'agent went offline before its turn');
     this.log.debug(`job ${row.jid}: sent to ${id} for another master`);
   }
 
@@ -680,6 +708,16 @@ export class JobManager {
     return !!row && !TERMINAL.has(row.status);
   }
 
+  /**
+   * Whether this master knows, without asking the store, that the agent's run of its own job is
+   * open: sent from here, not ending (finish() has not begun) and never routed through another
+   * master (only this master writes its end then). Anything else asks the store.
+   */
+  private openHere(jid: string, id: string): boolean {
+    const job = this.active.get(jid);
+    return !!job && job.inflight.has(id) && !job.closing.has(id) && !job.elsewhere.has(id);
+  }
+
   private async onHello(conn: AgentConn, m: Msg<'hello'>): Promise<void> {
     const known = new Set([...m.running, ...m.spooled]);
     for (const row of await this.store.openJobAgents(conn.id)) {
@@ -697,7 +735,7 @@ export class JobManager {
   private async onAck(conn: AgentConn, m: Msg<'job_ack'>): Promise<void> {
     // only a run not ended moves to running; bookkeeping: a failing store must not cut the
     // agent off mid-job (its return says the rest)
-    await this.safely(`job ${m.jid}: recording ${conn.id} running`, () => this.store.setJobAgentStatus(m.jid, conn.id, 'running'));
+    await this.safely(`job ${m.jid}: recording ${conn.id} running`, () => this.running.write({ jid: m.jid, agentId: conn.id }));
   }
 
   private async onRefused(conn: AgentConn, m: Msg<'job_refused'>): Promise<void> {
@@ -744,7 +782,7 @@ export class JobManager {
   private async onStateResult(conn: AgentConn, m: Msg<'state_result'>): Promise<void> {
     // an apply's return holds every result again: one that cannot be stored now is stored with it
     try {
-      if (!(await this.isOpenFor(m.jid, conn.id))) return;
+      if (!this.openHere(m.jid, conn.id) && !(await this.isOpenFor(m.jid, conn.id))) return;
       await this.results.write({ jid: m.jid, agentId: conn.id, result: m.result });
     } catch (e) {
       this.log.error(`job ${m.jid}: a state result of ${conn.id} not stored now (${(e as Error).message}); it is stored with the return`);
@@ -804,18 +842,24 @@ export class JobManager {
 
   /** Stores a return; false when there was nothing to store. Throws when the store fails. */
   private async storeReturn(id: string, m: Msg<'job_return'>): Promise<boolean> {
-    const row = await this.store.getJobAgent(m.jid, id);
-    if (!row) {
+    // a run of this master's own job that is open here needs no read first: the write's
+    // transition alone decides (below); anything else (a late, duplicate or stray return, or
+    // another master's job) is read, to say which it is
+    const here = this.openHere(m.jid, id);
+    const row = here ? undefined : await this.store.getJobAgent(m.jid, id);
+    if (!here && !row) {
       this.log.warn(`agent ${id}: return for job ${m.jid} that was never sent to it; ignored`);
       return false;
     }
-    if (row.status === 'done' || row.status === 'failed') return false; // a duplicate (re-sent spool)
+    if (row && (row.status === 'done' || row.status === 'failed')) return false; // a duplicate (re-sent spool)
+    // its streamed results from here on ask the store (the run is being closed)
+    if (here) this.active.get(m.jid)!.closing.add(id);
     const b = m.body;
     const ok = b.kind === 'apply' ? b.report.counts.failed === 0 : b.kind === 'run' ? b.retcode === 0 : false;
     const status = ok ? 'done' : 'failed';
     // the transition decides: a copy stored meanwhile (another connection, another master) wins
     if (!(await this.returns.write({ jid: m.jid, agentId: id, status, body: b }))) return false;
-    this.log.info(`job ${m.jid}: ${id} returned (${status})${TERMINAL.has(row.status) ? ` late, after ${row.status}` : ''}`);
+    this.log.info(`job ${m.jid}: ${id} returned (${status})${row && TERMINAL.has(row.status) ? ` late, after ${row.status}` : ''}`);
     await this.finish(m.jid, id, status, b);
     return true;
   }
@@ -919,6 +963,24 @@ export class JobManager {
     clearTimeout(this.lostTimers.get(key));
     this.lostTimers.delete(key);
   }
+}
+
+/** A job message as its agent receives it: serialised once and sent as is to every agent it fits. */
+function jobText(jid: string, spec: Job['spec']): string {
+  return JSON.stringify({ type: 'job', jid, spec } satisfies MasterMessage);
+}
+
+/**
+ * An apply's job message for an agent given bundle `b` and `pillar`: agents given the same
+ * bundle and the same pillar object (a render shared by agents with equal inputs, frozen) get
+ * the same text, serialised once (`wire` is the job's: bundle hash -> pillar object -> text).
+ */
+function applyText(wire: Map<string, WeakMap<object, string>>, jid: string, b: BuiltBundle, sls: string[], test: boolean, pillar: Record<string, unknown>): string {
+  let byPillar = wire.get(b.hash);
+  if (!byPillar) wire.set(b.hash, (byPillar = new WeakMap()));
+  let text = byPillar.get(pillar);
+  if (text === undefined) byPillar.set(pillar, (text = jobText(jid, { kind: 'apply', revision: b.revision, bundle: b.hash, sls, test, pillar })));
+  return text;
 }
 
 /** `--batch 10` or `--batch 25%` of n targets (at least 1); absent: all at once. */

@@ -3,9 +3,9 @@
  * that agent's id and grains. The result goes into that agent's job and nowhere else; the
  * pillar tree itself is never bundled or served.
  */
-import { renderPillarWith } from '../engine/compile/pillar.js';
+import { isPureSaltCall, renderPillarWith } from '../engine/compile/pillar.js';
 import { makeRenderBase } from '../engine/render/render-base.js';
-import { topMatches } from '../engine/compile/top.js';
+import { matchTop, readTop, type TopFile } from '../engine/compile/top.js';
 import { normaliseTreePath, TreeError, type TreeSource } from '../engine/tree/source.js';
 import type { Data } from '../engine/render/salt-functions.js';
 import type { BundleEntry } from '../engine/tree/bundle.js';
@@ -69,9 +69,15 @@ const valueOf = (grains: Data, k: string) => (Object.prototype.hasOwnProperty.ca
 export class PillarCache {
   /** SLS list (JSON) -> key set -> entry */
   private readonly bySls = new Map<string, Map<string, Entry>>();
-  private shareable: boolean | undefined;
+  /** top.sls rendered and parsed: key set -> the grains keys its render read, and the result by their values */
+  private readonly tops = new Map<string, { keys: string[]; values: Map<string, TopFile> }>();
+  private shareable: Promise<boolean> | undefined;
+  /** SLS list (JSON) -> the last render of that list in flight: renders of one list run one after the other */
+  private readonly inflight = new Map<string, Promise<unknown>>();
   /** renders done and renders shared, for tests and the bench */
   readonly stats = { rendered: 0, shared: 0 };
+  /** top.sls renders done (topFor), for tests */
+  readonly topStats = { rendered: 0 };
 
   constructor(private readonly tree: TreeSource) {}
 
@@ -83,7 +89,21 @@ export class PillarCache {
       return renderPillarWith(this.tree, id, grains);
     }
     // top.sls matches on the id (globs) as well as grains: the SLS list it gives is the input
-    const sls = JSON.stringify(topMatches(makeRenderBase({ tree: this.tree, grains, pillar: {} }), { id, grains }));
+    const sls = JSON.stringify(matchTop(this.topFor(grains), { id, grains }));
+    // a job asks for every agent's pillar at once: each render of a list waits for the one
+    // before it, so that agents whose inputs equal a render in flight share it (instead of all
+    // missing the cache together and rendering each their own)
+    const mine = (this.inflight.get(sls) ?? Promise.resolve()).then(() => this.renderList(sls, id, grains));
+    const settled = mine.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.inflight.set(sls, settled);
+    void settled.then(() => this.inflight.get(sls) === settled && this.inflight.delete(sls));
+    return mine;
+  }
+
+  private async renderList(sls: string, id: string, grains: Data): Promise<Data> {
     let sets = this.bySls.get(sls);
     if (!sets) this.bySls.set(sls, (sets = new Map()));
     for (const e of sets.values()) {
@@ -115,11 +135,44 @@ export class PillarCache {
     return result;
   }
 
+  /**
+   * top.sls rendered and parsed for these grains: shared, like the renders, between agents whose
+   * values of the grains keys its template read are equal (a plain top file reads none: one
+   * render per tree); a render that reads `id`, enumerates the grains or calls an impure salt
+   * function is this agent's alone. Matching the targets (id globs included) stays per agent.
+   */
+  private topFor(grains: Data): TopFile {
+    for (const e of this.tops.values()) {
+      const hit = e.values.get(e.keys.map((k) => valueOf(grains, k)).join('\0'));
+      if (hit) return hit;
+    }
+    const read = new Set<string>();
+    let whole = false;
+    let impure = false;
+    const view = new Proxy(grains, {
+      get: (t, k, r) => (typeof k === 'string' && read.add(k), Reflect.get(t, k, r)),
+      has: (t, k) => (typeof k === 'string' && read.add(k), Reflect.has(t, k)),
+      getOwnPropertyDescriptor: (t, k) => (typeof k === 'string' && read.add(k), Reflect.getOwnPropertyDescriptor(t, k)),
+      ownKeys: (t) => ((whole = true), Reflect.ownKeys(t)),
+    });
+    this.topStats.rendered++;
+    const top = readTop(makeRenderBase({ tree: this.tree, grains: view, pillar: {}, onSaltCall: (name) => void (isPureSaltCall(name) || (impure = true)) }));
+    if (whole || impure || read.has('id')) return top;
+    const keys = [...read].sort();
+    const setKey = keys.join('\0');
+    let e = this.tops.get(setKey);
+    if (!e) this.tops.set(setKey, (e = { keys, values: new Map() }));
+    e.values.set(keys.map((k) => valueOf(grains, k)).join('\0'), top);
+    return top;
+  }
+
   /** The `random` filter gives each render its own pick: such a tree is rendered per agent. */
-  private async canShare(): Promise<boolean> {
-    if (this.shareable === undefined) {
-      const files = await this.tree.list('');
-      this.shareable = !files.some((f) => /\brandom\b/.test(this.tree.readSync(f).toString('utf8')));
+  private canShare(): Promise<boolean> {
+    // one look for all the agents asking at once (looked at again if it failed)
+    if (!this.shareable) {
+      const p = this.tree.list('').then((files) => !files.some((f) => /\brandom\b/.test(this.tree.readSync(f).toString('utf8'))));
+      p.catch(() => this.shareable === p && (this.shareable = undefined));
+      this.shareable = p;
     }
     return this.shareable;
   }

@@ -60,8 +60,13 @@ export class AgentConn {
   }
 
   send(msg: MasterMessage): boolean {
+    return this.sendText(JSON.stringify(msg));
+  }
+
+  /** A message serialised once for many agents (a job's message): the caller built it from a MasterMessage. */
+  sendText(text: string): boolean {
     if (!this.open) return false;
-    this.ws.send(JSON.stringify(msg));
+    this.ws.send(text);
     return true;
   }
 
@@ -554,6 +559,8 @@ export class AgentServer {
     };
     ws.on('message', take);
     for (const [data, isBinary] of early) take(data, isBinary);
+    // the closures below share this scope with `keep`: without this, the connection would hold its first frames (the hello) for its life
+    early.length = 0;
     ws.on('close', (code) => {
       log.info(`agent ${id} disconnected (${code})`);
       // a connection replaced by a newer one is not the agent going away

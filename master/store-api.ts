@@ -273,6 +273,8 @@ export interface Store {
    * lost, cancelled, failed). Only a run not ended yet moves; false when nothing changed.
    */
   setJobAgentStatus(jid: string, agentId: string, status: AgentJobStatus, error?: string): Promise<boolean>;
+  /** Several runs move to `running` (as setJobAgentStatus does one), in one transaction; all or nothing (rejects: none moved). */
+  setJobAgentsRunning(runs: readonly { jid: string; agentId: string }[]): Promise<boolean[]>;
   /** Upsert one streamed state result (a later full report overwrites the same run_num). */
   putStateResult(jid: string, agentId: string, r: StateResult): Promise<void>;
   /** Several streamed results in one transaction; all or nothing (rejects: none stored). */

@@ -309,6 +309,20 @@ export class PgStore implements Store {
     );
   }
 
+  async setJobAgentsRunning(runs: readonly { jid: string; agentId: string }[]): Promise<boolean[]> {
+    if (!runs.length) return [];
+    // one statement for the tick's runs; which moved comes back by (jid, agent)
+    const moved = await this.rows<{ jid: string; agent_id: string }>(
+      `UPDATE job_agents j SET status = 'running', started = coalesce(j.started, $1)
+         FROM unnest($2::text[], $3::text[]) AS u(jid, agent_id)
+        WHERE j.jid = u.jid AND j.agent_id = u.agent_id AND j.status IN ('queued','running')
+        RETURNING j.jid, j.agent_id`,
+      [now(), runs.map((r) => r.jid), runs.map((r) => r.agentId)],
+    );
+    const ok = new Set(moved.map((m) => `${m.jid}\0${m.agent_id}`));
+    return runs.map((r) => ok.has(`${r.jid}\0${r.agentId}`));
+  }
+
   async putStateResult(jid: string, agentId: string, r: StateResult): Promise<void> {
     await this.putResults(jid, agentId, [r], this.pool);
   }
@@ -347,28 +361,86 @@ export class PgStore implements Store {
   }
 
   async finishJobAgents(returns: readonly JobReturnRow[]): Promise<boolean[]> {
-    // one transaction, one commit for the tick's returns; an error rolls all back and the
-    // caller (master/batch.ts) stores each on its own
+    // one transaction, one commit and a few statements for the tick's returns (each return's
+    // statements one after the other were most of a master's time on PostgreSQL); an error
+    // rolls all back and the caller (master/batch.ts) stores each on its own
+    if (!returns.length) return [];
+    // a run's first return in the tick is the one stored: a second copy is a duplicate, as it
+    // would be stored one after the other
+    const key = (r: { jid: string; agentId: string }) => `${r.jid}\0${r.agentId}`;
+    const first = new Map<string, JobReturnRow>();
+    for (const r of returns) if (!first.has(key(r))) first.set(key(r), r);
+    const rs = [...first.values()];
     return this.tx(async (c) => {
-      const moved: boolean[] = [];
-      for (const r of returns) moved.push(await this.finishOn(c, r.jid, r.agentId, r.status, r.body));
-      return moved;
+      const moved = await this.rows<{ jid: string; agent_id: string; revision: string | null }>(
+        `UPDATE job_agents j SET status = u.status, body = u.body, error = u.error, finished = $1
+           FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::text[]) AS u(jid, agent_id, status, body, error)
+          WHERE j.jid = u.jid AND j.agent_id = u.agent_id AND j.status NOT IN ('done','failed')
+          RETURNING j.jid, j.agent_id, j.revision`,
+        [now(), rs.map((r) => r.jid), rs.map((r) => r.agentId), rs.map((r) => r.status), rs.map((r) => JSON.stringify(r.body)), rs.map((r) => (r.body.kind === 'error' ? r.body.error : null))],
+        c,
+      );
+      const revisionOf = new Map(moved.map((m) => [`${m.jid}\0${m.agent_id}`, m.revision]));
+      const stored = rs.filter((r) => revisionOf.has(key(r)));
+      await this.putResultsOf(stored.flatMap((r) => (r.body.kind === 'apply' ? r.body.report.results.map((result) => ({ jid: r.jid, agentId: r.agentId, result })) : [])), c);
+      // each agent's attempt (and the revision it applied): the tick's last return of an agent wins, as one after the other
+      const attempts = new Map<string, { agentId: string; jid: string; revision: string; status: string; applied: string | null }>();
+      for (const r of stored) {
+        const revision = revisionOf.get(key(r));
+        if (r.body.kind !== 'apply' || !revision || r.body.report.test) continue;
+        // a failed run is an attempt, not the agent's revision
+        const applied = r.status === 'done' ? revision : (attempts.get(r.agentId)?.applied ?? null);
+        attempts.set(r.agentId, { agentId: r.agentId, jid: r.jid, revision, status: r.status, applied });
+      }
+      if (attempts.size) {
+        const a = [...attempts.values()];
+        await this.run(
+          `UPDATE agents SET revision_attempted = u.revision, attempt_status = u.status, attempt_jid = u.jid, revision_applied = coalesce(u.applied, agents.revision_applied)
+             FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[]) AS u(id, jid, revision, status, applied) WHERE agents.id = u.id`,
+          [a.map((x) => x.agentId), a.map((x) => x.jid), a.map((x) => x.revision), a.map((x) => x.status), a.map((x) => x.applied)],
+          c,
+        );
+      }
+      return returns.map((r) => first.get(key(r)) === r && revisionOf.has(key(r)));
     });
   }
 
   async putStateResults(rows: readonly { jid: string; agentId: string; result: StateResult }[]): Promise<void> {
-    // one upsert per agent's run; a run_num twice in a tick keeps the later (one statement
-    // cannot upsert the same row twice)
-    const byRun = new Map<string, { jid: string; agentId: string; results: Map<number, StateResult> }>();
-    for (const r of rows) {
-      const key = `${r.jid}\0${r.agentId}`;
-      let g = byRun.get(key);
-      if (!g) byRun.set(key, (g = { jid: r.jid, agentId: r.agentId, results: new Map() }));
-      g.results.set(r.result.run_num, r.result);
-    }
-    await this.tx(async (c) => {
-      for (const g of byRun.values()) await this.putResults(g.jid, g.agentId, [...g.results.values()], c);
-    });
+    await this.tx((c) => this.putResultsOf(rows, c));
+  }
+
+  /**
+   * Upserts several runs' results in one statement; a run_num twice keeps the later (one
+   * statement cannot upsert the same row twice).
+   */
+  private async putResultsOf(rows: readonly { jid: string; agentId: string; result: StateResult }[], on: Queryable): Promise<void> {
+    const last = new Map<string, { jid: string; agentId: string; result: StateResult }>();
+    for (const r of rows) last.set(`${r.jid}\0${r.agentId}\0${r.result.run_num}`, r);
+    const rs = [...last.values()];
+    if (!rs.length) return;
+    await this.run(
+      `INSERT INTO state_results (jid, agent_id, run_num, state_id, sls, fun, name, result, changes, comment, start, duration_ms, warnings)
+       SELECT * FROM unnest($1::text[], $2::text[], $3::int[], $4::text[], $5::text[], $6::text[], $7::text[], $8::int[], $9::text[], $10::text[], $11::text[], $12::float8[], $13::text[])
+       ON CONFLICT (jid, agent_id, run_num) DO UPDATE SET state_id = excluded.state_id, sls = excluded.sls, fun = excluded.fun, name = excluded.name,
+         result = excluded.result, changes = excluded.changes, comment = excluded.comment, start = excluded.start,
+         duration_ms = excluded.duration_ms, warnings = excluded.warnings`,
+      [
+        rs.map((r) => r.jid),
+        rs.map((r) => r.agentId),
+        rs.map((r) => r.result.run_num),
+        rs.map((r) => r.result.id),
+        rs.map((r) => r.result.sls),
+        rs.map((r) => r.result.fun),
+        rs.map((r) => r.result.name),
+        rs.map((r) => (r.result.result === null ? null : r.result.result ? 1 : 0)),
+        rs.map((r) => JSON.stringify(r.result.changes)),
+        rs.map((r) => r.result.comment),
+        rs.map((r) => r.result.start),
+        rs.map((r) => r.result.duration_ms),
+        rs.map((r) => (r.result.warnings ? JSON.stringify(r.result.warnings) : null)),
+      ],
+      on,
+    );
   }
 
   private async finishOn(c: pg.PoolClient, jid: string, agentId: string, status: 'done' | 'failed', body: ReturnBody): Promise<boolean> {

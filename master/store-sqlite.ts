@@ -196,6 +196,12 @@ export class SqliteStore implements Store {
     );
   }
 
+  async setJobAgentsRunning(runs: readonly { jid: string; agentId: string }[]): Promise<boolean[]> {
+    const st = this.q("UPDATE job_agents SET status = 'running', started = coalesce(started, ?) WHERE jid = ? AND agent_id = ? AND status IN ('queued','running')");
+    const at = now();
+    return this.db.transaction(() => runs.map((r) => st.run(at, r.jid, r.agentId).changes > 0))();
+  }
+
   async putStateResult(jid: string, agentId: string, r: StateResult): Promise<void> {
     this.resultNow(jid, agentId, r);
   }
@@ -206,8 +212,13 @@ export class SqliteStore implements Store {
 
   private resultNow(jid: string, agentId: string, r: StateResult): void {
     this.q(
-      `INSERT OR REPLACE INTO state_results (jid, agent_id, run_num, state_id, sls, fun, name, result, changes, comment, start, duration_ms, warnings)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      // an upsert, not REPLACE: a return rewrites its streamed results in place (no delete and
+      // insert again, no foreign key look-up), as PostgreSQL's store does
+      `INSERT INTO state_results (jid, agent_id, run_num, state_id, sls, fun, name, result, changes, comment, start, duration_ms, warnings)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+       ON CONFLICT (jid, agent_id, run_num) DO UPDATE SET state_id = excluded.state_id, sls = excluded.sls, fun = excluded.fun, name = excluded.name,
+         result = excluded.result, changes = excluded.changes, comment = excluded.comment, start = excluded.start,
+         duration_ms = excluded.duration_ms, warnings = excluded.warnings`,
     ).run(
       jid,
       agentId,
@@ -230,27 +241,30 @@ export class SqliteStore implements Store {
   }
 
   async finishJobAgents(returns: readonly JobReturnRow[]): Promise<boolean[]> {
-    // one transaction for all (each return's own is a savepoint inside it): one commit, not N
-    return this.db.transaction(() => returns.map((r) => this.finishNow(r.jid, r.agentId, r.status, r.body)))();
+    // one transaction for all: one commit, not N (a return that throws rolls back the tick, which
+    // the caller then stores one by one)
+    return this.db.transaction(() => returns.map((r) => this.finishIn(r.jid, r.agentId, r.status, r.body)))();
   }
 
   private finishNow(jid: string, agentId: string, status: 'done' | 'failed', body: ReturnBody): boolean {
-    const tx = this.db.transaction((): boolean => {
-      const error = body.kind === 'error' ? body.error : null;
-      // the transition first: a second return (re-sent spool, another master) changes nothing
-      const moved = this.q("UPDATE job_agents SET status = ?, body = ?, error = ?, finished = ? WHERE jid = ? AND agent_id = ? AND status NOT IN ('done','failed')")
-        .run(status, JSON.stringify(body), error, now(), jid, agentId).changes;
-      if (!moved) return false;
-      const revision = (this.q('SELECT revision FROM job_agents WHERE jid = ? AND agent_id = ?').get(jid, agentId) as { revision: string | null }).revision;
-      if (body.kind === 'apply') for (const r of body.report.results) this.resultNow(jid, agentId, r);
-      if (body.kind === 'apply' && revision && !body.report.test) {
-        this.attemptNow(agentId, jid, revision, status);
-        // a failed run is an attempt, not the agent's revision
-        if (status === 'done') this.q('UPDATE agents SET revision_applied = ? WHERE id = ?').run(revision, agentId);
-      }
-      return true;
-    });
-    return tx();
+    return this.db.transaction(() => this.finishIn(jid, agentId, status, body))();
+  }
+
+  /** One return's writes, inside the caller's transaction (a throw rolls back all of it). */
+  private finishIn(jid: string, agentId: string, status: 'done' | 'failed', body: ReturnBody): boolean {
+    const error = body.kind === 'error' ? body.error : null;
+    // the transition first: a second return (re-sent spool, another master) changes nothing
+    const moved = this.q("UPDATE job_agents SET status = ?, body = ?, error = ?, finished = ? WHERE jid = ? AND agent_id = ? AND status NOT IN ('done','failed') RETURNING revision")
+      .get(status, JSON.stringify(body), error, now(), jid, agentId) as { revision: string | null } | undefined;
+    if (!moved) return false;
+    const revision = moved.revision;
+    if (body.kind === 'apply') for (const r of body.report.results) this.resultNow(jid, agentId, r);
+    if (body.kind === 'apply' && revision && !body.report.test) {
+      // the attempt, and (a failed run is an attempt, not the agent's revision) the revision applied
+      this.q("UPDATE agents SET revision_attempted = ?, attempt_status = ?, attempt_jid = ?, revision_applied = CASE WHEN ? = 'done' THEN ? ELSE revision_applied END WHERE id = ?")
+        .run(revision, status, jid, status, revision, agentId);
+    }
+    return true;
   }
 
   async stateResults(jid: string, agentId: string): Promise<StateResult[]> {

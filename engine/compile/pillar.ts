@@ -24,7 +24,8 @@ export interface PillarRenderWatch {
 /** salt[...] functions whose result depends only on their arguments, grains, pillar and the tree. */
 const PURE_PREFIXES = ['pillar.', 'grains.', 'config.', 'test.', 'log.', 'defaults.', 'slsutil.', 'hashutil.'];
 const PURE_NAMES = new Set(['file.basename', 'file.dirname', 'file.join', 'file.normpath', 'cp.get_file_str']);
-const isPure = (name: string) => PURE_NAMES.has(name) || PURE_PREFIXES.some((p) => name.startsWith(p));
+export const isPureSaltCall = (name: string) => PURE_NAMES.has(name) || PURE_PREFIXES.some((p) => name.startsWith(p));
+const isPure = isPureSaltCall;
 
 /**
  * renderPillar with `grains` used as given (they must hold `id`): templates see this very

@@ -6,6 +6,17 @@ import { CompileError } from './errors.js';
 
 /** SLS names top.sls gives this minion, in top-file order, each once. */
 export function topMatches(base: RenderBase, minion: MatchedAgent, nodegroups: Record<string, string | string[]> = {}): string[] {
+  return matchTop(readTop(base), minion, nodegroups);
+}
+
+/** top.sls rendered (with the base's grains) and parsed, before any target is matched. */
+export interface TopFile {
+  data: Record<string, unknown>;
+  positions: Map<string, { line: number; column: number }>;
+}
+
+/** Renders and parses top.sls: the part of topMatches that depends on what the template reads. */
+export function readTop(base: RenderBase): TopFile {
   const file = 'top.sls';
   if (!base.tree.existsSync(file)) {
     throw new CompileError([{ file, message: `no top.sls in ${base.tree.label}: name the SLS to apply, or add a top file` }]);
@@ -22,8 +33,15 @@ export function topMatches(base: RenderBase, minion: MatchedAgent, nodegroups: R
   if (!data || typeof data !== 'object' || Array.isArray(data)) {
     throw new CompileError([{ file, line: 1, message: 'top.sls must map environments (base:) to targets' }]);
   }
+  return { data: data as Record<string, unknown>, positions };
+}
+
+/** The SLS names a rendered top.sls gives this minion, in top-file order, each once (the top file is only read). */
+export function matchTop(top: TopFile, minion: MatchedAgent, nodegroups: Record<string, string | string[]> = {}): string[] {
+  const file = 'top.sls';
+  const { data, positions } = top;
   const out: string[] = [];
-  for (const [env, targets] of Object.entries(data as Record<string, unknown>)) {
+  for (const [env, targets] of Object.entries(data)) {
     if (!targets || typeof targets !== 'object' || Array.isArray(targets)) {
       throw new CompileError([{ file, line: positions.get(env)?.line, message: `environment '${env}' must map targets to lists of SLS` }]);
     }

@@ -17,7 +17,7 @@ import { tempDir } from '../helpers/harness.js';
 /** An accepted, connected agent: what it is sent is kept. */
 function fakeConn(id: string): AgentConn & { sent: MasterMessage[] } {
   const sent: MasterMessage[] = [];
-  return { id, grains: {}, sent, open: true, send: (m: MasterMessage) => (sent.push(m), true), close: () => {} } as unknown as AgentConn & { sent: MasterMessage[] };
+  return { id, grains: {}, sent, open: true, send: (m: MasterMessage) => (sent.push(m), true), sendText: (t: string) => (sent.push(JSON.parse(t) as MasterMessage), true), close: () => {} } as unknown as AgentConn & { sent: MasterMessage[] };
 }
 
 const noSource = { label: 'none', snapshot: () => Promise.reject(new Error('no tree in this test')) } as unknown as ConfigSource;
@@ -61,6 +61,34 @@ describe('JobManager: an agent run ends once', () => {
     const row = (await store.getJobAgent(jid, 'a1'))!;
     expect(row.status).toBe('done');
     expect(row.body).toMatchObject({ kind: 'run', stdout: 'once\n' });
+  });
+
+  it('a state result after its run ended is neither stored nor streamed (the job still running for another agent)', async () => {
+    const store = new SqliteStore(path.join(tempDir('tsalt-once-'), 'master.db'));
+    stores.push(store);
+    const conns = new Map(['a1', 'a2'].map((id) => [id, fakeConn(id)]));
+    for (const id of conns.keys()) await store.addAgent(id, 'ab'.repeat(32), 'accepted');
+    const jobs = new JobManager({ store, source: noSource, agents: { ready: (id) => conns.get(id) }, cfg: { nodegroups: {}, lost_after_s: 60, timeout_s: 600, held_return_retry_s: 2, held_returns_max_bytes: 256 * 1024 * 1024 }, log: makeLogger('error', 'jobs') });
+    managers.push(jobs);
+    const events: CliEvent[] = [];
+    const done = jobs.start({ type: 'run', target: 'a*', tgt_type: 'glob', command: 'true', user: 'root@cli' }, (ev) => events.push(ev));
+    const a1 = conns.get('a1')!;
+    while (!a1.sent.some((m) => m.type === 'job')) await new Promise((r) => setImmediate(r));
+    const sent = a1.sent.find((m) => m.type === 'job')!;
+    const jid = sent.type === 'job' ? sent.jid : '';
+    const h = jobs.handlers();
+    const result = { id: 's', sls: 'x', fun: 'test.nop', name: 's', result: true, changes: {}, comment: '', start: new Date().toISOString(), duration_ms: 1, run_num: 0 };
+    await h.job_ack!(a1, { type: 'job_ack', jid });
+    await h.state_result!(a1, { type: 'state_result', jid, result });
+    await h.job_return!(a1, { type: 'job_return', jid, body: { kind: 'run', retcode: 0, stdout: '', stderr: '' } });
+    // a stray result of a1's ended run, while a2's run keeps the job going
+    await h.state_result!(a1, { type: 'state_result', jid, result: { ...result, run_num: 1, comment: 'stray' } });
+    expect((await store.stateResults(jid, 'a1')).map((r) => r.run_num)).toEqual([0]);
+    expect(events.filter((e) => e.type === 'state_result').map((e) => (e.type === 'state_result' ? e.result.run_num : -1))).toEqual([0]);
+    expect(await store.getJobAgent(jid, 'a1')).toMatchObject({ status: 'done' });
+    expect(await store.getJobAgent(jid, 'a2')).toMatchObject({ status: 'queued' });
+    await h.job_return!(conns.get('a2')!, { type: 'job_return', jid, body: { kind: 'run', retcode: 0, stdout: '', stderr: '' } });
+    expect(await done).toBe(0);
   });
 
   it('a return another master stored: the timeout here releases the run with the stored end', async () => {

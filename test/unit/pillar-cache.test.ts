@@ -87,6 +87,40 @@ describe('pillar cache', () => {
     }
   });
 
+  it('a templated top.sls is rendered once per value of the grains it reads, per agent when it reads the id', async () => {
+    const files = (idToo: boolean) => ({
+      'top.sls':
+        "base:\n  '*':\n    - common\n{% if grains['os'] == 'Debian' %}\n  'web*':\n    - deb\n{% endif %}\n" +
+        (idToo ? "{% if grains['id'].endswith('9') %}\n  'w*':\n    - nine\n{% endif %}\n" : ''),
+      'common.sls': 'c: 1\n',
+      'deb.sls': 'deb: true\n',
+      'nine.sls': 'nine: true\n',
+    });
+    const os = (id: string) => (id === 'web2' ? 'RedHat' : 'Debian');
+    for (const idToo of [false, true]) {
+      const cache = new PillarCache(memTree(files(idToo)));
+      const got: Record<string, unknown> = {};
+      for (const id of ['web1', 'web2', 'web3', 'db1', 'web9']) got[id] = await cache.render(id, { os: os(id) });
+      const deb = { c: 1, deb: true };
+      expect(got).toEqual({ web1: deb, web2: { c: 1 }, web3: deb, db1: { c: 1 }, web9: idToo ? { ...deb, nine: true } : deb });
+      for (const [id, p] of Object.entries(got)) expect(p, id).toEqual(await renderPillar(memTree(files(idToo)), id, { os: os(id) }));
+      // reading only os: one render per os; reading the id: one per agent
+      expect(cache.topStats.rendered).toBe(idToo ? 5 : 2);
+    }
+  });
+
+  it("a job's agents asking at once share renders as if they had asked one after the other", async () => {
+    const cache = new PillarCache(memTree(TREE));
+    const ids = Array.from({ length: 50 }, (_, i) => `app${i}`);
+    const got = await Promise.all(ids.map((id, i) => cache.render(id, { role: 'app', os: i % 2 ? 'Debian' : 'RedHat' })));
+    for (const p of got) expect(p).toEqual({ ntp: { servers: ['a', 'b'] } });
+    expect(cache.stats).toEqual({ rendered: 1, shared: 49 });
+    // the grains a render reads still split the agents, asked at once as well
+    const web = await Promise.all(['web1', 'web2', 'web3'].map((id, i) => cache.render(id, { role: 'web', os: i === 1 ? 'RedHat' : 'Debian', net: { if: 'eth0' } })));
+    expect(web.map((p) => (p.web as { pkg: string }).pkg)).toEqual(['nginx', 'nginx-core', 'nginx']);
+    expect(cache.stats).toEqual({ rendered: 3, shared: 50 });
+  });
+
   it('a shared pillar cannot be changed by one of its holders', async () => {
     const cache = new PillarCache(memTree(TREE));
     const a = await cache.render('app1', { role: 'app' });

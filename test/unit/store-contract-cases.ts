@@ -195,6 +195,21 @@ export function storeContract(open: OpenStore): void {
         expect(await s.setJobAgentStatus(jid, 'nobody', 'lost')).toBe(false);
       }));
 
+    it('moves several runs to running at once, as one each would', () =>
+      withStore(open, 'running-many', async (s) => {
+        const jid = await job(s, ['a', 'b', 'c']);
+        expect(await s.setJobAgentStatus(jid, 'c', 'timeout', 'no answer')).toBe(true);
+        expect(await s.setJobAgentsRunning([])).toEqual([]);
+        expect(await s.setJobAgentsRunning([{ jid, agentId: 'a' }, { jid, agentId: 'b' }, { jid, agentId: 'c' }, { jid, agentId: 'nobody' }])).toEqual([true, true, false, false]);
+        const started = (await s.getJobAgent(jid, 'a'))!.started;
+        expect(started).not.toBeNull();
+        expect(await s.getJobAgent(jid, 'b')).toMatchObject({ status: 'running' });
+        // an ended run stays ended; a second move keeps the first start
+        expect(await s.getJobAgent(jid, 'c')).toMatchObject({ status: 'timeout', started: null });
+        expect(await s.setJobAgentsRunning([{ jid, agentId: 'a' }])).toEqual([true]);
+        expect((await s.getJobAgent(jid, 'a'))!.started).toBe(started);
+      }));
+
     it('stores a return once: results, status, the attempt and the revision applied', () =>
       withStore(open, 'finish', async (s) => {
         await s.addAgent('a', FP, 'accepted');
@@ -226,6 +241,45 @@ export function storeContract(open: OpenStore): void {
         expect(await s.finishJobAgent(e, 'a', 'failed', { kind: 'error', error: 'top.sls: line 3: bad' })).toBe(true);
         expect(await s.getJobAgent(e, 'a')).toMatchObject({ status: 'failed', error: 'top.sls: line 3: bad' });
         expect(await s.stateResults(e, 'a')).toEqual([]);
+      }));
+
+    it('stores a tick of returns at once as one after the other would: each once, results, attempts, late ones', () =>
+      withStore(open, 'finish-many', async (s) => {
+        for (const id of ['a', 'b', 'c', 'd', 'e']) await s.addAgent(id, FP, 'accepted');
+        const jid = await job(s, ['a', 'b', 'c', 'd', 'e'], { revision: 'r1' });
+        const t = await job(s, ['a'], { revision: 'r9', args: { test: true } });
+        expect(await s.finishJobAgent(jid, 'd', 'done', { kind: 'run', retcode: 0, stdout: 'before', stderr: '' })).toBe(true);
+        await s.setJobAgentStatus(jid, 'e', 'timeout', 'no answer');
+        await s.putStateResult(jid, 'a', result(0, null, { comment: 'streamed' }));
+        const okBody = applied([result(0, true), result(1, true, { warnings: ['w'] })]);
+        const failBody = applied([result(0, false)]);
+        const moved = await s.finishJobAgents([
+          { jid, agentId: 'a', status: 'done', body: okBody },
+          { jid, agentId: 'b', status: 'failed', body: failBody },
+          // a second copy in the same tick: the first is stored
+          { jid, agentId: 'a', status: 'failed', body: failBody },
+          { jid, agentId: 'c', status: 'failed', body: { kind: 'error', error: 'top.sls: bad' } },
+          // a duplicate of a stored return; a late return after a timeout
+          { jid, agentId: 'd', status: 'done', body: { kind: 'run', retcode: 0, stdout: 'again', stderr: '' } },
+          { jid, agentId: 'e', status: 'done', body: applied([result(0, true)]) },
+          { jid, agentId: 'nobody', status: 'done', body: okBody },
+          // a test run of a: neither its attempt nor its revision
+          { jid: t, agentId: 'a', status: 'done', body: applied([result(0, null)], true) },
+        ]);
+        expect(moved).toEqual([true, true, false, true, false, true, false, true]);
+        expect(await s.getJobAgent(jid, 'a')).toMatchObject({ status: 'done', body: okBody, error: null });
+        expect(await s.stateResults(jid, 'a')).toEqual(okBody.kind === 'apply' ? okBody.report.results : []);
+        expect(await s.getJobAgent(jid, 'b')).toMatchObject({ status: 'failed', body: failBody });
+        expect(await s.getJobAgent(jid, 'c')).toMatchObject({ status: 'failed', error: 'top.sls: bad' });
+        expect(await s.stateResults(jid, 'c')).toEqual([]);
+        expect((await s.getJobAgent(jid, 'd'))!.body).toMatchObject({ stdout: 'before' });
+        expect(await s.getJobAgent(jid, 'e')).toMatchObject({ status: 'done' });
+        expect(await s.getJobAgent(t, 'a')).toMatchObject({ status: 'done' });
+        expect(await s.getAgent('a')).toMatchObject({ revision_applied: 'r1', revision_attempted: 'r1', attempt_status: 'done', attempt_jid: jid });
+        expect(await s.getAgent('b')).toMatchObject({ revision_applied: null, revision_attempted: 'r1', attempt_status: 'failed', attempt_jid: jid });
+        expect(await s.getAgent('c')).toMatchObject({ revision_applied: null, revision_attempted: null });
+        expect(await s.getAgent('e')).toMatchObject({ revision_applied: 'r1', attempt_status: 'done' });
+        expect(await s.finishJobAgents([])).toEqual([]);
       }));
 
     it('stores a late return after a timeout, not after a return', () =>
