@@ -7,11 +7,10 @@ import { defineConfig } from 'vitest/config';
  * - host:  root and real programs (apt, dnf, useradd, systemd, git...), one file at a time
  *          because files share the machine (users, packages, units)
  * - fleet: master and agents over TLS websockets on loopback, one file at a time (ports, CPU)
- * - fleet-pg: the same fleet files with TSALT_TEST_STORE=postgres (the harness starts a
- *          PostgreSQL per file and gives each fleet's master a database of its own).
- *          `npm run test:fleet-pair` adds TSALT_TEST_MASTERS=2 (a second master on that
- *          database, agents on it, the CLI on the first): not in `npm test` yet, several fleet
- *          files still fail that way (docs/fleet.md "More than one master", limits)
+ * - fleet-pg: the same fleet files on a pair of masters sharing PostgreSQL
+ *          (TSALT_TEST_STORE=postgres, TSALT_TEST_MASTERS=2: the harness starts a PostgreSQL
+ *          per file, both masters on one database of their own, agents on the second, the CLI
+ *          on the first). `npm run test:fleet-pg1` runs them on one PostgreSQL master.
  * - stack: the 3-tier stack's states, configs and hosts
  * `npm test` (scripts/test.sh) runs them all, in that order (sequence.groupOrder).
  */
@@ -67,7 +66,7 @@ export const PROJECTS: Record<string, { include: string[]; exclude: string[]; en
   fast: { include: ['test/unit/**/*.test.ts'], exclude: HOST_UNIT },
   host: { include: ['test/integration/**/*.test.ts', 'test/faults/**/*.test.ts', ...HOST_UNIT], exclude: FLEET },
   fleet: { include: FLEET, exclude: [] as string[] },
-  'fleet-pg': { include: FLEET, exclude: [] as string[], env: { TSALT_TEST_STORE: 'postgres' } },
+  'fleet-pg': { include: FLEET, exclude: [] as string[], env: { TSALT_TEST_STORE: 'postgres', TSALT_TEST_MASTERS: process.env.TSALT_TEST_MASTERS ?? '2' } },
   stack: { include: ['test/stack/**/*.test.ts'], exclude: [] as string[] },
 };
 

@@ -9,10 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildOnce, Fleet, TEST_MASTERS, waitFor, type Proc } from './fleet-harness.js';
-
-// calls are not routed between a pair of masters yet (fleet-inspect.test.ts says the same)
-const itCalls = it.skipIf(TEST_MASTERS === 2);
+import { buildOnce, Fleet, waitFor, type Proc } from './fleet-harness.js';
 
 const mark = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'tsalt-worker-')), 'ppid');
 const SLEEP = 'sleep 53.75';
@@ -75,7 +72,7 @@ describe('fleet: jobs in the job worker', () => {
     expect(w1.running).toBe(true);
   });
 
-  itCalls('answers ping and grains itself, without a worker; a call that needs the engine goes to the worker', async () => {
+  it('answers ping and grains itself, without a worker; a call that needs the engine goes to the worker', async () => {
     await waitFor('no job worker', () => (childrenOf(w1.child.pid!).length ? undefined : true), 20_000);
     const ping = await fleet.json<{ returns: Record<string, { status: string; return?: unknown }> }>(['ping', 'w1']);
     expect(ping.returns.w1!.status).toBe('ok');
