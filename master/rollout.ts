@@ -252,6 +252,7 @@ export class Releaser {
       log.warn(`rollout: pushed revision ${short(head)} refused: ${(e as Error).message}`);
       return;
     }
+    if (this.cfg) await this.pinUnreached(desired);
     await store.setDesired(head);
     if (!this.cfg) {
       log.info(`rollout: revision ${short(head)} is desired (no rollout: configured: it goes out with the next apply or schedule)`);
@@ -260,6 +261,19 @@ export class Releaser {
     await store.setRevisionOutcome(head, 'rolling_out');
     log.info(`rollout: revision ${short(desired)} -> ${short(head)} pushed`);
     void this.enqueue(() => this.leased('wait', () => this.run({ revision: head, previous: desired, reason: 'push', user: 'push' })));
+  }
+
+  /**
+   * Before the desired revision moves: the rollout's targets that follow the desired revision
+   * (none assigned) are held on what they run, as the rollout itself does when it starts. The
+   * rollout may first wait (for the rollout lease, for agents to settle): a scheduled run in that
+   * gap took them to the new revision ahead of their batch.
+   */
+  private async pinUnreached(previous: string): Promise<void> {
+    const cfg = this.cfg;
+    if (!cfg) return;
+    const targets = await this.d.jobs.resolveTargets(cfg.target, cfg.tgt_type).catch(() => [] as AgentRow[]);
+    for (const a of targets) if (a.revision_assigned === null) await this.d.store.assign([a.id], a.revision_applied ?? previous);
   }
 
   private async record(sha: string): Promise<void> {
@@ -332,6 +346,7 @@ export class Releaser {
       throw new ReleaseError(`revision ${short(sha)} does not descend from the desired revision ${short(desired)}; \`tsalt rollback ${short(sha)}\` goes back, --force rolls it out anyway`);
     }
     await this.record(sha);
+    if (desired) await this.pinUnreached(desired);
     await this.d.store.setDesired(sha);
     await this.d.store.setRevisionOutcome(sha, 'rolling_out');
     return this.enqueue(() => this.run({ revision: sha, previous: desired ?? null, reason: 'rollout', user: o.user, say: o.say }));
