@@ -113,20 +113,14 @@ export class PillarCache {
         return hit;
       }
     }
-    const read = new Set<string>();
-    let whole = false;
+    const seen = watchGrains(grains);
+    const { read, view } = seen;
     let impure = false;
-    const view = new Proxy(grains, {
-      get: (t, k, r) => (typeof k === 'string' && read.add(k), Reflect.get(t, k, r)),
-      has: (t, k) => (typeof k === 'string' && read.add(k), Reflect.has(t, k)),
-      getOwnPropertyDescriptor: (t, k) => (typeof k === 'string' && read.add(k), Reflect.getOwnPropertyDescriptor(t, k)),
-      ownKeys: (t) => ((whole = true), Reflect.ownKeys(t)),
-    });
     this.stats.rendered++;
     const result = renderPillarWith(this.tree, id, view, {}, { impure: () => (impure = true) }).then(deepFreeze);
     // the render is synchronous inside: by now every read has happened
     await result.catch(() => undefined);
-    if (whole || impure || read.has('id')) return result;
+    if (seen.whole || impure || read.has('id')) return result;
     const keys = [...read].sort();
     const setKey = keys.join('\0');
     let e = sets.get(setKey);
@@ -146,18 +140,12 @@ export class PillarCache {
       const hit = e.values.get(e.keys.map((k) => valueOf(grains, k)).join('\0'));
       if (hit) return hit;
     }
-    const read = new Set<string>();
-    let whole = false;
+    const seen = watchGrains(grains);
+    const { read, view } = seen;
     let impure = false;
-    const view = new Proxy(grains, {
-      get: (t, k, r) => (typeof k === 'string' && read.add(k), Reflect.get(t, k, r)),
-      has: (t, k) => (typeof k === 'string' && read.add(k), Reflect.has(t, k)),
-      getOwnPropertyDescriptor: (t, k) => (typeof k === 'string' && read.add(k), Reflect.getOwnPropertyDescriptor(t, k)),
-      ownKeys: (t) => ((whole = true), Reflect.ownKeys(t)),
-    });
     this.topStats.rendered++;
     const top = readTop(makeRenderBase({ tree: this.tree, grains: view, pillar: {}, onSaltCall: (name) => void (isPureSaltCall(name) || (impure = true)) }));
-    if (whole || impure || read.has('id')) return top;
+    if (seen.whole || impure || read.has('id')) return top;
     const keys = [...read].sort();
     const setKey = keys.join('\0');
     let e = this.tops.get(setKey);
@@ -220,4 +208,17 @@ export class MemoryTree implements TreeSource {
     const base = normaliseTreePath(dir);
     return [...this.files.keys()].filter((f) => !base || f.startsWith(`${base}/`)).sort();
   }
+}
+
+/** A view of the grains that notes which keys a render read, and whether it enumerated them all. */
+function watchGrains(grains: Data): { view: Data; read: Set<string>; whole: boolean } {
+  const seen = { view: grains, read: new Set<string>(), whole: false };
+  const note = (k: string | symbol) => typeof k === 'string' && seen.read.add(k);
+  seen.view = new Proxy(grains, {
+    get: (t, k, r) => (note(k), Reflect.get(t, k, r)),
+    has: (t, k) => (note(k), Reflect.has(t, k)),
+    getOwnPropertyDescriptor: (t, k) => (note(k), Reflect.getOwnPropertyDescriptor(t, k)),
+    ownKeys: (t) => ((seen.whole = true), Reflect.ownKeys(t)),
+  });
+  return seen;
 }
