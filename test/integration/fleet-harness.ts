@@ -403,10 +403,14 @@ export class RawAgent {
     ws.on('error', () => {});
   }
   static async connect(fleet: Fleet, id: string): Promise<RawAgent> {
+    return RawAgent.connectTo(path.join(fleet.dir, 'raw'), fleet.port, id);
+  }
+  /** A hand-driven agent with one key (kept under `keyDir`) connecting to the master at `port`. */
+  static async connectTo(keyDir: string, port: number, id: string): Promise<RawAgent> {
     const { WebSocket } = await import('ws');
     const { loadOrCreateIdentity } = await import('../../core/identity.js');
-    const ident = await loadOrCreateIdentity(path.join(fleet.dir, 'raw', id), 'agent', id);
-    const ws = new WebSocket(`wss://127.0.0.1:${fleet.port}/`, { key: ident.keyPem, cert: ident.certPem, rejectUnauthorized: false });
+    const ident = await loadOrCreateIdentity(path.join(keyDir, id), 'agent', id);
+    const ws = new WebSocket(`wss://127.0.0.1:${port}/`, { key: ident.keyPem, cert: ident.certPem, rejectUnauthorized: false });
     const raw = new RawAgent(ws);
     await new Promise<void>((resolve, reject) => {
       ws.once('open', () => resolve());

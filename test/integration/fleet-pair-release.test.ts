@@ -59,19 +59,6 @@ class ScriptedAgent {
   }
 }
 
-async function rawAgent(keyDir: string, port: number, id: string): Promise<RawAgent> {
-  const { WebSocket } = await import('ws');
-  const { loadOrCreateIdentity } = await import('../../core/identity.js');
-  const ident = await loadOrCreateIdentity(path.join(keyDir, id), 'agent', id);
-  const ws = new WebSocket(`wss://127.0.0.1:${port}/`, { key: ident.keyPem, cert: ident.certPem, rejectUnauthorized: false });
-  const raw = new RawAgent(ws);
-  await new Promise<void>((resolve, reject) => {
-    ws.once('open', () => resolve());
-    ws.once('error', reject);
-  });
-  return raw;
-}
-
 // on PostgreSQL in every project: the fleet-pg rerun would run the same test again
 describe.skipIf(TEST_STORE === 'postgres')('fleet: two masters on one PostgreSQL, releases and console', () => {
   let m1: Fleet;
@@ -95,12 +82,12 @@ describe.skipIf(TEST_STORE === 'postgres')('fleet: two masters on one PostgreSQL
     m2 = new Fleet({ states: {}, git: false, master: { ...shared, master_id: 'm2', state_tree: path.join(m1.dir, 'states'), pillar_tree: path.join(m1.dir, 'pillar') } });
     await m2.startMaster();
     const keys = path.join(m1.dir, 'raw');
-    const pending = await rawAgent(keys, m2.port, 'raw1');
+    const pending = await RawAgent.connectTo(keys, m2.port, 'raw1');
     pending.hello();
     await waitFor('raw1 pending', async () => (await m1.keys()).keys.some((k) => k.id === 'raw1') || undefined);
     expect((await m1.cli(['keys', 'accept', 'raw1'])).code).toBe(0);
     await pending.closed;
-    const raw = await rawAgent(keys, m2.port, 'raw1');
+    const raw = await RawAgent.connectTo(keys, m2.port, 'raw1');
     agent = new ScriptedAgent(raw);
     raw.hello({ roles: ['raw'] });
     // connected to m2, it converges to the first desired revision (m2 sends it the job)

@@ -26,20 +26,6 @@ const states = {
 };
 const pillar = { 'top.sls': "base:\n  '*':\n    - common\n", 'common.sls': 'colour: teal\n' };
 
-/** A hand-driven agent with one key (kept in `keyDir`) connecting to the master at `port`. */
-async function rawAgent(keyDir: string, port: number, id: string): Promise<RawAgent> {
-  const { WebSocket } = await import('ws');
-  const { loadOrCreateIdentity } = await import('../../core/identity.js');
-  const ident = await loadOrCreateIdentity(path.join(keyDir, id), 'agent', id);
-  const ws = new WebSocket(`wss://127.0.0.1:${port}/`, { key: ident.keyPem, cert: ident.certPem, rejectUnauthorized: false });
-  const raw = new RawAgent(ws);
-  await new Promise<void>((resolve, reject) => {
-    ws.once('open', () => resolve());
-    ws.once('error', reject);
-  });
-  return raw;
-}
-
 interface ApplyJson {
   jid: string;
   code: number;
@@ -123,13 +109,13 @@ describe.skipIf(TEST_STORE === 'postgres')('fleet: two masters on one PostgreSQL
   it('a return that reaches both masters is stored once; the owner finishes the agent once', async () => {
     // a hand-driven agent on m2, accepted through m1
     const keys = path.join(m1.dir, 'raw');
-    const raw2 = await rawAgent(keys, m2.port, 'raw1');
+    const raw2 = await RawAgent.connectTo(keys, m2.port, 'raw1');
     raw2.hello({ roles: ['raw'] });
     await waitFor('raw1 pending on m1', async () => (await m1.keys()).keys.some((k) => k.id === 'raw1') || undefined);
     expect((await m1.cli(['keys', 'accept', 'raw1'])).code).toBe(0);
     // m2 promotes the pending connection: it comes back through the accepted agents' server
     await raw2.closed;
-    const agent = await rawAgent(keys, m2.port, 'raw1');
+    const agent = await RawAgent.connectTo(keys, m2.port, 'raw1');
     agent.hello({ roles: ['raw'] });
     await waitFor('raw1 connected on m2', async () => (await agentsOn(m2)).some((a) => a.id === 'raw1' && a.connected) || undefined);
 
@@ -138,7 +124,7 @@ describe.skipIf(TEST_STORE === 'postgres')('fleet: two masters on one PostgreSQL
     const jid = job.jid as string;
     agent.send({ type: 'job_ack', jid });
     // the agent moved to m1 while re-sending its spool: the same return reaches m2 and m1 at once
-    const moved = await rawAgent(keys, m1.port, 'raw1');
+    const moved = await RawAgent.connectTo(keys, m1.port, 'raw1');
     moved.send({ type: 'hello', version: 1, grains: { roles: ['raw'] }, running: [], spooled: [jid] });
     await waitFor('raw1 connected on m1', async () => (await agentsOn(m1)).some((a) => a.id === 'raw1' && a.connected) || undefined);
     const ret = (stdout: string) => ({ type: 'job_return', jid, body: { kind: 'run', retcode: 0, stdout, stderr: '' } });
@@ -165,12 +151,12 @@ describe.skipIf(TEST_STORE === 'postgres')('fleet: two masters on one PostgreSQL
 
   it('tsalt jobs kill on m1 reaches the agent running the job on m2', async () => {
     const keys = path.join(m1.dir, 'raw');
-    const pending = await rawAgent(keys, m2.port, 'raw2');
+    const pending = await RawAgent.connectTo(keys, m2.port, 'raw2');
     pending.hello();
     await waitFor('raw2 pending', async () => (await m1.keys()).keys.some((k) => k.id === 'raw2') || undefined);
     expect((await m1.cli(['keys', 'accept', 'raw2'])).code).toBe(0);
     await pending.closed;
-    const agent = await rawAgent(keys, m2.port, 'raw2');
+    const agent = await RawAgent.connectTo(keys, m2.port, 'raw2');
     agent.hello();
     await waitFor('raw2 connected on m2', async () => (await agentsOn(m2)).some((a) => a.id === 'raw2' && a.connected) || undefined);
     const run = m1.json<ApplyJson>(['run', 'raw2', 'sleep 60', '--timeout', '30']);
