@@ -272,7 +272,11 @@ export class Releaser {
   private async pinUnreached(previous: string): Promise<void> {
     const cfg = this.cfg;
     if (!cfg) return;
-    const targets = await this.d.jobs.resolveTargets(cfg.target, cfg.tgt_type).catch(() => [] as AgentRow[]);
+    await this.holdUnreached(await this.d.jobs.resolveTargets(cfg.target, cfg.tgt_type).catch(() => [] as AgentRow[]), previous);
+  }
+
+  /** Agents that follow the desired revision (none assigned) are assigned what they run (else `previous`). */
+  private async holdUnreached(targets: AgentRow[], previous: string): Promise<void> {
     for (const a of targets) if (a.revision_assigned === null) await this.d.store.assign([a.id], a.revision_applied ?? previous);
   }
 
@@ -509,7 +513,7 @@ export class Releaser {
     );
     if (r.reason === 'push' || r.reason === 'rollout') {
       // agents the rollout has not reached keep what they run (scheduled runs included)
-      for (const a of targets) if (a.revision_assigned === null && r.previous) await store.assign([a.id], a.revision_applied ?? r.previous);
+      if (r.previous) await this.holdUnreached(targets, r.previous);
     } else if (r.reason === 'rollback' && !r.only) {
       // the whole fleet follows the desired revision again; the offline agents converge to it
       await store.assign(targets.map((a) => a.id), null);
