@@ -32,6 +32,8 @@ export interface PresenceOptions {
 export class Presence {
   private timer: NodeJS.Timeout | undefined;
   private readonly o: PresenceOptions;
+  /** each agent's claims and releases, in the order this master issued them */
+  private readonly perAgent = new Map<string, Promise<void>>();
 
   constructor(o: PresenceOptions) {
     this.o = o;
@@ -57,12 +59,26 @@ export class Presence {
 
   /** An agent said hello here (accepted): its session is here. */
   claim(agentId: string): Promise<void> {
-    return this.safely(`claiming ${agentId}'s session`, () => this.o.store.claimSession(agentId, this.o.self));
+    return this.inOrder(agentId, `claiming ${agentId}'s session`, () => this.o.store.claimSession(agentId, this.o.self));
   }
 
   /** An agent's connection here ended. */
   release(agentId: string): Promise<void> {
-    return this.safely(`releasing ${agentId}'s session`, () => this.o.store.releaseSession(agentId, this.o.self));
+    return this.inOrder(agentId, `releasing ${agentId}'s session`, () => this.o.store.releaseSession(agentId, this.o.self));
+  }
+
+  /**
+   * Runs after this agent's earlier claim or release. Issued one after the other, they would
+   * still race on a pool of store connections: an old connection's release landing after the
+   * reconnected agent's claim left it connected here and offline for every other master.
+   */
+  private inOrder(agentId: string, what: string, fn: () => Promise<unknown>): Promise<void> {
+    const next = (this.perAgent.get(agentId) ?? Promise.resolve()).then(() => this.safely(what, fn));
+    this.perAgent.set(agentId, next);
+    void next.then(() => {
+      if (this.perAgent.get(agentId) === next) this.perAgent.delete(agentId);
+    });
+    return next;
   }
 
   /** Agents held by other live masters: agent id -> master id. */

@@ -11,7 +11,7 @@
  *   (the `rollout` lease), before anything changes; once it ended, m2's go ahead.
  */
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { buildOnce, Fleet, newPgDatabase, RawAgent, TEST_STORE, waitFor } from './fleet-harness.js';
 import { ConsoleClient, TOKEN } from '../console/console-harness.js';
 
@@ -93,6 +93,12 @@ describe.skipIf(TEST_STORE === 'postgres')('fleet: two masters on one PostgreSQL
     // connected to m2, it converges to the first desired revision (m2 sends it the job)
     await inSync(m1.gitRev('HEAD'));
   }, 120_000);
+
+  // a failure here is a timing one: both masters' logs say which connection or session went
+  afterEach(({ task }) => {
+    if (task.result?.state !== 'fail') return;
+    for (const [name, m] of [['m1', m1], ['m2', m2]] as const) console.error(`--- ${name}'s log (last 6 KB)\n${m?.master?.out.slice(-6000) ?? ''}`);
+  });
 
   afterAll(async () => {
     agent?.raw.ws.close();
