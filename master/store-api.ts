@@ -252,6 +252,8 @@ export interface Store {
   deleteAgent(id: string): Promise<boolean>;
   /** last seen now; with grains, the grains too */
   touchAgent(id: string, grains?: Record<string, unknown>): Promise<void>;
+  /** Last seen now for every one of these agents, in one statement (a stopping master's whole fleet). */
+  touchAgents(ids: string[]): Promise<void>;
   /** The revision an agent was last given (a real run) and how it ended. */
   recordAttempt(agentId: string, jid: string, revision: string, status: AgentJobStatus): Promise<void>;
 

@@ -215,6 +215,10 @@ export class PgStore implements Store {
     else await this.run('UPDATE agents SET last_seen = $1 WHERE id = $2', [now(), id]);
   }
 
+  async touchAgents(ids: string[]): Promise<void> {
+    if (ids.length) await this.run('UPDATE agents SET last_seen = $1 WHERE id = ANY($2::text[])', [now(), ids]);
+  }
+
   async recordAttempt(agentId: string, jid: string, revision: string, status: AgentJobStatus, on: Queryable = this.pool): Promise<void> {
     await this.run('UPDATE agents SET revision_attempted = $1, attempt_status = $2, attempt_jid = $3 WHERE id = $4', [revision, status, jid, agentId], on);
   }

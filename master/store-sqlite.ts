@@ -132,6 +132,10 @@ export class SqliteStore implements Store {
     else this.q('UPDATE agents SET last_seen = ? WHERE id = ?').run(now(), id);
   }
 
+  async touchAgents(ids: string[]): Promise<void> {
+    if (ids.length) this.q('UPDATE agents SET last_seen = ? WHERE id IN (SELECT value FROM json_each(?))').run(now(), JSON.stringify(ids));
+  }
+
   async recordAttempt(agentId: string, jid: string, revision: string, status: AgentJobStatus): Promise<void> {
     this.attemptNow(agentId, jid, revision, status);
   }

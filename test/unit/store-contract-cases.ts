@@ -95,6 +95,17 @@ export function storeContract(open: OpenStore): void {
         expect((await s.getAgent('web1'))!.grains).toEqual({ os: 'Debian', roles: ['web'] });
         await s.touchAgent('web1');
         expect((await s.getAgent('web1'))!.grains).toEqual({ os: 'Debian', roles: ['web'] });
+        // a stopping master's whole fleet at once: only those named, grains kept
+        const seen = async () => Object.fromEntries((await s.listAgents()).map((a) => [a.id, a.last_seen]));
+        const before = await seen();
+        await new Promise((r) => setTimeout(r, 5));
+        await s.touchAgents([]);
+        expect(await seen()).toEqual(before);
+        await s.touchAgents(['web1', 'nobody']);
+        const after = await seen();
+        expect(after.web1! > before.web1!).toBe(true);
+        expect(Object.entries(after).filter(([id]) => id !== 'web1')).toEqual(Object.entries(before).filter(([id]) => id !== 'web1'));
+        expect((await s.getAgent('web1'))!.grains).toEqual({ os: 'Debian', roles: ['web'] });
         // grains are parsed when read; a row still copies, serialises and takes new grains whole
         const row = (await s.getAgent('web1'))!;
         expect({ ...row }.grains).toEqual({ os: 'Debian', roles: ['web'] });
