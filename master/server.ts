@@ -195,6 +195,12 @@ export class AgentServer {
   /** sockets waiting for their turn to start TLS (max_handshake_rate), oldest first */
   private readonly held: { raw: Socket; at: number }[] = [];
   private readonly bucket: { tokens: number; at: number; timer: NodeJS.Timeout | undefined } = { tokens: 0, at: 0, timer: undefined };
+  /**
+   * Sockets let in as pending (not an accepted key) from their upgrade until they close: counted
+   * from the upgrade, not from when their connection is set up (after store reads), so that
+   * connections opened together cannot all pass the cap before any of them is counted.
+   */
+  private readonly pendingSockets = new Set<Duplex>();
   /** the master is stopping: its listener is closed and connections end without per-agent bookkeeping */
   private stopping: Promise<void> | undefined;
   /** handshakes started / sockets that had to wait for their turn, for tests and the bench */
@@ -492,8 +498,7 @@ export class AgentServer {
       }
     }
     if (!accepted) {
-      const pending = [...this.conns.values()].filter((c) => c.level !== 'accepted' && c.open).length;
-      if (pending >= this.limits.maxPendingConnections) {
+      if (this.pendingSockets.size >= this.limits.maxPendingConnections) {
         this.caps.pendingConnections.hit(
           `pending connection cap reached (max_pending_connections ${this.limits.maxPendingConnections}): refused ${(socket as TLSSocket).remoteAddress ?? "a peer"}`,
         );
@@ -501,6 +506,8 @@ export class AgentServer {
         setTimeout(() => socket.destroy(), 1000).unref();
         return;
       }
+      this.pendingSockets.add(socket);
+      socket.once('close', () => this.pendingSockets.delete(socket));
     }
     const wss = accepted ? this.wss : this.wssPending;
     wss.handleUpgrade(req, socket, head, (ws) => wss.emit('connection', ws, req));
