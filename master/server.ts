@@ -201,6 +201,8 @@ export class AgentServer {
    * connections opened together cannot all pass the cap before any of them is counted.
    */
   private readonly pendingSockets = new Set<Duplex>();
+  /** new ids between counting the pending keys and storing theirs: counted too, for the same reason */
+  private newKeysInFlight = 0;
   /** the master is stopping: its listener is closed and connections end without per-agent bookkeeping */
   private stopping: Promise<void> | undefined;
   /** handshakes started / sockets that had to wait for their turn, for tests and the bench */
@@ -538,16 +540,22 @@ export class AgentServer {
     ws.on('message', keep);
     let row = await this.o.store.getAgent(id);
     if (!row) {
-      if (!this.o.autoAccept) {
-        const pendingKeys = (await this.o.store.listAgents()).filter((a) => a.key_state === 'pending').length;
-        if (pendingKeys >= this.limits.maxPendingKeys) {
-          this.caps.pendingKeys.hit(`pending key cap reached (max_pending_keys ${this.limits.maxPendingKeys}): new id ${id} from ${remote} refused; accept or delete pending keys`);
-          ws.close(CloseCode.unauthenticated, 'too many pending keys on the master');
-          return;
+      this.newKeysInFlight++;
+      try {
+        if (!this.o.autoAccept) {
+          // others in flight may be stored by now and counted twice: the cap errs on the safe side
+          const pendingKeys = (await this.o.store.listAgents()).filter((a) => a.key_state === 'pending').length + this.newKeysInFlight - 1;
+          if (pendingKeys >= this.limits.maxPendingKeys) {
+            this.caps.pendingKeys.hit(`pending key cap reached (max_pending_keys ${this.limits.maxPendingKeys}): new id ${id} from ${remote} refused; accept or delete pending keys`);
+            ws.close(CloseCode.unauthenticated, 'too many pending keys on the master');
+            return;
+          }
         }
+        // the first key for an id wins (another connection or master may add it at the same time)
+        row = await this.o.store.addAgent(id, fp, this.o.autoAccept ? 'accepted' : 'pending');
+      } finally {
+        this.newKeysInFlight--;
       }
-      // the first key for an id wins (another connection or master may add it at the same time)
-      row = await this.o.store.addAgent(id, fp, this.o.autoAccept ? 'accepted' : 'pending');
       if (row.fingerprint === fp) log.info(`agent ${id}: new key ${fp.slice(0, 16)}… ${row.key_state}${row.key_state === 'pending' ? ' (tsalt keys accept ' + id + ')' : ''}`);
     }
     ws.off('message', keep);

@@ -133,6 +133,15 @@ describe('security: before authentication', () => {
     await new Promise((r) => setTimeout(r, 500));
     expect((await fleet.keys()).keys.map((k) => k.id)).toContain('pk2');
     again.terminate();
+    // new ids all at once, with room for two: two keys are stored, the rest refused
+    for (const id of ['pk1', 'pk2']) expect((await fleet.cli(['keys', 'delete', id])).code).toBe(0);
+    const burst = await Promise.all(Array.from({ length: 6 }, (_, i) => outsider(fleet, `pkb${i}`)));
+    let closed = 0;
+    for (const c of burst) void c.closedWith.then(() => closed++);
+    const stored = async () => (await fleet.keys()).keys.filter((k) => k.id.startsWith('pkb')).length;
+    await waitFor('each of the burst stored or refused', async () => ((await stored()) + closed === 6 ? true : undefined));
+    for (const c of burst) c.terminate();
+    expect(await stored()).toBe(2);
   });
 
   it('half-open sockets: a TCP connect with no TLS, or TLS with no upgrade, is closed after tls_handshake_timeout_s', async () => {
