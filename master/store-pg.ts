@@ -284,6 +284,11 @@ export class PgStore implements Store {
     return (await this.rows('SELECT * FROM job_agents WHERE jid = $1 ORDER BY agent_id COLLATE "C"', [jid])).map(jobAgentRow);
   }
 
+  async jobAgentsOf(jid: string, agentIds: readonly string[]): Promise<JobAgentRow[]> {
+    if (!agentIds.length) return [];
+    return (await this.rows('SELECT * FROM job_agents WHERE jid = $1 AND agent_id = ANY($2::text[])', [jid, agentIds])).map(jobAgentRow);
+  }
+
   async openJobAgents(agentId?: string): Promise<JobAgentRow[]> {
     const rows = agentId
       ? await this.rows("SELECT * FROM job_agents WHERE status IN ('queued','running') AND agent_id = $1 ORDER BY jid", [agentId])
@@ -465,20 +470,19 @@ export class PgStore implements Store {
   }
 
   async stateResults(jid: string, agentId: string): Promise<StateResult[]> {
-    const rows = await this.rows('SELECT * FROM state_results WHERE jid = $1 AND agent_id = $2 ORDER BY run_num', [jid, agentId]);
-    return rows.map((r) => ({
-      id: String(r.state_id),
-      sls: String(r.sls),
-      fun: String(r.fun),
-      name: String(r.name),
-      result: r.result === null ? null : r.result === 1,
-      changes: JSON.parse(String(r.changes)) as Record<string, unknown>,
-      comment: String(r.comment),
-      start: String(r.start),
-      duration_ms: Number(r.duration_ms),
-      run_num: Number(r.run_num),
-      ...(r.warnings ? { warnings: JSON.parse(String(r.warnings)) as string[] } : {}),
-    }));
+    return (await this.rows('SELECT * FROM state_results WHERE jid = $1 AND agent_id = $2 ORDER BY run_num', [jid, agentId])).map(stateResultRow);
+  }
+
+  async stateResultsOf(jid: string, agentIds: readonly string[]): Promise<Map<string, StateResult[]>> {
+    const out = new Map<string, StateResult[]>();
+    if (!agentIds.length) return out;
+    for (const r of await this.rows('SELECT * FROM state_results WHERE jid = $1 AND agent_id = ANY($2::text[]) ORDER BY agent_id, run_num', [jid, agentIds])) {
+      const id = String(r.agent_id);
+      let list = out.get(id);
+      if (!list) out.set(id, (list = []));
+      list.push(stateResultRow(r));
+    }
+    return out;
   }
 
   async jobProgress(jid: string): Promise<JobProgress> {
@@ -778,4 +782,21 @@ export class PgStore implements Store {
 /** The time `s` seconds ago, as stored. */
 function ago(s: number): string {
   return new Date(Date.now() - s * 1000).toISOString();
+}
+
+/** A state_results row as the StateResult the agent sent. */
+function stateResultRow(r: Row): StateResult {
+  return {
+    id: String(r.state_id),
+    sls: String(r.sls),
+    fun: String(r.fun),
+    name: String(r.name),
+    result: r.result === null ? null : r.result === 1,
+    changes: JSON.parse(String(r.changes)) as Record<string, unknown>,
+    comment: String(r.comment),
+    start: String(r.start),
+    duration_ms: Number(r.duration_ms),
+    run_num: Number(r.run_num),
+    ...(r.warnings ? { warnings: JSON.parse(String(r.warnings)) as string[] } : {}),
+  };
 }

@@ -243,6 +243,29 @@ export function storeContract(open: OpenStore): void {
         expect(await s.stateResults(e, 'a')).toEqual([]);
       }));
 
+    it("reads several agents' rows and results of a job at once, as one by one would", () =>
+      withStore(open, 'of-many', async (s) => {
+        const jid = await job(s, ['a', 'b', 'c']);
+        const other = await job(s, ['a']);
+        await s.setJobAgentStatus(jid, 'b', 'timeout', 'no answer');
+        await s.putStateResults([
+          { jid, agentId: 'a', result: result(1, true) },
+          { jid, agentId: 'a', result: result(0, true) },
+          { jid, agentId: 'c', result: result(0, false) },
+          { jid: other, agentId: 'a', result: result(0, null) },
+        ]);
+        const rows = await s.jobAgentsOf(jid, ['c', 'b', 'nobody', 'b']);
+        expect(rows.sort((x, y) => x.agent_id.localeCompare(y.agent_id))).toEqual([(await s.getJobAgent(jid, 'b'))!, (await s.getJobAgent(jid, 'c'))!]);
+        expect(await s.jobAgentsOf(jid, [])).toEqual([]);
+        const results = await s.stateResultsOf(jid, ['a', 'b', 'c']);
+        expect([...results.keys()].sort()).toEqual(['a', 'c']);
+        expect(results.get('a')).toEqual(await s.stateResults(jid, 'a'));
+        expect(results.get('a')!.map((r) => r.run_num)).toEqual([0, 1]);
+        expect(results.get('c')).toEqual([result(0, false)]);
+        expect((await s.stateResultsOf(other, ['a'])).get('a')).toEqual([result(0, null)]);
+        expect((await s.stateResultsOf(jid, [])).size).toBe(0);
+      }));
+
     it('stores a tick of returns at once as one after the other would: each once, results, attempts, late ones', () =>
       withStore(open, 'finish-many', async (s) => {
         for (const id of ['a', 'b', 'c', 'd', 'e']) await s.addAgent(id, FP, 'accepted');
