@@ -411,7 +411,8 @@ export class PgStore implements Store {
   }
 
   async putStateResults(rows: readonly { jid: string; agentId: string; result: StateResult }[]): Promise<void> {
-    await this.tx((c) => this.putResultsOf(rows, c));
+    // one statement, all or nothing by itself: no BEGIN/COMMIT round trips around it
+    await this.putResultsOf(rows, this.pool);
   }
 
   /**
