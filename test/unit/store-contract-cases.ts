@@ -266,6 +266,27 @@ export function storeContract(open: OpenStore): void {
         expect((await s.stateResultsOf(jid, [])).size).toBe(0);
       }));
 
+    it('a tick of results and returns with any text in them is stored: emoji kept, a lone surrogate as U+FFFD', () =>
+      withStore(open, 'text', async (s) => {
+        const jid = await job(s, ['a', 'b']);
+        const odd = 'x\ud800y é😀 \\ud800 "q"';
+        await s.putStateResults([
+          { jid, agentId: 'a', result: result(0, true, { comment: odd, name: 'n\udc00' }) },
+          { jid, agentId: 'b', result: result(0, true, { comment: 'plain' }) },
+        ]);
+        // (SQLite writes a lone surrogate as three bytes read back as three U+FFFD, PostgreSQL as one)
+        const stored = (await s.stateResults(jid, 'a'))[0]!;
+        expect(stored.comment).toMatch(/^x\ufffd+y é😀 \\ud800 "q"$/);
+        expect(stored.name).toMatch(/^n\ufffd+$/);
+        const body: ReturnBody = { kind: 'run', retcode: 0, stdout: odd, stderr: '' };
+        expect(await s.finishJobAgents([
+          { jid, agentId: 'a', status: 'done', body },
+          { jid, agentId: 'b', status: 'done', body: applied([result(0, true, { comment: odd })]) },
+        ])).toEqual([true, true]);
+        expect((await s.getJobAgent(jid, 'a'))!.body).toEqual(body);
+        expect((await s.stateResults(jid, 'b'))[0]!.comment).toMatch(/^x\ufffd+y é😀 \\ud800 "q"$/);
+      }));
+
     it('stores a tick of returns at once as one after the other would: each once, results, attempts, late ones', () =>
       withStore(open, 'finish-many', async (s) => {
         for (const id of ['a', 'b', 'c', 'd', 'e']) await s.addAgent(id, FP, 'accepted');
