@@ -35,6 +35,10 @@ const CLK_TCK = 100; // Linux USER_HZ; /proc/<pid>/stat counts CPU in these tick
 
 /** node flags for the master processes only (trying heap settings, --heapsnapshot-signal=SIGUSR2): TSALT_BENCH_MASTER_NODE_FLAGS, space-separated */
 const MASTER_NODE_FLAGS = (process.env.TSALT_BENCH_MASTER_NODE_FLAGS ?? '').split(/\s+/).filter(Boolean);
+/** TSALT_BENCH_PG_STATS=1: the throwaway cluster loads pg_stat_statements; its top statements over the no-op jobs are logged */
+const PG_STATS = process.env.TSALT_BENCH_PG_STATS === '1';
+/** the throwaway PostgreSQL cluster of --masters 2 without --store (its CPU is measured around the jobs) */
+let pgCluster;
 
 const sleep = (t) => new Promise((r) => setTimeout(r, t));
 
@@ -276,7 +280,13 @@ async function measure({ dir, n, tree, rooted, runs, expectStates, log, idle, pr
     log(`fleet ${n}: all connected in ${ms(f.connectMs)}; first (converging) apply`);
     await f.converge(log);
     const usage = () => f.masterProcs.map((p) => procUsage(p.pid));
+    const pgDb = store && pgCluster ? decodeURIComponent(new URL(store).pathname.slice(1)) : undefined;
+    if (pgDb && PG_STATS) await pgCluster.statements(pgDb, { reset: true });
+    const pg0 = pgDb ? pgCluster.cpuMs() : undefined;
     const m0 = usage();
+    // the profiles' clock (V8 ticks: CLOCK_MONOTONIC µs, as hrtime): the no-op jobs' window
+    const jobsFromUs = Number(process.hrtime.bigint() / 1000n);
+    const jobsPids = f.masterProcs.map((p) => p.pid);
     log(`fleet ${n}: no-op job x${runs}`);
     const jobs = [];
     for (let i = 0; i < runs; i++) {
@@ -285,7 +295,13 @@ async function measure({ dir, n, tree, rooted, runs, expectStates, log, idle, pr
       jobs.push(j.wallMs);
     }
     const m1 = usage();
+    const jobsWindowUs = [jobsFromUs, Number(process.hrtime.bigint() / 1000n)];
+    const pgCpu = pgDb ? (pgCluster.cpuMs() - pg0) / runs : undefined;
     const loadJobs = loadAvg();
+    if (pgCpu !== undefined) log(`fleet ${n}: PostgreSQL CPU ${ms(pgCpu)} per job (all its processes)`);
+    if (pgDb && PG_STATS) {
+      for (const r of await pgCluster.statements(pgDb)) log(`  pg: ${String(r.calls).padStart(7)} calls ${String(r.ms).padStart(6)} ms ${String(r.rows).padStart(8)} rows  ${r.query}`);
+    }
     const cpuEach = m1.map((u, i) => (u.cpuMs - m0[i].cpuMs) / runs);
     const cpuSum = cpuEach.reduce((a, b) => a + b, 0);
     log(`fleet ${n}: no-op jobs ${jobs.map((j) => ms(j)).join(', ')}; master CPU ${ms(cpuSum)} per job${masters > 1 ? ` (${cpuEach.map(ms).join(' + ')})` : ''}, peak RSS ${m1.map((u) => mib(u.hwmKiB)).join(' + ')}; load ${loadJobs}`);
@@ -307,6 +323,7 @@ async function measure({ dir, n, tree, rooted, runs, expectStates, log, idle, pr
       cli: { wall: cli.wall, rssKiB: cli.rssKiB },
       masterCpuPerJobMs: cpuSum,
       masterCpuPerJobEachMs: cpuEach,
+      ...(pgCpu !== undefined ? { pgCpuPerJobMs: pgCpu } : {}),
       masterPeakKiB: procUsage(f.master.pid).hwmKiB,
       mastersPeakKiB: f.masterProcs.map((p) => procUsage(p.pid).hwmKiB),
       masters,
@@ -328,10 +345,43 @@ async function measure({ dir, n, tree, rooted, runs, expectStates, log, idle, pr
     log(`fleet ${n}: all back ${ms(out.storm.allBackMs)} after the restart (half ${ms(out.storm.halfMs)}, 90% ${ms(out.storm.p90Ms)}, 99% ${ms(out.storm.p99Ms)}; old master exited in ${ms(out.storm.stopMs)}, new one up in ${ms(out.storm.masterUpMs)}, its CPU ${ms(out.storm.masterCpuMs)})`);
     out.masterPeakAfterStormKiB = procUsage(f.master.pid).hwmKiB;
     out.loadAvg = loadAvg();
+    if (profileMaster) {
+      await f.down(); // the profiles are written as the masters exit
+      out.masterProfiles = await jobsProfiles(profileDir, jobsPids, jobsWindowUs, runs, log);
+    }
     return out;
   } finally {
     await f.down();
   }
+}
+
+/**
+ * Each master's profile over the no-op jobs alone (samples inside the jobs' window; its start,
+ * the agents' connections and the converging apply left out), logged and returned per master.
+ */
+async function jobsProfiles(profileDir, pids, [fromUs, toUs], runs, log) {
+  const { summarise, formatProfile } = await import('./profile.mjs');
+  const files = fs.readdirSync(profileDir).filter((x) => x.endsWith('.cpuprofile'));
+  const out = [];
+  for (const [i, pid] of pids.entries()) {
+    const file = files.find((x) => x.split('.')[3] === String(pid));
+    if (!file) continue;
+    const prof = JSON.parse(fs.readFileSync(path.join(profileDir, file), 'utf8'));
+    const samples = [];
+    const deltas = [0];
+    let t = prof.startTime;
+    for (let k = 0; k < prof.samples.length; k++) {
+      t += prof.timeDeltas[k] ?? 0;
+      if (t >= fromUs && t <= toUs) {
+        samples.push(prof.samples[k]);
+        deltas.push(prof.timeDeltas[k + 1] ?? 0);
+      }
+    }
+    const summary = summarise({ ...prof, samples, timeDeltas: deltas }, 25);
+    log(`master ${i + 1}'s profile over the ${runs} no-op jobs (${file}):\n${formatProfile(summary)}`);
+    out.push({ master: i + 1, file, summary });
+  }
+  return out;
 }
 
 export async function runFleet({ scratch, sizes, runs, log, perProcess, profileMaster, store, masters = 1 }) {
@@ -346,7 +396,7 @@ export async function runFleet({ scratch, sizes, runs, log, perProcess, profileM
     if (masters < 2) return store;
     if (!store) {
       log('starting a throwaway PostgreSQL cluster for the masters');
-      cluster ??= await (await import('./lib/postgres.mjs')).startPostgres();
+      cluster ??= pgCluster = await (await import('./lib/postgres.mjs')).startPostgres({ stats: PG_STATS });
     }
     const name = `bench_fleet_${n}_${Date.now()}`;
     if (cluster) return cluster.createDatabase(name);
@@ -366,6 +416,7 @@ export async function runFleet({ scratch, sizes, runs, log, perProcess, profileM
     return await runSizes({ scratch, sizes, runs, log, profileMaster, store, masters, storeFor });
   } finally {
     await cluster?.stop();
+    pgCluster = undefined;
   }
 }
 
@@ -399,7 +450,7 @@ export async function formatFleet(fleet) {
         `${r.kind} (${r.states} states)`,
         spread(r.job),
         spread(r.cli.wall),
-        r.masters > 1 ? `${ms(r.masterCpuPerJobMs)} (${r.masterCpuPerJobEachMs.map(ms).join(' + ')})` : ms(r.masterCpuPerJobMs),
+        r.masters > 1 ? `${ms(r.masterCpuPerJobMs)} (${r.masterCpuPerJobEachMs.map(ms).join(' + ')})${r.pgCpuPerJobMs !== undefined ? `; PostgreSQL ${ms(r.pgCpuPerJobMs)}` : ''}` : ms(r.masterCpuPerJobMs),
         r.masters > 1 ? r.mastersPeakKiB.map(mib).join(' + ') : mib(r.masterPeakKiB),
         ms(r.connectMs),
         `${ms(r.storm.allBackMs)} (half ${ms(r.storm.halfMs)}, 90% ${ms(r.storm.p90Ms)}; master up in ${ms(r.storm.masterUpMs)}, its CPU ${ms(r.storm.masterCpuMs)}; its peak RSS ${mib(r.masterPeakAfterStormKiB)})`,

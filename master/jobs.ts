@@ -184,12 +184,33 @@ export class JobManager {
   private readonly results: WriteBatcher<{ jid: string; agentId: string; result: StateResult }, void>;
   /** acknowledged runs moving to running, a tick's in one transaction */
   private readonly running: WriteBatcher<{ jid: string; agentId: string }, boolean>;
+  /**
+   * single job_agents rows asked for in one tick, read in one statement per job: a master sending
+   * another master's job asks the store about every state result and return of its agents
+   * (a batcher of reads: a failed read of the tick is retried row by row)
+   */
+  private readonly rowReads: WriteBatcher<{ jid: string; agentId: string }, JobAgentRow | undefined>;
 
   constructor(deps: JobManagerDeps) {
     ({ store: this.store, source: this.source, revisions: this.revisions, agents: this.agents, cfg: this.cfg, log: this.log, events: this.events, remote: this.remote } = deps);
     this.returns = new WriteBatcher((rows) => this.store.finishJobAgents(rows), (r) => this.store.finishJobAgent(r.jid, r.agentId, r.status, r.body));
     this.results = new WriteBatcher(async (rows) => (await this.store.putStateResults(rows), rows.map(() => undefined)), (r) => this.store.putStateResult(r.jid, r.agentId, r.result));
     this.running = new WriteBatcher((runs) => this.store.setJobAgentsRunning(runs), (r) => this.store.setJobAgentStatus(r.jid, r.agentId, 'running'));
+    this.rowReads = new WriteBatcher(
+      async (keys) => {
+        const byJob = new Map<string, string[]>();
+        for (const k of keys) byJob.set(k.jid, [...(byJob.get(k.jid) ?? []), k.agentId]);
+        const found = new Map<string, JobAgentRow>();
+        for (const [jid, ids] of byJob) for (const r of await this.store.jobAgentsOf(jid, ids)) found.set(`${jid}\0${r.agent_id}`, r);
+        return keys.map((k) => found.get(`${k.jid}\0${k.agentId}`));
+      },
+      (k) => this.store.getJobAgent(k.jid, k.agentId),
+    );
+  }
+
+  /** A job's row for this agent, read together with the tick's other reads. */
+  private jobAgent(jid: string, agentId: string): Promise<JobAgentRow | undefined> {
+    return this.rowReads.write({ jid, agentId });
   }
 
   /** Handlers for messages from accepted agents (the server's dispatch table). */
@@ -604,11 +625,13 @@ export class JobManager {
       this.log.warn(`job ${jid}: dispatched here by another master but not in the store; ignored`);
       return;
     }
-    // many at once (a pump's tick of agents): the job's rows in one read, not one each
+    // many at once (a pump's tick of agents): their rows in one read, not one each (nor the
+    // whole job's rows for each of a big job's events)
     let rows: Map<string, JobAgentRow> | undefined;
-    if (ids.length > 20) {
+    const unsent = ids.filter((id) => !held.sent.has(id));
+    if (unsent.length > 1) {
       try {
-        rows = new Map((await this.store.jobAgents(jid)).map((r) => [r.agent_id, r]));
+        rows = new Map((await this.store.jobAgentsOf(jid, unsent)).map((r) => [r.agent_id, r]));
       } catch {
         rows = undefined; // each is read on its own below (and fails there, if it does)
       }
@@ -622,7 +645,7 @@ export class JobManager {
 
   private async sendHeld(held: HeldJob, id: string, rows?: Map<string, JobAgentRow>): Promise<void> {
     const { row } = held;
-    const ja = rows ? rows.get(id) : await this.store.getJobAgent(row.jid, id);
+    const ja = rows ? rows.get(id) : await this.jobAgent(row.jid, id);
     if (!ja || TERMINAL.has(ja.status)) return; // ended meanwhile (timed out, killed)
     const conn = this.agents.ready(id);
     if (!conn) return this.finish(row.jid, id, 'lost', undefined, 'agent went offline before its turn');
@@ -661,10 +684,11 @@ export class JobManager {
     const job = this.active.get(jid);
     if (!job) return;
     const open = ids.filter((id) => job.inflight.has(id));
-    // many at once (a tick of returns): the job's rows in one read
-    const rows = open.length > 20 ? new Map((await this.store.jobAgents(jid)).map((r) => [r.agent_id, r])) : undefined;
+    if (!open.length) return;
+    // a tick of returns: their rows (bodies) in one read
+    const rows = new Map((await this.store.jobAgentsOf(jid, open)).map((r) => [r.agent_id, r]));
     for (const id of open) {
-      const row = rows ? rows.get(id) : await this.store.getJobAgent(jid, id);
+      const row = rows.get(id);
       if (!row || !TERMINAL.has(row.status) || !job.inflight.has(id)) continue;
       await this.finish(jid, id, row.status, row.body ?? undefined, row.error ?? undefined);
     }
@@ -687,7 +711,7 @@ export class JobManager {
     for (const job of this.active.values()) {
       for (const id of job.inflight) {
         if (job.elsewhere.get(id) !== to || this.agents.ready(id)) continue;
-        const row = await this.store.getJobAgent(job.jid, id);
+        const row = await this.jobAgent(job.jid, id);
         if (row?.status === 'queued') this.queueEvent(`d/${job.jid}/${to}`, { jid: job.jid, to, agents: [id], ...(job.req.type === 'apply' && job.req.pillar ? { pillar: job.req.pillar } : {}), ...(job.waitIdle ? { wait_idle: true } : {}) });
       }
     }
@@ -704,7 +728,7 @@ export class JobManager {
   // ---------------------------------------------------------------- agent messages
 
   private async isOpenFor(jid: string, id: string): Promise<boolean> {
-    const row = await this.store.getJobAgent(jid, id);
+    const row = await this.jobAgent(jid, id);
     return !!row && !TERMINAL.has(row.status);
   }
 
@@ -802,7 +826,13 @@ export class JobManager {
         setImmediate(() => {
           const out = [...this.progressOut];
           this.progressOut.clear();
-          for (const [j, agents] of out) this.remote?.progress?.(j, [...agents]);
+          for (const [j, agents] of out) {
+            // a run whose return was stored meanwhile is not announced: its owner reads the
+            // return (every result in it) when told it returned
+            const held = this.held.get(j);
+            const open = [...agents].filter((id) => held?.sent.has(id));
+            if (open.length) this.remote?.progress?.(j, open);
+          }
         });
     }
     ids.add(id);
@@ -814,9 +844,13 @@ export class JobManager {
     if (!job) return Promise.resolve();
     const streamed = (job.streamed ??= new Map());
     const next = (job.streaming ?? Promise.resolve()).then(async () => {
-      for (const id of ids) {
-        if (!job.inflight.has(id)) continue; // its return is in: the CLI prints the whole run
-        const rows = await this.store.stateResults(jid, id);
+      // an agent whose return is in is left out: the CLI prints the whole run
+      const open = ids.filter((id) => job.inflight.has(id));
+      if (!open.length) return;
+      const stored = await this.store.stateResultsOf(jid, open);
+      for (const id of open) {
+        if (!job.inflight.has(id)) continue;
+        const rows = stored.get(id) ?? [];
         const from = streamed.get(id) ?? 0;
         for (const result of rows.slice(from)) this.emit(job, { type: 'state_result', agent: id, result });
         streamed.set(id, Math.max(from, rows.length));
@@ -846,7 +880,7 @@ export class JobManager {
     // transition alone decides (below); anything else (a late, duplicate or stray return, or
     // another master's job) is read, to say which it is
     const here = this.openHere(m.jid, id);
-    const row = here ? undefined : await this.store.getJobAgent(m.jid, id);
+    const row = here ? undefined : await this.jobAgent(m.jid, id);
     if (!here && !row) {
       this.log.warn(`agent ${id}: return for job ${m.jid} that was never sent to it; ignored`);
       return false;

@@ -268,6 +268,11 @@ export interface Store {
   getJobAgent(jid: string, agentId: string): Promise<JobAgentRow | undefined>;
   /** a job's agents, by id */
   jobAgents(jid: string): Promise<JobAgentRow[]>;
+  /**
+   * These agents' rows of job `jid` (the ones it has; any order): one read for a tick's agents
+   * where a master routing a job between masters would otherwise read each row on its own.
+   */
+  jobAgentsOf(jid: string, agentIds: readonly string[]): Promise<JobAgentRow[]>;
   /** Job/agent pairs not finished (queued, running): what a restarted master must account for. */
   openJobAgents(agentId?: string): Promise<JobAgentRow[]>;
   /**
@@ -294,6 +299,8 @@ export interface Store {
    */
   finishJobAgents(returns: readonly JobReturnRow[]): Promise<boolean[]>;
   stateResults(jid: string, agentId: string): Promise<StateResult[]>;
+  /** stateResults of several agents of job `jid` in one read: agent id -> its results (agents without any are absent). */
+  stateResultsOf(jid: string, agentIds: readonly string[]): Promise<Map<string, StateResult[]>>;
   /** Agents per status and the last end so far. */
   jobProgress(jid: string): Promise<JobProgress>;
   /** Per agent of a job: its status and how many state results arrived (what a live page watches). */

@@ -288,6 +288,11 @@ export class PgStore implements Store {
     return (await this.rows('SELECT * FROM job_agents WHERE jid = $1 ORDER BY agent_id COLLATE "C"', [jid])).map(jobAgentRow);
   }
 
+  async jobAgentsOf(jid: string, agentIds: readonly string[]): Promise<JobAgentRow[]> {
+    if (!agentIds.length) return [];
+    return (await this.rows('SELECT * FROM job_agents WHERE jid = $1 AND agent_id = ANY($2::text[])', [jid, agentIds])).map(jobAgentRow);
+  }
+
   async openJobAgents(agentId?: string): Promise<JobAgentRow[]> {
     const rows = agentId
       ? await this.rows("SELECT * FROM job_agents WHERE status IN ('queued','running') AND agent_id = $1 ORDER BY jid", [agentId])
@@ -376,12 +381,14 @@ export class PgStore implements Store {
     for (const r of returns) if (!first.has(key(r))) first.set(key(r), r);
     const rs = [...first.values()];
     return this.tx(async (c) => {
+      // the returns as one JSON parameter (bodies are the big part: one native stringify, not the
+      // pg client's element-by-element escaping of a text array)
       const moved = await this.rows<{ jid: string; agent_id: string; revision: string | null }>(
         `UPDATE job_agents j SET status = u.status, body = u.body, error = u.error, finished = $1
-           FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::text[]) AS u(jid, agent_id, status, body, error)
+           FROM json_to_recordset($2::json) AS u(jid text, agent_id text, status text, body text, error text)
           WHERE j.jid = u.jid AND j.agent_id = u.agent_id AND j.status NOT IN ('done','failed')
           RETURNING j.jid, j.agent_id, j.revision`,
-        [now(), rs.map((r) => r.jid), rs.map((r) => r.agentId), rs.map((r) => r.status), rs.map((r) => JSON.stringify(r.body)), rs.map((r) => (r.body.kind === 'error' ? r.body.error : null))],
+        [now(), jsonParam(rs.map((r) => ({ jid: r.jid, agent_id: r.agentId, status: r.status, body: JSON.stringify(r.body), error: r.body.kind === 'error' ? r.body.error : null })))],
         c,
       );
       const revisionOf = new Map(moved.map((m) => [`${m.jid}\0${m.agent_id}`, m.revision]));
@@ -410,7 +417,8 @@ export class PgStore implements Store {
   }
 
   async putStateResults(rows: readonly { jid: string; agentId: string; result: StateResult }[]): Promise<void> {
-    await this.tx((c) => this.putResultsOf(rows, c));
+    // one statement, all or nothing by itself: no BEGIN/COMMIT round trips around it
+    await this.putResultsOf(rows, this.pool);
   }
 
   /**
@@ -422,26 +430,33 @@ export class PgStore implements Store {
     for (const r of rows) last.set(`${r.jid}\0${r.agentId}\0${r.result.run_num}`, r);
     const rs = [...last.values()];
     if (!rs.length) return;
+    // the rows as one JSON parameter: one native JSON.stringify, where 13 array parameters were
+    // each escaped element by element in JavaScript by the pg client (a tick's thousands of rows)
     await this.run(
       `INSERT INTO state_results (jid, agent_id, run_num, state_id, sls, fun, name, result, changes, comment, start, duration_ms, warnings)
-       SELECT * FROM unnest($1::text[], $2::text[], $3::int[], $4::text[], $5::text[], $6::text[], $7::text[], $8::int[], $9::text[], $10::text[], $11::text[], $12::float8[], $13::text[])
+       SELECT r.jid, r.agent_id, r.run_num, r.state_id, r.sls, r.fun, r.name, r.result, r.changes, r.comment, r.start, r.duration_ms, r.warnings
+         FROM json_to_recordset($1::json) AS r(jid text, agent_id text, run_num int, state_id text, sls text, fun text, name text, result int, changes text, comment text, start text, duration_ms float8, warnings text)
        ON CONFLICT (jid, agent_id, run_num) DO UPDATE SET state_id = excluded.state_id, sls = excluded.sls, fun = excluded.fun, name = excluded.name,
          result = excluded.result, changes = excluded.changes, comment = excluded.comment, start = excluded.start,
          duration_ms = excluded.duration_ms, warnings = excluded.warnings`,
       [
-        rs.map((r) => r.jid),
-        rs.map((r) => r.agentId),
-        rs.map((r) => r.result.run_num),
-        rs.map((r) => r.result.id),
-        rs.map((r) => r.result.sls),
-        rs.map((r) => r.result.fun),
-        rs.map((r) => r.result.name),
-        rs.map((r) => (r.result.result === null ? null : r.result.result ? 1 : 0)),
-        rs.map((r) => JSON.stringify(r.result.changes)),
-        rs.map((r) => r.result.comment),
-        rs.map((r) => r.result.start),
-        rs.map((r) => r.result.duration_ms),
-        rs.map((r) => (r.result.warnings ? JSON.stringify(r.result.warnings) : null)),
+        jsonParam(
+          rs.map(({ jid, agentId, result: r }) => ({
+            jid,
+            agent_id: agentId,
+            run_num: r.run_num,
+            state_id: r.id,
+            sls: r.sls,
+            fun: r.fun,
+            name: r.name,
+            result: r.result === null ? null : r.result ? 1 : 0,
+            changes: JSON.stringify(r.changes),
+            comment: r.comment,
+            start: r.start,
+            duration_ms: r.duration_ms,
+            warnings: r.warnings ? JSON.stringify(r.warnings) : null,
+          })),
+        ),
       ],
       on,
     );
@@ -469,20 +484,19 @@ export class PgStore implements Store {
   }
 
   async stateResults(jid: string, agentId: string): Promise<StateResult[]> {
-    const rows = await this.rows('SELECT * FROM state_results WHERE jid = $1 AND agent_id = $2 ORDER BY run_num', [jid, agentId]);
-    return rows.map((r) => ({
-      id: String(r.state_id),
-      sls: String(r.sls),
-      fun: String(r.fun),
-      name: String(r.name),
-      result: r.result === null ? null : r.result === 1,
-      changes: JSON.parse(String(r.changes)) as Record<string, unknown>,
-      comment: String(r.comment),
-      start: String(r.start),
-      duration_ms: Number(r.duration_ms),
-      run_num: Number(r.run_num),
-      ...(r.warnings ? { warnings: JSON.parse(String(r.warnings)) as string[] } : {}),
-    }));
+    return (await this.rows('SELECT * FROM state_results WHERE jid = $1 AND agent_id = $2 ORDER BY run_num', [jid, agentId])).map(stateResultRow);
+  }
+
+  async stateResultsOf(jid: string, agentIds: readonly string[]): Promise<Map<string, StateResult[]>> {
+    const out = new Map<string, StateResult[]>();
+    if (!agentIds.length) return out;
+    for (const r of await this.rows('SELECT * FROM state_results WHERE jid = $1 AND agent_id = ANY($2::text[]) ORDER BY agent_id, run_num', [jid, agentIds])) {
+      const id = String(r.agent_id);
+      let list = out.get(id);
+      if (!list) out.set(id, (list = []));
+      list.push(stateResultRow(r));
+    }
+    return out;
   }
 
   async jobProgress(jid: string): Promise<JobProgress> {
@@ -782,4 +796,35 @@ export class PgStore implements Store {
 /** The time `s` seconds ago, as stored. */
 function ago(s: number): string {
   return new Date(Date.now() - s * 1000).toISOString();
+}
+
+/** A state_results row as the StateResult the agent sent. */
+function stateResultRow(r: Row): StateResult {
+  return {
+    id: String(r.state_id),
+    sls: String(r.sls),
+    fun: String(r.fun),
+    name: String(r.name),
+    result: r.result === null ? null : r.result === 1,
+    changes: JSON.parse(String(r.changes)) as Record<string, unknown>,
+    comment: String(r.comment),
+    start: String(r.start),
+    duration_ms: Number(r.duration_ms),
+    run_num: Number(r.run_num),
+    ...(r.warnings ? { warnings: JSON.parse(String(r.warnings)) as string[] } : {}),
+  };
+}
+
+const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g;
+
+/**
+ * Rows as one JSON parameter for json_to_recordset. PostgreSQL's JSON refuses a lone surrogate
+ * escape (\ud800) that a text parameter took as U+FFFD: such strings get U+FFFD here, as before.
+ * JSON.stringify writes lone surrogates as \udXXX escapes, so the slow path runs only when one
+ * (or a backslash followed by such text) is in the output.
+ */
+function jsonParam(rows: readonly Record<string, unknown>[]): string {
+  const text = JSON.stringify(rows);
+  if (!/\\ud[89a-f]/i.test(text)) return text;
+  return JSON.stringify(rows, (_k, v: unknown) => (typeof v === 'string' ? v.replace(LONE_SURROGATE, '\ufffd') : v));
 }

@@ -184,6 +184,16 @@ export class SqliteStore implements Store {
     return (this.q('SELECT * FROM job_agents WHERE jid = ? ORDER BY agent_id').all(jid) as Record<string, unknown>[]).map(jobAgentRow);
   }
 
+  async jobAgentsOf(jid: string, agentIds: readonly string[]): Promise<JobAgentRow[]> {
+    // in-process: a prepared read per agent costs what one IN list would
+    const out: JobAgentRow[] = [];
+    for (const id of new Set(agentIds)) {
+      const r = await this.getJobAgent(jid, id);
+      if (r) out.push(r);
+    }
+    return out;
+  }
+
   async openJobAgents(agentId?: string): Promise<JobAgentRow[]> {
     const sql = `SELECT * FROM job_agents WHERE status IN ('queued','running')${agentId ? ' AND agent_id = ?' : ''} ORDER BY jid`;
     const st = this.q(sql);
@@ -286,6 +296,15 @@ export class SqliteStore implements Store {
       run_num: Number(r.run_num),
       ...(r.warnings ? { warnings: JSON.parse(String(r.warnings)) as string[] } : {}),
     }));
+  }
+
+  async stateResultsOf(jid: string, agentIds: readonly string[]): Promise<Map<string, StateResult[]>> {
+    const out = new Map<string, StateResult[]>();
+    for (const id of new Set(agentIds)) {
+      const rs = await this.stateResults(jid, id);
+      if (rs.length) out.set(id, rs);
+    }
+    return out;
   }
 
   async jobProgress(jid: string): Promise<JobProgress> {

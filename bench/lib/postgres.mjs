@@ -18,8 +18,11 @@ function binDir() {
   return path.join(base, majors[0], 'bin');
 }
 
-/** Starts the cluster; resolves to { url(db), createDatabase(name), stop() }. */
-export async function startPostgres() {
+/**
+ * Starts the cluster; resolves to { url(db), createDatabase(name), cpuMs(), topStatements(db), stop() }.
+ * stats: pg_stat_statements loaded (where PostgreSQL's own time goes, per statement).
+ */
+export async function startPostgres({ stats = false } = {}) {
   const bin = binDir();
   const id = (flag) => Number(spawnSync('id', [flag, 'postgres'], { encoding: 'utf8' }).stdout.trim());
   const uid = id('-u');
@@ -40,7 +43,7 @@ export async function startPostgres() {
   // connections for two masters' pools and their LISTEN clients
   const server = spawn(
     path.join(bin, 'postgres'),
-    ['-D', data, '-p', String(port), '-c', 'listen_addresses=127.0.0.1', '-c', `unix_socket_directories=${dir}`, '-c', 'fsync=off', '-c', 'synchronous_commit=off', '-c', 'full_page_writes=off', '-c', 'max_connections=200'],
+    ['-D', data, '-p', String(port), '-c', 'listen_addresses=127.0.0.1', '-c', `unix_socket_directories=${dir}`, '-c', 'fsync=off', '-c', 'synchronous_commit=off', '-c', 'full_page_writes=off', '-c', 'max_connections=200', ...(stats ? ['-c', 'shared_preload_libraries=pg_stat_statements', '-c', 'pg_stat_statements.track=all'] : [])],
     { ...asPostgres, stdio: ['ignore', logFd, logFd] },
   );
   fs.closeSync(logFd);
@@ -59,8 +62,54 @@ export async function startPostgres() {
       await new Promise((r) => setTimeout(r, 100));
     }
   }
+  /** the server's processes: the postmaster and its children (backends, writers), from /proc */
+  const pids = () => {
+    const out = [server.pid];
+    for (const d of fs.readdirSync('/proc')) {
+      if (!/^\d+$/.test(d)) continue;
+      try {
+        const st = fs.readFileSync(`/proc/${d}/stat`, 'utf8');
+        if (Number(st.slice(st.lastIndexOf(')') + 2).split(' ')[1]) === server.pid) out.push(Number(d));
+      } catch {
+        // gone meanwhile
+      }
+    }
+    return out;
+  };
   return {
     url,
+    /**
+     * CPU (user+sys ms) of the server's live processes plus what its ended children left in the
+     * postmaster's cutime/cstime: a difference of two readings is the server's CPU in between.
+     */
+    cpuMs() {
+      let ticks = 0;
+      for (const pid of pids()) {
+        try {
+          const st = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+          const f = st.slice(st.lastIndexOf(')') + 2).split(' ');
+          ticks += Number(f[11]) + Number(f[12]) + (pid === server.pid ? Number(f[13]) + Number(f[14]) : 0);
+        } catch {
+          // gone meanwhile
+        }
+      }
+      return ticks * 10; // USER_HZ 100
+    },
+    /** pg_stat_statements of database `db` (cluster started with stats): reset, or the top n by total time */
+    async statements(db, { reset = false, n = 15 } = {}) {
+      const c = new pg.Client({ connectionString: url(db) });
+      await c.connect();
+      try {
+        await c.query('CREATE EXTENSION IF NOT EXISTS pg_stat_statements');
+        if (reset) {
+          await c.query('SELECT pg_stat_statements_reset()');
+          return [];
+        }
+        return (await c.query('SELECT calls, round(total_exec_time)::int AS ms, rows, left(regexp_replace(query, \'\\s+\', \' \', \'g\'), 140) AS query FROM pg_stat_statements ORDER BY total_exec_time DESC LIMIT $1', [n])).rows;
+      } finally {
+        await c.end();
+      }
+    },
     async createDatabase(name) {
       const c = new pg.Client({ connectionString: url() });
       await c.connect();

@@ -254,6 +254,50 @@ export function storeContract(open: OpenStore): void {
         expect(await s.stateResults(e, 'a')).toEqual([]);
       }));
 
+    it("reads several agents' rows and results of a job at once, as one by one would", () =>
+      withStore(open, 'of-many', async (s) => {
+        const jid = await job(s, ['a', 'b', 'c']);
+        const other = await job(s, ['a']);
+        await s.setJobAgentStatus(jid, 'b', 'timeout', 'no answer');
+        await s.putStateResults([
+          { jid, agentId: 'a', result: result(1, true) },
+          { jid, agentId: 'a', result: result(0, true) },
+          { jid, agentId: 'c', result: result(0, false) },
+          { jid: other, agentId: 'a', result: result(0, null) },
+        ]);
+        const rows = await s.jobAgentsOf(jid, ['c', 'b', 'nobody', 'b']);
+        expect(rows.sort((x, y) => x.agent_id.localeCompare(y.agent_id))).toEqual([(await s.getJobAgent(jid, 'b'))!, (await s.getJobAgent(jid, 'c'))!]);
+        expect(await s.jobAgentsOf(jid, [])).toEqual([]);
+        const results = await s.stateResultsOf(jid, ['a', 'b', 'c']);
+        expect([...results.keys()].sort()).toEqual(['a', 'c']);
+        expect(results.get('a')).toEqual(await s.stateResults(jid, 'a'));
+        expect(results.get('a')!.map((r) => r.run_num)).toEqual([0, 1]);
+        expect(results.get('c')).toEqual([result(0, false)]);
+        expect((await s.stateResultsOf(other, ['a'])).get('a')).toEqual([result(0, null)]);
+        expect((await s.stateResultsOf(jid, [])).size).toBe(0);
+      }));
+
+    it('a tick of results and returns with any text in them is stored: emoji kept, a lone surrogate as U+FFFD', () =>
+      withStore(open, 'text', async (s) => {
+        const jid = await job(s, ['a', 'b']);
+        const odd = 'x\ud800y é😀 \\ud800 "q"';
+        await s.putStateResults([
+          { jid, agentId: 'a', result: result(0, true, { comment: odd, name: 'n\udc00' }) },
+          { jid, agentId: 'b', result: result(0, true, { comment: 'plain' }) },
+        ]);
+        // (SQLite writes a lone surrogate as three bytes read back as three U+FFFD, PostgreSQL as one)
+        const stored = (await s.stateResults(jid, 'a'))[0]!;
+        expect(stored.comment).toMatch(/^x\ufffd+y é😀 \\ud800 "q"$/);
+        expect(stored.name).toMatch(/^n\ufffd+$/);
+        const body: ReturnBody = { kind: 'run', retcode: 0, stdout: odd, stderr: '' };
+        expect(await s.finishJobAgents([
+          { jid, agentId: 'a', status: 'done', body },
+          { jid, agentId: 'b', status: 'done', body: applied([result(0, true, { comment: odd })]) },
+        ])).toEqual([true, true]);
+        expect((await s.getJobAgent(jid, 'a'))!.body).toEqual(body);
+        expect((await s.stateResults(jid, 'b'))[0]!.comment).toMatch(/^x\ufffd+y é😀 \\ud800 "q"$/);
+      }));
+
     it('stores a tick of returns at once as one after the other would: each once, results, attempts, late ones', () =>
       withStore(open, 'finish-many', async (s) => {
         for (const id of ['a', 'b', 'c', 'd', 'e']) await s.addAgent(id, FP, 'accepted');
