@@ -23,7 +23,9 @@ import type { Data } from '../engine/render/salt-functions.js';
 import { isLightCall, LIGHT_CALLS, type CallHost } from './calls-light.js';
 import { JobWorker } from './job-worker.js';
 import { DETECT_KEY, type WorkerHost } from './worker-protocol.js';
-import { detectGrains } from '../engine/grains/detect.js';
+
+/** Grains detected in this process (systeminformation), through the agent's door to the engine. */
+const detectHere = async (): Promise<Data> => (await import('./engine-inline.js')).detectGrains();
 
 interface PendingBundle {
   hash: string;
@@ -77,9 +79,9 @@ export class AgentDaemon {
           },
         ).catch((e: Error) => {
           this.log.warn(`grains detection in the job worker failed (${e.message}); detecting them in the agent`);
-          return detectGrains();
+          return detectHere();
         })
-      : detectGrains();
+      : detectHere();
     return this.detected;
   };
 
@@ -263,7 +265,7 @@ export class AgentDaemon {
       if (!done.ok) throw new Error(done.error ?? 'failed');
       return done.return;
     }
-    const { runCall } = await import('./calls.js');
+    const { runCall } = await import('./engine-inline.js');
     return runCall(m, this.callHost());
   }
 
@@ -369,7 +371,7 @@ export class AgentDaemon {
       }
     }
     const tree: TreeSource = this.bundles.open(spec.bundle, spec.revision);
-    const { apply } = await import('../engine/engine.js');
+    const { apply } = await import('./engine-inline.js');
     try {
       const report = await apply({
         tree,
