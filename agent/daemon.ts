@@ -6,6 +6,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { PROTOCOL_VERSION, type Job, type JobReturn, type MasterMessage, type ReturnBody } from '../protocol/messages.js';
 import type { AgentConfig } from './connection/config.js';
 import { loadOrCreateIdentity } from '../core/identity.js';
@@ -22,8 +23,10 @@ import type { TreeSource } from '../engine/tree/source.js';
 import type { Data } from '../engine/render/salt-functions.js';
 import { isLightCall, LIGHT_CALLS, type CallHost } from './calls-light.js';
 import { JobWorker } from './job-worker.js';
-import { DETECT_KEY, type WorkerHost } from './worker-protocol.js';
-import { detectGrains } from '../engine/grains/detect.js';
+import { DETECT_KEY, IDENTITY_KEY, type WorkerHost } from './worker-protocol.js';
+
+/** Grains detected in this process (systeminformation), through the agent's door to the engine. */
+const detectHere = async (): Promise<Data> => (await import('./engine-inline.js')).detectGrains();
 
 interface PendingBundle {
   hash: string;
@@ -77,16 +80,19 @@ export class AgentDaemon {
           },
         ).catch((e: Error) => {
           this.log.warn(`grains detection in the job worker failed (${e.message}); detecting them in the agent`);
-          return detectGrains();
+          return detectHere();
         })
-      : detectGrains();
+      : detectHere();
     return this.detected;
   };
 
   async start(): Promise<void> {
     const cfg = this.cfg;
+    // which code runs this daemon: the daemon bundle, the CLI bundle or tsc's output (tests and bug reports)
+    this.log.debug(`running from ${fileURLToPath(import.meta.url)}`);
+    const madeByWorker = await this.identityByWorker();
     const identity = await loadOrCreateIdentity(cfg.pki_dir, 'agent', cfg.id);
-    if (identity.created) this.log.info(`created the agent key in ${cfg.pki_dir}`);
+    if (identity.created || madeByWorker) this.log.info(`created the agent key in ${cfg.pki_dir}${madeByWorker ? ' (by the job worker)' : ''}`);
     this.log.info(`agent ${cfg.id}, key fingerprint ${identity.fingerprint}`);
     fs.mkdirSync(cfg.cache_dir, { recursive: true, mode: 0o700 });
     this.spool = new Spool(cfg.cache_dir, this.log);
@@ -126,6 +132,24 @@ export class AgentDaemon {
       onClose: () => this.onClose(),
     });
     this.conn.start();
+  }
+
+  /**
+   * At the first start the job worker makes the agent's key and certificate (the x509 library
+   * would stay in the daemon's memory for its whole life); the daemon then reads them. A worker
+   * that cannot leaves it to the daemon. True when the worker made a new key.
+   */
+  private async identityByWorker(): Promise<boolean> {
+    const dir = this.cfg.pki_dir;
+    if (!this.worker || (fs.existsSync(path.join(dir, 'agent.key')) && fs.existsSync(path.join(dir, 'agent.crt')))) return false;
+    try {
+      const r = await this.worker.request(IDENTITY_KEY, { type: 'make_identity', dir, base: 'agent', name: this.cfg.id });
+      if (r.type !== 'identity_made' || r.error) throw new Error(r.type === 'identity_made' ? r.error : 'answered something else');
+      return r.created;
+    } catch (e) {
+      this.log.warn(`making the agent key in the job worker failed (${(e as Error).message}); making it in the agent`);
+      return false;
+    }
   }
 
   /** Stop taking jobs; wait (up to graceMs) for the ones running, their returns stay spooled. */
@@ -263,7 +287,7 @@ export class AgentDaemon {
       if (!done.ok) throw new Error(done.error ?? 'failed');
       return done.return;
     }
-    const { runCall } = await import('./calls.js');
+    const { runCall } = await import('./engine-inline.js');
     return runCall(m, this.callHost());
   }
 
@@ -369,7 +393,7 @@ export class AgentDaemon {
       }
     }
     const tree: TreeSource = this.bundles.open(spec.bundle, spec.revision);
-    const { apply } = await import('../engine/engine.js');
+    const { apply } = await import('./engine-inline.js');
     try {
       const report = await apply({
         tree,

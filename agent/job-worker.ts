@@ -10,9 +10,9 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Logger } from '../core/log.js';
-import { DETECT_KEY, FromWorkerSchema, type FromWorker, type ToWorker } from './worker-protocol.js';
+import { DETECT_KEY, IDENTITY_KEY, FromWorkerSchema, type FromWorker, type ToWorker } from './worker-protocol.js';
 
-type Final = Extract<FromWorker, { type: 'apply_done' | 'call_done' | 'grains_detected' }>;
+type Final = Extract<FromWorker, { type: 'apply_done' | 'call_done' | 'grains_detected' | 'identity_made' }>;
 
 interface Pending {
   onEvent(m: Extract<FromWorker, { type: 'state_result' }>): void;
@@ -51,7 +51,7 @@ export class JobWorker {
   }
 
   /** Send a state run or call; state results stream through onEvent; resolves with its end. */
-  request(key: string, m: Extract<ToWorker, { type: 'apply' | 'call' | 'detect_grains' }>, onEvent: Pending['onEvent'] = () => {}): Promise<Final> {
+  request(key: string, m: Extract<ToWorker, { type: 'apply' | 'call' | 'detect_grains' | 'make_identity' }>, onEvent: Pending['onEvent'] = () => {}): Promise<Final> {
     if (this.stopped) return Promise.reject(new Error('the agent is stopping'));
     clearTimeout(this.idleTimer);
     const proc = this.spawn();
@@ -98,7 +98,7 @@ export class JobWorker {
         return;
       }
       const m = r.data;
-      const key = m.type === 'call_done' ? m.id : m.type === 'grains_detected' ? DETECT_KEY : m.jid;
+      const key = m.type === 'call_done' ? m.id : m.type === 'grains_detected' ? DETECT_KEY : m.type === 'identity_made' ? IDENTITY_KEY : m.jid;
       const p = proc.pending.get(key);
       if (!p) return;
       if (m.type === 'state_result') return p.onEvent(m);

@@ -30,6 +30,8 @@ export const ToWorkerSchema = z.discriminatedUnion('type', [
   z.strictObject({ type: z.literal('kill'), jid: JidSchema }),
   /** the machine's grains (engine/grains/detect.ts), so the daemon never loads systeminformation */
   z.strictObject({ type: z.literal('detect_grains') }),
+  /** make the agent's key and certificate (core/identity.ts), so the daemon never loads the x509 library */
+  z.strictObject({ type: z.literal('make_identity'), dir: z.string(), base: z.string(), name: z.string() }),
 ]);
 export type ToWorker = z.infer<typeof ToWorkerSchema>;
 
@@ -38,8 +40,11 @@ export const FromWorkerSchema = z.discriminatedUnion('type', [
   z.strictObject({ type: z.literal('apply_done'), jid: JidSchema, body: ReturnBodySchema }),
   z.strictObject({ type: z.literal('call_done'), id: CallSchema.shape.id, ok: z.boolean(), return: z.unknown().optional(), error: z.string().optional() }),
   z.strictObject({ type: z.literal('grains_detected'), grains: Data.optional(), error: z.string().optional() }),
+  z.strictObject({ type: z.literal('identity_made'), created: z.boolean(), error: z.string().optional() }),
 ]);
 
 /** The request key of a grains detection (jids and call ids have other shapes). */
 export const DETECT_KEY = 'detect_grains';
+/** The request key of making the agent's identity. */
+export const IDENTITY_KEY = 'make_identity';
 export type FromWorker = z.infer<typeof FromWorkerSchema>;

@@ -5,6 +5,7 @@
  * (or goes away), so the engine's memory is returned to the system between bursts of jobs.
  */
 import { BundleCache } from '../engine/tree/bundle.js';
+import { loadOrCreateIdentity } from '../core/identity.js';
 import { ToWorkerSchema, type FromWorker, type ToWorker, type WorkerHost } from './worker-protocol.js';
 import type { CallHost } from './calls-light.js';
 
@@ -80,6 +81,15 @@ async function detect(): Promise<void> {
   }
 }
 
+async function makeIdentity(m: Extract<ToWorker, { type: 'make_identity' }>): Promise<void> {
+  try {
+    const { created } = await loadOrCreateIdentity(m.dir, m.base, m.name);
+    send({ type: 'identity_made', created });
+  } catch (e) {
+    send({ type: 'identity_made', created: false, error: (e as Error).message });
+  }
+}
+
 /** Serve the daemon until it disconnects; then stop what runs (its kill switch) and exit. */
 export function serveJobs(): Promise<void> {
   if (!process.send) throw new Error('tsalt agent --job-worker is started by the agent itself (it needs its IPC channel)');
@@ -97,6 +107,7 @@ export function serveJobs(): Promise<void> {
     if (m.type === 'kill') running.get(m.jid)?.abort();
     else if (m.type === 'apply') void apply(m);
     else if (m.type === 'detect_grains') void detect();
+    else if (m.type === 'make_identity') void makeIdentity(m);
     else void call(m);
   });
   return new Promise((resolve) => {

@@ -15,25 +15,45 @@ const cacheFile = `${bundle}.v8cache`;
 // it compiles only the little it runs instead of holding the CLI's whole code cache (the
 // engine's bytecode), and leaves that cache file to the CLI and the job worker.
 const codeCacheWanted = !(process.argv[2] === 'agent' && !process.argv.includes('--job-worker'));
+// ...and it runs from its own bundle (cli/agent-daemon.ts: the connection without the engine),
+// which hands the command back ('cli') when this process would run the engine itself.
+const daemonBundle = path.join(__dirname, '../dist/bundle/agent-daemon.cjs');
+
+/** Run a bundle (stored wrapped as a CommonJS module function) and return its exports. */
+function runBundle(file, cachedData) {
+  // the bundle is ASCII (scripts/bundle.mjs checks): latin1 skips UTF-8 decoding
+  const source = fs.readFileSync(file, 'latin1');
+  // scripts/bundle.mjs stores the bundle already wrapped in this function (no 2.5 MB copy here)
+  const head = '(function (exports, require, module, __filename, __dirname) {';
+  const wrapped = source.startsWith(head) ? source : `${head}${source}\n})`;
+  const script = new vm.Script(wrapped, { filename: file, cachedData });
+  const mod = { exports: {} };
+  // the bundle's require resolves from the bundle's own place (better-sqlite3 in node_modules);
+  // module.constructor is node:module's Module, reached without loading that builtin's extras
+  const bundleRequire = module.constructor.createRequire(file);
+  script.runInThisContext().call(mod.exports, mod.exports, bundleRequire, mod, file, path.dirname(file));
+  return { exports: mod.exports, script };
+}
+
+function loadDaemonBundle() {
+  const { main } = runBundle(daemonBundle).exports;
+  return {
+    main: async (argv) => {
+      const code = await main(argv.slice(1));
+      return code === 'cli' ? loadBundle().main(argv) : code;
+    },
+    saveCache: () => {},
+  };
+}
 
 function loadBundle() {
-  // the bundle is ASCII (scripts/bundle.mjs checks): latin1 skips UTF-8 decoding
-  const source = fs.readFileSync(bundle, 'latin1');
   let cachedData;
   try {
     cachedData = codeCacheWanted ? fs.readFileSync(cacheFile) : undefined;
   } catch {
     cachedData = undefined;
   }
-  // scripts/bundle.mjs stores the bundle already wrapped in this function (no 2.5 MB copy here)
-  const head = '(function (exports, require, module, __filename, __dirname) {';
-  const wrapped = source.startsWith(head) ? source : `${head}${source}\n})`;
-  const script = new vm.Script(wrapped, { filename: bundle, cachedData });
-  const mod = { exports: {} };
-  // the bundle's require resolves from the bundle's own place (better-sqlite3 in node_modules);
-  // module.constructor is node:module's Module, reached without loading that builtin's extras
-  const bundleRequire = module.constructor.createRequire(bundle);
-  script.runInThisContext().call(mod.exports, mod.exports, bundleRequire, mod, bundle, path.dirname(bundle));
+  const { exports, script } = runBundle(bundle, cachedData);
   // After the run, so the cache holds the functions this kind of run compiled. V8 rejects a
   // cache that does not match the source or the Node version; then it is written anew.
   // (The buffer itself is not kept: a long-running agent should not hold it.)
@@ -49,10 +69,11 @@ function loadBundle() {
       /* read-only install or not our file: run without a cache */
     }
   };
-  return { main: mod.exports.main, saveCache };
+  return { main: exports.main, saveCache };
 }
 
 async function start() {
+  if (!codeCacheWanted && fs.existsSync(daemonBundle)) return loadDaemonBundle();
   if (fs.existsSync(bundle)) return loadBundle();
   const m = await import('../dist/cli/main.js');
   return { main: m.main, saveCache: () => {} };

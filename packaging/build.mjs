@@ -55,7 +55,8 @@ function stage(dir, unitDir) {
   const copy = (from, to = from) => fs.cpSync(path.join(root, from), path.join(lib, to), { recursive: true });
   copy('bin/tsalt.js');
   copy('bin/package.json'); // bin/tsalt.js is CommonJS
-  for (const f of ['tsalt.cjs', 'tsalt.cjs.map', 'tsalt.cjs.v8cache']) if (fs.existsSync(path.join(root, 'dist/bundle', f))) copy(`dist/bundle/${f}`);
+  // the agent daemon's own bundle and the extras it requires when first needed (scripts/bundle.mjs)
+  for (const f of ['tsalt.cjs', 'tsalt.cjs.map', 'tsalt.cjs.v8cache', 'agent-daemon.cjs', 'agent-daemon.cjs.map', 'x509.cjs', 'systeminformation.cjs']) if (fs.existsSync(path.join(root, 'dist/bundle', f))) copy(`dist/bundle/${f}`);
   copy('examples');
   // the package's own package.json (bin/package.json makes bin/tsalt.js CommonJS)
   fs.writeFileSync(path.join(lib, 'package.json'), JSON.stringify({ name: 'tsalt', version, private: true, type: 'module' }, null, 2) + '\n');

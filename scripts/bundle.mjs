@@ -45,9 +45,44 @@ const consoleClient = await build({
 const consoleJs = consoleClient.outputFiles[0].text;
 fs.mkdirSync(outdir, { recursive: true });
 fs.writeFileSync(path.join(outdir, 'console.js'), consoleJs);
-await build({
-  entryPoints: [path.join(root, 'cli/main.ts')],
-  outfile: path.join(outdir, 'tsalt.cjs'),
+/**
+ * The daemon-only bundle has agent/engine-inline.ts (the agent's door to the engine) replaced by
+ * agent/engine-inline-daemon.ts, so none of the engine comes in with it.
+ */
+const daemonWithoutEngine = {
+  name: 'daemon-without-engine',
+  setup(b) {
+    b.onResolve({ filter: /(^|\/)engine-inline\.js$/ }, (args) =>
+      path.resolve(args.resolveDir, args.path) === path.join(root, 'agent/engine-inline.js') ? { path: path.join(root, 'agent/engine-inline-daemon.ts') } : undefined,
+    );
+  },
+};
+
+/**
+ * What the daemon needs only once in a while sits in bundles of its own next to it, required
+ * when first used: `import('x')` in the daemon bundle becomes `require('./<file>')` at the time
+ * of the call. (The installed package has no node_modules beyond the SQLite addon.)
+ */
+const daemonExtras = {
+  // making the agent's key and certificate at its first start (core/identity.ts)
+  'reflect-metadata': 'x509.cjs',
+  '@peculiar/x509': 'x509.cjs',
+  // grains, when the job worker cannot detect them (engine/grains/detect.ts)
+  systeminformation: 'systeminformation.cjs',
+};
+const requiredFromExtras = {
+  name: 'required-from-extras',
+  setup(b) {
+    b.onResolve({ filter: /^(reflect-metadata|@peculiar\/x509|systeminformation)$/ }, (args) => ({ path: args.path, namespace: 'tsalt-extra' }));
+    b.onResolve({ filter: /^\.\/[a-z0-9]+\.cjs$/, namespace: 'tsalt-extra' }, (args) => ({ path: args.path, external: true }));
+    b.onLoad({ filter: /.*/, namespace: 'tsalt-extra' }, (args) => ({
+      contents: `module.exports = require(${JSON.stringify(`./${daemonExtras[args.path]}`)})${args.path === 'reflect-metadata' ? '' : `[${JSON.stringify(args.path)}]`};`,
+      loader: 'js',
+    }));
+  },
+};
+
+const common = {
   bundle: true,
   format: 'cjs',
   platform: 'node',
@@ -75,25 +110,47 @@ await build({
   // memory of the two-byte string one non-ASCII character would force, and a faster start)
   charset: 'ascii',
   logLevel: 'warning',
+};
+await build({ ...common, entryPoints: [path.join(root, 'cli/main.ts')], outfile: path.join(outdir, 'tsalt.cjs') });
+// `tsalt agent` (bin/tsalt.js): the daemon's own bundle, a fifth of the CLI's source. Its job
+// worker runs from the CLI bundle.
+await build({
+  ...common,
+  entryPoints: [path.join(root, 'cli/agent-daemon.ts')],
+  outfile: path.join(outdir, 'agent-daemon.cjs'),
+  plugins: [zodEnglishOnly, daemonWithoutEngine, requiredFromExtras],
 });
-// esbuild leaves non-ASCII inside regular expression literals (systeminformation has a '°'):
-// \uXXXX means the same there, in strings and in identifiers
-const outfile = path.join(outdir, 'tsalt.cjs');
-const text = fs.readFileSync(outfile, 'utf8');
-const ascii = text.replace(/[^\x00-\x7f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
-// Each module's `import fs from 'node:fs'` becomes its own `__toESM(require("node:fs"),1)`: a
-// fresh object with one getter closure per export of the builtin (fs has over 100), made again
-// in every one of the ~150 importing modules at start and kept for the life of the process. One
-// shared view per builtin is the same thing (its getters read the live module) for a fraction
-// of the start-up time and of an idle agent's heap.
-const builtinView = /__toESM\(require\("(node:[a-z_/]+)"\),1\)/g;
-const shared = ascii.replace(builtinView, (_m, id) => `__tsaltBuiltin(${JSON.stringify(id)})`);
-if (!/function __tsaltBuiltin/.test(shared) && shared !== ascii) throw new Error('bundle: __tsaltBuiltin helper missing from the banner');
-// The file is stored already wrapped as the function bin/tsalt.js compiles (the same text it
-// built by concatenation before): the launcher hands it to V8 as read, without a 2.5 MB copy
-// whose dead original an idle agent kept until its next full GC. Keep in step with bin/tsalt.js.
-const WRAP_HEAD = '(function (exports, require, module, __filename, __dirname) {';
-fs.writeFileSync(outfile, `${WRAP_HEAD}${shared}\n})`);
+// the extras: plain CommonJS modules, exporting each package under its name (reflect-metadata is
+// a polyfill the x509 library needs loaded first)
+for (const [file, contents] of [
+  ['x509.cjs', "import 'reflect-metadata'; export * as '@peculiar/x509' from '@peculiar/x509';"],
+  ['systeminformation.cjs', "export * as systeminformation from 'systeminformation';"],
+]) {
+  await build({ ...common, banner: undefined, define: {}, sourcemap: false, stdin: { contents, resolveDir: root, sourcefile: file }, outfile: path.join(outdir, file) });
+}
+
+/** ASCII only, one view per builtin, stored wrapped as the function bin/tsalt.js compiles. */
+function finish(outfile) {
+  // esbuild leaves non-ASCII inside regular expression literals (systeminformation has a '°'):
+  // \uXXXX means the same there, in strings and in identifiers
+  const text = fs.readFileSync(outfile, 'utf8');
+  const ascii = text.replace(/[^\x00-\x7f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+  // Each module's `import fs from 'node:fs'` becomes its own `__toESM(require("node:fs"),1)`: a
+  // fresh object with one getter closure per export of the builtin (fs has over 100), made again
+  // in every one of the ~150 importing modules at start and kept for the life of the process. One
+  // shared view per builtin is the same thing (its getters read the live module) for a fraction
+  // of the start-up time and of an idle agent's heap.
+  const builtinView = /__toESM\(require\("(node:[a-z_/]+)"\),1\)/g;
+  const shared = ascii.replace(builtinView, (_m, id) => `__tsaltBuiltin(${JSON.stringify(id)})`);
+  if (!/function __tsaltBuiltin/.test(shared) && shared !== ascii) throw new Error('bundle: __tsaltBuiltin helper missing from the banner');
+  // The file is stored already wrapped as the function bin/tsalt.js compiles (the same text it
+  // built by concatenation before): the launcher hands it to V8 as read, without a 2.5 MB copy
+  // whose dead original an idle agent kept until its next full GC. Keep in step with bin/tsalt.js.
+  const WRAP_HEAD = '(function (exports, require, module, __filename, __dirname) {';
+  fs.writeFileSync(outfile, `${WRAP_HEAD}${shared}\n})`);
+}
+finish(path.join(outdir, 'tsalt.cjs'));
+finish(path.join(outdir, 'agent-daemon.cjs'));
 
 // Warm the code cache with a typical run (a test-mode apply under a scratch root) so the first
 // real command already starts fast. The cache holds what that run compiled, and whatever a later

@@ -6,9 +6,15 @@ import { parseCommand } from '../args.js';
 import { loadAgentConfig, type AgentConfig } from '../../agent/connection/config.js';
 import { makeLogger, LogLevelSchema } from '../../core/log.js';
 
+/**
+ * Thrown by run() in the daemon-only bundle (cli/agent-daemon.ts) when this process would run
+ * the engine itself: the launcher then runs the command from the CLI bundle.
+ */
+export class EngineNeeded extends Error {}
+
 const USAGE = 'usage: tsalt agent [--config /etc/tsalt/agent.yaml]... [--log-level error|warn|info|debug]\n';
 
-export async function run(argv: string[]): Promise<number> {
+export async function run(argv: string[], o: { withoutEngine?: boolean } = {}): Promise<number> {
   const { values } = parseCommand(
     argv,
     {
@@ -26,11 +32,12 @@ export async function run(argv: string[]): Promise<number> {
     return 0;
   }
   if (values['job-worker']) {
+    if (o.withoutEngine) throw new EngineNeeded('the job worker');
     if (!process.send) {
       process.stderr.write('tsalt agent: --job-worker is the process the agent starts for its jobs, not a command\n');
       return 1;
     }
-    await (await import('../../agent/worker.js')).serveJobs();
+    await (await import('../../agent/engine-inline.js')).serveJobs();
     return 0;
   }
   let cfgs: AgentConfig[];
@@ -40,10 +47,12 @@ export async function run(argv: string[]): Promise<number> {
     process.stderr.write(`tsalt agent: ${(e as Error).message}\n`);
     return 1;
   }
+  // one process running many agents (load tests) runs their jobs inline: a worker each would be a process each
+  const multiprocessing = (c: AgentConfig) => c.multiprocessing ?? cfgs.length === 1;
+  if (o.withoutEngine && !cfgs.every(multiprocessing)) throw new EngineNeeded('jobs run in this process');
   const { AgentDaemon } = await import('../../agent/daemon.js');
   const daemons = cfgs.map((c) => {
     const level = LogLevelSchema.parse(values['log-level'] ?? c.log_level);
-    // one process running many agents (load tests) runs their jobs inline: a worker each would be a process each
     return new AgentDaemon(c, makeLogger(level, `agent ${c.id}`), { multiprocessingDefault: cfgs.length === 1 });
   });
   try {

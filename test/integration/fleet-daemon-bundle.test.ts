@@ -1,0 +1,57 @@
+/**
+ * `tsalt agent` runs its daemon from a bundle of its own (dist/bundle/agent-daemon.cjs, built by
+ * scripts/bundle.mjs, picked by bin/tsalt.js) that leaves the engine out: an idle agent should
+ * not hold code it never runs (issue 14, agent idle RSS). Its job worker runs from the CLI
+ * bundle and makes the agent's key at the first start (the x509 library stays out of the
+ * daemon). An agent that runs its jobs itself (`multiprocessing: False`) runs from the CLI bundle.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildOnce, Fleet, REPO, type Proc } from './fleet-harness.js';
+
+const states = { 'hello.sls': "hello:\n  cmd.run:\n    - name: 'true'\n" };
+
+describe('fleet: the agent daemon bundle', () => {
+  let fleet: Fleet;
+  let w1: Proc;
+  let w2: Proc;
+  beforeAll(async () => {
+    buildOnce();
+    fleet = new Fleet({ states });
+    await fleet.startMaster();
+    w1 = fleet.startAgent('w1');
+    w2 = fleet.startAgent('w2', { cfg: { multiprocessing: false } });
+    await fleet.acceptAll(['w1', 'w2']);
+  });
+  afterAll(async () => {
+    await fleet?.stop();
+  });
+
+  it('holds no engine: no states, Jinja renderer, compiler, nunjucks, systeminformation or x509 library', () => {
+    const map = JSON.parse(fs.readFileSync(path.join(REPO, 'dist/bundle/agent-daemon.cjs.map'), 'utf8')) as { sources: string[] };
+    const sources = map.sources.map((s) => path.relative(REPO, path.resolve(path.join(REPO, 'dist/bundle'), s)));
+    expect(sources).toContain('agent/daemon.ts');
+    expect(sources).toContain('agent/connection/client.ts');
+    const heavy = sources.filter((s) => /^engine\/(engine\.ts|states\/|compile\/|providers\/|render\/(jinja|filters|salt-exec))|node_modules\/(nunjucks|systeminformation|@peculiar)\//.test(s));
+    expect(heavy).toEqual([]);
+  });
+
+  it('runs the daemon from it; its job worker makes the key and runs the job from the CLI bundle', async () => {
+    await w1.waitOutput(/running from \S*dist\/bundle\/agent-daemon\.cjs/);
+    await w1.waitOutput(/created the agent key in \S+ \(by the job worker\)/);
+    const r = await fleet.cli(['apply', 'w1', 'hello', '--json'], 120_000);
+    expect(r.code).toBe(0);
+    const out = JSON.parse(r.stdout) as { agents: Record<string, { status: string; body?: { report?: { counts: { failed: number; succeeded?: number } } } }> };
+    expect(out.agents.w1?.status).toBe('done');
+    expect(out.agents.w1?.body?.report?.counts.failed).toBe(0);
+  });
+
+  it('an agent that runs its jobs itself runs from the CLI bundle', async () => {
+    await w2.waitOutput(/running from \S*dist\/bundle\/tsalt\.cjs/);
+    expect(w2.out).not.toMatch(/by the job worker/);
+    const r = await fleet.cli(['apply', 'w2', 'hello', '--json'], 120_000);
+    expect(r.code).toBe(0);
+    expect((JSON.parse(r.stdout) as { agents: Record<string, { status: string }> }).agents.w2?.status).toBe('done');
+  });
+});
