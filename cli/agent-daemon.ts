@@ -7,6 +7,8 @@
  * Resolves to 'cli' when this process would run the engine itself (the job worker, jobs run
  * inline): the launcher then runs the command from the CLI bundle.
  */
+// first: before any schema is built
+import './zod-jitless.js';
 import { UsageError } from './args.js';
 import { EngineNeeded, run } from './commands/agent.js';
 

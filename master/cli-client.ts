@@ -1,7 +1,7 @@
 /** The CLI's side of the master socket: send one request, receive events until `end`. */
 import net from 'node:net';
 import fs from 'node:fs';
-import { CliEventSchema, type CliEvent, type CliRequest } from '../protocol/messages.js';
+import { CliEventSchema, type CliEvent, type CliRequest } from '../protocol/cli-messages.js';
 import { loadMasterConfig, DEFAULT_MASTER_CONFIG } from './config.js';
 
 export class CliConnectError extends Error {}

@@ -5,7 +5,8 @@
  */
 import type { Identity } from '../core/identity.js';
 import type { Logger } from '../core/log.js';
-import { CALL_FUNCTIONS, JOB_FUNCTIONS, type Call, type CliEvent, type CliRequest, type TargetType } from '../protocol/messages.js';
+import { CALL_FUNCTIONS, JOB_FUNCTIONS, type Call } from '../protocol/messages.js';
+import { type CliEvent, type CliRequest, type TargetType } from '../protocol/cli-messages.js';
 import { saltStateReturn } from '../protocol/results.js';
 import { traverse, type Data } from '../engine/render/salt-functions.js';
 import { resolveTarget, TargetError } from './target.js';

@@ -6,7 +6,7 @@
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
-import { CliRequestSchema, type CliEvent, type CliRequest } from '../protocol/messages.js';
+import { CliRequestSchema, type CliEvent, type CliRequest } from '../protocol/cli-messages.js';
 import type { Logger } from '../core/log.js';
 
 const MAX_REQUEST = 1024 * 1024;

@@ -4,7 +4,7 @@
  * interface (a kill is on the job's row).
  */
 import type { Store, JobRow } from './store-api.js';
-import type { AgentJobStatus } from '../protocol/messages.js';
+import type { AgentJobStatus } from '../protocol/cli-messages.js';
 
 export interface JobFilter {
   limit: number;

@@ -5,7 +5,8 @@
  * master restart) are still stored. The CLI that started a job only listens: the job goes on
  * if it disconnects.
  */
-import type { CliEvent, CliRequest, JobRequest, Job, AgentJobStatus, ReturnBody, AgentMessage, MasterMessage, TargetType } from '../protocol/messages.js';
+import type { Job, ReturnBody, AgentMessage, MasterMessage } from '../protocol/messages.js';
+import type { CliEvent, CliRequest, JobRequest, AgentJobStatus, TargetType } from '../protocol/cli-messages.js';
 import { toWire } from '../engine/tree/bundle.js';
 import type { Logger } from '../core/log.js';
 import { newJid, TERMINAL, type AgentRow, type JobIntent, type JobReturnRow, type Store } from './store-api.js';

@@ -1,5 +1,5 @@
 /** CLI handlers for releases: `tsalt revisions`, `tsalt status`, `tsalt rollout`, `tsalt rollback`. */
-import type { AgentJobStatus } from '../protocol/messages.js';
+import type { AgentJobStatus } from '../protocol/cli-messages.js';
 import type { CliContext, CliHandlerTable, Send } from './cli-handlers.js';
 import type { RevisionRow, RolloutBatchRow, RolloutRow, Store } from './store-api.js';
 import type { Releaser } from './rollout.js';

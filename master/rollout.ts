@@ -20,7 +20,7 @@
 import fs from 'node:fs';
 import { z } from 'zod';
 import type { Logger } from '../core/log.js';
-import { TargetTypeSchema, type AgentJobStatus } from '../protocol/messages.js';
+import { TargetTypeSchema, type AgentJobStatus } from '../protocol/cli-messages.js';
 import type { JobManager } from './jobs.js';
 import type { AgentRow, RolloutRow, Store } from './store-api.js';
 import type { ConfigSource } from './tree.js';

@@ -12,7 +12,7 @@
 import { z } from 'zod';
 import { createTask, validate, type ScheduledTask } from 'node-cron';
 import type { Logger } from '../core/log.js';
-import { TargetTypeSchema, type CliRequest } from '../protocol/messages.js';
+import { TargetTypeSchema, type CliRequest } from '../protocol/cli-messages.js';
 import type { JobManager } from './jobs.js';
 import type { Store } from './store-api.js';
 import { BatchSchema } from './rollout.js';

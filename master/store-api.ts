@@ -8,7 +8,8 @@
  * a return that arrives twice (re-sent spool, two masters) is stored once.
  */
 import type { StateResult } from '../protocol/results.js';
-import type { AgentJobStatus, ReturnBody } from '../protocol/messages.js';
+import type { ReturnBody } from '../protocol/messages.js';
+import type { AgentJobStatus } from '../protocol/cli-messages.js';
 
 export type KeyState = 'pending' | 'accepted' | 'rejected';
 

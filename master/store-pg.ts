@@ -10,7 +10,8 @@
  */
 import pg from 'pg';
 import type { StateResult } from '../protocol/results.js';
-import type { AgentJobStatus, ReturnBody } from '../protocol/messages.js';
+import type { ReturnBody } from '../protocol/messages.js';
+import type { AgentJobStatus } from '../protocol/cli-messages.js';
 import { migratePg } from './store-schema-pg.js';
 import { redact } from './store.js';
 import {

@@ -2,7 +2,8 @@
  * Rows as both stores read them (SQLite and PostgreSQL hand back the same columns, JSON as
  * text), mapped to the interface's types in one place.
  */
-import type { AgentJobStatus, ReturnBody } from '../protocol/messages.js';
+import type { ReturnBody } from '../protocol/messages.js';
+import type { AgentJobStatus } from '../protocol/cli-messages.js';
 import type { AgentRow, CallRow, JobAgentRow, JobRow, KeyState, RolloutRow, RolloutStatus } from './store-api.js';
 
 type Row = Record<string, unknown>;

@@ -8,7 +8,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import type { StateResult } from '../protocol/results.js';
-import type { AgentJobStatus, ReturnBody } from '../protocol/messages.js';
+import type { ReturnBody } from '../protocol/messages.js';
+import type { AgentJobStatus } from '../protocol/cli-messages.js';
 import { migrate } from './store-schema.js';
 import {
   TERMINAL,

@@ -4,7 +4,7 @@
  * so the CLI can list them.
  */
 import { compileTarget, MatchError, type TargetPredicate } from '../engine/compile/match.js';
-import type { TargetType } from '../protocol/messages.js';
+import type { TargetType } from '../protocol/cli-messages.js';
 import type { AgentRow } from './store-api.js';
 import type { Data } from '../engine/render/salt-functions.js';
 

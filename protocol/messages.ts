@@ -1,7 +1,6 @@
 /**
- * Every message the master and an agent exchange over the websocket, and every request/event
- * on the master's CLI socket. One JSON object per text frame (websocket) or per line (CLI
- * socket), discriminated by `type`. Both sides parse with these schemas before acting; a frame
+ * Every message the master and an agent exchange over the websocket (the CLI socket's are in
+ * protocol/cli-messages.ts). One JSON object per text frame, discriminated by `type`. Both sides parse with these schemas before acting; a frame
  * that does not parse closes the connection (see decodeFrame).
  *
  * Note what is absent: an agent never names itself (its id comes from its TLS certificate),
@@ -19,7 +18,7 @@ export const JidSchema = z.string().regex(/^\d{20}$/, 'a jid is 20 digits');
 export const AgentIdSchema = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,252}$/, 'invalid agent id');
 /** sha256 of the content-addressed bundle, hex */
 export const HashSchema = z.string().regex(/^[0-9a-f]{64}$/);
-const Data = z.record(z.string(), z.unknown());
+export const Data = z.record(z.string(), z.unknown());
 
 // ---------------------------------------------------------------- agent -> master
 
@@ -251,119 +250,3 @@ export const CloseCode = {
   replaced: 4410,
   shutdown: 1001,
 } as const;
-
-// ---------------------------------------------------------------- CLI socket (root only)
-
-export const TargetTypeSchema = z.enum(['glob', 'pcre', 'list', 'grain', 'grain_pcre', 'pillar', 'pillar_pcre', 'ipcidr', 'compound', 'nodegroup']);
-export type TargetType = z.infer<typeof TargetTypeSchema>;
-
-const TargetFields = {
-  target: z.string().min(1).max(10_000),
-  tgt_type: TargetTypeSchema,
-  /** `N` agents at a time, or `N%` of the targets */
-  batch: z.string().regex(/^\d+%?$/).optional(),
-  /** with batches: an agent that fails or does not return cancels the agents not yet started */
-  stop_on_failure: z.boolean().optional(),
-  /** seconds each agent has to return; absent: the master's timeout_s */
-  timeout_s: z.number().positive().optional(),
-  /** who started it, for the job history */
-  user: z.string().max(200),
-};
-
-/** A git revision (commit, tag, `HEAD~2`); never starting with '-' (an option to git). */
-const RevisionSchema = z.string().regex(/^[\w./^~@{}-]+$/).refine((r) => !r.startsWith('-'), 'a revision cannot start with -').max(200);
-
-export const CliRequestSchema = z.discriminatedUnion('type', [
-  z.strictObject({ type: z.literal('keys.list') }),
-  z.strictObject({ type: z.literal('keys.accept'), ids: z.array(z.string()), all: z.boolean() }),
-  z.strictObject({ type: z.literal('keys.reject'), ids: z.array(z.string()) }),
-  z.strictObject({ type: z.literal('keys.delete'), ids: z.array(z.string()) }),
-  z.strictObject({ type: z.literal('agents.list') }),
-  z.strictObject({
-    type: z.literal('jobs.list'),
-    limit: z.number().int().positive().max(10_000),
-    /** the job's target expression or an agent it ran on */
-    target: z.string().min(1).max(10_000).optional(),
-    /** who started it (user, or user@cli) */
-    by: z.string().min(1).max(200).optional(),
-    /** only jobs where an agent failed, timed out, was lost or cancelled */
-    failed: z.boolean().optional(),
-    /** only test runs (true) or only real runs (false) */
-    test: z.boolean().optional(),
-    /** ISO 8601 time: jobs created at or after it */
-    since: z.iso.datetime().optional(),
-  }),
-  z.strictObject({ type: z.literal('jobs.get'), jid: JidSchema }),
-  z.strictObject({ type: z.literal('jobs.kill'), jid: JidSchema, user: z.string().max(200) }),
-  /** `tsalt schedule`: the master's scheduled jobs, their last and next run */
-  z.strictObject({ type: z.literal('schedule.list') }),
-  z.strictObject({
-    type: z.literal('apply'),
-    ...TargetFields,
-    sls: z.array(z.string()),
-    test: z.boolean(),
-    /** Salt's `pillar='{...}'`: merged over each agent's rendered pillar for this job only */
-    pillar: Data.optional(),
-    /** a git revision of the state tree (commit, tag, `HEAD~2`): roll back or forward to it; default HEAD */
-    revision: z.string().regex(/^[\w./^~@{}-]+$/).refine((r) => !r.startsWith('-'), 'a revision cannot start with -').max(200).optional(),
-  }),
-  z.strictObject({ type: z.literal('run'), ...TargetFields, command: z.string().min(1) }),
-  /** `tsalt revisions`: the commits the master has seen, newest first, with their outcome */
-  z.strictObject({ type: z.literal('revisions.list'), limit: z.number().int().positive().max(10_000) }),
-  /** `tsalt status`: desired revision, branch head, the running rollout, each agent in sync or not */
-  z.strictObject({ type: z.literal('status') }),
-  /** `tsalt rollout [REV] [--force]`: make REV (default: the branch head) desired and roll it out */
-  z.strictObject({ type: z.literal('rollout'), revision: RevisionSchema.optional(), force: z.boolean(), user: z.string().max(200) }),
-  /** `tsalt rollback REV [target]`: REV becomes desired (or those agents' revision) and is applied */
-  z.strictObject({
-    type: z.literal('rollback'),
-    revision: RevisionSchema,
-    target: z.string().min(1).max(10_000).optional(),
-    tgt_type: TargetTypeSchema.optional(),
-    user: z.string().max(200),
-  }),
-  /** `tsalt grains`: what the master knows of each targeted agent's grains (KEY: one of them, a:b:c) */
-  z.strictObject({ type: z.literal('grains'), target: TargetFields.target, tgt_type: TargetTypeSchema, key: z.string().min(1).max(1000).optional() }),
-  /** `tsalt pillar`: each targeted agent's pillar as the master renders it; to this socket only, never logged */
-  z.strictObject({ type: z.literal('pillar'), target: TargetFields.target, tgt_type: TargetTypeSchema, key: z.string().min(1).max(1000).optional() }),
-  /** `tsalt call`, `tsalt ping`, `tsalt show`: one of CALL_FUNCTIONS on each targeted agent */
-  z.strictObject({
-    type: z.literal('call'),
-    ...TargetFields,
-    fun: z.string().min(1).max(200),
-    args: z.array(z.unknown()).max(1000),
-    kwargs: Data,
-    /** state.show_*: compile the tree at this revision (default HEAD) */
-    revision: z.string().regex(/^[\w./^~@{}-]+$/).refine((r) => !r.startsWith('-'), 'a revision cannot start with -').max(200).optional(),
-  }),
-]);
-export type CliRequest = z.infer<typeof CliRequestSchema>;
-/** A job as the master runs it: an apply or run request with its timeout settled. */
-export type JobRequest = Extract<CliRequest, { type: 'apply' | 'run' }> & { timeout_s: number };
-
-/** Events the master streams back on the CLI socket; the last one is always `end`. */
-export const CliEventSchema = z.discriminatedUnion('type', [
-  z.strictObject({ type: z.literal('data'), data: z.unknown() }),
-  z.strictObject({
-    type: z.literal('job_started'),
-    jid: JidSchema,
-    revision: z.string().nullable(),
-    targets: z.array(z.string()),
-    offline: z.array(z.strictObject({ id: z.string(), last_seen: z.string().nullable() })),
-  }),
-  z.strictObject({ type: z.literal('state_result'), agent: z.string(), result: StateResultSchema }),
-  z.strictObject({
-    type: z.literal('agent_done'),
-    agent: z.string(),
-    status: z.enum(['done', 'failed', 'timeout', 'lost', 'cancelled']),
-    body: ReturnBodySchema.optional(),
-    error: z.string().optional(),
-  }),
-  z.strictObject({ type: z.literal('error'), message: z.string() }),
-  z.strictObject({ type: z.literal('end'), code: z.number().int() }),
-]);
-export type CliEvent = z.infer<typeof CliEventSchema>;
-
-/** `cancelled`: never sent, because an earlier batch failed and the job stops on failure. */
-export const AgentJobStatusSchema = z.enum(['queued', 'running', 'done', 'failed', 'timeout', 'lost', 'cancelled']);
-export type AgentJobStatus = z.infer<typeof AgentJobStatusSchema>;

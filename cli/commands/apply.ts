@@ -11,7 +11,8 @@ import { formatReturnsAs, formatHighstateWith, highstateOptions, highstateOption
 import { saltStateReturn } from '../../protocol/results.js';
 import { parseSaltArgs, type SaltArgs } from '../salt-args.js';
 import { parseCommand, positiveNumber, UsageError } from '../args.js';
-import type { CliEvent, CliRequest, ReturnBody, TargetType } from '../../protocol/messages.js';
+import type { ReturnBody } from '../../protocol/messages.js';
+import type { CliEvent, CliRequest, TargetType } from '../../protocol/cli-messages.js';
 import { escapeControl, forTerminal } from '../../core/terminal.js';
 
 /** Salt's target flags. */

@@ -7,7 +7,8 @@
 import { parseCommand, UsageError } from '../args.js';
 import { request, socketPath } from '../../master/cli-client.js';
 import { loadSaltYaml } from '../../engine/render/salt-yaml.js';
-import { CALL_FUNCTIONS, type CliRequest } from '../../protocol/messages.js';
+import { CALL_FUNCTIONS } from '../../protocol/messages.js';
+import { type CliRequest } from '../../protocol/cli-messages.js';
 import { formatReturns, OUTPUTTERS, type Outputter } from '../nested.js';
 import { escapeControl } from '../../core/terminal.js';
 import { startedBy, targetOptions, targetType, TARGET_TYPES } from './apply.js';

@@ -5,7 +5,7 @@
  */
 import { parseCommand, UsageError } from '../args.js';
 import { request, socketPath } from '../../master/cli-client.js';
-import type { CliRequest } from '../../protocol/messages.js';
+import type { CliRequest } from '../../protocol/cli-messages.js';
 import { formatReturns } from '../nested.js';
 import { outOptions, outputter } from './call.js';
 import { targetOptions, targetType, TARGET_TYPES } from './apply.js';

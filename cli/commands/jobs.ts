@@ -3,7 +3,8 @@ import { parseCommand, positiveInt, UsageError } from '../args.js';
 import { request, socketPath } from '../../master/cli-client.js';
 import { formatOutcome, startedBy } from './apply.js';
 import { countResults, saltStateReturn, type StateResult } from '../../protocol/results.js';
-import type { CliRequest, ReturnBody } from '../../protocol/messages.js';
+import type { ReturnBody } from '../../protocol/messages.js';
+import type { CliRequest } from '../../protocol/cli-messages.js';
 import { escapeControl, forTerminal } from '../../core/terminal.js';
 import { formatReturnsAs, highstateOptions, highstateOptionSpecs } from '../highstate.js';
 

@@ -1,7 +1,7 @@
 /** `tsalt keys [list | accept ID... | accept --all | reject ID... | delete ID...]` (Salt: salt-key). */
 import { parseCommand, UsageError } from '../args.js';
 import { request, socketPath } from '../../master/cli-client.js';
-import type { CliRequest } from '../../protocol/messages.js';
+import type { CliRequest } from '../../protocol/cli-messages.js';
 import { forTerminal } from '../../core/terminal.js';
 
 const USAGE = 'usage: tsalt keys [list | accept ID... | accept --all | reject ID... | delete ID...] [--socket PATH | --config FILE] [--json]\n';

@@ -1,7 +1,7 @@
 /** `tsalt ping <target>`: Salt's test.ping, with each agent's round-trip time. */
 import { parseCommand, UsageError, positiveNumber } from '../args.js';
 import { socketPath } from '../../master/cli-client.js';
-import type { CliRequest } from '../../protocol/messages.js';
+import type { CliRequest } from '../../protocol/cli-messages.js';
 import { sendCall } from './call.js';
 import { startedBy, targetOptions, targetType, TARGET_TYPES } from './apply.js';
 import { escapeControl } from '../../core/terminal.js';

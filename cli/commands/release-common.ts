@@ -1,7 +1,7 @@
 /** Shared by `tsalt revisions|status|rollout|rollback`: options, tables, the socket request. */
 import type { ParseArgsConfig } from 'node:util';
 import { request, socketPath } from '../../master/cli-client.js';
-import type { CliEvent, CliRequest } from '../../protocol/messages.js';
+import type { CliEvent, CliRequest } from '../../protocol/cli-messages.js';
 import { parseCommand, UsageError } from '../args.js';
 
 export const socketOptions = {

@@ -5,7 +5,7 @@
  */
 import { parseCommand, UsageError, positiveNumber } from '../args.js';
 import { socketPath } from '../../master/cli-client.js';
-import type { CliRequest } from '../../protocol/messages.js';
+import type { CliRequest } from '../../protocol/cli-messages.js';
 import { outOptions, outputter, sendCall } from './call.js';
 import { startedBy, targetOptions, targetType, TARGET_TYPES } from './apply.js';
 

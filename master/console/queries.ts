@@ -5,7 +5,7 @@
  */
 import type { StateResult } from '../../protocol/results.js';
 import type { AgentJobRow, JobAgentRow, JobRow, StatusCounts, Store } from '../store-api.js';
-import type { AgentJobStatus } from '../../protocol/messages.js';
+import type { AgentJobStatus } from '../../protocol/cli-messages.js';
 
 export type { AgentJobRow, StatusCounts };
 

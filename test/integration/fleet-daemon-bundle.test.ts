@@ -35,6 +35,9 @@ describe('fleet: the agent daemon bundle', () => {
     expect(sources).toContain('agent/connection/client.ts');
     const heavy = sources.filter((s) => /^engine\/(engine\.ts|states\/|compile\/|providers\/|render\/(jinja|filters|salt-exec))|node_modules\/(nunjucks|systeminformation|@peculiar)\//.test(s));
     expect(heavy).toEqual([]);
+    // nor the CLI socket's schemas (built at load, never used by an agent)
+    expect(sources).not.toContain('protocol/cli-messages.ts');
+    expect(sources).toContain('cli/zod-jitless.ts');
   });
 
   it('runs the daemon from it; its job worker makes the key and runs the job from the CLI bundle', async () => {

@@ -1,7 +1,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { AgentMessageSchema, CliRequestSchema, decodeFrame, MasterMessageSchema } from '../../protocol/messages.js';
+import { AgentMessageSchema, decodeFrame, MasterMessageSchema } from '../../protocol/messages.js';
+import { CliRequestSchema } from '../../protocol/cli-messages.js';
 import { backoffDelay, backoffStep } from '../../agent/connection/client.js';
 import { BundleCache, bundleHash, toWire, type BundleEntry } from '../../engine/tree/bundle.js';
 import { tempDir } from '../helpers/harness.js';

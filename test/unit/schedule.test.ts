@@ -10,7 +10,7 @@ import type { z } from 'zod';
 import { firstTick, formatInterval, intervalSeconds, nextTick, Scheduler, ScheduleConfigSchema, splayMs } from '../../master/schedule.js';
 import { loadMasterConfig } from '../../master/config.js';
 import { SqliteStore as Store } from '../../master/store-sqlite.js';
-import type { CliEvent, CliRequest } from '../../protocol/messages.js';
+import type { CliEvent, CliRequest } from '../../protocol/cli-messages.js';
 import type { Logger } from '../../core/log.js';
 import { tempDir } from '../helpers/harness.js';
 

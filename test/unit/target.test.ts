@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { resolveTarget, targetNeedsPillar } from '../../master/target.js';
 import { batchSize } from '../../master/jobs.js';
 import type { AgentRow } from '../../master/store-api.js';
-import type { TargetType } from '../../protocol/messages.js';
+import type { TargetType } from '../../protocol/cli-messages.js';
 
 const row = (id: string, grains: Record<string, unknown>, key_state: AgentRow['key_state'] = 'accepted'): AgentRow => ({
   id,

@@ -1,5 +1,5 @@
 /** The fleet: every accepted agent with its state and revision, filtered by a target; one agent's grains and jobs. */
-import { TargetTypeSchema, type TargetType } from '../../../protocol/messages.js';
+import { TargetTypeSchema, type TargetType } from '../../../protocol/cli-messages.js';
 import { resolveTarget, targetNeedsPillar, TargetError } from '../../target.js';
 import type { AgentRow } from '../../store-api.js';
 import { href, html, type Html } from '../html.js';
