@@ -10,7 +10,11 @@
  *    RSS and CPU.
  *
  * usage (standalone): node bench/fleet.mjs [--agents 1,100,1000] [--runs 5] [--per-process 100]
- *   [--profile-master] [--store postgres://user@host:port/db] [--masters 2]
+ *   [--profile-master] [--store postgres://user@host:port/db] [--masters 2] [--mem]
+ *
+ * --mem: where the (first) master's memory goes (bench/lib/mem-probe.cjs preloaded into it):
+ * RSS, JS heap, external and arrayBuffers with no agent, with all connected and idle, and at
+ * the peak of the no-op jobs, with the cost per agent of each.
  *
  * --masters 2: two masters on one PostgreSQL store (--store, an empty database per fleet size
  * is made in it; absent: a throwaway cluster, bench/lib/postgres.mjs), serving the same tree;
@@ -140,9 +144,27 @@ class Fleet {
     return this.profile === who ? ['--cpu-prof', '--cpu-prof-interval', String(this.profInterval ?? 100), '--cpu-prof-dir', this.profileDir] : [];
   }
 
+  /** --mem: the memory probe's flags and file, for the first master */
+  memFlags(i) {
+    return this.memFile && i === 0 ? ['--expose-gc', '--require', path.join(REPO, 'bench', 'lib', 'mem-probe.cjs')] : [];
+  }
+
+  /** --mem: one sample of the first master's memory (bench/lib/mem-probe.cjs): the peak since the last one, now, and after a GC */
+  async memSample(label) {
+    if (!this.memFile) return undefined;
+    const lines = () => (fs.existsSync(this.memFile) ? fs.readFileSync(this.memFile, 'utf8').split('\n').filter(Boolean) : []);
+    const had = lines().length;
+    this.master.kill('SIGWINCH');
+    for (let i = 0; i < 200 && lines().length <= had; i++) await sleep(50);
+    const l = lines();
+    if (l.length <= had) throw new Error(`--mem: the master wrote no memory sample (${label})`);
+    return { label, ...JSON.parse(l[l.length - 1]) };
+  }
+
   async startMaster(i = 0) {
     const f = this.masterFiles(i);
-    const proc = start([process.execPath, ...this.profFlags('master'), ...MASTER_NODE_FLAGS, TSALT, 'master', '--config', f.yaml], f.log);
+    const memEnv = this.memFile && i === 0 ? { TSALT_MEM_PROBE_FILE: this.memFile } : undefined;
+    const proc = start([process.execPath, ...this.profFlags('master'), ...MASTER_NODE_FLAGS, ...this.memFlags(i), TSALT, 'master', '--config', f.yaml], f.log, memEnv);
     this.masterProcs[i] = proc;
     if (i === 0) this.master = proc;
     await waitConnected(f.sock, 0, 30000); // the socket answers: the master is up
@@ -168,6 +190,9 @@ class Fleet {
       await this.startMaster(i);
     }
     this.port = this.ports[0];
+    this.mem = [];
+    const empty = await this.memSample('no agent');
+    if (empty) this.mem.push(empty);
     const cfgs = [];
     for (let i = 1; i <= this.n; i++) {
       const id = `bench-${String(i).padStart(5, '0')}`;
@@ -265,7 +290,7 @@ async function profilePass({ dir, n, tree, rooted, runs, who, log }) {
 }
 
 /** One fleet size: converge once, then time the no-op applies. */
-async function measure({ dir, n, tree, rooted, runs, expectStates, log, idle, profileMaster, store, masters = 1 }) {
+async function measure({ dir, n, tree, rooted, runs, expectStates, log, idle, profileMaster, store, masters = 1, mem = false }) {
   const profileDir = path.join(dir + '-profile');
   if (profileMaster) {
     fs.rmSync(profileDir, { recursive: true, force: true });
@@ -273,12 +298,20 @@ async function measure({ dir, n, tree, rooted, runs, expectStates, log, idle, pr
   }
   const f = new Fleet(dir, n, tree, { rooted, store, masters, ...(profileMaster ? { profile: 'master', profileDir } : {}) });
   f.profInterval = 1000; // a whole run of thousands of agents: 1 ms samples
+  if (mem) f.memFile = path.join(dir + '-mem.jsonl');
+  if (mem) fs.rmSync(f.memFile, { force: true });
   try {
     log(`fleet ${n}: starting ${masters > 1 ? `${masters} masters on ${store}` : 'master'} and ${n} agent(s) in ${Math.ceil(n / PER_PROCESS)} process(es)`);
     await f.up();
     const fresh = procUsage(f.procs[0].pid); // agent connected, before its first job
+    if (mem) {
+      // the connections settle (hellos stored, handshake buffers freed) before the idle sample
+      await sleep(3000);
+      f.mem.push(await f.memSample('all connected, idle'));
+    }
     log(`fleet ${n}: all connected in ${ms(f.connectMs)}; first (converging) apply`);
     await f.converge(log);
+    if (mem) f.mem.push(await f.memSample('converging apply'));
     const usage = () => f.masterProcs.map((p) => procUsage(p.pid));
     const pgDb = store && pgCluster ? decodeURIComponent(new URL(store).pathname.slice(1)) : undefined;
     if (pgDb && PG_STATS) await pgCluster.statements(pgDb, { reset: true });
@@ -297,6 +330,7 @@ async function measure({ dir, n, tree, rooted, runs, expectStates, log, idle, pr
     const m1 = usage();
     const jobsWindowUs = [jobsFromUs, Number(process.hrtime.bigint() / 1000n)];
     const pgCpu = pgDb ? (pgCluster.cpuMs() - pg0) / runs : undefined;
+    if (mem) f.mem.push(await f.memSample(`${runs} no-op jobs`));
     const loadJobs = loadAvg();
     if (pgCpu !== undefined) log(`fleet ${n}: PostgreSQL CPU ${ms(pgCpu)} per job (all its processes)`);
     if (pgDb && PG_STATS) {
@@ -329,7 +363,9 @@ async function measure({ dir, n, tree, rooted, runs, expectStates, log, idle, pr
       masters,
       agentProcs: f.procs.length,
       agentRssKiB: f.procs.map((p) => procUsage(p.pid).rssKiB),
+      ...(mem ? { mem: f.mem } : {}),
     };
+    if (mem) log(`fleet ${n}: master memory\n${formatMem(f.mem, n)}`);
     if (idle) {
       log(`fleet ${n}: agent idle for ${idle / 1000} s`);
       const a0 = procUsage(f.procs[0].pid);
@@ -384,7 +420,28 @@ async function jobsProfiles(profileDir, pids, [fromUs, toUs], runs, log) {
   return out;
 }
 
-export async function runFleet({ scratch, sizes, runs, log, perProcess, profileMaster, store, masters = 1 }) {
+/** --mem samples as a table: MiB, and KiB per agent over the no-agent sample. */
+export function formatMem(samples, n) {
+  const M = (b) => (b / 1048576).toFixed(1);
+  const K = (b) => (b / 1024 / n).toFixed(1);
+  const base = samples[0];
+  const rows = [];
+  for (const s of samples) {
+    const per = (a, b) => (s === base ? '' : ` (${K(a - b)} KiB/agent)`);
+    rows.push([
+      s.label,
+      `${M(s.peak.rss)}${per(s.peak.rss, base.afterGc.rss)}`,
+      `${M(s.afterGc.rss)}${per(s.afterGc.rss, base.afterGc.rss)}`,
+      `${M(s.peak.heapUsed)} / ${M(s.afterGc.heapUsed)}${per(s.afterGc.heapUsed, base.afterGc.heapUsed)}`,
+      `${M(s.peak.external)} / ${M(s.afterGc.external)}${per(s.afterGc.external, base.afterGc.external)}`,
+      `${M(s.peak.arrayBuffers)} / ${M(s.afterGc.arrayBuffers)}`,
+      `${M(s.afterGc.rss - s.afterGc.heapTotal - s.afterGc.external)}${per(s.afterGc.rss - s.afterGc.heapTotal - s.afterGc.external, base.afterGc.rss - base.afterGc.heapTotal - base.afterGc.external)}`,
+    ]);
+  }
+  return table(['phase', 'peak RSS MiB', 'RSS after GC MiB', 'heapUsed at peak / after GC', 'external at peak / after GC', 'arrayBuffers at peak / after GC', 'RSS - heapTotal - external after GC (native)'], rows);
+}
+
+export async function runFleet({ scratch, sizes, runs, log, perProcess, profileMaster, store, masters = 1, mem = false }) {
   if (perProcess) PER_PROCESS = perProcess;
   if (!fs.existsSync(path.join(REPO, 'dist', 'cli', 'commands', 'master.js'))) {
     return { skipped: 'the master/agent commands are not built (dist/cli/commands/master.js missing)' };
@@ -413,14 +470,14 @@ export async function runFleet({ scratch, sizes, runs, log, perProcess, profileM
     return u.href;
   };
   try {
-    return await runSizes({ scratch, sizes, runs, log, profileMaster, store, masters, storeFor });
+    return await runSizes({ scratch, sizes, runs, log, profileMaster, store, masters, storeFor, mem });
   } finally {
     await cluster?.stop();
     pgCluster = undefined;
   }
 }
 
-async function runSizes({ scratch, sizes, runs, log, profileMaster, store, masters, storeFor }) {
+async function runSizes({ scratch, sizes, runs, log, profileMaster, store, masters, storeFor, mem }) {
   const rows = [];
   const profiles = [];
   for (const n of sizes) {
@@ -431,7 +488,7 @@ async function runSizes({ scratch, sizes, runs, log, profileMaster, store, maste
       profiles.push(await profilePass({ dir: path.join(scratch, 'fleet-w54-prof'), n: 1, tree, rooted: false, runs: 20, who: 'agent', log }));
     } else {
       const tree = smallTree(path.join(scratch, 'fleet-tree'));
-      rows.push({ kind: 'small no-op tree', ...(await measure({ dir: path.join(scratch, `fleet-${n}`), n, tree, rooted: true, runs, expectStates: tree.count, log, profileMaster, store: await storeFor(n), masters })) });
+      rows.push({ kind: 'small no-op tree', ...(await measure({ dir: path.join(scratch, `fleet-${n}`), n, tree, rooted: true, runs, expectStates: tree.count, log, profileMaster, store: await storeFor(n), masters, mem })) });
       // the master's cost per agent shows at 100 already, without 1,000 agents' start-up
       if (n === 100) profiles.push(await profilePass({ dir: path.join(scratch, 'fleet-100-prof'), n, tree, rooted: true, runs: 10, who: 'master', log }));
     }
@@ -458,6 +515,7 @@ export async function formatFleet(fleet) {
     ),
   );
   for (const r of fleet.rows) {
+    if (r.mem) lines.push('', `master memory at ${r.n} agents (--mem; MiB, per agent over the no-agent figure):`, '', formatMem(r.mem, r.n));
     if (r.agentIdle) {
       const a = r.agentIdle;
       lines.push('', `agent idle (1 agent in its process): RSS ${mib(a.freshRssKiB)} connected before any job, ${mib(a.rssKiB)} after the jobs; CPU ${a.cpuMsPerMin.toFixed(0)} ms per minute (/proc ticks of 10 ms over ${IDLE_S} s)`);
@@ -486,9 +544,11 @@ if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.me
       store: { type: 'string' },
       // 2: two masters sharing one PostgreSQL store (--store, or a throwaway cluster)
       masters: { type: 'string', default: '1' },
+      // where the master's memory goes: bench/lib/mem-probe.cjs preloaded into it
+      mem: { type: 'boolean', default: false },
     },
   });
   const log = (m) => process.stderr.write(`[fleet ${new Date().toISOString().slice(11, 19)} load ${loadAvg()}] ${m}\n`);
-  const r = await runFleet({ scratch: o.scratch, sizes: o.agents.split(',').map(Number), runs: Number(o.runs), log, perProcess: Number(o['per-process']), profileMaster: o['profile-master'], store: o.store, masters: Number(o.masters) });
+  const r = await runFleet({ scratch: o.scratch, sizes: o.agents.split(',').map(Number), runs: Number(o.runs), log, perProcess: Number(o['per-process']), profileMaster: o['profile-master'], store: o.store, masters: Number(o.masters), mem: o.mem });
   process.stdout.write((await formatFleet(r)) + '\n');
 }

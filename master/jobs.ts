@@ -112,6 +112,8 @@ interface ActiveJob {
   retried: Map<string, number>;
   /** each agent's pillar at the job's revision (rendered once per agent and job) */
   pillarOf: (a: AgentRow) => Promise<Record<string, unknown>>;
+  /** pillarOf's renders by agent id: an agent's is dropped when its run ends */
+  pillars: Map<string, Promise<Record<string, unknown>>>;
   /** the targets' rows as the job started, without their grains (the connection's are used): no store read per agent at dispatch */
   rows: Map<string, AgentRow>;
   /** agents whose end is being written (finish() began): their run may be closed in the store already */
@@ -339,6 +341,7 @@ export class JobManager {
       req,
       bundles,
       pillarOf,
+      pillars: pillarCache,
       rows: new Map(online.map(({ grains: _, ...row }) => [row.id, { ...row, grains: {} }])),
       closing: new Set(),
       wire: new Map(),
@@ -511,6 +514,13 @@ export class JobManager {
     job.closing.delete(id);
     clearTimeout(job.timers.get(id));
     job.timers.delete(id);
+    // what the job kept for this agent is not needed any more (its bundle is offered to agents
+    // in flight only; its pillar, and with it its job message, goes with it): a job of 10,000
+    // agents sheds them as the returns come in instead of holding all of them to its end
+    job.rows.delete(id);
+    job.bundles.delete(id);
+    job.pillars.delete(id);
+    job.retried.delete(id);
     if (status === 'failed') job.failed = true;
     if (status === 'timeout' || status === 'lost') job.missing = true;
     this.emit(job, { type: 'agent_done', agent: id, status: status as 'done', ...(body ? { body } : {}), ...(error ? { error } : {}) });

@@ -134,3 +134,38 @@ describe('security: compression and fragmentation bombs', () => {
     expect((await fleet.cli(['keys', 'list'])).code).toBe(0);
   });
 });
+
+describe('security: TLS sessions', () => {
+  let fleet: Fleet;
+  beforeAll(async () => {
+    buildOnce();
+    fleet = new Fleet({ states });
+    await fleet.startMaster();
+  });
+  afterAll(async () => {
+    await fleet?.stop();
+  });
+
+  /** One TLS connection as an agent: the last session the master gave it, and whether it resumed the one offered. */
+  async function connect(id: string, session?: Buffer): Promise<{ session: Buffer | undefined; reused: boolean }> {
+    const ident = await loadOrCreateIdentity(path.join(fleet.dir, 'raw', id), 'agent', id);
+    const sock = tls.connect({ host: '127.0.0.1', port: fleet.port, key: ident.keyPem, cert: ident.certPem, rejectUnauthorized: false, ...(session ? { session } : {}) });
+    let last: Buffer | undefined;
+    sock.on('session', (s: Buffer) => (last = s));
+    sock.on('error', () => {});
+    sock.on('data', () => {});
+    await new Promise<void>((r) => sock.once('secureConnect', () => r()));
+    const reused = sock.isSessionReused();
+    // TLS 1.3 sends its session tickets after the handshake: a plain request brings them and an answer
+    sock.write('GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n');
+    await new Promise<void>((r) => sock.once('close', () => r()));
+    return { session: last, reused };
+  }
+
+  it('a reconnect resumes no session: every connection proves its key in a full handshake (and the master keeps no ticket state per connection)', async () => {
+    const first = await connect('resume1');
+    expect(first.reused).toBe(false);
+    // the client may be handed a ticket, but the master never takes one back
+    if (first.session) expect((await connect('resume1', first.session)).reused).toBe(false);
+  });
+});

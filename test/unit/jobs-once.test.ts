@@ -101,4 +101,29 @@ describe('JobManager: an agent run ends once', () => {
     expect(ends).toEqual([expect.objectContaining({ agent: 'a1', status: 'done' })]);
     expect(await store.getJobAgent(jid, 'a1')).toMatchObject({ status: 'done', error: null });
   });
+
+  it("an agent's run ended: the job drops what it kept for that agent while the others still run", async () => {
+    const store = new SqliteStore(path.join(tempDir('tsalt-once-'), 'master.db'));
+    stores.push(store);
+    const conns = new Map(['a1', 'a2'].map((id) => [id, fakeConn(id)]));
+    for (const id of conns.keys()) await store.addAgent(id, 'ab'.repeat(32), 'accepted');
+    const jobs = new JobManager({ store, source: noSource, agents: { ready: (id) => conns.get(id) }, cfg: { nodegroups: {}, lost_after_s: 60, timeout_s: 600, held_return_retry_s: 2, held_returns_max_bytes: 256 * 1024 * 1024 }, log: makeLogger('error', 'jobs') });
+    managers.push(jobs);
+    const done = jobs.start({ type: 'run', target: 'a*', tgt_type: 'glob', command: 'true', user: 'root@cli' }, () => {});
+    for (const c of conns.values()) while (!c.sent.some((m) => m.type === 'job')) await new Promise((r) => setImmediate(r));
+    const sent = conns.get('a1')!.sent.find((m) => m.type === 'job')!;
+    const jid = sent.type === 'job' ? sent.jid : '';
+    // the job's per-agent state, as the master holds it (private: nothing else shows it)
+    type PerAgent = { rows: Map<string, unknown>; timers: Map<string, unknown>; inflight: Set<string>; pillars: Map<string, unknown> };
+    const job = (jobs as unknown as { active: Map<string, PerAgent> }).active.get(jid)!;
+    expect([...job.rows.keys()].sort()).toEqual(['a1', 'a2']);
+    const h = jobs.handlers();
+    await h.job_return!(conns.get('a1')!, { type: 'job_return', jid, body: { kind: 'run', retcode: 0, stdout: '', stderr: '' } });
+    expect([...job.inflight]).toEqual(['a2']);
+    expect([...job.rows.keys()]).toEqual(['a2']);
+    expect([...job.timers.keys()]).toEqual(['a2']);
+    await h.job_return!(conns.get('a2')!, { type: 'job_return', jid, body: { kind: 'run', retcode: 0, stdout: '', stderr: '' } });
+    expect(await done).toBe(0);
+    expect(job.rows.size + job.timers.size + job.pillars.size).toBe(0);
+  });
 });
