@@ -323,7 +323,7 @@ export class AgentDaemon {
 
   private async runJob(job: Extract<MasterMessage, { type: 'job' }>): Promise<void> {
     const { jid, spec } = job;
-    if (this.running.has(jid) || this.spool.jids().includes(jid)) return; // seen it already
+    if (this.running.has(jid) || this.spool.has(jid)) return; // seen it already
     if (spec.kind === 'apply') {
       if (this.stateRun) {
         this.send({ type: 'job_refused', jid, message: `a state run is already in progress on ${this.cfg.id} (job ${this.stateRun}); one at a time` });

@@ -10,9 +10,12 @@ import type { Logger } from '../../core/log.js';
 
 export class Spool {
   private readonly dir: string;
+  /** the jids spooled by this process or found at its start: has() without a readdir per job */
+  private readonly known = new Set<string>();
   constructor(cacheDir: string, private readonly log: Logger) {
     this.dir = path.join(cacheDir, 'spool');
     fs.mkdirSync(this.dir, { recursive: true, mode: 0o700 });
+    for (const jid of this.jids()) this.known.add(jid);
   }
 
   put(msg: JobReturn): void {
@@ -20,10 +23,17 @@ export class Spool {
     const tmp = `${file}.tmp`;
     fs.writeFileSync(tmp, JSON.stringify(msg), { mode: 0o600 });
     fs.renameSync(tmp, file);
+    this.known.add(msg.jid);
   }
 
   remove(jid: string): void {
+    this.known.delete(jid);
     fs.rmSync(path.join(this.dir, `${jid}.json`), { force: true });
+  }
+
+  /** A return of this jid is (or was, this process's life) waiting for the master's acknowledgement. */
+  has(jid: string): boolean {
+    return this.known.has(jid);
   }
 
   jids(): string[] {
@@ -44,6 +54,7 @@ export class Spool {
         // a damaged file would be re-sent forever: set it aside, keep the rest flowing
         this.log.error(`spool ${file} is unreadable (${(e as Error).message}); moved aside`);
         fs.renameSync(file, `${file}.bad`);
+        this.known.delete(jid);
       }
     }
     return out;
