@@ -34,6 +34,8 @@ interface PendingBundle {
 export class AgentDaemon {
   private conn: MasterConnection | undefined;
   private grains: Data = {};
+  /** JSON of `grains`, to compare the re-read ones with (once per state run) */
+  private grainsJson: string | undefined;
   private spool!: Spool;
   private bundles!: BundleCache;
   /** jids being worked on (state runs and commands), each with its kill switch */
@@ -173,8 +175,10 @@ export class AgentDaemon {
       this.log.error(`grains file ${this.cfg.grains_file}: ${(e as Error).message}; keeping the previous grains`);
       return;
     }
-    if (JSON.stringify(next) === JSON.stringify(this.grains)) return;
+    const json = JSON.stringify(next);
+    if (json === (this.grainsJson ??= JSON.stringify(this.grains))) return;
     this.grains = next;
+    this.grainsJson = json;
     this.log.info(`grains changed (${this.cfg.grains_file}); sent to the master`);
     this.send({ type: 'grains', grains: next });
   }
