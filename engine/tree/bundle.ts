@@ -85,6 +85,7 @@ export class BundleTree extends LocalTree {
     const r = this.reads;
     if (!r) return super.existsSync(p);
     const rel = normaliseTreePath(p);
+    if (r.files.has(rel)) return true;
     const hit = r.exists.get(rel);
     if (hit !== undefined) return hit;
     const e = super.existsSync(p); // throws for a path that leaves the tree: not kept
