@@ -68,7 +68,7 @@ describe('rendered SLS parsed once per process', () => {
     parseYaml(text, 'a.sls'); // parsed, and kept
     const a = parseYaml(text, 'a.sls');
     (a.data as Record<string, unknown>).web = 'changed by run 1';
-    ((a.data as Record<string, { a: number[] }>).web2.a).push(3);
+    (a.data as Record<string, { a: number[] }>).web2!.a.push(3);
     a.positions.set('web', { line: 99, column: 1 });
     const b = parseYaml(text, 'a.sls');
     expect(b.data).toEqual({ web: { 'pkg.installed': [{ name: 'nginx' }] }, web2: { a: [1, 2] } });
