@@ -108,9 +108,14 @@ export class MasterConnection {
   }
 
   send(msg: AgentMessage): boolean {
+    return this.sendJson(JSON.stringify(msg));
+  }
+
+  /** A message already in JSON (the JSON of an AgentMessage: fit.ts fittedJson). */
+  sendJson(json: string): boolean {
     if (!this.connected) return false;
     this.coalesce();
-    this.ws!.send(JSON.stringify(msg));
+    this.ws!.send(json);
     return true;
   }
 

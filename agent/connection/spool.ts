@@ -18,10 +18,11 @@ export class Spool {
     for (const jid of this.jids()) this.known.add(jid);
   }
 
-  put(msg: JobReturn): void {
+  /** `json`: the message's JSON when the caller has it already */
+  put(msg: JobReturn, json = JSON.stringify(msg)): void {
     const file = path.join(this.dir, `${msg.jid}.json`);
     const tmp = `${file}.tmp`;
-    fs.writeFileSync(tmp, JSON.stringify(msg), { mode: 0o600 });
+    fs.writeFileSync(tmp, json, { mode: 0o600 });
     fs.renameSync(tmp, file);
     this.known.add(msg.jid);
   }
