@@ -29,7 +29,11 @@ export class Spool {
 
   remove(jid: string): void {
     this.known.delete(jid);
-    fs.rmSync(path.join(this.dir, `${jid}.json`), { force: true });
+    try {
+      fs.unlinkSync(path.join(this.dir, `${jid}.json`)); // one syscall (rmSync lstats first), once per job
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+    }
   }
 
   /** A return of this jid is (or was, this process's life) waiting for the master's acknowledgement. */

@@ -106,8 +106,18 @@ export class BundleCache {
     return /^[0-9a-f]{64}$/.test(hash) && fs.existsSync(path.join(this.dir, hash));
   }
 
+  /** the trees opened last, so an agent's next job at the same revision uses the same one (its renderer with it) */
+  private readonly opened = new Map<string, BundleTree>();
+
   open(hash: string, revision: string): BundleTree {
-    return new BundleTree(path.join(this.dir, hash), revision);
+    const key = `${hash}\0${revision}`;
+    let t = this.opened.get(key);
+    if (!t) {
+      t = new BundleTree(path.join(this.dir, hash), revision);
+      if (this.opened.size >= 2) this.opened.delete(this.opened.keys().next().value!);
+      this.opened.set(key, t);
+    }
+    return t;
   }
 
   /**

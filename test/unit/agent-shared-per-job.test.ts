@@ -124,3 +124,26 @@ describe('the spool', () => {
     expect(s.jids()).toEqual([]);
   });
 });
+
+describe("an agent's runs at one revision", () => {
+  it('share one renderer, and each run renders with its own grains and pillar', async () => {
+    const { compile } = await import('../../engine/engine.js');
+    const { makeRenderBase } = await import('../../engine/render/render-base.js');
+    const b = bundle({
+      'top.sls': "base:\n  '*':\n    - a\n",
+      'a.sls': "{% set who = grains['id'] ~ '_' ~ pillar['n'] %}\nstate_{{ who }}:\n  test.nop: []\n{% if grains.get('extra') %}\nextra:\n  test.nop: []\n{% endif %}\n",
+    });
+    const cache = new BundleCache(tempDir('tsalt-share-r-'));
+    cache.store(b, b.hash);
+    const tree = cache.open(b.hash, 'r1');
+    expect(cache.open(b.hash, 'r1')).toBe(tree);
+    const cachedir = tempDir('tsalt-share-rc-');
+    const base = (g: Record<string, unknown>) => makeRenderBase({ tree, grains: g, pillar: {}, opts: { cachedir }, compileCache: true });
+    expect(base({}).renderer).toBe(base({ id: 'x' }).renderer);
+    const ids = async (id: string, n: number, extra = false) =>
+      (await compile({ tree, id, grains: { id, ...(extra ? { extra: true } : {}) }, pillar: { n }, test: true, opts: { cachedir } })).map((s) => s.id);
+    expect(await ids('h1', 1, true)).toEqual(['state_h1_1', 'extra']);
+    expect(await ids('h2', 2)).toEqual(['state_h2_2']);
+    expect(await ids('h1', 3)).toEqual(['state_h1_3']);
+  });
+});
