@@ -7,7 +7,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { PROTOCOL_VERSION, type Job, type JobReturn, type MasterMessage, type ReturnBody } from '../protocol/messages.js';
+import { PROTOCOL_VERSION, type AgentMessage, type Job, type JobReturn, type MasterMessage, type ReturnBody } from '../protocol/messages.js';
 import type { AgentConfig } from './connection/config.js';
 import { loadOrCreateIdentity } from '../core/identity.js';
 import { MasterConnection } from './connection/client.js';
@@ -18,7 +18,8 @@ import type { Logger } from '../core/log.js';
 import { collectGrains, grainsWithoutFile } from '../engine/grains/detect.js';
 import { exec } from '../engine/run/exec.js';
 import { withJobSignal } from '../engine/run/abort.js';
-import { fitReturn, fitStateResult } from './connection/fit.js';
+import { fitReturn, fitStateResult, fittedJson } from './connection/fit.js';
+import type { StateResult } from '../protocol/results.js';
 import type { TreeSource } from '../engine/tree/source.js';
 import type { Data } from '../engine/render/salt-functions.js';
 import { isLightCall, LIGHT_CALLS, type CallHost } from './calls-light.js';
@@ -37,6 +38,8 @@ interface PendingBundle {
 export class AgentDaemon {
   private conn: MasterConnection | undefined;
   private grains: Data = {};
+  /** JSON of `grains`, to compare the re-read ones with (once per state run) */
+  private grainsJson: string | undefined;
   private spool!: Spool;
   private bundles!: BundleCache;
   /** jids being worked on (state runs and commands), each with its kill switch */
@@ -197,14 +200,23 @@ export class AgentDaemon {
       this.log.error(`grains file ${this.cfg.grains_file}: ${(e as Error).message}; keeping the previous grains`);
       return;
     }
-    if (JSON.stringify(next) === JSON.stringify(this.grains)) return;
+    const json = JSON.stringify(next);
+    if (json === (this.grainsJson ??= JSON.stringify(this.grains))) return;
     this.grains = next;
+    this.grainsJson = json;
     this.log.info(`grains changed (${this.cfg.grains_file}); sent to the master`);
     this.send({ type: 'grains', grains: next });
   }
 
   private send(m: Parameters<MasterConnection['send']>[0]): boolean {
     return this.conn?.send(m) ?? false;
+  }
+
+  /** One state's result as it finishes, fitted under max_return_bytes. */
+  private sendResult(jid: string, result: StateResult): void {
+    const max = this.cfg.max_return_bytes;
+    const m: AgentMessage = { type: 'state_result', jid, result };
+    this.conn?.sendJson(fittedJson(m, max, () => ({ type: 'state_result', jid, result: fitStateResult(result, max) })).json);
   }
 
   private onOpen(): void {
@@ -347,7 +359,7 @@ export class AgentDaemon {
 
   private async runJob(job: Extract<MasterMessage, { type: 'job' }>): Promise<void> {
     const { jid, spec } = job;
-    if (this.running.has(jid) || this.spool.jids().includes(jid)) return; // seen it already
+    if (this.running.has(jid) || this.spool.has(jid)) return; // seen it already
     if (spec.kind === 'apply') {
       if (this.stateRun) {
         this.send({ type: 'job_refused', jid, message: `a state run is already in progress on ${this.cfg.id} (job ${this.stateRun}); one at a time` });
@@ -369,10 +381,10 @@ export class AgentDaemon {
       if (this.stateRun === jid) this.stateRun = undefined;
     }
     const whole: JobReturn = { type: 'job_return', jid, ...(spec.kind === 'apply' ? { revision: spec.revision } : {}), body };
-    const ret = fitReturn(whole, this.cfg.max_return_bytes);
+    const { msg: ret, json } = fittedJson(whole, this.cfg.max_return_bytes, (m) => fitReturn(m, this.cfg.max_return_bytes));
     if (ret !== whole) this.log.warn(`job ${jid}: the return was over max_return_bytes (${this.cfg.max_return_bytes}); long output was shortened`);
-    this.spool.put(ret); // on disk first: a lost connection or a restart does not lose it
-    this.log.info(`job ${jid}: finished${body.kind === 'error' ? ' with an error' : ''}${this.send(ret) ? '' : ' (master unreachable; spooled)'}`);
+    this.spool.put(ret, json); // on disk first: a lost connection or a restart does not lose it
+    this.log.info(`job ${jid}: finished${body.kind === 'error' ? ' with an error' : ''}${this.conn?.sendJson(json) ? '' : ' (master unreachable; spooled)'}`);
     if (this.running.size === 0) for (const f of this.idle) f();
   }
 
@@ -381,7 +393,7 @@ export class AgentDaemon {
     if (!this.bundles.has(spec.bundle)) await this.fetchBundle(jid, spec.bundle);
     if (this.worker) {
       const done = this.worker.request(jid, { type: 'apply', jid, spec, host: this.workerHost() }, (e) =>
-        void this.send({ type: 'state_result', jid, result: fitStateResult(e.result, this.cfg.max_return_bytes) }),
+        this.sendResult(jid, e.result),
       );
       if (signal.aborted) this.worker.kill(jid); // killed while the tree was fetched
       try {
@@ -406,7 +418,7 @@ export class AgentDaemon {
         // downloads (file.managed/archive.extracted http sources) are kept with the agent's cache
         opts: { cachedir: this.cfg.cache_dir, grains_file: this.cfg.grains_file },
         signal,
-        onResult: (r) => void this.send({ type: 'state_result', jid, result: fitStateResult(r, this.cfg.max_return_bytes) }),
+        onResult: (r) => this.sendResult(jid, r),
       });
       return { kind: 'apply', report };
     } catch (e) {

@@ -11,6 +11,12 @@
  *
  * usage (standalone): node bench/fleet.mjs [--agents 1,100,1000] [--runs 5] [--per-process 100]
  *   [--profile-master] [--store postgres://user@host:port/db] [--masters 2] [--mem]
+ *   [--profile-agents] [--jobs-only]
+ *
+ * Agent CPU per job: the agent processes' (and their job workers') /proc CPU over the no-op
+ * jobs, per job and per agent. --profile-agents: after each fleet size, one more fleet of that
+ * size with its agent processes under --cpu-prof (the first process's profile is summarised).
+ * --jobs-only: only the no-op jobs (no whole-CLI timing, no reconnect storm).
  *
  * --mem: where the (first) master's memory goes (bench/lib/mem-probe.cjs preloaded into it):
  * RSS, JS heap, external and arrayBuffers with no agent, with all connected and idle, and at
@@ -55,6 +61,25 @@ export function procUsage(pid) {
   const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
   const kib = (k) => Number(new RegExp(`^${k}:\\s+(\\d+)`, 'm').exec(status)?.[1] ?? NaN);
   return { cpuMs, rssKiB: kib('VmRSS'), hwmKiB: kib('VmHWM') };
+}
+
+/** CPU (user+sys ms) of a process and its live children (an agent's job worker), from /proc. */
+function treeCpuMs(pid) {
+  let kids = [];
+  try {
+    kids = fs.readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').split(' ').filter(Boolean).map(Number);
+  } catch {
+    /* gone, or no children file: the process alone */
+  }
+  let cpu = 0;
+  for (const p of [pid, ...kids]) {
+    try {
+      cpu += procUsage(p).cpuMs;
+    } catch {
+      /* exited between the listing and the read */
+    }
+  }
+  return cpu;
 }
 
 /** The master's CLI client from the build, so the bench speaks the real protocol. */
@@ -290,7 +315,7 @@ async function profilePass({ dir, n, tree, rooted, runs, who, log }) {
 }
 
 /** One fleet size: converge once, then time the no-op applies. */
-async function measure({ dir, n, tree, rooted, runs, expectStates, log, idle, profileMaster, store, masters = 1, mem = false }) {
+async function measure({ dir, n, tree, rooted, runs, expectStates, log, idle, profileMaster, store, masters = 1, mem = false, jobsOnly = false }) {
   const profileDir = path.join(dir + '-profile');
   if (profileMaster) {
     fs.rmSync(profileDir, { recursive: true, force: true });
@@ -320,6 +345,8 @@ async function measure({ dir, n, tree, rooted, runs, expectStates, log, idle, pr
     // the profiles' clock (V8 ticks: CLOCK_MONOTONIC µs, as hrtime): the no-op jobs' window
     const jobsFromUs = Number(process.hrtime.bigint() / 1000n);
     const jobsPids = f.masterProcs.map((p) => p.pid);
+    const agentCpu = () => f.procs.reduce((a, p) => a + treeCpuMs(p.pid), 0);
+    const ac0 = agentCpu();
     log(`fleet ${n}: no-op job x${runs}`);
     const jobs = [];
     for (let i = 0; i < runs; i++) {
@@ -331,6 +358,7 @@ async function measure({ dir, n, tree, rooted, runs, expectStates, log, idle, pr
     const jobsWindowUs = [jobsFromUs, Number(process.hrtime.bigint() / 1000n)];
     const pgCpu = pgDb ? (pgCluster.cpuMs() - pg0) / runs : undefined;
     if (mem) f.mem.push(await f.memSample(`${runs} no-op jobs`));
+    const agentCpuPerJobMs = (agentCpu() - ac0) / runs;
     const loadJobs = loadAvg();
     if (pgCpu !== undefined) log(`fleet ${n}: PostgreSQL CPU ${ms(pgCpu)} per job (all its processes)`);
     if (pgDb && PG_STATS) {
@@ -339,6 +367,10 @@ async function measure({ dir, n, tree, rooted, runs, expectStates, log, idle, pr
     const cpuEach = m1.map((u, i) => (u.cpuMs - m0[i].cpuMs) / runs);
     const cpuSum = cpuEach.reduce((a, b) => a + b, 0);
     log(`fleet ${n}: no-op jobs ${jobs.map((j) => ms(j)).join(', ')}; master CPU ${ms(cpuSum)} per job${masters > 1 ? ` (${cpuEach.map(ms).join(' + ')})` : ''}, peak RSS ${m1.map((u) => mib(u.hwmKiB)).join(' + ')}; load ${loadJobs}`);
+    log(`fleet ${n}: agents' CPU ${ms(agentCpuPerJobMs)} per job (${f.procs.length} process(es)), ${(agentCpuPerJobMs / n).toFixed(2)} ms per agent per job`);
+    if (jobsOnly) {
+      return { n, states: expectStates, connectMs: f.connectMs, job: stats(jobs), masterCpuPerJobMs: cpuSum, masterCpuPerJobEachMs: cpuEach, masterPeakKiB: procUsage(f.master.pid).hwmKiB, mastersPeakKiB: f.masterProcs.map((p) => procUsage(p.pid).hwmKiB), masters, agentProcs: f.procs.length, agentRssKiB: f.procs.map((p) => procUsage(p.pid).rssKiB), agentCpuPerJobMs, agentCpuPerAgentPerJobMs: agentCpuPerJobMs / n, loadJobs, loadAvg: loadAvg() };
+    }
     log(`fleet ${n}: tsalt apply '*' (whole CLI process) x${runs}`);
     const cli = await timeMany(`tsalt apply '*' (${n})`, [process.execPath, TSALT, 'apply', '*', '--socket', f.sock], {
       runs,
@@ -364,6 +396,8 @@ async function measure({ dir, n, tree, rooted, runs, expectStates, log, idle, pr
       agentProcs: f.procs.length,
       agentRssKiB: f.procs.map((p) => procUsage(p.pid).rssKiB),
       ...(mem ? { mem: f.mem } : {}),
+      agentCpuPerJobMs,
+      agentCpuPerAgentPerJobMs: agentCpuPerJobMs / n,
     };
     if (mem) log(`fleet ${n}: master memory\n${formatMem(f.mem, n)}`);
     if (idle) {
@@ -441,7 +475,7 @@ export function formatMem(samples, n) {
   return table(['phase', 'peak RSS MiB', 'RSS after GC MiB', 'heapUsed at peak / after GC', 'external at peak / after GC', 'arrayBuffers at peak / after GC', 'RSS - heapTotal - external after GC (native)'], rows);
 }
 
-export async function runFleet({ scratch, sizes, runs, log, perProcess, profileMaster, store, masters = 1, mem = false }) {
+export async function runFleet({ scratch, sizes, runs, log, perProcess, profileMaster, store, masters = 1, mem = false, profileAgents = false, jobsOnly = false }) {
   if (perProcess) PER_PROCESS = perProcess;
   if (!fs.existsSync(path.join(REPO, 'dist', 'cli', 'commands', 'master.js'))) {
     return { skipped: 'the master/agent commands are not built (dist/cli/commands/master.js missing)' };
@@ -470,25 +504,26 @@ export async function runFleet({ scratch, sizes, runs, log, perProcess, profileM
     return u.href;
   };
   try {
-    return await runSizes({ scratch, sizes, runs, log, profileMaster, store, masters, storeFor, mem });
+    return await runSizes({ scratch, sizes, runs, log, profileMaster, store, masters, storeFor, mem, profileAgents, jobsOnly });
   } finally {
     await cluster?.stop();
     pgCluster = undefined;
   }
 }
 
-async function runSizes({ scratch, sizes, runs, log, profileMaster, store, masters, storeFor, mem }) {
+async function runSizes({ scratch, sizes, runs, log, profileMaster, store, masters, storeFor, mem, profileAgents, jobsOnly }) {
   const rows = [];
   const profiles = [];
   for (const n of sizes) {
     if (n === 1) {
       // W54 through one warm agent: the agent manages the real W54 paths (no root).
       const tree = prepare(scratch, 54);
-      rows.push({ kind: 'W54, 1 warm agent', ...(await measure({ dir: path.join(scratch, 'fleet-w54'), n: 1, tree, rooted: false, runs, expectStates: 54, log, idle: IDLE_S * 1000 })) });
+      rows.push({ kind: 'W54, 1 warm agent', ...(await measure({ dir: path.join(scratch, 'fleet-w54'), n: 1, tree, rooted: false, runs, expectStates: 54, log, idle: jobsOnly ? 0 : IDLE_S * 1000, jobsOnly })) });
       profiles.push(await profilePass({ dir: path.join(scratch, 'fleet-w54-prof'), n: 1, tree, rooted: false, runs: 20, who: 'agent', log }));
     } else {
       const tree = smallTree(path.join(scratch, 'fleet-tree'));
-      rows.push({ kind: 'small no-op tree', ...(await measure({ dir: path.join(scratch, `fleet-${n}`), n, tree, rooted: true, runs, expectStates: tree.count, log, profileMaster, store: await storeFor(n), masters, mem })) });
+      rows.push({ kind: 'small no-op tree', ...(await measure({ dir: path.join(scratch, `fleet-${n}`), n, tree, rooted: true, runs, expectStates: tree.count, log, profileMaster, store: await storeFor(n), masters, mem, jobsOnly })) });
+      if (profileAgents) profiles.push(await profilePass({ dir: path.join(scratch, `fleet-${n}-agent-prof`), n, tree, rooted: true, runs: Math.max(runs, 3), who: 'agent', log }));
       // the master's cost per agent shows at 100 already, without 1,000 agents' start-up
       if (n === 100) profiles.push(await profilePass({ dir: path.join(scratch, 'fleet-100-prof'), n, tree, rooted: true, runs: 10, who: 'master', log }));
     }
@@ -502,7 +537,7 @@ export async function formatFleet(fleet) {
   lines.push(
     table(
       ['agents', 'tree', 'job: apply \'*\' → all returns', 'tsalt apply \'*\' whole CLI', 'master CPU per job', 'master peak RSS', 'all connected (cold)', 'reconnect after master restart'],
-      fleet.rows.map((r) => [
+      fleet.rows.filter((r) => r.storm).map((r) => [
         r.n,
         `${r.kind} (${r.states} states)`,
         spread(r.job),
@@ -516,6 +551,9 @@ export async function formatFleet(fleet) {
   );
   for (const r of fleet.rows) {
     if (r.mem) lines.push('', `master memory at ${r.n} agents (--mem; MiB, per agent over the no-agent figure):`, '', formatMem(r.mem, r.n));
+    if (r.agentCpuPerJobMs !== undefined) {
+      lines.push('', `agents' CPU at ${r.n} (${r.agentProcs} process(es), /proc over the no-op jobs): ${ms(r.agentCpuPerJobMs)} per job, ${r.agentCpuPerAgentPerJobMs.toFixed(2)} ms per agent per job${r.storm ? '' : `; job ${spread(r.job)}, master CPU ${ms(r.masterCpuPerJobMs)} per job, peak RSS ${mib(r.masterPeakKiB)}`}`);
+    }
     if (r.agentIdle) {
       const a = r.agentIdle;
       lines.push('', `agent idle (1 agent in its process): RSS ${mib(a.freshRssKiB)} connected before any job, ${mib(a.rssKiB)} after the jobs; CPU ${a.cpuMsPerMin.toFixed(0)} ms per minute (/proc ticks of 10 ms over ${IDLE_S} s)`);
@@ -525,7 +563,7 @@ export async function formatFleet(fleet) {
   }
   const { formatProfile } = await import('./profile.mjs');
   for (const p of fleet.profiles ?? []) {
-    const what = p.who === 'agent' ? `a warm agent's (W54, ${p.n} agent)` : `the master's (${p.n} agents, small tree)`;
+    const what = p.who === 'agent' ? (p.n === 1 ? `a warm agent's (W54, ${p.n} agent)` : `an agent process's (${Math.min(p.n, PER_PROCESS)} of ${p.n} agents, small tree)`) : `the master's (${p.n} agents, small tree)`;
     lines.push('', `### Where ${what} time goes (node --cpu-prof on the ${p.who}: its start, 1 converging and ${p.jobs} no-op jobs)`, '', formatProfile(p.summary));
   }
   lines.push('', "goals: warm agent W54 no-op ≤ 100 ms (the job line); 1,000 agents: ≤ 3 s wall, master RSS ≤ 400 MB; agent idle RSS ≤ 50 MB, CPU ≈ 0");
@@ -546,9 +584,11 @@ if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.me
       masters: { type: 'string', default: '1' },
       // where the master's memory goes: bench/lib/mem-probe.cjs preloaded into it
       mem: { type: 'boolean', default: false },
+      'profile-agents': { type: 'boolean', default: false },
+      'jobs-only': { type: 'boolean', default: false },
     },
   });
   const log = (m) => process.stderr.write(`[fleet ${new Date().toISOString().slice(11, 19)} load ${loadAvg()}] ${m}\n`);
-  const r = await runFleet({ scratch: o.scratch, sizes: o.agents.split(',').map(Number), runs: Number(o.runs), log, perProcess: Number(o['per-process']), profileMaster: o['profile-master'], store: o.store, masters: Number(o.masters), mem: o.mem });
+  const r = await runFleet({ scratch: o.scratch, sizes: o.agents.split(',').map(Number), runs: Number(o.runs), log, perProcess: Number(o['per-process']), profileMaster: o['profile-master'], store: o.store, masters: Number(o.masters), mem: o.mem, profileAgents: o['profile-agents'], jobsOnly: o['jobs-only'] });
   process.stdout.write((await formatFleet(r)) + '\n');
 }

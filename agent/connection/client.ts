@@ -108,9 +108,35 @@ export class MasterConnection {
   }
 
   send(msg: AgentMessage): boolean {
+    return this.sendJson(JSON.stringify(msg));
+  }
+
+  /** A message already in JSON (the JSON of an AgentMessage: fit.ts fittedJson). */
+  sendJson(json: string): boolean {
     if (!this.connected) return false;
-    this.ws!.send(JSON.stringify(msg));
+    this.coalesce();
+    this.ws!.send(json);
     return true;
+  }
+
+  /** the TLS socket under the websocket (from its upgrade response) */
+  private socket: TLSSocket | undefined;
+  private corked = false;
+  /**
+   * Frames sent in one turn of the event loop leave in one write: a job's ack, its state results
+   * and its return are one TLS write and one syscall instead of four (an agent process running
+   * hundreds of agents spent a tenth of a job's CPU in writev). Uncorked before the next turn's
+   * I/O, so nothing waits longer than the code that sent it runs.
+   */
+  private coalesce(): void {
+    const sock = this.socket;
+    if (this.corked || !sock || sock.destroyed) return;
+    this.corked = true;
+    sock.cork();
+    setImmediate(() => {
+      this.corked = false;
+      sock.uncork();
+    });
   }
 
   /** Drop the connection (bad frame from the master); a reconnect follows. */
@@ -229,6 +255,7 @@ export class MasterConnection {
     const ws = new WebSocket(master.url, options);
     this.ws = ws;
     ws.on('upgrade', (res) => {
+      this.socket = res.socket as TLSSocket;
       const fp = peerIdentity(res.socket as TLSSocket)?.fingerprint ?? '';
       const pins = this.o.pins;
       if (fp && pins.canLearn(master)) {

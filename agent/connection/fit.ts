@@ -36,6 +36,18 @@ function note(cut: number, max: number): string {
   return `output shortened by ${cut} characters to fit max_return_bytes (${max})`;
 }
 
+/**
+ * JSON of `msg`, fitted by `fit` when it may be over `max`: a text of n UTF-16 units is at most
+ * 3n bytes of UTF-8, so the common small message is stringified once (not measured, then
+ * stringified again to be sent and spooled); a larger one goes through `fit` as before.
+ */
+export function fittedJson<T>(msg: T, max: number, fit: (m: T) => T): { msg: T; json: string } {
+  const json = JSON.stringify(msg);
+  if (json.length * 3 <= max) return { msg, json };
+  const fitted = fit(msg);
+  return { msg: fitted, json: fitted === msg ? json : JSON.stringify(fitted) };
+}
+
 /** One state's result, as streamed while the run goes on. */
 export function fitStateResult(r: StateResult, max: number): StateResult {
   if (bytes(r) <= max) return r;

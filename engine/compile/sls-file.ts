@@ -2,6 +2,7 @@
  * One SLS file: find it in the tree (`a.b` -> a/b.sls or a/b/init.sls), render it (Jinja, then
  * YAML, or what its `#!` line asks for) and remember where each top-level id was declared.
  */
+import v8 from 'node:v8';
 import yaml from 'js-yaml';
 import { SALT_YAML_SCHEMA } from '../render/salt-yaml.js';
 import type { ParsedYamlCache } from '../render/yaml-cache.js';
@@ -103,6 +104,12 @@ export function parseYaml(
   cache?: ParsedYamlCache,
 ): { data: unknown; positions: Map<string, { line: number; column: number }> } {
   let data: unknown;
+  // with a disk cache (`tsalt local`) that one serves: it outlives the process
+  const memo = cache ? undefined : parsedInMemory.get(text);
+  if (memo) {
+    // a copy of its own for every run (callers may change what they get)
+    return { data: v8.deserialize(memo.body), positions: new Map(memo.positions) };
+  }
   const cached = cache?.get(text);
   try {
     if (cached) data = cached.data;
@@ -123,7 +130,30 @@ export function parseYaml(
     }
     throw e;
   }
-  return { data, positions: topLevelKeyPositions(text) };
+  const positions = topLevelKeyPositions(text);
+  if (!cache) remember(text, data, positions);
+  return { data, positions };
+}
+
+/**
+ * Rendered SLS text parsed in this process, as V8's serialisation (an exact copy of what js-yaml
+ * gave: ./yaml-cache.ts's test covers the round trip): the agents of one process rendering the
+ * same SLS (most of a no-op tree) parse it once. In memory only (it can hold pillar values), and
+ * bounded: the most recent texts, small ones.
+ */
+const parsedInMemory = new Map<string, { body: Buffer; positions: Map<string, { line: number; column: number }> }>();
+const MEMO_TEXTS = 256;
+const MEMO_TEXT_MAX = 16 * 1024;
+function remember(text: string, data: unknown, positions: Map<string, { line: number; column: number }>): void {
+  if (text.length > MEMO_TEXT_MAX) return;
+  let body: Buffer;
+  try {
+    body = v8.serialize(data);
+  } catch {
+    return;
+  }
+  if (parsedInMemory.size >= MEMO_TEXTS) parsedInMemory.delete(parsedInMemory.keys().next().value!);
+  parsedInMemory.set(text, { body, positions: new Map(positions) });
 }
 
 /**

@@ -162,6 +162,8 @@ export const GrainsFileSchema = z.record(z.string(), z.unknown());
 export function loadGrainsFile(file: string): Grains {
   let text: string;
   try {
+    // no file is the common case, on every state run: answered without an ENOENT error's stack
+    if (!fs.statSync(file, { throwIfNoEntry: false })) return {};
     text = fs.readFileSync(file, 'utf8');
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') return {};

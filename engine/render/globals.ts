@@ -84,7 +84,13 @@ function joiner(...raw: unknown[]): () => string {
 
 const LOREM = 'lorem ipsum dolor sit amet consectetur adipiscing elit sed do eiusmod tempor incididunt ut labore et dolore magna aliqua'.split(' ');
 
+/** A fresh object each time (an environment's own globals), the same stateless helpers in it. */
 export function jinjaGlobals(): Record<string, unknown> {
+  return { ...(globalsOnce ??= makeGlobals()) };
+}
+let globalsOnce: Record<string, unknown> | undefined;
+
+function makeGlobals(): Record<string, unknown> {
   return {
     range: helper(range),
     // Salt's jinja global: `{{ raise('message') }}` fails the render with that message

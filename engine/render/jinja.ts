@@ -280,7 +280,7 @@ export class JinjaRenderer {
     if (compileCache) diskCaches.set(this.env, { cache: compileCache });
   }
 
-  /** Compiled templates of this run: the same source file rendered for 40 states compiles once. */
+  /** Compiled templates of this renderer's runs: the same source file rendered for 40 states compiles once. */
   private readonly compiled = new Map<string, nunjucks.Template>();
 
   /** Render `text` (from tree file `name`, for messages and relative imports). */
@@ -290,6 +290,8 @@ export class JinjaRenderer {
       let tmpl = this.compiled.get(key);
       if (!tmpl) {
         tmpl = new nunjucks.Template(text, this.env, name, true);
+        // a renderer can serve many runs (render-base.ts rendererFor): bounded
+        if (this.compiled.size >= 1000) this.compiled.clear();
         this.compiled.set(key, tmpl);
       }
       renderGlobals.push(vars);

@@ -4,6 +4,7 @@
  * adds what converging needs (facts, providers, test/root).
  */
 import type { TreeSource } from '../tree/source.js';
+import { BundleTree } from '../tree/bundle.js';
 import { JinjaRenderer } from './jinja.js';
 import { CompiledTemplateCache, templateCacheDir } from './compile-cache.js';
 import { ParsedYamlCache } from './yaml-cache.js';
@@ -36,10 +37,27 @@ export function makeRenderBase(o: { tree: TreeSource; grains: Data; pillar: Data
     grains: o.grains,
     pillar: o.pillar,
     opts,
-    renderer: new JinjaRenderer(o.tree, jinjaDir ? new CompiledTemplateCache(jinjaDir) : undefined),
+    renderer: rendererFor(o.tree, jinjaDir),
     ...(jinjaDir && o.yamlCache ? { parsedYaml: new ParsedYamlCache(path.join(path.dirname(jinjaDir), 'yaml')) } : {}),
     salt: saltFunctions(o.grains, o.pillar, opts, o.tree, o.onSaltCall),
   };
+}
+
+/**
+ * A bundle tree's content never changes (its hash names it) and an agent opens the same tree
+ * object for each job at that revision: its runs share one renderer (a Nunjucks environment
+ * with its filters, globals and loaded templates, all pure over the tree), instead of building
+ * one per run. Every other tree gets a renderer of its own run.
+ */
+const bundleRenderers = new WeakMap<TreeSource, { dir: string | undefined; renderer: JinjaRenderer }>();
+function rendererFor(tree: TreeSource, jinjaDir: string | undefined): JinjaRenderer {
+  const make = () => new JinjaRenderer(tree, jinjaDir ? new CompiledTemplateCache(jinjaDir) : undefined);
+  if (!(tree instanceof BundleTree)) return make();
+  const had = bundleRenderers.get(tree);
+  if (had && had.dir === jinjaDir) return had.renderer;
+  const renderer = make();
+  bundleRenderers.set(tree, { dir: jinjaDir, renderer });
+  return renderer;
 }
 
 /** The variables every template sees: Salt's names. */

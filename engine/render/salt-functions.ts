@@ -262,21 +262,43 @@ function logWarn(msg: string): void {
  * The `salt` object templates see: `salt['mod.fn']`, and `salt.mod.fn` as Salt's loader allows.
  * Each function is a sandbox helper; nothing else of the object is reachable from a template.
  */
-function saltNamespace(fns: Record<string, (...a: unknown[]) => unknown>): Record<string, (...a: unknown[]) => unknown> {
-  // salt functions take plain data: integral Python floats (PyFloat) become numbers again
-  for (const [name, fn] of Object.entries(fns)) fns[name] = helper((...a: unknown[]) => fn(...a.map(plainData)));
+function saltNamespace(raw: Record<string, (...a: unknown[]) => unknown>): Record<string, (...a: unknown[]) => unknown> {
+  const own = (key: PropertyKey): key is string => typeof key === 'string' && Object.prototype.hasOwnProperty.call(raw, key);
+  // Each function becomes a sandbox helper when first reached, not all of them at every run's
+  // start (a WeakSet entry each: most of a no-op state run's setup when an agent process runs
+  // hundreds of agents). The same wrapper every time it is reached.
+  const wrapped = new Map<string, (...a: unknown[]) => unknown>();
+  const fn = (key: string) => {
+    let w = wrapped.get(key);
+    if (!w) {
+      const f = raw[key]!;
+      // salt functions take plain data: integral Python floats (PyFloat) become numbers again
+      w = helper((...a: unknown[]) => f(...a.map(plainData)));
+      wrapped.set(key, w);
+    }
+    return w;
+  };
+  // whatever reads the object (a template through the resolver below, engine code by property,
+  // Object.entries) sees the wrapped functions only
+  const fns = new Proxy(raw, {
+    get: (t, key, recv) => (own(key) ? fn(key) : Reflect.get(t, key, recv)),
+    getOwnPropertyDescriptor: (t, key) => {
+      const d = Reflect.getOwnPropertyDescriptor(t, key);
+      return d && own(key) ? { ...d, value: fn(key) } : d;
+    },
+  });
   const modules = new Map<string, object>();
   const moduleOf = (mod: string) => {
     let m = modules.get(mod);
     if (!m) {
-      m = helperObject({}, (name) => (Object.prototype.hasOwnProperty.call(fns, `${mod}.${name}`) ? fns[`${mod}.${name}`] : undefined));
+      m = helperObject({}, (name) => (own(`${mod}.${name}`) ? fn(`${mod}.${name}`) : undefined));
       modules.set(mod, m);
     }
     return m;
   };
   return helperObject(fns, (key) => {
-    if (Object.prototype.hasOwnProperty.call(fns, key)) return fns[key];
-    if (/^\w+$/.test(key) && Object.keys(fns).some((k) => k.startsWith(`${key}.`))) return moduleOf(key);
+    if (own(key)) return fn(key);
+    if (/^\w+$/.test(key) && Object.keys(raw).some((k) => k.startsWith(`${key}.`))) return moduleOf(key);
     return undefined;
   });
 }

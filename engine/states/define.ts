@@ -179,6 +179,15 @@ export function validateArgs(def: StateDefinition, raw: Record<string, unknown>)
  * `.passthrough()`, `.loose()`, `.catchall(x)`).
  */
 export function knownKeys(schema: z.ZodType): Set<string> | undefined {
+  if (knownKeysOf.has(schema)) return knownKeysOf.get(schema);
+  const keys = declaredKeys(schema);
+  knownKeysOf.set(schema, keys);
+  return keys;
+}
+/** a state's schema is built once: its keys too (every state of every run asked again) */
+const knownKeysOf = new WeakMap<z.ZodType, Set<string> | undefined>();
+
+function declaredKeys(schema: z.ZodType): Set<string> | undefined {
   let s: z.ZodType = schema;
   while (s instanceof z.ZodPipe) s = s.in as z.ZodType;
   if (!(s instanceof z.ZodObject)) return undefined;

@@ -29,12 +29,68 @@ export function toWire(entries: readonly BundleEntry[]): BundleFile[] {
   return entries.map((e) => ({ path: e.path, data: e.data.toString('base64'), ...(e.executable ? { executable: true } : {}) }));
 }
 
+/**
+ * What trees of one bundle hash have read in this process, shared by every agent of a process
+ * that runs many (`tsalt agent --config a --config b ...`): the hash names the content (verified
+ * when it was stored), so the second agent's top.sls is the first one's bytes, not another
+ * open/realpath/read. Bounded: the last few hashes, small files only.
+ */
+const SHARED_HASHES = 4;
+const SHARED_FILE_MAX = 256 * 1024;
+const SHARED_BYTES_MAX = 16 * 1024 * 1024;
+interface SharedReads {
+  files: Map<string, Buffer>;
+  exists: Map<string, boolean>;
+  bytes: number;
+}
+const sharedReads = new Map<string, SharedReads>();
+function readsOf(hash: string): SharedReads {
+  let r = sharedReads.get(hash);
+  if (r) {
+    sharedReads.delete(hash); // most recent last
+  } else {
+    r = { files: new Map(), exists: new Map(), bytes: 0 };
+    if (sharedReads.size >= SHARED_HASHES) sharedReads.delete(sharedReads.keys().next().value!);
+  }
+  sharedReads.set(hash, r);
+  return r;
+}
+
 /** A bundle unpacked on disk: a LocalTree labelled with its revision. */
 export class BundleTree extends LocalTree {
   override readonly label: string;
+  private readonly reads: SharedReads | undefined;
   constructor(dir: string, revision: string) {
     super(dir);
     this.label = `revision ${revision}`;
+    const hash = path.basename(dir);
+    this.reads = /^[0-9a-f]{64}$/.test(hash) ? readsOf(hash) : undefined;
+  }
+
+  override readSync(p: string): Buffer {
+    const r = this.reads;
+    if (!r) return super.readSync(p);
+    const rel = normaliseTreePath(p);
+    const hit = r.files.get(rel);
+    if (hit) return Buffer.from(hit); // a copy: a caller may write into what it gets
+    const data = super.readSync(p);
+    if (data.length <= SHARED_FILE_MAX && r.bytes + data.length <= SHARED_BYTES_MAX) {
+      r.files.set(rel, Buffer.from(data));
+      r.bytes += data.length;
+    }
+    return data;
+  }
+
+  override existsSync(p: string): boolean {
+    const r = this.reads;
+    if (!r) return super.existsSync(p);
+    const rel = normaliseTreePath(p);
+    if (r.files.has(rel)) return true;
+    const hit = r.exists.get(rel);
+    if (hit !== undefined) return hit;
+    const e = super.existsSync(p); // throws for a path that leaves the tree: not kept
+    if (r.exists.size < 10_000) r.exists.set(rel, e);
+    return e;
   }
 }
 
@@ -50,8 +106,18 @@ export class BundleCache {
     return /^[0-9a-f]{64}$/.test(hash) && fs.existsSync(path.join(this.dir, hash));
   }
 
+  /** the trees opened last, so an agent's next job at the same revision uses the same one (its renderer with it) */
+  private readonly opened = new Map<string, BundleTree>();
+
   open(hash: string, revision: string): BundleTree {
-    return new BundleTree(path.join(this.dir, hash), revision);
+    const key = `${hash}\0${revision}`;
+    let t = this.opened.get(key);
+    if (!t) {
+      t = new BundleTree(path.join(this.dir, hash), revision);
+      if (this.opened.size >= 2) this.opened.delete(this.opened.keys().next().value!);
+      this.opened.set(key, t);
+    }
+    return t;
   }
 
   /**

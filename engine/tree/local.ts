@@ -9,7 +9,7 @@ export class LocalTree implements TreeSource {
 
   constructor(readonly dir: string) {
     this.label = dir;
-    this.rootReal = fs.realpathSync(dir);
+    this.rootReal = fs.realpathSync.native(dir); // realpath(3), as resolve() does: the JS version lstats each component
   }
 
   /** Absolute path of a tree file, after checking symlinks do not lead outside the tree. */

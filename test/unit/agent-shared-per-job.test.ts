@@ -1,0 +1,149 @@
+/**
+ * What the agents of one process (`tsalt agent --config a --config b ...`) share between their
+ * state runs to keep a no-op job cheap (issue 14), and that sharing never lets one run's data
+ * reach another's: bundle trees of one hash read a file once, rendered SLS text is parsed once,
+ * the salt namespace wraps its functions when reached; the spool knows its jids without a readdir.
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { BundleCache, bundleHash, toWire, type BundleEntry } from '../../engine/tree/bundle.js';
+import { parseYaml } from '../../engine/compile/sls-file.js';
+import { saltFunctions } from '../../engine/render/salt-functions.js';
+import { isCallable } from '../../engine/render/sandbox.js';
+import { Spool } from '../../agent/connection/spool.js';
+import { makeLogger } from '../../core/log.js';
+import { TreeError } from '../../engine/tree/source.js';
+
+const dirs: string[] = [];
+const tempDir = (p: string) => {
+  const d = fs.mkdtempSync(path.join(os.tmpdir(), p));
+  dirs.push(d);
+  return d;
+};
+afterAll(() => {
+  for (const d of dirs) fs.rmSync(d, { recursive: true, force: true });
+});
+
+function bundle(files: Record<string, string>) {
+  const entries: BundleEntry[] = Object.entries(files).map(([p, t]) => ({ path: p, data: Buffer.from(t), executable: false }));
+  const hash = bundleHash(entries);
+  return { type: 'bundle' as const, hash, revision: 'r1', files: toWire(entries) };
+}
+
+describe('bundle trees of one hash in one process', () => {
+  it('serve what the first agent read to the others, each a copy of its own', () => {
+    const b = bundle({ 'top.sls': "base:\n  '*':\n    - a\n", 'a.sls': 'x:\n  test.nop: []\n' });
+    const one = new BundleCache(tempDir('tsalt-share-a-')).store(b, b.hash);
+    const twoCache = new BundleCache(tempDir('tsalt-share-b-'));
+    twoCache.store(b, b.hash);
+    const two = twoCache.open(b.hash, 'r1');
+    const first = one.readSync('top.sls');
+    // the second agent's copy on disk is gone: its read is the shared one, the same bytes
+    fs.rmSync(path.join(two.dir, 'top.sls'));
+    expect(two.readSync('top.sls').equals(first)).toBe(true);
+    expect(two.existsSync('top.sls')).toBe(true);
+    // a caller that writes into what it got changes nobody else's
+    first.fill(0x41);
+    two.readSync('top.sls').fill(0x42);
+    expect(two.readSync('top.sls').toString()).toBe("base:\n  '*':\n    - a\n");
+    expect(one.readSync('top.sls').toString()).toBe("base:\n  '*':\n    - a\n");
+  });
+
+  it('never share between hashes, and still refuse paths that leave the tree', () => {
+    const b1 = bundle({ 'top.sls': 'one\n' });
+    const b2 = bundle({ 'top.sls': 'two\n' });
+    const c = new BundleCache(tempDir('tsalt-share-c-'));
+    expect(c.store(b1, b1.hash).readSync('top.sls').toString()).toBe('one\n');
+    expect(c.store(b2, b2.hash).readSync('top.sls').toString()).toBe('two\n');
+    expect(() => c.open(b1.hash, 'r1').readSync('../../etc/passwd')).toThrow(TreeError);
+    expect(c.open(b1.hash, 'r1').existsSync('missing.sls')).toBe(false);
+  });
+});
+
+describe('rendered SLS parsed once per process', () => {
+  it('gives every run its own copy of the data', () => {
+    const text = 'web:\n  pkg.installed:\n    - name: nginx\nweb2: {a: [1, 2]}\n';
+    parseYaml(text, 'a.sls'); // parsed, and kept
+    const a = parseYaml(text, 'a.sls');
+    (a.data as Record<string, unknown>).web = 'changed by run 1';
+    (a.data as Record<string, { a: number[] }>).web2!.a.push(3);
+    a.positions.set('web', { line: 99, column: 1 });
+    const b = parseYaml(text, 'a.sls');
+    expect(b.data).toEqual({ web: { 'pkg.installed': [{ name: 'nginx' }] }, web2: { a: [1, 2] } });
+    expect(b.positions.get('web')).toEqual({ line: 1, column: 1 });
+    expect(b.data).not.toBe(a.data);
+  });
+
+  it('still reports text that does not parse, every time', () => {
+    for (let i = 0; i < 2; i++) expect(() => parseYaml('a: 1\na: 2\n', 'bad.sls')).toThrow(/bad\.sls|duplicated mapping key/);
+  });
+});
+
+describe('the salt namespace', () => {
+  it('wraps each function as a sandbox helper when reached, the same one each time, whichever way it is read', () => {
+    const salt = saltFunctions({ os_family: 'Debian' }, { k: 'v' }, {});
+    const ping = salt['test.ping'];
+    expect(isCallable(ping)).toBe(true);
+    expect(salt['test.ping']).toBe(ping);
+    expect(salt['pillar.get']!('k')).toBe('v');
+    const entries = Object.entries(salt);
+    expect(entries.length).toBeGreaterThan(20);
+    for (const [, f] of entries) expect(isCallable(f)).toBe(true);
+    expect(Object.fromEntries(entries)['test.ping']).toBe(ping);
+    expect(Object.getOwnPropertyDescriptor(salt, 'test.ping')?.value).toBe(ping);
+    expect(salt['no.such']).toBeUndefined();
+  });
+});
+
+describe('the spool', () => {
+  it('knows the jids it holds, those found at its start too, without reading its directory', () => {
+    const cache = tempDir('tsalt-spool-');
+    const log = makeLogger('error', 'test', () => {});
+    const s = new Spool(cache, log);
+    const ret = { type: 'job_return' as const, jid: '20261206180000000001', body: { kind: 'error' as const, error: 'x' } };
+    expect(s.has(ret.jid)).toBe(false);
+    s.put(ret);
+    expect(s.has(ret.jid)).toBe(true);
+    expect(new Spool(cache, log).has(ret.jid)).toBe(true); // a restarted agent
+    s.remove(ret.jid);
+    expect(s.has(ret.jid)).toBe(false);
+    expect(s.jids()).toEqual([]);
+  });
+
+  it('forgets a damaged file it moved aside', () => {
+    const cache = tempDir('tsalt-spool-');
+    const s = new Spool(cache, makeLogger('error', 'test', () => {}));
+    const jid = '20261206180000000002';
+    fs.writeFileSync(path.join(cache, 'spool', `${jid}.json`), '{not json');
+    const s2 = new Spool(cache, makeLogger('error', 'test', () => {}));
+    expect(s2.has(jid)).toBe(true);
+    expect(s2.all()).toEqual([]);
+    expect(s2.has(jid)).toBe(false);
+    expect(s.jids()).toEqual([]);
+  });
+});
+
+describe("an agent's runs at one revision", () => {
+  it('share one renderer, and each run renders with its own grains and pillar', async () => {
+    const { compile } = await import('../../engine/engine.js');
+    const { makeRenderBase } = await import('../../engine/render/render-base.js');
+    const b = bundle({
+      'top.sls': "base:\n  '*':\n    - a\n",
+      'a.sls': "{% set who = grains['id'] ~ '_' ~ pillar['n'] %}\nstate_{{ who }}:\n  test.nop: []\n{% if grains.get('extra') %}\nextra:\n  test.nop: []\n{% endif %}\n",
+    });
+    const cache = new BundleCache(tempDir('tsalt-share-r-'));
+    cache.store(b, b.hash);
+    const tree = cache.open(b.hash, 'r1');
+    expect(cache.open(b.hash, 'r1')).toBe(tree);
+    const cachedir = tempDir('tsalt-share-rc-');
+    const base = (g: Record<string, unknown>) => makeRenderBase({ tree, grains: g, pillar: {}, opts: { cachedir }, compileCache: true });
+    expect(base({}).renderer).toBe(base({ id: 'x' }).renderer);
+    const ids = async (id: string, n: number, extra = false) =>
+      (await compile({ tree, id, grains: { id, ...(extra ? { extra: true } : {}) }, pillar: { n }, test: true, opts: { cachedir } })).map((s) => s.id);
+    expect(await ids('h1', 1, true)).toEqual(['state_h1_1', 'extra']);
+    expect(await ids('h2', 2)).toEqual(['state_h2_2']);
+    expect(await ids('h1', 3)).toEqual(['state_h1_3']);
+  });
+});
