@@ -44,7 +44,7 @@ import {
   type VerifyOutcome,
   type VerifyResultRow,
 } from './store-api.js';
-import { agentRow, callRow, jobAgentRow, jobRow, rolloutRow } from './store-rows.js';
+import { agentRow, callRow, jobAgentRow, jobRow, rolloutRow, stateResultRow } from './store-rows.js';
 
 const now = () => new Date().toISOString();
 const TERMINAL_LIST = [...TERMINAL];
@@ -799,22 +799,6 @@ function ago(s: number): string {
   return new Date(Date.now() - s * 1000).toISOString();
 }
 
-/** A state_results row as the StateResult the agent sent. */
-function stateResultRow(r: Row): StateResult {
-  return {
-    id: String(r.state_id),
-    sls: String(r.sls),
-    fun: String(r.fun),
-    name: String(r.name),
-    result: r.result === null ? null : r.result === 1,
-    changes: JSON.parse(String(r.changes)) as Record<string, unknown>,
-    comment: String(r.comment),
-    start: String(r.start),
-    duration_ms: Number(r.duration_ms),
-    run_num: Number(r.run_num),
-    ...(r.warnings ? { warnings: JSON.parse(String(r.warnings)) as string[] } : {}),
-  };
-}
 
 const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g;
 

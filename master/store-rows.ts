@@ -3,6 +3,7 @@
  * text), mapped to the interface's types in one place.
  */
 import type { ReturnBody } from '../protocol/messages.js';
+import type { StateResult } from '../protocol/results.js';
 import type { AgentJobStatus } from '../protocol/cli-messages.js';
 import type { AgentRow, CallRow, JobAgentRow, JobRow, KeyState, RolloutRow, RolloutStatus } from './store-api.js';
 
@@ -98,5 +99,22 @@ export function callRow(r: Row): CallRow {
     sent_by: String(r.sent_by),
     request: JSON.parse(String(r.request)) as Record<string, unknown>,
     expires: String(r.expires),
+  };
+}
+
+/** A state_results row as the StateResult the agent sent. */
+export function stateResultRow(r: Row): StateResult {
+  return {
+    id: String(r.state_id),
+    sls: String(r.sls),
+    fun: String(r.fun),
+    name: String(r.name),
+    result: r.result === null ? null : r.result === 1,
+    changes: JSON.parse(String(r.changes)) as Record<string, unknown>,
+    comment: String(r.comment),
+    start: String(r.start),
+    duration_ms: Number(r.duration_ms),
+    run_num: Number(r.run_num),
+    ...(r.warnings ? { warnings: JSON.parse(String(r.warnings)) as string[] } : {}),
   };
 }

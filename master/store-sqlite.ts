@@ -41,7 +41,7 @@ import {
   type VerifyOutcome,
   type VerifyResultRow,
 } from './store-api.js';
-import { agentRow, callRow, jobAgentRow, jobRow, rolloutRow } from './store-rows.js';
+import { agentRow, callRow, jobAgentRow, jobRow, rolloutRow, stateResultRow } from './store-rows.js';
 import { sqlitePresence } from './store-presence-sqlite.js';
 
 const now = () => new Date().toISOString();
@@ -284,19 +284,7 @@ export class SqliteStore implements Store {
 
   async stateResults(jid: string, agentId: string): Promise<StateResult[]> {
     const rows = this.q('SELECT * FROM state_results WHERE jid = ? AND agent_id = ? ORDER BY run_num').all(jid, agentId) as Record<string, unknown>[];
-    return rows.map((r) => ({
-      id: String(r.state_id),
-      sls: String(r.sls),
-      fun: String(r.fun),
-      name: String(r.name),
-      result: r.result === null ? null : r.result === 1,
-      changes: JSON.parse(String(r.changes)) as Record<string, unknown>,
-      comment: String(r.comment),
-      start: String(r.start),
-      duration_ms: Number(r.duration_ms),
-      run_num: Number(r.run_num),
-      ...(r.warnings ? { warnings: JSON.parse(String(r.warnings)) as string[] } : {}),
-    }));
+    return rows.map(stateResultRow);
   }
 
   async stateResultsOf(jid: string, agentIds: readonly string[]): Promise<Map<string, StateResult[]>> {
