@@ -212,8 +212,6 @@ async function startWith(cfg: MasterConfig, log: Logger, source: ConfigSource, i
     fingerprint: identity.fingerprint,
     store,
     async close() {
-      // agents first: their reconnects are refused from now on, not handshaked while the rest stops
-      void server.stopListening();
       releaser?.stop();
       scheduler.stop();
       clearInterval(elsewhereTimer);

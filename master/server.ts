@@ -204,8 +204,8 @@ export class AgentServer {
   private readonly pendingSockets = new Set<Duplex>();
   /** new ids between counting the pending keys and storing theirs: counted too, for the same reason */
   private newKeysInFlight = 0;
-  /** the master is stopping: its listener is closed and connections end without per-agent bookkeeping */
-  private stopping: Promise<void> | undefined;
+  /** the master is stopping: connections end without per-agent bookkeeping (one last-seen write and log line for all) */
+  private stopping = false;
   /** handshakes started / sockets that had to wait for their turn, for tests and the bench */
   readonly handshakeStats = { started: 0, held: 0, peakHeld: 0 };
 
@@ -389,21 +389,16 @@ export class AgentServer {
     });
   }
 
-  /**
-   * The first step of a stop: no new agent connections (their connects are refused, which costs
-   * this master nothing and does not climb the agents' backoff), and none handshaked while the
-   * rest of the master stops. Resolves once every connection has ended.
-   */
-  stopListening(): Promise<void> {
-    this.stopping ??= new Promise<void>((r) => this.https.close(() => r()));
+  async close(): Promise<void> {
+    // The listener stays open until the connections are gone: closed first, every agent's
+    // reconnect was refused at once and retried within 1-2 s (a refused connect does not climb
+    // the backoff), and 5,000 agents retrying together took the CPU the stopping master and
+    // the next one needed (the old master's exit 3.7 -> 13 s, the storm 19 -> 29 s and more).
+    // Those that reconnect now wait in the handshake queue or get a 503 from the closed wss.
+    this.stopping = true;
     clearInterval(this.heartbeat);
     clearTimeout(this.bucket.timer);
     for (const h of this.held.splice(0)) h.raw.destroy();
-    return this.stopping;
-  }
-
-  async close(): Promise<void> {
-    const ended = this.stopListening();
     // last seen for the whole fleet in one statement: per connection, with the sessions, lost-agent
     // timers and calls that end with the master anyway, it was 10,000 store round trips at a stop
     const ids = [...this.conns.keys()];
@@ -423,8 +418,8 @@ export class AgentServer {
     clearTimeout(grace);
     for (const c of this.conns.values()) c.terminate();
     await closed;
+    await new Promise<void>((r) => this.https.close(() => r()));
     this.https.closeAllConnections?.();
-    await ended;
   }
 
   get(id: string): AgentConn | undefined {
