@@ -3,13 +3,20 @@
  * (heartbeats notice), the master restarted (agents reconnect, results delivered), the master
  * and the agent both restarted (the spooled return is delivered).
  */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildOnce, Fleet, waitFor } from './fleet-harness.js';
+
+const MARKS = fs.mkdtempSync(path.join(os.tmpdir(), 'tsalt-resilience-'));
 
 const states = {
   'top.sls': "base:\n  '*':\n    - quick\n",
   'quick.sls': 'quick:\n  test.succeed_with_changes: []\n',
-  'slow.sls': 'before:\n  test.succeed_with_changes: []\nsleepy:\n  cmd.run:\n    - name: sleep 4\nafter:\n  test.succeed_with_changes: []\n',
+  // each agent leaves a mark as its slow state starts: the masters are killed mid-state, not
+  // while an agent still fetches the tree (which fails the job, as it should)
+  'slow.sls': `before:\n  test.succeed_with_changes: []\nsleepy:\n  cmd.run:\n    - name: touch ${path.join(MARKS, "sleepy-{{ grains['id'] }}")} && sleep 4\nafter:\n  test.succeed_with_changes: []\n`,
 };
 
 interface JobDetail {
@@ -28,6 +35,7 @@ describe('fleet: resilience', () => {
   });
   afterAll(async () => {
     await fleet?.stop();
+    fs.rmSync(MARKS, { recursive: true, force: true });
   });
 
   const job = (jid: string) => fleet.json<JobDetail>(['jobs', jid]);
@@ -79,6 +87,7 @@ describe('fleet: resilience', () => {
     const from = r1.out.length;
     const pending = fleet.cli(['apply', 'r*', 'slow']);
     const jid = (await r1.waitOutput(/job (\d{20}): apply slow/, 20_000, from))[1]!;
+    await waitFor('both agents in their slow state', () => (['r1', 'r2'].every((id) => fs.existsSync(path.join(MARKS, `sleepy-${id}`))) ? true : undefined));
     await fleet.killMasters('SIGKILL'); // every master: the agents have none to fail over to
     const cli = await pending;
     expect(cli.code).not.toBe(0);
