@@ -369,7 +369,8 @@ async function measure({ dir, n, tree, rooted, runs, expectStates, log, idle, pr
     log(`fleet ${n}: no-op jobs ${jobs.map((j) => ms(j)).join(', ')}; master CPU ${ms(cpuSum)} per job${masters > 1 ? ` (${cpuEach.map(ms).join(' + ')})` : ''}, peak RSS ${m1.map((u) => mib(u.hwmKiB)).join(' + ')}; load ${loadJobs}`);
     log(`fleet ${n}: agents' CPU ${ms(agentCpuPerJobMs)} per job (${f.procs.length} process(es)), ${(agentCpuPerJobMs / n).toFixed(2)} ms per agent per job`);
     if (jobsOnly) {
-      return { n, states: expectStates, connectMs: f.connectMs, job: stats(jobs), masterCpuPerJobMs: cpuSum, masterCpuPerJobEachMs: cpuEach, masterPeakKiB: procUsage(f.master.pid).hwmKiB, mastersPeakKiB: f.masterProcs.map((p) => procUsage(p.pid).hwmKiB), masters, agentProcs: f.procs.length, agentRssKiB: f.procs.map((p) => procUsage(p.pid).rssKiB), agentCpuPerJobMs, agentCpuPerAgentPerJobMs: agentCpuPerJobMs / n, loadJobs, loadAvg: loadAvg() };
+      if (mem) log(`fleet ${n}: master memory\n${formatMem(f.mem, n)}`);
+      return { n, ...(mem ? { mem: f.mem } : {}), states: expectStates, connectMs: f.connectMs, job: stats(jobs), masterCpuPerJobMs: cpuSum, masterCpuPerJobEachMs: cpuEach, masterPeakKiB: procUsage(f.master.pid).hwmKiB, mastersPeakKiB: f.masterProcs.map((p) => procUsage(p.pid).hwmKiB), masters, agentProcs: f.procs.length, agentRssKiB: f.procs.map((p) => procUsage(p.pid).rssKiB), agentCpuPerJobMs, agentCpuPerAgentPerJobMs: agentCpuPerJobMs / n, loadJobs, loadAvg: loadAvg() };
     }
     log(`fleet ${n}: tsalt apply '*' (whole CLI process) x${runs}`);
     const cli = await timeMany(`tsalt apply '*' (${n})`, [process.execPath, TSALT, 'apply', '*', '--socket', f.sock], {
