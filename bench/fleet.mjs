@@ -38,6 +38,7 @@ import { REPO, TSALT, prepare } from './w54.mjs';
 import { timeMany, stats, tail, loadAvg } from './lib/measure.mjs';
 import { ms, mib, spread, table } from './lib/table.mjs';
 import { freePort } from './lib/free-port.mjs';
+import { unitEnv, MASTER_UNIT } from './lib/unit.mjs';
 
 let PER_PROCESS = 100;
 const IDLE_S = 30;
@@ -45,6 +46,15 @@ const CLK_TCK = 100; // Linux USER_HZ; /proc/<pid>/stat counts CPU in these tick
 
 /** node flags for the master processes only (trying heap settings, --heapsnapshot-signal=SIGUSR2): TSALT_BENCH_MASTER_NODE_FLAGS, space-separated */
 const MASTER_NODE_FLAGS = (process.env.TSALT_BENCH_MASTER_NODE_FLAGS ?? '').split(/\s+/).filter(Boolean);
+/**
+ * The masters' environment: the packaged unit's Environment= (packaging/tsalt-master.service:
+ * the master as shipped), then TSALT_BENCH_MASTER_ENV (space-separated NAME=VALUE, to try other
+ * malloc settings); TSALT_BENCH_MASTER_UNIT_ENV=0 leaves the unit's out.
+ */
+const MASTER_ENV = {
+  ...(process.env.TSALT_BENCH_MASTER_UNIT_ENV === '0' ? {} : unitEnv(MASTER_UNIT)),
+  ...Object.fromEntries((process.env.TSALT_BENCH_MASTER_ENV ?? '').split(/\s+/).filter(Boolean).map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)])),
+};
 /** TSALT_BENCH_PG_STATS=1: the throwaway cluster loads pg_stat_statements; its top statements over the no-op jobs are logged */
 const PG_STATS = process.env.TSALT_BENCH_PG_STATS === '1';
 /** the throwaway PostgreSQL cluster of --masters 2 without --store (its CPU is measured around the jobs) */
@@ -188,7 +198,7 @@ class Fleet {
 
   async startMaster(i = 0) {
     const f = this.masterFiles(i);
-    const memEnv = this.memFile && i === 0 ? { TSALT_MEM_PROBE_FILE: this.memFile } : undefined;
+    const memEnv = { ...MASTER_ENV, ...(this.memFile && i === 0 ? { TSALT_MEM_PROBE_FILE: this.memFile } : {}) };
     const proc = start([process.execPath, ...this.profFlags('master'), ...MASTER_NODE_FLAGS, ...this.memFlags(i), TSALT, 'master', '--config', f.yaml], f.log, memEnv);
     this.masterProcs[i] = proc;
     if (i === 0) this.master = proc;
@@ -590,6 +600,7 @@ if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.me
     },
   });
   const log = (m) => process.stderr.write(`[fleet ${new Date().toISOString().slice(11, 19)} load ${loadAvg()}] ${m}\n`);
+  log(`masters' environment: ${Object.entries(MASTER_ENV).map(([k, v]) => `${k}=${v}`).join(' ') || 'none added'}`);
   const r = await runFleet({ scratch: o.scratch, sizes: o.agents.split(',').map(Number), runs: Number(o.runs), log, perProcess: Number(o['per-process']), profileMaster: o['profile-master'], store: o.store, masters: Number(o.masters), mem: o.mem, profileAgents: o['profile-agents'], jobsOnly: o['jobs-only'] });
   process.stdout.write((await formatFleet(r)) + '\n');
 }

@@ -30,27 +30,10 @@ import { pathToFileURL } from 'node:url';
 import { REPO, TSALT, prepare, dropUser } from './w54.mjs';
 import { stats, loadAvg } from './lib/measure.mjs';
 import { freePort } from './lib/free-port.mjs';
+import { unitNodeFlags, unitEnv } from './lib/unit.mjs';
 
 const CLK_TCK = 100;
 
-/** The node flags the packaged unit starts the agent with (its ExecStart), so the bench measures the agent as shipped. */
-export function unitNodeFlags(unit = path.join(REPO, 'packaging', 'tsalt-agent.service')) {
-  const line = /^ExecStart=(.*)$/m.exec(fs.readFileSync(unit, 'utf8'))?.[1] ?? '';
-  const words = line.split(/\s+/);
-  if (!/(^|\/)node$/.test(words[0] ?? '')) return []; // started through the launcher: no flags
-  return words.slice(1, words.findIndex((w) => w.endsWith('tsalt.js')));
-}
-/** The Environment= settings of the packaged unit (MALLOC_ARENA_MAX=...), applied to the measured agent. */
-export function unitEnv(unit = path.join(REPO, 'packaging', 'tsalt-agent.service')) {
-  const env = {};
-  for (const m of fs.readFileSync(unit, 'utf8').matchAll(/^Environment=(.*)$/gm)) {
-    for (const kv of m[1].trim().split(/\s+/)) {
-      const i = kv.indexOf('=');
-      if (i > 0) env[kv.slice(0, i)] = kv.slice(i + 1);
-    }
-  }
-  return env;
-}
 const sleep = (t) => new Promise((r) => setTimeout(r, t));
 
 /** The pids of a process's children (the agent's job worker, while it runs). */
