@@ -9,9 +9,11 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { JobManager } from '../../master/jobs.js';
 import { SqliteStore } from '../../master/store-sqlite.js';
 import type { AgentConn } from '../../master/server.js';
-import type { MasterMessage } from '../../protocol/messages.js';
+import type { MasterMessage, ReturnBody } from '../../protocol/messages.js';
 import type { CliEvent } from '../../protocol/cli-messages.js';
-import type { ConfigSource } from '../../master/tree.js';
+import type { ConfigSource, Snapshot } from '../../master/tree.js';
+import { MemoryTree } from '../../master/pillar.js';
+import { bundleHash } from '../../engine/tree/bundle.js';
 import { makeLogger } from '../../core/log.js';
 import { tempDir } from '../helpers/harness.js';
 
@@ -102,28 +104,36 @@ describe('JobManager: an agent run ends once', () => {
     expect(await store.getJobAgent(jid, 'a1')).toMatchObject({ status: 'done', error: null });
   });
 
-  it("an agent's run ended: the job drops what it kept for that agent while the others still run", async () => {
+  it("an agent's run ended: the job drops what it kept for that agent (row, bundle, pillar) while the others still run", async () => {
     const store = new SqliteStore(path.join(tempDir('tsalt-once-'), 'master.db'));
     stores.push(store);
     const conns = new Map(['a1', 'a2'].map((id) => [id, fakeConn(id)]));
     for (const id of conns.keys()) await store.addAgent(id, 'ab'.repeat(32), 'accepted');
-    const jobs = new JobManager({ store, source: noSource, agents: { ready: (id) => conns.get(id) }, cfg: { nodegroups: {}, lost_after_s: 60, timeout_s: 600, held_return_retry_s: 2, held_returns_max_bytes: 256 * 1024 * 1024 }, log: makeLogger('error', 'jobs') });
+    // an apply: each agent has a bundle and a rendered pillar in the job
+    const entry = (p: string, t: string) => ({ path: p, data: Buffer.from(t), executable: false });
+    const states = [entry('top.sls', "base:\n  '*':\n    - a\n"), entry('a.sls', 'a:\n  test.nop: []\n')];
+    const pillarTree = new MemoryTree('pillar', [entry('top.sls', "base:\n  '*':\n    - p\n"), entry('p.sls', 'who: {{ grains.id }}\n')]);
+    const snap: Snapshot = { revision: 'r1', bundle: { revision: 'r1', hash: bundleHash(states), entries: states, bytes: 0 }, pillar: () => pillarTree };
+    const source = { label: 'memory', snapshot: () => Promise.resolve(snap) } as unknown as ConfigSource;
+    const jobs = new JobManager({ store, source, agents: { ready: (id) => conns.get(id) }, cfg: { nodegroups: {}, lost_after_s: 60, timeout_s: 600, held_return_retry_s: 2, held_returns_max_bytes: 256 * 1024 * 1024 }, log: makeLogger('error', 'jobs') });
     managers.push(jobs);
-    const done = jobs.start({ type: 'run', target: 'a*', tgt_type: 'glob', command: 'true', user: 'root@cli' }, () => {});
+    const done = jobs.start({ type: 'apply', target: 'a*', tgt_type: 'glob', sls: [], test: true, user: 'root@cli' }, () => {});
     for (const c of conns.values()) while (!c.sent.some((m) => m.type === 'job')) await new Promise((r) => setImmediate(r));
     const sent = conns.get('a1')!.sent.find((m) => m.type === 'job')!;
     const jid = sent.type === 'job' ? sent.jid : '';
     // the job's per-agent state, as the master holds it (private: nothing else shows it)
-    type PerAgent = { rows: Map<string, unknown>; timers: Map<string, unknown>; inflight: Set<string>; pillars: Map<string, unknown> };
+    type PerAgent = { rows: Map<string, unknown>; timers: Map<string, unknown>; inflight: Set<string>; pillars: Map<string, unknown>; bundles: Map<string, unknown> };
     const job = (jobs as unknown as { active: Map<string, PerAgent> }).active.get(jid)!;
-    expect([...job.rows.keys()].sort()).toEqual(['a1', 'a2']);
+    const held = () => [job.rows, job.timers, job.pillars, job.bundles].map((m) => [...m.keys()].sort());
+    expect(held()).toEqual(Array(4).fill(['a1', 'a2']));
+    expect(sent.type === 'job' && sent.spec.kind === 'apply' ? sent.spec.pillar : undefined).toEqual({ who: 'a1' });
     const h = jobs.handlers();
-    await h.job_return!(conns.get('a1')!, { type: 'job_return', jid, body: { kind: 'run', retcode: 0, stdout: '', stderr: '' } });
+    const report = (id: string): ReturnBody => ({ kind: 'apply', report: { id, test: true, results: [], counts: { total: 0, succeeded: 0, changed: 0, failed: 0 }, duration_ms: 1 } });
+    await h.job_return!(conns.get('a1')!, { type: 'job_return', jid, revision: 'r1', body: report('a1') });
     expect([...job.inflight]).toEqual(['a2']);
-    expect([...job.rows.keys()]).toEqual(['a2']);
-    expect([...job.timers.keys()]).toEqual(['a2']);
-    await h.job_return!(conns.get('a2')!, { type: 'job_return', jid, body: { kind: 'run', retcode: 0, stdout: '', stderr: '' } });
+    expect(held()).toEqual(Array(4).fill(['a2']));
+    await h.job_return!(conns.get('a2')!, { type: 'job_return', jid, revision: 'r1', body: report('a2') });
     expect(await done).toBe(0);
-    expect(job.rows.size + job.timers.size + job.pillars.size).toBe(0);
+    expect(held()).toEqual(Array(4).fill([]));
   });
 });
