@@ -657,7 +657,8 @@ export class JobManager {
   private async sendHeld(held: HeldJob, id: string, rows?: Map<string, JobAgentRow>): Promise<void> {
     const { row } = held;
     const ja = rows ? rows.get(id) : await this.jobAgent(row.jid, id);
-    if (!ja || TERMINAL.has(ja.status)) return; // ended meanwhile (timed out, killed)
+    // ended meanwhile (timed out, killed): nothing is sent, so nothing ends it here later either
+    if (!ja || TERMINAL.has(ja.status)) return this.pruneHeld(row.jid, id);
     const conn = this.agents.ready(id);
     if (!conn) return this.finish(row.jid, id, 'lost', undefined, 'agent went offline before its turn');
     const args = row.args as { sls?: string[]; test?: boolean; command?: string; timeout_s?: number };
@@ -983,8 +984,9 @@ export class JobManager {
         return;
       }
       void this.heldElsewhere(jid, id).then((there) => {
-        // connected to another master now: that master's hello saw whether it came back with the job
-        if (there) return;
+        // connected to another master now: that master's hello saw whether it came back with the
+        // job, and its return goes there; another master's job sent from here is done with here
+        if (there) return this.pruneHeld(jid, id);
         // the transition only moves a run still open
         return this.finish(jid, id, 'lost', undefined, why);
       });

@@ -6,7 +6,8 @@
  */
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { JobManager } from '../../master/jobs.js';
+import { JobManager, type RemoteAgents } from '../../master/jobs.js';
+import { newJid } from '../../master/store-api.js';
 import { SqliteStore } from '../../master/store-sqlite.js';
 import type { AgentConn } from '../../master/server.js';
 import type { MasterMessage, ReturnBody } from '../../protocol/messages.js';
@@ -135,5 +136,61 @@ describe('JobManager: an agent run ends once', () => {
     await h.job_return!(conns.get('a2')!, { type: 'job_return', jid, revision: 'r1', body: report('a2') });
     expect(await done).toBe(0);
     expect(held()).toEqual(Array(4).fill([]));
+  });
+});
+
+describe("JobManager: another master's job sent from here is forgotten once nothing more comes of it here", () => {
+  const stores: SqliteStore[] = [];
+  const managers: JobManager[] = [];
+  afterEach(async () => {
+    for (const m of managers.splice(0)) m.stop();
+    for (const s of stores.splice(0)) await s.close();
+  });
+
+  /** This master (m1) with agent a1 connected, and a run job of master m2's for a1 in the store. */
+  async function setup() {
+    const store = new SqliteStore(path.join(tempDir('tsalt-held-'), 'master.db'));
+    stores.push(store);
+    await store.addAgent('a1', 'ab'.repeat(32), 'accepted');
+    let conn: ReturnType<typeof fakeConn> | undefined = fakeConn('a1');
+    let holder: string | undefined;
+    const remote: RemoteAgents = { elsewhere: async () => new Map(), holderOf: async () => holder, dispatch: () => {}, returned: () => {}, kill: () => {} };
+    const jobs = new JobManager({ store, source: noSource, remote, agents: { ready: (id) => (id === 'a1' ? conn : undefined) }, cfg: { nodegroups: {}, lost_after_s: 0.05, timeout_s: 600, held_return_retry_s: 2, held_returns_max_bytes: 256 * 1024 * 1024 }, log: makeLogger('error', 'jobs') });
+    managers.push(jobs);
+    const jid = newJid();
+    await store.createJob({ jid, kind: 'run', target: 'a1', tgt_type: 'glob', args: { command: 'true', timeout_s: 600 }, revision: null, started_by: 'root@m2', intent: 'intentional' }, [{ id: 'a1', status: 'queued', revision: null }]);
+    const held = () => [...(jobs as unknown as { held: Map<string, unknown> }).held.keys()];
+    return {
+      store,
+      jobs,
+      jid,
+      held,
+      sent: () => conn?.sent.filter((m) => m.type === 'job').length ?? 0,
+      /** a1's connection here ends and it is connected to `to` now */
+      moveTo: (to: string) => {
+        const c = conn!;
+        conn = undefined;
+        holder = to;
+        return jobs.onDisconnect(c);
+      },
+    };
+  }
+
+  it('a dispatch for a run that ended meanwhile (timed out by its owner): nothing sent, nothing kept', async () => {
+    const { store, jobs, jid, held, sent } = await setup();
+    await store.setJobAgentStatus(jid, 'a1', 'timeout', 'no return within 600s');
+    await jobs.runDispatched(jid, ['a1']);
+    expect(sent()).toBe(0);
+    expect(held()).toEqual([]);
+  });
+
+  it('the agent went on to another master mid-job (its return goes there): the job is forgotten here at the lost check', async () => {
+    const { jobs, jid, held, sent, moveTo } = await setup();
+    await jobs.runDispatched(jid, ['a1']);
+    expect([sent(), held()]).toEqual([1, [jid]]);
+    await moveTo('m3');
+    // the lost check runs lost_after_s (50 ms) after the disconnect; given time to, whatever it does
+    for (let i = 0; i < 100 && held().length; i++) await new Promise((r) => setTimeout(r, 20));
+    expect(held()).toEqual([]);
   });
 });
