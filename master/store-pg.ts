@@ -153,7 +153,7 @@ export class PgStore implements Store {
   /** One statement; its failure names the store (an operator reading "connect ECONNREFUSED" must know it is the database). */
   private async run(sql: string, params: unknown[] = [], on: Queryable = this.pool): Promise<pg.QueryResult> {
     try {
-      return await on.query(sql, params);
+      return await on.query(sql, params.map(withoutNul));
     } catch (e) {
       throw this.named(e);
     }
@@ -804,12 +804,23 @@ const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[
 
 /**
  * Rows as one JSON parameter for json_to_recordset. PostgreSQL's JSON refuses a lone surrogate
- * escape (\ud800) that a text parameter took as U+FFFD: such strings get U+FFFD here, as before.
- * JSON.stringify writes lone surrogates as \udXXX escapes, so the slow path runs only when one
- * (or a backslash followed by such text) is in the output.
+ * escape (\ud800) that a text parameter took as U+FFFD, and \u0000 (text holds no NUL): such
+ * characters become U+FFFD here. JSON.stringify writes both as \uXXXX escapes, so the slow path
+ * runs only when one (or a backslash followed by such text) is in the output.
  */
 function jsonParam(rows: readonly Record<string, unknown>[]): string {
   const text = JSON.stringify(rows);
-  if (!/\\ud[89a-f]/i.test(text)) return text;
-  return JSON.stringify(rows, (_k, v: unknown) => (typeof v === 'string' ? v.replace(LONE_SURROGATE, '\ufffd') : v));
+  if (!/\\u(?:0000|d[89a-f])/i.test(text)) return text;
+  return JSON.stringify(rows, (_k, v: unknown) => (typeof v === 'string' ? v.replace(LONE_SURROGATE, '\ufffd').replaceAll('\0', '\ufffd') : v));
+}
+
+/**
+ * A query parameter as PostgreSQL's text can hold it: no NUL (a command's output may have one;
+ * refused, the store write failed for good and its return was retried forever). U+FFFD instead,
+ * as for the rows of jsonParam; SQLite keeps the NUL.
+ */
+function withoutNul(p: unknown): unknown {
+  if (typeof p === 'string') return p.includes('\0') ? p.replaceAll('\0', '\ufffd') : p;
+  if (Array.isArray(p) && p.some((x) => typeof x === 'string' && x.includes('\0'))) return p.map(withoutNul);
+  return p;
 }
