@@ -301,6 +301,9 @@ export class JobManager {
     const reachable = (id: string) => this.agents.ready(id) !== undefined || elsewhere.has(id);
     const online = targets.filter((a) => reachable(a.id));
     const offline = targets.filter((a) => !reachable(a.id));
+    // pillar targeting rendered every agent's pillar: the job keeps those it sends (until each returns)
+    const sentTo = new Set(online.map((a) => a.id));
+    for (const id of pillarCache.keys()) if (!sentTo.has(id)) pillarCache.delete(id);
     const jid = newJid();
     await this.store.createJob(
       {

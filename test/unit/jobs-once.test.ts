@@ -26,6 +26,19 @@ function fakeConn(id: string): AgentConn & { sent: MasterMessage[] } {
 
 const noSource = { label: 'none', snapshot: () => Promise.reject(new Error('no tree in this test')) } as unknown as ConfigSource;
 
+/** States and pillar (`p.sls` for every agent) held in memory, one revision. */
+function memorySource(pillarSls: string): ConfigSource {
+  const entry = (p: string, t: string) => ({ path: p, data: Buffer.from(t), executable: false });
+  const states = [entry('top.sls', "base:\n  '*':\n    - a\n"), entry('a.sls', 'a:\n  test.nop: []\n')];
+  const pillarTree = new MemoryTree('pillar', [entry('top.sls', "base:\n  '*':\n    - p\n"), entry('p.sls', pillarSls)]);
+  const snap: Snapshot = { revision: 'r1', bundle: { revision: 'r1', hash: bundleHash(states), entries: states, bytes: 0 }, pillar: () => pillarTree };
+  return { label: 'memory', snapshot: () => Promise.resolve(snap) } as unknown as ConfigSource;
+}
+
+/** The master's job settings of these tests (`cfg` overrides some). */
+const jobsCfg = (cfg: { lost_after_s?: number; timeout_s?: number } = {}) => ({ nodegroups: {}, lost_after_s: 60, timeout_s: 600, held_return_retry_s: 2, held_returns_max_bytes: 256 * 1024 * 1024, ...cfg });
+const jobsLog = makeLogger('error', 'jobs', () => {});
+
 describe('JobManager: an agent run ends once', () => {
   const stores: SqliteStore[] = [];
   const managers: JobManager[] = [];
@@ -39,7 +52,7 @@ describe('JobManager: an agent run ends once', () => {
     stores.push(store);
     await store.addAgent('a1', 'ab'.repeat(32), 'accepted');
     const conn = fakeConn('a1');
-    const jobs = new JobManager({ store, source: noSource, agents: { ready: (id) => (id === 'a1' ? conn : undefined) }, cfg: { nodegroups: {}, lost_after_s: 60, timeout_s, held_return_retry_s: 2, held_returns_max_bytes: 256 * 1024 * 1024 }, log: makeLogger('error', 'jobs') });
+    const jobs = new JobManager({ store, source: noSource, agents: { ready: (id) => (id === 'a1' ? conn : undefined) }, cfg: jobsCfg({ timeout_s }), log: jobsLog });
     managers.push(jobs);
     const events: CliEvent[] = [];
     const done = jobs.start({ type: 'run', target: 'a1', tgt_type: 'glob', command: 'true', user: 'root@cli' }, (ev) => events.push(ev));
@@ -72,7 +85,7 @@ describe('JobManager: an agent run ends once', () => {
     stores.push(store);
     const conns = new Map(['a1', 'a2'].map((id) => [id, fakeConn(id)]));
     for (const id of conns.keys()) await store.addAgent(id, 'ab'.repeat(32), 'accepted');
-    const jobs = new JobManager({ store, source: noSource, agents: { ready: (id) => conns.get(id) }, cfg: { nodegroups: {}, lost_after_s: 60, timeout_s: 600, held_return_retry_s: 2, held_returns_max_bytes: 256 * 1024 * 1024 }, log: makeLogger('error', 'jobs') });
+    const jobs = new JobManager({ store, source: noSource, agents: { ready: (id) => conns.get(id) }, cfg: jobsCfg(), log: jobsLog });
     managers.push(jobs);
     const events: CliEvent[] = [];
     const done = jobs.start({ type: 'run', target: 'a*', tgt_type: 'glob', command: 'true', user: 'root@cli' }, (ev) => events.push(ev));
@@ -111,12 +124,8 @@ describe('JobManager: an agent run ends once', () => {
     const conns = new Map(['a1', 'a2'].map((id) => [id, fakeConn(id)]));
     for (const id of conns.keys()) await store.addAgent(id, 'ab'.repeat(32), 'accepted');
     // an apply: each agent has a bundle and a rendered pillar in the job
-    const entry = (p: string, t: string) => ({ path: p, data: Buffer.from(t), executable: false });
-    const states = [entry('top.sls', "base:\n  '*':\n    - a\n"), entry('a.sls', 'a:\n  test.nop: []\n')];
-    const pillarTree = new MemoryTree('pillar', [entry('top.sls', "base:\n  '*':\n    - p\n"), entry('p.sls', 'who: {{ grains.id }}\n')]);
-    const snap: Snapshot = { revision: 'r1', bundle: { revision: 'r1', hash: bundleHash(states), entries: states, bytes: 0 }, pillar: () => pillarTree };
-    const source = { label: 'memory', snapshot: () => Promise.resolve(snap) } as unknown as ConfigSource;
-    const jobs = new JobManager({ store, source, agents: { ready: (id) => conns.get(id) }, cfg: { nodegroups: {}, lost_after_s: 60, timeout_s: 600, held_return_retry_s: 2, held_returns_max_bytes: 256 * 1024 * 1024 }, log: makeLogger('error', 'jobs') });
+    const source = memorySource('who: {{ grains.id }}\n');
+    const jobs = new JobManager({ store, source, agents: { ready: (id) => conns.get(id) }, cfg: jobsCfg(), log: jobsLog });
     managers.push(jobs);
     const done = jobs.start({ type: 'apply', target: 'a*', tgt_type: 'glob', sls: [], test: true, user: 'root@cli' }, () => {});
     for (const c of conns.values()) while (!c.sent.some((m) => m.type === 'job')) await new Promise((r) => setImmediate(r));
@@ -139,6 +148,30 @@ describe('JobManager: an agent run ends once', () => {
   });
 });
 
+describe('JobManager: pillar targeting', () => {
+  it('renders every agent\'s pillar to match, and keeps for the job only those of the agents it is sent to', async () => {
+    const store = new SqliteStore(path.join(tempDir('tsalt-once-'), 'master.db'));
+    const conns = new Map(['a1', 'a2'].map((id) => [id, fakeConn(id)]));
+    for (const id of ['a1', 'a2', 'a3']) await store.addAgent(id, 'ab'.repeat(32), 'accepted');
+    // a1 and a3 match; a3 is offline
+    const jobs = new JobManager({ store, source: memorySource("{% if grains.id != 'a2' %}role: web{% endif %}\n"), agents: { ready: (id) => conns.get(id) }, cfg: jobsCfg(), log: jobsLog });
+    try {
+      const events: CliEvent[] = [];
+      void jobs.start({ type: 'apply', target: 'role:web', tgt_type: 'pillar', sls: [], test: true, user: 'root@cli' }, (ev) => events.push(ev));
+      const a1 = conns.get('a1')!;
+      while (!a1.sent.some((m) => m.type === 'job')) await new Promise((r) => setImmediate(r));
+      expect(events[0]).toMatchObject({ type: 'job_started', targets: ['a1', 'a3'], offline: [{ id: 'a3' }] });
+      const sent = a1.sent.find((m) => m.type === 'job')!;
+      const jid = sent.type === 'job' ? sent.jid : '';
+      const job = (jobs as unknown as { active: Map<string, { pillars: Map<string, unknown> }> }).active.get(jid)!;
+      expect([...job.pillars.keys()]).toEqual(['a1']);
+    } finally {
+      jobs.stop();
+      await store.close();
+    }
+  });
+});
+
 describe("JobManager: another master's job sent from here is forgotten once nothing more comes of it here", () => {
   const stores: SqliteStore[] = [];
   const managers: JobManager[] = [];
@@ -155,7 +188,7 @@ describe("JobManager: another master's job sent from here is forgotten once noth
     let conn: ReturnType<typeof fakeConn> | undefined = fakeConn('a1');
     let holder: string | undefined;
     const remote: RemoteAgents = { elsewhere: async () => new Map(), holderOf: async () => holder, dispatch: () => {}, returned: () => {}, kill: () => {} };
-    const jobs = new JobManager({ store, source: noSource, remote, agents: { ready: (id) => (id === 'a1' ? conn : undefined) }, cfg: { nodegroups: {}, lost_after_s: 0.05, timeout_s: 600, held_return_retry_s: 2, held_returns_max_bytes: 256 * 1024 * 1024 }, log: makeLogger('error', 'jobs') });
+    const jobs = new JobManager({ store, source: noSource, remote, agents: { ready: (id) => (id === 'a1' ? conn : undefined) }, cfg: jobsCfg({ lost_after_s: 0.05 }), log: jobsLog });
     managers.push(jobs);
     const jid = newJid();
     await store.createJob({ jid, kind: 'run', target: 'a1', tgt_type: 'glob', args: { command: 'true', timeout_s: 600 }, revision: null, started_by: 'root@m2', intent: 'intentional' }, [{ id: 'a1', status: 'queued', revision: null }]);
