@@ -229,7 +229,8 @@ export class PgStore implements Store {
   async createJob(job: NewJob, agents: readonly NewJobAgent[]): Promise<void> {
     const t = now();
     await this.tx(async (c) => {
-      await c.query('INSERT INTO jobs (jid, kind, target, tgt_type, args, revision, started_by, intent, created) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)', [
+      // through run(): a target is the operator's text (no NUL reaches PostgreSQL)
+      await this.run('INSERT INTO jobs (jid, kind, target, tgt_type, args, revision, started_by, intent, created) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)', [
         job.jid,
         job.kind,
         job.target,
@@ -239,7 +240,7 @@ export class PgStore implements Store {
         job.started_by,
         job.intent ?? 'intentional',
         t,
-      ]);
+      ], c);
       if (!agents.length) return;
       // one statement for all the agents (10,000 rows are one round trip, not 10,000)
       await c.query(
@@ -606,7 +607,8 @@ export class PgStore implements Store {
       const cur = rolloutRow(r);
       const n = { ...cur, ...u };
       const finished = n.status !== 'running' ? (cur.finished ?? now()) : null;
-      await c.query('UPDATE rollouts SET status = $1, batch = $2, batches = $3, agents = $4, jids = $5, message = $6, finished = $7 WHERE id = $8', [
+      // through run(): a message can quote a verify command's output (no NUL reaches PostgreSQL)
+      await this.run('UPDATE rollouts SET status = $1, batch = $2, batches = $3, agents = $4, jids = $5, message = $6, finished = $7 WHERE id = $8', [
         n.status,
         n.batch,
         n.batches,
@@ -615,7 +617,7 @@ export class PgStore implements Store {
         n.message,
         finished,
         id,
-      ]);
+      ], c);
     });
   }
 
@@ -633,7 +635,7 @@ export class PgStore implements Store {
       await c.query(
         "UPDATE rollout_batches SET status = CASE status WHEN 'pending' THEN 'not_run' ELSE 'failed' END WHERE status IN ('pending','applying','verifying') AND rollout_id IN (SELECT id FROM rollouts WHERE status = 'running')",
       );
-      await c.query("UPDATE rollouts SET status = 'failed', message = $1, finished = $2 WHERE status = 'running'", [message, now()]);
+      await this.run("UPDATE rollouts SET status = 'failed', message = $1, finished = $2 WHERE status = 'running'", [message, now()], c);
     });
   }
 

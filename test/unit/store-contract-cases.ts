@@ -322,6 +322,16 @@ export function storeContract(open: OpenStore): void {
         for (const id of ['a', 'c']) expect((await s.getJobAgent(jid, id))!.error).toMatch(kept);
         expect((await s.getJobAgent(jid, 'b'))!.body).toEqual(run);
         expect((await s.getJobAgent(jid, 'd'))!.error).toMatch(kept);
+        // the operator's text and a verify command's output quoted in a rollout's message
+        const other = newJid();
+        await s.createJob({ jid: other, kind: 'run', target: nul, tgt_type: 'glob', args: { command: nul }, revision: null, started_by: nul }, []);
+        expect(await s.getJob(other)).toMatchObject({ target: expect.stringMatching(kept), started_by: expect.stringMatching(kept), args: { command: nul } });
+        const r = await s.createRollout({ revision: 'r2', previous: 'r1', reason: 'push', started_by: nul });
+        await s.updateRollout(r, { status: 'halted', message: `verify failed: ${nul}` });
+        expect((await s.getRollout(r))!.message).toMatch(/^verify failed: before[\0\ufffd]after$/);
+        const r2 = await s.createRollout({ revision: 'r3', previous: 'r2', reason: 'push', started_by: 'root@cli' });
+        await s.closeRunningRollouts(`master restarted: ${nul}`);
+        expect((await s.getRollout(r2))!.message).toMatch(/^master restarted: before[\0\ufffd]after$/);
       }));
 
     it('stores a tick of returns at once as one after the other would: each once, results, attempts, late ones', () =>
