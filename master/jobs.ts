@@ -524,6 +524,7 @@ export class JobManager {
     job.bundles.delete(id);
     job.pillars.delete(id);
     job.retried.delete(id);
+    job.streamed?.delete(id);
     if (status === 'failed') job.failed = true;
     if (status === 'timeout' || status === 'lost') job.missing = true;
     this.emit(job, { type: 'agent_done', agent: id, status: status as 'done', ...(body ? { body } : {}), ...(error ? { error } : {}) });

@@ -148,6 +148,38 @@ describe('JobManager: an agent run ends once', () => {
   });
 });
 
+describe("JobManager: an agent on another master", () => {
+  it('its streamed-results count leaves the job with its run, as the rest of what the job kept for it', async () => {
+    const store = new SqliteStore(path.join(tempDir('tsalt-once-'), 'master.db'));
+    const a1 = fakeConn('a1');
+    for (const id of ['a1', 'a2']) await store.addAgent(id, 'ab'.repeat(32), 'accepted');
+    // a2 is connected to m2: its results and return are stored there, this master streams them
+    const remote: RemoteAgents = { elsewhere: async () => new Map([['a2', 'm2']]), holderOf: async () => 'm2', dispatch: () => {}, returned: () => {}, kill: () => {} };
+    const jobs = new JobManager({ store, source: noSource, remote, agents: { ready: (id) => (id === 'a1' ? a1 : undefined) }, cfg: jobsCfg(), log: jobsLog });
+    try {
+      const events: CliEvent[] = [];
+      const done = jobs.start({ type: 'run', target: 'a*', tgt_type: 'glob', command: 'true', user: 'root@cli' }, (ev) => events.push(ev));
+      while (!a1.sent.some((m) => m.type === 'job')) await new Promise((r) => setImmediate(r));
+      const sent = a1.sent.find((m) => m.type === 'job')!;
+      const jid = sent.type === 'job' ? sent.jid : '';
+      const job = (jobs as unknown as { active: Map<string, { streamed?: Map<string, number> }> }).active.get(jid)!;
+      const result = { id: 'x', sls: 'x', fun: 'test.nop', name: 'x', result: true, changes: {}, comment: '', start: '00:00:00.000000', duration_ms: 1, run_num: 0 };
+      await store.putStateResults([{ jid, agentId: 'a2', result }]);
+      await jobs.remoteProgress(jid, ['a2']);
+      expect(events.filter((e) => e.type === 'state_result')).toHaveLength(1);
+      expect([...(job.streamed?.keys() ?? [])]).toEqual(['a2']);
+      expect(await store.finishJobAgent(jid, 'a2', 'done', { kind: 'run', retcode: 0, stdout: '', stderr: '' })).toBe(true);
+      await jobs.remoteReturned(jid, ['a2']);
+      expect([...(job.streamed?.keys() ?? [])]).toEqual([]);
+      await jobs.handlers().job_return!(a1, { type: 'job_return', jid, body: { kind: 'run', retcode: 0, stdout: '', stderr: '' } });
+      expect(await done).toBe(0);
+    } finally {
+      jobs.stop();
+      await store.close();
+    }
+  });
+});
+
 describe('JobManager: pillar targeting', () => {
   it('renders every agent\'s pillar to match, and keeps for the job only those of the agents it is sent to', async () => {
     const store = new SqliteStore(path.join(tempDir('tsalt-once-'), 'master.db'));
