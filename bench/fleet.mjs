@@ -73,7 +73,11 @@ export function procUsage(pid) {
   return { cpuMs, rssKiB: kib('VmRSS'), hwmKiB: kib('VmHWM') };
 }
 
-/** CPU (user+sys ms) of a process and its live children (an agent's job worker), from /proc. */
+/**
+ * CPU (user+sys ms) of a process and its children (an agent's job workers), from /proc: the live
+ * ones, and what the ended ones left in the parent's cutime/cstime (a job worker that idles out
+ * inside the measured window would otherwise take its CPU with it).
+ */
 function treeCpuMs(pid) {
   let kids = [];
   try {
@@ -82,6 +86,13 @@ function treeCpuMs(pid) {
     /* gone, or no children file: the process alone */
   }
   let cpu = 0;
+  try {
+    const f = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = f.slice(f.lastIndexOf(')') + 2).split(' ');
+    cpu += ((Number(fields[13]) + Number(fields[14])) * 1000) / CLK_TCK; // cutime, cstime: children reaped
+  } catch {
+    /* gone */
+  }
   for (const p of [pid, ...kids]) {
     try {
       cpu += procUsage(p).cpuMs;

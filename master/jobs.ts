@@ -301,6 +301,9 @@ export class JobManager {
     const reachable = (id: string) => this.agents.ready(id) !== undefined || elsewhere.has(id);
     const online = targets.filter((a) => reachable(a.id));
     const offline = targets.filter((a) => !reachable(a.id));
+    // pillar targeting rendered every agent's pillar: the job keeps those it sends (until each returns)
+    const sentTo = new Set(online.map((a) => a.id));
+    for (const id of pillarCache.keys()) if (!sentTo.has(id)) pillarCache.delete(id);
     const jid = newJid();
     await this.store.createJob(
       {
@@ -521,6 +524,7 @@ export class JobManager {
     job.bundles.delete(id);
     job.pillars.delete(id);
     job.retried.delete(id);
+    job.streamed?.delete(id);
     if (status === 'failed') job.failed = true;
     if (status === 'timeout' || status === 'lost') job.missing = true;
     this.emit(job, { type: 'agent_done', agent: id, status: status as 'done', ...(body ? { body } : {}), ...(error ? { error } : {}) });
@@ -657,7 +661,8 @@ export class JobManager {
   private async sendHeld(held: HeldJob, id: string, rows?: Map<string, JobAgentRow>): Promise<void> {
     const { row } = held;
     const ja = rows ? rows.get(id) : await this.jobAgent(row.jid, id);
-    if (!ja || TERMINAL.has(ja.status)) return; // ended meanwhile (timed out, killed)
+    // ended meanwhile (timed out, killed): nothing is sent, so nothing ends it here later either
+    if (!ja || TERMINAL.has(ja.status)) return this.pruneHeld(row.jid, id);
     const conn = this.agents.ready(id);
     if (!conn) return this.finish(row.jid, id, 'lost', undefined, 'agent went offline before its turn');
     const args = row.args as { sls?: string[]; test?: boolean; command?: string; timeout_s?: number };
@@ -983,8 +988,9 @@ export class JobManager {
         return;
       }
       void this.heldElsewhere(jid, id).then((there) => {
-        // connected to another master now: that master's hello saw whether it came back with the job
-        if (there) return;
+        // connected to another master now: that master's hello saw whether it came back with the
+        // job, and its return goes there; another master's job sent from here is done with here
+        if (there) return this.pruneHeld(jid, id);
         // the transition only moves a run still open
         return this.finish(jid, id, 'lost', undefined, why);
       });

@@ -153,7 +153,7 @@ export class PgStore implements Store {
   /** One statement; its failure names the store (an operator reading "connect ECONNREFUSED" must know it is the database). */
   private async run(sql: string, params: unknown[] = [], on: Queryable = this.pool): Promise<pg.QueryResult> {
     try {
-      return await on.query(sql, params);
+      return await on.query(sql, params.map(withoutNul));
     } catch (e) {
       throw this.named(e);
     }
@@ -229,7 +229,8 @@ export class PgStore implements Store {
   async createJob(job: NewJob, agents: readonly NewJobAgent[]): Promise<void> {
     const t = now();
     await this.tx(async (c) => {
-      await c.query('INSERT INTO jobs (jid, kind, target, tgt_type, args, revision, started_by, intent, created) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)', [
+      // through run(): a target is the operator's text (no NUL reaches PostgreSQL)
+      await this.run('INSERT INTO jobs (jid, kind, target, tgt_type, args, revision, started_by, intent, created) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)', [
         job.jid,
         job.kind,
         job.target,
@@ -239,7 +240,7 @@ export class PgStore implements Store {
         job.started_by,
         job.intent ?? 'intentional',
         t,
-      ]);
+      ], c);
       if (!agents.length) return;
       // one statement for all the agents (10,000 rows are one round trip, not 10,000)
       await c.query(
@@ -606,7 +607,8 @@ export class PgStore implements Store {
       const cur = rolloutRow(r);
       const n = { ...cur, ...u };
       const finished = n.status !== 'running' ? (cur.finished ?? now()) : null;
-      await c.query('UPDATE rollouts SET status = $1, batch = $2, batches = $3, agents = $4, jids = $5, message = $6, finished = $7 WHERE id = $8', [
+      // through run(): a message can quote a verify command's output (no NUL reaches PostgreSQL)
+      await this.run('UPDATE rollouts SET status = $1, batch = $2, batches = $3, agents = $4, jids = $5, message = $6, finished = $7 WHERE id = $8', [
         n.status,
         n.batch,
         n.batches,
@@ -615,7 +617,7 @@ export class PgStore implements Store {
         n.message,
         finished,
         id,
-      ]);
+      ], c);
     });
   }
 
@@ -633,7 +635,7 @@ export class PgStore implements Store {
       await c.query(
         "UPDATE rollout_batches SET status = CASE status WHEN 'pending' THEN 'not_run' ELSE 'failed' END WHERE status IN ('pending','applying','verifying') AND rollout_id IN (SELECT id FROM rollouts WHERE status = 'running')",
       );
-      await c.query("UPDATE rollouts SET status = 'failed', message = $1, finished = $2 WHERE status = 'running'", [message, now()]);
+      await this.run("UPDATE rollouts SET status = 'failed', message = $1, finished = $2 WHERE status = 'running'", [message, now()], c);
     });
   }
 
@@ -804,12 +806,23 @@ const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[
 
 /**
  * Rows as one JSON parameter for json_to_recordset. PostgreSQL's JSON refuses a lone surrogate
- * escape (\ud800) that a text parameter took as U+FFFD: such strings get U+FFFD here, as before.
- * JSON.stringify writes lone surrogates as \udXXX escapes, so the slow path runs only when one
- * (or a backslash followed by such text) is in the output.
+ * escape (\ud800) that a text parameter took as U+FFFD, and \u0000 (text holds no NUL): such
+ * characters become U+FFFD here. JSON.stringify writes both as \uXXXX escapes, so the slow path
+ * runs only when one (or a backslash followed by such text) is in the output.
  */
 function jsonParam(rows: readonly Record<string, unknown>[]): string {
   const text = JSON.stringify(rows);
-  if (!/\\ud[89a-f]/i.test(text)) return text;
-  return JSON.stringify(rows, (_k, v: unknown) => (typeof v === 'string' ? v.replace(LONE_SURROGATE, '\ufffd') : v));
+  if (!/\\u(?:0000|d[89a-f])/i.test(text)) return text;
+  return JSON.stringify(rows, (_k, v: unknown) => (typeof v === 'string' ? v.replace(LONE_SURROGATE, '\ufffd').replaceAll('\0', '\ufffd') : v));
+}
+
+/**
+ * A query parameter as PostgreSQL's text can hold it: no NUL (a command's output may have one;
+ * refused, the store write failed for good and its return was retried forever). U+FFFD instead,
+ * as for the rows of jsonParam; SQLite keeps the NUL.
+ */
+function withoutNul(p: unknown): unknown {
+  if (typeof p === 'string') return p.includes('\0') ? p.replaceAll('\0', '\ufffd') : p;
+  if (Array.isArray(p) && p.some((x) => typeof x === 'string' && x.includes('\0'))) return p.map(withoutNul);
+  return p;
 }

@@ -19,7 +19,7 @@ function binDir() {
 }
 
 /**
- * Starts the cluster; resolves to { url(db), createDatabase(name), cpuMs(), topStatements(db), stop() }.
+ * Starts the cluster; resolves to { url(db), createDatabase(name), cpuMs(), statements(db, { reset, n }), stop() }.
  * stats: pg_stat_statements loaded (where PostgreSQL's own time goes, per statement).
  */
 export async function startPostgres({ stats = false } = {}) {

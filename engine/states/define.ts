@@ -178,14 +178,14 @@ export function validateArgs(def: StateDefinition, raw: Record<string, unknown>)
  * reached through `.transform()` pipes; undefined when the object takes any key (a catchall:
  * `.passthrough()`, `.loose()`, `.catchall(x)`).
  */
-export function knownKeys(schema: z.ZodType): Set<string> | undefined {
+export function knownKeys(schema: z.ZodType): ReadonlySet<string> | undefined {
   if (knownKeysOf.has(schema)) return knownKeysOf.get(schema);
   const keys = declaredKeys(schema);
   knownKeysOf.set(schema, keys);
   return keys;
 }
-/** a state's schema is built once: its keys too (every state of every run asked again) */
-const knownKeysOf = new WeakMap<z.ZodType, Set<string> | undefined>();
+/** a state's schema is built once: its keys too (every state of every run asked again); one Set shared by every caller, so read-only */
+const knownKeysOf = new WeakMap<z.ZodType, ReadonlySet<string> | undefined>();
 
 function declaredKeys(schema: z.ZodType): Set<string> | undefined {
   let s: z.ZodType = schema;

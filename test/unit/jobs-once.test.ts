@@ -6,12 +6,15 @@
  */
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { JobManager } from '../../master/jobs.js';
+import { JobManager, type RemoteAgents } from '../../master/jobs.js';
+import { newJid } from '../../master/store-api.js';
 import { SqliteStore } from '../../master/store-sqlite.js';
 import type { AgentConn } from '../../master/server.js';
-import type { MasterMessage } from '../../protocol/messages.js';
+import type { MasterMessage, ReturnBody } from '../../protocol/messages.js';
 import type { CliEvent } from '../../protocol/cli-messages.js';
-import type { ConfigSource } from '../../master/tree.js';
+import type { ConfigSource, Snapshot } from '../../master/tree.js';
+import { MemoryTree } from '../../master/pillar.js';
+import { bundleHash } from '../../engine/tree/bundle.js';
 import { makeLogger } from '../../core/log.js';
 import { tempDir } from '../helpers/harness.js';
 
@@ -22,6 +25,19 @@ function fakeConn(id: string): AgentConn & { sent: MasterMessage[] } {
 }
 
 const noSource = { label: 'none', snapshot: () => Promise.reject(new Error('no tree in this test')) } as unknown as ConfigSource;
+
+/** States and pillar (`p.sls` for every agent) held in memory, one revision. */
+function memorySource(pillarSls: string): ConfigSource {
+  const entry = (p: string, t: string) => ({ path: p, data: Buffer.from(t), executable: false });
+  const states = [entry('top.sls', "base:\n  '*':\n    - a\n"), entry('a.sls', 'a:\n  test.nop: []\n')];
+  const pillarTree = new MemoryTree('pillar', [entry('top.sls', "base:\n  '*':\n    - p\n"), entry('p.sls', pillarSls)]);
+  const snap: Snapshot = { revision: 'r1', bundle: { revision: 'r1', hash: bundleHash(states), entries: states, bytes: 0 }, pillar: () => pillarTree };
+  return { label: 'memory', snapshot: () => Promise.resolve(snap) } as unknown as ConfigSource;
+}
+
+/** The master's job settings of these tests (`cfg` overrides some). */
+const jobsCfg = (cfg: { lost_after_s?: number; timeout_s?: number } = {}) => ({ nodegroups: {}, lost_after_s: 60, timeout_s: 600, held_return_retry_s: 2, held_returns_max_bytes: 256 * 1024 * 1024, ...cfg });
+const jobsLog = makeLogger('error', 'jobs', () => {});
 
 describe('JobManager: an agent run ends once', () => {
   const stores: SqliteStore[] = [];
@@ -36,7 +52,7 @@ describe('JobManager: an agent run ends once', () => {
     stores.push(store);
     await store.addAgent('a1', 'ab'.repeat(32), 'accepted');
     const conn = fakeConn('a1');
-    const jobs = new JobManager({ store, source: noSource, agents: { ready: (id) => (id === 'a1' ? conn : undefined) }, cfg: { nodegroups: {}, lost_after_s: 60, timeout_s, held_return_retry_s: 2, held_returns_max_bytes: 256 * 1024 * 1024 }, log: makeLogger('error', 'jobs') });
+    const jobs = new JobManager({ store, source: noSource, agents: { ready: (id) => (id === 'a1' ? conn : undefined) }, cfg: jobsCfg({ timeout_s }), log: jobsLog });
     managers.push(jobs);
     const events: CliEvent[] = [];
     const done = jobs.start({ type: 'run', target: 'a1', tgt_type: 'glob', command: 'true', user: 'root@cli' }, (ev) => events.push(ev));
@@ -69,7 +85,7 @@ describe('JobManager: an agent run ends once', () => {
     stores.push(store);
     const conns = new Map(['a1', 'a2'].map((id) => [id, fakeConn(id)]));
     for (const id of conns.keys()) await store.addAgent(id, 'ab'.repeat(32), 'accepted');
-    const jobs = new JobManager({ store, source: noSource, agents: { ready: (id) => conns.get(id) }, cfg: { nodegroups: {}, lost_after_s: 60, timeout_s: 600, held_return_retry_s: 2, held_returns_max_bytes: 256 * 1024 * 1024 }, log: makeLogger('error', 'jobs') });
+    const jobs = new JobManager({ store, source: noSource, agents: { ready: (id) => conns.get(id) }, cfg: jobsCfg(), log: jobsLog });
     managers.push(jobs);
     const events: CliEvent[] = [];
     const done = jobs.start({ type: 'run', target: 'a*', tgt_type: 'glob', command: 'true', user: 'root@cli' }, (ev) => events.push(ev));
@@ -102,28 +118,144 @@ describe('JobManager: an agent run ends once', () => {
     expect(await store.getJobAgent(jid, 'a1')).toMatchObject({ status: 'done', error: null });
   });
 
-  it("an agent's run ended: the job drops what it kept for that agent while the others still run", async () => {
+  it("an agent's run ended: the job drops what it kept for that agent (row, bundle, pillar) while the others still run", async () => {
     const store = new SqliteStore(path.join(tempDir('tsalt-once-'), 'master.db'));
     stores.push(store);
     const conns = new Map(['a1', 'a2'].map((id) => [id, fakeConn(id)]));
     for (const id of conns.keys()) await store.addAgent(id, 'ab'.repeat(32), 'accepted');
-    const jobs = new JobManager({ store, source: noSource, agents: { ready: (id) => conns.get(id) }, cfg: { nodegroups: {}, lost_after_s: 60, timeout_s: 600, held_return_retry_s: 2, held_returns_max_bytes: 256 * 1024 * 1024 }, log: makeLogger('error', 'jobs') });
+    // an apply: each agent has a bundle and a rendered pillar in the job
+    const source = memorySource('who: {{ grains.id }}\n');
+    const jobs = new JobManager({ store, source, agents: { ready: (id) => conns.get(id) }, cfg: jobsCfg(), log: jobsLog });
     managers.push(jobs);
-    const done = jobs.start({ type: 'run', target: 'a*', tgt_type: 'glob', command: 'true', user: 'root@cli' }, () => {});
+    const done = jobs.start({ type: 'apply', target: 'a*', tgt_type: 'glob', sls: [], test: true, user: 'root@cli' }, () => {});
     for (const c of conns.values()) while (!c.sent.some((m) => m.type === 'job')) await new Promise((r) => setImmediate(r));
     const sent = conns.get('a1')!.sent.find((m) => m.type === 'job')!;
     const jid = sent.type === 'job' ? sent.jid : '';
     // the job's per-agent state, as the master holds it (private: nothing else shows it)
-    type PerAgent = { rows: Map<string, unknown>; timers: Map<string, unknown>; inflight: Set<string>; pillars: Map<string, unknown> };
+    type PerAgent = { rows: Map<string, unknown>; timers: Map<string, unknown>; inflight: Set<string>; pillars: Map<string, unknown>; bundles: Map<string, unknown> };
     const job = (jobs as unknown as { active: Map<string, PerAgent> }).active.get(jid)!;
-    expect([...job.rows.keys()].sort()).toEqual(['a1', 'a2']);
+    const held = () => [job.rows, job.timers, job.pillars, job.bundles].map((m) => [...m.keys()].sort());
+    expect(held()).toEqual(Array(4).fill(['a1', 'a2']));
+    expect(sent.type === 'job' && sent.spec.kind === 'apply' ? sent.spec.pillar : undefined).toEqual({ who: 'a1' });
     const h = jobs.handlers();
-    await h.job_return!(conns.get('a1')!, { type: 'job_return', jid, body: { kind: 'run', retcode: 0, stdout: '', stderr: '' } });
+    const report = (id: string): ReturnBody => ({ kind: 'apply', report: { id, test: true, results: [], counts: { total: 0, succeeded: 0, changed: 0, failed: 0 }, duration_ms: 1 } });
+    await h.job_return!(conns.get('a1')!, { type: 'job_return', jid, revision: 'r1', body: report('a1') });
     expect([...job.inflight]).toEqual(['a2']);
-    expect([...job.rows.keys()]).toEqual(['a2']);
-    expect([...job.timers.keys()]).toEqual(['a2']);
-    await h.job_return!(conns.get('a2')!, { type: 'job_return', jid, body: { kind: 'run', retcode: 0, stdout: '', stderr: '' } });
+    expect(held()).toEqual(Array(4).fill(['a2']));
+    await h.job_return!(conns.get('a2')!, { type: 'job_return', jid, revision: 'r1', body: report('a2') });
     expect(await done).toBe(0);
-    expect(job.rows.size + job.timers.size + job.pillars.size).toBe(0);
+    expect(held()).toEqual(Array(4).fill([]));
+  });
+});
+
+describe("JobManager: an agent on another master", () => {
+  it('its streamed-results count leaves the job with its run, as the rest of what the job kept for it', async () => {
+    const store = new SqliteStore(path.join(tempDir('tsalt-once-'), 'master.db'));
+    const a1 = fakeConn('a1');
+    for (const id of ['a1', 'a2']) await store.addAgent(id, 'ab'.repeat(32), 'accepted');
+    // a2 is connected to m2: its results and return are stored there, this master streams them
+    const remote: RemoteAgents = { elsewhere: async () => new Map([['a2', 'm2']]), holderOf: async () => 'm2', dispatch: () => {}, returned: () => {}, kill: () => {} };
+    const jobs = new JobManager({ store, source: noSource, remote, agents: { ready: (id) => (id === 'a1' ? a1 : undefined) }, cfg: jobsCfg(), log: jobsLog });
+    try {
+      const events: CliEvent[] = [];
+      const done = jobs.start({ type: 'run', target: 'a*', tgt_type: 'glob', command: 'true', user: 'root@cli' }, (ev) => events.push(ev));
+      while (!a1.sent.some((m) => m.type === 'job')) await new Promise((r) => setImmediate(r));
+      const sent = a1.sent.find((m) => m.type === 'job')!;
+      const jid = sent.type === 'job' ? sent.jid : '';
+      const job = (jobs as unknown as { active: Map<string, { streamed?: Map<string, number> }> }).active.get(jid)!;
+      const result = { id: 'x', sls: 'x', fun: 'test.nop', name: 'x', result: true, changes: {}, comment: '', start: '00:00:00.000000', duration_ms: 1, run_num: 0 };
+      await store.putStateResults([{ jid, agentId: 'a2', result }]);
+      await jobs.remoteProgress(jid, ['a2']);
+      expect(events.filter((e) => e.type === 'state_result')).toHaveLength(1);
+      expect([...(job.streamed?.keys() ?? [])]).toEqual(['a2']);
+      expect(await store.finishJobAgent(jid, 'a2', 'done', { kind: 'run', retcode: 0, stdout: '', stderr: '' })).toBe(true);
+      await jobs.remoteReturned(jid, ['a2']);
+      expect([...(job.streamed?.keys() ?? [])]).toEqual([]);
+      await jobs.handlers().job_return!(a1, { type: 'job_return', jid, body: { kind: 'run', retcode: 0, stdout: '', stderr: '' } });
+      expect(await done).toBe(0);
+    } finally {
+      jobs.stop();
+      await store.close();
+    }
+  });
+});
+
+describe('JobManager: pillar targeting', () => {
+  it('renders every agent\'s pillar to match, and keeps for the job only those of the agents it is sent to', async () => {
+    const store = new SqliteStore(path.join(tempDir('tsalt-once-'), 'master.db'));
+    const conns = new Map(['a1', 'a2'].map((id) => [id, fakeConn(id)]));
+    for (const id of ['a1', 'a2', 'a3']) await store.addAgent(id, 'ab'.repeat(32), 'accepted');
+    // a1 and a3 match; a3 is offline
+    const jobs = new JobManager({ store, source: memorySource("{% if grains.id != 'a2' %}role: web{% endif %}\n"), agents: { ready: (id) => conns.get(id) }, cfg: jobsCfg(), log: jobsLog });
+    try {
+      const events: CliEvent[] = [];
+      void jobs.start({ type: 'apply', target: 'role:web', tgt_type: 'pillar', sls: [], test: true, user: 'root@cli' }, (ev) => events.push(ev));
+      const a1 = conns.get('a1')!;
+      while (!a1.sent.some((m) => m.type === 'job')) await new Promise((r) => setImmediate(r));
+      expect(events[0]).toMatchObject({ type: 'job_started', targets: ['a1', 'a3'], offline: [{ id: 'a3' }] });
+      const sent = a1.sent.find((m) => m.type === 'job')!;
+      const jid = sent.type === 'job' ? sent.jid : '';
+      const job = (jobs as unknown as { active: Map<string, { pillars: Map<string, unknown> }> }).active.get(jid)!;
+      expect([...job.pillars.keys()]).toEqual(['a1']);
+    } finally {
+      jobs.stop();
+      await store.close();
+    }
+  });
+});
+
+describe("JobManager: another master's job sent from here is forgotten once nothing more comes of it here", () => {
+  const stores: SqliteStore[] = [];
+  const managers: JobManager[] = [];
+  afterEach(async () => {
+    for (const m of managers.splice(0)) m.stop();
+    for (const s of stores.splice(0)) await s.close();
+  });
+
+  /** This master (m1) with agent a1 connected, and a run job of master m2's for a1 in the store. */
+  async function setup() {
+    const store = new SqliteStore(path.join(tempDir('tsalt-held-'), 'master.db'));
+    stores.push(store);
+    await store.addAgent('a1', 'ab'.repeat(32), 'accepted');
+    let conn: ReturnType<typeof fakeConn> | undefined = fakeConn('a1');
+    let holder: string | undefined;
+    const remote: RemoteAgents = { elsewhere: async () => new Map(), holderOf: async () => holder, dispatch: () => {}, returned: () => {}, kill: () => {} };
+    const jobs = new JobManager({ store, source: noSource, remote, agents: { ready: (id) => (id === 'a1' ? conn : undefined) }, cfg: jobsCfg({ lost_after_s: 0.05 }), log: jobsLog });
+    managers.push(jobs);
+    const jid = newJid();
+    await store.createJob({ jid, kind: 'run', target: 'a1', tgt_type: 'glob', args: { command: 'true', timeout_s: 600 }, revision: null, started_by: 'root@m2', intent: 'intentional' }, [{ id: 'a1', status: 'queued', revision: null }]);
+    const held = () => [...(jobs as unknown as { held: Map<string, unknown> }).held.keys()];
+    return {
+      store,
+      jobs,
+      jid,
+      held,
+      sent: () => conn?.sent.filter((m) => m.type === 'job').length ?? 0,
+      /** a1's connection here ends and it is connected to `to` now */
+      moveTo: (to: string) => {
+        const c = conn!;
+        conn = undefined;
+        holder = to;
+        return jobs.onDisconnect(c);
+      },
+    };
+  }
+
+  it('a dispatch for a run that ended meanwhile (timed out by its owner): nothing sent, nothing kept', async () => {
+    const { store, jobs, jid, held, sent } = await setup();
+    await store.setJobAgentStatus(jid, 'a1', 'timeout', 'no return within 600s');
+    await jobs.runDispatched(jid, ['a1']);
+    expect(sent()).toBe(0);
+    expect(held()).toEqual([]);
+  });
+
+  it('the agent went on to another master mid-job (its return goes there): the job is forgotten here at the lost check', async () => {
+    const { jobs, jid, held, sent, moveTo } = await setup();
+    await jobs.runDispatched(jid, ['a1']);
+    expect([sent(), held()]).toEqual([1, [jid]]);
+    await moveTo('m3');
+    // the lost check runs lost_after_s (50 ms) after the disconnect; given time to, whatever it does
+    for (let i = 0; i < 100 && held().length; i++) await new Promise((r) => setTimeout(r, 20));
+    expect(held()).toEqual([]);
   });
 });

@@ -16,14 +16,14 @@ afterAll(async () => {
 });
 const log = makeLogger('error', 'presence', () => {});
 
-/** The real store, with each release of a session held back `delayMs` before it runs. */
-function slowReleases(store: SqliteStore, delayMs: number): PresenceStore {
+/** The real store, with each call of `slow` (a session's release or claim) held back `delayMs` before it runs. */
+function slowCalls(store: SqliteStore, slow: 'releaseSession' | 'claimSession', delayMs: number): PresenceStore {
   return new Proxy(store, {
     get(target, prop, receiver) {
-      if (prop === 'releaseSession')
+      if (prop === slow)
         return async (agentId: string, master: string) => {
           await new Promise((r) => setTimeout(r, delayMs));
-          return target.releaseSession(agentId, master);
+          return target[slow](agentId, master);
         };
       const v = Reflect.get(target, prop, receiver) as unknown;
       return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
@@ -31,18 +31,18 @@ function slowReleases(store: SqliteStore, delayMs: number): PresenceStore {
   });
 }
 
-async function started(delayMs: number): Promise<{ store: SqliteStore; presence: Presence }> {
+async function started(slow: 'releaseSession' | 'claimSession', delayMs: number): Promise<{ store: SqliteStore; presence: Presence }> {
   const store = new SqliteStore(path.join(tempDir(), 'master.db'));
   stores.push(store);
   await store.addAgent('a1', 'f'.repeat(64), 'accepted');
-  const presence = new Presence({ store: slowReleases(store, delayMs), self: 'm1', url: () => '127.0.0.1:4506', heartbeat_s: 60, log });
+  const presence = new Presence({ store: slowCalls(store, slow, delayMs), self: 'm1', url: () => '127.0.0.1:4506', heartbeat_s: 60, log });
   await presence.start();
   return { store, presence };
 }
 
 describe('presence: sessions claimed and released in order', () => {
   it('a reconnect: the old connection slow to release, the new one quick to claim; the session stays', async () => {
-    const { store, presence } = await started(150);
+    const { store, presence } = await started('releaseSession', 150);
     await presence.claim('a1');
     // the old connection ends, the agent is back at once (both issued before either ran)
     const released = presence.release('a1');
@@ -52,8 +52,8 @@ describe('presence: sessions claimed and released in order', () => {
     await presence.stop();
   });
 
-  it('the last word wins the other way too: claimed, then released, stays released', async () => {
-    const { store, presence } = await started(0);
+  it('the last word wins the other way too: claimed (slowly), then released, stays released', async () => {
+    const { store, presence } = await started('claimSession', 150);
     const claimed = presence.claim('a1');
     const released = presence.release('a1');
     await Promise.all([claimed, released]);

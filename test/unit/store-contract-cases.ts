@@ -298,6 +298,42 @@ export function storeContract(open: OpenStore): void {
         expect((await s.stateResults(jid, 'b'))[0]!.comment).toMatch(/^x\ufffd+y é😀 \\ud800 "q"$/);
       }));
 
+    it("a NUL character (a command's output) in results, returns and errors is stored: kept, or U+FFFD where the store's text has none (PostgreSQL)", () =>
+      withStore(open, 'nul', async (s) => {
+        const jid = await job(s, ['a', 'b', 'c', 'd', 'e']);
+        const nul = 'before\0after';
+        const kept = /^before[\0\ufffd]after$/;
+        // a tick of them, and one alone
+        await s.putStateResults([
+          { jid, agentId: 'a', result: result(0, true, { comment: nul, name: nul }) },
+          { jid, agentId: 'b', result: result(0, true) },
+        ]);
+        await s.putStateResult(jid, 'c', result(0, true, { comment: nul }));
+        expect((await s.stateResults(jid, 'a'))[0]).toMatchObject({ comment: expect.stringMatching(kept), name: expect.stringMatching(kept) });
+        expect((await s.stateResults(jid, 'c'))[0]!.comment).toMatch(kept);
+        const failed: ReturnBody = { kind: 'error', error: nul };
+        const run: ReturnBody = { kind: 'run', retcode: 0, stdout: nul, stderr: '' };
+        expect(await s.finishJobAgents([
+          { jid, agentId: 'a', status: 'failed', body: failed },
+          { jid, agentId: 'b', status: 'done', body: run },
+        ])).toEqual([true, true]);
+        expect(await s.finishJobAgent(jid, 'c', 'failed', failed)).toBe(true);
+        expect(await s.setJobAgentStatus(jid, 'd', 'lost', nul)).toBe(true);
+        for (const id of ['a', 'c']) expect((await s.getJobAgent(jid, id))!.error).toMatch(kept);
+        expect((await s.getJobAgent(jid, 'b'))!.body).toEqual(run);
+        expect((await s.getJobAgent(jid, 'd'))!.error).toMatch(kept);
+        // the operator's text and a verify command's output quoted in a rollout's message
+        const other = newJid();
+        await s.createJob({ jid: other, kind: 'run', target: nul, tgt_type: 'glob', args: { command: nul }, revision: null, started_by: nul }, []);
+        expect(await s.getJob(other)).toMatchObject({ target: expect.stringMatching(kept), started_by: expect.stringMatching(kept), args: { command: nul } });
+        const r = await s.createRollout({ revision: 'r2', previous: 'r1', reason: 'push', started_by: nul });
+        await s.updateRollout(r, { status: 'halted', message: `verify failed: ${nul}` });
+        expect((await s.getRollout(r))!.message).toMatch(/^verify failed: before[\0\ufffd]after$/);
+        const r2 = await s.createRollout({ revision: 'r3', previous: 'r2', reason: 'push', started_by: 'root@cli' });
+        await s.closeRunningRollouts(`master restarted: ${nul}`);
+        expect((await s.getRollout(r2))!.message).toMatch(/^master restarted: before[\0\ufffd]after$/);
+      }));
+
     it('stores a tick of returns at once as one after the other would: each once, results, attempts, late ones', () =>
       withStore(open, 'finish-many', async (s) => {
         for (const id of ['a', 'b', 'c', 'd', 'e']) await s.addAgent(id, FP, 'accepted');
