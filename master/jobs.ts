@@ -408,6 +408,8 @@ export class JobManager {
 
   private async dispatch(job: ActiveJob, id: string): Promise<void> {
     if (job.waitIdle && job.kind === 'apply') await this.waitIdle(job, id);
+    // the run may have ended while it waited (cancelled, lost, job timed out): nothing to send
+    if (!job.inflight.has(id)) return;
     const conn = this.agents.ready(id);
     const holder = conn ? undefined : job.elsewhere.get(id);
     if (holder) return this.dispatchElsewhere(job, id, holder);
