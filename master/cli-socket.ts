@@ -57,7 +57,7 @@ export async function listenCli(file: string, handler: CliHandler, log: Logger, 
       name: () => `cli client #${n} (${what}${jid ? `, job ${jid}` : ''})`,
       log,
       cap: opts.maxPendingBytes,
-      hint: () => (jid ? `job ${jid} goes on; \`tsalt jobs show ${jid}\` has its results` : ''),
+      hint: () => (jid ? `job ${jid} goes on; \`tsalt jobs ${jid}\` has its results` : ''),
     });
     // a job's events come a few per agent: written a loop turn at a time (one writev, not one
     // write each); end() uncorks what is left
