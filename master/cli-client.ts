@@ -47,7 +47,7 @@ export function request(file: string, req: CliRequest, onEvent: (ev: CliEvent) =
     });
     sock.on('close', () => {
       if (code !== undefined) resolve(code);
-      else reject(new CliConnectError(`the master closed the connection before the answer was complete (restarted?)`));
+      else reject(new CliConnectError(`the master closed the connection before the answer was complete: it restarted, or it dropped this client for not reading its answer (see the master's log); a job goes on without it, 'tsalt jobs <jid>' has its results`));
     });
   });
 }

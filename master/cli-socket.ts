@@ -8,6 +8,7 @@ import net from 'node:net';
 import path from 'node:path';
 import { CliRequestSchema, type CliEvent, type CliRequest } from '../protocol/cli-messages.js';
 import type { Logger } from '../core/log.js';
+import { BoundedWriter } from './bounded-writer.js';
 
 const MAX_REQUEST = 1024 * 1024;
 
@@ -24,23 +25,46 @@ async function socketInUse(file: string): Promise<boolean> {
   });
 }
 
-export async function listenCli(file: string, handler: CliHandler, log: Logger): Promise<net.Server> {
+export interface CliSocketOptions {
+  /** bytes of events that may wait for one CLI that stopped reading (default MAX_PENDING_BYTES) */
+  maxPendingBytes?: number;
+}
+
+/** A request in a few words, for the log: its type and target. */
+function describe(req: CliRequest): string {
+  return 'target' in req && typeof req.target === 'string' ? `${req.type} ${JSON.stringify(req.target.slice(0, 80))}` : req.type;
+}
+
+export async function listenCli(file: string, handler: CliHandler, log: Logger, opts: CliSocketOptions = {}): Promise<net.Server> {
   const dir = path.dirname(file);
   if (!fs.existsSync(dir)) fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
   if (fs.existsSync(file)) {
     if (await socketInUse(file)) throw new Error(`${file}: another master is listening on this socket`);
     fs.unlinkSync(file); // left behind by a master that died
   }
+  let clients = 0;
   const server = net.createServer((sock) => {
     let buf = '';
     let handled = false;
+    const n = ++clients;
+    let what = 'request not read yet';
+    let jid: string | undefined;
     sock.setEncoding('utf8');
     sock.on('error', () => {}); // a CLI that went away (Ctrl-C) is not the master's problem
+    // a CLI that stopped reading (suspended, piped into a stalled pager) is cut off before its
+    // events fill the master's memory; the job goes on without it
+    const out = new BoundedWriter(sock, {
+      name: () => `cli client #${n} (${what}${jid ? `, job ${jid}` : ''})`,
+      log,
+      cap: opts.maxPendingBytes,
+      hint: () => (jid ? `job ${jid} goes on; \`tsalt jobs ${jid}\` has its results` : ''),
+    });
     // a job's events come a few per agent: written a loop turn at a time (one writev, not one
     // write each); end() uncorks what is left
     let corked = false;
     const send = (ev: CliEvent) => {
-      if (sock.destroyed || !sock.writable) return;
+      if (out.dropped || sock.destroyed || !sock.writable) return;
+      if (ev.type === 'job_started') jid = ev.jid;
       if (!corked) {
         corked = true;
         sock.cork();
@@ -49,7 +73,7 @@ export async function listenCli(file: string, handler: CliHandler, log: Logger):
           sock.uncork();
         });
       }
-      sock.write(JSON.stringify(ev) + '\n');
+      out.write(JSON.stringify(ev) + '\n');
     };
     sock.on('data', (chunk: string) => {
       if (handled) return;
@@ -58,7 +82,7 @@ export async function listenCli(file: string, handler: CliHandler, log: Logger):
         handled = true;
         send({ type: 'error', message: 'request too large' });
         send({ type: 'end', code: 1 });
-        sock.end();
+        out.end();
         return;
       }
       const nl = buf.indexOf('\n');
@@ -74,20 +98,21 @@ export async function listenCli(file: string, handler: CliHandler, log: Logger):
       if (!r.success) {
         send({ type: 'error', message: `bad request: ${r.error.issues[0]?.message ?? 'invalid'}` });
         send({ type: 'end', code: 1 });
-        sock.end();
+        out.end();
         return;
       }
+      what = describe(r.data);
       log.debug(`cli: ${r.data.type}`);
       handler(r.data, send).then(
         (code) => {
           send({ type: 'end', code });
-          sock.end();
+          out.end();
         },
         (e: Error) => {
           log.error(`cli ${r.data.type} failed: ${e.message}`);
           send({ type: 'error', message: e.message });
           send({ type: 'end', code: 1 });
-          sock.end();
+          out.end();
         },
       );
     });

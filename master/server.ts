@@ -34,6 +34,7 @@ import {
 import { peerIdentity, type Identity } from '../core/identity.js';
 import type { Logger } from '../core/log.js';
 import type { Store } from './store-api.js';
+import { MAX_PENDING_BYTES } from './bounded-writer.js';
 
 export type AuthLevel = 'pending' | 'accepted';
 
@@ -48,6 +49,10 @@ export class AgentConn {
   heard = false;
   /** this connection's messages are handled one after the other, in the order they came */
   inbox: Promise<void> = Promise.resolve();
+  /** bytes that may wait for this agent before it counts as not reading (set by the server) */
+  maxPending = Infinity;
+  /** called instead of sending when more than maxPending waits for the agent */
+  onStalled: ((pending: number) => void) | undefined;
   constructor(
     readonly id: string,
     readonly fingerprint: string,
@@ -67,6 +72,13 @@ export class AgentConn {
   /** A message serialised once for many agents (a job's message): the caller built it from a MasterMessage. */
   sendText(text: string): boolean {
     if (!this.open) return false;
+    // an agent that stopped reading (a stopped process; one asking for its bundle again and
+    // again without reading it) is cut off before the master holds more than this for it
+    const pending = this.ws.bufferedAmount;
+    if (pending > this.maxPending) {
+      this.onStalled?.(pending);
+      return false;
+    }
     this.ws.send(text);
     return true;
   }
@@ -583,6 +595,12 @@ export class AgentServer {
     const old = this.conns.get(id);
     const conn = new AgentConn(id, fp, row.key_state, ws, remote);
     conn.preAuth = preAuth;
+    // room for two of the largest frames (a bundle) besides the usual cap
+    conn.maxPending = 2 * this.o.maxFrameBytes + MAX_PENDING_BYTES;
+    conn.onStalled = (pending) => {
+      log.warn(`agent ${id} from ${remote}: stopped reading with ${pending} bytes waiting for it (cap ${conn.maxPending}); dropped it`);
+      conn.terminate();
+    };
     this.conns.set(id, conn);
     if (old) {
       log.info(`agent ${id}: new connection replaces the old one`);

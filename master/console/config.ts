@@ -7,6 +7,11 @@ export const ConsoleConfigSchema = z.strictObject({
   /** 0 picks a free port (tests; the chosen one is logged) */
   port: z.number().int().min(0).max(65535).default(4580),
   /**
+   * Live pages' streams get a keepalive this often; a page whose stream is still behind one
+   * interval later (its reader stopped reading: a suspended laptop, a stalled proxy) is dropped
+   */
+  keepalive_s: z.number().positive().max(3600).default(15),
+  /**
    * The operators' secret: `Authorization: Bearer <token>`, or `?token=<token>` once on any
    * URL (which sets a session cookie). Long enough not to be guessed.
    */

@@ -8,6 +8,7 @@
 import fs from 'node:fs';
 import http from 'node:http';
 import type { Logger } from '../../core/log.js';
+import { BoundedWriter } from '../bounded-writer.js';
 import { ConsoleAuth, sessionCookie } from './auth.js';
 import type { ConsoleConfig } from './config.js';
 import { html, type Html } from './html.js';
@@ -146,7 +147,7 @@ export function serveConsole(cfg: ConsoleConfig, src: ConsoleSource, live: Conso
     }
   }
 
-  const streams = new Set<http.ServerResponse>();
+  const streams = new Set<BoundedWriter>();
 
   /** Server-sent events: `sig` per agent whose section changed, `done` when the job completed. */
   async function liveJob(res: http.ServerResponse, jid: string): Promise<void> {
@@ -154,7 +155,7 @@ export function serveConsole(cfg: ConsoleConfig, src: ConsoleSource, live: Conso
       reply(res, { status: 404, type: 'text/plain; charset=utf-8', body: 'no such job\n' });
       return;
     }
-    openStream(res);
+    const w = openStream(res);
     const sent = new Map<string, string>();
     // one look at a time, in order: a look reads the store in several steps
     let looking: Promise<void> = Promise.resolve();
@@ -162,21 +163,34 @@ export function serveConsole(cfg: ConsoleConfig, src: ConsoleSource, live: Conso
       if (res.writableEnded) return;
       const sigs = await qs.signatures(jid);
       const running = (await qs.jobSummary(jid))?.running;
-      if (res.writableEnded) return;
+      if (res.writableEnded || w.dropped) return;
       for (const [agent, sig] of sigs) {
         if (sent.get(agent) === sig) continue;
         sent.set(agent, sig);
-        res.write(`event: sig\ndata: ${JSON.stringify({ agent, sig })}\n\n`);
+        w.write(`event: sig\ndata: ${JSON.stringify({ agent, sig })}\n\n`);
       }
       if (!running) {
-        res.write('event: done\ndata: {}\n\n');
-        res.end();
+        w.write('event: done\ndata: {}\n\n');
+        w.end();
       }
     };
+    // a reader that is behind gets no new look until it caught up: the look then sends what
+    // changed meanwhile, so nothing piles up for a slow page and nothing is lost
+    let waiting = false;
     const push = () => {
+      if (w.behind) {
+        if (!waiting) {
+          waiting = true;
+          w.whenDrained(() => {
+            waiting = false;
+            push();
+          });
+        }
+        return;
+      }
       looking = looking.then(look).catch((e: Error) => {
         log.warn(`console: live job ${jid}: ${e.message}`);
-        res.end();
+        w.end();
       });
     };
     // a big job streams thousands of results: one look per PUSH_EVERY_MS at most, not one per result
@@ -198,9 +212,9 @@ export function serveConsole(cfg: ConsoleConfig, src: ConsoleSource, live: Conso
 
   /** Server-sent events for the job list: `jobs` whenever a job starts, an agent ends, a job completes. */
   function liveJobs(res: http.ServerResponse): void {
-    openStream(res);
+    const tell = told(openStream(res));
     const off = live.subscribe((c: JobChange) => {
-      if (c.kind !== 'state' && !res.writableEnded) res.write(`event: jobs\ndata: ${JSON.stringify({ jid: c.jid })}\n\n`);
+      if (c.kind !== 'state') tell(`event: jobs\ndata: ${JSON.stringify({ jid: c.jid })}\n\n`);
     });
     res.on('close', off);
   }
@@ -212,14 +226,13 @@ export function serveConsole(cfg: ConsoleConfig, src: ConsoleSource, live: Conso
    * at twice a second.
    */
   function liveRollout(res: http.ServerResponse, rel: NonNullable<ConsoleSource['releases']>): void {
-    openStream(res);
+    const tell = told(openStream(res));
     // its batches and verify checks too: a check's try or result changes the page with no job moving
     const sig = () => rolloutSignature(src, rel);
     let last: string | undefined;
     void sig().then((s) => (last ??= s), () => {});
-    const tell = () => res.writableEnded || res.write('event: jobs\ndata: {}\n\n');
     const off = live.subscribe((c: JobChange) => {
-      if (c.kind !== 'state') tell();
+      if (c.kind !== 'state') tell('event: jobs\ndata: {}\n\n');
     });
     let looking = false;
     const poll = setInterval(() => {
@@ -227,7 +240,7 @@ export function serveConsole(cfg: ConsoleConfig, src: ConsoleSource, live: Conso
       looking = true;
       sig()
         .then((now) => {
-          if (last !== undefined && now !== last) tell();
+          if (last !== undefined && now !== last) tell('event: jobs\ndata: {}\n\n');
           last = now;
         })
         .catch((e: Error) => log.warn(`console: live rollout: ${e.message}`))
@@ -240,16 +253,57 @@ export function serveConsole(cfg: ConsoleConfig, src: ConsoleSource, live: Conso
     });
   }
 
-  function openStream(res: http.ServerResponse): void {
+  /**
+   * "Something moved, look again": while the reader is behind, the latest such event waits here
+   * (one, not one per job change) and is sent when it caught up; the page reloads what it shows
+   * from the server anyway.
+   */
+  function told(w: BoundedWriter): (event: string) => void {
+    let latest: string | undefined;
+    return (event) => {
+      if (w.dropped) return;
+      if (!w.behind) {
+        w.write(event);
+        return;
+      }
+      if (latest === undefined)
+        w.whenDrained(() => {
+          const e = latest!;
+          latest = undefined;
+          w.write(e);
+        });
+      latest = event;
+    };
+  }
+
+  /**
+   * An event stream to a browser: what waits for it is bounded (BoundedWriter), and one that is
+   * still behind a keepalive interval after it was seen behind, with no catching up between, has
+   * stopped reading and is dropped.
+   */
+  function openStream(res: http.ServerResponse): BoundedWriter {
     res.writeHead(200, { ...SECURITY_HEADERS, 'Content-Type': 'text/event-stream; charset=utf-8', Connection: 'keep-alive' });
-    res.write('retry: 2000\n\n');
-    streams.add(res);
-    const keepalive = setInterval(() => res.write(': keepalive\n\n'), 15_000);
+    const who = `console ${res.req.method ?? 'GET'} ${res.req.url?.replace(/([?&]token=)[^&]*/, '$1…') ?? ''} from ${res.req.socket.remoteAddress ?? '?'}:${res.req.socket.remotePort ?? '?'}`;
+    const w = new BoundedWriter(res, { name: () => who, log });
+    w.write('retry: 2000\n\n');
+    streams.add(w);
+    let seen: number | undefined;
+    const keepalive = setInterval(() => {
+      if (!w.behind) {
+        seen = undefined;
+        w.write(': keepalive\n\n');
+        return;
+      }
+      if (seen === w.catchUps) return w.drop(`stopped reading (behind for ${cfg.keepalive_s} s)`);
+      seen = w.catchUps;
+      w.whenDrained(() => {});
+    }, cfg.keepalive_s * 1000);
     keepalive.unref();
     res.on('close', () => {
       clearInterval(keepalive);
-      streams.delete(res);
+      streams.delete(w);
     });
+    return w;
   }
 
   function reply(res: http.ServerResponse, r: Reply): void {
@@ -339,7 +393,7 @@ export function serveConsole(cfg: ConsoleConfig, src: ConsoleSource, live: Conso
         port,
         close: () =>
           new Promise<void>((r) => {
-            for (const s of streams) s.end();
+            for (const w of streams) w.end();
             server.close(() => r());
             server.closeAllConnections();
           }),

@@ -90,7 +90,7 @@ describe('console: start', () => {
     await new Promise<void>((r) => blocker.listen(port, '127.0.0.1', () => r()));
     try {
       const src = { store, connected: async () => new Set<string>(), head: async () => undefined, schedules: () => [], nodegroups: {} };
-      await expect(serveConsole({ interface: '127.0.0.1', port, token: 'x'.repeat(16) }, src, new ConsoleLive(), silentLogger)).rejects.toThrow(
+      await expect(serveConsole({ interface: '127.0.0.1', port, keepalive_s: 15, token: 'x'.repeat(16) }, src, new ConsoleLive(), silentLogger)).rejects.toThrow(
         `console 127.0.0.1:${port}: listen EADDRINUSE`,
       );
     } finally {
