@@ -14,6 +14,8 @@ import { parseYaml } from '../../engine/compile/sls-file.js';
 import { saltFunctions } from '../../engine/render/salt-functions.js';
 import { isCallable } from '../../engine/render/sandbox.js';
 import { Spool, spooledJids } from '../../agent/connection/spool.js';
+import { decodeFrame, MasterMessageSchema, ValidFrames } from '../../protocol/messages.js';
+import { z } from 'zod';
 import { makeLogger } from '../../core/log.js';
 import { TreeError } from '../../engine/tree/source.js';
 
@@ -95,6 +97,42 @@ describe('the salt namespace', () => {
     expect(Object.fromEntries(entries)['test.ping']).toBe(ping);
     expect(Object.getOwnPropertyDescriptor(salt, 'test.ping')?.value).toBe(ping);
     expect(salt['no.such']).toBeUndefined();
+  });
+});
+
+describe("the master's frames, checked once per process", () => {
+  const job = {
+    type: 'job',
+    jid: '20261206180000000009',
+    spec: { kind: 'apply', revision: 'r1', bundle: 'a'.repeat(64), sls: [], test: false, pillar: { k: { deep: [1] } } },
+  };
+  it('give every agent its own message, and refuse what does not parse every time', () => {
+    const valid = new ValidFrames();
+    const text = JSON.stringify(job);
+    const one = decodeFrame(MasterMessageSchema, Buffer.from(text), false, valid);
+    expect(valid.has(MasterMessageSchema, text)).toBe(true);
+    const two = decodeFrame(MasterMessageSchema, Buffer.from(text), false, valid);
+    expect(one.ok && two.ok).toBe(true);
+    if (!one.ok || !two.ok) return;
+    expect(two.msg).toEqual(job);
+    expect(two.msg).not.toBe(one.msg);
+    ((one.msg as typeof job).spec.pillar.k.deep as number[]).push(2);
+    expect((decodeFrame(MasterMessageSchema, Buffer.from(text), false, valid) as unknown as { msg: typeof job }).msg.spec.pillar.k.deep).toEqual([1]);
+    const bad = JSON.stringify({ ...job, jid: 'x' });
+    for (let i = 0; i < 2; i++) expect(decodeFrame(MasterMessageSchema, Buffer.from(bad), false, valid).ok).toBe(false);
+    // a text is known per schema: good for one says nothing for another
+    expect(decodeFrame(z.strictObject({ type: z.literal('other') }), Buffer.from(text), false, valid).ok).toBe(false);
+  });
+
+  it('are checked each time when the schema changes what it parses (defaults, transforms)', () => {
+    const valid = new ValidFrames();
+    const schema = z.object({ a: z.string().default('d'), n: z.string().transform(Number) });
+    const text = JSON.stringify({ n: '5' });
+    for (let i = 0; i < 2; i++) {
+      const d = decodeFrame(schema, Buffer.from(text), false, valid);
+      expect(d.ok && d.msg).toEqual({ a: 'd', n: 5 });
+    }
+    expect(valid.has(schema, text)).toBe(false);
   });
 });
 
