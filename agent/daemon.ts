@@ -170,6 +170,7 @@ export class AgentDaemon {
     clearTimeout(this.grainsTimer);
     this.worker?.stop();
     this.conn?.stop();
+    this.spool?.close();
   }
 
   /**

@@ -76,7 +76,7 @@ export function renderText(
   const body = first ? text.slice(first.length + 1) : text;
   if (!pipeline.includes('jinja')) return first ? '\n' + body : body;
   try {
-    const out = base.renderer.render(body, { ...templateGlobals(base), ...vars }, file);
+    const out = base.renderer.renderPlain(body, file) ?? base.renderer.render(body, { ...templateGlobals(base), ...vars }, file);
     return first ? '\n' + out : out; // keep line numbers aligned with the file
   } catch (e) {
     if (e instanceof RenderError) {

@@ -148,6 +148,20 @@ describe("a state run's compiled plan", () => {
     await expect(ids('nothere')).rejects.toThrow(/SLS 'nothere' not found/);
   });
 
+  it('renders a text with no Jinja in it once per renderer, any other text with each run\'s variables', async () => {
+    const { JinjaRenderer } = await import('../../engine/render/jinja.js');
+    const t = tree({ 'top.sls': 'x\n' });
+    const r = new JinjaRenderer(t);
+    const plain = "base:\n  '*':\n    - web   # a comment\n";
+    expect(r.renderPlain(plain, 'top.sls')).toBe(r.render(plain, { grains: { a: 1 } }, 'top.sls'));
+    expect(r.renderPlain(plain, 'top.sls')).toBe(plain);
+    expect(r.renderPlain('a: {{ grains.a }}\n', 'a.sls')).toBeUndefined();
+    expect(r.renderPlain('a: {b: 1}\n', 'a.sls')).toBeUndefined(); // a `{` of YAML: rendered as any other text
+    const ids = async (a: string) => (await compile({ tree: tree({ 'top.sls': "base:\n  '*':\n    - a\n", 'a.sls': 's_{{ grains.a }}:\n  test.nop: []\n' }), id: 'h', grains: { id: 'h', a }, pillar: {}, test: true })).map((s) => s.id);
+    expect(await ids('one')).toEqual(['s_one']);
+    expect(await ids('two')).toEqual(['s_two']);
+  });
+
   it('copies data deeply, keeping Buffers, Dates, Maps and Sets what they are', () => {
     const v = { b: Buffer.from('x'), d: new Date(5), m: new Map([['k', [1]]]), s: new Set([1]), n: Object.assign(Object.create(null), { a: [{ z: 1 }] }) };
     const c = copyData(v);

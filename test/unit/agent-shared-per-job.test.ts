@@ -97,6 +97,9 @@ describe('the salt namespace', () => {
     expect(Object.fromEntries(entries)['test.ping']).toBe(ping);
     expect(Object.getOwnPropertyDescriptor(salt, 'test.ping')?.value).toBe(ping);
     expect(salt['no.such']).toBeUndefined();
+    expect('test.ping' in salt).toBe(true);
+    expect('no.such' in salt).toBe(false);
+    expect(Object.keys(salt)).toContain('pillar.get');
   });
 });
 
