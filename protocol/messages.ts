@@ -259,7 +259,9 @@ export function decodeFrame<S extends z.ZodType>(
 export class ValidFrames {
   private readonly texts = new Map<z.ZodType, Set<string>>();
   constructor(
-    private readonly maxTexts = 32,
+    // the same frame reaches a process's agents at about the same time: a few texts are enough,
+    // and a one-agent daemon (no use for them) holds at most 8 x 16 KiB
+    private readonly maxTexts = 8,
     private readonly maxChars = 16 * 1024,
   ) {}
 
