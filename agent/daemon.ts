@@ -16,6 +16,7 @@ import { BundleCache } from '../engine/tree/bundle.js';
 import { Spool } from './connection/spool.js';
 import type { Logger } from '../core/log.js';
 import { collectGrains, grainsWithoutFile } from '../engine/grains/detect.js';
+import { grainsFileText } from '../engine/grains/core.js';
 import { exec } from '../engine/run/exec.js';
 import { withJobSignal } from '../engine/run/abort.js';
 import { fitReturn, fitStateResult, fittedJson } from './connection/fit.js';
@@ -170,6 +171,7 @@ export class AgentDaemon {
     clearTimeout(this.grainsTimer);
     this.worker?.stop();
     this.conn?.stop();
+    this.spool?.close();
   }
 
   /**
@@ -191,8 +193,23 @@ export class AgentDaemon {
     }
   }
 
+  /**
+   * The grains file's text the grains were last built from (absent: not since the start): the
+   * grains change only with it (detection runs once, the config's grains and id are fixed), so
+   * a state run whose file reads the same builds and compares nothing.
+   */
+  private grainsFrom: { text: string | undefined } | undefined;
+
   /** Re-read the grains; tell the master when they changed. */
   async refreshGrains(): Promise<void> {
+    let text: string | undefined;
+    try {
+      text = grainsFileText(this.cfg.grains_file);
+    } catch {
+      text = undefined; // collectGrains meets the same error and says so
+      this.grainsFrom = undefined;
+    }
+    if (this.grainsFrom && this.grainsFrom.text === text) return;
     let next: Data;
     try {
       next = await collectGrains(this.cfg, this.detect);
@@ -200,6 +217,7 @@ export class AgentDaemon {
       this.log.error(`grains file ${this.cfg.grains_file}: ${(e as Error).message}; keeping the previous grains`);
       return;
     }
+    this.grainsFrom = { text };
     const json = JSON.stringify(next);
     if (json === (this.grainsJson ??= JSON.stringify(this.grains))) return;
     this.grains = next;

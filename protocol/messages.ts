@@ -7,6 +7,7 @@
  * and there is no message by which an agent asks for pillar: pillar only travels inside the
  * `job` sent to the agent it was rendered for.
  */
+import { isDeepStrictEqual } from 'node:util';
 import { z } from 'zod';
 import { RunReportSchema, StateResultSchema } from './results.js';
 
@@ -222,7 +223,13 @@ export type Decoded<T> = { ok: true; msg: T } | { ok: false; reason: string };
  * Parse one websocket frame. Binary frames, non-JSON, unknown types and bad shapes are all
  * refusals with a reason for the log (never the frame's content: it may hold secrets).
  */
-export function decodeFrame<S extends z.ZodType>(schema: S, data: unknown, isBinary: boolean): Decoded<z.infer<S>> {
+export function decodeFrame<S extends z.ZodType>(
+  schema: S,
+  data: unknown,
+  isBinary: boolean,
+  /** texts of this schema checked already (a receiver sent the same frames many times) */
+  valid?: ValidFrames,
+): Decoded<z.infer<S>> {
   if (isBinary) return { ok: false, reason: 'binary frame' };
   const text = Buffer.isBuffer(data) ? data.toString('utf8') : typeof data === 'string' ? data : null;
   if (text === null) return { ok: false, reason: 'unreadable frame' };
@@ -232,13 +239,44 @@ export function decodeFrame<S extends z.ZodType>(schema: S, data: unknown, isBin
   } catch {
     return { ok: false, reason: 'frame is not JSON' };
   }
+  if (valid?.has(schema, text)) return { ok: true, msg: raw as z.infer<S> };
   const r = schema.safeParse(raw);
+  if (r.success) valid?.learn(schema, text, raw, r.data);
   if (!r.success) {
     const t = raw && typeof raw === 'object' && 'type' in raw ? String((raw as { type: unknown }).type).slice(0, 40) : '?';
     const issue = r.error.issues[0];
     return { ok: false, reason: `bad message (type ${JSON.stringify(t)}): ${issue ? `${issue.path.join('.') || '(root)'}: ${issue.message}` : 'invalid'}` };
   }
   return { ok: true, msg: r.data };
+}
+
+/**
+ * Frame texts a schema accepted and whose parse was their JSON as it is (no default, transform
+ * or key order of the schema's changed anything): the agents of one process are each sent the
+ * same job and the same return_ack; the first is checked, the others get their own JSON.parse
+ * of a text known good. Bounded: the latest texts, small ones.
+ */
+export class ValidFrames {
+  private readonly texts = new Map<z.ZodType, Set<string>>();
+  constructor(
+    // the same frame reaches a process's agents at about the same time: a few texts are enough,
+    // and a one-agent daemon (no use for them) holds at most 8 x 16 KiB
+    private readonly maxTexts = 8,
+    private readonly maxChars = 16 * 1024,
+  ) {}
+
+  has(schema: z.ZodType, text: string): boolean {
+    return this.texts.get(schema)?.has(text) ?? false;
+  }
+
+  /** After `schema` accepted `raw` (the JSON.parse of `text`) giving `parsed`. */
+  learn(schema: z.ZodType, text: string, raw: unknown, parsed: unknown): void {
+    if (text.length > this.maxChars || !isDeepStrictEqual(parsed, raw)) return;
+    let set = this.texts.get(schema);
+    if (!set) this.texts.set(schema, (set = new Set()));
+    if (set.size >= this.maxTexts) set.delete(set.values().next().value!);
+    set.add(text);
+  }
 }
 
 /** Websocket close codes used by both sides (4000-4999 are application-defined). */

@@ -14,6 +14,7 @@ import {
   CloseCode,
   decodeFrame,
   MasterMessageSchema,
+  ValidFrames,
   type AgentMessage,
   type MasterMessage,
 } from '../../protocol/messages.js';
@@ -59,6 +60,9 @@ export function backoffStep(attempts: number, refused: boolean): number {
 }
 
 const UNREACHABLE_WARN_MS = 60_000;
+
+/** the master's frames checked already, for every agent of this process (the same job and ack reach them all) */
+const validFrames = new ValidFrames();
 
 export class MasterConnection {
   private ws: WebSocket | undefined;
@@ -307,7 +311,7 @@ export class MasterConnection {
     ws.on('message', (data, isBinary) => {
       this.alive = true;
       if (!this.verified) return;
-      const d = decodeFrame(MasterMessageSchema, data, isBinary);
+      const d = decodeFrame(MasterMessageSchema, data, isBinary, validFrames);
       if (!d.ok) {
         this.drop(`from master: ${d.reason}`);
         return;

@@ -4,7 +4,7 @@
  */
 import type { RenderBase } from '../render/render-base.js';
 import type { CompileErrorDetail } from './errors.js';
-import { loadSls, SlsLoadError, type SlsFile } from './sls-file.js';
+import { loadSls, parseYamlShared, renderSls, slsFromRendered, slsVars, SlsLoadError, type SlsFile } from './sls-file.js';
 import { REQUISITE_KINDS } from '../requisite-kinds.js';
 // kept here too: modules that read them from high data import them from here
 export { REQUISITE_KINDS, type RequisiteKind } from '../requisite-kinds.js';
@@ -40,7 +40,7 @@ const RESERVED = new Set(['include', 'extend', 'exclude']);
 const APPENDABLE = new Set<string>([...REQUISITE_KINDS, ...REQUISITE_KINDS.map((k) => `${k}_in`)]);
 
 /** Resolve `.sub`, `..sub` relative to the including SLS, as Salt does. */
-export function resolveInclude(from: SlsFile, inc: string): string {
+export function resolveInclude(from: Pick<SlsFile, 'slspath'>, inc: string): string {
   if (!inc.startsWith('.')) return inc;
   const dots = /^\.+/.exec(inc)![0].length;
   const rest = inc.slice(dots);
@@ -145,7 +145,69 @@ export function parseDecls(
   return decls;
 }
 
-export function loadHigh(base: RenderBase, slsList: string[], chain0: string[] = []): HighData {
+/** How one SLS of a run was loaded: its file and rendered text, not found, or the error loading it. */
+export type RenderedSls = { file: string; text: string } | { missing: true } | { error: SlsLoadError };
+
+/**
+ * Render every SLS a run loads, in the order loadHigh loads them (includes followed through the
+ * process's shared parse of each text), each once: the rendered texts are all a compile depends
+ * on besides the SLS list (compile.ts keys its plans by them). `loaderOf` then gives loadHigh
+ * these renders, so no template is rendered twice (a template may call salt functions).
+ */
+export function renderRun(base: RenderBase, slsList: string[]): Map<string, RenderedSls> {
+  const out = new Map<string, RenderedSls>();
+  const visit = (sls: string) => {
+    if (out.has(sls)) return;
+    let r: { file: string; text: string } | undefined;
+    try {
+      r = renderSls(base, sls);
+    } catch (e) {
+      if (!(e instanceof SlsLoadError)) throw e;
+      out.set(sls, { error: e });
+      return;
+    }
+    if (!r) {
+      out.set(sls, { missing: true });
+      return;
+    }
+    out.set(sls, r);
+    let data: unknown;
+    try {
+      data = parseYamlShared(r.text, r.file, base.parsedYaml).data;
+    } catch {
+      return; // loadHigh reports it (parsing the same text again)
+    }
+    if (!data || typeof data !== 'object' || Array.isArray(data)) return;
+    const inc = (data as Record<string, unknown>).include;
+    if (inc === undefined) return;
+    const from = { slspath: slsVars(sls, r.file).slspath as string };
+    for (const item of Array.isArray(inc) ? inc : [inc]) {
+      const name = typeof item === 'string' ? item : item && typeof item === 'object' ? Object.keys(item)[0] : undefined;
+      if (name) visit(resolveInclude(from, name));
+    }
+  };
+  for (const sls of slsList) visit(sls);
+  return out;
+}
+
+/** loadHigh's loader over a run's renders (renderRun): parses (a copy of its own), renders nothing. */
+export function loaderOf(base: RenderBase, rendered: ReadonlyMap<string, RenderedSls>): (sls: string) => SlsFile | undefined {
+  return (sls) => {
+    const r = rendered.get(sls);
+    if (!r) return loadSls(base, sls); // not reached by renderRun (never: same walk); rendered here
+    if ('error' in r) throw r.error;
+    if ('missing' in r) return undefined;
+    return slsFromRendered(base, sls, r.file, r.text);
+  };
+}
+
+export function loadHigh(
+  base: RenderBase,
+  slsList: string[],
+  chain0: string[] = [],
+  /** how an SLS is loaded: found, rendered and parsed by default */
+  load: (sls: string) => SlsFile | undefined = (sls) => loadSls(base, sls),
+): HighData {
   const entries = new Map<string, HighEntry>();
   const errors: CompileErrorDetail[] = [];
   const loaded: string[] = [];
@@ -160,7 +222,7 @@ export function loadHigh(base: RenderBase, slsList: string[], chain0: string[] =
     visiting.add(sls);
     let f: SlsFile | undefined;
     try {
-      f = loadSls(base, sls);
+      f = load(sls);
     } catch (e) {
       if (e instanceof SlsLoadError) {
         errors.push({ sls, includeChain: [...chain, sls], ...e.detail });

@@ -75,6 +75,16 @@ export function parseRefs(v: unknown): RequisiteRef[] | string {
   return out;
 }
 
+/**
+ * A copy of a requisite table (lists of `{state, ref}` of strings): each name gets lists of its
+ * own. structuredClone did the same at ~20x the cost, once or twice per state of every run.
+ */
+function copyRefs(t: Partial<Record<RequisiteKind, RequisiteRef[]>>): Partial<Record<RequisiteKind, RequisiteRef[]>> {
+  const out: Partial<Record<RequisiteKind, RequisiteRef[]>> = {};
+  for (const k in t) out[k as RequisiteKind] = t[k as RequisiteKind]!.map((r) => ({ state: r.state, ref: r.ref }));
+  return out;
+}
+
 export function buildLow(high: HighData): { low: LowState[]; errors: CompileErrorDetail[] } {
   const low: LowState[] = [];
   const errors: CompileErrorDetail[] = [];
@@ -141,7 +151,7 @@ export function buildLow(high: HighData): { low: LowState[]; errors: CompileErro
           return;
         }
         // `over` may carry requisites for this name only
-        const reqs = structuredClone(requisites);
+        const reqs = copyRefs(requisites);
         const finalArgs: Record<string, unknown> = { ...args, name };
         for (const [k, v] of Object.entries(over)) {
           if ((REQUISITE_KINDS as readonly string[]).includes(k)) {
@@ -161,7 +171,7 @@ export function buildLow(high: HighData): { low: LowState[]; errors: CompileErro
           includeChain: entry.includeChain,
           args: finalArgs,
           requisites: reqs,
-          requisitesIn: structuredClone(requisitesIn),
+          requisitesIn: copyRefs(requisitesIn),
           guards,
           order,
           failhard,

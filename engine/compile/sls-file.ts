@@ -76,7 +76,7 @@ export function renderText(
   const body = first ? text.slice(first.length + 1) : text;
   if (!pipeline.includes('jinja')) return first ? '\n' + body : body;
   try {
-    const out = base.renderer.render(body, { ...templateGlobals(base), ...vars }, file);
+    const out = base.renderer.renderPlain(body, file) ?? base.renderer.render(body, { ...templateGlobals(base), ...vars }, file);
     return first ? '\n' + out : out; // keep line numbers aligned with the file
   } catch (e) {
     if (e instanceof RenderError) {
@@ -103,13 +103,40 @@ export function parseYaml(
   /** state runs: the data parsed from the same text in an earlier run (only text that parsed is stored) */
   cache?: ParsedYamlCache,
 ): { data: unknown; positions: Map<string, { line: number; column: number }> } {
-  let data: unknown;
   // with a disk cache (`tsalt local`) that one serves: it outlives the process
   const memo = cache ? undefined : parsedInMemory.get(text);
   if (memo) {
     // a copy of its own for every run (callers may change what they get)
     return { data: v8.deserialize(memo.body), positions: new Map(memo.positions) };
   }
+  return parseNew(text, file, cache);
+}
+
+/**
+ * parseYaml for a caller that only reads what it gets (top matching, following includes): the
+ * process's one copy of the parse of this text, no copy made. It must not be changed.
+ */
+export function parseYamlShared(
+  text: string,
+  file: string,
+  cache?: ParsedYamlCache,
+): { data: unknown; positions: ReadonlyMap<string, { line: number; column: number }> } {
+  if (cache) return parseYaml(text, file, cache);
+  const memo = parsedInMemory.get(text);
+  if (memo) {
+    memo.shared ??= v8.deserialize(memo.body);
+    return { data: memo.shared, positions: memo.positions };
+  }
+  // not kept (too large, or not serialisable): the caller's own parse
+  return parseNew(text, file, undefined);
+}
+
+function parseNew(
+  text: string,
+  file: string,
+  cache: ParsedYamlCache | undefined,
+): { data: unknown; positions: Map<string, { line: number; column: number }> } {
+  let data: unknown;
   const cached = cache?.get(text);
   try {
     if (cached) data = cached.data;
@@ -141,7 +168,7 @@ export function parseYaml(
  * same SLS (most of a no-op tree) parse it once. In memory only (it can hold pillar values), and
  * bounded: the most recent texts, small ones.
  */
-const parsedInMemory = new Map<string, { body: Buffer; positions: Map<string, { line: number; column: number }> }>();
+const parsedInMemory = new Map<string, { body: Buffer; positions: Map<string, { line: number; column: number }>; shared?: unknown }>();
 const MEMO_TEXTS = 256;
 const MEMO_TEXT_MAX = 16 * 1024;
 function remember(text: string, data: unknown, positions: Map<string, { line: number; column: number }>): void {
@@ -180,6 +207,12 @@ function lineAt(text: string, line: number): string {
 }
 
 export function loadSls(base: RunBase, sls: string): SlsFile | undefined {
+  const r = renderSls(base, sls);
+  return r && slsFromRendered(base, sls, r.file, r.text);
+}
+
+/** An SLS found in the tree, read and rendered (not parsed): its file and rendered text; undefined when not found. */
+export function renderSls(base: RunBase, sls: string): { file: string; text: string } | undefined {
   const file = findSls(base, sls);
   if (!file) return undefined;
   let text: string;
@@ -188,7 +221,11 @@ export function loadSls(base: RunBase, sls: string): SlsFile | undefined {
   } catch (e) {
     throw new SlsLoadError({ file, sls, message: (e as Error).message });
   }
-  const rendered = renderText(base, text, file, slsVars(sls, file));
+  return { file, text: renderText(base, text, file, slsVars(sls, file)) };
+}
+
+/** An SLS's rendered text parsed: the caller's own copy of its data. */
+export function slsFromRendered(base: RunBase, sls: string, file: string, rendered: string): SlsFile {
   const { data, positions } = parseYaml(rendered, file, base.parsedYaml);
   if (data === null || data === undefined) return { sls, file, slspath: slsVars(sls, file).slspath as string, data: {}, positions };
   if (typeof data !== 'object' || Array.isArray(data)) {

@@ -1,7 +1,7 @@
 /** top.sls: which SLS (or pillar SLS) a host gets, matched as Salt matches it. */
 import type { RenderBase } from '../render/render-base.js';
 import { MatchError, matchTarget, MATCH_KINDS, type MatchKind, type MatchedAgent } from './match.js';
-import { parseYaml, renderText, SlsLoadError, slsVars } from './sls-file.js';
+import { parseYamlShared, renderText, SlsLoadError, slsVars } from './sls-file.js';
 import { CompileError } from './errors.js';
 
 /** SLS names top.sls gives this minion, in top-file order, each once. */
@@ -11,8 +11,9 @@ export function topMatches(base: RenderBase, minion: MatchedAgent, nodegroups: R
 
 /** top.sls rendered (with the base's grains) and parsed, before any target is matched. */
 export interface TopFile {
+  /** the process's one parse of this rendered text (sls-file.ts parseYamlShared): only read */
   data: Record<string, unknown>;
-  positions: Map<string, { line: number; column: number }>;
+  positions: ReadonlyMap<string, { line: number; column: number }>;
 }
 
 /** Renders and parses top.sls: the part of topMatches that depends on what the template reads. */
@@ -22,10 +23,10 @@ export function readTop(base: RenderBase): TopFile {
     throw new CompileError([{ file, message: `no top.sls in ${base.tree.label}: name the SLS to apply, or add a top file` }]);
   }
   let data: unknown;
-  let positions: Map<string, { line: number; column: number }>;
+  let positions: ReadonlyMap<string, { line: number; column: number }>;
   try {
     const text = base.tree.readSync(file).toString('utf8');
-    ({ data, positions } = parseYaml(renderText(base, text, file, slsVars('top', file)), file));
+    ({ data, positions } = parseYamlShared(renderText(base, text, file, slsVars('top', file)), file));
   } catch (e) {
     if (e instanceof SlsLoadError) throw new CompileError([e.detail]);
     throw e;

@@ -156,19 +156,24 @@ export const SALT_COMPAT_GRAINS = {
   tsaltversion: '0.1.0',
 } as const;
 
+/** The grains file's text; undefined when there is no file. */
+export function grainsFileText(file: string): string | undefined {
+  try {
+    // no file is the common case, on every state run: answered without an ENOENT error's stack
+    if (!fs.statSync(file, { throwIfNoEntry: false })) return undefined;
+    return fs.readFileSync(file, 'utf8');
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw e;
+  }
+}
+
 /** /etc/tsalt/grains (YAML mapping; `roles:` lives there). Static grains override computed ones. */
 export const GrainsFileSchema = z.record(z.string(), z.unknown());
 
 export function loadGrainsFile(file: string): Grains {
-  let text: string;
-  try {
-    // no file is the common case, on every state run: answered without an ENOENT error's stack
-    if (!fs.statSync(file, { throwIfNoEntry: false })) return {};
-    text = fs.readFileSync(file, 'utf8');
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return {};
-    throw e;
-  }
+  const text = grainsFileText(file);
+  if (text === undefined) return {};
   const data = loadSaltYaml(text, file) ?? {};
   const r = GrainsFileSchema.safeParse(data);
   if (!r.success) throw new Error(`${file}: grains file must be a YAML mapping of grain names to values`);

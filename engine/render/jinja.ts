@@ -283,6 +283,25 @@ export class JinjaRenderer {
   /** Compiled templates of this renderer's runs: the same source file rendered for 40 states compiles once. */
   private readonly compiled = new Map<string, nunjucks.Template>();
 
+  /** What texts with no `{` rendered to (nothing in them for Jinja: the same whatever the variables). */
+  private readonly plainOut = new Map<string, string>();
+
+  /**
+   * The output of `text` when it holds no Jinja (no `{` at all: no expression, statement or
+   * comment), rendered once per renderer and text; undefined for any other text (render it).
+   * A plain top.sls or SLS is most of a no-op job's rendering, for every agent of a process.
+   */
+  renderPlain(text: string, name: string): string | undefined {
+    if (text.includes('{')) return undefined;
+    let out = this.plainOut.get(text);
+    if (out === undefined) {
+      out = this.render(text, {}, name);
+      if (this.plainOut.size >= 1000) this.plainOut.clear();
+      this.plainOut.set(text, out);
+    }
+    return out;
+  }
+
   /** Render `text` (from tree file `name`, for messages and relative imports). */
   render(text: string, vars: Record<string, unknown>, name: string): string {
     try {

@@ -160,6 +160,12 @@ export function deepMerge(target: Data, src: Data): Data {
  * told each function's name as it is called (the master's pillar cache watches for impure ones).
  */
 export function saltFunctions(grains: Data, pillar: Data, opts: Data, tree?: TreeSource, onCall?: (name: string) => void): Record<string, (...a: unknown[]) => unknown> {
+  // built when a template first reaches the namespace: most no-op runs' templates never do, and
+  // its ~130 functions were a tenth of what an agent's run spent before compiling
+  return saltNamespace(() => saltTable(grains, pillar, opts, tree, onCall));
+}
+
+function saltTable(grains: Data, pillar: Data, opts: Data, tree?: TreeSource, onCall?: (name: string) => void): Record<string, (...a: unknown[]) => unknown> {
   const pget = getter('pillar.get', () => pillar, true, logWarn);
   const gget = getter('grains.get', () => grains, false, logWarn);
   const fns: Record<string, (...a: unknown[]) => unknown> = {
@@ -202,7 +208,7 @@ export function saltFunctions(grains: Data, pillar: Data, opts: Data, tree?: Tre
     ...cpFunctions(tree),
   };
   if (onCall) for (const [name, fn] of Object.entries(fns)) fns[name] = (...a: unknown[]) => (onCall(name), fn(...a));
-  return saltNamespace(fns);
+  return fns;
 }
 
 /** Salt's log module (salt/modules/log.py): each level logs the message and returns None. */
@@ -262,8 +268,10 @@ function logWarn(msg: string): void {
  * The `salt` object templates see: `salt['mod.fn']`, and `salt.mod.fn` as Salt's loader allows.
  * Each function is a sandbox helper; nothing else of the object is reachable from a template.
  */
-function saltNamespace(raw: Record<string, (...a: unknown[]) => unknown>): Record<string, (...a: unknown[]) => unknown> {
-  const own = (key: PropertyKey): key is string => typeof key === 'string' && Object.prototype.hasOwnProperty.call(raw, key);
+function saltNamespace(build: () => Record<string, (...a: unknown[]) => unknown>): Record<string, (...a: unknown[]) => unknown> {
+  let table: Record<string, (...a: unknown[]) => unknown> | undefined;
+  const raw = () => (table ??= build());
+  const own = (key: PropertyKey): key is string => typeof key === 'string' && Object.prototype.hasOwnProperty.call(raw(), key);
   // Each function becomes a sandbox helper when first reached, not all of them at every run's
   // start (a WeakSet entry each: most of a no-op state run's setup when an agent process runs
   // hundreds of agents). The same wrapper every time it is reached.
@@ -271,7 +279,7 @@ function saltNamespace(raw: Record<string, (...a: unknown[]) => unknown>): Recor
   const fn = (key: string) => {
     let w = wrapped.get(key);
     if (!w) {
-      const f = raw[key]!;
+      const f = raw()[key]!;
       // salt functions take plain data: integral Python floats (PyFloat) become numbers again
       w = helper((...a: unknown[]) => f(...a.map(plainData)));
       wrapped.set(key, w);
@@ -280,12 +288,19 @@ function saltNamespace(raw: Record<string, (...a: unknown[]) => unknown>): Recor
   };
   // whatever reads the object (a template through the resolver below, engine code by property,
   // Object.entries) sees the wrapped functions only
-  const fns = new Proxy(raw, {
-    get: (t, key, recv) => (own(key) ? fn(key) : Reflect.get(t, key, recv)),
-    getOwnPropertyDescriptor: (t, key) => {
-      const d = Reflect.getOwnPropertyDescriptor(t, key);
+  // (the target stays empty: every trap answers from the table, built on first use; its
+  // properties are configurable, as a proxy may report for keys its target lacks)
+  const fns = new Proxy({} as Record<string, (...a: unknown[]) => unknown>, {
+    get: (_t, key) => (own(key) ? fn(key) : Reflect.get(raw(), key)),
+    has: (_t, key) => Reflect.has(raw(), key),
+    ownKeys: () => Reflect.ownKeys(raw()),
+    getOwnPropertyDescriptor: (_t, key) => {
+      const d = Reflect.getOwnPropertyDescriptor(raw(), key);
       return d && own(key) ? { ...d, value: fn(key) } : d;
     },
+    set: (_t, key, v) => Reflect.set(raw(), key, v),
+    defineProperty: (_t, key, d) => Reflect.defineProperty(raw(), key, d),
+    deleteProperty: (_t, key) => Reflect.deleteProperty(raw(), key),
   });
   const modules = new Map<string, object>();
   const moduleOf = (mod: string) => {
@@ -298,7 +313,7 @@ function saltNamespace(raw: Record<string, (...a: unknown[]) => unknown>): Recor
   };
   return helperObject(fns, (key) => {
     if (own(key)) return fn(key);
-    if (/^\w+$/.test(key) && Object.keys(raw).some((k) => k.startsWith(`${key}.`))) return moduleOf(key);
+    if (/^\w+$/.test(key) && Object.keys(raw()).some((k) => k.startsWith(`${key}.`))) return moduleOf(key);
     return undefined;
   });
 }

@@ -12,6 +12,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildOnce, Fleet, waitFor } from '../integration/fleet-harness.js';
+import { spooledJids } from '../../agent/connection/spool.js';
 
 const states = { 'top.sls': "base:\n  '*':\n    - common\n", 'common.sls': 'hello:\n  test.succeed_without_changes: []\n' };
 // ~300 KB of output: a return far larger than what is left on the database's disk
@@ -75,6 +76,7 @@ describe('faults: the lost timer runs out while the return is held for the store
       // the agent goes away: the return is now in its spool and in the master's memory only;
       // the disconnect arms the 2 s lost timer, which runs out while the disk is still full
       await agent.kill('SIGKILL');
+      expect(spooledJids(path.join(path.dirname(agentCfg), 'cache'))).toContain(jid);
       const verdict = await master.waitOutput(new RegExp(`job ${jid}: h1 (is not lost: its return is held|lost)`), 30_000, mfrom);
       expect(verdict[1]).toMatch(/^is not lost/);
     } finally {
@@ -94,8 +96,8 @@ describe('faults: the lost timer runs out while the return is held for the store
     // it is (the spool empties), not stored a second time, not marked lost on its hello
     const back = fleet.startAgents([agentCfg]);
     await fleet.waitConnected(['h1']);
-    const spool = path.join(path.dirname(agentCfg), 'cache', 'spool', `${jid}.json`);
-    await waitFor('the spooled copy acknowledged', () => !fs.existsSync(spool) || undefined, 30_000);
+    const cache = path.join(path.dirname(agentCfg), 'cache');
+    await waitFor('the spooled copy acknowledged', () => !spooledJids(cache).includes(jid) || undefined, 30_000);
     expect(back.running).toBe(true);
     const log = master.out.slice(mfrom);
     expect(count(log, new RegExp(`job ${jid}: h1 returned`))).toBe(1);

@@ -2,7 +2,8 @@
  * What the agents of one process (`tsalt agent --config a --config b ...`) share between their
  * state runs to keep a no-op job cheap (issue 14), and that sharing never lets one run's data
  * reach another's: bundle trees of one hash read a file once, rendered SLS text is parsed once,
- * the salt namespace wraps its functions when reached; the spool knows its jids without a readdir.
+ * the salt namespace wraps its functions when reached; the spool knows its jids without a readdir
+ * and keeps its returns in one journal (two appends per job, no file made or removed).
  */
 import fs from 'node:fs';
 import os from 'node:os';
@@ -12,7 +13,9 @@ import { BundleCache, bundleHash, toWire, type BundleEntry } from '../../engine/
 import { parseYaml } from '../../engine/compile/sls-file.js';
 import { saltFunctions } from '../../engine/render/salt-functions.js';
 import { isCallable } from '../../engine/render/sandbox.js';
-import { Spool } from '../../agent/connection/spool.js';
+import { Spool, spooledJids } from '../../agent/connection/spool.js';
+import { decodeFrame, MasterMessageSchema, ValidFrames } from '../../protocol/messages.js';
+import { z } from 'zod';
 import { makeLogger } from '../../core/log.js';
 import { TreeError } from '../../engine/tree/source.js';
 
@@ -94,6 +97,45 @@ describe('the salt namespace', () => {
     expect(Object.fromEntries(entries)['test.ping']).toBe(ping);
     expect(Object.getOwnPropertyDescriptor(salt, 'test.ping')?.value).toBe(ping);
     expect(salt['no.such']).toBeUndefined();
+    expect('test.ping' in salt).toBe(true);
+    expect('no.such' in salt).toBe(false);
+    expect(Object.keys(salt)).toContain('pillar.get');
+  });
+});
+
+describe("the master's frames, checked once per process", () => {
+  const job = {
+    type: 'job',
+    jid: '20261206180000000009',
+    spec: { kind: 'apply', revision: 'r1', bundle: 'a'.repeat(64), sls: [], test: false, pillar: { k: { deep: [1] } } },
+  };
+  it('give every agent its own message, and refuse what does not parse every time', () => {
+    const valid = new ValidFrames();
+    const text = JSON.stringify(job);
+    const one = decodeFrame(MasterMessageSchema, Buffer.from(text), false, valid);
+    expect(valid.has(MasterMessageSchema, text)).toBe(true);
+    const two = decodeFrame(MasterMessageSchema, Buffer.from(text), false, valid);
+    expect(one.ok && two.ok).toBe(true);
+    if (!one.ok || !two.ok) return;
+    expect(two.msg).toEqual(job);
+    expect(two.msg).not.toBe(one.msg);
+    ((one.msg as typeof job).spec.pillar.k.deep as number[]).push(2);
+    expect((decodeFrame(MasterMessageSchema, Buffer.from(text), false, valid) as unknown as { msg: typeof job }).msg.spec.pillar.k.deep).toEqual([1]);
+    const bad = JSON.stringify({ ...job, jid: 'x' });
+    for (let i = 0; i < 2; i++) expect(decodeFrame(MasterMessageSchema, Buffer.from(bad), false, valid).ok).toBe(false);
+    // a text is known per schema: good for one says nothing for another
+    expect(decodeFrame(z.strictObject({ type: z.literal('other') }), Buffer.from(text), false, valid).ok).toBe(false);
+  });
+
+  it('are checked each time when the schema changes what it parses (defaults, transforms)', () => {
+    const valid = new ValidFrames();
+    const schema = z.object({ a: z.string().default('d'), n: z.string().transform(Number) });
+    const text = JSON.stringify({ n: '5' });
+    for (let i = 0; i < 2; i++) {
+      const d = decodeFrame(schema, Buffer.from(text), false, valid);
+      expect(d.ok && d.msg).toEqual({ a: 'd', n: 5 });
+    }
+    expect(valid.has(schema, text)).toBe(false);
   });
 });
 
@@ -122,6 +164,57 @@ describe('the spool', () => {
     expect(s2.all()).toEqual([]);
     expect(s2.has(jid)).toBe(false);
     expect(s.jids()).toEqual([]);
+  });
+
+  const ret = (n: number, error = 'x') => ({ type: 'job_return' as const, jid: `2026120618000000${String(n).padStart(4, '0')}`, body: { kind: 'error' as const, error } });
+
+  it('keeps what waits across a restart, in one journal file: returns in the order spooled, acknowledged ones gone', () => {
+    const cache = tempDir('tsalt-spool-');
+    const log = makeLogger('error', 'test', () => {});
+    const s = new Spool(cache, log);
+    for (const n of [3, 1, 2]) s.put(ret(n, `e${n}`));
+    s.remove(ret(1).jid);
+    expect(fs.readdirSync(path.join(cache, 'spool'))).toEqual(['returns.jsonl']);
+    expect(spooledJids(cache)).toEqual([ret(2).jid, ret(3).jid]);
+    const back = new Spool(cache, log);
+    expect(back.jids()).toEqual([ret(2).jid, ret(3).jid]);
+    expect(back.all()).toEqual([ret(2, 'e2'), ret(3, 'e3')]);
+    back.remove(ret(2).jid);
+    back.remove(ret(3).jid);
+    expect(new Spool(cache, log).jids()).toEqual([]);
+    expect(spooledJids(cache)).toEqual([]);
+  });
+
+  it('sets aside a line cut short (the agent died writing it), keeps the rest, and delivers returns spooled as files by an earlier version', () => {
+    const cache = tempDir('tsalt-spool-');
+    const lines: string[] = [];
+    const log = makeLogger('error', 'test', (l) => lines.push(l));
+    new Spool(cache, log).put(ret(4));
+    const journal = path.join(cache, 'spool', 'returns.jsonl');
+    fs.appendFileSync(journal, JSON.stringify(ret(5)).slice(0, 30));
+    fs.writeFileSync(path.join(cache, 'spool', `${ret(6).jid}.json`), JSON.stringify(ret(6)));
+    const s = new Spool(cache, log);
+    expect(lines.join('\n')).toMatch(/returns\.jsonl: 1 unreadable line.*moved aside/);
+    expect(fs.readFileSync(`${journal}.bad`, 'utf8')).toBe(JSON.stringify(ret(5)).slice(0, 30) + '\n');
+    expect(s.all()).toEqual([ret(4), ret(6)]);
+    s.remove(ret(6).jid);
+    expect(fs.existsSync(path.join(cache, 'spool', `${ret(6).jid}.json`))).toBe(false);
+    s.put(ret(7));
+    expect(new Spool(cache, log).jids()).toEqual([ret(4).jid, ret(7).jid]);
+  });
+
+  it('empties its journal once nothing waits in it and it has grown', () => {
+    const cache = tempDir('tsalt-spool-');
+    const s = new Spool(cache, makeLogger('error', 'test', () => {}));
+    const journal = path.join(cache, 'spool', 'returns.jsonl');
+    const big = 'y'.repeat(100_000);
+    for (let n = 10; n < 14; n++) s.put(ret(n, big));
+    for (let n = 10; n < 13; n++) s.remove(ret(n).jid);
+    expect(fs.statSync(journal).size).toBeGreaterThan(400_000); // one still waits
+    s.remove(ret(13).jid);
+    expect(fs.statSync(journal).size).toBe(0);
+    s.put(ret(14));
+    expect(spooledJids(cache)).toEqual([ret(14).jid]);
   });
 });
 
