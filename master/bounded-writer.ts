@@ -4,18 +4,24 @@
  * (Ctrl-Z) or a pager nobody scrolls must not make a 10,000-agent job's events pile up here.
  *
  * Writes go to the stream while it holds less than half the cap; after that they wait here, in
- * order, for the stream's 'drain'. When all that waits passes the cap, the reader has stopped
- * reading: it is dropped (the stream destroyed, one line logged with its name and what
- * was pending) and later writes do nothing, so the producer (a job) goes on and its results
- * still reach the store. A single chunk larger than half the cap still goes through when
+ * order, for the stream's 'drain'. Past the cap the reader is on the clock: one that takes
+ * nothing for `stallMs` has stopped reading and is dropped (the stream destroyed, one line
+ * logged with its name and what was pending; later writes do nothing, so the producer, a job,
+ * goes on and its results still reach the store). One that still reads, only slower than a
+ * job's events come (a CLI on a busy machine, 10,000 agents' results), is not dropped unless it
+ * falls `hardCap` behind. A single chunk larger than half the cap still goes through when
  * nothing waits, and counts as half the cap only: one big answer (`tsalt jobs` of a large job)
- * is not a stalled reader. So at most the cap plus one chunk waits for a reader.
+ * is not a stalled reader. So at most the hard cap plus one chunk waits for a reader.
  * Producers that can wait (a console page's next look) ask `behind` and `whenDrained`.
  */
 import type { Logger } from '../core/log.js';
 
-/** What may wait in the master for one reader (stream and held chunks together). */
+/** What may wait in the master for one reader (stream and held chunks together) before it must show it still reads. */
 export const MAX_PENDING_BYTES = 8 * 1024 * 1024;
+/** A reader past the cap that takes nothing for this long has stopped reading. */
+export const STALL_MS = 10_000;
+/** What may wait for a reader that still reads, in caps: past it, it is dropped however it reads. */
+export const HARD_CAP_FACTOR = 8;
 
 /** The part of a net.Socket / http.ServerResponse this needs. */
 export interface ReaderStream {
@@ -34,6 +40,10 @@ export interface BoundedWriterOptions {
   log: Logger;
   /** bytes; default MAX_PENDING_BYTES */
   cap?: number;
+  /** bytes; default HARD_CAP_FACTOR caps */
+  hardCap?: number;
+  /** ms without progress past the cap that make a stopped reader; default STALL_MS */
+  stallMs?: number;
   /** said after the drop in the log line (what happens to the work the reader was following) */
   hint?: () => string;
 }
@@ -42,6 +52,12 @@ const mib = (n: number) => `${(n / 1024 / 1024).toFixed(1)} MiB`;
 
 export class BoundedWriter {
   readonly cap: number;
+  readonly hardCap: number;
+  private readonly stallMs: number;
+  /** past the cap: checks that the reader still takes bytes */
+  private watch: NodeJS.Timeout | undefined;
+  private lastProgress = 0;
+  private lastLength = 0;
   private held: string[] = [];
   private heldBytes = 0;
   private waiting = false;
@@ -57,6 +73,8 @@ export class BoundedWriter {
     private readonly o: BoundedWriterOptions,
   ) {
     this.cap = o.cap ?? MAX_PENDING_BYTES;
+    this.hardCap = o.hardCap ?? HARD_CAP_FACTOR * this.cap;
+    this.stallMs = o.stallMs ?? STALL_MS;
   }
 
   /** bytes waiting for this reader in the master: in the stream's buffer and held here */
@@ -87,12 +105,34 @@ export class BoundedWriter {
     this.held.push(chunk);
     this.heldBytes += Buffer.byteLength(chunk);
     // a big chunk already in the stream counts for half the cap only (see above)
-    if (this.heldBytes + Math.min(this.out.writableLength, this.cap / 2) > this.cap) {
-      this.drop();
+    const waiting = this.heldBytes + Math.min(this.out.writableLength, this.cap / 2);
+    if (waiting > this.hardCap) {
+      this.drop(`fell more than ${mib(this.hardCap)} behind`);
       return false;
     }
+    if (waiting > this.cap) this.startWatch();
     this.waitDrain();
     return true;
+  }
+
+  /** Past the cap: a reader that takes nothing for stallMs is dropped; checked a few times per stallMs. */
+  private startWatch(): void {
+    if (this.watch) return;
+    this.lastProgress = Date.now();
+    this.lastLength = this.out.writableLength;
+    this.watch = setInterval(() => {
+      if (this.dropped || this.out.destroyed) return this.stopWatch();
+      const length = this.out.writableLength;
+      if (length < this.lastLength) this.lastProgress = Date.now();
+      this.lastLength = length;
+      if (Date.now() - this.lastProgress >= this.stallMs) this.drop();
+    }, Math.max(10, Math.min(1000, this.stallMs / 4)));
+    this.watch.unref();
+  }
+
+  private stopWatch(): void {
+    clearInterval(this.watch);
+    this.watch = undefined;
   }
 
   /** End the stream once what is held has been written. */
@@ -107,12 +147,13 @@ export class BoundedWriter {
     if (this.dropped) return;
     const pending = this.pending;
     this.dropped = true;
+    this.stopWatch();
     this.held = [];
     this.heldBytes = 0;
     this.drained = [];
     this.out.destroy();
     const hint = this.o.hint?.();
-    const over = pending > this.cap ? `, over the cap of ${mib(this.cap)}` : '';
+    const over = pending > this.cap ? `, over the cap of ${mib(this.cap)}${why === 'stopped reading' ? ` and nothing read for ${(this.stallMs / 1000).toFixed(1)} s` : ''}` : '';
     this.o.log.warn(`${this.o.name()}: ${why} with ${pending} bytes (${mib(pending)}) waiting for it${over}; dropped it${hint ? `; ${hint}` : ''}`);
   }
 
@@ -123,6 +164,8 @@ export class BoundedWriter {
     this.waiting = true;
     this.out.once('drain', () => {
       this.waiting = false;
+      this.lastProgress = Date.now(); // the stream emptied: the reader took all it held
+      this.lastLength = 0;
       this.flush();
     });
   }
@@ -134,6 +177,7 @@ export class BoundedWriter {
       this.heldBytes -= Buffer.byteLength(c);
       this.out.write(c);
     }
+    if (this.pending <= this.cap) this.stopWatch();
     if (this.held.length || this.out.writableNeedDrain) return this.waitDrain();
     this.catchUps++;
     if (this.ending) this.out.end();
