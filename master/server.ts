@@ -84,7 +84,11 @@ export class AgentConn {
    * for and no socket torn down (the kernel closes it as the process exits).
    */
   closeFrame(code: number, reason: string): void {
-    if (this.ws.readyState === WebSocket.OPEN) this.ws.close(code, reason.slice(0, 120));
+    if (this.ws.readyState !== WebSocket.OPEN) return;
+    this.ws.close(code, reason.slice(0, 120));
+    // nothing more is read: the agent's answering close frame and its end of the connection
+    // would each start the socket's teardown in JS (TLS shutdown, close), what this avoids
+    this.ws.pause();
   }
 
   /** Nothing of what was sent is left in the process: written to the kernel (or the socket is gone). */
