@@ -277,7 +277,20 @@ class Fleet {
     // the profiles' clock (V8 ticks: CLOCK_MONOTONIC µs, as hrtime): where the stop begins
     this.stopFromUs = Number(process.hrtime.bigint() / 1000n);
     const oldPid = this.master.pid;
+    // the old master's CPU over its stop: /proc read every 10 ms until it is gone (the last
+    // few ms before the exit are missed: a floor, not a ceiling)
+    const cpu0 = procUsage(oldPid).cpuMs;
+    let cpuLast = cpu0;
+    const poll = setInterval(() => {
+      try {
+        cpuLast = procUsage(oldPid).cpuMs;
+      } catch {
+        /* exited */
+      }
+    }, 10);
     await stop(this.master);
+    clearInterval(poll);
+    const stopCpuMs = cpuLast - cpu0;
     const stopMs = Date.now() - s0; // SIGTERM to exit: the agents' first retries fall in it
     this.stoppedPid = oldPid;
     this.stopToUs = Number(process.hrtime.bigint() / 1000n);
@@ -290,7 +303,7 @@ class Fleet {
     const allBackMs = await waitConnected(this.sock, this.n, 120000 + this.n * 100, t0, curve);
     // when half, 90% and 99% of the fleet were back (first poll at or over the share)
     const at = (share) => curve.find(([, up]) => up >= share * this.n)?.[0] ?? null;
-    return { stopMs, masterUpMs, allBackMs, halfMs: at(0.5), p90Ms: at(0.9), p99Ms: at(0.99) };
+    return { stopMs, stopCpuMs, masterUpMs, allBackMs, halfMs: at(0.5), p90Ms: at(0.9), p99Ms: at(0.99) };
   }
 
   async down() {
@@ -350,7 +363,7 @@ async function measure({ dir, n, tree, rooted, runs, expectStates, log, idle, pr
       log(`fleet ${n}: all connected in ${ms(f.connectMs)}; reconnect storm (master restart)`);
       const storm = await f.restartStorm();
       storm.masterCpuMs = procUsage(f.master.pid).cpuMs;
-      log(`fleet ${n}: all back ${ms(storm.allBackMs)} after the restart (half ${ms(storm.halfMs)}, 90% ${ms(storm.p90Ms)}, 99% ${ms(storm.p99Ms)}; old master exited in ${ms(storm.stopMs)}, new one up in ${ms(storm.masterUpMs)}, its CPU ${ms(storm.masterCpuMs)}); load ${loadAvg()}`);
+      log(`fleet ${n}: all back ${ms(storm.allBackMs)} after the restart (half ${ms(storm.halfMs)}, 90% ${ms(storm.p90Ms)}, 99% ${ms(storm.p99Ms)}; old master exited in ${ms(storm.stopMs)} (its CPU over the stop ${ms(storm.stopCpuMs)}), new one up in ${ms(storm.masterUpMs)}, its CPU ${ms(storm.masterCpuMs)}); load ${loadAvg()}`);
       const out = { n, stormOnly: true, connectMs: f.connectMs, storm, masters, agentProcs: f.procs.length, loadAvg: loadAvg() };
       if (profileStop) out.stopProfile = await stopProfile(profileDir, f, log);
       return out;
@@ -433,7 +446,7 @@ async function measure({ dir, n, tree, rooted, runs, expectStates, log, idle, pr
     out.storm = await f.restartStorm();
     out.storm.masterCpuMs = procUsage(f.master.pid).cpuMs;
     out.loadStorm = loadAvg();
-    log(`fleet ${n}: all back ${ms(out.storm.allBackMs)} after the restart (half ${ms(out.storm.halfMs)}, 90% ${ms(out.storm.p90Ms)}, 99% ${ms(out.storm.p99Ms)}; old master exited in ${ms(out.storm.stopMs)}, new one up in ${ms(out.storm.masterUpMs)}, its CPU ${ms(out.storm.masterCpuMs)})`);
+    log(`fleet ${n}: all back ${ms(out.storm.allBackMs)} after the restart (half ${ms(out.storm.halfMs)}, 90% ${ms(out.storm.p90Ms)}, 99% ${ms(out.storm.p99Ms)}; old master exited in ${ms(out.storm.stopMs)} (its CPU over the stop ${ms(out.storm.stopCpuMs)}), new one up in ${ms(out.storm.masterUpMs)}, its CPU ${ms(out.storm.masterCpuMs)})`);
     out.masterPeakAfterStormKiB = procUsage(f.master.pid).hwmKiB;
     out.loadAvg = loadAvg();
     if (profileStop) out.stopProfile = await stopProfile(profileDir, f, log);
@@ -605,7 +618,7 @@ export async function formatFleet(fleet) {
   for (const r of fleet.rows) {
     if (r.stormOnly) {
       const st = r.storm;
-      lines.push('', `reconnect storm at ${r.n} agents (${r.agentProcs} agent process(es)): old master exited ${ms(st.stopMs)} after SIGTERM; all back ${ms(st.allBackMs)} after the restart (half ${ms(st.halfMs)}, 90% ${ms(st.p90Ms)}, 99% ${ms(st.p99Ms)}; new master up in ${ms(st.masterUpMs)}, its CPU ${ms(st.masterCpuMs)}); load at the end ${r.loadAvg}`);
+      lines.push('', `reconnect storm at ${r.n} agents (${r.agentProcs} agent process(es)): old master exited ${ms(st.stopMs)} after SIGTERM (its CPU over the stop ${ms(st.stopCpuMs)}); all back ${ms(st.allBackMs)} after the restart (half ${ms(st.halfMs)}, 90% ${ms(st.p90Ms)}, 99% ${ms(st.p99Ms)}; new master up in ${ms(st.masterUpMs)}, its CPU ${ms(st.masterCpuMs)}); load at the end ${r.loadAvg}`);
       continue;
     }
     if (r.mem) lines.push('', `master memory at ${r.n} agents (--mem; MiB, per agent over the no-agent figure):`, '', formatMem(r.mem, r.n));
