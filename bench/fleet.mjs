@@ -576,7 +576,7 @@ async function runSizes({ scratch, sizes, runs, log, profileMaster, store, maste
   for (const n of sizes) {
     if (stormOnly || profileStop) {
       const tree = smallTree(path.join(scratch, 'fleet-tree'));
-      const m = await measure({ dir: path.join(scratch, `fleet-${n}`), n, tree, rooted: true, runs, expectStates: tree.count, log, store: await storeFor(n), masters, stormOnly, profileStop });
+      const m = await measure({ dir: path.join(scratch, `fleet-${n}`), n, tree, rooted: true, runs, expectStates: tree.count, log, store: await storeFor(n), masters, stormOnly: true, profileStop });
       rows.push({ kind: 'small no-op tree', ...m });
       if (m.stopProfile) profiles.push({ who: 'master', stop: true, ...m.stopProfile });
       continue;
