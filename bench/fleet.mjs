@@ -600,7 +600,8 @@ async function runSizes({ scratch, sizes, runs, log, profileMaster, store, maste
 export async function formatFleet(fleet) {
   if (fleet.skipped) return `## Fleet\n\nnot measured: ${fleet.skipped}`;
   const lines = ['## Fleet: master + N agents on loopback (agents ' + PER_PROCESS + ' per process)', ''];
-  lines.push(
+  // --storm-only rows have no jobs: they get a line each below, not a row here
+  if (fleet.rows.some((r) => r.storm && !r.stormOnly)) lines.push(
     table(
       ['agents', 'tree', 'job: apply \'*\' → all returns', 'tsalt apply \'*\' whole CLI', 'master CPU per job', 'master peak RSS', 'all connected (cold)', 'reconnect after master restart'],
       fleet.rows.filter((r) => r.storm && !r.stormOnly).map((r) => [
