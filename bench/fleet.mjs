@@ -11,12 +11,16 @@
  *
  * usage (standalone): node bench/fleet.mjs [--agents 1,100,1000] [--runs 5] [--per-process 100]
  *   [--profile-master] [--store postgres://user@host:port/db] [--masters 2] [--mem]
- *   [--profile-agents] [--jobs-only]
+ *   [--profile-agents] [--jobs-only] [--storm-only] [--profile-stop]
  *
  * Agent CPU per job: the agent processes' (and their job workers') /proc CPU over the no-op
  * jobs, per job and per agent. --profile-agents: after each fleet size, one more fleet of that
  * size with its agent processes under --cpu-prof (the first process's profile is summarised).
  * --jobs-only: only the no-op jobs (no whole-CLI timing, no reconnect storm).
+ * --storm-only: only the reconnect storm (all connected, then the master restarted: the old
+ * master's exit after SIGTERM and the time until all are back), no jobs.
+ * --profile-stop (implies --storm-only): the first master under --cpu-prof; its profile from SIGTERM to its exit (the
+ * stop alone) is summarised. Its exit time then includes writing the profile: time without it.
  *
  * --mem: where the (first) master's memory goes (bench/lib/mem-probe.cjs preloaded into it):
  * RSS, JS heap, external and arrayBuffers with no agent, with all connected and idle, and at
@@ -291,8 +295,28 @@ class Fleet {
 
   async restartStorm() {
     const s0 = Date.now();
+    // the profiles' clock (V8 ticks: CLOCK_MONOTONIC µs, as hrtime): where the stop begins
+    this.stopFromUs = Number(process.hrtime.bigint() / 1000n);
+    const oldPid = this.master.pid;
+    // the old master's CPU over its stop: /proc read every 10 ms until it is gone (the last
+    // few ms before the exit are missed: a floor, not a ceiling)
+    const cpu0 = procUsage(oldPid).cpuMs;
+    let cpuLast = cpu0;
+    const poll = setInterval(() => {
+      try {
+        cpuLast = procUsage(oldPid).cpuMs;
+      } catch {
+        /* exited */
+      }
+    }, 10);
     await stop(this.master);
+    clearInterval(poll);
+    const stopCpuMs = cpuLast - cpu0;
     const stopMs = Date.now() - s0; // SIGTERM to exit: the agents' first retries fall in it
+    this.stoppedPid = oldPid;
+    this.stopToUs = Number(process.hrtime.bigint() / 1000n);
+    // --profile-stop: only the old master was to be profiled
+    if (this.profileStop) this.profile = undefined;
     const t0 = Date.now();
     await this.startMaster();
     const masterUpMs = Date.now() - t0;
@@ -300,7 +324,7 @@ class Fleet {
     const allBackMs = await waitConnected(this.sock, this.n, 120000 + this.n * 100, t0, curve);
     // when half, 90% and 99% of the fleet were back (first poll at or over the share)
     const at = (share) => curve.find(([, up]) => up >= share * this.n)?.[0] ?? null;
-    return { stopMs, masterUpMs, allBackMs, halfMs: at(0.5), p90Ms: at(0.9), p99Ms: at(0.99) };
+    return { stopMs, stopCpuMs, masterUpMs, allBackMs, halfMs: at(0.5), p90Ms: at(0.9), p99Ms: at(0.99) };
   }
 
   async down() {
@@ -336,14 +360,15 @@ async function profilePass({ dir, n, tree, rooted, runs, who, log }) {
 }
 
 /** One fleet size: converge once, then time the no-op applies. */
-async function measure({ dir, n, tree, rooted, runs, expectStates, log, idle, profileMaster, store, masters = 1, mem = false, jobsOnly = false }) {
+async function measure({ dir, n, tree, rooted, runs, expectStates, log, idle, profileMaster, store, masters = 1, mem = false, jobsOnly = false, stormOnly = false, profileStop = false }) {
   const profileDir = path.join(dir + '-profile');
-  if (profileMaster) {
+  if (profileMaster || profileStop) {
     fs.rmSync(profileDir, { recursive: true, force: true });
     fs.mkdirSync(profileDir, { recursive: true });
   }
-  const f = new Fleet(dir, n, tree, { rooted, store, masters, ...(profileMaster ? { profile: 'master', profileDir } : {}) });
+  const f = new Fleet(dir, n, tree, { rooted, store, masters, ...(profileMaster || profileStop ? { profile: 'master', profileDir } : {}) });
   f.profInterval = 1000; // a whole run of thousands of agents: 1 ms samples
+  f.profileStop = profileStop;
   if (mem) f.memFile = path.join(dir + '-mem.jsonl');
   if (mem) fs.rmSync(f.memFile, { force: true });
   try {
@@ -354,6 +379,15 @@ async function measure({ dir, n, tree, rooted, runs, expectStates, log, idle, pr
       // the connections settle (hellos stored, handshake buffers freed) before the idle sample
       await sleep(3000);
       f.mem.push(await f.memSample('all connected, idle'));
+    }
+    if (stormOnly) {
+      log(`fleet ${n}: all connected in ${ms(f.connectMs)}; reconnect storm (master restart)`);
+      const storm = await f.restartStorm();
+      storm.masterCpuMs = procUsage(f.master.pid).cpuMs;
+      log(`fleet ${n}: all back ${ms(storm.allBackMs)} after the restart (half ${ms(storm.halfMs)}, 90% ${ms(storm.p90Ms)}, 99% ${ms(storm.p99Ms)}; old master exited in ${ms(storm.stopMs)} (its CPU over the stop ${ms(storm.stopCpuMs)}), new one up in ${ms(storm.masterUpMs)}, its CPU ${ms(storm.masterCpuMs)}); load ${loadAvg()}`);
+      const out = { n, stormOnly: true, connectMs: f.connectMs, storm, masters, agentProcs: f.procs.length, loadAvg: loadAvg() };
+      if (profileStop) out.stopProfile = await stopProfile(profileDir, f, log);
+      return out;
     }
     log(`fleet ${n}: all connected in ${ms(f.connectMs)}; first (converging) apply`);
     await f.converge(log);
@@ -434,9 +468,10 @@ async function measure({ dir, n, tree, rooted, runs, expectStates, log, idle, pr
     out.storm = await f.restartStorm();
     out.storm.masterCpuMs = procUsage(f.master.pid).cpuMs;
     out.loadStorm = loadAvg();
-    log(`fleet ${n}: all back ${ms(out.storm.allBackMs)} after the restart (half ${ms(out.storm.halfMs)}, 90% ${ms(out.storm.p90Ms)}, 99% ${ms(out.storm.p99Ms)}; old master exited in ${ms(out.storm.stopMs)}, new one up in ${ms(out.storm.masterUpMs)}, its CPU ${ms(out.storm.masterCpuMs)})`);
+    log(`fleet ${n}: all back ${ms(out.storm.allBackMs)} after the restart (half ${ms(out.storm.halfMs)}, 90% ${ms(out.storm.p90Ms)}, 99% ${ms(out.storm.p99Ms)}; old master exited in ${ms(out.storm.stopMs)} (its CPU over the stop ${ms(out.storm.stopCpuMs)}), new one up in ${ms(out.storm.masterUpMs)}, its CPU ${ms(out.storm.masterCpuMs)})`);
     out.masterPeakAfterStormKiB = procUsage(f.master.pid).hwmKiB;
     out.loadAvg = loadAvg();
+    if (profileStop) out.stopProfile = await stopProfile(profileDir, f, log);
     if (profileMaster) {
       await f.down(); // the profiles are written as the masters exit
       out.masterProfiles = await jobsProfiles(profileDir, jobsPids, jobsWindowUs, runs, log);
@@ -476,6 +511,30 @@ async function jobsProfiles(profileDir, pids, [fromUs, toUs], runs, log) {
   return out;
 }
 
+/** --profile-stop: the old master's profile from SIGTERM to its exit (the stop alone), logged and returned. */
+async function stopProfile(profileDir, f, log) {
+  const { summarise, formatProfile } = await import('./profile.mjs');
+  const file = fs.readdirSync(profileDir).find((x) => x.endsWith('.cpuprofile') && x.split('.')[3] === String(f.stoppedPid));
+  if (!file) {
+    log(`--profile-stop: no profile of the old master (pid ${f.stoppedPid}) in ${profileDir}`);
+    return undefined;
+  }
+  const prof = JSON.parse(fs.readFileSync(path.join(profileDir, file), 'utf8'));
+  const samples = [];
+  const deltas = [0];
+  let t = prof.startTime;
+  for (let k = 0; k < prof.samples.length; k++) {
+    t += prof.timeDeltas[k] ?? 0;
+    if (t >= f.stopFromUs && t <= f.stopToUs) {
+      samples.push(prof.samples[k]);
+      deltas.push(prof.timeDeltas[k + 1] ?? 0);
+    }
+  }
+  const summary = summarise({ ...prof, samples, timeDeltas: deltas }, 30);
+  log(`the old master's profile from SIGTERM to its exit at ${f.n} agents (${file}):\n${formatProfile(summary)}`);
+  return { n: f.n, file, summary };
+}
+
 /** --mem samples as a table: MiB, and KiB per agent over the no-agent sample. */
 export function formatMem(samples, n) {
   const M = (b) => (b / 1048576).toFixed(1);
@@ -497,7 +556,7 @@ export function formatMem(samples, n) {
   return table(['phase', 'peak RSS MiB', 'RSS after GC MiB', 'heapUsed at peak / after GC', 'external at peak / after GC', 'arrayBuffers at peak / after GC', 'RSS - heapTotal - external after GC (native)'], rows);
 }
 
-export async function runFleet({ scratch, sizes, runs, log, perProcess, profileMaster, store, masters = 1, mem = false, profileAgents = false, jobsOnly = false }) {
+export async function runFleet({ scratch, sizes, runs, log, perProcess, profileMaster, store, masters = 1, mem = false, profileAgents = false, jobsOnly = false, stormOnly = false, profileStop = false }) {
   if (perProcess) PER_PROCESS = perProcess;
   if (!fs.existsSync(path.join(REPO, 'dist', 'cli', 'commands', 'master.js'))) {
     return { skipped: 'the master/agent commands are not built (dist/cli/commands/master.js missing)' };
@@ -526,17 +585,24 @@ export async function runFleet({ scratch, sizes, runs, log, perProcess, profileM
     return u.href;
   };
   try {
-    return await runSizes({ scratch, sizes, runs, log, profileMaster, store, masters, storeFor, mem, profileAgents, jobsOnly });
+    return await runSizes({ scratch, sizes, runs, log, profileMaster, store, masters, storeFor, mem, profileAgents, jobsOnly, stormOnly, profileStop });
   } finally {
     await cluster?.stop();
     pgCluster = undefined;
   }
 }
 
-async function runSizes({ scratch, sizes, runs, log, profileMaster, store, masters, storeFor, mem, profileAgents, jobsOnly }) {
+async function runSizes({ scratch, sizes, runs, log, profileMaster, store, masters, storeFor, mem, profileAgents, jobsOnly, stormOnly, profileStop }) {
   const rows = [];
   const profiles = [];
   for (const n of sizes) {
+    if (stormOnly || profileStop) {
+      const tree = smallTree(path.join(scratch, 'fleet-tree'));
+      const m = await measure({ dir: path.join(scratch, `fleet-${n}`), n, tree, rooted: true, runs, expectStates: tree.count, log, store: await storeFor(n), masters, stormOnly: true, profileStop });
+      rows.push({ kind: 'small no-op tree', ...m });
+      if (m.stopProfile) profiles.push({ who: 'master', stop: true, ...m.stopProfile });
+      continue;
+    }
     if (n === 1) {
       // W54 through one warm agent: the agent manages the real W54 paths (no root).
       const tree = prepare(scratch, 54);
@@ -556,10 +622,11 @@ async function runSizes({ scratch, sizes, runs, log, profileMaster, store, maste
 export async function formatFleet(fleet) {
   if (fleet.skipped) return `## Fleet\n\nnot measured: ${fleet.skipped}`;
   const lines = ['## Fleet: master + N agents on loopback (agents ' + PER_PROCESS + ' per process)', ''];
-  lines.push(
+  // --storm-only rows have no jobs: they get a line each below, not a row here
+  if (fleet.rows.some((r) => r.storm && !r.stormOnly)) lines.push(
     table(
       ['agents', 'tree', 'job: apply \'*\' → all returns', 'tsalt apply \'*\' whole CLI', 'master CPU per job', 'master peak RSS', 'all connected (cold)', 'reconnect after master restart'],
-      fleet.rows.filter((r) => r.storm).map((r) => [
+      fleet.rows.filter((r) => r.storm && !r.stormOnly).map((r) => [
         r.n,
         `${r.kind} (${r.states} states)`,
         spread(r.job),
@@ -572,6 +639,11 @@ export async function formatFleet(fleet) {
     ),
   );
   for (const r of fleet.rows) {
+    if (r.stormOnly) {
+      const st = r.storm;
+      lines.push('', `reconnect storm at ${r.n} agents (${r.agentProcs} agent process(es)): old master exited ${ms(st.stopMs)} after SIGTERM (its CPU over the stop ${ms(st.stopCpuMs)}); all back ${ms(st.allBackMs)} after the restart (half ${ms(st.halfMs)}, 90% ${ms(st.p90Ms)}, 99% ${ms(st.p99Ms)}; new master up in ${ms(st.masterUpMs)}, its CPU ${ms(st.masterCpuMs)}); load at the end ${r.loadAvg}`);
+      continue;
+    }
     if (r.mem) lines.push('', `master memory at ${r.n} agents (--mem; MiB, per agent over the no-agent figure):`, '', formatMem(r.mem, r.n));
     if (r.agentCpuPerJobMs !== undefined) {
       lines.push('', `agents' CPU at ${r.n} (${r.agentProcs} process(es), /proc over the no-op jobs): ${ms(r.agentCpuPerJobMs)} per job, ${r.agentCpuPerAgentPerJobMs.toFixed(2)} ms per agent per job${r.storm ? '' : `; job ${spread(r.job)}, master CPU ${ms(r.masterCpuPerJobMs)} per job, peak RSS ${mib(r.masterPeakKiB)}`}`);
@@ -585,6 +657,10 @@ export async function formatFleet(fleet) {
   }
   const { formatProfile } = await import('./profile.mjs');
   for (const p of fleet.profiles ?? []) {
+    if (p.stop) {
+      lines.push('', `### Where the old master's stop goes (node --cpu-prof, SIGTERM to exit, ${p.n} agents)`, '', formatProfile(p.summary));
+      continue;
+    }
     const what = p.who === 'agent' ? (p.n === 1 ? `a warm agent's (W54, ${p.n} agent)` : `an agent process's (${Math.min(p.n, PER_PROCESS)} of ${p.n} agents, small tree)`) : `the master's (${p.n} agents, small tree)`;
     lines.push('', `### Where ${what} time goes (node --cpu-prof on the ${p.who}: its start, 1 converging and ${p.jobs} no-op jobs)`, '', formatProfile(p.summary));
   }
@@ -608,10 +684,12 @@ if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.me
       mem: { type: 'boolean', default: false },
       'profile-agents': { type: 'boolean', default: false },
       'jobs-only': { type: 'boolean', default: false },
+      'storm-only': { type: 'boolean', default: false },
+      'profile-stop': { type: 'boolean', default: false },
     },
   });
   const log = (m) => process.stderr.write(`[fleet ${new Date().toISOString().slice(11, 19)} load ${loadAvg()}] ${m}\n`);
   log(`masters' environment: ${Object.entries(MASTER_ENV).map(([k, v]) => `${k}=${v}`).join(' ') || 'none added'}`);
-  const r = await runFleet({ scratch: o.scratch, sizes: o.agents.split(',').map(Number), runs: Number(o.runs), log, perProcess: Number(o['per-process']), profileMaster: o['profile-master'], store: o.store, masters: Number(o.masters), mem: o.mem, profileAgents: o['profile-agents'], jobsOnly: o['jobs-only'] });
+  const r = await runFleet({ scratch: o.scratch, sizes: o.agents.split(',').map(Number), runs: Number(o.runs), log, perProcess: Number(o['per-process']), profileMaster: o['profile-master'], store: o.store, masters: Number(o.masters), mem: o.mem, profileAgents: o['profile-agents'], jobsOnly: o['jobs-only'], stormOnly: o['storm-only'], profileStop: o['profile-stop'] });
   process.stdout.write((await formatFleet(r)) + '\n');
 }

@@ -30,7 +30,8 @@ export interface RunningMaster {
   port: number;
   fingerprint: string;
   store: Store;
-  close(): Promise<void>;
+  /** exiting: the process ends right after (the agents' sockets are left to the kernel: AgentServer.close) */
+  close(o?: { exiting?: boolean }): Promise<void>;
 }
 
 function inside(child: string, parent: string): boolean {
@@ -211,7 +212,7 @@ async function startWith(cfg: MasterConfig, log: Logger, source: ConfigSource, i
     port,
     fingerprint: identity.fingerprint,
     store,
-    async close() {
+    async close(o: { exiting?: boolean } = {}) {
       releaser?.stop();
       scheduler.stop();
       clearInterval(elsewhereTimer);
@@ -222,7 +223,7 @@ async function startWith(cfg: MasterConfig, log: Logger, source: ConfigSource, i
       await metricsHttp?.close();
       await consoleHttp?.close();
       await new Promise<void>((r) => cli.close(() => r()));
-      await server.close();
+      await server.close(o);
       await routing.close();
       await store.close();
     },

@@ -41,6 +41,10 @@ export async function run(argv: string[]): Promise<number> {
     process.once('SIGTERM', () => stop('SIGTERM'));
     process.once('SIGINT', () => stop('SIGINT'));
   });
-  await m.close();
+  await m.close({ exiting: true });
+  // the agents' connections were left open for the kernel to close as the process ends (their
+  // close frames written, the store closed): end it once main has returned (ws's closing
+  // timers and the open sockets would otherwise keep it up)
+  setImmediate(() => process.exit()).unref();
   return 0;
 }
