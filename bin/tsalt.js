@@ -10,7 +10,19 @@ const path = require('node:path');
 const vm = require('node:vm');
 
 const bundle = path.join(__dirname, '../dist/bundle/tsalt.cjs');
-const cacheFile = `${bundle}.v8cache`;
+// A code cache holds the functions the run that wrote it compiled, so each kind of run keeps its
+// own: with one file, the first to write it decided for all (a master stopping wrote its own
+// functions, and `tsalt local apply` then compiled the engine lazily: W54 154 -> 219 ms).
+const kindOf = (argv) => {
+  if (argv[0] === 'agent') return 'job-worker'; // the daemon itself runs from its own bundle, uncached
+  const words = [];
+  for (const w of argv.slice(0, 2)) {
+    if (!/^[a-z][a-z-]{0,23}$/.test(w)) break;
+    words.push(w);
+  }
+  return words.join('-') || 'cli';
+};
+const cacheFile = `${bundle}.${kindOf(process.argv.slice(2))}.v8cache`;
 // The agent daemon idles for weeks and runs its jobs in a child process (agent/job-worker.ts):
 // it compiles only the little it runs instead of holding the CLI's whole code cache (the
 // engine's bytecode), and leaves that cache file to the CLI and the job worker.

@@ -56,7 +56,9 @@ function stage(dir, unitDir) {
   copy('bin/tsalt.js');
   copy('bin/package.json'); // bin/tsalt.js is CommonJS
   // the agent daemon's own bundle and the extras it requires when first needed (scripts/bundle.mjs)
-  for (const f of ['tsalt.cjs', 'tsalt.cjs.map', 'tsalt.cjs.v8cache', 'agent-daemon.cjs', 'agent-daemon.cjs.map', 'x509.cjs', 'systeminformation.cjs']) if (fs.existsSync(path.join(root, 'dist/bundle', f))) copy(`dist/bundle/${f}`);
+  for (const f of ['tsalt.cjs', 'tsalt.cjs.map', 'agent-daemon.cjs', 'agent-daemon.cjs.map', 'x509.cjs', 'systeminformation.cjs']) if (fs.existsSync(path.join(root, 'dist/bundle', f))) copy(`dist/bundle/${f}`);
+  // the code caches the build dir's runs wrote, one per kind of run (bin/tsalt.js)
+  for (const f of fs.readdirSync(path.join(root, 'dist/bundle'))) if (/^tsalt\.cjs\.[a-z-]+\.v8cache$/.test(f)) copy(`dist/bundle/${f}`);
   copy('examples');
   // the package's own package.json (bin/package.json makes bin/tsalt.js CommonJS)
   fs.writeFileSync(path.join(lib, 'package.json'), JSON.stringify({ name: 'tsalt', version, private: true, type: 'module' }, null, 2) + '\n');
