@@ -3,6 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { apply, compile, type EngineRequest } from '../../engine/engine.js';
 import { LocalTree } from '../../engine/tree/local.js';
+import { bundleHash, toWire, type BundleEntry } from '../../engine/tree/bundle.js';
 import { tempDir } from './harness.js';
 
 export function writeTree(files: Record<string, string>, dir = tempDir('tsalt-tree-')): string {
@@ -44,4 +45,11 @@ export function byId<T extends { id: string }>(results: T[]): Record<string, T> 
   const out: Record<string, T> = {};
   for (const r of results) out[r.id] ??= r;
   return out;
+}
+
+/** The bundle message a master sends for these files (revision r1): what an agent's BundleCache stores. */
+export function bundleMessage(files: Record<string, string>) {
+  const entries: BundleEntry[] = Object.entries(files).map(([p, t]) => ({ path: p, data: Buffer.from(t), executable: false }));
+  const hash = bundleHash(entries);
+  return { type: 'bundle' as const, hash, revision: 'r1', files: toWire(entries) };
 }

@@ -5,29 +5,19 @@
  * on disk: the states still check the machine on every run.
  */
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
-import { BundleCache, bundleHash, toWire, type BundleEntry } from '../../engine/tree/bundle.js';
+import { describe, expect, it } from 'vitest';
+import { BundleCache } from '../../engine/tree/bundle.js';
+import { tempDir } from '../helpers/harness.js';
+import { bundleMessage } from '../helpers/tree.js';
 import { apply, compile } from '../../engine/engine.js';
 import { copyData, planStats } from '../../engine/compile/compile.js';
 
-const dirs: string[] = [];
-const tempDir = (p: string) => {
-  const d = fs.mkdtempSync(path.join(os.tmpdir(), p));
-  dirs.push(d);
-  return d;
-};
-afterAll(() => {
-  for (const d of dirs) fs.rmSync(d, { recursive: true, force: true });
-});
-
 function tree(files: Record<string, string>) {
-  const entries: BundleEntry[] = Object.entries(files).map(([p, t]) => ({ path: p, data: Buffer.from(t), executable: false }));
-  const hash = bundleHash(entries);
+  const b = bundleMessage(files);
   const cache = new BundleCache(tempDir('tsalt-plan-b-'));
-  cache.store({ type: 'bundle', hash, revision: 'r1', files: toWire(entries) }, hash);
-  return cache.open(hash, 'r1');
+  cache.store(b, b.hash);
+  return cache.open(b.hash, 'r1');
 }
 
 const FILES = {

@@ -6,10 +6,11 @@
  * and keeps its returns in one journal (two appends per job, no file made or removed).
  */
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
-import { BundleCache, bundleHash, toWire, type BundleEntry } from '../../engine/tree/bundle.js';
+import { describe, expect, it } from 'vitest';
+import { BundleCache } from '../../engine/tree/bundle.js';
+import { tempDir } from '../helpers/harness.js';
+import { bundleMessage } from '../helpers/tree.js';
 import { parseYaml } from '../../engine/compile/sls-file.js';
 import { saltFunctions } from '../../engine/render/salt-functions.js';
 import { isCallable } from '../../engine/render/sandbox.js';
@@ -19,21 +20,7 @@ import { z } from 'zod';
 import { makeLogger } from '../../core/log.js';
 import { TreeError } from '../../engine/tree/source.js';
 
-const dirs: string[] = [];
-const tempDir = (p: string) => {
-  const d = fs.mkdtempSync(path.join(os.tmpdir(), p));
-  dirs.push(d);
-  return d;
-};
-afterAll(() => {
-  for (const d of dirs) fs.rmSync(d, { recursive: true, force: true });
-});
-
-function bundle(files: Record<string, string>) {
-  const entries: BundleEntry[] = Object.entries(files).map(([p, t]) => ({ path: p, data: Buffer.from(t), executable: false }));
-  const hash = bundleHash(entries);
-  return { type: 'bundle' as const, hash, revision: 'r1', files: toWire(entries) };
-}
+const bundle = bundleMessage;
 
 describe('bundle trees of one hash in one process', () => {
   it('serve what the first agent read to the others, each a copy of its own', () => {
