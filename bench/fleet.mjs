@@ -494,21 +494,26 @@ async function jobsProfiles(profileDir, pids, [fromUs, toUs], runs, log) {
     const file = files.find((x) => x.split('.')[3] === String(pid));
     if (!file) continue;
     const prof = JSON.parse(fs.readFileSync(path.join(profileDir, file), 'utf8'));
-    const samples = [];
-    const deltas = [0];
-    let t = prof.startTime;
-    for (let k = 0; k < prof.samples.length; k++) {
-      t += prof.timeDeltas[k] ?? 0;
-      if (t >= fromUs && t <= toUs) {
-        samples.push(prof.samples[k]);
-        deltas.push(prof.timeDeltas[k + 1] ?? 0);
-      }
-    }
-    const summary = summarise({ ...prof, samples, timeDeltas: deltas }, 25);
+    const summary = summarise(profileWindow(prof, fromUs, toUs), 25);
     log(`master ${i + 1}'s profile over the ${runs} no-op jobs (${file}):\n${formatProfile(summary)}`);
     out.push({ master: i + 1, file, summary });
   }
   return out;
+}
+
+/** A V8 CPU profile cut to the samples taken between fromUs and toUs (its clock: CLOCK_MONOTONIC µs). */
+function profileWindow(prof, fromUs, toUs) {
+  const samples = [];
+  const deltas = [0];
+  let t = prof.startTime;
+  for (let k = 0; k < prof.samples.length; k++) {
+    t += prof.timeDeltas[k] ?? 0;
+    if (t >= fromUs && t <= toUs) {
+      samples.push(prof.samples[k]);
+      deltas.push(prof.timeDeltas[k + 1] ?? 0);
+    }
+  }
+  return { ...prof, samples, timeDeltas: deltas };
 }
 
 /** --profile-stop: the old master's profile from SIGTERM to its exit (the stop alone), logged and returned. */
@@ -520,17 +525,7 @@ async function stopProfile(profileDir, f, log) {
     return undefined;
   }
   const prof = JSON.parse(fs.readFileSync(path.join(profileDir, file), 'utf8'));
-  const samples = [];
-  const deltas = [0];
-  let t = prof.startTime;
-  for (let k = 0; k < prof.samples.length; k++) {
-    t += prof.timeDeltas[k] ?? 0;
-    if (t >= f.stopFromUs && t <= f.stopToUs) {
-      samples.push(prof.samples[k]);
-      deltas.push(prof.timeDeltas[k + 1] ?? 0);
-    }
-  }
-  const summary = summarise({ ...prof, samples, timeDeltas: deltas }, 30);
+  const summary = summarise(profileWindow(prof, f.stopFromUs, f.stopToUs), 30);
   log(`the old master's profile from SIGTERM to its exit at ${f.n} agents (${file}):\n${formatProfile(summary)}`);
   return { n: f.n, file, summary };
 }
