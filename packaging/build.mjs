@@ -57,8 +57,8 @@ function stage(dir, unitDir) {
   copy('bin/package.json'); // bin/tsalt.js is CommonJS
   // the agent daemon's own bundle and the extras it requires when first needed (scripts/bundle.mjs)
   for (const f of ['tsalt.cjs', 'tsalt.cjs.map', 'agent-daemon.cjs', 'agent-daemon.cjs.map', 'x509.cjs', 'systeminformation.cjs']) if (fs.existsSync(path.join(root, 'dist/bundle', f))) copy(`dist/bundle/${f}`);
-  // the code caches the build dir's runs wrote, one per kind of run (bin/tsalt.js)
-  for (const f of fs.readdirSync(path.join(root, 'dist/bundle'))) if (/^tsalt\.cjs\.[a-z-]+\.v8cache$/.test(f)) copy(`dist/bundle/${f}`);
+  // no code cache: bin/tsalt.js writes one per kind of run where it is installed (not files of
+  // the package, so prerm removes them)
   copy('examples');
   // the package's own package.json (bin/package.json makes bin/tsalt.js CommonJS)
   fs.writeFileSync(path.join(lib, 'package.json'), JSON.stringify({ name: 'tsalt', version, private: true, type: 'module' }, null, 2) + '\n');
@@ -92,7 +92,9 @@ fi`,
   // before removal (not upgrade): stop and disable
   prerm: () => `if [ -d /run/systemd/system ]; then
   systemctl disable --now tsalt-agent.service tsalt-master.service >/dev/null 2>&1 || :
-fi`,
+fi
+# the V8 code caches the installed program wrote for itself (bin/tsalt.js): not the package's files
+rm -f /usr/lib/tsalt/dist/bundle/tsalt.cjs.*.v8cache`,
   postrm: () => `if [ -d /run/systemd/system ]; then systemctl daemon-reload >/dev/null 2>&1 || :; fi`,
 };
 
