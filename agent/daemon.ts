@@ -1,8 +1,8 @@
 /**
  * The agent process: keeps a connection to the master, runs the jobs it is sent (one state
- * run at a time), fetches the state tree bundle a job names (cached by hash), streams each
- * state's result and returns the report. Returns are spooled on disk until the master
- * acknowledges them.
+ * run at a time), fetches the state tree bundle a job names (cached by hash), streams the
+ * state results of a run that lasts (agent/result-hold.ts) and returns the report. Returns
+ * are spooled on disk until the master acknowledges them.
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -25,6 +25,7 @@ import type { TreeSource } from '../engine/tree/source.js';
 import type { Data } from '../engine/render/salt-functions.js';
 import { isLightCall, LIGHT_CALLS, type CallHost } from './calls-light.js';
 import { JobWorker } from './job-worker.js';
+import { holdResults } from './result-hold.js';
 import { DETECT_KEY, IDENTITY_KEY, type WorkerHost } from './worker-protocol.js';
 
 /** Grains detected in this process (systeminformation), through the agent's door to the engine. */
@@ -230,7 +231,11 @@ export class AgentDaemon {
     return this.conn?.send(m) ?? false;
   }
 
-  /** One state's result as it finishes, fitted under max_return_bytes. */
+  /**
+   * One state's result as it finishes, fitted under max_return_bytes. Only a run that lasts
+   * streams (agent/result-hold.ts: the job worker holds its results, an inline run holds them
+   * in applyJob); a shorter one's return carries them all.
+   */
   private sendResult(jid: string, result: StateResult): void {
     const max = this.cfg.max_return_bytes;
     const m: AgentMessage = { type: 'state_result', jid, result };
@@ -424,6 +429,7 @@ export class AgentDaemon {
     }
     const tree: TreeSource = this.bundles.open(spec.bundle, spec.revision);
     const { apply } = await import('./engine-inline.js');
+    const hold = holdResults<StateResult>((r) => this.sendResult(jid, r));
     try {
       const report = await apply({
         tree,
@@ -436,11 +442,13 @@ export class AgentDaemon {
         // downloads (file.managed/archive.extracted http sources) are kept with the agent's cache
         opts: { cachedir: this.cfg.cache_dir, grains_file: this.cfg.grains_file },
         signal,
-        onResult: (r) => this.sendResult(jid, r),
+        onResult: (r) => hold.add(r),
       });
       return { kind: 'apply', report };
     } catch (e) {
       return { kind: 'error', error: (e as Error).message };
+    } finally {
+      hold.end();
     }
   }
 

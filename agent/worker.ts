@@ -8,6 +8,8 @@ import { BundleCache } from '../engine/tree/bundle.js';
 import { loadOrCreateIdentity } from '../core/identity.js';
 import { ToWorkerSchema, type FromWorker, type ToWorker, type WorkerHost } from './worker-protocol.js';
 import type { CallHost } from './calls-light.js';
+import { holdResults } from './result-hold.js';
+import type { StateResult } from '../protocol/results.js';
 
 /** (the daemon parses what it receives: FromWorkerSchema); nothing once it let this process go */
 function send(m: FromWorker): void {
@@ -26,6 +28,8 @@ const opts = (h: WorkerHost) => ({ cachedir: h.cache_dir, grains_file: h.grains_
 async function apply(m: Extract<ToWorker, { type: 'apply' }>): Promise<void> {
   const kill = new AbortController();
   running.set(m.jid, kill);
+  // held here, not in the daemon: a run that ends within the mark sends the daemon none either
+  const hold = holdResults<StateResult>((result) => send({ type: 'state_result', jid: m.jid, result }));
   let body: Extract<FromWorker, { type: 'apply_done' }>['body'];
   try {
     const { apply: run } = await import('../engine/engine.js');
@@ -39,12 +43,13 @@ async function apply(m: Extract<ToWorker, { type: 'apply' }>): Promise<void> {
       ...(m.host.root ? { root: m.host.root } : {}),
       opts: opts(m.host),
       signal: kill.signal,
-      onResult: (result) => send({ type: 'state_result', jid: m.jid, result }),
+      onResult: (result) => hold.add(result),
     });
     body = { kind: 'apply', report };
   } catch (e) {
     body = { kind: 'error', error: (e as Error).message };
   } finally {
+    hold.end();
     running.delete(m.jid);
   }
   send({ type: 'apply_done', jid: m.jid, body });
