@@ -29,6 +29,10 @@ export interface JobEvents {
   jobStarted(jid: string, kind: 'apply' | 'run', intent: JobIntent): void;
   /** once per targeted agent and job: its run ended (offline at the start counts as lost) */
   agentDone(jid: string, status: AgentDoneStatus): void;
+  /**
+   * once per state result an agent reported to this master: when streamed (a run that lasts,
+   * agent/result-hold.ts), else when its return is stored
+   */
   stateResult(jid: string, result: StateResult): void;
   jobCompleted(jid: string): void;
 }
@@ -180,6 +184,12 @@ export class JobManager {
   private readonly heldLoading = new Map<string, Promise<HeldJob | undefined>>();
   /** jid -> agents of another master's job with new state results stored, told to its owner once a tick */
   private readonly progressOut = new Map<string, Set<string>>();
+  /**
+   * `${jid}/${agent}` -> run_nums of the run's results streamed to this master (observers were
+   * told of them then): its stored return tells them of the others only. Dropped when the run
+   * ends here (finish) or is let go (pruneHeld).
+   */
+  private readonly streamedHere = new Map<string, Set<number>>();
   /** bus events gathered in one tick: one dispatch per master and job, one returned per job */
   private readonly outgoing = new Map<string, OutgoingEvent>();
   /** returns and streamed results of a tick, stored in one transaction each (master/batch.ts) */
@@ -481,6 +491,7 @@ export class JobManager {
    */
   private async finish(jid: string, id: string, status: AgentJobStatus, body?: ReturnBody, error?: string): Promise<void> {
     this.disarmLost(jid, id);
+    this.streamedHere.delete(`${jid}/${id}`);
     // from here the run may be closed in the store: its messages ask the store again (openHere)
     this.active.get(jid)?.closing.add(id);
     let moved = body !== undefined;
@@ -536,6 +547,7 @@ export class JobManager {
 
   /** Another master's job is forgotten here once every agent sent it from here has ended. */
   private pruneHeld(jid: string, id: string): void {
+    this.streamedHere.delete(`${jid}/${id}`);
     const held = this.held.get(jid);
     if (!held || !held.sent.has(id)) return;
     held.sent.delete(id);
@@ -822,14 +834,25 @@ export class JobManager {
   }
 
   private async onStateResult(conn: AgentConn, m: Msg<'state_result'>): Promise<void> {
-    // an apply's return holds every result again: one that cannot be stored now is stored with it
+    // an apply's return holds every result again: one that cannot be stored now is stored with
+    // it (the store writes a result once: the return's copy of one stored here writes nothing)
+    const notNow = (e: Error) => this.log.error(`job ${m.jid}: a state result of ${conn.id} not stored now (${e.message}); it is stored with the return`);
     try {
       if (!this.openHere(m.jid, conn.id) && !(await this.isOpenFor(m.jid, conn.id))) return;
+    } catch (e) {
+      return notNow(e as Error); // nor counted or shown: the return does both
+    }
+    // counted now (before the write's wait: the return, handled meanwhile, counts the others)
+    const key = `${m.jid}/${conn.id}`;
+    let seen = this.streamedHere.get(key);
+    if (!seen) this.streamedHere.set(key, (seen = new Set()));
+    seen.add(m.result.run_num);
+    this.events?.stateResult(m.jid, m.result);
+    try {
       await this.results.write({ jid: m.jid, agentId: conn.id, result: m.result });
     } catch (e) {
-      this.log.error(`job ${m.jid}: a state result of ${conn.id} not stored now (${(e as Error).message}); it is stored with the return`);
+      notNow(e as Error);
     }
-    this.events?.stateResult(m.jid, m.result);
     const job = this.active.get(m.jid);
     if (job) this.emit(job, { type: 'state_result', agent: conn.id, result: m.result });
     else if (this.held.has(m.jid) && this.remote?.progress) this.queueProgress(m.jid, conn.id);
@@ -911,6 +934,12 @@ export class JobManager {
     const status = ok ? 'done' : 'failed';
     // the transition decides: a copy stored meanwhile (another connection, another master) wins
     if (!(await this.returns.write({ jid: m.jid, agentId: id, status, body: b }))) return false;
+    if (b.kind === 'apply' && this.events) {
+      // the results not streamed here: all of a run that ended within the agent's mark (and, as
+      // each master counts what it saw, those streamed to another master before a failover)
+      const seen = this.streamedHere.get(`${m.jid}/${id}`);
+      for (const r of b.report.results) if (!seen?.has(r.run_num)) this.events.stateResult(m.jid, r);
+    }
     this.log.info(`job ${m.jid}: ${id} returned (${status})${row && TERMINAL.has(row.status) ? ` late, after ${row.status}` : ''}`);
     await this.finish(m.jid, id, status, b);
     return true;

@@ -58,7 +58,7 @@ export class MasterMetrics implements JobEvents {
   });
   private readonly stateResults = new Counter({
     name: 'tsalt_state_results_total',
-    help: 'State results streamed by agents: true, false, or none (test mode, changes pending).',
+    help: 'State results reported by agents (streamed, or in their return): true, false, or none (test mode, changes pending).',
     labelNames: ['result'] as const,
     registers: [this.registry],
   });

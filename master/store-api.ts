@@ -283,14 +283,21 @@ export interface Store {
   setJobAgentStatus(jid: string, agentId: string, status: AgentJobStatus, error?: string): Promise<boolean>;
   /** Several runs move to `running` (as setJobAgentStatus does one), in one transaction; all or nothing (rejects: none moved). */
   setJobAgentsRunning(runs: readonly { jid: string; agentId: string }[]): Promise<boolean[]>;
-  /** Upsert one streamed state result (a later full report overwrites the same run_num). */
+  /**
+   * Store one streamed state result. A run's result is written once, by its key (jid, agent,
+   * run_num): the first copy stored stands and a later one (the return's, or the stream's
+   * arriving after it) writes nothing. Both copies are the same result: the engine records a
+   * state's result once (engine/run/runner.ts record), only the fitting under max_return_bytes
+   * may shorten one differently.
+   */
   putStateResult(jid: string, agentId: string, r: StateResult): Promise<void>;
   /** Several streamed results in one transaction; all or nothing (rejects: none stored). */
   putStateResults(rows: readonly { jid: string; agentId: string; result: StateResult }[]): Promise<void>;
   /**
    * The agent's return: every result, the status, the agent's attempt, in one transaction.
    * Stored once: false (nothing written) when the run already has a return (done or failed);
-   * a return after a timeout/lost/cancelled end is stored (a late return).
+   * a return after a timeout/lost/cancelled end is stored (a late return). Results already
+   * stored from the stream (by this master or another) are not written again (putStateResult).
    */
   finishJobAgent(jid: string, agentId: string, status: 'done' | 'failed', body: ReturnBody): Promise<boolean>;
   /**

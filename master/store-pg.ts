@@ -338,16 +338,17 @@ export class PgStore implements Store {
     await this.putResults(jid, agentId, [r], this.pool);
   }
 
-  /** Upserts results in one statement (a later full report overwrites the same run_num). */
+  /**
+   * Stores results in one statement; a run_num stored already (streamed, here or by another
+   * master) is not written again: no new row version, no WAL (store-api.ts putStateResult).
+   */
   private async putResults(jid: string, agentId: string, results: readonly StateResult[], on: Queryable): Promise<void> {
     if (!results.length) return;
     await this.run(
       `INSERT INTO state_results (jid, agent_id, run_num, state_id, sls, fun, name, result, changes, comment, start, duration_ms, warnings)
        SELECT $1, $2, r.* FROM unnest($3::int[], $4::text[], $5::text[], $6::text[], $7::text[], $8::int[], $9::text[], $10::text[], $11::text[], $12::float8[], $13::text[])
          AS r(run_num, state_id, sls, fun, name, result, changes, comment, start, duration_ms, warnings)
-       ON CONFLICT (jid, agent_id, run_num) DO UPDATE SET state_id = excluded.state_id, sls = excluded.sls, fun = excluded.fun, name = excluded.name,
-         result = excluded.result, changes = excluded.changes, comment = excluded.comment, start = excluded.start,
-         duration_ms = excluded.duration_ms, warnings = excluded.warnings`,
+       ON CONFLICT (jid, agent_id, run_num) DO NOTHING`,
       [
         jid,
         agentId,
@@ -424,13 +425,16 @@ export class PgStore implements Store {
   }
 
   /**
-   * Upserts several runs' results in one statement; a run_num twice keeps the later (one
-   * statement cannot upsert the same row twice).
+   * Stores several runs' results in one statement; a run_num stored already is not written
+   * again, and a run_num twice in `rows` keeps the first (as one after the other would).
    */
   private async putResultsOf(rows: readonly { jid: string; agentId: string; result: StateResult }[], on: Queryable): Promise<void> {
-    const last = new Map<string, { jid: string; agentId: string; result: StateResult }>();
-    for (const r of rows) last.set(`${r.jid}\0${r.agentId}\0${r.result.run_num}`, r);
-    const rs = [...last.values()];
+    const first = new Map<string, { jid: string; agentId: string; result: StateResult }>();
+    for (const r of rows) {
+      const k = `${r.jid}\0${r.agentId}\0${r.result.run_num}`;
+      if (!first.has(k)) first.set(k, r);
+    }
+    const rs = [...first.values()];
     if (!rs.length) return;
     // the rows as one JSON parameter: one native JSON.stringify, where 13 array parameters were
     // each escaped element by element in JavaScript by the pg client (a tick's thousands of rows)
@@ -438,9 +442,7 @@ export class PgStore implements Store {
       `INSERT INTO state_results (jid, agent_id, run_num, state_id, sls, fun, name, result, changes, comment, start, duration_ms, warnings)
        SELECT r.jid, r.agent_id, r.run_num, r.state_id, r.sls, r.fun, r.name, r.result, r.changes, r.comment, r.start, r.duration_ms, r.warnings
          FROM json_to_recordset($1::json) AS r(jid text, agent_id text, run_num int, state_id text, sls text, fun text, name text, result int, changes text, comment text, start text, duration_ms float8, warnings text)
-       ON CONFLICT (jid, agent_id, run_num) DO UPDATE SET state_id = excluded.state_id, sls = excluded.sls, fun = excluded.fun, name = excluded.name,
-         result = excluded.result, changes = excluded.changes, comment = excluded.comment, start = excluded.start,
-         duration_ms = excluded.duration_ms, warnings = excluded.warnings`,
+       ON CONFLICT (jid, agent_id, run_num) DO NOTHING`,
       [
         jsonParam(
           rs.map(({ jid, agentId, result: r }) => ({

@@ -227,13 +227,12 @@ export class SqliteStore implements Store {
 
   private resultNow(jid: string, agentId: string, r: StateResult): void {
     this.q(
-      // an upsert, not REPLACE: a return rewrites its streamed results in place (no delete and
-      // insert again, no foreign key look-up), as PostgreSQL's store does
+      // written once (store-api.ts putStateResult): a return's copy of a streamed result, or a
+      // streamed one arriving after its return, writes nothing (no row rewritten, no page
+      // dirtied), as PostgreSQL's store does
       `INSERT INTO state_results (jid, agent_id, run_num, state_id, sls, fun, name, result, changes, comment, start, duration_ms, warnings)
        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-       ON CONFLICT (jid, agent_id, run_num) DO UPDATE SET state_id = excluded.state_id, sls = excluded.sls, fun = excluded.fun, name = excluded.name,
-         result = excluded.result, changes = excluded.changes, comment = excluded.comment, start = excluded.start,
-         duration_ms = excluded.duration_ms, warnings = excluded.warnings`,
+       ON CONFLICT (jid, agent_id, run_num) DO NOTHING`,
     ).run(
       jid,
       agentId,
