@@ -188,6 +188,31 @@ export class Fleet {
     }
   }
 
+  /**
+   * Run statements on the master's store, whichever it is (a test's own tables and triggers
+   * beside the master's: several statements in one text).
+   */
+  async storeExec(sql: string): Promise<void> {
+    const spec = this.storeSpec();
+    if (/^postgres(ql)?:\/\//.test(spec)) {
+      const c = new pg.Client({ connectionString: spec });
+      await c.connect();
+      try {
+        await c.query(sql);
+      } finally {
+        await c.end();
+      }
+      return;
+    }
+    const db = new Database(spec);
+    try {
+      db.pragma('busy_timeout = 5000'); // the master writes meanwhile
+      db.exec(sql);
+    } finally {
+      db.close();
+    }
+  }
+
   /** Whether `text` is anywhere in the master's store: its SQLite files' bytes, or any row of any PostgreSQL table. */
   async storeContains(text: string): Promise<boolean> {
     const spec = this.storeSpec();
