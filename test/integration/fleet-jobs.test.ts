@@ -1,6 +1,6 @@
 /**
  * Jobs end to end: every target form, pillar rendered per agent and never leaked, revision
- * pinning, streamed results, exit codes, batches, test mode, the job history, one state run at
+ * pinning, exit codes, batches, test mode, the job history, one state run at
  * a time. Three agents in two processes plus a hand-driven one.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -90,8 +90,9 @@ describe('fleet: jobs', () => {
     expect(r.stdout).toMatch(/ID: web_thing/);
     expect(r.stdout).toMatch(/Summary for a1/);
     expect(r.stdout).toMatch(/1 targeted, 1 succeeded, 0 failed, 0 did not return/);
-    // results streamed as they came
-    expect(r.stderr).toMatch(/a1: test.succeed_with_changes web_thing: changed/);
+    // a run this short streams no result (its highstate above has every state): no progress
+    // line per state on stderr (a run that lasts prints them: fleet-stream.test.ts)
+    expect(r.stderr).not.toMatch(/a1: test.succeed_with_changes web_thing/);
   });
 
   it.each([

@@ -17,7 +17,8 @@ import path from 'node:path';
 
 const OUT = 384 * 1024;
 const STATES = 8;
-const big = Array.from({ length: STATES }, (_, i) => `out${i}:\n  cmd.run:\n    - name: head -c ${OUT} /dev/zero | tr '\\0' x\n`).join('');
+// the first state outlasts the agent's mark (agent/result-hold.ts): the run streams every result
+const big = Array.from({ length: STATES }, (_, i) => `out${i}:\n  cmd.run:\n    - name: ${i ? '' : 'sleep 1.5; '}head -c ${OUT} /dev/zero | tr '\\0' x\n`).join('');
 /** the largest single event: one agent's return, every state's output again */
 const LARGEST_EVENT = STATES * OUT + 64 * 1024;
 const AGENTS = ['s1', 's2', 's3'];

@@ -259,3 +259,41 @@ describe("JobManager: another master's job sent from here is forgotten once noth
     expect(held()).toEqual([]);
   });
 });
+
+describe('JobManager: a state result is told to the observers (metrics) once', () => {
+  it('when streamed, else with its stored return; a second copy of the return tells nothing', async () => {
+    const store = new SqliteStore(path.join(tempDir('tsalt-once-'), 'master.db'));
+    const conns = new Map(['a1', 'a2', 'a3'].map((id) => [id, fakeConn(id)]));
+    for (const id of conns.keys()) await store.addAgent(id, 'ab'.repeat(32), 'accepted');
+    const told: string[] = [];
+    const events = { jobStarted: () => {}, agentDone: () => {}, jobCompleted: () => {}, stateResult: (_jid: string, r: { run_num: number; comment: string }) => told.push(`${r.comment}/${r.run_num}`) };
+    const jobs = new JobManager({ store, source: noSource, events, agents: { ready: (id) => conns.get(id) }, cfg: jobsCfg(), log: jobsLog });
+    try {
+      const done = jobs.start({ type: 'run', target: 'a*', tgt_type: 'glob', command: 'true', user: 'root@cli' }, () => {});
+      const a1 = conns.get('a1')!;
+      while (![...conns.values()].every((c) => c.sent.some((m) => m.type === 'job'))) await new Promise((r) => setImmediate(r));
+      const sent = a1.sent.find((m) => m.type === 'job')!;
+      const jid = sent.type === 'job' ? sent.jid : '';
+      const h = jobs.handlers();
+      const result = (id: string, n: number) => ({ id: 's', sls: 'x', fun: 'test.nop', name: 's', result: true, changes: {}, comment: id, start: new Date().toISOString(), duration_ms: 1, run_num: n });
+      const ret = (id: string): Parameters<NonNullable<typeof h.job_return>>[1] => {
+        const results = [result(id, 0), result(id, 1)];
+        return { type: 'job_return', jid, body: { kind: 'apply', report: { id, test: false, results, counts: { total: 2, succeeded: 2, changed: 0, failed: 0 }, duration_ms: 2 } } };
+      };
+      // a1: a run within the mark, nothing streamed; a2: a lasting run, both streamed; a3: one
+      // streamed, the other's frame lost (sent while the connection was down)
+      await h.state_result!(conns.get('a2')!, { type: 'state_result', jid, result: result('a2', 0) });
+      await h.state_result!(conns.get('a2')!, { type: 'state_result', jid, result: result('a2', 1) });
+      await h.state_result!(conns.get('a3')!, { type: 'state_result', jid, result: result('a3', 0) });
+      expect(told).toEqual(['a2/0', 'a2/1', 'a3/0']);
+      for (const id of ['a1', 'a2', 'a3']) await h.job_return!(conns.get(id)!, ret(id));
+      await h.job_return!(a1, ret('a1')); // a re-sent spool
+      expect(await done).toBe(0);
+      expect(told.sort()).toEqual(['a1/0', 'a1/1', 'a2/0', 'a2/1', 'a3/0', 'a3/1']);
+      for (const id of ['a1', 'a2', 'a3']) expect((await store.stateResults(jid, id)).map((r) => r.run_num), id).toEqual([0, 1]);
+    } finally {
+      jobs.stop();
+      await store.close();
+    }
+  });
+});

@@ -230,15 +230,17 @@ export function storeContract(open: OpenStore): void {
         expect((await s.stateResults(jid, 'a')).map((r) => r.comment)).toEqual(['streamed']);
         const body = applied([result(0, true), result(1, false, { warnings: ['careful'] })]);
         expect(await s.finishJobAgent(jid, 'a', 'failed', body)).toBe(true);
-        // the full report overwrote the streamed result of the same run_num
-        expect(await s.stateResults(jid, 'a')).toEqual([result(0, true), result(1, false, { warnings: ['careful'] })]);
+        // a result is written once: the streamed one of run_num 0 stands (the agent's two copies
+        // of one result are the same; this one differs only to show which copy was kept), the
+        // report adds run_num 1
+        expect(await s.stateResults(jid, 'a')).toEqual([result(0, null, { comment: 'streamed' }), result(1, false, { warnings: ['careful'] })]);
         expect(await s.getJobAgent(jid, 'a')).toMatchObject({ status: 'failed', body, error: null });
         // a failed run is the agent's last attempt, not its revision
         expect(await s.getAgent('a')).toMatchObject({ revision_applied: null, revision_attempted: 'r1', attempt_status: 'failed', attempt_jid: jid });
         // the same return again (a re-sent spool) changes nothing
         expect(await s.finishJobAgent(jid, 'a', 'done', applied([result(0, true, { comment: 'again' })]))).toBe(false);
         expect(await s.getJobAgent(jid, 'a')).toMatchObject({ status: 'failed', body });
-        expect((await s.stateResults(jid, 'a'))[0]!.comment).toBe('c');
+        expect((await s.stateResults(jid, 'a'))[0]!.comment).toBe('streamed');
 
         const ok = await job(s, ['a'], { revision: 'r2' });
         expect(await s.finishJobAgent(ok, 'a', 'done', applied([result(0, true)]))).toBe(true);
@@ -292,10 +294,11 @@ export function storeContract(open: OpenStore): void {
         const body: ReturnBody = { kind: 'run', retcode: 0, stdout: odd, stderr: '' };
         expect(await s.finishJobAgents([
           { jid, agentId: 'a', status: 'done', body },
-          { jid, agentId: 'b', status: 'done', body: applied([result(0, true, { comment: odd })]) },
+          // run_num 0 was streamed (stored once already): the odd text is in the return's run_num 1
+          { jid, agentId: 'b', status: 'done', body: applied([result(0, true, { comment: 'plain' }), result(1, true, { comment: odd })]) },
         ])).toEqual([true, true]);
         expect((await s.getJobAgent(jid, 'a'))!.body).toEqual(body);
-        expect((await s.stateResults(jid, 'b'))[0]!.comment).toMatch(/^x\ufffd+y é😀 \\ud800 "q"$/);
+        expect((await s.stateResults(jid, 'b'))[1]!.comment).toMatch(/^x\ufffd+y é😀 \\ud800 "q"$/);
       }));
 
     it("a NUL character (a command's output) in results, returns and errors is stored: kept, or U+FFFD where the store's text has none (PostgreSQL)", () =>
@@ -359,7 +362,8 @@ export function storeContract(open: OpenStore): void {
         ]);
         expect(moved).toEqual([true, true, false, true, false, true, false, true]);
         expect(await s.getJobAgent(jid, 'a')).toMatchObject({ status: 'done', body: okBody, error: null });
-        expect(await s.stateResults(jid, 'a')).toEqual(okBody.kind === 'apply' ? okBody.report.results : []);
+        // its streamed run_num 0 stands (written once), the return added run_num 1
+        expect(await s.stateResults(jid, 'a')).toEqual([result(0, null, { comment: 'streamed' }), result(1, true, { warnings: ['w'] })]);
         expect(await s.getJobAgent(jid, 'b')).toMatchObject({ status: 'failed', body: failBody });
         expect(await s.getJobAgent(jid, 'c')).toMatchObject({ status: 'failed', error: 'top.sls: bad' });
         expect(await s.stateResults(jid, 'c')).toEqual([]);
@@ -371,6 +375,25 @@ export function storeContract(open: OpenStore): void {
         expect(await s.getAgent('c')).toMatchObject({ revision_applied: null, revision_attempted: null });
         expect(await s.getAgent('e')).toMatchObject({ revision_applied: 'r1', attempt_status: 'done' });
         expect(await s.finishJobAgents([])).toEqual([]);
+      }));
+
+    it('writes a result once: a later copy of its run_num (stream, return, a tick\'s second) changes nothing', () =>
+      withStore(open, 'result-once', async (s) => {
+        const jid = await job(s, ['a', 'b']);
+        await s.putStateResults([
+          { jid, agentId: 'a', result: result(0, true, { comment: 'first' }) },
+          { jid, agentId: 'a', result: result(0, false, { comment: 'second' }) },
+          { jid, agentId: 'b', result: result(0, true, { comment: 'b' }) },
+        ]);
+        expect(await s.finishJobAgent(jid, 'a', 'done', applied([result(0, true, { comment: 'returned' }), result(1, true)]))).toBe(true);
+        // streamed after its return (the stream's write waited longer than the return's)
+        await s.putStateResult(jid, 'a', result(1, false, { comment: 'late stream' }));
+        expect((await s.stateResults(jid, 'a')).map((r) => [r.run_num, r.comment])).toEqual([
+          [0, 'first'],
+          [1, 'c'],
+        ]);
+        expect(await s.finishJobAgents([{ jid, agentId: 'b', status: 'done', body: applied([result(0, true, { comment: 'returned' })]) }])).toEqual([true]);
+        expect((await s.stateResults(jid, 'b')).map((r) => r.comment)).toEqual(['b']);
       }));
 
     it('stores a late return after a timeout, not after a return', () =>
