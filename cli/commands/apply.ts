@@ -1,9 +1,11 @@
 /**
  * `tsalt apply <target> [SLS ...] [-G|-L|-I|-C|-N|-E|-P|-J|-S] [--test] [--batch N|N%] [--timeout S] [--json]`
- * Salt's `salt <target> state.apply [SLS] [test=True]`. Streams each state's result as it
- * arrives (stderr), prints the highstate per agent and a summary; exits 2 when a state failed
- * or a tree did not compile on an agent, 3 when a targeted agent did not return (offline agents
- * are listed), 1 on a usage or target error, 0 otherwise.
+ * Salt's `salt <target> state.apply [SLS] [test=True]`. Prints each state's result as it
+ * arrives (stderr: the results an agent streams, those of a run lasting past its mark,
+ * agent/result-hold.ts; a shorter run's states are in its highstate), the highstate per agent
+ * and a summary; exits 2 when a state failed or a tree did not compile on an agent, 3 when a
+ * targeted agent did not return (offline agents are listed), 1 on a usage or target error, 0
+ * otherwise.
  */
 import os from 'node:os';
 import { request, socketPath } from '../../master/cli-client.js';

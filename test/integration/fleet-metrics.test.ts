@@ -36,7 +36,7 @@ describe('fleet: metrics endpoint', () => {
   };
   /**
    * Every master's counters summed (PromQL `sum`): with several masters, each counts what it
-   * saw itself (the jobs it started, the state results its agents streamed to it)
+   * saw itself (the jobs it started, the state results its agents reported to it)
    */
   const counters = () => fleet.scrapeSum();
   /** the change of every sample between two scrapes (only those that moved) */
