@@ -410,7 +410,12 @@ export class AgentServer {
   listen(host: string, port: number): Promise<number> {
     return new Promise((resolve, reject) => {
       this.https.once('error', reject);
-      this.https.listen(port, host, () => {
+      // the kernel's accept queue is the first place a fleet reconnecting together waits: with
+      // Node's default backlog (511) the rest of a burst had their SYNs dropped and retried it
+      // 1, 2, 4, 8 s later, past the agents' connect timeout (the reconnect storm's long tail;
+      // nstat ListenOverflows). Room for every connection the master takes (the kernel caps it
+      // at net.core.somaxconn); the handshake caps then let them in at the master's pace.
+      this.https.listen(port, host, this.limits.maxConnections, () => {
         this.https.off('error', reject);
         const a = this.https.address();
         resolve(typeof a === 'object' && a ? a.port : port);
