@@ -35,8 +35,10 @@
  * every job is routed to the second master's half through the store. Master CPU per job is the
  * two masters' sum; each one's figure and peak RSS are printed too.
  *
- * TSALT_BENCH_AGENT_LOG_LEVEL (default error): the agents' log_level, their logs in
+ * TSALT_BENCH_MASTER_LOG_LEVEL (default warn), TSALT_BENCH_AGENT_LOG_LEVEL (default error): the masters' and agents' log_level, their logs in
  * <scratch>/fleet-N/log/agents-P.log (debug: every failed connection attempt and its reason).
+ * TSALT_BENCH_AGENTS_NICE=19: the agent processes run at that nice level, so the master gets the CPU it asks for first
+ * (agents on other machines, as in a real fleet, do not take the master's CPU); the figures say when it was set.
  */
 import fs from 'node:fs';
 import os from 'node:os';
@@ -128,6 +130,9 @@ async function ask(sock, req) {
 }
 
 /** A child we started, with its output in a log file (the bench's stdout stays the report). */
+/** TSALT_BENCH_AGENTS_NICE=19: agent processes at that nice level (the master at 0), as if the master had CPU of its own */
+const AGENTS_NICE = Number(process.env.TSALT_BENCH_AGENTS_NICE || 0);
+
 function start(argv, logFile, env) {
   const fd = fs.openSync(logFile, 'a');
   const child = spawn(argv[0], argv.slice(1), { stdio: ['ignore', fd, fd], env: { ...process.env, ...env } });
@@ -237,7 +242,7 @@ class Fleet {
         f.yaml,
         y({
           interface: '127.0.0.1', port: this.ports[i], pki_dir: f.pki, db: f.db, socket: path.basename(f.sock),
-          state_tree: this.tree.states, pillar_tree: this.tree.pillar, auto_accept: true, log_level: 'warn',
+          state_tree: this.tree.states, pillar_tree: this.tree.pillar, auto_accept: true, log_level: process.env.TSALT_BENCH_MASTER_LOG_LEVEL || 'warn',
           ...(this.masters > 1 ? { master_id: `bench-m${i + 1}` } : {}),
           ...(this.store ? { store: this.store } : {}),
         }),
@@ -266,7 +271,10 @@ class Fleet {
       const mine = cfgs.slice(p * PER_PROCESS, (p + 1) * PER_PROCESS);
       // --profile-storm: the first agent process too (its profile cut to the storm)
       const agentProf = this.profileStorm && p === 0 ? ['--cpu-prof', '--cpu-prof-interval', '1000', '--cpu-prof-dir', this.profileDir] : this.profFlags('agent');
-      this.procs.push(start([process.execPath, ...agentProf, TSALT, 'agent', ...mine.flatMap((c) => ['--config', c])], path.join(this.log, `agents-${p}.log`)));
+      const proc = start([process.execPath, ...agentProf, TSALT, 'agent', ...mine.flatMap((c) => ['--config', c])], path.join(this.log, `agents-${p}.log`));
+      // TSALT_BENCH_AGENTS_NICE: the agents yield the CPU to the master (their job workers inherit it)
+      if (AGENTS_NICE) os.setPriority(proc.pid, AGENTS_NICE);
+      this.procs.push(proc);
     }
     // key generation + first contact of every agent; generous for 1,000+ on 2 cores
     this.connectMs = await waitConnected(this.sock, this.n, 60000 + this.n * 200);
@@ -668,7 +676,7 @@ export async function formatFleet(fleet) {
   for (const r of fleet.rows) {
     if (r.stormOnly) {
       const st = r.storm;
-      lines.push('', `reconnect storm at ${r.n} agents (${r.agentProcs} agent process(es)): old master exited ${ms(st.stopMs)} after SIGTERM (its CPU over the stop ${ms(st.stopCpuMs)}); all back ${ms(st.allBackMs)} after the restart (half ${ms(st.halfMs)}, 90% ${ms(st.p90Ms)}, 99% ${ms(st.p99Ms)}; new master up in ${ms(st.masterUpMs)}, its CPU ${ms(st.masterCpuMs)}); load at the end ${r.loadAvg}`);
+      lines.push('', `reconnect storm at ${r.n} agents (${r.agentProcs} agent process(es)${AGENTS_NICE ? `, at nice ${AGENTS_NICE}` : ''}): old master exited ${ms(st.stopMs)} after SIGTERM (its CPU over the stop ${ms(st.stopCpuMs)}); all back ${ms(st.allBackMs)} after the restart (half ${ms(st.halfMs)}, 90% ${ms(st.p90Ms)}, 99% ${ms(st.p99Ms)}; new master up in ${ms(st.masterUpMs)}, its CPU ${ms(st.masterCpuMs)}); load at the end ${r.loadAvg}`);
       continue;
     }
     if (r.mem) lines.push('', `master memory at ${r.n} agents (--mem; MiB, per agent over the no-agent figure):`, '', formatMem(r.mem, r.n));
@@ -718,6 +726,7 @@ if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.me
   });
   const log = (m) => process.stderr.write(`[fleet ${new Date().toISOString().slice(11, 19)} load ${loadAvg()}] ${m}\n`);
   log(`masters' environment: ${Object.entries(MASTER_ENV).map(([k, v]) => `${k}=${v}`).join(' ') || 'none added'}`);
+  if (AGENTS_NICE) log(`agent processes at nice ${AGENTS_NICE} (the master at 0)`);
   const r = await runFleet({ scratch: o.scratch, sizes: o.agents.split(',').map(Number), runs: Number(o.runs), log, perProcess: Number(o['per-process']), profileMaster: o['profile-master'], store: o.store, masters: Number(o.masters), mem: o.mem, profileAgents: o['profile-agents'], jobsOnly: o['jobs-only'], stormOnly: o['storm-only'], profileStop: o['profile-stop'], profileStorm: o['profile-storm'] });
   process.stdout.write((await formatFleet(r)) + '\n');
 }
