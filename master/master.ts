@@ -133,7 +133,7 @@ async function startWith(cfg: MasterConfig, log: Logger, source: ConfigSource, i
       settle: {
         agentsBack: async () => {
           const held = router ? await router.elsewhere() : new Map<string, string>();
-          return (await store.listAgents()).every((a) => a.key_state !== 'accepted' || server.ready(a.id) !== undefined || held.has(a.id));
+          return (await store.listKeys()).every((a) => a.key_state !== 'accepted' || server.ready(a.id) !== undefined || held.has(a.id));
         },
         max_s: cfg.lost_after_s,
       },
@@ -153,7 +153,7 @@ async function startWith(cfg: MasterConfig, log: Logger, source: ConfigSource, i
             agents: async () => {
               const connected = server.connectedIds();
               const held = router ? await router.elsewhere() : new Map<string, string>();
-              return (await store.listAgents()).map((a) => ({ key_state: a.key_state, connected: connected.has(a.id) || held.has(a.id) }));
+              return (await store.listKeys()).map((a) => ({ key_state: a.key_state, connected: connected.has(a.id) || held.has(a.id) }));
             },
             revision: () => source.head(),
           },

@@ -609,7 +609,7 @@ export class AgentServer {
       try {
         if (!this.o.autoAccept) {
           // others in flight may be stored by now and counted twice: the cap errs on the safe side
-          const pendingKeys = (await this.o.store.listAgents()).filter((a) => a.key_state === 'pending').length + this.newKeysInFlight - 1;
+          const pendingKeys = (await this.o.store.listKeys()).filter((a) => a.key_state === 'pending').length + this.newKeysInFlight - 1;
           if (pendingKeys >= this.limits.maxPendingKeys) {
             this.caps.pendingKeys.hit(`pending key cap reached (max_pending_keys ${this.limits.maxPendingKeys}): new id ${id} from ${remote} refused; accept or delete pending keys`);
             ws.close(CloseCode.unauthenticated, 'too many pending keys on the master');

@@ -25,6 +25,7 @@ import {
   type JobReturnRow,
   type JobRow,
   type JobWithCounts,
+  type AgentKey,
   type KeyState,
   type MasterRow,
   type NewJob,
@@ -195,6 +196,10 @@ export class PgStore implements Store {
   async listAgents(): Promise<AgentRow[]> {
     // COLLATE "C": byte order, as SQLite sorts
     return (await this.rows('SELECT * FROM agents ORDER BY id COLLATE "C"')).map(agentRow);
+  }
+
+  async listKeys(): Promise<AgentKey[]> {
+    return (await this.rows('SELECT id, fingerprint, key_state FROM agents ORDER BY id COLLATE "C"')).map((r) => ({ id: String(r.id), fingerprint: String(r.fingerprint), key_state: r.key_state as KeyState }));
   }
 
   async addAgent(id: string, fingerprint: string, state: KeyState): Promise<AgentRow> {
