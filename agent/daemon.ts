@@ -31,6 +31,7 @@ import { DETECT_KEY, IDENTITY_KEY, type WorkerHost } from './worker-protocol.js'
 const detectHere = async (): Promise<Data> => (await import('./engine-inline.js')).detectGrains();
 
 interface PendingBundle {
+  jid: string;
   hash: string;
   resolve(): void;
   reject(e: Error): void;
@@ -247,9 +248,22 @@ export class AgentDaemon {
     });
   }
 
+  /**
+   * A fetch of the state tree outlives a lost connection: the job goes on (the master waits
+   * lost_after_s for a running agent), so the tree is asked for again once the master has
+   * accepted the agent on the next connection (refetchBundles), within the fetch's own time
+   * limit. Failing the job instead cost a fleet under load its runs for a blip (agents cut off
+   * mid-fetch by a missed heartbeat at 10,000 agents).
+   */
   private onClose(): void {
-    for (const p of this.pendingBundles.values()) p.reject(new Error('connection to the master lost while fetching the state tree'));
-    this.pendingBundles.clear();
+    if (this.pendingBundles.size) this.log.info(`connection lost while fetching ${this.pendingBundles.size} state tree(s); asking again when reconnected`);
+  }
+
+  private refetchBundles(): void {
+    for (const p of this.pendingBundles.values()) {
+      this.log.info(`job ${p.jid}: asking the master for the state tree again`);
+      this.send({ type: 'bundle_get', jid: p.jid, hash: p.hash });
+    }
   }
 
   /** The agent's dispatch table: every message type the master may send. */
@@ -261,7 +275,10 @@ export class AgentDaemon {
         else this.log.info('key accepted by the master');
       }
       this.keyState = m.state;
-      if (m.state === 'accepted') this.flushSpool();
+      if (m.state === 'accepted') {
+        this.flushSpool();
+        this.refetchBundles();
+      }
     },
     job: (m) => void this.runJob(m),
     job_kill: (m) => {
@@ -350,27 +367,37 @@ export class AgentDaemon {
     }
   }
 
-  private fetchBundle(jid: string, hash: string): Promise<void> {
+  /** The state tree from the master; waits across reconnects (refetchBundles) until the time limit or the job is killed. */
+  private fetchBundle(jid: string, hash: string, signal: AbortSignal): Promise<void> {
     return new Promise((resolve, reject) => {
       const t = setTimeout(() => {
         this.pendingBundles.delete(hash);
         reject(new Error('timed out fetching the state tree from the master'));
       }, 120_000);
+      const killed = () => {
+        this.pendingBundles.delete(hash);
+        clearTimeout(t);
+        reject(new Error('killed while fetching the state tree'));
+      };
+      signal.addEventListener('abort', killed, { once: true });
       this.pendingBundles.set(hash, {
+        jid,
         hash,
         resolve: () => {
           clearTimeout(t);
+          signal.removeEventListener('abort', killed);
           resolve();
         },
         reject: (e) => {
           clearTimeout(t);
+          signal.removeEventListener('abort', killed);
           reject(e);
         },
       });
       if (!this.send({ type: 'bundle_get', jid, hash })) {
+        const p = this.pendingBundles.get(hash)!;
         this.pendingBundles.delete(hash);
-        clearTimeout(t);
-        reject(new Error('not connected to the master'));
+        p.reject(new Error('not connected to the master'));
       }
     });
   }
@@ -408,7 +435,7 @@ export class AgentDaemon {
 
   private async applyJob(jid: string, spec: Extract<Job['spec'], { kind: 'apply' }>, signal: AbortSignal): Promise<ReturnBody> {
     await this.refreshGrains();
-    if (!this.bundles.has(spec.bundle)) await this.fetchBundle(jid, spec.bundle);
+    if (!this.bundles.has(spec.bundle)) await this.fetchBundle(jid, spec.bundle, signal);
     if (this.worker) {
       const done = this.worker.request(jid, { type: 'apply', jid, spec, host: this.workerHost() }, (e) =>
         this.sendResult(jid, e.result),
