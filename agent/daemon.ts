@@ -29,6 +29,8 @@ import { DETECT_KEY, IDENTITY_KEY, type WorkerHost } from './worker-protocol.js'
 
 /** Grains detected in this process (systeminformation), through the agent's door to the engine. */
 const detectHere = async (): Promise<Data> => (await import('./engine-inline.js')).detectGrains();
+/** a spool flush sends the next return once the connection holds less than this of the last */
+const FLUSH_BUFFERED = 1024 * 1024;
 
 interface PendingBundle {
   jid: string;
@@ -50,6 +52,8 @@ export class AgentDaemon {
   private stateRun: string | undefined;
   private readonly pendingBundles = new Map<string, PendingBundle>();
   private keyState: string | undefined;
+  /** spool flushes started (each acceptance starts one; an older one stops) */
+  private flushes = 0;
   private readonly idle = new Set<() => void>();
   private grainsWatch: fs.FSWatcher | undefined;
   private grainsTimer: NodeJS.Timeout | undefined;
@@ -276,7 +280,7 @@ export class AgentDaemon {
       }
       this.keyState = m.state;
       if (m.state === 'accepted') {
-        this.flushSpool();
+        void this.flushSpool();
         this.refetchBundles();
       }
     },
@@ -359,10 +363,20 @@ export class AgentDaemon {
     (this.table[m.type] as (x: MasterMessage) => void)(m);
   }
 
-  private flushSpool(): void {
-    for (const ret of this.spool.all()) {
-      if (this.running.has(ret.jid)) continue;
-      this.log.info(`delivering spooled return of job ${ret.jid}`);
+  /**
+   * Sends the spooled returns again, read back from disk one at a time and the next only once the
+   * connection has taken the last (the spool holds none in memory: all of them sent at once would
+   * be held in the socket's buffer instead). A newer flush (the next acceptance) ends this one.
+   */
+  private async flushSpool(): Promise<void> {
+    const flush = ++this.flushes;
+    for (const jid of this.spool.jids()) {
+      while ((this.conn?.buffered ?? 0) > FLUSH_BUFFERED && flush === this.flushes) await new Promise((r) => setTimeout(r, 10));
+      if (flush !== this.flushes || !this.conn?.connected) return;
+      if (this.running.has(jid)) continue;
+      const ret = this.spool.read(jid); // undefined: acknowledged meanwhile, or unreadable (set aside)
+      if (!ret) continue;
+      this.log.info(`delivering spooled return of job ${jid}`);
       this.send(fitReturn(ret, this.cfg.max_return_bytes)); // spooled by an agent with a larger limit
     }
   }

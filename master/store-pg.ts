@@ -379,7 +379,7 @@ export class PgStore implements Store {
   async finishJobAgents(returns: readonly JobReturnRow[]): Promise<boolean[]> {
     // one transaction, one commit and a few statements for the tick's returns (each return's
     // statements one after the other were most of a master's time on PostgreSQL); an error
-    // rolls all back and the caller (master/batch.ts) stores each on its own
+    // rolls all back and the caller (master/tick-batcher.ts) stores each on its own
     if (!returns.length) return [];
     // a run's first return in the tick is the one stored: a second copy is a duplicate, as it
     // would be stored one after the other

@@ -120,6 +120,11 @@ export class MasterConnection {
     return this.sendJson(JSON.stringify(msg));
   }
 
+  /** Bytes sent and not yet taken by the kernel (0 when not connected). */
+  get buffered(): number {
+    return this.connected ? this.ws!.bufferedAmount : 0;
+  }
+
   /** A message already in JSON (the JSON of an AgentMessage: fit.ts fittedJson). */
   sendJson(json: string): boolean {
     if (!this.connected) return false;
