@@ -12,7 +12,7 @@ import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { WebSocketServer } from 'ws';
 import { MasterConnection } from '../../agent/connection/client.js';
-import { parseMasterEntry, PinBook } from '../../agent/connection/masters.js';
+import { parseMasterEntry, PinBook, type MasterEndpoint } from '../../agent/connection/masters.js';
 import { loadOrCreateIdentity } from '../../core/identity.js';
 import { makeLogger } from '../../core/log.js';
 import { tempDir } from '../helpers/harness.js';
@@ -31,6 +31,25 @@ async function until(what: string, ok: () => boolean, ms = 10_000): Promise<void
   }
 }
 
+/** An agent's connection to `endpoint` retrying fast, trusting the master's key on first use, its log lines in `lines`. */
+function connection(endpoint: MasterEndpoint, agent: { keyPem: string; certPem: string }, dir: string, lines: string[], onOpen = () => {}): MasterConnection {
+  return new MasterConnection({
+    masters: [endpoint],
+    keyPem: agent.keyPem,
+    certPem: agent.certPem,
+    pins: new PinBook([endpoint], undefined, path.join(dir, 'agent', 'master.fp'), 'test'),
+    failbackMs: 0,
+    backoffMinS: 0.02,
+    backoffMaxS: 0.05,
+    heartbeatS: 30,
+    maxFrameBytes: 1 << 20,
+    log: makeLogger('debug', 'agent', (l) => void lines.push(l)),
+    onOpen,
+    onMessage: () => {},
+    onClose: () => {},
+  });
+}
+
 describe('agent: dialling the master', () => {
   it('a refused attempt makes no HTTP request; when the master listens, one TCP connection carries TLS and the websocket', async () => {
     const dir = tempDir();
@@ -39,7 +58,6 @@ describe('agent: dialling the master', () => {
     const port = await freePort(); // nothing listens on it yet: connects are refused
     const endpoint = parseMasterEntry(`127.0.0.1:${port}`, port);
     const lines: string[] = [];
-    const log = makeLogger('debug', 'agent', (l) => void lines.push(l));
 
     // every HTTP client request this process starts (ws builds one per attempt it makes)
     const requests: string[] = [];
@@ -51,21 +69,7 @@ describe('agent: dialling the master', () => {
     cleanup.push(() => diagnostics.unsubscribe('http.client.request.start', onRequest));
 
     let opened = 0;
-    const conn = new MasterConnection({
-      masters: [endpoint],
-      keyPem: agent.keyPem,
-      certPem: agent.certPem,
-      pins: new PinBook([endpoint], undefined, path.join(dir, 'agent', 'master.fp'), 'test'),
-      failbackMs: 0,
-      backoffMinS: 0.02,
-      backoffMaxS: 0.05,
-      heartbeatS: 30,
-      maxFrameBytes: 1 << 20,
-      log,
-      onOpen: () => void opened++,
-      onMessage: () => {},
-      onClose: () => {},
-    });
+    const conn = connection(endpoint, agent, dir, lines, () => void opened++);
     conn.start();
     cleanup.push(() => conn.stop());
 
@@ -100,21 +104,7 @@ describe('agent: dialling the master', () => {
     const port = await freePort();
     const endpoint = parseMasterEntry(`127.0.0.1:${port}`, port);
     const lines: string[] = [];
-    const conn = new MasterConnection({
-      masters: [endpoint],
-      keyPem: agent.keyPem,
-      certPem: agent.certPem,
-      pins: new PinBook([endpoint], undefined, path.join(dir, 'agent', 'master.fp'), 'test'),
-      failbackMs: 0,
-      backoffMinS: 0.02,
-      backoffMaxS: 0.05,
-      heartbeatS: 30,
-      maxFrameBytes: 1 << 20,
-      log: makeLogger('debug', 'agent', (l) => void lines.push(l)),
-      onOpen: () => {},
-      onMessage: () => {},
-      onClose: () => {},
-    });
+    const conn = connection(endpoint, agent, dir, lines);
     conn.start();
     conn.stop();
     await new Promise((r) => setTimeout(r, 300));
