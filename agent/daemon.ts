@@ -30,8 +30,11 @@ import { DETECT_KEY, IDENTITY_KEY, type WorkerHost } from './worker-protocol.js'
 
 /** Grains detected in this process (systeminformation), through the agent's door to the engine. */
 const detectHere = async (): Promise<Data> => (await import('./engine-inline.js')).detectGrains();
+/** a spool flush sends the next return once the connection holds less than this of the last */
+const FLUSH_BUFFERED = 1024 * 1024;
 
 interface PendingBundle {
+  jid: string;
   hash: string;
   resolve(): void;
   reject(e: Error): void;
@@ -50,6 +53,8 @@ export class AgentDaemon {
   private stateRun: string | undefined;
   private readonly pendingBundles = new Map<string, PendingBundle>();
   private keyState: string | undefined;
+  /** spool flushes started (each acceptance starts one; an older one stops) */
+  private flushes = 0;
   private readonly idle = new Set<() => void>();
   private grainsWatch: fs.FSWatcher | undefined;
   private grainsTimer: NodeJS.Timeout | undefined;
@@ -252,9 +257,22 @@ export class AgentDaemon {
     });
   }
 
+  /**
+   * A fetch of the state tree outlives a lost connection: the job goes on (the master waits
+   * lost_after_s for a running agent), so the tree is asked for again once the master has
+   * accepted the agent on the next connection (refetchBundles), within the fetch's own time
+   * limit. Failing the job instead cost a fleet under load its runs for a blip (agents cut off
+   * mid-fetch by a missed heartbeat at 10,000 agents).
+   */
   private onClose(): void {
-    for (const p of this.pendingBundles.values()) p.reject(new Error('connection to the master lost while fetching the state tree'));
-    this.pendingBundles.clear();
+    if (this.pendingBundles.size) this.log.info(`connection lost while fetching ${this.pendingBundles.size} state tree(s); asking again when reconnected`);
+  }
+
+  private refetchBundles(): void {
+    for (const p of this.pendingBundles.values()) {
+      this.log.info(`job ${p.jid}: asking the master for the state tree again`);
+      this.send({ type: 'bundle_get', jid: p.jid, hash: p.hash });
+    }
   }
 
   /** The agent's dispatch table: every message type the master may send. */
@@ -266,7 +284,10 @@ export class AgentDaemon {
         else this.log.info('key accepted by the master');
       }
       this.keyState = m.state;
-      if (m.state === 'accepted') this.flushSpool();
+      if (m.state === 'accepted') {
+        void this.flushSpool();
+        this.refetchBundles();
+      }
     },
     job: (m) => void this.runJob(m),
     job_kill: (m) => {
@@ -347,35 +368,55 @@ export class AgentDaemon {
     (this.table[m.type] as (x: MasterMessage) => void)(m);
   }
 
-  private flushSpool(): void {
-    for (const ret of this.spool.all()) {
-      if (this.running.has(ret.jid)) continue;
-      this.log.info(`delivering spooled return of job ${ret.jid}`);
+  /**
+   * Sends the spooled returns again, read back from disk one at a time and the next only once the
+   * connection has taken the last (the spool holds none in memory: all of them sent at once would
+   * be held in the socket's buffer instead). A newer flush (the next acceptance) ends this one.
+   */
+  private async flushSpool(): Promise<void> {
+    const flush = ++this.flushes;
+    for (const jid of this.spool.jids()) {
+      while ((this.conn?.buffered ?? 0) > FLUSH_BUFFERED && flush === this.flushes) await new Promise((r) => setTimeout(r, 10));
+      if (flush !== this.flushes || !this.conn?.connected) return;
+      if (this.running.has(jid)) continue;
+      const ret = this.spool.read(jid); // undefined: acknowledged meanwhile, or unreadable (set aside)
+      if (!ret) continue;
+      this.log.info(`delivering spooled return of job ${jid}`);
       this.send(fitReturn(ret, this.cfg.max_return_bytes)); // spooled by an agent with a larger limit
     }
   }
 
-  private fetchBundle(jid: string, hash: string): Promise<void> {
+  /** The state tree from the master; waits across reconnects (refetchBundles) until the time limit or the job is killed. */
+  private fetchBundle(jid: string, hash: string, signal: AbortSignal): Promise<void> {
     return new Promise((resolve, reject) => {
       const t = setTimeout(() => {
         this.pendingBundles.delete(hash);
         reject(new Error('timed out fetching the state tree from the master'));
       }, 120_000);
+      const killed = () => {
+        this.pendingBundles.delete(hash);
+        clearTimeout(t);
+        reject(new Error('killed while fetching the state tree'));
+      };
+      signal.addEventListener('abort', killed, { once: true });
       this.pendingBundles.set(hash, {
+        jid,
         hash,
         resolve: () => {
           clearTimeout(t);
+          signal.removeEventListener('abort', killed);
           resolve();
         },
         reject: (e) => {
           clearTimeout(t);
+          signal.removeEventListener('abort', killed);
           reject(e);
         },
       });
       if (!this.send({ type: 'bundle_get', jid, hash })) {
+        const p = this.pendingBundles.get(hash)!;
         this.pendingBundles.delete(hash);
-        clearTimeout(t);
-        reject(new Error('not connected to the master'));
+        p.reject(new Error('not connected to the master'));
       }
     });
   }
@@ -413,7 +454,7 @@ export class AgentDaemon {
 
   private async applyJob(jid: string, spec: Extract<Job['spec'], { kind: 'apply' }>, signal: AbortSignal): Promise<ReturnBody> {
     await this.refreshGrains();
-    if (!this.bundles.has(spec.bundle)) await this.fetchBundle(jid, spec.bundle);
+    if (!this.bundles.has(spec.bundle)) await this.fetchBundle(jid, spec.bundle, signal);
     if (this.worker) {
       const done = this.worker.request(jid, { type: 'apply', jid, spec, host: this.workerHost() }, (e) =>
         this.sendResult(jid, e.result),

@@ -11,7 +11,7 @@
  *
  * usage (standalone): node bench/fleet.mjs [--agents 1,100,1000] [--runs 5] [--per-process 100]
  *   [--profile-master] [--store postgres://user@host:port/db] [--masters 2] [--mem]
- *   [--profile-agents] [--jobs-only] [--storm-only] [--profile-stop]
+ *   [--profile-agents] [--jobs-only] [--storm-only] [--profile-stop] [--profile-storm]
  *
  * Agent CPU per job: the agent processes' (and their job workers') /proc CPU over the no-op
  * jobs, per job and per agent. --profile-agents: after each fleet size, one more fleet of that
@@ -21,6 +21,9 @@
  * master's exit after SIGTERM and the time until all are back), no jobs.
  * --profile-stop (implies --storm-only): the first master under --cpu-prof; its profile from SIGTERM to its exit (the
  * stop alone) is summarised. Its exit time then includes writing the profile: time without it.
+ * --profile-storm (implies --storm-only): the new master under --cpu-prof, from its start until all agents are back
+ * (its whole life: the bench stops it then), summarised; and the first agent process's, from the old master's SIGTERM
+ * until all are back.
  *
  * --mem: where the (first) master's memory goes (bench/lib/mem-probe.cjs preloaded into it):
  * RSS, JS heap, external and arrayBuffers with no agent, with all connected and idle, and at
@@ -31,6 +34,11 @@
  * agents alternate between them (each lists one), the CLI and the bench talk to the first, so
  * every job is routed to the second master's half through the store. Master CPU per job is the
  * two masters' sum; each one's figure and peak RSS are printed too.
+ *
+ * TSALT_BENCH_MASTER_LOG_LEVEL (default warn), TSALT_BENCH_AGENT_LOG_LEVEL (default error): the masters' and agents' log_level, their logs in
+ * <scratch>/fleet-N/log/agents-P.log (debug: every failed connection attempt and its reason).
+ * TSALT_BENCH_AGENTS_NICE=19: the agent processes run at that nice level, so the master gets the CPU it asks for first
+ * (agents on other machines, as in a real fleet, do not take the master's CPU); the figures say when it was set.
  */
 import fs from 'node:fs';
 import os from 'node:os';
@@ -122,6 +130,9 @@ async function ask(sock, req) {
 }
 
 /** A child we started, with its output in a log file (the bench's stdout stays the report). */
+/** TSALT_BENCH_AGENTS_NICE=19: agent processes at that nice level (the master at 0), as if the master had CPU of its own */
+const AGENTS_NICE = Number(process.env.TSALT_BENCH_AGENTS_NICE || 0);
+
 function start(argv, logFile, env) {
   const fd = fs.openSync(logFile, 'a');
   const child = spawn(argv[0], argv.slice(1), { stdio: ['ignore', fd, fd], env: { ...process.env, ...env } });
@@ -231,7 +242,7 @@ class Fleet {
         f.yaml,
         y({
           interface: '127.0.0.1', port: this.ports[i], pki_dir: f.pki, db: f.db, socket: path.basename(f.sock),
-          state_tree: this.tree.states, pillar_tree: this.tree.pillar, auto_accept: true, log_level: 'warn',
+          state_tree: this.tree.states, pillar_tree: this.tree.pillar, auto_accept: true, log_level: process.env.TSALT_BENCH_MASTER_LOG_LEVEL || 'warn',
           ...(this.masters > 1 ? { master_id: `bench-m${i + 1}` } : {}),
           ...(this.store ? { store: this.store } : {}),
         }),
@@ -250,7 +261,7 @@ class Fleet {
       fs.mkdirSync(d, { recursive: true });
       const cfg = {
         id, master: '127.0.0.1', master_port: this.ports[(i - 1) % this.masters], tofu: true, pki_dir: 'pki', cache_dir: 'cache',
-        grains_file: 'grains', log_level: 'error',
+        grains_file: 'grains', log_level: process.env.TSALT_BENCH_AGENT_LOG_LEVEL || 'error',
         ...(this.rooted ? { root: 'root' } : {}),
       };
       fs.writeFileSync(path.join(d, 'agent.yaml'), y(cfg));
@@ -258,7 +269,12 @@ class Fleet {
     }
     for (let p = 0; p * PER_PROCESS < cfgs.length; p++) {
       const mine = cfgs.slice(p * PER_PROCESS, (p + 1) * PER_PROCESS);
-      this.procs.push(start([process.execPath, ...this.profFlags('agent'), TSALT, 'agent', ...mine.flatMap((c) => ['--config', c])], path.join(this.log, `agents-${p}.log`)));
+      // --profile-storm: the first agent process too (its profile cut to the storm)
+      const agentProf = this.profileStorm && p === 0 ? ['--cpu-prof', '--cpu-prof-interval', '1000', '--cpu-prof-dir', this.profileDir] : this.profFlags('agent');
+      const proc = start([process.execPath, ...agentProf, TSALT, 'agent', ...mine.flatMap((c) => ['--config', c])], path.join(this.log, `agents-${p}.log`));
+      // TSALT_BENCH_AGENTS_NICE: the agents yield the CPU to the master (their job workers inherit it)
+      if (AGENTS_NICE) os.setPriority(proc.pid, AGENTS_NICE);
+      this.procs.push(proc);
     }
     // key generation + first contact of every agent; generous for 1,000+ on 2 cores
     this.connectMs = await waitConnected(this.sock, this.n, 60000 + this.n * 200);
@@ -315,13 +331,15 @@ class Fleet {
     const stopMs = Date.now() - s0; // SIGTERM to exit: the agents' first retries fall in it
     this.stoppedPid = oldPid;
     this.stopToUs = Number(process.hrtime.bigint() / 1000n);
-    // --profile-stop: only the old master was to be profiled
+    // --profile-stop: only the old master was to be profiled; --profile-storm: only the new one
     if (this.profileStop) this.profile = undefined;
+    if (this.profileStorm) this.profile = 'master';
     const t0 = Date.now();
     await this.startMaster();
     const masterUpMs = Date.now() - t0;
     const curve = [];
     const allBackMs = await waitConnected(this.sock, this.n, 120000 + this.n * 100, t0, curve);
+    this.stormToUs = Number(process.hrtime.bigint() / 1000n);
     // when half, 90% and 99% of the fleet were back (first poll at or over the share)
     const at = (share) => curve.find(([, up]) => up >= share * this.n)?.[0] ?? null;
     return { stopMs, stopCpuMs, masterUpMs, allBackMs, halfMs: at(0.5), p90Ms: at(0.9), p99Ms: at(0.99) };
@@ -360,15 +378,16 @@ async function profilePass({ dir, n, tree, rooted, runs, who, log }) {
 }
 
 /** One fleet size: converge once, then time the no-op applies. */
-async function measure({ dir, n, tree, rooted, runs, expectStates, log, idle, profileMaster, store, masters = 1, mem = false, jobsOnly = false, stormOnly = false, profileStop = false }) {
+async function measure({ dir, n, tree, rooted, runs, expectStates, log, idle, profileMaster, store, masters = 1, mem = false, jobsOnly = false, stormOnly = false, profileStop = false, profileStorm = false }) {
   const profileDir = path.join(dir + '-profile');
-  if (profileMaster || profileStop) {
+  if (profileMaster || profileStop || profileStorm) {
     fs.rmSync(profileDir, { recursive: true, force: true });
     fs.mkdirSync(profileDir, { recursive: true });
   }
-  const f = new Fleet(dir, n, tree, { rooted, store, masters, ...(profileMaster || profileStop ? { profile: 'master', profileDir } : {}) });
+  const f = new Fleet(dir, n, tree, { rooted, store, masters, ...(profileMaster || profileStop ? { profile: 'master', profileDir } : profileStorm ? { profileDir } : {}) });
   f.profInterval = 1000; // a whole run of thousands of agents: 1 ms samples
   f.profileStop = profileStop;
+  f.profileStorm = profileStorm;
   if (mem) f.memFile = path.join(dir + '-mem.jsonl');
   if (mem) fs.rmSync(f.memFile, { force: true });
   try {
@@ -387,6 +406,13 @@ async function measure({ dir, n, tree, rooted, runs, expectStates, log, idle, pr
       log(`fleet ${n}: all back ${ms(storm.allBackMs)} after the restart (half ${ms(storm.halfMs)}, 90% ${ms(storm.p90Ms)}, 99% ${ms(storm.p99Ms)}; old master exited in ${ms(storm.stopMs)} (its CPU over the stop ${ms(storm.stopCpuMs)}), new one up in ${ms(storm.masterUpMs)}, its CPU ${ms(storm.masterCpuMs)}); load ${loadAvg()}`);
       const out = { n, stormOnly: true, connectMs: f.connectMs, storm, masters, agentProcs: f.procs.length, loadAvg: loadAvg() };
       if (profileStop) out.stopProfile = await stopProfile(profileDir, f, log);
+      if (profileStorm) {
+        const pid = f.master.pid;
+        const agentPid = f.procs[0].pid;
+        await f.down(); // the profiles are written as the processes exit
+        out.stormProfile = await pidProfile(profileDir, pid, `the new master's profile over the storm at ${n} agents`, log);
+        out.stormAgentProfile = await pidProfile(profileDir, agentPid, `the first agent process's profile over the storm (SIGTERM to the old master until all are back)`, log, [f.stopFromUs, f.stormToUs]);
+      }
       return out;
     }
     log(`fleet ${n}: all connected in ${ms(f.connectMs)}; first (converging) apply`);
@@ -530,6 +556,20 @@ async function stopProfile(profileDir, f, log) {
   return { n: f.n, file, summary };
 }
 
+/** The whole profile of one process (by pid), logged and returned. */
+async function pidProfile(profileDir, pid, title, log, windowUs) {
+  const { summarise, formatProfile } = await import('./profile.mjs');
+  const file = fs.readdirSync(profileDir).find((x) => x.endsWith('.cpuprofile') && x.split('.')[3] === String(pid));
+  if (!file) {
+    log(`${title}: no profile (pid ${pid}) in ${profileDir}`);
+    return undefined;
+  }
+  const prof = JSON.parse(fs.readFileSync(path.join(profileDir, file), 'utf8'));
+  const summary = summarise(windowUs ? profileWindow(prof, ...windowUs) : prof, 30);
+  log(`${title} (${file}):\n${formatProfile(summary)}`);
+  return { file, summary };
+}
+
 /** --mem samples as a table: MiB, and KiB per agent over the no-agent sample. */
 export function formatMem(samples, n) {
   const M = (b) => (b / 1048576).toFixed(1);
@@ -551,7 +591,7 @@ export function formatMem(samples, n) {
   return table(['phase', 'peak RSS MiB', 'RSS after GC MiB', 'heapUsed at peak / after GC', 'external at peak / after GC', 'arrayBuffers at peak / after GC', 'RSS - heapTotal - external after GC (native)'], rows);
 }
 
-export async function runFleet({ scratch, sizes, runs, log, perProcess, profileMaster, store, masters = 1, mem = false, profileAgents = false, jobsOnly = false, stormOnly = false, profileStop = false }) {
+export async function runFleet({ scratch, sizes, runs, log, perProcess, profileMaster, store, masters = 1, mem = false, profileAgents = false, jobsOnly = false, stormOnly = false, profileStop = false, profileStorm = false }) {
   if (perProcess) PER_PROCESS = perProcess;
   if (!fs.existsSync(path.join(REPO, 'dist', 'cli', 'commands', 'master.js'))) {
     return { skipped: 'the master/agent commands are not built (dist/cli/commands/master.js missing)' };
@@ -580,20 +620,20 @@ export async function runFleet({ scratch, sizes, runs, log, perProcess, profileM
     return u.href;
   };
   try {
-    return await runSizes({ scratch, sizes, runs, log, profileMaster, store, masters, storeFor, mem, profileAgents, jobsOnly, stormOnly, profileStop });
+    return await runSizes({ scratch, sizes, runs, log, profileMaster, store, masters, storeFor, mem, profileAgents, jobsOnly, stormOnly, profileStop, profileStorm });
   } finally {
     await cluster?.stop();
     pgCluster = undefined;
   }
 }
 
-async function runSizes({ scratch, sizes, runs, log, profileMaster, store, masters, storeFor, mem, profileAgents, jobsOnly, stormOnly, profileStop }) {
+async function runSizes({ scratch, sizes, runs, log, profileMaster, store, masters, storeFor, mem, profileAgents, jobsOnly, stormOnly, profileStop, profileStorm }) {
   const rows = [];
   const profiles = [];
   for (const n of sizes) {
-    if (stormOnly || profileStop) {
+    if (stormOnly || profileStop || profileStorm) {
       const tree = smallTree(path.join(scratch, 'fleet-tree'));
-      const m = await measure({ dir: path.join(scratch, `fleet-${n}`), n, tree, rooted: true, runs, expectStates: tree.count, log, store: await storeFor(n), masters, stormOnly: true, profileStop });
+      const m = await measure({ dir: path.join(scratch, `fleet-${n}`), n, tree, rooted: true, runs, expectStates: tree.count, log, store: await storeFor(n), masters, stormOnly: true, profileStop, profileStorm });
       rows.push({ kind: 'small no-op tree', ...m });
       if (m.stopProfile) profiles.push({ who: 'master', stop: true, ...m.stopProfile });
       continue;
@@ -636,7 +676,7 @@ export async function formatFleet(fleet) {
   for (const r of fleet.rows) {
     if (r.stormOnly) {
       const st = r.storm;
-      lines.push('', `reconnect storm at ${r.n} agents (${r.agentProcs} agent process(es)): old master exited ${ms(st.stopMs)} after SIGTERM (its CPU over the stop ${ms(st.stopCpuMs)}); all back ${ms(st.allBackMs)} after the restart (half ${ms(st.halfMs)}, 90% ${ms(st.p90Ms)}, 99% ${ms(st.p99Ms)}; new master up in ${ms(st.masterUpMs)}, its CPU ${ms(st.masterCpuMs)}); load at the end ${r.loadAvg}`);
+      lines.push('', `reconnect storm at ${r.n} agents (${r.agentProcs} agent process(es)${AGENTS_NICE ? `, at nice ${AGENTS_NICE}` : ''}): old master exited ${ms(st.stopMs)} after SIGTERM (its CPU over the stop ${ms(st.stopCpuMs)}); all back ${ms(st.allBackMs)} after the restart (half ${ms(st.halfMs)}, 90% ${ms(st.p90Ms)}, 99% ${ms(st.p99Ms)}; new master up in ${ms(st.masterUpMs)}, its CPU ${ms(st.masterCpuMs)}); load at the end ${r.loadAvg}`);
       continue;
     }
     if (r.mem) lines.push('', `master memory at ${r.n} agents (--mem; MiB, per agent over the no-agent figure):`, '', formatMem(r.mem, r.n));
@@ -681,10 +721,12 @@ if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.me
       'jobs-only': { type: 'boolean', default: false },
       'storm-only': { type: 'boolean', default: false },
       'profile-stop': { type: 'boolean', default: false },
+      'profile-storm': { type: 'boolean', default: false },
     },
   });
   const log = (m) => process.stderr.write(`[fleet ${new Date().toISOString().slice(11, 19)} load ${loadAvg()}] ${m}\n`);
   log(`masters' environment: ${Object.entries(MASTER_ENV).map(([k, v]) => `${k}=${v}`).join(' ') || 'none added'}`);
-  const r = await runFleet({ scratch: o.scratch, sizes: o.agents.split(',').map(Number), runs: Number(o.runs), log, perProcess: Number(o['per-process']), profileMaster: o['profile-master'], store: o.store, masters: Number(o.masters), mem: o.mem, profileAgents: o['profile-agents'], jobsOnly: o['jobs-only'], stormOnly: o['storm-only'], profileStop: o['profile-stop'] });
+  if (AGENTS_NICE) log(`agent processes at nice ${AGENTS_NICE} (the master at 0)`);
+  const r = await runFleet({ scratch: o.scratch, sizes: o.agents.split(',').map(Number), runs: Number(o.runs), log, perProcess: Number(o['per-process']), profileMaster: o['profile-master'], store: o.store, masters: Number(o.masters), mem: o.mem, profileAgents: o['profile-agents'], jobsOnly: o['jobs-only'], stormOnly: o['storm-only'], profileStop: o['profile-stop'], profileStorm: o['profile-storm'] });
   process.stdout.write((await formatFleet(r)) + '\n');
 }

@@ -14,6 +14,7 @@ import pg from 'pg';
 import type { Logger } from '../core/log.js';
 import { BusEventSchema, splitEvent, type BusEvent, type MasterId } from './bus-events.js';
 import type { Bus, BusListener } from './bus.js';
+import { unbounded, type Bound } from './stop-deadline.js';
 
 export const BUS_CHANNEL = 'tsalt_bus';
 /** PostgreSQL refuses payloads of 8000 bytes or more; some room for multi-byte surprises. */
@@ -210,13 +211,20 @@ export class PgBus implements Bus {
     while (this.sending) await this.sending;
   }
 
-  async close(): Promise<void> {
-    await Promise.race([this.flush(), new Promise((r) => setTimeout(r, 2000).unref())]);
+  /**
+   * Sends what is left (2 s at most, and within `bound`), then ends the connections. Ending one
+   * waits for the server to close it: a server that does not answer never does (`bound`: a
+   * master stopping leaves it to the process's exit).
+   */
+  async close(bound: Bound = unbounded): Promise<void> {
+    await bound(Promise.race([this.flush(), new Promise((r) => setTimeout(r, 2000).unref())])).catch((e: Error) =>
+      this.log.warn(`bus: ${this.outbox.length} event(s) not sent: ${e.message}`),
+    );
     this.closed = true;
     clearInterval(this.ping);
     const l = this.listener;
     this.listener = undefined;
-    await l?.end().catch(() => {});
+    await bound(l?.end() ?? Promise.resolve()).catch((e: Error) => this.log.debug(`bus: closing the listening connection: ${e.message}`));
     this.dropNotifier();
   }
 }

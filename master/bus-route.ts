@@ -24,6 +24,7 @@ import type { JobManager, RemoteAgents } from './jobs.js';
 import { Presence, type PresenceStore } from './presence.js';
 import type { AgentServer } from './server.js';
 import type { KeyState, Store } from './store-api.js';
+import type { Bound } from './stop-deadline.js';
 
 /** What the router reads from the store beyond presence: keys, to re-check connections after a gap. */
 export interface RouteStore extends Pick<PresenceStore, 'liveSessions'> {
@@ -157,7 +158,8 @@ export interface Routing {
   /** with a store other masters share (PostgreSQL); absent with SQLite (one master) */
   presence?: Presence;
   router?: Router;
-  close(): Promise<void>;
+  /** bound: a master stopping (its store calls within a deadline: master/stop-deadline.ts) */
+  close(bound?: Bound): Promise<void>;
 }
 
 /**
@@ -166,7 +168,7 @@ export interface Routing {
  */
 export async function openRouting(o: { store: Store; location: string; self: string; url: () => string; heartbeat_s: number; log: Logger }): Promise<Routing> {
   const bus = await openBus(o.store.kind, { self: o.self, location: o.location, log: o.log });
-  if (o.store.kind !== 'postgres') return { bus, close: () => bus.close() };
+  if (o.store.kind !== 'postgres') return { bus, close: (bound) => bus.close(bound) };
   const presence = new Presence({ store: o.store, self: o.self, url: o.url, heartbeat_s: o.heartbeat_s, log: o.log });
   const router = new Router({ bus, presence, store: o.store, log: o.log });
   o.log.info(`master ${o.self}: routing jobs, returns and key changes with the other masters of ${o.store.label}`);
@@ -174,10 +176,10 @@ export async function openRouting(o: { store: Store; location: string; self: str
     bus,
     presence,
     router,
-    async close() {
+    async close(bound) {
       router.close();
-      await presence.stop();
-      await bus.close();
+      await presence.stop(bound);
+      await bus.close(bound);
     },
   };
 }

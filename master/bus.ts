@@ -12,6 +12,7 @@
  */
 import type { Logger } from '../core/log.js';
 import type { BusEvent, MasterId } from './bus-events.js';
+import type { Bound } from './stop-deadline.js';
 
 export type BusListener = (ev: BusEvent) => void;
 
@@ -26,7 +27,8 @@ export interface Bus {
   onGap(fn: () => void): void;
   /** Everything published so far has been handed on (tests, orderly shutdown). */
   flush(): Promise<void>;
-  close(): Promise<void>;
+  /** bound: on a master's stop, what may wait on the store (sending what is left, ending a connection) */
+  close(bound?: Bound): Promise<void>;
 }
 
 /**

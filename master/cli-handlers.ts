@@ -51,7 +51,7 @@ export type CliHandlerTable = { [T in CliRequest['type']]: (req: Req<T>, send: S
 /** The CLI socket's dispatch table. */
 export const cliHandlers: CliHandlerTable = {
   'keys.list': async (_req, send, { server, store, identity, elsewhere }) => {
-    const agents = await store.listAgents();
+    const agents = await store.listKeys();
     const connected = await fleetConnected(server, elsewhere);
     send({
       type: 'data',

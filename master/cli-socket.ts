@@ -30,12 +30,25 @@ export interface CliSocketOptions {
   maxPendingBytes?: number;
 }
 
+/** How long CLIs told that the master stops have to hang up before their sockets are cut. */
+const CLOSE_GRACE_MS = 500;
+
+export interface CliServer {
+  /**
+   * Stops listening and ends every open request: a request waits on a job or the store, and a
+   * server's close waits for its connections, so a stop waited for every CLI still connected
+   * (for ever with a job whose agents are gone, or a store that does not answer). Each is told
+   * the master is stopping (with its job's id when it started one) and cut after a moment.
+   */
+  close(): Promise<void>;
+}
+
 /** A request in a few words, for the log: its type and target. */
 function describe(req: CliRequest): string {
   return 'target' in req && typeof req.target === 'string' ? `${req.type} ${JSON.stringify(req.target.slice(0, 80))}` : req.type;
 }
 
-export async function listenCli(file: string, handler: CliHandler, log: Logger, opts: CliSocketOptions = {}): Promise<net.Server> {
+export async function listenCli(file: string, handler: CliHandler, log: Logger, opts: CliSocketOptions = {}): Promise<CliServer> {
   const dir = path.dirname(file);
   if (!fs.existsSync(dir)) fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
   if (fs.existsSync(file)) {
@@ -43,6 +56,8 @@ export async function listenCli(file: string, handler: CliHandler, log: Logger, 
     fs.unlinkSync(file); // left behind by a master that died
   }
   let clients = 0;
+  /** open requests: how to end each one when the master stops */
+  const open = new Map<net.Socket, () => void>();
   const server = net.createServer((sock) => {
     let buf = '';
     let handled = false;
@@ -75,11 +90,20 @@ export async function listenCli(file: string, handler: CliHandler, log: Logger, 
       }
       out.write(JSON.stringify(ev) + '\n');
     };
+    let answered = false;
+    open.set(sock, () => {
+      if (answered) return;
+      answered = true;
+      send({ type: 'error', message: `the master is stopping; the request was cut off${jid ? ` (job ${jid} was started: \`tsalt jobs ${jid}\` has its results)` : ''}` });
+      send({ type: 'end', code: 1 });
+      out.end();
+    });
+    sock.once('close', () => open.delete(sock));
     sock.on('data', (chunk: string) => {
       if (handled) return;
       buf += chunk;
       if (buf.length > MAX_REQUEST) {
-        handled = true;
+        handled = answered = true;
         send({ type: 'error', message: 'request too large' });
         send({ type: 'end', code: 1 });
         out.end();
@@ -96,6 +120,7 @@ export async function listenCli(file: string, handler: CliHandler, log: Logger, 
       }
       const r = CliRequestSchema.safeParse(raw);
       if (!r.success) {
+        answered = true;
         send({ type: 'error', message: `bad request: ${r.error.issues[0]?.message ?? 'invalid'}` });
         send({ type: 'end', code: 1 });
         out.end();
@@ -105,11 +130,15 @@ export async function listenCli(file: string, handler: CliHandler, log: Logger, 
       log.debug(`cli: ${r.data.type}`);
       handler(r.data, send).then(
         (code) => {
+          if (answered) return;
+          answered = true;
           send({ type: 'end', code });
           out.end();
         },
         (e: Error) => {
           log.error(`cli ${r.data.type} failed: ${e.message}`);
+          if (answered) return;
+          answered = true;
           send({ type: 'error', message: e.message });
           send({ type: 'end', code: 1 });
           out.end();
@@ -130,5 +159,15 @@ export async function listenCli(file: string, handler: CliHandler, log: Logger, 
     process.umask(old);
   }
   fs.chmodSync(file, 0o600);
-  return server;
+  return {
+    async close() {
+      const closed = new Promise<void>((r) => server.close(() => r()));
+      for (const end of open.values()) end();
+      let grace: NodeJS.Timeout | undefined;
+      await Promise.race([closed, new Promise<void>((r) => (grace = setTimeout(r, CLOSE_GRACE_MS)))]);
+      clearTimeout(grace);
+      for (const sock of open.keys()) sock.destroy();
+      await closed;
+    },
+  };
 }

@@ -14,7 +14,7 @@ import type { AgentConn, DispatchTable } from './server.js';
 import { CloseCode } from '../protocol/messages.js';
 import type { ConfigSource, BuiltBundle, Snapshot } from './tree.js';
 import { pillarFor, pillarTreeOf } from './pillar.js';
-import { WriteBatcher } from './batch.js';
+import { TickBatcher } from './tick-batcher.js';
 import { resolveTarget, TargetError } from './target.js';
 import { deepMerge } from '../engine/render/salt-functions.js';
 import type { MasterConfig } from './config.js';
@@ -192,24 +192,24 @@ export class JobManager {
   private readonly streamedHere = new Map<string, Set<number>>();
   /** bus events gathered in one tick: one dispatch per master and job, one returned per job */
   private readonly outgoing = new Map<string, OutgoingEvent>();
-  /** returns and streamed results of a tick, stored in one transaction each (master/batch.ts) */
-  private readonly returns: WriteBatcher<JobReturnRow, boolean>;
-  private readonly results: WriteBatcher<{ jid: string; agentId: string; result: StateResult }, void>;
+  /** returns and streamed results of a tick, stored in one transaction each (master/tick-batcher.ts) */
+  private readonly returns: TickBatcher<JobReturnRow, boolean>;
+  private readonly results: TickBatcher<{ jid: string; agentId: string; result: StateResult }, void>;
   /** acknowledged runs moving to running, a tick's in one transaction */
-  private readonly running: WriteBatcher<{ jid: string; agentId: string }, boolean>;
+  private readonly running: TickBatcher<{ jid: string; agentId: string }, boolean>;
   /**
    * single job_agents rows asked for in one tick, read in one statement per job: a master sending
    * another master's job asks the store about every state result and return of its agents
    * (a batcher of reads: a failed read of the tick is retried row by row)
    */
-  private readonly rowReads: WriteBatcher<{ jid: string; agentId: string }, JobAgentRow | undefined>;
+  private readonly rowReads: TickBatcher<{ jid: string; agentId: string }, JobAgentRow | undefined>;
 
   constructor(deps: JobManagerDeps) {
     ({ store: this.store, source: this.source, revisions: this.revisions, agents: this.agents, cfg: this.cfg, log: this.log, events: this.events, remote: this.remote } = deps);
-    this.returns = new WriteBatcher((rows) => this.store.finishJobAgents(rows), (r) => this.store.finishJobAgent(r.jid, r.agentId, r.status, r.body));
-    this.results = new WriteBatcher(async (rows) => (await this.store.putStateResults(rows), rows.map(() => undefined)), (r) => this.store.putStateResult(r.jid, r.agentId, r.result));
-    this.running = new WriteBatcher((runs) => this.store.setJobAgentsRunning(runs), (r) => this.store.setJobAgentStatus(r.jid, r.agentId, 'running'));
-    this.rowReads = new WriteBatcher(
+    this.returns = new TickBatcher((rows) => this.store.finishJobAgents(rows), (r) => this.store.finishJobAgent(r.jid, r.agentId, r.status, r.body));
+    this.results = new TickBatcher(async (rows) => (await this.store.putStateResults(rows), rows.map(() => undefined)), (r) => this.store.putStateResult(r.jid, r.agentId, r.result));
+    this.running = new TickBatcher((runs) => this.store.setJobAgentsRunning(runs), (r) => this.store.setJobAgentStatus(r.jid, r.agentId, 'running'));
+    this.rowReads = new TickBatcher(
       async (keys) => {
         const byJob = new Map<string, string[]>();
         for (const k of keys) byJob.set(k.jid, [...(byJob.get(k.jid) ?? []), k.agentId]);
@@ -223,7 +223,7 @@ export class JobManager {
 
   /** A job's row for this agent, read together with the tick's other reads. */
   private jobAgent(jid: string, agentId: string): Promise<JobAgentRow | undefined> {
-    return this.rowReads.write({ jid, agentId });
+    return this.rowReads.add({ jid, agentId });
   }
 
   /** Handlers for messages from accepted agents (the server's dispatch table). */
@@ -789,7 +789,7 @@ export class JobManager {
   private async onAck(conn: AgentConn, m: Msg<'job_ack'>): Promise<void> {
     // only a run not ended moves to running; bookkeeping: a failing store must not cut the
     // agent off mid-job (its return says the rest)
-    await this.safely(`job ${m.jid}: recording ${conn.id} running`, () => this.running.write({ jid: m.jid, agentId: conn.id }));
+    await this.safely(`job ${m.jid}: recording ${conn.id} running`, () => this.running.add({ jid: m.jid, agentId: conn.id }));
   }
 
   private async onRefused(conn: AgentConn, m: Msg<'job_refused'>): Promise<void> {
@@ -849,7 +849,7 @@ export class JobManager {
     seen.add(m.result.run_num);
     this.events?.stateResult(m.jid, m.result);
     try {
-      await this.results.write({ jid: m.jid, agentId: conn.id, result: m.result });
+      await this.results.add({ jid: m.jid, agentId: conn.id, result: m.result });
     } catch (e) {
       notNow(e as Error);
     }
@@ -933,7 +933,7 @@ export class JobManager {
     const ok = b.kind === 'apply' ? b.report.counts.failed === 0 : b.kind === 'run' ? b.retcode === 0 : false;
     const status = ok ? 'done' : 'failed';
     // the transition decides: a copy stored meanwhile (another connection, another master) wins
-    if (!(await this.returns.write({ jid: m.jid, agentId: id, status, body: b }))) return false;
+    if (!(await this.returns.add({ jid: m.jid, agentId: id, status, body: b }))) return false;
     if (b.kind === 'apply' && this.events) {
       // the results not streamed here: all of a run that ended within the agent's mark (and, as
       // each master counts what it saw, those streamed to another master before a failover)

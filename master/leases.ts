@@ -10,6 +10,7 @@
  */
 import type { Logger } from '../core/log.js';
 import type { Store } from './store-api.js';
+import { unbounded, type Bound } from './stop-deadline.js';
 
 /** The store's lease methods (schema version 6, both stores). */
 export type LeaseStore = Pick<Store, 'acquireLease' | 'releaseLease' | 'leaseOf'>;
@@ -110,17 +111,23 @@ export class Leases {
     for (const name of new Set([...this.held, ...this.wanted.keys()])) await this.hold(name);
   }
 
-  /** Gives every held lease up (a master stopping in order: the others need not wait the TTL). */
-  async stop(): Promise<void> {
+  /**
+   * Gives every held lease up (a master stopping in order: the others need not wait the TTL), all
+   * at once and each within `bound` (a master stopping: a lease the store did not take expires).
+   */
+  async stop(bound: Bound = unbounded): Promise<void> {
     this.stopped = true;
     clearInterval(this.timer);
-    for (const name of this.held) {
-      try {
-        await this.o.store.releaseLease(name, this.o.holder);
-      } catch (e) {
-        this.o.log.debug(`lease ${name}: not released (${(e as Error).message}); it expires`);
-      }
-    }
+    const held = [...this.held];
     this.held.clear();
+    await Promise.all(
+      held.map(async (name) => {
+        try {
+          await bound(this.o.store.releaseLease(name, this.o.holder));
+        } catch (e) {
+          this.o.log.warn(`lease ${name}: not released (${(e as Error).message}); it expires`);
+        }
+      }),
+    );
   }
 }

@@ -1,7 +1,6 @@
 /** The master process: key store, agent server, jobs and the CLI socket wired together. */
 import os from 'node:os';
 import path from 'node:path';
-import type net from 'node:net';
 import { loadOrCreateIdentity } from '../core/identity.js';
 import type { Logger } from '../core/log.js';
 import { DEFAULT_PILLAR_TREE, DEFAULT_STATE_TREE, type MasterConfig } from './config.js';
@@ -25,6 +24,7 @@ import { openRouting } from './bus-route.js';
 import { Leases } from './leases.js';
 import { DEAD_AFTER_BEATS } from './presence.js';
 import { fleetConnected } from './fleet-connected.js';
+import { StopDeadline } from './stop-deadline.js';
 
 export interface RunningMaster {
   port: number;
@@ -133,7 +133,7 @@ async function startWith(cfg: MasterConfig, log: Logger, source: ConfigSource, i
       settle: {
         agentsBack: async () => {
           const held = router ? await router.elsewhere() : new Map<string, string>();
-          return (await store.listAgents()).every((a) => a.key_state !== 'accepted' || server.ready(a.id) !== undefined || held.has(a.id));
+          return (await store.listKeys()).every((a) => a.key_state !== 'accepted' || server.ready(a.id) !== undefined || held.has(a.id));
         },
         max_s: cfg.lost_after_s,
       },
@@ -153,7 +153,7 @@ async function startWith(cfg: MasterConfig, log: Logger, source: ConfigSource, i
             agents: async () => {
               const connected = server.connectedIds();
               const held = router ? await router.elsewhere() : new Map<string, string>();
-              return (await store.listAgents()).map((a) => ({ key_state: a.key_state, connected: connected.has(a.id) || held.has(a.id) }));
+              return (await store.listKeys()).map((a) => ({ key_state: a.key_state, connected: connected.has(a.id) || held.has(a.id) }));
             },
             revision: () => source.head(),
           },
@@ -185,7 +185,7 @@ async function startWith(cfg: MasterConfig, log: Logger, source: ConfigSource, i
 
   const cliLog = log.child('cli');
   const cliCtx: CliContext = { cfg, identity, store, server, jobs, scheduler, source, calls: fleetCalls, log, ...(router ? { keysChanged: (state, ids) => router.keysChanged(state, ids), elsewhere: () => router.elsewhere() } : {}) };
-  const cli: net.Server = await listenCli(cfg.socket, (req, send) => handleCli(cliCtx, req, send), cliLog);
+  const cli = await listenCli(cfg.socket, (req, send) => handleCli(cliCtx, req, send), cliLog);
   log.info(`cli socket ${cfg.socket}`);
   releaser = tracked
     ? new Releaser({
@@ -213,19 +213,25 @@ async function startWith(cfg: MasterConfig, log: Logger, source: ConfigSource, i
     fingerprint: identity.fingerprint,
     store,
     async close(o: { exiting?: boolean } = {}) {
+      // every store call of the stop within a deadline: a store that does not answer must not
+      // hold the stop (master/stop-deadline.ts)
+      const deadline = new StopDeadline();
       releaser?.stop();
       scheduler.stop();
       clearInterval(elsewhereTimer);
-      await leases?.stop();
+      await leases?.stop(deadline.bound);
       jobs.stop();
       fleetCalls.stop();
       calls.stop();
       await metricsHttp?.close();
       await consoleHttp?.close();
-      await new Promise<void>((r) => cli.close(() => r()));
-      await server.close(o);
-      await routing.close();
-      await store.close();
+      await cli.close();
+      await server.close({ ...o, bound: deadline.bound });
+      await routing.close(deadline.bound);
+      // the pool's end waits for its connections to end, which one to a server that does not
+      // answer never does: left to the process's exit
+      await deadline.bound(store.close()).catch((e: Error) => log.warn(`closing the store: ${e.message}; its connections are left to the exit`));
+      if (deadline.storeGone) log.warn('stopped without the store: what it did not take is not written (agents\' last seen, leases given up: they expire)');
     },
   };
 }

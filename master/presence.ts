@@ -10,6 +10,7 @@
 import type { Logger } from '../core/log.js';
 import type { MasterId } from './bus-events.js';
 import type { Store } from './store-api.js';
+import { unbounded, type Bound } from './stop-deadline.js';
 
 /** A master is dead after this many heartbeat intervals without one. */
 export const DEAD_AFTER_BEATS = 3;
@@ -94,9 +95,10 @@ export class Presence {
     return s && s.master_id !== this.o.self ? s.master_id : undefined;
   }
 
-  async stop(): Promise<void> {
+  /** Leaves the masters table (and this master's sessions with it), within `bound` (a master stopping). */
+  async stop(bound: Bound = unbounded): Promise<void> {
     clearInterval(this.timer);
-    await this.safely('leaving', () => this.o.store.forgetMaster(this.o.self));
+    await this.safely('leaving', () => bound(this.o.store.forgetMaster(this.o.self)));
   }
 
   private async safely(what: string, fn: () => Promise<unknown>): Promise<void> {

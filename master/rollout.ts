@@ -419,7 +419,7 @@ export class Releaser {
 
   private async settle(): Promise<void> {
     const end = this.startedAt + this.d.settle_s * 1000;
-    const back = async () => (await this.d.store.listAgents()).every((a) => a.key_state !== 'accepted' || this.d.agents.ready(a.id));
+    const back = async () => (await this.d.store.listKeys()).every((a) => a.key_state !== 'accepted' || this.d.agents.ready(a.id));
     while (!this.stopped && Date.now() < end && !(await back())) await new Promise((r) => setTimeout(r, 200));
   }
 

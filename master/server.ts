@@ -34,6 +34,7 @@ import {
 import { peerIdentity, type Identity } from '../core/identity.js';
 import type { Logger } from '../core/log.js';
 import type { Store } from './store-api.js';
+import { unbounded, type Bound } from './stop-deadline.js';
 import { MAX_PENDING_BYTES } from './bounded-writer.js';
 
 export type AuthLevel = 'pending' | 'accepted';
@@ -410,7 +411,12 @@ export class AgentServer {
   listen(host: string, port: number): Promise<number> {
     return new Promise((resolve, reject) => {
       this.https.once('error', reject);
-      this.https.listen(port, host, () => {
+      // the kernel's accept queue is the first place a fleet reconnecting together waits: with
+      // Node's default backlog (511) the rest of a burst had their SYNs dropped and retried it
+      // 1, 2, 4, 8 s later, past the agents' connect timeout (the reconnect storm's long tail;
+      // nstat ListenOverflows). Room for every connection the master takes (the kernel caps it
+      // at net.core.somaxconn); the handshake caps then let them in at the master's pace.
+      this.https.listen(port, host, this.limits.maxConnections, () => {
         this.https.off('error', reject);
         const a = this.https.address();
         resolve(typeof a === 'object' && a ? a.port : port);
@@ -428,8 +434,10 @@ export class AgentServer {
    * ws's and the stream's close path with an Error per socket) was most of a stop: 3.3 s at
    * 2,000 agents, over 15 s at 10,000. Without exiting (the demo's in-process master), each
    * connection's closing handshake is waited for, a second at most, and the rest are cut.
+   * bound: the store write of the stop (the agents' last seen) within a deadline
+   * (master/stop-deadline.ts), written while the close frames go out.
    */
-  async close(o: { exiting?: boolean } = {}): Promise<void> {
+  async close(o: { exiting?: boolean; bound?: Bound } = {}): Promise<void> {
     // The listener stays open until the connections are gone: closed first, every agent's
     // reconnect was refused at once and retried within 1-2 s (a refused connect does not climb
     // the backoff), and 5,000 agents retrying together took the CPU the stopping master and
@@ -440,13 +448,12 @@ export class AgentServer {
     clearTimeout(this.bucket.timer);
     for (const h of this.held.splice(0)) h.raw.destroy();
     // last seen for the whole fleet in one statement: per connection, with the sessions, lost-agent
-    // timers and calls that end with the master anyway, it was 10,000 store round trips at a stop
+    // timers and calls that end with the master anyway, it was 10,000 store round trips at a stop.
+    // Written while the close frames go out: a store slow to answer does not hold the agents'.
     const ids = [...this.conns.keys()];
-    try {
-      await this.o.store.touchAgents(ids);
-    } catch (e) {
-      this.o.log.error(`recording last seen of ${ids.length} agent(s) failed: ${(e as Error).message}`);
-    }
+    const touched = (o.bound ?? unbounded)(this.o.store.touchAgents(ids)).catch((e: Error) =>
+      this.o.log.error(`recording last seen of ${ids.length} agent(s) failed: ${e.message}`),
+    );
     this.o.log.info(`closing ${ids.length} agent connection(s)`);
     if (o.exiting) {
       const conns = [...this.conns.values()];
@@ -455,8 +462,10 @@ export class AgentServer {
       if (unsent) this.o.log.info(`${unsent} agent connection(s) did not take their close frame within ${SHUTDOWN_GRACE_MS} ms (not reading); closed without it`);
       // no new connections in the moments left; the open ones are the kernel's to close
       this.https.close();
+      await touched;
       return;
     }
+    await touched;
     for (const c of this.conns.values()) c.close(CloseCode.shutdown, 'master shutting down');
     // the servers' close waits for every agent's closing handshake: a second at most, then the
     // rest are cut (waiting for 1,000 busy agents took 4.7 s, and their retries in that time
@@ -604,7 +613,7 @@ export class AgentServer {
       try {
         if (!this.o.autoAccept) {
           // others in flight may be stored by now and counted twice: the cap errs on the safe side
-          const pendingKeys = (await this.o.store.listAgents()).filter((a) => a.key_state === 'pending').length + this.newKeysInFlight - 1;
+          const pendingKeys = (await this.o.store.listKeys()).filter((a) => a.key_state === 'pending').length + this.newKeysInFlight - 1;
           if (pendingKeys >= this.limits.maxPendingKeys) {
             this.caps.pendingKeys.hit(`pending key cap reached (max_pending_keys ${this.limits.maxPendingKeys}): new id ${id} from ${remote} refused; accept or delete pending keys`);
             ws.close(CloseCode.unauthenticated, 'too many pending keys on the master');

@@ -25,6 +25,7 @@ import {
   type JobReturnRow,
   type JobRow,
   type JobWithCounts,
+  type AgentKey,
   type KeyState,
   type MasterRow,
   type NewJob,
@@ -195,6 +196,10 @@ export class PgStore implements Store {
   async listAgents(): Promise<AgentRow[]> {
     // COLLATE "C": byte order, as SQLite sorts
     return (await this.rows('SELECT * FROM agents ORDER BY id COLLATE "C"')).map(agentRow);
+  }
+
+  async listKeys(): Promise<AgentKey[]> {
+    return (await this.rows('SELECT id, fingerprint, key_state FROM agents ORDER BY id COLLATE "C"')).map((r) => ({ id: String(r.id), fingerprint: String(r.fingerprint), key_state: r.key_state as KeyState }));
   }
 
   async addAgent(id: string, fingerprint: string, state: KeyState): Promise<AgentRow> {
@@ -375,7 +380,7 @@ export class PgStore implements Store {
   async finishJobAgents(returns: readonly JobReturnRow[]): Promise<boolean[]> {
     // one transaction, one commit and a few statements for the tick's returns (each return's
     // statements one after the other were most of a master's time on PostgreSQL); an error
-    // rolls all back and the caller (master/batch.ts) stores each on its own
+    // rolls all back and the caller (master/tick-batcher.ts) stores each on its own
     if (!returns.length) return [];
     // a run's first return in the tick is the one stored: a second copy is a duplicate, as it
     // would be stored one after the other

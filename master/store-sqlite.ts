@@ -22,6 +22,7 @@ import {
   type JobProgress,
   type JobRow,
   type JobWithCounts,
+  type AgentKey,
   type KeyState,
   type MasterRow,
   type NewJob,
@@ -112,6 +113,10 @@ export class SqliteStore implements Store {
 
   async listAgents(): Promise<AgentRow[]> {
     return (this.q('SELECT * FROM agents ORDER BY id').all() as Record<string, unknown>[]).map(agentRow);
+  }
+
+  async listKeys(): Promise<AgentKey[]> {
+    return this.q('SELECT id, fingerprint, key_state FROM agents ORDER BY id').all() as AgentKey[];
   }
 
   async addAgent(id: string, fingerprint: string, state: KeyState): Promise<AgentRow> {

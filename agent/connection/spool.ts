@@ -6,9 +6,14 @@
  * On disk they are one append-only journal, `spool/returns.jsonl`: a line per return (its JSON)
  * and a line per acknowledgement (`{"ack":"<jid>"}`). A job costs two appends to a file that
  * exists, where a file per return cost a create, a rename and an unlink (an agent process of 200
- * agents spent a fifth of a no-op job's CPU creating and removing them). The file is emptied
- * once nothing in it waits and it has grown; it stays open once opened (opening it per job was
- * a tenth of what is left of a no-op job's CPU).
+ * agents spent a fifth of a no-op job's CPU creating and removing them). The file stays open once
+ * opened (opening it per job was a tenth of what is left of a no-op job's CPU).
+ *
+ * The journal is the only copy: memory holds where each waiting return's line is (its offset
+ * and length), and a return is read back from the file when it is sent again. A copy in memory
+ * too grew the daemon by up to max_return_bytes per return for as long as the master was away
+ * (returns of jobs that ran through the outage). The file is emptied once nothing in it waits
+ * and it has grown, and rewritten with only what waits once that is less than half of it.
  * Returns spooled as `<jid>.json` files by earlier versions are still read and delivered.
  */
 import fs from 'node:fs';
@@ -17,53 +22,112 @@ import { JobReturnSchema, type JobReturn } from '../../protocol/messages.js';
 import type { Logger } from '../../core/log.js';
 
 const JOURNAL = 'returns.jsonl';
-/** emptied when nothing waits and it is over this; rewritten with only what waits when over MAX */
+/** emptied when nothing waits and it is over this */
 const EMPTY_AT = 256 * 1024;
-const REWRITE_AT = 64 * 1024 * 1024;
+/** over this, rewritten with only what waits once that is under half of it */
+const COMPACT_AT = 4 * 1024 * 1024;
+/** how much of the journal a scan reads at a time */
+const CHUNK = 1024 * 1024;
+const NL = 0x0a;
 
-/** A journal's lines: the returns still waiting (jid -> JSON, in the order spooled), and the lines that did not parse. */
-function replay(text: string): { waiting: Map<string, string>; bad: string[] } {
-  const waiting = new Map<string, string>();
-  const bad: string[] = [];
-  for (const line of text.split('\n')) {
-    if (!line) continue;
+/** Where a line is in the journal: its first byte and its length in bytes (without the newline). */
+interface Line {
+  off: number;
+  len: number;
+}
+
+/**
+ * A journal's lines, read a chunk at a time (a line is in memory only while it is parsed): the
+ * returns still waiting (jid -> line, in the order spooled), the lines that did not parse (a write
+ * cut short: the agent or the machine died during it), and whether the file ends with a newline.
+ */
+function scan(fd: number): { waiting: Map<string, Line>; bad: Line[]; size: number; whole: boolean } {
+  const waiting = new Map<string, Line>();
+  const bad: Line[] = [];
+  const chunk = Buffer.allocUnsafe(CHUNK);
+  /** the pieces of the line read so far, and where it starts */
+  let parts: Buffer[] = [];
+  let start = 0;
+  let pos = 0;
+  const line = (end: number) => {
+    const buf = parts.length === 1 ? parts[0]! : Buffer.concat(parts);
+    parts = [];
+    const at: Line = { off: start, len: end - start };
+    start = end + 1;
+    if (!at.len) return;
     let v: unknown;
     try {
-      v = JSON.parse(line);
+      v = JSON.parse(buf.toString('utf8'));
     } catch {
-      bad.push(line); // a write cut short (the agent or the machine died during it)
-      continue;
+      bad.push(at);
+      return;
     }
     if (v && typeof v === 'object' && typeof (v as { ack?: unknown }).ack === 'string') waiting.delete((v as { ack: string }).ack);
-    else if (v && typeof v === 'object' && typeof (v as { jid?: unknown }).jid === 'string') waiting.set((v as { jid: string }).jid, line);
-    else bad.push(line);
+    else if (v && typeof v === 'object' && typeof (v as { jid?: unknown }).jid === 'string') waiting.set((v as { jid: string }).jid, at);
+    else bad.push(at);
+  };
+  for (;;) {
+    const n = fs.readSync(fd, chunk, 0, CHUNK, pos);
+    if (n === 0) break;
+    let from = 0;
+    for (let nl = chunk.indexOf(NL, 0); nl >= 0 && nl < n; nl = chunk.indexOf(NL, from)) {
+      parts.push(Buffer.from(chunk.subarray(from, nl)));
+      line(pos + nl);
+      from = nl + 1;
+    }
+    if (from < n) parts.push(Buffer.from(chunk.subarray(from, n)));
+    pos += n;
   }
-  return { waiting, bad };
+  const whole = parts.length === 0;
+  // the last line without its newline: cut short, unless it parses (the newline alone was lost)
+  if (!whole) line(pos);
+  return { waiting, bad, size: pos, whole };
+}
+
+/** The bytes of `at` in the file. */
+function readLine(fd: number, at: Line): Buffer {
+  const buf = Buffer.allocUnsafe(at.len);
+  for (let got = 0; got < at.len; ) {
+    const n = fs.readSync(fd, buf, got, at.len - got, at.off + got);
+    if (n === 0) throw new Error(`the journal ends at byte ${at.off + got}, before the line's end`);
+    got += n;
+  }
+  return buf;
+}
+
+function writeAll(fd: number, buf: Buffer): void {
+  for (let off = 0; off < buf.length; ) off += fs.writeSync(fd, buf, off);
 }
 
 /** The jids a spool directory holds (tests, from outside the agent): journal and per-return files. */
 export function spooledJids(cacheDir: string): string[] {
   const dir = path.join(cacheDir, 'spool');
-  let text = '';
+  let jids: string[] = [];
+  let fd: number | undefined;
   try {
-    text = fs.readFileSync(path.join(dir, JOURNAL), 'utf8');
+    fd = fs.openSync(path.join(dir, JOURNAL), 'r');
+    jids = [...scan(fd).waiting.keys()];
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+  } finally {
+    if (fd !== undefined) fs.closeSync(fd);
   }
   const files = fs.existsSync(dir) ? fs.readdirSync(dir).filter((f) => /^\d{20}\.json$/.test(f)).map((f) => f.slice(0, 20)) : [];
-  return [...new Set([...replay(text).waiting.keys(), ...files])].sort();
+  return [...new Set([...jids, ...files])].sort();
 }
 
 export class Spool {
   private readonly dir: string;
   private readonly journal: string;
-  /** returns waiting in the journal: jid -> JSON */
-  private readonly waiting = new Map<string, string>();
+  /** returns waiting in the journal: jid -> where its line is (the return itself stays on disk) */
+  private readonly waiting = new Map<string, Line>();
+  /** bytes of the journal's lines that still wait (with their newlines) */
+  private live = 0;
   /** returns waiting as files of their own (spooled by an earlier version) */
   private readonly files = new Set<string>();
-  /** the journal, once written to */
+  /** the journal, once read or written (read and append) */
   private fd: number | undefined;
-  /** the journal's size as this process knows it (bytes; UTF-16 units for what it read at start) */
+  /** the journal's size in bytes */
   private size = 0;
 
   constructor(cacheDir: string, private readonly log: Logger) {
@@ -71,26 +135,28 @@ export class Spool {
     this.journal = path.join(this.dir, JOURNAL);
     fs.mkdirSync(this.dir, { recursive: true, mode: 0o700 });
     for (const f of fs.readdirSync(this.dir)) if (/^\d{20}\.json$/.test(f)) this.files.add(f.slice(0, 20));
-    let text = '';
-    try {
-      text = fs.readFileSync(this.journal, 'utf8');
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
-    }
-    const { waiting, bad } = replay(text);
-    for (const [jid, json] of waiting) this.waiting.set(jid, json);
-    this.size = text.length;
+    if (!fs.existsSync(this.journal)) return;
+    const { waiting, bad, size, whole } = scan(this.open());
+    this.size = size;
+    for (const [jid, at] of waiting) this.keep(jid, at);
     if (bad.length) {
       this.log.error(`spool ${this.journal}: ${bad.length} unreadable line(s) (a write cut short?); moved aside to ${this.journal}.bad`);
-      fs.appendFileSync(`${this.journal}.bad`, bad.join('\n') + '\n', { mode: 0o600 });
+      const aside = fs.openSync(`${this.journal}.bad`, 'a', 0o600);
+      try {
+        for (const at of bad) writeAll(aside, Buffer.concat([readLine(this.fd!, at), Buffer.from('\n')]));
+      } finally {
+        fs.closeSync(aside);
+      }
     }
-    if (bad.length || this.size > EMPTY_AT) this.rewrite(); // compacted to what waits
+    // compacted to what waits; a last line without its newline would run into the next one
+    if (bad.length || !whole || this.size > EMPTY_AT) this.rewrite();
   }
 
   /** `json`: the message's JSON when the caller has it already */
   put(msg: JobReturn, json = JSON.stringify(msg)): void {
-    this.append(json + '\n');
-    this.waiting.set(msg.jid, json);
+    const buf = Buffer.from(json + '\n');
+    const off = this.append(buf);
+    this.keep(msg.jid, { off, len: buf.length - 1 });
   }
 
   remove(jid: string): void {
@@ -101,12 +167,12 @@ export class Spool {
         if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
       }
     }
-    if (!this.waiting.delete(jid)) return;
+    if (!this.forget(jid)) return;
     if (this.waiting.size === 0 && this.size > EMPTY_AT) {
-      this.open();
-      fs.ftruncateSync(this.fd!, 0);
+      fs.ftruncateSync(this.open(), 0);
       this.size = 0;
-    } else this.append(`{"ack":${JSON.stringify(jid)}}\n`);
+    } else if (this.size > COMPACT_AT && this.live * 2 < this.size) this.rewrite();
+    else this.append(Buffer.from(`{"ack":${JSON.stringify(jid)}}\n`));
   }
 
   /** A return of this jid is waiting for the master's acknowledgement. */
@@ -118,31 +184,57 @@ export class Spool {
     return [...new Set([...this.waiting.keys(), ...this.files])].sort();
   }
 
-  all(): JobReturn[] {
-    const out: JobReturn[] = [];
-    for (const jid of this.jids()) {
-      const json = this.waiting.get(jid);
-      const file = path.join(this.dir, `${jid}.json`);
+  /**
+   * The waiting return of `jid`, read back from disk; undefined when none waits, or when it does
+   * not read back (a damaged return would be re-sent forever: set aside, the rest keep flowing).
+   */
+  read(jid: string): JobReturn | undefined {
+    const at = this.waiting.get(jid);
+    if (at) {
+      let bytes: Buffer | undefined;
       try {
-        out.push(JobReturnSchema.parse(JSON.parse(json ?? fs.readFileSync(file, 'utf8'))));
+        bytes = readLine(this.open(), at);
+        const ret = JobReturnSchema.parse(JSON.parse(bytes.toString('utf8')));
+        if (ret.jid !== jid) throw new Error(`the line at byte ${at.off} is job ${ret.jid}'s`);
+        return ret;
       } catch (e) {
-        // a damaged return would be re-sent forever: set it aside, keep the rest flowing
-        if (json === undefined) {
-          this.log.error(`spool ${file} is unreadable (${(e as Error).message}); moved aside`);
-          fs.renameSync(file, `${file}.bad`);
-          this.files.delete(jid);
-        } else {
-          this.log.error(`spool ${this.journal}: the return of job ${jid} is unreadable (${(e as Error).message}); moved aside to ${this.journal}.bad`);
-          fs.appendFileSync(`${this.journal}.bad`, json + '\n', { mode: 0o600 });
-          this.remove(jid);
-        }
+        this.log.error(`spool ${this.journal}: the return of job ${jid} is unreadable (${(e as Error).message}); moved aside to ${this.journal}.bad`);
+        if (bytes) fs.appendFileSync(`${this.journal}.bad`, Buffer.concat([bytes, Buffer.from('\n')]), { mode: 0o600 });
+        this.remove(jid);
+        return undefined;
       }
     }
-    return out;
+    if (!this.files.has(jid)) return undefined;
+    const file = path.join(this.dir, `${jid}.json`);
+    try {
+      return JobReturnSchema.parse(JSON.parse(fs.readFileSync(file, 'utf8')));
+    } catch (e) {
+      this.log.error(`spool ${file} is unreadable (${(e as Error).message}); moved aside`);
+      fs.renameSync(file, `${file}.bad`);
+      this.files.delete(jid);
+      return undefined;
+    }
   }
 
-  private open(): void {
-    this.fd ??= fs.openSync(this.journal, 'a', 0o600);
+  /** `jid`'s return is at `at` (a return spooled again: the newer line is the one read back) */
+  private keep(jid: string, at: Line): void {
+    const old = this.waiting.get(jid);
+    if (old) this.live -= old.len + 1;
+    this.waiting.set(jid, at);
+    this.live += at.len + 1;
+  }
+
+  private forget(jid: string): boolean {
+    const at = this.waiting.get(jid);
+    if (!at) return false;
+    this.waiting.delete(jid);
+    this.live -= at.len + 1;
+    return true;
+  }
+
+  private open(): number {
+    this.fd ??= fs.openSync(this.journal, 'a+', 0o600);
+    return this.fd;
   }
 
   /** Let the journal's file go (the agent stops); a later put opens it again. */
@@ -152,21 +244,34 @@ export class Spool {
     this.fd = undefined;
   }
 
-  private append(line: string): void {
-    if (this.size > REWRITE_AT) this.rewrite();
-    this.open();
-    const buf = Buffer.from(line);
-    for (let off = 0; off < buf.length; ) off += fs.writeSync(this.fd!, buf, off);
+  /** Appends `buf`; where it starts. */
+  private append(buf: Buffer): number {
+    const off = this.size;
+    writeAll(this.open(), buf);
     this.size += buf.length;
+    return off;
   }
 
-  /** The journal with only what waits (a new file, renamed over the old). */
+  /** The journal with only what waits, copied a line at a time (a new file, renamed over the old). */
   private rewrite(): void {
-    this.close();
-    const text = [...this.waiting.values()].map((j) => j + '\n').join('');
+    const from = this.open();
     const tmp = `${this.journal}.tmp`;
-    fs.writeFileSync(tmp, text, { mode: 0o600 });
+    const to = fs.openSync(tmp, 'w', 0o600);
+    const moved = new Map<string, Line>();
+    let off = 0;
+    try {
+      for (const [jid, at] of this.waiting) {
+        const line = Buffer.concat([readLine(from, at), Buffer.from('\n')]);
+        writeAll(to, line);
+        moved.set(jid, { off, len: at.len });
+        off += line.length;
+      }
+    } finally {
+      fs.closeSync(to);
+    }
     fs.renameSync(tmp, this.journal);
-    this.size = text.length;
+    this.close();
+    for (const [jid, at] of moved) this.waiting.set(jid, at);
+    this.size = this.live = off;
   }
 }

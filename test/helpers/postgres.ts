@@ -35,6 +35,13 @@ export interface Postgres {
   /** Stop the server (a database host going down), keeping its data; resume() starts it again on the same port. */
   halt(): Promise<void>;
   resume(): Promise<void>;
+  /**
+   * SIGSTOP the server and every process of it (a database host that stopped answering: a
+   * network cut, a hung machine): connections open and queries sent get no answer, new
+   * connections are taken by the kernel and never greeted. thaw() lets them all go on.
+   */
+  freeze(): void;
+  thaw(): void;
 }
 
 /** The newest installed PostgreSQL's bin directory (Debian: /usr/lib/postgresql/<major>/bin). */
@@ -137,7 +144,48 @@ export async function startPostgres(): Promise<Postgres> {
       }
     }
   };
+  /** the server and its children (backends, checkpointer...): what freeze() stopped */
+  let frozen: number[] = [];
+  const tree = (root: number): number[] => {
+    const kids = new Map<number, number[]>();
+    for (const e of fs.readdirSync('/proc')) {
+      if (!/^\d+$/.test(e)) continue;
+      try {
+        // "pid (comm) state ppid ...": comm may hold spaces, ppid is after its closing paren
+        const stat = fs.readFileSync(`/proc/${e}/stat`, 'utf8');
+        const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+        kids.set(ppid, [...(kids.get(ppid) ?? []), Number(e)]);
+      } catch {
+        // gone meanwhile
+      }
+    }
+    const out: number[] = [];
+    const walk = (p: number) => {
+      out.push(p);
+      for (const k of kids.get(p) ?? []) walk(k);
+    };
+    walk(root);
+    return out;
+  };
+  const freeze = () => {
+    if (exited || frozen.length || server.pid === undefined) return;
+    // the postmaster first: it forks no new backend while the others are stopped
+    process.kill(server.pid, 'SIGSTOP');
+    frozen = tree(server.pid);
+    for (const pid of frozen) process.kill(pid, 'SIGSTOP');
+  };
+  const thaw = () => {
+    for (const pid of frozen.splice(0)) {
+      try {
+        process.kill(pid, 'SIGCONT');
+      } catch {
+        // gone meanwhile
+      }
+    }
+  };
+
   const halt = async () => {
+    thaw(); // a frozen server takes no SIGINT
     if (exited) return;
     const gone = new Promise<void>((resolve) => server.once('exit', () => resolve()));
     server.kill('SIGINT'); // fast shutdown: disconnects clients, no checkpoint wait worth having
@@ -173,6 +221,8 @@ export async function startPostgres(): Promise<Postgres> {
     stop,
     halt,
     resume: launch,
+    freeze,
+    thaw,
     async createDatabase(name: string) {
       const c = await admin();
       try {

@@ -88,6 +88,12 @@ export function storeContract(open: OpenStore): void {
         await s.addAgent('Web2', FP, 'accepted');
         await s.addAgent('app-1', FP, 'rejected');
         expect((await s.listAgents()).map((r) => r.id)).toEqual(['Web2', 'app-1', 'web1']);
+        // the keys alone, in the same order, nothing else read
+        expect(await s.listKeys()).toEqual([
+          { id: 'Web2', fingerprint: FP, key_state: 'accepted' },
+          { id: 'app-1', fingerprint: FP, key_state: 'rejected' },
+          { id: 'web1', fingerprint: a.fingerprint, key_state: a.key_state },
+        ]);
         expect(await s.setKeyState('web1', 'accepted')).toBe(true);
         expect(await s.setKeyState('nope', 'accepted')).toBe(false);
         expect((await s.getAgent('web1'))!.key_state).toBe('accepted');

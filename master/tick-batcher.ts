@@ -1,12 +1,13 @@
 /**
- * Store writes of one tick in one transaction: the returns (and streamed results) of thousands
- * of agents arrive together, and one commit each was most of the master's per-agent cost. Items
- * added in the same turn of the event loop (or until `max`) are written by `all` at once; when
- * that fails (locked, disk full, one bad row) nothing of it was written, and each item is
- * written on its own by `one`, so an item the store refuses does not hold back the others and
- * its caller sees its own error (and holds it for a retry: nothing lost, nothing twice).
+ * The store calls of one tick, made as one: the returns (and streamed results) of thousands of
+ * agents arrive together, and one commit each was most of the master's per-agent cost; so are
+ * the single-row reads of a tick. Items added in the same turn of the event loop (or until
+ * `max`) go to `all` at once (writes: one transaction; reads: one statement); when that fails
+ * (locked, disk full, one bad row) nothing of it was written, and each item goes on its own to
+ * `one`, so an item the store refuses does not hold back the others and its caller sees its own
+ * error (and holds it for a retry: nothing lost, nothing twice).
  */
-export class WriteBatcher<T, R> {
+export class TickBatcher<T, R> {
   private pending: { item: T; resolve: (r: R) => void; reject: (e: unknown) => void }[] = [];
   private scheduled = false;
 
@@ -16,7 +17,8 @@ export class WriteBatcher<T, R> {
     private readonly max = 500,
   ) {}
 
-  write(item: T): Promise<R> {
+  /** `item`'s call, made with the rest of the tick's; resolves to its own result */
+  add(item: T): Promise<R> {
     return new Promise<R>((resolve, reject) => {
       this.pending.push({ item, resolve, reject });
       if (this.pending.length >= this.max) void this.flush();
