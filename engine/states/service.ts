@@ -41,6 +41,24 @@ interface Plan {
 }
 
 const sleep = (s: number) => new Promise<void>((r) => setTimeout(r, s * 1000));
+
+/**
+ * With `sig`, whether a service runs is the process table's answer, and a daemon an init script
+ * forks shows there a moment after the script returns (start-stop-daemon --background returns
+ * before its child has exec'd the daemon), as one it stops leaves a moment after: under load the
+ * single read right after the action failed a start that worked. The table is read again for up
+ * to SIG_SETTLE_S until it says what the action meant; without sig the init system's own status
+ * is final at once, as Salt reads it.
+ */
+const SIG_SETTLE_S = 2;
+async function settledRunning(p: ServiceProvider, name: string, sig: string | undefined, want: boolean): Promise<boolean> {
+  const end = Date.now() + (sig ? SIG_SETTLE_S * 1000 : 0);
+  for (;;) {
+    const running = (await p.status(name, { sig, fresh: true })).running;
+    if (running === want || Date.now() >= end) return running;
+    await sleep(0.1);
+  }
+}
 const msg = (e: unknown) => (e instanceof Error ? e.message : String(e));
 
 function actionOpts(a: { timeout?: number; no_block: boolean }): ActionOptions {
@@ -111,7 +129,7 @@ const running = defineState<typeof runningArgs, Plan>({
       }
       if (a.init_delay) await sleep(a.init_delay);
       // init scripts report success and die a moment later: believe the status, as Salt does
-      if (!a.no_block && !(await p.status(a.name, { sig: a.sig })).running) {
+      if (!a.no_block && !(await settledRunning(p, a.name, a.sig, true))) {
         throw new StateFailure(`Service ${a.name} failed to start`);
       }
       comment = `Started Service ${a.name}`;
@@ -174,7 +192,7 @@ const dead = defineState<typeof deadArgs, Plan>({
         throw new StateFailure(`Service ${a.name} failed to die: ${msg(e)}`);
       }
       if (a.init_delay) await sleep(a.init_delay);
-      if (!a.no_block && (await p.status(a.name, { sig: a.sig })).running) {
+      if (!a.no_block && (await settledRunning(p, a.name, a.sig, false))) {
         throw new StateFailure(`Service ${a.name} failed to die`);
       }
       comment = `Service ${a.name} was killed`;

@@ -100,8 +100,12 @@ export class SysvProvider implements ServiceProvider {
     return `service:sysv:${this.prefix.join('\u0000')}:${name}`;
   }
 
-  async status(name: string, o: { sig?: string } = {}): Promise<ServiceStatus> {
-    const st = await this.ctx.facts.get(this.key(name), async (): Promise<ServiceStatus> => {
+  async status(name: string, o: { sig?: string; fresh?: boolean } = {}): Promise<ServiceStatus> {
+    // the process table's answer for one sig is not the script's, nor another sig's
+    const key = o.sig ? `${this.key(name)}\u0000sig:${o.sig}` : this.key(name);
+    if (o.sig) (this.sigKeys.get(name) ?? this.sigKeys.set(name, new Set()).get(name)!).add(key);
+    if (o.fresh) this.ctx.facts.invalidate(key);
+    const st = await this.ctx.facts.get(key, async (): Promise<ServiceStatus> => {
       const available = (await this.run(['test', '-x', this.script(name)])).code === 0;
       if (!available) return { available, running: false, enabled: false, togglable: true };
       // Salt: with `sig`, the process table decides; otherwise the script's status exit code
@@ -111,15 +115,19 @@ export class SysvProvider implements ServiceProvider {
       return { available, running, enabled: await this.links.enabled(name, this.run), togglable: true };
     });
     // a missing script is not remembered: a later state of the run may install it
-    if (!st.available) this.ctx.facts.invalidate(this.key(name));
+    if (!st.available) this.ctx.facts.invalidate(key);
     return st;
   }
+
+  /** the status keys read with a sig, per service: an action makes them stale too */
+  private readonly sigKeys = new Map<string, Set<string>>();
 
   private async act(name: string, f: () => Promise<void>): Promise<void> {
     try {
       await f();
     } finally {
       this.ctx.facts.invalidate(this.key(name));
+      for (const k of this.sigKeys.get(name) ?? []) this.ctx.facts.invalidate(k);
     }
   }
 

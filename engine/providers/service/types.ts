@@ -29,7 +29,8 @@ export interface ActionOptions {
 export interface ServiceProvider {
   readonly name: string;
   /** Current state; cached for the run (ctx.facts) until this provider changes the service. */
-  status(name: string, o?: { sig?: string }): Promise<ServiceStatus>;
+  /** fresh: read again, not the status remembered for this run (a state waiting for a change to show) */
+  status(name: string, o?: { sig?: string; fresh?: boolean }): Promise<ServiceStatus>;
   /** Each action throws an Error whose message says what the init system answered. */
   start(name: string, o?: ActionOptions): Promise<void>;
   stop(name: string, o?: ActionOptions): Promise<void>;
