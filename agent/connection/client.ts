@@ -279,6 +279,8 @@ export class MasterConnection {
       raw.setTimeout(0);
       raw.removeAllListeners('timeout');
       raw.removeAllListeners('error');
+      // its errors surface on the TLS socket built on it; none may go unhandled in between
+      raw.on('error', () => {});
       if (this.dialing !== raw) return;
       this.dialing = undefined;
       if (this.stopped) {
