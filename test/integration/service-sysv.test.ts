@@ -122,6 +122,34 @@ describe('service states on sysv (real init script on this host)', () => {
     await converges('service.dead', { name: NAME });
   });
 
+  it('sig: a daemon that shows in the process table a moment after its script returns has started', async () => {
+    // the script forks and returns at once; the daemon is exec'd half a second later (as
+    // start-stop-daemon --background does, under load): a single look right after failed it
+    const late = 'tsalt-sysv-late';
+    const script = `/etc/init.d/${late}`;
+    const sig = 'sleep 86400009';
+    fs.writeFileSync(
+      script,
+      // start-stop-daemon --background, as the real script; the quoting keeps the sig out of
+      // the helper shells' own command lines
+      `#!/bin/sh\nbg() { rm -f /run/${late}.$1.pid; start-stop-daemon --start --quiet --background --make-pidfile --pidfile /run/${late}.$1.pid --startas /bin/sh -- -c "$2"; }\ncase "$1" in\n  start) bg start 'sleep 0.5; exec sleep 8640000"9"' ;;\n  stop) bg stop 'sleep 0.5; pkill -f "sleep 8640000[9]"' ;;\n  status) pgrep -f 'sleep 8640000[9]' >/dev/null ;;\nesac\n`,
+      { mode: 0o755 },
+    );
+    // the names are the host's: a daemon left by another run of this file (a killed one, or
+    // one running beside it on the same host) would read as already running
+    await exec(['pkill', '-f', sig]);
+    try {
+      expect(await run('service.running', { name: late, sig })).toMatchObject({ result: true, comment: `Started Service ${late}` });
+      expect((await exec(['pgrep', '-f', sig])).code).toBe(0);
+      // and its stop, which takes as long to show
+      expect(await run('service.dead', { name: late, sig })).toMatchObject({ result: true, comment: `Service ${late} was killed` });
+      expect((await exec(['pgrep', '-f', sig])).code).toBe(1);
+    } finally {
+      await exec(['pkill', '-f', sig]);
+      for (const f of [script, `/run/${late}.start.pid`, `/run/${late}.stop.pid`]) fs.rmSync(f, { force: true });
+    }
+  });
+
   it('missing script: running fails, dead succeeds', async () => {
     expect(await run('service.running', { name: 'tsalt-sysv-nosuch' })).toMatchObject({
       result: false,
