@@ -163,6 +163,8 @@ export class JobManager {
   private readonly active = new Map<string, ActiveJob>();
   /** jid -> agent -> timer that marks the agent lost unless it comes back with the job */
   private readonly lostTimers = new Map<string, NodeJS.Timeout>();
+  /** `${jid}/${agent}` -> how often the job was sent again to an agent that came back without it (onHello) */
+  private readonly resent = new Map<string, number>();
   /**
    * `${jid}/${agent}` -> a return the store could not take (locked past busy_timeout, disk
    * full), tried again every held_return_retry_s. Not acknowledged until stored, so the agent
@@ -491,6 +493,7 @@ export class JobManager {
    */
   private async finish(jid: string, id: string, status: AgentJobStatus, body?: ReturnBody, error?: string): Promise<void> {
     this.disarmLost(jid, id);
+    this.resent.delete(`${jid}/${id}`);
     this.streamedHere.delete(`${jid}/${id}`);
     // from here the run may be closed in the store: its messages ask the store again (openHere)
     this.active.get(jid)?.closing.add(id);
@@ -548,6 +551,7 @@ export class JobManager {
   /** Another master's job is forgotten here once every agent sent it from here has ended. */
   private pruneHeld(jid: string, id: string): void {
     this.streamedHere.delete(`${jid}/${id}`);
+    this.resent.delete(`${jid}/${id}`);
     const held = this.held.get(jid);
     if (!held || !held.sent.has(id)) return;
     held.sent.delete(id);
@@ -782,8 +786,47 @@ export class JobManager {
         this.disarmLost(row.jid, conn.id);
         continue;
       }
+      // never acknowledged: the job message most likely went down with the last connection
+      // (an agent cut off by a missed heartbeat under load), so it is sent on this one
+      if (row.status === 'queued' && (await this.resend(row.jid, conn))) continue;
       await this.finish(row.jid, conn.id, 'lost', undefined, 'agent came back without the job (restarted or killed mid-run)');
     }
+  }
+
+  /**
+   * Sends job `jid` again to an agent that came back without it and had not acknowledged it:
+   * from its owner, from the master that sent it for its owner, or, an apply without a pillar
+   * override (which only its owner holds), loaded from the store here. At most MAX_RESENDS
+   * times per run (an agent that drops every job message must not loop until the timeout);
+   * false when it is not sent from here. An agent that did get it says so in its hello (the run
+   * or its spooled return), and an agent ignores a job it has seen.
+   */
+  private async resend(jid: string, conn: AgentConn): Promise<boolean> {
+    const id = conn.id;
+    const key = `${jid}/${id}`;
+    const n = (this.resent.get(key) ?? 0) + 1;
+    if (n > MAX_RESENDS) return false;
+    const job = this.active.get(jid);
+    const held = job ? undefined : this.held.get(jid);
+    if (job) {
+      if (!job.inflight.has(id) || job.closing.has(id)) return false;
+    } else if (!held) {
+      const row = await this.store.getJob(jid);
+      if (!row || (row.args as { pillar_keys?: unknown }).pillar_keys) return false;
+    }
+    this.resent.set(key, n);
+    this.disarmLost(jid, id);
+    this.log.info(`job ${jid}: ${id} came back without the job, which it had not acknowledged; sending it again`);
+    if (job) {
+      clearTimeout(job.timers.get(id));
+      job.timers.delete(id);
+      job.elsewhere.delete(id);
+      await this.dispatch(job, id).catch((e: Error) => this.finish(jid, id, 'failed', undefined, `master: ${e.message}`));
+      return true;
+    }
+    held?.sent.delete(id);
+    await this.runDispatched(jid, [id], held?.pillar, held?.waitIdle ?? false);
+    return true;
   }
 
   private async onAck(conn: AgentConn, m: Msg<'job_ack'>): Promise<void> {
@@ -1046,6 +1089,9 @@ export class JobManager {
     this.lostTimers.delete(key);
   }
 }
+
+/** how often one run's job message is sent again to an agent coming back without it (JobManager.resend) */
+const MAX_RESENDS = 3;
 
 /** A job message as its agent receives it: serialised once and sent as is to every agent it fits. */
 function jobText(jid: string, spec: Job['spec']): string {
