@@ -33,6 +33,7 @@ import {
 } from '../protocol/messages.js';
 import { peerIdentity, type Identity } from '../core/identity.js';
 import type { Logger } from '../core/log.js';
+import { startHeartbeat, type HeartbeatClock } from '../core/heartbeat.js';
 import type { Store } from './store-api.js';
 import { unbounded, type Bound } from './stop-deadline.js';
 import { MAX_PENDING_BYTES } from './bounded-writer.js';
@@ -218,7 +219,7 @@ export class AgentServer {
   /** everyone else: pending_max_frame_bytes */
   private readonly wssPending: WebSocketServer;
   private readonly tables: Record<AuthLevel, DispatchTable>;
-  private heartbeat: NodeJS.Timeout | undefined;
+  private heartbeat: HeartbeatClock | undefined;
   readonly limits: ServerLimits;
   private readonly caps: Record<'connections' | 'pendingConnections' | 'pendingKeys' | 'handshakes', CapLog>;
   /** TLS handshakes in progress: remote address:port -> release */
@@ -421,8 +422,7 @@ export class AgentServer {
         const a = this.https.address();
         resolve(typeof a === 'object' && a ? a.port : port);
       });
-      this.heartbeat = setInterval(() => this.beat(), this.o.heartbeatS * 1000);
-      this.heartbeat.unref();
+      this.heartbeat = startHeartbeat(this.o.heartbeatS * 1000, (judge) => this.beat(judge));
     });
   }
 
@@ -444,7 +444,7 @@ export class AgentServer {
     // the next one needed (the old master's exit 3.7 -> 13 s, the storm 19 -> 29 s and more).
     // Those that reconnect now wait in the handshake queue or get a 503 from the closed wss.
     this.stopping = true;
-    clearInterval(this.heartbeat);
+    this.heartbeat?.stop();
     clearTimeout(this.bucket.timer);
     for (const h of this.held.splice(0)) h.raw.destroy();
     // last seen for the whole fleet in one statement: per connection, with the sessions, lost-agent
@@ -538,7 +538,8 @@ export class AgentServer {
     c.close(CloseCode.rejected, `key ${why}`);
   }
 
-  private beat(): void {
+  /** judge: false when this round came late (the master was stalled): no agent is dropped for it */
+  private beat(judge: boolean): void {
     for (const c of this.conns.values()) {
       // an agent heard from since the last beat is alive: pinging it too would double the
       // heartbeat traffic of a large fleet (agents ping the master on their own heartbeat)
@@ -547,7 +548,7 @@ export class AgentServer {
         c.alive = true;
         continue;
       }
-      if (!c.alive) {
+      if (!c.alive && judge) {
         this.o.log.warn(`agent ${c.id}: no heartbeat answer, dropping the connection`);
         c.terminate();
         continue;

@@ -20,6 +20,7 @@ import {
 } from '../../protocol/messages.js';
 import { peerIdentity } from '../../core/identity.js';
 import type { Logger } from '../../core/log.js';
+import { startHeartbeat, type HeartbeatClock } from '../../core/heartbeat.js';
 import type { MasterEndpoint, PinBook } from './masters.js';
 
 export interface ConnectionOptions {
@@ -78,7 +79,7 @@ export class MasterConnection {
   private lastRefused = false;
   /** every attempt of this round of the master list so far was refused */
   private roundRefused = true;
-  private beatTimer: NodeJS.Timeout | undefined;
+  private beat: HeartbeatClock | undefined;
   private alive = true;
   private verified = false;
   /** index in o.masters of the master being tried or talked to */
@@ -108,7 +109,7 @@ export class MasterConnection {
   stop(): void {
     this.stopped = true;
     clearTimeout(this.retryTimer);
-    clearInterval(this.beatTimer);
+    this.beat?.stop();
     clearInterval(this.failbackTimer);
     this.dialing?.destroy();
     this.ws?.close(CloseCode.shutdown, 'agent stopping');
@@ -342,17 +343,16 @@ export class MasterConnection {
       this.failedInRow = 0;
       this.alive = true;
       this.watchFailback();
-      clearInterval(this.beatTimer);
-      this.beatTimer = setInterval(() => {
-        if (!this.alive) {
+      this.beat?.stop();
+      this.beat = startHeartbeat(this.o.heartbeatS * 1000, (judge) => {
+        if (!this.alive && judge) {
           log.warn('master missed a heartbeat; reconnecting');
           ws.terminate();
           return;
         }
         this.alive = false;
         ws.ping();
-      }, this.o.heartbeatS * 1000);
-      this.beatTimer.unref();
+      });
       try {
         this.o.onOpen();
       } catch (e) {
@@ -387,7 +387,7 @@ export class MasterConnection {
       this.cannotReach(e.message);
     });
     ws.on('close', (code, reason) => {
-      clearInterval(this.beatTimer);
+      this.beat?.stop();
       clearInterval(this.failbackTimer);
       const wasUp = this.verified;
       this.verified = false;
