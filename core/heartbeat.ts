@@ -10,6 +10,8 @@
 
 /** a round this much later than its interval (1.5 intervals apart) tells of a stalled process */
 export const STALL_FACTOR = 1.5;
+/** rounds in a row without a verdict at most: a process late every time still judges, every third round */
+export const MAX_UNJUDGED = 2;
 
 export interface HeartbeatClock {
   stop(): void;
@@ -18,13 +20,16 @@ export interface HeartbeatClock {
 /**
  * Calls `round(judge)` every `intervalMs` (unref'd), after the poll phase; `judge` is false for a
  * round that came late (this process stalled): it may ping again but must not drop the peer.
+ * After MAX_UNJUDGED such rounds in a row the next one judges, late or not.
  */
 export function startHeartbeat(intervalMs: number, round: (judge: boolean) => void, now: () => number = () => performance.now()): HeartbeatClock {
   let last = now();
+  let unjudged = 0;
   let pending: NodeJS.Immediate | undefined;
   const t = setInterval(() => {
     const at = now();
-    const judge = at - last <= intervalMs * STALL_FACTOR;
+    const judge = at - last <= intervalMs * STALL_FACTOR || unjudged >= MAX_UNJUDGED;
+    unjudged = judge ? 0 : unjudged + 1;
     last = at;
     pending = setImmediate(() => {
       pending = undefined;

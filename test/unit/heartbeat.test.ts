@@ -9,7 +9,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { startHeartbeat, STALL_FACTOR } from '../../core/heartbeat.js';
+import { MAX_UNJUDGED, startHeartbeat, STALL_FACTOR } from '../../core/heartbeat.js';
 
 function busyUntil(t: number, also: () => boolean): void {
   while (performance.now() < t || !also()) {
@@ -41,6 +41,27 @@ describe('core/heartbeat', () => {
     expect(judged).toEqual([true, false, true, true]);
     // 1.5 intervals apart is still on time
     expect(STALL_FACTOR).toBe(1.5);
+  });
+
+  it('a process late at every round still judges every third round', async () => {
+    const interval = 20;
+    let t = 0;
+    const judged: boolean[] = [];
+    await new Promise<void>((resolve) => {
+      const hb = startHeartbeat(
+        interval,
+        (judge) => {
+          judged.push(judge);
+          if (judged.length === 7) {
+            hb.stop();
+            resolve();
+          }
+        },
+        () => (t += interval * 3),
+      );
+    });
+    expect(MAX_UNJUDGED).toBe(2);
+    expect(judged).toEqual([false, false, true, false, false, true, false]);
   });
 
   it("a round's verdict comes after the frames that arrived while this process was busy", async () => {
