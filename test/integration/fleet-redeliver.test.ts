@@ -110,26 +110,18 @@ describe('fleet: a job message lost with its connection is sent again', () => {
     a.ws.close();
   });
 
-  it.runIf(TEST_MASTERS === 2)('pair: the master that sent it for its owner sends it again', async () => {
+  it.runIf(TEST_MASTERS === 2).each([
     // on m2 both times; the CLI (the job's owner) is m1
-    const first = await accepted('r4', fleet.port2);
-    const run = fleet.json<RunJson>(['run', 'r4', 'echo hi', '--timeout', '60']);
-    const jid = await dropJob(first);
-    const back = await again('r4', fleet.port2);
-    await finishRun(back, jid, 'via m2\n');
-    expect(await run).toMatchObject({ code: 0, agents: { r4: { status: 'done', body: { stdout: 'via m2\n' } } } });
-    expect(fleet.master2!.out).toMatch(new RegExp(`job ${jid}: r4 came back without the job`));
-    back.ws.close();
-  });
-
-  it.runIf(TEST_MASTERS === 2)('pair: an agent that moved from the owner to the other master gets it there', async () => {
-    const first = await accepted('r5', fleet.port);
-    const run = fleet.json<RunJson>(['run', 'r5', 'echo hi', '--timeout', '60']);
-    const jid = await dropJob(first);
-    const back = await again('r5', fleet.port2);
-    await finishRun(back, jid, 'moved\n');
-    expect(await run).toMatchObject({ code: 0, agents: { r5: { status: 'done', body: { stdout: 'moved\n' } } } });
-    expect(fleet.master2!.out).toMatch(new RegExp(`job ${jid}: r5 came back without the job`));
-    back.ws.close();
+    { id: 'r4', what: 'the master that sent it for its owner sends it again', first: 'port2', back: 'port2' },
+    { id: 'r5', what: 'an agent that moved from the owner to the other master gets it there', first: 'port', back: 'port2' },
+  ] as const)('pair: $what', async ({ id, first, back }) => {
+    const a = await accepted(id, fleet[first]);
+    const run = fleet.json<RunJson>(['run', id, 'echo hi', '--timeout', '60']);
+    const jid = await dropJob(a);
+    const b = await again(id, fleet[back]);
+    await finishRun(b, jid, `${id}\n`);
+    expect(await run).toMatchObject({ code: 0, agents: { [id]: { status: 'done', body: { stdout: `${id}\n` } } } });
+    expect(fleet.master2!.out).toMatch(new RegExp(`job ${jid}: ${id} came back without the job`));
+    b.ws.close();
   });
 });

@@ -18,50 +18,37 @@ function busyUntil(t: number, also: () => boolean): void {
 }
 
 describe('core/heartbeat', () => {
-  it('rounds on time judge; a round after a stall of this process does not', async () => {
-    // the clock the heartbeat reads is the test's (real timers): round 2 comes 3 intervals
-    // after round 1, as after a stall; a real stall under a loaded test run would be flaky
-    const interval = 20;
-    const at = [0, interval, interval * 4, interval * 5, interval * 6];
-    let i = 0;
+  /** The verdicts of the first `n` rounds, the heartbeat reading the test's clock (real timers). */
+  function verdicts(n: number, interval: number, now: () => number): Promise<boolean[]> {
     const judged: boolean[] = [];
-    await new Promise<void>((resolve) => {
+    return new Promise((resolve) => {
       const hb = startHeartbeat(
         interval,
         (judge) => {
           judged.push(judge);
-          if (judged.length === 4) {
+          if (judged.length === n) {
             hb.stop();
-            resolve();
+            resolve(judged);
           }
         },
-        () => at[i++]!,
+        now,
       );
     });
-    expect(judged).toEqual([true, false, true, true]);
-    // 1.5 intervals apart is still on time
+  }
+
+  it('rounds on time judge; a round after a stall of this process does not', async () => {
+    // round 2 comes 3 intervals after round 1, as after a stall (a real stall under a loaded
+    // test run would be flaky); 1.5 intervals apart is still on time
+    const at = [0, 20, 80, 100, 130];
+    let i = 0;
+    expect(await verdicts(4, 20, () => at[i++]!)).toEqual([true, false, true, true]);
     expect(STALL_FACTOR).toBe(1.5);
   });
 
   it('a process late at every round still judges every third round', async () => {
-    const interval = 20;
     let t = 0;
-    const judged: boolean[] = [];
-    await new Promise<void>((resolve) => {
-      const hb = startHeartbeat(
-        interval,
-        (judge) => {
-          judged.push(judge);
-          if (judged.length === 7) {
-            hb.stop();
-            resolve();
-          }
-        },
-        () => (t += interval * 3),
-      );
-    });
+    expect(await verdicts(7, 20, () => (t += 60))).toEqual([false, false, true, false, false, true, false]);
     expect(MAX_UNJUDGED).toBe(2);
-    expect(judged).toEqual([false, false, true, false, false, true, false]);
   });
 
   it("a round's verdict comes after the frames that arrived while this process was busy", async () => {
