@@ -418,7 +418,8 @@ export class JobManager {
     }
   }
 
-  private async dispatch(job: ActiveJob, id: string): Promise<void> {
+  /** rearm false: the agent's timeout keeps its deadline (a job message sent again, resend()) */
+  private async dispatch(job: ActiveJob, id: string, rearm = true): Promise<void> {
     if (job.waitIdle && job.kind === 'apply') await this.waitIdle(job, id);
     // the run may have ended while it waited (cancelled, lost, job timed out): nothing to send
     if (!job.inflight.has(id)) return;
@@ -447,7 +448,7 @@ export class JobManager {
     }
     if (!conn.sendText(text)) return this.finish(job.jid, id, 'lost', undefined, 'agent went offline before its turn');
     this.log.debug(`job ${job.jid}: sent to ${id}`);
-    this.armTimeout(job, id);
+    if (rearm || !job.timers.has(id)) this.armTimeout(job, id);
   }
 
   /** The owner times every agent out, wherever it is connected. */
@@ -818,10 +819,9 @@ export class JobManager {
     this.disarmLost(jid, id);
     this.log.info(`job ${jid}: ${id} came back without the job, which it had not acknowledged; sending it again`);
     if (job) {
-      clearTimeout(job.timers.get(id));
-      job.timers.delete(id);
+      // sent from here now, within the time the job gave the agent at the start
       job.elsewhere.delete(id);
-      await this.dispatch(job, id).catch((e: Error) => this.finish(jid, id, 'failed', undefined, `master: ${e.message}`));
+      await this.dispatch(job, id, false).catch((e: Error) => this.finish(jid, id, 'failed', undefined, `master: ${e.message}`));
       return true;
     }
     held?.sent.delete(id);

@@ -110,6 +110,23 @@ describe('fleet: a job message lost with its connection is sent again', () => {
     a.ws.close();
   });
 
+  it('sent again within the time the job gave the agent: its timeout counts from the first send', async () => {
+    const a = await accepted('r6', fleet.port);
+    const t0 = Date.now();
+    const run = fleet.json<RunJson>(['run', 'r6', 'echo hi', '--timeout', '6']);
+    const jid = (await a.waitMsg('job')).jid as string;
+    await new Promise((r) => setTimeout(r, Math.max(0, t0 + 4000 - Date.now())));
+    a.ws.terminate();
+    await a.closed;
+    const b = await again('r6', fleet.port);
+    expect((await b.waitMsg('job')).jid).toBe(jid); // sent again, and never answered
+    const r = await run;
+    expect(r.agents.r6).toMatchObject({ status: 'timeout', error: 'no return within 6s' });
+    // the deadline stayed the first send's (~6 s), not the second's (10 s or more)
+    expect(Date.now() - t0).toBeLessThan(9000);
+    b.ws.close();
+  });
+
   it.runIf(TEST_MASTERS === 2).each([
     // on m2 both times; the CLI (the job's owner) is m1
     { id: 'r4', what: 'the master that sent it for its owner sends it again', first: 'port2', back: 'port2' },
