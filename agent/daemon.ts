@@ -447,8 +447,17 @@ export class AgentDaemon {
     const whole: JobReturn = { type: 'job_return', jid, ...(spec.kind === 'apply' ? { revision: spec.revision } : {}), body };
     const { msg: ret, json } = fittedJson(whole, this.cfg.max_return_bytes, (m) => fitReturn(m, this.cfg.max_return_bytes));
     if (ret !== whole) this.log.warn(`job ${jid}: the return was over max_return_bytes (${this.cfg.max_return_bytes}); long output was shortened`);
-    this.spool.put(ret, json); // on disk first: a lost connection or a restart does not lose it
-    this.log.info(`job ${jid}: finished${body.kind === 'error' ? ' with an error' : ''}${this.conn?.sendJson(json) ? '' : ' (master unreachable; spooled)'}`);
+    let spooled = true;
+    try {
+      this.spool.put(ret, json); // on disk first: a lost connection or a restart does not lose it
+    } catch (e) {
+      // a full disk must not cost the return while the master is there to take it
+      spooled = false;
+      this.log.error(`job ${jid}: the return could not be spooled (${(e as Error).message}); sent without a copy on disk`);
+    }
+    const sent = this.conn?.sendJson(json) ?? false;
+    if (!sent && !spooled) this.log.error(`job ${jid}: finished, but the master is unreachable and the return could not be spooled: it is lost`);
+    this.log.info(`job ${jid}: finished${body.kind === 'error' ? ' with an error' : ''}${sent ? '' : spooled ? ' (master unreachable; spooled)' : ''}`);
     if (this.running.size === 0) for (const f of this.idle) f();
   }
 

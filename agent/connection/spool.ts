@@ -129,6 +129,8 @@ export class Spool {
   private fd: number | undefined;
   /** the journal's size in bytes */
   private size = 0;
+  /** the journal's last line has no newline (a rewrite at start failed): the next append starts with one */
+  private openLine = false;
 
   constructor(cacheDir: string, private readonly log: Logger) {
     this.dir = path.join(cacheDir, 'spool');
@@ -149,7 +151,16 @@ export class Spool {
       }
     }
     // compacted to what waits; a last line without its newline would run into the next one
-    if (bad.length || !whole || this.size > EMPTY_AT) this.rewrite();
+    if (bad.length || !whole || this.size > EMPTY_AT) {
+      try {
+        this.rewrite();
+      } catch (e) {
+        // a full disk, say: what waits is still where the scan found it, and is sent from there
+        this.log.error(`spool ${this.journal}: not compacted (${(e as Error).message}); kept as it is`);
+        fs.rmSync(`${this.journal}.tmp`, { force: true });
+        this.openLine = !whole;
+      }
+    }
   }
 
   /** `json`: the message's JSON when the caller has it already */
@@ -168,11 +179,18 @@ export class Spool {
       }
     }
     if (!this.forget(jid)) return;
-    if (this.waiting.size === 0 && this.size > EMPTY_AT) {
-      fs.ftruncateSync(this.open(), 0);
-      this.size = 0;
-    } else if (this.size > COMPACT_AT && this.live * 2 < this.size) this.rewrite();
-    else this.append(Buffer.from(`{"ack":${JSON.stringify(jid)}}\n`));
+    try {
+      if (this.waiting.size === 0 && this.size > EMPTY_AT) {
+        fs.ftruncateSync(this.open(), 0);
+        this.size = 0;
+        this.openLine = false;
+      } else if (this.size > COMPACT_AT && this.live * 2 < this.size) this.rewrite();
+      else this.append(Buffer.from(`{"ack":${JSON.stringify(jid)}}\n`));
+    } catch (e) {
+      // not on disk: after a restart the return is sent again, and the master keeps the first
+      fs.rmSync(`${this.journal}.tmp`, { force: true });
+      this.log.warn(`spool ${this.journal}: the acknowledgement of job ${jid} was not written (${(e as Error).message}); its return may be sent again after a restart (stored once)`);
+    }
   }
 
   /** A return of this jid is waiting for the master's acknowledgement. */
@@ -199,7 +217,11 @@ export class Spool {
         return ret;
       } catch (e) {
         this.log.error(`spool ${this.journal}: the return of job ${jid} is unreadable (${(e as Error).message}); moved aside to ${this.journal}.bad`);
-        if (bytes) fs.appendFileSync(`${this.journal}.bad`, Buffer.concat([bytes, Buffer.from('\n')]), { mode: 0o600 });
+        try {
+          if (bytes) fs.appendFileSync(`${this.journal}.bad`, Buffer.concat([bytes, Buffer.from('\n')]), { mode: 0o600 });
+        } catch (w) {
+          this.log.error(`spool ${this.journal}.bad: not written (${(w as Error).message})`);
+        }
         this.remove(jid);
         return undefined;
       }
@@ -244,10 +266,31 @@ export class Spool {
     this.fd = undefined;
   }
 
-  /** Appends `buf`; where it starts. */
+  /**
+   * Appends `buf`; where it starts. All or nothing: a write cut short (the disk full) is cut off
+   * the file again, or the offsets of every later line would be wrong and the next line would run
+   * into the piece.
+   */
   private append(buf: Buffer): number {
+    const fd = this.open();
+    if (this.openLine) {
+      writeAll(fd, Buffer.from('\n'));
+      this.size += 1;
+      this.openLine = false;
+    }
     const off = this.size;
-    writeAll(this.open(), buf);
+    try {
+      writeAll(fd, buf);
+    } catch (e) {
+      try {
+        fs.ftruncateSync(fd, off);
+      } catch {
+        // still there: the next line starts on a line of its own, its offset where it lands
+        this.size = fs.fstatSync(fd).size;
+        this.openLine = true;
+      }
+      throw e;
+    }
     this.size += buf.length;
     return off;
   }
@@ -273,5 +316,6 @@ export class Spool {
     this.close();
     for (const [jid, at] of moved) this.waiting.set(jid, at);
     this.size = this.live = off;
+    this.openLine = false;
   }
 }
