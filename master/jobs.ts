@@ -165,6 +165,8 @@ export class JobManager {
   private readonly lostTimers = new Map<string, NodeJS.Timeout>();
   /** `${jid}/${agent}` -> how often the job was sent again to an agent that came back without it (onHello) */
   private readonly resent = new Map<string, number>();
+  /** `${jid}/${agent}`: its job_ack was read here (its row may still say queued: the write is batched) */
+  private readonly acked = new Set<string>();
   /**
    * `${jid}/${agent}` -> a return the store could not take (locked past busy_timeout, disk
    * full), tried again every held_return_retry_s. Not acknowledged until stored, so the agent
@@ -495,6 +497,7 @@ export class JobManager {
   private async finish(jid: string, id: string, status: AgentJobStatus, body?: ReturnBody, error?: string): Promise<void> {
     this.disarmLost(jid, id);
     this.resent.delete(`${jid}/${id}`);
+    this.acked.delete(`${jid}/${id}`);
     this.streamedHere.delete(`${jid}/${id}`);
     // from here the run may be closed in the store: its messages ask the store again (openHere)
     this.active.get(jid)?.closing.add(id);
@@ -553,6 +556,7 @@ export class JobManager {
   private pruneHeld(jid: string, id: string): void {
     this.streamedHere.delete(`${jid}/${id}`);
     this.resent.delete(`${jid}/${id}`);
+    this.acked.delete(`${jid}/${id}`);
     const held = this.held.get(jid);
     if (!held || !held.sent.has(id)) return;
     held.sent.delete(id);
@@ -788,19 +792,21 @@ export class JobManager {
         continue;
       }
       // never acknowledged: the job message most likely went down with the last connection
-      // (an agent cut off by a missed heartbeat under load), so it is sent on this one
-      if (row.status === 'queued' && (await this.resend(row.jid, conn))) continue;
+      // (an agent cut off by a missed heartbeat under load), so a state run is sent on this one
+      if (row.status === 'queued' && !this.acked.has(`${row.jid}/${conn.id}`) && (await this.resend(row.jid, conn))) continue;
       await this.finish(row.jid, conn.id, 'lost', undefined, 'agent came back without the job (restarted or killed mid-run)');
     }
   }
 
   /**
-   * Sends job `jid` again to an agent that came back without it and had not acknowledged it:
-   * from its owner, from the master that sent it for its owner, or, an apply without a pillar
+   * Sends state run `jid` again to an agent that came back without it and had not acknowledged
+   * it: from its owner, from the master that sent it for its owner, or, without a pillar
    * override (which only its owner holds), loaded from the store here. At most MAX_RESENDS
    * times per run (an agent that drops every job message must not loop until the timeout);
-   * false when it is not sent from here. An agent that did get it says so in its hello (the run
-   * or its spooled return), and an agent ignores a job it has seen.
+   * false when it is not sent from here. Only a state run: an agent killed right after it took
+   * a job may not have got its acknowledgement out, and a state run done twice converges to the
+   * same end where a command (`tsalt run`) done twice need not. An agent that did get it and
+   * lives says so in its hello (the run or its spooled return), and ignores a job it has seen.
    */
   private async resend(jid: string, conn: AgentConn): Promise<boolean> {
     const id = conn.id;
@@ -810,10 +816,12 @@ export class JobManager {
     const job = this.active.get(jid);
     const held = job ? undefined : this.held.get(jid);
     if (job) {
-      if (!job.inflight.has(id) || job.closing.has(id)) return false;
-    } else if (!held) {
+      if (job.kind !== 'apply' || !job.inflight.has(id) || job.closing.has(id)) return false;
+    } else if (held) {
+      if (held.row.kind !== 'apply') return false;
+    } else {
       const row = await this.store.getJob(jid);
-      if (!row || (row.args as { pillar_keys?: unknown }).pillar_keys) return false;
+      if (!row || row.kind !== 'apply' || (row.args as { pillar_keys?: unknown }).pillar_keys) return false;
     }
     this.resent.set(key, n);
     this.disarmLost(jid, id);
@@ -830,6 +838,8 @@ export class JobManager {
   }
 
   private async onAck(conn: AgentConn, m: Msg<'job_ack'>): Promise<void> {
+    // kept while the run is open here (finish and pruneHeld drop it)
+    if (this.active.get(m.jid)?.inflight.has(conn.id) || this.held.get(m.jid)?.sent.has(conn.id)) this.acked.add(`${m.jid}/${conn.id}`);
     // only a run not ended moves to running; bookkeeping: a failing store must not cut the
     // agent off mid-job (its return says the rest)
     await this.safely(`job ${m.jid}: recording ${conn.id} running`, () => this.running.add({ jid: m.jid, agentId: conn.id }));

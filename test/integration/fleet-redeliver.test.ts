@@ -1,11 +1,12 @@
 /**
  * A job message lost with its connection. Under load an agent can be cut off (a missed
  * heartbeat) while its job message is still on the way: it comes back with a hello that names
- * neither a run nor a spooled return of that job. A run the agent had acknowledged is lost (the
- * agent restarted mid-run); one it never acknowledged never reached it, and the master sends it
- * again on the new connection instead of calling it lost (at 10,000 agents on a slow machine a
- * quarter of a job's agents were marked lost that way). Bounded: an agent that drops the job
- * message every time is given up on after three sends.
+ * neither a run nor a spooled return of that job. A state run the agent never acknowledged is
+ * sent again on the new connection instead of being called lost (at 10,000 agents on a slow
+ * machine a quarter of a job's agents were marked lost that way), at most three times and
+ * within the agent's first deadline. One it had acknowledged is lost (the agent restarted
+ * mid-run), and so is a command (`tsalt run`): an agent killed right after taking it may not
+ * have got its acknowledgement out, and a command must not run twice.
  *
  * The agent is played by hand (RawAgent). On the pair (fleet-pg) also: the job sent by the other
  * master for its owner, and an agent that moved from the owner to the other master.
@@ -16,7 +17,7 @@ import { buildOnce, Fleet, RawAgent, TEST_MASTERS, waitFor } from './fleet-harne
 
 interface RunJson {
   code: number;
-  agents: Record<string, { status: string; error?: string; body?: { stdout?: string } }>;
+  agents: Record<string, { status: string; error?: string; body?: { kind: string; stdout?: string; report?: { id: string } } }>;
 }
 interface JobJson {
   agents: { agent_id: string; status: string; error: string | null; body: { stdout?: string } | null }[];
@@ -60,44 +61,63 @@ describe('fleet: a job message lost with its connection is sent again', () => {
     return jid;
   }
 
-  async function finishRun(a: RawAgent, jid: string, stdout: string): Promise<void> {
+  /** A state run, targeting one agent, as the CLI starts it. */
+  const apply = (id: string, timeout = 60) => fleet.json<RunJson>(['apply', id, '--timeout', String(timeout)]);
+
+  /** Takes the job message again and answers it: an empty state run, done. */
+  async function finishRun(a: RawAgent, jid: string, id: string): Promise<void> {
     const job = await a.waitMsg('job');
     expect(job.jid).toBe(jid);
     a.send({ type: 'job_ack', jid });
-    a.send({ type: 'job_return', jid, body: { kind: 'run', retcode: 0, stdout, stderr: '' } });
+    const report = { id, test: false, results: [], counts: { total: 0, succeeded: 0, changed: 0, failed: 0 }, duration_ms: 1 };
+    a.send({ type: 'job_return', jid, body: { kind: 'apply', report } });
     await a.waitMsg('return_ack');
   }
 
-  it('an agent back without a job it never acknowledged gets it again, and the job finishes', async () => {
+  it('a state run never acknowledged is sent again to the agent back without it, and the job finishes', async () => {
     const first = await accepted('r1', fleet.port);
-    const run = fleet.json<RunJson>(['run', 'r1', 'echo hi', '--timeout', '60']);
+    const run = apply('r1');
     const jid = await dropJob(first);
     const back = await again('r1', fleet.port);
-    await finishRun(back, jid, 'again\n');
+    await finishRun(back, jid, 'r1');
     const r = await run;
-    expect(r.agents.r1).toMatchObject({ status: 'done', body: { stdout: 'again\n' } });
+    expect(r.agents.r1).toMatchObject({ status: 'done', body: { kind: 'apply', report: { id: 'r1' } } });
     expect(r.code).toBe(0);
     expect(fleet.master!.out).toMatch(new RegExp(`job ${jid}: r1 came back without the job, which it had not acknowledged; sending it again`));
     back.ws.close();
   });
 
-  it('an agent back without a job it had acknowledged is lost (it restarted mid-run)', async () => {
-    const first = await accepted('r2', fleet.port);
-    const run = fleet.json<RunJson>(['run', 'r2', 'sleep 30', '--timeout', '60']);
-    const jid = (await first.waitMsg('job')).jid as string;
-    first.send({ type: 'job_ack', jid });
-    await waitFor('r2 running', async () => (await fleet.json<JobJson>(['jobs', jid])).agents[0]?.status === 'running' || undefined);
-    first.ws.terminate();
-    const back = await again('r2', fleet.port);
+  it('a state run acknowledged is lost, even with its acknowledgement not stored yet (the agent restarted mid-run)', async () => {
+    for (const [id, wait] of [['r2', true], ['r7', false]] as const) {
+      const first = await accepted(id, fleet.port);
+      const run = apply(id);
+      const jid = (await first.waitMsg('job')).jid as string;
+      first.send({ type: 'job_ack', jid });
+      if (wait) await waitFor(`${id} running`, async () => (await fleet.json<JobJson>(['jobs', jid])).agents[0]?.status === 'running' || undefined);
+      first.ws.terminate();
+      const back = await again(id, fleet.port);
+      const r = await run;
+      expect(r.agents[id]).toMatchObject({ status: 'lost', error: 'agent came back without the job (restarted or killed mid-run)' });
+      expect(back.messages.filter((m) => m.type === 'job')).toEqual([]);
+      back.ws.close();
+    }
+  });
+
+  it('a command (tsalt run) is not sent again: it may have started on an agent killed before its acknowledgement got out', async () => {
+    const first = await accepted('r8', fleet.port);
+    const run = fleet.json<RunJson>(['run', 'r8', 'echo once', '--timeout', '60']);
+    const jid = await dropJob(first);
+    const back = await again('r8', fleet.port);
     const r = await run;
-    expect(r.agents.r2).toMatchObject({ status: 'lost', error: 'agent came back without the job (restarted or killed mid-run)' });
+    expect(r.agents.r8).toMatchObject({ status: 'lost', error: 'agent came back without the job (restarted or killed mid-run)' });
     expect(back.messages.filter((m) => m.type === 'job')).toEqual([]);
+    expect(fleet.master!.out).not.toMatch(new RegExp(`job ${jid}: r8 came back without the job, which`));
     back.ws.close();
   });
 
   it('sent again at most three times: an agent that drops it every time is lost', async () => {
     let a = await accepted('r3', fleet.port);
-    const run = fleet.json<RunJson>(['run', 'r3', 'echo hi', '--timeout', '60']);
+    const run = apply('r3');
     const jid = await dropJob(a);
     for (let i = 0; i < 3; i++) {
       a = await again('r3', fleet.port);
@@ -113,7 +133,7 @@ describe('fleet: a job message lost with its connection is sent again', () => {
   it('sent again within the time the job gave the agent: its timeout counts from the first send', async () => {
     const a = await accepted('r6', fleet.port);
     const t0 = Date.now();
-    const run = fleet.json<RunJson>(['run', 'r6', 'echo hi', '--timeout', '6']);
+    const run = apply('r6', 6);
     const jid = (await a.waitMsg('job')).jid as string;
     await new Promise((r) => setTimeout(r, Math.max(0, t0 + 4000 - Date.now())));
     a.ws.terminate();
@@ -133,11 +153,11 @@ describe('fleet: a job message lost with its connection is sent again', () => {
     { id: 'r5', what: 'an agent that moved from the owner to the other master gets it there', first: 'port', back: 'port2' },
   ] as const)('pair: $what', async ({ id, first, back }) => {
     const a = await accepted(id, fleet[first]);
-    const run = fleet.json<RunJson>(['run', id, 'echo hi', '--timeout', '60']);
+    const run = apply(id);
     const jid = await dropJob(a);
     const b = await again(id, fleet[back]);
-    await finishRun(b, jid, `${id}\n`);
-    expect(await run).toMatchObject({ code: 0, agents: { [id]: { status: 'done', body: { stdout: `${id}\n` } } } });
+    await finishRun(b, jid, id);
+    expect(await run).toMatchObject({ code: 0, agents: { [id]: { status: 'done' } } });
     expect(fleet.master2!.out).toMatch(new RegExp(`job ${jid}: ${id} came back without the job`));
     b.ws.close();
   });
