@@ -70,17 +70,21 @@ describe('faults: the master store locked', () => {
     const jid = (await agent.waitOutput(/job (\d{20})/, 20_000, from))[1]!;
     const other = new Database(path.join(fleet.dir, 'master.db'));
     other.exec('BEGIN EXCLUSIVE');
-    // held past the master's busy timeout (5 s) while the return comes in
-    await agent.waitOutput(new RegExp(`job ${jid}: finished`), 20_000, from);
-    await new Promise((r) => setTimeout(r, 7000));
-    other.exec('COMMIT');
-    other.close();
+    try {
+      // held until the return has met the lock past the master's busy timeout (5 s): a fixed 7 s
+      // was too short on a loaded host, where the job_ack's own write waited out the timeout first
+      // and the return's wait then ran past the release
+      await agent.waitOutput(new RegExp(`job ${jid}: finished`), 20_000, from);
+      await fleet.master!.waitOutput(new RegExp(`job ${jid}: the return of f1 could not be stored \\(database is locked\\); kept`), 30_000);
+    } finally {
+      other.exec('COMMIT');
+      other.close();
+    }
     await run;
     const d = await storedDone(fleet, jid);
     expect(d.agents[0]!.body!.stdout).toBe('survived\n');
     // the agent was not cut off for the store's trouble
     expect(agent.out.slice(from)).not.toMatch(/disconnected from master/);
-    expect(fleet.master!.out).toMatch(new RegExp(`job ${jid}: the return of f1 could not be stored \\(database is locked\\); kept`));
     expect(fleet.master!.out).toMatch(new RegExp(`job ${jid}: the held return of f1 is stored now`));
     expect(fleet.master!.out).not.toMatch(/came back without the job/);
   });
