@@ -20,4 +20,9 @@ export class FactCache {
   invalidate(key: string): void {
     this.entries.delete(key);
   }
+
+  /** Every key that starts with `prefix` (the variants of one fact, e.g. a service read per sig). */
+  invalidatePrefix(prefix: string): void {
+    for (const k of this.entries.keys()) if (k.startsWith(prefix)) this.entries.delete(k);
+  }
 }

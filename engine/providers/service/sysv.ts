@@ -103,7 +103,6 @@ export class SysvProvider implements ServiceProvider {
   async status(name: string, o: { sig?: string; fresh?: boolean } = {}): Promise<ServiceStatus> {
     // the process table's answer for one sig is not the script's, nor another sig's
     const key = o.sig ? `${this.key(name)}\u0000sig:${o.sig}` : this.key(name);
-    if (o.sig) (this.sigKeys.get(name) ?? this.sigKeys.set(name, new Set()).get(name)!).add(key);
     if (o.fresh) this.ctx.facts.invalidate(key);
     const st = await this.ctx.facts.get(key, async (): Promise<ServiceStatus> => {
       const available = (await this.run(['test', '-x', this.script(name)])).code === 0;
@@ -119,15 +118,13 @@ export class SysvProvider implements ServiceProvider {
     return st;
   }
 
-  /** the status keys read with a sig, per service: an action makes them stale too */
-  private readonly sigKeys = new Map<string, Set<string>>();
-
   private async act(name: string, f: () => Promise<void>): Promise<void> {
     try {
       await f();
     } finally {
+      // the script's status and every sig's (keys under `${key}\0`; not another service's)
       this.ctx.facts.invalidate(this.key(name));
-      for (const k of this.sigKeys.get(name) ?? []) this.ctx.facts.invalidate(k);
+      this.ctx.facts.invalidatePrefix(`${this.key(name)}\u0000`);
     }
   }
 
