@@ -22,7 +22,7 @@ const kindOf = (argv) => {
   }
   return words.join('-') || 'cli';
 };
-const cacheFile = `${bundle}.${kindOf(process.argv.slice(2))}.v8cache`;
+const kind = kindOf(process.argv.slice(2));
 // The agent daemon idles for weeks and runs its jobs in a child process (agent/job-worker.ts):
 // it compiles only the little it runs instead of holding the CLI's whole code cache (the
 // engine's bytecode), and leaves that cache file to the CLI and the job worker.
@@ -30,6 +30,9 @@ const codeCacheWanted = !(process.argv[2] === 'agent' && !process.argv.includes(
 // ...and it runs from its own bundle (cli/agent-daemon.ts: the connection without the engine),
 // which hands the command back ('cli') when this process would run the engine itself.
 const daemonBundle = path.join(__dirname, '../dist/bundle/agent-daemon.cjs');
+// `tsalt local` (a new process every run) runs from a bundle of the engine alone (cli/local-main.ts),
+// which hands any other command back ('cli').
+const localBundle = path.join(__dirname, '../dist/bundle/local.cjs');
 
 /** Run a bundle (stored wrapped as a CommonJS module function) and return its exports. */
 function runBundle(file, cachedData) {
@@ -58,14 +61,16 @@ function loadDaemonBundle() {
   };
 }
 
-function loadBundle() {
+/** A bundle run with the code cache of this kind of run (`<bundle>.<kind>.v8cache`). */
+function loadBundle(file = bundle) {
+  const cacheFile = `${file}.${kind}.v8cache`;
   let cachedData;
   try {
     cachedData = codeCacheWanted ? fs.readFileSync(cacheFile) : undefined;
   } catch {
     cachedData = undefined;
   }
-  const { exports, script } = runBundle(bundle, cachedData);
+  const { exports, script } = runBundle(file, cachedData);
   // After the run, so the cache holds the functions this kind of run compiled. V8 rejects a
   // cache that does not match the source or the Node version; then it is written anew.
   // (The buffer itself is not kept: a long-running agent should not hold it.)
@@ -84,8 +89,20 @@ function loadBundle() {
   return { main: exports.main, saveCache };
 }
 
+function loadLocalBundle() {
+  const local = loadBundle(localBundle);
+  return {
+    main: async (argv) => {
+      const code = await local.main(argv);
+      return code === 'cli' ? loadBundle().main(argv) : code;
+    },
+    saveCache: local.saveCache,
+  };
+}
+
 async function start() {
   if (!codeCacheWanted && fs.existsSync(daemonBundle)) return loadDaemonBundle();
+  if (process.argv[2] === 'local' && fs.existsSync(localBundle)) return loadLocalBundle();
   if (fs.existsSync(bundle)) return loadBundle();
   const m = await import('../dist/cli/main.js');
   return { main: m.main, saveCache: () => {} };

@@ -2,26 +2,7 @@
  * `tsalt <command>`: dispatch to cli/commands/<command>.ts, loaded lazily so each command pays
  * only for what it uses (start-up time is part of the speed budget).
  */
-import { UsageError } from './args.js';
-
-type CommandModule = { run(argv: string[]): Promise<number> };
-
-/** Commands that run until stopped: their output is a log, not something piped into head. */
-const DAEMONS = new Set(['master', 'agent']);
-
-/**
- * `tsalt jobs | head`: the reader closed the pipe because it has what it wanted. Stop quietly
- * (as a Unix filter killed by SIGPIPE would, minus the trace); the exit code stays 0 so a
- * `set -o pipefail` script is not failed by its own `head`.
- */
-function quietOnClosedPipe(): void {
-  for (const s of [process.stdout, process.stderr]) {
-    s.on('error', (e: NodeJS.ErrnoException) => {
-      if (e.code === 'EPIPE') process.exit(0);
-      throw e;
-    });
-  }
-}
+import { runCommand, type CommandModule } from './run-command.js';
 
 const commands: Record<string, { summary: string; load: () => Promise<CommandModule> }> = {
   local: { summary: 'apply or show states on this machine, no master (local apply|show)', load: () => import('./commands/local.js') },
@@ -71,12 +52,5 @@ export async function main(argv: string[]): Promise<number> {
     process.stderr.write(`tsalt: unknown command '${name}'\n\n${usage()}\n`);
     return 1;
   }
-  if (!DAEMONS.has(name)) quietOnClosedPipe();
-  try {
-    return await (await cmd.load()).run(rest);
-  } catch (e) {
-    if (!(e instanceof UsageError)) throw e;
-    process.stderr.write(`tsalt ${name}: ${e.message}\n${e.usage.replace(/\n?$/, '\n')}`);
-    return 1;
-  }
+  return runCommand(name, cmd.load, rest);
 }

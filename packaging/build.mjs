@@ -55,8 +55,9 @@ function stage(dir, unitDir) {
   const copy = (from, to = from) => fs.cpSync(path.join(root, from), path.join(lib, to), { recursive: true });
   copy('bin/tsalt.js');
   copy('bin/package.json'); // bin/tsalt.js is CommonJS
-  // the agent daemon's own bundle and the extras it requires when first needed (scripts/bundle.mjs)
-  for (const f of ['tsalt.cjs', 'tsalt.cjs.map', 'agent-daemon.cjs', 'agent-daemon.cjs.map', 'x509.cjs', 'systeminformation.cjs']) if (fs.existsSync(path.join(root, 'dist/bundle', f))) copy(`dist/bundle/${f}`);
+  // `tsalt local`'s and the agent daemon's own bundles, and the extras the daemon requires when first
+  // needed (scripts/bundle.mjs)
+  for (const f of ['tsalt.cjs', 'tsalt.cjs.map', 'local.cjs', 'local.cjs.map', 'agent-daemon.cjs', 'agent-daemon.cjs.map', 'x509.cjs', 'systeminformation.cjs']) if (fs.existsSync(path.join(root, 'dist/bundle', f))) copy(`dist/bundle/${f}`);
   // no code cache: bin/tsalt.js writes one per kind of run where it is installed (not files of
   // the package, so prerm removes them)
   copy('examples');
@@ -94,7 +95,7 @@ fi`,
   systemctl disable --now tsalt-agent.service tsalt-master.service >/dev/null 2>&1 || :
 fi
 # the V8 code caches the installed program wrote for itself (bin/tsalt.js): not the package's files
-rm -f /usr/lib/tsalt/dist/bundle/tsalt.cjs.*.v8cache`,
+rm -f /usr/lib/tsalt/dist/bundle/*.cjs.*.v8cache`,
   postrm: () => `if [ -d /run/systemd/system ]; then systemctl daemon-reload >/dev/null 2>&1 || :; fi`,
 };
 

@@ -112,6 +112,9 @@ const common = {
   logLevel: 'warning',
 };
 await build({ ...common, entryPoints: [path.join(root, 'cli/main.ts')], outfile: path.join(outdir, 'tsalt.cjs') });
+// `tsalt local` (bin/tsalt.js): the engine and the command only, about a third of the CLI's source
+// (cli/local-main.ts says why)
+await build({ ...common, entryPoints: [path.join(root, 'cli/local-main.ts')], outfile: path.join(outdir, 'local.cjs') });
 // `tsalt agent` (bin/tsalt.js): the daemon's own bundle, a fifth of the CLI's source. Its job
 // worker runs from the CLI bundle.
 await build({
@@ -151,6 +154,7 @@ function finish(outfile) {
 }
 finish(path.join(outdir, 'tsalt.cjs'));
 finish(path.join(outdir, 'agent-daemon.cjs'));
+finish(path.join(outdir, 'local.cjs'));
 
 // Warm the code cache with a typical run (a test-mode apply under a scratch root) so the first
 // real command already starts fast. The cache holds what that run compiled, and whatever a later

@@ -32,3 +32,56 @@ describe('launcher: a code cache per kind of run', () => {
     expect(fs.statSync(cache('cli')).mtimeMs).toBe(mtime);
   });
 });
+
+/**
+ * `tsalt local` runs from a bundle of the engine alone (dist/bundle/local.cjs, cli/local-main.ts):
+ * a masterless run is a new process each time, and reading, decoding and deserialising the whole
+ * CLI (master, PostgreSQL, TLS certificates, metrics) was a third of its start.
+ */
+describe('launcher: tsalt local runs from its own bundle', () => {
+  beforeAll(() => buildOnce());
+  const sourcesOf = (file: string) => {
+    const map = JSON.parse(fs.readFileSync(path.join(dir, `${file}.map`), 'utf8')) as { sources: string[] };
+    return map.sources.map((s) => path.relative(REPO, path.resolve(dir, s)));
+  };
+
+  it('holds the engine and the command, not the master, the agent, PostgreSQL, websockets, x509 or metrics', () => {
+    const sources = sourcesOf('local.cjs');
+    for (const s of ['cli/local-main.ts', 'cli/commands/local.ts', 'engine/engine.ts', 'engine/compile/compile.ts']) expect(sources).toContain(s);
+    const foreign = sources.filter((s) => /^(master|agent)\/|^cli\/commands\/(?!local\.ts)|node_modules\/(pg|ws|prom-client|node-cron|@peculiar|systeminformation)\//.test(s));
+    expect(foreign).toEqual([]);
+    // the CLI bundle it leaves out is still several times its size
+    expect(fs.statSync(path.join(dir, 'tsalt.cjs')).size).toBeGreaterThan(2 * fs.statSync(path.join(dir, 'local.cjs')).size);
+  });
+
+  it('tsalt local apply and show run from it (its code cache is the one written), with the usual answers', () => {
+    const tmp = fs.mkdtempSync(path.join(REPO, '.tmp-local-bundle-'));
+    try {
+      const states = path.join(tmp, 'states');
+      fs.mkdirSync(states);
+      fs.writeFileSync(path.join(states, 'top.sls'), "base:\n  '*':\n    - one\n");
+      fs.writeFileSync(path.join(states, 'one.sls'), 'one:\n  file.managed:\n    - name: /one.txt\n    - contents: hello\n    - makedirs: True\n');
+      const local = path.join(dir, 'local.cjs.local-apply.v8cache');
+      const full = path.join(dir, 'tsalt.cjs.local-apply.v8cache');
+      for (const f of [local, full]) fs.rmSync(f, { force: true });
+      const args = ['--states', states, '--pillar', path.join(tmp, 'none'), '--id', 'l1', '--root', path.join(tmp, 'root'), '--no-color'];
+      expect(tsalt('local', 'apply', ...args)).toMatch(/Succeeded: 1 \(changed=1\)/);
+      expect(fs.readFileSync(path.join(tmp, 'root/one.txt'), 'utf8')).toBe('hello\n');
+      expect(fs.existsSync(local)).toBe(true);
+      expect(fs.existsSync(full)).toBe(false);
+      expect(tsalt('local', 'apply', ...args)).toMatch(/Succeeded: 1 \(changed=0\)/);
+      expect(tsalt('local', 'show', ...args)).toMatch(/function: file\.managed/);
+      // a bad command line: the command's usage, exit 1, as from the CLI bundle
+      let err: { status?: number; stderr?: string } = {};
+      try {
+        tsalt('local', 'bogus', ...args);
+      } catch (e) {
+        err = e as typeof err;
+      }
+      expect(err.status).toBe(1);
+      expect(String(err.stderr)).toMatch(/^tsalt local: unknown action 'bogus'\nusage: tsalt local apply/);
+    } finally {
+      fs.rmSync(tmp, { recursive: true, force: true });
+    }
+  });
+});

@@ -62,8 +62,18 @@ export function statPerms(st: fs.Stats): PermState {
   return { uid: st.uid, gid: st.gid, mode: st.mode & 0o7777 };
 }
 
-/** The process umask, without the deprecated `process.umask()` read. */
+/**
+ * The process umask, without the deprecated `process.umask()` read. Read once: only the process
+ * itself can change its umask and tsalt never does, while reading /proc/self/status for every
+ * file state was a measurable part of a no-op run.
+ */
+let processUmask: number | undefined;
 export function umask(): number {
+  if (processUmask === undefined) processUmask = readUmask();
+  return processUmask;
+}
+
+function readUmask(): number {
   try {
     const m = /^Umask:\s*([0-7]+)/m.exec(fs.readFileSync('/proc/self/status', 'utf8'));
     if (m) return parseInt(m[1]!, 8);
