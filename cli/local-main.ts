@@ -7,6 +7,9 @@
  * third of it (docs/benchmarks.md, "The eighth pass").
  * Resolves to 'cli' for any other command: the launcher then runs it from the CLI bundle.
  */
+// first, before any schema is built: a process that parses each state's arguments a few times
+// and exits never repays the parser zod would compile per object schema (`new Function`, outside
+// the code cache)
 import './zod-jitless.js';
 import { runCommand } from './run-command.js';
 

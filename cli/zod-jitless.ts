@@ -1,7 +1,9 @@
 /**
- * Imported first by the daemon-only bundle: zod compiles a parser per object schema with
- * `new Function` at its first parse, code an idle agent keeps for its life to parse a few
- * messages a minute. zod reads this setting as each schema is built, so it comes before them.
+ * Imported first by the daemon-only bundle and the `tsalt local` bundle: zod compiles a parser
+ * per object schema with `new Function` at its first parse, code an idle agent keeps for its
+ * life to parse a few messages a minute, and that a masterless run (a new process each time,
+ * each schema used a few times) compiles again at every start: 11 ms of CPU per W54 run.
+ * zod reads this setting as each schema is built, so it comes before them.
  */
 import { z } from 'zod';
 
