@@ -62,6 +62,11 @@ describe('the .deb in a container', () => {
     await ok(`dpkg -i ${inCt(standIn)} ${inCt(r1.deb)}`);
     expect(await ok('dpkg-query -W -f=\'${Version} ${Status}\' tsalt')).toBe('0.1.0-1 install ok installed');
     expect(await ok('tsalt --version')).toBe('tsalt 0.1.0');
+    // `tsalt local` runs from its own bundle, which writes its own code cache (prerm removes it
+    // with the others: the remove case below finds /usr/lib/tsalt gone)
+    await ok("mkdir -p /tmp/lt && printf 'one:\\n  test.succeed_without_changes: []\\n' > /tmp/lt/one.sls");
+    expect(await ok('tsalt local show one --states /tmp/lt --pillar /tmp/none --id ct')).toContain('function: test.succeed_without_changes');
+    expect(await ok('ls /usr/lib/tsalt/dist/bundle/')).toContain('local.cjs.local-show.v8cache');
     expect(await ok('systemctl cat tsalt-agent.service')).toContain('ExecStart=/usr/bin/node --max-semi-space-size=1 --lite-mode --single-threaded /usr/lib/tsalt/bin/tsalt.js agent --config /etc/tsalt/agent.yaml');
     const masterUnit = await ok('systemctl cat tsalt-master.service');
     expect(masterUnit).toContain('ExecStart=/usr/bin/tsalt master --config /etc/tsalt/master.yaml');
@@ -124,7 +129,7 @@ describe('the .rpm', () => {
   it('declares Node.js >= 20 (EL epoch 1), the files, the config files and its scripts', async () => {
     expect((await q('-qp', '--requires', r1.rpm!)).split('\n')).toContain('nodejs >= 1:20');
     const files = (await q('-qlp', r1.rpm!)).split('\n');
-    for (const f of ['/usr/bin/tsalt', '/usr/lib/tsalt/bin/tsalt.js', '/usr/lib/tsalt/dist/bundle/tsalt.cjs', '/usr/lib/tsalt/node_modules/better-sqlite3/build/Release/better_sqlite3.node', '/usr/lib/systemd/system/tsalt-agent.service', '/usr/lib/systemd/system/tsalt-master.service']) {
+    for (const f of ['/usr/bin/tsalt', '/usr/lib/tsalt/bin/tsalt.js', '/usr/lib/tsalt/dist/bundle/tsalt.cjs', '/usr/lib/tsalt/dist/bundle/local.cjs', '/usr/lib/tsalt/node_modules/better-sqlite3/build/Release/better_sqlite3.node', '/usr/lib/systemd/system/tsalt-agent.service', '/usr/lib/systemd/system/tsalt-master.service']) {
       expect(files).toContain(f);
     }
     expect((await q('-qcp', r1.rpm!)).split('\n').sort()).toEqual(['/etc/tsalt/agent.yaml.example', '/etc/tsalt/master.yaml.example']);
