@@ -443,6 +443,20 @@ export class RawAgent {
     });
     return raw;
   }
+  /**
+   * A new agent `id` admitted: its first connection to `port` says hello and waits, pending, until
+   * `via` (any master of the store) accepts its key, which closes it; returns the next connection,
+   * not greeted yet (the caller sends `hello`, after attaching whatever answers the master).
+   */
+  static async admitted(via: Fleet, keyDir: string, port: number, id: string): Promise<RawAgent> {
+    const pending = await RawAgent.connectTo(keyDir, port, id);
+    pending.hello();
+    await waitFor(`${id} pending`, async () => (await via.keys()).keys.some((k) => k.id === id) || undefined);
+    const r = await via.cli(['keys', 'accept', id]);
+    if (r.code !== 0) throw new Error(`keys accept ${id}: exit ${r.code}: ${r.stderr}`);
+    await pending.closed;
+    return RawAgent.connectTo(keyDir, port, id);
+  }
   send(m: unknown): void {
     this.ws.send(typeof m === 'string' || Buffer.isBuffer(m) ? m : JSON.stringify(m));
   }

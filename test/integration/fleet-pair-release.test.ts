@@ -82,12 +82,7 @@ describe.skipIf(TEST_STORE === 'postgres')('fleet: two masters on one PostgreSQL
     m2 = new Fleet({ states: {}, git: false, master: { ...shared, master_id: 'm2', state_tree: path.join(m1.dir, 'states'), pillar_tree: path.join(m1.dir, 'pillar') } });
     await m2.startMaster();
     const keys = path.join(m1.dir, 'raw');
-    const pending = await RawAgent.connectTo(keys, m2.port, 'raw1');
-    pending.hello();
-    await waitFor('raw1 pending', async () => (await m1.keys()).keys.some((k) => k.id === 'raw1') || undefined);
-    expect((await m1.cli(['keys', 'accept', 'raw1'])).code).toBe(0);
-    await pending.closed;
-    const raw = await RawAgent.connectTo(keys, m2.port, 'raw1');
+    const raw = await RawAgent.admitted(m1, keys, m2.port, 'raw1');
     agent = new ScriptedAgent(raw);
     raw.hello({ roles: ['raw'] });
     // connected to m2, it converges to the first desired revision (m2 sends it the job)

@@ -38,12 +38,9 @@ describe('fleet: a job message lost with its connection is sent again', () => {
 
   /** A hand-driven agent `id`, accepted, connected to the master on `port`. */
   async function accepted(id: string, port: number): Promise<RawAgent> {
-    const pending = await RawAgent.connectTo(keys(), port, id);
-    pending.hello();
-    await waitFor(`${id} pending`, async () => (await fleet.keys()).keys.some((k) => k.id === id) || undefined);
-    expect((await fleet.cli(['keys', 'accept', id])).code).toBe(0);
-    await pending.closed;
-    return again(id, port);
+    const a = await RawAgent.admitted(fleet, keys(), port, id);
+    a.hello();
+    return a;
   }
 
   /** The agent's next connection, as a restarted or reconnecting agent makes it: a hello naming no job. */

@@ -109,13 +109,9 @@ describe.skipIf(TEST_STORE === 'postgres')('fleet: two masters on one PostgreSQL
   it('a return that reaches both masters is stored once; the owner finishes the agent once', async () => {
     // a hand-driven agent on m2, accepted through m1
     const keys = path.join(m1.dir, 'raw');
-    const raw2 = await RawAgent.connectTo(keys, m2.port, 'raw1');
-    raw2.hello({ roles: ['raw'] });
-    await waitFor('raw1 pending on m1', async () => (await m1.keys()).keys.some((k) => k.id === 'raw1') || undefined);
-    expect((await m1.cli(['keys', 'accept', 'raw1'])).code).toBe(0);
-    // m2 promotes the pending connection: it comes back through the accepted agents' server
-    await raw2.closed;
-    const agent = await RawAgent.connectTo(keys, m2.port, 'raw1');
+    // pending on m2 until m1 accepts it; m2 then closes the pending connection and the agent
+    // comes back through the accepted agents' server
+    const agent = await RawAgent.admitted(m1, keys, m2.port, 'raw1');
     agent.hello({ roles: ['raw'] });
     await waitFor('raw1 connected on m2', async () => (await agentsOn(m2)).some((a) => a.id === 'raw1' && a.connected) || undefined);
 
@@ -151,12 +147,7 @@ describe.skipIf(TEST_STORE === 'postgres')('fleet: two masters on one PostgreSQL
 
   it('tsalt jobs kill on m1 reaches the agent running the job on m2', async () => {
     const keys = path.join(m1.dir, 'raw');
-    const pending = await RawAgent.connectTo(keys, m2.port, 'raw2');
-    pending.hello();
-    await waitFor('raw2 pending', async () => (await m1.keys()).keys.some((k) => k.id === 'raw2') || undefined);
-    expect((await m1.cli(['keys', 'accept', 'raw2'])).code).toBe(0);
-    await pending.closed;
-    const agent = await RawAgent.connectTo(keys, m2.port, 'raw2');
+    const agent = await RawAgent.admitted(m1, keys, m2.port, 'raw2');
     agent.hello();
     await waitFor('raw2 connected on m2', async () => (await agentsOn(m2)).some((a) => a.id === 'raw2' && a.connected) || undefined);
     const run = m1.json<ApplyJson>(['run', 'raw2', 'sleep 60', '--timeout', '30']);
