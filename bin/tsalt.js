@@ -30,9 +30,15 @@ const codeCacheWanted = !(process.argv[2] === 'agent' && !process.argv.includes(
 // ...and it runs from its own bundle (cli/agent-daemon.ts: the connection without the engine),
 // which hands the command back ('cli') when this process would run the engine itself.
 const daemonBundle = path.join(__dirname, '../dist/bundle/agent-daemon.cjs');
-// `tsalt local` (a new process every run) runs from a bundle of the engine alone (cli/local-main.ts),
-// which hands any other command back ('cli').
-const localBundle = path.join(__dirname, '../dist/bundle/local.cjs');
+// Commands that start a new process for engine work run from a bundle of their own, a third of
+// the CLI's size, which hands any other command back ('cli'): `tsalt local` (a new process every
+// run: cli/local-main.ts) and the agent's job worker (started again after each quiet spell:
+// cli/job-worker-main.ts).
+const ownBundle = (argv) => {
+  if (argv[0] === 'local') return path.join(__dirname, '../dist/bundle/local.cjs');
+  if (argv[0] === 'agent' && argv.includes('--job-worker')) return path.join(__dirname, '../dist/bundle/job-worker.cjs');
+  return undefined;
+};
 
 /** Run a bundle (stored wrapped as a CommonJS module function) and return its exports. */
 function runBundle(file, cachedData) {
@@ -89,20 +95,25 @@ function loadBundle(file = bundle) {
   return { main: exports.main, saveCache };
 }
 
-function loadLocalBundle() {
-  const local = loadBundle(localBundle);
+function loadOwnBundle(file) {
+  const own = loadBundle(file);
+  let saveCache = own.saveCache;
   return {
     main: async (argv) => {
-      const code = await local.main(argv);
-      return code === 'cli' ? loadBundle().main(argv) : code;
+      const code = await own.main(argv);
+      if (code !== 'cli') return code;
+      const cli = loadBundle();
+      saveCache = cli.saveCache;
+      return cli.main(argv);
     },
-    saveCache: local.saveCache,
+    saveCache: () => saveCache(),
   };
 }
 
 async function start() {
   if (!codeCacheWanted && fs.existsSync(daemonBundle)) return loadDaemonBundle();
-  if (process.argv[2] === 'local' && fs.existsSync(localBundle)) return loadLocalBundle();
+  const own = ownBundle(process.argv.slice(2));
+  if (own && fs.existsSync(own)) return loadOwnBundle(own);
   if (fs.existsSync(bundle)) return loadBundle();
   const m = await import('../dist/cli/main.js');
   return { main: m.main, saveCache: () => {} };

@@ -55,9 +55,9 @@ function stage(dir, unitDir) {
   const copy = (from, to = from) => fs.cpSync(path.join(root, from), path.join(lib, to), { recursive: true });
   copy('bin/tsalt.js');
   copy('bin/package.json'); // bin/tsalt.js is CommonJS
-  // `tsalt local`'s and the agent daemon's own bundles, and the extras the daemon requires when first
-  // needed (scripts/bundle.mjs)
-  for (const f of ['tsalt.cjs', 'tsalt.cjs.map', 'local.cjs', 'local.cjs.map', 'agent-daemon.cjs', 'agent-daemon.cjs.map', 'x509.cjs', 'systeminformation.cjs']) if (fs.existsSync(path.join(root, 'dist/bundle', f))) copy(`dist/bundle/${f}`);
+  // `tsalt local`'s, the job worker's and the agent daemon's own bundles, and the extras the worker
+  // and the daemon require when first needed (scripts/bundle.mjs)
+  for (const f of ['tsalt.cjs', 'tsalt.cjs.map', 'local.cjs', 'local.cjs.map', 'job-worker.cjs', 'job-worker.cjs.map', 'agent-daemon.cjs', 'agent-daemon.cjs.map', 'x509.cjs', 'systeminformation.cjs']) if (fs.existsSync(path.join(root, 'dist/bundle', f))) copy(`dist/bundle/${f}`);
   // no code cache: bin/tsalt.js writes one per kind of run where it is installed (not files of
   // the package, so prerm removes them)
   copy('examples');

@@ -115,6 +115,14 @@ await build({ ...common, entryPoints: [path.join(root, 'cli/main.ts')], outfile:
 // `tsalt local` (bin/tsalt.js): the engine and the command only, about a third of the CLI's source
 // (cli/local-main.ts says why)
 await build({ ...common, entryPoints: [path.join(root, 'cli/local-main.ts')], outfile: path.join(outdir, 'local.cjs') });
+// `tsalt agent --job-worker` (bin/tsalt.js): the engine and the worker's loop, with the daemon's
+// extras (cli/job-worker-main.ts says why)
+await build({
+  ...common,
+  entryPoints: [path.join(root, 'cli/job-worker-main.ts')],
+  outfile: path.join(outdir, 'job-worker.cjs'),
+  plugins: [zodEnglishOnly, requiredFromExtras],
+});
 // `tsalt agent` (bin/tsalt.js): the daemon's own bundle, a fifth of the CLI's source. Its job
 // worker runs from the CLI bundle.
 await build({
@@ -155,6 +163,7 @@ function finish(outfile) {
 finish(path.join(outdir, 'tsalt.cjs'));
 finish(path.join(outdir, 'agent-daemon.cjs'));
 finish(path.join(outdir, 'local.cjs'));
+finish(path.join(outdir, 'job-worker.cjs'));
 
 // Warm the code cache with a typical run (a test-mode apply under a scratch root) so the first
 // real command already starts fast. The cache holds what that run compiled, and whatever a later

@@ -1,14 +1,15 @@
 /**
  * `tsalt agent` runs its daemon from a bundle of its own (dist/bundle/agent-daemon.cjs, built by
  * scripts/bundle.mjs, picked by bin/tsalt.js) that leaves the engine out: an idle agent should
- * not hold code it never runs (issue 14, agent idle RSS). Its job worker runs from the CLI
- * bundle and makes the agent's key at the first start (the x509 library stays out of the
- * daemon). An agent that runs its jobs itself (`multiprocessing: False`) runs from the CLI bundle.
+ * not hold code it never runs (issue 14, agent idle RSS). Its job worker makes the agent's key
+ * at the first start (the x509 library stays out of the daemon) and runs from a bundle of its
+ * own (dist/bundle/job-worker.cjs: the engine and the worker's loop). An agent that runs its jobs
+ * itself (`multiprocessing: False`) runs from the CLI bundle.
  */
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildOnce, Fleet, REPO, type Proc } from './fleet-harness.js';
+import { buildOnce, Fleet, REPO, waitFor, type Proc } from './fleet-harness.js';
 
 const states = { 'hello.sls': "hello:\n  cmd.run:\n    - name: 'true'\n" };
 
@@ -20,7 +21,9 @@ describe('fleet: the agent daemon bundle', () => {
     buildOnce();
     fleet = new Fleet({ states });
     await fleet.startMaster();
-    w1 = fleet.startAgent('w1');
+    // its job worker lets go a second after a job: the worker then exits, writing its code cache
+    for (const f of ['job-worker.cjs', 'tsalt.cjs']) fs.rmSync(path.join(REPO, `dist/bundle/${f}.job-worker.v8cache`), { force: true });
+    w1 = fleet.startAgent('w1', { cfg: { job_worker_idle_s: 1 } });
     w2 = fleet.startAgent('w2', { cfg: { multiprocessing: false } });
     await fleet.acceptAll(['w1', 'w2']);
   });
@@ -40,7 +43,7 @@ describe('fleet: the agent daemon bundle', () => {
     expect(sources).toContain('cli/zod-jitless.ts');
   });
 
-  it('runs the daemon from it; its job worker makes the key and runs the job from the CLI bundle', async () => {
+  it('runs the daemon from it; its job worker makes the key and runs the job from the job worker bundle', async () => {
     await w1.waitOutput(/running from \S*dist\/bundle\/agent-daemon\.cjs/);
     await w1.waitOutput(/created the agent key in \S+ \(by the job worker\)/);
     const r = await fleet.cli(['apply', 'w1', 'hello', '--json'], 120_000);
@@ -48,6 +51,18 @@ describe('fleet: the agent daemon bundle', () => {
     const out = JSON.parse(r.stdout) as { agents: Record<string, { status: string; body?: { report?: { counts: { failed: number; succeeded?: number } } } }> };
     expect(out.agents.w1?.status).toBe('done');
     expect(out.agents.w1?.body?.report?.counts.failed).toBe(0);
+    // the worker ran from dist/bundle/job-worker.cjs: its exit wrote that bundle's cache, and no
+    // worker ran from the CLI bundle (whose cache of this kind stays absent)
+    await waitFor('the job worker gone, its code cache written', () => fs.existsSync(path.join(REPO, 'dist/bundle/job-worker.cjs.job-worker.v8cache')) || undefined);
+    expect(fs.existsSync(path.join(REPO, 'dist/bundle/tsalt.cjs.job-worker.v8cache'))).toBe(false);
+  });
+
+  it('the job worker bundle holds the engine and the worker, not the daemon, the master or the extras', () => {
+    const map = JSON.parse(fs.readFileSync(path.join(REPO, 'dist/bundle/job-worker.cjs.map'), 'utf8')) as { sources: string[] };
+    const sources = map.sources.map((s) => path.relative(REPO, path.resolve(path.join(REPO, 'dist/bundle'), s)));
+    for (const s of ['cli/job-worker-main.ts', 'agent/worker.ts', 'engine/engine.ts']) expect(sources).toContain(s);
+    const foreign = sources.filter((s) => /^master\/|^agent\/(daemon|connection\/)|node_modules\/(pg|ws|prom-client|node-cron|@peculiar|systeminformation)\//.test(s));
+    expect(foreign).toEqual([]);
   });
 
   it('an agent that runs its jobs itself runs from the CLI bundle', async () => {
