@@ -129,7 +129,7 @@ describe('the .rpm', () => {
   it('declares Node.js >= 20 (EL epoch 1), the files, the config files and its scripts', async () => {
     expect((await q('-qp', '--requires', r1.rpm!)).split('\n')).toContain('nodejs >= 1:20');
     const files = (await q('-qlp', r1.rpm!)).split('\n');
-    for (const f of ['/usr/bin/tsalt', '/usr/lib/tsalt/bin/tsalt.js', '/usr/lib/tsalt/dist/bundle/tsalt.cjs', '/usr/lib/tsalt/dist/bundle/local.cjs', '/usr/lib/tsalt/node_modules/better-sqlite3/build/Release/better_sqlite3.node', '/usr/lib/systemd/system/tsalt-agent.service', '/usr/lib/systemd/system/tsalt-master.service']) {
+    for (const f of ['/usr/bin/tsalt', '/usr/lib/tsalt/bin/tsalt.js', '/usr/lib/tsalt/dist/bundle/tsalt.cjs', '/usr/lib/tsalt/dist/bundle/local.cjs', '/usr/lib/tsalt/dist/bundle/job-worker.cjs', '/usr/lib/tsalt/node_modules/better-sqlite3/build/Release/better_sqlite3.node', '/usr/lib/systemd/system/tsalt-agent.service', '/usr/lib/systemd/system/tsalt-master.service']) {
       expect(files).toContain(f);
     }
     expect((await q('-qcp', r1.rpm!)).split('\n').sort()).toEqual(['/etc/tsalt/agent.yaml.example', '/etc/tsalt/master.yaml.example']);
