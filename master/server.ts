@@ -25,6 +25,7 @@ import {
   AgentIdSchema,
   AgentMessageSchema,
   CloseCode,
+  closeReason,
   decodeFrame,
   PROTOCOL_VERSION,
   type AgentMessage,
@@ -88,7 +89,7 @@ export class AgentConn {
   }
 
   close(code: number, reason: string): void {
-    if (this.ws.readyState === WebSocket.OPEN || this.ws.readyState === WebSocket.CONNECTING) this.ws.close(code, reason.slice(0, 120));
+    if (this.ws.readyState === WebSocket.OPEN || this.ws.readyState === WebSocket.CONNECTING) this.ws.close(code, closeReason(reason));
     // a peer that does not finish the close handshake is cut off
     setTimeout(() => this.ws.terminate(), 2000).unref();
   }
@@ -99,7 +100,7 @@ export class AgentConn {
    */
   closeFrame(code: number, reason: string): void {
     if (this.ws.readyState !== WebSocket.OPEN) return;
-    this.ws.close(code, reason.slice(0, 120));
+    this.ws.close(code, closeReason(reason));
     // nothing more is read: the agent's answering close frame and its end of the connection
     // would each start the socket's teardown in JS (TLS shutdown, close), what this avoids
     this.ws.pause();
@@ -672,7 +673,14 @@ export class AgentServer {
     const take = (data: unknown, isBinary: boolean) => {
       conn.alive = true;
       conn.heard = true;
-      conn.inbox = conn.inbox.then(() => this.dispatch(conn, data, isBinary));
+      // one failed message must neither end the master (an unhandled rejection) nor leave the
+      // chain rejected (every later message of the connection would be dropped unread)
+      conn.inbox = conn.inbox
+        .then(() => this.dispatch(conn, data, isBinary))
+        .catch((e: Error) => {
+          log.error(`agent ${id}: a message could not be handled: ${e.stack ?? e.message}; connection closed`);
+          conn.terminate();
+        });
     };
     ws.on('message', take);
     for (const [data, isBinary] of early) take(data, isBinary);

@@ -288,3 +288,24 @@ export const CloseCode = {
   replaced: 4410,
   shutdown: 1001,
 } as const;
+
+/** A websocket close frame's reason may be at most this many bytes (RFC 6455: 125 less the code). */
+const CLOSE_REASON_MAX_BYTES = 123;
+
+/**
+ * `reason` cut to what a close frame holds, in bytes and on a character's boundary: ws throws
+ * for a longer one, and a reason may quote what the peer sent (a message type of multibyte
+ * characters made 120 characters over 123 bytes, and the throw ended the process).
+ */
+export function closeReason(reason: string): string {
+  if (Buffer.byteLength(reason) <= CLOSE_REASON_MAX_BYTES) return reason;
+  let out = '';
+  let bytes = 0;
+  for (const ch of reason) {
+    const n = Buffer.byteLength(ch);
+    if (bytes + n > CLOSE_REASON_MAX_BYTES) break;
+    out += ch;
+    bytes += n;
+  }
+  return out;
+}

@@ -12,6 +12,7 @@ import tls, { type TLSSocket } from 'node:tls';
 import { WebSocket, type ClientOptions } from 'ws';
 import {
   CloseCode,
+  closeReason,
   decodeFrame,
   MasterMessageSchema,
   ValidFrames,
@@ -157,7 +158,7 @@ export class MasterConnection {
   /** Drop the connection (bad frame from the master); a reconnect follows. */
   drop(reason: string): void {
     this.o.log.warn(`closing the connection: ${reason}`);
-    this.ws?.close(CloseCode.protocolError, reason.slice(0, 120));
+    this.ws?.close(CloseCode.protocolError, closeReason(reason));
     const ws = this.ws;
     setTimeout(() => ws?.terminate(), 2000).unref();
   }

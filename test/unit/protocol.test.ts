@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { AgentMessageSchema, decodeFrame, MasterMessageSchema } from '../../protocol/messages.js';
+import { AgentMessageSchema, closeReason, decodeFrame, MasterMessageSchema } from '../../protocol/messages.js';
 import { CliRequestSchema } from '../../protocol/cli-messages.js';
 import { backoffDelay, backoffStep } from '../../agent/connection/client.js';
 import { BundleCache, bundleHash, toWire, type BundleEntry } from '../../engine/tree/bundle.js';
@@ -97,5 +97,19 @@ describe('bundles', () => {
     expect(() => cache.store({ type: 'bundle', hash, revision: 'r', files: abs }, hash)).toThrow(/not a plain tree path/);
     expect(() => cache.store({ type: 'bundle', hash: 'a'.repeat(64), revision: 'r', files: wire }, hash)).toThrow(/not the one the job named/);
     expect(fs.readdirSync(path.join(dir, 'bundles'))).toEqual([]);
+  });
+});
+
+describe('closeReason', () => {
+  it('fits a close frame (123 bytes) on a character boundary, however many bytes a character takes', () => {
+    expect(closeReason('key rejected')).toBe('key rejected');
+    const bad = decodeFrame(AgentMessageSchema, JSON.stringify({ type: '€'.repeat(60) }), false);
+    expect(bad.ok).toBe(false);
+    const reason = bad.ok ? '' : bad.reason;
+    expect(Buffer.byteLength(reason.slice(0, 120))).toBeGreaterThan(123); // what was sent before
+    const r = closeReason(reason);
+    expect(Buffer.byteLength(r)).toBeLessThanOrEqual(123);
+    expect(reason.startsWith(r)).toBe(true);
+    expect(Buffer.byteLength(closeReason('😀'.repeat(40)))).toBe(120); // 4-byte characters: 30 of them, none cut
   });
 });
