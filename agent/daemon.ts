@@ -191,7 +191,8 @@ export class AgentDaemon {
       this.grainsWatch = fs.watch(path.dirname(file), { persistent: false }, (_event, name) => {
         if (name !== null && name !== path.basename(file)) return;
         clearTimeout(this.grainsTimer);
-        this.grainsTimer = setTimeout(() => void this.refreshGrains(), 200); // editors write in steps
+        // editors write in steps; what refreshGrains does not catch (sending them) is logged, the next edit or state run tries again
+        this.grainsTimer = setTimeout(() => void this.refreshGrains().catch((e: Error) => this.log.error(`grains file ${file}: re-reading it failed: ${e.stack ?? e.message}`)), 200);
       });
       this.grainsWatch.on('error', (e) => this.log.debug(`watching ${file} stopped: ${e.message}`));
     } catch (e) {
@@ -285,11 +286,13 @@ export class AgentDaemon {
       }
       this.keyState = m.state;
       if (m.state === 'accepted') {
-        void this.flushSpool();
+        // what is not delivered now stays spooled: the next acceptance (reconnect) sends it
+        void this.flushSpool().catch((e: Error) => this.log.error(`delivering the spooled returns failed: ${e.stack ?? e.message}; the rest are sent on the next connection`));
         this.refetchBundles();
       }
     },
-    job: (m) => void this.runJob(m),
+    // runJob catches what the job, the spool and the send throw; anything else is a bug, logged with its job
+    job: (m) => void this.runJob(m).catch((e: Error) => this.log.error(`job ${m.jid}: ${e.stack ?? e.message}`)),
     job_kill: (m) => {
       const k = this.running.get(m.jid);
       if (!k || k.signal.aborted) return;
@@ -309,7 +312,7 @@ export class AgentDaemon {
       }
     },
     return_ack: (m) => this.spool.remove(m.jid),
-    call: (m) => void this.onCall(m),
+    call: (m) => void this.onCall(m).catch((e: Error) => this.log.error(`call ${m.fun}: ${e.stack ?? e.message}`)),
     denied: (m) => {
       this.log.warn(`master denied a request: ${m.message}`);
       for (const p of this.pendingBundles.values()) p.reject(new Error(`master: ${m.message}`));
@@ -355,7 +358,14 @@ export class AgentDaemon {
     } catch (e) {
       answer = { type: 'call_return', id: m.id, ok: false, error: (e as Error).message };
     }
-    const size = Buffer.byteLength(JSON.stringify(answer));
+    let size: number;
+    try {
+      size = Buffer.byteLength(JSON.stringify(answer));
+    } catch (e) {
+      // a value JSON cannot hold (a BigInt, a cycle) returned by a call run in this process
+      size = 0;
+      answer = { type: 'call_return', id: m.id, ok: false, error: `${m.fun}: the return cannot be sent as JSON (${(e as Error).message})` };
+    }
     if (size > this.cfg.max_return_bytes) {
       answer = { type: 'call_return', id: m.id, ok: false, error: `${m.fun}: the return is ${size} bytes, over max_return_bytes (${this.cfg.max_return_bytes})` };
     }

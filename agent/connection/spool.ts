@@ -175,7 +175,8 @@ export class Spool {
       try {
         fs.unlinkSync(path.join(this.dir, `${jid}.json`));
       } catch (e) {
-        if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+        // as an acknowledgement not written below: after a restart it is sent again, stored once
+        if ((e as NodeJS.ErrnoException).code !== 'ENOENT') this.log.warn(`spool ${path.join(this.dir, `${jid}.json`)}: not removed after its acknowledgement (${(e as Error).message}); it may be sent again after a restart (stored once)`);
       }
     }
     if (!this.forget(jid)) return;
@@ -231,9 +232,15 @@ export class Spool {
     try {
       return JobReturnSchema.parse(JSON.parse(fs.readFileSync(file, 'utf8')));
     } catch (e) {
-      this.log.error(`spool ${file} is unreadable (${(e as Error).message}); moved aside`);
-      fs.renameSync(file, `${file}.bad`);
+      // forgotten either way: a damaged return would be re-sent forever
       this.files.delete(jid);
+      try {
+        fs.renameSync(file, `${file}.bad`);
+        this.log.error(`spool ${file} is unreadable (${(e as Error).message}); moved aside`);
+      } catch (w) {
+        // a read-only disk, say: left where it is, not sent again by this process
+        this.log.error(`spool ${file} is unreadable (${(e as Error).message}) and could not be moved aside (${(w as Error).message}); left in place and skipped`);
+      }
       return undefined;
     }
   }

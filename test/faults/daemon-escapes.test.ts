@@ -1,0 +1,69 @@
+/**
+ * Faults that threw inside a call nobody awaited, a rejected promise nobody handled, which on
+ * Node 20 ends the process: each is handled where it happens now, and the daemon goes on. The
+ * processes are the built master and agent, the inputs real ones (a frame over TLS, a spool on
+ * disk). Neither log may hold a line of the last-resort net (core/last-resort.ts): a fault that
+ * only the net caught would pass a test of "still alive" while it is still a bug.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildOnce, Fleet, RawAgent } from '../integration/fleet-harness.js';
+
+interface RunJson {
+  code: number;
+  agents: Record<string, { status: string; body?: { stdout?: string } }>;
+}
+
+describe('faults: a bad frame or a damaged spool does not end the daemon', () => {
+  let fleet: Fleet;
+  beforeAll(async () => {
+    buildOnce();
+    fleet = new Fleet({ states: { 'top.sls': "base:\n  '*': []\n" } });
+    await fleet.startMaster();
+  }, 120_000);
+  afterAll(async () => {
+    await fleet?.stop();
+  });
+
+  it('master: a frame whose type is multibyte text closes that connection alone (its close reason over 123 bytes used to throw out of the handler)', async () => {
+    const raw = await RawAgent.connect(fleet, 'mb1');
+    await raw.waitMsg('key_status');
+    const from = fleet.master!.out.length;
+    // the master quotes the type (40 characters of it) in the close reason: 120 bytes of 3-byte
+    // characters are past the 123 a close frame holds
+    raw.send({ type: '€'.repeat(60) });
+    const closed = await Promise.race([raw.closed, fleet.master!.exited.then((c) => ({ code: -1, reason: `the master exited (${c})` })), new Promise<never>((_, reject) => setTimeout(() => reject(new Error('the connection was not closed within 20 s')), 20_000).unref())]);
+    expect(closed.code).toBe(4400);
+    expect(Buffer.byteLength(closed.reason)).toBeLessThanOrEqual(123);
+    expect(closed.reason).toMatch(/^bad message \(type "€+/);
+    await fleet.master!.waitOutput(/agent mb1: bad message \(type "€+/, 20_000, from);
+    // still serving: the CLI, and another agent's connection
+    expect(fleet.master!.running).toBe(true);
+    const other = await RawAgent.connect(fleet, 'mb2');
+    await other.waitMsg('key_status');
+    other.ws.close();
+    expect((await fleet.keys()).keys.map((k) => k.id)).toContain('mb2');
+    expect(fleet.master!.out).not.toMatch(/unhandled promise rejection|a message could not be handled/);
+  });
+
+  it('agent: a damaged return spooled by an earlier version that cannot be moved aside is skipped; the agent stays up and serves jobs', async () => {
+    const jid = '20260101000000000001';
+    const spool = path.join(fleet.dir, 'agents', 's1', 'cache', 'spool');
+    fs.mkdirSync(spool, { recursive: true });
+    fs.writeFileSync(path.join(spool, `${jid}.json`), '{"type":"job_return", cut short');
+    // where it would be moved aside is taken by a directory: the rename fails (EISDIR), as it
+    // does on a disk gone read-only (EROFS)
+    fs.mkdirSync(path.join(spool, `${jid}.json.bad`, 'x'), { recursive: true });
+    const agent = fleet.startAgent('s1');
+    await fleet.acceptAll(['s1']);
+    // the spool is delivered once the key is accepted: the damaged return is read then
+    await agent.waitOutput(new RegExp(`spool \\S+${jid}\\.json is unreadable \\(.*\\) and could not be moved aside \\(EISDIR`));
+    const r = await fleet.json<RunJson>(['run', 's1', 'echo still here']);
+    expect(r.agents.s1).toMatchObject({ status: 'done', body: { stdout: 'still here\n' } });
+    expect(agent.running).toBe(true);
+    // left in place, and not read again by this process (the next acceptance flushes again)
+    expect(fs.existsSync(path.join(spool, `${jid}.json`))).toBe(true);
+    expect(agent.out).not.toMatch(/unhandled promise rejection/);
+  });
+});
