@@ -260,7 +260,10 @@ export class Releaser {
     }
     await store.setRevisionOutcome(head, 'rolling_out');
     log.info(`rollout: revision ${short(desired)} -> ${short(head)} pushed`);
-    void this.enqueue(() => this.leased('wait', () => this.run({ revision: head, previous: desired, reason: 'push', user: 'push' })));
+    // the queue swallows a failed run (the next one goes on): said here, or a push's rollout ends unseen
+    void this.enqueue(() => this.leased('wait', () => this.run({ revision: head, previous: desired, reason: 'push', user: 'push' }))).catch((e: Error) =>
+      log.error(`rollout ${short(head)}: ${e.message}; the revision stays desired, agents behind get it when they next connect or at the next rollout`),
+    );
   }
 
   /**
@@ -402,7 +405,9 @@ export class Releaser {
     const behind = await this.behindCheck(desired);
     const rows = new Map((await this.d.store.listAgents()).map((a) => [a.id, a]));
     if (!ids.some((id) => behind(rows.get(id)))) return;
-    void this.enqueue(() => this.leased('wait', () => this.run({ revision: desired, previous: null, reason: 'converge', user: 'converge', only: ids })));
+    void this.enqueue(() => this.leased('wait', () => this.run({ revision: desired, previous: null, reason: 'converge', user: 'converge', only: ids }))).catch((e: Error) =>
+      this.d.log.warn(`rollout ${short(desired)}: converging ${ids.length} agent(s): ${e.message}; they are converged when they next connect`),
+    );
   }
 
   /** Which agents are behind `desired` (see behind()). */
