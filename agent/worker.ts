@@ -95,7 +95,15 @@ async function makeIdentity(m: Extract<ToWorker, { type: 'make_identity' }>): Pr
   }
 }
 
-/** Serve the daemon until it disconnects; then stop what runs (its kill switch) and exit. */
+/**
+ * Serve the daemon until it disconnects; then stop what runs (its kill switch) and exit.
+ *
+ * No unhandled-rejection net here, unlike the daemons (core/last-resort.ts): a rejection nobody
+ * handled ends this process with Node's default (its stack on stderr, which is the agent's), and
+ * that fails only the jobs and calls in it: the daemon reports each as an error ("the job worker
+ * process exited ... before the job ended"), stays connected, and the next job gets a new worker.
+ * A worker kept alive would run the next state runs in an engine whose state nobody knows.
+ */
 export function serveJobs(): Promise<void> {
   if (!process.send) throw new Error('tsalt agent --job-worker is started by the agent itself (it needs its IPC channel)');
   // Ctrl-C in a terminal reaches the whole process group: the daemon decides (it waits for the

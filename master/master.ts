@@ -32,6 +32,8 @@ export interface RunningMaster {
   store: Store;
   /** exiting: the process ends right after (the agents' sockets are left to the kernel: AgentServer.close) */
   close(o?: { exiting?: boolean }): Promise<void>;
+  /** counts a rejection the process-wide net caught (tsalt_unhandled_rejections_total, with metrics: on) */
+  unhandledRejection(): void;
 }
 
 function inside(child: string, parent: string): boolean {
@@ -212,6 +214,7 @@ async function startWith(cfg: MasterConfig, log: Logger, source: ConfigSource, i
     port,
     fingerprint: identity.fingerprint,
     store,
+    unhandledRejection: () => metrics?.unhandledRejection(),
     async close(o: { exiting?: boolean } = {}) {
       // every store call of the stop within a deadline: a store that does not answer must not
       // hold the stop (master/stop-deadline.ts)

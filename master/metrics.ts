@@ -77,6 +77,11 @@ export class MasterMetrics implements JobEvents {
     registers: [this.registry],
   });
   private readonly startTime = new Gauge({ name: 'tsalt_master_start_time_seconds', help: 'When the master started, in seconds since the Unix epoch.', registers: [this.registry] });
+  private readonly unhandledRejections = new Counter({
+    name: 'tsalt_unhandled_rejections_total',
+    help: 'Promise rejections nobody handled, logged by the last-resort net (core/last-resort.ts) instead of ending the master: each is a bug.',
+    registers: [this.registry],
+  });
 
   /** jid -> when it started (monotonic ms) */
   private readonly startedAt = new Map<string, number>();
@@ -88,6 +93,12 @@ export class MasterMetrics implements JobEvents {
     for (const result of ['true', 'false', 'none']) this.stateResults.inc({ result }, 0);
     this.running.set(0);
     this.startTime.set(startedMs / 1000);
+    this.unhandledRejections.inc(0);
+  }
+
+  /** The last-resort net caught a rejection nobody handled (cli/commands/master.ts). */
+  unhandledRejection(): void {
+    this.unhandledRejections.inc();
   }
 
   // JobEvents: called by the JobManager

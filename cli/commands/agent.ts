@@ -5,6 +5,7 @@
 import { parseCommand } from '../args.js';
 import { loadAgentConfig, type AgentConfig } from '../../agent/connection/config.js';
 import { makeLogger, LogLevelSchema } from '../../core/log.js';
+import { installUnhandledRejectionNet } from '../../core/last-resort.js';
 
 /**
  * Thrown by run() in the daemon-only bundle (cli/agent-daemon.ts) when this process would run
@@ -51,10 +52,12 @@ export async function run(argv: string[], o: { withoutEngine?: boolean } = {}): 
   const multiprocessing = (c: AgentConfig) => c.multiprocessing ?? cfgs.length === 1;
   if (o.withoutEngine && !cfgs.every(multiprocessing)) throw new EngineNeeded('jobs run in this process');
   const { AgentDaemon } = await import('../../agent/daemon.js');
-  const daemons = cfgs.map((c) => {
-    const level = LogLevelSchema.parse(values['log-level'] ?? c.log_level);
-    return new AgentDaemon(c, makeLogger(level, `agent ${c.id}`), { multiprocessingDefault: cfgs.length === 1 });
-  });
+  const levels = cfgs.map((c) => LogLevelSchema.parse(values['log-level'] ?? c.log_level));
+  const daemons = cfgs.map((c, i) => new AgentDaemon(c, makeLogger(levels[i]!, `agent ${c.id}`), { multiprocessingDefault: cfgs.length === 1 }));
+  // from here a rejected promise nobody handled is logged, not the end of the agent (of every
+  // agent of this process); an uncaught exception still ends it (core/last-resort.ts says why).
+  // The job worker has no net: see agent/worker.ts.
+  installUnhandledRejectionNet(makeLogger(levels[0]!, cfgs.length === 1 ? `agent ${cfgs[0]!.id}` : 'agent'));
   try {
     for (const d of daemons) await d.start();
   } catch (e) {

@@ -2,6 +2,8 @@
 import { parseCommand } from '../args.js';
 import { loadMasterConfig } from '../../master/config.js';
 import { makeLogger, LogLevelSchema } from '../../core/log.js';
+import { installUnhandledRejectionNet } from '../../core/last-resort.js';
+import type { RunningMaster } from '../../master/master.js';
 
 const USAGE = 'usage: tsalt master [--config /etc/tsalt/master.yaml] [--log-level error|warn|info|debug]\n';
 
@@ -25,8 +27,11 @@ export async function run(argv: string[]): Promise<number> {
   }
   const level = LogLevelSchema.parse(values['log-level'] ?? cfg.log_level);
   const log = makeLogger(level, 'master');
+  // from here a rejected promise nobody handled is logged (and counted once the metrics exist),
+  // not the end of the master; an uncaught exception still ends it (core/last-resort.ts says why)
+  let m: RunningMaster | undefined;
+  installUnhandledRejectionNet(log, () => m?.unhandledRejection());
   const { startMaster } = await import('../../master/master.js');
-  let m;
   try {
     m = await startMaster(cfg, log);
   } catch (e) {

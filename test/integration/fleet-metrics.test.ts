@@ -62,6 +62,8 @@ describe('fleet: metrics endpoint', () => {
     expect(s.get('tsalt_agent_returns_total{status="done"}')).toBe(0);
     expect(s.get('tsalt_job_duration_seconds_count')).toBe(0);
     expect(s.get('tsalt_jobs_running')).toBe(0);
+    // the last-resort net's counter exists from the start (core/last-resort.ts)
+    expect(s.get('tsalt_unhandled_rejections_total')).toBe(0);
     const head = spawnSync('git', ['-C', path.join(fleet.dir, 'states'), 'rev-parse', 'HEAD'], { encoding: 'utf8' }).stdout.trim();
     expect(head).toMatch(/^[0-9a-f]{40}$/);
     expect(s.get(`tsalt_state_tree_info{revision="${head}"}`)).toBe(1);
@@ -175,6 +177,7 @@ describe('fleet: metrics endpoint', () => {
       'tsalt_jobs_running',
       'tsalt_state_tree_info',
       'tsalt_master_start_time_seconds',
+      'tsalt_unhandled_rejections_total',
     ]) {
       expect(text).toMatch(new RegExp(`^# HELP ${name} .+\n# TYPE ${name} (counter|gauge|histogram)$`, 'm'));
     }
