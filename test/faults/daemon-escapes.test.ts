@@ -19,7 +19,7 @@ describe('faults: a bad frame or a damaged spool does not end the daemon', () =>
   let fleet: Fleet;
   beforeAll(async () => {
     buildOnce();
-    fleet = new Fleet({ states: { 'top.sls': "base:\n  '*': []\n" } });
+    fleet = new Fleet({ states: { 'top.sls': "base:\n  '*':\n    - ok\n", 'ok.sls': 'ok:\n  test.succeed_without_changes: []\n' } });
     await fleet.startMaster();
   }, 120_000);
   afterAll(async () => {
@@ -65,5 +65,20 @@ describe('faults: a bad frame or a damaged spool does not end the daemon', () =>
     // left in place, and not read again by this process (the next acceptance flushes again)
     expect(fs.existsSync(path.join(spool, `${jid}.json`))).toBe(true);
     expect(agent.out).not.toMatch(/unhandled promise rejection/);
+  });
+
+  it('agent: a grains file edited into a cycle (a YAML anchor inside itself) is refused, the previous grains kept; the agent stays up and runs states', async () => {
+    const agent = fleet.startAgent('s2');
+    await fleet.acceptAll(['s2']);
+    const from = agent.out.length;
+    // parses (js-yaml builds the cycle), but JSON cannot hold it: sending the grains threw in the
+    // file watch's timer, outside refreshGrains' try
+    fs.writeFileSync(path.join(fleet.dir, 'agents', 's2', 'grains'), 'site: &s\n  self: *s\n');
+    await agent.waitOutput(/grains file \S+grains: Converting circular structure to JSON.*; keeping the previous grains/, 20_000, from);
+    // a state run re-reads the file first: refused again, and the run goes on with the grains it had
+    const r = await fleet.json<RunJson>(['apply', 's2']);
+    expect(r.agents.s2!.status, JSON.stringify(r.agents.s2).slice(0, 600)).toBe('done');
+    expect(agent.running).toBe(true);
+    expect(agent.out).not.toMatch(/unhandled promise rejection|re-reading it failed/);
   });
 });
