@@ -317,8 +317,15 @@ export class MasterConnection {
       const fp = peerIdentity(res.socket as TLSSocket)?.fingerprint ?? '';
       const pins = this.o.pins;
       if (fp && pins.canLearn(master)) {
-        const file = pins.learn(master, fp);
-        log.warn(`trusting master key ${fp} on first use for ${master.addr} (pinned in ${file})`);
+        // a throw here (in ws's upgrade handler) would end the agent
+        try {
+          const file = pins.learn(master, fp);
+          log.warn(`trusting master key ${fp} on first use for ${master.addr} (pinned in ${file})`);
+        } catch (e) {
+          log.error(`master key ${fp} of ${master.addr} cannot be pinned (${(e as Error).message}): not talking to it until it can be (trust on first use needs the pin kept)`);
+          ws.terminate();
+          return;
+        }
       }
       const pin = pins.get(master);
       if (!pin) {

@@ -114,14 +114,19 @@ export class PinBook {
     return !this.get(m) && this.tofuFile !== undefined;
   }
 
-  /** Pin a master's key learnt on first use; the whole file is rewritten atomically. */
+  /**
+   * Pin a master's key learnt on first use; the whole file is rewritten atomically. Throws when
+   * the file cannot be written (a full or read-only disk), and then pins nothing, not even in
+   * memory: a pin that would not survive a restart is not first-use trust (the next start would
+   * trust whichever key it met then).
+   */
   learn(m: MasterEndpoint, fp: string): string {
     if (!this.tofuFile) throw new Error('trust on first use is off');
-    this.learnt.set(m.addr, fp);
-    const text = [...this.learnt].map(([addr, f]) => `${f} ${addr}\n`).join('');
+    const text = [...this.learnt, [m.addr, fp] as const].map(([addr, f]) => `${f} ${addr}\n`).join('');
     const tmp = `${this.tofuFile}.tmp`;
     fs.writeFileSync(tmp, text, { mode: 0o600 });
     fs.renameSync(tmp, this.tofuFile);
+    this.learnt.set(m.addr, fp);
     return this.tofuFile;
   }
 }

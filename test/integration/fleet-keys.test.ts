@@ -112,6 +112,29 @@ describe('fleet: keys and the wire', () => {
     expect(bare.out).toMatch(/set master_finger .* or tofu: true/);
   });
 
+  it('a first-use pin that cannot be written: the agent refuses the master and stays up, and pins it once it can', async () => {
+    const cfg = fleet.agentConfig('tofu2', { cfg: { master_finger: undefined, tofu: true } });
+    const pin = path.join(path.dirname(cfg), 'pki', 'master.fp');
+    // the pin's temp file name taken by a directory: its write fails (EISDIR), as on a full disk
+    fs.mkdirSync(`${pin}.tmp`, { recursive: true });
+    const agent = fleet.startAgents([cfg]);
+    try {
+      await agent.waitOutput(/master key [0-9a-f]{64} of \S+ cannot be pinned \(EISDIR.*\): not talking to it/);
+      expect(agent.running).toBe(true);
+      expect(agent.out).not.toMatch(/trusting master key/);
+      expect(fs.existsSync(pin)).toBe(false);
+      // the disk fixed: the next connection pins the master and talks to it
+      fs.rmdirSync(`${pin}.tmp`);
+      await agent.waitOutput(/trusting master key [0-9a-f]{64} on first use/, 60_000);
+      // (with two masters, whichever it reached first)
+      const [, fp, addr] = /trusting master key ([0-9a-f]{64}) on first use for (\S+)/.exec(agent.out)!;
+      expect(fs.readFileSync(pin, 'utf8').trim()).toBe(`${fp} ${addr}`);
+      expect(agent.out).not.toMatch(/unhandled promise rejection/);
+    } finally {
+      await agent.kill();
+    }
+  });
+
   it('malformed, unknown, out-of-level and oversize frames close the connection; the master carries on', async () => {
     const cases: [string, (a: RawAgent) => void, number][] = [
       ['not JSON', (a) => a.send('{nope'), 4400],

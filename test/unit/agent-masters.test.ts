@@ -80,6 +80,22 @@ describe('agent: the list of masters', () => {
     expect(new PinBook(ms, { m2: FP1 }, file, 'agent.yaml').get(ms[1]!)).toBe(FP1);
   });
 
+  it('a pin that cannot be written is not kept in memory either (trust on first use needs it kept)', () => {
+    const d = tempDir();
+    const file = path.join(d, 'master.fp');
+    const ms = masterOrder(['m1'], { port: 4506, random: false, failback: false });
+    const book = new PinBook(ms, undefined, file, 'agent.yaml');
+    // the temp file's name taken by a directory: the write fails, as on a full or read-only disk
+    fs.mkdirSync(`${file}.tmp`);
+    expect(() => book.learn(ms[0]!, FP1)).toThrow(/EISDIR/);
+    expect(book.get(ms[0]!)).toBeUndefined();
+    expect(book.canLearn(ms[0]!)).toBe(true);
+    expect(fs.existsSync(file)).toBe(false);
+    fs.rmdirSync(`${file}.tmp`);
+    book.learn(ms[0]!, FP1);
+    expect(book.get(ms[0]!)).toBe(FP1);
+  });
+
   it('backoff stays within its cap', () => {
     for (let n = 0; n < 40; n++) expect(backoffDelay(n, 0.5, 4, () => 1)).toBeLessThanOrEqual(4000);
   });
