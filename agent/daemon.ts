@@ -108,9 +108,7 @@ export class AgentDaemon {
     this.spool = new Spool(cfg.cache_dir, this.log);
     this.bundles = new BundleCache(cfg.cache_dir);
     try {
-      const grains = await collectGrains(cfg, this.detect);
-      JSON.stringify(grains); // a grains file whose anchors make a cycle parses, but cannot be sent
-      this.grains = grains;
+      this.grains = await collectGrains(cfg, this.detect);
     } catch (e) {
       // as a Salt minion does: run without the file's grains, say why, pick them up once fixed
       this.log.error(`grains file ${cfg.grains_file}: ${(e as Error).message}; starting without its grains`);
@@ -220,16 +218,14 @@ export class AgentDaemon {
     }
     if (this.grainsFrom && this.grainsFrom.text === text) return;
     let next: Data;
-    let json: string;
     try {
       next = await collectGrains(this.cfg, this.detect);
-      // a grains file whose anchors make a cycle (`a: &x {b: *x}`) parses, but cannot be sent
-      json = JSON.stringify(next);
     } catch (e) {
       this.log.error(`grains file ${this.cfg.grains_file}: ${(e as Error).message}; keeping the previous grains`);
       return;
     }
     this.grainsFrom = { text };
+    const json = JSON.stringify(next);
     if (json === (this.grainsJson ??= JSON.stringify(this.grains))) return;
     this.grains = next;
     this.grainsJson = json;

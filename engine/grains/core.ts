@@ -177,5 +177,18 @@ export function loadGrainsFile(file: string): Grains {
   const data = loadSaltYaml(text, file) ?? {};
   const r = GrainsFileSchema.safeParse(data);
   if (!r.success) throw new Error(`${file}: grains file must be a YAML mapping of grain names to values`);
+  // YAML lets an anchor hold its own alias (`site: &s {self: *s}`): it parses, but no grain can
+  // be sent, stored or printed as JSON
+  if (refersToItself(r.data)) throw new Error(`${file}: grains file refers to itself (an alias inside its own anchor)`);
   return r.data;
+}
+
+/** A value that contains itself (aliases shared between branches are fine: they end). */
+function refersToItself(v: unknown, open = new Set<object>()): boolean {
+  if (v === null || typeof v !== 'object') return false;
+  if (open.has(v)) return true;
+  open.add(v);
+  for (const x of Object.values(v)) if (refersToItself(x, open)) return true;
+  open.delete(v);
+  return false;
 }
