@@ -124,7 +124,7 @@ await build({
   plugins: [zodEnglishOnly, requiredFromExtras],
 });
 // `tsalt agent` (bin/tsalt.js): the daemon's own bundle, a fifth of the CLI's source. Its job
-// worker runs from the CLI bundle.
+// worker runs from job-worker.cjs above.
 await build({
   ...common,
   entryPoints: [path.join(root, 'cli/agent-daemon.ts')],
