@@ -2,8 +2,8 @@
  * The entry of the daemon-only bundle (scripts/bundle.mjs -> dist/bundle/agent-daemon.cjs),
  * which bin/tsalt.js loads for `tsalt agent`: the connection, the light calls, the message
  * schemas and the config, without the engine, nunjucks or systeminformation, which run in the
- * daemon's job worker (started from its own bundle, job-worker.cjs). An agent idles most of its life: what it
- * never runs should not sit in its memory (docs/benchmarks.md, "Agent idle RSS").
+ * daemon's job worker (started from its own bundle, job-worker.cjs). An agent idles most of its
+ * life: what it never runs should not sit in its memory (docs/benchmarks.md, "Agent idle RSS").
  * Resolves to 'cli' when this process would run the engine itself (the job worker, jobs run
  * inline): the launcher then runs the command from the CLI bundle.
  */
