@@ -2,13 +2,18 @@
  * Faults that threw inside a call nobody awaited, a rejected promise nobody handled, which on
  * Node 20 ends the process: each is handled where it happens now, and the daemon goes on. The
  * processes are the built master and agent, the inputs real ones (a frame over TLS, a spool on
- * disk). Neither log may hold a line of the last-resort net (core/last-resort.ts): a fault that
- * only the net caught would pass a test of "still alive" while it is still a bug.
+ * disk); a master that must send what no master sends is scripted, over real
+ * mutual TLS, with the agent pinned to its key. Neither log may hold a line of the last-resort
+ * net (core/last-resort.ts): a fault that only the net caught would pass a test of "still alive"
+ * while it is still a bug.
  */
 import fs from 'node:fs';
+import https from 'node:https';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildOnce, Fleet, RawAgent } from '../integration/fleet-harness.js';
+import { WebSocketServer, type WebSocket } from 'ws';
+import { loadOrCreateIdentity } from '../../core/identity.js';
+import { buildOnce, Fleet, freePort, RawAgent, waitFor } from '../integration/fleet-harness.js';
 
 interface RunJson {
   code: number;
@@ -47,6 +52,66 @@ describe('faults: a bad frame or a damaged spool does not end the daemon', () =>
     expect(fleet.master!.out).not.toMatch(/unhandled promise rejection|a message could not be handled/);
   });
 
+  it('agent: a frame from its master whose type is multibyte text closes that connection with a reason a close frame holds; the agent stays up and reconnects', async () => {
+    // a scripted master over real mutual TLS, its own key, the agent pinned to it: connection 1
+    // accepts the agent and sends the bad frame, the next ones accept it and say nothing more
+    const key = await loadOrCreateIdentity(path.join(fleet.dir, 'scripted-master'), 'master', 'tsalt-master');
+    const port = await freePort();
+    const server = https.createServer({ key: key.keyPem, cert: key.certPem, requestCert: true, rejectUnauthorized: false, minVersion: 'TLSv1.3' });
+    const wss = new WebSocketServer({ server });
+    const hellos: number[] = [];
+    const errors: string[] = [];
+    const closes: { n: number; code: number; reason: Buffer }[] = [];
+    let connections = 0;
+    wss.on('connection', (ws: WebSocket) => {
+      const n = ++connections;
+      // ws checks a received close frame (its length, its reason's UTF-8) and says so here
+      ws.on('error', (e) => errors.push(`connection ${n}: ${e.message}`));
+      ws.on('close', (code, reason) => closes.push({ n, code, reason }));
+      ws.on('message', (data) => {
+        const m = JSON.parse(String(data)) as { type: string };
+        if (m.type !== 'hello') return;
+        hellos.push(n);
+        ws.send(JSON.stringify({ type: 'key_status', state: 'accepted' }));
+        // the agent quotes the type (40 characters of it) in its close reason: 120 bytes of
+        // 3-byte characters, past the 123 a close frame holds with what goes before them
+        if (n === 1) ws.send(JSON.stringify({ type: '€'.repeat(60) }));
+      });
+    });
+    await new Promise<void>((r) => server.listen(port, '127.0.0.1', r));
+    const agent = fleet.startAgent('mb3', { cfg: { master: '127.0.0.1', master_port: port, master_finger: key.fingerprint } });
+    // its log's last lines (a bundle's minified source line quoted in a stack trace left out)
+    const died = agent.exited.then((c): never => {
+      throw new Error(`the agent exited (${c}):\n${agent.out.split('\n').filter((l) => l.length < 400).slice(-20).join('\n')}`);
+    });
+    try {
+      const first = await Promise.race([
+        waitFor('the close of connection 1', () => closes.find((c) => c.n === 1)),
+        died,
+      ]);
+      expect(errors).toEqual([]);
+      expect(first.code).toBe(4400);
+      expect(first.reason.length).toBeGreaterThan(0);
+      expect(first.reason.length).toBeLessThanOrEqual(123);
+      const reason = new TextDecoder('utf-8', { fatal: true }).decode(first.reason); // throws on a cut character
+      expect(reason).toMatch(/^from master: bad message \(type "€+$/);
+      await agent.waitOutput(/closing the connection: from master: bad message \(type "€{40}"\)/);
+      // reconnects, says hello again, and is still up
+      await Promise.race([
+        waitFor('a hello on a second connection', () => hellos.find((n) => n > 1)),
+        died,
+      ]);
+      expect(agent.running).toBe(true);
+      expect(errors).toEqual([]);
+      expect(agent.out).not.toMatch(/unhandled promise rejection/);
+    } finally {
+      await agent.kill('SIGKILL');
+      for (const c of wss.clients) c.terminate();
+      wss.close();
+      await new Promise<void>((r) => server.close(() => r()));
+    }
+  });
+
   it('agent: a damaged return spooled by an earlier version that cannot be moved aside is skipped; the agent stays up and serves jobs', async () => {
     const jid = '20260101000000000001';
     const spool = path.join(fleet.dir, 'agents', 's1', 'cache', 'spool');
@@ -81,4 +146,5 @@ describe('faults: a bad frame or a damaged spool does not end the daemon', () =>
     expect(agent.running).toBe(true);
     expect(agent.out).not.toMatch(/unhandled promise rejection|re-reading it failed/);
   });
+
 });
