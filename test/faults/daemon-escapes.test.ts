@@ -2,7 +2,7 @@
  * Faults that threw inside a call nobody awaited, a rejected promise nobody handled, which on
  * Node 20 ends the process: each is handled where it happens now, and the daemon goes on. The
  * processes are the built master and agent, the inputs real ones (a frame over TLS, a spool on
- * disk); a master that must send what no master sends is scripted, over real
+ * disk, a grains file); a master that must send what no master sends is scripted, over real
  * mutual TLS, with the agent pinned to its key. Neither log may hold a line of the last-resort
  * net (core/last-resort.ts): a fault that only the net caught would pass a test of "still alive"
  * while it is still a bug.
@@ -147,4 +147,34 @@ describe('faults: a bad frame or a damaged spool does not end the daemon', () =>
     expect(agent.out).not.toMatch(/unhandled promise rejection|re-reading it failed/);
   });
 
+  it('agent: a grains file that is already a cycle when the agent starts is refused naming the file; the agent connects with its detected grains and takes the file once fixed', async () => {
+    const file = path.join(fleet.dir, 'agents', 's3', 'grains');
+    fs.mkdirSync(path.dirname(file), { recursive: true });
+    // a list holding itself, and a grain beside it: the whole file is refused, not just the cycle
+    fs.writeFileSync(file, 'site: lab\nloop: &x [*x]\n');
+    const agent = fleet.startAgent('s3', { grains: { team: 'ops' } });
+    // without the refusal the cycle was taken at the start: the hello (which carries the grains)
+    // could not be sent (on connect: circular structure); the key still showed up and was
+    // accepted over TLS, but the master knew no grain of the agent but its id
+    const esc = file.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+    await agent.waitOutput(new RegExp(`grains file ${esc}: ${esc}: grains file refers to itself \\(an alias inside its own anchor\\); starting without its grains`));
+    await fleet.acceptAll(['s3']);
+    const before = (await fleet.json<Record<string, Record<string, unknown>>>(['grains', 's3'])).s3!;
+    // detected grains and the config's, none of the file's
+    expect(before).toMatchObject({ id: 's3', team: 'ops', kernel: 'Linux' });
+    expect(before.os).toEqual(expect.any(String));
+    expect(before).not.toHaveProperty('site');
+    expect(before).not.toHaveProperty('loop');
+    // fixed: the file watch re-reads it and the master is told
+    const from = agent.out.length;
+    fs.writeFileSync(file, 'site: lab\nloop: [1, 2]\n');
+    await agent.waitOutput(/grains changed \(\S+grains\); sent to the master/, 20_000, from);
+    const after = await waitFor('the master to see the grains file of s3', async () => {
+      const g = (await fleet.json<Record<string, Record<string, unknown>>>(['grains', 's3'])).s3;
+      return g?.site === 'lab' ? g : undefined;
+    });
+    expect(after).toMatchObject({ id: 's3', team: 'ops', kernel: 'Linux', os: before.os, site: 'lab', loop: [1, 2] });
+    expect(agent.running).toBe(true);
+    expect(agent.out).not.toMatch(/unhandled promise rejection|re-reading it failed|on connect:/);
+  });
 });
