@@ -261,7 +261,7 @@ export class Releaser {
     await store.setRevisionOutcome(head, 'rolling_out');
     log.info(`rollout: revision ${short(desired)} -> ${short(head)} pushed`);
     // the queue swallows a failed run (the next one goes on): said here, or a push's rollout ends unseen
-    void this.enqueue(() => this.leased('wait', () => this.run({ revision: head, previous: desired, reason: 'push', user: 'push' }))).catch((e: Error) =>
+    void this.enqueueRollingOut(head, () => this.leased('wait', () => this.run({ revision: head, previous: desired, reason: 'push', user: 'push' }))).catch((e: Error) =>
       log.error(`rollout ${short(head)}: ${e.message}; the revision stays desired, agents behind get it when they next connect or at the next rollout`),
     );
   }
@@ -337,6 +337,62 @@ export class Releaser {
     return p;
   }
 
+  /**
+   * A rollout of a revision marked `rolling_out`, queued. Should it throw before it records how it
+   * ended (the store failing in settle() or createRollout(), the lease wait failing...), the
+   * revision is marked failed with the error, before the next queued rollout starts: it is not
+   * shown rolling out forever. The error still goes to the caller. A rollout that waits (for the
+   * rollout lease, for agents to settle) or that the master's stop ends (3) is not a failure:
+   * the revision stays rolling out, a converge finishes it.
+   */
+  private enqueueRollingOut<T>(revision: string, fn: () => Promise<T>): Promise<T> {
+    return this.enqueue(() => this.failsHonestly(revision, fn));
+  }
+
+  /** Runs `fn`, a rollout of `revision`; if it throws, see unfinished(). */
+  private async failsHonestly<T>(revision: string, fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn();
+    } catch (e) {
+      await this.unfinished(revision, e as Error);
+      throw e;
+    }
+  }
+
+  /**
+   * A rollout of `revision` threw: still `rolling_out` (it recorded no outcome), it is failed,
+   * the error its reason. Best effort: the store may be what failed; never throws.
+   */
+  private async unfinished(revision: string, e: Error): Promise<void> {
+    const { store, log } = this.d;
+    try {
+      const row = await store.getRevision(revision);
+      if (row && row.outcome !== 'rolling_out') return; // it ended (halted, rolled back...) before the error
+      await store.setRevisionOutcome(revision, 'failed', `the rollout did not finish: ${e.message}`);
+    } catch (e2) {
+      log.error(`rollout ${short(revision)}: recording that its rollout failed (${e.message}): ${(e2 as Error).message}; it shows as rolling out until a rollout or converge of it ends`);
+    }
+  }
+
+  /**
+   * A rollout whose run threw after its row was created: the row is closed as failed (not left
+   * running: `tsalt status`, and convergence, which waits for a running rollout of the desired
+   * revision on masters sharing a store). Best effort, never throws.
+   */
+  private async closeUnfinished(id: number, r: { revision: string }, e: Error): Promise<void> {
+    const { store, log } = this.d;
+    try {
+      const row = await store.getRollout(id);
+      if (row && row.status !== 'running') return; // it ended before the error
+      await store.skipPendingBatches(id);
+      for (const b of await store.rolloutBatches(id)) if (b.status === 'applying' || b.status === 'verifying') await store.updateRolloutBatch(id, b.batch, { status: 'failed' });
+      await store.updateRollout(id, { status: 'failed', message: `the rollout did not finish: ${e.message}` });
+      this.d.events?.rolloutFinished('failed');
+    } catch (e2) {
+      log.error(`rollout ${short(r.revision)}: closing rollout ${id} as failed (${e.message}): ${(e2 as Error).message}; it shows as running until the master restarts`);
+    }
+  }
+
   // ---------------------------------------------------------------- operators' commands
 
   /** `tsalt rollout [REV] [--force]`: make REV (default: the branch head) desired and roll it out. */
@@ -356,7 +412,7 @@ export class Releaser {
     if (desired) await this.pinUnreached(desired);
     await this.d.store.setDesired(sha);
     await this.d.store.setRevisionOutcome(sha, 'rolling_out');
-    return this.enqueue(() => this.run({ revision: sha, previous: desired ?? null, reason: 'rollout', user: o.user, say: o.say }));
+    return this.enqueueRollingOut(sha, () => this.run({ revision: sha, previous: desired ?? null, reason: 'rollout', user: o.user, say: o.say }));
   }
 
   /** `tsalt rollback REV [target]`: REV becomes desired (or, with a target, those agents' revision) and is applied. */
@@ -405,7 +461,11 @@ export class Releaser {
     const behind = await this.behindCheck(desired);
     const rows = new Map((await this.d.store.listAgents()).map((a) => [a.id, a]));
     if (!ids.some((id) => behind(rows.get(id)))) return;
-    void this.enqueue(() => this.leased('wait', () => this.run({ revision: desired, previous: null, reason: 'converge', user: 'converge', only: ids }))).catch((e: Error) =>
+    // a converge finishes a revision left rolling out (the first revision, a master restarted
+    // mid-rollout), so its failure is that revision's; only once it holds the rollout lease: on
+    // masters sharing a store, one waiting for it must not fail another master's running rollout
+    const run = () => this.failsHonestly(desired, () => this.run({ revision: desired, previous: null, reason: 'converge', user: 'converge', only: ids }));
+    void this.enqueue(() => this.leased('wait', run)).catch((e: Error) =>
       this.d.log.warn(`rollout ${short(desired)}: converging ${ids.length} agent(s): ${e.message}; they are converged when they next connect`),
     );
   }
@@ -468,6 +528,9 @@ export class Releaser {
     this.current = id;
     try {
       return await this.batches(id, r, targets, say);
+    } catch (e) {
+      await this.closeUnfinished(id, r, e as Error);
+      throw e;
     } finally {
       this.current = undefined;
     }

@@ -2,7 +2,9 @@
  * Releases through a real bare repository and real `git push`: the master serves `git:`, a push
  * becomes the desired revision and is rolled out; pillar comes from the pushed commit; a
  * force-push of another history is refused; `tsalt rollback` holds through scheduled runs;
- * `tsalt revisions` and `tsalt status` show it all (issue 8, failures 1, 2, 5, 7).
+ * `tsalt revisions` and `tsalt status` show it all (issue 8, failures 1, 2, 5, 7). A rollout
+ * the store fails mid-way (the test's trigger, on either store) ends failed with the reason,
+ * never left rolling out.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildOnce, waitFor } from './fleet-harness.js';
@@ -189,5 +191,49 @@ describe('fleet: releases from a bare repository', () => {
     expect(r.code).toBe(0);
     expect(r.stdout).not.toMatch(/[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]/);
     expect(r.stdout).toContain('evil \\x1b]0;pwned\\x07\\x1b[2J\\u202esubject');
+  });
+
+  it('a rollout the store fails in the middle of is failed with the reason, not left rolling out; the master stays up, the next push goes out', async () => {
+    // the last push dealt with (refused: the clone is on the force-pushed history); back on the desired revision's
+    await waitFor('the last push dealt with', async () => (['seen', 'rolling_out'].includes((await revisions())[0]?.outcome ?? 'seen') ? undefined : true));
+    const desired = await inSync((await status()).desired);
+    fleet.git(fleet.work, 'checkout', '-q', '-B', 'main', desired.desired);
+    const before = fleet.agentFile('r1', 'etc/app.conf');
+    // the store refuses the rollout's batch plan (after its row is created), the test's own trigger on either store
+    const pg = /^postgres/.test(String(fleet.masterCfg.store ?? ''));
+    await fleet.storeExec(
+      pg
+        ? `CREATE FUNCTION test_refuse_batches() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'batches refused by the test'; END $$;
+           CREATE TRIGGER test_refuse_batches BEFORE INSERT ON rollout_batches FOR EACH ROW EXECUTE FUNCTION test_refuse_batches();`
+        : "CREATE TRIGGER test_refuse_batches BEFORE INSERT ON rollout_batches BEGIN SELECT RAISE(ABORT, 'batches refused by the test'); END;",
+    );
+    const v3 = fleet.push('v3: port 8003', files('v3', 8003), { force: true });
+    const failed = await waitFor('the push failed', async () => (await revisions()).find((r) => r.sha === v3 && r.outcome !== 'rolling_out' && r.outcome !== 'seen'));
+    expect(failed).toMatchObject({ outcome: 'failed', desired: true });
+    expect(failed.detail).toMatch(/^the rollout did not finish: .*batches refused by the test/);
+    // its rollout is closed as failed, not left running
+    const s = await status();
+    expect(s.last_rollout).toMatchObject({ revision: v3, status: 'failed', reason: 'push' });
+    const listed = await fleet.cli(['revisions']);
+    expect(listed.code, listed.stderr).toBe(0);
+    expect(listed.stdout).toContain(`${v3.slice(0, 12)}: the rollout did not finish: `);
+    // an operator's `tsalt rollout` that the store fails: an error, and the revision is failed again, not rolling out
+    const again = await fleet.cli(['rollout', v3]);
+    expect(again.code).toBe(1);
+    expect(again.stderr).toMatch(/batches refused by the test/);
+    expect((await revisions()).find((r) => r.sha === v3)).toMatchObject({ outcome: 'failed', detail: expect.stringMatching(/batches refused by the test/) });
+    expect(fleet.master!.running).toBe(true);
+    if (fleet.master2) expect(fleet.master2.running).toBe(true);
+    expect(fleet.agentFile('r1', 'etc/app.conf')).toBe(before);
+    // the store is back: the next push rolls out as any
+    await fleet.storeExec(pg ? 'DROP TRIGGER test_refuse_batches ON rollout_batches; DROP FUNCTION test_refuse_batches();' : 'DROP TRIGGER test_refuse_batches;');
+    const v4 = fleet.push('v4: port 8004', files('v4', 8004));
+    await inSync(v4);
+    expect(fleet.agentFile('r1', 'etc/app.conf')?.trim()).toBe('release=v4 port=8004');
+    expect(fleet.agentFile('r2', 'etc/app.conf')?.trim()).toBe('release=v4 port=8004');
+    const revs = await revisions();
+    expect(revs.find((r) => r.sha === v4)).toMatchObject({ outcome: 'rolled_out', desired: true });
+    expect(revs.find((r) => r.sha === v3)).toMatchObject({ outcome: 'failed' });
+    expect((await status()).last_rollout).toMatchObject({ revision: v4, status: 'succeeded' });
   });
 });
