@@ -4,7 +4,8 @@
  * user writes in master/minion configs means the same here: `auto_accept: yes` is true.
  */
 import fs from 'node:fs';
-import { z } from 'zod';
+// zod/mini's functions parse classic and mini schemas alike (the agent's config is a mini one)
+import * as z from 'zod/mini';
 import { loadSaltYaml } from './salt-yaml.js';
 
 export class ConfigError extends Error {
@@ -31,7 +32,7 @@ export function formatIssues(file: string, issues: readonly z.core.$ZodIssue[]):
  * Parse `file` with `schema`. A missing file is an empty config (defaults) unless `required`
  * (the operator named it with --config).
  */
-export function loadConfigFile<S extends z.ZodType>(file: string, schema: S, required: boolean): z.infer<S> {
+export function loadConfigFile<S extends z.core.$ZodType>(file: string, schema: S, required: boolean): z.output<S> {
   let raw: unknown = {};
   if (fs.existsSync(file)) {
     try {
@@ -42,7 +43,7 @@ export function loadConfigFile<S extends z.ZodType>(file: string, schema: S, req
   } else if (required) {
     throw new ConfigError(`${file}: no such file`);
   }
-  const r = schema.safeParse(raw);
+  const r = z.safeParse(schema, raw);
   if (!r.success) throw new ConfigError(formatIssues(file, r.error.issues));
   return r.data;
 }

@@ -2,7 +2,7 @@
  * One line per event on stdout (journald adds its own timestamp, but files and terminals
  * need one). Callers pass identifiers and counts, never pillar, keys or command output.
  */
-import { z } from 'zod';
+import * as z from 'zod/mini';
 
 export const LogLevelSchema = z.enum(['error', 'warn', 'info', 'debug']);
 export type LogLevel = z.infer<typeof LogLevelSchema>;

@@ -7,7 +7,7 @@
  * the bus. The store holds the job (its revision, sls, test flag), each agent's revision and every
  * return; a master that is told about a job reads the rest from there.
  */
-import { z } from 'zod';
+import * as z from 'zod';
 import { AgentIdSchema, JidSchema } from '../protocol/messages.js';
 
 /** A master's id (master.yaml master_id; default hostname:port). */

@@ -16,7 +16,7 @@
  * After a bus gap the asker reads the answers it waits for, the holder takes calls it missed.
  */
 import crypto from 'node:crypto';
-import { z } from 'zod';
+import * as z from 'zod';
 import type { Logger } from '../core/log.js';
 import { toWire } from '../engine/tree/bundle.js';
 import type { Data } from '../engine/render/salt-functions.js';

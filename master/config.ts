@@ -1,6 +1,6 @@
 /** /etc/tsalt/master.yaml. Every key is optional; an unknown key is an error that names it. */
 import path from 'node:path';
-import { z } from 'zod';
+import * as z from 'zod';
 import { loadConfigFile } from '../core/config-file.js';
 import { LogLevelSchema } from '../core/log.js';
 import { RolloutConfigSchema } from './rollout.js';
@@ -103,7 +103,7 @@ export const MasterConfigSchema = z.strictObject({
   /** `tsalt apply` waits this long for returns unless --timeout is given (Salt: timeout) */
   timeout_s: z.number().positive().default(600),
   /** error, warn, info or debug; `tsalt master --log-level` overrides it */
-  log_level: LogLevelSchema.default('info'),
+  log_level: z._default(LogLevelSchema, 'info'),
   /** roll out each pushed revision group by group, batch by batch, with verify checks (absent: pushes only move the desired revision) */
   rollout: RolloutConfigSchema.optional(),
   /** Prometheus endpoint, GET /metrics (absent: none); an empty `metrics:` takes the defaults */

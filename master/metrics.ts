@@ -8,7 +8,7 @@
  * revision are read from the store, the agent server and git when Prometheus scrapes.
  */
 import http from 'node:http';
-import { z } from 'zod';
+import * as z from 'zod';
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { Logger } from '../core/log.js';
 import type { StateResult } from '../protocol/results.js';

@@ -18,7 +18,7 @@
  *   push) gets it when it connects, through the same batch rules.
  */
 import fs from 'node:fs';
-import { z } from 'zod';
+import * as z from 'zod';
 import type { Logger } from '../core/log.js';
 import { TargetTypeSchema, type AgentJobStatus } from '../protocol/cli-messages.js';
 import type { JobManager } from './jobs.js';

@@ -9,7 +9,7 @@
  * (time and jid) is kept in the store's meta table, so a restart does not reset the clock: the
  * next run is the last one plus the interval, at once if that passed while the master was down.
  */
-import { z } from 'zod';
+import * as z from 'zod';
 import { createTask, validate, type ScheduledTask } from 'node-cron';
 import type { Logger } from '../core/log.js';
 import { TargetTypeSchema, type CliRequest } from '../protocol/cli-messages.js';

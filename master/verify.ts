@@ -3,7 +3,7 @@
  * A command on the master (`curl -fsS http://VIP/healthz`), an HTTP GET with an expected
  * status, or a command run on the batch's agents; each with a timeout and retries.
  */
-import { z } from 'zod';
+import * as z from 'zod';
 import { exec } from '../engine/run/exec.js';
 import type { JobManager } from './jobs.js';
 

@@ -3,7 +3,7 @@
  * answers with, one JSON object per line, discriminated by `type`. Apart from the agents'
  * messages (protocol/messages.ts), which the agent daemon loads: it never builds these.
  */
-import { z } from 'zod';
+import * as z from 'zod';
 import { Data, JidSchema, ReturnBodySchema } from './messages.js';
 import { StateResultSchema } from './results.js';
 
@@ -56,7 +56,7 @@ export const CliRequestSchema = z.discriminatedUnion('type', [
     sls: z.array(z.string()),
     test: z.boolean(),
     /** Salt's `pillar='{...}'`: merged over each agent's rendered pillar for this job only */
-    pillar: Data.optional(),
+    pillar: z.optional(Data),
     /** a git revision of the state tree (commit, tag, `HEAD~2`): roll back or forward to it; default HEAD */
     revision: z.string().regex(/^[\w./^~@{}-]+$/).refine((r) => !r.startsWith('-'), 'a revision cannot start with -').max(200).optional(),
   }),
@@ -109,7 +109,7 @@ export const CliEventSchema = z.discriminatedUnion('type', [
     type: z.literal('agent_done'),
     agent: z.string(),
     status: z.enum(['done', 'failed', 'timeout', 'lost', 'cancelled']),
-    body: ReturnBodySchema.optional(),
+    body: z.optional(ReturnBodySchema),
     error: z.string().optional(),
   }),
   z.strictObject({ type: z.literal('error'), message: z.string() }),

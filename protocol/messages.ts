@@ -8,29 +8,31 @@
  * `job` sent to the agent it was rendered for.
  */
 import { isDeepStrictEqual } from 'node:util';
-import { z } from 'zod';
+// zod/mini: the agent daemon parses these and nothing of zod's classic API; a mini schema is a
+// fraction of a classic one's memory (no method closures per instance), which an idle agent keeps
+import * as z from 'zod/mini';
 import { RunReportSchema, StateResultSchema } from './results.js';
 
 export const PROTOCOL_VERSION = 1;
 
 /** Salt-style job id: UTC timestamp with microseconds, e.g. 20240131120000123456. */
-export const JidSchema = z.string().regex(/^\d{20}$/, 'a jid is 20 digits');
+export const JidSchema = z.string().check(z.regex(/^\d{20}$/, 'a jid is 20 digits'));
 /** Minion ids as Salt accepts them, minus anything that could be a path or an option. */
-export const AgentIdSchema = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,252}$/, 'invalid agent id');
+export const AgentIdSchema = z.string().check(z.regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,252}$/, 'invalid agent id'));
 /** sha256 of the content-addressed bundle, hex */
-export const HashSchema = z.string().regex(/^[0-9a-f]{64}$/);
+export const HashSchema = z.string().check(z.regex(/^[0-9a-f]{64}$/));
 export const Data = z.record(z.string(), z.unknown());
 
 // ---------------------------------------------------------------- agent -> master
 
 export const HelloSchema = z.strictObject({
   type: z.literal('hello'),
-  version: z.number().int(),
+  version: z.int(),
   grains: Data,
   /** the jid of the state run in progress, so a restarted master does not mark it lost */
-  running: z.array(JidSchema).max(1000),
+  running: z.array(JidSchema).check(z.maxLength(1000)),
   /** jids whose return is spooled on disk and about to be re-sent */
-  spooled: z.array(JidSchema).max(10000),
+  spooled: z.array(JidSchema).check(z.maxLength(10000)),
 });
 
 /** The agent's grains changed (its grains file was edited): the master re-targets with them. */
@@ -42,7 +44,7 @@ export const JobAckSchema = z.strictObject({ type: z.literal('job_ack'), jid: Ji
 export const JobRefusedSchema = z.strictObject({
   type: z.literal('job_refused'),
   jid: JidSchema,
-  message: z.string().max(4096),
+  message: z.string().check(z.maxLength(4096)),
 });
 
 export const BundleGetSchema = z.strictObject({ type: z.literal('bundle_get'), jid: JidSchema, hash: HashSchema });
@@ -59,7 +61,7 @@ export const ReturnBodySchema = z.discriminatedUnion('kind', [
   z.strictObject({ kind: z.literal('error'), error: z.string() }),
   z.strictObject({
     kind: z.literal('run'),
-    retcode: z.number().int(),
+    retcode: z.int(),
     stdout: z.string(),
     stderr: z.string(),
   }),
@@ -70,7 +72,7 @@ export const JobReturnSchema = z.strictObject({
   type: z.literal('job_return'),
   jid: JidSchema,
   /** revision the agent actually ran (apply) */
-  revision: z.string().max(200).optional(),
+  revision: z.optional(z.string().check(z.maxLength(200))),
   body: ReturnBodySchema,
 });
 export type JobReturn = z.infer<typeof JobReturnSchema>;
@@ -78,10 +80,10 @@ export type JobReturn = z.infer<typeof JobReturnSchema>;
 /** The answer to a `call`: Salt's return value, or the error the function raised. */
 export const CallReturnSchema = z.strictObject({
   type: z.literal('call_return'),
-  id: z.string().regex(/^[0-9a-f]{32}$/),
+  id: z.string().check(z.regex(/^[0-9a-f]{32}$/)),
   ok: z.boolean(),
-  return: z.unknown().optional(),
-  error: z.string().max(100_000).optional(),
+  return: z.optional(z.unknown()),
+  error: z.optional(z.string().check(z.maxLength(100_000))),
 });
 
 export const AgentMessageSchema = z.discriminatedUnion('type', [
@@ -105,40 +107,43 @@ export const KeyStatusSchema = z.strictObject({
   state: z.enum(['pending', 'accepted', 'rejected']),
 });
 
+/** A state run: the tree at `revision` (bundle `bundle`), these sls (empty: highstate). */
+export const ApplySpecSchema = z.strictObject({
+  kind: z.literal('apply'),
+  revision: z.string().check(z.maxLength(200)),
+  bundle: HashSchema,
+  sls: z.array(z.string().check(z.maxLength(1000))).check(z.maxLength(1000)),
+  test: z.boolean(),
+  /** this agent's pillar, rendered on the master for this agent only */
+  pillar: Data,
+});
+
 export const JobSchema = z.strictObject({
   type: z.literal('job'),
   jid: JidSchema,
   spec: z.discriminatedUnion('kind', [
-    z.strictObject({
-      kind: z.literal('apply'),
-      revision: z.string().max(200),
-      bundle: HashSchema,
-      sls: z.array(z.string().max(1000)).max(1000),
-      test: z.boolean(),
-      /** this agent's pillar, rendered on the master for this agent only */
-      pillar: Data,
-    }),
+    ApplySpecSchema,
     z.strictObject({
       kind: z.literal('run'),
-      command: z.string().max(100_000),
-      timeout_s: z.number().positive().optional(),
+      command: z.string().check(z.maxLength(100_000)),
+      timeout_s: z.optional(z.number().check(z.positive())),
     }),
   ]),
 });
 export type Job = z.infer<typeof JobSchema>;
 
 export const BundleFileSchema = z.strictObject({
-  path: z.string().max(4096),
+  path: z.string().check(z.maxLength(4096)),
   /** base64 */
   data: z.string(),
-  executable: z.boolean().optional(),
+  executable: z.optional(z.boolean()),
 });
 export type BundleFile = z.infer<typeof BundleFileSchema>;
 
 export const BundleSchema = z.strictObject({
   type: z.literal('bundle'),
   hash: HashSchema,
-  revision: z.string().max(200),
+  revision: z.string().check(z.maxLength(200)),
   files: z.array(BundleFileSchema),
 });
 export type Bundle = z.infer<typeof BundleSchema>;
@@ -193,14 +198,14 @@ export const TREE_FUNCTIONS: ReadonlySet<string> = new Set(['state.show_sls', 's
 /** Run one execution function now and answer with `call_return` (not a job: nothing stored). */
 export const CallSchema = z.strictObject({
   type: z.literal('call'),
-  id: z.string().regex(/^[0-9a-f]{32}$/),
+  id: z.string().check(z.regex(/^[0-9a-f]{32}$/)),
   fun: z.enum(CALL_FUNCTIONS),
-  args: z.array(z.unknown()).max(1000),
+  args: z.array(z.unknown()).check(z.maxLength(1000)),
   kwargs: Data,
   /** this agent's pillar, rendered for it (PILLAR_FUNCTIONS only) */
-  pillar: Data.optional(),
+  pillar: z.optional(Data),
   /** the state tree to compile (TREE_FUNCTIONS only) */
-  bundle: z.strictObject({ hash: HashSchema, revision: z.string().max(200), files: z.array(BundleFileSchema) }).optional(),
+  bundle: z.optional(z.strictObject({ hash: HashSchema, revision: z.string().check(z.maxLength(200)), files: z.array(BundleFileSchema) })),
 });
 export type Call = z.infer<typeof CallSchema>;
 
@@ -223,7 +228,7 @@ export type Decoded<T> = { ok: true; msg: T } | { ok: false; reason: string };
  * Parse one websocket frame. Binary frames, non-JSON, unknown types and bad shapes are all
  * refusals with a reason for the log (never the frame's content: it may hold secrets).
  */
-export function decodeFrame<S extends z.ZodType>(
+export function decodeFrame<S extends z.ZodMiniType>(
   schema: S,
   data: unknown,
   isBinary: boolean,
@@ -240,7 +245,7 @@ export function decodeFrame<S extends z.ZodType>(
     return { ok: false, reason: 'frame is not JSON' };
   }
   if (valid?.has(schema, text)) return { ok: true, msg: raw as z.infer<S> };
-  const r = schema.safeParse(raw);
+  const r = z.safeParse(schema, raw);
   if (r.success) valid?.learn(schema, text, raw, r.data);
   if (!r.success) {
     const t = raw && typeof raw === 'object' && 'type' in raw ? String((raw as { type: unknown }).type).slice(0, 40) : '?';
@@ -257,7 +262,7 @@ export function decodeFrame<S extends z.ZodType>(
  * of a text known good. Bounded: the latest texts, small ones.
  */
 export class ValidFrames {
-  private readonly texts = new Map<z.ZodType, Set<string>>();
+  private readonly texts = new Map<z.ZodMiniType, Set<string>>();
   constructor(
     // the same frame reaches a process's agents at about the same time: a few texts are enough,
     // and a one-agent daemon (no use for them) holds at most 8 x 16 KiB
@@ -265,12 +270,12 @@ export class ValidFrames {
     private readonly maxChars = 16 * 1024,
   ) {}
 
-  has(schema: z.ZodType, text: string): boolean {
+  has(schema: z.ZodMiniType, text: string): boolean {
     return this.texts.get(schema)?.has(text) ?? false;
   }
 
   /** After `schema` accepted `raw` (the JSON.parse of `text`) giving `parsed`. */
-  learn(schema: z.ZodType, text: string, raw: unknown, parsed: unknown): void {
+  learn(schema: z.ZodMiniType, text: string, raw: unknown, parsed: unknown): void {
     if (text.length > this.maxChars || !isDeepStrictEqual(parsed, raw)) return;
     let set = this.texts.get(schema);
     if (!set) this.texts.set(schema, (set = new Set()));

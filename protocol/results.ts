@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod/mini';
 
 /** One state's outcome, as Salt's `ret` dict plus where and when it ran. Sent agent -> master. */
 export const StateResultSchema = z.object({
@@ -9,23 +9,23 @@ export const StateResultSchema = z.object({
   fun: z.string(),
   name: z.string(),
   /** true: converged/succeeded, false: failed, null: test mode with pending changes */
-  result: z.boolean().nullable(),
+  result: z.nullable(z.boolean()),
   changes: z.record(z.string(), z.unknown()),
   comment: z.string(),
   /** ISO time the state started */
   start: z.string(),
   duration_ms: z.number(),
   /** position in execution order, from 0 */
-  run_num: z.number().int(),
-  warnings: z.array(z.string()).optional(),
+  run_num: z.int(),
+  warnings: z.optional(z.array(z.string())),
 });
 export type StateResult = z.infer<typeof StateResultSchema>;
 
 export const RunCountsSchema = z.object({
-  total: z.number().int(),
-  succeeded: z.number().int(),
-  changed: z.number().int(),
-  failed: z.number().int(),
+  total: z.int(),
+  succeeded: z.int(),
+  changed: z.int(),
+  failed: z.int(),
 });
 export type RunCounts = z.infer<typeof RunCountsSchema>;
 

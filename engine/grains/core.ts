@@ -6,7 +6,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import { loadSaltYaml } from '../render/salt-yaml.js';
-import { z } from 'zod';
+import * as z from 'zod/mini';
 
 export type Grains = Record<string, unknown>;
 

@@ -10,7 +10,7 @@
  */
 import fs from 'node:fs';
 import os from 'node:os';
-import { z } from 'zod';
+import * as z from 'zod';
 import { exec } from './exec.js';
 
 export interface ShellCommandOptions {

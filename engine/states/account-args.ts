@@ -1,5 +1,5 @@
 /** Argument shapes shared by the user and group states (Salt trees write these loosely). */
-import { z } from 'zod';
+import * as z from 'zod';
 import { accountNameArg } from './define.js';
 
 /** Salt treats `uid: ''` (from `{{ data.get('uid', '') }}`) and null as "not given". */

@@ -7,7 +7,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { z } from 'zod';
+import * as z from 'zod';
 import { boolArg, defineState, principalArg, StateFailure, type StateModule } from './define.js';
 import { exec } from '../run/exec.js';
 import { lookupGroup, lookupUser } from './runas.js';

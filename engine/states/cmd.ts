@@ -12,7 +12,7 @@
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { z } from 'zod';
+import * as z from 'zod';
 import { accountNameArg, boolArg, defineState, listArg, StateFailure, type ApplyOutcome, type StateModule } from './define.js';
 import type { RunContext } from './context.js';
 import { CommandExecutionError, envArg, getpwnam, normaliseEnv, runShellCommand } from '../run/shell-command.js';

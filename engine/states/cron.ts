@@ -2,7 +2,7 @@
  * cron.present / cron.absent: jobs in a user's crontab, as salt.states.cron does it
  * (`crontab -u USER -l` to read, `crontab -u USER -` to write, Salt's identifier marker).
  */
-import { z } from 'zod';
+import * as z from 'zod';
 import { randomInt } from 'node:crypto';
 import { accountNameArg, boolArg, defineState, StateFailure, type StateModule } from './define.js';
 import type { RunContext } from './context.js';

@@ -8,7 +8,7 @@
  * - A problem with the system or the arguments is a thrown `StateFailure` (result: false, the
  *   message becomes the comment); anything else thrown is a bug and is reported the same way.
  */
-import { z } from 'zod';
+import * as z from 'zod';
 import type { RunContext } from './context.js';
 
 export type Changes = Record<string, unknown>;

@@ -8,7 +8,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { z } from 'zod';
+import * as z from 'zod';
 import { accountNameArg, boolArg, defineState, programName, StateFailure, type StateModule } from './define.js';
 import type { RunContext } from './context.js';
 import { exec, type ExecOptions, type ExecResult } from '../run/exec.js';

@@ -17,7 +17,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
-import { z } from 'zod';
+import * as z from 'zod';
 import type { RunContext } from './context.js';
 import { boolArg, defineState, StateFailure, type Changes, type StateModule } from './define.js';
 import { atomicWrite, makeDirs } from './file/atomic-write.js';

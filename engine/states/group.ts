@@ -6,7 +6,7 @@
  * an update and lists the attributes only in the comment; the attribute keys say more and let
  * test mode predict exactly the keys of the real run.) `members: []` empties the group.
  */
-import { z } from 'zod';
+import * as z from 'zod';
 import { accountNameArg, boolArg, defineState, StateFailure, type Changes, type StateModule } from './define.js';
 import type { RunContext } from './context.js';
 import { exec, execOk, operands } from '../run/exec.js';

@@ -5,7 +5,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { z } from 'zod';
+import * as z from 'zod';
 import { boolArg, defineState, listArg, StateFailure, type StateModule } from './define.js';
 import { atomicWrite } from './file/atomic-write.js';
 import { refuseSpecial } from './file/paths.js';

@@ -15,7 +15,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { z } from 'zod';
+import * as z from 'zod';
 import { defineState, StateFailure, type StateModule } from './define.js';
 import type { RunContext } from './context.js';
 import { readIfPresent, writeKeepingPerms } from './system-file.js';

@@ -8,7 +8,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { z } from 'zod';
+import * as z from 'zod';
 import { boolArg, defineState, StateFailure, type ApplyOutcome, type Changes, type StateModule } from './define.js';
 import type { RunContext } from './context.js';
 import { exec } from '../run/exec.js';

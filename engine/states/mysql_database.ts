@@ -3,7 +3,7 @@
  * (schema) with an optional default character set and collation, changed with ALTER DATABASE
  * when they differ. Connection settings: engine/states/mysql/client.ts.
  */
-import { z } from 'zod';
+import * as z from 'zod';
 import type { RunContext } from './context.js';
 import { defineState, StateFailure, type Changes, type StateModule } from './define.js';
 import {

@@ -9,7 +9,7 @@
  * before the GRANT, which is how a grant is narrowed (MySQL never narrows on GRANT).
  * absent: the listed privileges the account holds at that level are revoked.
  */
-import { z } from 'zod';
+import * as z from 'zod';
 import type { RunContext } from './context.js';
 import { boolArg, defineState, StateFailure, type StateModule } from './define.js';
 import { checkName, connectionArgs, invalidate, readGrantLines, resolveConnection, runSql, type Connection } from './mysql/client.js';

@@ -8,7 +8,7 @@
  * SET PASSWORD = '*...'). SET PASSWORD keeps the rest of an `IDENTIFIED VIA a OR b` chain, so
  * an account that also logs in by unix_socket (Debian's root) keeps doing so.
  */
-import { z } from 'zod';
+import * as z from 'zod';
 import { boolArg, defineState, StateFailure, type Changes, type StateModule } from './define.js';
 import {
   checkName,

@@ -3,7 +3,7 @@
  * or global. What is installed is read with one `npm ls --json` per directory per run.
  */
 import fs from 'node:fs';
-import { z } from 'zod';
+import * as z from 'zod';
 import { accountNameArg, boolArg, defineState, listArg, nameUnless, programName, StateFailure, type StateModule } from './define.js';
 import type { RunContext } from './context.js';
 import { exec, operands, type ExecOptions } from '../run/exec.js';

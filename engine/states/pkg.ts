@@ -4,7 +4,7 @@
  * `names` is expanded by the compiler into one state per name; `pkgs` is ONE state and ONE
  * package-manager transaction for all its packages, and so is `sources` (package files).
  */
-import { z } from 'zod';
+import * as z from 'zod';
 import { boolArg, defineState, nameUnless, packageNameArg, StateFailure, type StateModule } from './define.js';
 import type { RunContext } from './context.js';
 import { readSources } from './pkg-sources.js';

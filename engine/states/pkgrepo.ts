@@ -6,7 +6,7 @@
  */
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { z } from 'zod';
+import * as z from 'zod';
 import { boolArg, defineState, StateFailure, type StateModule } from './define.js';
 import type { RunContext } from './context.js';
 import { PkgError, type FileWrite, type PkgProvider, type RepoArgs, type RepoPlan } from '../providers/pkg/types.js';

@@ -3,7 +3,7 @@
  * the `{<name>: true}` change shape follow salt/states/service.py so Salt users read familiar
  * output. The init system is behind a provider (engine/providers/service), chosen from grains.
  */
-import { z } from 'zod';
+import * as z from 'zod';
 import { boolArg, defineState, StateFailure, type ApplyOutcome, type StateModule } from './define.js';
 import type { RunContext } from './context.js';
 import { serviceNameSchema, type ActionOptions, type ServiceProvider, type ServiceStatus } from '../providers/service/types.js';

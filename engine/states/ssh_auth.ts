@@ -9,7 +9,7 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { z } from 'zod';
+import * as z from 'zod';
 import type { RunContext } from './context.js';
 import { defineState, listArg, principalArg, StateFailure, type Changes, type StateModule } from './define.js';
 import { atomicWrite } from './file/atomic-write.js';

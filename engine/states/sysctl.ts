@@ -6,7 +6,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { z } from 'zod';
+import * as z from 'zod';
 import { defineState, StateFailure, type StateModule } from './define.js';
 import { exec } from '../run/exec.js';
 import { tempName } from './file/atomic-write.js';

@@ -1,5 +1,5 @@
 /** Salt's `test` state module: states that do nothing, or pretend to, for trees and tests. */
-import { z } from 'zod';
+import * as z from 'zod';
 import { defineState, StateFailure, type StateModule } from './define.js';
 
 const anyArgs = z.object({ name: z.string() }).passthrough();

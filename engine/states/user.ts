@@ -8,7 +8,7 @@
  * then enforces, so test mode shows exactly the keys the real run changes.
  */
 import fs from 'node:fs/promises';
-import { z } from 'zod';
+import * as z from 'zod';
 import { boolArg, defineState, StateFailure, type Changes, type StateModule } from './define.js';
 import type { RunContext } from './context.js';
 import { exec, execOk, operands } from '../run/exec.js';

@@ -1,5 +1,5 @@
 /** `console:` in master.yaml: the read-only web console (absent: no console). */
-import { z } from 'zod';
+import * as z from 'zod';
 
 export const ConsoleConfigSchema = z.strictObject({
   /** address the console listens on; the default keeps it on the master itself */

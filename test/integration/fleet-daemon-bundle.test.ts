@@ -6,6 +6,7 @@
  * own (dist/bundle/job-worker.cjs: the engine and the worker's loop). An agent that runs its jobs
  * itself (`multiprocessing: False`) runs from the CLI bundle.
  */
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -41,6 +42,18 @@ describe('fleet: the agent daemon bundle', () => {
     // nor the CLI socket's schemas (built at load, never used by an agent)
     expect(sources).not.toContain('protocol/cli-messages.ts');
     expect(sources).toContain('cli/zod-jitless.ts');
+    // nor zod's classic API: its schemas carry their methods as closures per instance, what an
+    // idle agent holds for its life (the daemon's schemas are zod/mini ones)
+    expect(sources.filter((s) => /node_modules\/zod\/(v4\/)?classic\//.test(s))).toEqual([]);
+  });
+
+  it("says what is wrong in a config in English, as the CLI does (zod/mini loads no messages of its own)", () => {
+    const bad = path.join(fleet.dir, 'bad-agent.yaml');
+    fs.writeFileSync(bad, 'master_port: 70000\nmaster: []\n');
+    const r = spawnSync(process.execPath, [path.join(REPO, 'bin/tsalt.js'), 'agent', '--config', bad], { encoding: 'utf8', timeout: 60_000 });
+    expect(r.status).toBe(1);
+    expect(r.stderr).toContain(`${bad}: 'master_port': Too big: expected number to be <=65535`);
+    expect(r.stderr).toContain(`${bad}: 'master': Too small: expected array to have >=1 items`);
   });
 
   it('runs the daemon from it; its job worker makes the key and runs the job from the job worker bundle', async () => {

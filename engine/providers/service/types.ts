@@ -2,7 +2,7 @@
  * What the service states need from an init system. One implementation per init system
  * (systemd, sysv), chosen in select.ts from grains; the state module never branches on the OS.
  */
-import { z } from 'zod';
+import * as z from 'zod';
 import { ProviderError, type HostEnv } from '../host.js';
 
 export interface ServiceStatus {

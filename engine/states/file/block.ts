@@ -2,7 +2,7 @@
  * file.blockreplace (a block of lines between two marker lines) and file.accumulated (text
  * collected during the run for a file, read by file.managed templates and file.blockreplace).
  */
-import { z } from 'zod';
+import * as z from 'zod';
 import { boolArg, defineState, listArg, StateFailure } from '../define.js';
 import { accumulatedChunks, charge } from './accumulator.js';
 import { requireAbsolute } from './paths.js';

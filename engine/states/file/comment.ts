@@ -2,7 +2,7 @@
  * file.comment / file.uncomment: put a comment character in front of matching lines, or take
  * it away. Salt's `file.comment_line`: a line is edited when the regex matches from its start.
  */
-import { z } from 'zod';
+import * as z from 'zod';
 import { boolArg, defineState, StateFailure } from '../define.js';
 import { requireAbsolute } from './paths.js';
 import { pyEscape, pyRegex } from './regex.js';

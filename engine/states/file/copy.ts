@@ -1,7 +1,7 @@
 /** file.copy: copy a local file (on the managed system, so mapped through --root too). */
 import fs from 'node:fs';
 import path from 'node:path';
-import { z } from 'zod';
+import * as z from 'zod';
 import type { Changes } from '../define.js';
 import { boolArg, defineState, modeArg, principalArg, StateFailure } from '../define.js';
 import { atomicWrite, makeDirs } from './atomic-write.js';

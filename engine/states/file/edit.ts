@@ -3,7 +3,7 @@
  * (lines that are missing). Each computes the new text in `check` and writes it atomically
  * through the shared file core, keeping the file's owner and mode.
  */
-import { z } from 'zod';
+import * as z from 'zod';
 import { boolArg, defineState, listArg, modeArg, principalArg, StateFailure } from '../define.js';
 import { resolveOwner } from './ownership.js';
 import { requireAbsolute } from './paths.js';

@@ -3,7 +3,7 @@
  * (a commented one is uncommented when `uncomment` names the comment characters), later
  * uncommented occurrences are removed, and missing keys can be appended.
  */
-import { z } from 'zod';
+import * as z from 'zod';
 import { boolArg, defineState, StateFailure } from '../define.js';
 import { requireAbsolute } from './paths.js';
 import { applyPlan, linesWithEnds, lstripChars, planText, readText } from './text.js';

@@ -1,5 +1,5 @@
 /** file.managed: a file with the content, owner and mode the tree says. */
-import { z } from 'zod';
+import * as z from 'zod';
 import type { RunContext } from '../context.js';
 import { boolArg, defineState, listArg, modeArg, principalArg, StateFailure } from '../define.js';
 import { applyFile, planFile, type FilePlan } from './core.js';

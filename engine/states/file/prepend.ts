@@ -3,7 +3,7 @@
  * order, whitespace ignored) is not added again; with `header: True` the lines must be the
  * file's first lines exactly, and are put there when they are not.
  */
-import { z } from 'zod';
+import * as z from 'zod';
 import { boolArg, defineState, listArg, StateFailure } from '../define.js';
 import { requireAbsolute } from './paths.js';
 import { applyPlan, linesWithEnds, outcome, planText, readText, sourceArgs, sourceTexts, whitespaceSplitRegex } from './text.js';

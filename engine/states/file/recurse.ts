@@ -4,7 +4,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { z } from 'zod';
+import * as z from 'zod';
 import type { RunContext } from '../context.js';
 import type { Changes } from '../define.js';
 import { boolArg, defineState, modeArg, principalArg, StateFailure } from '../define.js';

@@ -6,7 +6,7 @@
  */
 import fs from 'node:fs';
 import { dumpSaltYaml, loadSaltYaml } from '../../render/salt-yaml.js';
-import { z } from 'zod';
+import * as z from 'zod';
 import { traverse, deepMerge } from '../../render/salt-functions.js';
 import { boolArg, defineState, modeArg, principalArg, StateFailure } from '../define.js';
 import { applyFile, planFile } from './core.js';

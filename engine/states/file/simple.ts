@@ -1,7 +1,7 @@
 /** file.absent, file.exists, file.missing, file.touch: presence of a path. */
 import fs from 'node:fs';
 import path from 'node:path';
-import { z } from 'zod';
+import * as z from 'zod';
 import { boolArg, defineState, StateFailure } from '../define.js';
 import { makeDirs } from './atomic-write.js';
 import { defaultPerms } from './ownership.js';

@@ -1,7 +1,7 @@
 /** file.symlink: a symbolic link `name` -> `target`, replaced atomically. */
 import fs from 'node:fs';
 import path from 'node:path';
-import { z } from 'zod';
+import * as z from 'zod';
 import type { Changes } from '../define.js';
 import { boolArg, defineState, principalArg, StateFailure } from '../define.js';
 import { makeDirs, syncDir, tempName } from './atomic-write.js';

@@ -5,7 +5,7 @@
  * `_get_template_texts` does.
  */
 import fs from 'node:fs';
-import { z } from 'zod';
+import * as z from 'zod';
 import type { RunContext } from '../context.js';
 import { listArg, StateFailure } from '../define.js';
 import { applyFile, planFile, type FilePlan } from './core.js';

@@ -12,7 +12,7 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { z } from 'zod';
+import * as z from 'zod';
 import type { RunContext } from '../context.js';
 import { StateFailure } from '../define.js';
 import { exec } from '../../run/exec.js';
