@@ -104,6 +104,24 @@ export const ROLLOUT_LEASE = 'rollout';
 
 export class ReleaseError extends Error {}
 
+/** How many times a push whose handling fails is tried before it is left failed (see Releaser.pushFailed). */
+export const PUSH_TRIES = 8;
+/** The reason of a pushed revision that could not be acted on. */
+const PUSH_FAILED = 'the push could not be acted on: ';
+
+/** A pushed revision recorded and not acted on: `seen` (recording why it failed failed too), or failed with PUSH_FAILED. */
+function unacted(row: { outcome: string; detail: string | null }): boolean {
+  return row.outcome === 'seen' || (row.outcome === 'failed' && !!row.detail?.startsWith(PUSH_FAILED));
+}
+
+interface PushRetry {
+  sha: string;
+  /** the desired revision it was pushed over (sha undefined: none); undefined: the try failed before reading it */
+  previous: { sha: string | undefined } | undefined;
+  tries: number;
+  timer?: NodeJS.Timeout;
+}
+
 const short = (sha: string | null | undefined) => (sha ? sha.slice(0, 12) : '-');
 
 export class Releaser {
@@ -123,6 +141,8 @@ export class Releaser {
   private leasedRuns = 0;
   /** takes and releases of ROLLOUT_LEASE, in order (a release must not overtake a later take) */
   private leaseOps: Promise<unknown> = Promise.resolve();
+  /** the branch head whose handling threw, tried again (see pushFailed()) */
+  private pushRetry: PushRetry | undefined;
 
   constructor(private readonly d: ReleaserDeps) {}
 
@@ -157,6 +177,7 @@ export class Releaser {
     clearInterval(this.timer);
     clearTimeout(this.debounce);
     clearTimeout(this.convergeTimer);
+    this.dropPushRetry();
     for (const w of this.watchers) w.close();
   }
 
@@ -226,44 +247,124 @@ export class Releaser {
       this.d.log.debug(`rollout: branch head ${short(head)}: pushes are handled by the master holding the ${RELEASES_LEASE} lease`);
       return;
     }
+    const { store } = this.d;
+    const row = await store.getRevision(head);
+    const retry = this.pushRetry?.sha === head ? this.pushRetry : undefined;
+    if (!retry) this.dropPushRetry(); // a newer push: the one that failed stays failed, the new one is acted on
+    if (row && !(retry && (await this.stillUnacted(retry, row)))) return; // seen (and dealt with) before
+    if (!row) await this.record(head);
+    let previous = retry?.previous;
+    try {
+      previous ??= { sha: await store.desired() };
+      await this.actOn(head, previous.sha, !!retry?.previous);
+      this.dropPushRetry();
+    } catch (e) {
+      await this.pushFailed(head, previous, retry, e as Error);
+    }
+  }
+
+  /**
+   * Acts on the branch head `head`, recorded, pushed over the desired revision `previous`.
+   * `retry`: an earlier try over `previous` threw; it may have made `head` desired before it did.
+   */
+  private async actOn(head: string, previous: string | undefined, retry: boolean): Promise<void> {
     const { store, log } = this.d;
-    if (await store.getRevision(head)) return; // seen (and dealt with) before
-    await this.record(head);
     const desired = await store.desired();
-    if (desired === head) return;
-    if (desired === undefined) {
-      await store.setDesired(head);
+    if (desired === head && !retry) return;
+    if (previous === undefined) {
+      if (desired !== head) await store.setDesired(head);
       await store.setRevisionOutcome(head, this.cfg ? 'rolling_out' : 'seen');
       log.info(`rollout: first revision ${short(head)} is the desired revision`);
       if (this.cfg) await this.convergeAll();
       void this.watch(); // the ref's directory may exist only now (first push)
       return;
     }
-    if (!(await this.d.source.isAncestor(desired, head))) {
-      const why = `does not descend from the desired revision ${short(desired)} (a force-push?); not rolled out: \`tsalt rollout ${short(head)} --force\` does it`;
-      await store.setRevisionOutcome(head, 'refused', why);
-      log.warn(`rollout: pushed revision ${short(head)} ${why}`);
-      return;
+    if (desired !== head) {
+      if (!(await this.d.source.isAncestor(previous, head))) {
+        const why = `does not descend from the desired revision ${short(previous)} (a force-push?); not rolled out: \`tsalt rollout ${short(head)} --force\` does it`;
+        await store.setRevisionOutcome(head, 'refused', why);
+        log.warn(`rollout: pushed revision ${short(head)} ${why}`);
+        return;
+      }
+      try {
+        await this.d.source.snapshot(head); // a commit that cannot be served (no top.sls, ...) never becomes desired
+      } catch (e) {
+        await store.setRevisionOutcome(head, 'refused', (e as Error).message);
+        log.warn(`rollout: pushed revision ${short(head)} refused: ${(e as Error).message}`);
+        return;
+      }
+      if (this.cfg) await this.pinUnreached(previous);
+      await store.setDesired(head);
     }
-    try {
-      await this.d.source.snapshot(head); // a commit that cannot be served (no top.sls, ...) never becomes desired
-    } catch (e) {
-      await store.setRevisionOutcome(head, 'refused', (e as Error).message);
-      log.warn(`rollout: pushed revision ${short(head)} refused: ${(e as Error).message}`);
-      return;
-    }
-    if (this.cfg) await this.pinUnreached(desired);
-    await store.setDesired(head);
     if (!this.cfg) {
+      if (retry) await store.setRevisionOutcome(head, 'seen'); // no longer failed
       log.info(`rollout: revision ${short(head)} is desired (no rollout: configured: it goes out with the next apply or schedule)`);
       return;
     }
     await store.setRevisionOutcome(head, 'rolling_out');
-    log.info(`rollout: revision ${short(desired)} -> ${short(head)} pushed`);
+    log.info(`rollout: revision ${short(previous)} -> ${short(head)} pushed`);
     // the queue swallows a failed run (the next one goes on): said here, or a push's rollout ends unseen
-    void this.enqueueRollingOut(head, () => this.leased('wait', () => this.run({ revision: head, previous: desired, reason: 'push', user: 'push' }))).catch((e: Error) =>
+    void this.enqueueRollingOut(head, () => this.leased('wait', () => this.run({ revision: head, previous, reason: 'push', user: 'push' }))).catch((e: Error) =>
       log.error(`rollout ${short(head)}: ${e.message}; the revision stays desired, agents behind get it when they next connect or at the next rollout`),
     );
+  }
+
+  /**
+   * A push whose handling threw after it was recorded (the store failing as it is made desired,
+   * say). Without more, the next check would take it as dealt with (it is recorded) and the push
+   * would never be acted on, with nothing in `tsalt revisions` to say so.
+   *
+   * Retried, then failed: a store error is most often transient, and a push is what an operator
+   * asked for, so it is tried again (as Salt's gitfs or Argo CD keep reconciling to the branch)
+   * at the next check and after a backoff (1 s, 2 s, 4 s ... at most poll_s), PUSH_TRIES tries in
+   * all. Meanwhile and after, the revision is `failed` with "the push could not be acted on:
+   * <error>": `tsalt revisions` shows it, and the operator can `tsalt rollout` it (a master that
+   * restarts, or another master taking the releases lease over, does not retry it: it shows
+   * failed). A retry acts on the push only while nothing else was: the desired revision is still
+   * the one it was pushed over (or the push itself, made desired before the error) and the
+   * revision was not acted on since (an operator's `tsalt rollout` of it, say); an operator who
+   * moved the fleet elsewhere is never overridden. Best effort, never throws.
+   */
+  private async pushFailed(head: string, previous: PushRetry['previous'], retry: PushRetry | undefined, e: Error): Promise<void> {
+    const { store, log } = this.d;
+    const tries = (retry?.tries ?? 0) + 1;
+    const why = `${PUSH_FAILED}${e.message}`;
+    this.dropPushRetry();
+    try {
+      const row = await store.getRevision(head);
+      if (row && !unacted(row)) {
+        // it got its outcome before the error (a first revision rolling out whose converge threw...): that stays
+        log.warn(`rollout: pushed revision ${short(head)} (${row.outcome}): ${e.message}`);
+        return;
+      }
+      await store.setRevisionOutcome(head, 'failed', why);
+    } catch (e2) {
+      log.error(`rollout: recording that pushed revision ${short(head)} could not be acted on (${e.message}): ${(e2 as Error).message}`);
+    }
+    if (tries >= PUSH_TRIES || this.stopped) {
+      log.error(`rollout: pushed revision ${short(head)} ${why}; tried ${tries} time(s), it stays failed: \`tsalt rollout ${short(head)}\` acts on it`);
+      return;
+    }
+    const delay = Math.min(1000 * 2 ** (tries - 1), (this.cfg?.poll_s ?? 60) * 1000);
+    log.warn(`rollout: pushed revision ${short(head)} ${why}; trying again in ${Math.round(delay / 1000)} s (try ${tries + 1}/${PUSH_TRIES})`);
+    const timer = setTimeout(() => void this.check(), delay);
+    timer.unref();
+    this.pushRetry = { sha: head, previous, tries, timer };
+  }
+
+  /** A push that failed is still not acted on by anything else (see pushFailed()). */
+  private async stillUnacted(retry: PushRetry, row: { outcome: string; detail: string | null }): Promise<boolean> {
+    const failed = unacted(row);
+    const desired = await this.d.store.desired();
+    if (failed && (!retry.previous || desired === retry.previous.sha || desired === retry.sha)) return true;
+    this.dropPushRetry();
+    this.d.log.info(`rollout: pushed revision ${short(retry.sha)} is not tried again: ${failed ? `the desired revision moved to ${short(desired)} since` : `it is ${row.outcome} since`}`);
+    return false;
+  }
+
+  private dropPushRetry(): void {
+    clearTimeout(this.pushRetry?.timer);
+    this.pushRetry = undefined;
   }
 
   /**
@@ -408,6 +509,7 @@ export class Releaser {
     if (!o.force && desired && desired !== sha && !(await this.d.source.isAncestor(desired, sha))) {
       throw new ReleaseError(`revision ${short(sha)} does not descend from the desired revision ${short(desired)}; \`tsalt rollback ${short(sha)}\` goes back, --force rolls it out anyway`);
     }
+    this.dropPushRetry(); // the operator acts: a push that failed is not tried again over it
     await this.record(sha);
     if (desired) await this.pinUnreached(desired);
     await this.d.store.setDesired(sha);
@@ -424,6 +526,7 @@ export class Releaser {
     const snap = await this.d.source.snapshot(rev);
     const sha = snap.revision;
     const desired = await this.d.store.desired();
+    this.dropPushRetry(); // the operator acts: a push that failed is not tried again over it
     await this.record(sha);
     let ids: string[] | undefined;
     if (target) {

@@ -4,7 +4,8 @@
  * force-push of another history is refused; `tsalt rollback` holds through scheduled runs;
  * `tsalt revisions` and `tsalt status` show it all (issue 8, failures 1, 2, 5, 7). A rollout
  * the store fails mid-way (the test's trigger, on either store) ends failed with the reason,
- * never left rolling out.
+ * never left rolling out; a push the store fails to make desired is failed with the reason and
+ * tried again, never taken as dealt with.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildOnce, waitFor } from './fleet-harness.js';
@@ -235,5 +236,40 @@ describe('fleet: releases from a bare repository', () => {
     expect(revs.find((r) => r.sha === v4)).toMatchObject({ outcome: 'rolled_out', desired: true });
     expect(revs.find((r) => r.sha === v3)).toMatchObject({ outcome: 'failed' });
     expect((await status()).last_rollout).toMatchObject({ revision: v4, status: 'succeeded' });
+  });
+
+  it('a push the store fails to make desired is failed with the reason, not taken as dealt with; tried again, it goes out once the store is back', async () => {
+    const desired = (await inSync((await status()).desired)).desired;
+    const before = fleet.agentFile('r1', 'etc/app.conf');
+    // the store refuses to move the desired revision (after the push is recorded), the test's own trigger on either store
+    const pg = /^postgres/.test(String(fleet.masterCfg.store ?? ''));
+    await fleet.storeExec(
+      pg
+        ? `CREATE FUNCTION test_refuse_desired() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'desired revision refused by the test'; END $$;
+           CREATE TRIGGER test_refuse_desired BEFORE UPDATE ON meta FOR EACH ROW WHEN (NEW.key = 'desired.revision') EXECUTE FUNCTION test_refuse_desired();`
+        : "CREATE TRIGGER test_refuse_desired BEFORE UPDATE ON meta WHEN NEW.key = 'desired.revision' BEGIN SELECT RAISE(ABORT, 'desired revision refused by the test'); END;",
+    );
+    const v5 = fleet.push('v5: port 8005', files('v5', 8005));
+    const failed = await waitFor('the push failed', async () => (await revisions()).find((r) => r.sha === v5 && r.outcome === 'failed'));
+    expect(failed).toMatchObject({ desired: false });
+    expect(failed.detail).toMatch(/^the push could not be acted on: .*desired revision refused by the test/);
+    const listed = await fleet.cli(['revisions']);
+    expect(listed.code, listed.stderr).toBe(0);
+    expect(listed.stdout).toContain(`${v5.slice(0, 12)}: the push could not be acted on: `);
+    // tried again (and failing again): still failed, still not desired, nothing rolled out
+    const logs = () => `${fleet.master!.out}${fleet.master2?.out ?? ''}`;
+    await waitFor('the push tried again', async () => (/pushed revision [0-9a-f]{12} the push could not be acted on: .*try 3\//.test(logs()) ? true : undefined));
+    expect((await revisions()).find((r) => r.sha === v5)).toMatchObject({ outcome: 'failed', desired: false });
+    expect((await status()).desired).toBe(desired);
+    expect(fleet.agentFile('r1', 'etc/app.conf')).toBe(before);
+    expect(fleet.master!.running).toBe(true);
+    if (fleet.master2) expect(fleet.master2.running).toBe(true);
+    // the store is back: the push is acted on, without another push or an operator's command
+    await fleet.storeExec(pg ? 'DROP TRIGGER test_refuse_desired ON meta; DROP FUNCTION test_refuse_desired();' : 'DROP TRIGGER test_refuse_desired;');
+    await inSync(v5);
+    expect(fleet.agentFile('r1', 'etc/app.conf')?.trim()).toBe('release=v5 port=8005');
+    expect(fleet.agentFile('r2', 'etc/app.conf')?.trim()).toBe('release=v5 port=8005');
+    expect((await revisions()).find((r) => r.sha === v5)).toMatchObject({ outcome: 'rolled_out', desired: true, detail: null });
+    expect((await status()).last_rollout).toMatchObject({ revision: v5, status: 'succeeded', reason: 'push' });
   });
 });
