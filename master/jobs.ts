@@ -159,14 +159,28 @@ export interface FleetRevisions {
   forAgent(a: AgentRow, desired: string | undefined): string | undefined;
 }
 
+/** What a master knows of one agent's run beyond its row in the store. */
+interface RunHere {
+  /** how often the job was sent again to the agent when it came back without it (onHello) */
+  resent: number;
+  /** its job_ack was read here (its row may still say queued: the write is batched) */
+  acked: boolean;
+  /**
+   * run_nums of the run's results streamed to this master (observers were told of them then):
+   * its stored return tells them of the others only
+   */
+  streamed?: Set<number>;
+}
+
 export class JobManager {
   private readonly active = new Map<string, ActiveJob>();
   /** jid -> agent -> timer that marks the agent lost unless it comes back with the job */
   private readonly lostTimers = new Map<string, NodeJS.Timeout>();
-  /** `${jid}/${agent}` -> how often the job was sent again to an agent that came back without it (onHello) */
-  private readonly resent = new Map<string, number>();
-  /** `${jid}/${agent}`: its job_ack was read here (its row may still say queued: the write is batched) */
-  private readonly acked = new Set<string>();
+  /**
+   * `${jid}/${agent}` -> what this master knows of a run beyond its row (RunHere). Made when
+   * first needed, dropped when the run ends here (finish) or is let go (pruneHeld).
+   */
+  private readonly runsHere = new Map<string, RunHere>();
   /**
    * `${jid}/${agent}` -> a return the store could not take (locked past busy_timeout, disk
    * full), tried again every held_return_retry_s. Not acknowledged until stored, so the agent
@@ -188,12 +202,6 @@ export class JobManager {
   private readonly heldLoading = new Map<string, Promise<HeldJob | undefined>>();
   /** jid -> agents of another master's job with new state results stored, told to its owner once a tick */
   private readonly progressOut = new Map<string, Set<string>>();
-  /**
-   * `${jid}/${agent}` -> run_nums of the run's results streamed to this master (observers were
-   * told of them then): its stored return tells them of the others only. Dropped when the run
-   * ends here (finish) or is let go (pruneHeld).
-   */
-  private readonly streamedHere = new Map<string, Set<number>>();
   /** bus events gathered in one tick: one dispatch per master and job, one returned per job */
   private readonly outgoing = new Map<string, OutgoingEvent>();
   /** returns and streamed results of a tick, stored in one transaction each (master/tick-batcher.ts) */
@@ -487,6 +495,13 @@ export class JobManager {
   }
 
 
+  /** The record of run `key` (`${jid}/${agent}`), made empty when it has none yet. */
+  private runHere(key: string): RunHere {
+    let run = this.runsHere.get(key);
+    if (!run) this.runsHere.set(key, (run = { resent: 0, acked: false }));
+    return run;
+  }
+
   /**
    * An agent's run ended one way or another. The store's transition decides: only the call
    * that moved the row (or a return stored by finishJobAgent, passed as `body`) ends the run;
@@ -496,9 +511,7 @@ export class JobManager {
    */
   private async finish(jid: string, id: string, status: AgentJobStatus, body?: ReturnBody, error?: string): Promise<void> {
     this.disarmLost(jid, id);
-    this.resent.delete(`${jid}/${id}`);
-    this.acked.delete(`${jid}/${id}`);
-    this.streamedHere.delete(`${jid}/${id}`);
+    this.runsHere.delete(`${jid}/${id}`);
     // from here the run may be closed in the store: its messages ask the store again (openHere)
     this.active.get(jid)?.closing.add(id);
     let moved = body !== undefined;
@@ -554,9 +567,7 @@ export class JobManager {
 
   /** Another master's job is forgotten here once every agent sent it from here has ended. */
   private pruneHeld(jid: string, id: string): void {
-    this.streamedHere.delete(`${jid}/${id}`);
-    this.resent.delete(`${jid}/${id}`);
-    this.acked.delete(`${jid}/${id}`);
+    this.runsHere.delete(`${jid}/${id}`);
     const held = this.held.get(jid);
     if (!held || !held.sent.has(id)) return;
     held.sent.delete(id);
@@ -793,7 +804,7 @@ export class JobManager {
       }
       // never acknowledged: the job message most likely went down with the last connection
       // (an agent cut off by a missed heartbeat under load), so a state run is sent on this one
-      if (row.status === 'queued' && !this.acked.has(`${row.jid}/${conn.id}`) && (await this.resend(row.jid, conn))) continue;
+      if (row.status === 'queued' && !this.runsHere.get(`${row.jid}/${conn.id}`)?.acked && (await this.resend(row.jid, conn))) continue;
       await this.finish(row.jid, conn.id, 'lost', undefined, 'agent came back without the job (restarted or killed mid-run)');
     }
   }
@@ -811,7 +822,7 @@ export class JobManager {
   private async resend(jid: string, conn: AgentConn): Promise<boolean> {
     const id = conn.id;
     const key = `${jid}/${id}`;
-    const n = (this.resent.get(key) ?? 0) + 1;
+    const n = (this.runsHere.get(key)?.resent ?? 0) + 1;
     if (n > MAX_RESENDS) return false;
     const job = this.active.get(jid);
     const held = job ? undefined : this.held.get(jid);
@@ -823,7 +834,7 @@ export class JobManager {
       const row = await this.store.getJob(jid);
       if (!row || row.kind !== 'apply' || (row.args as { pillar_keys?: unknown }).pillar_keys) return false;
     }
-    this.resent.set(key, n);
+    this.runHere(key).resent = n;
     this.disarmLost(jid, id);
     this.log.info(`job ${jid}: ${id} came back without the job, which it had not acknowledged; sending it again`);
     if (job) {
@@ -839,7 +850,7 @@ export class JobManager {
 
   private async onAck(conn: AgentConn, m: Msg<'job_ack'>): Promise<void> {
     // kept while the run is open here (finish and pruneHeld drop it)
-    if (this.active.get(m.jid)?.inflight.has(conn.id) || this.held.get(m.jid)?.sent.has(conn.id)) this.acked.add(`${m.jid}/${conn.id}`);
+    if (this.active.get(m.jid)?.inflight.has(conn.id) || this.held.get(m.jid)?.sent.has(conn.id)) this.runHere(`${m.jid}/${conn.id}`).acked = true;
     // only a run not ended moves to running; bookkeeping: a failing store must not cut the
     // agent off mid-job (its return says the rest)
     await this.safely(`job ${m.jid}: recording ${conn.id} running`, () => this.running.add({ jid: m.jid, agentId: conn.id }));
@@ -896,10 +907,8 @@ export class JobManager {
       return notNow(e as Error); // nor counted or shown: the return does both
     }
     // counted now (before the write's wait: the return, handled meanwhile, counts the others)
-    const key = `${m.jid}/${conn.id}`;
-    let seen = this.streamedHere.get(key);
-    if (!seen) this.streamedHere.set(key, (seen = new Set()));
-    seen.add(m.result.run_num);
+    const run = this.runHere(`${m.jid}/${conn.id}`);
+    (run.streamed ??= new Set()).add(m.result.run_num);
     this.events?.stateResult(m.jid, m.result);
     try {
       await this.results.add({ jid: m.jid, agentId: conn.id, result: m.result });
@@ -990,7 +999,7 @@ export class JobManager {
     if (b.kind === 'apply' && this.events) {
       // the results not streamed here: all of a run that ended within the agent's mark (and, as
       // each master counts what it saw, those streamed to another master before a failover)
-      const seen = this.streamedHere.get(`${m.jid}/${id}`);
+      const seen = this.runsHere.get(`${m.jid}/${id}`)?.streamed;
       for (const r of b.report.results) if (!seen?.has(r.run_num)) this.events.stateResult(m.jid, r);
     }
     this.log.info(`job ${m.jid}: ${id} returned (${status})${row && TERMINAL.has(row.status) ? ` late, after ${row.status}` : ''}`);
