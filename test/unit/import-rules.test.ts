@@ -72,3 +72,19 @@ it('no circle between rooms, and the ones the design forbids by name', () => {
     expect(edges.get(a)!.has(b), `${a} imports ${b}`).toBe(false);
   }
 });
+
+it('zod is imported as a namespace: `import { z }` names one object holding all of zod, which the bundler must keep whole', () => {
+  // `import * as z from 'zod'` lets esbuild drop what no module reaches (docs/benchmarks.md, "The
+  // ninth pass": 158 KB of the `tsalt local` bundle, half of the agent daemon's)
+  const found: string[] = [];
+  for (const room of rules().keys()) {
+    for (const f of fs.readdirSync(path.join(ROOT, room), { recursive: true }) as string[]) {
+      if (!f.endsWith('.ts')) continue;
+      const src = fs.readFileSync(path.join(ROOT, room, f), 'utf8');
+      if (/from\s+['"]zod(\/mini)?['"]/.test(src)) found.push(f);
+      for (const m of src.matchAll(/^\s*import\s+(?!type\b)(?!\*\s+as\s)[^;]*?from\s+['"](zod(?:\/[\w/]+)?)['"]/gm)) found.push(`BAD ${room}/${f}: ${m[0].trim()}`);
+    }
+  }
+  expect(found.filter((x) => !x.startsWith('BAD ')).length).toBeGreaterThan(40); // the scan sees zod's importers
+  expect(found.filter((x) => x.startsWith('BAD '))).toEqual([]);
+});
