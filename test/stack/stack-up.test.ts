@@ -484,7 +484,16 @@ describe('the stack on nine containers', { timeout: 900_000 }, () => {
     for (const x of hosts.values()) {
       const services = ['tsalt-agent', 'systemd-networkd', 'prometheus-node-exporter', ...x.spec.roles.map((r) => ROLE_SERVICE[r]!)];
       const active = await x.exec(['systemctl', 'is-active', ...services]);
-      expect(active.stdout.trim().split('\n'), `${x.name}: ${services.join(' ')}`).toEqual(services.map(() => 'active'));
+      const states = active.stdout.trim().split('\n');
+      // a service that is not back says why (its journal of this boot, and the boot-time units
+      // it may depend on: haproxy's /run/haproxy comes from systemd-tmpfiles-setup)
+      let why = '';
+      for (const [i, svc] of services.entries()) {
+        if (states[i] === 'active') continue;
+        const j = await x.exec(['journalctl', '-b', '-u', svc, '-u', 'systemd-tmpfiles-setup.service', '--no-pager', '-q', '-o', 'short-monotonic', '-n', '30']);
+        why += `\n--- ${svc} (${states[i]}):\n${j.stdout.trim()}`;
+      }
+      expect(states, `${x.name}: ${services.join(' ')}${why}`).toEqual(services.map(() => 'active'));
       const failed = await x.exec(['systemctl', '--failed', '--no-legend', '--plain']);
       const lines = failed.stdout.trim().split('\n').filter(Boolean);
       for (const l of lines.filter(artifact)) {
