@@ -108,6 +108,8 @@ export class ReleaseError extends Error {}
 export const PUSH_TRIES = 8;
 /** The reason of a pushed revision that could not be acted on. */
 const PUSH_FAILED = 'the push could not be acted on: ';
+/** The reason of a revision, and the message of a rollout, whose run threw before it recorded its end. */
+const ROLLOUT_UNFINISHED = 'the rollout did not finish: ';
 
 /** A pushed revision recorded and not acted on: `seen` (recording why it failed failed too), or failed with PUSH_FAILED. */
 function unacted(row: { outcome: string; detail: string | null }): boolean {
@@ -469,7 +471,7 @@ export class Releaser {
     try {
       const row = await store.getRevision(revision);
       if (row && row.outcome !== 'rolling_out') return; // it ended (halted, rolled back...) before the error
-      await store.setRevisionOutcome(revision, 'failed', `the rollout did not finish: ${e.message}`);
+      await store.setRevisionOutcome(revision, 'failed', `${ROLLOUT_UNFINISHED}${e.message}`);
     } catch (e2) {
       log.error(`rollout ${short(revision)}: recording that its rollout failed (${e.message}): ${(e2 as Error).message}; it shows as rolling out until a rollout or converge of it ends`);
     }
@@ -487,7 +489,7 @@ export class Releaser {
       if (row && row.status !== 'running') return; // it ended before the error
       await store.skipPendingBatches(id);
       for (const b of await store.rolloutBatches(id)) if (b.status === 'applying' || b.status === 'verifying') await store.updateRolloutBatch(id, b.batch, { status: 'failed' });
-      await store.updateRollout(id, { status: 'failed', message: `the rollout did not finish: ${e.message}` });
+      await store.updateRollout(id, { status: 'failed', message: `${ROLLOUT_UNFINISHED}${e.message}` });
       this.d.events?.rolloutFinished('failed');
     } catch (e2) {
       log.error(`rollout ${short(r.revision)}: closing rollout ${id} as failed (${e.message}): ${(e2 as Error).message}; it shows as running until the master restarts`);
