@@ -6,6 +6,7 @@
 import path from 'node:path';
 import { exec as realExec, type ExecOptions, type ExecResult } from '../run/exec.js';
 import { FactCache } from '../run/facts.js';
+import type { PkgDbAnswerCache } from './pkg/db-answer-cache.js';
 
 export type Exec = (argv: readonly string[], opts?: ExecOptions) => Promise<ExecResult>;
 
@@ -21,6 +22,8 @@ export interface HostEnv {
   readonly exec: Exec;
   /** What this process did once and remembers across runs (refresh-once keys). */
   readonly memory: Set<string>;
+  /** The installed-packages answer kept across runs (./pkg/db-answer-cache.ts); none: always query. */
+  readonly pkgDbCache?: PkgDbAnswerCache;
 }
 
 /** The process's memory for the default environments: an agent's runs share it. */
@@ -35,6 +38,7 @@ export function makeHostEnv(o: Partial<Omit<HostEnv, 'path'>> & { root?: string 
     path: (p) => (root ? path.join(root, path.resolve('/', p)) : p),
     exec: o.exec ?? realExec,
     memory: o.memory ?? processMemory,
+    ...(o.pkgDbCache ? { pkgDbCache: o.pkgDbCache } : {}),
   };
 }
 

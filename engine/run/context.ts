@@ -6,6 +6,7 @@ import type { TreeSource } from '../tree/source.js';
 import { FactCache } from './facts.js';
 import { makeHostEnv, type Exec, type HostEnv } from '../providers/host.js';
 import { defaultProviders, type Providers } from '../providers/table.js';
+import { PkgDbAnswerCache, pkgDbCacheDir } from '../providers/pkg/db-answer-cache.js';
 import type { Data } from '../render/salt-functions.js';
 import { makeRenderBase, templateGlobals, type RenderBase } from '../render/render-base.js';
 
@@ -46,7 +47,16 @@ export function makeRunBase(o: {
     test: o.test,
     root: o.root ? path.resolve(o.root) : undefined,
     facts,
-    host: makeHostEnv({ facts, opts: r.opts, grains: o.grains, root: o.root, exec: o.exec, memory: o.memory }),
+    host: makeHostEnv({
+      facts,
+      opts: r.opts,
+      grains: o.grains,
+      root: o.root,
+      exec: o.exec,
+      memory: o.memory,
+      // the machine's package database answers only to the real exec, not to a replaying one
+      ...(o.exec ? {} : { pkgDbCache: new PkgDbAnswerCache(pkgDbCacheDir(r.opts.cachedir)) }),
+    }),
     providers: o.providers ?? defaultProviders,
     runData: new Map(),
   };

@@ -7,6 +7,7 @@ import { exec, operands, type ExecResult } from '../../run/exec.js';
 import type { FactCache } from '../../run/facts.js';
 import type { HostEnv } from '../host.js';
 import { AptSources } from './apt-sources.js';
+import { dpkgAdmindir, dpkgDbState } from './db-answer-cache.js';
 import { markRefreshed } from './refresh-once.js';
 import { PkgError, type ChangeMap, type PackageFile, type PkgDb, type PkgProvider, type PkgTarget, type TxOptions } from './types.js';
 import { compareDeb } from './version.js';
@@ -21,6 +22,7 @@ const DPKG_OPTS = ['-o', 'DPkg::Options::=--force-confold', '-o', 'DPkg::Options
 const TX_TIMEOUT = 30 * 60_000;
 
 const KEY_DB = 'pkg:apt:installed';
+const DB_QUERY = ['dpkg-query', '-W', '-f=${db:Status-Abbrev}\t${Package}\t${Version}\t${Architecture}\n'];
 const KEY_HOLDS = 'pkg:apt:holds';
 
 function txFlags(o: TxOptions): string[] {
@@ -74,7 +76,10 @@ export class AptProvider implements PkgProvider {
 
   installed(): Promise<PkgDb> {
     return this.facts.get(KEY_DB, async () => {
-      const r = await this.host.exec(['dpkg-query', '-W', '-f=${db:Status-Abbrev}\t${Package}\t${Version}\t${Architecture}\n'], { env: env() });
+      const run = () => this.host.exec(DB_QUERY, { env: env() });
+      // across runs: read back while dpkg's database is as it was (./db-answer-cache.ts)
+      const cache = this.host.pkgDbCache;
+      const r = cache ? await cache.answer(DB_QUERY, () => dpkgDbState(dpkgAdmindir()), run) : await run();
       if (r.code !== 0) throw new PkgError(`dpkg-query failed: ${r.stderr.trim()}`);
       const db: PkgDb = { installed: new Map(), configOnly: new Map() };
       for (const line of r.stdout.split('\n')) {
