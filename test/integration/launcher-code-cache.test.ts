@@ -86,3 +86,48 @@ describe('launcher: tsalt local runs from its own bundle', () => {
     }
   });
 });
+
+/**
+ * `tsalt local` keeps V8's young generation at its first size (bin/tsalt.js sets
+ * --semi-space-growth-factor=1 at start): a short run that grows it only touches fresh pages.
+ * The preload reads the new space's size as the process exits; the same load without the flag
+ * grows it to 8 MiB and more.
+ */
+describe('launcher: tsalt local does not grow the young generation', () => {
+  beforeAll(() => buildOnce());
+
+  it('a run that makes tens of MB of garbage ends with a new space of at most 2 MiB, and its code cache is accepted', () => {
+    const tmp = fs.mkdtempSync(path.join(REPO, '.tmp-local-semi-'));
+    try {
+      const states = path.join(tmp, 'states');
+      fs.mkdirSync(states);
+      fs.writeFileSync(path.join(states, 'top.sls'), "base:\n  '*':\n    - many\n");
+      // 400 states rendered, parsed and checked: well past what fits in V8's first semi-space
+      fs.writeFileSync(
+        path.join(states, 'many.sls'),
+        "{% for i in range(400) %}\nf{{ i }}:\n  file.managed:\n    - name: /d/f{{ i }}.txt\n    - contents: {{ ('line %d ' % i) * 20 }}\n    - makedirs: True\n{% endfor %}\n",
+      );
+      const preload = path.join(tmp, 'new-space.cjs');
+      fs.writeFileSync(
+        preload,
+        "process.on('exit', () => { const s = require('node:v8').getHeapSpaceStatistics().find((x) => x.space_name === 'new_space'); require('node:fs').writeFileSync(process.env.NEW_SPACE_OUT, String(s.space_size)); });\n",
+      );
+      const out = path.join(tmp, 'new-space.txt');
+      const args = ['--states', states, '--pillar', path.join(tmp, 'none'), '--id', 'l1', '--root', path.join(tmp, 'root'), '--no-color', '--terse'];
+      const run = () =>
+        execFileSync(process.execPath, ['--require', preload, path.join(REPO, 'bin/tsalt.js'), 'local', 'apply', ...args], {
+          encoding: 'utf8',
+          env: { ...process.env, NEW_SPACE_OUT: out, TMPDIR: tmp },
+        });
+      expect(run()).toMatch(/Succeeded: 400 \(changed=400\)/);
+      const cacheFile = path.join(dir, 'local.cjs.local-apply.v8cache');
+      const mtime = fs.statSync(cacheFile).mtimeMs;
+      expect(run()).toMatch(/Succeeded: 400 \(changed=0\)/);
+      expect(Number(fs.readFileSync(out, 'utf8'))).toBeLessThanOrEqual(2 * 1024 * 1024);
+      // the flag is set before the bundle is compiled: the warm run's cache fits, nothing is rewritten
+      expect(fs.statSync(cacheFile).mtimeMs).toBe(mtime);
+    } finally {
+      fs.rmSync(tmp, { recursive: true, force: true });
+    }
+  });
+});
