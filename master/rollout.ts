@@ -116,12 +116,36 @@ function unacted(row: { outcome: string; detail: string | null }): boolean {
   return row.outcome === 'seen' || (row.outcome === 'failed' && !!row.detail?.startsWith(PUSH_FAILED));
 }
 
-interface PushRetry {
-  sha: string;
-  /** the desired revision it was pushed over (sha undefined: none); undefined: the try failed before reading it */
-  previous: { sha: string | undefined } | undefined;
-  tries: number;
-  timer?: NodeJS.Timeout;
+/**
+ * The store's record of the pushed revision being tried again (meta PUSH_TRIES_KEY), so that
+ * whichever master holds the releases lease (this one restarted, or another) goes on with it,
+ * and an operator's command on any master ends it. One at a time: only the branch head is tried.
+ */
+const PushTriesSchema = z.object({
+  sha: z.string(),
+  /** the desired revision it was pushed over (null: none, the first revision); absent: the try failed before reading it */
+  over: z.string().nullable().optional(),
+  /** tries so far, every master's */
+  tries: z.number().int().nonnegative(),
+  /** when the last try failed (this master's clock) */
+  at: z.string(),
+  /** why it is not tried again (acted on, an operator's command, the tries used up...); absent: it is */
+  end: z.string().optional(),
+});
+type PushTries = z.infer<typeof PushTriesSchema>;
+
+/** The meta key of PushTries. */
+export const PUSH_TRIES_KEY = 'releases.push_tries';
+
+/** A stored PushTries, or undefined (none, or not one: another master's garbage is not acted on). */
+function parsePushTries(raw: string | undefined): PushTries | undefined {
+  if (!raw) return undefined;
+  try {
+    const r = PushTriesSchema.safeParse(JSON.parse(raw));
+    return r.success ? r.data : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 const short = (sha: string | null | undefined) => (sha ? sha.slice(0, 12) : '-');
@@ -143,8 +167,10 @@ export class Releaser {
   private leasedRuns = 0;
   /** takes and releases of ROLLOUT_LEASE, in order (a release must not overtake a later take) */
   private leaseOps: Promise<unknown> = Promise.resolve();
-  /** the branch head whose handling threw, tried again (see pushFailed()) */
-  private pushRetry: PushRetry | undefined;
+  /** the wake-up of the next try of a push that failed (see pushFailed()); what is tried is the store's */
+  private pushTimer: NodeJS.Timeout | undefined;
+  /** a failed try the store could not record (it was failing): written before the next try is decided */
+  private unsaved: PushTries | undefined;
 
   constructor(private readonly d: ReleaserDeps) {}
 
@@ -179,7 +205,7 @@ export class Releaser {
     clearInterval(this.timer);
     clearTimeout(this.debounce);
     clearTimeout(this.convergeTimer);
-    this.dropPushRetry();
+    clearTimeout(this.pushTimer);
     for (const w of this.watchers) w.close();
   }
 
@@ -249,32 +275,47 @@ export class Releaser {
       this.d.log.debug(`rollout: branch head ${short(head)}: pushes are handled by the master holding the ${RELEASES_LEASE} lease`);
       return;
     }
-    const { store } = this.d;
+    const { store, log } = this.d;
     const row = await store.getRevision(head);
-    const retry = this.pushRetry?.sha === head ? this.pushRetry : undefined;
-    if (!retry) this.dropPushRetry(); // a newer push: the one that failed stays failed, the new one is acted on
-    if (row && !(retry && (await this.stillUnacted(retry, row)))) return; // seen (and dealt with) before
-    if (!row) await this.record(head);
-    let previous = retry?.previous;
+    let retry: PushTries | undefined;
+    if (row) {
+      if (!unacted(row)) return; // seen (and dealt with) before
+      retry = await this.pushToRetry(head);
+      if (!retry) return; // failed and not to be tried again (or dealt with: a push without rollout: is `seen`)
+    } else {
+      await this.record(head);
+    }
+    let over = retry?.over;
     try {
-      previous ??= { sha: await store.desired() };
-      await this.actOn(head, previous.sha, !!retry?.previous);
-      this.dropPushRetry();
+      if (over === undefined) over = (await store.desired()) ?? null; // not `??=`: null is "no desired revision", read already
+      await this.actOn(head, over ?? undefined, retry?.over !== undefined, !!retry);
     } catch (e) {
-      await this.pushFailed(head, previous, retry, e as Error);
+      await this.pushFailed(head, over, retry?.tries ?? 0, e as Error);
+      return;
+    }
+    if (retry) {
+      clearTimeout(this.pushTimer);
+      await this.endPushTries(head, `acted on at try ${retry.tries + 1}`).catch((e: Error) => log.warn(`rollout: recording that pushed revision ${short(head)} was acted on: ${e.message}`));
     }
   }
 
   /**
    * Acts on the branch head `head`, recorded, pushed over the desired revision `previous`.
-   * `retry`: an earlier try over `previous` threw; it may have made `head` desired before it did.
+   * `tried`: an earlier try threw (pushFailed()); `made`: that try was over `previous`, and may
+   * have made `head` desired before it threw.
    */
-  private async actOn(head: string, previous: string | undefined, retry: boolean): Promise<void> {
+  private async actOn(head: string, previous: string | undefined, made: boolean, tried: boolean): Promise<void> {
     const { store, log } = this.d;
     const desired = await store.desired();
-    if (desired === head && !retry) return;
+    if (desired === head && !made) return;
+    // a try again, right before the desired revision moves: an operator's command (on any
+    // master) may have ended the tries since pushToRetry() read them
+    const goesOn = async () => !tried || (await this.stillTried(head));
     if (previous === undefined) {
-      if (desired !== head) await store.setDesired(head);
+      if (desired !== head) {
+        if (!(await goesOn())) return;
+        await store.setDesired(head);
+      }
       await store.setRevisionOutcome(head, this.cfg ? 'rolling_out' : 'seen');
       log.info(`rollout: first revision ${short(head)} is the desired revision`);
       if (this.cfg) await this.convergeAll();
@@ -295,11 +336,12 @@ export class Releaser {
         log.warn(`rollout: pushed revision ${short(head)} refused: ${(e as Error).message}`);
         return;
       }
+      if (!(await goesOn())) return;
       if (this.cfg) await this.pinUnreached(previous);
       await store.setDesired(head);
     }
     if (!this.cfg) {
-      if (retry) await store.setRevisionOutcome(head, 'seen'); // no longer failed
+      if (tried) await store.setRevisionOutcome(head, 'seen'); // no longer failed
       log.info(`rollout: revision ${short(head)} is desired (no rollout: configured: it goes out with the next apply or schedule)`);
       return;
     }
@@ -320,18 +362,21 @@ export class Releaser {
    * asked for, so it is tried again (as Salt's gitfs or Argo CD keep reconciling to the branch)
    * at the next check and after a backoff (1 s, 2 s, 4 s ... at most poll_s), PUSH_TRIES tries in
    * all. Meanwhile and after, the revision is `failed` with "the push could not be acted on:
-   * <error>": `tsalt revisions` shows it, and the operator can `tsalt rollout` it (a master that
-   * restarts, or another master taking the releases lease over, does not retry it: it shows
-   * failed). A retry acts on the push only while nothing else was: the desired revision is still
-   * the one it was pushed over (or the push itself, made desired before the error) and the
-   * revision was not acted on since (an operator's `tsalt rollout` of it, say); an operator who
-   * moved the fleet elsewhere is never overridden. Best effort, never throws.
+   * <error>": `tsalt revisions` shows it, and the operator can `tsalt rollout` it.
+   *
+   * The tries are the store's (PushTries under PUSH_TRIES_KEY: the push, the desired revision it
+   * was pushed over, the tries so far, why they ended), not this process's: a master that
+   * restarts, or another master taking the releases lease over, goes on with them at its first
+   * check, and the bound holds across them (a push that fails for good is tried PUSH_TRIES times
+   * in all, however often masters restart; then it stays failed). This master's timer only wakes
+   * it up. A retry acts on the push only while nothing else was (pushToRetry()). Best effort,
+   * never throws.
    */
-  private async pushFailed(head: string, previous: PushRetry['previous'], retry: PushRetry | undefined, e: Error): Promise<void> {
+  private async pushFailed(head: string, over: string | null | undefined, before: number, e: Error): Promise<void> {
     const { store, log } = this.d;
-    const tries = (retry?.tries ?? 0) + 1;
+    const tries = before + 1;
     const why = `${PUSH_FAILED}${e.message}`;
-    this.dropPushRetry();
+    clearTimeout(this.pushTimer);
     try {
       const row = await store.getRevision(head);
       if (row && !unacted(row)) {
@@ -343,30 +388,91 @@ export class Releaser {
     } catch (e2) {
       log.error(`rollout: recording that pushed revision ${short(head)} could not be acted on (${e.message}): ${(e2 as Error).message}`);
     }
-    if (tries >= PUSH_TRIES || this.stopped) {
+    try {
+      // an operator's command (on another master) ended the tries while this one ran: that stands
+      const cur = parsePushTries(await store.getMeta(PUSH_TRIES_KEY));
+      if (cur?.sha === head && cur.end !== undefined && before > 0) {
+        log.warn(`rollout: pushed revision ${short(head)} ${why}; not tried again: ${cur.end}`);
+        return;
+      }
+    } catch {
+      // the store fails: the write below says so
+    }
+    const last = tries >= PUSH_TRIES;
+    const rec: PushTries = { sha: head, ...(over !== undefined ? { over } : {}), tries, at: new Date().toISOString(), ...(last ? { end: `tried ${tries} times` } : {}) };
+    try {
+      await store.setMeta(PUSH_TRIES_KEY, JSON.stringify(rec));
+      this.unsaved = undefined;
+    } catch (e2) {
+      this.unsaved = last ? undefined : rec; // written at the next check, before it decides
+      log.error(`rollout: recording try ${tries} of pushed revision ${short(head)}: ${(e2 as Error).message}`);
+    }
+    if (last || this.stopped) {
       log.error(`rollout: pushed revision ${short(head)} ${why}; tried ${tries} time(s), it stays failed: \`tsalt rollout ${short(head)}\` acts on it`);
       return;
     }
     const delay = Math.min(1000 * 2 ** (tries - 1), (this.cfg?.poll_s ?? 60) * 1000);
     log.warn(`rollout: pushed revision ${short(head)} ${why}; trying again in ${Math.round(delay / 1000)} s (try ${tries + 1}/${PUSH_TRIES})`);
-    const timer = setTimeout(() => void this.check(), delay);
-    timer.unref();
-    this.pushRetry = { sha: head, previous, tries, timer };
+    this.pushTimer = setTimeout(() => void this.check(), delay);
+    this.pushTimer.unref();
   }
 
-  /** A push that failed is still not acted on by anything else (see pushFailed()). */
-  private async stillUnacted(retry: PushRetry, row: { outcome: string; detail: string | null }): Promise<boolean> {
-    const failed = unacted(row);
-    const desired = await this.d.store.desired();
-    if (failed && (!retry.previous || desired === retry.previous.sha || desired === retry.sha)) return true;
-    this.dropPushRetry();
-    this.d.log.info(`rollout: pushed revision ${short(retry.sha)} is not tried again: ${failed ? `the desired revision moved to ${short(desired)} since` : `it is ${row.outcome} since`}`);
+  /**
+   * The branch head `head`, recorded and not acted on: its tries as the store has them, if it is
+   * to be tried again. It is while its tries are not over (PUSH_TRIES, or ended by an operator's
+   * `tsalt rollout`/`rollback` on any master: stopPushTries()), and the desired revision is still
+   * the one it was pushed over (or the push itself, made desired before the error): an operator
+   * or another master that moved the fleet elsewhere is never overridden. A push failed by a
+   * master that kept no record (an older tsalt) is not tried again.
+   */
+  private async pushToRetry(head: string): Promise<PushTries | undefined> {
+    const { store, log } = this.d;
+    let rec = parsePushTries(await store.getMeta(PUSH_TRIES_KEY));
+    const mine = this.unsaved;
+    if (mine) {
+      // this master's last try, which the store could not record: unless the store has it (or its end) by now
+      if (mine.sha === head && !(rec?.sha === head && (rec.end !== undefined || rec.tries >= mine.tries))) {
+        await store.setMeta(PUSH_TRIES_KEY, JSON.stringify(mine));
+        rec = mine;
+      }
+      this.unsaved = undefined;
+    }
+    if (rec?.sha !== head || rec.end !== undefined) return undefined;
+    if (rec.tries >= PUSH_TRIES) return undefined;
+    const desired = await store.desired();
+    if (rec.over !== undefined && desired !== head && desired !== (rec.over ?? undefined)) {
+      await this.endPushTries(head, `the desired revision moved to ${short(desired)} since`);
+      return undefined;
+    }
+    log.info(`rollout: pushed revision ${short(head)} could not be acted on (${rec.tries} tr${rec.tries === 1 ? 'y' : 'ies'}, the last at ${rec.at}): trying again (try ${rec.tries + 1}/${PUSH_TRIES})`);
+    return rec;
+  }
+
+  /** Whether the store's tries of pushed revision `sha` go on (not ended since pushToRetry() read them). */
+  private async stillTried(sha: string): Promise<boolean> {
+    const rec = parsePushTries(await this.d.store.getMeta(PUSH_TRIES_KEY));
+    if (rec?.sha === sha && rec.end === undefined) return true;
+    this.d.log.info(`rollout: pushed revision ${short(sha)} is not tried again: ${rec?.sha === sha ? rec.end : 'another push is tried'}`);
     return false;
   }
 
-  private dropPushRetry(): void {
-    clearTimeout(this.pushRetry?.timer);
-    this.pushRetry = undefined;
+  /** The tries of pushed revision `sha` (if they are the store's current ones) end: `why`. Throws when the store does. */
+  private async endPushTries(sha: string | undefined, why: string): Promise<void> {
+    const rec = parsePushTries(await this.d.store.getMeta(PUSH_TRIES_KEY));
+    if (!rec || rec.end !== undefined || (sha !== undefined && rec.sha !== sha)) return;
+    await this.d.store.setMeta(PUSH_TRIES_KEY, JSON.stringify({ ...rec, end: why } satisfies PushTries));
+    this.d.log.info(`rollout: pushed revision ${short(rec.sha)} is not tried again: ${why}`);
+  }
+
+  /**
+   * An operator acts (`tsalt rollout`, `tsalt rollback`, on this master or another): a push that
+   * failed is not tried again over it, by any master. Recorded in the store before anything
+   * changes; a store that fails fails the command.
+   */
+  private async stopPushTries(why: string): Promise<void> {
+    clearTimeout(this.pushTimer);
+    this.unsaved = undefined;
+    await this.endPushTries(undefined, why);
   }
 
   /**
@@ -511,7 +617,7 @@ export class Releaser {
     if (!o.force && desired && desired !== sha && !(await this.d.source.isAncestor(desired, sha))) {
       throw new ReleaseError(`revision ${short(sha)} does not descend from the desired revision ${short(desired)}; \`tsalt rollback ${short(sha)}\` goes back, --force rolls it out anyway`);
     }
-    this.dropPushRetry(); // the operator acts: a push that failed is not tried again over it
+    await this.stopPushTries(`\`tsalt rollout ${short(sha)}\` by ${o.user}`); // the operator acts: a push that failed is not tried again over it
     await this.record(sha);
     if (desired) await this.pinUnreached(desired);
     await this.d.store.setDesired(sha);
@@ -528,7 +634,7 @@ export class Releaser {
     const snap = await this.d.source.snapshot(rev);
     const sha = snap.revision;
     const desired = await this.d.store.desired();
-    this.dropPushRetry(); // the operator acts: a push that failed is not tried again over it
+    await this.stopPushTries(`\`tsalt rollback ${short(sha)}${target ? ` ${target.target}` : ''}\` by ${o.user}`); // the operator acts: a push that failed is not tried again over it
     await this.record(sha);
     let ids: string[] | undefined;
     if (target) {

@@ -5,7 +5,8 @@
  * `tsalt revisions` and `tsalt status` show it all (issue 8, failures 1, 2, 5, 7). A rollout
  * the store fails mid-way (the test's trigger, on either store) ends failed with the reason,
  * never left rolling out; a push the store fails to make desired is failed with the reason and
- * tried again, never taken as dealt with.
+ * tried again, never taken as dealt with, also by the master acting on pushes after the one that
+ * failed it died (restarted, or the other master of a pair).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildOnce, waitFor } from './fleet-harness.js';
@@ -271,5 +272,40 @@ describe('fleet: releases from a bare repository', () => {
     expect(fleet.agentFile('r2', 'etc/app.conf')?.trim()).toBe('release=v5 port=8005');
     expect((await revisions()).find((r) => r.sha === v5)).toMatchObject({ outcome: 'rolled_out', desired: true, detail: null });
     expect((await status()).last_rollout).toMatchObject({ revision: v5, status: 'succeeded', reason: 'push' });
+  });
+
+  it('a push failed by the master acting on pushes, which then dies: the master acting on pushes next (the other one, or the same one restarted) tries it again', async () => {
+    const desired = (await inSync((await status()).desired)).desired;
+    const pg = /^postgres/.test(String(fleet.masterCfg.store ?? ''));
+    await fleet.storeExec(
+      pg
+        ? `CREATE FUNCTION test_refuse_desired() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'desired revision refused by the test'; END $$;
+           CREATE TRIGGER test_refuse_desired BEFORE UPDATE ON meta FOR EACH ROW WHEN (NEW.key = 'desired.revision') EXECUTE FUNCTION test_refuse_desired();`
+        : "CREATE TRIGGER test_refuse_desired BEFORE UPDATE ON meta WHEN NEW.key = 'desired.revision' BEGIN SELECT RAISE(ABORT, 'desired revision refused by the test'); END;",
+    );
+    const v6 = fleet.push('v6: port 8006', files('v6', 8006));
+    // the master holding the releases lease (either, in pair mode) failed it and will try it again
+    const failedOn = new RegExp(`pushed revision ${v6.slice(0, 12)} the push could not be acted on: .*desired revision refused by the test; trying again`);
+    const holder = await waitFor('the push failed', () => [fleet.master, fleet.master2].find((m) => m && failedOn.test(m.out)));
+    expect((await revisions()).find((r) => r.sha === v6)).toMatchObject({ outcome: 'failed', desired: false });
+    // it dies before its next try (its timer with it); then the store answers again
+    await holder.kill('SIGKILL');
+    await fleet.storeExec(pg ? 'DROP TRIGGER test_refuse_desired ON meta; DROP FUNCTION test_refuse_desired();' : 'DROP TRIGGER test_refuse_desired;');
+    expect((await fleet.storeQuery('SELECT value FROM meta WHERE key = \'desired.revision\''))[0]?.value).toBe(desired);
+    // one master: it restarts; a pair: the other master takes the releases lease over (after its TTL); the CLI asks a live one
+    const next = fleet.master2 ? (holder === fleet.master ? fleet.master2 : fleet.master)! : await fleet.startMaster();
+    const sock = next === fleet.master2 ? fleet.sock2 : fleet.sock;
+    const via = async <T>(args: string[]): Promise<T> => JSON.parse((await fleet.cli([...args, '--json'], 60_000, sock)).stdout) as T;
+    await next.waitOutput(new RegExp(`pushed revision ${v6.slice(0, 12)} could not be acted on \\(\\d+ tr(y|ies), the last at [^)]+\\): trying again`), 60_000);
+    await waitFor('v6 rolled out', async () => {
+      const s = await via<Status>(['status']);
+      return s.desired === v6 && s.agents.length === 2 && s.agents.every((a) => a.sync === 'in_sync' && a.revision_applied === v6) ? s : undefined;
+    }, 60_000);
+    expect(fleet.agentFile('r1', 'etc/app.conf')?.trim()).toBe('release=v6 port=8006');
+    expect(fleet.agentFile('r2', 'etc/app.conf')?.trim()).toBe('release=v6 port=8006');
+    expect((await via<RevisionLine[]>(['revisions'])).find((r) => r.sha === v6)).toMatchObject({ outcome: 'rolled_out', desired: true, detail: null });
+    expect((await via<Status>(['status'])).last_rollout).toMatchObject({ revision: v6, status: 'succeeded', reason: 'push' });
+    // the pair whole again
+    if (fleet.master2 && !holder.running) await (holder === fleet.master ? fleet.startMaster() : fleet.startMaster2());
   });
 });

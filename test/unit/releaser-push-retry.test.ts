@@ -1,52 +1,65 @@
 /**
  * Releaser: a push whose handling throws after it was recorded (the store failing as it is made
  * desired) is failed with the reason and tried again, a bounded number of times, while nothing
- * else moved the desired revision; never taken as dealt with (fleet-release has the real store
- * fault on both stores; these are the rules around it).
+ * else acted on it; never taken as dealt with. The tries are the store's: a restarted master
+ * (a new Releaser over the same store) goes on with them, within the same bound, and an
+ * operator's command recorded in the store by another master ends them.
+ *
+ * A real SQLite store (a temp file) and the fault a real SQL trigger on it, as fleet-release
+ * does on both stores; the git source is a stand-in (this project runs no external program,
+ * and fleet-release pushes to a real repository).
  */
-import { describe, expect, it } from 'vitest';
+import path from 'node:path';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { silentLogger } from '../../core/log.js';
-import { PUSH_TRIES, Releaser, RolloutConfigSchema, type ReleaserDeps } from '../../master/rollout.js';
-import type { RevisionRow, Store } from '../../master/store-api.js';
+import { PUSH_TRIES, PUSH_TRIES_KEY, Releaser, RolloutConfigSchema, type ReleaserDeps } from '../../master/rollout.js';
+import { SqliteStore } from '../../master/store-sqlite.js';
+import { tempDir } from '../helpers/harness.js';
 
 const A = 'a'.repeat(40);
 const B = 'b'.repeat(40);
 const C = 'c'.repeat(40);
 
-function setup(o: { cfg?: boolean; desired?: string; head: string; failDesired: number; failRollingOut?: number }) {
-  const revs = new Map<string, RevisionRow>();
-  let desired = o.desired;
-  let failures = o.failDesired;
-  let rollingOutFailures = o.failRollingOut ?? 0;
-  const calls = { setDesired: 0 };
-  const store = {
-    desired: async () => desired,
-    setDesired: async (sha: string) => {
-      calls.setDesired++;
-      if (failures-- > 0) throw new Error('desired revision refused by the test');
-      desired = sha;
-    },
-    getRevision: async (sha: string) => revs.get(sha),
-    addRevision: async (r: { sha: string }) => {
-      if (!revs.has(r.sha)) revs.set(r.sha, { sha: r.sha, seen: '', date: null, author: null, subject: null, outcome: 'seen', detail: null });
-    },
-    setRevisionOutcome: async (sha: string, outcome: RevisionRow['outcome'], detail?: string) => {
-      if (outcome === 'rolling_out' && rollingOutFailures-- > 0) throw new Error('outcome refused by the test');
-      const r = revs.get(sha);
-      if (r) Object.assign(r, { outcome, detail: detail ?? null });
-    },
-    assign: async () => {},
-    listAgents: async () => [],
-    listKeys: async () => [],
-    listRollouts: async () => [],
-  } as unknown as Store;
-  const state = { head: o.head };
+/** The store refuses to move the desired revision (as fleet-release's trigger; the first one is an insert). */
+const REFUSE_DESIRED = `
+CREATE TRIGGER test_refuse_desired_u BEFORE UPDATE ON meta WHEN NEW.key = 'desired.revision' BEGIN SELECT RAISE(ABORT, 'desired revision refused by the test'); END;
+CREATE TRIGGER test_refuse_desired_i BEFORE INSERT ON meta WHEN NEW.key = 'desired.revision' BEGIN SELECT RAISE(ABORT, 'desired revision refused by the test'); END;`;
+const ALLOW_DESIRED = 'DROP TRIGGER test_refuse_desired_u; DROP TRIGGER test_refuse_desired_i;';
+/** The store refuses a revision's `rolling_out` (after the push was made desired). */
+const REFUSE_ROLLING_OUT = "CREATE TRIGGER test_refuse_rolling_out BEFORE UPDATE ON revisions WHEN NEW.outcome = 'rolling_out' BEGIN SELECT RAISE(ABORT, 'outcome refused by the test'); END;";
+const ALLOW_ROLLING_OUT = 'DROP TRIGGER test_refuse_rolling_out;';
+/** The store refuses every meta write: the desired revision, and the record of the tries too. */
+const REFUSE_META = `
+CREATE TRIGGER test_refuse_meta_u BEFORE UPDATE ON meta BEGIN SELECT RAISE(ABORT, 'meta refused by the test'); END;
+CREATE TRIGGER test_refuse_meta_i BEFORE INSERT ON meta BEGIN SELECT RAISE(ABORT, 'meta refused by the test'); END;`;
+const ALLOW_META = 'DROP TRIGGER test_refuse_meta_u; DROP TRIGGER test_refuse_meta_i;';
+
+const open: { stores: SqliteStore[]; releasers: Releaser[] } = { stores: [], releasers: [] };
+afterEach(async () => {
+  for (const r of open.releasers.splice(0)) r.stop();
+  for (const s of open.stores.splice(0)) await s.close();
+});
+
+/** A master's store: the SQLite file `file` (a new one by default), opened as a master opens it. */
+function openStore(file = path.join(tempDir(), 'master.db')): SqliteStore {
+  const s = new SqliteStore(file);
+  open.stores.push(s);
+  return s;
+}
+
+/** The branch, as every master of a store sees it. */
+class Branch {
+  constructor(public head: string) {}
+}
+
+/** A master's Releaser over `store` (no agents: a rollout targets none), watching `branch`. */
+function master(store: SqliteStore, branch: Branch, o: { cfg?: boolean } = {}): Releaser {
   const deps: ReleaserDeps = {
-    cfg: o.cfg ? RolloutConfigSchema.parse({}) : undefined,
+    cfg: o.cfg === false ? undefined : RolloutConfigSchema.parse({}),
     source: {
-      head: async () => state.head,
+      head: async () => branch.head,
       isAncestor: async () => true,
-      snapshot: async (rev?: string) => ({ revision: rev }),
+      snapshot: async (rev?: string) => ({ revision: rev ?? branch.head }),
       commitInfo: async () => undefined,
       watchPaths: async () => [],
     } as unknown as ReleaserDeps['source'],
@@ -58,86 +71,189 @@ function setup(o: { cfg?: boolean; desired?: string; head: string; failDesired: 
     timeout_s: 10,
   };
   const r = new Releaser(deps);
-  const settled = () => new Promise((res) => setTimeout(res, 20)); // a queued rollout runs
-  return { r, revs, calls, state, desired: () => desired, setDesired: (sha: string) => (desired = sha), settled };
+  open.releasers.push(r);
+  return r;
 }
+
+async function setup(o: { cfg?: boolean; desired?: string; head: string; fault?: string }) {
+  const file = path.join(tempDir(), 'master.db');
+  const store = openStore(file);
+  if (o.desired) await store.setDesired(o.desired);
+  store.db.exec(o.fault ?? REFUSE_DESIRED);
+  const branch = new Branch(o.head);
+  const r = master(store, branch, { cfg: o.cfg ?? true });
+  return {
+    file,
+    store,
+    branch,
+    r,
+    rev: async (sha: string) => store.getRevision(sha),
+    tries: async () => JSON.parse((await store.getMeta(PUSH_TRIES_KEY)) ?? 'null') as { sha: string; over?: string | null; tries: number; end?: string } | null,
+  };
+}
+
+/** a rollout queued by a check runs (no agents: it ends at once) */
+const settled = () => new Promise((res) => setTimeout(res, 30));
+const say = () => {};
 
 describe('Releaser: a push the store fails to act on', () => {
   it('is failed with the reason, tried again at the next check, and rolled out once the store answers', async () => {
-    const t = setup({ cfg: true, desired: A, head: B, failDesired: 2 });
+    const t = await setup({ desired: A, head: B });
     await t.r.check();
-    expect(t.revs.get(B)).toMatchObject({ outcome: 'failed', detail: 'the push could not be acted on: desired revision refused by the test' });
-    expect(t.desired()).toBe(A);
+    expect(await t.rev(B)).toMatchObject({ outcome: 'failed', detail: 'the push could not be acted on: desired revision refused by the test' });
+    expect(await t.store.desired()).toBe(A);
+    expect(await t.tries()).toEqual({ sha: B, over: A, tries: 1, at: expect.any(String) });
     await t.r.check();
-    expect(t.revs.get(B)?.outcome).toBe('failed');
+    expect((await t.rev(B))?.outcome).toBe('failed');
+    expect((await t.tries())?.tries).toBe(2);
+    t.store.db.exec(ALLOW_DESIRED);
     await t.r.check();
-    await t.settled();
-    expect(t.desired()).toBe(B);
-    expect(t.revs.get(B)).toMatchObject({ outcome: 'rolled_out', detail: 'no agent targeted' });
-    t.r.stop();
+    await settled();
+    expect(await t.store.desired()).toBe(B);
+    expect(await t.rev(B)).toMatchObject({ outcome: 'rolled_out', detail: 'no agent targeted' });
+    expect(await t.tries()).toMatchObject({ sha: B, tries: 2, end: 'acted on at try 3' });
   });
 
   it('without rollout: it becomes desired and seen (no longer failed) once tried again', async () => {
-    const t = setup({ desired: A, head: B, failDesired: 1 });
+    const t = await setup({ cfg: false, desired: A, head: B });
     await t.r.check();
-    expect(t.revs.get(B)?.outcome).toBe('failed');
+    expect((await t.rev(B))?.outcome).toBe('failed');
+    t.store.db.exec(ALLOW_DESIRED);
     await t.r.check();
-    expect(t.desired()).toBe(B);
-    expect(t.revs.get(B)).toMatchObject({ outcome: 'seen', detail: null });
-    t.r.stop();
+    expect(await t.store.desired()).toBe(B);
+    expect(await t.rev(B)).toMatchObject({ outcome: 'seen', detail: null });
   });
 
-  it(`is left failed after ${PUSH_TRIES} tries`, async () => {
-    const t = setup({ cfg: true, desired: A, head: B, failDesired: Infinity });
+  it(`is left failed after ${PUSH_TRIES} tries, and a restarted master does not try it again (the bound is the store's)`, async () => {
+    const t = await setup({ desired: A, head: B });
+    const setDesired = vi.spyOn(t.store, 'setDesired');
     for (let i = 0; i < PUSH_TRIES + 3; i++) await t.r.check();
-    expect(t.calls.setDesired).toBe(PUSH_TRIES);
-    expect(t.revs.get(B)).toMatchObject({ outcome: 'failed', detail: expect.stringMatching(/^the push could not be acted on: /) });
-    expect(t.desired()).toBe(A);
+    expect(setDesired).toHaveBeenCalledTimes(PUSH_TRIES);
+    expect(await t.rev(B)).toMatchObject({ outcome: 'failed', detail: expect.stringMatching(/^the push could not be acted on: /) });
+    expect(await t.tries()).toMatchObject({ sha: B, tries: PUSH_TRIES, end: `tried ${PUSH_TRIES} times` });
+    expect(await t.store.desired()).toBe(A);
+    // the master restarts (the store answers again by then): the push stays failed, for `tsalt rollout` to act on
     t.r.stop();
+    t.store.db.exec(ALLOW_DESIRED);
+    const store2 = openStore(t.file);
+    const setDesired2 = vi.spyOn(store2, 'setDesired');
+    await master(store2, t.branch).check();
+    expect(setDesired2).not.toHaveBeenCalled();
+    expect(await store2.desired()).toBe(A);
+    expect((await store2.getRevision(B))?.outcome).toBe('failed');
   });
 
-  it('is not tried again once the desired revision moved elsewhere (an operator, another master)', async () => {
-    const t = setup({ cfg: true, desired: A, head: B, failDesired: 1 });
+  it('is not tried again once another master moved the desired revision elsewhere', async () => {
+    const t = await setup({ desired: A, head: B });
     await t.r.check();
-    t.setDesired(C);
+    t.store.db.exec(ALLOW_DESIRED);
+    await t.store.setDesired(C); // another master's doing, straight in the store
+    const setDesired = vi.spyOn(t.store, 'setDesired');
     await t.r.check();
-    expect(t.calls.setDesired).toBe(1);
-    expect(t.desired()).toBe(C);
-    expect(t.revs.get(B)?.outcome).toBe('failed');
-    t.r.stop();
+    expect(setDesired).not.toHaveBeenCalled();
+    expect(await t.store.desired()).toBe(C);
+    expect((await t.rev(B))?.outcome).toBe('failed');
+    expect((await t.tries())?.end).toMatch(/^the desired revision moved to c{12} since$/);
+  });
+
+  it("is not tried again after an operator's `tsalt rollout` of another revision on another master", async () => {
+    const t = await setup({ desired: A, head: B });
+    await t.r.check();
+    t.store.db.exec(ALLOW_DESIRED);
+    const other = master(openStore(t.file), t.branch);
+    expect(await other.rollout(C, { force: false, user: 'alice', say })).toBe(0);
+    await t.r.check();
+    await settled();
+    expect(await t.store.desired()).toBe(C);
+    expect((await t.rev(B))?.outcome).toBe('failed');
+    expect((await t.rev(C))?.outcome).toBe('rolled_out');
+    expect((await t.tries())?.end).toBe(`\`tsalt rollout ${C.slice(0, 12)}\` by alice`);
   });
 
   it('a newer push is acted on; the one that failed stays failed', async () => {
-    const t = setup({ cfg: true, desired: A, head: B, failDesired: 1 });
+    const t = await setup({ desired: A, head: B });
     await t.r.check();
-    t.state.head = C;
+    t.store.db.exec(ALLOW_DESIRED);
+    t.branch.head = C;
     await t.r.check();
-    await t.settled();
-    expect(t.desired()).toBe(C);
-    expect(t.revs.get(C)?.outcome).toBe('rolled_out');
-    expect(t.revs.get(B)?.outcome).toBe('failed');
-    t.r.stop();
+    await settled();
+    expect(await t.store.desired()).toBe(C);
+    expect((await t.rev(C))?.outcome).toBe('rolled_out');
+    expect((await t.rev(B))?.outcome).toBe('failed');
   });
 
   it('the first revision, failing as it is made desired, is tried again', async () => {
-    const t = setup({ cfg: true, head: A, failDesired: 1 });
+    const t = await setup({ head: A });
     await t.r.check();
-    expect(t.revs.get(A)?.outcome).toBe('failed');
+    expect((await t.rev(A))?.outcome).toBe('failed');
+    expect(await t.tries()).toMatchObject({ sha: A, over: null, tries: 1 });
+    t.store.db.exec(ALLOW_DESIRED);
     await t.r.check();
-    expect(t.desired()).toBe(A);
-    expect(t.revs.get(A)?.outcome).toBe('rolling_out');
-    t.r.stop();
+    expect(await t.store.desired()).toBe(A);
+    expect((await t.rev(A))?.outcome).toBe('rolling_out');
   });
 
   it('made desired before the error, it is rolled out when tried again (not taken as done because it is desired)', async () => {
-    const t = setup({ cfg: true, desired: A, head: B, failDesired: 0, failRollingOut: 1 });
+    const t = await setup({ desired: A, head: B, fault: REFUSE_ROLLING_OUT });
+    const setDesired = vi.spyOn(t.store, 'setDesired');
     await t.r.check();
-    expect(t.desired()).toBe(B);
-    expect(t.revs.get(B)).toMatchObject({ outcome: 'failed', detail: 'the push could not be acted on: outcome refused by the test' });
+    expect(await t.store.desired()).toBe(B);
+    expect(await t.rev(B)).toMatchObject({ outcome: 'failed', detail: 'the push could not be acted on: outcome refused by the test' });
+    t.store.db.exec(ALLOW_ROLLING_OUT);
     await t.r.check();
-    await t.settled();
-    expect(t.calls.setDesired).toBe(1);
-    expect(t.revs.get(B)).toMatchObject({ outcome: 'rolled_out', detail: 'no agent targeted' });
+    await settled();
+    expect(setDesired).toHaveBeenCalledTimes(1);
+    expect(await t.rev(B)).toMatchObject({ outcome: 'rolled_out', detail: 'no agent targeted' });
+  });
+
+  it('a try the store could not record either is recorded and tried again once the store answers', async () => {
+    const t = await setup({ desired: A, head: B, fault: REFUSE_META });
+    await t.r.check();
+    expect(await t.rev(B)).toMatchObject({ outcome: 'failed', detail: 'the push could not be acted on: meta refused by the test' });
+    expect(await t.tries()).toBeNull();
+    t.store.db.exec(ALLOW_META);
+    await t.r.check();
+    await settled();
+    expect(await t.store.desired()).toBe(B);
+    expect((await t.rev(B))?.outcome).toBe('rolled_out');
+    expect(await t.tries()).toMatchObject({ sha: B, over: A, tries: 1, end: 'acted on at try 2' });
+  });
+
+  it('a restarted master tries again a push the old one left failed, and rolls it out once the store answers', async () => {
+    const t = await setup({ desired: A, head: B });
+    await t.r.check();
+    await t.r.check();
+    expect(await t.rev(B)).toMatchObject({ outcome: 'failed', detail: 'the push could not be acted on: desired revision refused by the test' });
+    // the master stops (its timer with it) and starts again on the same store file
     t.r.stop();
+    const store2 = openStore(t.file);
+    const restarted = master(store2, t.branch);
+    await restarted.check();
+    expect(await store2.desired()).toBe(A);
+    expect(JSON.parse((await store2.getMeta(PUSH_TRIES_KEY))!)).toMatchObject({ sha: B, over: A, tries: 3 });
+    store2.db.exec(ALLOW_DESIRED);
+    await restarted.check();
+    await settled();
+    expect(await store2.desired()).toBe(B);
+    expect(await store2.getRevision(B)).toMatchObject({ outcome: 'rolled_out', detail: 'no agent targeted' });
+    expect(JSON.parse((await store2.getMeta(PUSH_TRIES_KEY))!)).toMatchObject({ tries: 3, end: 'acted on at try 4' });
+  });
+
+  it("an operator's `tsalt rollback` to the desired revision on another master ends the tries: the push stays failed, the fleet where the operator put it", async () => {
+    const t = await setup({ desired: A, head: B });
+    await t.r.check();
+    // the operator, on the other master: back to A, the revision the push failed over (the store refuses nothing the rollback writes)
+    t.store.db.exec(ALLOW_DESIRED);
+    const other = master(openStore(t.file), t.branch);
+    expect(await other.rollback(A, undefined, { user: 'bob', say })).toBe(0);
+    expect((await t.tries())?.end).toBe(`\`tsalt rollback ${A.slice(0, 12)}\` by bob`);
+    // this master's next try (its timer, a check) does not override the operator
+    const setDesired = vi.spyOn(t.store, 'setDesired');
+    await t.r.check();
+    await new Promise((res) => setTimeout(res, 1200)); // the backoff's first wake-up (1 s)
+    await settled();
+    expect(setDesired).not.toHaveBeenCalled();
+    expect(await t.store.desired()).toBe(A);
+    expect(await t.rev(B)).toMatchObject({ outcome: 'failed', detail: 'the push could not be acted on: desired revision refused by the test' });
   });
 });
