@@ -49,6 +49,8 @@ function openStore(file = path.join(tempDir(), 'master.db')): SqliteStore {
 
 /** The branch, as every master of a store sees it. */
 class Branch {
+  /** runs once, as the next snapshot is taken (a master checking a commit before it makes it desired) */
+  onSnapshot: (() => Promise<void>) | undefined;
   constructor(public head: string) {}
 }
 
@@ -59,7 +61,12 @@ function master(store: SqliteStore, branch: Branch, o: { cfg?: boolean } = {}): 
     source: {
       head: async () => branch.head,
       isAncestor: async () => true,
-      snapshot: async (rev?: string) => ({ revision: rev ?? branch.head }),
+      snapshot: async (rev?: string) => {
+        const hook = branch.onSnapshot;
+        branch.onSnapshot = undefined;
+        await hook?.();
+        return { revision: rev ?? branch.head };
+      },
       commitInfo: async () => undefined,
       watchPaths: async () => [],
     } as unknown as ReleaserDeps['source'],
@@ -255,5 +262,47 @@ describe('Releaser: a push the store fails to act on', () => {
     expect(setDesired).not.toHaveBeenCalled();
     expect(await t.store.desired()).toBe(A);
     expect(await t.rev(B)).toMatchObject({ outcome: 'failed', detail: 'the push could not be acted on: desired revision refused by the test' });
+  });
+
+  it("an operator's command on another master while a try runs (it fails again) ends the tries all the same", async () => {
+    // the store refuses B only: the operator's rollback to A goes through
+    const t = await setup({
+      desired: A,
+      head: B,
+      fault: `CREATE TRIGGER test_refuse_b BEFORE UPDATE ON meta WHEN NEW.key = 'desired.revision' AND NEW.value = '${B}' BEGIN SELECT RAISE(ABORT, 'desired revision refused by the test'); END;`,
+    });
+    await t.r.check();
+    expect((await t.tries())?.tries).toBe(1);
+    const other = master(openStore(t.file), t.branch);
+    // the second try: the operator's rollback lands between its last look at the tries and the store's refusal
+    const setDesired = t.store.setDesired.bind(t.store);
+    vi.spyOn(t.store, 'setDesired').mockImplementationOnce(async (sha: string) => {
+      expect(await other.rollback(A, undefined, { user: 'bob', say })).toBe(0);
+      return setDesired(sha);
+    });
+    await t.r.check();
+    expect(await t.tries()).toMatchObject({ tries: 1, end: `\`tsalt rollback ${A.slice(0, 12)}\` by bob` });
+    t.store.db.exec('DROP TRIGGER test_refuse_b;');
+    await t.r.check();
+    await settled();
+    expect(await t.store.desired()).toBe(A);
+    expect((await t.rev(B))?.outcome).toBe('failed');
+  });
+
+  it("an operator's command on another master while a try runs (the store answering by then) is not overridden by it", async () => {
+    const t = await setup({ desired: A, head: B });
+    await t.r.check();
+    t.store.db.exec(ALLOW_DESIRED);
+    const other = master(openStore(t.file), t.branch);
+    // the operator's rollback lands after the try read the tries, as it checks the commit
+    t.branch.onSnapshot = async () => {
+      expect(await other.rollback(A, undefined, { user: 'bob', say })).toBe(0);
+    };
+    await t.r.check();
+    await settled();
+    expect(t.branch.onSnapshot).toBeUndefined(); // it ran
+    expect(await t.store.desired()).toBe(A);
+    expect((await t.rev(B))?.outcome).toBe('failed');
+    expect((await t.tries())?.end).toBe(`\`tsalt rollback ${A.slice(0, 12)}\` by bob`);
   });
 });
