@@ -25,6 +25,8 @@ export const HOST_UNIT = [
   'jinja-differential',
   'guards',
   'metrics',
+  // useradd, and getent in a private mount namespace
+  'nss',
   'pkg-select',
   'pkg-version',
   // starts a private PostgreSQL cluster (initdb, postgres as the postgres user)
