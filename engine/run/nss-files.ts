@@ -212,5 +212,5 @@ export function filesEntry(db: NssDb, key: string): string[] | undefined {
   const conf = readParsed(NSS_PATHS.nsswitch, filesFirst);
   if (!conf?.[db]) return undefined;
   const t = readParsed(NSS_PATHS[db], (text) => parseFilesDb(db, text));
-  return t ? lookupKey(t, key) : undefined;
+  return t ? lookupKey(t, key)?.slice() : undefined; // a copy: callers own what they get
 }
