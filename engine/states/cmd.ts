@@ -9,7 +9,7 @@
  * - cmd.wait / cmd.watch: do nothing themselves; their mod_watch runs the command.
  * - cmd.script: fetch a script from the tree (optionally Jinja-rendered) and run it.
  */
-import fs from 'node:fs/promises';
+import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import * as z from 'zod';
@@ -60,7 +60,7 @@ function isStateful(a: { stateful: boolean | { test_name: string }[] }): boolean
 /** Run `cmd` with the state's options; returns the state outcome as Salt's cmd.run builds it. */
 async function execute(a: RunArgs, cmd: string, runComment: string): Promise<ApplyOutcome> {
   if (a.cwd) {
-    const st = await fs.stat(a.cwd).catch(() => undefined);
+    const st = await fs.promises.stat(a.cwd).catch(() => undefined);
     if (!st?.isDirectory()) throw new StateFailure(`Desired working directory "${a.cwd}" is not available`);
   }
   let r;
@@ -168,21 +168,21 @@ async function runScript(ctx: RunContext, a: ScriptArgs): Promise<ApplyOutcome> 
   }
   let body: string | Buffer = text;
   if (a.template === 'jinja') body = ctx.renderTemplate(text.toString('utf8'), { ...a.defaults, ...a.context }, source);
-  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'tsalt-script-'));
+  const dir = await fs.promises.mkdtemp(path.join(os.tmpdir(), 'tsalt-script-'));
   try {
     const file = path.join(dir, path.basename(source.replace(/\?.*$/, '')) || 'script');
-    await fs.writeFile(file, body, { mode: 0o700 });
+    await fs.promises.writeFile(file, body, { mode: 0o700 });
     if (a.runas) {
       const pw = await getpwnam(a.runas);
       if (!pw) throw new StateFailure(`User '${a.runas}' is not available`);
-      await fs.chmod(dir, 0o755);
-      await fs.chown(file, pw.uid, pw.gid);
+      await fs.promises.chmod(dir, 0o755);
+      await fs.promises.chown(file, pw.uid, pw.gid);
     }
     // Salt runs "<script> <args>" through the shell: args are shell words as written
     const cmd = args ? `${shQuote(file)} ${args}` : shQuote(file);
     return await execute(a, cmd, `Command '${a.name}' run`);
   } finally {
-    await fs.rm(dir, { recursive: true, force: true });
+    await fs.promises.rm(dir, { recursive: true, force: true });
   }
 }
 

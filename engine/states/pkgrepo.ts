@@ -4,7 +4,7 @@
  * atomically and refreshes the package metadata, putting the old files back if that fails.
  * Paths are the machine's (not --root); dnf's repo dir follows its install root.
  */
-import fs from 'node:fs/promises';
+import fs from 'node:fs';
 import path from 'node:path';
 import * as z from 'zod';
 import { boolArg, defineState, StateFailure, type StateModule } from './define.js';
@@ -58,7 +58,7 @@ async function fetchKey(ctx: RunContext, url: string): Promise<Buffer> {
     }
     const local = url.startsWith('file://') ? new URL(url).pathname : url;
     if (!path.isAbsolute(local)) throw new Error('expected salt://, http(s)://, file:// or an absolute path');
-    return await fs.readFile(local);
+    return await fs.promises.readFile(local);
   } catch (e) {
     throw new StateFailure(`Failed to fetch key_url '${url}': ${e instanceof Error ? e.message : String(e)}`);
   }
@@ -107,7 +107,7 @@ async function plan(ctx: RunContext, how: (p: PkgProvider) => Promise<RepoPlan>)
 
 async function readOld(file: string): Promise<Buffer | null> {
   refuseSpecial(file);
-  return fs.readFile(file).catch((e: NodeJS.ErrnoException) => {
+  return fs.promises.readFile(file).catch((e: NodeJS.ErrnoException) => {
     if (e.code === 'ENOENT') return null;
     throw e;
   });
@@ -116,17 +116,17 @@ async function readOld(file: string): Promise<Buffer | null> {
 /** temp file + rename in the same directory: readers never see half a file */
 async function writeAtomic(w: FileWrite): Promise<void> {
   if (w.content === null) {
-    await fs.rm(w.path, { force: true });
+    await fs.promises.rm(w.path, { force: true });
     return;
   }
   const dir = path.dirname(w.path);
-  await fs.mkdir(dir, { recursive: true });
+  await fs.promises.mkdir(dir, { recursive: true });
   const tmp = tempName(w.path);
   try {
-    await fs.writeFile(tmp, w.content, { mode: w.mode ?? 0o644 });
-    await fs.rename(tmp, w.path);
+    await fs.promises.writeFile(tmp, w.content, { mode: w.mode ?? 0o644 });
+    await fs.promises.rename(tmp, w.path);
   } catch (e) {
-    await fs.rm(tmp, { force: true });
+    await fs.promises.rm(tmp, { force: true });
     throw e;
   }
 }

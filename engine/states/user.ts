@@ -7,7 +7,7 @@
  * user reports all its attributes. `check` predicts the post-state with the same rules `apply`
  * then enforces, so test mode shows exactly the keys the real run changes.
  */
-import fs from 'node:fs/promises';
+import fs from 'node:fs';
 import * as z from 'zod';
 import { boolArg, defineState, StateFailure, type Changes, type StateModule } from './define.js';
 import type { RunContext } from './context.js';
@@ -98,7 +98,7 @@ function diffInfo(pre: Info, post: Info): Changes {
 }
 
 async function isDir(p: string): Promise<boolean> {
-  return (await fs.stat(p).catch(() => undefined))?.isDirectory() ?? false;
+  return (await fs.promises.stat(p).catch(() => undefined))?.isDirectory() ?? false;
 }
 
 /** Groups resolved against the system; in test mode a missing group may come from an earlier state. */
@@ -414,8 +414,8 @@ const present = defineState({
     if (!u) throw new StateFailure(`User ${a.name} disappeared while being updated`);
     if (plan.mkhome) {
       // Salt creates a missing home of an existing user (createhome), owned by the user
-      await fs.mkdir(plan.mkhome, { recursive: true, mode: 0o755 });
-      await fs.chown(plan.mkhome, u.uid, u.gid);
+      await fs.promises.mkdir(plan.mkhome, { recursive: true, mode: 0o755 });
+      await fs.promises.chown(plan.mkhome, u.uid, u.gid);
     }
     const changes: Changes = diffInfo(plan.pre, infoOf(db, u));
     if (plan.password !== undefined || plan.emptyPassword) changes.passwd = REDACTED;

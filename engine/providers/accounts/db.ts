@@ -4,7 +4,7 @@
  * states compare against exactly what those tools write (NSS users from LDAP are not ours to
  * manage). Call `invalidateAccounts` after changing anything.
  */
-import fs from 'node:fs/promises';
+import fs from 'node:fs';
 import type { FactCache } from '../../run/facts.js';
 
 export interface UserEntry {
@@ -40,9 +40,11 @@ export interface AccountsDb {
 
 const KEY = 'accounts:db';
 
-async function readOptional(p: string): Promise<string> {
+// read at once: four small local files, where the promise API would load node:fs/promises and
+// make a thread-pool round trip each, for every run that has a user or group state
+function readOptional(p: string): string {
   try {
-    return await fs.readFile(p, 'utf8');
+    return fs.readFileSync(p, 'utf8');
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') return '';
     throw e;
@@ -73,12 +75,7 @@ export function buildGecos(g: Pick<UserEntry, 'fullname' | 'roomnumber' | 'workp
 }
 
 export async function readAccounts(root = '/'): Promise<AccountsDb> {
-  const [passwd, group, shadow, defs] = await Promise.all([
-    readOptional(`${root}etc/passwd`),
-    readOptional(`${root}etc/group`),
-    readOptional(`${root}etc/shadow`),
-    readOptional(`${root}etc/login.defs`),
-  ]);
+  const [passwd, group, shadow, defs] = [`${root}etc/passwd`, `${root}etc/group`, `${root}etc/shadow`, `${root}etc/login.defs`].map(readOptional) as [string, string, string, string];
   const users = new Map<string, UserEntry>();
   for (const f of lines(passwd)) {
     if (f.length < 7) continue;

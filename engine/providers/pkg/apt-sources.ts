@@ -3,7 +3,8 @@
  * sources.list.d/*.list. An entry matches another when type, options, URI, suite and the set of
  * components agree, whatever the spacing.
  */
-import fs from 'node:fs/promises';
+// node:fs/promises is loaded on first use (fs.promises), not by every run that imports this
+import fs from 'node:fs';
 import path from 'node:path';
 import { PkgError, type FileWrite, type RepoArgs, type RepoBackend, type RepoPlan } from './types.js';
 
@@ -43,7 +44,7 @@ function sameSource(a: SourceLine, b: SourceLine): boolean {
 
 async function readOr(file: string): Promise<string | undefined> {
   try {
-    return await fs.readFile(file, 'utf8');
+    return await fs.promises.readFile(file, 'utf8');
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     throw e;
@@ -60,7 +61,7 @@ export class AptSources implements RepoBackend {
     const list = [path.join(this.etcApt, 'sources.list')];
     try {
       const d = path.join(this.etcApt, 'sources.list.d');
-      for (const e of (await fs.readdir(d)).sort()) if (e.endsWith('.list')) list.push(path.join(d, e));
+      for (const e of (await fs.promises.readdir(d)).sort()) if (e.endsWith('.list')) list.push(path.join(d, e));
     } catch {
       /* no sources.list.d */
     }
@@ -123,7 +124,7 @@ export class AptSources implements RepoBackend {
 
     if (a.key) {
       const keyPath = this.keyPath(want, target, a.key.data);
-      const cur = await fs.readFile(keyPath).catch(() => undefined);
+      const cur = await fs.promises.readFile(keyPath).catch(() => undefined);
       if (!cur || !cur.equals(a.key.data)) {
         changes.key_url = { old: cur ? keyPath : '', new: a.key.url };
         // the key first: a source apt cannot verify would break `apt-get update`

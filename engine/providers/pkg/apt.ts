@@ -2,7 +2,8 @@
  * apt/dpkg provider: the real machine's package database (no install root: apt has no
  * equivalent of dnf's --installroot that would keep the host untouched).
  */
-import fs from 'node:fs/promises';
+// node:fs/promises is loaded on first use (fs.promises), not by every run that imports this
+import fs from 'node:fs';
 import { exec, operands, type ExecResult } from '../../run/exec.js';
 import type { FactCache } from '../../run/facts.js';
 import type { HostEnv } from '../host.js';
@@ -108,7 +109,7 @@ export class AptProvider implements PkgProvider {
 
   /** A fresh host (or `rm -r /var/lib/apt/lists/*`) has no Packages index: apt knows no package. */
   async hasMetadata(): Promise<boolean> {
-    const entries = await fs.readdir(await listsDir()).catch(() => [] as string[]);
+    const entries = await fs.promises.readdir(await listsDir()).catch(() => [] as string[]);
     return entries.some((e) => /_Packages(\.\w+)?$/.test(e));
   }
 

@@ -2,7 +2,8 @@
  * yum/dnf repositories as INI sections in `<dir>/*.repo`. Edits keep every other section and
  * line of the file as it was; only the managed section's keys are set.
  */
-import fs from 'node:fs/promises';
+// node:fs/promises is loaded on first use (fs.promises), not by every run that imports this
+import fs from 'node:fs';
 import path from 'node:path';
 import { PkgError, type FileWrite, type RepoArgs, type RepoBackend, type RepoPlan } from './types.js';
 
@@ -74,13 +75,13 @@ export class YumRepoFiles implements RepoBackend {
   private async find(name: string): Promise<{ file: string; ini: IniFile; section: Section } | undefined> {
     let entries: string[];
     try {
-      entries = (await fs.readdir(this.dir)).filter((e) => e.endsWith('.repo')).sort();
+      entries = (await fs.promises.readdir(this.dir)).filter((e) => e.endsWith('.repo')).sort();
     } catch {
       return undefined;
     }
     for (const e of entries) {
       const file = path.join(this.dir, e);
-      const ini = parseIni(await fs.readFile(file, 'utf8'));
+      const ini = parseIni(await fs.promises.readFile(file, 'utf8'));
       const section = ini.sections.find((s) => s.name === name);
       if (section) return { file, ini, section };
     }

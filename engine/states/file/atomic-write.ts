@@ -44,7 +44,9 @@ export async function removeStaleTemps(dir: string, target?: string): Promise<st
   const prefix = target === undefined ? '.' : `.${path.basename(target)}.tsalt-`;
   let entries: string[];
   try {
-    entries = await fs.promises.readdir(dir);
+    // at once, like the check's other lstat/read calls: a no-op run reads each directory once,
+    // and the promise API would load node:fs/promises for it
+    entries = fs.readdirSync(dir);
   } catch {
     return [];
   }
