@@ -10,7 +10,7 @@
  */
 import fs from 'node:fs';
 import os from 'node:os';
-import * as z from 'zod';
+import * as z from 'zod/mini';
 import { exec } from './exec.js';
 
 export interface ShellCommandOptions {

@@ -10,7 +10,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import * as z from 'zod';
+import * as z from 'zod/mini';
 import { defineState, StateFailure, type Changes, type StateModule } from './define.js';
 import { exec } from '../run/exec.js';
 
@@ -147,8 +147,8 @@ function bestOf(choices: Choice[], current: string | null): string | null {
 // ---- arguments ----
 
 /** the master name of the link group (e.g. pager); the tool refuses slashes and spaces */
-const nameArg = z.string().regex(/^[^/\s-][^/\s]*$/, "must be an alternatives group name without slashes or spaces, not starting with '-'");
-const absPath = z.string().refine((p) => path.isAbsolute(p), 'must be an absolute path');
+const nameArg = z.string().check(z.regex(/^[^/\s-][^/\s]*$/, "must be an alternatives group name without slashes or spaces, not starting with '-'"));
+const absPath = z.string().check(z.refine((p) => path.isAbsolute(p), 'must be an absolute path'));
 
 const installArgs = z.object({
   name: nameArg,
@@ -157,7 +157,7 @@ const installArgs = z.object({
   /** the alternative's target, which must exist, e.g. /usr/bin/less */
   path: absPath,
   /** higher wins in auto mode */
-  priority: z.union([z.number().int(), z.string().regex(/^-?\d+$/)]).transform((v) => Number(v)),
+  priority: z.pipe(z.union([z.number().check(z.int()), z.string().check(z.regex(/^-?\d+$/))]), z.transform((v) => Number(v))),
 });
 
 const removeArgs = z.object({ name: nameArg, path: absPath });

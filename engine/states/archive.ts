@@ -7,7 +7,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import * as z from 'zod';
+import * as z from 'zod/mini';
 import { boolArg, defineState, principalArg, StateFailure, type StateModule } from './define.js';
 import { exec } from '../run/exec.js';
 import { lookupGroup, lookupUser } from './runas.js';
@@ -18,21 +18,21 @@ import { guessFormat, listArchive, verifyTree, type ArchiveFormat, type Member }
 const args = z.object({
   name: z.string(),
   source: z.string(),
-  source_hash: z.string().optional(),
-  skip_verify: boolArg.default(false),
-  if_missing: z.string().optional(),
-  enforce_toplevel: boolArg.default(true),
-  user: principalArg.optional(),
-  group: principalArg.optional(),
-  archive_format: z.enum(['tar', 'zip', 'TAR', 'ZIP']).transform((s) => s.toLowerCase() as ArchiveFormat).optional(),
-  options: z.union([z.string(), z.number()]).transform(String).optional(),
-  overwrite: boolArg.default(false),
-  force: boolArg.default(false),
-  clean: boolArg.default(false),
-  trim_output: z.union([z.boolean(), z.number().int().nonnegative()]).default(false),
+  source_hash: z.optional(z.string()),
+  skip_verify: z._default(boolArg, false),
+  if_missing: z.optional(z.string()),
+  enforce_toplevel: z._default(boolArg, true),
+  user: z.optional(principalArg),
+  group: z.optional(principalArg),
+  archive_format: z.optional(z.pipe(z.enum(['tar', 'zip', 'TAR', 'ZIP']), z.transform((s) => s.toLowerCase() as ArchiveFormat))),
+  options: z.optional(z.pipe(z.union([z.string(), z.number()]), z.transform(String))),
+  overwrite: z._default(boolArg, false),
+  force: z._default(boolArg, false),
+  clean: z._default(boolArg, false),
+  trim_output: z._default(z.union([z.boolean(), z.number().check(z.int(), z.nonnegative())]), false),
   // Salt arguments that only tune its cache: accepted, nothing to do here
-  keep_source: boolArg.optional(),
-  keep: boolArg.optional(),
+  keep_source: z.optional(boolArg),
+  keep: z.optional(boolArg),
 });
 type Args = z.output<typeof args>;
 

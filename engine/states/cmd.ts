@@ -12,39 +12,40 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import * as z from 'zod';
+import * as z from 'zod/mini';
 import { accountNameArg, boolArg, defineState, listArg, StateFailure, type ApplyOutcome, type StateModule } from './define.js';
 import type { RunContext } from './context.js';
 import { CommandExecutionError, envArg, getpwnam, normaliseEnv, runShellCommand } from '../run/shell-command.js';
 import { reinterpret } from './cmd/stateful.js';
 
-const statefulArg = z.union([boolArg, z.array(z.object({ test_name: z.string() }).loose())]);
+const statefulArg = z.union([boolArg, z.array(z.looseObject({ test_name: z.string() }))]);
 
-const umaskArg = z.union([z.string(), z.number().int()]).transform((v, ctx) => {
+const umaskArg = z.pipe(z.union([z.string(), z.number().check(z.int())]), z.transform((v, ctx) => {
   const s = String(v).trim();
   if (!/^[0-7]{1,4}$/.test(s)) {
-    ctx.addIssue({ code: 'custom', message: `umask must be octal digits like '022', got ${JSON.stringify(v)}` });
+    // zod/mini's transform has no ctx.addIssue: the issue classic's addIssue would push
+    ctx.issues.push({ code: 'custom', message: `umask must be octal digits like '022', got ${JSON.stringify(v)}`, input: v });
     return z.NEVER;
   }
   return s;
-});
+}));
 
 const common = {
-  name: z.string().min(1),
-  cwd: z.string().optional(),
-  runas: z.union([z.literal(''), accountNameArg('runas user')]).optional(),
-  shell: z.string().optional(),
-  env: envArg.optional(),
-  prepend_path: z.string().optional(),
-  umask: umaskArg.optional(),
-  stateful: statefulArg.default(false),
-  timeout: z.number().positive().optional(),
-  ignore_timeout: boolArg.default(false),
-  success_retcodes: listArg(z.number().int()).optional(),
-  hide_output: boolArg.default(false),
+  name: z.string().check(z.minLength(1)),
+  cwd: z.optional(z.string()),
+  runas: z.optional(z.union([z.literal(''), accountNameArg('runas user')])),
+  shell: z.optional(z.string()),
+  env: z.optional(envArg),
+  prepend_path: z.optional(z.string()),
+  umask: z.optional(umaskArg),
+  stateful: z._default(statefulArg, false),
+  timeout: z.optional(z.number().check(z.positive())),
+  ignore_timeout: z._default(boolArg, false),
+  success_retcodes: z.optional(listArg(z.number().check(z.int()))),
+  hide_output: z._default(boolArg, false),
   // accepted for compatibility; tsalt has no per-command log levels or VT
-  output_loglevel: z.string().optional(),
-  use_vt: boolArg.optional(),
+  output_loglevel: z.optional(z.string()),
+  use_vt: z.optional(boolArg),
 };
 
 const runArgs = z.object(common);
@@ -137,11 +138,11 @@ const wait = defineState({
 
 const scriptArgs = z.object({
   ...common,
-  source: z.string().optional(),
-  args: z.union([z.string(), z.number()]).transform(String).optional(),
-  template: z.enum(['jinja']).optional(),
-  defaults: z.record(z.string(), z.unknown()).optional(),
-  context: z.record(z.string(), z.unknown()).optional(),
+  source: z.optional(z.string()),
+  args: z.optional(z.pipe(z.union([z.string(), z.number()]), z.transform(String))),
+  template: z.optional(z.enum(['jinja'])),
+  defaults: z.optional(z.record(z.string(), z.unknown())),
+  context: z.optional(z.record(z.string(), z.unknown())),
 });
 type ScriptArgs = z.output<typeof scriptArgs>;
 

@@ -2,7 +2,7 @@
  * cron.present / cron.absent: jobs in a user's crontab, as salt.states.cron does it
  * (`crontab -u USER -l` to read, `crontab -u USER -` to write, Salt's identifier marker).
  */
-import * as z from 'zod';
+import * as z from 'zod/mini';
 import { randomInt } from 'node:crypto';
 import { accountNameArg, boolArg, defineState, StateFailure, type StateModule } from './define.js';
 import type { RunContext } from './context.js';
@@ -10,7 +10,7 @@ import { exec, operands } from '../run/exec.js';
 import { jobMatches, parseTab, renderTab, type CronJob, type CronTab, type SpecialJob } from './cron/tab.js';
 
 /** YAML hands us `minute: 5` as a number; cron wants text. */
-const timeArg = z.union([z.string(), z.number().int()]).transform((v) => String(v).trim().toLowerCase());
+const timeArg = z.pipe(z.union([z.string(), z.number().check(z.int())]), z.transform((v) => String(v).trim().toLowerCase()));
 
 async function readTab(ctx: RunContext, user: string): Promise<string> {
   return ctx.facts.get(`cron:tab:${user}`, async () => {
@@ -42,18 +42,18 @@ type TimeField = keyof typeof RANGES;
 const TIME_FIELDS = Object.keys(RANGES) as TimeField[];
 
 const presentArgs = z.object({
-  name: z.string().transform((s) => s.trim()),
-  user: accountNameArg('cron user').default('root'),
-  minute: timeArg.default('*'),
-  hour: timeArg.default('*'),
-  daymonth: timeArg.default('*'),
-  month: timeArg.default('*'),
-  dayweek: timeArg.default('*'),
-  comment: z.string().nullable().optional(),
-  commented: boolArg.default(false),
+  name: z.pipe(z.string(), z.transform((s) => s.trim())),
+  user: z._default(accountNameArg('cron user'), 'root'),
+  minute: z._default(timeArg, '*'),
+  hour: z._default(timeArg, '*'),
+  daymonth: z._default(timeArg, '*'),
+  month: z._default(timeArg, '*'),
+  dayweek: z._default(timeArg, '*'),
+  comment: z.optional(z.nullable(z.string())),
+  commented: z._default(boolArg, false),
   // Salt: identifier False (the default) means "use the name"
-  identifier: z.union([z.string(), z.number(), z.literal(false)]).optional(),
-  special: z.string().optional(),
+  identifier: z.optional(z.union([z.string(), z.number(), z.literal(false)])),
+  special: z.optional(z.string()),
 });
 type PresentArgs = z.output<typeof presentArgs>;
 
@@ -169,18 +169,18 @@ const present = defineState({
 });
 
 const absentArgs = z.object({
-  name: z.string().transform((s) => s.trim()),
-  user: accountNameArg('cron user').default('root'),
-  identifier: z.union([z.string(), z.number(), z.literal(false)]).optional(),
-  special: z.string().optional(),
+  name: z.pipe(z.string(), z.transform((s) => s.trim())),
+  user: z._default(accountNameArg('cron user'), 'root'),
+  identifier: z.optional(z.union([z.string(), z.number(), z.literal(false)])),
+  special: z.optional(z.string()),
   // accepted and ignored, as Salt's **kwargs: trees often copy present's arguments
-  minute: timeArg.optional(),
-  hour: timeArg.optional(),
-  daymonth: timeArg.optional(),
-  month: timeArg.optional(),
-  dayweek: timeArg.optional(),
-  comment: z.string().nullable().optional(),
-  commented: boolArg.optional(),
+  minute: z.optional(timeArg),
+  hour: z.optional(timeArg),
+  daymonth: z.optional(timeArg),
+  month: z.optional(timeArg),
+  dayweek: z.optional(timeArg),
+  comment: z.optional(z.nullable(z.string())),
+  commented: z.optional(boolArg),
 });
 
 const absent = defineState({

@@ -8,8 +8,15 @@
  * - A problem with the system or the arguments is a thrown `StateFailure` (result: false, the
  *   message becomes the comment); anything else thrown is a bug and is reported the same way.
  */
-import * as z from 'zod';
+import * as z from 'zod/mini';
+// zod's core classes by their own module: `z.core.X` would make the bundler keep all of core
+import * as zcore from 'zod/v4/core';
 import type { RunContext } from './context.js';
+
+// zod/mini loads no messages; classic zod set English as its first schema was built. The
+// argument errors tsalt prints are English (cli/zod-jitless.ts sets it first in the `tsalt local`
+// bundle; the job worker, tests and the unbundled engine come through here).
+if (!z.config().localeError) z.config(z.locales.en());
 
 export type Changes = Record<string, unknown>;
 
@@ -38,7 +45,7 @@ export class StateFailure extends Error {
   }
 }
 
-export interface StateDefinition<S extends z.ZodType = z.ZodType, P = unknown> {
+export interface StateDefinition<S extends z.ZodMiniType = z.ZodMiniType, P = unknown> {
   /** Arguments, without requisites/order/name handling which the compiler strips first. */
   args: S;
   /**
@@ -61,36 +68,33 @@ export interface StateDefinition<S extends z.ZodType = z.ZodType, P = unknown> {
   prefetch?(ctx: RunContext): void;
 }
 
-export function defineState<S extends z.ZodType, P = unknown>(def: StateDefinition<S, P>): StateDefinition<S, P> {
+export function defineState<S extends z.ZodMiniType, P = unknown>(def: StateDefinition<S, P>): StateDefinition<S, P> {
   return def;
 }
 
 /** A module file (`file.ts`, `pkg.ts`, ...) default-exports its functions by Salt name. */
-export type StateModule = Record<string, StateDefinition<z.ZodType, any>>;
+export type StateModule = Record<string, StateDefinition<z.ZodMiniType, any>>;
 
 // ---- argument helpers shared by modules: Salt trees write the same thing many ways ----
 
 /** `mode: 644`, `mode: '0644'`, `mode: 0o644` -> '0644'. YAML hands us numbers for unquoted modes. */
-export const modeArg = z
-  .union([z.string(), z.number()])
-  .transform((v, ctx) => {
+export const modeArg = z.pipe(z.union([z.string(), z.number()]), z.transform((v, ctx) => {
     const s = typeof v === 'number' ? String(v) : v.trim();
     if (!/^0?[0-7]{3,4}$/.test(s)) {
-      ctx.addIssue({ code: 'custom', message: `mode must be octal digits like '0644', got ${JSON.stringify(v)}` });
+      // zod/mini's transform has no ctx.addIssue: the issue classic's addIssue would push
+      ctx.issues.push({ code: 'custom', message: `mode must be octal digits like '0644', got ${JSON.stringify(v)}`, input: v });
       return z.NEVER;
     }
     return s.padStart(4, '0').slice(-4);
-  });
+  }));
 
 /** A value Salt accepts either as one item or a list of items. */
-export function listArg<T extends z.ZodType>(item: T) {
-  return z.union([item, z.array(item)]).transform((v) => (Array.isArray(v) ? v : [v]) as z.output<T>[]);
+export function listArg<T extends z.ZodMiniType>(item: T) {
+  return z.pipe(z.union([item, z.array(item)]), z.transform((v) => (Array.isArray(v) ? v : [v]) as z.output<T>[]));
 }
 
 /** Salt's truthy strings ('True', 'yes') appear in trees from older YAML habits. */
-export const boolArg = z.union([z.boolean(), z.enum(['True', 'False', 'true', 'false', 'yes', 'no'])]).transform(
-  (v) => v === true || v === 'True' || v === 'true' || v === 'yes',
-);
+export const boolArg = z.pipe(z.union([z.boolean(), z.enum(['True', 'False', 'true', 'false', 'yes', 'no'])]), z.transform((v) => v === true || v === 'True' || v === 'true' || v === 'yes'));
 
 /**
  * A name a program receives as an operand (package, user, group, npm package, cron user...).
@@ -99,7 +103,7 @@ export const boolArg = z.union([z.boolean(), z.enum(['True', 'False', 'true', 'f
  * valid name either. `extra` adds the rule of one kind of name.
  */
 export function programName(what: string, extra?: { re: RegExp; says: string }) {
-  return z.string().superRefine((s, ctx) => {
+  return z.string().check(z.superRefine((s, ctx) => {
     const why = !s
       ? 'is empty'
       : s.startsWith('-')
@@ -110,7 +114,7 @@ export function programName(what: string, extra?: { re: RegExp; says: string }) 
             ? extra.says
             : undefined;
     if (why) ctx.addIssue({ code: 'custom', message: `${what} name ${JSON.stringify(s)} cannot be valid: it ${why}` });
-  });
+  }));
 }
 
 /** Package names as apt/dnf take them (`name`, `name:arch`; versions go in `version`). */
@@ -122,19 +126,21 @@ export function accountNameArg(what: string) {
 }
 
 /** user/group given by name or numeric id ('' as before: left to the state to read as unset) */
-export const principalArg = z.union([z.literal(''), accountNameArg('user/group'), z.number().int()]).transform((v) => String(v));
+export const principalArg = z.pipe(z.union([z.literal(''), accountNameArg('user/group'), z.number().check(z.int())]), z.transform((v) => String(v)));
 
 /**
  * `name` reaches a program only when none of `unless` (`pkgs`, `sources`) is given; otherwise it
  * is the state's label. Checks it then with `rule` (a programName schema), at compile time.
  */
-export function nameUnless<T extends z.ZodObject>(schema: T, rule: z.ZodType, unless: string[]): T {
-  return schema.superRefine((a, ctx) => {
-    const o = a as Record<string, unknown>;
-    if (unless.some((k) => o[k] !== undefined)) return;
-    const r = rule.safeParse(o.name);
-    if (!r.success) for (const i of r.error.issues) ctx.addIssue({ code: 'custom', message: i.message, path: ['name'] });
-  }) as T;
+export function nameUnless<T extends z.ZodMiniObject>(schema: T, rule: z.ZodMiniType, unless: string[]): T {
+  return schema.check(
+    z.superRefine((a, ctx) => {
+      const o = a as Record<string, unknown>;
+      if (unless.some((k) => o[k] !== undefined)) return;
+      const r = rule.safeParse(o.name);
+      if (!r.success) for (const i of r.error.issues) ctx.addIssue({ code: 'custom', message: i.message, path: ['name'] });
+    }),
+  );
 }
 
 // ---- argument validation: the compiler runs it for every state before anything converges ----
@@ -174,24 +180,25 @@ export function validateArgs(def: StateDefinition, raw: Record<string, unknown>)
 }
 
 /**
- * The argument names a state's schema declares, through zod's public API: the object's `shape`,
- * reached through `.transform()` pipes; undefined when the object takes any key (a catchall:
+ * The argument names a state's schema declares, through zod core's classes (so for zod/mini and
+ * classic schemas alike): the object's `shape`, reached through `.transform()` pipes; undefined
+ * when the object takes any key (a catchall: `z.looseObject`, `z.catchall(x)`, classic's
  * `.passthrough()`, `.loose()`, `.catchall(x)`).
  */
-export function knownKeys(schema: z.ZodType): ReadonlySet<string> | undefined {
+export function knownKeys(schema: zcore.$ZodType): ReadonlySet<string> | undefined {
   if (knownKeysOf.has(schema)) return knownKeysOf.get(schema);
   const keys = declaredKeys(schema);
   knownKeysOf.set(schema, keys);
   return keys;
 }
 /** a state's schema is built once: its keys too (every state of every run asked again); one Set shared by every caller, so read-only */
-const knownKeysOf = new WeakMap<z.ZodType, ReadonlySet<string> | undefined>();
+const knownKeysOf = new WeakMap<zcore.$ZodType, ReadonlySet<string> | undefined>();
 
-function declaredKeys(schema: z.ZodType): Set<string> | undefined {
-  let s: z.ZodType = schema;
-  while (s instanceof z.ZodPipe) s = s.in as z.ZodType;
-  if (!(s instanceof z.ZodObject)) return undefined;
-  const catchall = s.def.catchall;
-  if (catchall && !(catchall instanceof z.ZodNever)) return undefined;
-  return new Set(Object.keys(s.shape));
+function declaredKeys(schema: zcore.$ZodType): Set<string> | undefined {
+  let s: zcore.$ZodType = schema;
+  while (s instanceof zcore.$ZodPipe) s = s._zod.def.in;
+  if (!(s instanceof zcore.$ZodObject)) return undefined;
+  const catchall = s._zod.def.catchall;
+  if (catchall && !(catchall instanceof zcore.$ZodNever)) return undefined;
+  return new Set(Object.keys(s._zod.def.shape));
 }

@@ -8,26 +8,26 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import * as z from 'zod';
+import * as z from 'zod/mini';
 import { accountNameArg, boolArg, defineState, programName, StateFailure, type StateModule } from './define.js';
 import type { RunContext } from './context.js';
 import { exec, type ExecOptions, type ExecResult } from '../run/exec.js';
 import { runAsOptions, lookupUser } from './runas.js';
 
 // a URL or rev starting with '-' would be a git option (`--upload-pack=...` runs a command)
-const gitWord = (what: string) => z.union([programName(what), z.number().transform(String)]);
+const gitWord = (what: string) => z.union([programName(what), z.pipe(z.number(), z.transform(String))]);
 const args = z.object({
   name: programName('git repository URL'),
-  target: z.string().optional(),
-  rev: gitWord('git rev').default('HEAD'),
-  branch: gitWord('git branch').optional(),
-  user: accountNameArg('user').optional(),
-  remote: programName('git remote').default('origin'),
+  target: z.optional(z.string()),
+  rev: z._default(gitWord('git rev'), 'HEAD'),
+  branch: z.optional(gitWord('git branch')),
+  user: z.optional(accountNameArg('user')),
+  remote: z._default(programName('git remote'), 'origin'),
   // Salt also accepts 'remote-changes' (reset only for remote changes): treated as True here
-  force_reset: z.union([boolArg, z.literal('remote-changes')]).transform((v) => v !== false).default(false),
-  force_clone: boolArg.default(false),
-  depth: z.number().int().positive().optional(),
-  submodules: boolArg.default(false),
+  force_reset: z._default(z.pipe(z.union([boolArg, z.literal('remote-changes')]), z.transform((v) => v !== false)), false),
+  force_clone: z._default(boolArg, false),
+  depth: z.optional(z.number().check(z.int(), z.positive())),
+  submodules: z._default(boolArg, false),
 });
 type Args = z.output<typeof args>;
 

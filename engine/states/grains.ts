@@ -17,7 +17,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
-import * as z from 'zod';
+import * as z from 'zod/mini';
 import type { RunContext } from './context.js';
 import { boolArg, defineState, StateFailure, type Changes, type StateModule } from './define.js';
 import { atomicWrite, makeDirs } from './file/atomic-write.js';
@@ -246,23 +246,23 @@ function changed(g: Grains, p: Placed): boolean {
 const required = z.custom<unknown>((v) => v !== undefined, { message: 'is required' });
 
 const base = {
-  name: z.string().min(1),
+  name: z.string().check(z.minLength(1)),
   /** separates the levels of a nested grain in `name` */
-  delimiter: z.string().min(1).default(':'),
+  delimiter: z._default(z.string().check(z.minLength(1)), ':'),
 };
 
 const presentArgs = z.object({
   ...base,
   value: required,
   /** replace a list/dict grain, or a scalar with a list/dict, or a scalar parent of a nested key */
-  force: boolArg.default(false),
+  force: z._default(boolArg, false),
 });
 
 const absentArgs = z.object({
   ...base,
   /** remove the key itself instead of setting its value to None */
-  destructive: boolArg.default(false),
-  force: boolArg.default(false),
+  destructive: z._default(boolArg, false),
+  force: z._default(boolArg, false),
 });
 
 const listArgs = z.object({
@@ -275,7 +275,7 @@ const appendArgs = z.object({
   ...base,
   value: required,
   /** turn a grain that is not a list into one (None becomes []) */
-  convert: boolArg.default(false),
+  convert: z._default(boolArg, false),
 });
 
 interface Plan {

@@ -6,7 +6,7 @@
  * an update and lists the attributes only in the comment; the attribute keys say more and let
  * test mode predict exactly the keys of the real run.) `members: []` empties the group.
  */
-import * as z from 'zod';
+import * as z from 'zod/mini';
 import { accountNameArg, boolArg, defineState, StateFailure, type Changes, type StateModule } from './define.js';
 import type { RunContext } from './context.js';
 import { exec, execOk, operands } from '../run/exec.js';
@@ -17,7 +17,7 @@ import { idArg, namesArg, unset } from './account-args.js';
 const presentArgs = z.object({
   name: accountNameArg('group'),
   gid: unset(idArg),
-  system: boolArg.default(false),
+  system: z._default(boolArg, false),
   members: unset(namesArg),
   addusers: unset(namesArg),
   delusers: unset(namesArg),

@@ -5,7 +5,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import * as z from 'zod';
+import * as z from 'zod/mini';
 import { boolArg, defineState, listArg, StateFailure, type StateModule } from './define.js';
 import { atomicWrite } from './file/atomic-write.js';
 import { refuseSpecial } from './file/paths.js';
@@ -80,14 +80,14 @@ function read(path: string): string {
   }
 }
 
-const ipArg = listArg(z.string().regex(/^[0-9a-fA-F:.]+(%\w+)?$/, 'must be an IPv4 or IPv6 address'));
+const ipArg = listArg(z.string().check(z.regex(/^[0-9a-fA-F:.]+(%\w+)?$/, 'must be an IPv4 or IPv6 address')));
 
 function makeState(kind: 'present' | 'absent') {
   const args = z.object({
-    name: z.string().regex(/^[^\s#]+$/, 'a host name has no spaces or #'),
-    ip: kind === 'present' ? ipArg : ipArg.optional(),
+    name: z.string().check(z.regex(/^[^\s#]+$/, 'a host name has no spaces or #')),
+    ip: kind === 'present' ? ipArg : z.optional(ipArg),
     /** present: remove the name from every other address */
-    clean: boolArg.default(false),
+    clean: z._default(boolArg, false),
   });
   return defineState<typeof args, Edit>({
     args,

@@ -8,7 +8,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import * as z from 'zod';
+import * as z from 'zod/mini';
 import { boolArg, defineState, StateFailure, type ApplyOutcome, type Changes, type StateModule } from './define.js';
 import type { RunContext } from './context.js';
 import { exec } from '../run/exec.js';
@@ -37,63 +37,48 @@ function freshMounts(ctx: RunContext): Promise<MountInfo[]> {
 const noControl = (s: string) => !/[\n\r\0]/.test(s);
 
 /** A mount point: absolute and normalised, without the trailing slash (Salt strips it). */
-const mountPoint = z
-  .string()
-  .refine((s) => s.startsWith('/'), 'must be an absolute path')
-  .refine(noControl, 'must not contain newlines')
-  .transform((s) => path.posix.normalize(s).replace(/(.)\/+$/, '$1'));
+const mountPoint = z.pipe(z.string().check(z.refine((s) => s.startsWith('/'), 'must be an absolute path'), z.refine(noControl, 'must not contain newlines')), z.transform((s) => path.posix.normalize(s).replace(/(.)\/+$/, '$1')));
 
 /** The source: a device, `UUID=...`, `server:/export`, a directory for bind mounts. */
-const deviceArg = z
-  .string()
-  .min(1)
-  .refine(noControl, 'must not contain newlines')
-  .refine((s) => !s.startsWith('-'), 'must not start with -');
+const deviceArg = z.string().check(z.minLength(1), z.refine(noControl, 'must not contain newlines'), z.refine((s) => !s.startsWith('-'), 'must not start with -'));
 
 /** `opts: [rw, noatime]`, `opts: rw,noatime` or list items with commas: one flat list. */
-const optsArg = z
-  .union([z.string(), z.array(z.union([z.string(), z.number()]))])
-  .transform((v) =>
-    (Array.isArray(v) ? v : [v])
-      .flatMap((o) => String(o).split(','))
-      .map((o) => o.trim())
-      .filter(Boolean),
-  )
-  .refine((l) => l.every((o) => !/\s/.test(o)), 'mount options contain no blanks (write a space as \\040)');
+const optsArg = z.pipe(z.union([z.string(), z.array(z.union([z.string(), z.number()]))]), z.transform((v) =>
+    (Array.isArray(v) ? v : [v]).flatMap((o) => String(o).split(',')).map((o) => o.trim()).filter(Boolean))).check(z.refine((l) => l.every((o) => !/\s/.test(o)), 'mount options contain no blanks (write a space as \\040)'));
 
 /** dump / pass_num: YAML gives numbers, Jinja output gives strings. */
-const fieldNumber = z.union([z.number().int().nonnegative(), z.string().regex(/^\d+$/, 'must be a number').transform(Number)]);
+const fieldNumber = z.union([z.number().check(z.int(), z.nonnegative()), z.pipe(z.string().check(z.regex(/^\d+$/, 'must be a number')), z.transform(Number))]);
 
 const mountedArgs = z.object({
   name: mountPoint,
   device: deviceArg,
-  fstype: z.string().regex(/^[A-Za-z0-9_.+-]+$/, 'a filesystem type like ext4, tmpfs, nfs4, fuse.sshfs'),
+  fstype: z.string().check(z.regex(/^[A-Za-z0-9_.+-]+$/, 'a filesystem type like ext4, tmpfs, nfs4, fuse.sshfs')),
   /** create the mount point (and its parents) when missing */
-  mkmnt: boolArg.default(false),
-  opts: optsArg.default(['defaults']),
-  dump: fieldNumber.default(0),
-  pass_num: fieldNumber.default(0),
-  config: z.string().refine((s) => s.startsWith('/'), 'config must be an absolute path').default('/etc/fstab'),
+  mkmnt: z._default(boolArg, false),
+  opts: z._default(optsArg, ['defaults']),
+  dump: z._default(fieldNumber, 0),
+  pass_num: z._default(fieldNumber, 0),
+  config: z._default(z.string().check(z.refine((s) => s.startsWith('/'), 'config must be an absolute path')), '/etc/fstab'),
   /** keep the entry in `config` */
-  persist: boolArg.default(true),
+  persist: z._default(boolArg, true),
   /** mount now (False: only the fstab entry, and the mount point with mkmnt) */
-  mount: boolArg.default(true),
+  mount: z._default(boolArg, true),
   /** when the mounted options differ: remount (True) or leave the live mount as it is */
-  remount: boolArg.default(true),
+  remount: z._default(boolArg, true),
   /** which fstab fields find the existing entry; auto: mount point for tmpfs/nfs/..., else device */
-  match_on: z.union([z.enum(['auto', ...FSTAB_KEYS]), z.array(z.enum(FSTAB_KEYS)).min(1)]).default('auto'),
+  match_on: z._default(z.union([z.enum(['auto', ...FSTAB_KEYS]), z.array(z.enum(FSTAB_KEYS)).check(z.minLength(1))]), 'auto'),
   /** options never compared with the live mount (ones the kernel does not show) */
-  hidden_opts: optsArg.default([]),
+  hidden_opts: z._default(optsArg, []),
 });
 type MountedArgs = z.output<typeof mountedArgs>;
 
 const unmountedArgs = z.object({
   name: mountPoint,
   /** only this device: something else mounted on `name` is left alone */
-  device: deviceArg.optional(),
-  config: z.string().refine((s) => s.startsWith('/'), 'config must be an absolute path').default('/etc/fstab'),
+  device: z.optional(deviceArg),
+  config: z._default(z.string().check(z.refine((s) => s.startsWith('/'), 'config must be an absolute path')), '/etc/fstab'),
   /** also remove the mount point's entry from `config` */
-  persist: boolArg.default(false),
+  persist: z._default(boolArg, false),
 });
 
 // ---- helpers ----

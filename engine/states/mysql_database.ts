@@ -3,7 +3,7 @@
  * (schema) with an optional default character set and collation, changed with ALTER DATABASE
  * when they differ. Connection settings: engine/states/mysql/client.ts.
  */
-import * as z from 'zod';
+import * as z from 'zod/mini';
 import type { RunContext } from './context.js';
 import { defineState, StateFailure, type Changes, type StateModule } from './define.js';
 import {
@@ -20,16 +20,16 @@ import {
 } from './mysql/client.js';
 
 /** Names go into SQL unquoted (the grammar takes no literal there): a word, nothing else. */
-const charsetName = z.string().regex(/^\w+$/, 'a name like utf8mb4 or utf8mb4_unicode_ci');
+const charsetName = z.string().check(z.regex(/^\w+$/, 'a name like utf8mb4 or utf8mb4_unicode_ci'));
 
 const presentArgs = z.object({
-  name: z.string().min(1),
-  character_set: charsetName.optional(),
-  collate: charsetName.optional(),
+  name: z.string().check(z.minLength(1)),
+  character_set: z.optional(charsetName),
+  collate: z.optional(charsetName),
   ...connectionArgs,
 });
 
-const absentArgs = z.object({ name: z.string().min(1), ...connectionArgs });
+const absentArgs = z.object({ name: z.string().check(z.minLength(1)), ...connectionArgs });
 
 interface Want {
   charset: string;

@@ -9,7 +9,7 @@
  * before the GRANT, which is how a grant is narrowed (MySQL never narrows on GRANT).
  * absent: the listed privileges the account holds at that level are revoked.
  */
-import * as z from 'zod';
+import * as z from 'zod/mini';
 import type { RunContext } from './context.js';
 import { boolArg, defineState, StateFailure, type StateModule } from './define.js';
 import { checkName, connectionArgs, invalidate, readGrantLines, resolveConnection, runSql, type Connection } from './mysql/client.js';
@@ -30,21 +30,21 @@ import {
 } from './mysql/grants.js';
 
 /** "select,insert" or a YAML list of privileges */
-const grantArg = z.union([z.string(), z.array(z.string())]).transform((v) => (Array.isArray(v) ? v.join(',') : v));
+const grantArg = z.pipe(z.union([z.string(), z.array(z.string())]), z.transform((v) => (Array.isArray(v) ? v.join(',') : v)));
 
 const common = {
-  name: z.string().min(1),
+  name: z.string().check(z.minLength(1)),
   grant: grantArg,
-  database: z.string().min(1),
-  user: z.string().min(1),
-  host: z.string().default('localhost'),
-  grant_option: boolArg.default(false),
+  database: z.string().check(z.minLength(1)),
+  user: z.string().check(z.minLength(1)),
+  host: z._default(z.string(), 'localhost'),
+  grant_option: z._default(boolArg, false),
   /** `_` and `%` in a database-level name are literal (Salt's default), not wildcards */
-  escape: boolArg.default(true),
+  escape: z._default(boolArg, true),
   ...connectionArgs,
 };
 
-const presentArgs = z.object({ ...common, revoke_first: boolArg.default(false) });
+const presentArgs = z.object({ ...common, revoke_first: z._default(boolArg, false) });
 const absentArgs = z.object(common);
 
 interface Target {

@@ -8,7 +8,7 @@
  * SET PASSWORD = '*...'). SET PASSWORD keeps the rest of an `IDENTIFIED VIA a OR b` chain, so
  * an account that also logs in by unix_socket (Debian's root) keeps doing so.
  */
-import * as z from 'zod';
+import * as z from 'zod/mini';
 import { boolArg, defineState, StateFailure, type Changes, type StateModule } from './define.js';
 import {
   checkName,
@@ -24,15 +24,15 @@ import {
 } from './mysql/client.js';
 
 /** YAML turns an unquoted password of digits into a number. */
-const secret = z.union([z.string(), z.number()]).transform((v) => String(v));
+const secret = z.pipe(z.union([z.string(), z.number()]), z.transform((v) => String(v)));
 
 const presentArgs = z.object({
-  name: z.string().min(1),
-  host: z.string().default('localhost'),
-  password: secret.nullable().optional(),
-  password_hash: z.string().nullable().optional(),
-  allow_passwordless: boolArg.default(false),
-  unix_socket: boolArg.default(false),
+  name: z.string().check(z.minLength(1)),
+  host: z._default(z.string(), 'localhost'),
+  password: z.optional(z.nullable(secret)),
+  password_hash: z.optional(z.nullable(z.string())),
+  allow_passwordless: z._default(boolArg, false),
+  unix_socket: z._default(boolArg, false),
   ...connectionArgs,
 });
 type PresentArgs = z.output<typeof presentArgs>;
@@ -40,7 +40,7 @@ type PresentArgs = z.output<typeof presentArgs>;
 const absentArgs = z.object({
   // '' is the anonymous user (''@'localhost'), which hardening states remove
   name: z.string(),
-  host: z.string().default('localhost'),
+  host: z._default(z.string(), 'localhost'),
   ...connectionArgs,
 });
 

@@ -3,25 +3,23 @@
  * or global. What is installed is read with one `npm ls --json` per directory per run.
  */
 import fs from 'node:fs';
-import * as z from 'zod';
+import * as z from 'zod/mini';
 import { accountNameArg, boolArg, defineState, listArg, nameUnless, programName, StateFailure, type StateModule } from './define.js';
 import type { RunContext } from './context.js';
 import { exec, operands, type ExecOptions } from '../run/exec.js';
 import { runAsOptions } from './runas.js';
 
 /** Salt's `env` is a dict, or a list of one-key dicts (cmd.run style). */
-const envArg = z
-  .union([z.record(z.string(), z.unknown()), z.array(z.record(z.string(), z.unknown()))])
-  .transform((v) => {
+const envArg = z.pipe(z.union([z.record(z.string(), z.unknown()), z.array(z.record(z.string(), z.unknown()))]), z.transform((v) => {
     const out: Record<string, string> = {};
     for (const d of Array.isArray(v) ? v : [v]) for (const [k, val] of Object.entries(d)) out[k] = String(val);
     return out;
-  });
+  }));
 
 const common = {
-  dir: z.string().optional(),
-  user: accountNameArg('user').optional(),
-  env: envArg.optional(),
+  dir: z.optional(z.string()),
+  user: z.optional(accountNameArg('user')),
+  env: z.optional(envArg),
 };
 
 /** 'lodash@4.17.21' -> [lodash, 4.17.21]; '@scope/pkg@1' -> [@scope/pkg, 1]; no version -> undefined. */
@@ -83,10 +81,10 @@ const npmName = programName('npm package');
 const installedArgs = nameUnless(
   z.object({
     name: z.string(),
-    pkgs: listArg(npmName).optional(),
+    pkgs: z.optional(listArg(npmName)),
     ...common,
-    registry: z.string().optional(),
-    force_reinstall: boolArg.default(false),
+    registry: z.optional(z.string()),
+    force_reinstall: z._default(boolArg, false),
   }),
   npmName,
   ['pkgs'],

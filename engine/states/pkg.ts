@@ -4,7 +4,7 @@
  * `names` is expanded by the compiler into one state per name; `pkgs` is ONE state and ONE
  * package-manager transaction for all its packages, and so is `sources` (package files).
  */
-import * as z from 'zod';
+import * as z from 'zod/mini';
 import { boolArg, defineState, nameUnless, packageNameArg, StateFailure, type StateModule } from './define.js';
 import type { RunContext } from './context.js';
 import { readSources } from './pkg-sources.js';
@@ -22,7 +22,7 @@ import {
 import { satisfies, validSpec } from '../providers/pkg/version.js';
 
 // YAML turns `version: 1.2` into a number; Salt reads it back as text
-const versionArg = z.union([z.string(), z.number()]).transform((v) => String(v).trim());
+const versionArg = z.pipe(z.union([z.string(), z.number()]), z.transform((v) => String(v).trim()));
 
 /**
  * Every package name in a `pkgs`/`sources` list, checked after the list's union matched so the
@@ -38,30 +38,24 @@ function packageNames(items: Array<string | number | Record<string, unknown>>, c
 }
 
 /** `pkgs: [foo, {bar: '1.2'}, {baz: null}]` */
-const pkgsArg = z
-  .array(z.union([z.string(), z.number().nonnegative(), z.record(z.string(), z.union([z.string(), z.number(), z.null()]))]))
-  .min(1, 'pkgs must list at least one package')
-  .superRefine(packageNames);
+const pkgsArg = z.array(z.union([z.string(), z.number().check(z.nonnegative()), z.record(z.string(), z.union([z.string(), z.number(), z.null()]))])).check(z.minLength(1, 'pkgs must list at least one package'), z.superRefine(packageNames));
 
 /** `sources: [{foo: salt://foo.deb}, {bar: https://x/bar.rpm}]`, each item one name -> one file */
-const sourcesArg = z
-  .array(
-    z.record(z.string(), z.string().min(1)).refine((o) => Object.keys(o).length === 1, {
+const sourcesArg = z.array(
+    z.record(z.string(), z.string().check(z.minLength(1))).check(z.refine((o) => Object.keys(o).length === 1, {
       message: 'each sources item maps one package name to its file, like `- foo: salt://pkgs/foo.deb`',
-    }),
-  )
-  .min(1, 'sources must list at least one package file')
-  .superRefine(packageNames);
+    })),
+  ).check(z.minLength(1, 'sources must list at least one package file'), z.superRefine(packageNames));
 
 const common = {
-  name: z.string().min(1),
-  pkgs: pkgsArg.optional(),
-  version: versionArg.optional(),
-  refresh: boolArg.optional(),
-  fromrepo: z.string().optional(),
-  skip_verify: boolArg.default(false),
+  name: z.string().check(z.minLength(1)),
+  pkgs: z.optional(pkgsArg),
+  version: z.optional(versionArg),
+  refresh: z.optional(boolArg),
+  fromrepo: z.optional(z.string()),
+  skip_verify: z._default(boolArg, false),
   /** Salt's install_recommends: false = apt --no-install-recommends, dnf install_weak_deps=False */
-  install_recommends: boolArg.optional(),
+  install_recommends: z.optional(boolArg),
 };
 
 interface Desired {
@@ -221,7 +215,7 @@ async function desiredFiles(ctx: RunContext, p: PkgProvider, sources: Array<Reco
 
 const installed = defineState({
   prefetch,
-  args: nameUnless(z.object({ ...common, sources: sourcesArg.optional(), hold: boolArg.optional() }), packageNameArg, ['pkgs', 'sources']),
+  args: nameUnless(z.object({ ...common, sources: z.optional(sourcesArg), hold: z.optional(boolArg) }), packageNameArg, ['pkgs', 'sources']),
   async check(ctx, a) {
     const fromFiles = a.sources !== undefined;
     if (fromFiles) checkSourcesArgs(a);

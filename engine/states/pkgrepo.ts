@@ -6,7 +6,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import * as z from 'zod';
+import * as z from 'zod/mini';
 import { boolArg, defineState, StateFailure, type StateModule } from './define.js';
 import type { RunContext } from './context.js';
 import { PkgError, type FileWrite, type PkgProvider, type RepoArgs, type RepoPlan } from '../providers/pkg/types.js';
@@ -14,31 +14,29 @@ import { tempName } from './file/atomic-write.js';
 import { refuseSpecial } from './file/paths.js';
 
 // yum writes flags as 1/0; trees write them as booleans, numbers or strings
-const flagArg = z.union([boolArg, z.literal(0), z.literal(1), z.literal('0'), z.literal('1')]).transform((v) => v === true || v === 1 || v === '1');
+const flagArg = z.pipe(z.union([boolArg, z.literal(0), z.literal(1), z.literal('0'), z.literal('1')]), z.transform((v) => v === true || v === 1 || v === '1'));
 const scalar = z.union([z.string(), z.number(), z.boolean()]);
 
 // Keys handled here; anything else is a yum repo option written as given (priority, sslverify, ...).
-const args = z
-  .object({
-    name: z.string().min(1),
-    humanname: z.string().optional(),
-    baseurl: z.string().optional(),
-    mirrorlist: z.string().optional(),
-    metalink: z.string().optional(),
-    gpgcheck: flagArg.optional(),
-    gpgkey: z.string().optional(),
-    enabled: flagArg.optional(),
+const args = z.catchall(z.object({
+    name: z.string().check(z.minLength(1)),
+    humanname: z.optional(z.string()),
+    baseurl: z.optional(z.string()),
+    mirrorlist: z.optional(z.string()),
+    metalink: z.optional(z.string()),
+    gpgcheck: z.optional(flagArg),
+    gpgkey: z.optional(z.string()),
+    enabled: z.optional(flagArg),
     /** older Salt spelling, the inverse of `enabled` */
-    disabled: flagArg.optional(),
-    file: z.string().optional(),
-    clean_file: boolArg.default(false),
-    key_url: z.string().optional(),
-    refresh: boolArg.optional(),
-    refresh_db: boolArg.optional(),
+    disabled: z.optional(flagArg),
+    file: z.optional(z.string()),
+    clean_file: z._default(boolArg, false),
+    key_url: z.optional(z.string()),
+    refresh: z.optional(boolArg),
+    refresh_db: z.optional(boolArg),
     /** Salt takes a string or a list of comment lines; they only annotate the repo file */
-    comments: z.union([z.string(), z.array(z.string())]).optional(),
-  })
-  .catchall(scalar);
+    comments: z.optional(z.union([z.string(), z.array(z.string())])),
+  }), scalar);
 
 type Args = z.output<typeof args>;
 const KNOWN = new Set(Object.keys(args.shape));
@@ -171,7 +169,7 @@ const managed = defineState({
 });
 
 const absent = defineState({
-  args: z.object({ name: z.string().min(1), file: z.string().optional() }),
+  args: z.object({ name: z.string().check(z.minLength(1)), file: z.optional(z.string()) }),
   async check(ctx, a) {
     const ra: RepoArgs = { name: a.name.trim(), file: a.file, clean_file: false, extra: {} };
     return checked(ctx, await plan(ctx, (p) => p.repos.planAbsent(ra)), `Package repo '${ra.name}' will be removed.`);

@@ -3,31 +3,29 @@
  * the `{<name>: true}` change shape follow salt/states/service.py so Salt users read familiar
  * output. The init system is behind a provider (engine/providers/service), chosen from grains.
  */
-import * as z from 'zod';
+import * as z from 'zod/mini';
 import { boolArg, defineState, StateFailure, type ApplyOutcome, type StateModule } from './define.js';
 import type { RunContext } from './context.js';
 import { serviceNameSchema, type ActionOptions, type ServiceProvider, type ServiceStatus } from '../providers/service/types.js';
 
 /** Seconds as Salt trees write them: 5, 2.5 or '5'. */
-const seconds = z
-  .union([z.number(), z.string().regex(/^\d+(\.\d+)?$/, 'a number of seconds').transform(Number)])
-  .pipe(z.number().nonnegative());
+const seconds = z.pipe(z.union([z.number(), z.pipe(z.string().check(z.regex(/^\d+(\.\d+)?$/, 'a number of seconds')), z.transform(Number))]), z.number().check(z.nonnegative()));
 
 const common = {
   name: serviceNameSchema,
   /** Salt: decide "running" by looking for this string in the process table (sysv). */
-  sig: z.string().min(1).optional(),
-  init_delay: seconds.optional(),
+  sig: z.optional(z.string().check(z.minLength(1))),
+  init_delay: z.optional(seconds),
   /** Stop waiting for the init system after this many seconds. */
-  timeout: seconds.optional(),
+  timeout: z.optional(seconds),
   /** systemd only: queue the job, do not wait for it. */
-  no_block: boolArg.default(false),
+  no_block: z._default(boolArg, false),
   /** Not an option: caught so the typo gets Salt's explanation instead of being ignored. */
-  enabled: z.unknown().optional(),
+  enabled: z.optional(z.unknown()),
 };
 
-const runningArgs = z.object({ ...common, enable: boolArg.optional(), reload: boolArg.default(false) });
-const deadArgs = z.object({ ...common, enable: boolArg.optional() });
+const runningArgs = z.object({ ...common, enable: z.optional(boolArg), reload: z._default(boolArg, false) });
+const deadArgs = z.object({ ...common, enable: z.optional(boolArg) });
 const bootArgs = z.object({ name: serviceNameSchema });
 
 type RunningArgs = z.output<typeof runningArgs>;
@@ -254,7 +252,7 @@ function bootState(want: boolean) {
 const maskArgs = z.object({
   name: serviceNameSchema,
   /** manage the runtime mask (/run, gone at reboot) instead of the indefinite one (/etc) */
-  runtime: boolArg.default(false),
+  runtime: z._default(boolArg, false),
 });
 
 /** The provider's mask functions, or Salt's refusal on init systems without masks (sysv). */

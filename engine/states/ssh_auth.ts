@@ -9,7 +9,7 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import * as z from 'zod';
+import * as z from 'zod/mini';
 import type { RunContext } from './context.js';
 import { defineState, listArg, principalArg, StateFailure, type Changes, type StateModule } from './define.js';
 import { atomicWrite } from './file/atomic-write.js';
@@ -149,21 +149,21 @@ function expandConfig(config: string, user: string, home: string): string {
 
 // ---- arguments ----
 
-const textArg = z.union([z.string(), z.number()]).transform((v) => String(v));
+const textArg = z.pipe(z.union([z.string(), z.number()]), z.transform((v) => String(v)));
 
 const args = z.object({
   /** the key, or a whole `[options] enc key [comment]` line; only a label when `source` is set */
-  name: z.string().transform((s) => s.trim()),
+  name: z.pipe(z.string(), z.transform((s) => s.trim())),
   user: principalArg,
-  enc: z.string().default('ssh-rsa'),
-  comment: textArg.nullable().optional(),
+  enc: z._default(z.string(), 'ssh-rsa'),
+  comment: z.optional(z.nullable(textArg)),
   /** salt:// (or local/http) file of keys, one per line; then name, enc and comment are ignored */
-  source: z.string().default(''),
-  options: listArg(z.string()).nullable().optional(),
+  source: z._default(z.string(), ''),
+  options: z.optional(z.nullable(listArg(z.string()))),
   /** relative to the user's home; %h and %u expand */
-  config: z.string().default('.ssh/authorized_keys'),
+  config: z._default(z.string(), '.ssh/authorized_keys'),
   /** accepted as Salt does; fingerprints are not part of what we report */
-  fingerprint_hash_type: z.string().nullable().optional(),
+  fingerprint_hash_type: z.optional(z.nullable(z.string())),
 });
 type Args = z.output<typeof args>;
 

@@ -6,7 +6,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import * as z from 'zod';
+import * as z from 'zod/mini';
 import { defineState, StateFailure, type StateModule } from './define.js';
 import { exec } from '../run/exec.js';
 import { tempName } from './file/atomic-write.js';
@@ -16,9 +16,9 @@ export const DEFAULT_CONFIG = '/etc/sysctl.d/99-salt.conf';
 
 const args = z.object({
   // dotted (net.ipv4.ip_forward) or slashed (net/ipv4/ip_forward), as sysctl(8) takes them
-  name: z.string().regex(/^[A-Za-z0-9_][A-Za-z0-9_.:/@-]*$/, 'a sysctl key like net.ipv4.ip_forward'),
-  value: z.union([z.string(), z.number(), z.boolean().transform((b) => (b ? 1 : 0))]).transform(String),
-  config: z.string().regex(/^\//, 'config must be an absolute path').optional(),
+  name: z.string().check(z.regex(/^[A-Za-z0-9_][A-Za-z0-9_.:/@-]*$/, 'a sysctl key like net.ipv4.ip_forward')),
+  value: z.pipe(z.union([z.string(), z.number(), z.pipe(z.boolean(), z.transform((b) => (b ? 1 : 0)))]), z.transform(String)),
+  config: z.optional(z.string().check(z.regex(/^\//, 'config must be an absolute path'))),
 });
 
 /** Kernel values print tab-separated lists (ip_local_port_range); compare word by word. */

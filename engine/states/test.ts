@@ -1,8 +1,8 @@
 /** Salt's `test` state module: states that do nothing, or pretend to, for trees and tests. */
-import * as z from 'zod';
+import * as z from 'zod/mini';
 import { defineState, StateFailure, type StateModule } from './define.js';
 
-const anyArgs = z.object({ name: z.string() }).passthrough();
+const anyArgs = z.looseObject({ name: z.string() });
 
 /** Salt's test.mod_watch: every test state reacts to watch with a visible change. */
 async function modWatch(ctx: { test: boolean }) {
@@ -61,9 +61,9 @@ const fail_with_changes = defineState({
 const configurable_test_state = defineState({
   args: z.object({
     name: z.string(),
-    changes: z.union([z.boolean(), z.literal('Random')]).default(true),
-    result: z.union([z.boolean(), z.literal('Random')]).default(true),
-    comment: z.string().default(''),
+    changes: z._default(z.union([z.boolean(), z.literal('Random')]), true),
+    result: z._default(z.union([z.boolean(), z.literal('Random')]), true),
+    comment: z._default(z.string(), ''),
   }),
   async check(_ctx, a) {
     if (a.result === false) throw new StateFailure(a.comment || 'Failure!');

@@ -12,7 +12,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import * as z from 'zod';
+import * as z from 'zod/mini';
 import { boolArg, defineState, StateFailure, type Changes, type StateModule } from './define.js';
 import type { RunContext } from './context.js';
 import { readIfPresent, writeKeepingPerms } from './system-file.js';
@@ -29,9 +29,9 @@ const ADJTIME_LINES = ['0.0 0 0.0', '0'];
 
 const args = z.object({
   /** an Olson name such as Europe/Paris, a file under /usr/share/zoneinfo */
-  name: z.string().min(1),
+  name: z.string().check(z.minLength(1)),
   /** hardware clock in UTC (true, Salt's default) or local time (false) */
-  utc: boolArg.default(true),
+  utc: z._default(boolArg, true),
 });
 
 /** Salt's comments print the flag as Python does */

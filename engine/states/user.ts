@@ -8,7 +8,7 @@
  * then enforces, so test mode shows exactly the keys the real run changes.
  */
 import fs from 'node:fs';
-import * as z from 'zod';
+import * as z from 'zod/mini';
 import { boolArg, defineState, StateFailure, type Changes, type StateModule } from './define.js';
 import type { RunContext } from './context.js';
 import { exec, execOk, operands } from '../run/exec.js';
@@ -34,27 +34,27 @@ const presentArgs = z.object({
   name: accountNameArg('user'),
   uid: unset(idArg),
   gid: unset(nameArg),
-  gid_from_name: boolArg.default(false),
-  groups: namesArg.optional(),
-  optional_groups: namesArg.optional(),
-  remove_groups: boolArg.default(true),
-  home: unset(z.string().min(1)),
-  createhome: boolArg.default(true),
+  gid_from_name: z._default(boolArg, false),
+  groups: z.optional(namesArg),
+  optional_groups: z.optional(namesArg),
+  remove_groups: z._default(boolArg, true),
+  home: unset(z.string().check(z.minLength(1))),
+  createhome: z._default(boolArg, true),
   password: unset(z.string()),
-  enforce_password: boolArg.default(true),
-  empty_password: boolArg.default(false),
-  shell: unset(z.string().min(1)),
-  unique: boolArg.default(true),
-  system: boolArg.default(false),
+  enforce_password: z._default(boolArg, true),
+  empty_password: z._default(boolArg, false),
+  shell: unset(z.string().check(z.minLength(1))),
+  unique: z._default(boolArg, true),
+  system: z._default(boolArg, false),
   fullname: unset(textArg),
   roomnumber: unset(textArg),
   workphone: unset(textArg),
   homephone: unset(textArg),
   other: unset(textArg),
-  usergroup: boolArg.optional(),
-  nologinit: boolArg.default(false),
-  allow_uid_change: boolArg.default(false),
-  allow_gid_change: boolArg.default(false),
+  usergroup: z.optional(boolArg),
+  nologinit: z._default(boolArg, false),
+  allow_uid_change: z._default(boolArg, false),
+  allow_gid_change: z._default(boolArg, false),
 });
 type PresentArgs = z.output<typeof presentArgs>;
 
@@ -432,8 +432,8 @@ const present = defineState({
 
 const absentArgs = z.object({
   name: accountNameArg('user'),
-  purge: boolArg.default(false),
-  force: boolArg.default(false),
+  purge: z._default(boolArg, false),
+  force: z._default(boolArg, false),
 });
 
 /** The user-private group userdel also deletes (USERGROUPS_ENAB, same name, primary, unshared). */

@@ -2,7 +2,7 @@
  * What the service states need from an init system. One implementation per init system
  * (systemd, sysv), chosen in select.ts from grains; the state module never branches on the OS.
  */
-import * as z from 'zod';
+import * as z from 'zod/mini';
 import { ProviderError, type HostEnv } from '../host.js';
 
 export interface ServiceStatus {
@@ -63,11 +63,11 @@ export class ServiceError extends ProviderError {
  */
 export const serviceOptsSchema = z.object({
   /** Salt's provider override: `providers: {service: systemd}`. */
-  providers: z.object({ service: z.string().optional() }).passthrough().optional(),
+  providers: z.optional(z.looseObject({ service: z.optional(z.string()) })),
   /** `systemctl -M <machine>`: a machine registered with systemd-machined. */
-  service_machine: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/).optional(),
+  service_machine: z.optional(z.string().check(z.regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/))),
   /** argv prepended to every init-system command, e.g. `[nsenter, -t, PID, -a]`. */
-  service_command_prefix: z.array(z.string().min(1)).optional(),
+  service_command_prefix: z.optional(z.array(z.string().check(z.minLength(1)))),
 });
 export type ServiceOpts = z.infer<typeof serviceOptsSchema>;
 
@@ -95,10 +95,7 @@ export function serviceOpts(ctx: Pick<HostEnv, 'opts' | 'grains'>): ServiceOpts 
  * Service names go into argv and (sysv) into a path under /etc/init.d: no option-looking
  * names, no path separators.
  */
-export const serviceNameSchema = z
-  .string()
-  .regex(/^[A-Za-z0-9_@:.\\][A-Za-z0-9_@:.\\-]*$/, 'service names are letters, digits and _ @ : . \\ - (not starting with -)')
-  .refine((s) => s !== '.' && s !== '..', 'not a service name');
+export const serviceNameSchema = z.string().check(z.regex(/^[A-Za-z0-9_@:.\\][A-Za-z0-9_@:.\\-]*$/, 'service names are letters, digits and _ @ : . \\ - (not starting with -)'), z.refine((s) => s !== '.' && s !== '..', 'not a service name'));
 
 /**
  * Wrap a command in coreutils `timeout`, placed after any command prefix: killing the client

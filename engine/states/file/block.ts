@@ -2,7 +2,7 @@
  * file.blockreplace (a block of lines between two marker lines) and file.accumulated (text
  * collected during the run for a file, read by file.managed templates and file.blockreplace).
  */
-import * as z from 'zod';
+import * as z from 'zod/mini';
 import { boolArg, defineState, listArg, StateFailure } from '../define.js';
 import { accumulatedChunks, charge } from './accumulator.js';
 import { requireAbsolute } from './paths.js';
@@ -95,22 +95,22 @@ export function replaceBlock(text: string, o: BlockSpec): string {
   return next.join('');
 }
 
-const textArg = z.union([z.string(), z.number()]).transform(String);
+const textArg = z.pipe(z.union([z.string(), z.number()]), z.transform(String));
 
 export const blockreplace = defineState({
   args: z.object({
     name: z.string(),
-    marker_start: textArg.default('#-- start managed zone --'),
-    marker_end: textArg.default('#-- end managed zone --'),
-    content: textArg.nullish(),
+    marker_start: z._default(textArg, '#-- start managed zone --'),
+    marker_end: z._default(textArg, '#-- end managed zone --'),
+    content: z.nullish(textArg),
     ...sourceArgs,
-    append_if_not_found: boolArg.default(false),
-    prepend_if_not_found: boolArg.default(false),
-    insert_before_match: z.string().nullish(),
-    insert_after_match: z.string().nullish(),
+    append_if_not_found: z._default(boolArg, false),
+    prepend_if_not_found: z._default(boolArg, false),
+    insert_before_match: z.nullish(z.string()),
+    insert_after_match: z.nullish(z.string()),
     backup: backupArg,
-    show_changes: boolArg.default(true),
-    append_newline: boolArg.nullish(),
+    show_changes: z._default(boolArg, true),
+    append_newline: z.nullish(boolArg),
   }),
   async check(ctx, a) {
     requireAbsolute(a.name);
@@ -148,7 +148,7 @@ export const accumulated = defineState({
   args: z.object({
     name: z.string(),
     filename: z.string(),
-    text: listArg(textArg).nullish(),
+    text: z.nullish(listArg(textArg)),
   }),
   async check(ctx, a) {
     if (a.text == null) throw new StateFailure('No text supplied for accumulator');

@@ -2,7 +2,7 @@
  * file.comment / file.uncomment: put a comment character in front of matching lines, or take
  * it away. Salt's `file.comment_line`: a line is edited when the regex matches from its start.
  */
-import * as z from 'zod';
+import * as z from 'zod/mini';
 import { boolArg, defineState, StateFailure } from '../define.js';
 import { requireAbsolute } from './paths.js';
 import { pyEscape, pyRegex } from './regex.js';
@@ -34,12 +34,12 @@ function readExisting(ctx: Parameters<typeof readText>[0], name: string): string
 const commentArgs = {
   name: z.string(),
   regex: z.string(),
-  char: z.string().min(1).default('#'),
+  char: z._default(z.string().check(z.minLength(1)), '#'),
   backup: backupArg,
 };
 
 export const comment = defineState({
-  args: z.object({ ...commentArgs, ignore_missing: boolArg.default(false) }),
+  args: z.object({ ...commentArgs, ignore_missing: z._default(boolArg, false) }),
   async check(ctx, a) {
     const text = readExisting(ctx, a.name);
     const { flags, body } = splitFlags(a.regex);

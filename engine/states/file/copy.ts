@@ -1,7 +1,7 @@
 /** file.copy: copy a local file (on the managed system, so mapped through --root too). */
 import fs from 'node:fs';
 import path from 'node:path';
-import * as z from 'zod';
+import * as z from 'zod/mini';
 import type { Changes } from '../define.js';
 import { boolArg, defineState, modeArg, principalArg, StateFailure } from '../define.js';
 import { atomicWrite, makeDirs } from './atomic-write.js';
@@ -22,12 +22,12 @@ export const copy = defineState({
   args: z.object({
     name: z.string(),
     source: z.string(),
-    force: boolArg.default(false),
-    makedirs: boolArg.default(false),
-    preserve: boolArg.default(false),
-    user: principalArg.nullish(),
-    group: principalArg.nullish(),
-    mode: modeArg.nullish(),
+    force: z._default(boolArg, false),
+    makedirs: z._default(boolArg, false),
+    preserve: z._default(boolArg, false),
+    user: z.nullish(principalArg),
+    group: z.nullish(principalArg),
+    mode: z.nullish(modeArg),
   }),
   async check(ctx, a) {
     requireAbsolute(a.name);

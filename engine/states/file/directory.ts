@@ -8,7 +8,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import * as z from 'zod';
+import * as z from 'zod/mini';
 import type { RunContext } from '../context.js';
 import type { Changes } from '../define.js';
 import { boolArg, defineState, listArg, modeArg, principalArg, StateFailure } from '../define.js';
@@ -19,18 +19,18 @@ import { followLinks, lstatOrNull, patternMatcher, refuseNonDirParent, requireAb
 
 export const directoryArgs = z.object({
   name: z.string(),
-  user: principalArg.nullish(),
-  group: principalArg.nullish(),
-  mode: modeArg.nullish(),
-  dir_mode: modeArg.nullish(),
-  file_mode: modeArg.nullish(),
-  makedirs: boolArg.default(false),
-  clean: boolArg.default(false),
-  exclude_pat: z.string().nullish(),
-  recurse: listArg(z.enum(['user', 'group', 'mode', 'ignore_files', 'ignore_dirs', 'silent'])).default([]),
-  force: boolArg.default(false),
-  allow_symlink: boolArg.default(true),
-  follow_symlinks: boolArg.default(false),
+  user: z.nullish(principalArg),
+  group: z.nullish(principalArg),
+  mode: z.nullish(modeArg),
+  dir_mode: z.nullish(modeArg),
+  file_mode: z.nullish(modeArg),
+  makedirs: z._default(boolArg, false),
+  clean: z._default(boolArg, false),
+  exclude_pat: z.nullish(z.string()),
+  recurse: z._default(listArg(z.enum(['user', 'group', 'mode', 'ignore_files', 'ignore_dirs', 'silent'])), []),
+  force: z._default(boolArg, false),
+  allow_symlink: z._default(boolArg, true),
+  follow_symlinks: z._default(boolArg, false),
 });
 
 interface ChildPerm {

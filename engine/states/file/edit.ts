@@ -3,7 +3,7 @@
  * (lines that are missing). Each computes the new text in `check` and writes it atomically
  * through the shared file core, keeping the file's owner and mode.
  */
-import * as z from 'zod';
+import * as z from 'zod/mini';
 import { boolArg, defineState, listArg, modeArg, principalArg, StateFailure } from '../define.js';
 import { resolveOwner } from './ownership.js';
 import { requireAbsolute } from './paths.js';
@@ -12,23 +12,23 @@ import { applyPlan, outcome, planText, readText } from './text.js';
 
 // ---------------------------------------------------------------- file.replace
 
-const flagsArg = z.union([z.number().int(), z.string(), z.array(z.string())]);
+const flagsArg = z.union([z.number().check(z.int()), z.string(), z.array(z.string())]);
 
 export const replace = defineState({
   args: z.object({
     name: z.string(),
     pattern: z.string(),
-    repl: z.union([z.string(), z.number()]).transform(String),
-    count: z.number().int().default(0),
-    flags: flagsArg.default(8),
-    bufsize: z.union([z.number(), z.string()]).optional(), // Salt reads the whole file too; accepted
-    append_if_not_found: boolArg.default(false),
-    prepend_if_not_found: boolArg.default(false),
-    not_found_content: z.union([z.string(), z.number()]).transform(String).nullish(),
-    backup: z.union([z.string(), z.literal(false)]).default('.bak'),
-    show_changes: boolArg.default(true),
-    ignore_if_missing: boolArg.default(false),
-    backslash_literal: boolArg.default(false),
+    repl: z.pipe(z.union([z.string(), z.number()]), z.transform(String)),
+    count: z._default(z.number().check(z.int()), 0),
+    flags: z._default(flagsArg, 8),
+    bufsize: z.optional(z.union([z.number(), z.string()])), // Salt reads the whole file too; accepted
+    append_if_not_found: z._default(boolArg, false),
+    prepend_if_not_found: z._default(boolArg, false),
+    not_found_content: z.nullish(z.pipe(z.union([z.string(), z.number()]), z.transform(String))),
+    backup: z._default(z.union([z.string(), z.literal(false)]), '.bak'),
+    show_changes: z._default(boolArg, true),
+    ignore_if_missing: z._default(boolArg, false),
+    backslash_literal: z._default(boolArg, false),
   }),
   async check(ctx, a) {
     requireAbsolute(a.name);
@@ -184,20 +184,20 @@ function backupStamp(): string {
 export const line = defineState({
   args: z.object({
     name: z.string(),
-    content: z.union([z.string(), z.number()]).transform(String).nullish(),
-    match: z.string().nullish(),
-    mode: z.string().transform((s) => s.toLowerCase()),
-    location: z.enum(['start', 'end']).nullish(),
-    before: z.string().nullish(),
-    after: z.string().nullish(),
-    show_changes: boolArg.default(true),
-    backup: z.union([boolArg, z.string()]).default(false),
-    quiet: boolArg.default(false),
-    indent: boolArg.default(true),
-    create: boolArg.default(false),
-    user: principalArg.nullish(),
-    group: principalArg.nullish(),
-    file_mode: modeArg.nullish(),
+    content: z.nullish(z.pipe(z.union([z.string(), z.number()]), z.transform(String))),
+    match: z.nullish(z.string()),
+    mode: z.pipe(z.string(), z.transform((s) => s.toLowerCase())),
+    location: z.nullish(z.enum(['start', 'end'])),
+    before: z.nullish(z.string()),
+    after: z.nullish(z.string()),
+    show_changes: z._default(boolArg, true),
+    backup: z._default(z.union([boolArg, z.string()]), false),
+    quiet: z._default(boolArg, false),
+    indent: z._default(boolArg, true),
+    create: z._default(boolArg, false),
+    user: z.nullish(principalArg),
+    group: z.nullish(principalArg),
+    file_mode: z.nullish(modeArg),
   }),
   async check(ctx, a) {
     requireAbsolute(a.name);
@@ -243,9 +243,9 @@ function whitespaceRegex(chunk: string): RegExp {
 export const append = defineState({
   args: z.object({
     name: z.string(),
-    text: listArg(z.union([z.string(), z.number()]).transform(String)),
-    makedirs: boolArg.default(false),
-    ignore_whitespace: boolArg.default(true),
+    text: listArg(z.pipe(z.union([z.string(), z.number()]), z.transform(String))),
+    makedirs: z._default(boolArg, false),
+    ignore_whitespace: z._default(boolArg, true),
   }),
   async check(ctx, a) {
     requireAbsolute(a.name);

@@ -3,7 +3,7 @@
  * (a commented one is uncommented when `uncomment` names the comment characters), later
  * uncommented occurrences are removed, and missing keys can be appended.
  */
-import * as z from 'zod';
+import * as z from 'zod/mini';
 import { boolArg, defineState, StateFailure } from '../define.js';
 import { requireAbsolute } from './paths.js';
 import { applyPlan, linesWithEnds, lstripChars, planText, readText } from './text.js';
@@ -87,19 +87,19 @@ export function setKeyValues(text: string, values: Array<[string, string]>, o: K
 export const keyvalue = defineState({
   args: z.object({
     name: z.string(),
-    key: z.union([z.string(), z.number()]).transform(String).nullish(),
-    value: valueArg.optional(),
-    key_values: z.record(z.string(), valueArg).nullish(),
-    separator: z.string().min(1).default('='),
-    append_if_not_found: boolArg.default(false),
-    prepend_if_not_found: boolArg.default(false),
-    search_only: boolArg.default(false),
-    show_changes: boolArg.default(true),
-    ignore_if_missing: boolArg.default(false),
-    count: z.number().int().default(1),
-    uncomment: z.string().nullish(),
-    key_ignore_case: boolArg.default(false),
-    value_ignore_case: boolArg.default(false),
+    key: z.nullish(z.pipe(z.union([z.string(), z.number()]), z.transform(String))),
+    value: z.optional(valueArg),
+    key_values: z.nullish(z.record(z.string(), valueArg)),
+    separator: z._default(z.string().check(z.minLength(1)), '='),
+    append_if_not_found: z._default(boolArg, false),
+    prepend_if_not_found: z._default(boolArg, false),
+    search_only: z._default(boolArg, false),
+    show_changes: z._default(boolArg, true),
+    ignore_if_missing: z._default(boolArg, false),
+    count: z._default(z.number().check(z.int()), 1),
+    uncomment: z.nullish(z.string()),
+    key_ignore_case: z._default(boolArg, false),
+    value_ignore_case: z._default(boolArg, false),
   }),
   async check(ctx, a) {
     requireAbsolute(a.name);

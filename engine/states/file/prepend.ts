@@ -3,7 +3,7 @@
  * order, whitespace ignored) is not added again; with `header: True` the lines must be the
  * file's first lines exactly, and are put there when they are not.
  */
-import * as z from 'zod';
+import * as z from 'zod/mini';
 import { boolArg, defineState, listArg, StateFailure } from '../define.js';
 import { requireAbsolute } from './paths.js';
 import { applyPlan, linesWithEnds, outcome, planText, readText, sourceArgs, sourceTexts, whitespaceSplitRegex } from './text.js';
@@ -11,10 +11,10 @@ import { applyPlan, linesWithEnds, outcome, planText, readText, sourceArgs, sour
 export const prepend = defineState({
   args: z.object({
     name: z.string(),
-    text: listArg(z.union([z.string(), z.number()]).transform(String)).nullish(),
-    makedirs: boolArg.default(false),
+    text: z.nullish(listArg(z.pipe(z.union([z.string(), z.number()]), z.transform(String)))),
+    makedirs: z._default(boolArg, false),
     ...sourceArgs,
-    header: boolArg.default(false),
+    header: z._default(boolArg, false),
   }),
   async check(ctx, a) {
     requireAbsolute(a.name);

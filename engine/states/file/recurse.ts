@@ -4,7 +4,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import * as z from 'zod';
+import * as z from 'zod/mini';
 import type { RunContext } from '../context.js';
 import type { Changes } from '../define.js';
 import { boolArg, defineState, modeArg, principalArg, StateFailure } from '../define.js';
@@ -19,22 +19,22 @@ import { renderContent } from './template.js';
 const recurseArgs = z.object({
   name: z.string(),
   source: z.string(),
-  clean: boolArg.default(false),
-  user: principalArg.nullish(),
-  group: principalArg.nullish(),
-  dir_mode: modeArg.nullish(),
-  file_mode: modeArg.nullish(),
-  template: z.string().nullish(),
-  context: z.record(z.string(), z.unknown()).nullish(),
-  defaults: z.record(z.string(), z.unknown()).nullish(),
-  include_empty: boolArg.default(false),
-  include_pat: z.string().nullish(),
-  exclude_pat: z.string().nullish(),
-  replace: boolArg.default(true),
-  backup: z.string().nullish(),
-  show_changes: boolArg.default(true),
-  keep_source: boolArg.optional(),
-  saltenv: z.string().nullish(),
+  clean: z._default(boolArg, false),
+  user: z.nullish(principalArg),
+  group: z.nullish(principalArg),
+  dir_mode: z.nullish(modeArg),
+  file_mode: z.nullish(modeArg),
+  template: z.nullish(z.string()),
+  context: z.nullish(z.record(z.string(), z.unknown())),
+  defaults: z.nullish(z.record(z.string(), z.unknown())),
+  include_empty: z._default(boolArg, false),
+  include_pat: z.nullish(z.string()),
+  exclude_pat: z.nullish(z.string()),
+  replace: z._default(boolArg, true),
+  backup: z.nullish(z.string()),
+  show_changes: z._default(boolArg, true),
+  keep_source: z.optional(boolArg),
+  saltenv: z.nullish(z.string()),
 });
 
 interface DirStep {

@@ -6,7 +6,7 @@
  */
 import fs from 'node:fs';
 import { dumpSaltYaml, loadSaltYaml } from '../../render/salt-yaml.js';
-import * as z from 'zod';
+import * as z from 'zod/mini';
 import { traverse, deepMerge } from '../../render/salt-functions.js';
 import { boolArg, defineState, modeArg, principalArg, StateFailure } from '../define.js';
 import { applyFile, planFile } from './core.js';
@@ -15,20 +15,20 @@ import { requireAbsolute } from './paths.js';
 
 const serializeArgs = z.object({
   name: z.string(),
-  dataset: z.unknown().optional(),
-  dataset_pillar: z.string().nullish(),
-  formatter: z.enum(['json', 'yaml', 'JSON', 'YAML']).default('yaml').transform((f) => f.toLowerCase() as 'json' | 'yaml'),
-  merge_if_exists: boolArg.default(false),
-  user: principalArg.nullish(),
-  group: principalArg.nullish(),
-  mode: modeArg.nullish(),
-  makedirs: boolArg.default(false),
-  create: boolArg.default(true),
-  backup: z.string().nullish(),
-  show_changes: boolArg.default(true),
-  follow_symlinks: boolArg.default(true),
-  check_cmd: z.string().nullish(),
-  serializer_opts: z.array(z.record(z.string(), z.unknown())).nullish(),
+  dataset: z.optional(z.unknown()),
+  dataset_pillar: z.nullish(z.string()),
+  formatter: z.pipe(z._default(z.enum(['json', 'yaml', 'JSON', 'YAML']), 'yaml'), z.transform((f) => f.toLowerCase() as 'json' | 'yaml')),
+  merge_if_exists: z._default(boolArg, false),
+  user: z.nullish(principalArg),
+  group: z.nullish(principalArg),
+  mode: z.nullish(modeArg),
+  makedirs: z._default(boolArg, false),
+  create: z._default(boolArg, true),
+  backup: z.nullish(z.string()),
+  show_changes: z._default(boolArg, true),
+  follow_symlinks: z._default(boolArg, true),
+  check_cmd: z.nullish(z.string()),
+  serializer_opts: z.nullish(z.array(z.record(z.string(), z.unknown()))),
 });
 
 function sortKeys(v: unknown): unknown {

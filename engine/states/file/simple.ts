@@ -1,7 +1,7 @@
 /** file.absent, file.exists, file.missing, file.touch: presence of a path. */
 import fs from 'node:fs';
 import path from 'node:path';
-import * as z from 'zod';
+import * as z from 'zod/mini';
 import { boolArg, defineState, StateFailure } from '../define.js';
 import { makeDirs } from './atomic-write.js';
 import { defaultPerms } from './ownership.js';
@@ -58,9 +58,9 @@ export const missing = defineState({
 export const touch = defineState({
   args: z.object({
     name: z.string(),
-    atime: z.number().int().nullish(),
-    mtime: z.number().int().nullish(),
-    makedirs: boolArg.default(false),
+    atime: z.nullish(z.number().check(z.int())),
+    mtime: z.nullish(z.number().check(z.int())),
+    makedirs: z._default(boolArg, false),
   }),
   async check(ctx, a) {
     requireAbsolute(a.name);

@@ -1,7 +1,7 @@
 /** file.symlink: a symbolic link `name` -> `target`, replaced atomically. */
 import fs from 'node:fs';
 import path from 'node:path';
-import * as z from 'zod';
+import * as z from 'zod/mini';
 import type { Changes } from '../define.js';
 import { boolArg, defineState, principalArg, StateFailure } from '../define.js';
 import { makeDirs, syncDir, tempName } from './atomic-write.js';
@@ -22,11 +22,11 @@ export const symlink = defineState({
   args: z.object({
     name: z.string(),
     target: z.string(),
-    force: boolArg.default(false),
-    makedirs: boolArg.default(false),
-    user: principalArg.nullish(),
-    group: principalArg.nullish(),
-    mode: z.unknown().optional(), // accepted and ignored, as Salt does on Linux
+    force: z._default(boolArg, false),
+    makedirs: z._default(boolArg, false),
+    user: z.nullish(principalArg),
+    group: z.nullish(principalArg),
+    mode: z.optional(z.unknown()), // accepted and ignored, as Salt does on Linux
   }),
   async check(ctx, a) {
     requireAbsolute(a.name);

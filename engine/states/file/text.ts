@@ -5,7 +5,7 @@
  * `_get_template_texts` does.
  */
 import fs from 'node:fs';
-import * as z from 'zod';
+import * as z from 'zod/mini';
 import type { RunContext } from '../context.js';
 import { listArg, StateFailure } from '../define.js';
 import { applyFile, planFile, type FilePlan } from './core.js';
@@ -61,13 +61,10 @@ export async function applyPlan(ctx: RunContext, plan: FilePlan | undefined, don
 }
 
 /** `backup: .bak` (a suffix) or `backup: False`/None; Salt's default for these editors is '.bak'. */
-export const backupArg = z
-  .union([z.string(), z.boolean(), z.null()])
-  .default('.bak')
-  .transform((v) => {
+export const backupArg = z.pipe(z._default(z.union([z.string(), z.boolean(), z.null()]), '.bak'), z.transform((v) => {
     if (v === true || v === 'True' || v === 'true') return '.bak';
     return typeof v === 'string' && !['', 'False', 'false', 'None'].includes(v) ? v : undefined;
-  });
+  }));
 
 /** Python's `str.splitlines(True)` for files read with newline='': each line keeps its ending. */
 export function linesWithEnds(text: string): Array<{ body: string; eol: string }> {
@@ -108,14 +105,14 @@ export function whitespaceSplitRegex(chunk: string): RegExp {
 // ---- source/sources + template, as file.append/prepend/blockreplace take them
 
 export const sourceArgs = {
-  source: z.string().nullish(),
-  source_hash: z.string().nullish(),
-  sources: listArg(z.string()).nullish(),
-  source_hashes: listArg(z.string()).nullish(),
+  source: z.nullish(z.string()),
+  source_hash: z.nullish(z.string()),
+  sources: z.nullish(listArg(z.string())),
+  source_hashes: z.nullish(listArg(z.string())),
   /** Salt's default for these functions is jinja; `template: null` reads sources as they are */
-  template: z.string().nullish().default('jinja'),
-  defaults: z.record(z.string(), z.unknown()).nullish(),
-  context: z.record(z.string(), z.unknown()).nullish(),
+  template: z._default(z.nullish(z.string()), 'jinja'),
+  defaults: z.nullish(z.record(z.string(), z.unknown())),
+  context: z.nullish(z.record(z.string(), z.unknown())),
 };
 
 interface SourceInput {

@@ -12,27 +12,27 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import * as z from 'zod';
+import * as z from 'zod/mini';
 import type { RunContext } from '../context.js';
 import { StateFailure } from '../define.js';
 import { exec } from '../../run/exec.js';
 
 // ---- connection arguments (Salt's names) ----
 
-const text = z.union([z.string(), z.number()]).transform((v) => String(v));
+const text = z.pipe(z.union([z.string(), z.number()]), z.transform((v) => String(v)));
 
 /** Spread into a state's z.object: every mysql_* function takes these. */
 export const connectionArgs = {
-  connection_host: z.string().optional(),
-  connection_port: z.union([z.number().int().min(0).max(65535), z.string().regex(/^\d+$/, 'a port number')]).optional(),
-  connection_user: text.optional(),
-  connection_pass: text.optional(),
-  connection_db: z.string().optional(),
-  connection_unix_socket: z.string().optional(),
+  connection_host: z.optional(z.string()),
+  connection_port: z.optional(z.union([z.number().check(z.int(), z.gte(0), z.lte(65535)), z.string().check(z.regex(/^\d+$/, 'a port number'))])),
+  connection_user: z.optional(text),
+  connection_pass: z.optional(text),
+  connection_db: z.optional(z.string()),
+  connection_unix_socket: z.optional(z.string()),
   /** the name some trees use for connection_unix_socket */
-  connection_socket: z.string().optional(),
-  connection_default_file: z.string().optional(),
-  connection_charset: z.string().regex(/^\w+$/, 'a character set name like utf8mb4').optional(),
+  connection_socket: z.optional(z.string()),
+  connection_default_file: z.optional(z.string()),
+  connection_charset: z.optional(z.string().check(z.regex(/^\w+$/, 'a character set name like utf8mb4'))),
 };
 
 export interface ConnArgs {
