@@ -55,6 +55,27 @@ describe('launcher: tsalt local runs from its own bundle', () => {
     expect(fs.statSync(path.join(dir, 'tsalt.cjs')).size).toBeGreaterThan(2 * fs.statSync(path.join(dir, 'local.cjs')).size);
   });
 
+  it("holds none of zod's classic API, nor does the job worker's bundle: the engine's schemas are zod/mini ones", () => {
+    // a classic schema's class installs its methods at its first instance: ~4 ms and 190 page
+    // faults at the first state schema of every `tsalt local` run (and of every job worker)
+    for (const file of ['local.cjs', 'job-worker.cjs']) {
+      const sources = sourcesOf(file);
+      expect(sources).toContain('engine/states/define.ts');
+      expect(sources.filter((s) => /node_modules\/zod\/(index\.js|(v4\/)?classic\/)/.test(s)), file).toEqual([]);
+    }
+  });
+
+  it("zod/mini loads no messages: the engine's argument errors are English without classic zod or the launcher's setting", () => {
+    // a fresh process that builds no classic schema, as the job worker (no cli/zod-jitless.ts)
+    const script =
+      `const { validateArgs } = await import(${JSON.stringify(path.join(REPO, 'dist/engine/states/define.js'))});` +
+      `const file = (await import(${JSON.stringify(path.join(REPO, 'dist/engine/states/file.js'))})).default;` +
+      "try { validateArgs(file.managed, { name: 3, mode: 'x' }); } catch (e) { console.log(e.message); }";
+    expect(execFileSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8' }).trim()).toBe(
+      "argument 'name': Invalid input: expected string, received number; argument 'mode': mode must be octal digits like '0644', got \"x\"",
+    );
+  });
+
   it('tsalt local apply and show run from it (its code cache is the one written), with the usual answers', () => {
     const tmp = fs.mkdtempSync(path.join(REPO, '.tmp-local-bundle-'));
     try {
