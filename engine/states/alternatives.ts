@@ -147,7 +147,9 @@ function bestOf(choices: Choice[], current: string | null): string | null {
 // ---- arguments ----
 
 /** the master name of the link group (e.g. pager); the tool refuses slashes and spaces */
-const nameArg = z.string().check(z.regex(/^[^/\s-][^/\s]*$/, "must be an alternatives group name without slashes or spaces, not starting with '-'"));
+const nameArg = z
+  .string()
+  .check(z.regex(/^[^/\s-][^/\s]*$/, "must be an alternatives group name without slashes or spaces, not starting with '-'"));
 const absPath = z.string().check(z.refine((p) => path.isAbsolute(p), 'must be an absolute path'));
 
 const installArgs = z.object({
@@ -157,7 +159,10 @@ const installArgs = z.object({
   /** the alternative's target, which must exist, e.g. /usr/bin/less */
   path: absPath,
   /** higher wins in auto mode */
-  priority: z.pipe(z.union([z.number().check(z.int()), z.string().check(z.regex(/^-?\d+$/))]), z.transform((v) => Number(v))),
+  priority: z.pipe(
+    z.union([z.number().check(z.int()), z.string().check(z.regex(/^-?\d+$/))]),
+    z.transform((v) => Number(v)),
+  ),
 });
 
 const removeArgs = z.object({ name: nameArg, path: absPath });

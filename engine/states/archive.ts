@@ -24,7 +24,12 @@ const args = z.object({
   enforce_toplevel: z._default(boolArg, true),
   user: z.optional(principalArg),
   group: z.optional(principalArg),
-  archive_format: z.optional(z.pipe(z.enum(['tar', 'zip', 'TAR', 'ZIP']), z.transform((s) => s.toLowerCase() as ArchiveFormat))),
+  archive_format: z.optional(
+    z.pipe(
+      z.enum(['tar', 'zip', 'TAR', 'ZIP']),
+      z.transform((s) => s.toLowerCase() as ArchiveFormat),
+    ),
+  ),
   options: z.optional(z.pipe(z.union([z.string(), z.number()]), z.transform(String))),
   overwrite: z._default(boolArg, false),
   force: z._default(boolArg, false),

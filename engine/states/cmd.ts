@@ -20,15 +20,18 @@ import { reinterpret } from './cmd/stateful.js';
 
 const statefulArg = z.union([boolArg, z.array(z.looseObject({ test_name: z.string() }))]);
 
-const umaskArg = z.pipe(z.union([z.string(), z.number().check(z.int())]), z.transform((v, ctx) => {
-  const s = String(v).trim();
-  if (!/^[0-7]{1,4}$/.test(s)) {
-    // zod/mini's transform has no ctx.addIssue: the issue classic's addIssue would push
-    ctx.issues.push({ code: 'custom', message: `umask must be octal digits like '022', got ${JSON.stringify(v)}`, input: v });
-    return z.NEVER;
-  }
-  return s;
-}));
+const umaskArg = z.pipe(
+  z.union([z.string(), z.number().check(z.int())]),
+  z.transform((v, ctx) => {
+    const s = String(v).trim();
+    if (!/^[0-7]{1,4}$/.test(s)) {
+      // zod/mini's transform has no ctx.addIssue: the issue classic's addIssue would push
+      ctx.issues.push({ code: 'custom', message: `umask must be octal digits like '022', got ${JSON.stringify(v)}`, input: v });
+      return z.NEVER;
+    }
+    return s;
+  }),
+);
 
 const common = {
   name: z.string().check(z.minLength(1)),

@@ -10,7 +10,10 @@ import { exec, operands } from '../run/exec.js';
 import { jobMatches, parseTab, renderTab, type CronJob, type CronTab, type SpecialJob } from './cron/tab.js';
 
 /** YAML hands us `minute: 5` as a number; cron wants text. */
-const timeArg = z.pipe(z.union([z.string(), z.number().check(z.int())]), z.transform((v) => String(v).trim().toLowerCase()));
+const timeArg = z.pipe(
+  z.union([z.string(), z.number().check(z.int())]),
+  z.transform((v) => String(v).trim().toLowerCase()),
+);
 
 async function readTab(ctx: RunContext, user: string): Promise<string> {
   return ctx.facts.get(`cron:tab:${user}`, async () => {
@@ -42,7 +45,10 @@ type TimeField = keyof typeof RANGES;
 const TIME_FIELDS = Object.keys(RANGES) as TimeField[];
 
 const presentArgs = z.object({
-  name: z.pipe(z.string(), z.transform((s) => s.trim())),
+  name: z.pipe(
+    z.string(),
+    z.transform((s) => s.trim()),
+  ),
   user: z._default(accountNameArg('cron user'), 'root'),
   minute: z._default(timeArg, '*'),
   hour: z._default(timeArg, '*'),
@@ -169,7 +175,10 @@ const present = defineState({
 });
 
 const absentArgs = z.object({
-  name: z.pipe(z.string(), z.transform((s) => s.trim())),
+  name: z.pipe(
+    z.string(),
+    z.transform((s) => s.trim()),
+  ),
   user: z._default(accountNameArg('cron user'), 'root'),
   identifier: z.optional(z.union([z.string(), z.number(), z.literal(false)])),
   special: z.optional(z.string()),

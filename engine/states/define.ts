@@ -78,7 +78,9 @@ export type StateModule = Record<string, StateDefinition<z.ZodMiniType, any>>;
 // ---- argument helpers shared by modules: Salt trees write the same thing many ways ----
 
 /** `mode: 644`, `mode: '0644'`, `mode: 0o644` -> '0644'. YAML hands us numbers for unquoted modes. */
-export const modeArg = z.pipe(z.union([z.string(), z.number()]), z.transform((v, ctx) => {
+export const modeArg = z.pipe(
+  z.union([z.string(), z.number()]),
+  z.transform((v, ctx) => {
     const s = typeof v === 'number' ? String(v) : v.trim();
     if (!/^0?[0-7]{3,4}$/.test(s)) {
       // zod/mini's transform has no ctx.addIssue: the issue classic's addIssue would push
@@ -86,15 +88,22 @@ export const modeArg = z.pipe(z.union([z.string(), z.number()]), z.transform((v,
       return z.NEVER;
     }
     return s.padStart(4, '0').slice(-4);
-  }));
+  }),
+);
 
 /** A value Salt accepts either as one item or a list of items. */
 export function listArg<T extends z.ZodMiniType>(item: T) {
-  return z.pipe(z.union([item, z.array(item)]), z.transform((v) => (Array.isArray(v) ? v : [v]) as z.output<T>[]));
+  return z.pipe(
+    z.union([item, z.array(item)]),
+    z.transform((v) => (Array.isArray(v) ? v : [v]) as z.output<T>[]),
+  );
 }
 
 /** Salt's truthy strings ('True', 'yes') appear in trees from older YAML habits. */
-export const boolArg = z.pipe(z.union([z.boolean(), z.enum(['True', 'False', 'true', 'false', 'yes', 'no'])]), z.transform((v) => v === true || v === 'True' || v === 'true' || v === 'yes'));
+export const boolArg = z.pipe(
+  z.union([z.boolean(), z.enum(['True', 'False', 'true', 'false', 'yes', 'no'])]),
+  z.transform((v) => v === true || v === 'True' || v === 'true' || v === 'yes'),
+);
 
 /**
  * A name a program receives as an operand (package, user, group, npm package, cron user...).
@@ -103,18 +112,20 @@ export const boolArg = z.pipe(z.union([z.boolean(), z.enum(['True', 'False', 'tr
  * valid name either. `extra` adds the rule of one kind of name.
  */
 export function programName(what: string, extra?: { re: RegExp; says: string }) {
-  return z.string().check(z.superRefine((s, ctx) => {
-    const why = !s
-      ? 'is empty'
-      : s.startsWith('-')
-        ? "starts with '-': a program would read it as an option"
-        : /[\s\x00-\x1f\x7f]/.test(s)
-          ? 'contains blanks or control characters'
-          : extra && !extra.re.test(s)
-            ? extra.says
-            : undefined;
-    if (why) ctx.addIssue({ code: 'custom', message: `${what} name ${JSON.stringify(s)} cannot be valid: it ${why}` });
-  }));
+  return z.string().check(
+    z.superRefine((s, ctx) => {
+      const why = !s
+        ? 'is empty'
+        : s.startsWith('-')
+          ? "starts with '-': a program would read it as an option"
+          : /[\s\x00-\x1f\x7f]/.test(s)
+            ? 'contains blanks or control characters'
+            : extra && !extra.re.test(s)
+              ? extra.says
+              : undefined;
+      if (why) ctx.addIssue({ code: 'custom', message: `${what} name ${JSON.stringify(s)} cannot be valid: it ${why}` });
+    }),
+  );
 }
 
 /** Package names as apt/dnf take them (`name`, `name:arch`; versions go in `version`). */
@@ -126,7 +137,10 @@ export function accountNameArg(what: string) {
 }
 
 /** user/group given by name or numeric id ('' as before: left to the state to read as unset) */
-export const principalArg = z.pipe(z.union([z.literal(''), accountNameArg('user/group'), z.number().check(z.int())]), z.transform((v) => String(v)));
+export const principalArg = z.pipe(
+  z.union([z.literal(''), accountNameArg('user/group'), z.number().check(z.int())]),
+  z.transform((v) => String(v)),
+);
 
 /**
  * `name` reaches a program only when none of `unless` (`pkgs`, `sources`) is given; otherwise it

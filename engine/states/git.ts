@@ -24,7 +24,13 @@ const args = z.object({
   user: z.optional(accountNameArg('user')),
   remote: z._default(programName('git remote'), 'origin'),
   // Salt also accepts 'remote-changes' (reset only for remote changes): treated as True here
-  force_reset: z._default(z.pipe(z.union([boolArg, z.literal('remote-changes')]), z.transform((v) => v !== false)), false),
+  force_reset: z._default(
+    z.pipe(
+      z.union([boolArg, z.literal('remote-changes')]),
+      z.transform((v) => v !== false),
+    ),
+    false,
+  ),
   force_clone: z._default(boolArg, false),
   depth: z.optional(z.number().check(z.int(), z.positive())),
   submodules: z._default(boolArg, false),

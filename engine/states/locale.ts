@@ -147,7 +147,14 @@ export function withLang(text: string | undefined, name: string): string {
 
 // ---- locale.system ----
 
-const localeName = z.string().check(z.regex(/^[A-Za-z0-9_.@+][A-Za-z0-9_.@+-]*$/, "a locale name like 'en_US.UTF-8' (letters, digits, _ . @ + -, not starting with -)"));
+const localeName = z
+  .string()
+  .check(
+    z.regex(
+      /^[A-Za-z0-9_.@+][A-Za-z0-9_.@+-]*$/,
+      "a locale name like 'en_US.UTF-8' (letters, digits, _ . @ + -, not starting with -)",
+    ),
+  );
 
 const systemArgs = z.object({
   /** the LANG to set, e.g. en_US.UTF-8 */
@@ -195,7 +202,14 @@ const system = defineState<typeof systemArgs, SystemPlan>({
 
 const presentArgs = z.object({
   /** e.g. en_US.UTF-8, or with the charmap as /usr/share/i18n/SUPPORTED lists it: 'en_US ISO-8859-1' */
-  name: z.string().check(z.regex(/^[A-Za-z0-9_.@+][A-Za-z0-9_.@+-]*( [A-Za-z0-9_.+][A-Za-z0-9_.+-]*)?$/, "a locale like 'en_US.UTF-8' or 'en_US.UTF-8 UTF-8' (not starting with -)")),
+  name: z
+    .string()
+    .check(
+      z.regex(
+        /^[A-Za-z0-9_.@+][A-Za-z0-9_.@+-]*( [A-Za-z0-9_.+][A-Za-z0-9_.+-]*)?$/,
+        "a locale like 'en_US.UTF-8' or 'en_US.UTF-8 UTF-8' (not starting with -)",
+      ),
+    ),
 });
 
 interface PresentPlan {

@@ -37,17 +37,39 @@ function freshMounts(ctx: RunContext): Promise<MountInfo[]> {
 const noControl = (s: string) => !/[\n\r\0]/.test(s);
 
 /** A mount point: absolute and normalised, without the trailing slash (Salt strips it). */
-const mountPoint = z.pipe(z.string().check(z.refine((s) => s.startsWith('/'), 'must be an absolute path'), z.refine(noControl, 'must not contain newlines')), z.transform((s) => path.posix.normalize(s).replace(/(.)\/+$/, '$1')));
+const mountPoint = z.pipe(
+  z.string().check(
+    z.refine((s) => s.startsWith('/'), 'must be an absolute path'),
+    z.refine(noControl, 'must not contain newlines'),
+  ),
+  z.transform((s) => path.posix.normalize(s).replace(/(.)\/+$/, '$1')),
+);
 
 /** The source: a device, `UUID=...`, `server:/export`, a directory for bind mounts. */
-const deviceArg = z.string().check(z.minLength(1), z.refine(noControl, 'must not contain newlines'), z.refine((s) => !s.startsWith('-'), 'must not start with -'));
+const deviceArg = z.string().check(
+  z.minLength(1),
+  z.refine(noControl, 'must not contain newlines'),
+  z.refine((s) => !s.startsWith('-'), 'must not start with -'),
+);
 
 /** `opts: [rw, noatime]`, `opts: rw,noatime` or list items with commas: one flat list. */
-const optsArg = z.pipe(z.union([z.string(), z.array(z.union([z.string(), z.number()]))]), z.transform((v) =>
-    (Array.isArray(v) ? v : [v]).flatMap((o) => String(o).split(',')).map((o) => o.trim()).filter(Boolean))).check(z.refine((l) => l.every((o) => !/\s/.test(o)), 'mount options contain no blanks (write a space as \\040)'));
+const optsArg = z
+  .pipe(
+    z.union([z.string(), z.array(z.union([z.string(), z.number()]))]),
+    z.transform((v) =>
+      (Array.isArray(v) ? v : [v])
+        .flatMap((o) => String(o).split(','))
+        .map((o) => o.trim())
+        .filter(Boolean),
+    ),
+  )
+  .check(z.refine((l) => l.every((o) => !/\s/.test(o)), 'mount options contain no blanks (write a space as \\040)'));
 
 /** dump / pass_num: YAML gives numbers, Jinja output gives strings. */
-const fieldNumber = z.union([z.number().check(z.int(), z.nonnegative()), z.pipe(z.string().check(z.regex(/^\d+$/, 'must be a number')), z.transform(Number))]);
+const fieldNumber = z.union([
+  z.number().check(z.int(), z.nonnegative()),
+  z.pipe(z.string().check(z.regex(/^\d+$/, 'must be a number')), z.transform(Number)),
+]);
 
 const mountedArgs = z.object({
   name: mountPoint,

@@ -30,7 +30,10 @@ import {
 } from './mysql/grants.js';
 
 /** "select,insert" or a YAML list of privileges */
-const grantArg = z.pipe(z.union([z.string(), z.array(z.string())]), z.transform((v) => (Array.isArray(v) ? v.join(',') : v)));
+const grantArg = z.pipe(
+  z.union([z.string(), z.array(z.string())]),
+  z.transform((v) => (Array.isArray(v) ? v.join(',') : v)),
+);
 
 const common = {
   name: z.string().check(z.minLength(1)),

@@ -24,7 +24,10 @@ import {
 } from './mysql/client.js';
 
 /** YAML turns an unquoted password of digits into a number. */
-const secret = z.pipe(z.union([z.string(), z.number()]), z.transform((v) => String(v)));
+const secret = z.pipe(
+  z.union([z.string(), z.number()]),
+  z.transform((v) => String(v)),
+);
 
 const presentArgs = z.object({
   name: z.string().check(z.minLength(1)),

@@ -4,17 +4,29 @@
  */
 import fs from 'node:fs';
 import * as z from 'zod/mini';
-import { accountNameArg, boolArg, defineState, listArg, nameUnless, programName, StateFailure, type StateModule } from './define.js';
+import {
+  accountNameArg,
+  boolArg,
+  defineState,
+  listArg,
+  nameUnless,
+  programName,
+  StateFailure,
+  type StateModule,
+} from './define.js';
 import type { RunContext } from './context.js';
 import { exec, operands, type ExecOptions } from '../run/exec.js';
 import { runAsOptions } from './runas.js';
 
 /** Salt's `env` is a dict, or a list of one-key dicts (cmd.run style). */
-const envArg = z.pipe(z.union([z.record(z.string(), z.unknown()), z.array(z.record(z.string(), z.unknown()))]), z.transform((v) => {
+const envArg = z.pipe(
+  z.union([z.record(z.string(), z.unknown()), z.array(z.record(z.string(), z.unknown()))]),
+  z.transform((v) => {
     const out: Record<string, string> = {};
     for (const d of Array.isArray(v) ? v : [v]) for (const [k, val] of Object.entries(d)) out[k] = String(val);
     return out;
-  }));
+  }),
+);
 
 const common = {
   dir: z.optional(z.string()),

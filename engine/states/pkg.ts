@@ -22,7 +22,10 @@ import {
 import { satisfies, validSpec } from '../providers/pkg/version.js';
 
 // YAML turns `version: 1.2` into a number; Salt reads it back as text
-const versionArg = z.pipe(z.union([z.string(), z.number()]), z.transform((v) => String(v).trim()));
+const versionArg = z.pipe(
+  z.union([z.string(), z.number()]),
+  z.transform((v) => String(v).trim()),
+);
 
 /**
  * Every package name in a `pkgs`/`sources` list, checked after the list's union matched so the
@@ -38,14 +41,22 @@ function packageNames(items: Array<string | number | Record<string, unknown>>, c
 }
 
 /** `pkgs: [foo, {bar: '1.2'}, {baz: null}]` */
-const pkgsArg = z.array(z.union([z.string(), z.number().check(z.nonnegative()), z.record(z.string(), z.union([z.string(), z.number(), z.null()]))])).check(z.minLength(1, 'pkgs must list at least one package'), z.superRefine(packageNames));
+const pkgsArg = z
+  .array(
+    z.union([z.string(), z.number().check(z.nonnegative()), z.record(z.string(), z.union([z.string(), z.number(), z.null()]))]),
+  )
+  .check(z.minLength(1, 'pkgs must list at least one package'), z.superRefine(packageNames));
 
 /** `sources: [{foo: salt://foo.deb}, {bar: https://x/bar.rpm}]`, each item one name -> one file */
-const sourcesArg = z.array(
-    z.record(z.string(), z.string().check(z.minLength(1))).check(z.refine((o) => Object.keys(o).length === 1, {
-      message: 'each sources item maps one package name to its file, like `- foo: salt://pkgs/foo.deb`',
-    })),
-  ).check(z.minLength(1, 'sources must list at least one package file'), z.superRefine(packageNames));
+const sourcesArg = z
+  .array(
+    z.record(z.string(), z.string().check(z.minLength(1))).check(
+      z.refine((o) => Object.keys(o).length === 1, {
+        message: 'each sources item maps one package name to its file, like `- foo: salt://pkgs/foo.deb`',
+      }),
+    ),
+  )
+  .check(z.minLength(1, 'sources must list at least one package file'), z.superRefine(packageNames));
 
 const common = {
   name: z.string().check(z.minLength(1)),
@@ -215,7 +226,10 @@ async function desiredFiles(ctx: RunContext, p: PkgProvider, sources: Array<Reco
 
 const installed = defineState({
   prefetch,
-  args: nameUnless(z.object({ ...common, sources: z.optional(sourcesArg), hold: z.optional(boolArg) }), packageNameArg, ['pkgs', 'sources']),
+  args: nameUnless(z.object({ ...common, sources: z.optional(sourcesArg), hold: z.optional(boolArg) }), packageNameArg, [
+    'pkgs',
+    'sources',
+  ]),
   async check(ctx, a) {
     const fromFiles = a.sources !== undefined;
     if (fromFiles) checkSourcesArgs(a);

@@ -14,11 +14,15 @@ import { tempName } from './file/atomic-write.js';
 import { refuseSpecial } from './file/paths.js';
 
 // yum writes flags as 1/0; trees write them as booleans, numbers or strings
-const flagArg = z.pipe(z.union([boolArg, z.literal(0), z.literal(1), z.literal('0'), z.literal('1')]), z.transform((v) => v === true || v === 1 || v === '1'));
+const flagArg = z.pipe(
+  z.union([boolArg, z.literal(0), z.literal(1), z.literal('0'), z.literal('1')]),
+  z.transform((v) => v === true || v === 1 || v === '1'),
+);
 const scalar = z.union([z.string(), z.number(), z.boolean()]);
 
 // Keys handled here; anything else is a yum repo option written as given (priority, sslverify, ...).
-const args = z.catchall(z.object({
+const args = z.catchall(
+  z.object({
     name: z.string().check(z.minLength(1)),
     humanname: z.optional(z.string()),
     baseurl: z.optional(z.string()),
@@ -36,7 +40,9 @@ const args = z.catchall(z.object({
     refresh_db: z.optional(boolArg),
     /** Salt takes a string or a list of comment lines; they only annotate the repo file */
     comments: z.optional(z.union([z.string(), z.array(z.string())])),
-  }), scalar);
+  }),
+  scalar,
+);
 
 type Args = z.output<typeof args>;
 const KNOWN = new Set(Object.keys(args.shape));

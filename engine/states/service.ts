@@ -9,7 +9,10 @@ import type { RunContext } from './context.js';
 import { serviceNameSchema, type ActionOptions, type ServiceProvider, type ServiceStatus } from '../providers/service/types.js';
 
 /** Seconds as Salt trees write them: 5, 2.5 or '5'. */
-const seconds = z.pipe(z.union([z.number(), z.pipe(z.string().check(z.regex(/^\d+(\.\d+)?$/, 'a number of seconds')), z.transform(Number))]), z.number().check(z.nonnegative()));
+const seconds = z.pipe(
+  z.union([z.number(), z.pipe(z.string().check(z.regex(/^\d+(\.\d+)?$/, 'a number of seconds')), z.transform(Number))]),
+  z.number().check(z.nonnegative()),
+);
 
 const common = {
   name: serviceNameSchema,

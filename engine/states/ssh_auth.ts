@@ -149,11 +149,17 @@ function expandConfig(config: string, user: string, home: string): string {
 
 // ---- arguments ----
 
-const textArg = z.pipe(z.union([z.string(), z.number()]), z.transform((v) => String(v)));
+const textArg = z.pipe(
+  z.union([z.string(), z.number()]),
+  z.transform((v) => String(v)),
+);
 
 const args = z.object({
   /** the key, or a whole `[options] enc key [comment]` line; only a label when `source` is set */
-  name: z.pipe(z.string(), z.transform((s) => s.trim())),
+  name: z.pipe(
+    z.string(),
+    z.transform((s) => s.trim()),
+  ),
   user: principalArg,
   enc: z._default(z.string(), 'ssh-rsa'),
   comment: z.optional(z.nullable(textArg)),

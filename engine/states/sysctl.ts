@@ -17,7 +17,17 @@ export const DEFAULT_CONFIG = '/etc/sysctl.d/99-salt.conf';
 const args = z.object({
   // dotted (net.ipv4.ip_forward) or slashed (net/ipv4/ip_forward), as sysctl(8) takes them
   name: z.string().check(z.regex(/^[A-Za-z0-9_][A-Za-z0-9_.:/@-]*$/, 'a sysctl key like net.ipv4.ip_forward')),
-  value: z.pipe(z.union([z.string(), z.number(), z.pipe(z.boolean(), z.transform((b) => (b ? 1 : 0)))]), z.transform(String)),
+  value: z.pipe(
+    z.union([
+      z.string(),
+      z.number(),
+      z.pipe(
+        z.boolean(),
+        z.transform((b) => (b ? 1 : 0)),
+      ),
+    ]),
+    z.transform(String),
+  ),
   config: z.optional(z.string().check(z.regex(/^\//, 'config must be an absolute path'))),
 });
 

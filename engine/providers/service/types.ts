@@ -95,7 +95,10 @@ export function serviceOpts(ctx: Pick<HostEnv, 'opts' | 'grains'>): ServiceOpts 
  * Service names go into argv and (sysv) into a path under /etc/init.d: no option-looking
  * names, no path separators.
  */
-export const serviceNameSchema = z.string().check(z.regex(/^[A-Za-z0-9_@:.\\][A-Za-z0-9_@:.\\-]*$/, 'service names are letters, digits and _ @ : . \\ - (not starting with -)'), z.refine((s) => s !== '.' && s !== '..', 'not a service name'));
+export const serviceNameSchema = z.string().check(
+  z.regex(/^[A-Za-z0-9_@:.\\][A-Za-z0-9_@:.\\-]*$/, 'service names are letters, digits and _ @ : . \\ - (not starting with -)'),
+  z.refine((s) => s !== '.' && s !== '..', 'not a service name'),
+);
 
 /**
  * Wrap a command in coreutils `timeout`, placed after any command prefix: killing the client

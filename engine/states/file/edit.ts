@@ -186,7 +186,10 @@ export const line = defineState({
     name: z.string(),
     content: z.nullish(z.pipe(z.union([z.string(), z.number()]), z.transform(String))),
     match: z.nullish(z.string()),
-    mode: z.pipe(z.string(), z.transform((s) => s.toLowerCase())),
+    mode: z.pipe(
+      z.string(),
+      z.transform((s) => s.toLowerCase()),
+    ),
     location: z.nullish(z.enum(['start', 'end'])),
     before: z.nullish(z.string()),
     after: z.nullish(z.string()),

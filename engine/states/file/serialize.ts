@@ -17,7 +17,10 @@ const serializeArgs = z.object({
   name: z.string(),
   dataset: z.optional(z.unknown()),
   dataset_pillar: z.nullish(z.string()),
-  formatter: z.pipe(z._default(z.enum(['json', 'yaml', 'JSON', 'YAML']), 'yaml'), z.transform((f) => f.toLowerCase() as 'json' | 'yaml')),
+  formatter: z.pipe(
+    z._default(z.enum(['json', 'yaml', 'JSON', 'YAML']), 'yaml'),
+    z.transform((f) => f.toLowerCase() as 'json' | 'yaml'),
+  ),
   merge_if_exists: z._default(boolArg, false),
   user: z.nullish(principalArg),
   group: z.nullish(principalArg),

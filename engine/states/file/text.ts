@@ -61,10 +61,13 @@ export async function applyPlan(ctx: RunContext, plan: FilePlan | undefined, don
 }
 
 /** `backup: .bak` (a suffix) or `backup: False`/None; Salt's default for these editors is '.bak'. */
-export const backupArg = z.pipe(z._default(z.union([z.string(), z.boolean(), z.null()]), '.bak'), z.transform((v) => {
+export const backupArg = z.pipe(
+  z._default(z.union([z.string(), z.boolean(), z.null()]), '.bak'),
+  z.transform((v) => {
     if (v === true || v === 'True' || v === 'true') return '.bak';
     return typeof v === 'string' && !['', 'False', 'false', 'None'].includes(v) ? v : undefined;
-  }));
+  }),
+);
 
 /** Python's `str.splitlines(True)` for files read with newline='': each line keeps its ending. */
 export function linesWithEnds(text: string): Array<{ body: string; eol: string }> {

@@ -19,12 +19,17 @@ import { exec } from '../../run/exec.js';
 
 // ---- connection arguments (Salt's names) ----
 
-const text = z.pipe(z.union([z.string(), z.number()]), z.transform((v) => String(v)));
+const text = z.pipe(
+  z.union([z.string(), z.number()]),
+  z.transform((v) => String(v)),
+);
 
 /** Spread into a state's z.object: every mysql_* function takes these. */
 export const connectionArgs = {
   connection_host: z.optional(z.string()),
-  connection_port: z.optional(z.union([z.number().check(z.int(), z.gte(0), z.lte(65535)), z.string().check(z.regex(/^\d+$/, 'a port number'))])),
+  connection_port: z.optional(
+    z.union([z.number().check(z.int(), z.gte(0), z.lte(65535)), z.string().check(z.regex(/^\d+$/, 'a port number'))]),
+  ),
   connection_user: z.optional(text),
   connection_pass: z.optional(text),
   connection_db: z.optional(z.string()),
