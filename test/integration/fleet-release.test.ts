@@ -211,7 +211,10 @@ describe('fleet: releases from a bare repository', () => {
     );
     const v3 = fleet.push('v3: port 8003', files('v3', 8003), { force: true });
     const failed = await waitFor('the push failed', async () => (await revisions()).find((r) => r.sha === v3 && r.outcome !== 'rolling_out' && r.outcome !== 'seen'));
-    expect(failed).toMatchObject({ outcome: 'failed', desired: true });
+    // seen failing 2 times in 13 runs on a loaded machine with desired: false (the desired revision
+    // moved off v3 after it was made desired): the masters' release lines say by what
+    const why = () => `${JSON.stringify(failed)}\n${fleet.mastersOut.split('\n').filter((l) => /rollout|desired|revision|push/i.test(l)).slice(-60).join('\n')}`;
+    expect(failed, failed.desired ? undefined : why()).toMatchObject({ outcome: 'failed', desired: true });
     expect(failed.detail).toMatch(/^the rollout did not finish: .*batches refused by the test/);
     // its rollout is closed as failed, not left running
     const s = await status();
