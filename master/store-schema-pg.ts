@@ -188,6 +188,9 @@ CREATE TABLE calls (
 );
 CREATE INDEX calls_sent_by ON calls(sent_by) WHERE taken IS NULL;
 CREATE INDEX calls_expires ON calls(expires);`,
+  // version 9: SQLite's job_agents and agents CHECKs rewritten without an IN list (store-schema.ts); a
+  // PostgreSQL CHECK builds nothing per row: the same constraint stays
+  `SELECT 1;`,
 ];
 
 /** The bookkeeping table holding the version (SQLite keeps it in the file header). */

@@ -46,7 +46,6 @@ import { agentRow, callRow, jobAgentRow, jobRow, rolloutRow, stateResultRow } fr
 import { sqlitePresence } from './store-presence-sqlite.js';
 
 const now = () => new Date().toISOString();
-const TERMINAL_SQL = [...TERMINAL].map((s) => `'${s}'`).join(',');
 
 export class SqliteStore implements Store {
   readonly kind = 'sqlite' as const;
@@ -211,7 +210,9 @@ export class SqliteStore implements Store {
       return this.q("UPDATE job_agents SET status = 'running', started = coalesce(started, ?) WHERE jid = ? AND agent_id = ? AND status IN ('queued','running')").run(now(), jid, agentId).changes > 0;
     }
     return (
-      this.q(`UPDATE job_agents SET status = ?, error = ?, finished = ? WHERE jid = ? AND agent_id = ? AND status NOT IN (${TERMINAL_SQL})`)
+      // not ended: queued or running (an IN list of two, not NOT IN the five ends: SQLite builds a
+      // temporary b-tree for a list of more than two at every execution)
+      this.q("UPDATE job_agents SET status = ?, error = ?, finished = ? WHERE jid = ? AND agent_id = ? AND status IN ('queued','running')")
         .run(status, error ?? null, TERMINAL.has(status) ? now() : null, jid, agentId).changes > 0
     );
   }
@@ -273,10 +274,14 @@ export class SqliteStore implements Store {
   private finishIn(jid: string, agentId: string, status: 'done' | 'failed', body: ReturnBody): boolean {
     const error = body.kind === 'error' ? body.error : null;
     // the transition first: a second return (re-sent spool, another master) changes nothing
-    const moved = this.q("UPDATE job_agents SET status = ?, body = ?, error = ?, finished = ? WHERE jid = ? AND agent_id = ? AND status NOT IN ('done','failed') RETURNING revision")
-      .get(status, JSON.stringify(body), error, now(), jid, agentId) as { revision: string | null } | undefined;
+    // no RETURNING: SQLite runs one through a temporary table and a statement journal, a
+    // 64–88 KiB allocation each, which the master's malloc setting (MALLOC_MMAP_THRESHOLD_,
+    // packaging/tsalt-master.service) maps and unmaps per return; a read of the row it just
+    // wrote costs a few microseconds
+    const moved = this.q("UPDATE job_agents SET status = ?, body = ?, error = ?, finished = ? WHERE jid = ? AND agent_id = ? AND status NOT IN ('done','failed')")
+      .run(status, JSON.stringify(body), error, now(), jid, agentId).changes > 0;
     if (!moved) return false;
-    const revision = moved.revision;
+    const revision = (this.q('SELECT revision FROM job_agents WHERE jid = ? AND agent_id = ?').get(jid, agentId) as { revision: string | null }).revision;
     if (body.kind === 'apply') for (const r of body.report.results) this.resultNow(jid, agentId, r);
     if (body.kind === 'apply' && revision && !body.report.test) {
       // the attempt, and (a failed run is an attempt, not the agent's revision) the revision applied
