@@ -21,6 +21,12 @@ import type { MasterConfig } from './config.js';
 import type { StateResult } from '../protocol/results.js';
 import type { JobAgentRow, JobRow } from './store-api.js';
 
+/**
+ * A store write of returns, streamed results or runs started waits this long after the last one
+ * (master/tick-batcher.ts): one commit per window, not per turn of the event loop, under load.
+ */
+const WRITE_WINDOW_MS = 10;
+
 export type Sink = (ev: CliEvent) => void;
 export type AgentDoneStatus = Extract<CliEvent, { type: 'agent_done' }>['status'];
 
@@ -101,7 +107,7 @@ interface HeldJob {
   /** agents sent the job again after such a refusal */
   retried: Map<string, number>;
   /** the job message as sent, by bundle hash and pillar object (applyText) */
-  wire: Map<string, WeakMap<object, string>>;
+  wire: Map<string, WeakMap<object, Buffer>>;
 }
 
 interface ActiveJob {
@@ -123,9 +129,9 @@ interface ActiveJob {
   /** agents whose end is being written (finish() began): their run may be closed in the store already */
   closing: Set<string>;
   /** apply: the job message as sent, by bundle hash and pillar object (applyText) */
-  wire: Map<string, WeakMap<object, string>>;
+  wire: Map<string, WeakMap<object, Buffer>>;
   /** run: the job message, the same for every agent */
-  runText?: string;
+  runText?: Buffer;
   /** targeted agents connected to another master: agent id -> that master */
   elsewhere: Map<string, string>;
   /** waiting for a batch slot */
@@ -218,9 +224,14 @@ export class JobManager {
 
   constructor(deps: JobManagerDeps) {
     ({ store: this.store, source: this.source, revisions: this.revisions, agents: this.agents, cfg: this.cfg, log: this.log, events: this.events, remote: this.remote } = deps);
-    this.returns = new TickBatcher((rows) => this.store.finishJobAgents(rows), (r) => this.store.finishJobAgent(r.jid, r.agentId, r.status, r.body));
-    this.results = new TickBatcher(async (rows) => (await this.store.putStateResults(rows), rows.map(() => undefined)), (r) => this.store.putStateResult(r.jid, r.agentId, r.result));
-    this.running = new TickBatcher((runs) => this.store.setJobAgentsRunning(runs), (r) => this.store.setJobAgentStatus(r.jid, r.agentId, 'running'));
+    this.returns = new TickBatcher((rows) => this.store.finishJobAgents(rows), (r) => this.store.finishJobAgent(r.jid, r.agentId, r.status, r.body), 500, WRITE_WINDOW_MS);
+    this.results = new TickBatcher(
+      async (rows) => (await this.store.putStateResults(rows), rows.map(() => undefined)),
+      (r) => this.store.putStateResult(r.jid, r.agentId, r.result),
+      500,
+      WRITE_WINDOW_MS,
+    );
+    this.running = new TickBatcher((runs) => this.store.setJobAgentsRunning(runs), (r) => this.store.setJobAgentStatus(r.jid, r.agentId, 'running'), 500, WRITE_WINDOW_MS);
     this.rowReads = new TickBatcher(
       async (keys) => {
         const byJob = new Map<string, string[]>();
@@ -437,7 +448,7 @@ export class JobManager {
     const holder = conn ? undefined : job.elsewhere.get(id);
     if (holder) return this.dispatchElsewhere(job, id, holder);
     if (!conn) return this.finish(job.jid, id, 'lost', undefined, 'agent went offline before its turn');
-    let text: string;
+    let text: Buffer;
     if (job.req.type === 'apply') {
       const b = job.bundles.get(id)!;
       let pillar: Record<string, unknown>;
@@ -454,7 +465,7 @@ export class JobManager {
       }
       text = applyText(job.wire, job.jid, b, job.req.sls, job.req.test, pillar);
     } else {
-      text = (job.runText ??= jobText(job.jid, { kind: 'run', command: job.req.command, timeout_s: job.req.timeout_s }));
+      text = (job.runText ??= Buffer.from(jobText(job.jid, { kind: 'run', command: job.req.command, timeout_s: job.req.timeout_s })));
     }
     if (!conn.sendText(text)) return this.finish(job.jid, id, 'lost', undefined, 'agent went offline before its turn');
     this.log.debug(`job ${job.jid}: sent to ${id}`);
@@ -700,7 +711,7 @@ export class JobManager {
     const conn = this.agents.ready(id);
     if (!conn) return this.finish(row.jid, id, 'lost', undefined, 'agent went offline before its turn');
     const args = row.args as { sls?: string[]; test?: boolean; command?: string; timeout_s?: number };
-    let text: string;
+    let text: string | Buffer;
     if (row.kind === 'apply') {
       const rev = ja.revision ?? row.revision ?? undefined;
       let snap = held.snapshots.get(rev ?? '');
@@ -1122,11 +1133,13 @@ function jobText(jid: string, spec: Job['spec']): string {
  * bundle and the same pillar object (a render shared by agents with equal inputs, frozen) get
  * the same text, serialised once (`wire` is the job's: bundle hash -> pillar object -> text).
  */
-function applyText(wire: Map<string, WeakMap<object, string>>, jid: string, b: BuiltBundle, sls: string[], test: boolean, pillar: Record<string, unknown>): string {
+function applyText(wire: Map<string, WeakMap<object, Buffer>>, jid: string, b: BuiltBundle, sls: string[], test: boolean, pillar: Record<string, unknown>): Buffer {
   let byPillar = wire.get(b.hash);
   if (!byPillar) wire.set(b.hash, (byPillar = new WeakMap()));
   let text = byPillar.get(pillar);
-  if (text === undefined) byPillar.set(pillar, (text = jobText(jid, { kind: 'apply', revision: b.revision, bundle: b.hash, sls, test, pillar })));
+  // encoded once: agents whose pillar render was shared get the same bytes, not a string each
+  // that the socket encodes again (master/server.ts sendText)
+  if (text === undefined) byPillar.set(pillar, (text = Buffer.from(jobText(jid, { kind: 'apply', revision: b.revision, bundle: b.hash, sls, test, pillar }))));
   return text;
 }
 

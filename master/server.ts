@@ -74,8 +74,12 @@ export class AgentConn {
     return this.sendText(JSON.stringify(msg));
   }
 
-  /** A message serialised once for many agents (a job's message): the caller built it from a MasterMessage. */
-  sendText(text: string): boolean {
+  /**
+   * A message serialised once for many agents (a job's message): the caller built it from a
+   * MasterMessage. A Buffer (its UTF-8) goes out as the same text frame without being encoded
+   * again for each agent.
+   */
+  sendText(text: string | Buffer): boolean {
     if (!this.open) return false;
     // an agent that stopped reading (a stopped process; one asking for its bundle again and
     // again without reading it) is cut off before the master holds more than this for it
@@ -84,7 +88,7 @@ export class AgentConn {
       this.onStalled?.(pending);
       return false;
     }
-    this.ws.send(text);
+    this.ws.send(text, { binary: false });
     return true;
   }
 

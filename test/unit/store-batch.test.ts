@@ -34,7 +34,7 @@ const ret = (jid: string, agentId: string): JobReturnRow => ({
   body: { kind: 'apply', report: { id: agentId, test: false, results: [result(agentId, 0), result(agentId, 1)], counts: { total: 2, succeeded: 2, changed: 0, failed: 0 }, duration_ms: 2 } },
 });
 
-async function fleetJob(n: number) {
+async function fleetJob(n: number, windowMs = 0) {
   const s = new SqliteStore(path.join(tempDir(), 'm.db'));
   const ids = Array.from({ length: n }, (_, i) => `a${i}`);
   for (const id of ids) await s.addAgent(id, id.padEnd(64, '0'), 'accepted');
@@ -44,6 +44,8 @@ async function fleetJob(n: number) {
   const batcher = new TickBatcher<JobReturnRow, boolean>(
     (rows) => (calls.batches.push(rows.length), s.finishJobAgents(rows)),
     (r) => (calls.single++, s.finishJobAgent(r.jid, r.agentId, r.status, r.body)),
+    500,
+    windowMs,
   );
   const rows = (sql: string, ...a: unknown[]) => s.db.prepare(sql).all(...a) as Record<string, unknown>[];
   /** results stored per agent, and agents whose run is done */
@@ -66,6 +68,28 @@ describe('batched store writes', () => {
     // the same returns again (re-sent spools): nothing written twice
     expect(await Promise.all(ids.slice(0, 5).map((id) => batcher.add(ret(jid, id))))).toEqual([false, false, false, false, false]);
     expect(Object.values(stored().results)).toEqual(ids.map(() => 2));
+    await s.close();
+  });
+
+  it('returns arriving one per turn of the event loop within the write window are one transaction, not one each; a lone return is stored in its turn', async () => {
+    const windowMs = 200;
+    const { s, ids, jid, batcher, stored, calls } = await fleetJob(40, windowMs);
+    // a quiet master: the first return is written at once, not after the window
+    const timer = new Promise<'timer'>((r) => setTimeout(() => r('timer'), windowMs));
+    expect(await Promise.race([batcher.add(ret(jid, ids[0]!)), timer])).toBe(true);
+    expect(calls).toEqual({ batches: [], single: 1 });
+    // a busy one: the next 39 arrive a turn apart (as a loaded master reads them), inside the window
+    const out: Promise<boolean>[] = [];
+    for (const id of ids.slice(1)) {
+      await new Promise((r) => setImmediate(r));
+      out.push(batcher.add(ret(jid, id)));
+    }
+    expect(await Promise.all(out)).toEqual(ids.slice(1).map(() => true));
+    // one transaction (a machine stalled past the window may make it two or three), never one per return
+    expect(calls.single).toBe(1);
+    expect(calls.batches.length).toBeLessThanOrEqual(3);
+    expect(calls.batches.reduce((a, b) => a + b, 0)).toBe(39);
+    expect(stored().done).toHaveLength(40);
     await s.close();
   });
 
