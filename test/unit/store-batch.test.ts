@@ -14,25 +14,10 @@ import { SqliteStore } from '../../master/store-sqlite.js';
 import { TickBatcher } from '../../master/tick-batcher.js';
 import type { StateResult } from '../../protocol/results.js';
 import { tempDir } from '../helpers/harness.js';
+import { applyReturn, nopResult } from '../helpers/job-rows.js';
 
-const result = (agent: string, n: number): StateResult => ({
-  id: `s${n}`,
-  sls: 'fleet',
-  fun: 'test.nop',
-  name: `${agent}-s${n}-${'x'.repeat(2000)}`,
-  result: true,
-  changes: {},
-  comment: 'ok',
-  start: new Date().toISOString(),
-  duration_ms: 1,
-  run_num: n,
-});
-const ret = (jid: string, agentId: string): JobReturnRow => ({
-  jid,
-  agentId,
-  status: 'done',
-  body: { kind: 'apply', report: { id: agentId, test: false, results: [result(agentId, 0), result(agentId, 1)], counts: { total: 2, succeeded: 2, changed: 0, failed: 0 }, duration_ms: 2 } },
-});
+const result = (agent: string, n: number): StateResult => nopResult(n, `${agent}-s${n}-${'x'.repeat(2000)}`);
+const ret = (jid: string, agentId: string): JobReturnRow => applyReturn(jid, agentId, [result(agentId, 0), result(agentId, 1)]);
 
 async function fleetJob(n: number, windowMs = 0) {
   const s = new SqliteStore(path.join(tempDir(), 'm.db'));

@@ -15,25 +15,10 @@ import { newJid, type JobReturnRow } from '../../master/store-api.js';
 import { SqliteStore } from '../../master/store-sqlite.js';
 import type { StateResult } from '../../protocol/results.js';
 import { tempDir } from '../helpers/harness.js';
+import { applyReturn, nopResult } from '../helpers/job-rows.js';
 
-const result = (n: number): StateResult => ({
-  id: `s${n}`,
-  sls: 'fleet',
-  fun: 'test.nop',
-  name: `s${n}`,
-  result: true,
-  changes: {},
-  comment: 'ok',
-  start: new Date().toISOString(),
-  duration_ms: 1,
-  run_num: n,
-});
-const ret = (jid: string, agentId: string): JobReturnRow => ({
-  jid,
-  agentId,
-  status: 'done',
-  body: { kind: 'apply', report: { id: agentId, test: false, results: [result(0), result(1)], counts: { total: 2, succeeded: 2, changed: 0, failed: 0 }, duration_ms: 2 } },
-});
+const result = (n: number): StateResult => nopResult(n);
+const ret = (jid: string, agentId: string): JobReturnRow => applyReturn(jid, agentId, [result(0), result(1)]);
 
 /** A store whose prepared statements are recorded (the store prepares each on first use). */
 function recordingStore() {
@@ -45,7 +30,7 @@ function recordingStore() {
 }
 
 /** The opcodes SQLite compiled `sql` to (its parameters bound to NULL: the plan does not depend on them). */
-function opcodes(prepare: (sql: string) => { all: (...a: unknown[]) => unknown[] }, sql: string): string[] {
+function opcodes(prepare: (sql: string) => Database.Statement, sql: string): string[] {
   const params = (sql.replace(/'[^']*'/g, '').match(/\?/g) ?? []).length;
   return (prepare(`EXPLAIN ${sql}`).all(...Array.from({ length: params }, () => null)) as { opcode: string }[]).map((r) => r.opcode);
 }
