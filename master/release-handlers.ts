@@ -87,10 +87,13 @@ export const releaseHandlers: Pick<CliHandlerTable, 'revisions.list' | 'status' 
   'revisions.list': async (req, send, ctx) => {
     if (!ctx.releaser) return noReleases(send);
     const { store } = ctx;
-    const desired = await store.desired();
     const head = await ctx.source.head().catch(() => undefined);
     const agents = (await store.listAgents()).filter((a) => a.key_state === 'accepted');
-    const lines: RevisionLine[] = (await store.listRevisions(req.limit)).map((r) => ({
+    // the outcomes and the desired revision in one read: read apart, a push acted on in between
+    // (this master's event loop or the other master's runs on while this one waits for git or the
+    // store) was listed with its outcome (failed, rolled out) and not desired, which it was
+    const { revisions, desired } = await store.revisionsAndDesired(req.limit);
+    const lines: RevisionLine[] = revisions.map((r) => ({
       ...r,
       desired: r.sha === desired,
       head: r.sha === head,

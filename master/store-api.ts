@@ -342,6 +342,12 @@ export interface Store {
   setRevisionOutcome(sha: string, outcome: RevisionOutcome, detail?: string): Promise<void>;
   /** newest seen first */
   listRevisions(limit: number): Promise<RevisionRow[]>;
+  /**
+   * listRevisions() and the desired revision, read at one moment: a push acted on meanwhile (made
+   * desired, then its outcome set) is seen whole or not at all, so a revision's outcome and
+   * whether it is desired agree (`tsalt revisions`, the console's releases page).
+   */
+  revisionsAndDesired(limit: number): Promise<{ revisions: RevisionRow[]; desired: string | undefined }>;
   createRollout(r: { revision: string; previous: string | null; reason: string; started_by: string }): Promise<number>;
   updateRollout(id: number, u: RolloutUpdate): Promise<void>;
   getRollout(id: number): Promise<RolloutRow | undefined>;

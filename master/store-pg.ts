@@ -595,8 +595,19 @@ export class PgStore implements Store {
     await this.run('UPDATE revisions SET outcome = $1, detail = $2 WHERE sha = $3', [outcome, detail ?? null, sha]);
   }
 
-  async listRevisions(limit: number): Promise<RevisionRow[]> {
-    return this.rows<RevisionRow>('SELECT * FROM revisions ORDER BY seen DESC, sha LIMIT $1', [limit]);
+  async listRevisions(limit: number, on: Queryable = this.pool): Promise<RevisionRow[]> {
+    return this.rows<RevisionRow>('SELECT * FROM revisions ORDER BY seen DESC, sha LIMIT $1', [limit], on);
+  }
+
+  async revisionsAndDesired(limit: number): Promise<{ revisions: RevisionRow[]; desired: string | undefined }> {
+    // both reads in one snapshot (REPEATABLE READ takes it at the first query); READ COMMITTED
+    // would let a push acted on between them show half done
+    return this.tx(async (c) => {
+      await this.run('SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY', [], c);
+      const revisions = await this.listRevisions(limit, c);
+      const [desired] = await this.rows<{ value: string }>('SELECT value FROM meta WHERE key = $1', ['desired.revision'], c);
+      return { revisions, desired: desired?.value };
+    });
   }
 
   async createRollout(r: { revision: string; previous: string | null; reason: string; started_by: string }): Promise<number> {

@@ -383,7 +383,16 @@ export class SqliteStore implements Store {
   }
 
   async listRevisions(limit: number): Promise<RevisionRow[]> {
+    return this.revisionsNow(limit);
+  }
+
+  private revisionsNow(limit: number): RevisionRow[] {
     return this.q('SELECT * FROM revisions ORDER BY seen DESC, rowid DESC LIMIT ?').all(limit) as RevisionRow[];
+  }
+
+  async revisionsAndDesired(limit: number): Promise<{ revisions: RevisionRow[]; desired: string | undefined }> {
+    // one read transaction: one snapshot of the database
+    return this.db.transaction(() => ({ revisions: this.revisionsNow(limit), desired: this.metaNow('desired.revision') }))();
   }
 
   async createRollout(r: { revision: string; previous: string | null; reason: string; started_by: string }): Promise<number> {

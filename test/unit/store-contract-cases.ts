@@ -463,6 +463,42 @@ export function storeContract(open: OpenStore): void {
         expect(await s.getRevision('zz')).toBeUndefined();
       }));
 
+    it('lists the revisions with the desired revision read at one moment, also while another master acts on pushes', () =>
+      withStore(open, 'revisions and desired', async (s, again) => {
+        expect(await s.revisionsAndDesired(10)).toEqual({ revisions: [], desired: undefined });
+        await s.addRevision({ sha: 'p00', date: null, author: null, subject: null, outcome: 'rolled_out' });
+        await s.setDesired('p00');
+        expect(await s.revisionsAndDesired(10)).toEqual({ revisions: await s.listRevisions(10), desired: 'p00' });
+        // the other master acts on pushes while this one lists them: each recorded, made desired, then failed
+        const other = await again();
+        let acting = true;
+        const pushes = (async () => {
+          for (let i = 1; i <= 40; i++) {
+            const sha = `p${String(i).padStart(2, '0')}`;
+            await other.addRevision({ sha, date: null, author: null, subject: null });
+            await other.setDesired(sha);
+            await other.setRevisionOutcome(sha, 'failed', 'the rollout did not finish: refused');
+          }
+        })().finally(() => (acting = false));
+        // a failed push was made desired before it failed, and the desired revision only moves on:
+        // in any one moment, the newest failed push is desired or older than it
+        const torn: string[] = [];
+        let reads = 0;
+        while (acting) {
+          const { revisions, desired } = await s.revisionsAndDesired(100);
+          reads++;
+          const failed = revisions.filter((r) => r.outcome === 'failed').map((r) => r.sha).sort().at(-1);
+          if (failed && !(desired && desired >= failed)) torn.push(`${failed} failed, ${desired} desired`);
+        }
+        await pushes;
+        expect(torn).toEqual([]);
+        expect(reads).toBeGreaterThan(1);
+        expect(await s.revisionsAndDesired(2)).toMatchObject({
+          revisions: [{ sha: 'p40', outcome: 'failed' }, { sha: 'p39' }],
+          desired: 'p40',
+        });
+      }));
+
     it('runs rollouts: numbered, updated in parts, finished once, closed after a crash', () =>
       withStore(open, 'rollouts', async (s) => {
         const one = await s.createRollout({ revision: 'r1', previous: null, reason: 'push', started_by: 'git' });

@@ -133,10 +133,10 @@ export async function releasesPage(src: ConsoleSource, qs: ConsoleQueries): Prom
     return html`<h1>Releases</h1><p class="muted">This master serves a plain state tree: releases (revisions, rollouts, rollbacks) need <code>git:</code> or <code>rollout:</code> in master.yaml.</p>`;
   }
   const store = src.store;
-  const desired = await store.desired();
   const head = await src.head().catch(() => undefined);
   const agents = (await store.listAgents()).filter((a) => a.key_state === 'accepted');
-  const revisions = await store.listRevisions(50);
+  // in one read: a push acted on meanwhile is shown with its outcome and desired, or not yet (as `tsalt revisions`)
+  const { revisions, desired } = await store.revisionsAndDesired(50);
   const desiredRow = desired ? await store.getRevision(desired) : undefined;
   const rollouts = await store.listRollouts(10);
   const section = await rolloutSection(src, qs, rel);
