@@ -10,6 +10,7 @@ import { describe, expect, it } from 'vitest';
 import { SqliteStore as Store } from '../../master/store-sqlite.js';
 import { MIGRATIONS, SCHEMA_VERSION } from '../../master/store-schema.js';
 import { tempDir } from '../helpers/harness.js';
+import { databaseAt } from '../helpers/schema-at.js';
 
 const V0 = fs.readFileSync(path.join(import.meta.dirname, '../fixtures/store/schema-v0.sql'), 'utf8');
 
@@ -108,11 +109,7 @@ describe('store schema versions', () => {
   });
 
   it('version 4: a version-3 database keeps its rollouts and gains the batch and verify record', async () => {
-    const file = path.join(tempDir(), 'm.db');
-    const db = new Database(file);
-    db.pragma('foreign_keys = ON');
-    for (const m of MIGRATIONS.slice(0, 3)) db.exec(m.sql);
-    db.pragma('user_version = 3');
+    const { file, db } = databaseAt(3);
     db.prepare("INSERT INTO rollouts (revision, previous, reason, started_by, started, status, batch, batches) VALUES ('r2', 'r1', 'push', 'push', 't0', 'halted', 1, 2)").run();
     db.close();
     const steps: string[] = [];
@@ -162,11 +159,7 @@ describe('store schema versions', () => {
   });
 
   it('version 5: a kill remembered in the meta table moves onto its job', async () => {
-    const file = path.join(tempDir(), 'm.db');
-    const db = new Database(file);
-    db.pragma('foreign_keys = ON');
-    for (const m of MIGRATIONS.slice(0, 4)) db.exec(m.sql);
-    db.pragma('user_version = 4');
+    const { file, db } = databaseAt(4);
     for (const jid of ['20260101000000000001', '20260101000000000002']) {
       db.prepare("INSERT INTO jobs (jid, kind, target, tgt_type, args, revision, started_by, created) VALUES (?, 'run', '*', 'glob', '{}', NULL, 'root@cli', 't0')").run(jid);
     }
@@ -194,6 +187,38 @@ describe('store schema versions', () => {
       .prepare("EXPLAIN QUERY PLAN SELECT * FROM job_agents WHERE status IN ('queued','running') AND agent_id = ? ORDER BY jid")
       .all('a1') as { detail: string }[];
     expect(plan.map((p) => p.detail).join('\n')).toContain('USING INDEX job_agents_open_agent');
+    await s.close();
+  });
+
+  it('version 9: a version-8 database keeps every row of agents and job_agents, and their foreign keys still cascade', async () => {
+    const { file, db } = databaseAt(8);
+    db.exec(`
+      INSERT INTO agents (id, fingerprint, key_state, grains, first_seen, last_seen, revision_applied, revision_attempted, attempt_status, attempt_jid, revision_assigned)
+        VALUES ('web1', 'ab', 'accepted', '{"roles":["web"]}', 't0', 't1', 'r1', 'r2', 'failed', '20260101000000000002', 'r1'),
+               ('web2', 'cd', 'pending', '{}', 't0', NULL, NULL, NULL, NULL, NULL, NULL);
+      INSERT INTO masters (id, url, started, seen) VALUES ('m1', 'wss://m1', 't0', 't1');
+      INSERT INTO sessions (agent_id, master_id, since) VALUES ('web1', 'm1', 't1');
+      INSERT INTO jobs (jid, kind, target, tgt_type, args, revision, started_by, created) VALUES ('20260101000000000002', 'apply', '*', 'glob', '{}', 'r2', 'root', 't0');
+      INSERT INTO job_agents (jid, agent_id, status, started, finished, error, body, revision) VALUES ('20260101000000000002', 'web1', 'failed', 't1', 't2', 'boom', '{"kind":"error"}', 'r2'),
+               ('20260101000000000002', 'web2', 'running', 't1', NULL, NULL, NULL, 'r2');
+      INSERT INTO state_results VALUES ('20260101000000000002', 'web1', 0, 'nginx', 'web', 'pkg.installed', 'nginx', 0, '{}', 'no', 't1', 1.5, NULL);`);
+    const before = (sql: string) => db.prepare(sql).all();
+    const agents = before('SELECT * FROM agents ORDER BY id');
+    const runs = before('SELECT * FROM job_agents ORDER BY agent_id');
+    db.close();
+    const steps: string[] = [];
+    const s = new Store(file, (m) => steps.push(m));
+    expect(s.schema).toEqual({ from: 8, to: SCHEMA_VERSION });
+    expect(steps[0]).toMatch(/schema 8 -> 9 \(job_agents, agents: status and key_state CHECKs without an IN list\)/);
+    expect(s.db.prepare('SELECT * FROM agents ORDER BY id').all()).toEqual(agents);
+    expect(s.db.prepare('SELECT * FROM job_agents ORDER BY agent_id').all()).toEqual(runs);
+    expect((await s.openJobAgents('web2')).map((r) => r.status)).toEqual(['running']); // the partial indexes are back
+    expect(s.db.pragma('foreign_keys', { simple: true })).toBe(1);
+    // deleting an agent still drops its session; deleting a job, its runs and their results
+    s.db.prepare("DELETE FROM agents WHERE id = 'web1'").run();
+    expect(s.db.prepare('SELECT count(*) AS n FROM sessions').get()).toEqual({ n: 0 });
+    s.db.prepare("DELETE FROM jobs WHERE jid = '20260101000000000002'").run();
+    expect(s.db.prepare('SELECT (SELECT count(*) FROM job_agents) + (SELECT count(*) FROM state_results) AS n').get()).toEqual({ n: 0 });
     await s.close();
   });
 });

@@ -8,9 +8,8 @@
  * store really prepares (recorded as it runs a job's calls), each read with EXPLAIN.
  */
 import path from 'node:path';
-import Database from 'better-sqlite3';
+import type Database from 'better-sqlite3';
 import { describe, expect, it } from 'vitest';
-import { MIGRATIONS, SCHEMA_VERSION } from '../../master/store-schema.js';
 import { newJid, type JobReturnRow } from '../../master/store-api.js';
 import { SqliteStore } from '../../master/store-sqlite.js';
 import type { StateResult } from '../../protocol/results.js';
@@ -81,42 +80,6 @@ describe('the SQLite store: writes per agent', () => {
     expect(() => s.db.prepare("UPDATE job_agents SET status = 'bogus' WHERE jid = ?").run(jid)).toThrow(/CHECK constraint failed/);
     expect(() => s.db.prepare("UPDATE job_agents SET status = NULL WHERE jid = ?").run(jid)).toThrow(/NOT NULL constraint failed/);
     for (const st of ['queued', 'running', 'done', 'failed', 'timeout', 'lost', 'cancelled']) s.db.prepare('UPDATE job_agents SET status = ? WHERE jid = ?').run(st, jid);
-    await s.close();
-  });
-
-  it('version 9: a version-8 database keeps every row of agents and job_agents, and their foreign keys still cascade', async () => {
-    const file = path.join(tempDir(), 'm.db');
-    const db = new Database(file);
-    db.pragma('foreign_keys = ON');
-    for (const m of MIGRATIONS.slice(0, 8)) db.exec(m.sql);
-    db.pragma('user_version = 8');
-    db.exec(`
-      INSERT INTO agents (id, fingerprint, key_state, grains, first_seen, last_seen, revision_applied, revision_attempted, attempt_status, attempt_jid, revision_assigned)
-        VALUES ('web1', 'ab', 'accepted', '{"roles":["web"]}', 't0', 't1', 'r1', 'r2', 'failed', '20260101000000000002', 'r1'),
-               ('web2', 'cd', 'pending', '{}', 't0', NULL, NULL, NULL, NULL, NULL, NULL);
-      INSERT INTO masters (id, url, started, seen) VALUES ('m1', 'wss://m1', 't0', 't1');
-      INSERT INTO sessions (agent_id, master_id, since) VALUES ('web1', 'm1', 't1');
-      INSERT INTO jobs (jid, kind, target, tgt_type, args, revision, started_by, created) VALUES ('20260101000000000002', 'apply', '*', 'glob', '{}', 'r2', 'root', 't0');
-      INSERT INTO job_agents (jid, agent_id, status, started, finished, error, body, revision) VALUES ('20260101000000000002', 'web1', 'failed', 't1', 't2', 'boom', '{"kind":"error"}', 'r2'),
-               ('20260101000000000002', 'web2', 'running', 't1', NULL, NULL, NULL, 'r2');
-      INSERT INTO state_results VALUES ('20260101000000000002', 'web1', 0, 'nginx', 'web', 'pkg.installed', 'nginx', 0, '{}', 'no', 't1', 1.5, NULL);`);
-    const before = (sql: string) => db.prepare(sql).all();
-    const agents = before('SELECT * FROM agents ORDER BY id');
-    const runs = before('SELECT * FROM job_agents ORDER BY agent_id');
-    db.close();
-    const steps: string[] = [];
-    const s = new SqliteStore(file, (m) => steps.push(m));
-    expect(s.schema).toEqual({ from: 8, to: SCHEMA_VERSION });
-    expect(steps[0]).toMatch(/schema 8 -> 9 \(job_agents, agents: status and key_state CHECKs without an IN list\)/);
-    expect(s.db.prepare('SELECT * FROM agents ORDER BY id').all()).toEqual(agents);
-    expect(s.db.prepare('SELECT * FROM job_agents ORDER BY agent_id').all()).toEqual(runs);
-    expect((await s.openJobAgents('web2')).map((r) => r.status)).toEqual(['running']); // the partial indexes are back
-    expect(s.db.pragma('foreign_keys', { simple: true })).toBe(1);
-    // deleting an agent still drops its session; deleting a job, its runs and their results
-    s.db.prepare("DELETE FROM agents WHERE id = 'web1'").run();
-    expect(s.db.prepare('SELECT count(*) AS n FROM sessions').get()).toEqual({ n: 0 });
-    s.db.prepare("DELETE FROM jobs WHERE jid = '20260101000000000002'").run();
-    expect(s.db.prepare('SELECT (SELECT count(*) FROM job_agents) + (SELECT count(*) FROM state_results) AS n').get()).toEqual({ n: 0 });
     await s.close();
   });
 });
