@@ -1,7 +1,7 @@
 /** CLI handlers for releases: `tsalt revisions`, `tsalt status`, `tsalt rollout`, `tsalt rollback`. */
 import type { AgentJobStatus } from '../protocol/cli-messages.js';
 import type { CliContext, CliHandlerTable, Send } from './cli-handlers.js';
-import type { RevisionRow, RolloutBatchRow, RolloutRow, Store } from './store-api.js';
+import type { ReleaseSnapshot, RevisionRow, RolloutBatchRow, RolloutRow } from './store-api.js';
 import type { Releaser } from './rollout.js';
 import { fleetConnected } from './fleet-connected.js';
 
@@ -45,9 +45,10 @@ function noReleases(send: Send): number {
   return 1;
 }
 
-export async function agentSync(store: Store, connected: Set<string>): Promise<AgentStatusLine[]> {
-  const desired = (await store.desired()) ?? null;
-  return (await store.listAgents())
+/** Each accepted agent against the revision the fleet gives it, from one ReleaseSnapshot's agents and desired revision. */
+export function agentSync(snap: Pick<ReleaseSnapshot, 'agents' | 'desired'>, connected: ReadonlySet<string>): AgentStatusLine[] {
+  const desired = snap.desired ?? null;
+  return snap.agents
     .filter((a) => a.key_state === 'accepted')
     .map((a) => {
       const want = a.revision_assigned ?? desired;
@@ -86,16 +87,17 @@ async function withReleaser(ctx: CliContext, send: Send, fn: (r: Releaser) => Pr
 export const releaseHandlers: Pick<CliHandlerTable, 'revisions.list' | 'status' | 'rollout' | 'rollback'> = {
   'revisions.list': async (req, send, ctx) => {
     if (!ctx.releaser) return noReleases(send);
-    const { store } = ctx;
+    // the outcomes, the desired revision and the agents in one read: read apart, a push acted on
+    // in between (this master's event loop or the other master's runs on while this one waits
+    // for git or the store) was listed with its outcome (failed, rolled out) and not desired
+    const snap = await ctx.store.releaseSnapshot({ revisions: req.limit });
+    // the head after the store: a push moves the branch before it is recorded, so the head is at
+    // least as new as every revision the snapshot lists
     const head = await ctx.source.head().catch(() => undefined);
-    const agents = (await store.listAgents()).filter((a) => a.key_state === 'accepted');
-    // the outcomes and the desired revision in one read: read apart, a push acted on in between
-    // (this master's event loop or the other master's runs on while this one waits for git or the
-    // store) was listed with its outcome (failed, rolled out) and not desired, which it was
-    const { revisions, desired } = await store.revisionsAndDesired(req.limit);
-    const lines: RevisionLine[] = revisions.map((r) => ({
+    const agents = snap.agents.filter((a) => a.key_state === 'accepted');
+    const lines: RevisionLine[] = snap.revisions.map((r) => ({
       ...r,
-      desired: r.sha === desired,
+      desired: r.sha === snap.desired,
       head: r.sha === head,
       agents_applied: agents.filter((a) => a.revision_applied === r.sha).length,
       agents_failed: agents.filter((a) => a.revision_attempted === r.sha && a.attempt_status !== 'done' && a.revision_applied !== r.sha).length,
@@ -105,20 +107,19 @@ export const releaseHandlers: Pick<CliHandlerTable, 'revisions.list' | 'status' 
   },
   status: async (_req, send, ctx) => {
     if (!ctx.releaser) return noReleases(send);
-    const { store } = ctx;
-    const running = ctx.releaser.current;
-    const last = (await store.listRollouts(1))[0] ?? null;
-    // masters sharing a store: the one running now may be another master's (it holds the rollout lease)
-    const rollout = running !== undefined ? ((await store.getRollout(running)) ?? null) : last?.status === 'running' ? last : null;
-    const shown = rollout ?? last;
+    const connected = await fleetConnected(ctx.server, ctx.elsewhere);
+    // one read (as revisions.list): the desired revision, each agent's sync against it and the
+    // rollout's batches agree; masters sharing a store: the rollout running may be another
+    // master's (it holds the rollout lease)
+    const snap = await ctx.store.releaseSnapshot({ rollouts: { limit: 1, running: ctx.releaser.current } });
     const data: StatusData = {
       source: ctx.source.label,
-      desired: (await store.desired()) ?? null,
+      desired: snap.desired ?? null,
       head: (await ctx.source.head().catch(() => undefined)) ?? null,
-      rollout,
-      last_rollout: last,
-      rollout_batches: shown ? await store.rolloutBatches(shown.id) : [],
-      agents: await agentSync(store, await fleetConnected(ctx.server, ctx.elsewhere)),
+      rollout: snap.running ?? null,
+      last_rollout: snap.rollouts[0] ?? null,
+      rollout_batches: snap.batches,
+      agents: agentSync(snap, connected),
     };
     send({ type: 'data', data });
     return 0;

@@ -39,7 +39,7 @@ export class ReleaseMetrics implements JobEvents, ReleaseEvents {
       help: 'Accepted agents whose last successful run is not the revision the fleet gives them (behind, or failed on it).',
       registers: [registry],
       async collect() {
-        this.set((await agentSync(store, connected())).filter((a) => a.sync === 'behind' || a.sync === 'failed').length);
+        this.set(agentSync(await store.releaseSnapshot(), connected()).filter((a) => a.sync === 'behind' || a.sync === 'failed').length);
       },
     });
     this.rollouts = new Counter({ name: 'tsalt_rollouts_total', help: 'Rollouts finished, by outcome.', labelNames: ['outcome'] as const, registers: [registry] });

@@ -161,6 +161,36 @@ export interface VerifyResultRow {
   finished: string | null;
 }
 
+/** Which parts of a ReleaseSnapshot to read beyond the desired revision and the agents. */
+export interface ReleaseSnapshotRequest {
+  /** which agent rows: every one (absent), none (false: a view that shows no agent), or one id's */
+  agents?: false | string;
+  /** the newest revisions to list (none when absent) */
+  revisions?: number;
+  /** the newest rollouts to list (none when absent); `running`: the id of the rollout this master runs */
+  rollouts?: { limit: number; running?: number };
+}
+
+export interface ReleaseSnapshot {
+  desired: string | undefined;
+  /** the agent rows asked for (every one by default, all key states), by id */
+  agents: AgentRow[];
+  /** newest seen first */
+  revisions: RevisionRow[];
+  /** newest first */
+  rollouts: RolloutRow[];
+  /** the rollout running now: the one `running` names, else the newest when it runs (masters sharing a store: another master's) */
+  running: RolloutRow | undefined;
+  /** the batches of the rollout shown: the running one, else the newest */
+  batches: RolloutBatchRow[];
+}
+
+/** The running rollout of a snapshot: the one this master runs (read by id), else the newest while it runs. */
+export function runningRollout(newest: RolloutRow | undefined, runningId: number | undefined, byId: (id: number) => RolloutRow | undefined): RolloutRow | undefined {
+  if (runningId === undefined) return newest?.status === 'running' ? newest : undefined;
+  return newest?.id === runningId ? newest : byId(runningId);
+}
+
 export interface RolloutBatchRow {
   /** 1-based, over the whole rollout */
   batch: number;
@@ -343,11 +373,13 @@ export interface Store {
   /** newest seen first */
   listRevisions(limit: number): Promise<RevisionRow[]>;
   /**
-   * listRevisions() and the desired revision, read at one moment: a push acted on meanwhile (made
-   * desired, then its outcome set) is seen whole or not at all, so a revision's outcome and
-   * whether it is desired agree (`tsalt revisions`, the console's releases page).
+   * What the release views show, read at one moment (SQLite: one read transaction; PostgreSQL:
+   * one REPEATABLE READ snapshot): a push acted on meanwhile (made desired, its outcome set, its
+   * rollout's batches and the agents' returns written) is seen whole or not at all, so whether a
+   * revision is desired, its outcome, each agent's sync against it and the rollout's batches agree
+   * (`tsalt revisions`, `tsalt status`, the console, the agents-behind gauge).
    */
-  revisionsAndDesired(limit: number): Promise<{ revisions: RevisionRow[]; desired: string | undefined }>;
+  releaseSnapshot(o?: ReleaseSnapshotRequest): Promise<ReleaseSnapshot>;
   createRollout(r: { revision: string; previous: string | null; reason: string; started_by: string }): Promise<number>;
   updateRollout(id: number, u: RolloutUpdate): Promise<void>;
   getRollout(id: number): Promise<RolloutRow | undefined>;

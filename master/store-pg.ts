@@ -34,6 +34,9 @@ import {
   type PlannedBatch,
   type RevisionOutcome,
   type RevisionRow,
+  type ReleaseSnapshot,
+  type ReleaseSnapshotRequest,
+  runningRollout,
   type RolloutBatchRow,
   type RolloutBatchStatus,
   type RolloutRow,
@@ -193,9 +196,9 @@ export class PgStore implements Store {
     return r ? agentRow(r) : undefined;
   }
 
-  async listAgents(): Promise<AgentRow[]> {
+  async listAgents(on: Queryable = this.pool): Promise<AgentRow[]> {
     // COLLATE "C": byte order, as SQLite sorts
-    return (await this.rows('SELECT * FROM agents ORDER BY id COLLATE "C"')).map(agentRow);
+    return (await this.rows('SELECT * FROM agents ORDER BY id COLLATE "C"', [], on)).map(agentRow);
   }
 
   async listKeys(): Promise<AgentKey[]> {
@@ -599,14 +602,23 @@ export class PgStore implements Store {
     return this.rows<RevisionRow>('SELECT * FROM revisions ORDER BY seen DESC, sha LIMIT $1', [limit], on);
   }
 
-  async revisionsAndDesired(limit: number): Promise<{ revisions: RevisionRow[]; desired: string | undefined }> {
-    // both reads in one snapshot (REPEATABLE READ takes it at the first query); READ COMMITTED
+  async releaseSnapshot(o: ReleaseSnapshotRequest = {}): Promise<ReleaseSnapshot> {
+    // every read in one snapshot (REPEATABLE READ takes it at the first query); READ COMMITTED
     // would let a push acted on between them show half done
     return this.tx(async (c) => {
       await this.run('SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY', [], c);
-      const revisions = await this.listRevisions(limit, c);
       const [desired] = await this.rows<{ value: string }>('SELECT value FROM meta WHERE key = $1', ['desired.revision'], c);
-      return { revisions, desired: desired?.value };
+      const agents =
+        o.agents === false ? [] : typeof o.agents === 'string' ? (await this.rows('SELECT * FROM agents WHERE id = $1', [o.agents], c)).map(agentRow) : await this.listAgents(c);
+      const revisions = o.revisions ? await this.listRevisions(o.revisions, c) : [];
+      const rollouts = o.rollouts ? await this.listRollouts(o.rollouts.limit, c) : [];
+      let running: RolloutRow | undefined;
+      if (o.rollouts) {
+        const byId = o.rollouts.running !== undefined && rollouts[0]?.id !== o.rollouts.running ? await this.getRollout(o.rollouts.running, c) : undefined;
+        running = runningRollout(rollouts[0], o.rollouts.running, () => byId);
+      }
+      const shown = running ?? rollouts[0];
+      return { desired: desired?.value, agents, revisions, rollouts, running, batches: shown ? await this.batchesOn(shown.id, c) : [] };
     });
   }
 
@@ -639,13 +651,13 @@ export class PgStore implements Store {
     });
   }
 
-  async getRollout(id: number): Promise<RolloutRow | undefined> {
-    const r = (await this.rows('SELECT * FROM rollouts WHERE id = $1', [id]))[0];
+  async getRollout(id: number, on: Queryable = this.pool): Promise<RolloutRow | undefined> {
+    const r = (await this.rows('SELECT * FROM rollouts WHERE id = $1', [id], on))[0];
     return r ? rolloutRow(r) : undefined;
   }
 
-  async listRollouts(limit: number): Promise<RolloutRow[]> {
-    return (await this.rows('SELECT * FROM rollouts ORDER BY id DESC LIMIT $1', [limit])).map(rolloutRow);
+  async listRollouts(limit: number, on: Queryable = this.pool): Promise<RolloutRow[]> {
+    return (await this.rows('SELECT * FROM rollouts ORDER BY id DESC LIMIT $1', [limit], on)).map(rolloutRow);
   }
 
   async closeRunningRollouts(message: string): Promise<void> {
@@ -748,8 +760,17 @@ export class PgStore implements Store {
   }
 
   async rolloutBatches(rolloutId: number): Promise<RolloutBatchRow[]> {
-    const checks = await this.rows('SELECT * FROM rollout_verify WHERE rollout_id = $1 ORDER BY batch, seq', [rolloutId]);
-    const batches = await this.rows('SELECT * FROM rollout_batches WHERE rollout_id = $1 ORDER BY batch', [rolloutId]);
+    // the batches and their checks from one snapshot: read apart, a batch recorded between the
+    // two reads showed without the checks already run for it
+    return this.tx(async (c) => {
+      await this.run('SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY', [], c);
+      return this.batchesOn(rolloutId, c);
+    });
+  }
+
+  private async batchesOn(rolloutId: number, on: Queryable): Promise<RolloutBatchRow[]> {
+    const checks = await this.rows('SELECT * FROM rollout_verify WHERE rollout_id = $1 ORDER BY batch, seq', [rolloutId], on);
+    const batches = await this.rows('SELECT * FROM rollout_batches WHERE rollout_id = $1 ORDER BY batch', [rolloutId], on);
     return batches.map((b) => ({
       batch: Number(b.batch),
       group_num: Number(b.group_num),

@@ -31,6 +31,9 @@ import {
   type PlannedBatch,
   type RevisionOutcome,
   type RevisionRow,
+  type ReleaseSnapshot,
+  type ReleaseSnapshotRequest,
+  runningRollout,
   type RolloutBatchRow,
   type RolloutBatchStatus,
   type RolloutRow,
@@ -111,6 +114,10 @@ export class SqliteStore implements Store {
   }
 
   async listAgents(): Promise<AgentRow[]> {
+    return this.agentsNow();
+  }
+
+  private agentsNow(): AgentRow[] {
     return (this.q('SELECT * FROM agents ORDER BY id').all() as Record<string, unknown>[]).map(agentRow);
   }
 
@@ -390,9 +397,21 @@ export class SqliteStore implements Store {
     return this.q('SELECT * FROM revisions ORDER BY seen DESC, rowid DESC LIMIT ?').all(limit) as RevisionRow[];
   }
 
-  async revisionsAndDesired(limit: number): Promise<{ revisions: RevisionRow[]; desired: string | undefined }> {
+  async releaseSnapshot(o: ReleaseSnapshotRequest = {}): Promise<ReleaseSnapshot> {
     // one read transaction: one snapshot of the database
-    return this.db.transaction(() => ({ revisions: this.revisionsNow(limit), desired: this.metaNow('desired.revision') }))();
+    return this.db.transaction((): ReleaseSnapshot => {
+      const rollouts = o.rollouts ? this.rolloutsNow(o.rollouts.limit) : [];
+      const running = o.rollouts ? runningRollout(rollouts[0], o.rollouts.running, (id) => this.rolloutNow(id)) : undefined;
+      const shown = running ?? rollouts[0];
+      return {
+        desired: this.metaNow('desired.revision'),
+        agents: o.agents === false ? [] : typeof o.agents === 'string' ? [this.agentNow(o.agents)].filter((a) => a !== undefined) : this.agentsNow(),
+        revisions: o.revisions ? this.revisionsNow(o.revisions) : [],
+        rollouts,
+        running,
+        batches: shown ? this.batchesNow(shown.id) : [],
+      };
+    })();
   }
 
   async createRollout(r: { revision: string; previous: string | null; reason: string; started_by: string }): Promise<number> {
@@ -423,6 +442,10 @@ export class SqliteStore implements Store {
   }
 
   async listRollouts(limit: number): Promise<RolloutRow[]> {
+    return this.rolloutsNow(limit);
+  }
+
+  private rolloutsNow(limit: number): RolloutRow[] {
     return (this.q('SELECT * FROM rollouts ORDER BY id DESC LIMIT ?').all(limit) as Record<string, unknown>[]).map(rolloutRow);
   }
 
@@ -501,6 +524,10 @@ export class SqliteStore implements Store {
   }
 
   async rolloutBatches(rolloutId: number): Promise<RolloutBatchRow[]> {
+    return this.batchesNow(rolloutId);
+  }
+
+  private batchesNow(rolloutId: number): RolloutBatchRow[] {
     const checks = this.q('SELECT * FROM rollout_verify WHERE rollout_id = ? ORDER BY batch, seq').all(rolloutId) as Record<string, unknown>[];
     return (this.q('SELECT * FROM rollout_batches WHERE rollout_id = ? ORDER BY batch').all(rolloutId) as Record<string, unknown>[]).map((b) => ({
       batch: Number(b.batch),

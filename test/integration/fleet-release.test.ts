@@ -246,7 +246,7 @@ describe('fleet: releases from a bare repository', () => {
     const failed = await waitFor('the push failed', async () => (await revisions()).find((r) => r.sha === v3 && r.outcome !== 'rolling_out' && r.outcome !== 'seen'));
     // desired: false was seen in 2 of 13 runs on a loaded machine: `tsalt revisions` read the desired
     // revision before the push was acted on and the outcomes after (the store reads them at once now,
-    // revisionsAndDesired()); should it recur, the masters' release lines say what moved it
+    // releaseSnapshot()); should it recur, the masters' release lines say what moved it
     const why = () => `${JSON.stringify(failed)}\n${fleet.mastersOut.split('\n').filter((l) => /rollout|desired|revision|push/i.test(l)).slice(-60).join('\n')}`;
     expect(failed, failed.desired ? undefined : why()).toMatchObject({ outcome: 'failed', desired: true });
     expect(failed.detail).toMatch(/^the rollout did not finish: .*batches refused by the test/);

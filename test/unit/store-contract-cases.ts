@@ -463,13 +463,42 @@ export function storeContract(open: OpenStore): void {
         expect(await s.getRevision('zz')).toBeUndefined();
       }));
 
-    it('lists the revisions with the desired revision read at one moment, also while another master acts on pushes', () =>
-      withStore(open, 'revisions and desired', async (s, again) => {
-        expect(await s.revisionsAndDesired(10)).toEqual({ revisions: [], desired: undefined });
+    it('reads the release views at one moment (revisions, desired, agents, rollouts), also while another master acts on pushes', () =>
+      withStore(open, 'release snapshot', async (s, again) => {
+        expect(await s.releaseSnapshot({ revisions: 10, rollouts: { limit: 1 } })).toEqual({ desired: undefined, agents: [], revisions: [], rollouts: [], running: undefined, batches: [] });
         await s.addRevision({ sha: 'p00', date: null, author: null, subject: null, outcome: 'rolled_out' });
         await s.setDesired('p00');
-        expect(await s.revisionsAndDesired(10)).toEqual({ revisions: await s.listRevisions(10), desired: 'p00' });
-        // the other master acts on pushes while this one lists them: each recorded, made desired, then failed
+        await s.addAgent('snap-b', 'fp-b', 'accepted');
+        await s.addAgent('snap-a', 'fp-a', 'pending');
+        expect(await s.releaseSnapshot({ revisions: 10 })).toEqual({
+          desired: 'p00',
+          agents: await s.listAgents(),
+          revisions: await s.listRevisions(10),
+          rollouts: [],
+          running: undefined,
+          batches: [],
+        });
+        // the parts asked for only
+        expect((await s.releaseSnapshot()).revisions).toEqual([]);
+        expect((await s.releaseSnapshot({ agents: false })).agents).toEqual([]);
+        expect((await s.releaseSnapshot({ agents: 'snap-b' })).agents).toEqual([await s.getAgent('snap-b')]);
+        expect((await s.releaseSnapshot({ agents: 'nobody' })).agents).toEqual([]);
+        // the rollout shown: the one named running (this master's), else the newest while it runs
+        const r1 = await s.createRollout({ revision: 'p00', previous: null, reason: 'push', started_by: 'git' });
+        await s.addRolloutBatches(r1, [{ group_num: 1, group_name: 'all', agents: ['snap-b'] }]);
+        const r2 = await s.createRollout({ revision: 'p00', previous: null, reason: 'rollout', started_by: 'al' });
+        await s.addRolloutBatches(r2, [{ group_num: 1, group_name: 'one', agents: ['snap-b'] }, { group_num: 2, group_name: 'two', agents: [] }]);
+        let snap = await s.releaseSnapshot({ rollouts: { limit: 5 } });
+        expect(snap.rollouts.map((r) => r.id)).toEqual([r2, r1]);
+        expect(snap.running?.id).toBe(r2);
+        expect(snap.batches.map((b) => b.group_name)).toEqual(['one', 'two']);
+        snap = await s.releaseSnapshot({ rollouts: { limit: 1, running: r1 } });
+        expect([snap.rollouts.map((r) => r.id), snap.running?.id, snap.batches.map((b) => b.group_name)]).toEqual([[r2], r1, ['all']]);
+        await s.updateRollout(r2, { status: 'succeeded' });
+        snap = await s.releaseSnapshot({ rollouts: { limit: 1 } });
+        expect([snap.running, snap.batches.map((b) => b.group_name)]).toEqual([undefined, ['one', 'two']]);
+        // the other master acts on pushes while this one reads: each recorded, made desired, its
+        // rollout started with a batch and verify checks, then failed
         const other = await again();
         let acting = true;
         const pushes = (async () => {
@@ -477,23 +506,32 @@ export function storeContract(open: OpenStore): void {
             const sha = `p${String(i).padStart(2, '0')}`;
             await other.addRevision({ sha, date: null, author: null, subject: null });
             await other.setDesired(sha);
+            const id = await other.createRollout({ revision: sha, previous: null, reason: 'push', started_by: 'git' });
+            await other.addRolloutBatches(id, [{ group_num: 1, group_name: 'all', agents: [] }]);
+            await other.updateRolloutBatch(id, 1, { status: 'verifying' });
+            await other.putVerifyResult(id, 1, { seq: 0, name: 'check', outcome: 'failed', attempts: 1, message: 'no', started: new Date().toISOString() });
+            await other.updateRolloutBatch(id, 1, { status: 'failed' });
             await other.setRevisionOutcome(sha, 'failed', 'the rollout did not finish: refused');
           }
         })().finally(() => (acting = false));
         // a failed push was made desired before it failed, and the desired revision only moves on:
-        // in any one moment, the newest failed push is desired or older than it
+        // in any one moment, the newest failed push is desired or older than it, the newest
+        // rollout's revision is not newer than the desired one, and a failed batch has its check
         const torn: string[] = [];
         let reads = 0;
         while (acting) {
-          const { revisions, desired } = await s.revisionsAndDesired(100);
+          const { revisions, desired, rollouts, batches } = await s.releaseSnapshot({ revisions: 100, rollouts: { limit: 1 } });
+          const direct = rollouts[0] ? await s.rolloutBatches(rollouts[0].id) : [];
           reads++;
           const failed = revisions.filter((r) => r.outcome === 'failed').map((r) => r.sha).sort().at(-1);
           if (failed && !(desired && desired >= failed)) torn.push(`${failed} failed, ${desired} desired`);
+          if (rollouts[0] && rollouts[0].revision > (desired ?? '')) torn.push(`rollout of ${rollouts[0].revision}, ${desired} desired`);
+          for (const b of [...batches, ...direct]) if (b.status === 'failed' && b.verify.length === 0) torn.push(`batch failed without its check`);
         }
         await pushes;
         expect(torn).toEqual([]);
         expect(reads).toBeGreaterThan(1);
-        expect(await s.revisionsAndDesired(2)).toMatchObject({
+        expect(await s.releaseSnapshot({ revisions: 2, agents: false })).toMatchObject({
           revisions: [{ sha: 'p40', outcome: 'failed' }, { sha: 'p39' }],
           desired: 'p40',
         });

@@ -1,7 +1,7 @@
 /** The fleet: every accepted agent with its state and revision, filtered by a target; one agent's grains and jobs. */
 import { TargetTypeSchema, type TargetType } from '../../../protocol/cli-messages.js';
 import { resolveTarget, targetNeedsPillar, TargetError } from '../../target.js';
-import type { AgentRow } from '../../store-api.js';
+import type { AgentRow, ReleaseSnapshot } from '../../store-api.js';
 import { href, html, type Html } from '../html.js';
 import type { ConsoleQueries } from '../queries.js';
 import type { ConsoleSource } from '../source.js';
@@ -19,9 +19,9 @@ export type Sync = 'in sync' | 'behind' | 'failed' | 'held' | 'never applied' | 
  * desired one, or the one a halted rollout or a targeted rollback holds it on); without, against
  * the state tree's HEAD.
  */
-async function syncTable(src: ConsoleSource, head: string | undefined, connected: ReadonlySet<string>): Promise<(a: AgentRow) => Sync> {
-  if (!src.releases) return (a) => syncOf(a, head);
-  const byId = new Map((await agentSync(src.store, new Set(connected))).map((l) => [l.id, l]));
+function syncTable(snap: ReleaseSnapshot | undefined, head: string | undefined, connected: ReadonlySet<string>): (a: AgentRow) => Sync {
+  if (!snap) return (a) => syncOf(a, head);
+  const byId = new Map(agentSync(snap, connected).map((l) => [l.id, l]));
   return (a) => {
     const l = byId.get(a.id);
     if (!l) return 'unknown';
@@ -55,7 +55,9 @@ function rolesOf(g: Record<string, unknown>): string {
 }
 
 export async function agentsPage(src: ConsoleSource, qs: ConsoleQueries, tgt: string, tgtTypeRaw: string): Promise<Html> {
-  const all = await src.store.listAgents();
+  // with releases, the rows and their sync against the desired revision from one read
+  const snap = src.releases ? await src.store.releaseSnapshot() : undefined;
+  const all = snap?.agents ?? (await src.store.listAgents());
   const accepted = all.filter((a) => a.key_state === 'accepted');
   const pending = all.filter((a) => a.key_state === 'pending').length;
   const tgtType = (FILTER_TYPES as readonly string[]).includes(tgtTypeRaw) ? (tgtTypeRaw as TargetType) : 'glob';
@@ -77,7 +79,7 @@ export async function agentsPage(src: ConsoleSource, qs: ConsoleQueries, tgt: st
   }
   const connected = await src.connected();
   const head = await src.head().catch(() => undefined);
-  const sync = await syncTable(src, head, connected);
+  const sync = syncTable(snap, head, connected);
   const rows = shown.map((a) => {
     const s = sync(a);
     return html`<tr data-agent="${a.id}">
@@ -119,12 +121,13 @@ function grainRows(g: Record<string, unknown>, prefix = ''): Html[] {
 }
 
 export async function agentPage(src: ConsoleSource, qs: ConsoleQueries, id: string): Promise<Html | undefined> {
-  const a = await src.store.getAgent(id);
+  const snap = src.releases ? await src.store.releaseSnapshot({ agents: id }) : undefined;
+  const a = snap ? snap.agents[0] : await src.store.getAgent(id);
   if (!a) return undefined;
   const head = await src.head().catch(() => undefined);
   const jobs = await qs.agentJobs(id, 50);
   const connected = await src.connected();
-  const sync = await syncTable(src, head, connected);
+  const sync = syncTable(snap, head, connected);
   return html`<h1>Agent <code>${a.id}</code></h1>
 <table class="facts">
 <tr><th>Key</th><td>${a.key_state} <code class="muted">${a.fingerprint}</code></td></tr>

@@ -63,9 +63,11 @@ const BATCH_CLASS: Record<RolloutBatchRow['status'], string> = {
 
 export async function rolloutSection(src: ConsoleSource, qs: ConsoleQueries, rel: ConsoleReleases): Promise<Html> {
   const running = rel.running();
-  const r = running !== undefined ? await src.store.getRollout(running) : (await src.store.listRollouts(1))[0];
+  // the rollout and its batches in one read: a batch moving on between them showed beside a stale row
+  const snap = await src.store.releaseSnapshot({ agents: false, rollouts: { limit: 1, running } });
+  const r = running !== undefined ? snap.running : snap.rollouts[0];
   if (!r) return html`<div id="rollout"><p class="muted">No rollout yet: a push to the branch (or <code>tsalt rollout</code>) starts one.</p></div>`;
-  const stored = await src.store.rolloutBatches(r.id);
+  const stored = snap.batches;
   const rollbacks = r.status === 'rolled_back' && r.previous ? await qs.rollbackJobs(r.previous, r.started) : [];
   // every job the section shows, read before it is drawn
   const summaries = new Map<string, JobSummary>();
@@ -109,9 +111,10 @@ ${r.message ? html`<tr><th>Note</th><td><pre class="comment">${r.message}</pre><
 /** What the releases page's live stream watches: the rollout's row and its stored batches and checks. */
 export async function rolloutSignature(src: ConsoleSource, rel: ConsoleReleases): Promise<string> {
   const id = rel.running();
-  const r = id !== undefined ? await src.store.getRollout(id) : (await src.store.listRollouts(1))[0];
+  const snap = await src.store.releaseSnapshot({ agents: false, rollouts: { limit: 1, running: id } });
+  const r = id !== undefined ? snap.running : snap.rollouts[0];
   if (!r) return '';
-  const batches = (await src.store.rolloutBatches(r.id)).map((b) => `${b.status}:${b.jid ?? ''}:${b.verify.map((v) => `${v.outcome}${v.attempts}`).join(',')}`);
+  const batches = snap.batches.map((b) => `${b.status}:${b.jid ?? ''}:${b.verify.map((v) => `${v.outcome}${v.attempts}`).join(',')}`);
   return `${r.id}:${r.status}:${r.batch}:${r.jids.length}:${r.message ?? ''}:${id ?? ''}:${batches.join('|')}`;
 }
 
@@ -133,12 +136,13 @@ export async function releasesPage(src: ConsoleSource, qs: ConsoleQueries): Prom
     return html`<h1>Releases</h1><p class="muted">This master serves a plain state tree: releases (revisions, rollouts, rollbacks) need <code>git:</code> or <code>rollout:</code> in master.yaml.</p>`;
   }
   const store = src.store;
-  const head = await src.head().catch(() => undefined);
-  const agents = (await store.listAgents()).filter((a) => a.key_state === 'accepted');
   // in one read: a push acted on meanwhile is shown with its outcome and desired, or not yet (as `tsalt revisions`)
-  const { revisions, desired } = await store.revisionsAndDesired(50);
+  const snap = await store.releaseSnapshot({ revisions: 50, rollouts: { limit: 10 } });
+  const { revisions, desired, rollouts } = snap;
+  const agents = snap.agents.filter((a) => a.key_state === 'accepted');
+  // after the store: a push moves the branch before it is recorded
+  const head = await src.head().catch(() => undefined);
   const desiredRow = desired ? await store.getRevision(desired) : undefined;
-  const rollouts = await store.listRollouts(10);
   const section = await rolloutSection(src, qs, rel);
   return html`<h1>Releases</h1>
 <table class="facts">
@@ -170,9 +174,11 @@ export async function rollbackPage(src: ConsoleSource, qs: ConsoleQueries, sha: 
   const rel = src.releases;
   if (!rel || !/^[0-9a-f]{7,40}$/.test(sha)) return undefined;
   const store = src.store;
-  const row = (await store.listRevisions(1000)).find((r) => r.sha.startsWith(sha));
+  // the revision, the desired one and the agents' sync in one read (as `tsalt status`)
+  const snap = await store.releaseSnapshot({ revisions: 1000 });
+  const row = snap.revisions.find((r) => r.sha.startsWith(sha));
   if (!row) return undefined;
-  const desired = await store.desired();
+  const { desired } = snap;
   let changes: Html;
   if (!desired) changes = html`<p class="muted">No desired revision yet: nothing to compare with.</p>`;
   else {
@@ -188,7 +194,7 @@ export async function rollbackPage(src: ConsoleSource, qs: ConsoleQueries, sha: 
       changes = html`<p class="error">${(e as Error).message}</p>`;
     }
   }
-  const sync = await agentSync(store, new Set(await src.connected()));
+  const sync = agentSync(snap, new Set(await src.connected()));
   const moving = sync.filter((a) => a.revision_applied !== row.sha);
   const tests = await qs.testRunsOf(row.sha, 5);
   return html`<h1>Rolling back to <code>${row.sha.slice(0, 12)}</code></h1>
