@@ -22,7 +22,7 @@ import * as z from 'zod';
 import type { Logger } from '../core/log.js';
 import { TargetTypeSchema, type AgentJobStatus } from '../protocol/cli-messages.js';
 import type { JobManager } from './jobs.js';
-import type { AgentRow, RolloutRow, Store } from './store-api.js';
+import type { AgentRow, DesiredPin, RolloutRow, Store } from './store-api.js';
 import type { ConfigSource } from './tree.js';
 import { groupByGrain, planBatches, rolesOf } from './batches.js';
 import { runVerify, VerifyCheckSchema } from './verify.js';
@@ -149,6 +149,11 @@ function parsePushTries(raw: string | undefined): PushTries | undefined {
 }
 
 const short = (sha: string | null | undefined) => (sha ? sha.slice(0, 12) : '-');
+
+/** Targets that follow the desired revision (none assigned), held on what they run (else `previous`). */
+function pinsOf(targets: readonly AgentRow[], previous: string): DesiredPin[] {
+  return targets.filter((a) => a.revision_assigned === null).map((a) => ({ id: a.id, sha: a.revision_applied ?? previous }));
+}
 
 export class Releaser {
   private queue: Promise<unknown> = Promise.resolve();
@@ -314,7 +319,7 @@ export class Releaser {
     if (previous === undefined) {
       if (desired !== head) {
         if (!(await goesOn())) return;
-        await store.setDesired(head);
+        if (!(await store.moveDesired(desired, head))) return this.overtaken(head, desired);
       }
       await store.setRevisionOutcome(head, this.cfg ? 'rolling_out' : 'seen');
       log.info(`rollout: first revision ${short(head)} is the desired revision`);
@@ -337,8 +342,8 @@ export class Releaser {
         return;
       }
       if (!(await goesOn())) return;
-      if (this.cfg) await this.pinUnreached(previous);
-      await store.setDesired(head);
+      // the pins and the move in one write, only over the desired revision read above
+      if (!(await store.moveDesired(desired, head, await this.unreachedPins(previous)))) return this.overtaken(head, desired);
     }
     if (!this.cfg) {
       if (tried) await store.setRevisionOutcome(head, 'seen'); // no longer failed
@@ -481,15 +486,29 @@ export class Releaser {
    * rollout may first wait (for the rollout lease, for agents to settle): a scheduled run in that
    * gap took them to the new revision ahead of their batch.
    */
-  private async pinUnreached(previous: string): Promise<void> {
+  /** The rollout's targets that follow the desired revision, held on what they run (else `previous`) while it moves on. */
+  private async unreachedPins(previous: string): Promise<DesiredPin[]> {
     const cfg = this.cfg;
-    if (!cfg) return;
-    await this.holdUnreached(await this.d.jobs.resolveTargets(cfg.target, cfg.tgt_type).catch(() => [] as AgentRow[]), previous);
+    if (!cfg) return [];
+    return pinsOf(await this.d.jobs.resolveTargets(cfg.target, cfg.tgt_type).catch(() => [] as AgentRow[]), previous);
   }
 
   /** Agents that follow the desired revision (none assigned) are assigned what they run (else `previous`). */
   private async holdUnreached(targets: AgentRow[], previous: string): Promise<void> {
-    for (const a of targets) if (a.revision_assigned === null) await this.d.store.assign([a.id], a.revision_applied ?? previous);
+    for (const p of pinsOf(targets, previous)) await this.d.store.assign([p.id], p.sha);
+  }
+
+  /**
+   * A push not made desired: the desired revision moved while it was handled (read `from`, now
+   * another: an operator's rollout or rollback, on this master or another). The later command
+   * stands; the push is refused with what moved it, and `tsalt rollout` still rolls it out.
+   */
+  private async overtaken(head: string, from: string | undefined): Promise<void> {
+    const now = await this.d.store.desired();
+    if (now === head) return; // made desired by someone else: dealt with
+    const why = `the desired revision moved from ${short(from)} to ${short(now)} while this push was handled (an operator's rollout or rollback); not rolled out over it: \`tsalt rollout ${short(head)}\` does it`;
+    await this.d.store.setRevisionOutcome(head, 'refused', why);
+    this.d.log.warn(`rollout: pushed revision ${short(head)}: ${why}`);
   }
 
   private async record(sha: string): Promise<void> {
@@ -619,10 +638,15 @@ export class Releaser {
     }
     await this.stopPushTries(`\`tsalt rollout ${short(sha)}\` by ${o.user}`); // the operator acts: a push that failed is not tried again over it
     await this.record(sha);
-    if (desired) await this.pinUnreached(desired);
-    await this.d.store.setDesired(sha);
+    if (!(await this.d.store.moveDesired(desired, sha, desired ? await this.unreachedPins(desired) : []))) throw await this.movedUnder(desired);
     await this.d.store.setRevisionOutcome(sha, 'rolling_out');
     return this.enqueueRollingOut(sha, () => this.run({ revision: sha, previous: desired ?? null, reason: 'rollout', user: o.user, say: o.say }));
+  }
+
+  /** An operator's command that read the desired revision `from` and found it moved when it would move it: nothing changed. */
+  private async movedUnder(from: string | undefined): Promise<ReleaseError> {
+    const now = await this.d.store.desired();
+    return new ReleaseError(`the desired revision moved from ${short(from)} to ${short(now)} while this command ran (a push acted on, or another operator's command); the desired revision was not changed: run it again`);
   }
 
   /** `tsalt rollback REV [target]`: REV becomes desired (or, with a target, those agents' revision) and is applied. */
@@ -640,7 +664,7 @@ export class Releaser {
     if (target) {
       ids = (await this.d.jobs.resolveTargets(target.target, target.tgt_type)).map((a) => a.id);
     } else {
-      await this.d.store.setDesired(sha);
+      if (!(await this.d.store.moveDesired(desired, sha))) throw await this.movedUnder(desired);
       if (desired && desired !== sha) await this.d.store.setRevisionOutcome(desired, 'rolled_back', `rolled back to ${short(sha)} by ${o.user}`);
     }
     return this.enqueue(() => this.run({ revision: sha, previous: desired ?? null, reason: 'rollback', user: o.user, say: o.say, ...(ids ? { only: ids } : {}) }));
@@ -866,8 +890,15 @@ export class Releaser {
     const untouched = targets.map((a) => a.id).filter((a) => !touched.includes(a));
     await store.skipPendingBatches(id);
     if (cfg?.on_failure === 'rollback' && r.previous && (r.reason === 'push' || r.reason === 'rollout')) {
+      if (!(await store.moveDesired(r.revision, r.previous))) {
+        // an operator moved the fleet meanwhile: their command stands (its own run follows this one)
+        say(`stopping: ${why}; not rolled back: the desired revision is no longer ${short(r.revision)} (${short(await store.desired())})`, 'warn');
+        await store.setRevisionOutcome(r.revision, 'failed', why);
+        await store.updateRollout(id, { status: 'halted', message: `${why}; not rolled back: the desired revision moved meanwhile` });
+        this.d.events?.rolloutFinished('halted');
+        return 2;
+      }
       say(`stopping: ${why}; rolling back ${touched.join(', ')} to ${short(r.previous)}`, 'warn');
-      await store.setDesired(r.previous);
       await store.assign(targets.map((a) => a.id), null);
       const { statuses } = await this.applyTo(touched, r.previous, `rollback:${r.user}`, cfg.timeout_s);
       const bad = touched.filter((a) => statuses.get(a) !== 'done');

@@ -161,6 +161,12 @@ export interface VerifyResultRow {
   finished: string | null;
 }
 
+/** An agent the fleet keeps on `sha` (its revision_assigned) while the desired revision moves. */
+export interface DesiredPin {
+  id: string;
+  sha: string;
+}
+
 /** Which parts of a ReleaseSnapshot to read beyond the desired revision and the agents. */
 export interface ReleaseSnapshotRequest {
   /** which agent rows: every one (absent), none (false: a view that shows no agent), or one id's */
@@ -364,6 +370,15 @@ export interface Store {
   // ---------------------------------------------------------------- releases
   desired(): Promise<string | undefined>;
   setDesired(sha: string): Promise<void>;
+  /**
+   * Makes `to` the desired revision, and assigns `pins` (agents held on the revision they run),
+   * only if the desired revision is still `from` (undefined: none yet), in one transaction:
+   * false, and nothing written, when it moved meanwhile (an operator's rollout or rollback, a
+   * push acted on, on this master or another). A push, a rollout and a rollback each read the
+   * desired revision, wait on git and the agents, then move it: without the check, the later
+   * write undid the other silently (a rollback that did not hold).
+   */
+  moveDesired(from: string | undefined, to: string, pins?: readonly DesiredPin[]): Promise<boolean>;
   /** The fleet gives these agents `sha` (null: the desired revision) from now on. */
   assign(ids: readonly string[], sha: string | null): Promise<void>;
   getRevision(sha: string): Promise<RevisionRow | undefined>;

@@ -34,6 +34,7 @@ import {
   type PlannedBatch,
   type RevisionOutcome,
   type RevisionRow,
+  type DesiredPin,
   type ReleaseSnapshot,
   type ReleaseSnapshotRequest,
   runningRollout,
@@ -569,6 +570,21 @@ export class PgStore implements Store {
 
   async setDesired(sha: string): Promise<void> {
     await this.setMeta('desired.revision', sha);
+  }
+
+  async moveDesired(from: string | undefined, to: string, pins: readonly DesiredPin[] = []): Promise<boolean> {
+    return this.tx(async (c) => {
+      // the compare and the set in one statement: under READ COMMITTED an UPDATE waiting on
+      // another's row lock checks its WHERE again against the row that one committed, and of
+      // two first inserts one conflicts
+      const moved =
+        from === undefined
+          ? await this.run("INSERT INTO meta (key, value) VALUES ('desired.revision', $1) ON CONFLICT (key) DO NOTHING", [to], c)
+          : await this.run("UPDATE meta SET value = $1 WHERE key = 'desired.revision' AND value = $2", [to, from], c);
+      if (moved.rowCount !== 1) return false;
+      for (const p of pins) await this.run('UPDATE agents SET revision_assigned = $1 WHERE id = $2', [p.sha, p.id], c);
+      return true;
+    });
   }
 
   async assign(ids: readonly string[], sha: string | null): Promise<void> {

@@ -31,6 +31,7 @@ import {
   type PlannedBatch,
   type RevisionOutcome,
   type RevisionRow,
+  type DesiredPin,
   type ReleaseSnapshot,
   type ReleaseSnapshotRequest,
   runningRollout,
@@ -367,6 +368,16 @@ export class SqliteStore implements Store {
 
   async setDesired(sha: string): Promise<void> {
     await this.setMeta('desired.revision', sha);
+  }
+
+  async moveDesired(from: string | undefined, to: string, pins: readonly DesiredPin[] = []): Promise<boolean> {
+    return this.db.transaction(() => {
+      if (this.metaNow('desired.revision') !== from) return false;
+      const pin = this.q('UPDATE agents SET revision_assigned = ? WHERE id = ?');
+      for (const p of pins) pin.run(p.sha, p.id);
+      this.q('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value').run('desired.revision', to);
+      return true;
+    }).immediate();
   }
 
   async assign(ids: readonly string[], sha: string | null): Promise<void> {

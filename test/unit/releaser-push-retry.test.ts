@@ -51,6 +51,8 @@ function openStore(file = path.join(tempDir(), 'master.db')): SqliteStore {
 class Branch {
   /** runs once, as the next snapshot is taken (a master checking a commit before it makes it desired) */
   onSnapshot: (() => Promise<void>) | undefined;
+  /** runs once, as a commit's subject is next read (a command recording the revision it moves to) */
+  onCommitInfo: (() => Promise<void>) | undefined;
   constructor(public head: string) {}
 }
 
@@ -67,7 +69,12 @@ function master(store: SqliteStore, branch: Branch, o: { cfg?: boolean } = {}): 
         await hook?.();
         return { revision: rev ?? branch.head };
       },
-      commitInfo: async () => undefined,
+      commitInfo: async () => {
+        const hook = branch.onCommitInfo;
+        branch.onCommitInfo = undefined;
+        await hook?.();
+        return undefined;
+      },
       watchPaths: async () => [],
     } as unknown as ReleaserDeps['source'],
     jobs: { start: async () => undefined, resolveTargets: async () => [] } as unknown as ReleaserDeps['jobs'],
@@ -133,7 +140,7 @@ describe('Releaser: a push the store fails to act on', () => {
 
   it(`is left failed after ${PUSH_TRIES} tries, and a restarted master does not try it again (the bound is the store's)`, async () => {
     const t = await setup({ desired: A, head: B });
-    const setDesired = vi.spyOn(t.store, 'setDesired');
+    const setDesired = vi.spyOn(t.store, 'moveDesired');
     for (let i = 0; i < PUSH_TRIES + 3; i++) await t.r.check();
     expect(setDesired).toHaveBeenCalledTimes(PUSH_TRIES);
     expect(await t.rev(B)).toMatchObject({ outcome: 'failed', detail: expect.stringMatching(/^the push could not be acted on: /) });
@@ -143,7 +150,7 @@ describe('Releaser: a push the store fails to act on', () => {
     t.r.stop();
     t.store.db.exec(ALLOW_DESIRED);
     const store2 = openStore(t.file);
-    const setDesired2 = vi.spyOn(store2, 'setDesired');
+    const setDesired2 = vi.spyOn(store2, 'moveDesired');
     await master(store2, t.branch).check();
     expect(setDesired2).not.toHaveBeenCalled();
     expect(await store2.desired()).toBe(A);
@@ -155,7 +162,7 @@ describe('Releaser: a push the store fails to act on', () => {
     await t.r.check();
     t.store.db.exec(ALLOW_DESIRED);
     await t.store.setDesired(C); // another master's doing, straight in the store
-    const setDesired = vi.spyOn(t.store, 'setDesired');
+    const setDesired = vi.spyOn(t.store, 'moveDesired');
     await t.r.check();
     expect(setDesired).not.toHaveBeenCalled();
     expect(await t.store.desired()).toBe(C);
@@ -202,7 +209,7 @@ describe('Releaser: a push the store fails to act on', () => {
 
   it('made desired before the error, it is rolled out when tried again (not taken as done because it is desired)', async () => {
     const t = await setup({ desired: A, head: B, fault: REFUSE_ROLLING_OUT });
-    const setDesired = vi.spyOn(t.store, 'setDesired');
+    const setDesired = vi.spyOn(t.store, 'moveDesired');
     await t.r.check();
     expect(await t.store.desired()).toBe(B);
     expect(await t.rev(B)).toMatchObject({ outcome: 'failed', detail: 'the push could not be acted on: outcome refused by the test' });
@@ -255,7 +262,7 @@ describe('Releaser: a push the store fails to act on', () => {
     expect(await other.rollback(A, undefined, { user: 'bob', say })).toBe(0);
     expect((await t.tries())?.end).toBe(`\`tsalt rollback ${A.slice(0, 12)}\` by bob`);
     // this master's next try (its timer, a check) does not override the operator
-    const setDesired = vi.spyOn(t.store, 'setDesired');
+    const setDesired = vi.spyOn(t.store, 'moveDesired');
     await t.r.check();
     await new Promise((res) => setTimeout(res, 1200)); // the backoff's first wake-up (1 s)
     await settled();
@@ -275,10 +282,10 @@ describe('Releaser: a push the store fails to act on', () => {
     expect((await t.tries())?.tries).toBe(1);
     const other = master(openStore(t.file), t.branch);
     // the second try: the operator's rollback lands between its last look at the tries and the store's refusal
-    const setDesired = t.store.setDesired.bind(t.store);
-    vi.spyOn(t.store, 'setDesired').mockImplementationOnce(async (sha: string) => {
+    const moveDesired = t.store.moveDesired.bind(t.store);
+    vi.spyOn(t.store, 'moveDesired').mockImplementationOnce(async (from, to, pins) => {
       expect(await other.rollback(A, undefined, { user: 'bob', say })).toBe(0);
-      return setDesired(sha);
+      return moveDesired(from, to, pins);
     });
     await t.r.check();
     expect(await t.tries()).toMatchObject({ tries: 1, end: `\`tsalt rollback ${A.slice(0, 12)}\` by bob` });
@@ -304,5 +311,77 @@ describe('Releaser: a push the store fails to act on', () => {
     expect(await t.store.desired()).toBe(A);
     expect((await t.rev(B))?.outcome).toBe('failed');
     expect((await t.tries())?.end).toBe(`\`tsalt rollback ${A.slice(0, 12)}\` by bob`);
+  });
+});
+
+/**
+ * The desired revision is compared and set in one write (store.moveDesired): a push, a rollout
+ * and a rollback each read it, wait on git (the commit checked) and the agents, then move it; the
+ * later write used to undo the other silently. These land the other command exactly in that wait.
+ */
+describe('Releaser: the desired revision moved while a push or a command was handled', () => {
+  const Z = 'f'.repeat(40);
+
+  it("an operator's rollback landing while a new push is checked holds: the push is refused with what moved it", async () => {
+    const t = await setup({ desired: A, head: B, fault: 'SELECT 1' });
+    const other = master(openStore(t.file), t.branch);
+    t.branch.onSnapshot = async () => {
+      expect(await other.rollback(Z, undefined, { user: 'bob', say })).toBe(0);
+    };
+    await t.r.check();
+    await settled();
+    expect(t.branch.onSnapshot).toBeUndefined(); // it ran
+    expect(await t.store.desired()).toBe(Z);
+    expect(await t.rev(B)).toMatchObject({
+      outcome: 'refused',
+      detail: `the desired revision moved from ${A.slice(0, 12)} to ${Z.slice(0, 12)} while this push was handled (an operator's rollout or rollback); not rolled out over it: \`tsalt rollout ${B.slice(0, 12)}\` does it`,
+    });
+    // the next checks leave it so
+    await t.r.check();
+    await settled();
+    expect(await t.store.desired()).toBe(Z);
+  });
+
+  it('the same on the master acting on pushes itself (one Releaser): the rollback holds', async () => {
+    const t = await setup({ desired: A, head: B, fault: 'SELECT 1' });
+    t.branch.onSnapshot = async () => {
+      expect(await t.r.rollback(Z, undefined, { user: 'bob', say })).toBe(0);
+    };
+    await t.r.check();
+    await settled();
+    expect(await t.store.desired()).toBe(Z);
+    expect((await t.rev(B))?.outcome).toBe('refused');
+  });
+
+  it("an operator's rollout overtaken by a push acted on meanwhile is refused, and changes nothing", async () => {
+    const t = await setup({ desired: A, head: B, fault: 'SELECT 1' });
+    const other = master(openStore(t.file), new Branch(B));
+    // the operator's command has read the desired revision (A) and records its commit when the push is acted on
+    t.branch.onCommitInfo = async () => {
+      await other.check();
+      await settled();
+      expect(await t.store.desired()).toBe(B);
+    };
+    await expect(t.r.rollout(C, { force: true, user: 'bob', say })).rejects.toThrow(
+      `the desired revision moved from ${A.slice(0, 12)} to ${B.slice(0, 12)} while this command ran (a push acted on, or another operator's command); the desired revision was not changed: run it again`,
+    );
+    expect(await t.store.desired()).toBe(B);
+    expect((await t.rev(B))?.outcome).toBe('rolled_out');
+    expect((await t.rev(C))?.outcome).toBe('seen');
+    // run again, it goes out
+    expect(await t.r.rollout(C, { force: true, user: 'bob', say })).toBe(0);
+    expect(await t.store.desired()).toBe(C);
+  });
+
+  it("an operator's rollback overtaken by a push acted on meanwhile is refused the same way", async () => {
+    const t = await setup({ desired: A, head: B, fault: 'SELECT 1' });
+    const other = master(openStore(t.file), new Branch(B));
+    t.branch.onCommitInfo = async () => {
+      await other.check();
+      await settled();
+    };
+    await expect(t.r.rollback(Z, undefined, { user: 'bob', say })).rejects.toThrow(/moved from a{12} to b{12} while this command ran/);
+    expect(await t.store.desired()).toBe(B);
+    expect((await t.rev(A))?.outcome).not.toBe('rolled_back');
   });
 });

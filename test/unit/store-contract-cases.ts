@@ -537,6 +537,30 @@ export function storeContract(open: OpenStore): void {
         });
       }));
 
+    it('moves the desired revision only from the one named, with its pins, in one write; of two racing moves one wins', () =>
+      withStore(open, 'move desired', async (s, again) => {
+        await s.addAgent('pin-a', 'fp-a', 'accepted');
+        await s.addAgent('pin-b', 'fp-b', 'accepted');
+        expect(await s.moveDesired('r0', 'r1')).toBe(false); // none yet, not r0
+        expect(await s.desired()).toBeUndefined();
+        expect(await s.moveDesired(undefined, 'r1')).toBe(true);
+        expect(await s.moveDesired(undefined, 'r2')).toBe(false); // one already
+        // a move from a revision no longer desired writes nothing: neither the desired revision nor the pins
+        expect(await s.moveDesired('r0', 'r2', [{ id: 'pin-a', sha: 'r1' }])).toBe(false);
+        expect([await s.desired(), (await s.getAgent('pin-a'))?.revision_assigned]).toEqual(['r1', null]);
+        expect(await s.moveDesired('r1', 'r2', [{ id: 'pin-a', sha: 'r1' }, { id: 'pin-b', sha: 'r0' }])).toBe(true);
+        expect([await s.desired(), (await s.getAgent('pin-a'))?.revision_assigned, (await s.getAgent('pin-b'))?.revision_assigned]).toEqual(['r2', 'r1', 'r0']);
+        // two masters move from the same revision at once, 30 times: exactly one wins each time
+        const other = await again();
+        let cur = 'r2';
+        for (let i = 0; i < 30; i++) {
+          const [mine, theirs] = await Promise.all([s.moveDesired(cur, `m${i}`), other.moveDesired(cur, `o${i}`)]);
+          expect([mine, theirs].filter(Boolean), `round ${i}`).toHaveLength(1);
+          cur = (await s.desired())!;
+          expect(cur).toBe(mine ? `m${i}` : `o${i}`);
+        }
+      }));
+
     it('runs rollouts: numbered, updated in parts, finished once, closed after a crash', () =>
       withStore(open, 'rollouts', async (s) => {
         const one = await s.createRollout({ revision: 'r1', previous: null, reason: 'push', started_by: 'git' });
