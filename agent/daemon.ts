@@ -32,6 +32,18 @@ import { DETECT_KEY, IDENTITY_KEY, type WorkerHost } from './worker-protocol.js'
 const detectHere = async (): Promise<Data> => (await import('./engine-inline.js')).detectGrains();
 /** a spool flush sends the next return once the connection holds less than this of the last */
 const FLUSH_BUFFERED = 1024 * 1024;
+/**
+ * A state run is acknowledged (`job_ack`, which moves its row to running) only once it has run
+ * this long, and not at all when its return goes first. A no-op run takes milliseconds, and its
+ * return says all the ack would and more: at 10,000 agents the ack was a quarter of a job's
+ * frames, each read, parsed and written to the store by the master (issue 14). A run that lasts
+ * is acknowledged as before (`tsalt jobs` shows it running). The one difference: an agent
+ * process that dies within this span of taking a state run is sent it again after its restart
+ * (the master resends a run it never saw acknowledged, master/jobs.ts resend), where an
+ * acknowledged one is called lost; a state run done twice converges to the same end. A command
+ * (`tsalt run`) is acknowledged at once: run twice it need not end the same.
+ */
+export const ACK_AFTER_MS = 200;
 
 interface PendingBundle {
   jid: string;
@@ -443,7 +455,11 @@ export class AgentDaemon {
     }
     const kill = new AbortController();
     this.running.set(jid, kill);
-    this.send({ type: 'job_ack', jid });
+    // a state run: acknowledged once it has lasted ACK_AFTER_MS (a reconnect meanwhile names it
+    // in the hello's `running`, which the master takes as the acknowledgement)
+    let ackTimer: NodeJS.Timeout | undefined;
+    if (spec.kind === 'apply') ackTimer = setTimeout(() => this.running.has(jid) && this.send({ type: 'job_ack', jid }), ACK_AFTER_MS);
+    else this.send({ type: 'job_ack', jid });
     this.log.info(`job ${jid}: ${spec.kind === 'apply' ? `apply ${spec.sls.length ? spec.sls.join(',') : 'highstate'}${spec.test ? ' (test)' : ''} at ${spec.revision.slice(0, 12)}` : 'run command'}`);
     let body: ReturnBody;
     try {
@@ -451,6 +467,7 @@ export class AgentDaemon {
     } catch (e) {
       body = { kind: 'error', error: (e as Error).message };
     } finally {
+      clearTimeout(ackTimer); // the return says it: no ack
       this.running.delete(jid);
       if (this.stateRun === jid) this.stateRun = undefined;
     }

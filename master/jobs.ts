@@ -169,7 +169,11 @@ export interface FleetRevisions {
 interface RunHere {
   /** how often the job was sent again to the agent when it came back without it (onHello) */
   resent: number;
-  /** its job_ack was read here (its row may still say queued: the write is batched) */
+  /**
+   * its job_ack was read here, or a hello here named it running (its row may still say queued:
+   * the write is batched). A state run's ack comes only once it has run ACK_AFTER_MS
+   * (agent/daemon.ts): a short run's return comes with no ack before it.
+   */
   acked: boolean;
   /**
    * run_nums of the run's results streamed to this master (observers were told of them then):
@@ -805,16 +809,22 @@ export class JobManager {
 
   private async onHello(conn: AgentConn, m: Msg<'hello'>): Promise<void> {
     const known = new Set([...m.running, ...m.spooled]);
+    const running = new Set(m.running);
     for (const row of await this.store.openJobAgents(conn.id)) {
       const job = this.active.get(row.jid);
       if (job?.queue.includes(conn.id)) continue; // not sent yet: its batch turn will come
       // a return held for the store came back too, even if the agent's spool no longer says so
       if (known.has(row.jid) || this.unstored.has(`${row.jid}/${conn.id}`)) {
         this.disarmLost(row.jid, conn.id);
+        // a run the agent says it runs is acknowledged by that: a state run acknowledges only
+        // after ACK_AFTER_MS (agent/daemon.ts), so a connection lost before that mark carried
+        // no job_ack; coming back without it later, the agent restarted mid-run (lost)
+        if (running.has(row.jid) && row.status === 'queued') void this.onAck(conn, { type: 'job_ack', jid: row.jid });
         continue;
       }
       // never acknowledged: the job message most likely went down with the last connection
-      // (an agent cut off by a missed heartbeat under load), so a state run is sent on this one
+      // (an agent cut off by a missed heartbeat under load), or the agent restarted within
+      // ACK_AFTER_MS of taking a state run (agent/daemon.ts), so a state run is sent on this one
       if (row.status === 'queued' && !this.runsHere.get(`${row.jid}/${conn.id}`)?.acked && (await this.resend(row.jid, conn))) continue;
       await this.finish(row.jid, conn.id, 'lost', undefined, 'agent came back without the job (restarted or killed mid-run)');
     }
@@ -826,9 +836,11 @@ export class JobManager {
    * override (which only its owner holds), loaded from the store here. At most MAX_RESENDS
    * times per run (an agent that drops every job message must not loop until the timeout);
    * false when it is not sent from here. Only a state run: an agent killed right after it took
-   * a job may not have got its acknowledgement out, and a state run done twice converges to the
-   * same end where a command (`tsalt run`) done twice need not. An agent that did get it and
-   * lives says so in its hello (the run or its spooled return), and ignores a job it has seen.
+   * a job may not have got its acknowledgement out (a state run's comes only after
+   * ACK_AFTER_MS, agent/daemon.ts: one killed within that span gets the run again), and a state
+   * run done twice converges to the same end where a command (`tsalt run`, acknowledged at
+   * once) done twice need not. An agent that did get it and lives says so in its hello (the run
+   * or its spooled return), and ignores a job it has seen.
    */
   private async resend(jid: string, conn: AgentConn): Promise<boolean> {
     const id = conn.id;
