@@ -29,7 +29,11 @@ export const HelloSchema = z.strictObject({
   type: z.literal('hello'),
   version: z.int(),
   grains: Data,
-  /** the jid of the state run in progress, so a restarted master does not mark it lost */
+  /**
+   * the jids of the runs in progress (a state run, commands), so a restarted master does not
+   * mark them lost; the master takes it as their acknowledgement (a state run's job_ack may not
+   * have gone out yet)
+   */
   running: z.array(JidSchema).check(z.maxLength(1000)),
   /** jids whose return is spooled on disk and about to be re-sent */
   spooled: z.array(JidSchema).check(z.maxLength(10000)),
@@ -38,6 +42,10 @@ export const HelloSchema = z.strictObject({
 /** The agent's grains changed (its grains file was edited): the master re-targets with them. */
 export const GrainsUpdateSchema = z.strictObject({ type: z.literal('grains'), grains: Data });
 
+/**
+ * The agent took the job: sent at once for a command, for a state run only once it has run
+ * ACK_AFTER_MS (agent/daemon.ts) and never when its return goes first.
+ */
 export const JobAckSchema = z.strictObject({ type: z.literal('job_ack'), jid: JidSchema });
 
 /** The agent will not run this job (busy with another state run, or unknown kind). */
