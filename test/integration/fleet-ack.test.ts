@@ -6,7 +6,8 @@
  * `running` write. A run that lasts is acknowledged and shows `running` meanwhile; a command
  * (`tsalt run`, which must not run twice) is acknowledged at once. An agent that reconnects
  * before its run's mark names the run in its hello's `running`, which counts as the
- * acknowledgement: coming back without it later, it restarted mid-run (`lost`, not sent again).
+ * acknowledgement: coming back without it later, it restarted mid-run (`lost`, not sent again);
+ * one that has the return spooled is not sent the job again either.
  *
  * A real agent daemon in this process (multiprocessing: False), whose connection's frames are
  * recorded, over mutual TLS to a real master process; `running` writes are counted by the
@@ -149,6 +150,25 @@ describe('fleet: a state run is acknowledged only once it lasts', () => {
     expect(r.agents.k2).toMatchObject({ status: 'lost', error: 'agent came back without the job (restarted or killed mid-run)' });
     expect(back.messages.filter((m) => m.type === 'job')).toEqual([]);
     expect(fleet.master!.out + (fleet.master2?.out ?? '')).not.toMatch(new RegExp(`job ${jid}: k2 came back without the job, which`));
+    back.ws.close();
+  });
+
+  it('a run that returned without an ack, its return spooled across a reconnect, is stored and not sent again', async () => {
+    const keys = path.join(fleet.dir, 'raw');
+    const first = await RawAgent.admitted(fleet, keys, fleet.port2 || fleet.port, 'k3');
+    first.hello();
+    const run = fleet.json<{ code: number; agents: Record<string, { status: string }> }>(['apply', 'k3', 'quick', '--timeout', '60']);
+    const jid = (await first.waitMsg('job')).jid as string;
+    // done within the mark, no ack; the connection went before the return did
+    first.ws.terminate();
+    await first.closed;
+    const back = await RawAgent.connectTo(keys, fleet.port2 || fleet.port, 'k3');
+    back.send({ type: 'hello', version: 1, grains: {}, running: [], spooled: [jid] });
+    const report = { id: 'k3', test: false, results: [], counts: { total: 0, succeeded: 0, changed: 0, failed: 0 }, duration_ms: 1 };
+    back.send({ type: 'job_return', jid, body: { kind: 'apply', report } });
+    await back.waitMsg('return_ack');
+    expect(await run).toMatchObject({ code: 0, agents: { k3: { status: 'done' } } });
+    expect(back.messages.filter((m) => m.type === 'job')).toEqual([]);
     back.ws.close();
   });
 });
