@@ -35,8 +35,8 @@ const FLUSH_BUFFERED = 1024 * 1024;
 /**
  * A state run is acknowledged (`job_ack`, which moves its row to running) only once it has run
  * this long, and not at all when its return goes first. A no-op run takes milliseconds, and its
- * return says all the ack would and more: at 10,000 agents the ack was a quarter of a job's
- * frames, each read, parsed and written to the store by the master (issue 14). A run that lasts
+ * return says all the ack would and more: the ack was half of the frames the master read per
+ * agent of a no-op job, each decoded, parsed and written to the store (issue 14). A run that lasts
  * is acknowledged as before (`tsalt jobs` shows it running). The one difference: an agent
  * process that dies within this span of taking a state run is sent it again after its restart
  * (the master resends a run it never saw acknowledged, master/jobs.ts resend), where an
