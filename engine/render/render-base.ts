@@ -18,7 +18,7 @@ export interface RenderBase {
   opts: Data;
   renderer: JinjaRenderer;
   /** state runs: rendered SLS text -> its parsed data, across runs (./yaml-cache.ts) */
-  parsedYaml?: ParsedYamlCache;
+  parsedYaml?: ParsedYamlCache | undefined;
   salt: Record<string, (...a: unknown[]) => unknown>;
 }
 
@@ -32,13 +32,15 @@ export interface RenderBase {
 export function makeRenderBase(o: { tree: TreeSource; grains: Data; pillar: Data; opts?: Data; compileCache?: boolean; yamlCache?: boolean; onSaltCall?: (name: string) => void }): RenderBase {
   const opts = o.opts ?? {};
   const jinjaDir = o.compileCache ? templateCacheDir(opts.cachedir) : undefined;
+  // one shape for every base, no spread: makeRunBase copies these fields once per job, and an
+  // object built by a conditional spread took V8's slow path there (≈12 µs of a no-op job)
   return {
     tree: o.tree,
     grains: o.grains,
     pillar: o.pillar,
     opts,
     renderer: rendererFor(o.tree, jinjaDir),
-    ...(jinjaDir && o.yamlCache ? { parsedYaml: new ParsedYamlCache(path.join(path.dirname(jinjaDir), 'yaml')) } : {}),
+    parsedYaml: jinjaDir && o.yamlCache ? new ParsedYamlCache(path.join(path.dirname(jinjaDir), 'yaml')) : undefined,
     salt: saltFunctions(o.grains, o.pillar, opts, o.tree, o.onSaltCall),
   };
 }

@@ -40,10 +40,18 @@ export function makeRunBase(o: {
   /** see EngineRequest.parsedYamlCache */
   parsedYamlCache?: boolean;
 }): RunBase {
-  const r = makeRenderBase({ ...o, compileCache: true, yamlCache: o.parsedYamlCache === true });
+  const r = makeRenderBase({ tree: o.tree, grains: o.grains, pillar: o.pillar, opts: o.opts, compileCache: true, yamlCache: o.parsedYamlCache === true });
   const facts = new FactCache();
+  // the render base's fields named, not spread (and `o`, the whole engine request, not spread
+  // either): a spread here was a sixth of an agent's no-op job on V8's slow path
   return {
-    ...r,
+    tree: r.tree,
+    grains: r.grains,
+    pillar: r.pillar,
+    opts: r.opts,
+    renderer: r.renderer,
+    parsedYaml: r.parsedYaml,
+    salt: r.salt,
     test: o.test,
     root: o.root ? path.resolve(o.root) : undefined,
     facts,
