@@ -42,6 +42,8 @@ interface SharedReads {
   files: Map<string, Buffer>;
   exists: Map<string, boolean>;
   bytes: number;
+  /** values worked out from the content alone (BundleTree.derived) */
+  derived: Map<string, unknown>;
 }
 const sharedReads = new Map<string, SharedReads>();
 function readsOf(hash: string): SharedReads {
@@ -49,7 +51,7 @@ function readsOf(hash: string): SharedReads {
   if (r) {
     sharedReads.delete(hash); // most recent last
   } else {
-    r = { files: new Map(), exists: new Map(), bytes: 0 };
+    r = { files: new Map(), exists: new Map(), bytes: 0, derived: new Map() };
     if (sharedReads.size >= SHARED_HASHES) sharedReads.delete(sharedReads.keys().next().value!);
   }
   sharedReads.set(hash, r);
@@ -79,6 +81,20 @@ export class BundleTree extends LocalTree {
       r.bytes += data.length;
     }
     return data;
+  }
+
+  /**
+   * A value worked out from this tree's content alone (top.sls read when it holds no template
+   * code), kept with the shared reads of its hash: every job of every agent of the process at
+   * this revision gets the first one's. `make` says whether its value may be kept (a value that
+   * depends on anything but the files, or an error, is not). Only read what it gives.
+   */
+  derived<T>(key: string, make: () => { value: T; keep: boolean }): T {
+    const r = this.reads;
+    if (r?.derived.has(key)) return r.derived.get(key) as T;
+    const { value, keep } = make();
+    if (r && keep) r.derived.set(key, value);
+    return value;
   }
 
   override existsSync(p: string): boolean {

@@ -10,6 +10,9 @@ import { makeRenderBase } from '../../engine/render/render-base.js';
 import { BundleCache } from '../../engine/tree/bundle.js';
 import { tempDir } from '../helpers/harness.js';
 import { bundleMessage } from '../helpers/tree.js';
+import { topMatches, topStats } from '../../engine/compile/top.js';
+import { CompileError } from '../../engine/compile/errors.js';
+import type { Data } from '../../engine/render/salt-functions.js';
 
 describe('the run base', () => {
   it('carries every field of the render base, and each job its own grains, pillar and salt functions', () => {
@@ -38,5 +41,76 @@ describe('the run base', () => {
     Object.defineProperty(req, 'onResult', { enumerable: true, get: () => (reads++, undefined) });
     makeRunBase(req);
     expect(reads).toBe(0);
+  });
+});
+
+describe('top.sls of a bundle tree', () => {
+  const jobOn = (tree: ReturnType<BundleCache['open']>, id: string, grains: Data, pillar: Data) =>
+    topMatches(makeRenderBase({ tree, grains: { id, ...grains }, pillar }), { id, grains: { id, ...grains }, pillar });
+  const cache = (b: ReturnType<typeof bundleMessage>) => {
+    const c = new BundleCache(tempDir('tsalt-top-'));
+    c.store(b, b.hash);
+    return c.open(b.hash, 'r1');
+  };
+
+  it('is read and its targets compiled once, and matched against each job\'s own grains and pillar', () => {
+    const b = bundleMessage({
+      'top.sls': [
+        'base:',
+        "  '*':",
+        '    - common',
+        "  'roles:web':",
+        '    - match: grain',
+        '    - web',
+        "  'tier:db':",
+        '    - match: pillar',
+        '    - db',
+        "  'G@os:Debian and not I@skip:yes':",
+        '    - match: compound',
+        '    - debian',
+        "  'web-*':",
+        '    - webhosts',
+        '',
+      ].join('\n'),
+    });
+    const one = cache(b);
+    const two = cache(b); // a second agent of the process, its own cache dir
+    const read = topStats.read;
+    const compiled = topStats.compiled;
+    expect(jobOn(one, 'web-1', { roles: ['web'], os: 'Debian' }, {})).toEqual(['common', 'web', 'debian', 'webhosts']);
+    expect(jobOn(one, 'web-1', { roles: ['db'], os: 'Debian' }, { tier: 'db' })).toEqual(['common', 'db', 'debian', 'webhosts']);
+    expect(jobOn(one, 'web-1', { roles: [], os: 'Debian' }, { skip: 'yes' })).toEqual(['common', 'webhosts']);
+    expect(jobOn(two, 'db-1', { roles: ['web'], os: 'RedHat' }, { tier: 'db' })).toEqual(['common', 'web', 'db']);
+    expect(topStats.read - read).toBe(1);
+    expect(topStats.compiled - compiled).toBe(1);
+  });
+
+  it('with Jinja in it is rendered for each job, with that job\'s grains and pillar', () => {
+    const b = bundleMessage({
+      'top.sls': "base:\n  '*':\n    - common\n{% if grains.os == 'Debian' %}    - debian\n{% endif %}{% if pillar.get('extra') %}    - extra\n{% endif %}",
+    });
+    const tree = cache(b);
+    const read = topStats.read;
+    expect(jobOn(tree, 'h1', { os: 'Debian' }, {})).toEqual(['common', 'debian']);
+    expect(jobOn(tree, 'h1', { os: 'RedHat' }, { extra: true })).toEqual(['common', 'extra']);
+    expect(jobOn(tree, 'h1', { os: 'Debian' }, { extra: true })).toEqual(['common', 'debian', 'extra']);
+    expect(topStats.read - read).toBe(3);
+  });
+
+  it('with a target that does not compile fails every job with the same error', () => {
+    const b = bundleMessage({ 'top.sls': "base:\n  '*':\n    - common\n  '(|x)':\n    - match: pcre\n    - bad\n" });
+    const tree = cache(b);
+    const errors = [1, 2].map(() => {
+      try {
+        jobOn(tree, 'h1', {}, {});
+      } catch (e) {
+        return e;
+      }
+      return undefined;
+    });
+    for (const e of errors) {
+      expect(e).toBeInstanceOf(CompileError);
+      expect((e as Error).message).toMatch(/target '\(\|x\)'.*empty alternative/);
+    }
   });
 });
