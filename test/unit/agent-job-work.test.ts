@@ -4,6 +4,8 @@
  * top.sls read and its targets compiled once per bundle tree (matched against each job's own
  * grains and pillar), the bundle cache's check for a bundle it has.
  */
+import fs from 'node:fs';
+import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { makeRunBase, makeRunContext } from '../../engine/run/context.js';
 import { makeRenderBase } from '../../engine/render/render-base.js';
@@ -112,5 +114,22 @@ describe('top.sls of a bundle tree', () => {
       expect(e).toBeInstanceOf(CompileError);
       expect((e as Error).message).toMatch(/target '\(\|x\)'.*empty alternative/);
     }
+  });
+});
+
+describe('the bundle cache asked whether it has a bundle, job after job', () => {
+  it('notices a bundle directory removed under it (the job fetches it again), and refuses names that are not hashes', () => {
+    const b = bundleMessage({ 'top.sls': "base:\n  '*':\n    - a\n" });
+    const c = new BundleCache(tempDir('tsalt-has-'));
+    expect(c.has(b.hash)).toBe(false);
+    const tree = c.store(b, b.hash);
+    expect(c.has(b.hash)).toBe(true);
+    expect(c.has(b.hash)).toBe(true);
+    fs.rmSync(tree.dir, { recursive: true });
+    expect(c.has(b.hash)).toBe(false);
+    c.store(b, b.hash); // what the agent does then: fetched and stored again
+    expect(c.has(b.hash)).toBe(true);
+    expect(fs.existsSync(path.join(tree.dir, 'top.sls'))).toBe(true);
+    for (const bad of ['../x', b.hash.toUpperCase(), '', `${b.hash}/..`]) expect(c.has(bad)).toBe(false);
   });
 });
