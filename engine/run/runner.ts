@@ -45,7 +45,8 @@ export async function converge(
   }
   let stopped = false;
   const killed = jobSignal();
-  const testBase: RunBase = { ...base, test: true };
+  // prereq's dry runs only (few runs have one): not copied for every run
+  let testBase: RunBase | undefined;
 
   const record = (s: CompiledState, out: InvokeOutcome, start: Date, t0: number, idOverride?: string, funOverride?: string) => {
     const r: StateResult = {
@@ -137,6 +138,7 @@ export async function converge(
       const t = byKey.get(e.target)!;
       for (const k of after.get(t.key) ?? []) if (k !== s.key) await run(byKey.get(k)!);
       if (stopped) return;
+      testBase ??= { ...base, test: true };
       predicted.set(t.key, await invokeState(makeRunContext(testBase, t.id, t.sls, t.requisitesIn), t.def, t.runArgs, t.extra));
     }
     const start = new Date();

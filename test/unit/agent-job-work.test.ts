@@ -15,6 +15,8 @@ import { bundleMessage } from '../helpers/tree.js';
 import { topMatches, topStats } from '../../engine/compile/top.js';
 import { CompileError } from '../../engine/compile/errors.js';
 import type { Data } from '../../engine/render/salt-functions.js';
+import { converge } from '../../engine/run/runner.js';
+import { compileRun } from '../../engine/compile/compile.js';
 
 describe('the run base', () => {
   it('carries every field of the render base, and each job its own grains, pillar and salt functions', () => {
@@ -131,5 +133,32 @@ describe('the bundle cache asked whether it has a bundle, job after job', () => 
     expect(c.has(b.hash)).toBe(true);
     expect(fs.existsSync(path.join(tree.dir, 'top.sls'))).toBe(true);
     for (const bad of ['../x', b.hash.toUpperCase(), '', `${b.hash}/..`]) expect(c.has(bad)).toBe(false);
+  });
+});
+
+describe('converge', () => {
+  it("copies the run base for prereq's dry runs only, and those still run in test mode", async () => {
+    const b = bundleMessage({
+      'a.sls': 'x:\n  test.nop: []\n',
+      'p.sls': "target:\n  test.succeed_with_changes: []\nbefore:\n  test.nop:\n    - prereq:\n      - test: target\n",
+    });
+    const tree = new BundleCache(tempDir('tsalt-converge-')).store(b, b.hash);
+    const counted = () => {
+      const base = makeRunBase({ tree, grains: { id: 'h' }, pillar: {}, opts: { cachedir: tempDir('tsalt-converge-cache-') }, test: false, root: tempDir('tsalt-converge-root-') });
+      const seen = { copies: 0 };
+      Object.defineProperty(base, 'copied', { enumerable: true, get: () => (seen.copies++, undefined) });
+      return { base, seen };
+    };
+    const plain = counted();
+    const r1 = await converge(plain.base, await compileRun(plain.base, { id: 'h', sls: ['a'] }));
+    expect(r1.map((r) => r.result)).toEqual([true]);
+    expect(plain.seen.copies).toBe(0);
+    const pre = counted();
+    const r2 = await converge(pre.base, await compileRun(pre.base, { id: 'h', sls: ['p'] }));
+    expect(r2.map((r) => [r.id, r.result, Object.keys(r.changes).length > 0])).toEqual([
+      ['before', true, false],
+      ['target', true, true],
+    ]);
+    expect(pre.seen.copies).toBe(1);
   });
 });
