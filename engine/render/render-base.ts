@@ -32,6 +32,7 @@ export interface RenderBase {
 export function makeRenderBase(o: { tree: TreeSource; grains: Data; pillar: Data; opts?: Data; compileCache?: boolean; yamlCache?: boolean; onSaltCall?: (name: string) => void }): RenderBase {
   const opts = o.opts ?? {};
   const jinjaDir = o.compileCache ? templateCacheDir(opts.cachedir) : undefined;
+  let salt: RenderBase['salt'] | undefined;
   // one shape for every base, no spread: makeRunBase copies these fields once per job, and an
   // object built by a conditional spread took V8's slow path there (≈12 µs of a no-op job)
   return {
@@ -41,7 +42,11 @@ export function makeRenderBase(o: { tree: TreeSource; grains: Data; pillar: Data
     opts,
     renderer: rendererFor(o.tree, jinjaDir),
     parsedYaml: jinjaDir && o.yamlCache ? new ParsedYamlCache(path.join(path.dirname(jinjaDir), 'yaml')) : undefined,
-    salt: saltFunctions(o.grains, o.pillar, opts, o.tree, o.onSaltCall),
+    // made when a template first sees the globals: a run whose SLS hold no template code (a
+    // plain no-op tree) never does (its proxy, maps and sandbox entry were made per job)
+    get salt() {
+      return (salt ??= saltFunctions(o.grains, o.pillar, opts, o.tree, o.onSaltCall));
+    },
   };
 }
 

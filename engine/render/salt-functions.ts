@@ -155,11 +155,15 @@ export function deepMerge(target: Data, src: Data): Data {
   return target;
 }
 
+/** salt namespaces made in this process (tests: a run that never reaches one makes none) */
+export const saltStats = { namespaces: 0 };
+
 /**
  * `tree`: the run's state tree, for cp.get_file_str (absent: that function refuses). `onCall`:
  * told each function's name as it is called (the master's pillar cache watches for impure ones).
  */
 export function saltFunctions(grains: Data, pillar: Data, opts: Data, tree?: TreeSource, onCall?: (name: string) => void): Record<string, (...a: unknown[]) => unknown> {
+  saltStats.namespaces++;
   // built when a template first reaches the namespace: most no-op runs' templates never do, and
   // its ~130 functions were a tenth of what an agent's run spent before compiling
   return saltNamespace(() => saltTable(grains, pillar, opts, tree, onCall));

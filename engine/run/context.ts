@@ -51,7 +51,9 @@ export function makeRunBase(o: {
     opts: r.opts,
     renderer: r.renderer,
     parsedYaml: r.parsedYaml,
-    salt: r.salt,
+    get salt() {
+      return r.salt; // made when first read (render-base.ts)
+    },
     test: o.test,
     root: o.root ? path.resolve(o.root) : undefined,
     facts,

@@ -14,7 +14,7 @@ import { tempDir } from '../helpers/harness.js';
 import { bundleMessage } from '../helpers/tree.js';
 import { topMatches, topStats } from '../../engine/compile/top.js';
 import { CompileError } from '../../engine/compile/errors.js';
-import type { Data } from '../../engine/render/salt-functions.js';
+import { saltStats, type Data } from '../../engine/render/salt-functions.js';
 import { converge } from '../../engine/run/runner.js';
 import { compileRun } from '../../engine/compile/compile.js';
 
@@ -34,6 +34,21 @@ describe('the run base', () => {
     expect(two.salt).not.toBe(one.salt);
     expect(two.facts).not.toBe(one.facts);
     expect(two.runData).not.toBe(one.runData);
+  });
+
+  it('makes its salt namespace when a template first reaches it, one per run; a run with no template code makes none', async () => {
+    const b = bundleMessage({ 'top.sls': "base:\n  '*':\n    - a\n", 'a.sls': 'x:\n  test.nop: []\n', 't.sls': "x:\n  test.nop:\n    - name: {{ salt['pillar.get']('k') }}\n" });
+    const tree = new BundleCache(tempDir('tsalt-runbase-')).store(b, b.hash);
+    const opts = { cachedir: tempDir('tsalt-runbase-cache-') };
+    const made = saltStats.namespaces;
+    const plain = makeRunBase({ tree, grains: { id: 'a' }, pillar: { k: 'one' }, opts, test: false });
+    expect((await converge(plain, await compileRun(plain, { id: 'a', sls: [] }))).map((r) => r.result)).toEqual([true]);
+    expect(saltStats.namespaces - made).toBe(0);
+    const templated = makeRunBase({ tree, grains: { id: 'a' }, pillar: { k: 'two' }, opts, test: false });
+    const [r] = await converge(templated, await compileRun(templated, { id: 'a', sls: ['t'] }));
+    expect(r).toMatchObject({ name: 'two', result: true });
+    expect(templated.salt).toBe(templated.salt);
+    expect(saltStats.namespaces - made).toBe(1);
   });
 
   it('is built without copying the whole engine request (its other fields are not read)', () => {
