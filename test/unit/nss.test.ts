@@ -11,7 +11,7 @@ import path from 'node:path';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { getgrnam, getgrnamSync, getpwnam, getpwnamSync } from '../../engine/run/nss.js';
-import { NSS_PATHS, lookupKey, parseFilesDb, type NssDb } from '../../engine/run/nss-files.js';
+import { NSS_PATHS, filesEntry, lookupKey, parseFilesDb, type NssDb } from '../../engine/run/nss-files.js';
 
 const USER = `tsalt_nss_${process.pid}`;
 const GROUP = `tsalt_nssg_${process.pid}`;
@@ -159,6 +159,50 @@ describe('the files parser against glibc (fixtures bind-mounted over /etc in a p
       const keys = text.split('\n').filter(Boolean).flatMap((l) => [l.split(':')[0]!, l.split(':')[2]!]);
       expect(keys.length).toBeGreaterThan(10);
       for (const k of keys) expect(lookupKey(t, k), `${db} ${k}`).toEqual(getent(db, k));
+    }
+  });
+});
+
+/**
+ * Timestamps with a resolution of a second (ext4 with 128-byte inodes, as older filesystems
+ * and kernels have): an edit in place within the second keeps size, inode, mtime and ctime, so
+ * a file's version cannot be told from its stat. A file changed in the last 2 s is therefore not
+ * kept: the next lookup reads it again. A real loop-mounted filesystem (this machine's own has
+ * nanosecond timestamps, where the rule is never needed).
+ */
+describe('a passwd file on a filesystem with one-second timestamps', () => {
+  let mnt: string;
+  let img: string;
+  beforeAll(() => {
+    img = path.join(dir, 'coarse.img');
+    mnt = path.join(dir, 'coarse');
+    fs.mkdirSync(mnt);
+    execFileSync('truncate', ['-s', '8M', img]);
+    execFileSync('mkfs.ext4', ['-q', '-F', '-I', '128', img], { stdio: 'ignore' });
+    execFileSync('mount', ['-o', 'loop', img, mnt]);
+  });
+  afterAll(() => {
+    spawnSync('umount', [mnt]);
+  });
+
+  it('an edit in place within the same second is seen on the next lookup', () => {
+    const p = path.join(mnt, 'passwd');
+    const line = (shell: string) => `coarse:x:1234:1234::/home/coarse:${shell}\n`;
+    Object.assign(NSS_PATHS, { nsswitch: path.join(mnt, 'nsswitch.conf'), passwd: p, nscdSocket: path.join(mnt, 'nscd') });
+    fs.writeFileSync(NSS_PATHS.nsswitch, 'passwd: files\ngroup: files\n');
+    // both writes in one second (tried again when the second turns between them)
+    for (let i = 0; ; i++) {
+      fs.writeFileSync(p, line('/bin/aaa'));
+      expect(filesEntry('passwd', 'coarse')![6]).toBe('/bin/aaa');
+      const before = fs.statSync(p, { bigint: true });
+      fs.writeFileSync(p, line('/bin/bbb')); // same size, same inode
+      const after = fs.statSync(p, { bigint: true });
+      if (after.mtimeNs === before.mtimeNs && after.ctimeNs === before.ctimeNs) {
+        expect(after.mtimeNs % 1_000_000_000n).toBe(0n); // the filesystem's timestamps are whole seconds
+        expect(filesEntry('passwd', 'coarse')![6]).toBe('/bin/bbb');
+        break;
+      }
+      expect(i).toBeLessThan(20);
     }
   });
 });
