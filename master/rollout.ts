@@ -481,12 +481,12 @@ export class Releaser {
   }
 
   /**
-   * Before the desired revision moves: the rollout's targets that follow the desired revision
-   * (none assigned) are held on what they run, as the rollout itself does when it starts. The
-   * rollout may first wait (for the rollout lease, for agents to settle): a scheduled run in that
-   * gap took them to the new revision ahead of their batch.
+   * The pins written with the move of the desired revision (store.moveDesired): the rollout's
+   * targets that follow the desired revision (none assigned) are held on what they run (else
+   * `previous`), as the rollout itself does when it starts. The rollout may first wait (for the
+   * rollout lease, for agents to settle): a scheduled run in that gap took them to the new
+   * revision ahead of their batch.
    */
-  /** The rollout's targets that follow the desired revision, held on what they run (else `previous`) while it moves on. */
   private async unreachedPins(previous: string): Promise<DesiredPin[]> {
     const cfg = this.cfg;
     if (!cfg) return [];
