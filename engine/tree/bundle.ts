@@ -118,21 +118,8 @@ export class BundleCache {
     fs.mkdirSync(this.dir, { recursive: true, mode: 0o700 });
   }
 
-  /** each hash asked about, and its directory (a name checked once, a path joined once: has() runs every job) */
-  private readonly dirs = new Map<string, string | undefined>();
-
-  /**
-   * Whether the bundle is here. Still looked up on disk every time (one stat): a bundle
-   * directory removed under the agent is fetched again, as it always was.
-   */
   has(hash: string): boolean {
-    let d = this.dirs.get(hash);
-    if (d === undefined && !this.dirs.has(hash)) {
-      d = /^[0-9a-f]{64}$/.test(hash) ? path.join(this.dir, hash) : undefined;
-      if (this.dirs.size >= 16) this.dirs.delete(this.dirs.keys().next().value!);
-      this.dirs.set(hash, d);
-    }
-    return d !== undefined && fs.existsSync(d);
+    return /^[0-9a-f]{64}$/.test(hash) && fs.existsSync(path.join(this.dir, hash));
   }
 
   /** the trees opened last, so an agent's next job at the same revision uses the same one (its renderer with it) */
